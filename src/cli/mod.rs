@@ -1,0 +1,93 @@
+//! The command layer: parse arguments, call the library, render. No logic of its own.
+
+pub mod info;
+pub mod modversions;
+
+use crate::tree::lookup::ModuleDir;
+use clap::{Parser, Subcommand};
+
+/// Exit codes shared by every subcommand.
+pub mod exit {
+    /// Everything asked for was done.
+    pub const OK: i32 = 0;
+    /// At least one module could not be found or read (kmod's modinfo exits 1 too).
+    pub const FAILED: i32 = 1;
+    /// The command line is wrong.
+    pub const USAGE: i32 = 2;
+}
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "kabi",
+    version,
+    about = "Kernel-module ABI compatibility: will this module load on that kernel, and why not",
+    long_about = None
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Show a module's information, exactly as kmod's modinfo does (or --json)
+    Info(info::InfoArgs),
+    /// Dump a module's imported symbol versions (__versions), as modprobe --dump-modversions
+    Modversions(modversions::ModversionsArgs),
+}
+
+/// The module directory `-b ROOT -k KVER` name: `ROOT/lib/modules/KVER`, KVER defaulting to
+/// the running kernel's release.
+pub fn module_dir(root: Option<&str>, kver: Option<&str>) -> ModuleDir {
+    let kver = kver.map(str::to_string).unwrap_or_else(running_release);
+    ModuleDir::new(root, &kver)
+}
+
+/// `uname -r`.
+pub fn running_release() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default()
+}
+
+/// Entry point for `kabi ...`.
+pub fn main_kabi(args: Vec<std::ffi::OsString>) -> i32 {
+    let cli = match Cli::try_parse_from(args) {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::OK
+            };
+            let _ = e.print();
+            return code;
+        }
+    };
+    match &cli.command {
+        Command::Info(a) => info::run(a),
+        Command::Modversions(a) => modversions::run(a),
+    }
+}
+
+/// Entry point for the binary invoked as `modinfo`.
+pub fn main_modinfo(args: Vec<std::ffi::OsString>) -> i32 {
+    #[derive(Parser)]
+    #[command(name = "modinfo", version)]
+    struct Modinfo {
+        #[command(flatten)]
+        args: info::InfoArgs,
+    }
+    match Modinfo::try_parse_from(args) {
+        Ok(m) => info::run(&m.args),
+        Err(e) => {
+            let code = if e.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::OK
+            };
+            let _ = e.print();
+            code
+        }
+    }
+}

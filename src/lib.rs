@@ -1,0 +1,13 @@
+//! kabi: Linux kernel-module ABI compatibility.
+//!
+//! Parsing and analysis never touch the system; only the command layer does.
+
+pub mod cli;
+pub mod compress;
+pub mod error;
+pub mod glob;
+pub mod module;
+pub mod tree;
+
+pub use error::{Error, ParseError};
+pub use module::Module;

@@ -1,0 +1,26 @@
+//! One multicall binary: what it does depends on the name it was invoked as.
+
+use std::ffi::OsString;
+
+type Entry = fn(Vec<OsString>) -> i32;
+
+/// argv[0] basename → entry point (kmod's model: `main` only looks the name up).
+const COMMANDS: &[(&str, Entry)] = &[
+    ("modinfo", kabi::cli::main_modinfo),
+    ("kabi", kabi::cli::main_kabi),
+];
+
+fn main() {
+    let args: Vec<OsString> = std::env::args_os().collect();
+    let invoked = args
+        .first()
+        .and_then(|a| std::path::Path::new(a).file_name())
+        .and_then(|n| n.to_str())
+        .unwrap_or("kabi");
+    let entry = COMMANDS
+        .iter()
+        .find(|(name, _)| *name == invoked)
+        .map(|(_, f)| *f)
+        .unwrap_or(kabi::cli::main_kabi);
+    std::process::exit(entry(args));
+}

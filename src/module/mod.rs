@@ -1,0 +1,208 @@
+//! One kernel module file, read completely: compression, signature, ELF, `.modinfo`,
+//! imports with CRCs, exports with CRCs, undefined symbols.
+
+pub mod elf;
+pub mod exports;
+pub mod modinfo;
+pub mod signature;
+pub mod versions;
+
+use crate::compress::{self, Compression};
+use crate::error::{Error, ParseError};
+use serde::{Serialize, Serializer};
+use std::path::Path;
+
+pub use elf::Ident;
+pub use exports::{Export, ExportKind};
+pub use modinfo::ModinfoEntry;
+pub use signature::{SigInfo, Signature, Trailer};
+pub use versions::{ExtVersions, VersionEntry, Versions, VersionsFormat};
+
+/// A symbol the module needs from elsewhere (`SHN_UNDEF` in `.symtab`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Undefined {
+    pub name: String,
+    pub weak: bool,
+}
+
+/// Everything kabi knows about one module file.
+#[derive(Debug, Clone, Serialize)]
+pub struct Module {
+    /// The module name: `.modinfo name=`, else `struct module.name`, else the file name.
+    pub name: String,
+    pub compression: Compression,
+    /// Size of the decompressed image including any signature trailer.
+    pub image_size: u64,
+    pub elf: Ident,
+    pub modinfo: Vec<ModinfoEntry>,
+    pub versions: Versions,
+    pub ext_versions: ExtVersions,
+    pub exports: Vec<Export>,
+    pub undefined: Vec<Undefined>,
+    /// `sh_size` of `.gnu.linkonce.this_module` (`sizeof(struct module)` it was built for).
+    pub this_module_size: Option<u64>,
+    #[serde(serialize_with = "ser_trailer")]
+    pub signature: Trailer,
+}
+
+impl Module {
+    /// Read and parse a module file of any supported compression.
+    pub fn open(path: impl AsRef<Path>) -> Result<Module, Error> {
+        let path = path.as_ref();
+        let data = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        Module::parse_file(&data, path).map_err(|e| Error::parse(path, e))
+    }
+
+    /// Parse the bytes of a module file; `path` only supplies the fallback name.
+    pub fn parse_file(data: &[u8], path: &Path) -> Result<Module, ParseError> {
+        let image = decompress(data)?;
+        let compression = Compression::detect(data).unwrap_or(Compression::None);
+        let mut m = Module::parse_image(&image)?;
+        m.compression = compression;
+        if m.name.is_empty() {
+            m.name = name_from_path(path);
+        }
+        Ok(m)
+    }
+
+    /// Parse a decompressed module image (ELF plus optional signature trailer). The name is
+    /// empty when neither `.modinfo` nor `struct module` gives one.
+    pub fn parse_image(image: &[u8]) -> Result<Module, ParseError> {
+        let (elf_bytes, trailer) = signature::split(image);
+        let elf = elf::ElfFile::parse(elf_bytes, exports::wants_relocs)?;
+        let modinfo = elf
+            .section_by_name(".modinfo")
+            .and_then(|(_, s)| s.data)
+            .map(modinfo::parse)
+            .unwrap_or_default();
+        let this_module = elf
+            .section_by_name(".gnu.linkonce.this_module")
+            .map(|(_, s)| s);
+        let name = modinfo::first(&modinfo, "name")
+            .map(|n| String::from_utf8_lossy(n).into_owned())
+            .or_else(|| this_module.and_then(|s| struct_module_name(&elf, s.data?)))
+            .unwrap_or_default();
+        let undefined = elf
+            .symbols
+            .iter()
+            .skip(1)
+            .filter(|s| s.is_undefined() && !s.name.is_empty())
+            .map(|s| Undefined {
+                name: String::from_utf8_lossy(s.name).into_owned(),
+                weak: s.is_weak(),
+            })
+            .collect();
+        Ok(Module {
+            name,
+            compression: Compression::None,
+            image_size: image.len() as u64,
+            elf: elf.ident,
+            versions: versions::parse(&elf),
+            ext_versions: versions::parse_ext(&elf),
+            exports: exports::parse(&elf),
+            undefined,
+            this_module_size: this_module.map(|s| s.size),
+            modinfo,
+            signature: trailer,
+        })
+    }
+
+    /// The first `.modinfo` value of `key`.
+    pub fn modinfo_first(&self, key: &str) -> Option<&[u8]> {
+        modinfo::first(&self.modinfo, key)
+    }
+
+    pub fn vermagic(&self) -> Option<&[u8]> {
+        self.modinfo_first("vermagic")
+    }
+}
+
+/// Decompress a module file (chosen by magic bytes) with the default output cap.
+pub fn decompress(data: &[u8]) -> Result<std::borrow::Cow<'_, [u8]>, ParseError> {
+    match Compression::detect(data) {
+        Some(Compression::None) => Ok(std::borrow::Cow::Borrowed(data)),
+        Some(kind) => compress::decompress(kind, data, compress::DEFAULT_LIMIT).map(Into::into),
+        None if data.is_empty() => Err(ParseError::Empty),
+        None => Err(ParseError::UnknownFormat(hex_prefix(data))),
+    }
+}
+
+fn hex_prefix(data: &[u8]) -> String {
+    data.iter()
+        .take(8)
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// `struct module.name`: offset 24 on 64-bit, 12 on 32-bit (spec §1.3); accepted only if it
+/// is a printable C string inside `MODULE_NAME_LEN`.
+fn struct_module_name(elf: &elf::ElfFile, data: &[u8]) -> Option<String> {
+    let (off, len) = if elf.ident.bits == 64 {
+        (24, 56)
+    } else {
+        (12, 60)
+    };
+    let field = data.get(off..off + len)?;
+    let name = elf::cstr_at(field, 0)?;
+    (!name.is_empty() && name.iter().all(|b| b.is_ascii_graphic()))
+        .then(|| String::from_utf8_lossy(name).into_owned())
+}
+
+/// The module name a file name implies: basename without `.ko[.ext]`, `-` as `_`.
+pub fn name_from_path(path: &Path) -> String {
+    let base = path
+        .file_name()
+        .map(|b| b.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let stem = strip_module_ext(&base).unwrap_or(&base);
+    stem.replace('-', "_")
+}
+
+/// `foo.ko`, `foo.ko.xz`, `foo.ko.zst`, `foo.ko.gz` → `foo`.
+pub fn strip_module_ext(name: &str) -> Option<&str> {
+    [".ko", ".ko.xz", ".ko.zst", ".ko.gz"]
+        .iter()
+        .find_map(|ext| name.strip_suffix(ext))
+}
+
+pub(crate) fn ser_bytes_lossy<S: Serializer>(b: &[u8], s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&String::from_utf8_lossy(b))
+}
+
+pub(crate) fn ser_hex<S: Serializer>(b: &[u8], s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&hex_colon(b))
+}
+
+/// `01:AB:...`, upper case, as kmod prints keys and signatures (without its line breaks).
+pub fn hex_colon(b: &[u8]) -> String {
+    b.iter()
+        .map(|x| format!("{x:02X}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+fn ser_trailer<S: Serializer>(t: &Trailer, s: S) -> Result<S::Ok, S::Error> {
+    #[derive(Serialize)]
+    #[serde(tag = "state", rename_all = "kebab-case")]
+    enum View<'a> {
+        Unsigned,
+        Signed {
+            header: &'a signature::SigHeader,
+            #[serde(flatten)]
+            info: Option<SigInfo>,
+        },
+        Malformed {
+            reason: &'a str,
+        },
+    }
+    match t {
+        Trailer::Unsigned => View::Unsigned,
+        Trailer::Signed(sig) => View::Signed {
+            header: &sig.header,
+            info: sig.info(),
+        },
+        Trailer::Malformed(r) => View::Malformed { reason: r },
+    }
+    .serialize(s)
+}

@@ -1,0 +1,97 @@
+//! `.modinfo`: `key=value` C strings separated by runs of NUL bytes (spec §1.2).
+
+use serde::Serialize;
+
+/// One `.modinfo` record. Bytes are kept as they are: modinfo output must be byte-identical.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ModinfoEntry {
+    #[serde(serialize_with = "crate::module::ser_bytes_lossy")]
+    pub key: Vec<u8>,
+    #[serde(serialize_with = "crate::module::ser_bytes_lossy")]
+    pub value: Vec<u8>,
+}
+
+/// Split a `.modinfo` section into its records, in file order, as kmod does
+/// (`kmod_elf_get_strings`): leading NUL padding is skipped, a section of at most one
+/// remaining byte holds nothing, every maximal run of non-NUL bytes is one record, and a
+/// record without `=` is a key with an empty value.
+pub fn parse(section: &[u8]) -> Vec<ModinfoEntry> {
+    let start = section
+        .iter()
+        .position(|&b| b != 0)
+        .unwrap_or(section.len());
+    let body = &section[start.min(section.len().saturating_sub(1))..];
+    if body.len() <= 1 {
+        return Vec::new();
+    }
+    body.split(|&b| b == 0)
+        .filter(|s| !s.is_empty())
+        .map(|rec| match rec.iter().position(|&b| b == b'=') {
+            Some(eq) => ModinfoEntry {
+                key: rec[..eq].to_vec(),
+                value: rec[eq + 1..].to_vec(),
+            },
+            None => ModinfoEntry {
+                key: rec.to_vec(),
+                value: Vec::new(),
+            },
+        })
+        .collect()
+}
+
+/// The first value of `key`, as the kernel reads single-valued keys.
+pub fn first<'a>(entries: &'a [ModinfoEntry], key: &str) -> Option<&'a [u8]> {
+    entries
+        .iter()
+        .find(|e| e.key == key.as_bytes())
+        .map(|e| e.value.as_slice())
+}
+
+/// Every value of `key`, in file order.
+pub fn all<'a>(entries: &'a [ModinfoEntry], key: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
+    entries
+        .iter()
+        .filter(move |e| e.key == key.as_bytes())
+        .map(|e| e.value.as_slice())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kv(e: &ModinfoEntry) -> (String, String) {
+        (
+            String::from_utf8_lossy(&e.key).into(),
+            String::from_utf8_lossy(&e.value).into(),
+        )
+    }
+
+    #[test]
+    fn splits_and_skips_padding() {
+        let sec = b"\0\0license=GPL\0\0\0alias=fs-udf\0depends=a,b\0intree\0name=udf\0";
+        let got: Vec<_> = parse(sec).iter().map(kv).collect();
+        assert_eq!(
+            got,
+            vec![
+                ("license".into(), "GPL".into()),
+                ("alias".into(), "fs-udf".into()),
+                ("depends".into(), "a,b".into()),
+                ("intree".into(), "".into()),
+                ("name".into(), "udf".into()),
+            ]
+        );
+        assert_eq!(first(&parse(sec), "name"), Some(&b"udf"[..]));
+    }
+
+    #[test]
+    fn unterminated_last_and_tiny_sections() {
+        assert_eq!(parse(b"a=1\0b=2").len(), 2);
+        assert!(parse(b"").is_empty());
+        assert!(parse(b"\0\0\0").is_empty());
+        assert!(
+            parse(b"\0\0x").is_empty(),
+            "kmod ignores a single remaining byte"
+        );
+        assert_eq!(parse(b"=v\0").len(), 1);
+    }
+}

@@ -1,0 +1,3 @@
+//! `/lib/modules/<kver>` as a whole.
+
+pub mod lookup;
