@@ -78,7 +78,33 @@ impl ModuleDir {
         if self.is_builtin(&name) {
             return vec![Found::Builtin { name }];
         }
-        Vec::new()
+        self.by_builtin_alias(&alias)
+    }
+
+    /// Built-in modules with a matching `alias=` in `modules.builtin.modinfo` (what depmod
+    /// indexes as `modules.builtin.alias.bin`).
+    fn by_builtin_alias(&self, alias: &str) -> Vec<Found> {
+        let Ok(data) = std::fs::read(self.file("modules.builtin.modinfo")) else {
+            return Vec::new();
+        };
+        let mut out: Vec<Found> = Vec::new();
+        for rec in modinfo::parse(&data) {
+            let Some(module) = rec.key.strip_suffix(b".alias") else {
+                continue;
+            };
+            let pattern = normalize_alias(&String::from_utf8_lossy(&rec.value));
+            if !fnmatch(pattern.as_bytes(), alias.as_bytes()) {
+                continue;
+            }
+            let name = normalize(&String::from_utf8_lossy(module));
+            if !out
+                .iter()
+                .any(|f| matches!(f, Found::Builtin { name: n } if *n == name))
+            {
+                out.push(Found::Builtin { name });
+            }
+        }
+        out
     }
 
     /// A module of this (normalized) name: from `modules.dep`, else by walking the tree.
@@ -102,7 +128,9 @@ impl ModuleDir {
             let (Some("alias"), Some(pat), Some(module)) = (it.next(), it.next(), it.next()) else {
                 continue;
             };
-            if !fnmatch(pat.as_bytes(), alias.as_bytes()) {
+            // depmod writes patterns raw here but normalized into modules.alias.bin, the
+            // index kmod's lookups read: compare normalized with normalized
+            if !fnmatch(normalize_alias(pat).as_bytes(), alias.as_bytes()) {
                 continue;
             }
             let module = normalize(module);

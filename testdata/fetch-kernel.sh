@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Fetch and unpack a real Debian kernel (image + headers) into a cache, print its root.
+#
+#   testdata/fetch-kernel.sh FLAVOUR [ABI]     e.g.  amd64   cloud-amd64 47
+#
+# FLAVOUR is a Debian kernel flavour (amd64, cloud-amd64, rt-amd64). Without ABI, the newest
+# 6.1.0-NN ABI for which both linux-image-6.1.0-NN-FLAVOUR-unsigned and
+# linux-headers-6.1.0-NN-FLAVOUR exist is chosen (the archive moves: choose by property).
+# The unpacked root holds lib/modules/<kver>/ and usr/src/linux-headers-<kver>/Module.symvers.
+# Cache: $KABI_CACHE (default ~/.cache/kabi). Needs apt-get and dpkg-deb; nothing is installed.
+set -euo pipefail
+flavour=${1:?usage: fetch-kernel.sh FLAVOUR [ABI]}
+abi=${2:-}
+cache=${KABI_CACHE:-$HOME/.cache/kabi}
+mkdir -p "$cache/debs" "$cache/trees"
+
+die() { echo "fetch-kernel.sh: $*" >&2; exit 1; }
+
+abis_of() { # list NN for which package pattern $1 (with NN placeholder) exists
+    apt-cache search --names-only "^$1\$" | sed -E 's/^linux-[a-z]+-6\.1\.0-([0-9]+)-.*/\1/' | sort -n | uniq
+}
+
+if [ -z "$abi" ]; then
+    img=$(abis_of "linux-image-6.1.0-[0-9]+-$flavour-unsigned")
+    if [ -z "$img" ]; then
+        apt-get update -qq >/dev/null 2>&1 || true
+        img=$(abis_of "linux-image-6.1.0-[0-9]+-$flavour-unsigned")
+    fi
+    hdr=$(abis_of "linux-headers-6.1.0-[0-9]+-$flavour")
+    abi=$(comm -12 <(echo "$img") <(echo "$hdr") | sort -n | tail -1)
+    [ -n "$abi" ] || die "no 6.1.0-NN ABI has both linux-image-*-$flavour-unsigned and linux-headers-*-$flavour in the apt lists"
+fi
+
+kver="6.1.0-$abi-$flavour"
+root="$cache/trees/$kver"
+if [ -f "$root/.complete" ]; then
+    echo "$root"
+    exit 0
+fi
+
+cd "$cache/debs"
+for pkg in "linux-image-$kver-unsigned" "linux-headers-$kver"; do
+    if ! ls "${pkg}_"*.deb >/dev/null 2>&1; then
+        apt-get download "$pkg" >/dev/null 2>&1 \
+            || { apt-get update -qq >/dev/null 2>&1; apt-get download "$pkg" >/dev/null 2>&1; } \
+            || die "apt-get download $pkg failed (is the ABI $abi still in the archive?)"
+    fi
+done
+rm -rf "$root.tmp"
+mkdir -p "$root.tmp"
+for deb in "linux-image-${kver}-unsigned_"*.deb "linux-headers-${kver}_"*.deb; do
+    dpkg-deb -x "$deb" "$root.tmp"
+done
+[ -d "$root.tmp/lib/modules/$kver" ] || die "$kver: no lib/modules/$kver in the image package"
+touch "$root.tmp/.complete"
+rm -rf "$root"
+mv "$root.tmp" "$root"
+echo "$root"
