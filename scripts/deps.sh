@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Install what kabi's build, demo and tests need on Debian 12 (idempotent).
+# kmod is the reference implementation the differential tests compare against.
+set -euo pipefail
+pkgs="kmod xz-utils zstd gzip apt dpkg"
+missing=""
+for p in $pkgs; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+if [ -n "$missing" ]; then
+    $sudo apt-get update -qq
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing
+fi
+command -v cargo >/dev/null || { echo "deps.sh: cargo is missing: install Rust (rustup) first" >&2; exit 1; }

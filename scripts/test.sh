@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Everything CI checks: install what the tests need, then format, lints and all tests.
+# The differential tests fetch real Debian kernels (cached in ~/.cache/kabi) and compare with
+# Debian's kmod; with CI=true a missing tool or package is a failure, never a skip.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/deps.sh
+cargo fmt --all -- --check
+cargo clippy --all-targets --quiet -- -D warnings
+cargo test --all-targets
