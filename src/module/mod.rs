@@ -7,6 +7,9 @@ pub mod modinfo;
 pub mod signature;
 pub mod versions;
 
+#[cfg(test)]
+mod testelf;
+
 use crate::compress::{self, Compression};
 use crate::error::{Error, ParseError};
 use serde::{Serialize, Serializer};

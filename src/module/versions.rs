@@ -170,3 +170,228 @@ pub fn parse_ext(elf: &ElfFile) -> ExtVersions {
     }
     ExtVersions::Present { entries }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::module::testelf::{Sec, build};
+
+    fn parse_with(bits: u8, be: bool, secs: &[Sec]) -> (Versions, ExtVersions) {
+        let img = build(bits, be, secs);
+        let elf = ElfFile::parse(&img, |_| false).unwrap();
+        (parse(&elf), parse_ext(&elf))
+    }
+
+    fn classic_record(bits: u8, be: bool, crc: u32, name: &str) -> Vec<u8> {
+        let mut r = if bits == 64 {
+            if be {
+                (crc as u64).to_be_bytes().to_vec()
+            } else {
+                (crc as u64).to_le_bytes().to_vec()
+            }
+        } else if be {
+            crc.to_be_bytes().to_vec()
+        } else {
+            crc.to_le_bytes().to_vec()
+        };
+        r.extend_from_slice(name.as_bytes());
+        r.resize(RECORD, 0);
+        r
+    }
+
+    #[test]
+    fn classic_records_in_every_class_and_byte_order() {
+        for (bits, be) in [(64, false), (64, true), (32, false), (32, true)] {
+            let mut data = classic_record(bits, be, 0x1234_5678, "module_layout");
+            data.extend(classic_record(bits, be, 0xdead_beef, ".dotted"));
+            let (v, ext) = parse_with(
+                bits,
+                be,
+                &[Sec {
+                    name: "__versions",
+                    alloc: true,
+                    data,
+                }],
+            );
+            let Versions::Present {
+                format,
+                alloc,
+                entries,
+            } = v
+            else {
+                panic!("{v:?}")
+            };
+            assert_eq!(format, VersionsFormat::Classic);
+            assert!(alloc);
+            assert_eq!(
+                entries[0],
+                VersionEntry {
+                    name: "module_layout".into(),
+                    crc: 0x1234_5678
+                }
+            );
+            assert_eq!(
+                entries[1].name, "dotted",
+                "a leading dot is dropped as kmod does"
+            );
+            assert_eq!(ext, ExtVersions::Absent);
+        }
+    }
+
+    #[test]
+    fn cleared_alloc_bit_is_reported() {
+        let data = classic_record(64, false, 1, "x");
+        let (v, _) = parse_with(
+            64,
+            false,
+            &[Sec {
+                name: "__versions",
+                alloc: false,
+                data,
+            }],
+        );
+        assert!(matches!(v, Versions::Present { alloc: false, .. }));
+    }
+
+    #[test]
+    fn ubuntu_variable_length_records() {
+        let mut data = Vec::new();
+        for (crc, name) in [
+            (0xaabbccddu32, "misc_register"),
+            (
+                7,
+                "a_rather_long_symbol_name_beyond_fifty_five_bytes_for_sure_yes",
+            ),
+        ] {
+            let mut n = name.as_bytes().to_vec();
+            n.push(0);
+            while n.len() % 4 != 0 {
+                n.push(0);
+            }
+            data.extend(((8 + n.len()) as u32).to_le_bytes());
+            data.extend(crc.to_le_bytes());
+            data.extend(n);
+        }
+        data.extend([0u8; 8]);
+        let (v, _) = parse_with(
+            64,
+            false,
+            &[Sec {
+                name: "__versions",
+                alloc: true,
+                data,
+            }],
+        );
+        let Versions::Present {
+            format, entries, ..
+        } = v
+        else {
+            panic!("{v:?}")
+        };
+        assert_eq!(format, VersionsFormat::VariableLength);
+        assert_eq!(entries.len(), 2);
+        assert_eq!(
+            entries[0],
+            VersionEntry {
+                name: "misc_register".into(),
+                crc: 0xaabbccdd
+            }
+        );
+        assert!(entries[1].name.len() > 55);
+    }
+
+    #[test]
+    fn neither_layout_is_malformed() {
+        let (v, _) = parse_with(
+            64,
+            false,
+            &[Sec {
+                name: "__versions",
+                alloc: true,
+                data: vec![1; 70],
+            }],
+        );
+        assert!(matches!(v, Versions::Malformed { .. }), "{v:?}");
+    }
+
+    #[test]
+    fn extended_modversions() {
+        let long = "_RNvNtCs1234_4core3fmt9Formatter9write_str_with_a_very_long_rust_mangled_name";
+        let mut crcs = Vec::new();
+        crcs.extend(0x11111111u32.to_be_bytes());
+        crcs.extend(0x22222222u32.to_be_bytes());
+        let names = format!("printk\0{long}\0").into_bytes();
+        let (_, ext) = parse_with(
+            64,
+            true,
+            &[
+                Sec {
+                    name: "__version_ext_crcs",
+                    alloc: true,
+                    data: crcs.clone(),
+                },
+                Sec {
+                    name: "__version_ext_names",
+                    alloc: true,
+                    data: names,
+                },
+            ],
+        );
+        let ExtVersions::Present { entries } = ext else {
+            panic!("{ext:?}")
+        };
+        assert_eq!(
+            entries[0],
+            VersionEntry {
+                name: "printk".into(),
+                crc: 0x11111111
+            }
+        );
+        assert_eq!(
+            entries[1],
+            VersionEntry {
+                name: long.into(),
+                crc: 0x22222222
+            }
+        );
+
+        // more CRCs than names, and one section without the other: the kernel's two errors
+        let (_, ext) = parse_with(
+            64,
+            false,
+            &[
+                Sec {
+                    name: "__version_ext_crcs",
+                    alloc: true,
+                    data: crcs.clone(),
+                },
+                Sec {
+                    name: "__version_ext_names",
+                    alloc: true,
+                    data: b"printk\0".to_vec(),
+                },
+            ],
+        );
+        assert_eq!(
+            ext,
+            ExtVersions::Malformed {
+                reason: "more extended version crcs than names".into()
+            }
+        );
+        let (_, ext) = parse_with(
+            64,
+            false,
+            &[Sec {
+                name: "__version_ext_crcs",
+                alloc: true,
+                data: crcs,
+            }],
+        );
+        assert_eq!(
+            ext,
+            ExtVersions::Malformed {
+                reason: "extended version crc+name presence does not match".into()
+            }
+        );
+    }
+}
