@@ -39,6 +39,8 @@ for spec in linux-image-6.1.0-47-686-unsigned:i386:686 \
     [ -d "$dir" ] || dpkg-deb -x "$cache/arch/${pkg}_"*"_$arch.deb" "$dir"
     copy "$dir" "6.1.0-47-$flavour" lib/crc-itu-t.ko drivers/net/dummy.ko
 done
+# a weak undefined symbol (mach_cell), only seen on ppc64el
+copy "$cache/arch/unpacked-ppc64el" 6.1.0-47-powerpc64le drivers/ata/pata_sil680.ko
 
 (cd "$out" && find . -name '*.ko' | sort | xargs sha256sum) > "$here/SHA256SUMS"
 echo "wrote $out ($(du -sh "$out" | cut -f1))"

@@ -250,3 +250,20 @@ fn json_carries_the_same_facts() {
     assert_eq!(m["signature"]["hash_algo"], "sha256");
     assert!(m["undefined"].as_array().unwrap().len() >= 5);
 }
+
+#[test]
+fn weak_undefined_symbols_are_marked() {
+    let m = open("6.1.0-47-powerpc64le/drivers/ata/pata_sil680.ko");
+    let weak: Vec<_> = m
+        .undefined
+        .iter()
+        .filter(|u| u.weak)
+        .map(|u| u.name.as_str())
+        .collect();
+    assert_eq!(weak, ["mach_cell"]);
+    assert!(
+        m.undefined
+            .iter()
+            .any(|u| u.name == "ata_pci_bmdma_init_one" && !u.weak)
+    );
+}
