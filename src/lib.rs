@@ -6,6 +6,7 @@ pub mod cli;
 pub mod compress;
 pub mod error;
 pub mod glob;
+pub mod kernel;
 pub mod module;
 pub mod tree;
 

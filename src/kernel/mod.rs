@@ -1,0 +1,3 @@
+//! What a kernel provides: its exported symbols, from whichever source is at hand.
+
+pub mod abi;
