@@ -2,6 +2,7 @@
 //!
 //! Parsing and analysis never touch the system; only the command layer does.
 
+pub mod check;
 pub mod cli;
 pub mod compress;
 pub mod error;

@@ -1,3 +1,6 @@
 //! What a kernel provides: its exported symbols, from whichever source is at hand.
 
 pub mod abi;
+pub mod symvers;
+pub mod target;
+pub mod tree;

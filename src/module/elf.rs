@@ -31,6 +31,8 @@ pub struct Section<'a> {
     pub sh_type: u32,
     pub flags: u64,
     pub size: u64,
+    /// `sh_addr`: the virtual address of the section in a linked image (0 in a `.ko`).
+    pub addr: u64,
     pub info: u32,
     /// File contents; `None` for `SHT_NOBITS`.
     pub data: Option<&'a [u8]>,
@@ -171,6 +173,7 @@ fn parse_as<'a, H: FileHeader<Endian = Endianness>>(
             sh_type,
             flags: sh.sh_flags(endian).into(),
             size: sh.sh_size(endian).into(),
+            addr: sh.sh_addr(endian).into(),
             info: sh.sh_info(endian),
             data,
         });

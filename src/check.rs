@@ -1,0 +1,584 @@
+//! The verdict the kernel's loader would give a module on a target kernel, with every
+//! reason, in the loader's order (spec §2.2, §2.3, §2.4, §1.7).
+//!
+//! `check_set` resolves a set of modules to a fixed point, as RHEL's weak-modules does: a
+//! symbol provided by another module of the set counts only if that module is itself
+//! compatible.
+
+use crate::kernel::abi::KernelSymbol;
+use crate::kernel::target::Target;
+use crate::module::{ExtVersions, Module, Trailer, Versions};
+use serde::Serialize;
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+/// Licenses the kernel treats as GPL-compatible (`include/linux/license.h`).
+const GPL_COMPATIBLE: &[&[u8]] = &[
+    b"GPL",
+    b"GPL v2",
+    b"GPL and additional rights",
+    b"Dual BSD/GPL",
+    b"Dual MIT/GPL",
+    b"Dual MPL/GPL",
+];
+
+/// A reason the kernel would refuse the module.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Problem {
+    /// The signature trailer is malformed (always fatal).
+    BadSignature { reason: String },
+    /// Signature enforcement is on and the module is unsigned.
+    Unsigned,
+    /// ELF class, byte order or machine differ from the kernel's.
+    WrongArchitecture { module: String, kernel: String },
+    /// `.gnu.linkonce.this_module` size differs from the kernel's `struct module` (6.4+).
+    StructModuleSize { module: u64, kernel: u64 },
+    /// `module_layout` CRC differs: the module was built for another `struct module`.
+    ModuleLayout { module_crc: u64, kernel_crc: u32 },
+    /// The module has no `__versions` and the kernel has no MODULE_FORCE_LOAD.
+    NoVersions,
+    /// vermagic differs (`same_magic`).
+    Vermagic { module: String, kernel: String },
+    /// The module has no vermagic and the kernel has no MODULE_FORCE_LOAD.
+    NoVermagic,
+    /// The module exports symbols without CRCs on a modversions kernel, without FORCE_LOAD.
+    ExportsWithoutVersions,
+    /// A needed symbol's CRC differs from the provider's.
+    CrcMismatch {
+        symbol: String,
+        module_crc: u64,
+        kernel_crc: u32,
+        provider: String,
+        /// Weak reference: the kernel still checks it once resolved (depmod does not).
+        weak: bool,
+    },
+    /// A needed (non-weak) symbol is provided by nobody.
+    MissingSymbol { symbol: String },
+    /// The symbol is GPL-only and the module's license is not GPL-compatible.
+    GplOnly {
+        symbol: String,
+        provider: String,
+        license: String,
+    },
+    /// The symbol is in a namespace the module does not import.
+    NamespaceNotImported {
+        symbol: String,
+        namespace: String,
+        provider: String,
+    },
+    /// The provider is another module of the set that is itself incompatible.
+    ProviderIncompatible { symbol: String, provider: String },
+}
+
+impl Problem {
+    /// The errno `init_module`/`finit_module` would return for this reason.
+    pub fn errno(&self) -> &'static str {
+        match self {
+            Problem::BadSignature { .. } => "EBADMSG",
+            Problem::Unsigned => "EKEYREJECTED",
+            Problem::CrcMismatch { .. } | Problem::NamespaceNotImported { .. } => "EINVAL",
+            Problem::MissingSymbol { .. }
+            | Problem::GplOnly { .. }
+            | Problem::ProviderIncompatible { .. } => "ENOENT",
+            _ => "ENOEXEC",
+        }
+    }
+
+    /// What the kernel prints for it (dmesg), for the module called `m`.
+    pub fn kernel_message(&self, m: &str) -> String {
+        match self {
+            Problem::BadSignature { .. } => format!("{m}: module signature is malformed"),
+            Problem::Unsigned => "Loading of unsigned module is rejected".into(),
+            Problem::WrongArchitecture { module, .. } => {
+                format!("Invalid architecture in ELF header: {module}")
+            }
+            Problem::StructModuleSize { .. } => format!(
+                "module {m}: .gnu.linkonce.this_module section size must match the kernel's built struct module size at run time"
+            ),
+            Problem::ModuleLayout { .. } => {
+                format!("{m}: disagrees about version of symbol module_layout")
+            }
+            Problem::NoVersions | Problem::NoVermagic | Problem::ExportsWithoutVersions => {
+                String::new()
+            }
+            Problem::Vermagic { module, kernel } => {
+                format!("{m}: version magic '{module}' should be '{kernel}'")
+            }
+            Problem::CrcMismatch { symbol, .. } => format!(
+                "{m}: disagrees about version of symbol {symbol}\n{m}: Unknown symbol {symbol} (err -22)"
+            ),
+            Problem::MissingSymbol { symbol }
+            | Problem::GplOnly { symbol, .. }
+            | Problem::ProviderIncompatible { symbol, .. } => {
+                format!("{m}: Unknown symbol {symbol} (err -2)")
+            }
+            Problem::NamespaceNotImported {
+                symbol, namespace, ..
+            } => format!(
+                "{m}: module uses symbol ({symbol}) from namespace {namespace}, but does not import it.\n{m}: Unknown symbol {symbol} (err -22)"
+            ),
+        }
+    }
+
+    /// The symbol this reason is about, if any.
+    pub fn symbol(&self) -> Option<&str> {
+        match self {
+            Problem::ModuleLayout { .. } => Some("module_layout"),
+            Problem::CrcMismatch { symbol, .. }
+            | Problem::MissingSymbol { symbol }
+            | Problem::GplOnly { symbol, .. }
+            | Problem::NamespaceNotImported { symbol, .. }
+            | Problem::ProviderIncompatible { symbol, .. } => Some(symbol),
+            _ => None,
+        }
+    }
+}
+
+/// Something the kernel would accept but say, or taint the kernel for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Note {
+    /// Taint flag and the kernel's message.
+    Taint { flag: char, message: String },
+    /// `no symbol version for X`: accepted without a CRC check.
+    NoSymbolVersion { symbol: String },
+    /// `struct module` size differs, on a kernel older than 6.4 that does not check it.
+    StructModuleSize { module: u64, kernel: u64 },
+}
+
+/// The loader's verdict on one module.
+#[derive(Debug, Clone, Serialize)]
+pub struct Verdict {
+    pub name: String,
+    pub path: Option<PathBuf>,
+    /// Empty: the module loads.
+    pub problems: Vec<Problem>,
+    pub notes: Vec<Note>,
+    /// Checks that could not be made for lack of information (e.g. no CRCs known).
+    pub unverified: Vec<String>,
+}
+
+impl Verdict {
+    pub fn compatible(&self) -> bool {
+        self.problems.is_empty()
+    }
+    /// The errno of the first reason: what the load would return.
+    pub fn errno(&self) -> Option<&'static str> {
+        self.problems.first().map(Problem::errno)
+    }
+}
+
+fn lossy(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+pub fn is_gpl_compatible(m: &Module) -> bool {
+    m.modinfo_first("license")
+        .is_some_and(|l| GPL_COMPATIBLE.contains(&l))
+}
+
+/// `same_magic()`: with CRCs, compare from the first space on (the release may differ).
+pub fn same_magic(module: &[u8], kernel: &[u8], has_crcs: bool) -> bool {
+    if has_crcs {
+        let tail = |s: &[u8]| {
+            s.iter()
+                .position(|&b| b == b' ')
+                .map_or(&[][..], |i| &s[i..])
+                .to_vec()
+        };
+        tail(module) == tail(kernel)
+    } else {
+        module == kernel
+    }
+}
+
+/// One needed symbol: kmod's dependency-symbol list (undefined symbols, plus `__versions`
+/// entries that are no undefined symbol, such as `module_layout`).
+struct Need<'a> {
+    name: &'a str,
+    weak: bool,
+}
+
+/// The CRC the module recorded for `name`: `Some(Some(crc))` found, `Some(None)` the table
+/// exists but lacks it, `None` no table the kernel would use.
+fn recorded_crc(m: &Module, name: &str) -> Option<Option<u64>> {
+    if let ExtVersions::Present { entries } = &m.ext_versions {
+        return Some(entries.iter().find(|e| e.name == name).map(|e| e.crc));
+    }
+    match &m.versions {
+        Versions::Present {
+            entries,
+            alloc: true,
+            ..
+        } => Some(entries.iter().find(|e| e.name == name).map(|e| e.crc)),
+        _ => None,
+    }
+}
+
+fn has_classic_versions(m: &Module) -> bool {
+    matches!(m.versions, Versions::Present { alloc: true, .. })
+}
+
+fn arch_name(i: &crate::module::Ident) -> String {
+    format!(
+        "ELF{} {} machine {}",
+        i.bits,
+        if i.big_endian {
+            "big-endian"
+        } else {
+            "little-endian"
+        },
+        i.machine
+    )
+}
+
+/// Check one module directly against `target`, with `extra` providers (other modules of
+/// the set) looked up before the kernel's own symbols.
+pub fn check(
+    m: &Module,
+    path: Option<PathBuf>,
+    target: &Target,
+    extra: &HashMap<String, KernelSymbol>,
+) -> Verdict {
+    let name = m.name.clone();
+    let mut v = Verdict {
+        name,
+        path,
+        problems: Vec::new(),
+        notes: Vec::new(),
+        unverified: Vec::new(),
+    };
+    let cfg = target.config;
+    let crcs = cfg.modversions && target.crcs_known;
+
+    // 1. signature
+    match &m.signature {
+        Trailer::Malformed(reason) => v.problems.push(Problem::BadSignature { reason: reason.clone() }),
+        Trailer::Unsigned if cfg.sig_enforce => v.problems.push(Problem::Unsigned),
+        Trailer::Unsigned => v.notes.push(Note::Taint {
+            flag: 'E',
+            message: format!(
+                "{}: module verification failed: signature and/or required key missing - tainting kernel",
+                v.name
+            ),
+        }),
+        Trailer::Signed(_) => v.unverified.push("signature (the kernel's keys are not known here)".into()),
+    }
+
+    // 2. ELF sanity against the kernel's architecture and struct module
+    if let Some(k) = &target.arch
+        && (k.bits, k.big_endian, k.machine) != (m.elf.bits, m.elf.big_endian, m.elf.machine)
+    {
+        v.problems.push(Problem::WrongArchitecture {
+            module: arch_name(&m.elf),
+            kernel: arch_name(k),
+        });
+    }
+    match (m.this_module_size, target.this_module_size) {
+        (Some(a), Some(b)) if a != b => {
+            if target.version().is_some_and(|ver| ver >= (6, 4)) {
+                v.problems.push(Problem::StructModuleSize {
+                    module: a,
+                    kernel: b,
+                });
+            } else {
+                v.notes.push(Note::StructModuleSize {
+                    module: a,
+                    kernel: b,
+                });
+            }
+        }
+        (_, None) => v
+            .unverified
+            .push("struct module size (no module of the target kernel at hand)".into()),
+        _ => {}
+    }
+
+    // 3. module_layout (check_modstruct_version)
+    if cfg.modversions {
+        match (
+            recorded_crc(m, "module_layout"),
+            target.abi.get("module_layout"),
+        ) {
+            (None, _) => {
+                if cfg.force_load {
+                    v.notes.push(Note::Taint {
+                        flag: 'F',
+                        message: format!("{}: module_layout: kernel tainted.", v.name),
+                    });
+                } else {
+                    v.problems.push(Problem::NoVersions);
+                }
+            }
+            (Some(Some(mc)), Some(k)) if crcs => match k.crc {
+                Some(kc) if mc != kc as u64 => v.problems.push(Problem::ModuleLayout {
+                    module_crc: mc,
+                    kernel_crc: kc,
+                }),
+                _ => {}
+            },
+            (Some(_), None) if crcs => v
+                .unverified
+                .push("module_layout (the kernel's ABI does not list it)".into()),
+            _ => {}
+        }
+    }
+
+    // 4. vermagic
+    match (m.vermagic(), &target.vermagic) {
+        (None, _) => {
+            if cfg.force_load {
+                v.notes.push(Note::Taint {
+                    flag: 'F',
+                    message: format!("{}: bad vermagic: kernel tainted.", v.name),
+                });
+            } else {
+                v.problems.push(Problem::NoVermagic);
+            }
+        }
+        (Some(mm), Some(km)) => {
+            if !same_magic(mm, km, cfg.modversions && has_classic_versions(m)) {
+                v.problems.push(Problem::Vermagic {
+                    module: lossy(mm),
+                    kernel: lossy(km),
+                });
+            }
+        }
+        (Some(_), None) => v
+            .unverified
+            .push("vermagic (the kernel's vermagic is not known)".into()),
+    }
+
+    // 5. taints that do not fail
+    if m.modinfo_first("intree").is_none() {
+        v.notes.push(Note::Taint {
+            flag: 'O',
+            message: format!("{}: loading out-of-tree module taints kernel.", v.name),
+        });
+    }
+    let gpl = is_gpl_compatible(m);
+    if !gpl {
+        let lic = m
+            .modinfo_first("license")
+            .map(lossy)
+            .unwrap_or_else(|| "unspecified".into());
+        v.notes.push(Note::Taint {
+            flag: 'P',
+            message: format!("{}: module license '{lic}' taints kernel.", v.name),
+        });
+    }
+    if m.modinfo_first("staging").is_some() {
+        v.notes.push(Note::Taint { flag: 'C', message: format!("{}: module is from the staging directory, the quality is unknown, you have been warned.", v.name) });
+    }
+    if cfg.modversions && !m.exports.is_empty() && m.exports.iter().all(|e| e.crc.is_none()) {
+        if cfg.force_load {
+            v.notes.push(Note::Taint {
+                flag: 'F',
+                message: format!(
+                    "{}: no versions for exported symbols: kernel tainted.",
+                    v.name
+                ),
+            });
+        } else {
+            v.problems.push(Problem::ExportsWithoutVersions);
+        }
+    }
+
+    // 6. every needed symbol (simplify_symbols)
+    let imports: Vec<&str> = m
+        .modinfo
+        .iter()
+        .filter(|e| e.key == b"import_ns")
+        .map(|e| std::str::from_utf8(&e.value).unwrap_or(""))
+        .collect();
+    for need in needs(m) {
+        if need.name == "module_layout" {
+            continue; // checked above
+        }
+        let provider = extra.get(need.name).or_else(|| target.abi.get(need.name));
+        let Some(p) = provider.filter(|p| gpl || !p.kind.is_gpl_only()) else {
+            if let Some(p) = provider {
+                v.problems.push(Problem::GplOnly {
+                    symbol: need.name.into(),
+                    provider: p.owner.clone(),
+                    license: m
+                        .modinfo_first("license")
+                        .map(lossy)
+                        .unwrap_or_else(|| "unspecified".into()),
+                });
+            } else if !need.weak {
+                v.problems.push(Problem::MissingSymbol {
+                    symbol: need.name.into(),
+                });
+            }
+            continue;
+        };
+        if crcs && let Some(kc) = p.crc {
+            match recorded_crc(m, need.name) {
+                Some(Some(mc)) if mc != kc as u64 => v.problems.push(Problem::CrcMismatch {
+                    symbol: need.name.into(),
+                    module_crc: mc,
+                    kernel_crc: kc,
+                    provider: p.owner.clone(),
+                    weak: need.weak,
+                }),
+                Some(Some(_)) => {}
+                Some(None) => v.notes.push(Note::NoSymbolVersion {
+                    symbol: need.name.into(),
+                }),
+                None if cfg.force_load => v.notes.push(Note::Taint {
+                    flag: 'F',
+                    message: format!("{}: {}: kernel tainted.", v.name, need.name),
+                }),
+                None => v.problems.push(Problem::NoVersions),
+            }
+        }
+        if !p.namespace.is_empty() && !namespace_allowed(&v.name, &p.namespace, &imports) {
+            if cfg.allow_missing_ns {
+                continue;
+            }
+            v.problems.push(Problem::NamespaceNotImported {
+                symbol: need.name.into(),
+                namespace: p.namespace.clone(),
+                provider: p.owner.clone(),
+            });
+        }
+    }
+    if !crcs && cfg.modversions {
+        v.unverified
+            .push("symbol CRCs (the kernel's CRCs are not known)".into());
+    }
+    v.problems.dedup();
+    v
+}
+
+/// `verify_namespace_is_imported` plus 6.16's `module:` namespaces.
+fn namespace_allowed(module: &str, ns: &str, imports: &[&str]) -> bool {
+    if imports.contains(&ns) {
+        return true;
+    }
+    let Some(list) = ns.strip_prefix("module:") else {
+        return false;
+    };
+    let norm = |s: &str| s.replace('-', "_");
+    list.split(',').any(|pat| match pat.strip_suffix('*') {
+        Some(prefix) => norm(module).starts_with(&norm(prefix)),
+        None => norm(pat) == norm(module),
+    })
+}
+
+fn needs(m: &Module) -> Vec<Need<'_>> {
+    let mut out: Vec<Need> = m
+        .undefined
+        .iter()
+        .map(|u| Need {
+            name: &u.name,
+            weak: u.weak,
+        })
+        .collect();
+    if let Versions::Present { entries, .. } = &m.versions {
+        for e in entries {
+            if !m.undefined.iter().any(|u| u.name == e.name) {
+                out.push(Need {
+                    name: &e.name,
+                    weak: false,
+                });
+            }
+        }
+    }
+    out
+}
+
+/// Check a set of modules together: each one's exports serve the others, and a module is
+/// compatible only if every module of the set it takes symbols from is compatible too
+/// (resolved to a fixed point).
+pub fn check_set(mods: &[(PathBuf, Module)], target: &Target) -> Vec<Verdict> {
+    let mut extra: HashMap<String, KernelSymbol> = HashMap::new();
+    let mut owner_index: HashMap<String, usize> = HashMap::new();
+    for (i, (_, m)) in mods.iter().enumerate() {
+        for e in &m.exports {
+            extra.insert(
+                e.name.clone(),
+                KernelSymbol {
+                    name: e.name.clone(),
+                    crc: e.crc,
+                    kind: e.kind,
+                    namespace: e.namespace.clone(),
+                    owner: m.name.clone(),
+                },
+            );
+            owner_index.insert(e.name.clone(), i);
+        }
+    }
+    let mut verdicts: Vec<Verdict> = mods
+        .iter()
+        .map(|(p, m)| check(m, Some(p.clone()), target, &extra))
+        .collect();
+    // which set members each module takes symbols from
+    let uses: Vec<Vec<(String, usize)>> = mods
+        .iter()
+        .enumerate()
+        .map(|(i, (_, m))| {
+            needs(m)
+                .into_iter()
+                .filter_map(|n| {
+                    owner_index
+                        .get(n.name)
+                        .filter(|&&j| j != i)
+                        .map(|&j| (n.name.to_string(), j))
+                })
+                .collect()
+        })
+        .collect();
+    loop {
+        let mut changed = false;
+        for i in 0..mods.len() {
+            if !verdicts[i].compatible() {
+                continue;
+            }
+            let bad: Vec<Problem> = uses[i]
+                .iter()
+                .filter(|(_, j)| !verdicts[*j].compatible())
+                .map(|(sym, j)| Problem::ProviderIncompatible {
+                    symbol: sym.clone(),
+                    provider: mods[*j].1.name.clone(),
+                })
+                .collect();
+            if !bad.is_empty() {
+                verdicts[i].problems.extend(bad);
+                changed = true;
+            }
+        }
+        if !changed {
+            return verdicts;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vermagic_comparison_ignores_release_only_with_crcs() {
+        let a = b"6.1.0-47-cloud-amd64 SMP preempt mod_unload modversions ";
+        let b = b"6.1.0-56-cloud-amd64 SMP preempt mod_unload modversions ";
+        assert!(same_magic(a, b, true));
+        assert!(!same_magic(a, b, false));
+        assert!(!same_magic(
+            a,
+            b"6.1.0-56-rt-amd64 SMP preempt_rt mod_unload modversions ",
+            true
+        ));
+    }
+
+    #[test]
+    fn module_namespaces() {
+        assert!(namespace_allowed("foo", "NS", &["NS"]));
+        assert!(!namespace_allowed("foo", "NS", &[]));
+        assert!(namespace_allowed("kvm-amd", "module:kvm,kvm_amd", &[]));
+        assert!(namespace_allowed("snd_hda_x", "module:snd-hda*", &[]));
+        assert!(!namespace_allowed("other", "module:kvm", &[]));
+    }
+}
