@@ -1,5 +1,7 @@
 //! The command layer: parse arguments, call the library, render. No logic of its own.
 
+pub mod check;
+pub mod diff_abi;
 pub mod info;
 pub mod modversions;
 
@@ -34,6 +36,10 @@ pub enum Command {
     Info(info::InfoArgs),
     /// Dump a module's imported symbol versions (__versions), as modprobe --dump-modversions
     Modversions(modversions::ModversionsArgs),
+    /// Will these modules load on that kernel? Every reason, in the kernel's words
+    Check(check::CheckArgs),
+    /// What changed between two kernels' ABIs, and which modules that breaks
+    DiffAbi(diff_abi::DiffAbiArgs),
 }
 
 /// The module directory `-b ROOT -k KVER` name: `ROOT/lib/modules/KVER`, KVER defaulting to
@@ -67,6 +73,8 @@ pub fn main_kabi(args: Vec<std::ffi::OsString>) -> i32 {
     match &cli.command {
         Command::Info(a) => info::run(a),
         Command::Modversions(a) => modversions::run(a),
+        Command::Check(a) => check::run(a),
+        Command::DiffAbi(a) => diff_abi::run(a),
     }
 }
 

@@ -17,14 +17,14 @@ pub fn module_files(dir: &Path) -> Vec<PathBuf> {
             let p = e.path();
             match e.file_type() {
                 Ok(t) if t.is_dir() => stack.push(p),
-                Ok(t) if t.is_file() || t.is_symlink() => {
-                    if p.file_name()
-                        .and_then(|n| n.to_str())
-                        .and_then(crate::module::strip_module_ext)
-                        .is_some()
-                    {
-                        out.push(p);
-                    }
+                Ok(t)
+                    if (t.is_file() || t.is_symlink())
+                        && p.file_name()
+                            .and_then(|n| n.to_str())
+                            .and_then(crate::module::strip_module_ext)
+                            .is_some() =>
+                {
+                    out.push(p);
                 }
                 _ => {}
             }

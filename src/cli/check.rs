@@ -1,0 +1,209 @@
+//! `kabi check`: will these modules load on that kernel, and if not, why (in the kernel's
+//! words).
+
+use crate::check::{Note, Verdict, check_set};
+use crate::kernel::source::{KernelSpec, symvers_file};
+use crate::kernel::target::Target;
+use crate::module::Module;
+use std::io::Write;
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct CheckArgs {
+    /// Check against the installed kernel KVER (its symvers, modules and config under --root)
+    #[arg(short = 'k', long, value_name = "KVER", group = "source")]
+    pub kernel: Option<String>,
+    /// Check against a Module.symvers file (plain, .gz, .xz, .zst)
+    #[arg(long, value_name = "FILE", group = "source")]
+    pub symvers: Option<PathBuf>,
+    /// Filesystem root the kernel is installed under
+    #[arg(short = 'b', long, value_name = "DIR", default_value = "/")]
+    pub root: PathBuf,
+    /// Show every reason, note and unverified check
+    #[arg(short, long)]
+    pub verbose: bool,
+    /// Print the verdicts as JSON
+    #[arg(long)]
+    pub json: bool,
+    /// Module files, or directories to check every module below
+    #[arg(required = true, value_name = "MODULE|DIR")]
+    pub modules: Vec<PathBuf>,
+}
+
+/// Exit codes of `kabi check`.
+pub mod exit {
+    /// Every module would load.
+    pub const COMPATIBLE: i32 = 0;
+    /// At least one module would be refused.
+    pub const INCOMPATIBLE: i32 = 1;
+    /// Bad usage or unreadable input (a module or the kernel's ABI).
+    pub const ERROR: i32 = 2;
+}
+
+fn target(args: &CheckArgs) -> Result<Target, crate::Error> {
+    if let Some(p) = &args.symvers {
+        return symvers_file(p);
+    }
+    let kver = args.kernel.clone().unwrap_or_else(super::running_release);
+    KernelSpec::Installed {
+        root: args.root.clone(),
+        kver,
+    }
+    .load()
+}
+
+/// Expand directories into the modules below them.
+pub fn collect(paths: &[PathBuf]) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            out.extend(crate::kernel::tree::module_files(p));
+        } else {
+            out.push(p.clone());
+        }
+    }
+    out
+}
+
+/// One line per module; with `verbose`, every reason below it.
+pub fn render_table(verdicts: &[Verdict], verbose: bool) -> String {
+    let width = verdicts
+        .iter()
+        .map(|v| v.name.len())
+        .max()
+        .unwrap_or(6)
+        .max(6);
+    let mut s = String::new();
+    for v in verdicts {
+        let (word, why) = match v.problems.first() {
+            None => ("ok", String::new()),
+            Some(p) => {
+                let first = p.kernel_message(&v.name);
+                let first = first.lines().next().unwrap_or("").to_string();
+                let more = v.problems.len() - 1;
+                let tail = if more > 0 {
+                    format!(" (+{more} more)")
+                } else {
+                    String::new()
+                };
+                let msg = if first.is_empty() {
+                    format!("{p:?}")
+                } else {
+                    first
+                };
+                ("FAIL", format!("{} {msg}{tail}", p.errno()))
+            }
+        };
+        s.push_str(format!("{word:<4}  {:<width$}  {why}", v.name).trim_end());
+        s.push('\n');
+        if verbose {
+            for p in &v.problems {
+                let detail = match p {
+                    crate::check::Problem::CrcMismatch {
+                        module_crc,
+                        kernel_crc,
+                        provider,
+                        ..
+                    } => {
+                        format!(" [module 0x{module_crc:08x}, {provider} 0x{kernel_crc:08x}]")
+                    }
+                    crate::check::Problem::ModuleLayout {
+                        module_crc,
+                        kernel_crc,
+                    } => {
+                        format!(" [module 0x{module_crc:08x}, kernel 0x{kernel_crc:08x}]")
+                    }
+                    crate::check::Problem::GplOnly {
+                        provider, license, ..
+                    } => {
+                        format!(" [GPL-only in {provider}; license '{license}']")
+                    }
+                    crate::check::Problem::ProviderIncompatible { provider, .. } => {
+                        format!(" [provided by incompatible module {provider}]")
+                    }
+                    _ => String::new(),
+                };
+                let msg = p.kernel_message(&v.name);
+                let msg = if msg.is_empty() {
+                    format!("{p:?}")
+                } else {
+                    msg.replace('\n', "; ")
+                };
+                s.push_str(&format!("      {:<12} {msg}{detail}\n", p.errno()));
+            }
+            for n in &v.notes {
+                let msg = match n {
+                    Note::Taint { flag, message } => format!("taint {flag}: {message}"),
+                    Note::NoSymbolVersion { symbol } => {
+                        format!("{}: no symbol version for {symbol}", v.name)
+                    }
+                    Note::StructModuleSize { module, kernel } => format!(
+                        "struct module size {module} differs from the kernel's {kernel} (not checked before 6.4)"
+                    ),
+                };
+                s.push_str(&format!("      note         {msg}\n"));
+            }
+            for u in &v.unverified {
+                s.push_str(&format!("      unverified   {u}\n"));
+            }
+        }
+    }
+    s
+}
+
+pub fn run(args: &CheckArgs) -> i32 {
+    let target = match target(args) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("kabi check: ERROR: {e}");
+            return exit::ERROR;
+        }
+    };
+    let files = collect(&args.modules);
+    if files.is_empty() {
+        eprintln!("kabi check: ERROR: no module files in {:?}", args.modules);
+        return exit::ERROR;
+    }
+    let mut mods = Vec::new();
+    let mut bad_input = false;
+    for (res, f) in crate::kernel::tree::parse_all(&files)
+        .into_iter()
+        .zip(&files)
+    {
+        match res {
+            Ok(m) => mods.push((f.clone(), m)),
+            Err(e) => {
+                eprintln!("kabi check: ERROR: {e}");
+                bad_input = true;
+            }
+        }
+    }
+    let verdicts = check_set(&mods, &target);
+    let out = if args.json {
+        serde_json::to_string_pretty(&serde_json::json!({
+            "kernel": { "release": target.release, "sources": target.abi.sources, "config": target.config },
+            "verdicts": verdicts,
+        }))
+        .unwrap_or_default()
+            + "\n"
+    } else {
+        render_table(&verdicts, args.verbose)
+    };
+    let _ = std::io::stdout().lock().write_all(out.as_bytes());
+    if bad_input {
+        exit::ERROR
+    } else if verdicts.iter().all(Verdict::compatible) {
+        exit::COMPATIBLE
+    } else {
+        exit::INCOMPATIBLE
+    }
+}
+
+/// For tests and other commands: parse and check modules against a target.
+pub fn check_paths(paths: &[PathBuf], target: &Target) -> Result<Vec<Verdict>, crate::Error> {
+    let mods = collect(paths)
+        .into_iter()
+        .map(|p| Module::open(&p).map(|m| (p, m)))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(check_set(&mods, target))
+}

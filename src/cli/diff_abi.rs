@@ -1,0 +1,173 @@
+//! `kabi diff-abi A B`: what changed between two kernels' ABIs, and which modules it breaks.
+
+use crate::check::check_set;
+use crate::kernel::abi::{KernelAbi, KernelSymbol};
+use crate::kernel::source::KernelSpec;
+use serde::Serialize;
+use std::io::Write;
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct DiffAbiArgs {
+    /// The old kernel: an installed release (under --root), a symvers file, or a module tree
+    #[arg(value_name = "OLD")]
+    pub old: String,
+    /// The new kernel, in the same forms
+    #[arg(value_name = "NEW")]
+    pub new: String,
+    /// Filesystem root installed releases are under
+    #[arg(short = 'b', long, value_name = "DIR", default_value = "/")]
+    pub root: PathBuf,
+    /// Modules (files or directories) to check against NEW: which break, and through what
+    #[arg(short = 'm', long = "modules", value_name = "MODULE|DIR", num_args = 1..)]
+    pub modules: Vec<PathBuf>,
+    /// Only the vmlinux symbols of each side
+    #[arg(long)]
+    pub vmlinux_only: bool,
+    /// List every symbol, not just the counts
+    #[arg(short, long)]
+    pub verbose: bool,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct AbiDiff {
+    pub added: Vec<String>,
+    pub removed: Vec<String>,
+    pub crc_changed: Vec<(String, Option<u32>, Option<u32>)>,
+    pub gpl_changed: Vec<(String, String, String)>,
+    pub namespace_changed: Vec<(String, String, String)>,
+}
+
+/// Compare two ABIs symbol by symbol (sorted by name).
+pub fn diff(old: &KernelAbi, new: &KernelAbi) -> AbiDiff {
+    let mut d = AbiDiff::default();
+    for s in new.sorted() {
+        match old.get(&s.name) {
+            None => d.added.push(s.name.clone()),
+            Some(o) => compare(o, s, &mut d),
+        }
+    }
+    for s in old.sorted() {
+        if new.get(&s.name).is_none() {
+            d.removed.push(s.name.clone());
+        }
+    }
+    d
+}
+
+fn compare(o: &KernelSymbol, n: &KernelSymbol, d: &mut AbiDiff) {
+    if o.crc != n.crc {
+        d.crc_changed.push((n.name.clone(), o.crc, n.crc));
+    }
+    if o.kind != n.kind {
+        d.gpl_changed.push((
+            n.name.clone(),
+            o.kind.as_str().into(),
+            n.kind.as_str().into(),
+        ));
+    }
+    if o.namespace != n.namespace {
+        d.namespace_changed
+            .push((n.name.clone(), o.namespace.clone(), n.namespace.clone()));
+    }
+}
+
+pub fn run(args: &DiffAbiArgs) -> i32 {
+    let load = |a: &str| KernelSpec::guess(a, &args.root).load();
+    let (old, new) = match (load(&args.old), load(&args.new)) {
+        (Ok(o), Ok(n)) => (o, n),
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("kabi diff-abi: ERROR: {e}");
+            return 2;
+        }
+    };
+    let (oa, na) = if args.vmlinux_only {
+        (
+            old.abi.clone().vmlinux_only(),
+            new.abi.clone().vmlinux_only(),
+        )
+    } else {
+        (old.abi.clone(), new.abi.clone())
+    };
+    let d = diff(&oa, &na);
+    let mut breaks = Vec::new();
+    if !args.modules.is_empty() {
+        let files = super::check::collect(&args.modules);
+        let mut mods = Vec::new();
+        for (res, f) in crate::kernel::tree::parse_all(&files)
+            .into_iter()
+            .zip(&files)
+        {
+            match res {
+                Ok(m) => mods.push((f.clone(), m)),
+                Err(e) => {
+                    eprintln!("kabi diff-abi: ERROR: {e}");
+                    return 2;
+                }
+            }
+        }
+        breaks = check_set(&mods, &new);
+    }
+    let mut out = String::new();
+    if args.json {
+        out = serde_json::to_string_pretty(&serde_json::json!({
+            "old": old.abi.sources, "new": new.abi.sources, "diff": d,
+            "modules": breaks,
+        }))
+        .unwrap_or_default()
+            + "\n";
+    } else {
+        out.push_str(&format!(
+            "{} symbols added, {} removed, {} CRCs changed, {} GPL-only changed, {} namespaces changed\n",
+            d.added.len(),
+            d.removed.len(),
+            d.crc_changed.len(),
+            d.gpl_changed.len(),
+            d.namespace_changed.len()
+        ));
+        if args.verbose {
+            for s in &d.added {
+                out.push_str(&format!("added        {s}\n"));
+            }
+            for s in &d.removed {
+                out.push_str(&format!("removed      {s}\n"));
+            }
+            for (s, a, b) in &d.crc_changed {
+                let h = |c: &Option<u32>| c.map_or("none".to_string(), |c| format!("0x{c:08x}"));
+                out.push_str(&format!("crc          {s} {} -> {}\n", h(a), h(b)));
+            }
+            for (s, a, b) in &d.gpl_changed {
+                out.push_str(&format!("export type  {s} {a} -> {b}\n"));
+            }
+            for (s, a, b) in &d.namespace_changed {
+                out.push_str(&format!("namespace    {s} '{a}' -> '{b}'\n"));
+            }
+        }
+        if !breaks.is_empty() {
+            let bad = breaks.iter().filter(|v| !v.compatible()).count();
+            out.push_str(&format!("{bad} of {} modules break:\n", breaks.len()));
+            for v in breaks.iter().filter(|v| !v.compatible()) {
+                let syms: Vec<&str> = v.problems.iter().filter_map(|p| p.symbol()).collect();
+                let shown = syms.iter().take(8).copied().collect::<Vec<_>>().join(", ");
+                let more = if syms.len() > 8 {
+                    format!(" (+{})", syms.len() - 8)
+                } else {
+                    String::new()
+                };
+                let why = if syms.is_empty() {
+                    v.problems
+                        .first()
+                        .map(|p| format!("{p:?}"))
+                        .unwrap_or_default()
+                } else {
+                    format!("through {shown}{more}")
+                };
+                out.push_str(&format!("  {:<24} {why}\n", v.name));
+            }
+        }
+    }
+    let _ = std::io::stdout().lock().write_all(out.as_bytes());
+    i32::from(breaks.iter().any(|v| !v.compatible()))
+}

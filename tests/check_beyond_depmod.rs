@@ -1,0 +1,231 @@
+//! What kabi finds where depmod is blind: a real 6.1.0-55 module that loads in 6.1.0-56
+//! (byte-identical symvers) is altered in one `.modinfo` record at a time, each a change the
+//! kernel's loader refuses and `depmod -e -E` does not notice.
+
+mod common;
+use common::*;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const MODULE: &str = "kernel/crypto/ofb.ko"; // imports CRYPTO_INTERNAL, GPL, vmlinux-only
+
+struct Setup {
+    new_root: PathBuf,
+    new_kver: String,
+    original: Vec<u8>,
+}
+
+fn setup() -> Option<Setup> {
+    let old = fetch_kernel("cloud-amd64", Some("55"))?;
+    let new_root = fetch_kernel("cloud-amd64", Some("56"))?;
+    let (old_dir, _) = module_dir(&old);
+    let (_, new_kver) = module_dir(&new_root);
+    let original = std::fs::read(old_dir.join(MODULE)).unwrap();
+    Some(Setup {
+        new_root,
+        new_kver,
+        original,
+    })
+}
+
+/// Replace `from` by `to` (same length) once in `data`.
+fn patch(data: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
+    assert_eq!(from.len(), to.len());
+    let at = data
+        .windows(from.len())
+        .position(|w| w == from)
+        .unwrap_or_else(|| panic!("{} not found in the module", String::from_utf8_lossy(from)));
+    let mut d = data.to_vec();
+    d[at..at + to.len()].copy_from_slice(to);
+    d
+}
+
+/// `kabi check --json` against the installed 6.1.0-56 kernel: (exit code, problems).
+fn kabi_check(s: &Setup, file: &Path) -> (i32, Vec<serde_json::Value>) {
+    let out = run(kabi()
+        .args(["check", "--json", "-b"])
+        .arg(&s.new_root)
+        .args(["-k", &s.new_kver])
+        .arg(file));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    (
+        out.status.code().unwrap(),
+        v["verdicts"][0]["problems"].as_array().unwrap().clone(),
+    )
+}
+
+/// depmod's warnings about `file` when checked against 6.1.0-56's symvers.
+fn depmod_warnings(s: &Setup, file: &Path) -> Vec<String> {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("lib/modules/6.1.0-0-x");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::copy(file, dir.join("m.ko")).unwrap();
+    let symvers = s.new_root.join(format!(
+        "usr/src/linux-headers-{}/Module.symvers",
+        s.new_kver
+    ));
+    let out = run(Command::new("depmod")
+        .arg("-n")
+        .arg("-b")
+        .arg(tmp.path())
+        .arg("-e")
+        .arg("-E")
+        .arg(symvers)
+        .arg("6.1.0-0-x"));
+    assert!(out.status.success());
+    String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .filter(|l| l.contains("m.ko"))
+        .map(str::to_string)
+        .collect()
+}
+
+fn write(dir: &Path, name: &str, data: &[u8]) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, data).unwrap();
+    p
+}
+
+#[test]
+fn depmod_blind_spots() {
+    if !require_tool("depmod") {
+        return;
+    }
+    let Some(s) = setup() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+
+    // the original loads, and neither tool complains
+    let orig = write(tmp.path(), "ofb.ko", &s.original);
+    assert_eq!(kabi_check(&s, &orig), (0, vec![]));
+    assert!(depmod_warnings(&s, &orig).is_empty());
+
+    // 1. namespace import removed: the kernel says "does not import it", -EINVAL
+    let no_ns = write(
+        tmp.path(),
+        "no_ns.ko",
+        &patch(
+            &s.original,
+            b"import_ns=CRYPTO_INTERNAL",
+            b"import_nX=CRYPTO_INTERNAL",
+        ),
+    );
+    let (code, problems) = kabi_check(&s, &no_ns);
+    assert_eq!(code, 1);
+    assert!(!problems.is_empty());
+    assert!(
+        problems
+            .iter()
+            .all(|p| p["kind"] == "namespace-not-imported" && p["namespace"] == "CRYPTO_INTERNAL"),
+        "{problems:?}"
+    );
+    assert!(
+        depmod_warnings(&s, &no_ns).is_empty(),
+        "depmod does not check namespaces"
+    );
+
+    // 2. a licence that is not GPL-compatible: GPL-only symbols become invisible, -ENOENT
+    let bsd = write(
+        tmp.path(),
+        "bsd.ko",
+        &patch(&s.original, b"license=GPL\0", b"license=BSD\0"),
+    );
+    let (code, problems) = kabi_check(&s, &bsd);
+    assert_eq!(code, 1);
+    let gpl: Vec<_> = problems
+        .iter()
+        .filter(|p| p["kind"] == "gpl-only")
+        .collect();
+    assert!(!gpl.is_empty(), "{problems:?}");
+    let symvers = std::fs::read_to_string(s.new_root.join(format!(
+        "usr/src/linux-headers-{}/Module.symvers",
+        s.new_kver
+    )))
+    .unwrap();
+    for p in &gpl {
+        let sym = p["symbol"].as_str().unwrap();
+        assert!(
+            symvers
+                .lines()
+                .any(|l| l.split('\t').nth(1) == Some(sym) && l.contains("EXPORT_SYMBOL_GPL")),
+            "{sym} is GPL-only in Module.symvers"
+        );
+    }
+    assert!(
+        depmod_warnings(&s, &bsd).is_empty(),
+        "depmod does not check licences"
+    );
+
+    // 3. a vermagic of another configuration: "version magic ... should be ...", -ENOEXEC
+    let magic = write(
+        tmp.path(),
+        "magic.ko",
+        &patch(
+            &s.original,
+            b"mod_unload modversions",
+            b"mod_unload modversionz",
+        ),
+    );
+    let (code, problems) = kabi_check(&s, &magic);
+    assert_eq!(code, 1);
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert_eq!(problems[0]["kind"], "vermagic");
+    assert!(
+        problems[0]["kernel"]
+            .as_str()
+            .unwrap()
+            .starts_with(&s.new_kver)
+    );
+    assert!(
+        depmod_warnings(&s, &magic).is_empty(),
+        "depmod does not check vermagic"
+    );
+
+    // the text report speaks the kernel's words
+    let out = run(kabi()
+        .args(["check", "-v", "-b"])
+        .arg(&s.new_root)
+        .args(["-k", &s.new_kver])
+        .arg(&magic)
+        .arg(&no_ns));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("ofb: version magic '6.1.0-55-cloud-amd64 SMP preempt mod_unload modversionz ' should be '6.1.0-56-cloud-amd64 SMP preempt mod_unload modversions '"), "{text}");
+    assert!(
+        text.contains("from namespace CRYPTO_INTERNAL, but does not import it."),
+        "{text}"
+    );
+}
+
+#[test]
+fn module_layout_is_the_first_reason_and_fatal() {
+    let Some(old) = fetch_kernel("cloud-amd64", Some("47")) else {
+        return;
+    };
+    let Some(new) = fetch_kernel("cloud-amd64", Some("56")) else {
+        return;
+    };
+    let (old_dir, _) = module_dir(&old);
+    let (_, kver) = module_dir(&new);
+    let out = run(kabi()
+        .args(["check", "--json", "-b"])
+        .arg(&new)
+        .args(["-k", &kver])
+        .arg(old_dir.join("kernel/fs/udf")));
+    assert_eq!(out.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    for verdict in v["verdicts"].as_array().unwrap() {
+        assert_eq!(verdict["problems"][0]["kind"], "module-layout", "{verdict}");
+    }
+}
+
+#[test]
+fn usage_and_input_errors_exit_2() {
+    let out = run(kabi().args(["check", "--symvers", "/nonexistent/Module.symvers", "x.ko"]));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/Module.symvers"));
+    let out = run(kabi().args(["check", "-b", "/nonexistent", "-k", "1.2.3", "x.ko"]));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("kernel 1.2.3"));
+    let out = run(kabi().args(["check", "--bogus"]));
+    assert_eq!(out.status.code(), Some(2));
+}
