@@ -8,11 +8,25 @@
 # linux-headers-6.1.0-NN-FLAVOUR exist is chosen (the archive moves: choose by property).
 # The unpacked root holds lib/modules/<kver>/ and usr/src/linux-headers-<kver>/Module.symvers.
 # Cache: $KABI_CACHE (default ~/.cache/kabi). Needs apt-get and dpkg-deb; nothing is installed.
+# ARCH=i386 (or another Debian architecture) fetches a foreign kernel through a private apt
+# list directory in the cache, without adding the architecture to the machine's dpkg.
 set -euo pipefail
 flavour=${1:?usage: fetch-kernel.sh FLAVOUR [ABI]}
 abi=${2:-}
 cache=${KABI_CACHE:-$HOME/.cache/kabi}
 mkdir -p "$cache/debs" "$cache/trees"
+
+apt_opts=()
+if [ -n "${ARCH:-}" ] && [ "$ARCH" != "$(dpkg --print-architecture)" ]; then
+    private="$cache/apt-$ARCH"
+    mkdir -p "$private/lists/partial" "$private/cache/archives/partial"
+    apt_opts=(-o "Dir::State::Lists=$private/lists" -o "Dir::Cache=$private/cache"
+              -o "APT::Architectures::=$ARCH" -o "APT::Architecture=$ARCH")
+    # a list that fails to download (a mirror in sync) must not stop the others
+    [ -f "$private/.updated" ] || { apt-get "${apt_opts[@]}" update -qq >/dev/null 2>&1 || true; touch "$private/.updated"; }
+fi
+apt-get() { command apt-get "${apt_opts[@]}" "$@"; }
+apt-cache() { command apt-cache "${apt_opts[@]}" "$@"; }
 
 die() { echo "fetch-kernel.sh: $*" >&2; exit 1; }
 

@@ -5,3 +5,4 @@ pub mod source;
 pub mod symvers;
 pub mod target;
 pub mod tree;
+pub mod vmlinux;

@@ -70,6 +70,9 @@ pub fn require_tool(tool: &str) -> bool {
 pub fn fetch_kernel(flavour: &str, abi: Option<&str>) -> Option<PathBuf> {
     let mut cmd = Command::new(testdata().join("fetch-kernel.sh"));
     cmd.arg(flavour);
+    if let Some(arch) = debian_arch(flavour) {
+        cmd.env("ARCH", arch);
+    }
     if let Some(a) = abi {
         cmd.arg(a);
     }
@@ -81,6 +84,18 @@ pub fn fetch_kernel(flavour: &str, abi: Option<&str>) -> Option<PathBuf> {
         return None;
     }
     Some(PathBuf::from(String::from_utf8(out.stdout).unwrap().trim()))
+}
+
+/// The Debian architecture of a kernel flavour other than amd64's.
+fn debian_arch(flavour: &str) -> Option<&'static str> {
+    Some(match flavour {
+        "686" | "686-pae" => "i386",
+        "armmp" | "armmp-lpae" => "armhf",
+        "arm64" => "arm64",
+        "powerpc64le" => "ppc64el",
+        "s390x" => "s390x",
+        _ => return None,
+    })
 }
 
 /// `<root>/lib/modules/<kver>` of an unpacked kernel, and its kver.
