@@ -2,7 +2,7 @@
 //! words).
 
 use crate::check::{Note, Verdict, check_set};
-use crate::kernel::source::{KernelSpec, symvers_file};
+use crate::kernel::source::{KernelSpec, symvers_file, vmlinuz_file};
 use crate::kernel::target::Target;
 use crate::module::Module;
 use std::io::Write;
@@ -16,6 +16,10 @@ pub struct CheckArgs {
     /// Check against a Module.symvers file (plain, .gz, .xz, .zst)
     #[arg(long, value_name = "FILE", group = "source")]
     pub symvers: Option<PathBuf>,
+    /// Check against a kernel image (x86 bzImage): vmlinux's exports and CRCs from the image
+    /// itself; with --kernel, the image overrides that kernel's symvers for vmlinux symbols
+    #[arg(long, value_name = "FILE", conflicts_with = "symvers")]
+    pub vmlinuz: Option<PathBuf>,
     /// Filesystem root the kernel is installed under
     #[arg(short = 'b', long, value_name = "DIR", default_value = "/")]
     pub root: PathBuf,
@@ -43,6 +47,20 @@ pub mod exit {
 fn target(args: &CheckArgs) -> Result<Target, crate::Error> {
     if let Some(p) = &args.symvers {
         return symvers_file(p);
+    }
+    if let Some(img) = &args.vmlinuz {
+        let from_image = vmlinuz_file(img)?;
+        let Some(kver) = &args.kernel else {
+            return Ok(from_image);
+        };
+        let mut t = KernelSpec::Installed {
+            root: args.root.clone(),
+            kver: kver.clone(),
+        }
+        .load()?;
+        let syms: Vec<_> = from_image.abi.symbols.into_values().collect();
+        t.abi.merge(img.display().to_string(), syms);
+        return Ok(t);
     }
     let kver = args.kernel.clone().unwrap_or_else(super::running_release);
     KernelSpec::Installed {

@@ -42,6 +42,26 @@ pub fn installed_kernel(root: &Path, kver: &str) -> Result<Target, Error> {
             found = true;
         }
     }
+    if t.abi
+        .sources
+        .first()
+        .is_none_or(|s| s.starts_with(&own.display().to_string()))
+    {
+        // no symvers file: the kernel image itself gives vmlinux's exports and CRCs
+        let image = root.join(format!("boot/vmlinuz-{kver}"));
+        if image.is_file() {
+            let v = super::vmlinux::read_vmlinuz(&image)?;
+            let mut merged = KernelAbi::from_symbols(image.display().to_string(), v.symbols);
+            for src in std::mem::take(&mut t.abi.sources) {
+                merged.sources.push(src);
+            }
+            for (name, sym) in std::mem::take(&mut t.abi.symbols) {
+                merged.symbols.insert(name, sym);
+            }
+            t.abi = merged;
+            found = true;
+        }
+    }
     t.read_config(root, kver);
     if !found {
         return Err(Error::Usage(format!(
@@ -66,6 +86,28 @@ pub fn symvers_file(path: &Path) -> Result<Target, Error> {
     })
 }
 
+/// A target known only from a kernel image: vmlinux's exports and CRCs, and the release
+/// from the image's version string.
+pub fn vmlinuz_file(path: &Path) -> Result<Target, Error> {
+    let v = super::vmlinux::read_vmlinuz(path)?;
+    Ok(Target {
+        release: v.release().map(str::to_string),
+        abi: KernelAbi::from_symbols(path.display().to_string(), v.symbols),
+        crcs_known: true,
+        ..Target::default()
+    })
+}
+
+/// Is this file an x86 boot image (`HdrS` at 0x202)?
+pub fn is_bzimage(path: &Path) -> bool {
+    use std::io::Read;
+    let mut head = [0u8; 0x206];
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut head))
+        .is_ok()
+        && &head[0x202..0x206] == b"HdrS"
+}
+
 /// What a command-line kernel argument names.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KernelSpec {
@@ -74,16 +116,19 @@ pub enum KernelSpec {
         kver: String,
     },
     Symvers(PathBuf),
+    Vmlinuz(PathBuf),
     /// A module directory (`.../lib/modules/<kver>`) or an unpacked root holding one kernel.
     Tree(PathBuf),
 }
 
 impl KernelSpec {
-    /// Guess from an argument: an existing file is a symvers file; an existing directory a
+    /// Guess from an argument: an existing file is a kernel image or a symvers file; an existing directory a
     /// module tree or root; anything else a release installed under `root`.
     pub fn guess(arg: &str, root: &Path) -> KernelSpec {
         let p = Path::new(arg);
-        if p.is_file() {
+        if p.is_file() && is_bzimage(p) {
+            KernelSpec::Vmlinuz(p.to_path_buf())
+        } else if p.is_file() {
             KernelSpec::Symvers(p.to_path_buf())
         } else if p.is_dir() {
             KernelSpec::Tree(p.to_path_buf())
@@ -99,6 +144,7 @@ impl KernelSpec {
         match self {
             KernelSpec::Installed { root, kver } => installed_kernel(root, kver),
             KernelSpec::Symvers(p) => symvers_file(p),
+            KernelSpec::Vmlinuz(p) => vmlinuz_file(p),
             KernelSpec::Tree(d) => {
                 // `<root>/lib/modules/<kver>` or a root with exactly one kernel in it
                 if let (Some(kver), Some(base)) = (d.file_name(), d.parent())
