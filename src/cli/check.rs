@@ -20,6 +20,10 @@ pub struct CheckArgs {
     /// itself; with --kernel, the image overrides that kernel's symvers for vmlinux symbols
     #[arg(long, value_name = "FILE", conflicts_with = "symvers")]
     pub vmlinuz: Option<PathBuf>,
+    /// Check against the running kernel: /proc/kallsyms, and /proc/kcore for CRCs when
+    /// readable (root); otherwise CRCs are reported as not verifiable
+    #[arg(long, conflicts_with_all = ["symvers", "vmlinuz", "kernel"])]
+    pub running: bool,
     /// Filesystem root the kernel is installed under
     #[arg(short = 'b', long, value_name = "DIR", default_value = "/")]
     pub root: PathBuf,
@@ -45,6 +49,9 @@ pub mod exit {
 }
 
 fn target(args: &CheckArgs) -> Result<Target, crate::Error> {
+    if args.running {
+        return crate::kernel::source::running_kernel(&args.root);
+    }
     if let Some(p) = &args.symvers {
         return symvers_file(p);
     }

@@ -1,6 +1,7 @@
 //! What a kernel provides: its exported symbols, from whichever source is at hand.
 
 pub mod abi;
+pub mod kallsyms;
 pub mod source;
 pub mod symvers;
 pub mod target;

@@ -98,6 +98,24 @@ pub fn vmlinuz_file(path: &Path) -> Result<Target, Error> {
     })
 }
 
+/// The running kernel: vmlinux's exports from `/proc/kallsyms` (+ `/proc/kcore` as root),
+/// over the exports of its own module tree, with its config from `/boot/config-<release>`.
+pub fn running_kernel(root: &Path) -> Result<Target, Error> {
+    let proc = root.join("proc");
+    let release = std::fs::read_to_string(proc.join("sys/kernel/osrelease"))
+        .map(|s| s.trim().to_string())
+        .map_err(|e| Error::io(proc.join("sys/kernel/osrelease"), e))?;
+    let (syms, crcs_known) = super::kallsyms::running(&proc)?;
+    let mut t = installed_kernel(root, &release).unwrap_or_else(|_| Target {
+        release: Some(release.clone()),
+        ..Target::default()
+    });
+    t.abi
+        .merge(proc.join("kallsyms").display().to_string(), syms);
+    t.crcs_known = crcs_known;
+    Ok(t)
+}
+
 /// Is this file an x86 boot image (`HdrS` at 0x202)?
 pub fn is_bzimage(path: &Path) -> bool {
     use std::io::Read;

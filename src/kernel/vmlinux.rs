@@ -560,7 +560,13 @@ struct Decoded {
 
 /// The exports of a stripped `vmlinux` ELF, read from its section headers, sorted by name.
 pub fn exports(vmlinux: &[u8]) -> Result<Vec<KernelSymbol>, ParseError> {
-    let elf = ElfFile::parse(vmlinux, |_| false)?;
+    exports_of(&ElfFile::parse(vmlinux, |_| false)?)
+}
+
+/// The exports described by the `__ksymtab*`, `__kcrctab*`, `__kflagstab` and
+/// `__ksymtab_strings` sections of `elf` (a vmlinux, or memory read from a running kernel
+/// and presented as such sections), sorted by name.
+pub fn exports_of(elf: &ElfFile) -> Result<Vec<KernelSymbol>, ParseError> {
     let mask = if elf.ident.bits == 64 {
         u64::MAX
     } else {
