@@ -613,7 +613,7 @@ pub fn exports_of(elf: &ElfFile) -> Result<Vec<KernelSymbol>, ParseError> {
         };
 
     let ctx = Ctx {
-        elf: &elf,
+        elf,
         mask,
         strings,
         strings_data,
