@@ -2,7 +2,7 @@
 # Install what kabi's build, demo and tests need on Debian 12 (idempotent).
 # kmod is the reference implementation the differential tests compare against.
 set -euo pipefail
-pkgs="kmod xz-utils zstd gzip bzip2 lz4 apt dpkg"
+pkgs="kmod xz-utils zstd gzip bzip2 lz4 apt dpkg bc time"
 missing=""
 for p in $pkgs; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

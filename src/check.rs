@@ -8,8 +8,8 @@
 use crate::kernel::abi::KernelSymbol;
 use crate::kernel::target::Target;
 use crate::module::{ExtVersions, Module, Trailer, Versions};
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use serde::Serialize;
-use std::collections::HashMap;
 use std::path::PathBuf;
 
 /// Licenses the kernel treats as GPL-compatible (`include/linux/license.h`).
@@ -200,20 +200,28 @@ struct Need<'a> {
     weak: bool,
 }
 
-/// The CRC the module recorded for `name`: `Some(Some(crc))` found, `Some(None)` the table
-/// exists but lacks it, `None` no table the kernel would use.
-fn recorded_crc(m: &Module, name: &str) -> Option<Option<u64>> {
-    if let ExtVersions::Present { entries } = &m.ext_versions {
-        return Some(entries.iter().find(|e| e.name == name).map(|e| e.crc));
+/// The CRCs the module recorded, as the kernel looks them up: the extended tables when
+/// present, else the classic `__versions` when the kernel sees it (`SHF_ALLOC`); `None` when
+/// there is no table the kernel would use.
+fn recorded_crcs(m: &Module) -> Option<HashMap<&str, u64>> {
+    let entries = match (&m.ext_versions, &m.versions) {
+        (ExtVersions::Present { entries }, _) => entries,
+        (
+            _,
+            Versions::Present {
+                entries,
+                alloc: true,
+                ..
+            },
+        ) => entries,
+        _ => return None,
+    };
+    // the kernel takes the first entry of a name
+    let mut map = HashMap::with_capacity_and_hasher(entries.len(), Default::default());
+    for e in entries.iter().rev() {
+        map.insert(e.name.as_str(), e.crc);
     }
-    match &m.versions {
-        Versions::Present {
-            entries,
-            alloc: true,
-            ..
-        } => Some(entries.iter().find(|e| e.name == name).map(|e| e.crc)),
-        _ => None,
-    }
+    Some(map)
 }
 
 fn has_classic_versions(m: &Module) -> bool {
@@ -251,6 +259,8 @@ pub fn check(
     };
     let cfg = target.config;
     let crcs = cfg.modversions && target.crcs_known;
+    let recorded = recorded_crcs(m);
+    let recorded_crc = |name: &str| recorded.as_ref().map(|r| r.get(name).copied());
 
     // 1. signature
     match &m.signature {
@@ -298,7 +308,7 @@ pub fn check(
     // 3. module_layout (check_modstruct_version)
     if cfg.modversions {
         match (
-            recorded_crc(m, "module_layout"),
+            recorded_crc("module_layout"),
             target.abi.get("module_layout"),
         ) {
             (None, _) => {
@@ -415,7 +425,7 @@ pub fn check(
             continue;
         };
         if crcs && let Some(kc) = p.crc {
-            match recorded_crc(m, need.name) {
+            match recorded_crc(need.name) {
                 Some(Some(mc)) if mc != kc as u64 => v.problems.push(Problem::CrcMismatch {
                     symbol: need.name.into(),
                     module_crc: mc,
@@ -478,8 +488,9 @@ fn needs(m: &Module) -> Vec<Need<'_>> {
         })
         .collect();
     if let Versions::Present { entries, .. } = &m.versions {
+        let undefined: HashSet<&str> = m.undefined.iter().map(|u| u.name.as_str()).collect();
         for e in entries {
-            if !m.undefined.iter().any(|u| u.name == e.name) {
+            if !undefined.contains(e.name.as_str()) {
                 out.push(Need {
                     name: &e.name,
                     weak: false,
@@ -494,8 +505,8 @@ fn needs(m: &Module) -> Vec<Need<'_>> {
 /// compatible only if every module of the set it takes symbols from is compatible too
 /// (resolved to a fixed point).
 pub fn check_set(mods: &[(PathBuf, Module)], target: &Target) -> Vec<Verdict> {
-    let mut extra: HashMap<String, KernelSymbol> = HashMap::new();
-    let mut owner_index: HashMap<String, usize> = HashMap::new();
+    let mut extra: HashMap<String, KernelSymbol> = HashMap::default();
+    let mut owner_index: HashMap<String, usize> = HashMap::default();
     for (i, (_, m)) in mods.iter().enumerate() {
         for e in &m.exports {
             extra.insert(

@@ -38,7 +38,7 @@ impl KernelSymbol {
 /// overrides an earlier one for the same name (see [`KernelAbi::merge`]).
 #[derive(Debug, Clone, Default)]
 pub struct KernelAbi {
-    pub symbols: std::collections::HashMap<String, KernelSymbol>,
+    pub symbols: rustc_hash::FxHashMap<String, KernelSymbol>,
     /// What the symbols came from, in merge order (for reports).
     pub sources: Vec<String>,
 }
