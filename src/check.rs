@@ -570,6 +570,170 @@ pub fn check_set(mods: &[(PathBuf, Module)], target: &Target) -> Vec<Verdict> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kernel::abi::KernelAbi;
+    use crate::module::{ExportKind, Undefined, VersionEntry};
+
+    const CRC_ITU_T: &[u8] =
+        include_bytes!("../testdata/lib/modules/6.1.0-56-amd64/kernel/lib/crc-itu-t.ko");
+
+    /// The real module, and a kernel that provides exactly what it needs, with its CRCs.
+    fn fixture() -> (Module, Target) {
+        let m = Module::parse_image(CRC_ITU_T).unwrap();
+        let Versions::Present { entries, .. } = &m.versions else {
+            panic!()
+        };
+        let syms = entries
+            .iter()
+            .map(|e| KernelSymbol {
+                name: e.name.clone(),
+                crc: Some(e.crc as u32),
+                kind: ExportKind::Plain,
+                namespace: String::new(),
+                owner: "vmlinux".into(),
+            })
+            .collect();
+        let t = Target {
+            release: Some("6.1.0-56-amd64".into()),
+            abi: KernelAbi::from_symbols("test", syms),
+            vermagic: m.vermagic().map(<[u8]>::to_vec),
+            this_module_size: m.this_module_size,
+            arch: Some(m.elf),
+            crcs_known: true,
+            ..Target::default()
+        };
+        (m, t)
+    }
+
+    fn problems(m: &Module, t: &Target) -> Vec<Problem> {
+        check(m, None, t, &HashMap::default()).problems
+    }
+
+    #[test]
+    fn the_fixture_loads() {
+        let (m, t) = fixture();
+        let v = check(&m, None, &t, &HashMap::default());
+        assert!(v.compatible(), "{:?}", v.problems);
+        assert!(v.unverified.iter().any(|u| u.starts_with("signature")));
+    }
+
+    #[test]
+    fn struct_module_size_fails_from_6_4_and_is_a_note_before() {
+        let (m, mut t) = fixture();
+        t.this_module_size = Some(m.this_module_size.unwrap() + 64);
+        let v = check(&m, None, &t, &HashMap::default());
+        assert!(v.compatible());
+        assert!(
+            matches!(v.notes.last(), Some(Note::StructModuleSize { .. }))
+                || v.notes
+                    .iter()
+                    .any(|n| matches!(n, Note::StructModuleSize { .. }))
+        );
+        t.release = Some("6.5.0-1-amd64".into());
+        let p = problems(&m, &t);
+        assert!(matches!(p[0], Problem::StructModuleSize { .. }), "{p:?}");
+        assert_eq!(p[0].errno(), "ENOEXEC");
+    }
+
+    #[test]
+    fn signature_enforcement_refuses_unsigned_and_malformed_always() {
+        let (mut m, mut t) = fixture();
+        m.signature = Trailer::Unsigned;
+        assert!(
+            problems(&m, &t).is_empty(),
+            "only a taint without enforcement"
+        );
+        t.config.sig_enforce = true;
+        assert_eq!(problems(&m, &t), vec![Problem::Unsigned]);
+        assert_eq!(Problem::Unsigned.errno(), "EKEYREJECTED");
+        t.config.sig_enforce = false;
+        m.signature = Trailer::Malformed("x".into());
+        assert_eq!(problems(&m, &t)[0].errno(), "EBADMSG");
+    }
+
+    #[test]
+    fn architecture_mismatch() {
+        let (m, mut t) = fixture();
+        let mut arch = m.elf;
+        arch.machine = 183; // aarch64
+        t.arch = Some(arch);
+        assert!(matches!(
+            problems(&m, &t)[0],
+            Problem::WrongArchitecture { .. }
+        ));
+    }
+
+    #[test]
+    fn weak_symbols_may_be_missing_but_are_versioned_when_present() {
+        let (mut m, mut t) = fixture();
+        m.undefined.push(Undefined {
+            name: "maybe_there".into(),
+            weak: true,
+        });
+        assert!(
+            problems(&m, &t).is_empty(),
+            "an unresolved weak symbol is fine"
+        );
+        if let Versions::Present { entries, .. } = &mut m.versions {
+            entries.push(VersionEntry {
+                name: "maybe_there".into(),
+                crc: 1,
+            });
+        }
+        t.abi.merge(
+            "x",
+            vec![KernelSymbol {
+                name: "maybe_there".into(),
+                crc: Some(2),
+                kind: ExportKind::Plain,
+                namespace: String::new(),
+                owner: "vmlinux".into(),
+            }],
+        );
+        let p = problems(&m, &t);
+        assert!(
+            matches!(&p[0], Problem::CrcMismatch { weak: true, symbol, .. } if symbol == "maybe_there"),
+            "{p:?}"
+        );
+    }
+
+    #[test]
+    fn unversioned_symbol_is_accepted_with_a_note_and_crcs_unknown_skip_checks() {
+        let (mut m, mut t) = fixture();
+        let Versions::Present { entries, .. } = &mut m.versions else {
+            panic!()
+        };
+        let dropped = entries
+            .iter()
+            .position(|e| e.name != "module_layout")
+            .unwrap();
+        let name = entries.remove(dropped).name;
+        let v = check(&m, None, &t, &HashMap::default());
+        assert!(v.compatible());
+        assert!(v.notes.contains(&Note::NoSymbolVersion { symbol: name }));
+        // a kernel whose CRCs are unknown (kallsyms without kcore): no CRC verdicts at all
+        for s in t.abi.symbols.values_mut() {
+            s.crc = s.crc.map(|c| c ^ 1);
+        }
+        assert!(!problems(&m, &t).is_empty());
+        t.crcs_known = false;
+        let v = check(&m, None, &t, &HashMap::default());
+        assert!(v.compatible());
+        assert!(v.unverified.iter().any(|u| u.starts_with("symbol CRCs")));
+    }
+
+    #[test]
+    fn extended_versions_take_precedence_over_classic() {
+        let (mut m, t) = fixture();
+        let Versions::Present { entries, .. } = &m.versions else {
+            panic!()
+        };
+        let mut ext = entries.clone();
+        ext[0].crc ^= 0xffff; // only the extended table disagrees
+        let sym = ext[0].name.clone();
+        m.ext_versions = ExtVersions::Present { entries: ext };
+        let p = problems(&m, &t);
+        assert!(p.iter().any(|p| p.symbol() == Some(sym.as_str())), "{p:?}");
+    }
 
     #[test]
     fn vermagic_comparison_ignores_release_only_with_crcs() {

@@ -71,6 +71,15 @@ impl Module {
     /// Parse a decompressed module image (ELF plus optional signature trailer). The name is
     /// empty when neither `.modinfo` nor `struct module` gives one.
     pub fn parse_image(image: &[u8]) -> Result<Module, ParseError> {
+        // the ELF reader needs 8-byte alignment; a caller's slice may not have it
+        let words: Vec<u64>;
+        let image = if image.as_ptr().align_offset(8) != 0 {
+            words = aligned_copy(image);
+            // SAFETY: `words` holds at least `image.len()` initialized bytes and outlives `image`
+            unsafe { std::slice::from_raw_parts(words.as_ptr().cast::<u8>(), image.len()) }
+        } else {
+            image
+        };
         let (elf_bytes, trailer) = signature::split(image);
         let elf = elf::ElfFile::parse(elf_bytes, exports::wants_relocs)?;
         let modinfo = elf
@@ -118,6 +127,17 @@ impl Module {
     pub fn vermagic(&self) -> Option<&[u8]> {
         self.modinfo_first("vermagic")
     }
+}
+
+/// `data` copied into 8-byte-aligned storage.
+fn aligned_copy(data: &[u8]) -> Vec<u64> {
+    let mut words = vec![0u64; data.len().div_ceil(8)];
+    for (w, chunk) in words.iter_mut().zip(data.chunks(8)) {
+        let mut b = [0u8; 8];
+        b[..chunk.len()].copy_from_slice(chunk);
+        *w = u64::from_ne_bytes(b);
+    }
+    words
 }
 
 /// Decompress a module file (chosen by magic bytes) with the default output cap.
@@ -208,4 +228,25 @@ fn ser_trailer<S: Serializer>(t: &Trailer, s: S) -> Result<S::Ok, S::Error> {
         Trailer::Malformed(r) => View::Malformed { reason: r },
     }
     .serialize(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unaligned_input_parses() {
+        let real = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/testdata/lib/modules/6.1.0-56-amd64/kernel/lib/crc-itu-t.ko"
+        ))
+        .unwrap();
+        let mut shifted = vec![0u8; real.len() + 1];
+        shifted[1..].copy_from_slice(&real);
+        let a = Module::parse_image(&real).unwrap();
+        let b = Module::parse_image(&shifted[1..]).unwrap();
+        assert_eq!(a.name, b.name);
+        assert_eq!(a.exports, b.exports);
+        assert_eq!(a.versions, b.versions);
+    }
 }
