@@ -1,6 +1,6 @@
 //! `kabi info` / `modinfo`: kmod's `modinfo` output, byte for byte (kmod 30 tools/modinfo.c).
 
-use crate::module::{ModinfoEntry, Module};
+use crate::module::{Detail, ModinfoEntry, Module};
 use crate::tree::lookup::{Found, ModuleDir};
 use std::io::Write;
 
@@ -91,17 +91,19 @@ pub fn records(m: &Module) -> Vec<ModinfoEntry> {
 
 /// `AB:CD:...` with `\n\t\t` after every 20 bytes, as kmod prints keys and signatures.
 pub fn wrapped_hex(b: &[u8]) -> Vec<u8> {
-    let mut s = String::with_capacity(b.len() * 3 + b.len() / 20 * 3);
-    for (i, x) in b.iter().enumerate() {
-        s.push_str(&format!("{x:02X}"));
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let mut s = Vec::with_capacity(b.len() * 3 + b.len() / 20 * 3);
+    for (i, &x) in b.iter().enumerate() {
+        s.push(HEX[(x >> 4) as usize]);
+        s.push(HEX[(x & 15) as usize]);
         if i + 1 < b.len() {
-            s.push(':');
+            s.push(b':');
             if (i + 1) % 20 == 0 {
-                s.push_str("\n\t\t");
+                s.extend_from_slice(b"\n\t\t");
             }
         }
     }
-    s.into_bytes()
+    s
 }
 
 /// Render one module exactly as kmod's `modinfo_do()`.
@@ -298,75 +300,101 @@ pub fn resolve(arg: &str, dir: &ModuleDir, modname: bool) -> Result<Vec<Found>, 
     }
 }
 
-pub fn run(args: &InfoArgs) -> i32 {
-    let dir = super::module_dir(args.basedir.as_deref(), args.kver.as_deref());
+/// One argument's outcome, rendered (in parallel) and then printed in argument order.
+enum Item {
+    /// Output bytes (kmod's format), or a JSON value.
+    Text(Vec<u8>),
+    Json(serde_json::Value),
+    Error(String),
+}
+
+fn show(f: &Found, arg: &str, dir: &ModuleDir, args: &InfoArgs) -> Item {
     let sep = if args.null { 0 } else { b'\n' };
-    let field = args.field();
-    let stdout = std::io::stdout();
+    let shown = match f {
+        Found::Builtin { name } => {
+            let records = dir.builtin_modinfo(name);
+            if args.json {
+                return Item::Json(
+                    serde_json::json!({ "filename": null, "builtin": name, "modinfo": records }),
+                );
+            }
+            Shown {
+                filename: None,
+                name: name.clone(),
+                records,
+            }
+        }
+        Found::File { path, .. } => {
+            // kmod's fields need no symbol table; --json shows everything
+            let detail = if args.json {
+                Detail::Full
+            } else {
+                Detail::Sections
+            };
+            match Module::open_with(path, detail) {
+                Ok(m) if args.json => {
+                    return Item::Json(
+                        serde_json::json!({ "filename": path.to_string_lossy(), "module": m }),
+                    );
+                }
+                Ok(m) => Shown {
+                    filename: Some(path.to_string_lossy().into_owned()),
+                    name: m.name.clone(),
+                    records: records(&m),
+                },
+                Err(e) => return Item::Error(format!("could not get modinfo from '{arg}': {e}")),
+            }
+        }
+    };
+    let mut out = Vec::new();
+    render(&shown, args.field(), sep, &mut out);
+    Item::Text(out)
+}
+
+pub fn run(args: &InfoArgs) -> i32 {
+    use rayon::prelude::*;
+    let dir = super::module_dir(args.basedir.as_deref(), args.kver.as_deref());
+    let mut work: Vec<(&str, Result<Found, String>)> = Vec::new();
+    for arg in &args.modules {
+        match resolve(arg, &dir, args.modname) {
+            Ok(found) => work.extend(found.into_iter().map(|f| (arg.as_str(), Ok(f)))),
+            Err(msg) => work.push((arg, Err(msg))),
+        }
+    }
+    let items: Vec<Item> = work
+        .par_iter()
+        .map(|(arg, f)| match f {
+            Ok(f) => show(f, arg, &dir, args),
+            Err(msg) => Item::Error(msg.clone()),
+        })
+        .collect();
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
     let mut failed = false;
     let mut json = Vec::new();
-    for arg in &args.modules {
-        let found = match resolve(arg, &dir, args.modname) {
-            Ok(f) => f,
-            Err(msg) => {
+    for item in items {
+        match item {
+            Item::Text(t) => {
+                if out.write_all(&t).is_err() {
+                    return 1;
+                }
+            }
+            Item::Json(v) => json.push(v),
+            Item::Error(msg) => {
+                let _ = out.flush();
                 eprintln!("kabi info: ERROR: {msg}");
                 failed = true;
-                continue;
-            }
-        };
-        for f in found {
-            let shown = match &f {
-                Found::Builtin { name } => Shown {
-                    filename: None,
-                    name: name.clone(),
-                    records: dir.builtin_modinfo(name),
-                },
-                Found::File { path, .. } => match Module::open(path) {
-                    Ok(m) => {
-                        if args.json {
-                            json.push(serde_json::json!({
-                                "filename": path.to_string_lossy(),
-                                "module": m,
-                            }));
-                            continue;
-                        }
-                        Shown {
-                            filename: Some(path.to_string_lossy().into_owned()),
-                            name: m.name.clone(),
-                            records: records(&m),
-                        }
-                    }
-                    Err(e) => {
-                        eprintln!(
-                            "kabi info: ERROR: could not get modinfo from '{}': {e}",
-                            arg
-                        );
-                        failed = true;
-                        continue;
-                    }
-                },
-            };
-            if args.json {
-                json.push(serde_json::json!({
-                    "filename": null,
-                    "builtin": shown.name,
-                    "modinfo": shown.records,
-                }));
-                continue;
-            }
-            let mut out = Vec::new();
-            render(&shown, field, sep, &mut out);
-            if stdout.lock().write_all(&out).is_err() {
-                return 1;
             }
         }
     }
     if args.json {
         let _ = writeln!(
-            stdout.lock(),
+            out,
             "{}",
             serde_json::to_string_pretty(&json).unwrap_or_default()
         );
+    }
+    if out.flush().is_err() {
+        return 1;
     }
     i32::from(failed)
 }

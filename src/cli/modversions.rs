@@ -2,7 +2,7 @@
 //! `--exports` the module's own exports in Module.symvers format.
 
 use super::info::{absolute, resolve};
-use crate::module::{Module, Versions};
+use crate::module::{Detail, Module, Versions};
 use crate::tree::lookup::Found;
 use std::io::Write;
 use std::path::Path;
@@ -102,7 +102,12 @@ pub fn run(args: &ModversionsArgs) -> i32 {
                 }
             }
         };
-        let m = match Module::open(&path) {
+        let detail = if args.exports {
+            Detail::Full
+        } else {
+            Detail::Sections
+        };
+        let m = match Module::open_with(&path, detail) {
             Ok(m) => m,
             Err(e) => {
                 eprintln!("kabi modversions: ERROR: {e}");

@@ -85,9 +85,27 @@ impl<'a> ElfFile<'a> {
     /// Parse `data`. Relocation sections are decoded only for target sections whose name
     /// satisfies `want_relocs` (the symbol tables of exports), since decoding all is costly.
     pub fn parse(data: &'a [u8], want_relocs: impl Fn(&[u8]) -> bool) -> Result<Self, ParseError> {
+        Self::parse_with(data, true, &want_relocs)
+    }
+
+    /// Parse the header and section table only: no symbols, no relocations (what `.modinfo`,
+    /// `__versions` and the signature need).
+    pub fn parse_sections(data: &'a [u8]) -> Result<Self, ParseError> {
+        Self::parse_with(data, false, &|_| false)
+    }
+
+    fn parse_with(
+        data: &'a [u8],
+        symbols: bool,
+        want_relocs: &dyn Fn(&[u8]) -> bool,
+    ) -> Result<Self, ParseError> {
         match FileKind::parse(data).map_err(|e| ParseError::elf(e.to_string()))? {
-            FileKind::Elf32 => parse_as::<elf::FileHeader32<Endianness>>(data, &want_relocs),
-            FileKind::Elf64 => parse_as::<elf::FileHeader64<Endianness>>(data, &want_relocs),
+            FileKind::Elf32 => {
+                parse_as::<elf::FileHeader32<Endianness>>(data, symbols, want_relocs)
+            }
+            FileKind::Elf64 => {
+                parse_as::<elf::FileHeader64<Endianness>>(data, symbols, want_relocs)
+            }
             other => Err(ParseError::elf(format!("not an ELF object ({other:?})"))),
         }
     }
@@ -140,6 +158,7 @@ fn err(e: object::read::Error) -> ParseError {
 
 fn parse_as<'a, H: FileHeader<Endian = Endianness>>(
     data: &'a [u8],
+    with_symbols: bool,
     want_relocs: &dyn Fn(&[u8]) -> bool,
 ) -> Result<ElfFile<'a>, ParseError> {
     let header = H::parse(data).map_err(err)?;
@@ -179,6 +198,15 @@ fn parse_as<'a, H: FileHeader<Endian = Endianness>>(
         });
     }
 
+    if !with_symbols {
+        return Ok(ElfFile {
+            ident,
+            data,
+            sections,
+            symbols: Vec::new(),
+            relocs: Vec::new(),
+        });
+    }
     let symtab = table
         .symbols(endian, data, elf::SHT_SYMTAB)
         .map_err(|e| ParseError::section(".symtab", e.to_string()))?;

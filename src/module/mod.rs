@@ -28,6 +28,17 @@ pub struct Undefined {
     pub weak: bool,
 }
 
+/// How much of a module to read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Detail {
+    /// Everything, including the symbol table: exports and undefined symbols.
+    Full,
+    /// Sections only: `.modinfo`, `__versions`, extended versions, `struct module` size and
+    /// the signature; `exports` and `undefined` are left empty. What `info` and `modversions`
+    /// need, at a fraction of the cost.
+    Sections,
+}
+
 /// Everything kabi knows about one module file.
 #[derive(Debug, Clone, Serialize)]
 pub struct Module {
@@ -51,16 +62,25 @@ pub struct Module {
 impl Module {
     /// Read and parse a module file of any supported compression.
     pub fn open(path: impl AsRef<Path>) -> Result<Module, Error> {
+        Module::open_with(path, Detail::Full)
+    }
+
+    /// Read and parse a module file to the given level of detail.
+    pub fn open_with(path: impl AsRef<Path>, detail: Detail) -> Result<Module, Error> {
         let path = path.as_ref();
         let data = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-        Module::parse_file(&data, path).map_err(|e| Error::parse(path, e))
+        Module::parse_file_with(&data, path, detail).map_err(|e| Error::parse(path, e))
     }
 
     /// Parse the bytes of a module file; `path` only supplies the fallback name.
     pub fn parse_file(data: &[u8], path: &Path) -> Result<Module, ParseError> {
+        Module::parse_file_with(data, path, Detail::Full)
+    }
+
+    pub fn parse_file_with(data: &[u8], path: &Path, detail: Detail) -> Result<Module, ParseError> {
         let image = decompress(data)?;
         let compression = Compression::detect(data).unwrap_or(Compression::None);
-        let mut m = Module::parse_image(&image)?;
+        let mut m = Module::parse_image_with(&image, detail)?;
         m.compression = compression;
         if m.name.is_empty() {
             m.name = name_from_path(path);
@@ -71,6 +91,10 @@ impl Module {
     /// Parse a decompressed module image (ELF plus optional signature trailer). The name is
     /// empty when neither `.modinfo` nor `struct module` gives one.
     pub fn parse_image(image: &[u8]) -> Result<Module, ParseError> {
+        Module::parse_image_with(image, Detail::Full)
+    }
+
+    pub fn parse_image_with(image: &[u8], detail: Detail) -> Result<Module, ParseError> {
         // the ELF reader needs 8-byte alignment; a caller's slice may not have it
         let words: Vec<u64>;
         let image = if image.as_ptr().align_offset(8) != 0 {
@@ -81,7 +105,10 @@ impl Module {
             image
         };
         let (elf_bytes, trailer) = signature::split(image);
-        let elf = elf::ElfFile::parse(elf_bytes, exports::wants_relocs)?;
+        let elf = match detail {
+            Detail::Full => elf::ElfFile::parse(elf_bytes, exports::wants_relocs)?,
+            Detail::Sections => elf::ElfFile::parse_sections(elf_bytes)?,
+        };
         let modinfo = elf
             .section_by_name(".modinfo")
             .and_then(|(_, s)| s.data)
