@@ -21,6 +21,17 @@ fn symvers_map(text: &str) -> BTreeMap<String, (String, String, String)> {
         .collect()
 }
 
+/// The names of the modules with problems in a `--json` list of verdicts.
+fn failing(verdicts: &serde_json::Value) -> Vec<String> {
+    verdicts
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| !m["problems"].as_array().unwrap().is_empty())
+        .map(|m| m["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
 #[test]
 fn diff_53_to_54() {
     let (Some(a), Some(b)) = (
@@ -93,25 +104,13 @@ fn diff_53_to_54() {
     );
 
     // the modules that break are exactly those `kabi check` finds incompatible
-    let broken: Vec<String> = v["modules"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|m| !m["problems"].as_array().unwrap().is_empty())
-        .map(|m| m["name"].as_str().unwrap().to_string())
-        .collect();
+    let broken = failing(&v["modules"]);
     let check = run(kabi()
         .args(["check", "--json", "--symvers"])
         .arg(&sb)
         .arg(&mods));
     let c: serde_json::Value = serde_json::from_slice(&check.stdout).unwrap();
-    let incompatible: Vec<String> = c["verdicts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|m| !m["problems"].as_array().unwrap().is_empty())
-        .map(|m| m["name"].as_str().unwrap().to_string())
-        .collect();
+    let incompatible = failing(&c["verdicts"]);
     assert!(!broken.is_empty());
     assert_eq!(broken, incompatible);
 }

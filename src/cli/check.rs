@@ -90,6 +90,23 @@ pub fn collect(paths: &[PathBuf]) -> Vec<PathBuf> {
     out
 }
 
+/// Parse `files` in parallel; each unreadable one is reported (`kabi CMD: ERROR: ...`).
+/// Returns the good modules and whether any was bad.
+pub fn load_modules(files: &[PathBuf], cmd: &str) -> (Vec<(PathBuf, Module)>, bool) {
+    let mut mods = Vec::with_capacity(files.len());
+    let mut bad = false;
+    for (res, f) in crate::kernel::tree::parse_all(files).into_iter().zip(files) {
+        match res {
+            Ok(m) => mods.push((f.clone(), m)),
+            Err(e) => {
+                eprintln!("kabi {cmd}: ERROR: {e}");
+                bad = true;
+            }
+        }
+    }
+    (mods, bad)
+}
+
 /// One line per module; with `verbose`, every reason below it.
 pub fn render_table(verdicts: &[Verdict], verbose: bool) -> String {
     let width = verdicts
@@ -189,20 +206,7 @@ pub fn run(args: &CheckArgs) -> i32 {
         eprintln!("kabi check: ERROR: no module files in {:?}", args.modules);
         return exit::ERROR;
     }
-    let mut mods = Vec::new();
-    let mut bad_input = false;
-    for (res, f) in crate::kernel::tree::parse_all(&files)
-        .into_iter()
-        .zip(&files)
-    {
-        match res {
-            Ok(m) => mods.push((f.clone(), m)),
-            Err(e) => {
-                eprintln!("kabi check: ERROR: {e}");
-                bad_input = true;
-            }
-        }
-    }
+    let (mods, bad_input) = load_modules(&files, "check");
     let verdicts = check_set(&mods, &target);
     let out = if args.json {
         serde_json::to_string_pretty(&serde_json::json!({

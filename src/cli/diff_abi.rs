@@ -94,19 +94,10 @@ pub fn run(args: &DiffAbiArgs) -> i32 {
     let d = diff(&oa, &na);
     let mut breaks = Vec::new();
     if !args.modules.is_empty() {
-        let files = super::check::collect(&args.modules);
-        let mut mods = Vec::new();
-        for (res, f) in crate::kernel::tree::parse_all(&files)
-            .into_iter()
-            .zip(&files)
-        {
-            match res {
-                Ok(m) => mods.push((f.clone(), m)),
-                Err(e) => {
-                    eprintln!("kabi diff-abi: ERROR: {e}");
-                    return 2;
-                }
-            }
+        let (mods, bad) =
+            super::check::load_modules(&super::check::collect(&args.modules), "diff-abi");
+        if bad {
+            return 2;
         }
         breaks = check_set(&mods, &new);
     }
