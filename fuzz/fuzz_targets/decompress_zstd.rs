@@ -1,0 +1,21 @@
+#![no_main]
+//! `compress::decompress(Compression::Zstd, ..)` with a 64 MiB output cap. The magic is
+//! prepended when missing so that mutations are not wasted on it.
+
+use kabi::compress::{Compression, decompress};
+use libfuzzer_sys::fuzz_target;
+
+const MAGIC: &[u8] = &[0x28, 0xb5, 0x2f, 0xfd];
+const LIMIT: u64 = 64 << 20;
+
+fuzz_target!(|data: &[u8]| {
+    let input = if data.starts_with(MAGIC) {
+        data.to_vec()
+    } else {
+        [MAGIC, data].concat()
+    };
+    assert_eq!(Compression::detect(&input), Some(Compression::Zstd));
+    if let Ok(out) = decompress(Compression::Zstd, &input, LIMIT) {
+        assert!(out.len() as u64 <= LIMIT);
+    }
+});

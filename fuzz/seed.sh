@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# Seed fuzz/corpus/<target>/ with small real Debian modules and things made from them.
+# Corpora are not committed; this recreates the seeds (existing corpus entries are kept).
+#
+#   fuzz/seed.sh
+#
+# Modules come from testdata/fetch-kernel.sh cloud-amd64 (cached under ~/.cache/kabi).
+# Needs xz, zstd, gzip and objcopy; openssl (optional) adds PKCS#7-signed variants.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+corpus=$here/corpus
+root=$("$here/../testdata/fetch-kernel.sh" cloud-amd64)
+kdir=$(echo "$root"/lib/modules/*/kernel)
+[ -d "$kdir" ] || { echo "seed.sh: no kernel/ under $root/lib/modules" >&2; exit 1; }
+
+# Ten small modules (< 40 KB): with and without exports, parameters, aliases.
+want="lib/crc-itu-t.ko lib/crc7.ko lib/libcrc32c.ko fs/nls/nls_utf8.ko crypto/crc32_generic.ko
+      net/802/stp.ko net/llc/llc.ko drivers/net/dummy.ko net/netfilter/xt_nat.ko
+      drivers/input/ff-memless.ko"
+mods=()
+for rel in $want; do
+    [ -f "$kdir/$rel" ] && mods+=("$kdir/$rel")
+done
+if [ ${#mods[@]} -lt 10 ]; then # another ABI may lack some: fill up with other small ones
+    while IFS= read -r f; do
+        mods+=("$f")
+    done < <(find "$kdir" -name '*.ko' -size -40k | sort | head -n $((10 - ${#mods[@]})))
+fi
+
+targets="module_file module_image signature decompress_xz decompress_zstd decompress_gzip fnmatch modinfo"
+for t in $targets; do mkdir -p "$corpus/$t"; done
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+n=0
+for f in "${mods[@]}"; do
+    b=$(basename "$f" .ko)
+    cp "$f" "$corpus/module_file/$b.ko"
+    cp "$f" "$corpus/module_image/$b.ko"
+    # compressed as the kernel's modules_install does it
+    xz --check=crc32 --lzma2=dict=1MiB -c "$f" >"$corpus/decompress_xz/$b.ko.xz"
+    zstd -q -c "$f" >"$corpus/decompress_zstd/$b.ko.zst"
+    gzip -9 -n -c "$f" >"$corpus/decompress_gzip/$b.ko.gz"
+    case $((n % 3)) in
+        0) cp "$corpus/decompress_xz/$b.ko.xz" "$corpus/module_file/" ;;
+        1) cp "$corpus/decompress_zstd/$b.ko.zst" "$corpus/module_file/" ;;
+        2) cp "$corpus/decompress_gzip/$b.ko.gz" "$corpus/module_file/" ;;
+    esac
+    [ $n -lt 3 ] && tail -c 600 "$f" >"$corpus/signature/$b.tail"
+    if objcopy -O binary --only-section=.modinfo "$f" "$tmp/modinfo" 2>/dev/null; then
+        cp "$tmp/modinfo" "$corpus/modinfo/$b.modinfo"
+        # fnmatch: every alias against a device string it matches ('*' -> "0")
+        i=0
+        tr '\0' '\n' <"$tmp/modinfo" | sed -n 's/^alias=//p' | head -n 3 | while IFS= read -r a; do
+            { printf '%s\0' "$a"; printf '%s' "${a//\*/0}"; } >"$corpus/fnmatch/$b.$i"
+            i=$((i + 1))
+        done
+    fi
+    n=$((n + 1))
+done
+
+# Hand-written fnmatch seeds: classes, negation, ranges, escapes, unterminated brackets.
+i=0
+for s in 'pci:v00008086d*sv*sd*bc*sc*i*|pci:v00008086d00001234sv0sd0bc02sc00i00' \
+         'x[!0-9]y|xay' 'x[]a-c]y|x]y' 'a\*b|a*b' 'fs-[ab|fs-[ab' '*[^-]?\[|ab[' \
+         'usb:v*p*d*dc*dsc*dp*ic08isc06ip50in*|usb:v1p2d3dc0dsc0dp0ic08isc06ip50in00'; do
+    printf '%s' "$s" | tr '|' '\0' >"$corpus/fnmatch/hand.$i"
+    i=$((i + 1))
+done
+
+# PKCS#7-signed modules, as scripts/sign-file makes them (CMS, no attributes, no certs).
+if command -v openssl >/dev/null; then
+    openssl req -new -x509 -newkey rsa:2048 -nodes -days 2 -subj "/O=kabi/CN=kabi fuzz key" \
+        -keyout "$tmp/key.pem" -out "$tmp/cert.pem" >/dev/null 2>&1
+    be32() { printf "\\$(printf %03o $(($1 >> 24 & 255)))\\$(printf %03o $(($1 >> 16 & 255)))\\$(printf %03o $(($1 >> 8 & 255)))\\$(printf %03o $(($1 & 255)))"; }
+    for spec in "${mods[0]}:sha256:" "${mods[1]}:sha512:" "${mods[2]}:sha256:-keyid"; do
+        IFS=: read -r f md keyid <<<"$spec"
+        b=$(basename "$f" .ko).signed-$md${keyid:+-keyid}
+        openssl cms -sign -binary -noattr -nocerts -nosmimecap $keyid -md "$md" \
+            -signer "$tmp/cert.pem" -inkey "$tmp/key.pem" -in "$f" -outform DER -out "$tmp/sig.der"
+        len=$(stat -c %s "$tmp/sig.der")
+        {
+            cat "$f" "$tmp/sig.der"
+            printf '\0\0\2\0\0\0\0\0'
+            be32 "$len"
+            printf '~Module signature appended~\n'
+        } >"$tmp/signed.ko"
+        cp "$tmp/signed.ko" "$corpus/module_file/$b.ko"
+        cp "$tmp/signed.ko" "$corpus/module_image/$b.ko"
+        tail -c 600 "$tmp/signed.ko" >"$corpus/signature/$b.tail"
+        cp "$tmp/sig.der" "$corpus/signature/$b.p7s"
+    done
+fi
+
+for t in $targets; do
+    printf '%-16s %3d seeds\n' "$t" "$(find "$corpus/$t" -type f | wc -l)"
+done
