@@ -27,7 +27,7 @@ if [ ${#mods[@]} -lt 10 ]; then # another ABI may lack some: fill up with other 
     done < <(find "$kdir" -name '*.ko' -size -40k | sort | head -n $((10 - ${#mods[@]})))
 fi
 
-targets="module_file module_image signature decompress_xz decompress_zstd decompress_gzip fnmatch modinfo"
+targets="module_file module_image signature decompress_xz decompress_zstd decompress_gzip fnmatch modinfo kernel_text vmlinux"
 for t in $targets; do mkdir -p "$corpus/$t"; done
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -91,6 +91,15 @@ if command -v openssl >/dev/null; then
         cp "$tmp/sig.der" "$corpus/signature/$b.p7s"
     done
 fi
+
+# kernel ABI text and images: real symvers lines, a kallsyms excerpt, a bzImage's head
+kroot=$("$here/../testdata/fetch-kernel.sh" cloud-amd64 2>/dev/null || true)
+if [ -n "$kroot" ]; then
+    kv=$(ls "$kroot/lib/modules" | head -1)
+    head -n 200 "$kroot/usr/src/linux-headers-$kv/Module.symvers" >"$corpus/kernel_text/symvers" || true
+    head -c 16384 "$kroot/boot/vmlinuz-$kv" >"$corpus/vmlinux/bzimage-head" || true
+fi
+printf 'ffffffff81000000 T _stext\nffffffff828bef00 R __start___ksymtab\nffffffff828bef0c R __stop___ksymtab\nffffffff828bef00 r __ksymtab_printk\nffffffffc0a01000 r __ksymtab_cdrom_open\t[cdrom]\n' >"$corpus/kernel_text/kallsyms"
 
 for t in $targets; do
     printf '%-16s %3d seeds\n' "$t" "$(find "$corpus/$t" -type f | wc -l)"
