@@ -1,3 +1,4 @@
 //! `/lib/modules/<kver>` as a whole.
 
+pub mod config;
 pub mod lookup;
