@@ -5,6 +5,7 @@
 pub mod check;
 pub mod cli;
 pub mod compress;
+pub mod depmod;
 pub mod error;
 pub mod glob;
 pub mod kernel;

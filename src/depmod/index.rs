@@ -1,0 +1,875 @@
+//! kmod's binary index (`modules.dep.bin`, `modules.alias.bin`, `modules.symbols.bin`,
+//! `modules.builtin.bin`, `modules.builtin.alias.bin`): a writer whose output is
+//! byte-identical to what kmod 30's `depmod` writes for the same insertions, and a reader
+//! with kmod's exact (`index_search`) and wildcard (`index_searchwild`) lookups.
+//!
+//! Format (all integers big-endian u32): header `0xB007F457`, version `0x00020001`, a
+//! reference to the root node. A node reference holds the node's file offset in its low 28
+//! bits and flags in the high nibble: PREFIX, VALUES, CHILDS. A node is, in that order and
+//! each part only when flagged: its prefix (NUL-terminated); `u8 first`, `u8 last` and
+//! `last - first + 1` child references (0 = none); `u32 count` and `count` records
+//! `{u32 priority, NUL-terminated value}` sorted by ascending priority.
+//!
+//! The trie is a Patricia trie: a child reached through character `c` holds in its prefix
+//! the characters after `c`. kmod up to 33 writes children before their parent
+//! (post-order); this writer does the same, so the root is the last node of the file.
+//!
+//! Both sides are pure functions on bytes. The reader validates the whole file in
+//! [`Index::parse`] (bounds, structure, every node reached once: a file whose references
+//! form a cycle or share a node is rejected), so lookups afterwards cannot fail.
+
+use std::collections::BTreeMap;
+
+use rustc_hash::FxHashSet;
+
+use crate::glob::fnmatch;
+
+/// `0xB007F457`: "BOOTFAST".
+pub const INDEX_MAGIC: u32 = 0xB007_F457;
+/// Major version 2, minor 1. Readers check only the major version.
+pub const INDEX_VERSION: u32 = 0x0002_0001;
+
+const NODE_PREFIX: u32 = 0x8000_0000;
+const NODE_VALUES: u32 = 0x4000_0000;
+const NODE_CHILDS: u32 = 0x2000_0000;
+const NODE_MASK: u32 = 0x0FFF_FFFF;
+const HEADER_LEN: usize = 12;
+
+/// Errors of building or reading an index. Each says what was expected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IndexError {
+    #[error(
+        "module index: bad character 0x{byte:02x} in key {key:?}: only 7-bit ASCII is supported"
+    )]
+    NonAsciiKey { key: String, byte: u8 },
+    #[error("module index: {what} {text:?} contains a NUL byte, which the format cannot store")]
+    Nul { what: &'static str, text: String },
+    #[error(
+        "module index too large: node offset {offset:#x} does not fit in 28 bits (limit 256 MiB)"
+    )]
+    TooLarge { offset: usize },
+    #[error("not a kmod index: magic {found:#010x}, expected {INDEX_MAGIC:#010x}")]
+    BadMagic { found: u32 },
+    #[error("unsupported kmod index version {found:#010x}: expected major version 2 (0x0002xxxx)")]
+    BadVersion { found: u32 },
+    #[error("truncated kmod index: at offset {offset} expected {expected}")]
+    Truncated { offset: usize, expected: String },
+    #[error(
+        "kmod index node reference {reference:#010x} points outside the file: expected an offset in {HEADER_LEN}..={len}"
+    )]
+    BadReference { reference: u32, len: usize },
+    #[error(
+        "kmod index node at offset {offset}: child range first {first:#04x} > last {last:#04x}, expected first <= last"
+    )]
+    BadChildRange { offset: usize, first: u8, last: u8 },
+    #[error(
+        "kmod index node at offset {offset} is referenced more than once (a cycle or a shared node): expected a tree"
+    )]
+    RepeatedNode { offset: usize },
+}
+
+// ---------------------------------------------------------------------------------------
+// Writer
+
+#[derive(Debug, Default, Clone)]
+struct WNode {
+    prefix: Vec<u8>,
+    children: BTreeMap<u8, usize>,
+    /// Sorted by ascending priority; a value is inserted before the first one whose
+    /// priority is >= its own (so among equal priorities the newest comes first).
+    values: Vec<(u32, String)>,
+}
+
+/// Builds an index exactly as kmod 30's `depmod` does (`index_create`, `index_insert`,
+/// `index_write`): the same insertions in the same order give the same bytes.
+#[derive(Debug, Clone)]
+pub struct IndexBuilder {
+    /// `nodes[0]` is the root.
+    nodes: Vec<WNode>,
+}
+
+impl Default for IndexBuilder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl IndexBuilder {
+    pub fn new() -> Self {
+        IndexBuilder {
+            nodes: vec![WNode::default()],
+        }
+    }
+
+    /// Adds `value` with `priority` under `key`. Like depmod, duplicates are kept (depmod
+    /// only warns with `-w`); values of one key stay sorted by ascending priority, a new
+    /// value going before existing values of the same priority.
+    ///
+    /// Keys must be 7-bit ASCII (depmod: `Module index: bad character ... only 7-bit ASCII
+    /// is supported`). Neither keys nor values may contain NUL. depmod only logs non-ASCII
+    /// values and writes them anyway; so does this.
+    pub fn insert(&mut self, key: &str, value: &str, priority: u32) -> Result<(), IndexError> {
+        if let Some(&byte) = key.as_bytes().iter().find(|&&b| b >= 0x80) {
+            return Err(IndexError::NonAsciiKey {
+                key: key.to_string(),
+                byte,
+            });
+        }
+        if key.contains('\0') {
+            return Err(IndexError::Nul {
+                what: "key",
+                text: key.to_string(),
+            });
+        }
+        if value.contains('\0') {
+            return Err(IndexError::Nul {
+                what: "value",
+                text: value.to_string(),
+            });
+        }
+        let key = key.as_bytes();
+        let mut n = 0usize;
+        let mut i = 0usize;
+        loop {
+            // Make the node's prefix a prefix of key[i..], splitting the node if it is not.
+            let mut j = 0;
+            while j < self.nodes[n].prefix.len() {
+                let ch = self.nodes[n].prefix[j];
+                if key.get(i + j) != Some(&ch) {
+                    let old = std::mem::take(&mut self.nodes[n]);
+                    let child = WNode {
+                        prefix: old.prefix[j + 1..].to_vec(),
+                        children: old.children,
+                        values: old.values,
+                    };
+                    let cid = self.nodes.len();
+                    self.nodes.push(child);
+                    let mut prefix = old.prefix;
+                    prefix.truncate(j);
+                    self.nodes[n] = WNode {
+                        prefix,
+                        children: BTreeMap::from([(ch, cid)]),
+                        values: Vec::new(),
+                    };
+                    break;
+                }
+                j += 1;
+            }
+            i += j;
+            let Some(&ch) = key.get(i) else {
+                add_value(&mut self.nodes[n].values, value, priority);
+                return Ok(());
+            };
+            match self.nodes[n].children.get(&ch) {
+                Some(&c) => {
+                    n = c;
+                    i += 1;
+                }
+                None => {
+                    let cid = self.nodes.len();
+                    self.nodes.push(WNode {
+                        prefix: key[i + 1..].to_vec(),
+                        children: BTreeMap::new(),
+                        values: vec![(priority, value.to_string())],
+                    });
+                    self.nodes[n].children.insert(ch, cid);
+                    return Ok(());
+                }
+            }
+        }
+    }
+
+    /// The index file, byte for byte as kmod 30 writes it.
+    ///
+    /// # Panics
+    /// If the file would exceed 256 MiB (node offsets have 28 bits); see [`Self::try_write`].
+    pub fn write(&self) -> Vec<u8> {
+        self.try_write().unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// [`Self::write`], failing instead of panicking when an offset does not fit in 28
+    /// bits (depmod would silently write a corrupt file).
+    pub fn try_write(&self) -> Result<Vec<u8>, IndexError> {
+        let mut out = Vec::with_capacity(HEADER_LEN + 64 * self.nodes.len());
+        out.extend_from_slice(&INDEX_MAGIC.to_be_bytes());
+        out.extend_from_slice(&INDEX_VERSION.to_be_bytes());
+        out.extend_from_slice(&0u32.to_be_bytes());
+        let mut refs = vec![0u32; self.nodes.len()];
+        // Post-order: all children (in character order, each subtree complete), then the node.
+        let mut stack: Vec<(usize, bool)> = vec![(0, false)];
+        while let Some((n, expanded)) = stack.pop() {
+            let node = &self.nodes[n];
+            if !expanded {
+                stack.push((n, true));
+                stack.extend(node.children.values().rev().map(|&c| (c, false)));
+                continue;
+            }
+            let offset = out.len();
+            if offset > NODE_MASK as usize {
+                return Err(IndexError::TooLarge { offset });
+            }
+            let mut r = offset as u32;
+            if !node.prefix.is_empty() {
+                out.extend_from_slice(&node.prefix);
+                out.push(0);
+                r |= NODE_PREFIX;
+            }
+            if let (Some((&first, _)), Some((&last, _))) = (
+                node.children.first_key_value(),
+                node.children.last_key_value(),
+            ) {
+                out.push(first);
+                out.push(last);
+                for ch in first..=last {
+                    let cref = node.children.get(&ch).map_or(0, |&c| refs[c]);
+                    out.extend_from_slice(&cref.to_be_bytes());
+                }
+                r |= NODE_CHILDS;
+            }
+            if !node.values.is_empty() {
+                out.extend_from_slice(&(node.values.len() as u32).to_be_bytes());
+                for (priority, value) in &node.values {
+                    out.extend_from_slice(&priority.to_be_bytes());
+                    out.extend_from_slice(value.as_bytes());
+                    out.push(0);
+                }
+                r |= NODE_VALUES;
+            }
+            refs[n] = r;
+        }
+        out[8..12].copy_from_slice(&refs[0].to_be_bytes());
+        Ok(out)
+    }
+}
+
+fn add_value(values: &mut Vec<(u32, String)>, value: &str, priority: u32) {
+    let pos = values
+        .iter()
+        .position(|(p, _)| *p >= priority)
+        .unwrap_or(values.len());
+    values.insert(pos, (priority, value.to_string()));
+}
+
+// ---------------------------------------------------------------------------------------
+// Reader
+
+const NO_CHILD: u32 = u32::MAX;
+
+#[derive(Debug, Default, Clone)]
+struct RNode<'a> {
+    prefix: &'a [u8],
+    first: u8,
+    /// Node numbers (into `Index::nodes`) for characters `first..`; `NO_CHILD` = none.
+    children: Vec<u32>,
+    values: Vec<(u32, &'a [u8])>,
+}
+
+/// A parsed kmod index over borrowed bytes.
+#[derive(Debug, Clone)]
+pub struct Index<'a> {
+    nodes: Vec<RNode<'a>>,
+    root: Option<u32>,
+}
+
+fn be32(data: &[u8], at: usize, expected: &str) -> Result<u32, IndexError> {
+    data.get(at..at + 4)
+        .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+        .ok_or_else(|| IndexError::Truncated {
+            offset: at,
+            expected: expected.to_string(),
+        })
+}
+
+fn cstr<'a>(data: &'a [u8], at: usize, expected: &str) -> Result<&'a [u8], IndexError> {
+    let rest = data.get(at..).unwrap_or(&[]);
+    match rest.iter().position(|&b| b == 0) {
+        Some(end) => Ok(&rest[..end]),
+        None => Err(IndexError::Truncated {
+            offset: at,
+            expected: expected.to_string(),
+        }),
+    }
+}
+
+fn node_offset(data: &[u8], reference: u32) -> Result<usize, IndexError> {
+    let off = (reference & NODE_MASK) as usize;
+    if off < HEADER_LEN || off > data.len() {
+        return Err(IndexError::BadReference {
+            reference,
+            len: data.len(),
+        });
+    }
+    Ok(off)
+}
+
+/// Reads one node; child references are returned raw (0 = none) for the caller to resolve.
+fn read_node<'a>(data: &'a [u8], reference: u32) -> Result<(RNode<'a>, Vec<u32>), IndexError> {
+    let mut pos = node_offset(data, reference)?;
+    let mut node = RNode::default();
+    let mut child_refs = Vec::new();
+    if reference & NODE_PREFIX != 0 {
+        node.prefix = cstr(data, pos, "a NUL-terminated node prefix")?;
+        pos += node.prefix.len() + 1;
+    }
+    if reference & NODE_CHILDS != 0 {
+        let range = data
+            .get(pos..pos + 2)
+            .ok_or_else(|| IndexError::Truncated {
+                offset: pos,
+                expected: "the child range (u8 first, u8 last)".to_string(),
+            })?;
+        let (first, last) = (range[0], range[1]);
+        if first > last {
+            return Err(IndexError::BadChildRange {
+                offset: pos,
+                first,
+                last,
+            });
+        }
+        pos += 2;
+        let count = usize::from(last - first) + 1;
+        for k in 0..count {
+            child_refs.push(be32(
+                data,
+                pos,
+                &format!("child reference {} of {count}", k + 1),
+            )?);
+            pos += 4;
+        }
+        node.first = first;
+    }
+    if reference & NODE_VALUES != 0 {
+        let count = be32(data, pos, "the value count")? as usize;
+        pos += 4;
+        // each value takes at least 5 bytes: do not trust the count for the allocation
+        let remaining = data.len().saturating_sub(pos);
+        if count > remaining / 5 {
+            return Err(IndexError::Truncated {
+                offset: pos,
+                expected: format!("{count} values (at least 5 bytes each)"),
+            });
+        }
+        node.values.reserve(count);
+        for k in 0..count {
+            let priority = be32(data, pos, &format!("the priority of value {}", k + 1))?;
+            pos += 4;
+            let value = cstr(data, pos, &format!("NUL-terminated value {}", k + 1))?;
+            pos += value.len() + 1;
+            node.values.push((priority, value));
+        }
+    }
+    Ok((node, child_refs))
+}
+
+/// kmod's `add_value`: insert before the first value with a priority >= `priority`.
+fn merge_value<'a>(out: &mut Vec<(u32, &'a [u8])>, value: &'a [u8], priority: u32) {
+    let pos = out
+        .iter()
+        .position(|(p, _)| *p >= priority)
+        .unwrap_or(out.len());
+    out.insert(pos, (priority, value));
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// C strings end at NUL: so does a lookup key.
+fn c_key(key: &str) -> &[u8] {
+    let b = key.as_bytes();
+    &b[..b.iter().position(|&c| c == 0).unwrap_or(b.len())]
+}
+
+impl<'a> Index<'a> {
+    /// Checks the header (magic, major version) and reads every node reachable from the
+    /// root, bounds-checked; rejects references that point outside the file, cycles and
+    /// shared nodes.
+    pub fn parse(data: &'a [u8]) -> Result<Self, IndexError> {
+        let magic = be32(data, 0, "the magic 0xb007f457")?;
+        if magic != INDEX_MAGIC {
+            return Err(IndexError::BadMagic { found: magic });
+        }
+        let version = be32(data, 4, "the version")?;
+        if version >> 16 != INDEX_VERSION >> 16 {
+            return Err(IndexError::BadVersion { found: version });
+        }
+        let root_ref = be32(data, 8, "the root node reference")?;
+        let mut index = Index {
+            nodes: Vec::new(),
+            root: None,
+        };
+        if root_ref & NODE_MASK == 0 {
+            return Ok(index);
+        }
+        let mut seen: FxHashSet<usize> = FxHashSet::default();
+        seen.insert(node_offset(data, root_ref)?);
+        index.nodes.push(RNode::default());
+        index.root = Some(0);
+        let mut work: Vec<(u32, usize)> = vec![(root_ref, 0)];
+        while let Some((reference, slot)) = work.pop() {
+            let (mut node, child_refs) = read_node(data, reference)?;
+            node.children = Vec::with_capacity(child_refs.len());
+            for cref in child_refs {
+                if cref & NODE_MASK == 0 {
+                    node.children.push(NO_CHILD);
+                    continue;
+                }
+                let off = node_offset(data, cref)?;
+                if !seen.insert(off) {
+                    return Err(IndexError::RepeatedNode { offset: off });
+                }
+                let id = index.nodes.len();
+                index.nodes.push(RNode::default());
+                node.children.push(id as u32);
+                work.push((cref, id));
+            }
+            index.nodes[slot] = node;
+        }
+        Ok(index)
+    }
+
+    fn child(&self, n: u32, ch: u8) -> Option<u32> {
+        let node = &self.nodes[n as usize];
+        let k = ch.checked_sub(node.first)?;
+        match node.children.get(usize::from(k)) {
+            Some(&c) if c != NO_CHILD => Some(c),
+            _ => None,
+        }
+    }
+
+    /// The node whose key is exactly `key` (`index_search__node`).
+    fn find(&self, key: &[u8]) -> Option<u32> {
+        let mut n = self.root?;
+        let mut i = 0;
+        loop {
+            let prefix = self.nodes[n as usize].prefix;
+            if !key[i..].starts_with(prefix) {
+                return None;
+            }
+            i += prefix.len();
+            if i == key.len() {
+                return Some(n);
+            }
+            n = self.child(n, key[i])?;
+            i += 1;
+        }
+    }
+
+    /// The first (lowest-priority) value of `key`, like libkmod's `index_search`.
+    pub fn search(&self, key: &str) -> Option<String> {
+        let n = self.find(c_key(key))?;
+        self.nodes[n as usize].values.first().map(|(_, v)| text(v))
+    }
+
+    /// All values of exactly `key` with their priorities, in file order (ascending priority).
+    pub fn search_all(&self, key: &str) -> Vec<(String, u32)> {
+        self.find(c_key(key)).map_or_else(Vec::new, |n| {
+            self.nodes[n as usize]
+                .values
+                .iter()
+                .map(|&(p, v)| (text(v), p))
+                .collect()
+        })
+    }
+
+    /// libkmod's `index_searchwild`: keys stored in the index may contain `*`, `?` and
+    /// `[...]`; returns the values of every stored key that matches `key` (descending
+    /// literally until a wildcard, then `fnmatch` on the rest), merged by ascending
+    /// priority in kmod's order.
+    pub fn search_wild(&self, key: &str) -> Vec<(String, u32)> {
+        let key = c_key(key);
+        let mut out: Vec<(u32, &'a [u8])> = Vec::new();
+        let mut buf: Vec<u8> = Vec::new();
+        if let Some(root) = self.root {
+            self.wild_node(root, key, &mut buf, &mut out);
+        }
+        out.into_iter().map(|(p, v)| (text(v), p)).collect()
+    }
+
+    fn wild_node(&self, mut n: u32, key: &[u8], buf: &mut Vec<u8>, out: &mut Vec<(u32, &'a [u8])>) {
+        let mut i = 0usize;
+        loop {
+            let node = &self.nodes[n as usize];
+            for (j, &ch) in node.prefix.iter().enumerate() {
+                if matches!(ch, b'*' | b'?' | b'[') {
+                    self.wild_all(n, j, buf, &key[i + j..], out);
+                    return;
+                }
+                if key.get(i + j) != Some(&ch) {
+                    return;
+                }
+            }
+            i += node.prefix.len();
+            for w in [b'*', b'?', b'['] {
+                if let Some(c) = self.child(n, w) {
+                    buf.push(w);
+                    self.wild_all(c, 0, buf, &key[i..], out);
+                    buf.pop();
+                }
+            }
+            if i == key.len() {
+                for &(p, v) in &node.values {
+                    merge_value(out, v, p);
+                }
+                return;
+            }
+            match self.child(n, key[i]) {
+                Some(c) => {
+                    n = c;
+                    i += 1;
+                }
+                None => return,
+            }
+        }
+    }
+
+    /// `index_searchwild__all`: every key below `start` (whose prefix from `j` on is
+    /// pushed to `buf`) is matched with fnmatch against `subkey`; children first, in
+    /// character order, then the node's own values.
+    fn wild_all(
+        &self,
+        start: u32,
+        j: usize,
+        buf: &mut Vec<u8>,
+        subkey: &[u8],
+        out: &mut Vec<(u32, &'a [u8])>,
+    ) {
+        // frames: (node, next child slot, buf length before this node's characters)
+        let mut stack: Vec<(u32, usize, usize)> = vec![(start, 0, buf.len())];
+        buf.extend_from_slice(&self.nodes[start as usize].prefix[j..]);
+        while let Some(top) = stack.last_mut() {
+            let node = &self.nodes[top.0 as usize];
+            let next = (top.1..node.children.len()).find(|&k| node.children[k] != NO_CHILD);
+            if let Some(k) = next {
+                top.1 = k + 1;
+                let c = node.children[k];
+                let mark = buf.len();
+                // a child character is first + k, which is <= last <= 255
+                buf.push(node.first.wrapping_add(k as u8));
+                buf.extend_from_slice(self.nodes[c as usize].prefix);
+                stack.push((c, 0, mark));
+            } else {
+                if !node.values.is_empty() {
+                    // a NUL pushed as a child character ends the C pattern
+                    let pattern = buf.split(|&b| b == 0).next().unwrap_or(&[]);
+                    if fnmatch(pattern, subkey) {
+                        for &(p, v) in &node.values {
+                            merge_value(out, v, p);
+                        }
+                    }
+                }
+                let mark = top.2;
+                buf.truncate(mark);
+                stack.pop();
+            }
+        }
+    }
+
+    /// Every (key, value, priority) of the index, keys in byte order, values of a key in
+    /// file order.
+    pub fn entries(&self) -> Vec<(String, String, u32)> {
+        let mut out = Vec::new();
+        let Some(root) = self.root else {
+            return out;
+        };
+        let mut stack: Vec<(u32, Vec<u8>)> = vec![(root, self.nodes[0].prefix.to_vec())];
+        while let Some((n, key)) = stack.pop() {
+            let node = &self.nodes[n as usize];
+            for &(p, v) in &node.values {
+                out.push((text(&key), text(v), p));
+            }
+            for (k, &c) in node.children.iter().enumerate().rev() {
+                if c == NO_CHILD {
+                    continue;
+                }
+                let mut ck = key.clone();
+                ck.push(node.first.wrapping_add(k as u8));
+                ck.extend_from_slice(self.nodes[c as usize].prefix);
+                stack.push((c, ck));
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn build(entries: &[(&str, &str, u32)]) -> Vec<u8> {
+        let mut b = IndexBuilder::new();
+        for &(k, v, p) in entries {
+            b.insert(k, v, p).unwrap();
+        }
+        b.write()
+    }
+
+    fn be(v: u32) -> [u8; 4] {
+        v.to_be_bytes()
+    }
+
+    #[test]
+    fn empty_index_is_a_flagless_root_at_12() {
+        let bytes = IndexBuilder::new().write();
+        let mut want = Vec::new();
+        want.extend(be(INDEX_MAGIC));
+        want.extend(be(INDEX_VERSION));
+        want.extend(be(12));
+        assert_eq!(bytes, want);
+        let idx = Index::parse(&bytes).unwrap();
+        assert!(idx.entries().is_empty());
+        assert_eq!(idx.search(""), None);
+        assert!(idx.search_wild("x").is_empty());
+    }
+
+    #[test]
+    fn one_key_children_before_parent() {
+        let bytes = build(&[("a", "x", 1)]);
+        let mut want = Vec::new();
+        want.extend(be(INDEX_MAGIC));
+        want.extend(be(INDEX_VERSION));
+        want.extend(be(22 | NODE_CHILDS));
+        // child 'a' at 12: no prefix, one value
+        want.extend(be(1));
+        want.extend(be(1));
+        want.extend(b"x\0");
+        // root at 22: children 'a'..'a'
+        want.extend(b"aa");
+        want.extend(be(12 | NODE_VALUES));
+        assert_eq!(bytes, want);
+    }
+
+    #[test]
+    fn prefix_split_and_key_ending_inside_a_prefix() {
+        let bytes = build(&[("abcd", "1", 0), ("abxy", "2", 0), ("ab", "3", 0)]);
+        // root "" -> 'a' node prefix "b" (value 3) -> 'c' "d" / 'x' "y"
+        let mut want = Vec::new();
+        want.extend(be(INDEX_MAGIC));
+        want.extend(be(INDEX_VERSION));
+        let c_off = 12u32; // "d\0" + 1 value "1"
+        let x_off = c_off + 2 + 4 + 4 + 2;
+        let a_off = x_off + 2 + 4 + 4 + 2;
+        let root_off = a_off + 2 + 2 + 4 * 22 + 4 + 4 + 2;
+        want.extend(be(root_off | NODE_CHILDS));
+        want.extend(b"d\0");
+        want.extend(be(1));
+        want.extend(be(0));
+        want.extend(b"1\0");
+        want.extend(b"y\0");
+        want.extend(be(1));
+        want.extend(be(0));
+        want.extend(b"2\0");
+        want.extend(b"b\0");
+        want.extend(b"cx");
+        want.extend(be(c_off | NODE_PREFIX | NODE_VALUES));
+        for _ in b'd'..b'x' {
+            want.extend(be(0));
+        }
+        want.extend(be(x_off | NODE_PREFIX | NODE_VALUES));
+        want.extend(be(1));
+        want.extend(be(0));
+        want.extend(b"3\0");
+        want.extend(b"aa");
+        want.extend(be(a_off | NODE_PREFIX | NODE_CHILDS | NODE_VALUES));
+        assert_eq!(bytes, want);
+        // insertion order does not change the shape
+        assert_eq!(
+            bytes,
+            build(&[("ab", "3", 0), ("abxy", "2", 0), ("abcd", "1", 0)])
+        );
+        let idx = Index::parse(&bytes).unwrap();
+        assert_eq!(idx.search("ab").as_deref(), Some("3"));
+        assert_eq!(idx.search("abcd").as_deref(), Some("1"));
+        assert_eq!(idx.search("abc"), None);
+        assert_eq!(idx.search("a"), None);
+        assert_eq!(idx.search("abxyz"), None);
+    }
+
+    #[test]
+    fn values_sorted_by_priority_newest_first_among_equals_duplicates_kept() {
+        let bytes = build(&[
+            ("k", "b", 5),
+            ("k", "a", 1),
+            ("k", "c", 5),
+            ("k", "c", 5),
+            ("k", "z", 9),
+        ]);
+        let idx = Index::parse(&bytes).unwrap();
+        let all = idx.search_all("k");
+        let want: Vec<(String, u32)> = [("a", 1), ("c", 5), ("c", 5), ("b", 5), ("z", 9)]
+            .iter()
+            .map(|&(v, p)| (v.to_string(), p))
+            .collect();
+        assert_eq!(all, want);
+        assert_eq!(idx.search("k").as_deref(), Some("a"));
+    }
+
+    #[test]
+    fn rejects_non_ascii_and_nul() {
+        let mut b = IndexBuilder::new();
+        let e = b.insert("caf\u{e9}", "m", 0).unwrap_err();
+        assert!(matches!(e, IndexError::NonAsciiKey { byte: 0xc3, .. }));
+        assert!(e.to_string().contains("caf\u{e9}"), "{e}");
+        assert!(b.insert("a\0b", "m", 0).is_err());
+        assert!(b.insert("a", "m\0", 0).is_err());
+        b.insert("a", "v\u{e9}", 0).unwrap(); // depmod only logs non-ASCII values
+        assert_eq!(b.write().len(), 12 + (4 + 4 + 4) + (2 + 4));
+    }
+
+    #[test]
+    fn wildcard_lookup() {
+        let bytes = build(&[
+            ("pci:v00008086d*sv*", "e1000", 3),
+            ("pci:v*d*sv*", "generic", 7),
+            ("pci:v0000108Ed*", "other", 1),
+            ("usb:v1234p*", "usbmod", 2),
+            ("acpi*:PNP0A03:*", "acpi", 4),
+            ("exact", "ex", 0),
+            ("ex[a-c]ct", "cls", 5),
+        ]);
+        let idx = Index::parse(&bytes).unwrap();
+        let names =
+            |k: &str| -> Vec<String> { idx.search_wild(k).into_iter().map(|(v, _)| v).collect() };
+        assert_eq!(names("pci:v00008086d00001234sv0000"), ["e1000", "generic"]);
+        assert_eq!(names("pci:v0000108Ed1sv2"), ["other", "generic"]);
+        assert_eq!(names("usb:v1234p0001"), ["usbmod"]);
+        assert_eq!(names("acpi:PNP0A03:"), ["acpi"]);
+        assert_eq!(names("exact"), ["ex", "cls"]);
+        assert_eq!(names("exbct"), ["cls"]);
+        assert!(names("nothing").is_empty());
+        assert_eq!(idx.search("exact").as_deref(), Some("ex"));
+        assert_eq!(idx.search("exbct"), None);
+    }
+
+    #[test]
+    fn malformed_files_are_errors() {
+        let good = build(&[("alpha", "1", 1), ("alps", "2", 2), ("beta", "3", 3)]);
+        assert!(matches!(
+            Index::parse(&good[..11]),
+            Err(IndexError::Truncated { .. })
+        ));
+        let mut bad = good.clone();
+        bad[0] = 0;
+        assert!(matches!(
+            Index::parse(&bad),
+            Err(IndexError::BadMagic { .. })
+        ));
+        let mut bad = good.clone();
+        bad[4..8].copy_from_slice(&be(0x0003_0001));
+        assert!(matches!(
+            Index::parse(&bad),
+            Err(IndexError::BadVersion { .. })
+        ));
+        // a minor version change is accepted
+        let mut ok = good.clone();
+        ok[4..8].copy_from_slice(&be(0x0002_0007));
+        Index::parse(&ok).unwrap();
+
+        // the root points at itself as its child 'a'
+        let mut selfref = Vec::new();
+        selfref.extend(be(INDEX_MAGIC));
+        selfref.extend(be(INDEX_VERSION));
+        selfref.extend(be(12 | NODE_CHILDS));
+        selfref.extend(b"aa");
+        selfref.extend(be(12 | NODE_CHILDS));
+        let e = Index::parse(&selfref).unwrap_err();
+        assert_eq!(e, IndexError::RepeatedNode { offset: 12 });
+
+        // reference beyond the end
+        let mut far = good.clone();
+        far[8..12].copy_from_slice(&be(0x0FFF_FF00 | NODE_CHILDS));
+        assert!(matches!(
+            Index::parse(&far),
+            Err(IndexError::BadReference { .. })
+        ));
+        // huge value count
+        let mut huge = Vec::new();
+        huge.extend(be(INDEX_MAGIC));
+        huge.extend(be(INDEX_VERSION));
+        huge.extend(be(12 | NODE_VALUES));
+        huge.extend(be(u32::MAX));
+        assert!(matches!(
+            Index::parse(&huge),
+            Err(IndexError::Truncated { .. })
+        ));
+        // every truncation and every single-byte corruption: no panic
+        for len in 0..good.len() {
+            let _ = Index::parse(&good[..len]);
+        }
+        for at in 0..good.len() {
+            for v in [0u8, 1, 0x7f, 0x80, 0xff, 12] {
+                let mut b = good.clone();
+                b[at] = v;
+                if let Ok(idx) = Index::parse(&b) {
+                    let _ = idx.entries();
+                    let _ = idx.search_wild("alpha");
+                    let _ = idx.search("alps");
+                }
+            }
+        }
+    }
+
+    /// kmod's order of the values of one key: insert before the first >= priority.
+    fn model(entries: &[(String, String, u32)]) -> BTreeMap<String, Vec<(String, u32)>> {
+        let mut m: BTreeMap<String, Vec<(String, u32)>> = BTreeMap::new();
+        for (k, v, p) in entries {
+            let vals = m.entry(k.clone()).or_default();
+            let pos = vals.iter().position(|(_, q)| q >= p).unwrap_or(vals.len());
+            vals.insert(pos, (v.clone(), *p));
+        }
+        m
+    }
+
+    fn entry_strategy() -> impl Strategy<Value = Vec<(String, String, u32)>> {
+        // small alphabets so keys share prefixes and collide
+        prop::collection::vec(("[ab*?\\[\\]c-]{0,6}", "[a-z0-9 :/.]{0,8}", 0u32..6), 0..40)
+    }
+
+    proptest! {
+        #[test]
+        fn written_entries_read_back(entries in entry_strategy()) {
+            let mut b = IndexBuilder::new();
+            for (k, v, p) in &entries {
+                b.insert(k, v, *p).unwrap();
+            }
+            let bytes = b.write();
+            let idx = Index::parse(&bytes).unwrap();
+            let m = model(&entries);
+            let flat: Vec<(String, String, u32)> = m
+                .iter()
+                .flat_map(|(k, vs)| vs.iter().map(move |(v, p)| (k.clone(), v.clone(), *p)))
+                .collect();
+            prop_assert_eq!(idx.entries(), flat);
+            for (k, vs) in &m {
+                prop_assert_eq!(&idx.search_all(k), vs);
+                prop_assert_eq!(idx.search(k), vs.first().map(|(v, _)| v.clone()));
+            }
+        }
+
+        #[test]
+        fn wild_lookup_finds_the_matching_keys(
+            entries in entry_strategy(),
+            query in "[abc\\]-]{0,6}",
+        ) {
+            let mut b = IndexBuilder::new();
+            for (k, v, p) in &entries {
+                b.insert(k, v, *p).unwrap();
+            }
+            let bytes = b.write();
+            let idx = Index::parse(&bytes).unwrap();
+            let mut got = idx.search_wild(&query);
+            got.sort();
+            // descending literally until a wildcard, then fnmatch on the rest, is fnmatch
+            // of the whole key when keys have no backslash (and a query without wildcards
+            // reaches no node twice)
+            let mut want: Vec<(String, u32)> = entries
+                .iter()
+                .filter(|(k, _, _)| fnmatch(k.as_bytes(), query.as_bytes()))
+                .map(|(_, v, p)| (v.clone(), *p))
+                .collect();
+            want.sort();
+            prop_assert_eq!(got, want);
+        }
+    }
+}

@@ -1,0 +1,3 @@
+//! What `depmod` writes: the binary `modules.*.bin` indexes.
+
+pub mod index;
