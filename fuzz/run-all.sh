@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Fuzz every target for SECONDS each (default 60), one after another, on the stable toolchain
 # without a sanitizer (Rust's own checks: bounds, overflow with debug assertions, panics).
-# Fails if any target crashes; the crashing input is left in fuzz/artifacts/<target>/.
+# Fails if any target crashes (or does not build); a crashing input is left in
+# fuzz/artifacts/<target>/.
 #
 #   fuzz/run-all.sh [SECONDS]
 #
@@ -15,6 +16,12 @@ cd "$here"
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 ./seed.sh
 mkdir -p artifacts/logs
+# Build every target first, so that a compile error is reported as one and not as a crash.
+cargo fuzz build --sanitizer none >artifacts/logs/build.log 2>&1 || {
+    tail -n 30 artifacts/logs/build.log >&2
+    echo "run-all.sh: the fuzz targets do not build (artifacts/logs/build.log)" >&2
+    exit 2
+}
 
 failed=()
 summary=()
@@ -26,6 +33,9 @@ for t in $(cargo fuzz list); do
     if cargo fuzz run "$t" --sanitizer none -- \
         -max_total_time="$secs" -rss_limit_mb=2048 -print_final_stats=1 >"$log" 2>&1; then
         status=ok
+    elif grep -q 'failed to build fuzz script' "$log"; then # the sources changed meanwhile
+        status=BUILD
+        failed+=("$t")
     else
         status=CRASH
         failed+=("$t")
@@ -43,6 +53,6 @@ done
 echo
 printf '%s\n' "${summary[@]}"
 if [ ${#failed[@]} -gt 0 ]; then
-    echo "crashed: ${failed[*]} (see fuzz/artifacts/)" >&2
+    echo "failed: ${failed[*]} (see fuzz/artifacts/)" >&2
     exit 1
 fi

@@ -53,3 +53,27 @@ pub fn exercise(m: &Module) {
     // `kabi info --json` (its trailer serializer calls `Signature::info` too).
     black_box(serde_json::to_vec(m).expect("a parsed module always serializes"));
 }
+
+/// The sections-only parse (what `kabi info` and `modversions` use) must agree with the full
+/// parse on everything it fills in, and leave the symbol-derived lists empty.
+pub fn check_sections(full: &Module, sections: &Module) {
+    assert_eq!(full.name, sections.name);
+    assert_eq!(full.image_size, sections.image_size);
+    assert_eq!(full.modinfo, sections.modinfo);
+    assert_eq!(full.versions, sections.versions);
+    assert_eq!(full.ext_versions, sections.ext_versions);
+    assert_eq!(full.this_module_size, sections.this_module_size);
+    assert_eq!(full.signature, sections.signature);
+    assert!(sections.exports.is_empty() && sections.undefined.is_empty());
+}
+
+/// `data` at an address that is not 8-byte aligned (libFuzzer's buffer always is), so that
+/// the parser's aligned-copy path runs too. Returns the buffer and the offset of the copy.
+pub fn misaligned(data: &[u8]) -> (Vec<u8>, usize) {
+    let mut buf = vec![0u8; data.len() + 8];
+    let off = (1..8)
+        .find(|o| (buf.as_ptr() as usize + o) % 8 != 0)
+        .unwrap_or(1);
+    buf[off..off + data.len()].copy_from_slice(data);
+    (buf, off)
+}

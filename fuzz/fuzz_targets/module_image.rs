@@ -1,13 +1,34 @@
 #![no_main]
-//! `Module::parse_image`: a decompressed module image (ELF plus optional signature trailer).
+//! `Module::parse_image`: a decompressed module image (ELF plus optional signature trailer),
+//! full and sections-only, from an aligned and from a misaligned buffer.
 
 mod common;
 
+use kabi::module::{Detail, Module};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    if let Ok(m) = kabi::Module::parse_image(data) {
+    let full = Module::parse_image(data);
+    let (buf, off) = common::misaligned(data);
+    let moved = Module::parse_image(&buf[off..off + data.len()]);
+    assert_eq!(
+        full.as_ref()
+            .map(|m| serde_json::to_string(m).unwrap())
+            .ok(),
+        moved
+            .as_ref()
+            .map(|m| serde_json::to_string(m).unwrap())
+            .ok(),
+        "the result must not depend on the buffer's alignment"
+    );
+    if let Ok(m) = &full {
         assert_eq!(m.image_size, data.len() as u64);
-        common::exercise(&m);
+        common::exercise(m);
+    }
+    if let Ok(s) = Module::parse_image_with(data, Detail::Sections) {
+        common::exercise(&s);
+        if let Ok(m) = &full {
+            common::check_sections(m, &s);
+        }
     }
 });
