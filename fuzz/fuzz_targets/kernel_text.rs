@@ -5,7 +5,9 @@ use libfuzzer_sys::fuzz_target;
 use std::hint::black_box;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else { return };
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
     if let Ok(syms) = kabi::kernel::symvers::parse(text) {
         for s in &syms {
             black_box(s.symvers_line());
