@@ -118,7 +118,7 @@ fn read_capped(
         .min(limit)
         .min(input_len as u64 * 32 + 65536);
     let mut out = Vec::with_capacity(guess as usize + 1);
-    let mut capped = reader.take(limit + 1);
+    let mut capped = reader.take(limit.saturating_add(1));
     capped
         .read_to_end(&mut out)
         .map_err(|e| corrupt(format, e))?;
@@ -172,6 +172,12 @@ mod tests {
         let xz = xz.finish().unwrap();
         assert_eq!(decompress(Compression::Xz, &xz, 1 << 20).unwrap(), payload);
         assert!(decompress(Compression::Xz, &xz, 10).is_err());
+    }
+
+    #[test]
+    fn an_unlimited_cap_does_not_overflow() {
+        let z = zstd::encode_all(&b"abc"[..], 3).unwrap();
+        assert_eq!(decompress(Compression::Zstd, &z, u64::MAX).unwrap(), b"abc");
     }
 
     #[test]

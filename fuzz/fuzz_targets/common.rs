@@ -66,14 +66,3 @@ pub fn check_sections(full: &Module, sections: &Module) {
     assert_eq!(full.signature, sections.signature);
     assert!(sections.exports.is_empty() && sections.undefined.is_empty());
 }
-
-/// `data` at an address that is not 8-byte aligned (libFuzzer's buffer always is), so that
-/// the parser's aligned-copy path runs too. Returns the buffer and the offset of the copy.
-pub fn misaligned(data: &[u8]) -> (Vec<u8>, usize) {
-    let mut buf = vec![0u8; data.len() + 8];
-    let off = (1..8)
-        .find(|o| (buf.as_ptr() as usize + o) % 8 != 0)
-        .unwrap_or(1);
-    buf[off..off + data.len()].copy_from_slice(data);
-    (buf, off)
-}

@@ -9,7 +9,7 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let full = Module::parse_image(data);
-    let (buf, off) = common::misaligned(data);
+    let (buf, off) = misaligned(data);
     let moved = Module::parse_image(&buf[off..off + data.len()]);
     assert_eq!(
         full.as_ref()
@@ -32,3 +32,14 @@ fuzz_target!(|data: &[u8]| {
         }
     }
 });
+
+/// `data` at an address that is not 8-byte aligned (libFuzzer's buffer always is), so that
+/// the parser's aligned-copy path runs too. Returns the buffer and the offset of the copy.
+fn misaligned(data: &[u8]) -> (Vec<u8>, usize) {
+    let mut buf = vec![0u8; data.len() + 8];
+    let off = (1..8)
+        .find(|o| !(buf.as_ptr() as usize + o).is_multiple_of(8))
+        .unwrap_or(1);
+    buf[off..off + data.len()].copy_from_slice(data);
+    (buf, off)
+}
