@@ -90,7 +90,7 @@ pub fn decompress(kind: Compression, data: &[u8], limit: u64) -> Result<Vec<u8>,
     }
 }
 
-fn corrupt(format: &'static str, e: impl std::fmt::Display) -> ParseError {
+pub(crate) fn corrupt(format: &'static str, e: impl std::fmt::Display) -> ParseError {
     ParseError::Decompress {
         format,
         reason: e.to_string(),
@@ -103,7 +103,9 @@ fn gzip_isize(data: &[u8]) -> Option<u64> {
     Some(u32::from_le_bytes(tail.try_into().ok()?) as u64)
 }
 
-fn read_capped(
+/// Read `reader` to its end, refusing more than `limit` bytes; the first allocation trusts
+/// `size_hint` (a size field of the input) only up to 32x the input's length.
+pub(crate) fn read_capped(
     reader: impl Read,
     format: &'static str,
     input_len: usize,

@@ -7,11 +7,11 @@
 //! sections' virtual addresses (§6.3, layouts and CRC encodings of §1.6).
 
 use super::abi::{KernelSymbol, VMLINUX};
+use crate::compress::{corrupt, read_capped};
 use crate::error::{Error, ParseError};
 use crate::module::ExportKind;
 use crate::module::elf::{ElfFile, Section, cstr_at};
 use serde::Serialize;
-use std::io::Read;
 use std::ops::Range;
 use std::path::Path;
 
@@ -361,16 +361,29 @@ fn decompress_hinted(
     let name = format.name();
     let hint = hint.min(limit);
     match format {
-        PayloadFormat::Gzip => read_capped(flate2::read::GzDecoder::new(data), name, hint, limit),
-        PayloadFormat::Bzip2 => read_capped(bzip2::read::BzDecoder::new(data), name, hint, limit),
+        PayloadFormat::Gzip => read_capped(
+            flate2::read::GzDecoder::new(data),
+            name,
+            data.len(),
+            limit,
+            Some(hint),
+        ),
+        PayloadFormat::Bzip2 => read_capped(
+            bzip2::read::BzDecoder::new(data),
+            name,
+            data.len(),
+            limit,
+            Some(hint),
+        ),
         PayloadFormat::Xz => {
             let dec = liblzma::stream::Stream::new_stream_decoder(u64::MAX, 0)
                 .map_err(|e| corrupt(name, e))?;
             read_capped(
                 liblzma::read::XzDecoder::new_stream(data, dec),
                 name,
-                hint,
+                data.len(),
                 limit,
+                Some(hint),
             )
         }
         PayloadFormat::Lzma => {
@@ -379,43 +392,20 @@ fn decompress_hinted(
             read_capped(
                 liblzma::read::XzDecoder::new_stream(data, dec),
                 name,
-                hint,
+                data.len(),
                 limit,
+                Some(hint),
             )
         }
         PayloadFormat::Zstd => {
             let dec = zstd::stream::read::Decoder::with_buffer(data)
                 .map_err(|e| corrupt(name, e))?
                 .single_frame();
-            read_capped(dec, name, hint, limit)
+            read_capped(dec, name, data.len(), limit, Some(hint))
         }
         PayloadFormat::Lz4Legacy => lz4_legacy_hinted(data, limit, hint),
         PayloadFormat::Lzo => Err(corrupt(name, "LZO-compressed kernels are not supported")),
     }
-}
-
-fn corrupt(format: &'static str, e: impl std::fmt::Display) -> ParseError {
-    ParseError::Decompress {
-        format,
-        reason: e.to_string(),
-    }
-}
-
-fn read_capped(
-    reader: impl Read,
-    format: &'static str,
-    hint: u64,
-    limit: u64,
-) -> Result<Vec<u8>, ParseError> {
-    let mut out = Vec::with_capacity(hint.min(limit) as usize + 1);
-    reader
-        .take(limit.saturating_add(1))
-        .read_to_end(&mut out)
-        .map_err(|e| corrupt(format, e))?;
-    if out.len() as u64 > limit {
-        return Err(ParseError::TooLarge { format, limit });
-    }
-    Ok(out)
 }
 
 /// The magic of the LZ4 legacy format (`lz4 -l`), 0x184C2102 little-endian.
