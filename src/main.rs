@@ -7,6 +7,7 @@ type Entry = fn(Vec<OsString>) -> i32;
 /// argv[0] basename → entry point (kmod's model: `main` only looks the name up).
 const COMMANDS: &[(&str, Entry)] = &[
     ("modinfo", kabi::cli::main_modinfo),
+    ("depmod", kabi::cli::main_depmod),
     ("kabi", kabi::cli::main_kabi),
 ];
 

@@ -1,6 +1,7 @@
 //! The command layer: parse arguments, call the library, render. No logic of its own.
 
 pub mod check;
+pub mod depmod;
 pub mod diff_abi;
 pub mod info;
 pub mod modversions;
@@ -40,6 +41,8 @@ pub enum Command {
     Check(check::CheckArgs),
     /// What changed between two kernels' ABIs, and which modules that breaks
     DiffAbi(diff_abi::DiffAbiArgs),
+    /// Generate modules.dep and the binary indexes, byte for byte as kmod's depmod
+    Depmod(depmod::DepmodArgs),
 }
 
 /// The module directory `-b ROOT -k KVER` name: `ROOT/lib/modules/KVER`, KVER defaulting to
@@ -75,6 +78,7 @@ pub fn main_kabi(args: Vec<std::ffi::OsString>) -> i32 {
         Command::Modversions(a) => modversions::run(a),
         Command::Check(a) => check::run(a),
         Command::DiffAbi(a) => diff_abi::run(a),
+        Command::Depmod(a) => depmod::run(a),
     }
 }
 
@@ -94,6 +98,24 @@ pub fn main_modinfo(args: Vec<std::ffi::OsString>) -> i32 {
             } else {
                 exit::OK
             };
+            let _ = e.print();
+            code
+        }
+    }
+}
+
+/// Entry point for the binary invoked as `depmod`.
+pub fn main_depmod(args: Vec<std::ffi::OsString>) -> i32 {
+    #[derive(Parser)]
+    #[command(name = "depmod", version)]
+    struct Depmod {
+        #[command(flatten)]
+        args: depmod::DepmodArgs,
+    }
+    match Depmod::try_parse_from(args) {
+        Ok(m) => depmod::run(&m.args),
+        Err(e) => {
+            let code = if e.use_stderr() { 1 } else { exit::OK };
             let _ = e.print();
             code
         }

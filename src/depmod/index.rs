@@ -109,6 +109,17 @@ impl IndexBuilder {
     /// is supported`). Neither keys nor values may contain NUL. depmod only logs non-ASCII
     /// values and writes them anyway; so does this.
     pub fn insert(&mut self, key: &str, value: &str, priority: u32) -> Result<(), IndexError> {
+        self.insert_reporting(key, value, priority).map(|_| ())
+    }
+
+    /// [`Self::insert`], telling whether `key` already had this very value (what depmod's
+    /// `-w` warns about).
+    pub fn insert_reporting(
+        &mut self,
+        key: &str,
+        value: &str,
+        priority: u32,
+    ) -> Result<bool, IndexError> {
         if let Some(&byte) = key.as_bytes().iter().find(|&&b| b >= 0x80) {
             return Err(IndexError::NonAsciiKey {
                 key: key.to_string(),
@@ -157,8 +168,7 @@ impl IndexBuilder {
             }
             i += j;
             let Some(&ch) = key.get(i) else {
-                add_value(&mut self.nodes[n].values, value, priority);
-                return Ok(());
+                return Ok(add_value(&mut self.nodes[n].values, value, priority));
             };
             match self.nodes[n].children.get(&ch) {
                 Some(&c) => {
@@ -173,7 +183,7 @@ impl IndexBuilder {
                         values: vec![(priority, value.to_string())],
                     });
                     self.nodes[n].children.insert(ch, cid);
-                    return Ok(());
+                    return Ok(false);
                 }
             }
         }
@@ -242,12 +252,14 @@ impl IndexBuilder {
     }
 }
 
-fn add_value(values: &mut Vec<(u32, String)>, value: &str, priority: u32) {
+fn add_value(values: &mut Vec<(u32, String)>, value: &str, priority: u32) -> bool {
+    let duplicate = values.iter().any(|(_, v)| v == value);
     let pos = values
         .iter()
         .position(|(p, _)| *p >= priority)
         .unwrap_or(values.len());
     values.insert(pos, (priority, value.to_string()));
+    duplicate
 }
 
 // ---------------------------------------------------------------------------------------

@@ -1,3 +1,645 @@
-//! What `depmod` writes: the binary `modules.*.bin` indexes.
+//! `depmod`: scan a module tree in parallel (through a scan cache), compute the dependency
+//! graph as kmod does, and write kmod-compatible `modules.*` files atomically.
 
+pub mod cache;
+pub mod graph;
 pub mod index;
+pub mod order;
+pub mod output;
+pub mod scan;
+
+use crate::error::Error;
+use crate::tree::config::DepmodConfig;
+use cache::{Cache, FileKey, Scanned};
+use graph::{Graph, KernelSymbols, Message, ModuleIn, Settings};
+use rayon::prelude::*;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// The cache file's name in the module directory (Debian's and Fedora's kernel packages
+/// remove `modules.*` with the kernel, so it goes with them).
+pub const CACHE_NAME: &str = "modules.kabi-cache";
+
+/// Where the scan cache lives.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum CacheMode {
+    /// `<module dir>/modules.kabi-cache`.
+    #[default]
+    InTree,
+    Off,
+    File(PathBuf),
+}
+
+/// What to do: kmod depmod's options.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// `-b`: made absolute; `None` for `/`.
+    pub root: Option<PathBuf>,
+    pub kver: String,
+    /// `-C`: configuration files or directories instead of the defaults under the root.
+    pub config: Option<Vec<PathBuf>>,
+    /// `-E`: Module.symvers of the kernel (CRCs are checked).
+    pub symvers: Option<PathBuf>,
+    /// `-F`: System.map of the kernel.
+    pub system_map: Option<PathBuf>,
+    /// `-e`.
+    pub print_unknown: bool,
+    /// `-w`.
+    pub warn_dups: bool,
+    /// `-n`: write the text files to standard output, nothing to disk.
+    pub to_stdout: bool,
+    /// `-A`: do nothing when `modules.dep` is newer than every module.
+    pub maybe_all: bool,
+    /// Explicit module files (absolute paths); empty: the whole tree.
+    pub modules: Vec<PathBuf>,
+    pub cache: CacheMode,
+    /// `-P`.
+    pub sym_prefix: Option<u8>,
+    /// Show a progress line on standard error (only worth it on a terminal).
+    pub progress: bool,
+}
+
+/// What a run did.
+#[derive(Debug, Default, Clone)]
+pub struct Summary {
+    /// Modules in the indexes.
+    pub modules: usize,
+    /// Files read and parsed.
+    pub scanned: usize,
+    /// Files taken from the cache.
+    pub cached: usize,
+    /// Files left out because they could not be read.
+    pub failed: usize,
+    /// `-A` found everything up to date: nothing was done.
+    pub up_to_date: bool,
+    /// Files that were written (their content changed).
+    pub written: Vec<String>,
+    /// Files that already had the right content.
+    pub unchanged: Vec<String>,
+}
+
+/// Why a run stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum DepmodError {
+    #[error("{0}")]
+    Fatal(String),
+    #[error("dependency cycles: {}", .0.join("; "))]
+    Cycles(Vec<String>),
+    #[error(transparent)]
+    Io(#[from] Error),
+}
+
+impl Options {
+    /// `<root>/lib/modules/<kver>`, formed as kmod forms it.
+    pub fn dirname(&self) -> String {
+        let root = self
+            .root
+            .as_ref()
+            .map(|r| r.to_string_lossy().trim_end_matches('/').to_string())
+            .unwrap_or_default();
+        format!("{root}/lib/modules/{}", self.kver)
+    }
+
+    fn cache_path(&self) -> Option<PathBuf> {
+        match &self.cache {
+            CacheMode::Off => None,
+            CacheMode::InTree => Some(Path::new(&self.dirname()).join(CACHE_NAME)),
+            CacheMode::File(p) => Some(p.clone()),
+        }
+    }
+}
+
+/// Run depmod. Messages (kmod's warnings and errors, in kmod's words) go to `log` as they
+/// are produced.
+pub fn run(opts: &Options, log: &mut dyn FnMut(&Message)) -> Result<Summary, DepmodError> {
+    let dirname = opts.dirname();
+    let mut summary = Summary::default();
+    if opts.maybe_all && !opts.to_stdout && up_to_date(&dirname) {
+        summary.up_to_date = true;
+        return Ok(summary);
+    }
+    let mut msgs: Vec<Message> = Vec::new();
+    let kernel = kernel_symbols(opts, &mut msgs)?;
+    let settings = Settings {
+        print_unknown: opts.print_unknown && kernel.is_some(),
+        sym_prefix: opts.sym_prefix,
+    };
+    if opts.print_unknown && kernel.is_none() {
+        msgs.push(Message::Warning("-e needs -E or -F".into()));
+    }
+
+    // which files
+    let files: Vec<String> = if opts.modules.is_empty() {
+        let root = opts.root.clone().unwrap_or_else(|| PathBuf::from("/"));
+        let cfg = DepmodConfig::load(&root, &opts.kver, opts.config.as_deref());
+        for w in &cfg.warnings {
+            msgs.push(Message::Error(w.clone()));
+        }
+        if !Path::new(&dirname).is_dir() {
+            flush(&mut msgs, log);
+            return Err(DepmodError::Fatal(format!(
+                "could not search modules: could not open directory {dirname}: No such file or directory"
+            )));
+        }
+        let walked = cfg.walk(&dirname);
+        cfg.select(&dirname, &walked)
+            .into_iter()
+            .map(|(_, p)| p)
+            .collect()
+    } else {
+        let mut v = Vec::new();
+        for p in &opts.modules {
+            if !p.is_absolute() {
+                flush(&mut msgs, log);
+                return Err(DepmodError::Fatal(format!(
+                    "{}: not absolute path.",
+                    p.display()
+                )));
+            }
+            v.push(p.to_string_lossy().into_owned());
+        }
+        v
+    };
+    flush(&mut msgs, log);
+
+    // scan, through the cache
+    let cache_path = opts.cache_path();
+    let old = match &cache_path {
+        Some(p) => {
+            let (c, why) = Cache::load(p);
+            if let Some(why) = why {
+                msgs.push(Message::Warning(why));
+            }
+            c
+        }
+        None => Cache::default(),
+    };
+    let scanned = scan_files(&files, &old, opts.progress);
+    let mut new_cache = Cache::default();
+    if !opts.modules.is_empty() {
+        new_cache.entries = old.entries.clone();
+    }
+    let mut mods = Vec::with_capacity(files.len());
+    for (path, (key, result, hit)) in files.iter().zip(scanned) {
+        if hit {
+            summary.cached += 1;
+        } else {
+            summary.scanned += 1;
+        }
+        if let Some(key) = key {
+            new_cache
+                .entries
+                .insert(path.clone(), (key, result.clone()));
+        }
+        match &result {
+            Ok(record) => {
+                let rel = path
+                    .strip_prefix(&dirname)
+                    .and_then(|r| r.strip_prefix('/'))
+                    .map(str::to_string);
+                mods.push(ModuleIn {
+                    name: output::path_to_modname(path),
+                    path: path.clone(),
+                    rel,
+                    record: record.clone(),
+                });
+            }
+            Err(e) => {
+                summary.failed += 1;
+                msgs.push(Message::Warning(format!("{e}: left out of the indexes")));
+            }
+        }
+    }
+    // explicit module lists may name two files of one module: kmod keeps the first
+    if !opts.modules.is_empty() {
+        let mut seen = rustc_hash::FxHashSet::default();
+        mods.retain(|m| seen.insert(m.name.clone()));
+    }
+    summary.modules = mods.len();
+
+    let order_path = format!("{dirname}/modules.order");
+    let order = read_input(&dirname, "modules.order", &mut msgs);
+    let mods = graph::order_modules(mods, order.as_deref(), &order_path, &mut msgs);
+    let g = match graph::build(mods, kernel.as_ref(), settings, std::mem::take(&mut msgs)) {
+        Ok(g) => g,
+        Err(c) => {
+            let mut m = c.messages;
+            flush(&mut m, log);
+            return Err(DepmodError::Cycles(c.cycles));
+        }
+    };
+    msgs = g.messages.clone();
+    flush(&mut msgs, log);
+
+    if let Some(p) = &cache_path {
+        if !opts.to_stdout && cache_changed(&old, &new_cache) {
+            if let Err(e) = write_atomic(p, &new_cache.encode()) {
+                log(&Message::Warning(format!(
+                    "could not write the scan cache {}: {e}",
+                    p.display()
+                )));
+            }
+        }
+    }
+
+    let files = render(&g, opts, &dirname, &mut msgs);
+    flush(&mut msgs, log);
+    if opts.to_stdout {
+        let mut out = std::io::stdout().lock();
+        for (_, data) in &files {
+            out.write_all(data).map_err(|e| Error::io("<stdout>", e))?;
+        }
+        out.flush().map_err(|e| Error::io("<stdout>", e))?;
+        return Ok(summary);
+    }
+    for (name, data) in &files {
+        let path = Path::new(&dirname).join(name);
+        if std::fs::read(&path).is_ok_and(|old| old == *data) {
+            summary.unchanged.push(name.to_string());
+            continue;
+        }
+        write_atomic(&path, data).map_err(|e| Error::io(&path, e))?;
+        summary.written.push(name.to_string());
+    }
+    // `-A` compares module times with modules.dep's: keep it current even when unchanged
+    if summary.unchanged.iter().any(|n| n == "modules.dep") {
+        let p = Path::new(&dirname).join("modules.dep");
+        if let Ok(f) = std::fs::File::options().write(true).open(&p) {
+            let _ = f.set_modified(std::time::SystemTime::now());
+        }
+    }
+    Ok(summary)
+}
+
+fn flush(msgs: &mut Vec<Message>, log: &mut dyn FnMut(&Message)) {
+    for m in msgs.drain(..) {
+        log(&m);
+    }
+}
+
+/// Every file depmod writes, in kmod's order, with its content. With `-n` only the text
+/// files, as kmod prints them (and `modules.weakdep` only when a module has a weak
+/// dependency, since kmod 30 prints none).
+pub fn render(
+    g: &Graph,
+    opts: &Options,
+    dirname: &str,
+    msgs: &mut Vec<Message>,
+) -> Vec<(&'static str, Vec<u8>)> {
+    let o = output::Outputs::new(g);
+    let w = opts.warn_dups;
+    let mut files: Vec<(&'static str, Vec<u8>)> = Vec::new();
+    if opts.to_stdout {
+        files.push(("modules.dep", o.modules_dep()));
+        files.push(("modules.alias", o.modules_alias()));
+        files.push(("modules.softdep", o.modules_softdep()));
+        if o.has_weakdeps() {
+            files.push(("modules.weakdep", o.modules_weakdep()));
+        }
+        files.push(("modules.symbols", o.modules_symbols()));
+        files.push(("modules.devname", o.modules_devname(msgs)));
+        return files;
+    }
+    // the big ones in parallel, messages kept in kmod's order
+    let ((dep_bin, m1), ((alias_bin, m2), (sym_bin, m3))) = rayon::join(
+        || {
+            let mut m = Vec::new();
+            (o.modules_dep_bin(w, &mut m), m)
+        },
+        || {
+            rayon::join(
+                || {
+                    let mut m = Vec::new();
+                    (o.modules_alias_bin(w, &mut m), m)
+                },
+                || {
+                    let mut m = Vec::new();
+                    (o.modules_symbols_bin(w, &mut m), m)
+                },
+            )
+        },
+    );
+    files.push(("modules.dep", o.modules_dep()));
+    files.push(("modules.dep.bin", dep_bin));
+    msgs.extend(m1);
+    files.push(("modules.alias", o.modules_alias()));
+    files.push(("modules.alias.bin", alias_bin));
+    msgs.extend(m2);
+    files.push(("modules.softdep", o.modules_softdep()));
+    files.push(("modules.weakdep", o.modules_weakdep()));
+    files.push(("modules.symbols", o.modules_symbols()));
+    files.push(("modules.symbols.bin", sym_bin));
+    msgs.extend(m3);
+    let builtin = read_input(dirname, "modules.builtin", msgs).unwrap_or_default();
+    files.push(("modules.builtin.bin", output::builtin_bin(&builtin, msgs)));
+    let modinfo = read_input(dirname, "modules.builtin.modinfo", msgs).unwrap_or_default();
+    files.push((
+        "modules.builtin.alias.bin",
+        output::builtin_alias_bin(&modinfo, msgs),
+    ));
+    files.push(("modules.devname", o.modules_devname(msgs)));
+    files
+}
+
+/// An input file of the module directory; a missing one is warned about as kmod does.
+fn read_input(dirname: &str, name: &str, msgs: &mut Vec<Message>) -> Option<Vec<u8>> {
+    match std::fs::read(Path::new(dirname).join(name)) {
+        Ok(d) => Some(d),
+        Err(e) => {
+            msgs.push(Message::Warning(format!(
+                "could not open {name} at {dirname}: {}",
+                errno_text(&e)
+            )));
+            None
+        }
+    }
+}
+
+/// An I/O error as C's `%m` prints it ("No such file or directory").
+pub fn errno_text(e: &std::io::Error) -> String {
+    let s = e.to_string();
+    match s.find(" (os error") {
+        Some(i) => s[..i].to_string(),
+        None => s,
+    }
+}
+
+fn cache_changed(old: &Cache, new: &Cache) -> bool {
+    old.entries.len() != new.entries.len()
+        || new.entries.iter().any(|(p, (k, s))| {
+            old.entries
+                .get(p)
+                .is_none_or(|(ok, os)| ok != k || !same(os, s))
+        })
+}
+
+fn same(a: &Scanned, b: &Scanned) -> bool {
+    match (a, b) {
+        (Ok(a), Ok(b)) => Arc::ptr_eq(a, b),
+        (Err(a), Err(b)) => a == b,
+        _ => false,
+    }
+}
+
+/// Scan each file, taking unchanged ones from the cache. Per file: its identity (when it
+/// could be stat'ed), the result, and whether it came from the cache.
+pub fn scan_files(
+    files: &[String],
+    cache: &Cache,
+    progress: bool,
+) -> Vec<(Option<FileKey>, Scanned, bool)> {
+    let done = AtomicUsize::new(0);
+    let finished = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|s| {
+        if progress {
+            s.spawn(|| progress_line(files.len(), &done, &finished));
+        }
+        let out = files
+            .par_iter()
+            .map(|path| {
+                let r = scan_one(path, cache);
+                done.fetch_add(1, Ordering::Relaxed);
+                r
+            })
+            .collect();
+        finished.store(true, Ordering::Relaxed);
+        out
+    })
+}
+
+fn scan_one(path: &str, cache: &Cache) -> (Option<FileKey>, Scanned, bool) {
+    let meta = match std::fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) => return (None, Err(Error::io(path, e).to_string()), false),
+    };
+    let key = FileKey::of(&meta);
+    if let Some(hit) = cache.get(path, &key) {
+        return (Some(key), hit, true);
+    }
+    let r = scan::scan_file(Path::new(path))
+        .map(Arc::new)
+        .map_err(|e| e.to_string());
+    (Some(key), r, false)
+}
+
+/// A progress line on standard error, redrawn a few times a second, shown only when the
+/// scan takes long enough to be noticed; erased at the end.
+fn progress_line(total: usize, done: &AtomicUsize, finished: &std::sync::atomic::AtomicBool) {
+    let start = std::time::Instant::now();
+    let mut shown = false;
+    while !finished.load(Ordering::Relaxed) {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        if start.elapsed().as_millis() < 500 {
+            continue;
+        }
+        let n = done.load(Ordering::Relaxed);
+        let width = 30;
+        let filled = (n * width).checked_div(total).unwrap_or(width);
+        eprint!(
+            "\r[{}{}] {n}/{total} modules",
+            "#".repeat(filled),
+            " ".repeat(width - filled)
+        );
+        shown = true;
+    }
+    if shown {
+        eprint!("\r{}\r", " ".repeat(60));
+    }
+}
+
+/// Decompress every module of the tree (nothing else): the decoder's share of a scan.
+pub fn decompress_only(opts: &Options) -> Result<(usize, u64), DepmodError> {
+    let root = opts.root.clone().unwrap_or_else(|| PathBuf::from("/"));
+    let dirname = opts.dirname();
+    let cfg = DepmodConfig::load(&root, &opts.kver, opts.config.as_deref());
+    let files = cfg.walk(&dirname);
+    let bytes: u64 = files
+        .par_iter()
+        .map(|f| scan::decompress_file(Path::new(f)).unwrap_or(0))
+        .sum();
+    Ok((files.len(), bytes))
+}
+
+/// The kernel's own symbols from `-E` or `-F`, parsed as kmod does.
+fn kernel_symbols(
+    opts: &Options,
+    msgs: &mut Vec<Message>,
+) -> Result<Option<KernelSymbols>, DepmodError> {
+    let read = |p: &Path| {
+        std::fs::read(p).map_err(|e| {
+            DepmodError::Fatal(format!(
+                "could not load {}: {}",
+                p.display(),
+                errno_text(&e)
+            ))
+        })
+    };
+    if let Some(p) = &opts.symvers {
+        let text = read(p)?;
+        return Ok(Some(KernelSymbols {
+            symbols: parse_symvers(&text, &p.to_string_lossy(), msgs),
+            check_crcs: true,
+        }));
+    }
+    if let Some(p) = &opts.system_map {
+        let text = read(p)?;
+        return Ok(Some(KernelSymbols {
+            symbols: parse_system_map(&text, &p.to_string_lossy(), opts.sym_prefix, msgs),
+            check_crcs: false,
+        }));
+    }
+    Ok(None)
+}
+
+/// `depmod_load_symvers`: the `vmlinux` lines, fields split on blanks as `strtok` does.
+pub fn parse_symvers(text: &[u8], name: &str, msgs: &mut Vec<Message>) -> Vec<(String, u64)> {
+    let mut out = Vec::new();
+    for (n, line) in text.split_inclusive(|&b| b == b'\n').enumerate() {
+        let line = String::from_utf8_lossy(line);
+        let mut f = line.split([' ', '\t']).filter(|s| !s.is_empty());
+        let (Some(ver), Some(sym), Some(whence)) = (f.next(), f.next(), f.next()) else {
+            continue;
+        };
+        if whence != "vmlinux" {
+            continue;
+        }
+        match parse_strtoull16(ver) {
+            Some(crc) => out.push((sym.to_string(), crc)),
+            None => msgs.push(Message::Error(format!(
+                "{name}:{} Invalid symbol version {ver}: Success",
+                n + 1
+            ))),
+        }
+    }
+    out
+}
+
+/// `strtoull(s, &end, 16)` with `*end == '\0'` required.
+fn parse_strtoull16(s: &str) -> Option<u64> {
+    let t = s.trim_start_matches([' ', '\t', '\n', '\x0b', '\x0c', '\r']);
+    let (neg, t) = match t.as_bytes().first() {
+        Some(b'-') => (true, &t[1..]),
+        Some(b'+') => (false, &t[1..]),
+        _ => (false, t),
+    };
+    let t = t
+        .strip_prefix("0x")
+        .or_else(|| t.strip_prefix("0X"))
+        .filter(|r| r.as_bytes().first().is_some_and(u8::is_ascii_hexdigit))
+        .unwrap_or(t);
+    if t.is_empty() || !t.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    let v = u64::from_str_radix(t, 16).unwrap_or(u64::MAX);
+    Some(if neg { v.wrapping_neg() } else { v })
+}
+
+/// `depmod_load_system_map`: `ADDR TYPE __ksymtab_NAME` lines give the kernel's exports.
+pub fn parse_system_map(
+    text: &[u8],
+    name: &str,
+    prefix: Option<u8>,
+    msgs: &mut Vec<Message>,
+) -> Vec<(String, u64)> {
+    let mut out = Vec::new();
+    for (n, line) in text.split_inclusive(|&b| b == b'\n').enumerate() {
+        let line = String::from_utf8_lossy(line);
+        let third = line
+            .split_once(' ')
+            .and_then(|(_, r)| r.split_once(' '))
+            .map(|(_, r)| r);
+        let Some(mut p) = third else {
+            msgs.push(Message::Error(format!(
+                "{name}:{}: invalid line: {}",
+                n + 1,
+                line.trim_end_matches('\n')
+            )));
+            continue;
+        };
+        if let Some(pre) = prefix {
+            if p.as_bytes().first() == Some(&pre) {
+                p = &p[1..];
+            }
+        }
+        if let Some(sym) = p.strip_prefix("__ksymtab_") {
+            let sym = sym.split('\n').next().unwrap_or(sym);
+            out.push((sym.to_string(), 0));
+        }
+    }
+    out
+}
+
+/// kmod's `depfile_up_to_date`: `modules.dep` exists and no module file below the
+/// directory (besides `build` and `source`) is newer.
+pub fn up_to_date(dirname: &str) -> bool {
+    let Ok(dep) = std::fs::metadata(Path::new(dirname).join("modules.dep")) else {
+        return false;
+    };
+    let Ok(limit) = dep.modified() else {
+        return false;
+    };
+    let limit = limit
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    fn newer(dir: &Path, limit: u64) -> bool {
+        let Ok(rd) = std::fs::read_dir(dir) else {
+            return false;
+        };
+        for e in rd.flatten() {
+            let name = e.file_name();
+            let name = name.to_string_lossy();
+            if matches!(name.as_ref(), "." | ".." | "build" | "source") {
+                continue;
+            }
+            let Ok(m) = std::fs::metadata(e.path()) else {
+                continue;
+            };
+            if m.is_dir() {
+                if newer(&e.path(), limit) {
+                    return true;
+                }
+            } else if m.is_file()
+                && crate::module::strip_module_ext(&name).is_some()
+                && m.modified()
+                    .ok()
+                    .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                    .is_some_and(|t| t.as_secs() > limit)
+            {
+                return true;
+            }
+        }
+        false
+    }
+    !newer(Path::new(dirname), limit)
+}
+
+/// Write `data` to `path` through a temporary file in the same directory, flushed to disk
+/// before it replaces the old file: a crash leaves the old or the new file, never a part.
+pub fn write_atomic(path: &Path, data: &[u8]) -> std::io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let tmp = dir.join(format!(".{name}.{}.{nanos}.tmp", std::process::id()));
+    let result = (|| {
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut f = std::fs::File::options()
+            .write(true)
+            .create_new(true)
+            .mode(0o644)
+            .open(&tmp)?;
+        f.write_all(data)?;
+        f.sync_data()?;
+        drop(f);
+        std::fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}

@@ -1,0 +1,225 @@
+//! `kabi depmod` (and the binary invoked as `depmod`): kmod depmod's options and output.
+
+use crate::depmod::{self, CacheMode, DepmodError, Options};
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, clap::Args)]
+#[command(
+    about = "Generate modules.dep and the other module indexes, as kmod's depmod does",
+    after_help = "Differences from kmod 30's depmod:\n  \
+        * With -b ROOT and no -C, the depmod.d files under ROOT are read (kmod reads the host's).\n  \
+        * A module file that cannot be read is reported and left out (kmod lists it without dependencies).\n  \
+        * modules.weakdep is written too (as kmod 33 does).\n  \
+        * What each file yields is kept in a scan cache (<module dir>/modules.kabi-cache): an\n    \
+          unchanged file is not read again. A damaged or foreign cache is ignored and rebuilt.\n  \
+        * Files whose content would not change are left as they are (modules.dep is touched)."
+)]
+pub struct DepmodArgs {
+    /// Probe all modules (the default when no module is named)
+    #[arg(short = 'a', long = "all")]
+    pub all: bool,
+    /// Only if a module is newer than modules.dep
+    #[arg(short = 'A', long = "quick")]
+    pub quick: bool,
+    /// Use DIR as the filesystem root for /lib/modules
+    #[arg(short = 'b', long = "basedir", value_name = "DIR")]
+    pub basedir: Option<PathBuf>,
+    /// Use these configuration files or directories instead of the depmod.d defaults
+    #[arg(short = 'C', long = "config", value_name = "PATH")]
+    pub config: Vec<PathBuf>,
+    /// Module.symvers of the kernel: resolve its symbols and check CRCs (with -e, report)
+    #[arg(short = 'E', long = "symvers", value_name = "FILE")]
+    pub symvers: Option<PathBuf>,
+    /// System.map of the kernel: resolve its symbols
+    #[arg(short = 'F', long = "filesyms", value_name = "FILE")]
+    pub filesyms: Option<PathBuf>,
+    /// Report unresolved symbols and CRC mismatches (needs -E or -F)
+    #[arg(short = 'e', long = "errsyms")]
+    pub errsyms: bool,
+    /// Write the text files to standard output instead of the module directory
+    #[arg(short = 'n', long = "show", visible_alias = "dry-run")]
+    pub show: bool,
+    /// Architecture symbol prefix to ignore
+    #[arg(short = 'P', long = "symbol-prefix", value_name = "CHAR")]
+    pub symbol_prefix: Option<String>,
+    /// Warn on duplicate dependencies, aliases and symbol versions
+    #[arg(short = 'w', long = "warn")]
+    pub warn: bool,
+    /// Print what was done (counts, cache use, files written)
+    #[arg(short = 'v', long = "verbose")]
+    pub verbose: bool,
+    /// Deprecated kmod options, accepted and ignored
+    #[arg(short = 'u', hide = true)]
+    pub deprecated_u: bool,
+    #[arg(short = 'q', long = "quiet", hide = true)]
+    pub deprecated_q: bool,
+    #[arg(short = 'r', long = "root", hide = true)]
+    pub deprecated_r: bool,
+    #[arg(short = 'm', long = "map", hide = true)]
+    pub deprecated_m: bool,
+    /// Do not read or write the scan cache
+    #[arg(long)]
+    pub no_cache: bool,
+    /// Keep the scan cache in FILE instead of the module directory
+    #[arg(long, value_name = "FILE", conflicts_with = "no_cache")]
+    pub cache: Option<PathBuf>,
+    /// Threads for scanning (default: one per CPU)
+    #[arg(short = 'j', long = "jobs", value_name = "N")]
+    pub jobs: Option<usize>,
+    /// Only decompress every module of the tree and report the time (measurement aid)
+    #[arg(long, hide = true)]
+    pub decompress_only: bool,
+    /// Kernel release (default: the running kernel's), then optional module files
+    #[arg(value_name = "KVER")]
+    pub kver: Option<String>,
+    /// Module files (absolute paths) instead of the whole tree
+    #[arg(value_name = "MODULE")]
+    pub modules: Vec<PathBuf>,
+}
+
+/// kmod's `is_version_number`: `sscanf("%u.%u") == 2`.
+fn is_version_number(s: &str) -> bool {
+    let mut parts = s.splitn(2, '.');
+    let a = parts.next().unwrap_or("");
+    let b = parts.next().unwrap_or("");
+    let digits = |t: &str| t.bytes().take_while(u8::is_ascii_digit).count() > 0;
+    digits(a) && a.bytes().all(|c| c.is_ascii_digit()) && digits(b)
+}
+
+pub fn run(a: &DepmodArgs) -> i32 {
+    for (set, c) in [
+        (a.deprecated_u, 'u'),
+        (a.deprecated_q, 'q'),
+        (a.deprecated_r, 'r'),
+        (a.deprecated_m, 'm'),
+    ] {
+        if set {
+            eprintln!("depmod: WARNING: Ignored deprecated option -{c}");
+        }
+    }
+    let kver = match &a.kver {
+        Some(k) if !is_version_number(k) => {
+            eprintln!("depmod: ERROR: Bad version passed {k}");
+            return 1;
+        }
+        Some(k) => k.clone(),
+        None => super::running_release(),
+    };
+    let sym_prefix = match a.symbol_prefix.as_deref() {
+        None => None,
+        Some(p) if p.len() == 1 => Some(p.as_bytes()[0]),
+        Some(_) => {
+            eprintln!("depmod: FATAL: -P only takes a single char");
+            return 1;
+        }
+    };
+    let root = a.basedir.as_ref().map(|b| {
+        if b.is_absolute() {
+            b.clone()
+        } else {
+            std::env::current_dir().unwrap_or_default().join(b)
+        }
+    });
+    let opts = Options {
+        root,
+        kver,
+        config: (!a.config.is_empty()).then(|| a.config.clone()),
+        symvers: a.symvers.clone(),
+        system_map: a.filesyms.clone(),
+        print_unknown: a.errsyms,
+        warn_dups: a.warn,
+        to_stdout: a.show,
+        maybe_all: a.quick,
+        modules: if a.all { Vec::new() } else { a.modules.clone() },
+        cache: match (&a.cache, a.no_cache) {
+            (_, true) => CacheMode::Off,
+            (Some(f), _) => CacheMode::File(f.clone()),
+            _ => CacheMode::InTree,
+        },
+        sym_prefix,
+        progress: std::io::stderr().is_terminal() && !a.show,
+    };
+    let work = || {
+        if a.decompress_only {
+            let t = std::time::Instant::now();
+            return match depmod::decompress_only(&opts) {
+                Ok((n, bytes)) => {
+                    println!(
+                        "decompressed {n} modules, {bytes} bytes, in {:.3} s",
+                        t.elapsed().as_secs_f64()
+                    );
+                    0
+                }
+                Err(e) => {
+                    eprintln!("depmod: FATAL: {e}");
+                    1
+                }
+            };
+        }
+        let t = std::time::Instant::now();
+        let mut log = |m: &depmod::graph::Message| eprintln!("{m}");
+        match depmod::run(&opts, &mut log) {
+            Ok(s) => {
+                if a.verbose {
+                    if s.up_to_date {
+                        eprintln!("depmod: modules.dep is up to date");
+                    } else {
+                        eprintln!(
+                            "depmod: {} modules ({} read, {} from the scan cache, {} left out) in {:.3} s; written: {}; unchanged: {}",
+                            s.modules,
+                            s.scanned,
+                            s.cached,
+                            s.failed,
+                            t.elapsed().as_secs_f64(),
+                            if s.written.is_empty() {
+                                "none".into()
+                            } else {
+                                s.written.join(" ")
+                            },
+                            if s.unchanged.is_empty() {
+                                "none".into()
+                            } else {
+                                s.unchanged.join(" ")
+                            },
+                        );
+                    }
+                }
+                0
+            }
+            Err(DepmodError::Cycles(_)) => 1,
+            Err(DepmodError::Fatal(m)) => {
+                eprintln!("depmod: FATAL: {m}");
+                1
+            }
+            Err(DepmodError::Io(e)) => {
+                eprintln!("depmod: ERROR: {e}");
+                1
+            }
+        }
+    };
+    match a.jobs {
+        Some(n) if n > 0 => match rayon::ThreadPoolBuilder::new().num_threads(n).build() {
+            Ok(pool) => pool.install(work),
+            Err(e) => {
+                eprintln!("depmod: FATAL: cannot start {n} threads: {e}");
+                1
+            }
+        },
+        _ => work(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn version_numbers_as_kmod_reads_them() {
+        assert!(is_version_number("6.1.0-56-amd64"));
+        assert!(is_version_number("5.14"));
+        assert!(!is_version_number("6"));
+        assert!(!is_version_number("/lib/modules/x.ko"));
+        assert!(!is_version_number("a.1"));
+    }
+}

@@ -1,0 +1,296 @@
+//! The scan cache: what [`super::scan`] extracted from each module file, keyed by the file's
+//! path and identity (size, mtime, ctime, inode, device), so that a rescan of an unchanged
+//! tree reads no module.
+//!
+//! The cache is a derived file and is never trusted: a wrong magic, another format or kabi
+//! version, a bad checksum or any decoding error makes it empty, and the scan rebuilds it.
+//!
+//! Layout (integers little-endian): `KABISCAN`, u32 format, u32 length of the version
+//! string, the version string, u64 payload length, u32 CRC-32 of the payload, the payload:
+//! u32 count, then per file: path, [`FileKey`], u8 state (0 parsed, 1 error), then either the
+//! error text or the record (exports, dependency symbols, `.modinfo` records).
+
+use super::scan::{DepSymbol, InfoKey, Record};
+use rustc_hash::FxHashMap;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+use std::sync::Arc;
+
+const MAGIC: &[u8; 8] = b"KABISCAN";
+const FORMAT: u32 = 1;
+/// Extraction rules belong to this build: another version's cache is not reused.
+const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// What identifies one state of a file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileKey {
+    pub size: u64,
+    pub mtime: (i64, u32),
+    pub ctime: (i64, u32),
+    pub ino: u64,
+    pub dev: u64,
+}
+
+impl FileKey {
+    pub fn of(m: &std::fs::Metadata) -> FileKey {
+        FileKey {
+            size: m.size(),
+            mtime: (m.mtime(), m.mtime_nsec() as u32),
+            ctime: (m.ctime(), m.ctime_nsec() as u32),
+            ino: m.ino(),
+            dev: m.dev(),
+        }
+    }
+}
+
+/// The result of scanning one file: its record, or the error text.
+pub type Scanned = Result<Arc<Record>, String>;
+
+#[derive(Debug, Default, Clone)]
+pub struct Cache {
+    pub entries: FxHashMap<String, (FileKey, Scanned)>,
+}
+
+impl Cache {
+    /// The cached result for `path` if the file is still the same.
+    pub fn get(&self, path: &str, key: &FileKey) -> Option<Scanned> {
+        self.entries
+            .get(path)
+            .filter(|(k, _)| k == key)
+            .map(|(_, s)| s.clone())
+    }
+
+    /// Read a cache file; anything unusable gives an empty cache and the reason.
+    pub fn load(path: &Path) -> (Cache, Option<String>) {
+        match std::fs::read(path) {
+            Ok(data) => match decode(&data) {
+                Some(c) => (c, None),
+                None => (
+                    Cache::default(),
+                    Some(format!(
+                        "{}: not a valid kabi scan cache; rebuilding it",
+                        path.display()
+                    )),
+                ),
+            },
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => (Cache::default(), None),
+            Err(e) => (
+                Cache::default(),
+                Some(format!(
+                    "{}: {e}; rebuilding the scan cache",
+                    path.display()
+                )),
+            ),
+        }
+    }
+
+    pub fn encode(&self) -> Vec<u8> {
+        let mut p = Vec::with_capacity(self.entries.len() * 512);
+        put_u32(&mut p, self.entries.len() as u32);
+        let mut paths: Vec<&String> = self.entries.keys().collect();
+        paths.sort();
+        for path in paths {
+            let (k, s) = &self.entries[path];
+            put_str(&mut p, path);
+            put_u64(&mut p, k.size);
+            put_u64(&mut p, k.mtime.0 as u64);
+            put_u32(&mut p, k.mtime.1);
+            put_u64(&mut p, k.ctime.0 as u64);
+            put_u32(&mut p, k.ctime.1);
+            put_u64(&mut p, k.ino);
+            put_u64(&mut p, k.dev);
+            match s {
+                Err(e) => {
+                    p.push(1);
+                    put_str(&mut p, e);
+                }
+                Ok(r) => {
+                    p.push(0);
+                    put_u32(&mut p, r.exports.len() as u32);
+                    for (n, c) in &r.exports {
+                        put_str(&mut p, n);
+                        put_u64(&mut p, *c);
+                    }
+                    put_u32(&mut p, r.deps.len() as u32);
+                    for d in &r.deps {
+                        put_str(&mut p, &d.name);
+                        put_u64(&mut p, d.crc);
+                        p.push(d.weak as u8);
+                    }
+                    put_u32(&mut p, r.info.len() as u32);
+                    for (k, v) in &r.info {
+                        p.push(k.to_u8());
+                        put_str(&mut p, v);
+                    }
+                }
+            }
+        }
+        let mut out = Vec::with_capacity(p.len() + 64);
+        out.extend_from_slice(MAGIC);
+        put_u32(&mut out, FORMAT);
+        put_str(&mut out, VERSION);
+        put_u64(&mut out, p.len() as u64);
+        put_u32(&mut out, crc32fast::hash(&p));
+        out.extend_from_slice(&p);
+        out
+    }
+}
+
+fn put_u32(out: &mut Vec<u8>, v: u32) {
+    out.extend_from_slice(&v.to_le_bytes());
+}
+fn put_u64(out: &mut Vec<u8>, v: u64) {
+    out.extend_from_slice(&v.to_le_bytes());
+}
+fn put_str(out: &mut Vec<u8>, s: &str) {
+    put_u32(out, s.len() as u32);
+    out.extend_from_slice(s.as_bytes());
+}
+
+struct Reader<'a> {
+    data: &'a [u8],
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        if self.data.len() < n {
+            return None;
+        }
+        let (a, b) = self.data.split_at(n);
+        self.data = b;
+        Some(a)
+    }
+    fn u8(&mut self) -> Option<u8> {
+        Some(self.take(1)?[0])
+    }
+    fn u32(&mut self) -> Option<u32> {
+        Some(u32::from_le_bytes(self.take(4)?.try_into().ok()?))
+    }
+    fn u64(&mut self) -> Option<u64> {
+        Some(u64::from_le_bytes(self.take(8)?.try_into().ok()?))
+    }
+    fn str(&mut self) -> Option<String> {
+        let n = self.u32()? as usize;
+        std::str::from_utf8(self.take(n)?).ok().map(str::to_string)
+    }
+    /// A count that cannot exceed what is left (each item takes at least `min` bytes).
+    fn count(&mut self, min: usize) -> Option<usize> {
+        let n = self.u32()? as usize;
+        (n.checked_mul(min)? <= self.data.len()).then_some(n)
+    }
+}
+
+/// Decode a cache file; `None` unless everything checks out.
+pub fn decode(data: &[u8]) -> Option<Cache> {
+    let mut r = Reader { data };
+    if r.take(8)? != MAGIC || r.u32()? != FORMAT || r.str()? != VERSION {
+        return None;
+    }
+    let len = r.u64()?;
+    let crc = r.u32()?;
+    if r.data.len() as u64 != len || crc32fast::hash(r.data) != crc {
+        return None;
+    }
+    let n = r.count(50)?;
+    let mut entries = FxHashMap::default();
+    entries.reserve(n);
+    for _ in 0..n {
+        let path = r.str()?;
+        let key = FileKey {
+            size: r.u64()?,
+            mtime: (r.u64()? as i64, r.u32()?),
+            ctime: (r.u64()? as i64, r.u32()?),
+            ino: r.u64()?,
+            dev: r.u64()?,
+        };
+        let scanned = match r.u8()? {
+            1 => Err(r.str()?),
+            0 => {
+                let ne = r.count(12)?;
+                let mut exports = Vec::with_capacity(ne);
+                for _ in 0..ne {
+                    exports.push((r.str()?, r.u64()?));
+                }
+                let nd = r.count(13)?;
+                let mut deps = Vec::with_capacity(nd);
+                for _ in 0..nd {
+                    deps.push(DepSymbol {
+                        name: r.str()?,
+                        crc: r.u64()?,
+                        weak: r.u8()? != 0,
+                    });
+                }
+                let ni = r.count(5)?;
+                let mut info = Vec::with_capacity(ni);
+                for _ in 0..ni {
+                    info.push((InfoKey::from_u8(r.u8()?)?, r.str()?));
+                }
+                Ok(Arc::new(Record {
+                    exports,
+                    deps,
+                    info,
+                }))
+            }
+            _ => return None,
+        };
+        entries.insert(path, (key, scanned));
+    }
+    r.data.is_empty().then_some(Cache { entries })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Cache {
+        let mut c = Cache::default();
+        let key = FileKey {
+            size: 10,
+            mtime: (1, 2),
+            ctime: (3, 4),
+            ino: 5,
+            dev: 6,
+        };
+        let rec = Record {
+            exports: vec![("crc_itu_t".into(), 0x1234)],
+            deps: vec![DepSymbol {
+                name: "module_layout".into(),
+                crc: 7,
+                weak: true,
+            }],
+            info: vec![
+                (InfoKey::Alias, "fs-udf".into()),
+                (InfoKey::Weakdep, "x".into()),
+            ],
+        };
+        c.entries.insert("/a.ko".into(), (key, Ok(Arc::new(rec))));
+        c.entries
+            .insert("/b.ko".into(), (key, Err("bad ELF".into())));
+        c
+    }
+
+    #[test]
+    fn round_trips() {
+        let c = sample();
+        let d = decode(&c.encode()).expect("decodes");
+        assert_eq!(d.entries.len(), 2);
+        for (p, (k, s)) in &c.entries {
+            let (k2, s2) = &d.entries[p];
+            assert_eq!(k, k2);
+            assert_eq!(s, s2);
+        }
+    }
+
+    #[test]
+    fn any_damage_is_rejected() {
+        let bytes = sample().encode();
+        for i in 0..bytes.len() {
+            let mut b = bytes.clone();
+            b[i] ^= 0x40;
+            assert!(decode(&b).is_none(), "flip at {i} accepted");
+        }
+        for n in 0..bytes.len() {
+            assert!(decode(&bytes[..n]).is_none(), "truncation to {n} accepted");
+        }
+    }
+}

@@ -1,0 +1,421 @@
+//! depmod's calculation (kmod 30 tools/depmod.c): the module array and its order, the
+//! symbol table (the last provider wins), each module's dependencies, their topological
+//! order, and the cycles when there is none.
+
+use super::order::{MODULE_BUCKETS, SYMBOL_BUCKETS, hash_order_key};
+use super::scan::Record;
+use rustc_hash::FxHashMap;
+use std::sync::Arc;
+
+/// One module file chosen for the indexes.
+#[derive(Debug, Clone)]
+pub struct ModuleIn {
+    /// kmod's module name: the file name up to its first `.`, `-` as `_`.
+    pub name: String,
+    /// The full path as depmod forms it (`<dirname>/<rel>` or an external path).
+    pub path: String,
+    /// The path relative to the module directory, when the file is below it.
+    pub rel: Option<String>,
+    pub record: Arc<Record>,
+}
+
+impl ModuleIn {
+    /// The path written into `modules.dep`: relative when possible.
+    pub fn dep_path(&self) -> &str {
+        self.rel.as_deref().unwrap_or(&self.path)
+    }
+
+    /// kmod's `uncrelpath`: the relative path cut after the module name, plus `.ko`
+    /// (`kernel/fs/udf/udf.ko` for `.../udf.ko.xz`), used to match `modules.order`.
+    fn uncompressed_rel(&self) -> Option<String> {
+        let rel = self.rel.as_deref()?;
+        let dir = rel.rfind('/').map_or(0, |i| i + 1);
+        let end = (dir + self.name.len()).min(rel.len());
+        Some(format!("{}.ko", &rel[..end]))
+    }
+}
+
+/// Symbols of the kernel image itself: `-E Module.symvers` (with CRCs, checked) or
+/// `-F System.map` (names only).
+#[derive(Debug, Clone, Default)]
+pub struct KernelSymbols {
+    pub symbols: Vec<(String, u64)>,
+    /// `-E`: compare CRCs.
+    pub check_crcs: bool,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Settings {
+    /// `-e`: report unknown symbols and CRC mismatches (only with kernel symbols).
+    pub print_unknown: bool,
+    /// `-P`: a symbol prefix to ignore.
+    pub sym_prefix: Option<u8>,
+}
+
+/// A message in kmod's levels, printed as `depmod: LEVEL: text`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Message {
+    Warning(String),
+    Error(String),
+}
+
+impl std::fmt::Display for Message {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Message::Warning(m) => write!(f, "depmod: WARNING: {m}"),
+            Message::Error(m) => write!(f, "depmod: ERROR: {m}"),
+        }
+    }
+}
+
+/// The computed dependency graph, ready to be written out.
+#[derive(Debug)]
+pub struct Graph {
+    /// kmod's module array: hash order, then stably sorted by `modules.order`.
+    pub mods: Vec<ModuleIn>,
+    /// Direct dependencies of each module, sorted by [`Graph::dep_sort`].
+    pub deps: Vec<Vec<usize>>,
+    /// Topological index: a module comes before everything it depends on.
+    pub dep_sort: Vec<usize>,
+    /// Exported symbols owned by a module, in kmod's hash order: (name, owner index).
+    pub symbols: Vec<(String, usize)>,
+    pub messages: Vec<Message>,
+}
+
+/// The graph has cycles; nothing may be written.
+#[derive(Debug)]
+pub struct Cycles {
+    /// Each cycle as `a -> b -> a`.
+    pub cycles: Vec<String>,
+    /// How many modules are in a cycle.
+    pub count: usize,
+    /// Everything reported before and including the cycles, in order.
+    pub messages: Vec<Message>,
+}
+
+/// kmod's order of the module array: `modules_by_name` iteration order, then a stable sort
+/// by `modules.order` position (listed modules first, in file order). `order` is the content
+/// of `modules.order`, `None` when there is none; a last line without newline makes kmod
+/// give up sorting (with an error).
+pub fn order_modules(
+    mut mods: Vec<ModuleIn>,
+    order: Option<&[u8]>,
+    order_path: &str,
+    messages: &mut Vec<Message>,
+) -> Vec<ModuleIn> {
+    mods.sort_by(|a, b| {
+        hash_order_key(&a.name, MODULE_BUCKETS).cmp(&hash_order_key(&b.name, MODULE_BUCKETS))
+    });
+    let Some(order) = order else {
+        return mods;
+    };
+    let lines: Vec<&[u8]> = order.split_inclusive(|&b| b == b'\n').collect();
+    if let Some(last) = lines.last().filter(|l| !l.ends_with(b"\n")) {
+        let _ = last;
+        messages.push(Message::Error(format!(
+            "{order_path}:{} corrupted line misses '\\n'",
+            lines.len()
+        )));
+        return mods;
+    }
+    let total = lines.len() as i64 + 1;
+    let by_rel: FxHashMap<String, usize> = mods
+        .iter()
+        .enumerate()
+        .filter_map(|(i, m)| m.uncompressed_rel().map(|r| (r, i)))
+        .collect();
+    let mut sort_idx = vec![1i64; mods.len()];
+    for (n, line) in lines.iter().enumerate() {
+        let line = String::from_utf8_lossy(&line[..line.len() - 1]);
+        if let Some(&i) = by_rel.get(line.as_ref()) {
+            sort_idx[i] = n as i64 + 1 - total;
+        }
+    }
+    let mut keyed: Vec<(i64, ModuleIn)> = sort_idx.into_iter().zip(mods).collect();
+    keyed.sort_by_key(|(k, _)| *k); // stable, as glibc's merge-sort qsort is here
+    keyed.into_iter().map(|(_, m)| m).collect()
+}
+
+/// depmod's `depmod_load` on modules already in array order.
+pub fn build(
+    mods: Vec<ModuleIn>,
+    kernel: Option<&KernelSymbols>,
+    settings: Settings,
+    mut messages: Vec<Message>,
+) -> Result<Graph, Cycles> {
+    let strip_prefix = |name: &str| -> String {
+        match settings.sym_prefix {
+            Some(p) if name.as_bytes().first() == Some(&p) => name[1..].to_string(),
+            _ => name.to_string(),
+        }
+    };
+    // name -> (owner, crc); later additions replace earlier ones
+    let mut table: FxHashMap<String, (Option<usize>, u64)> = FxHashMap::default();
+    if let Some(k) = kernel {
+        for (name, crc) in &k.symbols {
+            table.insert(name.clone(), (None, *crc));
+        }
+        // fake symbols the loader provides (depmod_add_fake_syms)
+        table.insert("__this_module".into(), (None, 0));
+        table.insert("_GLOBAL_OFFSET_TABLE_".into(), (None, 0));
+        table.entry("TOC.".into()).or_insert((None, 0));
+    }
+    for (i, m) in mods.iter().enumerate() {
+        for (name, crc) in &m.record.exports {
+            table.insert(strip_prefix(name), (Some(i), *crc));
+        }
+    }
+    let print_unknown = settings.print_unknown && kernel.is_some();
+    let check_crcs = kernel.is_some_and(|k| k.check_crcs);
+
+    let n = mods.len();
+    let mut deps: Vec<Vec<usize>> = vec![Vec::new(); n];
+    let mut users = vec![0u32; n];
+    for (i, m) in mods.iter().enumerate() {
+        for d in &m.record.deps {
+            let mut key = d.name.strip_prefix('.').unwrap_or(&d.name);
+            if let Some(p) = settings.sym_prefix {
+                if key.as_bytes().first() == Some(&p) {
+                    key = &key[1..];
+                }
+            }
+            let Some(&(owner, crc)) = table.get(key) else {
+                if print_unknown && !d.weak {
+                    messages.push(Message::Warning(format!(
+                        "{} needs unknown symbol {}",
+                        m.path, d.name
+                    )));
+                }
+                continue;
+            };
+            if check_crcs && crc != d.crc && !d.weak && print_unknown {
+                messages.push(Message::Warning(format!(
+                    "{} disagrees about version of symbol {}",
+                    m.path, d.name
+                )));
+            }
+            if let Some(o) = owner {
+                if !deps[i].contains(&o) {
+                    deps[i].push(o);
+                    users[o] += 1;
+                }
+            }
+        }
+    }
+
+    // topological sort, exactly as depmod_calculate_dependencies (a LIFO of roots)
+    let mut remaining = users.clone();
+    let mut roots: Vec<usize> = (0..n).filter(|&i| remaining[i] == 0).collect();
+    let mut dep_sort = vec![usize::MAX; n];
+    let mut sorted = 0;
+    while let Some(src) = roots.pop() {
+        dep_sort[src] = sorted;
+        sorted += 1;
+        for &d in &deps[src] {
+            remaining[d] -= 1;
+            if remaining[d] == 0 {
+                roots.push(d);
+            }
+        }
+    }
+    if sorted < n {
+        let (cycles, count) = report_cycles(&mods, &deps, &remaining);
+        for c in &cycles {
+            messages.push(Message::Error(format!("Cycle detected: {c}")));
+        }
+        messages.push(Message::Error(format!(
+            "Found {count} modules in dependency cycles!"
+        )));
+        return Err(Cycles {
+            cycles,
+            count,
+            messages,
+        });
+    }
+    for d in deps.iter_mut() {
+        d.sort_by_key(|&x| dep_sort[x]);
+    }
+
+    let mut symbols: Vec<(String, usize)> = table
+        .into_iter()
+        .filter_map(|(name, (owner, _))| owner.map(|o| (name, o)))
+        .collect();
+    symbols.sort_by(|a, b| {
+        hash_order_key(&a.0, SYMBOL_BUCKETS).cmp(&hash_order_key(&b.0, SYMBOL_BUCKETS))
+    });
+    Ok(Graph {
+        mods,
+        deps,
+        dep_sort,
+        symbols,
+        messages,
+    })
+}
+
+/// kmod's `depmod_report_cycles`: a depth-first walk from each module still having users,
+/// reporting each path that comes back to its start. Returns the cycles and how many
+/// distinct modules they hold.
+fn report_cycles(mods: &[ModuleIn], deps: &[Vec<usize>], users: &[u32]) -> (Vec<String>, usize) {
+    let mut roots: std::collections::VecDeque<usize> =
+        (0..mods.len()).filter(|&i| users[i] > 0).collect();
+    let budget = roots.len().max(1) * 64;
+    let mut visited = vec![false; mods.len()];
+    let mut in_loop = rustc_hash::FxHashSet::default();
+    let mut cycles = Vec::new();
+    // vertices: (module, parent vertex)
+    while let Some(root) = roots.pop_front() {
+        let mut vertices: Vec<(usize, Option<usize>)> = vec![(root, None)];
+        let mut stack = vec![0usize];
+        let mut steps = 0;
+        while let Some(v) = stack.pop() {
+            steps += 1;
+            if steps > budget {
+                break; // kmod would overrun its stack here; stop instead
+            }
+            let m = vertices[v].0;
+            if visited[m] && m == root {
+                // the path from the root down to v's parent, then the root again
+                let mut chain = Vec::new();
+                let mut p = vertices[v].1;
+                while let Some(pv) = p {
+                    chain.push(vertices[pv].0);
+                    p = vertices[pv].1;
+                }
+                chain.reverse();
+                let mut text = String::new();
+                for &c in &chain {
+                    in_loop.insert(c);
+                    roots.retain(|&r| r != c);
+                    text.push_str(&mods[c].name);
+                    text.push_str(" -> ");
+                }
+                text.push_str(&mods[m].name);
+                cycles.push(text);
+                continue;
+            }
+            visited[m] = true;
+            if deps[m].is_empty() {
+                roots.retain(|&r| r != m);
+                continue;
+            }
+            for &d in &deps[m] {
+                vertices.push((d, Some(v)));
+                stack.push(vertices.len() - 1);
+            }
+        }
+    }
+    (cycles, in_loop.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::depmod::scan::DepSymbol;
+
+    fn module(name: &str, exports: &[&str], needs: &[&str]) -> ModuleIn {
+        ModuleIn {
+            name: name.into(),
+            path: format!("/lib/modules/k/kernel/{name}.ko"),
+            rel: Some(format!("kernel/{name}.ko")),
+            record: Arc::new(Record {
+                exports: exports.iter().map(|e| (e.to_string(), 1)).collect(),
+                deps: needs
+                    .iter()
+                    .map(|n| DepSymbol {
+                        name: n.to_string(),
+                        crc: 1,
+                        weak: false,
+                    })
+                    .collect(),
+                info: Vec::new(),
+            }),
+        }
+    }
+
+    #[test]
+    fn dependencies_are_ordered_users_first_and_last_provider_wins() {
+        let mods = vec![
+            module("a", &["a1"], &["b1", "c1"]),
+            module("b", &["b1"], &["c1"]),
+            module("c", &["c1"], &[]),
+            module("c2", &["c1"], &[]),
+        ];
+        let g = build(mods, None, Settings::default(), Vec::new()).unwrap();
+        let idx = |n: &str| g.mods.iter().position(|m| m.name == n).unwrap();
+        // c2 comes later in the array: it provides c1
+        assert_eq!(g.deps[idx("b")], vec![idx("c2")]);
+        assert_eq!(g.deps[idx("a")], vec![idx("b"), idx("c2")]);
+        assert!(g.dep_sort[idx("a")] < g.dep_sort[idx("b")]);
+        assert!(g.dep_sort[idx("b")] < g.dep_sort[idx("c2")]);
+        assert!(g.messages.is_empty());
+    }
+
+    #[test]
+    fn cycles_are_reported_with_the_path() {
+        let mods = vec![
+            module("a", &["a1"], &["b1"]),
+            module("b", &["b1"], &["a1", "c1"]),
+            module("c", &["c1"], &[]),
+        ];
+        let err = build(mods, None, Settings::default(), Vec::new()).unwrap_err();
+        assert_eq!(err.count, 2);
+        assert_eq!(err.cycles.len(), 1);
+        assert!(
+            err.cycles[0] == "a -> b -> a" || err.cycles[0] == "b -> a -> b",
+            "{:?}",
+            err.cycles
+        );
+        assert_eq!(
+            err.messages.last().unwrap().to_string(),
+            "depmod: ERROR: Found 2 modules in dependency cycles!"
+        );
+    }
+
+    #[test]
+    fn unknown_and_mismatched_symbols_are_warned_only_with_kernel_symbols() {
+        let mods = vec![
+            module("a", &[], &["ksym", "nosuch", "b1"]),
+            module("b", &["b1"], &[]),
+        ];
+        let kernel = KernelSymbols {
+            symbols: vec![("ksym".into(), 2)],
+            check_crcs: true,
+        };
+        let s = Settings {
+            print_unknown: true,
+            sym_prefix: None,
+        };
+        let g = build(mods.clone(), Some(&kernel), s, Vec::new()).unwrap();
+        let text: Vec<String> = g.messages.iter().map(|m| m.to_string()).collect();
+        assert_eq!(
+            text,
+            [
+                "depmod: WARNING: /lib/modules/k/kernel/a.ko disagrees about version of symbol ksym",
+                "depmod: WARNING: /lib/modules/k/kernel/a.ko needs unknown symbol nosuch",
+            ]
+        );
+        let quiet = build(mods, None, s, Vec::new()).unwrap();
+        assert!(quiet.messages.is_empty());
+    }
+
+    #[test]
+    fn modules_order_puts_listed_modules_first_in_file_order() {
+        let mods = vec![
+            module("x", &[], &[]),
+            module("y", &[], &[]),
+            module("z", &[], &[]),
+        ];
+        let mut msgs = Vec::new();
+        let order = b"kernel/z.ko\nkernel/x.ko\n";
+        let out = order_modules(mods, Some(order), "modules.order", &mut msgs);
+        let names: Vec<&str> = out.iter().map(|m| m.name.as_str()).collect();
+        assert_eq!(names, ["z", "x", "y"]);
+        let mut msgs = Vec::new();
+        let mods = vec![module("x", &[], &[])];
+        order_modules(mods, Some(b"kernel/x.ko"), "o", &mut msgs);
+        assert_eq!(
+            msgs,
+            [Message::Error("o:1 corrupted line misses '\\n'".into())]
+        );
+    }
+}

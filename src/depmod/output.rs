@@ -1,0 +1,361 @@
+//! The files depmod writes, rendered byte for byte as kmod 30 writes them (its `output_*`
+//! functions), plus `modules.weakdep` as kmod 33 writes it.
+
+use super::graph::{Graph, Message};
+use super::index::IndexBuilder;
+use super::scan::InfoKey;
+use std::io::Write;
+
+/// kmod's `alias_normalize`: `-` becomes `_` outside `[...]`; `None` for an unmatched
+/// bracket.
+pub fn alias_normalize(alias: &str) -> Option<String> {
+    let mut out = String::with_capacity(alias.len());
+    let mut chars = alias.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '-' => out.push('_'),
+            ']' => return None,
+            '[' => {
+                out.push('[');
+                loop {
+                    match chars.next() {
+                        Some(']') => {
+                            out.push(']');
+                            break;
+                        }
+                        Some(c) => out.push(c),
+                        None => return None,
+                    }
+                }
+            }
+            c => out.push(c),
+        }
+    }
+    Some(out)
+}
+
+/// kmod's `modname_normalize` of a path's base name: up to the first `.`, `-` as `_`.
+pub fn path_to_modname(path: &str) -> String {
+    let base = path.rsplit('/').next().unwrap_or(path);
+    base.split('.').next().unwrap_or("").replace('-', "_")
+}
+
+/// Everything the indexes are made of, computed once from the graph.
+pub struct Outputs<'g> {
+    g: &'g Graph,
+    /// All transitive dependencies of each module, sorted by topological index.
+    closure: Vec<Vec<usize>>,
+}
+
+impl<'g> Outputs<'g> {
+    pub fn new(g: &'g Graph) -> Self {
+        // dependencies have a larger topological index than their users: compute those first
+        let mut by_sort: Vec<usize> = (0..g.mods.len()).collect();
+        by_sort.sort_by_key(|&i| std::cmp::Reverse(g.dep_sort[i]));
+        let mut closure: Vec<Vec<usize>> = vec![Vec::new(); g.mods.len()];
+        let mut seen = vec![usize::MAX; g.mods.len()];
+        for &m in &by_sort {
+            let mut all = Vec::new();
+            for &d in &g.deps[m] {
+                for &x in std::iter::once(&d).chain(closure[d].iter()) {
+                    if seen[x] != m {
+                        seen[x] = m;
+                        all.push(x);
+                    }
+                }
+            }
+            all.sort_by_key(|&x| g.dep_sort[x]);
+            closure[m] = all;
+        }
+        Outputs { g, closure }
+    }
+
+    fn dep_line(&self, i: usize) -> String {
+        let m = &self.g.mods[i];
+        let mut line = format!("{}:", m.dep_path());
+        for &d in &self.closure[i] {
+            line.push(' ');
+            line.push_str(self.g.mods[d].dep_path());
+        }
+        line
+    }
+
+    pub fn modules_dep(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.g.mods.len() * 64);
+        for i in 0..self.g.mods.len() {
+            out.extend_from_slice(self.dep_line(i).as_bytes());
+            out.push(b'\n');
+        }
+        out
+    }
+
+    pub fn modules_dep_bin(&self, warn_dups: bool, msgs: &mut Vec<Message>) -> Vec<u8> {
+        let mut idx = IndexBuilder::new();
+        for (i, m) in self.g.mods.iter().enumerate() {
+            let line = self.dep_line(i);
+            if insert(&mut idx, &m.name, &line, i as u32, msgs) && warn_dups {
+                msgs.push(Message::Warning(format!("duplicate module deps:\n{line}")));
+            }
+        }
+        write_index(&idx, "modules.dep.bin", msgs)
+    }
+
+    fn info(&self, key: InfoKey) -> impl Iterator<Item = (usize, &str)> {
+        self.g.mods.iter().enumerate().flat_map(move |(i, m)| {
+            m.record
+                .info
+                .iter()
+                .filter(move |(k, _)| *k == key)
+                .map(move |(_, v)| (i, v.as_str()))
+        })
+    }
+
+    pub fn modules_alias(&self) -> Vec<u8> {
+        let mut out = b"# Aliases extracted from modules themselves.\n".to_vec();
+        for (i, v) in self.info(InfoKey::Alias) {
+            let _ = writeln!(out, "alias {v} {}", self.g.mods[i].name);
+        }
+        out
+    }
+
+    pub fn modules_alias_bin(&self, warn_dups: bool, msgs: &mut Vec<Message>) -> Vec<u8> {
+        let mut idx = IndexBuilder::new();
+        for (i, v) in self.info(InfoKey::Alias) {
+            let Some(alias) = alias_normalize(v) else {
+                msgs.push(Message::Warning(format!("Unmatched bracket in {v}")));
+                continue;
+            };
+            let name = &self.g.mods[i].name;
+            if insert(&mut idx, &alias, name, i as u32, msgs) && warn_dups {
+                msgs.push(Message::Warning(format!(
+                    "duplicate module alias:\n{alias} {name}"
+                )));
+            }
+        }
+        write_index(&idx, "modules.alias.bin", msgs)
+    }
+
+    pub fn modules_softdep(&self) -> Vec<u8> {
+        let mut out = b"# Soft dependencies extracted from modules themselves.\n".to_vec();
+        for (i, v) in self.info(InfoKey::Softdep) {
+            let _ = writeln!(out, "softdep {} {v}", self.g.mods[i].name);
+        }
+        out
+    }
+
+    /// As kmod 33 writes it; kmod 30 writes no such file.
+    pub fn modules_weakdep(&self) -> Vec<u8> {
+        let mut out = b"# Weak dependencies extracted from modules themselves.\n".to_vec();
+        for (i, v) in self.info(InfoKey::Weakdep) {
+            let _ = writeln!(out, "weakdep {} {v}", self.g.mods[i].name);
+        }
+        out
+    }
+
+    pub fn has_weakdeps(&self) -> bool {
+        self.info(InfoKey::Weakdep).next().is_some()
+    }
+
+    pub fn modules_symbols(&self) -> Vec<u8> {
+        let mut out = b"# Aliases for symbols, used by symbol_request().\n".to_vec();
+        for (name, owner) in &self.g.symbols {
+            let _ = writeln!(out, "alias symbol:{name} {}", self.g.mods[*owner].name);
+        }
+        out
+    }
+
+    pub fn modules_symbols_bin(&self, warn_dups: bool, msgs: &mut Vec<Message>) -> Vec<u8> {
+        let mut idx = IndexBuilder::new();
+        for (name, owner) in &self.g.symbols {
+            let alias = format!("symbol:{name}");
+            let modname = &self.g.mods[*owner].name;
+            if insert(&mut idx, &alias, modname, *owner as u32, msgs) && warn_dups {
+                msgs.push(Message::Warning(format!(
+                    "duplicate module syms:\n{alias} {modname}"
+                )));
+            }
+        }
+        write_index(&idx, "modules.symbols.bin", msgs)
+    }
+
+    pub fn modules_devname(&self, msgs: &mut Vec<Message>) -> Vec<u8> {
+        let mut out = Vec::new();
+        for m in &self.g.mods {
+            let mut devname: Option<&str> = None;
+            let mut dev: Option<(char, u32, u32)> = None;
+            for (k, v) in &m.record.info {
+                if *k != InfoKey::Alias {
+                    continue;
+                }
+                if let Some(d) = v.strip_prefix("devname:") {
+                    devname = Some(d);
+                } else if let Some(mm) = scan_major_minor(v, "char-major-") {
+                    dev = Some(('c', mm.0, mm.1));
+                } else if let Some(mm) = scan_major_minor(v, "block-major-") {
+                    dev = Some(('b', mm.0, mm.1));
+                }
+                if dev.is_some() && devname.is_some() {
+                    break;
+                }
+            }
+            let Some(devname) = devname else { continue };
+            match dev {
+                Some((t, major, minor)) => {
+                    if out.is_empty() {
+                        out.extend_from_slice(
+                            b"# Device nodes to trigger on-demand module loading.\n",
+                        );
+                    }
+                    let _ = writeln!(out, "{} {devname} {t}{major}:{minor}", m.name);
+                }
+                None => msgs.push(Message::Error(format!(
+                    "Module '{}' has devname ({devname}) but lacks major and minor information. Ignoring.",
+                    m.name
+                ))),
+            }
+        }
+        out
+    }
+}
+
+/// `sscanf(value, "char-major-%u-%u", ...) == 2`: two unsigned numbers after the prefix
+/// (leading whitespace and a sign allowed by `%u`; anything may follow the second).
+fn scan_major_minor(value: &str, prefix: &str) -> Option<(u32, u32)> {
+    let rest = value.strip_prefix(prefix)?;
+    let (major, rest) = scan_u(rest)?;
+    let rest = rest.strip_prefix('-')?;
+    let (minor, _) = scan_u(rest)?;
+    Some((major, minor))
+}
+
+/// C's `%u`: optional white space, optional sign, digits; wraps modulo 2^32 like glibc's
+/// `strtoul` result stored into an `unsigned int`.
+fn scan_u(s: &str) -> Option<(u32, &str)> {
+    let s = s.trim_start_matches([' ', '\t', '\n', '\x0b', '\x0c', '\r']);
+    let (neg, s) = match s.as_bytes().first() {
+        Some(b'-') => (true, &s[1..]),
+        Some(b'+') => (false, &s[1..]),
+        _ => (false, s),
+    };
+    let digits = s.bytes().take_while(u8::is_ascii_digit).count();
+    if digits == 0 {
+        return None;
+    }
+    let mut v: u64 = 0;
+    for b in s[..digits].bytes() {
+        v = v.saturating_mul(10).saturating_add((b - b'0') as u64);
+    }
+    let v = if v > u32::MAX as u64 {
+        u32::MAX
+    } else {
+        v as u32
+    };
+    Some((if neg { v.wrapping_neg() } else { v }, &s[digits..]))
+}
+
+fn insert(
+    idx: &mut IndexBuilder,
+    key: &str,
+    value: &str,
+    prio: u32,
+    msgs: &mut Vec<Message>,
+) -> bool {
+    match idx.insert_reporting(key, value, prio) {
+        Ok(dup) => dup,
+        Err(e) => {
+            msgs.push(Message::Error(e.to_string()));
+            false
+        }
+    }
+}
+
+fn write_index(idx: &IndexBuilder, name: &str, msgs: &mut Vec<Message>) -> Vec<u8> {
+    idx.try_write().unwrap_or_else(|e| {
+        msgs.push(Message::Error(format!("{name}: {e}")));
+        Vec::new()
+    })
+}
+
+/// `modules.builtin.bin` from the text of `modules.builtin`.
+pub fn builtin_bin(text: &[u8], msgs: &mut Vec<Message>) -> Vec<u8> {
+    let mut idx = IndexBuilder::new();
+    for line in text.split_inclusive(|&b| b == b'\n') {
+        let line = String::from_utf8_lossy(line);
+        if !line.as_bytes().first().is_some_and(u8::is_ascii_alphabetic) {
+            msgs.push(Message::Error(format!(
+                "Invalid modules.builtin line: {}",
+                line.trim_end_matches('\n')
+            )));
+            continue;
+        }
+        let name = path_to_modname(line.trim_end_matches('\n'));
+        insert(&mut idx, &name, "", 0, msgs);
+    }
+    write_index(&idx, "modules.builtin.bin", msgs)
+}
+
+/// `modules.builtin.alias.bin` from `modules.builtin.modinfo` (`name.key=value\0` records).
+pub fn builtin_alias_bin(modinfo: &[u8], msgs: &mut Vec<Message>) -> Vec<u8> {
+    let mut idx = IndexBuilder::new();
+    let recs: Vec<&[u8]> = modinfo.split(|&b| b == 0).collect();
+    // the last piece is not NUL-terminated: kmod drops it
+    for rec in &recs[..recs.len() - 1] {
+        let rec = String::from_utf8_lossy(rec);
+        let Some((name, rest)) = rec.split_once('.') else {
+            continue;
+        };
+        let Some((key, value)) = rest.split_once('=') else {
+            continue;
+        };
+        if name.is_empty() || key != "alias" || value.is_empty() {
+            continue;
+        }
+        let Some(alias) = alias_normalize(value) else {
+            msgs.push(Message::Warning(format!("Unmatched bracket in {value}")));
+            continue;
+        };
+        insert(&mut idx, &alias, name, 0, msgs);
+    }
+    write_index(&idx, "modules.builtin.alias.bin", msgs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn alias_normalization_is_kmods() {
+        assert_eq!(
+            alias_normalize("pci:v*d*sv*sd*bc0[1-2]sc*").unwrap(),
+            "pci:v*d*sv*sd*bc0[1-2]sc*"
+        );
+        assert_eq!(alias_normalize("fs-udf").unwrap(), "fs_udf");
+        assert_eq!(alias_normalize("a[b-c"), None);
+        assert_eq!(alias_normalize("a]b"), None);
+        assert_eq!(path_to_modname("kernel/fs/udf/udf-x.ko.xz\n"), "udf_x");
+    }
+
+    #[test]
+    fn major_minor_is_scanned_like_sscanf() {
+        assert_eq!(
+            scan_major_minor("char-major-10-229", "char-major-"),
+            Some((10, 229))
+        );
+        assert_eq!(scan_major_minor("char-major-10-*", "char-major-"), None);
+        assert_eq!(
+            scan_major_minor("block-major-8-0x", "block-major-"),
+            Some((8, 0))
+        );
+    }
+
+    #[test]
+    fn builtin_alias_records_are_split_like_kmod() {
+        let mut msgs = Vec::new();
+        let data = b"ext4.alias=fs-ext4\0ext4.license=GPL\0crc32c.alias=crypto-crc32c\0";
+        let bin = builtin_alias_bin(data, &mut msgs);
+        let idx = crate::depmod::index::Index::parse(&bin).unwrap();
+        assert_eq!(idx.search("fs_ext4").as_deref(), Some("ext4"));
+        assert_eq!(idx.search("crypto_crc32c").as_deref(), Some("crc32c"));
+        assert!(msgs.is_empty());
+    }
+}

@@ -1,0 +1,505 @@
+//! What depmod needs from one module file, extracted exactly as kmod 30 does it
+//! (libkmod-elf.c): the symbols it exports with their CRCs (`kmod_elf_get_symbols`), the
+//! symbols it needs with the CRCs it expects (`kmod_elf_get_dependency_symbols`), and its
+//! `alias`, `softdep` and `weakdep` `.modinfo` records.
+//!
+//! For a plain (uncompressed) file only the ELF header, the section table and the few
+//! sections used are read; the rest of the buffer stays as zero pages that are never touched.
+
+use crate::compress::Compression;
+use crate::error::{Error, ParseError};
+use crate::module::elf::{ElfFile, cstr_at};
+use crate::module::modinfo;
+use object::elf;
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+
+/// A symbol a module needs: an undefined `.symtab` entry, or a `__versions` entry that no
+/// undefined symbol named (`module_layout`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DepSymbol {
+    pub name: String,
+    /// From `__versions` (first entry of that name), 0 when absent.
+    pub crc: u64,
+    pub weak: bool,
+}
+
+/// The `.modinfo` keys depmod writes out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InfoKey {
+    Alias,
+    Softdep,
+    Weakdep,
+}
+
+impl InfoKey {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InfoKey::Alias => "alias",
+            InfoKey::Softdep => "softdep",
+            InfoKey::Weakdep => "weakdep",
+        }
+    }
+    fn from_key(key: &[u8]) -> Option<InfoKey> {
+        match key {
+            b"alias" => Some(InfoKey::Alias),
+            b"softdep" => Some(InfoKey::Softdep),
+            b"weakdep" => Some(InfoKey::Weakdep),
+            _ => None,
+        }
+    }
+    pub(crate) fn to_u8(self) -> u8 {
+        self as u8
+    }
+    pub(crate) fn from_u8(v: u8) -> Option<InfoKey> {
+        [InfoKey::Alias, InfoKey::Softdep, InfoKey::Weakdep]
+            .get(v as usize)
+            .copied()
+    }
+}
+
+/// Everything depmod takes from one module.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Record {
+    /// Exported symbols with their CRCs, in `.symtab` order (`__crc_*`), or the strings of
+    /// `__ksymtab_strings` (CRC 0) when the module has no `__crc_` symbol.
+    pub exports: Vec<(String, u64)>,
+    pub deps: Vec<DepSymbol>,
+    /// `alias`, `softdep` and `weakdep` records in `.modinfo` order.
+    pub info: Vec<(InfoKey, String)>,
+}
+
+/// Read and extract one module file.
+pub fn scan_file(path: &Path) -> Result<Record, Error> {
+    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let size = file.metadata().map_err(|e| Error::io(path, e))?.len();
+    if let Some(sparse) = read_sparse(&file, size).map_err(|e| Error::io(path, e))? {
+        let bytes = words_as_bytes(&sparse.buf, size as usize);
+        if let Ok(elf) = ElfFile::parse(bytes, |_| false) {
+            // every CRC must live in a section that was read, or the whole file is needed
+            if crc_sections_loaded(&elf, &sparse.loaded) {
+                return Ok(extract(&elf));
+            }
+        }
+    }
+    let mut data = Vec::with_capacity(size as usize);
+    use std::io::Read;
+    (&file)
+        .read_to_end(&mut data)
+        .map_err(|e| Error::io(path, e))?;
+    scan_bytes(&data).map_err(|e| Error::parse(path, e))
+}
+
+/// Extract from the bytes of a module file of any supported compression.
+pub fn scan_bytes(data: &[u8]) -> Result<Record, ParseError> {
+    let image = crate::module::decompress(data)?;
+    scan_image(&image)
+}
+
+/// Extract from a decompressed module image.
+pub fn scan_image(image: &[u8]) -> Result<Record, ParseError> {
+    let aligned;
+    let image = if image.as_ptr().align_offset(8) != 0 {
+        aligned = to_words(image);
+        words_as_bytes(&aligned, image.len())
+    } else {
+        image
+    };
+    let elf = ElfFile::parse(image, |_| false)?;
+    Ok(extract(&elf))
+}
+
+/// Only decompress a file (for measuring the decoder's share of a scan).
+pub fn decompress_file(path: &Path) -> Result<u64, Error> {
+    let data = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let image = crate::module::decompress(&data).map_err(|e| Error::parse(path, e))?;
+    Ok(image.len() as u64)
+}
+
+/// The extraction proper, on a parsed ELF file.
+pub fn extract(elf: &ElfFile) -> Record {
+    let info = elf
+        .section_by_name(".modinfo")
+        .and_then(|(_, s)| s.data)
+        .map(modinfo::parse)
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|e| {
+            InfoKey::from_key(&e.key).map(|k| (k, String::from_utf8_lossy(&e.value).into_owned()))
+        })
+        .collect();
+    Record {
+        exports: exports(elf),
+        deps: dependency_symbols(elf),
+        info,
+    }
+}
+
+fn lossy(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// kmod's `kmod_elf_get_symbols`.
+fn exports(elf: &ElfFile) -> Vec<(String, u64)> {
+    let crcs: Vec<(String, u64)> = elf
+        .symbols
+        .iter()
+        .skip(1)
+        .filter_map(|s| {
+            let name = s.name.strip_prefix(b"__crc_")?;
+            Some((lossy(name), resolve_crc(elf, s.value, s.shndx)))
+        })
+        .collect();
+    if !crcs.is_empty() {
+        return crcs;
+    }
+    // fallback: every string of __ksymtab_strings
+    let Some(strings) = elf
+        .section_by_name("__ksymtab_strings")
+        .and_then(|(_, s)| s.data)
+    else {
+        return Vec::new();
+    };
+    let start = strings
+        .iter()
+        .position(|&b| b != 0)
+        .unwrap_or(strings.len())
+        .min(strings.len().saturating_sub(1));
+    let body = &strings[start..];
+    if body.len() <= 1 {
+        return Vec::new();
+    }
+    body.split(|&b| b == 0)
+        .filter(|s| !s.is_empty())
+        .map(|s| (lossy(s), 0))
+        .collect()
+}
+
+/// kmod's `kmod_elf_resolve_crc`: an absolute (or undefined) symbol's value is the CRC;
+/// otherwise the value is an offset into the symbol's section holding a 32-bit CRC.
+/// `u64::MAX` (kmod's `(uint64_t)-1`) when that cannot be read.
+fn resolve_crc(elf: &ElfFile, value: u64, shndx: u16) -> u64 {
+    if shndx == elf::SHN_ABS || shndx == elf::SHN_UNDEF {
+        return value;
+    }
+    let Some(sec) = elf.sections.get(shndx as usize) else {
+        return u64::MAX;
+    };
+    if value > sec.size.wrapping_sub(4) {
+        return u64::MAX;
+    }
+    sec.data
+        .and_then(|d| elf.read_uint(d, value, 4))
+        .unwrap_or(u64::MAX)
+}
+
+/// kmod's `kmod_elf_get_dependency_symbols`.
+fn dependency_symbols(elf: &ElfFile) -> Vec<DepSymbol> {
+    let (crc_len, step) = if elf.ident.bits == 32 {
+        (4usize, 64usize)
+    } else {
+        (8, 64)
+    };
+    let versions: &[u8] = elf
+        .section_by_name("__versions")
+        .and_then(|(_, s)| s.data)
+        .filter(|d| d.len() % step == 0)
+        .unwrap_or(&[]);
+    let records: Vec<(&[u8], u64)> = versions
+        .chunks_exact(step)
+        .enumerate()
+        .map(|(i, r)| {
+            // the name is read as a C string from the record on, as kmod does
+            let name = cstr_at(versions, (i * step + crc_len) as u64).unwrap_or(&r[crc_len..]);
+            (name, elf.read_uint(r, 0, crc_len).unwrap_or(0))
+        })
+        .collect();
+    let mut first: rustc_hash::FxHashMap<&[u8], usize> = Default::default();
+    for (i, (name, _)) in records.iter().enumerate().rev() {
+        first.insert(name, i);
+    }
+    let mut visited = vec![false; records.len()];
+    let sparc = matches!(elf.ident.machine, elf::EM_SPARC | elf::EM_SPARCV9);
+    let mut out = Vec::new();
+    for s in elf.symbols.iter().skip(1) {
+        if s.shndx != elf::SHN_UNDEF || (sparc && s.kind == 13/* STT_REGISTER */) {
+            continue;
+        }
+        if s.name.is_empty() {
+            continue;
+        }
+        let crc = match first.get(s.name) {
+            Some(&i) => {
+                visited[i] = true;
+                records[i].1
+            }
+            None => 0,
+        };
+        out.push(DepSymbol {
+            name: lossy(s.name),
+            crc,
+            weak: s.bind == elf::STB_WEAK,
+        });
+    }
+    for (i, (name, crc)) in records.iter().enumerate() {
+        if !visited[i] {
+            out.push(DepSymbol {
+                name: lossy(name),
+                crc: *crc,
+                weak: false,
+            });
+        }
+    }
+    out
+}
+
+// --- reading only what is needed -------------------------------------------------------------
+
+struct Sparse {
+    buf: Vec<u64>,
+    /// Section indexes whose contents were read.
+    loaded: Vec<bool>,
+}
+
+fn to_words(data: &[u8]) -> Vec<u64> {
+    let mut words = vec![0u64; data.len().div_ceil(8)];
+    words_as_bytes_mut(&mut words)[..data.len()].copy_from_slice(data);
+    words
+}
+
+fn words_as_bytes(words: &[u64], len: usize) -> &[u8] {
+    // SAFETY: u64 has no padding and any byte pattern is valid; len <= 8 * words.len()
+    let all = unsafe { std::slice::from_raw_parts(words.as_ptr().cast::<u8>(), words.len() * 8) };
+    &all[..len]
+}
+
+fn words_as_bytes_mut(words: &mut [u64]) -> &mut [u8] {
+    // SAFETY: as above; the borrow is unique
+    unsafe { std::slice::from_raw_parts_mut(words.as_mut_ptr().cast::<u8>(), words.len() * 8) }
+}
+
+fn crc_sections_loaded(elf: &ElfFile, loaded: &[bool]) -> bool {
+    elf.symbols.iter().skip(1).all(|s| {
+        !s.name.starts_with(b"__crc_")
+            || s.shndx == elf::SHN_ABS
+            || s.shndx == elf::SHN_UNDEF
+            || loaded.get(s.shndx as usize).copied().unwrap_or(true)
+    })
+}
+
+/// Read the header, the section table and the sections depmod uses into a zeroed buffer of
+/// the file's size, at their file offsets. `None` when the file is not a plain ELF file or
+/// anything about it is unusual: then the caller reads it whole.
+fn read_sparse(file: &File, size: u64) -> std::io::Result<Option<Sparse>> {
+    let mut ident = [0u8; 64];
+    if size < 64 {
+        return Ok(None);
+    }
+    file.read_exact_at(&mut ident, 0)?;
+    if Compression::detect(&ident) != Some(Compression::None) {
+        return Ok(None);
+    }
+    let is64 = match ident[4] {
+        1 => false,
+        2 => true,
+        _ => return Ok(None),
+    };
+    let be = match ident[5] {
+        1 => false,
+        2 => true,
+        _ => return Ok(None),
+    };
+    let rd = |b: &[u8], off: usize, n: usize| -> u64 {
+        let s = &b[off..off + n];
+        let mut v = 0u64;
+        if be {
+            for &x in s {
+                v = (v << 8) | x as u64;
+            }
+        } else {
+            for &x in s.iter().rev() {
+                v = (v << 8) | x as u64;
+            }
+        }
+        v
+    };
+    let (shoff, shentsize, shnum, shstrndx) = if is64 {
+        (
+            rd(&ident, 0x28, 8),
+            rd(&ident, 0x3a, 2),
+            rd(&ident, 0x3c, 2),
+            rd(&ident, 0x3e, 2),
+        )
+    } else {
+        (
+            rd(&ident, 0x20, 4),
+            rd(&ident, 0x2e, 2),
+            rd(&ident, 0x30, 2),
+            rd(&ident, 0x32, 2),
+        )
+    };
+    let want_ent = if is64 { 64 } else { 40 };
+    if shentsize != want_ent || shnum == 0 || shstrndx >= shnum {
+        return Ok(None);
+    }
+    let table_len = shentsize * shnum;
+    if shoff.checked_add(table_len).is_none_or(|end| end > size) {
+        return Ok(None);
+    }
+    let mut table = vec![0u8; table_len as usize];
+    file.read_exact_at(&mut table, shoff)?;
+    struct Sh {
+        name: u64,
+        kind: u64,
+        offset: u64,
+        size: u64,
+        link: u64,
+    }
+    let sh: Vec<Sh> = table
+        .chunks_exact(shentsize as usize)
+        .map(|e| {
+            if is64 {
+                Sh {
+                    name: rd(e, 0, 4),
+                    kind: rd(e, 4, 4),
+                    offset: rd(e, 0x18, 8),
+                    size: rd(e, 0x20, 8),
+                    link: rd(e, 0x28, 4),
+                }
+            } else {
+                Sh {
+                    name: rd(e, 0, 4),
+                    kind: rd(e, 4, 4),
+                    offset: rd(e, 0x10, 4),
+                    size: rd(e, 0x14, 4),
+                    link: rd(e, 0x18, 4),
+                }
+            }
+        })
+        .collect();
+    let in_file = |s: &Sh| {
+        s.kind != elf::SHT_NOBITS as u64 && s.offset.checked_add(s.size).is_some_and(|e| e <= size)
+    };
+    let strtab = &sh[shstrndx as usize];
+    if !in_file(strtab) {
+        return Ok(None);
+    }
+    let mut names = vec![0u8; strtab.size as usize];
+    file.read_exact_at(&mut names, strtab.offset)?;
+    let mut want = vec![false; sh.len()];
+    want[shstrndx as usize] = true;
+    for (i, s) in sh.iter().enumerate() {
+        let name = cstr_at(&names, s.name).unwrap_or(b"");
+        let needed = matches!(
+            name,
+            b".modinfo" | b"__versions" | b".symtab" | b".strtab" | b"__ksymtab_strings"
+        ) || name.starts_with(b"__kcrctab")
+            || s.kind == elf::SHT_SYMTAB as u64
+            || s.kind == elf::SHT_SYMTAB_SHNDX as u64;
+        if needed {
+            want[i] = true;
+            if s.kind == elf::SHT_SYMTAB as u64 && (s.link as usize) < sh.len() {
+                want[s.link as usize] = true;
+            }
+        }
+    }
+    let wanted: u64 = sh
+        .iter()
+        .zip(&want)
+        .filter(|(s, w)| **w && in_file(s))
+        .map(|(s, _)| s.size)
+        .sum();
+    if wanted * 2 > size {
+        return Ok(None); // most of the file anyway: one read is cheaper
+    }
+    let mut buf = vec![0u64; (size as usize).div_ceil(8)];
+    let bytes = words_as_bytes_mut(&mut buf);
+    bytes[..64].copy_from_slice(&ident);
+    bytes[shoff as usize..(shoff + table_len) as usize].copy_from_slice(&table);
+    let mut loaded = vec![false; sh.len()];
+    for (i, s) in sh.iter().enumerate() {
+        if want[i] && in_file(s) {
+            let range = s.offset as usize..(s.offset + s.size) as usize;
+            if i == shstrndx as usize {
+                bytes[range].copy_from_slice(&names);
+            } else {
+                file.read_exact_at(&mut bytes[range], s.offset)?;
+            }
+            loaded[i] = true;
+        }
+    }
+    Ok(Some(Sparse { buf, loaded }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn testdata_module(rel: &str) -> std::path::PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("testdata/lib/modules")
+            .join(rel)
+    }
+
+    fn find(dir: &Path, name: &str) -> Option<std::path::PathBuf> {
+        for e in std::fs::read_dir(dir).ok()?.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                if let Some(f) = find(&p, name) {
+                    return Some(f);
+                }
+            } else if p.file_name().is_some_and(|n| n == name) {
+                return Some(p);
+            }
+        }
+        None
+    }
+
+    #[test]
+    fn sparse_read_equals_whole_read_on_real_modules() {
+        let root = testdata_module("");
+        let mut n = 0;
+        let mut stack = vec![root];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).unwrap().flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else if p.to_string_lossy().ends_with(".ko") {
+                    let whole = scan_bytes(&std::fs::read(&p).unwrap()).unwrap();
+                    let sparse = scan_file(&p).unwrap();
+                    assert_eq!(whole, sparse, "{}", p.display());
+                    n += 1;
+                }
+            }
+        }
+        assert!(n >= 10, "only {n} modules in testdata");
+    }
+
+    #[test]
+    fn real_exports_imports_and_aliases() {
+        let dir = testdata_module("6.1.0-56-amd64");
+        let crc = scan_file(&find(&dir, "crc-itu-t.ko").unwrap()).unwrap();
+        let names: Vec<&str> = crc.exports.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["crc_itu_t_table", "crc_itu_t"], "in .symtab order");
+        assert!(
+            crc.exports
+                .iter()
+                .all(|(_, c)| *c != 0 && *c <= u32::MAX as u64)
+        );
+
+        let ftp = scan_file(&find(&dir, "nf_conntrack_ftp.ko").unwrap()).unwrap();
+        let dep = |n: &str| ftp.deps.iter().find(|d| d.name == n);
+        let exp = dep("nf_ct_expect_alloc").expect("ftp needs nf_ct_expect_alloc");
+        assert_ne!(exp.crc, 0, "its CRC comes from __versions");
+        assert!(!exp.weak);
+        // module_layout is no undefined symbol: it is appended from the unvisited __versions
+        assert_eq!(ftp.deps.last().unwrap().name, "module_layout");
+        assert!(
+            ftp.info
+                .iter()
+                .any(|(k, v)| *k == InfoKey::Alias && v == "nfct-helper-ftp")
+        );
+    }
+}
