@@ -5,10 +5,16 @@
 //! The cache is a derived file and is never trusted: a wrong magic, another format or kabi
 //! version, a bad checksum or any decoding error makes it empty, and the scan rebuilds it.
 //!
+//! It also records the last run's [`Fingerprint`]: a hash of every input and the identity of
+//! every file written. When both still hold, the outputs are exactly what a new run would
+//! write, and there is nothing to do.
+//!
 //! Layout (integers little-endian): `KABISCAN`, u32 format, u32 length of the version
-//! string, the version string, u64 payload length, u32 CRC-32 of the payload, the payload:
-//! u32 count, then per file: path, [`FileKey`], u8 state (0 parsed, 1 error), then either the
-//! error text or the record (exports, dependency symbols, `.modinfo` records).
+//! string, the version string; then two checksummed blocks, each as u64 length, u32 CRC-32,
+//! bytes: the fingerprint (u64 input hash, u32 count of outputs, each name and
+//! [`FileKey`], u32 count of messages, each u8 level and text) and the payload: u32 count,
+//! then per file: path, [`FileKey`], u8 state (0 parsed, 1 error), then either the error
+//! text or the record (exports, dependency symbols, `.modinfo` records).
 
 use super::scan::{DepSymbol, InfoKey, Record};
 use rustc_hash::FxHashMap;
@@ -17,9 +23,19 @@ use std::path::Path;
 use std::sync::Arc;
 
 const MAGIC: &[u8; 8] = b"KABISCAN";
-const FORMAT: u32 = 1;
-/// Extraction rules belong to this build: another version's cache is not reused.
-const VERSION: &str = env!("CARGO_PKG_VERSION");
+const FORMAT: u32 = 2;
+/// Extraction rules belong to this build: another build's cache is not reused. The build is
+/// known by the version and the identity of the running executable.
+pub fn build_id() -> &'static str {
+    static ID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    ID.get_or_init(|| {
+        let exe = std::env::current_exe()
+            .and_then(std::fs::metadata)
+            .map(|m| format!("{}:{}.{}", m.size(), m.mtime(), m.mtime_nsec()))
+            .unwrap_or_default();
+        format!("{} {exe}", env!("CARGO_PKG_VERSION"))
+    })
+}
 
 /// What identifies one state of a file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,6 +65,115 @@ pub type Scanned = Result<Arc<Record>, String>;
 #[derive(Debug, Default, Clone)]
 pub struct Cache {
     pub entries: FxHashMap<String, (FileKey, Scanned)>,
+    pub fingerprint: Fingerprint,
+}
+
+/// What the last run read and wrote.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Fingerprint {
+    /// Hash of every input (see `depmod::input_hash`); 0 when unknown.
+    pub inputs: u64,
+    /// Each file written (or confirmed) by that run, with its identity afterwards.
+    pub outputs: Vec<(String, FileKey)>,
+    /// The run's messages: (0 warning, 1 error; text).
+    pub messages: Vec<(u8, String)>,
+}
+
+fn put_key(p: &mut Vec<u8>, k: &FileKey) {
+    put_u64(p, k.size);
+    put_u64(p, k.mtime.0 as u64);
+    put_u32(p, k.mtime.1);
+    put_u64(p, k.ctime.0 as u64);
+    put_u32(p, k.ctime.1);
+    put_u64(p, k.ino);
+    put_u64(p, k.dev);
+}
+
+fn get_key(r: &mut Reader) -> Option<FileKey> {
+    Some(FileKey {
+        size: r.u64()?,
+        mtime: (r.u64()? as i64, r.u32()?),
+        ctime: (r.u64()? as i64, r.u32()?),
+        ino: r.u64()?,
+        dev: r.u64()?,
+    })
+}
+
+impl Fingerprint {
+    fn encode(&self) -> Vec<u8> {
+        let mut p = Vec::new();
+        put_u64(&mut p, self.inputs);
+        put_u32(&mut p, self.outputs.len() as u32);
+        for (n, k) in &self.outputs {
+            put_str(&mut p, n);
+            put_key(&mut p, k);
+        }
+        put_u32(&mut p, self.messages.len() as u32);
+        for (l, m) in &self.messages {
+            p.push(*l);
+            put_str(&mut p, m);
+        }
+        p
+    }
+
+    fn decode(data: &[u8]) -> Option<Fingerprint> {
+        let mut r = Reader { data };
+        let inputs = r.u64()?;
+        let n = r.count(48)?;
+        let mut outputs = Vec::with_capacity(n);
+        for _ in 0..n {
+            outputs.push((r.str()?, get_key(&mut r)?));
+        }
+        let n = r.count(5)?;
+        let mut messages = Vec::with_capacity(n);
+        for _ in 0..n {
+            messages.push((r.u8()?, r.str()?));
+        }
+        r.data.is_empty().then_some(Fingerprint {
+            inputs,
+            outputs,
+            messages,
+        })
+    }
+
+    /// Read only the fingerprint of a cache file (not the records).
+    pub fn load(path: &Path) -> Option<Fingerprint> {
+        use std::io::Read;
+        let mut f = std::fs::File::open(path).ok()?;
+        let mut head = vec![0u8; 4096];
+        let n = f.read(&mut head).ok()?;
+        head.truncate(n);
+        let mut r = Reader { data: &head };
+        header(&mut r)?;
+        let len = r.u64()? as usize;
+        let crc = r.u32()?;
+        let start = head.len() - r.data.len();
+        let mut block = head[start..].to_vec();
+        if block.len() < len {
+            let mut rest = vec![0u8; len - block.len()];
+            f.read_exact(&mut rest).ok()?;
+            block.extend_from_slice(&rest);
+        }
+        block.truncate(len);
+        (crc32fast::hash(&block) == crc).then(|| Fingerprint::decode(&block))?
+    }
+}
+
+fn header(r: &mut Reader) -> Option<()> {
+    (r.take(8)? == MAGIC && r.u32()? == FORMAT && r.str()? == build_id()).then_some(())
+}
+
+fn put_block(out: &mut Vec<u8>, block: &[u8]) {
+    put_u64(out, block.len() as u64);
+    put_u32(out, crc32fast::hash(block));
+    out.extend_from_slice(block);
+}
+
+fn get_block<'a>(r: &mut Reader<'a>) -> Option<&'a [u8]> {
+    let len = usize::try_from(r.u64()?).ok()?;
+    let crc = r.u32()?;
+    let b = r.take(len)?;
+    (crc32fast::hash(b) == crc).then_some(b)
 }
 
 impl Cache {
@@ -92,13 +217,7 @@ impl Cache {
         for path in paths {
             let (k, s) = &self.entries[path];
             put_str(&mut p, path);
-            put_u64(&mut p, k.size);
-            put_u64(&mut p, k.mtime.0 as u64);
-            put_u32(&mut p, k.mtime.1);
-            put_u64(&mut p, k.ctime.0 as u64);
-            put_u32(&mut p, k.ctime.1);
-            put_u64(&mut p, k.ino);
-            put_u64(&mut p, k.dev);
+            put_key(&mut p, k);
             match s {
                 Err(e) => {
                     p.push(1);
@@ -128,10 +247,9 @@ impl Cache {
         let mut out = Vec::with_capacity(p.len() + 64);
         out.extend_from_slice(MAGIC);
         put_u32(&mut out, FORMAT);
-        put_str(&mut out, VERSION);
-        put_u64(&mut out, p.len() as u64);
-        put_u32(&mut out, crc32fast::hash(&p));
-        out.extend_from_slice(&p);
+        put_str(&mut out, build_id());
+        put_block(&mut out, &self.fingerprint.encode());
+        put_block(&mut out, &p);
         out
     }
 }
@@ -183,26 +301,19 @@ impl<'a> Reader<'a> {
 /// Decode a cache file; `None` unless everything checks out.
 pub fn decode(data: &[u8]) -> Option<Cache> {
     let mut r = Reader { data };
-    if r.take(8)? != MAGIC || r.u32()? != FORMAT || r.str()? != VERSION {
+    header(&mut r)?;
+    let fingerprint = Fingerprint::decode(get_block(&mut r)?)?;
+    let payload = get_block(&mut r)?;
+    if !r.data.is_empty() {
         return None;
     }
-    let len = r.u64()?;
-    let crc = r.u32()?;
-    if r.data.len() as u64 != len || crc32fast::hash(r.data) != crc {
-        return None;
-    }
+    let mut r = Reader { data: payload };
     let n = r.count(50)?;
     let mut entries = FxHashMap::default();
     entries.reserve(n);
     for _ in 0..n {
         let path = r.str()?;
-        let key = FileKey {
-            size: r.u64()?,
-            mtime: (r.u64()? as i64, r.u32()?),
-            ctime: (r.u64()? as i64, r.u32()?),
-            ino: r.u64()?,
-            dev: r.u64()?,
-        };
+        let key = get_key(&mut r)?;
         let scanned = match r.u8()? {
             1 => Err(r.str()?),
             0 => {
@@ -235,7 +346,10 @@ pub fn decode(data: &[u8]) -> Option<Cache> {
         };
         entries.insert(path, (key, scanned));
     }
-    r.data.is_empty().then_some(Cache { entries })
+    r.data.is_empty().then_some(Cache {
+        entries,
+        fingerprint,
+    })
 }
 
 #[cfg(test)]
@@ -266,13 +380,24 @@ mod tests {
         c.entries.insert("/a.ko".into(), (key, Ok(Arc::new(rec))));
         c.entries
             .insert("/b.ko".into(), (key, Err("bad ELF".into())));
+        c.fingerprint = Fingerprint {
+            inputs: 42,
+            outputs: vec![("modules.dep".into(), key)],
+            messages: vec![(0, "could not open modules.order".into())],
+        };
         c
     }
 
     #[test]
     fn round_trips() {
         let c = sample();
-        let d = decode(&c.encode()).expect("decodes");
+        let bytes = c.encode();
+        let d = decode(&bytes).expect("decodes");
+        assert_eq!(d.fingerprint, c.fingerprint);
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("cache");
+        std::fs::write(&f, &bytes).unwrap();
+        assert_eq!(Fingerprint::load(&f), Some(c.fingerprint.clone()));
         assert_eq!(d.entries.len(), 2);
         for (p, (k, s)) in &c.entries {
             let (k2, s2) = &d.entries[p];

@@ -111,6 +111,21 @@ impl Options {
     }
 }
 
+/// The files a run writes (besides the cache), in kmod's order.
+pub const OUTPUTS: &[&str] = &[
+    "modules.dep",
+    "modules.dep.bin",
+    "modules.alias",
+    "modules.alias.bin",
+    "modules.softdep",
+    "modules.weakdep",
+    "modules.symbols",
+    "modules.symbols.bin",
+    "modules.builtin.bin",
+    "modules.builtin.alias.bin",
+    "modules.devname",
+];
+
 /// Run depmod. Messages (kmod's warnings and errors, in kmod's words) go to `log` as they
 /// are produced.
 pub fn run(opts: &Options, log: &mut dyn FnMut(&Message)) -> Result<Summary, DepmodError> {
@@ -120,6 +135,8 @@ pub fn run(opts: &Options, log: &mut dyn FnMut(&Message)) -> Result<Summary, Dep
         summary.up_to_date = true;
         return Ok(summary);
     }
+    // every message of the run, for the cache to replay
+    let mut all: Vec<Message> = Vec::new();
     let mut msgs: Vec<Message> = Vec::new();
     let kernel = kernel_symbols(opts, &mut msgs)?;
     let settings = Settings {
@@ -130,29 +147,40 @@ pub fn run(opts: &Options, log: &mut dyn FnMut(&Message)) -> Result<Summary, Dep
         msgs.push(Message::Warning("-e needs -E or -F".into()));
     }
 
-    // which files
-    let files: Vec<String> = if opts.modules.is_empty() {
+    // which files, with their identities
+    let mut config_text = String::new();
+    let (files, keys): (Vec<String>, Vec<Result<FileKey, String>>) = if opts.modules.is_empty() {
         let root = opts.root.clone().unwrap_or_else(|| PathBuf::from("/"));
         let cfg = DepmodConfig::load(&root, &opts.kver, opts.config.as_deref());
+        config_text = format!("{cfg:?}");
         for w in &cfg.warnings {
             msgs.push(Message::Error(w.clone()));
         }
         if !Path::new(&dirname).is_dir() {
-            flush(&mut msgs, log);
+            emit(&mut msgs, &mut all, log);
             return Err(DepmodError::Fatal(format!(
                 "could not search modules: could not open directory {dirname}: No such file or directory"
             )));
         }
-        let walked = cfg.walk(&dirname);
-        cfg.select(&dirname, &walked)
+        let walked = cfg.walk_entries(&dirname);
+        let paths: Vec<String> = walked.iter().map(|(p, _)| p.clone()).collect();
+        let mut meta: rustc_hash::FxHashMap<&str, &std::fs::Metadata> =
+            walked.iter().map(|(p, m)| (p.as_str(), m)).collect();
+        cfg.select(&dirname, &paths)
             .into_iter()
-            .map(|(_, p)| p)
-            .collect()
+            .map(|(_, p)| {
+                let k = meta
+                    .remove(p.as_str())
+                    .map(FileKey::of)
+                    .ok_or_else(|| format!("{p}: vanished during the scan"));
+                (p, k)
+            })
+            .unzip()
     } else {
         let mut v = Vec::new();
         for p in &opts.modules {
             if !p.is_absolute() {
-                flush(&mut msgs, log);
+                emit(&mut msgs, &mut all, log);
                 return Err(DepmodError::Fatal(format!(
                     "{}: not absolute path.",
                     p.display()
@@ -160,40 +188,68 @@ pub fn run(opts: &Options, log: &mut dyn FnMut(&Message)) -> Result<Summary, Dep
             }
             v.push(p.to_string_lossy().into_owned());
         }
-        v
+        let keys = v
+            .par_iter()
+            .map(|p| {
+                std::fs::metadata(p)
+                    .map(|m| FileKey::of(&m))
+                    .map_err(|e| Error::io(p, e).to_string())
+            })
+            .collect();
+        (v, keys)
     };
-    flush(&mut msgs, log);
+
+    // nothing changed since the last run, which wrote what is there: nothing to do
+    let cache_path = opts.cache_path();
+    let inputs = input_hash(opts, &dirname, &config_text, &files, &keys);
+    let shortcut = !opts.to_stdout && !opts.print_unknown && !opts.warn_dups;
+    if let (true, Some(p)) = (shortcut, &cache_path) {
+        if let Some(fp) = cache::Fingerprint::load(p) {
+            if fp.inputs == inputs && outputs_intact(&dirname, &fp.outputs) {
+                msgs.extend(fp.messages.iter().map(|(l, t)| match l {
+                    0 => Message::Warning(t.clone()),
+                    _ => Message::Error(t.clone()),
+                }));
+                emit(&mut msgs, &mut all, log);
+                summary.modules = files.len();
+                summary.cached = files.len();
+                summary.unchanged = OUTPUTS.iter().map(|s| s.to_string()).collect();
+                summary.up_to_date = true;
+                return Ok(summary);
+            }
+        }
+    }
+    emit(&mut msgs, &mut all, log);
 
     // scan, through the cache
-    let cache_path = opts.cache_path();
     let old = match &cache_path {
         Some(p) => {
             let (c, why) = Cache::load(p);
             if let Some(why) = why {
-                msgs.push(Message::Warning(why));
+                log(&Message::Warning(why)); // about this run only: not replayed
             }
             c
         }
         None => Cache::default(),
     };
-    let scanned = scan_files(&files, &old, opts.progress);
+    let scanned = scan_files(&files, &keys, &old, opts.progress);
     let mut new_cache = Cache::default();
     if !opts.modules.is_empty() {
         new_cache.entries = old.entries.clone();
     }
     let mut mods = Vec::with_capacity(files.len());
-    for (path, (key, result, hit)) in files.iter().zip(scanned) {
+    for ((path, key), (result, hit)) in files.iter().zip(&keys).zip(scanned) {
         if hit {
             summary.cached += 1;
         } else {
             summary.scanned += 1;
         }
-        if let Some(key) = key {
+        if let Ok(key) = key {
             new_cache
                 .entries
-                .insert(path.clone(), (key, result.clone()));
+                .insert(path.clone(), (*key, result.clone()));
         }
-        match &result {
+        match result {
             Ok(record) => {
                 let rel = path
                     .strip_prefix(&dirname)
@@ -203,7 +259,7 @@ pub fn run(opts: &Options, log: &mut dyn FnMut(&Message)) -> Result<Summary, Dep
                     name: output::path_to_modname(path),
                     path: path.clone(),
                     rel,
-                    record: record.clone(),
+                    record,
                 });
             }
             Err(e) => {
@@ -226,35 +282,24 @@ pub fn run(opts: &Options, log: &mut dyn FnMut(&Message)) -> Result<Summary, Dep
         Ok(g) => g,
         Err(c) => {
             let mut m = c.messages;
-            flush(&mut m, log);
+            emit(&mut m, &mut all, log);
             return Err(DepmodError::Cycles(c.cycles));
         }
     };
     msgs = g.messages.clone();
-    flush(&mut msgs, log);
+    emit(&mut msgs, &mut all, log);
 
-    if let Some(p) = &cache_path {
-        if !opts.to_stdout && cache_changed(&old, &new_cache) {
-            if let Err(e) = write_atomic(p, &new_cache.encode()) {
-                log(&Message::Warning(format!(
-                    "could not write the scan cache {}: {e}",
-                    p.display()
-                )));
-            }
-        }
-    }
-
-    let files = render(&g, opts, &dirname, &mut msgs);
-    flush(&mut msgs, log);
+    let files_out = render(&g, opts, &dirname, &mut msgs);
+    emit(&mut msgs, &mut all, log);
     if opts.to_stdout {
         let mut out = std::io::stdout().lock();
-        for (_, data) in &files {
+        for (_, data) in &files_out {
             out.write_all(data).map_err(|e| Error::io("<stdout>", e))?;
         }
         out.flush().map_err(|e| Error::io("<stdout>", e))?;
         return Ok(summary);
     }
-    for (name, data) in &files {
+    for (name, data) in &files_out {
         let path = Path::new(&dirname).join(name);
         if std::fs::read(&path).is_ok_and(|old| old == *data) {
             summary.unchanged.push(name.to_string());
@@ -270,13 +315,100 @@ pub fn run(opts: &Options, log: &mut dyn FnMut(&Message)) -> Result<Summary, Dep
             let _ = f.set_modified(std::time::SystemTime::now());
         }
     }
+
+    // the cache last: its fingerprint describes the files just written
+    if let Some(p) = &cache_path {
+        new_cache.fingerprint = cache::Fingerprint {
+            inputs,
+            outputs: OUTPUTS
+                .iter()
+                .filter_map(|n| {
+                    let m = std::fs::metadata(Path::new(&dirname).join(n)).ok()?;
+                    Some((n.to_string(), FileKey::of(&m)))
+                })
+                .collect(),
+            messages: all
+                .iter()
+                .map(|m| match m {
+                    Message::Warning(t) => (0, t.clone()),
+                    Message::Error(t) => (1, t.clone()),
+                })
+                .collect(),
+        };
+        if let Err(e) = write_atomic(p, &new_cache.encode()) {
+            log(&Message::Warning(format!(
+                "could not write the scan cache {}: {e}",
+                p.display()
+            )));
+        }
+    }
     Ok(summary)
 }
 
-fn flush(msgs: &mut Vec<Message>, log: &mut dyn FnMut(&Message)) {
+/// Pass messages on to `log`, keeping them in `all`.
+fn emit(msgs: &mut Vec<Message>, all: &mut Vec<Message>, log: &mut dyn FnMut(&Message)) {
     for m in msgs.drain(..) {
         log(&m);
+        all.push(m);
     }
+}
+
+/// Are the files of the last run still exactly as it left them?
+fn outputs_intact(dirname: &str, outputs: &[(String, FileKey)]) -> bool {
+    outputs.len() == OUTPUTS.len()
+        && outputs.iter().all(|(n, k)| {
+            std::fs::metadata(Path::new(dirname).join(n)).is_ok_and(|m| FileKey::of(&m) == *k)
+        })
+}
+
+/// A hash of everything a run's result depends on: the build of kabi, the options, the
+/// configuration, the module files chosen (in order, with their identities) and the other
+/// inputs' identities.
+fn input_hash(
+    opts: &Options,
+    dirname: &str,
+    config: &str,
+    files: &[String],
+    keys: &[Result<FileKey, String>],
+) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    cache::build_id().hash(&mut h);
+    dirname.hash(&mut h);
+    config.hash(&mut h);
+    format!(
+        "{:?} {:?} {:?} {:?} {} {}",
+        opts.symvers,
+        opts.system_map,
+        opts.sym_prefix,
+        opts.modules,
+        opts.print_unknown,
+        opts.warn_dups
+    )
+    .hash(&mut h);
+    let key_of = |p: &Path| std::fs::metadata(p).ok().map(|m| FileKey::of(&m));
+    let key_hash = |k: Option<FileKey>, h: &mut std::collections::hash_map::DefaultHasher| {
+        if let Some(k) = k {
+            (k.size, k.mtime, k.ctime, k.ino, k.dev).hash(h);
+        } else {
+            0u8.hash(h);
+        }
+    };
+    for p in [&opts.symvers, &opts.system_map].into_iter().flatten() {
+        key_hash(key_of(p), &mut h);
+    }
+    for n in [
+        "modules.order",
+        "modules.builtin",
+        "modules.builtin.modinfo",
+    ] {
+        key_hash(key_of(&Path::new(dirname).join(n)), &mut h);
+    }
+    for (f, k) in files.iter().zip(keys) {
+        f.hash(&mut h);
+        key_hash(k.as_ref().ok().copied(), &mut h);
+    }
+    h.finish()
 }
 
 /// Every file depmod writes, in kmod's order, with its content. With `-n` only the text
@@ -366,30 +498,14 @@ pub fn errno_text(e: &std::io::Error) -> String {
     }
 }
 
-fn cache_changed(old: &Cache, new: &Cache) -> bool {
-    old.entries.len() != new.entries.len()
-        || new.entries.iter().any(|(p, (k, s))| {
-            old.entries
-                .get(p)
-                .is_none_or(|(ok, os)| ok != k || !same(os, s))
-        })
-}
-
-fn same(a: &Scanned, b: &Scanned) -> bool {
-    match (a, b) {
-        (Ok(a), Ok(b)) => Arc::ptr_eq(a, b),
-        (Err(a), Err(b)) => a == b,
-        _ => false,
-    }
-}
-
 /// Scan each file, taking unchanged ones from the cache. Per file: its identity (when it
 /// could be stat'ed), the result, and whether it came from the cache.
 pub fn scan_files(
     files: &[String],
+    keys: &[Result<FileKey, String>],
     cache: &Cache,
     progress: bool,
-) -> Vec<(Option<FileKey>, Scanned, bool)> {
+) -> Vec<(Scanned, bool)> {
     let done = AtomicUsize::new(0);
     let finished = std::sync::atomic::AtomicBool::new(false);
     std::thread::scope(|s| {
@@ -398,8 +514,9 @@ pub fn scan_files(
         }
         let out = files
             .par_iter()
-            .map(|path| {
-                let r = scan_one(path, cache);
+            .zip(keys)
+            .map(|(path, key)| {
+                let r = scan_one(path, key, cache);
                 done.fetch_add(1, Ordering::Relaxed);
                 r
             })
@@ -409,19 +526,18 @@ pub fn scan_files(
     })
 }
 
-fn scan_one(path: &str, cache: &Cache) -> (Option<FileKey>, Scanned, bool) {
-    let meta = match std::fs::metadata(path) {
-        Ok(m) => m,
-        Err(e) => return (None, Err(Error::io(path, e).to_string()), false),
+fn scan_one(path: &str, key: &Result<FileKey, String>, cache: &Cache) -> (Scanned, bool) {
+    let key = match key {
+        Ok(k) => k,
+        Err(e) => return (Err(e.clone()), false),
     };
-    let key = FileKey::of(&meta);
-    if let Some(hit) = cache.get(path, &key) {
-        return (Some(key), hit, true);
+    if let Some(hit) = cache.get(path, key) {
+        return (hit, true);
     }
     let r = scan::scan_file(Path::new(path))
         .map(Arc::new)
         .map_err(|e| e.to_string());
-    (Some(key), r, false)
+    (r, false)
 }
 
 /// A progress line on standard error, redrawn a few times a second, shown only when the

@@ -230,6 +230,14 @@ impl DepmodConfig {
     /// Every module file depmod considers, in its walk order: the module directory depth-first
     /// in `readdir` order, then each external directory (the last `external` line first).
     pub fn walk(&self, dirname: &str) -> Vec<String> {
+        self.walk_entries(dirname)
+            .into_iter()
+            .map(|(p, _)| p)
+            .collect()
+    }
+
+    /// [`Self::walk`] with each file's metadata (symlinks followed, as depmod's `fstatat`).
+    pub fn walk_entries(&self, dirname: &str) -> Vec<(String, std::fs::Metadata)> {
         let mut out = Vec::new();
         self.walk_dir(dirname, &mut out);
         for ext in self.externals.iter().rev() {
@@ -238,25 +246,47 @@ impl DepmodConfig {
         out
     }
 
-    fn walk_dir(&self, dir: &str, out: &mut Vec<String>) {
+    /// One directory, depth-first in `readdir` order; subdirectories and `stat` calls run
+    /// in parallel, the result keeps the sequential order.
+    fn walk_dir(&self, dir: &str, out: &mut Vec<(String, std::fs::Metadata)>) {
+        use rayon::prelude::*;
         let Ok(rd) = std::fs::read_dir(dir) else {
             return;
         };
-        for e in rd.flatten() {
-            let name = e.file_name().to_string_lossy().into_owned();
-            if self.excluded(&name) {
-                continue;
-            }
-            let path = format!("{dir}/{name}");
-            // like fstatat without AT_SYMLINK_NOFOLLOW: symlinks are followed
-            match std::fs::metadata(&path) {
-                Ok(m) if m.is_dir() => self.walk_dir(&path, out),
-                Ok(m) if m.is_file() && crate::module::strip_module_ext(&name).is_some() => {
-                    out.push(path)
+        let entries: Vec<std::fs::DirEntry> = rd.flatten().collect();
+        let parts: Vec<Vec<(String, std::fs::Metadata)>> = entries
+            .par_iter()
+            .map(|e| {
+                let mut part = Vec::new();
+                let name = e.file_name();
+                let Some(name) = name.to_str() else {
+                    return part;
+                };
+                if self.excluded(name) {
+                    return part;
                 }
-                _ => {}
-            }
-        }
+                let path = format!("{dir}/{name}");
+                let is_module = crate::module::strip_module_ext(name).is_some();
+                // d_type first (no system call); stat what it does not settle, following
+                // symlinks like depmod's fstatat
+                let meta = match e.file_type() {
+                    Ok(t) if t.is_dir() => {
+                        self.walk_dir(&path, &mut part);
+                        return part;
+                    }
+                    Ok(t) if t.is_file() && !is_module => return part,
+                    Ok(t) if t.is_file() => e.metadata(),
+                    _ => std::fs::metadata(&path),
+                };
+                match meta {
+                    Ok(m) if m.is_dir() => self.walk_dir(&path, &mut part),
+                    Ok(m) if m.is_file() && is_module => part.push((path, m)),
+                    _ => {}
+                }
+                part
+            })
+            .collect();
+        out.extend(parts.into_iter().flatten());
     }
 
     /// One file per module name, chosen as depmod chooses: (module name, path), in the order
