@@ -27,7 +27,7 @@ if [ ${#mods[@]} -lt 10 ]; then # another ABI may lack some: fill up with other 
     done < <(find "$kdir" -name '*.ko' -size -40k | sort | head -n $((10 - ${#mods[@]})))
 fi
 
-targets="module_file module_image signature decompress_xz decompress_zstd decompress_gzip fnmatch modinfo kernel_text vmlinux index depmod_config"
+targets="module_file module_image signature decompress_xz decompress_zstd decompress_gzip fnmatch modinfo kernel_text vmlinux index depmod_config depmod_scan scan_cache"
 for t in $targets; do mkdir -p "$corpus/$t"; done
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -37,6 +37,7 @@ for f in "${mods[@]}"; do
     b=$(basename "$f" .ko)
     cp "$f" "$corpus/module_file/$b.ko"
     cp "$f" "$corpus/module_image/$b.ko"
+    cp "$f" "$corpus/depmod_scan/$b.ko"
     # compressed as the kernel's modules_install does it
     xz --check=crc32 --lzma2=dict=1MiB -c "$f" >"$corpus/decompress_xz/$b.ko.xz"
     zstd -q -c "$f" >"$corpus/decompress_zstd/$b.ko.zst"
@@ -100,6 +101,12 @@ if [ -n "$kroot" ]; then
     head -c 16384 "$kroot/boot/vmlinuz-$kv" >"$corpus/vmlinux/bzimage-head" || true
 fi
 printf 'ffffffff81000000 T _stext\nffffffff828bef00 R __start___ksymtab\nffffffff828bef0c R __stop___ksymtab\nffffffff828bef00 r __ksymtab_printk\nffffffffc0a01000 r __ksymtab_cdrom_open\t[cdrom]\n' >"$corpus/kernel_text/kallsyms"
+
+# a real scan cache: kabi depmod over a tree of the seed modules
+mkdir -p "$tmp/root/lib/modules/0.0/kernel"
+cp "${mods[@]:0:4}" "$tmp/root/lib/modules/0.0/kernel/"
+(cd "$here/.." && cargo run -q --release --bin kabi -- depmod -b "$tmp/root" -C /dev/null \
+    --cache "$corpus/scan_cache/seed.cache" 0.0) || echo "seed.sh: no scan cache seed" >&2
 
 for t in $targets; do
     printf '%-16s %3d seeds\n' "$t" "$(find "$corpus/$t" -type f | wc -l)"
