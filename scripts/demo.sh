@@ -36,6 +36,23 @@ echo
 echo "== and the 6.1.0-47 build of dummy.ko? every reason, in the kernel's words =="
 $kabi check -v -b "$r56" -k "$k56" "$old" | head -12 || true
 echo
+echo "== kabi depmod on a copy of the 6.1.0-56 cloud tree: cold, then warm; compared with kmod's depmod =="
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+for side in kabi kmod; do
+    mkdir -p "$work/$side/lib/modules" "$work/empty"
+    cp -al "$r56/lib/modules/$k56" "$work/$side/lib/modules/"
+done
+$kabi depmod -v -b "$work/kabi" -C "$work/empty" "$k56"
+$kabi depmod -v -b "$work/kabi" -C "$work/empty" "$k56"
+if command -v depmod >/dev/null || [ -x /usr/sbin/depmod ]; then
+    PATH=$PATH:/usr/sbin depmod -b "$work/kmod" -C "$work/empty" "$k56"
+    for f in modules.dep modules.dep.bin modules.alias modules.alias.bin modules.softdep \
+        modules.symbols modules.symbols.bin modules.builtin.bin modules.builtin.alias.bin modules.devname; do
+        cmp "$work/kabi/lib/modules/$k56/$f" "$work/kmod/lib/modules/$k56/$f"
+    done && echo "all 10 files kmod's depmod writes are byte-identical."
+fi
+echo
 if command -v modinfo >/dev/null; then
     cmp <($kabi info "$new") <(modinfo "$new") && echo && echo "kabi info and kmod's modinfo agree byte for byte."
 fi

@@ -162,8 +162,14 @@ pub fn run(a: &DepmodArgs) -> i32 {
         match depmod::run(&opts, &mut log) {
             Ok(s) => {
                 if a.verbose {
-                    if s.up_to_date {
-                        eprintln!("depmod: modules.dep is up to date");
+                    if s.up_to_date && !s.unchanged.is_empty() {
+                        eprintln!(
+                            "depmod: {} modules, nothing changed since the last run: nothing to do ({:.3} s)",
+                            s.modules,
+                            t.elapsed().as_secs_f64()
+                        );
+                    } else if s.up_to_date {
+                        eprintln!("depmod: modules.dep is newer than every module (-A): nothing to do");
                     } else {
                         eprintln!(
                             "depmod: {} modules ({} read, {} from the scan cache, {} left out) in {:.3} s; written: {}; unchanged: {}",
