@@ -169,7 +169,9 @@ pub fn run(a: &DepmodArgs) -> i32 {
                             t.elapsed().as_secs_f64()
                         );
                     } else if s.up_to_date {
-                        eprintln!("depmod: modules.dep is newer than every module (-A): nothing to do");
+                        eprintln!(
+                            "depmod: modules.dep is newer than every module (-A): nothing to do"
+                        );
                     } else {
                         eprintln!(
                             "depmod: {} modules ({} read, {} from the scan cache, {} left out) in {:.3} s; written: {}; unchanged: {}",

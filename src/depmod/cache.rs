@@ -159,6 +159,20 @@ impl Fingerprint {
     }
 }
 
+/// A well-formed header of another format or build.
+fn is_foreign(data: &[u8]) -> bool {
+    let mut r = Reader { data };
+    (|| {
+        if r.take(8)? != MAGIC {
+            return None;
+        }
+        let format = r.u32()?;
+        let build = r.str()?;
+        Some(format != FORMAT || build != build_id())
+    })()
+    .unwrap_or(false)
+}
+
 fn header(r: &mut Reader) -> Option<()> {
     let ok = r.take(8)? == MAGIC && r.u32()? == FORMAT;
     let build = r.str()?;
@@ -194,6 +208,8 @@ impl Cache {
         match std::fs::read(path) {
             Ok(data) => match decode(&data) {
                 Some(c) => (c, None),
+                // another kabi build's cache (an upgrade): rebuilt without a word
+                None if is_foreign(&data) => (Cache::default(), None),
                 None => (
                     Cache::default(),
                     Some(format!(
