@@ -191,6 +191,12 @@ pub fn run(a: &DepmodArgs) -> i32 {
                                 s.unchanged.join(" ")
                             },
                         );
+                        let phases: Vec<String> = s
+                            .phases
+                            .iter()
+                            .map(|(n, t)| format!("{n} {:.1} ms", t * 1e3))
+                            .collect();
+                        eprintln!("depmod: phases: {}", phases.join(", "));
                     }
                 }
                 0

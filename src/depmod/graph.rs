@@ -103,8 +103,9 @@ pub fn order_modules(
     order_path: &str,
     messages: &mut Vec<Message>,
 ) -> Vec<ModuleIn> {
-    mods.sort_by(|a, b| {
-        hash_order_key(&a.name, MODULE_BUCKETS).cmp(&hash_order_key(&b.name, MODULE_BUCKETS))
+    mods.sort_by_cached_key(|m| {
+        let (bucket, _) = hash_order_key(&m.name, MODULE_BUCKETS);
+        (bucket, m.name.clone())
     });
     let Some(order) = order else {
         return mods;
@@ -143,22 +144,24 @@ pub fn build(
     settings: Settings,
     mut messages: Vec<Message>,
 ) -> Result<Graph, Cycles> {
-    let strip_prefix = |name: &str| -> String {
-        match settings.sym_prefix {
-            Some(p) if name.as_bytes().first() == Some(&p) => name[1..].to_string(),
-            _ => name.to_string(),
+    fn strip(prefix: Option<u8>, name: &str) -> &str {
+        match prefix {
+            Some(p) if name.as_bytes().first() == Some(&p) => &name[1..],
+            _ => name,
         }
-    };
+    }
+    let strip_prefix = |name| strip(settings.sym_prefix, name);
     // name -> (owner, crc); later additions replace earlier ones
-    let mut table: FxHashMap<String, (Option<usize>, u64)> = FxHashMap::default();
+    let mut table: FxHashMap<&str, (Option<usize>, u64)> = FxHashMap::default();
+    table.reserve(mods.iter().map(|m| m.record.exports.len()).sum::<usize>() + 32_768);
     if let Some(k) = kernel {
         for (name, crc) in &k.symbols {
-            table.insert(name.clone(), (None, *crc));
+            table.insert(strip_prefix(name), (None, *crc));
         }
         // fake symbols the loader provides (depmod_add_fake_syms)
-        table.insert("__this_module".into(), (None, 0));
-        table.insert("_GLOBAL_OFFSET_TABLE_".into(), (None, 0));
-        table.entry("TOC.".into()).or_insert((None, 0));
+        table.insert("__this_module", (None, 0));
+        table.insert("_GLOBAL_OFFSET_TABLE_", (None, 0));
+        table.entry("TOC.").or_insert((None, 0));
     }
     for (i, m) in mods.iter().enumerate() {
         for (name, crc) in &m.record.exports {
@@ -236,13 +239,17 @@ pub fn build(
         d.sort_by_key(|&x| dep_sort[x]);
     }
 
-    let mut symbols: Vec<(String, usize)> = table
+    let mut symbols: Vec<(u32, &str, usize)> = table
         .into_iter()
-        .filter_map(|(name, (owner, _))| owner.map(|o| (name, o)))
+        .filter_map(|(name, (owner, _))| {
+            owner.map(|o| (hash_order_key(name, SYMBOL_BUCKETS).0, name, o))
+        })
         .collect();
-    symbols.sort_by(|a, b| {
-        hash_order_key(&a.0, SYMBOL_BUCKETS).cmp(&hash_order_key(&b.0, SYMBOL_BUCKETS))
-    });
+    symbols.sort_unstable_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+    let symbols: Vec<(String, usize)> = symbols
+        .into_iter()
+        .map(|(_, n, o)| (n.to_string(), o))
+        .collect();
     Ok(Graph {
         mods,
         deps,

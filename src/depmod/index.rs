@@ -18,8 +18,6 @@
 //! [`Index::parse`] (bounds, structure, every node reached once: a file whose references
 //! form a cycle or share a node is rejected), so lookups afterwards cannot fail.
 
-use std::collections::BTreeMap;
-
 use rustc_hash::FxHashSet;
 
 use crate::glob::fnmatch;
@@ -74,7 +72,7 @@ pub enum IndexError {
 #[derive(Debug, Default, Clone)]
 struct WNode {
     prefix: Vec<u8>,
-    children: BTreeMap<u8, usize>,
+    children: Children,
     /// Sorted by ascending priority; a value is inserted before the first one whose
     /// priority is >= its own (so among equal priorities the newest comes first).
     values: Vec<(u32, String)>,
@@ -159,7 +157,7 @@ impl IndexBuilder {
                     prefix.truncate(j);
                     self.nodes[n] = WNode {
                         prefix,
-                        children: BTreeMap::from([(ch, cid)]),
+                        children: Children(vec![(ch, cid)]),
                         values: Vec::new(),
                     };
                     break;
@@ -179,7 +177,7 @@ impl IndexBuilder {
                     let cid = self.nodes.len();
                     self.nodes.push(WNode {
                         prefix: key[i + 1..].to_vec(),
-                        children: BTreeMap::new(),
+                        children: Children::default(),
                         values: vec![(priority, value.to_string())],
                     });
                     self.nodes[n].children.insert(ch, cid);
@@ -211,7 +209,7 @@ impl IndexBuilder {
             let node = &self.nodes[n];
             if !expanded {
                 stack.push((n, true));
-                stack.extend(node.children.values().rev().map(|&c| (c, false)));
+                stack.extend(node.children.0.iter().rev().map(|&(_, c)| (c, false)));
                 continue;
             }
             let offset = out.len();
@@ -224,14 +222,17 @@ impl IndexBuilder {
                 out.push(0);
                 r |= NODE_PREFIX;
             }
-            if let (Some((&first, _)), Some((&last, _))) = (
-                node.children.first_key_value(),
-                node.children.last_key_value(),
-            ) {
+            if let (Some(&(first, _)), Some(&(last, _))) =
+                (node.children.0.first(), node.children.0.last())
+            {
                 out.push(first);
                 out.push(last);
+                let mut next = node.children.0.iter().peekable();
                 for ch in first..=last {
-                    let cref = node.children.get(&ch).map_or(0, |&c| refs[c]);
+                    let cref = match next.next_if(|(c, _)| *c == ch) {
+                        Some(&(_, c)) => refs[c],
+                        None => 0,
+                    };
                     out.extend_from_slice(&cref.to_be_bytes());
                 }
                 r |= NODE_CHILDS;
@@ -249,6 +250,25 @@ impl IndexBuilder {
         }
         out[8..12].copy_from_slice(&refs[0].to_be_bytes());
         Ok(out)
+    }
+}
+
+/// A node's children, sorted by character (few per node: a vector beats a tree map).
+#[derive(Debug, Default, Clone)]
+struct Children(Vec<(u8, usize)>);
+
+impl Children {
+    fn get(&self, ch: &u8) -> Option<&usize> {
+        self.0
+            .binary_search_by_key(ch, |&(c, _)| c)
+            .ok()
+            .map(|i| &self.0[i].1)
+    }
+    fn insert(&mut self, ch: u8, node: usize) {
+        match self.0.binary_search_by_key(&ch, |&(c, _)| c) {
+            Ok(i) => self.0[i].1 = node,
+            Err(i) => self.0.insert(i, (ch, node)),
+        }
     }
 }
 

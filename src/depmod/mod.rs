@@ -78,6 +78,8 @@ pub struct Summary {
     pub written: Vec<String>,
     /// Files that already had the right content.
     pub unchanged: Vec<String>,
+    /// Seconds spent in each phase: (name, seconds), in order.
+    pub phases: Vec<(&'static str, f64)>,
 }
 
 /// Why a run stopped.
@@ -131,6 +133,12 @@ pub const OUTPUTS: &[&str] = &[
 pub fn run(opts: &Options, log: &mut dyn FnMut(&Message)) -> Result<Summary, DepmodError> {
     let dirname = opts.dirname();
     let mut summary = Summary::default();
+    let mut clock = std::time::Instant::now();
+    let mut phase = |summary: &mut Summary, name: &'static str| {
+        let now = std::time::Instant::now();
+        summary.phases.push((name, (now - clock).as_secs_f64()));
+        clock = now;
+    };
     if opts.maybe_all && !opts.to_stdout && up_to_date(&dirname) {
         summary.up_to_date = true;
         return Ok(summary);
@@ -199,6 +207,7 @@ pub fn run(opts: &Options, log: &mut dyn FnMut(&Message)) -> Result<Summary, Dep
         (v, keys)
     };
 
+    phase(&mut summary, "walk");
     // nothing changed since the last run, which wrote what is there: nothing to do
     let cache_path = opts.cache_path();
     let inputs = input_hash(opts, &dirname, &config_text, &files, &keys);
@@ -232,7 +241,9 @@ pub fn run(opts: &Options, log: &mut dyn FnMut(&Message)) -> Result<Summary, Dep
         }
         None => Cache::default(),
     };
+    phase(&mut summary, "load cache");
     let scanned = scan_files(&files, &keys, &old, opts.progress);
+    phase(&mut summary, "scan");
     let mut new_cache = Cache::default();
     if !opts.modules.is_empty() {
         new_cache.entries = old.entries.clone();
@@ -289,7 +300,9 @@ pub fn run(opts: &Options, log: &mut dyn FnMut(&Message)) -> Result<Summary, Dep
     msgs = g.messages.clone();
     emit(&mut msgs, &mut all, log);
 
+    phase(&mut summary, "graph");
     let files_out = render(&g, opts, &dirname, &mut msgs);
+    phase(&mut summary, "render");
     emit(&mut msgs, &mut all, log);
     if opts.to_stdout {
         let mut out = std::io::stdout().lock();
@@ -316,6 +329,7 @@ pub fn run(opts: &Options, log: &mut dyn FnMut(&Message)) -> Result<Summary, Dep
         }
     }
 
+    phase(&mut summary, "write");
     // the cache last: its fingerprint describes the files just written
     if let Some(p) = &cache_path {
         new_cache.fingerprint = cache::Fingerprint {
@@ -434,44 +448,44 @@ pub fn render(
         files.push(("modules.devname", o.modules_devname(msgs)));
         return files;
     }
-    // the big ones in parallel, messages kept in kmod's order
-    let ((dep_bin, m1), ((alias_bin, m2), (sym_bin, m3))) = rayon::join(
-        || {
-            let mut m = Vec::new();
-            (o.modules_dep_bin(w, &mut m), m)
-        },
-        || {
-            rayon::join(
-                || {
-                    let mut m = Vec::new();
-                    (o.modules_alias_bin(w, &mut m), m)
-                },
-                || {
-                    let mut m = Vec::new();
-                    (o.modules_symbols_bin(w, &mut m), m)
-                },
-            )
-        },
-    );
-    files.push(("modules.dep", o.modules_dep()));
-    files.push(("modules.dep.bin", dep_bin));
-    msgs.extend(m1);
-    files.push(("modules.alias", o.modules_alias()));
-    files.push(("modules.alias.bin", alias_bin));
-    msgs.extend(m2);
-    files.push(("modules.softdep", o.modules_softdep()));
-    files.push(("modules.weakdep", o.modules_weakdep()));
-    files.push(("modules.symbols", o.modules_symbols()));
-    files.push(("modules.symbols.bin", sym_bin));
-    msgs.extend(m3);
+    // every file in parallel; messages kept in kmod's order
     let builtin = read_input(dirname, "modules.builtin", msgs).unwrap_or_default();
-    files.push(("modules.builtin.bin", output::builtin_bin(&builtin, msgs)));
     let modinfo = read_input(dirname, "modules.builtin.modinfo", msgs).unwrap_or_default();
-    files.push((
-        "modules.builtin.alias.bin",
-        output::builtin_alias_bin(&modinfo, msgs),
-    ));
-    files.push(("modules.devname", o.modules_devname(msgs)));
+    type Job<'a> = Box<dyn Fn(&mut Vec<Message>) -> Vec<u8> + Send + Sync + 'a>;
+    let jobs: Vec<(&'static str, Job)> = vec![
+        ("modules.dep", Box::new(|_| o.modules_dep())),
+        ("modules.dep.bin", Box::new(|m| o.modules_dep_bin(w, m))),
+        ("modules.alias", Box::new(|_| o.modules_alias())),
+        ("modules.alias.bin", Box::new(|m| o.modules_alias_bin(w, m))),
+        ("modules.softdep", Box::new(|_| o.modules_softdep())),
+        ("modules.weakdep", Box::new(|_| o.modules_weakdep())),
+        ("modules.symbols", Box::new(|_| o.modules_symbols())),
+        (
+            "modules.symbols.bin",
+            Box::new(|m| o.modules_symbols_bin(w, m)),
+        ),
+        (
+            "modules.builtin.bin",
+            Box::new(|m| output::builtin_bin(&builtin, m)),
+        ),
+        (
+            "modules.builtin.alias.bin",
+            Box::new(|m| output::builtin_alias_bin(&modinfo, m)),
+        ),
+        ("modules.devname", Box::new(|m| o.modules_devname(m))),
+    ];
+    let results: Vec<(&'static str, Vec<u8>, Vec<Message>)> = jobs
+        .par_iter()
+        .map(|(name, job)| {
+            let mut m = Vec::new();
+            let data = job(&mut m);
+            (*name, data, m)
+        })
+        .collect();
+    for (name, data, m) in results {
+        msgs.extend(m);
+        files.push((name, data));
+    }
     files
 }
 

@@ -43,12 +43,14 @@ pub fn path_to_modname(path: &str) -> String {
 /// Everything the indexes are made of, computed once from the graph.
 pub struct Outputs<'g> {
     g: &'g Graph,
-    /// All transitive dependencies of each module, sorted by topological index.
-    closure: Vec<Vec<usize>>,
+    /// Each module's `modules.dep` line (without newline): its path, then all transitive
+    /// dependencies sorted by topological index.
+    dep_lines: Vec<String>,
 }
 
 impl<'g> Outputs<'g> {
     pub fn new(g: &'g Graph) -> Self {
+        use rayon::prelude::*;
         // dependencies have a larger topological index than their users: compute those first
         let mut by_sort: Vec<usize> = (0..g.mods.len()).collect();
         by_sort.sort_by_key(|&i| std::cmp::Reverse(g.dep_sort[i]));
@@ -67,23 +69,27 @@ impl<'g> Outputs<'g> {
             all.sort_by_key(|&x| g.dep_sort[x]);
             closure[m] = all;
         }
-        Outputs { g, closure }
-    }
-
-    fn dep_line(&self, i: usize) -> String {
-        let m = &self.g.mods[i];
-        let mut line = format!("{}:", m.dep_path());
-        for &d in &self.closure[i] {
-            line.push(' ');
-            line.push_str(self.g.mods[d].dep_path());
-        }
-        line
+        let dep_lines = (0..g.mods.len())
+            .into_par_iter()
+            .map(|i| {
+                let m = &g.mods[i];
+                let mut line = String::with_capacity(64 * (1 + closure[i].len()));
+                line.push_str(m.dep_path());
+                line.push(':');
+                for &d in &closure[i] {
+                    line.push(' ');
+                    line.push_str(g.mods[d].dep_path());
+                }
+                line
+            })
+            .collect();
+        Outputs { g, dep_lines }
     }
 
     pub fn modules_dep(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(self.g.mods.len() * 64);
-        for i in 0..self.g.mods.len() {
-            out.extend_from_slice(self.dep_line(i).as_bytes());
+        let mut out = Vec::with_capacity(self.dep_lines.iter().map(|l| l.len() + 1).sum());
+        for l in &self.dep_lines {
+            out.extend_from_slice(l.as_bytes());
             out.push(b'\n');
         }
         out
@@ -92,8 +98,8 @@ impl<'g> Outputs<'g> {
     pub fn modules_dep_bin(&self, warn_dups: bool, msgs: &mut Vec<Message>) -> Vec<u8> {
         let mut idx = IndexBuilder::new();
         for (i, m) in self.g.mods.iter().enumerate() {
-            let line = self.dep_line(i);
-            if insert(&mut idx, &m.name, &line, i as u32, msgs) && warn_dups {
+            let line = &self.dep_lines[i];
+            if insert(&mut idx, &m.name, line, i as u32, msgs) && warn_dups {
                 msgs.push(Message::Warning(format!("duplicate module deps:\n{line}")));
             }
         }
