@@ -627,6 +627,7 @@ impl<'a> Index<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::BTreeMap;
     use proptest::prelude::*;
 
     fn build(entries: &[(&str, &str, u32)]) -> Vec<u8> {
