@@ -11,6 +11,8 @@ use std::path::PathBuf;
         * With -b ROOT and no -C, the depmod.d files under ROOT are read (kmod reads the host's).\n  \
         * A module file that cannot be read is reported and left out (kmod lists it without dependencies).\n  \
         * modules.weakdep is written too (as kmod 33 does).\n  \
+        * .ko.gz modules are indexed like .ko.xz and .ko.zst (Debian's kmod 30 is built without\n    \
+          zlib and skips them).\n  \
         * What each file yields is kept in a scan cache (<module dir>/modules.kabi-cache): an\n    \
           unchanged file is not read again. A damaged or foreign cache is ignored and rebuilt.\n  \
         * Files whose content would not change are left as they are (modules.dep is touched)."

@@ -292,7 +292,7 @@ fn report_cycles(mods: &[ModuleIn], deps: &[Vec<usize>], users: &[u32]) -> (Vec<
                 let mut text = String::new();
                 for &c in &chain {
                     in_loop.insert(c);
-                    roots.retain(|&r| r != c);
+                    remove_rotating(&mut roots, c);
                     text.push_str(&mods[c].name);
                     text.push_str(" -> ");
                 }
@@ -302,7 +302,7 @@ fn report_cycles(mods: &[ModuleIn], deps: &[Vec<usize>], users: &[u32]) -> (Vec<
             }
             visited[m] = true;
             if deps[m].is_empty() {
-                roots.retain(|&r| r != m);
+                remove_rotating(&mut roots, m);
                 continue;
             }
             for &d in &deps[m] {
@@ -312,6 +312,18 @@ fn report_cycles(mods: &[ModuleIn], deps: &[Vec<usize>], users: &[u32]) -> (Vec<
         }
     }
     (cycles, in_loop.len())
+}
+
+/// kmod's `kmod_list_remove_data` on its circular list of roots: the element is removed and
+/// the list then starts at the element that followed it (kmod keeps the returned node as the
+/// head), which decides where the next cycle search starts.
+fn remove_rotating(roots: &mut std::collections::VecDeque<usize>, m: usize) {
+    if let Some(p) = roots.iter().position(|&r| r == m) {
+        roots.remove(p);
+        if !roots.is_empty() {
+            roots.rotate_left(p % roots.len());
+        }
+    }
 }
 
 #[cfg(test)]

@@ -627,8 +627,8 @@ impl<'a> Index<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::BTreeMap;
     use proptest::prelude::*;
+    use std::collections::BTreeMap;
 
     fn build(entries: &[(&str, &str, u32)]) -> Vec<u8> {
         let mut b = IndexBuilder::new();

@@ -14,6 +14,7 @@ use cache::{Cache, FileKey, Scanned};
 use graph::{Graph, KernelSymbols, Message, ModuleIn, Settings};
 use rayon::prelude::*;
 use std::io::Write;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -96,10 +97,11 @@ pub enum DepmodError {
 impl Options {
     /// `<root>/lib/modules/<kver>`, formed as kmod forms it.
     pub fn dirname(&self) -> String {
+        // as kmod: "%s/lib/modules/%s" with the root as given (`-b /` gives `//lib/...`)
         let root = self
             .root
             .as_ref()
-            .map(|r| r.to_string_lossy().trim_end_matches('/').to_string())
+            .map(|r| r.to_string_lossy().into_owned())
             .unwrap_or_default();
         format!("{root}/lib/modules/{}", self.kver)
     }
@@ -139,9 +141,20 @@ pub fn run(opts: &Options, log: &mut dyn FnMut(&Message)) -> Result<Summary, Dep
         summary.phases.push((name, (now - clock).as_secs_f64()));
         clock = now;
     };
-    if opts.maybe_all && !opts.to_stdout && up_to_date(&dirname) {
-        summary.up_to_date = true;
-        return Ok(summary);
+    if opts.maybe_all {
+        // kmod: -A with -n does nothing at all
+        if opts.to_stdout {
+            summary.up_to_date = true;
+            return Ok(summary);
+        }
+        match up_to_date(&dirname) {
+            Ok(true) => {
+                summary.up_to_date = true;
+                return Ok(summary);
+            }
+            Ok(false) => {}
+            Err(e) => log(&Message::Error(e)),
+        }
     }
     // every message of the run, for the cache to replay
     let mut all: Vec<Message> = Vec::new();
@@ -164,13 +177,16 @@ pub fn run(opts: &Options, log: &mut dyn FnMut(&Message)) -> Result<Summary, Dep
         for w in &cfg.warnings {
             msgs.push(Message::Error(w.clone()));
         }
-        if !Path::new(&dirname).is_dir() {
+        let (walked, problems) = cfg.walk_reporting(&dirname);
+        if let Err(e) = std::fs::read_dir(&dirname) {
+            msgs.extend(problems.into_iter().take(1).map(Message::Error));
             emit(&mut msgs, &mut all, log);
             return Err(DepmodError::Fatal(format!(
-                "could not search modules: could not open directory {dirname}: No such file or directory"
+                "could not search modules: {}",
+                errno_text(&e)
             )));
         }
-        let walked = cfg.walk_entries(&dirname);
+        msgs.extend(problems.into_iter().map(Message::Error));
         let paths: Vec<String> = walked.iter().map(|(p, _)| p.clone()).collect();
         let mut meta: rustc_hash::FxHashMap<&str, &std::fs::Metadata> =
             walked.iter().map(|(p, m)| (p.as_str(), m)).collect();
@@ -196,14 +212,19 @@ pub fn run(opts: &Options, log: &mut dyn FnMut(&Message)) -> Result<Summary, Dep
             }
             v.push(p.to_string_lossy().into_owned());
         }
-        let keys = v
-            .par_iter()
-            .map(|p| {
-                std::fs::metadata(p)
-                    .map(|m| FileKey::of(&m))
-                    .map_err(|e| Error::io(p, e).to_string())
-            })
-            .collect();
+        let mut keys = Vec::with_capacity(v.len());
+        for p in &v {
+            match std::fs::metadata(p) {
+                Ok(m) => keys.push(Ok(FileKey::of(&m))),
+                Err(e) => {
+                    emit(&mut msgs, &mut all, log);
+                    return Err(DepmodError::Fatal(format!(
+                        "could not create module {p}: {}",
+                        errno_text(&e)
+                    )));
+                }
+            }
+        }
         (v, keys)
     };
 
@@ -449,8 +470,9 @@ pub fn render(
         return files;
     }
     // every file in parallel; messages kept in kmod's order
-    let builtin = read_input(dirname, "modules.builtin", msgs).unwrap_or_default();
-    let modinfo = read_input(dirname, "modules.builtin.modinfo", msgs).unwrap_or_default();
+    // a missing input gives an empty file, as kmod writes it (not an empty index)
+    let builtin = read_input(dirname, "modules.builtin", msgs);
+    let modinfo = read_input(dirname, "modules.builtin.modinfo", msgs);
     type Job<'a> = Box<dyn Fn(&mut Vec<Message>) -> Vec<u8> + Send + Sync + 'a>;
     let jobs: Vec<(&'static str, Job)> = vec![
         ("modules.dep", Box::new(|_| o.modules_dep())),
@@ -466,11 +488,21 @@ pub fn render(
         ),
         (
             "modules.builtin.bin",
-            Box::new(|m| output::builtin_bin(&builtin, m)),
+            Box::new(|m| {
+                builtin
+                    .as_ref()
+                    .map(|b| output::builtin_bin(b, m))
+                    .unwrap_or_default()
+            }),
         ),
         (
             "modules.builtin.alias.bin",
-            Box::new(|m| output::builtin_alias_bin(&modinfo, m)),
+            Box::new(|m| {
+                modinfo
+                    .as_ref()
+                    .map(|b| output::builtin_alias_bin(b, m))
+                    .unwrap_or_default()
+            }),
         ),
         ("modules.devname", Box::new(|m| o.modules_devname(m))),
     ];
@@ -702,19 +734,23 @@ pub fn parse_system_map(
 }
 
 /// kmod's `depfile_up_to_date`: `modules.dep` exists and no module file below the
-/// directory (besides `build` and `source`) is newer.
-pub fn up_to_date(dirname: &str) -> bool {
-    let Ok(dep) = std::fs::metadata(Path::new(dirname).join("modules.dep")) else {
-        return false;
-    };
-    let Ok(limit) = dep.modified() else {
-        return false;
-    };
-    let limit = limit
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    fn newer(dir: &Path, limit: u64) -> bool {
+/// directory (besides `build` and `source`) is newer. `Err` with kmod's message when
+/// `modules.dep` cannot be examined (the caller then rebuilds).
+pub fn up_to_date(dirname: &str) -> Result<bool, String> {
+    if let Err(e) = std::fs::read_dir(dirname) {
+        return Err(format!(
+            "could not open directory {dirname}: {}",
+            errno_text(&e)
+        ));
+    }
+    let dep = std::fs::metadata(Path::new(dirname).join("modules.dep")).map_err(|e| {
+        format!(
+            "could not fstatat({dirname}, modules.dep): {}",
+            errno_text(&e)
+        )
+    })?;
+    let limit = dep.mtime();
+    fn newer(dir: &Path, limit: i64) -> bool {
         let Ok(rd) = std::fs::read_dir(dir) else {
             return false;
         };
@@ -733,17 +769,14 @@ pub fn up_to_date(dirname: &str) -> bool {
                 }
             } else if m.is_file()
                 && crate::module::strip_module_ext(&name).is_some()
-                && m.modified()
-                    .ok()
-                    .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-                    .is_some_and(|t| t.as_secs() > limit)
+                && m.mtime() > limit
             {
                 return true;
             }
         }
         false
     }
-    !newer(Path::new(dirname), limit)
+    Ok(!newer(Path::new(dirname), limit))
 }
 
 /// Write `data` to `path` through a temporary file in the same directory, flushed to disk

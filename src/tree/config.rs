@@ -238,23 +238,41 @@ impl DepmodConfig {
 
     /// [`Self::walk`] with each file's metadata (symlinks followed, as depmod's `fstatat`).
     pub fn walk_entries(&self, dirname: &str) -> Vec<(String, std::fs::Metadata)> {
-        let mut out = Vec::new();
-        self.walk_dir(dirname, &mut out);
-        for ext in self.externals.iter().rev() {
-            self.walk_dir(ext, &mut out);
+        self.walk_reporting(dirname).0
+    }
+
+    /// [`Self::walk_entries`], plus what depmod reports on the way, in its words and in walk
+    /// order: directories that cannot be opened (the module directory itself comes first,
+    /// as `Err`), entries that cannot be stat'ed, entries of unsupported types.
+    #[allow(clippy::type_complexity)]
+    pub fn walk_reporting(&self, dirname: &str) -> (Vec<(String, std::fs::Metadata)>, Vec<String>) {
+        let mut items = Vec::new();
+        for dir in std::iter::once(dirname).chain(self.externals.iter().rev().map(String::as_str)) {
+            match std::fs::read_dir(dir) {
+                Err(e) => items.push(WalkItem::Problem(format!(
+                    "could not open directory {dir}: {}",
+                    crate::depmod::errno_text(&e)
+                ))),
+                Ok(rd) => self.walk_dir(dir, rd, &mut items),
+            }
         }
-        out
+        let mut files = Vec::new();
+        let mut problems = Vec::new();
+        for i in items {
+            match i {
+                WalkItem::File(p, m) => files.push((p, m)),
+                WalkItem::Problem(t) => problems.push(t),
+            }
+        }
+        (files, problems)
     }
 
     /// One directory, depth-first in `readdir` order; subdirectories and `stat` calls run
     /// in parallel, the result keeps the sequential order.
-    fn walk_dir(&self, dir: &str, out: &mut Vec<(String, std::fs::Metadata)>) {
+    fn walk_dir(&self, dir: &str, rd: std::fs::ReadDir, out: &mut Vec<WalkItem>) {
         use rayon::prelude::*;
-        let Ok(rd) = std::fs::read_dir(dir) else {
-            return;
-        };
         let entries: Vec<std::fs::DirEntry> = rd.flatten().collect();
-        let parts: Vec<Vec<(String, std::fs::Metadata)>> = entries
+        let parts: Vec<Vec<WalkItem>> = entries
             .par_iter()
             .map(|e| {
                 let mut part = Vec::new();
@@ -271,7 +289,7 @@ impl DepmodConfig {
                 // symlinks like depmod's fstatat
                 let meta = match e.file_type() {
                     Ok(t) if t.is_dir() => {
-                        self.walk_dir(&path, &mut part);
+                        self.walk_subdir(dir, name, &path, &mut part);
                         return part;
                     }
                     Ok(t) if t.is_file() && !is_module => return part,
@@ -279,14 +297,38 @@ impl DepmodConfig {
                     _ => std::fs::metadata(&path),
                 };
                 match meta {
-                    Ok(m) if m.is_dir() => self.walk_dir(&path, &mut part),
-                    Ok(m) if m.is_file() && is_module => part.push((path, m)),
-                    _ => {}
+                    Ok(m) if m.is_dir() => self.walk_subdir(dir, name, &path, &mut part),
+                    Ok(m) if m.is_file() => {
+                        if is_module {
+                            part.push(WalkItem::File(path, m))
+                        }
+                    }
+                    Ok(m) => {
+                        use std::os::unix::fs::MetadataExt;
+                        part.push(WalkItem::Problem(format!(
+                            "unsupported file type {path}: {:o}",
+                            m.mode() & 0o170000
+                        )))
+                    }
+                    Err(err) => part.push(WalkItem::Problem(format!(
+                        "fstatat({dir}, {name}): {}",
+                        crate::depmod::errno_text(&err)
+                    ))),
                 }
                 part
             })
             .collect();
         out.extend(parts.into_iter().flatten());
+    }
+
+    fn walk_subdir(&self, dir: &str, name: &str, path: &str, out: &mut Vec<WalkItem>) {
+        match std::fs::read_dir(path) {
+            Ok(rd) => self.walk_dir(path, rd, out),
+            Err(e) => out.push(WalkItem::Problem(format!(
+                "openat({dir}, {name}, O_RDONLY): {}",
+                crate::depmod::errno_text(&e)
+            ))),
+        }
     }
 
     /// One file per module name, chosen as depmod chooses: (module name, path), in the order
@@ -312,6 +354,11 @@ impl DepmodConfig {
         }
         chosen
     }
+}
+
+enum WalkItem {
+    File(String, std::fs::Metadata),
+    Problem(String),
 }
 
 #[cfg(test)]
