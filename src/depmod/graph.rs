@@ -172,38 +172,52 @@ pub fn build(
     let check_crcs = kernel.is_some_and(|k| k.check_crcs);
 
     let n = mods.len();
-    let mut deps: Vec<Vec<usize>> = vec![Vec::new(); n];
-    let mut users = vec![0u32; n];
-    for (i, m) in mods.iter().enumerate() {
-        for d in &m.record.deps {
-            let mut key = d.name.strip_prefix('.').unwrap_or(&d.name);
-            if let Some(p) = settings.sym_prefix {
-                if key.as_bytes().first() == Some(&p) {
-                    key = &key[1..];
+    // each module's providers (in first-use order) and its warnings, in parallel
+    use rayon::prelude::*;
+    let resolved: Vec<(Vec<usize>, Vec<Message>)> = mods
+        .par_iter()
+        .map(|m| {
+            let mut mine: Vec<usize> = Vec::new();
+            let mut warn = Vec::new();
+            for d in &m.record.deps {
+                let mut key = d.name.strip_prefix('.').unwrap_or(&d.name);
+                if let Some(p) = settings.sym_prefix {
+                    if key.as_bytes().first() == Some(&p) {
+                        key = &key[1..];
+                    }
                 }
-            }
-            let Some(&(owner, crc)) = table.get(key) else {
-                if print_unknown && !d.weak {
-                    messages.push(Message::Warning(format!(
-                        "{} needs unknown symbol {}",
+                let Some(&(owner, crc)) = table.get(key) else {
+                    if print_unknown && !d.weak {
+                        warn.push(Message::Warning(format!(
+                            "{} needs unknown symbol {}",
+                            m.path, d.name
+                        )));
+                    }
+                    continue;
+                };
+                if check_crcs && crc != d.crc && !d.weak && print_unknown {
+                    warn.push(Message::Warning(format!(
+                        "{} disagrees about version of symbol {}",
                         m.path, d.name
                     )));
                 }
-                continue;
-            };
-            if check_crcs && crc != d.crc && !d.weak && print_unknown {
-                messages.push(Message::Warning(format!(
-                    "{} disagrees about version of symbol {}",
-                    m.path, d.name
-                )));
-            }
-            if let Some(o) = owner {
-                if !deps[i].contains(&o) {
-                    deps[i].push(o);
-                    users[o] += 1;
+                if let Some(o) = owner {
+                    if !mine.contains(&o) {
+                        mine.push(o);
+                    }
                 }
             }
+            (mine, warn)
+        })
+        .collect();
+    let mut deps: Vec<Vec<usize>> = Vec::with_capacity(n);
+    let mut users = vec![0u32; n];
+    for (mine, warn) in resolved {
+        for &o in &mine {
+            users[o] += 1;
         }
+        deps.push(mine);
+        messages.extend(warn);
     }
 
     // topological sort, exactly as depmod_calculate_dependencies (a LIFO of roots)

@@ -377,6 +377,9 @@ pub fn run(opts: &Options, log: &mut dyn FnMut(&Message)) -> Result<Summary, Dep
             )));
         }
     }
+    // freeing a whole tree's records costs milliseconds: do it off the caller's path (a
+    // process that exits first lets the kernel reclaim it all at once)
+    std::thread::spawn(move || drop((g, new_cache, old, files_out)));
     Ok(summary)
 }
 
@@ -580,7 +583,7 @@ fn scan_one(path: &str, key: &Result<FileKey, String>, cache: &Cache) -> (Scanne
     if let Some(hit) = cache.get(path, key) {
         return (hit, true);
     }
-    let r = scan::scan_file(Path::new(path))
+    let r = scan::scan_file_sized(Path::new(path), Some(key.size))
         .map(Arc::new)
         .map_err(|e| e.to_string());
     (r, false)

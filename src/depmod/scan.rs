@@ -70,25 +70,48 @@ pub struct Record {
     pub info: Vec<(InfoKey, String)>,
 }
 
+/// Files up to this size are read whole: one `read` costs less than finding the parts.
+const WHOLE_READ_MAX: u64 = 64 * 1024;
+/// What the sections-only reader reads from the end of a file in one go: the section
+/// table, `.shstrtab`, and usually `.strtab` and the end of `.symtab`.
+const TAIL: u64 = 48 * 1024;
+/// Wanted ranges closer than this are read with one call.
+const MERGE_GAP: u64 = 16 * 1024;
+
 /// Read and extract one module file.
 pub fn scan_file(path: &Path) -> Result<Record, Error> {
+    scan_file_sized(path, None)
+}
+
+/// [`scan_file`] when the caller already knows the file's size (from a `stat`).
+pub fn scan_file_sized(path: &Path, size: Option<u64>) -> Result<Record, Error> {
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
-    let size = file.metadata().map_err(|e| Error::io(path, e))?.len();
-    if let Some(sparse) = read_sparse(&file, size).map_err(|e| Error::io(path, e))? {
-        let bytes = words_as_bytes(&sparse.buf, size as usize);
-        if let Ok(elf) = ElfFile::parse(bytes, |_| false) {
-            // every CRC must live in a section that was read, or the whole file is needed
-            if crc_sections_loaded(&elf, &sparse.loaded) {
-                return Ok(extract(&elf));
-            }
+    let size = match size {
+        Some(s) => s,
+        None => file.metadata().map_err(|e| Error::io(path, e))?.len(),
+    };
+    if size > WHOLE_READ_MAX {
+        if let Some(r) = scan_sparse(&file, size) {
+            return Ok(r);
         }
     }
-    let mut data = Vec::with_capacity(size as usize);
+    let mut data = Vec::with_capacity(size as usize + 1);
     use std::io::Read;
     (&file)
         .read_to_end(&mut data)
         .map_err(|e| Error::io(path, e))?;
     scan_bytes(&data).map_err(|e| Error::parse(path, e))
+}
+
+/// The sections-only path: `None` on any surprise (not plain ELF, a file changed under us,
+/// an odd layout, a CRC outside the sections read); the caller then reads the whole file.
+#[doc(hidden)]
+pub fn scan_sparse(file: &File, size: u64) -> Option<Record> {
+    let sparse = read_sparse(file, size).ok()??;
+    let bytes = words_as_bytes(&sparse.buf, size as usize);
+    let elf = ElfFile::parse(bytes, |_| false).ok()?;
+    // every CRC must live in a section that was read, or the whole file is needed
+    crc_sections_loaded(&elf, &sparse.loaded).then(|| extract(&elf))
 }
 
 /// Extract from the bytes of a module file of any supported compression.
@@ -347,8 +370,13 @@ fn read_sparse(file: &File, size: u64) -> std::io::Result<Option<Sparse>> {
     if shoff.checked_add(table_len).is_none_or(|end| end > size) {
         return Ok(None);
     }
-    let mut table = vec![0u8; table_len as usize];
-    file.read_exact_at(&mut table, shoff)?;
+    let mut buf = vec![0u64; (size as usize).div_ceil(8)];
+    let bytes = words_as_bytes_mut(&mut buf);
+    bytes[..64].copy_from_slice(&ident);
+    // the tail: the section table and what usually precedes it
+    let tail = shoff.min(size.saturating_sub(TAIL));
+    file.read_exact_at(&mut bytes[tail as usize..size as usize], tail)?;
+    let have = |off: u64, len: u64| off >= tail || off + len <= 64;
     struct Sh {
         name: u64,
         kind: u64,
@@ -356,6 +384,7 @@ fn read_sparse(file: &File, size: u64) -> std::io::Result<Option<Sparse>> {
         size: u64,
         link: u64,
     }
+    let table = &bytes[shoff as usize..(shoff + table_len) as usize];
     let sh: Vec<Sh> = table
         .chunks_exact(shentsize as usize)
         .map(|e| {
@@ -385,12 +414,15 @@ fn read_sparse(file: &File, size: u64) -> std::io::Result<Option<Sparse>> {
     if !in_file(strtab) {
         return Ok(None);
     }
-    let mut names = vec![0u8; strtab.size as usize];
-    file.read_exact_at(&mut names, strtab.offset)?;
+    let names_range = strtab.offset as usize..(strtab.offset + strtab.size) as usize;
+    if !have(strtab.offset, strtab.size) {
+        file.read_exact_at(&mut bytes[names_range.clone()], strtab.offset)?;
+    }
+    let names = &bytes[names_range];
     let mut want = vec![false; sh.len()];
     want[shstrndx as usize] = true;
     for (i, s) in sh.iter().enumerate() {
-        let name = cstr_at(&names, s.name).unwrap_or(b"");
+        let name = cstr_at(names, s.name).unwrap_or(b"");
         let needed = matches!(
             name,
             b".modinfo" | b"__versions" | b".symtab" | b".strtab" | b"__ksymtab_strings"
@@ -404,31 +436,29 @@ fn read_sparse(file: &File, size: u64) -> std::io::Result<Option<Sparse>> {
             }
         }
     }
-    let wanted: u64 = sh
+    // the wanted ranges not read yet, merged when close
+    let mut ranges: Vec<(u64, u64)> = sh
         .iter()
         .zip(&want)
-        .filter(|(s, w)| **w && in_file(s))
-        .map(|(s, _)| s.size)
-        .sum();
-    if wanted * 2 > size {
-        return Ok(None); // most of the file anyway: one read is cheaper
-    }
-    let mut buf = vec![0u64; (size as usize).div_ceil(8)];
-    let bytes = words_as_bytes_mut(&mut buf);
-    bytes[..64].copy_from_slice(&ident);
-    bytes[shoff as usize..(shoff + table_len) as usize].copy_from_slice(&table);
-    let mut loaded = vec![false; sh.len()];
-    for (i, s) in sh.iter().enumerate() {
-        if want[i] && in_file(s) {
-            let range = s.offset as usize..(s.offset + s.size) as usize;
-            if i == shstrndx as usize {
-                bytes[range].copy_from_slice(&names);
-            } else {
-                file.read_exact_at(&mut bytes[range], s.offset)?;
-            }
-            loaded[i] = true;
+        .filter(|(s, w)| **w && in_file(s) && s.size > 0 && !have(s.offset, s.size))
+        .map(|(s, _)| (s.offset, (s.offset + s.size).min(tail)))
+        .collect();
+    ranges.sort_unstable();
+    let mut merged: Vec<(u64, u64)> = Vec::new();
+    for (start, end) in ranges {
+        match merged.last_mut() {
+            Some(last) if start <= last.1 + MERGE_GAP => last.1 = last.1.max(end),
+            _ => merged.push((start, end)),
         }
     }
+    for (start, end) in merged {
+        file.read_exact_at(&mut bytes[start as usize..end as usize], start)?;
+    }
+    let loaded = sh
+        .iter()
+        .zip(&want)
+        .map(|(s, w)| *w && in_file(s))
+        .collect();
     Ok(Some(Sparse { buf, loaded }))
 }
 
@@ -468,8 +498,11 @@ mod tests {
                     stack.push(p);
                 } else if p.to_string_lossy().ends_with(".ko") {
                     let whole = scan_bytes(&std::fs::read(&p).unwrap()).unwrap();
-                    let sparse = scan_file(&p).unwrap();
+                    let f = File::open(&p).unwrap();
+                    let size = f.metadata().unwrap().len();
+                    let sparse = scan_sparse(&f, size).expect("a plain module reads sparsely");
                     assert_eq!(whole, sparse, "{}", p.display());
+                    assert_eq!(whole, scan_file(&p).unwrap(), "{}", p.display());
                     n += 1;
                 }
             }
