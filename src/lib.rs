@@ -11,6 +11,7 @@ pub mod glob;
 pub mod kernel;
 pub mod module;
 pub mod tree;
+pub mod weak;
 
 pub use error::{Error, ParseError};
 pub use module::Module;

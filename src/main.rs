@@ -8,6 +8,7 @@ type Entry = fn(Vec<OsString>) -> i32;
 const COMMANDS: &[(&str, Entry)] = &[
     ("modinfo", kabi::cli::main_modinfo),
     ("depmod", kabi::cli::main_depmod),
+    ("weak-modules", kabi::cli::main_weak_modules),
     ("kabi", kabi::cli::main_kabi),
 ];
 

@@ -5,6 +5,7 @@ pub mod depmod;
 pub mod diff_abi;
 pub mod info;
 pub mod modversions;
+pub mod weak;
 
 use crate::tree::lookup::ModuleDir;
 use clap::{Parser, Subcommand};
@@ -43,6 +44,10 @@ pub enum Command {
     DiffAbi(diff_abi::DiffAbiArgs),
     /// Generate modules.dep and the binary indexes, byte for byte as kmod's depmod
     Depmod(depmod::DepmodArgs),
+    /// RHEL's weak-modules: link compatible modules into other kernels' weak-updates/
+    WeakModules(weak::WeakModulesArgs),
+    /// Weak-updates state: kabi weak status
+    Weak(weak::WeakArgs),
 }
 
 /// The module directory `-b ROOT -k KVER` name: `ROOT/lib/modules/KVER`, KVER defaulting to
@@ -79,6 +84,8 @@ pub fn main_kabi(args: Vec<std::ffi::OsString>) -> i32 {
         Command::Check(a) => check::run(a),
         Command::DiffAbi(a) => diff_abi::run(a),
         Command::Depmod(a) => depmod::run(a),
+        Command::WeakModules(a) => weak::run_weak_modules(a),
+        Command::Weak(a) => weak::run_weak(a),
     }
 }
 
@@ -114,6 +121,24 @@ pub fn main_depmod(args: Vec<std::ffi::OsString>) -> i32 {
     }
     match Depmod::try_parse_from(args) {
         Ok(m) => depmod::run(&m.args),
+        Err(e) => {
+            let code = if e.use_stderr() { 1 } else { exit::OK };
+            let _ = e.print();
+            code
+        }
+    }
+}
+
+/// Entry point for the binary invoked as `weak-modules`.
+pub fn main_weak_modules(args: Vec<std::ffi::OsString>) -> i32 {
+    #[derive(Parser)]
+    #[command(name = "weak-modules", version)]
+    struct W {
+        #[command(flatten)]
+        args: weak::WeakModulesArgs,
+    }
+    match W::try_parse_from(args) {
+        Ok(m) => weak::run_weak_modules(&m.args),
         Err(e) => {
             let code = if e.use_stderr() { 1 } else { exit::OK };
             let _ = e.print();
