@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Install what kabi's build, demo and tests need on Debian 12 (idempotent).
 # kmod is the reference implementation the differential tests compare against.
+# gcc-12, make, binutils and libelf1 build the vendor modules of testdata/vendor/ against
+# Debian headers (testdata/build-vendor.sh; flock from util-linux serialises it).
 set -euo pipefail
-pkgs="kmod xz-utils zstd gzip bzip2 lz4 apt dpkg bc time"
+pkgs="kmod xz-utils zstd gzip bzip2 lz4 apt dpkg bc time gcc-12 make binutils libelf1 util-linux"
 missing=""
 for p in $pkgs; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -312,6 +312,14 @@ fn finish(
     Ok(())
 }
 
+/// The kernel directory a module file sits in (`lib/modules/<K>/...`).
+fn module_krel_path(layout: &Layout, m: &Path) -> Option<String> {
+    let rest = m.strip_prefix(layout.modules()).ok()?;
+    rest.components()
+        .next()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+}
+
 /// One line of `kabi weak status`.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Entry {
@@ -388,57 +396,79 @@ pub fn status(layout: &Layout) -> Result<Vec<KernelStatus>, Error> {
                 });
             }
         }
-        // what could be linked: other kernels' extra/ modules, plus what is linked
-        let mut proposal = live.clone();
+        // what could be linked, as groups: each other kernel's extra/ modules together, then
+        // the linked modules that are in no extra/ of another kernel
+        let mut groups: Vec<Links> = Vec::new();
+        let mut offered: BTreeSet<PathBuf> = BTreeSet::new();
         for (k, m) in &extras {
-            if *k != krel {
-                proposal
-                    .entry(layout.link_rel(m, k))
-                    .or_insert_with(|| m.clone());
+            if *k == krel {
+                continue;
             }
+            let last_k = groups
+                .last()
+                .and_then(|g| g.values().next())
+                .and_then(|t| module_krel_path(layout, t));
+            if last_k.as_deref() != Some(k.as_str()) {
+                groups.push(Links::new());
+            }
+            groups
+                .last_mut()
+                .unwrap()
+                .insert(layout.link_rel(m, k), m.clone());
+            offered.insert(m.clone());
         }
-        let decision = if symvers.is_some() && !proposal.is_empty() {
-            Some(decide(layout, &krel, &proposal)?)
-        } else {
-            None
-        };
-        for (l, t) in &proposal {
-            let linked = live.get(l) == Some(t);
-            let built_for = module_krel(t).unwrap_or_default();
-            let (state, compatible, reasons) = match &decision {
-                None => (
-                    if linked { "linked" } else { "not-linked" },
-                    false,
-                    vec!["no symvers file for this kernel: compatibility unknown".into()],
-                ),
-                Some(d) => {
-                    if d.accepted.get(l) == Some(t) {
-                        (if linked { "linked" } else { "not-linked" }, true, vec![])
-                    } else if let Some(r) = d.refused.iter().find(|r| &r.link == l) {
-                        (
-                            if linked { "stale" } else { "not-linked" },
-                            false,
-                            r.reasons.clone(),
-                        )
-                    } else if let Some((_, _, mine)) = d.shadowed.iter().find(|s| &s.0 == l) {
-                        (
-                            "shadowed",
-                            true,
-                            vec![format!("the kernel has its own {}", mine.display())],
-                        )
-                    } else {
-                        ("not-linked", false, vec![])
-                    }
-                }
+        let rest: Links = live
+            .iter()
+            .filter(|(_, t)| !offered.contains(*t))
+            .map(|(l, t)| (l.clone(), t.clone()))
+            .collect();
+        if !rest.is_empty() {
+            groups.push(rest);
+        }
+        for proposal in &groups {
+            let decision = if symvers.is_some() {
+                Some(decide(layout, &krel, proposal)?)
+            } else {
+                None
             };
-            entries.push(Entry {
-                module: t.clone(),
-                built_for,
-                link: l.clone(),
-                state: state.into(),
-                compatible,
-                reasons,
-            });
+            for (l, t) in proposal {
+                let linked = live.get(l) == Some(t);
+                let built_for = module_krel(t).unwrap_or_default();
+                let (state, compatible, reasons) = match &decision {
+                    None => (
+                        if linked { "linked" } else { "not-linked" },
+                        false,
+                        vec!["no symvers file for this kernel: compatibility unknown".into()],
+                    ),
+                    Some(d) => {
+                        if d.accepted.get(l) == Some(t) {
+                            (if linked { "linked" } else { "not-linked" }, true, vec![])
+                        } else if let Some(r) = d.refused.iter().find(|r| &r.link == l) {
+                            (
+                                if linked { "stale" } else { "not-linked" },
+                                false,
+                                r.reasons.clone(),
+                            )
+                        } else if let Some((_, _, mine)) = d.shadowed.iter().find(|s| &s.0 == l) {
+                            (
+                                "shadowed",
+                                true,
+                                vec![format!("the kernel has its own {}", mine.display())],
+                            )
+                        } else {
+                            ("not-linked", false, vec![])
+                        }
+                    }
+                };
+                entries.push(Entry {
+                    module: t.clone(),
+                    built_for,
+                    link: l.clone(),
+                    state: state.into(),
+                    compatible,
+                    reasons,
+                });
+            }
         }
         out.push(KernelStatus {
             kernel: krel,

@@ -1,0 +1,121 @@
+//! Fixtures of the weak-modules tests: out-of-tree "vendor" modules built against real
+//! Debian kernel headers, and RHEL-shaped roots with several kernels installed side by side.
+//!
+//! Both come from scripts in `testdata/` (cached in `~/.cache/kabi`, see their headers):
+//! `build-vendor.sh ABI` builds `testdata/vendor/` (`kabi_vendor_a.ko`, which exports the GPL
+//! function `kabi_vendor_a_hello`, and `kabi_vendor_b.ko`, which uses it), and
+//! `make-weak-root.sh ROOT ABI... --vendor ABI...` lays out a root of cloud-amd64 kernels.
+//! As with [`super::fetch_kernel`], a failure is a test failure in CI and a skip elsewhere.
+//!
+//! Facts these fixtures give (checked with kmod's depmod): the vendor modules built for 55
+//! are compatible with 56 (byte-identical symvers); those built for 47 are not with 56:
+//! `kabi_vendor_a` disagrees about `module_layout`, `param_ops_uint`,
+//! `__pci_register_driver`, `pci_unregister_driver`, `kmalloc_trace` and `kmalloc_caches`,
+//! `kabi_vendor_b` about `module_layout` only.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use super::{in_ci, testdata};
+
+/// The flavour of every kernel of a [`WeakRoot`].
+pub const FLAVOUR: &str = "cloud-amd64";
+
+/// The kernel release of a cloud-amd64 ABI: `6.1.0-ABI-cloud-amd64`.
+pub fn kver_of(abi: &str) -> String {
+    format!("6.1.0-{abi}-{FLAVOUR}")
+}
+
+/// Run a fixture script; its trimmed stdout, or None (skip) / panic (CI) on failure.
+fn run_script(what: &str, cmd: &mut Command) -> Option<String> {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    if !out.status.success() {
+        let msg = String::from_utf8_lossy(&out.stderr);
+        assert!(!in_ci(), "{what} failed: {msg}");
+        eprintln!("SKIPPED: {what} failed: {msg}");
+        return None;
+    }
+    Some(String::from_utf8(out.stdout).unwrap().trim().to_string())
+}
+
+/// The directory holding `kabi_vendor_a.ko` and `kabi_vendor_b.ko` built for cloud-amd64
+/// ABI `abi` (and their `Module.symvers`), from `testdata/build-vendor.sh` (cached; the first
+/// build of an ABI downloads about 13 MB of headers and takes some seconds). The directory is
+/// in the shared cache: copy the modules before changing them.
+pub fn vendor_modules(abi: &str) -> Option<PathBuf> {
+    let mut cmd = Command::new(testdata().join("build-vendor.sh"));
+    cmd.args([abi, FLAVOUR]);
+    run_script(
+        &format!("building the vendor modules for ABI {abi}"),
+        &mut cmd,
+    )
+    .map(PathBuf::from)
+}
+
+/// A RHEL-shaped root made by `testdata/make-weak-root.sh` (see there for its layout).
+#[derive(Debug, Clone)]
+pub struct WeakRoot {
+    /// The root directory (what `-b` takes).
+    pub root: PathBuf,
+    /// The kernel releases installed, in the order of the ABIs given.
+    pub kvers: Vec<String>,
+}
+
+impl WeakRoot {
+    /// The kernel release of `abi`, which must be one of the root's kernels.
+    pub fn kver(&self, abi: &str) -> &str {
+        let want = kver_of(abi);
+        self.kvers
+            .iter()
+            .find(|k| **k == want)
+            .unwrap_or_else(|| panic!("ABI {abi} is not installed in {:?}", self.kvers))
+    }
+
+    /// `ROOT/lib/modules/<kver>`.
+    pub fn module_dir(&self, abi: &str) -> PathBuf {
+        self.root.join("lib/modules").join(self.kver(abi))
+    }
+
+    /// Where `--vendor abi` installed the vendor modules: `lib/modules/<kver>/extra/kabi-vendor`.
+    pub fn extra(&self, abi: &str) -> PathBuf {
+        self.module_dir(abi).join("extra/kabi-vendor")
+    }
+
+    /// `lib/modules/<kver>/weak-updates` (it exists, empty, as on RHEL).
+    pub fn weak_updates(&self, abi: &str) -> PathBuf {
+        self.module_dir(abi).join("weak-updates")
+    }
+
+    /// `ROOT/boot/symvers-<kver>.gz`.
+    pub fn symvers(&self, abi: &str) -> PathBuf {
+        self.root
+            .join("boot")
+            .join(format!("symvers-{}.gz", self.kver(abi)))
+    }
+}
+
+/// Make a root in `dir` (absent or empty) with the cloud-amd64 kernels of `abis` and the
+/// vendor modules of each ABI of `vendor` (each one of `abis`) installed in its `extra/`;
+/// kmod's depmod has indexed every kernel. Module files under `kernel/` are hard links into
+/// the cache: never modify one in place (replacing or deleting it is fine).
+pub fn weak_root(dir: &Path, abis: &[&str], vendor: &[&str]) -> Option<WeakRoot> {
+    let mut cmd = Command::new(testdata().join("make-weak-root.sh"));
+    cmd.arg(dir).args(abis);
+    for v in vendor {
+        cmd.args(["--vendor", v]);
+    }
+    let what = format!("making a weak-modules root with ABIs {abis:?}, vendor {vendor:?}");
+    let out = run_script(&what, &mut cmd)?;
+    let kvers: Vec<String> = out.lines().map(str::to_string).collect();
+    assert_eq!(
+        kvers,
+        abis.iter().map(|a| kver_of(a)).collect::<Vec<_>>(),
+        "make-weak-root.sh printed unexpected kernel releases"
+    );
+    Some(WeakRoot {
+        root: dir.to_path_buf(),
+        kvers,
+    })
+}

@@ -1,0 +1,324 @@
+//! `kabi weak-modules` on real multi-kernel roots: Debian cloud-amd64 kernels of ABIs 47, 55
+//! and 56 (55 and 56 have identical symvers; 47 differs in 9,715 CRCs) with "vendor"
+//! modules built by the test against each ABI's headers (b needs a's export).
+
+mod common;
+
+use common::weak::{WeakRoot, vendor_modules, weak_root};
+use common::{kabi, run};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+fn weak_modules(r: &WeakRoot, args: &[&str], stdin: &[PathBuf], env: &[(&str, &str)]) -> Output {
+    let mut cmd = kabi();
+    cmd.arg("weak-modules")
+        .arg("--basedir")
+        .arg(&r.root)
+        .arg("--verbose")
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("run kabi weak-modules");
+    let list: String = stdin.iter().map(|p| format!("{}\n", p.display())).collect();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(list.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// Every module link below a kernel's weak-updates/: relative path → target.
+fn links(dir: &Path) -> Vec<(String, String)> {
+    let (l, _) = kabi::weak::links::read(dir);
+    l.into_iter()
+        .map(|(a, b)| (a.display().to_string(), b.display().to_string()))
+        .collect()
+}
+
+fn vendor(r: &WeakRoot, abi: &str) -> Vec<PathBuf> {
+    let d = r.extra(abi);
+    vec![d.join("kabi_vendor_a.ko"), d.join("kabi_vendor_b.ko")]
+}
+
+fn setup(dir: &Path) -> Option<WeakRoot> {
+    for abi in ["47", "55", "56"] {
+        vendor_modules(abi)?;
+    }
+    weak_root(dir, &["47", "55", "56"], &["47", "55"])
+}
+
+#[test]
+fn vendor_modules_of_55_link_into_56_and_47s_do_not() {
+    if !common::require_tool("gcc-12") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(r) = setup(tmp.path()) else { return };
+    let (k47, k55, k56) = (r.kver("47"), r.kver("55"), r.kver("56"));
+
+    // 55's vendor modules: compatible with 56 (identical symvers), not with 47
+    let o = weak_modules(
+        &r,
+        &["--add-modules", "--no-initramfs"],
+        &vendor(&r, "55"),
+        &[],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains(&format!(
+            "Module kabi_vendor_a.ko from kernel {k55} is compatible with kernel {k56}"
+        )),
+        "{}",
+        text(&o)
+    );
+    // 47 has its own build of the vendor modules: 55's are not linked there
+    assert!(
+        out.contains(&format!(
+            "found kabi_vendor_a.ko for {k47} while installing for {k55}, not linked"
+        )),
+        "{}",
+        text(&o)
+    );
+    let l56 = links(&r.weak_updates("56"));
+    assert_eq!(
+        l56,
+        vec![
+            (
+                "kabi-vendor/kabi_vendor_a.ko".to_string(),
+                vendor(&r, "55")[0].display().to_string()
+            ),
+            (
+                "kabi-vendor/kabi_vendor_b.ko".to_string(),
+                vendor(&r, "55")[1].display().to_string()
+            ),
+        ]
+    );
+    assert!(links(&r.weak_updates("47")).is_empty());
+    // 56's indexes were rewritten: b depends on a through weak-updates
+    let dep =
+        std::fs::read_to_string(r.root.join("lib/modules").join(k56).join("modules.dep")).unwrap();
+    assert!(
+        dep.contains(
+            "weak-updates/kabi-vendor/kabi_vendor_b.ko: weak-updates/kabi-vendor/kabi_vendor_a.ko"
+        ),
+        "{dep}"
+    );
+
+    // the same again changes nothing: the links keep their identity
+    let ino = std::fs::symlink_metadata(r.weak_updates("56").join("kabi-vendor/kabi_vendor_a.ko"))
+        .map(|m| std::os::unix::fs::MetadataExt::ino(&m))
+        .unwrap();
+    let o = weak_modules(
+        &r,
+        &["--add-modules", "--no-initramfs"],
+        &vendor(&r, "55"),
+        &[],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let ino2 = std::fs::symlink_metadata(r.weak_updates("56").join("kabi-vendor/kabi_vendor_a.ko"))
+        .map(|m| std::os::unix::fs::MetadataExt::ino(&m))
+        .unwrap();
+    assert_eq!(
+        ino, ino2,
+        "a second run with the same input changes nothing"
+    );
+
+    // 47's vendor modules: refused by 55 and 56, as a group, and the state falls back
+    let o = weak_modules(
+        &r,
+        &["--add-modules", "--no-initramfs"],
+        &vendor(&r, "47"),
+        &[],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    for m in ["kabi_vendor_a.ko", "kabi_vendor_b.ko"] {
+        let line = out
+            .lines()
+            .find(|l| {
+                l.starts_with(&format!(
+                    "Module {m} from kernel {k47} is not compatible with kernel {k56} in symbols: "
+                ))
+            })
+            .unwrap_or_else(|| panic!("no refusal of {m}: {}", text(&o)));
+        assert!(line.contains(" module_layout"), "{line}");
+    }
+    // a's refusal names the CRCs that changed (as kmod's depmod -E finds them)
+    assert!(out.contains("kmalloc_trace"), "{}", text(&o));
+    assert_eq!(links(&r.weak_updates("56")), l56, "56 keeps 55's links");
+    assert!(links(&r.weak_updates("55")).is_empty());
+
+    // status tells both stories
+    let st = run(kabi()
+        .args(["weak", "status", "--json", "--basedir"])
+        .arg(&r.root));
+    let json: serde_json::Value = serde_json::from_slice(&st.stdout).unwrap();
+    let k = json
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["kernel"] == k56)
+        .unwrap();
+    let entries = k["entries"].as_array().unwrap();
+    assert!(
+        entries
+            .iter()
+            .any(|e| e["state"] == "linked" && e["compatible"] == true && e["built_for"] == k55)
+    );
+    assert!(entries.iter().any(|e| e["state"] == "not-linked"
+        && e["compatible"] == false
+        && e["built_for"] == k47
+        && e["reasons"].to_string().contains("module_layout")));
+    assert_eq!(st.status.code(), Some(0), "nothing broken");
+
+    // removing 55's package: the files go, then --remove-modules drops the links
+    for m in vendor(&r, "55") {
+        std::fs::remove_file(&m).unwrap();
+    }
+    let st = run(kabi().args(["weak", "status", "--basedir"]).arg(&r.root));
+    assert_eq!(st.status.code(), Some(1), "dangling links are reported");
+    assert!(String::from_utf8_lossy(&st.stdout).contains("dangling"));
+    let o = weak_modules(
+        &r,
+        &["--remove-modules", "--no-initramfs"],
+        &vendor(&r, "55"),
+        &[],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(links(&r.weak_updates("56")).is_empty(), "{}", text(&o));
+    let dep =
+        std::fs::read_to_string(r.root.join("lib/modules").join(k56).join("modules.dep")).unwrap();
+    assert!(!dep.contains("kabi_vendor"), "56's indexes rewritten");
+}
+
+#[test]
+fn add_kernel_takes_the_newest_compatible_copy_and_remove_kernel_cleans_up() {
+    if !common::require_tool("gcc-12") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(r) = setup(tmp.path()) else { return };
+    let k56 = r.kver("56");
+    // a file that is not a link must survive everything
+    std::fs::create_dir_all(r.weak_updates("56")).unwrap();
+    std::fs::write(r.weak_updates("56").join("README"), b"not ours").unwrap();
+
+    let o = weak_modules(&r, &["--add-kernel", "--no-initramfs", k56], &[], &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    // 47 and 55 both offer kabi-vendor/kabi_vendor_a.ko: 55's (newest, compatible) wins
+    let l = links(&r.weak_updates("56"));
+    assert_eq!(l.len(), 2, "{l:?}\n{}", text(&o));
+    assert!(l.iter().all(|(_, t)| t.contains(r.kver("55"))), "{l:?}");
+
+    // dry run of remove-kernel: nothing changes
+    let o = weak_modules(&r, &["--remove-kernel", "--dry-run", k56], &[], &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(links(&r.weak_updates("56")), l);
+
+    let o = weak_modules(&r, &["--remove-kernel", "--no-initramfs", k56], &[], &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(links(&r.weak_updates("56")).is_empty());
+    assert_eq!(
+        std::fs::read(r.weak_updates("56").join("README")).unwrap(),
+        b"not ours"
+    );
+    let dep =
+        std::fs::read_to_string(r.root.join("lib/modules").join(k56).join("modules.dep")).unwrap();
+    assert!(
+        !dep.contains("kabi_vendor"),
+        "indexes rewritten after --remove-kernel"
+    );
+
+    // b alone cannot be linked: its provider a is not offered with it
+    let o = weak_modules(
+        &r,
+        &["--add-modules", "--no-initramfs"],
+        &vendor(&r, "55")[1..],
+        &[],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(links(&r.weak_updates("56")).is_empty(), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("kabi_vendor_a_hello"),
+        "{}",
+        text(&o)
+    );
+}
+
+/// The process is killed at every crash point of an --add-modules run: after each kill,
+/// 56's weak-updates/ is exactly as before or exactly as after, its modules.dep is whole,
+/// and a run without a crash then reaches the final state.
+#[test]
+fn a_crash_at_any_point_leaves_the_old_or_the_new_state() {
+    if !common::require_tool("gcc-12") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(r) = setup(tmp.path()) else { return };
+    let w56 = r.weak_updates("56");
+    let before = links(&w56);
+    let expected: Vec<(String, String)> = ["kabi_vendor_a.ko", "kabi_vendor_b.ko"]
+        .iter()
+        .zip(vendor(&r, "55"))
+        .map(|(n, t)| (format!("kabi-vendor/{n}"), t.display().to_string()))
+        .collect();
+    let mut points = 0;
+    let after = loop {
+        points += 1;
+        assert!(points < 200, "the run never completes");
+        let n = points.to_string();
+        let o = weak_modules(
+            &r,
+            &["--add-modules", "--no-initramfs"],
+            &vendor(&r, "55"),
+            &[("KABI_CRASH_AT", &n)],
+        );
+        let now = links(&w56);
+        let dep = r
+            .root
+            .join("lib/modules")
+            .join(r.kver("56"))
+            .join("modules.dep");
+        let bin = std::fs::read(dep.with_extension("dep.bin")).unwrap();
+        assert!(
+            kabi::depmod::index::Index::parse(&bin).is_ok(),
+            "modules.dep.bin is whole after a crash at point {n}"
+        );
+        if o.status.success() {
+            break now;
+        }
+        assert!(
+            now == before || now == expected,
+            "crash at point {n}: neither before nor after: {now:?}"
+        );
+        // undo for the next round: back to the state before
+        if now != before {
+            let o = weak_modules(
+                &r,
+                &["--remove-kernel", "--no-initramfs", r.kver("56")],
+                &[],
+                &[],
+            );
+            assert!(o.status.success(), "{}", text(&o));
+        }
+    };
+    assert_eq!(after, expected);
+    assert!(points > 3, "the run has crash points ({points})");
+}
