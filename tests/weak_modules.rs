@@ -56,6 +56,35 @@ fn vendor(r: &WeakRoot, abi: &str) -> Vec<PathBuf> {
     vec![d.join("kabi_vendor_a.ko"), d.join("kabi_vendor_b.ko")]
 }
 
+/// A gzip-compressed cpio `newc` archive of empty files, after an uncompressed early one.
+fn initramfs(files: &[&str]) -> Vec<u8> {
+    fn entry(v: &mut Vec<u8>, name: &str) {
+        let fields = [1, 0o100644, 0, 0, 1, 0, 0, 0, 0, 0, 0, name.len() + 1, 0];
+        v.extend_from_slice(b"070701");
+        for f in fields {
+            v.extend_from_slice(format!("{f:08x}").as_bytes());
+        }
+        v.extend_from_slice(name.as_bytes());
+        v.push(0);
+        while v.len() % 4 != 0 {
+            v.push(0);
+        }
+    }
+    let mut early = Vec::new();
+    entry(&mut early, "kernel/x86/microcode/AuthenticAMD.bin");
+    entry(&mut early, "TRAILER!!!");
+    early.resize(512, 0);
+    let mut main = Vec::new();
+    for f in files {
+        entry(&mut main, f);
+    }
+    entry(&mut main, "TRAILER!!!");
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&main).unwrap();
+    early.extend(gz.finish().unwrap());
+    early
+}
+
 fn setup(dir: &Path) -> Option<WeakRoot> {
     for abi in ["47", "55", "56"] {
         vendor_modules(abi)?;
@@ -72,15 +101,35 @@ fn vendor_modules_of_55_link_into_56_and_47s_do_not() {
     let Some(r) = setup(tmp.path()) else { return };
     let (k47, k55, k56) = (r.kver("47"), r.kver("55"), r.kver("56"));
 
+    // 55's initramfs holds its vendor module; 47's holds none
+    let img = |k: &str| r.root.join(format!("boot/initramfs-{k}.img"));
+    std::fs::write(
+        img(k55),
+        initramfs(&[
+            "init",
+            &format!("usr/lib/modules/{k55}/extra/kabi-vendor/kabi_vendor_a.ko"),
+        ]),
+    )
+    .unwrap();
+    std::fs::write(img(k47), initramfs(&["init"])).unwrap();
+
     // 55's vendor modules: compatible with 56 (identical symvers), not with 47
-    let o = weak_modules(
-        &r,
-        &["--add-modules", "--no-initramfs"],
-        &vendor(&r, "55"),
-        &[],
-    );
+    let o = weak_modules(&r, &["--add-modules"], &vendor(&r, "55"), &[]);
     assert!(o.status.success(), "{}", text(&o));
     let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains(&format!(
+            "weak-modules: {} holds changed modules (usr/lib/modules/{k55}/extra/kabi-vendor/kabi_vendor_a.ko): rebuild it",
+            img(k55).display()
+        )),
+        "{}",
+        text(&o)
+    );
+    assert!(
+        !out.contains(&img(k47).display().to_string()),
+        "{}",
+        text(&o)
+    );
     assert!(
         out.contains(&format!(
             "Module kabi_vendor_a.ko from kernel {k55} is compatible with kernel {k56}"

@@ -156,12 +156,18 @@ pub fn run_weak_modules(a: &WeakModulesArgs) -> i32 {
                     println!("{m}");
                 }
             }
+            for (img, why) in &out.unreadable {
+                eprintln!(
+                    "weak-modules: cannot read {}: {why}; rebuild it to be safe",
+                    img.display()
+                );
+            }
             if !a.no_initramfs && a.dracut.is_none() {
-                for img in &out.initramfs {
+                for (img, held) in &out.initramfs {
                     println!(
-                        "weak-modules: {} may hold changed modules: rebuild it (dracut -f {} KVER)",
+                        "weak-modules: {} holds changed modules ({}): rebuild it",
                         img.display(),
-                        img.display()
+                        held.join(", ")
                     );
                 }
             }

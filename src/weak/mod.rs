@@ -6,6 +6,7 @@
 //! beside the old one and the two are exchanged with `renameat2(RENAME_EXCHANGE)`, so that
 //! a crash at any point leaves the old tree or the new one.
 
+pub mod initramfs;
 pub mod links;
 pub mod ops;
 

@@ -23,8 +23,13 @@ pub struct Outcome {
     pub messages: Vec<String>,
     /// Kernels whose `weak-updates/` changed.
     pub changed: BTreeSet<String>,
-    /// Initramfs images that hold a changed module and need rebuilding.
-    pub initramfs: Vec<PathBuf>,
+    /// Per kernel: the file names of modules whose links changed (or that were added or
+    /// removed for that kernel).
+    pub changed_modules: BTreeMap<String, BTreeSet<String>>,
+    /// Initramfs images that hold a changed module and need rebuilding, with the modules.
+    pub initramfs: Vec<(PathBuf, Vec<String>)>,
+    /// Images that could not be read (they are reported as needing a rebuild, to be safe).
+    pub unreadable: Vec<(PathBuf, String)>,
     /// Per kernel: the decision made.
     pub decisions: BTreeMap<String, Decision>,
 }
@@ -104,6 +109,12 @@ fn update_kernel(
                 "Removing compatible module {} from kernel {krel}",
                 short(tgt)
             ));
+        }
+    }
+    let names = out.changed_modules.entry(krel.to_string()).or_default();
+    for (l, t) in after.iter().chain(before.iter()) {
+        if before.get(l) != after.get(l) {
+            names.insert(short(t));
         }
     }
     if after != before {
@@ -234,6 +245,10 @@ pub fn remove_kernel(layout: &Layout, krel: &str, opts: &Options) -> Result<Outc
             "Removing compatible module {} from kernel {krel}",
             short(tgt)
         ));
+        out.changed_modules
+            .entry(krel.to_string())
+            .or_default()
+            .insert(short(tgt));
     }
     if !before.is_empty() {
         out.changed.insert(krel.to_string());
@@ -252,12 +267,11 @@ fn finish(
     out: &mut Outcome,
     modules: &[PathBuf],
 ) -> Result<(), Error> {
-    let mut kernels = out.changed.clone();
     // the modules' own kernels: their initramfs may hold them
     for m in modules {
         if let Some(k) = module_krel(m) {
             if layout.kernel_dir(&k).is_dir() {
-                kernels.insert(k);
+                out.changed_modules.entry(k).or_default().insert(short(m));
             }
         }
     }
@@ -287,12 +301,35 @@ fn finish(
     if opts.no_initramfs {
         return Ok(());
     }
-    for krel in &kernels {
-        let img = layout.basedir.join(format!("boot/initramfs-{krel}.img"));
-        if !img.is_file() {
+    for (krel, names) in &out.changed_modules {
+        if names.is_empty() {
             continue;
         }
-        out.initramfs.push(img.clone());
+        let img = layout.basedir.join(format!("boot/initramfs-{krel}.img"));
+        let Ok(data) = std::fs::read(&img) else {
+            continue; // no image: nothing to rebuild
+        };
+        let held: Vec<String> = match super::initramfs::list(&data) {
+            Ok(files) => files
+                .iter()
+                .filter_map(|f| {
+                    let base = f.rsplit('/').next().unwrap_or(f);
+                    let stem = crate::module::strip_module_ext(base)?;
+                    names
+                        .iter()
+                        .any(|n| crate::module::strip_module_ext(n) == Some(stem))
+                        .then(|| f.clone())
+                })
+                .collect(),
+            Err(e) => {
+                out.unreadable.push((img.clone(), e));
+                names.iter().cloned().collect()
+            }
+        };
+        if held.is_empty() {
+            continue;
+        }
+        out.initramfs.push((img.clone(), held));
         if let Some(prog) = opts.dracut.as_ref().filter(|p| p.is_file()) {
             let st = std::process::Command::new(prog)
                 .arg("-f")
