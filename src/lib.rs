@@ -9,6 +9,7 @@ pub mod depmod;
 pub mod error;
 pub mod glob;
 pub mod kernel;
+pub mod load;
 pub mod module;
 pub mod tree;
 pub mod weak;

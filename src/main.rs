@@ -9,6 +9,11 @@ const COMMANDS: &[(&str, Entry)] = &[
     ("modinfo", kabi::cli::main_modinfo),
     ("depmod", kabi::cli::main_depmod),
     ("weak-modules", kabi::cli::main_weak_modules),
+    ("modprobe", kabi::cli::main_modprobe),
+    ("insmod", kabi::cli::main_insmod),
+    ("rmmod", kabi::cli::main_rmmod),
+    ("lsmod", kabi::cli::main_lsmod),
+    ("init", kabi::cli::main_init),
     ("kabi", kabi::cli::main_kabi),
 ];
 

@@ -4,6 +4,7 @@ pub mod check;
 pub mod depmod;
 pub mod diff_abi;
 pub mod info;
+pub mod load;
 pub mod modversions;
 pub mod weak;
 
@@ -48,6 +49,12 @@ pub enum Command {
     WeakModules(weak::WeakModulesArgs),
     /// Weak-updates state: kabi weak status
     Weak(weak::WeakArgs),
+    /// Load modules with their dependencies, as modprobe (checked first)
+    Load(load::LoadArgs),
+    /// Remove modules (-r: and their unused dependencies)
+    Unload(load::UnloadArgs),
+    /// List loaded modules
+    Lsmod,
 }
 
 /// The module directory `-b ROOT -k KVER` name: `ROOT/lib/modules/KVER`, KVER defaulting to
@@ -86,6 +93,9 @@ pub fn main_kabi(args: Vec<std::ffi::OsString>) -> i32 {
         Command::Depmod(a) => depmod::run(a),
         Command::WeakModules(a) => weak::run_weak_modules(a),
         Command::Weak(a) => weak::run_weak(a),
+        Command::Load(a) => load::run_load(a),
+        Command::Unload(a) => load::run_unload(a),
+        Command::Lsmod => load::run_lsmod(),
     }
 }
 
@@ -145,4 +155,68 @@ pub fn main_weak_modules(args: Vec<std::ffi::OsString>) -> i32 {
             code
         }
     }
+}
+
+/// Entry points for the binary invoked as `modprobe`, `insmod`, `rmmod`, `lsmod`, `init`.
+pub fn main_modprobe(args: Vec<std::ffi::OsString>) -> i32 {
+    // modprobe -r NAME... is rmmod with dependencies
+    if args.iter().skip(1).any(|a| a == "-r" || a == "--remove") {
+        let rest: Vec<std::ffi::OsString> = std::iter::once("rmmod".into())
+            .chain(std::iter::once("-r".into()))
+            .chain(
+                args.iter()
+                    .skip(1)
+                    .filter(|a| *a != "-r" && *a != "--remove")
+                    .cloned(),
+            )
+            .collect();
+        return main_rmmod(rest);
+    }
+    #[derive(Parser)]
+    #[command(name = "modprobe", version)]
+    struct P {
+        #[command(flatten)]
+        args: load::LoadArgs,
+    }
+    match P::try_parse_from(args) {
+        Ok(p) => load::run_load(&p.args),
+        Err(e) => {
+            let code = if e.use_stderr() { 1 } else { exit::OK };
+            let _ = e.print();
+            code
+        }
+    }
+}
+
+pub fn main_insmod(args: Vec<std::ffi::OsString>) -> i32 {
+    // insmod FILE [PARAMS]: a file only, no dependencies resolved beyond the file itself
+    let rest: Vec<std::ffi::OsString> = std::iter::once("modprobe".into())
+        .chain(args.into_iter().skip(1))
+        .collect();
+    main_modprobe(rest)
+}
+
+pub fn main_rmmod(args: Vec<std::ffi::OsString>) -> i32 {
+    #[derive(Parser)]
+    #[command(name = "rmmod", version)]
+    struct R {
+        #[command(flatten)]
+        args: load::UnloadArgs,
+    }
+    match R::try_parse_from(args) {
+        Ok(r) => load::run_unload(&r.args),
+        Err(e) => {
+            let code = if e.use_stderr() { 1 } else { exit::OK };
+            let _ = e.print();
+            code
+        }
+    }
+}
+
+pub fn main_lsmod(_args: Vec<std::ffi::OsString>) -> i32 {
+    load::run_lsmod()
+}
+
+pub fn main_init(_args: Vec<std::ffi::OsString>) -> i32 {
+    load::run_init()
 }

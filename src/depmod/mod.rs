@@ -809,3 +809,54 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> std::io::Result<()> {
     }
     result
 }
+
+/// The `modules.dep` lines of a module directory computed in memory, nothing written: what a
+/// loader uses when the tree has no index. The default search order (`updates`, then the
+/// rest); unreadable modules are left out.
+pub fn dep_lines(dirname: &str) -> Vec<String> {
+    let cfg = DepmodConfig {
+        search: vec![
+            crate::tree::config::Search::Dir("updates".into()),
+            crate::tree::config::Search::BuiltIn,
+        ],
+        ..DepmodConfig::default()
+    };
+    let walked = cfg.walk_entries(dirname);
+    let paths: Vec<String> = walked.iter().map(|(p, _)| p.clone()).collect();
+    let files: Vec<String> = cfg
+        .select(dirname, &paths)
+        .into_iter()
+        .map(|(_, p)| p)
+        .collect();
+    let keys: Vec<Result<FileKey, String>> = files
+        .iter()
+        .map(|p| {
+            std::fs::metadata(p)
+                .map(|m| FileKey::of(&m))
+                .map_err(|e| e.to_string())
+        })
+        .collect();
+    let scanned = scan_files(&files, &keys, &Cache::default(), false);
+    let mods: Vec<ModuleIn> = files
+        .iter()
+        .zip(scanned)
+        .filter_map(|(path, (r, _))| {
+            Some(ModuleIn {
+                name: output::path_to_modname(path),
+                path: path.clone(),
+                rel: path
+                    .strip_prefix(dirname)
+                    .and_then(|r| r.strip_prefix('/'))
+                    .map(str::to_string),
+                record: r.ok()?,
+            })
+        })
+        .collect();
+    let mut msgs = Vec::new();
+    let order = std::fs::read(Path::new(dirname).join("modules.order")).ok();
+    let mods = graph::order_modules(mods, order.as_deref(), "modules.order", &mut msgs);
+    match graph::build(mods, None, Settings::default(), msgs) {
+        Ok(g) => output::Outputs::new(&g).dep_lines().to_vec(),
+        Err(_) => Vec::new(),
+    }
+}

@@ -86,6 +86,11 @@ impl<'g> Outputs<'g> {
         Outputs { g, dep_lines }
     }
 
+    /// Each module's `modules.dep` line, in module order.
+    pub fn dep_lines(&self) -> &[String] {
+        &self.dep_lines
+    }
+
     pub fn modules_dep(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(self.dep_lines.iter().map(|l| l.len() + 1).sum());
         for l in &self.dep_lines {

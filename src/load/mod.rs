@@ -1,0 +1,519 @@
+//! Loading modules as modprobe does, with `finit_module`: find the module (indexes or a scan
+//! of the tree), load its dependencies first (and its soft dependencies), skip what is
+//! loaded or built in, apply modprobe.d and command-line options and blacklists, predict the
+//! kernel's verdict with `kabi check` first, and read the kernel's reason after a failure.
+
+pub mod config;
+
+use crate::check::{Verdict, check};
+use crate::compress::Compression;
+use crate::depmod::index::Index;
+use crate::kernel::abi::KernelSymbol;
+use crate::kernel::target::Target;
+use crate::module::Module;
+use crate::tree::lookup::{Found, ModuleDir, module_name_of, normalize, normalize_alias};
+use config::ModprobeConfig;
+use std::collections::{BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+
+/// `MODULE_INIT_COMPRESSED_FILE`.
+pub const COMPRESSED_FILE: i32 = 4;
+/// `MODULE_INIT_IGNORE_MODVERSIONS | MODULE_INIT_IGNORE_VERMAGIC` (force).
+pub const FORCE_FLAGS: i32 = 1 | 2;
+
+/// What to do with one request.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Show what would be loaded; load nothing.
+    pub dry_run: bool,
+    /// Load even when the check predicts a failure, and ask the kernel to ignore
+    /// modversions and vermagic.
+    pub force: bool,
+    /// Apply blacklists to names too (modprobe `-b`); aliases are always filtered.
+    pub use_blacklist: bool,
+    pub verbose: bool,
+}
+
+/// One step of a load plan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// `insmod PATH PARAMS`.
+    Insmod {
+        name: String,
+        path: PathBuf,
+        params: String,
+    },
+    /// Already loaded (live in `/sys/module` or listed in `/proc/modules`).
+    Loaded { name: String },
+    /// Built into the kernel.
+    Builtin { name: String },
+}
+
+/// Why a request failed.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("Module {0} not found in directory {1}")]
+    NotFound(String, String),
+    #[error("Module {0} is blacklisted")]
+    Blacklisted(String),
+    #[error("could not insert '{name}': {reason}")]
+    Insert { name: String, reason: String },
+    #[error("{name}: kabi check predicts the kernel will refuse it (use --force to try):\n{why}")]
+    Predicted { name: String, why: String },
+    #[error(transparent)]
+    Io(#[from] crate::Error),
+}
+
+/// The machine's module state and configuration.
+pub struct Loader {
+    pub dir: ModuleDir,
+    pub config: ModprobeConfig,
+    /// Module name → its `modules.dep` line (relative path, dependencies), from the index.
+    deps: HashMap<String, (String, Vec<String>)>,
+    /// From `modules.softdep`.
+    softdeps: HashMap<String, (Vec<String>, Vec<String>)>,
+    /// The running kernel, for the checks (built on first use).
+    target: Option<Target>,
+    /// Exports of the modules loaded by this run (providers for the next checks).
+    extra: rustc_hash::FxHashMap<String, KernelSymbol>,
+    sys: PathBuf,
+    proc: PathBuf,
+}
+
+impl Loader {
+    /// A loader for `<root>/lib/modules/<kver>`, with the root's modprobe.d and `cmdline`.
+    pub fn new(root: &Path, kver: &str, cmdline: &str) -> Loader {
+        let r = root.to_string_lossy();
+        let dir = ModuleDir::new((r != "/").then(|| r.trim_end_matches('/')), kver);
+        let mut config = ModprobeConfig::load(root);
+        config.apply_cmdline(cmdline);
+        let mut l = Loader {
+            dir,
+            config,
+            deps: HashMap::new(),
+            softdeps: HashMap::new(),
+            target: None,
+            extra: Default::default(),
+            sys: root.join("sys"),
+            proc: root.join("proc"),
+        };
+        l.read_indexes();
+        l
+    }
+
+    fn file(&self, name: &str) -> PathBuf {
+        PathBuf::from(format!("{}/{name}", self.dir.dir))
+    }
+
+    /// `modules.dep.bin` (or `modules.dep`); without either, the tree is scanned with the
+    /// depmod code, in memory.
+    fn read_indexes(&mut self) {
+        fn add(deps: &mut HashMap<String, (String, Vec<String>)>, line: &str) {
+            if let Some((path, rest)) = line.split_once(':') {
+                if let Some(name) = module_name_of(path) {
+                    let d = rest.split_whitespace().map(str::to_string).collect();
+                    deps.insert(name, (path.to_string(), d));
+                }
+            }
+        }
+        let mut deps = HashMap::new();
+        if let Ok(bin) = std::fs::read(self.file("modules.dep.bin")) {
+            if let Ok(idx) = Index::parse(&bin) {
+                for (_, v, _) in idx.entries() {
+                    add(&mut deps, &v);
+                }
+            }
+        }
+        if deps.is_empty() {
+            if let Ok(text) = std::fs::read_to_string(self.file("modules.dep")) {
+                text.lines().for_each(|l| add(&mut deps, l));
+            }
+        }
+        if deps.is_empty() {
+            for line in crate::depmod::dep_lines(&self.dir.dir) {
+                add(&mut deps, &line);
+            }
+        }
+        self.deps = deps;
+        if let Ok(text) = std::fs::read_to_string(self.file("modules.softdep")) {
+            let mut c = ModprobeConfig::default();
+            c.parse(&text);
+            self.softdeps = c.softdeps.into_iter().collect();
+        }
+    }
+
+    fn path_of(&self, rel: &str) -> PathBuf {
+        if rel.starts_with('/') {
+            PathBuf::from(rel)
+        } else {
+            self.file(rel)
+        }
+    }
+
+    /// Is it loaded (`/sys/module/<name>/initstate`, or `/proc/modules`)? Built in
+    /// (`/sys/module/<name>` without `initstate`, or `modules.builtin`)?
+    pub fn state(&self, name: &str) -> Option<Step> {
+        let m = self.sys.join("module").join(name);
+        if m.join("initstate").exists() {
+            return Some(Step::Loaded { name: name.into() });
+        }
+        if let Ok(text) = std::fs::read_to_string(self.proc.join("modules")) {
+            if text.lines().any(|l| l.split(' ').next() == Some(name)) {
+                return Some(Step::Loaded { name: name.into() });
+            }
+        }
+        let builtin = std::fs::read_to_string(self.file("modules.builtin"))
+            .map(|t| t.lines().filter_map(module_name_of).any(|n| n == name))
+            .unwrap_or(false);
+        if builtin || (m.is_dir() && !self.deps.contains_key(name)) {
+            return Some(Step::Builtin { name: name.into() });
+        }
+        None
+    }
+
+    /// Resolve what the user named: a file, a module name, a modprobe.d alias, an alias of
+    /// the module index, a built-in module. Names, in kmod's order.
+    pub fn resolve(&self, query: &str, opts: &Options) -> Result<Vec<String>, LoadError> {
+        let p = Path::new(query);
+        if p.is_file()
+            && crate::module::strip_module_ext(query.rsplit('/').next().unwrap_or(query)).is_some()
+        {
+            return Ok(vec![format!("path:{query}")]);
+        }
+        let name = normalize(query);
+        // modprobe.d aliases first
+        let alias = normalize_alias(query);
+        let mut from_config: Vec<String> = self
+            .config
+            .aliases
+            .iter()
+            .filter(|(pat, _)| crate::glob::fnmatch(pat.as_bytes(), alias.as_bytes()))
+            .map(|(_, m)| m.clone())
+            .collect();
+        from_config.dedup();
+        if !from_config.is_empty() {
+            return Ok(from_config);
+        }
+        if self.deps.contains_key(&name) {
+            if opts.use_blacklist && self.config.is_blacklisted(&name) {
+                return Err(LoadError::Blacklisted(name));
+            }
+            return Ok(vec![name]);
+        }
+        let found = self.dir.lookup(query);
+        let mut out = Vec::new();
+        for f in found {
+            let n = match f {
+                Found::File { name, .. } | Found::Builtin { name } => name,
+            };
+            // an alias never resolves to a blacklisted module
+            if !self.config.is_blacklisted(&n) {
+                out.push(n);
+            }
+        }
+        if out.is_empty() {
+            if self.dir.lookup(query).is_empty() {
+                return Err(LoadError::NotFound(query.to_string(), self.dir.dir.clone()));
+            }
+            return Err(LoadError::Blacklisted(name));
+        }
+        Ok(out)
+    }
+
+    /// The load plan of one module name: soft `pre:` dependencies, hard dependencies
+    /// (deepest first), the module, soft `post:` dependencies; each once.
+    pub fn plan(&self, name: &str, params: &[String]) -> Result<Vec<Step>, LoadError> {
+        let mut steps = Vec::new();
+        let mut seen = BTreeSet::new();
+        self.plan_into(name, params, &mut steps, &mut seen, 0)?;
+        Ok(steps)
+    }
+
+    fn plan_into(
+        &self,
+        name: &str,
+        params: &[String],
+        steps: &mut Vec<Step>,
+        seen: &mut BTreeSet<String>,
+        depth: usize,
+    ) -> Result<(), LoadError> {
+        if !seen.insert(name.to_string()) || depth > 64 {
+            return Ok(());
+        }
+        if let Some(path) = name.strip_prefix("path:") {
+            let m = crate::module::name_from_path(Path::new(path));
+            steps.push(Step::Insmod {
+                params: self.params(&m, params),
+                name: m,
+                path: PathBuf::from(path),
+            });
+            return Ok(());
+        }
+        if let Some(s) = self.state(name) {
+            steps.push(s);
+            return Ok(());
+        }
+        let (pre, post) = self
+            .config
+            .softdeps
+            .get(name)
+            .or_else(|| self.softdeps.get(name))
+            .cloned()
+            .unwrap_or_default();
+        for p in &pre {
+            if self.deps.contains_key(p) || self.state(p).is_some() {
+                self.plan_into(p, &[], steps, seen, depth + 1)?;
+            }
+        }
+        let Some((rel, deps)) = self.deps.get(name) else {
+            return Err(LoadError::NotFound(name.to_string(), self.dir.dir.clone()));
+        };
+        // dependencies listed users-first: load them from the end
+        for d in deps.iter().rev() {
+            if let Some(dn) = module_name_of(d) {
+                self.plan_into(&dn, &[], steps, seen, depth + 1)?;
+            }
+        }
+        steps.push(Step::Insmod {
+            name: name.to_string(),
+            path: self.path_of(rel),
+            params: self.params(name, params),
+        });
+        for p in &post {
+            if self.deps.contains_key(p) || self.state(p).is_some() {
+                self.plan_into(p, &[], steps, seen, depth + 1)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// modprobe.d and command-line options, then the caller's.
+    fn params(&self, name: &str, extra: &[String]) -> String {
+        let mut v: Vec<String> = self.config.options.get(name).cloned().unwrap_or_default();
+        v.extend(extra.iter().cloned());
+        v.join(" ")
+    }
+
+    /// The running kernel as the loader sees it: kallsyms (+ kcore CRCs when readable), and
+    /// vermagic and `struct module` size from one of its installed modules.
+    fn target(&mut self) -> &Target {
+        if self.target.is_none() {
+            let release = std::fs::read_to_string(self.proc.join("sys/kernel/osrelease"))
+                .map(|s| s.trim().to_string())
+                .unwrap_or_default();
+            let mut t = Target {
+                release: Some(release),
+                ..Target::default()
+            };
+            if let Ok((syms, known)) = crate::kernel::kallsyms::running(&self.proc) {
+                t.abi
+                    .merge(self.proc.join("kallsyms").display().to_string(), syms);
+                t.crcs_known = known;
+            }
+            if let Some((rel, _)) = self.deps.values().find(|(r, _)| r.starts_with("kernel/")) {
+                if let Ok(m) = Module::open_with(self.path_of(rel), crate::module::Detail::Sections)
+                {
+                    t.learn_from_module(&m);
+                }
+            }
+            self.target = Some(t);
+        }
+        self.target.as_ref().unwrap()
+    }
+
+    /// Predict the kernel's verdict on a module file.
+    pub fn predict(&mut self, path: &Path) -> Result<(Module, Verdict), LoadError> {
+        let m = Module::open(path)?;
+        let extra = self.extra.clone();
+        let t = self.target().clone();
+        let v = check(&m, Some(path.to_path_buf()), &t, &extra);
+        Ok((m, v))
+    }
+
+    /// Insert one module: check, then `finit_module` (the file itself when the kernel
+    /// decompresses that format, else a decompressed memfd; `init_module` last).
+    pub fn insert(
+        &mut self,
+        name: &str,
+        path: &Path,
+        params: &str,
+        opts: &Options,
+    ) -> Result<(), LoadError> {
+        let (m, v) = self.predict(path)?;
+        if !v.compatible() && !opts.force {
+            let why: Vec<String> = v
+                .problems
+                .iter()
+                .map(|p| {
+                    let msg = p.kernel_message(name);
+                    format!(
+                        "  {}: {}",
+                        p.errno(),
+                        if msg.is_empty() {
+                            format!("{p:?}")
+                        } else {
+                            msg
+                        }
+                    )
+                })
+                .collect();
+            return Err(LoadError::Predicted {
+                name: name.to_string(),
+                why: why.join("\n"),
+            });
+        }
+        let flags = if opts.force { FORCE_FLAGS } else { 0 };
+        let kmsg = Kmsg::open();
+        match finit(path, params, flags, &self.sys) {
+            Ok(()) => {
+                for e in &m.exports {
+                    self.extra.insert(
+                        e.name.clone(),
+                        KernelSymbol {
+                            name: e.name.clone(),
+                            crc: e.crc,
+                            kind: e.kind,
+                            namespace: e.namespace.clone(),
+                            owner: m.name.clone(),
+                        },
+                    );
+                }
+                Ok(())
+            }
+            Err(e) => {
+                let said = kmsg.map(|k| k.read_about(name)).unwrap_or_default();
+                let mut reason = format!("{} ({})", strerror(&e), errno_name(&e));
+                if !said.is_empty() {
+                    reason.push_str(&format!("; the kernel says: {}", said.join("; ")));
+                }
+                Err(LoadError::Insert {
+                    name: name.to_string(),
+                    reason,
+                })
+            }
+        }
+    }
+}
+
+fn strerror(e: &std::io::Error) -> String {
+    crate::depmod::errno_text(e)
+}
+
+fn errno_name(e: &std::io::Error) -> &'static str {
+    match e.raw_os_error() {
+        Some(1) => "EPERM",
+        Some(2) => "ENOENT",
+        Some(8) => "ENOEXEC",
+        Some(12) => "ENOMEM",
+        Some(14) => "EFAULT",
+        Some(17) => "EEXIST",
+        Some(22) => "EINVAL",
+        Some(74) => "EBADMSG",
+        Some(95) => "EOPNOTSUPP",
+        Some(129) => "EKEYREJECTED",
+        Some(38) => "ENOSYS",
+        _ => "errno",
+    }
+}
+
+/// Which compressed formats the running kernel decompresses itself
+/// (`/sys/module/compression`: `zstd`, `xz` or `gzip`).
+fn kernel_decompresses(sys: &Path, kind: Compression) -> bool {
+    std::fs::read_to_string(sys.join("module/compression"))
+        .map(|s| s.trim() == kind.name())
+        .unwrap_or(false)
+}
+
+/// Load a module file with `finit_module`.
+pub fn finit(path: &Path, params: &str, flags: i32, sys: &Path) -> std::io::Result<()> {
+    use std::io::Read;
+    let params = std::ffi::CString::new(params).map_err(std::io::Error::other)?;
+    let mut f = std::fs::File::open(path)?;
+    let mut head = [0u8; 8];
+    let n = f.read(&mut head)?;
+    let kind = Compression::detect(&head[..n]).unwrap_or(Compression::None);
+    let f = std::fs::File::open(path)?;
+    if kind == Compression::None {
+        return rustix::system::finit_module(&f, &params, flags).map_err(Into::into);
+    }
+    if kernel_decompresses(sys, kind) {
+        match rustix::system::finit_module(&f, &params, flags | COMPRESSED_FILE) {
+            Err(rustix::io::Errno::OPNOTSUPP) => {}
+            r => return r.map_err(Into::into),
+        }
+    }
+    // decompress here, into memory the kernel reads through a file descriptor
+    let data = std::fs::read(path)?;
+    let image = crate::compress::decompress(kind, &data, crate::compress::DEFAULT_LIMIT)
+        .map_err(std::io::Error::other)?;
+    let fd = rustix::fs::memfd_create("kabi-module", rustix::fs::MemfdFlags::CLOEXEC)?;
+    let mut file = std::fs::File::from(fd);
+    std::io::Write::write_all(&mut file, &image)?;
+    match rustix::system::finit_module(&file, &params, flags) {
+        Err(rustix::io::Errno::NOSYS) | Err(rustix::io::Errno::BADF) => {
+            if flags != 0 {
+                return Err(std::io::Error::from_raw_os_error(22));
+            }
+            rustix::system::init_module(&image, &params).map_err(Into::into)
+        }
+        r => r.map_err(Into::into),
+    }
+}
+
+/// `/dev/kmsg`, positioned at its end before a load, to read what the kernel says after.
+struct Kmsg(std::fs::File);
+
+impl Kmsg {
+    fn open() -> Option<Kmsg> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let f = std::fs::File::options()
+            .read(true)
+            .custom_flags(0o4000) // O_NONBLOCK
+            .open("/dev/kmsg")
+            .ok()?;
+        rustix::fs::seek(&f, rustix::fs::SeekFrom::End(0)).ok()?;
+        Some(Kmsg(f))
+    }
+
+    /// The new records that name the module.
+    fn read_about(mut self, name: &str) -> Vec<String> {
+        use std::io::Read;
+        let mut out = Vec::new();
+        let mut buf = vec![0u8; 8192];
+        while let Ok(n) = self.0.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            let rec = String::from_utf8_lossy(&buf[..n]);
+            let msg = rec.split_once(';').map(|x| x.1).unwrap_or(&rec);
+            let msg = msg.lines().next().unwrap_or("").to_string();
+            if msg.contains(name) {
+                out.push(msg);
+            }
+        }
+        out
+    }
+}
+
+/// `/proc/modules` as lsmod shows it: (name, size, use count, users).
+pub fn loaded(proc: &Path) -> Vec<(String, u64, u64, String)> {
+    std::fs::read_to_string(proc.join("modules"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split(' ').collect();
+            Some((
+                f.first()?.to_string(),
+                f.get(1)?.parse().ok()?,
+                f.get(2)?.parse().ok()?,
+                f.get(3)?.trim_end_matches(',').replace('-', ""),
+            ))
+        })
+        .collect()
+}
+
+/// Unload a module (`delete_module`, non-blocking like rmmod).
+pub fn unload(name: &str) -> std::io::Result<()> {
+    let c = std::ffi::CString::new(name).map_err(std::io::Error::other)?;
+    rustix::system::delete_module(&c, 0o4000 /* O_NONBLOCK */).map_err(Into::into)
+}
