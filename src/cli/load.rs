@@ -102,10 +102,16 @@ pub fn run_load(a: &LoadArgs) -> i32 {
                         }
                     }
                     Step::Insmod { name, path, params } => {
-                        if a.show_depends || a.dry_run || a.verbose {
+                        if a.show_depends || a.dry_run {
                             println!("insmod {} {params}", path.display());
                         }
                         if opts.dry_run {
+                            continue;
+                        }
+                        if let Some(Step::Loaded { .. } | Step::Builtin { .. }) = l.state(&name) {
+                            if a.verbose {
+                                println!("kabi: {name} is already loaded");
+                            }
                             continue;
                         }
                         if let Err(e) = l.insert(&name, &path, &params, &opts) {

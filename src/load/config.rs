@@ -15,7 +15,8 @@ pub const DIRS: &[&str] = &[
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ModprobeConfig {
-    /// Module name → options, in file order.
+    /// Module name → each `options` line's text after the name (raw, as kmod keeps it), in
+    /// file order; the command line's `mod.param=value` are entries too.
     pub options: BTreeMap<String, Vec<String>>,
     /// (pattern, module) in file order.
     pub aliases: Vec<(String, String)>,
@@ -31,7 +32,6 @@ impl ModprobeConfig {
         for raw in text.lines() {
             if let Some(head) = raw.strip_suffix('\\') {
                 joined.push_str(head);
-                joined.push(' ');
                 continue;
             }
             joined.push_str(raw);
@@ -42,16 +42,24 @@ impl ModprobeConfig {
             }
             let w: Vec<&str> = line.split_whitespace().collect();
             match w.as_slice() {
-                ["options", m, rest @ ..] => self
-                    .options
-                    .entry(normalize(m))
-                    .or_default()
-                    .extend(rest.iter().map(|s| s.to_string())),
+                ["options", m, _, ..] => {
+                    // the raw remainder after the module name, inner spacing kept
+                    let after = line["options".len()..].trim_start();
+                    let rest = after[m.len()..].trim_start();
+                    self.options
+                        .entry(normalize(m))
+                        .or_default()
+                        .push(rest.to_string());
+                }
                 ["alias", pat, m, ..] => self
                     .aliases
                     .push((crate::tree::lookup::normalize_alias(pat), normalize(m))),
                 ["blacklist", m, ..] => self.blacklist.push(normalize(m)),
                 ["softdep", m, rest @ ..] => {
+                    // as kmod: only the first softdep line of a module is used
+                    if self.softdeps.contains_key(&normalize(m)) {
+                        continue;
+                    }
                     let e = self.softdeps.entry(normalize(m)).or_default();
                     let mut post = false;
                     for x in rest {

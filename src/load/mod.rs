@@ -200,6 +200,27 @@ impl Loader {
             }
             return Ok(vec![name]);
         }
+        // modules.alias.bin, as kmod searches it: every matching pattern gives its module,
+        // duplicates included, in priority order
+        if let Ok(bin) = std::fs::read(self.file("modules.alias.bin")) {
+            if let Ok(idx) = Index::parse(&bin) {
+                let hits: Vec<String> = idx
+                    .search_wild(&alias)
+                    .into_iter()
+                    .map(|(v, _)| v)
+                    .collect();
+                if !hits.is_empty() {
+                    let ok: Vec<String> = hits
+                        .into_iter()
+                        .filter(|n| !self.config.is_blacklisted(n))
+                        .collect();
+                    if ok.is_empty() {
+                        return Err(LoadError::Blacklisted(name));
+                    }
+                    return Ok(ok);
+                }
+            }
+        }
         let found = self.dir.lookup(query);
         let mut out = Vec::new();
         for f in found {
@@ -220,26 +241,14 @@ impl Loader {
         Ok(out)
     }
 
-    /// The load plan of one module name: soft `pre:` dependencies, hard dependencies
-    /// (deepest first), the module, soft `post:` dependencies; each once.
+    /// The load plan of one module name, built as kmod's `__kmod_module_get_probe_list`:
+    /// each hard dependency (deepest first) with its soft dependencies around it, then the
+    /// module's own `pre:` soft dependencies, the module, its `post:` ones. A module reached
+    /// through a soft dependency is planned once; a hard dependency may appear twice, as in
+    /// kmod (the second load finds it loaded).
     pub fn plan(&self, name: &str, params: &[String]) -> Result<Vec<Step>, LoadError> {
         let mut steps = Vec::new();
         let mut seen = BTreeSet::new();
-        self.plan_into(name, params, &mut steps, &mut seen, 0)?;
-        Ok(steps)
-    }
-
-    fn plan_into(
-        &self,
-        name: &str,
-        params: &[String],
-        steps: &mut Vec<Step>,
-        seen: &mut BTreeSet<String>,
-        depth: usize,
-    ) -> Result<(), LoadError> {
-        if !seen.insert(name.to_string()) || depth > 64 {
-            return Ok(());
-        }
         if let Some(path) = name.strip_prefix("path:") {
             let m = crate::module::name_from_path(Path::new(path));
             steps.push(Step::Insmod {
@@ -247,12 +256,42 @@ impl Loader {
                 name: m,
                 path: PathBuf::from(path),
             });
+            return Ok(steps);
+        }
+        self.probe_list(name, params, &mut steps, &mut seen, 0)?;
+        Ok(steps)
+    }
+
+    fn probe_list(
+        &self,
+        name: &str,
+        params: &[String],
+        steps: &mut Vec<Step>,
+        seen: &mut BTreeSet<String>,
+        depth: usize,
+    ) -> Result<(), LoadError> {
+        if !seen.insert(name.to_string()) || depth > 32 {
             return Ok(());
         }
-        if let Some(s) = self.state(name) {
-            steps.push(s);
-            return Ok(());
+        let deps: Vec<String> = match self.deps.get(name) {
+            Some((_, d)) => d.iter().rev().filter_map(|x| module_name_of(x)).collect(),
+            None if self.state(name).is_some() => Vec::new(),
+            None => return Err(LoadError::NotFound(name.to_string(), self.dir.dir.clone())),
+        };
+        for d in &deps {
+            self.fill_softdep(d, &[], steps, seen, depth)?;
         }
+        self.fill_softdep(name, params, steps, seen, depth)
+    }
+
+    fn fill_softdep(
+        &self,
+        name: &str,
+        params: &[String],
+        steps: &mut Vec<Step>,
+        seen: &mut BTreeSet<String>,
+        depth: usize,
+    ) -> Result<(), LoadError> {
         let (pre, post) = self
             .config
             .softdeps
@@ -261,37 +300,49 @@ impl Loader {
             .cloned()
             .unwrap_or_default();
         for p in &pre {
-            if self.deps.contains_key(p) || self.state(p).is_some() {
-                self.plan_into(p, &[], steps, seen, depth + 1)?;
+            for n in self.resolve(p, &Options::default()).unwrap_or_default() {
+                self.probe_list(&n, &[], steps, seen, depth + 1)?;
             }
         }
-        let Some((rel, deps)) = self.deps.get(name) else {
-            return Err(LoadError::NotFound(name.to_string(), self.dir.dir.clone()));
-        };
-        // dependencies listed users-first: load them from the end
-        for d in deps.iter().rev() {
-            if let Some(dn) = module_name_of(d) {
-                self.plan_into(&dn, &[], steps, seen, depth + 1)?;
-            }
-        }
-        steps.push(Step::Insmod {
-            name: name.to_string(),
-            path: self.path_of(rel),
-            params: self.params(name, params),
+        steps.push(match self.deps.get(name) {
+            Some((rel, _)) => Step::Insmod {
+                name: name.to_string(),
+                path: self.path_of(rel),
+                params: self.params(name, params),
+            },
+            None => self
+                .state(name)
+                .unwrap_or(Step::Builtin { name: name.into() }),
         });
         for p in &post {
-            if self.deps.contains_key(p) || self.state(p).is_some() {
-                self.plan_into(p, &[], steps, seen, depth + 1)?;
+            for n in self.resolve(p, &Options::default()).unwrap_or_default() {
+                self.probe_list(&n, &[], steps, seen, depth + 1)?;
             }
         }
         Ok(())
     }
 
-    /// modprobe.d and command-line options, then the caller's.
+    /// modprobe.d and command-line options (each entry as written, joined by a space), then
+    /// the caller's, as kmod concatenates them.
     fn params(&self, name: &str, extra: &[String]) -> String {
-        let mut v: Vec<String> = self.config.options.get(name).cloned().unwrap_or_default();
-        v.extend(extra.iter().cloned());
-        v.join(" ")
+        let config = self
+            .config
+            .options
+            .get(name)
+            .map(|v| {
+                v.iter()
+                    .filter(|o| !o.is_empty())
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .unwrap_or_default();
+        let extra = extra.join(" ");
+        if config.is_empty() {
+            extra
+        } else {
+            format!("{config} {extra}")
+        }
     }
 
     /// The running kernel as the loader sees it: kallsyms (+ kcore CRCs when readable), and
