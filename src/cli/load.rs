@@ -32,8 +32,17 @@ pub struct LoadArgs {
     /// Kernel release (default: the running kernel's)
     #[arg(short = 'S', long = "set-version", value_name = "KVER")]
     pub kver: Option<String>,
+    /// Load with up to N threads where the dependency graph allows (with -a or --coldplug)
+    #[arg(short = 'j', long = "jobs", value_name = "N", default_value_t = 1)]
+    pub jobs: usize,
+    /// Load what the devices in /sys/devices ask for (their modalias)
+    #[arg(long)]
+    pub coldplug: bool,
     /// NAME (module, alias or file), then its parameters (param=value ...)
-    #[arg(value_name = "NAME [PARAM=VALUE...]", required = true)]
+    #[arg(
+        value_name = "NAME [PARAM=VALUE...]",
+        required_unless_present = "coldplug"
+    )]
     pub args: Vec<String>,
 }
 
@@ -61,11 +70,20 @@ pub fn run_load(a: &LoadArgs) -> i32 {
         use_blacklist: a.use_blacklist,
         verbose: a.verbose,
     };
-    let (names, params): (Vec<String>, Vec<String>) = if a.all {
+    let (names, params): (Vec<String>, Vec<String>) = if a.coldplug {
+        let n = l.coldplug_names();
+        if a.verbose {
+            println!("kabi: coldplug: {} modules wanted by the devices", n.len());
+        }
+        (n, Vec::new())
+    } else if a.all {
         (a.args.clone(), Vec::new())
     } else {
         (vec![a.args[0].clone()], a.args[1..].to_vec())
     };
+    if (a.jobs > 1 || a.coldplug) && !opts.dry_run {
+        return load_many(&mut l, &names, &opts, a);
+    }
     let mut status = 0;
     for q in &names {
         let resolved = match l.resolve(q, &opts) {
@@ -123,6 +141,57 @@ pub fn run_load(a: &LoadArgs) -> i32 {
                 }
             }
         }
+    }
+    status
+}
+
+/// Many modules at once, in parallel where the dependency graph allows.
+fn load_many(l: &mut Loader, names: &[String], opts: &Options, a: &LoadArgs) -> i32 {
+    let mut status = 0;
+    let mut plans = Vec::new();
+    for q in names {
+        match l.resolve(q, opts) {
+            Ok(r) => {
+                for n in r {
+                    match l.plan(&n, &[]) {
+                        Ok(p) => plans.push(p),
+                        Err(e) => {
+                            eprintln!("modprobe: FATAL: {e}");
+                            status = 1;
+                        }
+                    }
+                }
+            }
+            Err(e) => {
+                if !(a.quiet && matches!(e, LoadError::NotFound(..))) {
+                    eprintln!("modprobe: FATAL: {e}");
+                }
+                status = 1;
+            }
+        }
+    }
+    let t = std::time::Instant::now();
+    let results = l.load_parallel(&plans, opts, a.jobs.max(1));
+    for (name, r) in &results {
+        match r {
+            Ok(()) => {
+                if a.verbose {
+                    println!("kabi: loaded {name}");
+                }
+            }
+            Err(e) => {
+                eprintln!("modprobe: ERROR: {e}");
+                status = 1;
+            }
+        }
+    }
+    if a.verbose {
+        println!(
+            "kabi: {} modules in {:.3} s with {} jobs",
+            results.len(),
+            t.elapsed().as_secs_f64(),
+            a.jobs.max(1)
+        );
     }
     status
 }

@@ -390,6 +390,15 @@ impl Loader {
         params: &str,
         opts: &Options,
     ) -> Result<(), LoadError> {
+        let m = self.admit(name, path, opts)?;
+        insert_raw(name, path, params, opts, &self.sys)?;
+        self.record(&m);
+        Ok(())
+    }
+
+    /// The check before a load: the module, or why the kernel will refuse it (unless
+    /// `--force`).
+    pub fn admit(&mut self, name: &str, path: &Path, opts: &Options) -> Result<Module, LoadError> {
         let (m, v) = self.predict(path)?;
         if !v.compatible() && !opts.force {
             let why: Vec<String> = v
@@ -413,37 +422,186 @@ impl Loader {
                 why: why.join("\n"),
             });
         }
-        let flags = if opts.force { FORCE_FLAGS } else { 0 };
-        let kmsg = Kmsg::open();
-        match finit(path, params, flags, &self.sys) {
-            Ok(()) => {
-                for e in &m.exports {
-                    self.extra.insert(
-                        e.name.clone(),
-                        KernelSymbol {
-                            name: e.name.clone(),
-                            crc: e.crc,
-                            kind: e.kind,
-                            namespace: e.namespace.clone(),
-                            owner: m.name.clone(),
-                        },
-                    );
-                }
-                Ok(())
-            }
-            Err(e) => {
-                let said = kmsg.map(|k| k.read_about(name)).unwrap_or_default();
-                let mut reason = format!("{} ({})", strerror(&e), errno_name(&e));
-                if !said.is_empty() {
-                    reason.push_str(&format!("; the kernel says: {}", said.join("; ")));
-                }
-                Err(LoadError::Insert {
-                    name: name.to_string(),
-                    reason,
-                })
-            }
+        Ok(m)
+    }
+
+    /// A loaded module's exports serve the next checks.
+    pub fn record(&mut self, m: &Module) {
+        for e in &m.exports {
+            self.extra.insert(
+                e.name.clone(),
+                KernelSymbol {
+                    name: e.name.clone(),
+                    crc: e.crc,
+                    kind: e.kind,
+                    namespace: e.namespace.clone(),
+                    owner: m.name.clone(),
+                },
+            );
         }
     }
+
+    /// Load many plans at once with up to `jobs` threads: a module starts when every module
+    /// it depends on (among those being loaded) is in. Each result is attributed to its module.
+    pub fn load_parallel(
+        &mut self,
+        plans: &[Vec<Step>],
+        opts: &Options,
+        jobs: usize,
+    ) -> Vec<(String, Result<(), LoadError>)> {
+        // the modules to insert, once each, with their dependencies among them
+        let mut order: Vec<(String, PathBuf, String)> = Vec::new();
+        for plan in plans {
+            for s in plan {
+                if let Step::Insmod { name, path, params } = s {
+                    if !order.iter().any(|(n, _, _)| n == name) && self.state(name).is_none() {
+                        order.push((name.clone(), path.clone(), params.clone()));
+                    }
+                }
+            }
+        }
+        let names: BTreeSet<String> = order.iter().map(|(n, _, _)| n.clone()).collect();
+        let among: HashMap<String, Vec<String>> = order
+            .iter()
+            .map(|(n, _, _)| {
+                let d = self
+                    .deps
+                    .get(n)
+                    .map(|(_, d)| {
+                        d.iter()
+                            .filter_map(|x| module_name_of(x))
+                            .filter(|x| names.contains(x))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                (n.clone(), d)
+            })
+            .collect();
+        let deps_of = |n: &str| -> Vec<String> { among.get(n).cloned().unwrap_or_default() };
+        // level = 1 + the deepest dependency's level (plans are in dependency order)
+        let mut level: HashMap<String, usize> = HashMap::new();
+        for (n, _, _) in &order {
+            let l = deps_of(n)
+                .iter()
+                .filter_map(|d| level.get(d))
+                .max()
+                .map_or(0, |m| m + 1);
+            level.insert(n.clone(), l);
+        }
+        let max = level.values().copied().max().unwrap_or(0);
+        let mut results: Vec<(String, Result<(), LoadError>)> = Vec::new();
+        let mut failed: BTreeSet<String> = BTreeSet::new();
+        for lv in 0..=max {
+            let mut batch: Vec<(String, PathBuf, String, Module)> = Vec::new();
+            for (n, p, params) in order.iter().filter(|(n, _, _)| level[n] == lv) {
+                if let Some(d) = deps_of(n).into_iter().find(|d| failed.contains(d)) {
+                    failed.insert(n.clone());
+                    results.push((
+                        n.clone(),
+                        Err(LoadError::Insert {
+                            name: n.clone(),
+                            reason: format!("its dependency {d} failed to load"),
+                        }),
+                    ));
+                    continue;
+                }
+                match self.admit(n, p, opts) {
+                    Ok(m) => batch.push((n.clone(), p.clone(), params.clone(), m)),
+                    Err(e) => {
+                        failed.insert(n.clone());
+                        results.push((n.clone(), Err(e)));
+                    }
+                }
+            }
+            let sys = self.sys.clone();
+            let outcome: Vec<Result<(), LoadError>> = std::thread::scope(|sc| {
+                let mut out = Vec::new();
+                for chunk in batch.chunks(jobs.max(1)) {
+                    let handles: Vec<_> = chunk
+                        .iter()
+                        .map(|(n, p, params, _)| {
+                            let sys = &sys;
+                            sc.spawn(move || insert_raw(n, p, params, opts, sys))
+                        })
+                        .collect();
+                    for h in handles {
+                        out.push(h.join().unwrap_or_else(|_| {
+                            Err(LoadError::Insert {
+                                name: String::new(),
+                                reason: "loader thread panicked".into(),
+                            })
+                        }));
+                    }
+                }
+                out
+            });
+            for ((n, _, _, m), r) in batch.into_iter().zip(outcome) {
+                if r.is_ok() {
+                    self.record(&m);
+                } else {
+                    failed.insert(n.clone());
+                }
+                results.push((n, r));
+            }
+        }
+        results
+    }
+
+    /// Every device's `modalias` under `/sys/devices`, resolved to modules (coldplug).
+    pub fn coldplug_names(&self) -> Vec<String> {
+        let mut aliases = BTreeSet::new();
+        let mut stack = vec![self.sys.join("devices")];
+        while let Some(d) = stack.pop() {
+            let Ok(rd) = std::fs::read_dir(&d) else {
+                continue;
+            };
+            for e in rd.flatten() {
+                let Ok(t) = e.file_type() else { continue };
+                if t.is_dir() && !t.is_symlink() {
+                    stack.push(e.path());
+                } else if e.file_name() == "modalias" {
+                    if let Ok(a) = std::fs::read_to_string(e.path()) {
+                        let a = a.trim();
+                        if !a.is_empty() {
+                            aliases.insert(a.to_string());
+                        }
+                    }
+                }
+            }
+        }
+        let mut names = Vec::new();
+        for a in aliases {
+            for n in self.resolve(&a, &Options::default()).unwrap_or_default() {
+                if !names.contains(&n) {
+                    names.push(n);
+                }
+            }
+        }
+        names
+    }
+}
+
+/// `finit_module` with the kernel's reason from `/dev/kmsg` on failure.
+pub fn insert_raw(
+    name: &str,
+    path: &Path,
+    params: &str,
+    opts: &Options,
+    sys: &Path,
+) -> Result<(), LoadError> {
+    let flags = if opts.force { FORCE_FLAGS } else { 0 };
+    let kmsg = Kmsg::open();
+    finit(path, params, flags, sys).map_err(|e| {
+        let said = kmsg.map(|k| k.read_about(name)).unwrap_or_default();
+        let mut reason = format!("{} ({})", strerror(&e), errno_name(&e));
+        if !said.is_empty() {
+            reason.push_str(&format!("; the kernel says: {}", said.join("; ")));
+        }
+        LoadError::Insert {
+            name: name.to_string(),
+            reason,
+        }
+    })
 }
 
 fn strerror(e: &std::io::Error) -> String {
