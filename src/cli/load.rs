@@ -23,6 +23,9 @@ pub struct LoadArgs {
     /// Apply the blacklist to module names too
     #[arg(short = 'b', long)]
     pub use_blacklist: bool,
+    /// Skip kabi's prediction: let the kernel decide
+    #[arg(long)]
+    pub no_check: bool,
     /// Every argument is a module (no parameters)
     #[arg(short = 'a', long = "all")]
     pub all: bool,
@@ -68,6 +71,7 @@ pub fn run_load(a: &LoadArgs) -> i32 {
         dry_run: a.dry_run || a.show_depends,
         force: a.force,
         use_blacklist: a.use_blacklist,
+        no_check: a.no_check,
         verbose: a.verbose,
     };
     let (names, params): (Vec<String>, Vec<String>) = if a.coldplug {

@@ -31,6 +31,8 @@ pub struct Options {
     pub force: bool,
     /// Apply blacklists to names too (modprobe `-b`); aliases are always filtered.
     pub use_blacklist: bool,
+    /// Do not predict: let the kernel decide (its flags unchanged).
+    pub no_check: bool,
     pub verbose: bool,
 }
 
@@ -399,6 +401,9 @@ impl Loader {
     /// The check before a load: the module, or why the kernel will refuse it (unless
     /// `--force`).
     pub fn admit(&mut self, name: &str, path: &Path, opts: &Options) -> Result<Module, LoadError> {
+        if opts.no_check {
+            return Ok(Module::open(path)?);
+        }
         let (m, v) = self.predict(path)?;
         if !v.compatible() && !opts.force {
             let why: Vec<String> = v

@@ -1,6 +1,7 @@
 //! Shared helpers of the integration tests.
 #![allow(dead_code)]
 
+pub mod qemu;
 pub mod weak;
 
 use std::path::{Path, PathBuf};

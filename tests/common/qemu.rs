@@ -1,0 +1,479 @@
+//! Booting a real kernel under qemu with kabi as `/init` (see "Booting a real kernel under
+//! qemu" in the shared test material).
+//!
+//! [`static_kabi`] builds kabi as a static executable (once per test process, in
+//! `target/static` so that it never waits on or invalidates the normal target directory);
+//! [`Initramfs`] packs a gzip-compressed cpio `newc` archive without root (device nodes are
+//! plain archive entries); [`boot`] runs `qemu-system-x86_64` under TCG and parses the markers
+//! kabi's init personality prints on the serial console:
+//!
+//! ```text
+//! KABI-RUN: load -v dummy numdummies=2
+//! ...output of the command, and kernel lines printed meanwhile...
+//! KABI-EXIT: 0 (0.012 s)
+//! KABI-DONE
+//! ```
+//!
+//! As with [`super::fetch_kernel`], a missing qemu is a test failure in CI and a skip elsewhere
+//! ([`require_qemu`]).
+
+use std::collections::HashSet;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use super::{in_ci, kabi, repo};
+
+/// The qemu binary [`boot`] runs.
+pub const QEMU: &str = "qemu-system-x86_64";
+
+/// Kernel parameters [`boot`] always passes, before the caller's (the last `loglevel=` wins).
+/// With `loglevel=3` only messages of level 0-2 reach the console: not the module loader's
+/// `pr_warn`s (`disagrees about version of symbol`, `Unknown symbol`); pass
+/// [`SHOW_WARNINGS`] to see them in [`Run::output`].
+pub const BASE_APPEND: &str = "console=ttyS0 panic=-1 quiet loglevel=3";
+
+/// The kernel parameter that lets warnings (level 4) reach the console; it also shows a few
+/// lines of the boot (`tsc: Unable to calibrate against PIT`, `mtrr: ...`) before the first
+/// marker.
+pub const SHOW_WARNINGS: &str = "loglevel=5";
+
+/// Is qemu runnable? If not: in CI that is a failure (scripts/deps.sh installs it);
+/// elsewhere the test says so on stderr and is skipped.
+pub fn require_qemu() -> bool {
+    let found = Command::new(QEMU)
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !found {
+        assert!(
+            !in_ci(),
+            "{QEMU} is missing: scripts/deps.sh must install qemu-system-x86 (CI=true)"
+        );
+        eprintln!("SKIPPED: {QEMU} is not installed (apt-get install qemu-system-x86)");
+    }
+    found
+}
+
+/// kabi built as a static executable (glibc, `+crt-static`, no debug info), once per test
+/// process: `target/static/x86_64-unknown-linux-gnu/release/kabi`. Cargo's own lock on
+/// `target/static` serialises test processes that build it at the same time.
+pub fn static_kabi() -> PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let target = "x86_64-unknown-linux-gnu";
+        let dir = repo().join("target/static");
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let out = Command::new(cargo)
+            .current_dir(repo())
+            .args(["build", "--release", "--bin", "kabi", "--target", target])
+            .env("CARGO_TARGET_DIR", &dir)
+            .env("RUSTFLAGS", "-C target-feature=+crt-static")
+            // The release profile keeps debug info (49 MB static); the guest needs none (6.5 MB).
+            .env("CARGO_PROFILE_RELEASE_DEBUG", "0")
+            .env("CARGO_PROFILE_RELEASE_STRIP", "debuginfo")
+            .output()
+            .expect("run cargo build for the static kabi");
+        assert!(
+            out.status.success(),
+            "building the static kabi failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let bin = dir.join(target).join("release/kabi");
+        let elf = std::fs::read(&bin).unwrap_or_else(|e| panic!("{}: {e}", bin.display()));
+        assert!(
+            !has_interp(&elf),
+            "{} has a program interpreter: it is not static",
+            bin.display()
+        );
+        bin
+    })
+    .clone()
+}
+
+/// Does this ELF64 little-endian executable have a PT_INTERP segment (a dynamic loader)?
+fn has_interp(elf: &[u8]) -> bool {
+    assert!(
+        elf.len() > 0x40 && elf.starts_with(b"\x7fELF\x02\x01"),
+        "not an ELF64 LSB file"
+    );
+    let u16_at = |o: usize| u16::from_le_bytes(elf[o..o + 2].try_into().unwrap()) as usize;
+    let phoff = u64::from_le_bytes(elf[0x20..0x28].try_into().unwrap()) as usize;
+    let (phentsize, phnum) = (u16_at(0x36), u16_at(0x38));
+    (0..phnum).any(|i| {
+        let o = phoff + i * phentsize;
+        u32::from_le_bytes(elf[o..o + 4].try_into().unwrap()) == 3 // PT_INTERP
+    })
+}
+
+/// A gzip-compressed cpio `newc` archive, as the kernel unpacks into its rootfs. Paths are
+/// absolute or relative to the root (`/dev/console` = `dev/console`); missing parent
+/// directories are added (mode 0755) before an entry.
+pub struct Initramfs {
+    cpio: Vec<u8>,
+    dirs: HashSet<String>,
+    ino: u32,
+}
+
+impl Default for Initramfs {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Initramfs {
+    /// An archive with `/dev`, `/dev/console` (5,1: without it `/init` has no output), `/proc`
+    /// and `/sys`, and nothing else.
+    pub fn new() -> Self {
+        let mut ird = Initramfs {
+            cpio: Vec::new(),
+            dirs: HashSet::new(),
+            ino: 0,
+        };
+        ird.add_dir("/dev");
+        ird.add_char_dev("/dev/console", 5, 1);
+        ird.add_dir("/proc");
+        ird.add_dir("/sys");
+        ird
+    }
+
+    /// [`Initramfs::new`] with the static kabi as `/init` and `script` as `/etc/kabi-init`
+    /// (one kabi command line per line; `#` comments).
+    pub fn kabi(script: &str) -> Self {
+        let mut ird = Self::new();
+        let bin = static_kabi();
+        let exe = std::fs::read(&bin).unwrap_or_else(|e| panic!("{}: {e}", bin.display()));
+        ird.add_file("/init", &exe, 0o755);
+        ird.add_file("/etc/kabi-init", script.as_bytes(), 0o644);
+        ird
+    }
+
+    pub fn add_dir(&mut self, path: &str) {
+        let p = normalize(path);
+        if p.is_empty() || self.dirs.contains(&p) {
+            return;
+        }
+        self.parents(&p);
+        self.dirs.insert(p.clone());
+        self.entry(&p, 0o040_755, 2, 0, 0, b"");
+    }
+
+    pub fn add_file(&mut self, path: &str, data: &[u8], mode: u32) {
+        let p = normalize(path);
+        self.parents(&p);
+        self.entry(&p, 0o100_000 | (mode & 0o7777), 1, 0, 0, data);
+    }
+
+    pub fn add_symlink(&mut self, path: &str, target: &str) {
+        let p = normalize(path);
+        self.parents(&p);
+        self.entry(&p, 0o120_777, 1, 0, 0, target.as_bytes());
+    }
+
+    /// A character device node (mode 0600): only an archive entry, no mknod on the host.
+    pub fn add_char_dev(&mut self, path: &str, major: u32, minor: u32) {
+        let p = normalize(path);
+        self.parents(&p);
+        self.entry(&p, 0o020_600, 1, major, minor, b"");
+    }
+
+    /// Copy a host directory recursively to `guest` (files keep their permission bits;
+    /// symbolic links are kept as links).
+    pub fn add_tree(&mut self, host: &Path, guest: &str) {
+        let guest = normalize(guest);
+        self.add_dir(&guest);
+        let mut entries: Vec<_> = std::fs::read_dir(host)
+            .unwrap_or_else(|e| panic!("{}: {e}", host.display()))
+            .map(|e| e.unwrap())
+            .collect();
+        entries.sort_by_key(|e| e.file_name());
+        for e in entries {
+            let name = e.file_name().into_string().unwrap();
+            let (h, g) = (e.path(), format!("{guest}/{name}"));
+            let ft = e.file_type().unwrap();
+            if ft.is_symlink() {
+                let t = std::fs::read_link(&h).unwrap();
+                self.add_symlink(&g, t.to_str().unwrap());
+            } else if ft.is_dir() {
+                self.add_tree(&h, &g);
+            } else {
+                use std::os::unix::fs::PermissionsExt;
+                let mode = e.metadata().unwrap().permissions().mode();
+                let data = std::fs::read(&h).unwrap_or_else(|e| panic!("{}: {e}", h.display()));
+                self.add_file(&g, &data, mode);
+            }
+        }
+    }
+
+    /// `/lib/modules/<kver>` of the unpacked kernel at `kernel_root` (what
+    /// [`super::fetch_kernel`] gives) reduced to `modules` (paths relative to its module
+    /// directory, e.g. `kernel/drivers/net/dummy.ko`) and `extra` (host file, path relative to
+    /// the module directory: vendor modules, say), with the tree's `modules.order`,
+    /// `modules.builtin` and `modules.builtin.modinfo`, indexed by the host kabi's depmod (so
+    /// names and aliases resolve in the guest). Returns the kernel release.
+    pub fn add_modules(
+        &mut self,
+        kernel_root: &Path,
+        modules: &[&str],
+        extra: &[(&Path, &str)],
+    ) -> String {
+        let (src, kver) = super::module_dir(kernel_root);
+        let staging = tempfile::tempdir().unwrap();
+        let dst = staging.path().join("lib/modules").join(&kver);
+        let copy = |from: &Path, rel: &str| {
+            let to = dst.join(rel);
+            std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+            std::fs::copy(from, &to).unwrap_or_else(|e| panic!("{}: {e}", from.display()));
+        };
+        for f in [
+            "modules.order",
+            "modules.builtin",
+            "modules.builtin.modinfo",
+        ] {
+            copy(&src.join(f), f);
+        }
+        for m in modules {
+            copy(&src.join(m), m);
+        }
+        for (from, rel) in extra {
+            copy(from, rel);
+        }
+        let empty = staging.path().join("no-depmod.d");
+        std::fs::create_dir(&empty).unwrap();
+        let out = super::run(
+            kabi()
+                .arg("depmod")
+                .arg("--no-cache")
+                .arg("-b")
+                .arg(staging.path())
+                .arg("-C")
+                .arg(&empty)
+                .arg(&kver),
+        );
+        assert!(
+            out.status.success(),
+            "kabi depmod of the initramfs modules failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        self.add_tree(&dst, &format!("/lib/modules/{kver}"));
+        kver
+    }
+
+    /// The archive, with its trailer, gzip-compressed.
+    pub fn finish(mut self) -> Vec<u8> {
+        self.entry("TRAILER!!!", 0, 1, 0, 0, b"");
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(&self.cpio).unwrap();
+        gz.finish().unwrap()
+    }
+
+    fn parents(&mut self, p: &str) {
+        if let Some((parent, _)) = p.rsplit_once('/') {
+            self.add_dir(parent);
+        }
+    }
+
+    fn entry(&mut self, name: &str, mode: u32, nlink: u32, rmaj: u32, rmin: u32, data: &[u8]) {
+        self.ino += 1;
+        let fields = [
+            self.ino,
+            mode,
+            0, // uid
+            0, // gid
+            nlink,
+            0, // mtime
+            u32::try_from(data.len()).expect("file too large for cpio newc"),
+            0, // devmajor
+            0, // devminor
+            rmaj,
+            rmin,
+            name.len() as u32 + 1,
+            0, // check
+        ];
+        self.cpio.extend_from_slice(b"070701");
+        for f in fields {
+            self.cpio.extend_from_slice(format!("{f:08x}").as_bytes());
+        }
+        self.cpio.extend_from_slice(name.as_bytes());
+        self.cpio.push(0);
+        self.pad();
+        self.cpio.extend_from_slice(data);
+        self.pad();
+    }
+
+    fn pad(&mut self) {
+        while self.cpio.len() % 4 != 0 {
+            self.cpio.push(0);
+        }
+    }
+}
+
+fn normalize(path: &str) -> String {
+    path.trim_matches('/').to_string()
+}
+
+/// One line of `/etc/kabi-init` as run by the guest.
+#[derive(Debug, Clone)]
+pub struct Run {
+    /// The command line (after `KABI-RUN: `).
+    pub line: String,
+    /// Everything the console showed between the `KABI-RUN` and `KABI-EXIT` markers: the
+    /// command's output and any kernel line printed meanwhile.
+    pub output: String,
+    /// The exit code (None: no `KABI-EXIT`, the guest died or timed out during the command).
+    pub exit: Option<i32>,
+    /// The seconds the guest measured for the command.
+    pub secs: Option<f64>,
+}
+
+/// What a boot printed on the serial console.
+#[derive(Debug, Clone)]
+pub struct BootLog {
+    /// The whole console output (`\r\n` made `\n`).
+    pub raw: String,
+    /// qemu's standard error.
+    pub stderr: String,
+    pub runs: Vec<Run>,
+    /// `KABI-DONE` was printed (every line ran, then the guest powered off).
+    pub done: bool,
+    /// qemu was killed at the timeout.
+    pub timed_out: bool,
+    /// Wall time from starting qemu to its exit (or kill).
+    pub elapsed: Duration,
+}
+
+impl BootLog {
+    /// The run of the `i`th command line, with the whole log in the message when missing.
+    pub fn run(&self, i: usize) -> &Run {
+        self.runs
+            .get(i)
+            .unwrap_or_else(|| panic!("no run #{i} in the boot log:\n{}", self.raw))
+    }
+
+    /// The first run whose command line is `line`.
+    pub fn find(&self, line: &str) -> &Run {
+        self.runs
+            .iter()
+            .find(|r| r.line == line)
+            .unwrap_or_else(|| panic!("no run of {line:?} in the boot log:\n{}", self.raw))
+    }
+
+    /// Panic with the whole log unless the guest printed `KABI-DONE`.
+    pub fn assert_done(&self) {
+        assert!(
+            self.done,
+            "the guest did not finish its script (timed out: {}, {:.1} s):\n{}\nqemu stderr:\n{}",
+            self.timed_out,
+            self.elapsed.as_secs_f64(),
+            self.raw,
+            self.stderr
+        );
+    }
+
+    /// Parse the console output of a boot.
+    pub fn parse(raw: &str) -> (Vec<Run>, bool) {
+        let mut runs: Vec<Run> = Vec::new();
+        let mut done = false;
+        // A kernel line may land in the middle of a line of ours: look for markers anywhere.
+        for line in raw.lines() {
+            if let Some(at) = line.find("KABI-RUN: ") {
+                runs.push(Run {
+                    line: line[at + "KABI-RUN: ".len()..].trim_end().to_string(),
+                    output: String::new(),
+                    exit: None,
+                    secs: None,
+                });
+            } else if let Some(at) = line.find("KABI-EXIT: ") {
+                let rest = &line[at + "KABI-EXIT: ".len()..];
+                let mut words = rest.split_whitespace();
+                let code = words.next().and_then(|w| w.parse().ok());
+                let secs = words
+                    .next()
+                    .and_then(|w| w.strip_prefix('('))
+                    .and_then(|w| w.parse().ok());
+                if let Some(r) = runs.last_mut().filter(|r| r.exit.is_none()) {
+                    r.exit = code;
+                    r.secs = secs;
+                }
+            } else if line.contains("KABI-DONE") {
+                done = true;
+            } else if let Some(r) = runs.last_mut().filter(|r| r.exit.is_none()) {
+                r.output.push_str(line);
+                r.output.push('\n');
+            }
+        }
+        (runs, done)
+    }
+}
+
+/// Boot `kernel` with `initramfs` (what [`Initramfs::finish`] gives) under qemu TCG, 512 MB,
+/// 2 CPUs, console on the first serial port, with [`BASE_APPEND`] then `append` as kernel
+/// parameters; kill qemu after `timeout`. The caller checks [`require_qemu`] first.
+pub fn boot(kernel: &Path, initramfs: &[u8], append: &str, timeout: Duration) -> BootLog {
+    let dir = tempfile::tempdir().unwrap();
+    let initrd = dir.path().join("initramfs.cpio.gz");
+    std::fs::write(&initrd, initramfs).unwrap();
+    let started = Instant::now();
+    let mut child = Command::new(QEMU)
+        .args(["-accel", "tcg", "-cpu", "max", "-m", "512", "-smp", "2"])
+        .args([
+            "-nographic",
+            "-no-reboot",
+            "-nodefaults",
+            "-serial",
+            "stdio",
+        ])
+        .arg("-kernel")
+        .arg(kernel)
+        .arg("-initrd")
+        .arg(&initrd)
+        .arg("-append")
+        .arg(format!("{BASE_APPEND} {append}"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {QEMU}: {e}"));
+    let reader = |mut pipe: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            let _ = pipe.read_to_end(&mut buf);
+            buf
+        })
+    };
+    let stdout = reader(Box::new(child.stdout.take().unwrap()));
+    let stderr = reader(Box::new(child.stderr.take().unwrap()));
+    let mut timed_out = false;
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() >= timeout {
+            timed_out = true;
+            let _ = child.kill();
+            let _ = child.wait();
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let elapsed = started.elapsed();
+    let text = |b: Vec<u8>| String::from_utf8_lossy(&b).replace('\r', "");
+    let raw = text(stdout.join().unwrap());
+    let stderr = text(stderr.join().unwrap());
+    let (runs, done) = BootLog::parse(&raw);
+    BootLog {
+        raw,
+        stderr,
+        runs,
+        done,
+        timed_out,
+        elapsed,
+    }
+}
+
+/// The kernel image of an unpacked kernel: `<root>/boot/vmlinuz-<kver>`.
+pub fn vmlinuz(kernel_root: &Path) -> PathBuf {
+    let (_, kver) = super::module_dir(kernel_root);
+    kernel_root.join("boot").join(format!("vmlinuz-{kver}"))
+}

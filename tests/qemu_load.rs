@@ -1,0 +1,274 @@
+//! `kabi load` inside a real booted Debian kernel (cloud-amd64, ABI 56) under qemu TCG, with
+//! the static kabi as `/init` of an initramfs that holds nothing else.
+
+mod common;
+
+use common::qemu::{self, Initramfs};
+use std::path::Path;
+use std::time::Duration;
+
+const TIMEOUT: Duration = Duration::from_secs(300);
+
+fn compressed(src: &Path, tool: &str, dir: &Path) -> std::path::PathBuf {
+    let ext = if tool == "xz" { "xz" } else { "zst" };
+    let out = dir.join(format!(
+        "{}.{ext}",
+        src.file_name().unwrap().to_string_lossy()
+    ));
+    let args: &[&str] = if tool == "xz" {
+        &["--check=crc32", "--lzma2=dict=1MiB", "-c"]
+    } else {
+        &["-q", "-c"]
+    };
+    let o = common::run(std::process::Command::new(tool).args(args).arg(src));
+    assert!(o.status.success(), "{tool} failed");
+    std::fs::write(&out, o.stdout).unwrap();
+    out
+}
+
+/// Same-ABI modules with deep dependencies, by name and by alias, with parameters from the
+/// command line and modprobe.d, plain, .ko.xz and .ko.zst; an already loaded module, a
+/// blacklisted alias and a missing module; then parallel loading.
+#[test]
+fn loads_with_dependencies_parameters_and_compression() {
+    if !qemu::require_qemu() || !common::require_tool("xz") || !common::require_tool("zstd") {
+        return;
+    }
+    let Some(root) = common::fetch_kernel("cloud-amd64", None) else {
+        return;
+    };
+    let (dir, _) = common::module_dir(&root);
+    let tmp = tempfile::tempdir().unwrap();
+    let fat_xz = compressed(&dir.join("kernel/fs/fat/fat.ko"), "xz", tmp.path());
+    let vfat_xz = compressed(&dir.join("kernel/fs/fat/vfat.ko"), "xz", tmp.path());
+    let isofs_zst = compressed(&dir.join("kernel/fs/isofs/isofs.ko"), "zstd", tmp.path());
+    let script = "\
+load -v dummy numdummies=2
+load udf
+load fs-vfat
+load isofs
+load nf_conntrack_ftp
+load -j 2 -a xfs nf_nat_ftp btrfs
+lsmod
+load dummy
+load fs-iso9660
+load no_such_module
+unload -r udf
+lsmod
+";
+    let mut ird = Initramfs::kabi(script);
+    ird.add_file(
+        "/etc/modprobe.d/test.conf",
+        b"blacklist isofs\noptions udf uid=0\n",
+        0o644,
+    );
+    let mods: Vec<String> = [
+        "kernel/drivers/net/dummy.ko",
+        "kernel/fs/udf/udf.ko",
+        "kernel/drivers/cdrom/cdrom.ko",
+        "kernel/lib/crc-itu-t.ko",
+        "kernel/lib/libcrc32c.ko",
+        "kernel/net/netfilter/nf_conntrack.ko",
+        "kernel/net/netfilter/nf_conntrack_ftp.ko",
+        "kernel/net/netfilter/nf_nat.ko",
+        "kernel/net/netfilter/nf_nat_ftp.ko",
+        "kernel/net/ipv4/netfilter/nf_defrag_ipv4.ko",
+        "kernel/net/ipv6/netfilter/nf_defrag_ipv6.ko",
+        "kernel/fs/xfs/xfs.ko",
+        "kernel/fs/btrfs/btrfs.ko",
+        "kernel/lib/raid6/raid6_pq.ko",
+        "kernel/crypto/xor.ko",
+        "kernel/lib/zstd/zstd_compress.ko",
+        "kernel/crypto/blake2b_generic.ko",
+        "kernel/arch/x86/crypto/crc32c-intel.ko",
+    ]
+    .iter()
+    .filter(|m| dir.join(m).is_file())
+    .map(|m| m.to_string())
+    .collect();
+    let refs: Vec<&str> = mods.iter().map(String::as_str).collect();
+    let extra = [
+        (fat_xz.as_path(), "kernel/fs/fat/fat.ko.xz"),
+        (vfat_xz.as_path(), "kernel/fs/fat/vfat.ko.xz"),
+        (isofs_zst.as_path(), "kernel/fs/isofs/isofs.ko.zst"),
+    ];
+    let kver = ird.add_modules(&root, &refs, &extra);
+    let log = qemu::boot(&qemu::vmlinuz(&root), &ird.finish(), "", TIMEOUT);
+    eprintln!("booted in {:.1} s:\n{}", log.elapsed.as_secs_f64(), log.raw);
+    log.assert_done();
+    let ok = |line: &str| {
+        let r = log.find(line);
+        assert_eq!(r.exit, Some(0), "{line}:\n{}", r.output);
+    };
+    for l in [
+        "load -v dummy numdummies=2",
+        "load udf",
+        "load fs-vfat",
+        "load isofs",
+        "load nf_conntrack_ftp",
+        "load -j 2 -a xfs nf_nat_ftp btrfs",
+        "load dummy",
+        "unload -r udf",
+    ] {
+        ok(l);
+    }
+    let lsmod = &log.find("lsmod").output;
+    for m in [
+        "dummy",
+        "udf",
+        "cdrom",
+        "crc_itu_t",
+        "vfat",
+        "fat",
+        "isofs",
+        "nf_conntrack_ftp",
+        "nf_conntrack",
+        "nf_defrag_ipv4",
+        "xfs",
+        "btrfs",
+        "nf_nat_ftp",
+    ] {
+        assert!(
+            lsmod
+                .lines()
+                .any(|l| l.split_whitespace().next() == Some(m)),
+            "{m} not in /proc/modules:\n{lsmod}"
+        );
+    }
+    // a blacklisted alias, a missing module: errors with kmod's words
+    let bl = log.find("load fs-iso9660");
+    assert_eq!(bl.exit, Some(1), "{}", bl.output);
+    assert!(bl.output.contains("blacklisted"), "{}", bl.output);
+    let missing = log.find("load no_such_module");
+    assert_eq!(missing.exit, Some(1));
+    assert!(
+        missing.output.contains(&format!(
+            "Module no_such_module not found in directory /lib/modules/{kver}"
+        )),
+        "{}",
+        missing.output
+    );
+    // unload -r took udf and its unused dependency crc_itu_t out; cdrom stays: isofs uses it
+    let after = &log.runs.last().unwrap().output;
+    let has = |m: &str| {
+        after
+            .lines()
+            .any(|l| l.split_whitespace().next() == Some(m))
+    };
+    for m in ["udf", "crc_itu_t"] {
+        assert!(!has(m), "{m} still loaded:\n{after}");
+    }
+    assert!(has("cdrom") && has("isofs"), "{after}");
+    assert!(after.lines().any(|l| l.starts_with("dummy ")), "{after}");
+}
+
+/// Modules of other ABIs in the 56 kernel: kabi's prediction (`check --running`) equals what
+/// the kernel does when asked to load them with the check bypassed (`load --no-check`),
+/// module by module: 55's (identical symvers) load, 47's are refused.
+#[test]
+fn predicted_verdicts_equal_the_kernels() {
+    if !qemu::require_qemu() {
+        return;
+    }
+    let Some(root) = common::fetch_kernel("cloud-amd64", None) else {
+        return;
+    };
+    // modules built into 56 are skipped by a load (as modprobe does): not a verdict
+    let (dir56, _) = common::module_dir(&root);
+    let builtin56 = std::fs::read_to_string(dir56.join("modules.builtin")).unwrap_or_default();
+    let builtin: Vec<String> = builtin56
+        .lines()
+        .filter_map(kabi::tree::lookup::module_name_of)
+        .collect();
+    let mut files: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut script = String::new();
+    let mut expected = Vec::new();
+    // 47 first: its modules fail, so none is loaded when 55's of the same names come
+    for abi in ["47", "55"] {
+        let Some(other) = common::fetch_kernel("cloud-amd64", Some(abi)) else {
+            return;
+        };
+        let (odir, _) = common::module_dir(&other);
+        let dep = std::fs::read_to_string(odir.join("modules.dep"))
+            .or_else(|_| {
+                // the unpacked tree may have no index: use kabi's
+                let o = common::run(
+                    common::kabi()
+                        .args(["depmod", "-n", "-b"])
+                        .arg(&other)
+                        .arg(odir.file_name().unwrap()),
+                );
+                Ok::<_, std::io::Error>(String::from_utf8_lossy(&o.stdout).into_owned())
+            })
+            .unwrap();
+        // leaf modules (no dependencies) of library-like directories: their init needs no
+        // hardware, so the kernel's answer is about the ABI only
+        let picks: Vec<&str> = dep
+            .lines()
+            .filter(|l| l.ends_with(':'))
+            .map(|l| l.trim_end_matches(':'))
+            .filter(|p| {
+                p.starts_with("kernel/fs/")
+                    || p.starts_with("kernel/crypto/")
+                    || p.starts_with("kernel/lib/")
+            })
+            .filter(|p| {
+                kabi::tree::lookup::module_name_of(p).is_some_and(|n| !builtin.contains(&n))
+            })
+            .take(25)
+            .collect();
+        for p in picks {
+            let data = std::fs::read(odir.join(p)).unwrap();
+            let guest = format!("/abi{abi}/{}", p.trim_start_matches("kernel/"));
+            files.push((guest.clone(), data));
+            script.push_str(&format!(
+                "check --running {guest}\nload --no-check {guest}\n"
+            ));
+            expected.push((abi, guest));
+        }
+    }
+    let mut ird = Initramfs::kabi(&script);
+    for (g, d) in &files {
+        ird.add_file(g, d, 0o644);
+    }
+    ird.add_modules(&root, &["kernel/lib/crc-itu-t.ko"], &[]);
+    let log = qemu::boot(&qemu::vmlinuz(&root), &ird.finish(), "", TIMEOUT);
+    eprintln!("booted in {:.1} s", log.elapsed.as_secs_f64());
+    log.assert_done();
+    if std::env::var_os("KABI_SHOW_CONSOLE").is_some() {
+        eprintln!("{}", log.raw);
+    }
+    let mut table = Vec::new();
+    let mut mismatches = Vec::new();
+    for (abi, guest) in &expected {
+        let predicted = log.find(&format!("check --running {guest}"));
+        let actual = log.find(&format!("load --no-check {guest}"));
+        let p_ok = predicted.exit == Some(0);
+        let a_ok = actual.exit == Some(0);
+        table.push(format!("{abi} {guest}: predicted {p_ok}, kernel {a_ok}"));
+        if p_ok != a_ok {
+            mismatches.push(format!(
+                "{guest}: predicted {p_ok} ({}), kernel {a_ok} ({})",
+                predicted.output.trim(),
+                actual.output.trim()
+            ));
+        }
+        if *abi == "47" {
+            assert!(!a_ok, "47's {guest} loaded in 56:\n{}", actual.output);
+        }
+    }
+    eprintln!("{}", table.join("\n"));
+    assert!(
+        expected.len() >= 40,
+        "only {} modules compared",
+        expected.len()
+    );
+    assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
+    assert!(
+        expected
+            .iter()
+            .zip(&table)
+            .any(|((abi, _), t)| *abi == "55" && t.ends_with("kernel true")),
+        "some of 55's modules load in 56"
+    );
+}
