@@ -48,8 +48,12 @@ load udf
 load fs-vfat
 load isofs
 load nf_conntrack_ftp
-load -j 2 -a xfs nf_nat_ftp btrfs
+load -a xfs nf_nat_ftp btrfs
 lsmod
+unload -r btrfs xfs nf_nat_ftp
+load -v -j 2 -a xfs nf_nat_ftp btrfs
+lsmod
+load --coldplug -v
 load dummy
 load fs-iso9660
 load no_such_module
@@ -106,13 +110,45 @@ lsmod
         "load fs-vfat",
         "load isofs",
         "load nf_conntrack_ftp",
-        "load -j 2 -a xfs nf_nat_ftp btrfs",
+        "load -a xfs nf_nat_ftp btrfs",
+        "unload -r btrfs xfs nf_nat_ftp",
+        "load -v -j 2 -a xfs nf_nat_ftp btrfs",
+        "load --coldplug -v",
         "load dummy",
         "unload -r udf",
     ] {
         ok(l);
     }
-    let lsmod = &log.find("lsmod").output;
+    // serial and parallel loading of the same set end in the same state
+    let lsmods: Vec<&str> = log
+        .runs
+        .iter()
+        .filter(|r| r.line == "lsmod")
+        .map(|r| r.output.as_str())
+        .collect();
+    let set = |out: &str| -> std::collections::BTreeSet<String> {
+        out.lines()
+            .skip(1)
+            .filter_map(|l| l.split_whitespace().next().map(str::to_string))
+            .collect()
+    };
+    assert_eq!(
+        set(lsmods[0]),
+        set(lsmods[1]),
+        "serial vs parallel end state"
+    );
+    let serial = log.find("load -a xfs nf_nat_ftp btrfs").secs.unwrap();
+    let parallel = log
+        .find("load -v -j 2 -a xfs nf_nat_ftp btrfs")
+        .secs
+        .unwrap();
+    eprintln!(
+        "in the guest (2 vCPUs, TCG): serial {serial:.3} s, parallel (-j 2) {parallel:.3} s, ratio {:.2}",
+        serial / parallel
+    );
+    let cold = log.find("load --coldplug -v");
+    assert!(cold.output.contains("coldplug:"), "{}", cold.output);
+    let lsmod = lsmods[0];
     for m in [
         "dummy",
         "udf",
@@ -211,11 +247,12 @@ fn predicted_verdicts_equal_the_kernels() {
                 p.starts_with("kernel/fs/")
                     || p.starts_with("kernel/crypto/")
                     || p.starts_with("kernel/lib/")
+                    || p.starts_with("kernel/net/")
             })
             .filter(|p| {
                 kabi::tree::lookup::module_name_of(p).is_some_and(|n| !builtin.contains(&n))
             })
-            .take(25)
+            .take(150)
             .collect();
         for p in picks {
             let data = std::fs::read(odir.join(p)).unwrap();
@@ -244,7 +281,16 @@ fn predicted_verdicts_equal_the_kernels() {
         let predicted = log.find(&format!("check --running {guest}"));
         let actual = log.find(&format!("load --no-check {guest}"));
         let p_ok = predicted.exit == Some(0);
-        let a_ok = actual.exit == Some(0);
+        // the loader's verdict: a refusal is ENOEXEC / EKEYREJECTED / EBADMSG, or a symbol the
+        // loader would not resolve; a module whose own init fails (efivarfs without EFI:
+        // ENODEV; tcrypt's self-tests) was accepted by the loader
+        let o = &actual.output;
+        let refused = o.contains("(ENOEXEC)")
+            || o.contains("(EKEYREJECTED)")
+            || o.contains("(EBADMSG)")
+            || o.contains("disagrees about version")
+            || o.contains("Unknown symbol");
+        let a_ok = actual.exit == Some(0) || !refused;
         table.push(format!("{abi} {guest}: predicted {p_ok}, kernel {a_ok}"));
         if p_ok != a_ok {
             mismatches.push(format!(
@@ -257,9 +303,22 @@ fn predicted_verdicts_equal_the_kernels() {
             assert!(!a_ok, "47's {guest} loaded in 56:\n{}", actual.output);
         }
     }
-    eprintln!("{}", table.join("\n"));
+    let count = |abi: &str, want: &str| {
+        table
+            .iter()
+            .filter(|t| t.starts_with(abi) && t.ends_with(want))
+            .count()
+    };
+    eprintln!(
+        "{} modules compared: ABI 47 refused {} (of {}), ABI 55 loaded {} (of {})",
+        table.len(),
+        count("47", "kernel false"),
+        count("47", ""),
+        count("55", "kernel true"),
+        count("55", "")
+    );
     assert!(
-        expected.len() >= 40,
+        expected.len() >= 300,
         "only {} modules compared",
         expected.len()
     );

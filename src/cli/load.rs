@@ -124,7 +124,7 @@ pub fn run_load(a: &LoadArgs) -> i32 {
                         }
                     }
                     Step::Insmod { name, path, params } => {
-                        if a.show_depends || a.dry_run {
+                        if a.show_depends || a.dry_run || a.verbose {
                             println!("insmod {} {params}", path.display());
                         }
                         if opts.dry_run {
@@ -258,6 +258,9 @@ pub fn run_lsmod() -> i32 {
 /// around each on the console), then power off.
 pub fn run_init() -> i32 {
     use rustix::mount::{MountFlags, mount};
+    // the console is a terminal: no colour codes in messages read back from it
+    // SAFETY: PID 1 sets this before any other thread exists
+    unsafe { std::env::set_var("NO_COLOR", "1") };
     let _ = std::fs::create_dir_all("/proc");
     let _ = std::fs::create_dir_all("/sys");
     let _ = std::fs::create_dir_all("/dev");

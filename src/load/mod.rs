@@ -393,7 +393,7 @@ impl Loader {
         opts: &Options,
     ) -> Result<(), LoadError> {
         let m = self.admit(name, path, opts)?;
-        insert_raw(name, path, params, opts, &self.sys)?;
+        insert_raw(name, &m.name, path, params, opts, &self.sys)?;
         self.record(&m);
         Ok(())
     }
@@ -526,7 +526,7 @@ impl Loader {
                         .iter()
                         .map(|(n, p, params, _)| {
                             let sys = &sys;
-                            sc.spawn(move || insert_raw(n, p, params, opts, sys))
+                            sc.spawn(move || insert_raw(n, n, p, params, opts, sys))
                         })
                         .collect();
                     for h in handles {
@@ -587,8 +587,10 @@ impl Loader {
 }
 
 /// `finit_module` with the kernel's reason from `/dev/kmsg` on failure.
+/// `kname` is the module's own name (`.modinfo name=`), which the kernel's messages use.
 pub fn insert_raw(
     name: &str,
+    kname: &str,
     path: &Path,
     params: &str,
     opts: &Options,
@@ -597,7 +599,7 @@ pub fn insert_raw(
     let flags = if opts.force { FORCE_FLAGS } else { 0 };
     let kmsg = Kmsg::open();
     finit(path, params, flags, sys).map_err(|e| {
-        let said = kmsg.map(|k| k.read_about(name)).unwrap_or_default();
+        let said = kmsg.map(|k| k.read_about(kname)).unwrap_or_default();
         let mut reason = format!("{} ({})", strerror(&e), errno_name(&e));
         if !said.is_empty() {
             reason.push_str(&format!("; the kernel says: {}", said.join("; ")));
@@ -621,6 +623,8 @@ fn errno_name(e: &std::io::Error) -> &'static str {
         Some(12) => "ENOMEM",
         Some(14) => "EFAULT",
         Some(17) => "EEXIST",
+        Some(19) => "ENODEV",
+        Some(16) => "EBUSY",
         Some(22) => "EINVAL",
         Some(74) => "EBADMSG",
         Some(95) => "EOPNOTSUPP",
