@@ -200,7 +200,8 @@ lsmod
 
 /// Modules of other ABIs in the 56 kernel: kabi's prediction (`check --running`) equals what
 /// the kernel does when asked to load them with the check bypassed (`load --no-check`),
-/// module by module: 55's (identical symvers) load, 47's are refused.
+/// module by module: 55's (identical symvers) load, 47's are refused; among them the vendor
+/// module built by the test against each ABI's headers.
 #[test]
 fn predicted_verdicts_equal_the_kernels() {
     if !qemu::require_qemu() {
@@ -254,6 +255,18 @@ fn predicted_verdicts_equal_the_kernels() {
             })
             .take(150)
             .collect();
+        // and the vendor module the test builds against this ABI's headers
+        if let Some(v) = common::weak::vendor_modules(abi) {
+            let guest = format!("/abi{abi}/vendor/kabi_vendor_a.ko");
+            files.push((
+                guest.clone(),
+                std::fs::read(v.join("kabi_vendor_a.ko")).unwrap(),
+            ));
+            script.push_str(&format!(
+                "check --running {guest}\nload --no-check {guest}\n"
+            ));
+            expected.push((abi, guest));
+        }
         for p in picks {
             let data = std::fs::read(odir.join(p)).unwrap();
             let guest = format!("/abi{abi}/{}", p.trim_start_matches("kernel/"));
