@@ -12,6 +12,7 @@ pub mod kernel;
 pub mod load;
 pub mod module;
 pub mod tree;
+pub mod verify;
 pub mod weak;
 
 pub use error::{Error, ParseError};

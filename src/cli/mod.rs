@@ -6,6 +6,7 @@ pub mod diff_abi;
 pub mod info;
 pub mod load;
 pub mod modversions;
+pub mod verify;
 pub mod weak;
 
 use crate::tree::lookup::ModuleDir;
@@ -55,6 +56,8 @@ pub enum Command {
     Unload(load::UnloadArgs),
     /// List loaded modules
     Lsmod,
+    /// Will the modules this host expects load on this kernel? (boot-time check)
+    Verify(verify::VerifyArgs),
 }
 
 /// The module directory `-b ROOT -k KVER` name: `ROOT/lib/modules/KVER`, KVER defaulting to
@@ -96,6 +99,7 @@ pub fn main_kabi(args: Vec<std::ffi::OsString>) -> i32 {
         Command::Load(a) => load::run_load(a),
         Command::Unload(a) => load::run_unload(a),
         Command::Lsmod => load::run_lsmod(),
+        Command::Verify(a) => verify::run(a),
     }
 }
 
