@@ -5,7 +5,7 @@
 # Debian headers (testdata/build-vendor.sh; flock from util-linux serialises it).
 # qemu-system-x86 boots a real Debian kernel with kabi as /init (tests/qemu_boot.rs).
 set -euo pipefail
-pkgs="kmod xz-utils zstd gzip bzip2 lz4 apt dpkg bc time gcc-12 make binutils libelf1 util-linux qemu-system-x86"
+pkgs="kmod xz-utils zstd gzip bzip2 lz4 apt dpkg bc time gcc-12 make binutils libelf1 util-linux qemu-system-x86 systemd"
 missing=""
 for p in $pkgs; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
