@@ -165,7 +165,26 @@ pub fn verify(root: &Path, kver: &str, wanted: Vec<Wanted>) -> Report {
             None
         }
     };
+    // modules.dep once, instead of a lookup per name
+    let by_name: std::collections::HashMap<String, PathBuf> =
+        std::fs::read_to_string(dir.join("modules.dep"))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| {
+                let rel = l.split_once(':')?.0;
+                let n = crate::tree::lookup::module_name_of(rel)?;
+                Some((
+                    n,
+                    if rel.starts_with('/') {
+                        PathBuf::from(rel)
+                    } else {
+                        dir.join(rel)
+                    },
+                ))
+            })
+            .collect();
     let mut findings = Vec::new();
+    let mut to_open: Vec<(usize, PathBuf)> = Vec::new();
     let mut set: Vec<(PathBuf, Module)> = Vec::new();
     let mut slot: Vec<(usize, usize)> = Vec::new(); // (finding index, set index)
     let mut seen = std::collections::BTreeSet::new();
@@ -203,6 +222,7 @@ pub fn verify(root: &Path, kver: &str, wanted: Vec<Wanted>) -> Report {
                 }
                 Some(p.clone())
             }
+            None if by_name.contains_key(&w.name) => Some(by_name[&w.name].clone()),
             None => match md.lookup(&w.name).into_iter().next() {
                 Some(Found::File { path, .. }) => Some(path),
                 Some(Found::Builtin { .. }) => {
@@ -219,18 +239,30 @@ pub fn verify(root: &Path, kver: &str, wanted: Vec<Wanted>) -> Report {
         };
         if let Some(p) = path {
             f.path = Some(p.clone());
-            match Module::open(&p) {
-                Ok(m) => {
-                    slot.push((findings.len(), set.len()));
-                    set.push((p, m));
-                }
-                Err(e) => {
-                    f.state = "incompatible".into();
-                    f.reasons.push(e.to_string());
-                }
-            }
+            to_open.push((findings.len(), p));
         }
         findings.push(f);
+    }
+    // read the modules in parallel
+    use rayon::prelude::*;
+    let opened: Vec<(usize, PathBuf, Result<Module, crate::Error>)> = to_open
+        .into_par_iter()
+        .map(|(fi, p)| {
+            let m = Module::open(&p);
+            (fi, p, m)
+        })
+        .collect();
+    for (fi, p, m) in opened {
+        match m {
+            Ok(m) => {
+                slot.push((fi, set.len()));
+                set.push((p, m));
+            }
+            Err(e) => {
+                findings[fi].state = "incompatible".into();
+                findings[fi].reasons.push(e.to_string());
+            }
+        }
     }
     match &target {
         Some(t) => {

@@ -1,0 +1,90 @@
+//! `kabi verify` on a typical host: the real cloud-amd64 kernel (1,121 modules) with a
+//! modules-load.d naming 300 of them, the kernel's symvers in /boot. Goal: under 50 ms.
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use std::hint::black_box;
+use std::path::PathBuf;
+use std::process::Command;
+
+fn bench(c: &mut Criterion) {
+    let out = Command::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/testdata/fetch-kernel.sh"
+    ))
+    .arg("cloud-amd64")
+    .output()
+    .expect("run testdata/fetch-kernel.sh");
+    assert!(out.status.success());
+    let src = PathBuf::from(String::from_utf8(out.stdout).unwrap().trim());
+    let kver = std::fs::read_dir(src.join("lib/modules"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .file_name()
+        .into_string()
+        .unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    std::fs::create_dir_all(root.join("lib/modules")).unwrap();
+    assert!(
+        Command::new("cp")
+            .arg("-al")
+            .arg(src.join("lib/modules").join(&kver))
+            .arg(root.join("lib/modules"))
+            .status()
+            .unwrap()
+            .success()
+    );
+    std::fs::create_dir_all(root.join("boot")).unwrap();
+    let symvers = src.join(format!("usr/src/linux-headers-{kver}/Module.symvers"));
+    let gz = Command::new("gzip")
+        .arg("-c")
+        .arg(&symvers)
+        .output()
+        .unwrap();
+    std::fs::write(root.join(format!("boot/symvers-{kver}.gz")), gz.stdout).unwrap();
+    let _ = std::fs::copy(
+        src.join(format!("boot/config-{kver}")),
+        root.join(format!("boot/config-{kver}")),
+    );
+    // indexes, as on an installed host
+    let dir = root.join("lib/modules").join(&kver);
+    let mut log = |_: &kabi::depmod::graph::Message| {};
+    kabi::depmod::run(
+        &kabi::depmod::Options {
+            root: Some(root.to_path_buf()),
+            kver: kver.clone(),
+            config: Some(vec![root.join("none")]),
+            ..Default::default()
+        },
+        &mut log,
+    )
+    .unwrap();
+    let names: Vec<String> = kabi::kernel::tree::module_files(&dir.join("kernel"))
+        .iter()
+        .step_by(3)
+        .take(300)
+        .map(|p| kabi::module::name_from_path(p))
+        .collect();
+    assert_eq!(names.len(), 300);
+    let conf = root.join("etc/modules-load.d");
+    std::fs::create_dir_all(&conf).unwrap();
+    std::fs::write(conf.join("host.conf"), names.join("\n")).unwrap();
+
+    let mut g = c.benchmark_group("verify");
+    g.sample_size(20);
+    g.bench_function("300 modules from modules-load.d, cloud kernel", |b| {
+        b.iter(|| {
+            let mut wanted = kabi::verify::wanted_by_config(root, "");
+            wanted.extend(kabi::verify::wanted_by_tree(&dir));
+            let r = kabi::verify::verify(root, &kver, wanted);
+            assert_eq!(r.findings.len(), 300);
+            black_box(r)
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
