@@ -344,3 +344,85 @@ fn predicted_verdicts_equal_the_kernels() {
         "some of 55's modules load in 56"
     );
 }
+
+/// `kabi verify` first thing in the initramfs, then the loads: a healthy host (55's vendor
+/// modules linked into 56) exits 0 and loads them; a host with a broken weak link and 47's
+/// incompatible vendor module linked exits 1 with both reasons on the console.
+#[test]
+fn verify_in_the_initramfs_healthy_and_broken() {
+    if !qemu::require_qemu() {
+        return;
+    }
+    let (Some(v47), Some(v55)) = (
+        common::weak::vendor_modules("47"),
+        common::weak::vendor_modules("55"),
+    ) else {
+        return;
+    };
+    let Some(root) = common::fetch_kernel("cloud-amd64", None) else {
+        return;
+    };
+    let (_, kver) = common::module_dir(&root);
+    let symvers = root.join(format!("usr/src/linux-headers-{kver}/Module.symvers"));
+    let gz = common::run(std::process::Command::new("gzip").arg("-c").arg(&symvers)).stdout;
+    let boot = |broken: bool| {
+        let script = "verify\ndepmod\nload kabi_vendor_b\nlsmod\n";
+        let mut ird = Initramfs::kabi(script);
+        ird.add_file(&format!("/boot/symvers-{kver}.gz"), &gz, 0o644);
+        ird.add_file(
+            &format!("/boot/config-{kver}"),
+            &std::fs::read(root.join(format!("boot/config-{kver}"))).unwrap(),
+            0o644,
+        );
+        for (abi, v) in [("55", &v55), ("47", &v47)] {
+            for m in ["kabi_vendor_a.ko", "kabi_vendor_b.ko"] {
+                ird.add_file(
+                    &format!("/lib/modules/6.1.0-{abi}-cloud-amd64/extra/kabi-vendor/{m}"),
+                    &std::fs::read(v.join(m)).unwrap(),
+                    0o644,
+                );
+            }
+        }
+        let weak = format!("/lib/modules/{kver}/weak-updates/kabi-vendor");
+        let a = "/lib/modules/6.1.0-55-cloud-amd64/extra/kabi-vendor/kabi_vendor_a.ko";
+        let b = if broken {
+            "/lib/modules/6.1.0-47-cloud-amd64/extra/kabi-vendor/kabi_vendor_b.ko"
+        } else {
+            "/lib/modules/6.1.0-55-cloud-amd64/extra/kabi-vendor/kabi_vendor_b.ko"
+        };
+        ird.add_symlink(&format!("{weak}/kabi_vendor_a.ko"), a);
+        ird.add_symlink(&format!("{weak}/kabi_vendor_b.ko"), b);
+        if broken {
+            ird.add_symlink(
+                &format!("{weak}/kabi_vendor_c.ko"),
+                "/lib/modules/6.1.0-40-cloud-amd64/extra/kabi-vendor/kabi_vendor_c.ko",
+            );
+        }
+        ird.add_modules(&root, &["kernel/drivers/net/dummy.ko"], &[]);
+        qemu::boot(&qemu::vmlinuz(&root), &ird.finish(), "", TIMEOUT)
+    };
+    let healthy = boot(false);
+    healthy.assert_done();
+    let v = healthy.find("verify");
+    assert_eq!(v.exit, Some(0), "{}", v.output);
+    assert_eq!(
+        healthy.find("load kabi_vendor_b").exit,
+        Some(0),
+        "{}",
+        healthy.raw
+    );
+    assert!(healthy.find("lsmod").output.contains("kabi_vendor_b"));
+
+    let broken = boot(true);
+    broken.assert_done();
+    let v = broken.find("verify");
+    assert_eq!(v.exit, Some(1), "{}", v.output);
+    assert!(v.output.contains("link-to-removed-kernel"), "{}", v.output);
+    assert!(
+        v.output
+            .contains("kabi_vendor_b: disagrees about version of symbol module_layout"),
+        "{}",
+        v.output
+    );
+    eprintln!("the broken host's verify on the console:\n{}", v.output);
+}
