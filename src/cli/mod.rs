@@ -3,6 +3,7 @@
 pub mod check;
 pub mod depmod;
 pub mod diff_abi;
+pub mod docs;
 pub mod info;
 pub mod load;
 pub mod modversions;
@@ -58,6 +59,9 @@ pub enum Command {
     Lsmod,
     /// Will the modules this host expects load on this kernel? (boot-time check)
     Verify(verify::VerifyArgs),
+    /// Write the man pages and shell completions into DIR (for packaging)
+    #[command(hide = true)]
+    GenDocs { dir: std::path::PathBuf },
 }
 
 /// The module directory `-b ROOT -k KVER` name: `ROOT/lib/modules/KVER`, KVER defaulting to
@@ -100,6 +104,13 @@ pub fn main_kabi(args: Vec<std::ffi::OsString>) -> i32 {
         Command::Unload(a) => load::run_unload(a),
         Command::Lsmod => load::run_lsmod(),
         Command::Verify(a) => verify::run(a),
+        Command::GenDocs { dir } => match docs::write(dir) {
+            Ok(()) => exit::OK,
+            Err(e) => {
+                eprintln!("kabi gen-docs: {}: {e}", dir.display());
+                exit::FAILED
+            }
+        },
     }
 }
 
