@@ -79,6 +79,10 @@ pub struct Loader {
     /// Exports of the modules loaded by this run (providers for the next checks).
     extra: rustc_hash::FxHashMap<String, KernelSymbol>,
     sys: PathBuf,
+    /// `modules.builtin`, read once.
+    builtin: BTreeSet<String>,
+    /// `modules.alias.bin`, read once.
+    alias_bin: Option<Vec<u8>>,
     proc: PathBuf,
 }
 
@@ -97,6 +101,8 @@ impl Loader {
             target: None,
             extra: Default::default(),
             sys: root.join("sys"),
+            builtin: BTreeSet::new(),
+            alias_bin: None,
             proc: root.join("proc"),
         };
         l.read_indexes();
@@ -137,6 +143,10 @@ impl Loader {
             }
         }
         self.deps = deps;
+        self.builtin = std::fs::read_to_string(self.file("modules.builtin"))
+            .map(|t| t.lines().filter_map(module_name_of).collect())
+            .unwrap_or_default();
+        self.alias_bin = std::fs::read(self.file("modules.alias.bin")).ok();
         if let Ok(text) = std::fs::read_to_string(self.file("modules.softdep")) {
             let mut c = ModprobeConfig::default();
             c.parse(&text);
@@ -164,10 +174,7 @@ impl Loader {
                 return Some(Step::Loaded { name: name.into() });
             }
         }
-        let builtin = std::fs::read_to_string(self.file("modules.builtin"))
-            .map(|t| t.lines().filter_map(module_name_of).any(|n| n == name))
-            .unwrap_or(false);
-        if builtin || (m.is_dir() && !self.deps.contains_key(name)) {
+        if self.builtin.contains(name) || (m.is_dir() && !self.deps.contains_key(name)) {
             return Some(Step::Builtin { name: name.into() });
         }
         None
@@ -204,8 +211,8 @@ impl Loader {
         }
         // modules.alias.bin, as kmod searches it: every matching pattern gives its module,
         // duplicates included, in priority order
-        if let Ok(bin) = std::fs::read(self.file("modules.alias.bin")) {
-            if let Ok(idx) = Index::parse(&bin) {
+        if let Some(bin) = &self.alias_bin {
+            if let Ok(idx) = Index::parse(bin) {
                 let hits: Vec<String> = idx
                     .search_wild(&alias)
                     .into_iter()
