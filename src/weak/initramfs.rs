@@ -6,6 +6,14 @@ use crate::compress::{self, Compression};
 
 /// Every path in the image (without a leading `./`), in archive order.
 pub fn list(data: &[u8]) -> Result<Vec<String>, String> {
+    list_at(data, 0)
+}
+
+/// A compressed segment holds archives, which may end in another compressed segment: at
+/// most a few levels in any real image.
+const MAX_NESTING: usize = 4;
+
+fn list_at(data: &[u8], depth: usize) -> Result<Vec<String>, String> {
     let mut names = Vec::new();
     let mut pos = 0;
     loop {
@@ -21,10 +29,13 @@ pub fn list(data: &[u8]) -> Result<Vec<String>, String> {
             continue;
         }
         return match Compression::detect(rest) {
+            Some(_) if depth >= MAX_NESTING => Err(format!(
+                "at offset {pos}: compressed data nested more than {MAX_NESTING} levels deep"
+            )),
             Some(kind) if kind != Compression::None => {
                 let inner = compress::decompress(kind, rest, compress::DEFAULT_LIMIT * 4)
                     .map_err(|e| format!("at offset {pos}: {e}"))?;
-                names.extend(list(&inner)?);
+                names.extend(list_at(&inner, depth + 1)?);
                 Ok(names)
             }
             _ => Err(format!(
