@@ -1,6 +1,9 @@
 //! `kabi check` costs: reading a Module.symvers, parsing a whole cloud tree, and checking
 //! every module of ABI 47 against ABI 56 (the analysis alone).
 
+mod common;
+
+use common::{fetch, kver};
 use criterion::{Criterion, criterion_group, criterion_main};
 use kabi::check::check_set;
 use kabi::kernel::abi::KernelAbi;
@@ -8,37 +11,9 @@ use kabi::kernel::target::Target;
 use kabi::kernel::{symvers, tree};
 use std::hint::black_box;
 use std::path::PathBuf;
-use std::process::Command;
-
-fn fetch(abi: &str) -> PathBuf {
-    let out = Command::new(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/testdata/fetch-kernel.sh"
-    ))
-    .args(["cloud-amd64", abi])
-    .output()
-    .expect("run testdata/fetch-kernel.sh");
-    assert!(
-        out.status.success(),
-        "cannot fetch cloud-amd64 {abi}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
-}
-
-fn kver(root: &std::path::Path) -> String {
-    std::fs::read_dir(root.join("lib/modules"))
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .file_name()
-        .into_string()
-        .unwrap()
-}
 
 fn bench(c: &mut Criterion) {
-    let (old, new) = (fetch("47"), fetch("56"));
+    let (old, new) = (fetch(Some("47")), fetch(Some("56")));
     let (ko, kn) = (kver(&old), kver(&new));
     let symvers_path = new.join(format!("usr/src/linux-headers-{kn}/Module.symvers"));
     let files = tree::module_files(&old.join("lib/modules").join(&ko).join("kernel"));

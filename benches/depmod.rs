@@ -3,27 +3,13 @@
 //! outputs missing, and warm (nothing changed), and the graph plus rendering alone.
 //! kmod's own `depmod -a` on the same trees is timed by `scripts/bench-depmod.sh`.
 
+mod common;
+
 use criterion::{Criterion, criterion_group, criterion_main};
 use kabi::depmod::{self, CacheMode, Options, graph, output, scan};
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-
-fn fetch() -> PathBuf {
-    let out = Command::new(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/testdata/fetch-kernel.sh"
-    ))
-    .arg("cloud-amd64")
-    .output()
-    .expect("run testdata/fetch-kernel.sh");
-    assert!(
-        out.status.success(),
-        "cannot fetch cloud-amd64: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
-}
 
 /// A private copy of the tree (modules hard-linked) that runs may write into.
 fn copy_tree(src: &Path, kver: &str, dst: &Path) {
@@ -43,15 +29,8 @@ fn copy_tree(src: &Path, kver: &str, dst: &Path) {
 }
 
 fn bench(c: &mut Criterion) {
-    let src = fetch();
-    let kver = std::fs::read_dir(src.join("lib/modules"))
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .file_name()
-        .into_string()
-        .unwrap();
+    let src = common::fetch(None);
+    let kver = common::kver(&src);
     let tmp = tempfile::tempdir().unwrap();
     copy_tree(&src, &kver, tmp.path());
     let dir = tmp.path().join("lib/modules").join(&kver);

@@ -1,29 +1,15 @@
 //! `kabi verify` on a typical host: the real cloud-amd64 kernel (1,121 modules) with a
 //! modules-load.d naming 300 of them, the kernel's symvers in /boot. Goal: under 50 ms.
 
+mod common;
+
 use criterion::{Criterion, criterion_group, criterion_main};
 use std::hint::black_box;
-use std::path::PathBuf;
 use std::process::Command;
 
 fn bench(c: &mut Criterion) {
-    let out = Command::new(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/testdata/fetch-kernel.sh"
-    ))
-    .arg("cloud-amd64")
-    .output()
-    .expect("run testdata/fetch-kernel.sh");
-    assert!(out.status.success());
-    let src = PathBuf::from(String::from_utf8(out.stdout).unwrap().trim());
-    let kver = std::fs::read_dir(src.join("lib/modules"))
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .file_name()
-        .into_string()
-        .unwrap();
+    let src = common::fetch(None);
+    let kver = common::kver(&src);
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path();
     std::fs::create_dir_all(root.join("lib/modules")).unwrap();
