@@ -27,7 +27,7 @@ if [ ${#mods[@]} -lt 10 ]; then # another ABI may lack some: fill up with other 
     done < <(find "$kdir" -name '*.ko' -size -40k | sort | head -n $((10 - ${#mods[@]})))
 fi
 
-targets="module_file module_image signature decompress_xz decompress_zstd decompress_gzip fnmatch modinfo kernel_text vmlinux index depmod_config depmod_scan scan_cache"
+targets="module_file module_image signature decompress_xz decompress_zstd decompress_gzip fnmatch modinfo kernel_text vmlinux index depmod_config depmod_scan scan_cache initramfs modprobe_config"
 for t in $targets; do mkdir -p "$corpus/$t"; done
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
