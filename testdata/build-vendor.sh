@@ -64,9 +64,13 @@ download() {
     local p missing=()
     for p in "$@"; do [ -n "$(cached_deb "$p")" ] || missing+=("$p"); done
     [ ${#missing[@]} -gt 0 ] || return 0
+    # the debs directory is shared with fetch-kernel.sh: one apt-get at a time
+    (
+    flock -w 1800 7 || die "timed out waiting for the apt lock of $cache/debs"
     apt-get download "${missing[@]}" >/dev/null 2>&1 \
         || { apt-get update -qq >/dev/null 2>&1; apt-get download "${missing[@]}" >/dev/null 2>&1; } \
         || die "apt-get download ${missing[*]} failed (is ABI $abi still in the archive? apt-cache search --names-only '^linux-headers-6.1.0-[0-9]+-$flavour\$')"
+    ) 7>"$cache/debs/.lock"
 }
 
 if [ ! -f "$hroot/.complete" ]; then

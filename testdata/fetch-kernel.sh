@@ -52,7 +52,17 @@ if [ -f "$root/.complete" ]; then
     exit 0
 fi
 
+# One fetch per kernel at a time, and one apt-get at a time in the shared debs directory
+# (two apt-get downloads of one package into one directory leave a .deb.FAILED).
+exec 8>"$cache/trees/.lock-$kver"
+flock -w 1800 8 || die "timed out waiting for another fetch of $kver"
+if [ -f "$root/.complete" ]; then
+    echo "$root"
+    exit 0
+fi
 cd "$cache/debs"
+exec 9>"$cache/debs/.lock"
+flock -w 1800 9 || die "timed out waiting for the apt lock of $cache/debs"
 for pkg in "linux-image-$kver-unsigned" "linux-headers-$kver"; do
     if ! ls "${pkg}_"*.deb >/dev/null 2>&1; then
         apt-get download "$pkg" >/dev/null 2>&1 \
@@ -60,6 +70,7 @@ for pkg in "linux-image-$kver-unsigned" "linux-headers-$kver"; do
             || die "apt-get download $pkg failed (is the ABI $abi still in the archive?)"
     fi
 done
+flock -u 9
 rm -rf "$root.tmp"
 mkdir -p "$root.tmp"
 for deb in "linux-image-${kver}-unsigned_"*.deb "linux-headers-${kver}_"*.deb; do
