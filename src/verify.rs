@@ -292,7 +292,10 @@ pub fn verify(root: &Path, kver: &str, wanted: Vec<Wanted>) -> Report {
             }
         }
     }
-    let index_stale = match crate::depmod::up_to_date(&md.dir) {
+    let up = crate::root::Root::open(root)
+        .map_err(|e| e.to_string())
+        .and_then(|r| crate::depmod::up_to_date(&r, &Path::new("lib/modules").join(kver), &md.dir));
+    let index_stale = match up {
         Ok(true) => None,
         Ok(false) => Some("a module is newer than modules.dep: run depmod".into()),
         Err(e) => Some(e),

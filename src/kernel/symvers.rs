@@ -69,7 +69,8 @@ pub fn read(path: &Path) -> Result<Vec<KernelSymbol>, Error> {
     let data = match crate::compress::Compression::detect(&raw) {
         Some(crate::compress::Compression::None) | None => raw,
         Some(kind) => crate::compress::decompress(kind, &raw, crate::compress::DEFAULT_LIMIT)
-            .map_err(|e| Error::parse(path, e))?,
+            .map_err(|e| Error::parse(path, e))?
+            .into_vec(),
     };
     let text = String::from_utf8(data)
         .map_err(|_| Error::parse(path, ParseError::section("symvers", "not UTF-8 text")))?;

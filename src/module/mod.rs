@@ -167,11 +167,28 @@ fn aligned_copy(data: &[u8]) -> Vec<u64> {
     words
 }
 
+/// A module image: the file's own bytes, or what they decompressed to (counted in the
+/// memory budget until dropped).
+pub enum Image<'a> {
+    Plain(&'a [u8]),
+    Decoded(compress::Decoded),
+}
+
+impl std::ops::Deref for Image<'_> {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            Image::Plain(d) => d,
+            Image::Decoded(d) => d,
+        }
+    }
+}
+
 /// Decompress a module file (chosen by magic bytes) with the default output cap.
-pub fn decompress(data: &[u8]) -> Result<std::borrow::Cow<'_, [u8]>, ParseError> {
+pub fn decompress(data: &[u8]) -> Result<Image<'_>, ParseError> {
     match Compression::detect(data) {
-        Some(Compression::None) => Ok(std::borrow::Cow::Borrowed(data)),
-        Some(kind) => compress::decompress(kind, data, compress::DEFAULT_LIMIT).map(Into::into),
+        Some(Compression::None) => Ok(Image::Plain(data)),
+        Some(kind) => compress::decompress(kind, data, compress::DEFAULT_LIMIT).map(Image::Decoded),
         None if data.is_empty() => Err(ParseError::Empty),
         None => Err(ParseError::UnknownFormat(hex_prefix(data))),
     }

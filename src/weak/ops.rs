@@ -295,7 +295,8 @@ fn finish(
             }
         };
         links::crash_point();
-        crate::depmod::run(&dopts, &mut log)
+        let root = crate::root::Root::open(&layout.basedir)?;
+        crate::depmod::run_locked(&root, &dopts, &mut log)
             .map_err(|e| Error::Usage(format!("depmod for {krel}: {e}")))?;
     }
     if opts.no_initramfs {
