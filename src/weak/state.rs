@@ -77,7 +77,7 @@ pub fn read(root: &Root, kdir: &Dir, krel: &str) -> Result<WeakState, Error> {
     }
     let weak = kdir.sub("weak-updates")?;
     read_tree(root, &weak, Path::new(""), &mut st)?;
-    let _ = weak;
+    st.others.sort_by(|a, b| a.path().cmp(b.path()));
     Ok(st)
 }
 
