@@ -153,6 +153,13 @@ pub fn verify(root: &Path, kver: &str, wanted: Vec<Wanted>) -> Report {
     // the kernel's symvers covers vmlinux and its in-tree modules: enough, and fast; without
     // one, its own module tree (and image) are read
     let r = crate::root::Root::open(root);
+    // an interrupted weak-modules run: complete it if this tree can be written, else say so
+    if let Ok(r) = &r {
+        match crate::weak::txn::recover_if_pending(r, crate::weak::Layout::default(), kver) {
+            Ok(_) => {}
+            Err(e) => errors.push(e),
+        }
+    }
     let from_symvers = r.as_ref().map_err(|e| e.to_string()).and_then(|r| {
         let k = crate::weak::Kernels::new(r, crate::weak::Layout::default());
         let t = k.target(kver);
