@@ -159,14 +159,12 @@ fn agree(r: &WeakRoot, abi: &str) {
     );
     for e in std::fs::read_dir(&dir).unwrap() {
         let n = e.unwrap().file_name().to_string_lossy().into_owned();
-        assert!(
-            !n.starts_with(".weak-updates.kabi-")
-                && !n.starts_with("weak-updates.kabi-leftover-")
-                && n != ".kabi-weak-txn"
-                && !n.starts_with(".kabi-tmp.")
-                && !(n.starts_with('.') && n.ends_with(".tmp")),
-            "kernel {abi}: {n} was left behind"
-        );
+        let left = n.starts_with(".weak-updates.kabi-")
+            || n.starts_with("weak-updates.kabi-leftover-")
+            || n == ".kabi-weak-txn"
+            || n.starts_with(".kabi-tmp.")
+            || (n.starts_with('.') && n.ends_with(".tmp"));
+        assert!(!left, "kernel {abi}: {n} was left behind");
     }
     // kmod's modprobe reads the indexes the same way
     for (l, _) in links(r, abi) {
@@ -845,7 +843,7 @@ fn bombs_stay_within_the_memory_budget() {
     std::fs::create_dir_all(r.root.join("dev")).unwrap();
     rustix::fs::mknodat(
         rustix::fs::CWD,
-        &r.root.join("dev/zero"),
+        r.root.join("dev/zero"),
         rustix::fs::FileType::Fifo,
         rustix::fs::Mode::from_raw_mode(0o644),
         0,
