@@ -160,14 +160,15 @@ pub fn verify(root: &Path, kver: &str, wanted: Vec<Wanted>) -> Report {
             Err(e) => errors.push(e),
         }
     }
-    let from_symvers = r.as_ref().map_err(|e| e.to_string()).and_then(|r| {
-        let k = crate::weak::Kernels::new(r, crate::weak::Layout::default());
-        let t = k.target(kver);
-        t.as_ref().clone()
+    let resolved = r.as_ref().map_err(|e| e.to_string()).and_then(|r| {
+        crate::kernel::source::resolve(
+            r,
+            &crate::kernel::source::KernelSpec::Installed(kver.to_string()),
+            crate::kernel::source::Depth::Symvers,
+        )
+        .map_err(|e| e.to_string())
     });
-    let target = match from_symvers
-        .or_else(|_| crate::kernel::source::installed_kernel(root, kver).map_err(|e| e.to_string()))
-    {
+    let target = match resolved {
         Ok(t) => Some(t),
         Err(e) => {
             errors.push(e.to_string());
