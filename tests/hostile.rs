@@ -586,9 +586,20 @@ fn depmod_survives_damaged_caches_huge_sparse_and_special_files() {
         dir.join("modules.builtin"),
     )
     .unwrap();
-    // verify and weak status do not hang on a FIFO where a module is expected either
+    // verify and weak status do not hang on a FIFO where a module or an index is expected
     let w = r.weak_updates("56");
     fifo(&w.join("fifo.ko"));
+    std::fs::rename(dir.join("modules.dep"), dir.join("modules.dep.saved")).unwrap();
+    std::fs::rename(
+        dir.join("modules.dep.bin"),
+        dir.join("modules.dep.bin.saved"),
+    )
+    .unwrap();
+    fifo(&dir.join("modules.dep"));
+    fifo(&dir.join("modules.dep.bin"));
+    let conf = r.root.join("etc/modules-load.d");
+    std::fs::create_dir_all(&conf).unwrap();
+    std::fs::write(conf.join("x.conf"), "dummy\n").unwrap();
     let o = run_within(
         common::kabi()
             .args(["verify", "-k", &k56, "-b"])
@@ -609,6 +620,10 @@ fn depmod_survives_damaged_caches_huge_sparse_and_special_files() {
         120,
     );
     assert!(o.status.code().is_some(), "{}", text(&o));
+    for n in ["modules.dep", "modules.dep.bin"] {
+        std::fs::remove_file(dir.join(n)).unwrap();
+        std::fs::rename(dir.join(format!("{n}.saved")), dir.join(n)).unwrap();
+    }
 }
 
 #[test]

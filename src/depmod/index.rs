@@ -674,8 +674,7 @@ impl<'a> Lazy<'a> {
         };
         let mut stack: Vec<(LNode<'a>, usize, usize)> = vec![(first, 0, mark)];
         while let Some(top) = stack.last_mut() {
-            let next = (top.1..top.0.children.len())
-                .find(|&k| top.0.children[k] & NODE_MASK != 0);
+            let next = (top.1..top.0.children.len()).find(|&k| top.0.children[k] & NODE_MASK != 0);
             if let Some(k) = next {
                 top.1 = k + 1;
                 let r = top.0.children[k];

@@ -205,8 +205,7 @@ fn installed(root: &Root, krel: &str, depth: Depth) -> Result<Target, Error> {
                         }
                     }
                     if !files.is_empty() {
-                        t.abi
-                            .merge(root.display(&own).display().to_string(), syms);
+                        t.abi.merge(root.display(&own).display().to_string(), syms);
                         have_symbols = true;
                     }
                 } else {
@@ -269,7 +268,11 @@ fn module_files(root: &Root, dir: &Path) -> Vec<PathBuf> {
     if crate::tree::walk::walk(root, dir, &shown, &Ko, &mut seen, &mut w).is_err() {
         return Vec::new();
     }
-    let mut v: Vec<PathBuf> = w.files.into_iter().map(|f| PathBuf::from(f.display)).collect();
+    let mut v: Vec<PathBuf> = w
+        .files
+        .into_iter()
+        .map(|f| PathBuf::from(f.display))
+        .collect();
     v.sort();
     v
 }

@@ -8,17 +8,22 @@ use crate::depmod::index::Lazy;
 use crate::glob::fnmatch;
 use crate::module::{ModinfoEntry, modinfo, strip_module_ext};
 use crate::root::{Root, caps};
-use std::sync::OnceLock;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 /// What a name or alias resolved to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Hit {
     /// A module file: its name and its `modules.dep` path (relative to the module
     /// directory, or absolute inside the root for an `external` directory).
-    File { name: String, rel: String },
-    Builtin { name: String },
+    File {
+        name: String,
+        rel: String,
+    },
+    Builtin {
+        name: String,
+    },
 }
 
 /// One `modules.dep` line.
@@ -27,6 +32,9 @@ pub struct DepEntry {
     pub rel: String,
     pub deps: Vec<String>,
 }
+
+/// Module name → its `pre:` and `post:` soft dependencies.
+pub type Softdeps = BTreeMap<String, (Vec<String>, Vec<String>)>;
 
 /// A module directory's indexes.
 pub struct ModuleIndex {
@@ -40,7 +48,7 @@ pub struct ModuleIndex {
     alias_text: OnceLock<Option<String>>,
     builtin: OnceLock<Option<BTreeSet<String>>>,
     builtin_modinfo: OnceLock<Option<Vec<u8>>>,
-    softdep: OnceLock<BTreeMap<String, (Vec<String>, Vec<String>)>>,
+    softdep: OnceLock<Softdeps>,
 }
 
 /// `-` and `_` are the same in module names (kmod's `modname_normalize`).
@@ -90,7 +98,11 @@ impl ModuleIndex {
         let r = self.root.path().to_string_lossy();
         format!(
             "{}/lib/modules/{}",
-            if self.root.is_host() { "" } else { r.trim_end_matches('/') },
+            if self.root.is_host() {
+                ""
+            } else {
+                r.trim_end_matches('/')
+            },
             self.kver
         )
     }
@@ -132,7 +144,10 @@ impl ModuleIndex {
     pub fn dep_text(&self) -> &BTreeMap<String, DepEntry> {
         self.dep_text.get_or_init(|| {
             let lines: Vec<String> = match self.file("modules.dep") {
-                Some(t) => String::from_utf8_lossy(&t).lines().map(str::to_string).collect(),
+                Some(t) => String::from_utf8_lossy(&t)
+                    .lines()
+                    .map(str::to_string)
+                    .collect(),
                 None => crate::depmod::dep_lines_in(&self.root, &self.kver),
             };
             lines
@@ -148,15 +163,18 @@ impl ModuleIndex {
     /// Modules whose alias patterns match `alias` (normalized), in kmod's order:
     /// `modules.alias.bin`, else `modules.alias`.
     pub fn aliases(&self, alias: &str) -> Vec<String> {
-        if let Some(bin) = self.alias_bin.get_or_init(|| self.file("modules.alias.bin")) {
+        if let Some(bin) = self
+            .alias_bin
+            .get_or_init(|| self.file("modules.alias.bin"))
+        {
             if let Ok(idx) = Lazy::open(bin) {
                 return idx.search_wild(alias).into_iter().map(|(v, _)| v).collect();
             }
         }
-        let Some(text) = self
-            .alias_text
-            .get_or_init(|| self.file("modules.alias").map(|t| String::from_utf8_lossy(&t).into_owned()))
-        else {
+        let Some(text) = self.alias_text.get_or_init(|| {
+            self.file("modules.alias")
+                .map(|t| String::from_utf8_lossy(&t).into_owned())
+        }) else {
             return Vec::new();
         };
         let mut out: Vec<String> = Vec::new();
@@ -260,11 +278,17 @@ impl ModuleIndex {
         let alias = normalize_alias(query);
         let mut hits: Vec<Hit> = Vec::new();
         for m in self.aliases(&alias) {
-            if hits.iter().any(|h| matches!(h, Hit::File { name, .. } if *name == m)) {
+            if hits
+                .iter()
+                .any(|h| matches!(h, Hit::File { name, .. } if *name == m))
+            {
                 continue;
             }
             if let Some(e) = self.dep(&m) {
-                hits.push(Hit::File { name: m, rel: e.rel });
+                hits.push(Hit::File {
+                    name: m,
+                    rel: e.rel,
+                });
             }
         }
         if !hits.is_empty() {
@@ -290,8 +314,8 @@ pub fn parse_dep_line(line: &str) -> Option<DepEntry> {
 }
 
 /// `softdep NAME pre: A B post: C` lines.
-pub fn parse_softdeps(text: &str) -> BTreeMap<String, (Vec<String>, Vec<String>)> {
-    let mut out: BTreeMap<String, (Vec<String>, Vec<String>)> = BTreeMap::new();
+pub fn parse_softdeps(text: &str) -> Softdeps {
+    let mut out = Softdeps::new();
     for line in text.lines() {
         let mut w = line.split_whitespace();
         if w.next() != Some("softdep") {

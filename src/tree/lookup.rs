@@ -28,8 +28,13 @@ impl std::fmt::Debug for ModuleDir {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Found {
     /// A module file, its path as seen from outside the root.
-    File { name: String, path: PathBuf },
-    Builtin { name: String },
+    File {
+        name: String,
+        path: PathBuf,
+    },
+    Builtin {
+        name: String,
+    },
 }
 
 impl ModuleDir {
@@ -86,7 +91,10 @@ impl ModuleDir {
                 }];
             }
         }
-        idx.lookup(query).into_iter().map(|h| self.found(h)).collect()
+        idx.lookup(query)
+            .into_iter()
+            .map(|h| self.found(h))
+            .collect()
     }
 
     /// Has the directory a `modules.dep` (text or binary)?
@@ -129,12 +137,16 @@ fn walk_for(idx: &ModuleIndex, name: &str) -> Option<PathBuf> {
     let mut w = crate::tree::walk::Walk::default();
     let mut seen = Default::default();
     let shown = idx.dirname();
-    crate::tree::walk::walk(idx.root(), idx.rel(), &shown, &Named(name), &mut seen, &mut w)
-        .ok()?;
-    w.files
-        .into_iter()
-        .map(|f| PathBuf::from(f.display))
-        .min()
+    crate::tree::walk::walk(
+        idx.root(),
+        idx.rel(),
+        &shown,
+        &Named(name),
+        &mut seen,
+        &mut w,
+    )
+    .ok()?;
+    w.files.into_iter().map(|f| PathBuf::from(f.display)).min()
 }
 
 #[cfg(test)]

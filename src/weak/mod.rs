@@ -20,8 +20,8 @@ pub mod txn;
 
 use crate::check::{Problem, check_set};
 use crate::error::Error;
-use crate::kernel::target::Target;
 use crate::kernel::symvers;
+use crate::kernel::target::Target;
 use crate::module::{Detail, Module};
 use crate::root::Root;
 use std::collections::BTreeMap;
