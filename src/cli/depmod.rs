@@ -166,19 +166,19 @@ pub fn run(a: &DepmodArgs) -> i32 {
             };
         }
         let t = std::time::Instant::now();
-        if !opts.to_stdout {
-            if let Ok(root) = opts.open_root() {
-                match crate::weak::txn::recover_if_pending(
-                    &root,
-                    crate::weak::Layout::default(),
-                    &opts.kver,
-                ) {
-                    Ok(Some(m)) => eprintln!("depmod: {m}"),
-                    Ok(None) => {}
-                    Err(e) => {
-                        eprintln!("depmod: ERROR: {e}");
-                        return 1;
-                    }
+        if !opts.to_stdout
+            && let Ok(root) = opts.open_root()
+        {
+            match crate::weak::txn::recover_if_pending(
+                &root,
+                crate::weak::Layout::default(),
+                &opts.kver,
+            ) {
+                Ok(Some(m)) => eprintln!("depmod: {m}"),
+                Ok(None) => {}
+                Err(e) => {
+                    eprintln!("depmod: ERROR: {e}");
+                    return 1;
                 }
             }
         }
