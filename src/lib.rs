@@ -11,6 +11,7 @@ pub mod glob;
 pub mod kernel;
 pub mod load;
 pub mod module;
+pub mod rpmdb;
 pub mod tree;
 pub mod verify;
 pub mod weak;

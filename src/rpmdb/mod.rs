@@ -1,0 +1,134 @@
+//! The installed-package database of a root, read natively (no `rpm` binary, no librpm).
+//!
+//! * [`header`]: rpm's header blob (index entries over a data store), checked entry by entry.
+//! * [`package`]: a [`Package`] from a header: name, epoch, version, release, arch, files,
+//!   provides, requires.
+//! * [`vercmp`]: rpm's version ordering ([`rpmvercmp`], [`evr_cmp`]).
+//! * [`locate`]: where a root keeps its database and in which format.
+//! * [`sqlite`]: the SQLite backend (`rpmdb.sqlite`), opened read-only and immutable.
+//! * [`kmp`]: the SUSE kernel-module-package model built on the package list (pure).
+//!
+//! Only the SQLite backend is read. The ndb (`Packages.db`) and BerkeleyDB (`Packages`)
+//! formats are recognised and refused with [`RpmDbError::Unsupported`]: no real database of
+//! either could be produced on this project's machines to test a reader against (Debian's
+//! rpm 4.18 writes SQLite only).
+//!
+//! ```no_run
+//! let db = kabi::rpmdb::read_root(std::path::Path::new("/"))?.expect("an rpm database");
+//! for p in &db.packages {
+//!     println!("{}", p.nvr());
+//! }
+//! # Ok::<(), kabi::rpmdb::RpmDbError>(())
+//! ```
+
+pub mod header;
+pub mod kmp;
+pub mod locate;
+mod open;
+pub mod package;
+pub mod sqlite;
+pub mod tag;
+pub mod vercmp;
+
+use std::path::{Path, PathBuf};
+
+pub use header::{Header, HeaderError};
+pub use locate::{Backend, Location, locate};
+pub use package::{Dependency, Package, PackageError};
+pub use vercmp::{Evr, evr_cmp, rpmvercmp};
+
+/// A database that could not be read; every variant names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum RpmDbError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: not a readable rpm SQLite database: {msg}")]
+    Sqlite { path: PathBuf, msg: String },
+    #[error("{path}: package #{instance}: {source}")]
+    Package {
+        path: PathBuf,
+        instance: u32,
+        #[source]
+        source: PackageError,
+    },
+    #[error(
+        "{path}: the rpm database is in the {} format, which kabi does not read (only sqlite: \
+         convert it with `rpmdb --rebuilddb --define '_db_backend sqlite'`)",
+        backend.name()
+    )]
+    Unsupported { path: PathBuf, backend: Backend },
+}
+
+/// The packages installed in a root.
+#[derive(Debug, Clone)]
+pub struct RpmDb {
+    /// The database file read (the root's path joined with the database's).
+    pub path: PathBuf,
+    pub location: Location,
+    /// Every installed package, in database order.
+    pub packages: Vec<Package>,
+    /// A non-empty `-wal` file lay next to the database: changes of an rpm transaction that
+    /// is still running (or crashed) may be missing from `packages`.
+    pub pending_wal: bool,
+}
+
+impl RpmDb {
+    /// The packages called `name`.
+    pub fn by_name<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Package> + 'a {
+        self.packages.iter().filter(move |p| p.name == name)
+    }
+}
+
+/// Read the database found at `location` below `root`.
+pub fn read(root: &Path, location: &Location) -> Result<RpmDb, RpmDbError> {
+    let rel = location.file();
+    let shown = root.join(rel.strip_prefix("/").unwrap_or(&rel));
+    match location.backend {
+        Backend::Sqlite => {}
+        backend => {
+            return Err(RpmDbError::Unsupported {
+                path: shown,
+                backend,
+            });
+        }
+    }
+    let (file, path) = open_regular_or_err(root, &rel, &shown)?;
+    let db = sqlite::SqliteDb::open(file, &path)?;
+    let packages = db.packages()?;
+    Ok(RpmDb {
+        path,
+        location: location.clone(),
+        packages,
+        pending_wal: db.pending_wal(),
+    })
+}
+
+/// Find and read the root's database; `Ok(None)` when the root has none.
+pub fn read_root(root: &Path) -> Result<Option<RpmDb>, RpmDbError> {
+    match locate(root)? {
+        Some(loc) => read(root, &loc).map(Some),
+        None => Ok(None),
+    }
+}
+
+fn open_regular_or_err(
+    root: &Path,
+    rel: &Path,
+    shown: &Path,
+) -> Result<(std::fs::File, PathBuf), RpmDbError> {
+    match open::open_regular(root, rel) {
+        Ok(Some(x)) => Ok(x),
+        Ok(None) => Err(RpmDbError::Io {
+            path: shown.to_path_buf(),
+            source: std::io::Error::from(std::io::ErrorKind::NotFound),
+        }),
+        Err(source) => Err(RpmDbError::Io {
+            path: shown.to_path_buf(),
+            source,
+        }),
+    }
+}
