@@ -28,6 +28,9 @@
 #   kabi-vendor-kmp-amd64-0.9_k6.1.0_47-1   ABI 47 with SLE 15's older /lib/modules/KREL/updates/
 #   kabi-other-kmp-amd64-1.0_k6.1.0_55-1    another KMP whose updates/kabi-other/kabi_vendor_a.ko
 #                                           overlaps kabi-vendor's basename
+#   kabi-vendor-kmp-pae-1.0_k6.1.0_55-1     i686, the vendor modules built for Debian's i386
+#                                           6.1.0-55-686-pae (flavour pae): a KMP of another
+#                                           flavour, to be ignored by amd64 kernels
 #   kabi-inkernel-kmp-amd64-6.1.0_55-1      provides kmp_in_kernel, module under KREL/kernel/
 #                                           (as SUSE's KMPs built from the kernel spec)
 #   kabi-multi-kmp-amd64-1.0-1              modules for two kernels (weak-modules2 refuses it)
@@ -63,12 +66,13 @@ modprobe=$(command -v modprobe || true)
 # the vendor builds first (each takes its own lock)
 v55=$("$here/build-vendor.sh" 55) || die "build-vendor.sh 55 failed"
 v47=$("$here/build-vendor.sh" 47) || die "build-vendor.sh 47 failed"
+vpae=$(ARCH=i386 "$here/build-vendor.sh" 55 686-pae) || die "ARCH=i386 build-vendor.sh 55 686-pae failed"
 
 mkdir -p "$cache"
 exec 9>"$cache/.lock-kmp"
 flock -w 1800 9 || die "timed out waiting for another build-kmp.sh"
 
-if [ -f "$out/.complete" ] && [ -z "$(find "${BASH_SOURCE[0]}" "$v55/.complete" "$v47/.complete" -newer "$out/.complete" -print -quit)" ]; then
+if [ -f "$out/.complete" ] && [ -z "$(find "${BASH_SOURCE[0]}" "$v55/.complete" "$v47/.complete" "$vpae/.complete" -newer "$out/.complete" -print -quit)" ]; then
     echo "$out"
     exit 0
 fi
@@ -106,7 +110,8 @@ make_kmp() {
         echo "Release: $release"
         echo "Summary: kabi test KMP $name"
         echo "License: GPL-2.0-only"
-        echo "BuildArch: x86_64"
+        # another architecture is a --target of rpmbuild (BuildArch would be refused)
+        [ -n "${kmp_arch:-}" ] || echo "BuildArch: x86_64"
         echo "AutoReqProv: no"
         echo "Provides: $base-kmp = $version"
         echo "Provides: multiversion(kernel)"
@@ -136,11 +141,11 @@ make_kmp() {
             echo "${f#*=}"
         done
     } >"$spec"
-    build_spec "$spec"
+    build_spec "$spec" ${kmp_arch:+--target "$kmp_arch"}
 }
 
-build_spec() {
-    rpmbuild -bb --define "_topdir $tmp/top" \
+build_spec() { # SPEC [RPMBUILD OPTION...]
+    rpmbuild -bb --define "_topdir $tmp/top" "${@:2}" \
         --define "__os_install_post %{nil}" --define "debug_package %{nil}" \
         --define "_build_id_links none" --define "_source_payload w6.gzdio" \
         --define "_binary_payload w6.gzdio" "$1" >>"$log" 2>&1 \
@@ -162,6 +167,8 @@ make_kmp kabi-vendor-kmp-amd64 1.1_k6.1.0_47 1 amd64 "$v47/Module.symvers" "" "$
 make_kmp kabi-vendor-kmp-amd64 0.9_k6.1.0_47 1 amd64 "$v47/Module.symvers" "" "${f47old[@]}"
 make_kmp kabi-other-kmp-amd64 1.0_k6.1.0_55 1 amd64 "$v55/Module.symvers" "" \
     "$v55/kabi_vendor_a.ko=/usr/lib/modules/$k55/updates/kabi-other/kabi_vendor_a.ko"
+mapfile -t fpae < <(ab "$vpae" 6.1.0-55-686-pae /usr updates/kabi-vendor)
+kmp_arch=i686 make_kmp kabi-vendor-kmp-pae 1.0_k6.1.0_55 1 pae "$vpae/Module.symvers" "" "${fpae[@]}"
 make_kmp kabi-inkernel-kmp-amd64 6.1.0_55 1 amd64 "$v55/Module.symvers" "Provides: kmp_in_kernel" \
     "$v55/kabi_vendor_a.ko=/usr/lib/modules/$k55/kernel/drivers/misc/kabi_inkernel_a.ko"
 make_kmp kabi-multi-kmp-amd64 1.0 1 amd64 - "" \

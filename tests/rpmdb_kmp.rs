@@ -143,6 +143,7 @@ fn find_kmps_agrees_with_the_script_on_real_packages() {
         (None, KMP_FLAVOUR),
         (Some("kabi-vendor"), KMP_FLAVOUR),
         (Some("kabi-other"), KMP_FLAVOUR),
+        (None, "pae"),
         (None, "default"),
         (None, "cloud-amd64"),
     ] {
@@ -202,8 +203,13 @@ fn find_kmps_agrees_with_the_script_on_real_packages() {
     assert!(new.basenames().contains("kabi_vendor_a.ko"));
     assert_eq!(
         model::flavors(&db.packages).into_iter().collect::<Vec<_>>(),
-        ["amd64"]
+        ["amd64", "pae"]
     );
+    let pae = model::find_kmps(&db.packages, None, "pae");
+    assert_eq!(pae.kmps.len(), 1);
+    assert_eq!(pae.kmps[0].krel, "6.1.0-55-686-pae");
+    assert!(pae.kmps[0].is_for_kernel("6.1.0-56-686-pae"));
+    assert!(!pae.kmps[0].is_for_kernel("6.1.0-56-cloud-amd64"));
 }
 
 /// The same on RHEL's dbpath and on the module list `--remove-kmp` gets on standard input

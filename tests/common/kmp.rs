@@ -111,10 +111,17 @@ pub fn rpm_cmd(root: &Path, dbpath: &str) -> Command {
 }
 
 /// Install `rpms` into `root` with Debian's rpm, the database in `dbpath` (relative to the
-/// root): `rpm --root ROOT --dbpath DBPATH -i --nodeps --noscripts RPM...`. Panics on failure.
+/// root): `rpm --root ROOT --dbpath DBPATH -i --nodeps --noscripts --ignorearch RPM...` (the
+/// pae KMP is i686). Panics on failure.
 pub fn install(root: &Path, dbpath: &str, rpms: &[PathBuf]) {
     let out = rpm_cmd(root, dbpath)
-        .args(["-i", "--nodeps", "--noscripts", "--nosignature"])
+        .args([
+            "-i",
+            "--nodeps",
+            "--noscripts",
+            "--nosignature",
+            "--ignorearch",
+        ])
         .args(rpms)
         .output()
         .expect("run rpm -i");
