@@ -27,7 +27,7 @@ if [ ${#mods[@]} -lt 10 ]; then # another ABI may lack some: fill up with other 
     done < <(find "$kdir" -name '*.ko' -size -40k | sort | head -n $((10 - ${#mods[@]})))
 fi
 
-targets="module_file module_image signature decompress_xz decompress_zstd decompress_gzip fnmatch modinfo kernel_text vmlinux index depmod_config depmod_scan scan_cache initramfs modprobe_config rpm_header"
+targets="module_file module_image signature decompress_xz decompress_zstd decompress_gzip fnmatch modinfo kernel_text vmlinux index depmod_config depmod_scan scan_cache initramfs modprobe_config rpm_header rpm_ndb"
 for t in $targets; do mkdir -p "$corpus/$t"; done
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -119,6 +119,9 @@ if command -v rpm >/dev/null && command -v sqlite3 >/dev/null \
 else
     echo "seed.sh: no rpm header seeds (needs rpm, sqlite3 and testdata/build-kmp.sh)" >&2
 fi
+
+# the committed ndb database (written by rpm's own ndb backend: testdata/make-ndb-fixture.sh)
+cp "$here/../testdata/rpmdb/ndb/Packages.db" "$corpus/rpm_ndb/Packages.db"
 
 for t in $targets; do
     printf '%-16s %3d seeds\n' "$t" "$(find "$corpus/$t" -type f | wc -l)"

@@ -62,7 +62,17 @@ fn check_against_rpm(root: &Path, dbpath: &str, expect_packages: usize) {
     assert_eq!(db.location.dbpath, Path::new(dbpath));
     assert_eq!(db.packages.len(), expect_packages);
     assert!(!db.pending_wal);
+    compare_with_rpm(&db, expect_packages, &|fmt| kmp::rpm_qa(root, dbpath, fmt));
+    // rpm lists a SQLite database in package-number order
+    let order: Vec<u32> = db.packages.iter().map(|p| p.instance).collect();
+    let mut sorted = order.clone();
+    sorted.sort();
+    assert_eq!(order, sorted);
+}
 
+/// Compare the packages, files, provides and requires of `db` with what rpm prints for the
+/// same database (`rpm_qa(FORMAT)` gives `rpm -qa --qf FORMAT`).
+fn compare_with_rpm(db: &rpmdb::RpmDb, expect_packages: usize, rpm_qa: &dyn Fn(&str) -> Vec<u8>) {
     let none = |s: &Option<String>| s.clone().unwrap_or_else(|| "(none)".into());
     let ours: Vec<Vec<u8>> = db
         .packages
@@ -80,9 +90,7 @@ fn check_against_rpm(root: &Path, dbpath: &str, expect_packages: usize) {
             .into_bytes()
         })
         .collect();
-    let theirs = lines(&kmp::rpm_qa(
-        root,
-        dbpath,
+    let theirs = lines(&rpm_qa(
         "%{dbinstance}\t%{name}\t%{epoch}\t%{version}\t%{release}\t%{arch}\n",
     ));
     assert_eq!(theirs.len(), expect_packages, "rpm -qa saw another count");
@@ -97,11 +105,7 @@ fn check_against_rpm(root: &Path, dbpath: &str, expect_packages: usize) {
         }
     }
     let n_files = ours.len();
-    let theirs = lines(&kmp::rpm_qa(
-        root,
-        dbpath,
-        "[%{=dbinstance}\t%{filenames}\n]",
-    ));
+    let theirs = lines(&rpm_qa("[%{=dbinstance}\t%{filenames}\n]"));
     assert_same("files", ours, theirs);
 
     for (what, fmt) in [
@@ -128,14 +132,133 @@ fn check_against_rpm(root: &Path, dbpath: &str, expect_packages: usize) {
             }
         }
         assert!(!ours.is_empty(), "no {what} read at all");
-        let theirs = lines(&kmp::rpm_qa(root, dbpath, fmt));
+        let theirs = lines(&rpm_qa(fmt));
         assert_same(what, ours, theirs);
     }
     eprintln!(
         "{}: {} packages, {n_files} files agree with rpm",
-        root.display(),
+        db.path.display(),
         db.packages.len()
     );
+}
+
+/// The committed ndb fixture (testdata/make-ndb-fixture.sh): a `Packages.db` written by rpm
+/// 4.18's own ndb backend, with packages erased and others installed in their holes, and what
+/// that rpm printed for it.
+#[test]
+fn reads_a_real_ndb_database_as_rpm_does() {
+    let fixture = common::testdata().join("rpmdb/ndb");
+    let expected = |name: &str| std::fs::read(fixture.join(name)).unwrap();
+    for dbpath in [VAR_LIB_RPM, SYSIMAGE_RPM] {
+        let r = tempfile::tempdir().unwrap();
+        let dir = r.path().join(dbpath.trim_start_matches('/'));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::copy(fixture.join("Packages.db"), dir.join("Packages.db")).unwrap();
+        let before = listing(r.path());
+        let db = rpmdb::read_root(r.path()).unwrap().unwrap();
+        assert_eq!(listing(r.path()), before, "reading changed the root");
+        assert_eq!(db.location.backend, Backend::Ndb);
+        assert_eq!(db.location.dbpath, Path::new(dbpath));
+        let n = lines(&expected("packages.txt")).len();
+        assert_eq!(n, 30);
+        compare_with_rpm(&db, n, &|fmt| {
+            let file = match fmt {
+                f if f.starts_with("%{dbinstance}\t%{name}") => "packages.txt",
+                f if f.contains("%{filenames}") => "files.txt",
+                f if f.contains("%{providename}") => "provides.txt",
+                f if f.contains("%{requirename}") => "requires.txt",
+                f => panic!("no fixture for --qf {f}"),
+            };
+            expected(file)
+        });
+        // the listing order is rpm's: by blob offset, not by package number
+        let order: Vec<String> = db.packages.iter().map(|p| p.instance.to_string()).collect();
+        let want = String::from_utf8(expected("order.txt")).unwrap();
+        assert_eq!(order, want.lines().collect::<Vec<_>>());
+        let mut sorted = order.clone();
+        sorted.sort_by_key(|s| s.parse::<u32>().unwrap());
+        assert_ne!(order, sorted, "the fixture should list out of number order");
+    }
+}
+
+#[test]
+fn damaged_ndb_databases_are_clear_errors() {
+    let good = std::fs::read(common::testdata().join("rpmdb/ndb/Packages.db")).unwrap();
+    let root_with = |bytes: &[u8]| {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(d.path().join("var/lib/rpm")).unwrap();
+        let f = d.path().join("var/lib/rpm/Packages.db");
+        std::fs::write(&f, bytes).unwrap();
+        (d, f)
+    };
+    let le = |b: &[u8], at: usize| u32::from_le_bytes(b[at..at + 4].try_into().unwrap());
+    // the first used slot, and its blob
+    let slot = (2..256)
+        .map(|i| i * 16)
+        .find(|&o| le(&good, o + 8) != 0)
+        .unwrap();
+    let blob_at = le(&good, slot + 8) as usize * 16;
+    let patched = |at: usize, bytes: &[u8]| {
+        let mut b = good.clone();
+        b[at..at + bytes.len()].copy_from_slice(bytes);
+        b
+    };
+    let flipped = |at: usize| {
+        let mut b = good.clone();
+        b[at] ^= 0x40;
+        b
+    };
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("empty", Vec::new(), "shorter than"),
+        ("truncated to the header", good[..32].to_vec(), "slot pages"),
+        (
+            "truncated mid-blob",
+            good[..good.len() - 1024].to_vec(),
+            "past the end",
+        ),
+        (
+            "an odd size",
+            good[..good.len() - 3].to_vec(),
+            "multiple of 16",
+        ),
+        ("not ndb", vec![b'x'; 8192], "bad magic"),
+        (
+            "a byte of a blob flipped",
+            flipped(blob_at + 100),
+            "Adler-32",
+        ),
+        (
+            "a slot past the end",
+            patched(slot + 12, &0x0100_0000u32.to_le_bytes()),
+            "past the end",
+        ),
+        ("a slot's magic", patched(slot, b"X"), "slot"),
+        (
+            "a blob of another package",
+            flipped(blob_at + 4),
+            "another package",
+        ),
+        (
+            "slot pages beyond the file",
+            patched(12, &0xffffu32.to_le_bytes()),
+            "slot pages",
+        ),
+    ];
+    for (what, bytes, want) in cases {
+        let (d, f) = root_with(&bytes);
+        let msg = read_error(d.path(), &f);
+        assert!(msg.contains(want), "{what}: {msg}");
+        eprintln!("{what}: {msg}");
+    }
+    // a FIFO in place of the database: refused at once
+    let (d, f) = root_with(b"");
+    std::fs::remove_file(&f).unwrap();
+    let made = std::process::Command::new("mkfifo")
+        .arg(&f)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    assert!(read_error(d.path(), &f).contains("not a regular file"));
 }
 
 #[test]
@@ -429,8 +552,9 @@ fn locating_the_database() {
     let db = rpmdb::read_root(m.path()).unwrap().unwrap();
     assert_eq!(db.location.dbpath, Path::new("/srv/pkgdb"));
 
-    // ndb and BerkeleyDB files are recognised and refused by name
-    for (file, backend) in [("Packages.db", "ndb"), ("Packages", "bdb")] {
+    // BerkeleyDB files are recognised and refused by name
+    {
+        let (file, backend) = ("Packages", "bdb");
         let d = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(d.path().join("var/lib/rpm")).unwrap();
         std::fs::write(d.path().join("var/lib/rpm").join(file), b"x").unwrap();

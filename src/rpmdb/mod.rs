@@ -6,12 +6,12 @@
 //! * [`vercmp`]: rpm's version ordering ([`rpmvercmp`], [`evr_cmp`]).
 //! * [`locate`]: where a root keeps its database and in which format.
 //! * [`sqlite`]: the SQLite backend (`rpmdb.sqlite`), opened read-only and immutable.
+//! * [`ndb`]: rpm's ndb backend (`Packages.db`, SUSE), read with plain reads, no lock taken.
 //! * [`kmp`]: the SUSE kernel-module-package model built on the package list (pure).
 //!
-//! Only the SQLite backend is read. The ndb (`Packages.db`) and BerkeleyDB (`Packages`)
-//! formats are recognised and refused with [`RpmDbError::Unsupported`]: no real database of
-//! either could be produced on this project's machines to test a reader against (Debian's
-//! rpm 4.18 writes SQLite only).
+//! The BerkeleyDB format (`Packages`: RHEL ≤ 8, SLE 12, SLE 15 before SP3) is recognised and
+//! refused with [`RpmDbError::Unsupported`]: no rpm that writes it could be built here to make
+//! a real database to test a reader against (rpm 4.18 only reads it, `bdb_ro`).
 //!
 //! ```no_run
 //! let db = kabi::rpmdb::read_root(std::path::Path::new("/"))?.expect("an rpm database");
@@ -24,6 +24,7 @@
 pub mod header;
 pub mod kmp;
 pub mod locate;
+pub mod ndb;
 mod open;
 pub mod package;
 pub mod sqlite;
@@ -48,6 +49,12 @@ pub enum RpmDbError {
     },
     #[error("{path}: not a readable rpm SQLite database: {msg}")]
     Sqlite { path: PathBuf, msg: String },
+    #[error("{path}: not a readable rpm ndb database: {source}")]
+    Ndb {
+        path: PathBuf,
+        #[source]
+        source: ndb::NdbError,
+    },
     #[error("{path}: package #{instance}: {source}")]
     Package {
         path: PathBuf,
@@ -56,8 +63,8 @@ pub enum RpmDbError {
         source: PackageError,
     },
     #[error(
-        "{path}: the rpm database is in the {} format, which kabi does not read (only sqlite: \
-         convert it with `rpmdb --rebuilddb --define '_db_backend sqlite'`)",
+        "{path}: the rpm database is in the {} format, which kabi does not read (only sqlite \
+         and ndb: convert it with `rpmdb --rebuilddb --define '_db_backend sqlite'`)",
         backend.name()
     )]
     Unsupported { path: PathBuf, backend: Backend },
@@ -87,23 +94,25 @@ impl RpmDb {
 pub fn read(root: &Path, location: &Location) -> Result<RpmDb, RpmDbError> {
     let rel = location.file();
     let shown = root.join(rel.strip_prefix("/").unwrap_or(&rel));
-    match location.backend {
-        Backend::Sqlite => {}
-        backend => {
-            return Err(RpmDbError::Unsupported {
-                path: shown,
-                backend,
-            });
-        }
+    if let backend @ Backend::Bdb = location.backend {
+        return Err(RpmDbError::Unsupported {
+            path: shown,
+            backend,
+        });
     }
     let (file, path) = open_regular_or_err(root, &rel, &shown)?;
-    let db = sqlite::SqliteDb::open(file, &path)?;
-    let packages = db.packages()?;
+    let (packages, pending_wal) = match location.backend {
+        Backend::Ndb => (ndb::NdbDb::open(file, &path)?.packages()?, false),
+        _ => {
+            let db = sqlite::SqliteDb::open(file, &path)?;
+            (db.packages()?, db.pending_wal())
+        }
+    };
     Ok(RpmDb {
         path,
         location: location.clone(),
         packages,
-        pending_wal: db.pending_wal(),
+        pending_wal,
     })
 }
 
