@@ -6,5 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh
 cargo fmt --all -- --check
+cargo clippy --all-targets --features crash-injection --quiet -- -D warnings
 cargo clippy --all-targets --quiet -- -D warnings
-cargo test --all-targets
+# crash-injection: the tests kill kabi at each of its crash points (KABI_CRASH_AT=N)
+cargo test --all-targets --features crash-injection

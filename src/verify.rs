@@ -152,12 +152,14 @@ pub fn verify(root: &Path, kver: &str, wanted: Vec<Wanted>) -> Report {
     let mut errors = Vec::new();
     // the kernel's symvers covers vmlinux and its in-tree modules: enough, and fast; without
     // one, its own module tree (and image) are read
-    let layout = crate::weak::Layout {
-        basedir: root.to_path_buf(),
-        suse: false,
-    };
-    let target = match crate::weak::kernel_target(&layout, kver)
-        .or_else(|_| crate::kernel::source::installed_kernel(root, kver))
+    let r = crate::root::Root::open(root);
+    let from_symvers = r.as_ref().map_err(|e| e.to_string()).and_then(|r| {
+        let k = crate::weak::Kernels::new(r, crate::weak::Layout::default());
+        let t = k.target(kver);
+        t.as_ref().clone()
+    });
+    let target = match from_symvers
+        .or_else(|_| crate::kernel::source::installed_kernel(root, kver).map_err(|e| e.to_string()))
     {
         Ok(t) => Some(t),
         Err(e) => {
@@ -205,7 +207,7 @@ pub fn verify(root: &Path, kver: &str, wanted: Vec<Wanted>) -> Report {
                     && !p.exists()
                 {
                     let target = std::fs::read_link(p).unwrap_or_default();
-                    let krel = crate::weak::module_krel(&target).unwrap_or_default();
+                    let krel = crate::weak::krel_of_path(&target).unwrap_or_default();
                     let gone = !root.join("lib/modules").join(&krel).is_dir();
                     f.state = if gone {
                         "link-to-removed-kernel".into()
@@ -292,7 +294,10 @@ pub fn verify(root: &Path, kver: &str, wanted: Vec<Wanted>) -> Report {
             }
         }
     }
-    let index_stale = match crate::depmod::up_to_date(&md.dir) {
+    let up = crate::root::Root::open(root)
+        .map_err(|e| e.to_string())
+        .and_then(|r| crate::depmod::up_to_date(&r, &Path::new("lib/modules").join(kver), &md.dir));
+    let index_stale = match up {
         Ok(true) => None,
         Ok(false) => Some("a module is newer than modules.dep: run depmod".into()),
         Err(e) => Some(e),

@@ -80,7 +80,7 @@ pub fn run(a: &VerifyArgs) -> i32 {
         );
     }
     if let Some(p) = &a.metrics {
-        if let Err(e) = crate::depmod::write_atomic(p, metrics(&r).as_bytes()) {
+        if let Err(e) = crate::root::write_file_atomic(p, metrics(&r).as_bytes(), 0o644) {
             eprintln!("kabi verify: cannot write {}: {e}", p.display());
             return 2;
         }

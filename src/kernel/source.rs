@@ -66,9 +66,9 @@ pub fn installed_kernel(root: &Path, kver: &str) -> Result<Target, Error> {
     if !found {
         return Err(Error::Usage(format!(
             "kernel {kver}: no symvers file ({}) and no modules in {}",
-            symvers::candidates(root, kver)
+            symvers::candidates(kver)
                 .iter()
-                .map(|p| p.display().to_string())
+                .map(|p| root.join(p).display().to_string())
                 .collect::<Vec<_>>()
                 .join(", "),
             own.display()
