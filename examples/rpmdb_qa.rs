@@ -11,7 +11,8 @@ fn main() {
     let mut args = std::env::args_os().skip(1);
     let root = args.next().expect("usage: rpmdb_qa ROOT [--files]");
     let files = args.next().is_some_and(|a| a == "--files");
-    let db = match kabi::rpmdb::read_root(std::path::Path::new(&root)) {
+    let opened = kabi::root::Root::open(&root).map_err(kabi::rpmdb::RpmDbError::from);
+    let db = match opened.and_then(|r| kabi::rpmdb::read_root(&r)) {
         Ok(Some(db)) => db,
         Ok(None) => {
             eprintln!("rpmdb_qa: no rpm database below {}", root.to_string_lossy());

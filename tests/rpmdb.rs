@@ -18,6 +18,11 @@ use std::time::{Duration, Instant};
 use common::kmp::{self, SYSIMAGE_RPM, VAR_LIB_RPM};
 use kabi::rpmdb::{self, Backend, RpmDbError};
 
+/// Read the rpm database of the root directory `dir`.
+fn read_root(dir: &Path) -> Result<Option<rpmdb::RpmDb>, rpmdb::RpmDbError> {
+    rpmdb::read_root(&kabi::root::Root::open(dir)?)
+}
+
 fn lines(b: &[u8]) -> Vec<Vec<u8>> {
     let mut v: Vec<Vec<u8>> = b
         .split(|&c| c == b'\n')
@@ -55,7 +60,7 @@ fn assert_same(what: &str, ours: Vec<Vec<u8>>, rpm: Vec<Vec<u8>>) {
 
 /// Compare everything kabi reads from the root's database with what rpm prints.
 fn check_against_rpm(root: &Path, dbpath: &str, expect_packages: usize) {
-    let db = rpmdb::read_root(root)
+    let db = read_root(root)
         .unwrap_or_else(|e| panic!("{e}"))
         .expect("a database");
     assert_eq!(db.location.backend, Backend::Sqlite);
@@ -155,7 +160,7 @@ fn reads_a_real_ndb_database_as_rpm_does() {
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::copy(fixture.join("Packages.db"), dir.join("Packages.db")).unwrap();
         let before = listing(r.path());
-        let db = rpmdb::read_root(r.path()).unwrap().unwrap();
+        let db = read_root(r.path()).unwrap().unwrap();
         assert_eq!(listing(r.path()), before, "reading changed the root");
         assert_eq!(db.location.backend, Backend::Ndb);
         assert_eq!(db.location.dbpath, Path::new(dbpath));
@@ -277,7 +282,7 @@ fn reads_every_package_file_and_dependency_as_rpm_does() {
     check_against_rpm(b.path(), SYSIMAGE_RPM, all.len());
 
     // a KMP's files are where the package put them, and the reader says which is which
-    let db = rpmdb::read_root(b.path()).unwrap().unwrap();
+    let db = read_root(b.path()).unwrap().unwrap();
     let k = db
         .packages
         .iter()
@@ -354,7 +359,7 @@ fn reading_writes_nothing_into_the_root() {
     // mtimes have a granularity: make a write in the same tick visible by waiting a little
     std::thread::sleep(Duration::from_millis(20));
     for _ in 0..3 {
-        let db = rpmdb::read_root(r.path()).unwrap().unwrap();
+        let db = read_root(r.path()).unwrap().unwrap();
         assert_eq!(db.packages.len(), rpms.all().len());
     }
     let after = listing(r.path());
@@ -369,12 +374,12 @@ fn reading_writes_nothing_into_the_root() {
         .permissions();
     std::os::unix::fs::PermissionsExt::set_mode(&mut perm, 0o444);
     std::fs::set_permissions(dir.join("rpmdb.sqlite"), perm).unwrap();
-    let db = rpmdb::read_root(r.path()).unwrap().unwrap();
+    let db = read_root(r.path()).unwrap().unwrap();
     assert_eq!(db.packages.len(), rpms.all().len());
 
     // the pending -wal of a running rpm transaction is reported
     std::fs::write(dir.join("rpmdb.sqlite-wal"), b"not empty").unwrap();
-    assert!(rpmdb::read_root(r.path()).unwrap().unwrap().pending_wal);
+    assert!(read_root(r.path()).unwrap().unwrap().pending_wal);
 }
 
 /// Run `f` in a thread; fail if it does not finish within 20 s (a read that hangs).
@@ -390,7 +395,7 @@ fn bounded<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'static
 /// The error kabi gives for the root, which must name `file`.
 fn read_error(root: &Path, file: &Path) -> String {
     let r = root.to_path_buf();
-    let res = bounded(&root.display().to_string(), move || rpmdb::read_root(&r));
+    let res = bounded(&root.display().to_string(), move || read_root(&r));
     let e = match res {
         Ok(db) => panic!(
             "{}: a damaged database was read: {:?}",
@@ -513,10 +518,7 @@ fn damaged_databases_are_clear_errors() {
     }
     // the good one still reads
     let (d, _) = root_with(&good_db);
-    assert_eq!(
-        rpmdb::read_root(d.path()).unwrap().unwrap().packages.len(),
-        n
-    );
+    assert_eq!(read_root(d.path()).unwrap().unwrap().packages.len(), n);
 }
 
 #[test]
@@ -524,21 +526,21 @@ fn locating_the_database() {
     let Some(rpms) = kmp::kmp_rpms() else { return };
     // no database: None (a minimal image)
     let empty = tempfile::tempdir().unwrap();
-    assert!(rpmdb::read_root(empty.path()).unwrap().is_none());
+    assert!(read_root(empty.path()).unwrap().is_none());
 
     // an absolute symlink on the way resolves inside the root, as rpm --root would see it
     let r = tempfile::tempdir().unwrap();
     kmp::install(r.path(), "/opt/rpmdb", &rpms.all());
     std::fs::create_dir_all(r.path().join("var/lib")).unwrap();
     std::os::unix::fs::symlink("/opt/rpmdb", r.path().join("var/lib/rpm")).unwrap();
-    let db = rpmdb::read_root(r.path()).unwrap().unwrap();
+    let db = read_root(r.path()).unwrap().unwrap();
     assert_eq!(db.location.dbpath, Path::new(VAR_LIB_RPM));
     assert_eq!(db.packages.len(), rpms.all().len());
     // ... and never outside it: a link to the host's / finds nothing there
     let r2 = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(r2.path().join("var/lib")).unwrap();
     std::os::unix::fs::symlink(r.path().join("opt/rpmdb"), r2.path().join("var/lib/rpm")).unwrap();
-    assert!(rpmdb::read_root(r2.path()).unwrap().is_none());
+    assert!(read_root(r2.path()).unwrap().is_none());
 
     // the root's %_dbpath macro
     let m = tempfile::tempdir().unwrap();
@@ -549,7 +551,7 @@ fn locating_the_database() {
         "%_dbpath /srv/pkgdb\n",
     )
     .unwrap();
-    let db = rpmdb::read_root(m.path()).unwrap().unwrap();
+    let db = read_root(m.path()).unwrap().unwrap();
     assert_eq!(db.location.dbpath, Path::new("/srv/pkgdb"));
 
     // BerkeleyDB files are recognised and refused by name
@@ -558,7 +560,7 @@ fn locating_the_database() {
         let d = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(d.path().join("var/lib/rpm")).unwrap();
         std::fs::write(d.path().join("var/lib/rpm").join(file), b"x").unwrap();
-        let e = rpmdb::read_root(d.path()).unwrap_err();
+        let e = read_root(d.path()).unwrap_err();
         assert!(matches!(e, RpmDbError::Unsupported { .. }), "{e}");
         let msg = e.to_string();
         assert!(msg.contains(file) && msg.contains(backend), "{msg}");

@@ -13,6 +13,11 @@ use std::process::Command;
 use common::kmp::{self, KMP_FLAVOUR, SYSIMAGE_RPM, VAR_LIB_RPM};
 use kabi::rpmdb::{self, kmp as model};
 
+/// Read the rpm database of the root directory `dir`.
+fn read_root(dir: &Path) -> Result<Option<rpmdb::RpmDb>, rpmdb::RpmDbError> {
+    rpmdb::read_root(&kabi::root::Root::open(dir)?)
+}
+
 /// `find_kmps BASENAME FLAVOR` of SUSE's weak-modules2, transcribed with the root and the
 /// dbpath added to each rpm call, `-ql` kept as `-ql` (the script's SLE 15 regular expression,
 /// which accepts both /usr/lib/modules and /lib/modules), and rpmsort done in rpm's lua.
@@ -137,7 +142,7 @@ fn find_kmps_agrees_with_the_script_on_real_packages() {
     let mut all = rpms.all();
     all.extend(rpms.many().into_iter().take(20));
     kmp::install(r.path(), SYSIMAGE_RPM, &all);
-    let db = rpmdb::read_root(r.path()).unwrap().unwrap();
+    let db = read_root(r.path()).unwrap().unwrap();
 
     for (basename, flavor) in [
         (None, KMP_FLAVOUR),
@@ -220,7 +225,7 @@ fn remove_kmp_module_list_matches_the_installed_package() {
     let r = tempfile::tempdir().unwrap();
     let nvr = "kabi-vendor-kmp-amd64-1.0_k6.1.0_55-2";
     kmp::install(r.path(), VAR_LIB_RPM, &[rpms.rpm(nvr)]);
-    let db = rpmdb::read_root(r.path()).unwrap().unwrap();
+    let db = read_root(r.path()).unwrap().unwrap();
     let installed = model::kmp_of_package(&db.packages[0]).unwrap().unwrap();
     let ql = kmp::rpm_cmd(r.path(), VAR_LIB_RPM)
         .args(["-ql", nvr])

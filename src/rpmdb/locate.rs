@@ -9,11 +9,11 @@
 //! `rpmdb.sqlite` (SQLite), `Packages.db` (ndb), `Packages` (BerkeleyDB), in that order of
 //! preference.
 
-use std::io::Read;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use super::RpmDbError;
-use super::open::open_regular;
+use crate::root::Root;
 
 /// The database formats rpm has used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,15 +68,15 @@ pub const DBPATHS: [&str; 2] = ["/usr/lib/sysimage/rpm", "/var/lib/rpm"];
 const MAX_MACRO_FILE: u64 = 1 << 20;
 
 /// The `%_dbpath` the root's macro files define, when it is a literal path.
-pub fn macro_dbpath(root: &Path) -> Option<PathBuf> {
+pub fn macro_dbpath(root: &Root) -> Option<PathBuf> {
     let mut files: Vec<PathBuf> = vec![PathBuf::from("/usr/lib/rpm/macros")];
     let sorted_dir = |dir: &str, prefix: &str| -> Vec<PathBuf> {
-        let mut v: Vec<PathBuf> = std::fs::read_dir(root.join(dir.trim_start_matches('/')))
+        let mut v: Vec<PathBuf> = root
+            .list(dir)
             .into_iter()
             .flatten()
-            .flatten()
-            .filter(|e| e.file_name().to_string_lossy().starts_with(prefix))
-            .map(|e| Path::new(dir).join(e.file_name()))
+            .filter(|e| e.name.as_bytes().starts_with(prefix.as_bytes()))
+            .map(|e| Path::new(dir).join(&e.name))
             .collect();
         v.sort();
         v
@@ -86,13 +86,9 @@ pub fn macro_dbpath(root: &Path) -> Option<PathBuf> {
     files.push(PathBuf::from("/etc/rpm/macros"));
     let mut found = None;
     for f in files {
-        let Ok(Some((file, _))) = open_regular(root, &f) else {
+        let Ok(text) = root.read_string(&f, MAX_MACRO_FILE) else {
             continue;
         };
-        let mut text = String::new();
-        if file.take(MAX_MACRO_FILE).read_to_string(&mut text).is_err() {
-            continue;
-        }
         for line in text.lines() {
             let line = line.trim_start();
             let Some(rest) = line.strip_prefix("%_dbpath") else {
@@ -112,8 +108,9 @@ pub fn macro_dbpath(root: &Path) -> Option<PathBuf> {
     found
 }
 
-/// Find the root's rpm database. `Ok(None)` when there is none (a minimal image).
-pub fn locate(root: &Path) -> Result<Option<Location>, RpmDbError> {
+/// Find the root's rpm database. `Ok(None)` when there is none (a minimal image). A database
+/// file that exists but is no regular file (a FIFO, a directory) is an error.
+pub fn locate(root: &Root) -> Result<Option<Location>, RpmDbError> {
     let mut dirs: Vec<PathBuf> = Vec::new();
     if let Some(d) = macro_dbpath(root) {
         dirs.push(d);
@@ -126,12 +123,25 @@ pub fn locate(root: &Path) -> Result<Option<Location>, RpmDbError> {
     for dbpath in dirs {
         for backend in [Backend::Sqlite, Backend::Ndb, Backend::Bdb] {
             let rel = dbpath.join(backend.file_name());
-            match open_regular(root, &rel) {
-                Ok(Some(_)) => return Ok(Some(Location { dbpath, backend })),
-                Ok(None) => {}
+            match root.stat(&rel) {
+                Ok(st) if st.is_file() => return Ok(Some(Location { dbpath, backend })),
+                // not a regular file: say so, naming it
+                Ok(_) => {
+                    return Err(root.open_file(&rel).err().map(RpmDbError::from).unwrap_or(
+                        RpmDbError::Io {
+                            path: root.display(&rel),
+                            source: std::io::Error::other("not a regular file"),
+                        },
+                    ));
+                }
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+                    ) => {}
                 Err(source) => {
                     return Err(RpmDbError::Io {
-                        path: root.join(rel.strip_prefix("/").unwrap_or(&rel)),
+                        path: root.display(&rel),
                         source,
                     });
                 }

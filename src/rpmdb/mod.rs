@@ -13,25 +13,29 @@
 //! refused with [`RpmDbError::Unsupported`]: no rpm that writes it could be built here to make
 //! a real database to test a reader against (rpm 4.18 only reads it, `bdb_ro`).
 //!
+//! Every file is reached through the [`Root`] (resolved inside it, only regular files read).
+//!
 //! ```no_run
-//! let db = kabi::rpmdb::read_root(std::path::Path::new("/"))?.expect("an rpm database");
+//! let root = kabi::root::Root::open("/")?;
+//! let db = kabi::rpmdb::read_root(&root)?.expect("an rpm database");
 //! for p in &db.packages {
 //!     println!("{}", p.nvr());
 //! }
-//! # Ok::<(), kabi::rpmdb::RpmDbError>(())
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
 pub mod header;
 pub mod kmp;
 pub mod locate;
 pub mod ndb;
-mod open;
 pub mod package;
 pub mod sqlite;
 pub mod tag;
 pub mod vercmp;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
+
+use crate::root::Root;
 
 pub use header::{Header, HeaderError};
 pub use locate::{Backend, Location, locate};
@@ -41,6 +45,9 @@ pub use vercmp::{Evr, evr_cmp, rpmvercmp};
 /// A database that could not be read; every variant names the file.
 #[derive(Debug, thiserror::Error)]
 pub enum RpmDbError {
+    /// Opening or reading through the root (the message names the file).
+    #[error(transparent)]
+    Root(#[from] crate::Error),
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,
@@ -91,21 +98,21 @@ impl RpmDb {
 }
 
 /// Read the database found at `location` below `root`.
-pub fn read(root: &Path, location: &Location) -> Result<RpmDb, RpmDbError> {
+pub fn read(root: &Root, location: &Location) -> Result<RpmDb, RpmDbError> {
     let rel = location.file();
-    let shown = root.join(rel.strip_prefix("/").unwrap_or(&rel));
+    let path = root.display(&rel);
     if let backend @ Backend::Bdb = location.backend {
-        return Err(RpmDbError::Unsupported {
-            path: shown,
-            backend,
-        });
+        return Err(RpmDbError::Unsupported { path, backend });
     }
-    let (file, path) = open_regular_or_err(root, &rel, &shown)?;
+    let (file, _) = root.open_file(&rel)?;
     let (packages, pending_wal) = match location.backend {
         Backend::Ndb => (ndb::NdbDb::open(file, &path)?.packages()?, false),
         _ => {
             let db = sqlite::SqliteDb::open(file, &path)?;
-            (db.packages()?, db.pending_wal())
+            let mut wal = rel.into_os_string();
+            wal.push("-wal");
+            let pending = root.stat(&wal).is_ok_and(|s| s.is_file() && s.size > 0);
+            (db.packages()?, pending)
         }
     };
     Ok(RpmDb {
@@ -117,27 +124,9 @@ pub fn read(root: &Path, location: &Location) -> Result<RpmDb, RpmDbError> {
 }
 
 /// Find and read the root's database; `Ok(None)` when the root has none.
-pub fn read_root(root: &Path) -> Result<Option<RpmDb>, RpmDbError> {
+pub fn read_root(root: &Root) -> Result<Option<RpmDb>, RpmDbError> {
     match locate(root)? {
         Some(loc) => read(root, &loc).map(Some),
         None => Ok(None),
-    }
-}
-
-fn open_regular_or_err(
-    root: &Path,
-    rel: &Path,
-    shown: &Path,
-) -> Result<(std::fs::File, PathBuf), RpmDbError> {
-    match open::open_regular(root, rel) {
-        Ok(Some(x)) => Ok(x),
-        Ok(None) => Err(RpmDbError::Io {
-            path: shown.to_path_buf(),
-            source: std::io::Error::from(std::io::ErrorKind::NotFound),
-        }),
-        Err(source) => Err(RpmDbError::Io {
-            path: shown.to_path_buf(),
-            source,
-        }),
     }
 }

@@ -9,7 +9,7 @@
 //! nothing into the root and cannot wait on rpm's locks. The price: pages still in a
 //! `-wal` file that rpm has not checkpointed are not seen. rpm checkpoints when it closes
 //! the database, so that only happens while an rpm transaction runs (or after one crashed);
-//! [`SqliteDb::pending_wal`] reports a non-empty `-wal` file so the caller can say so.
+//! [`super::RpmDb::pending_wal`] reports a non-empty `-wal` file so the caller can say so.
 
 use std::fs::File;
 use std::os::fd::AsRawFd;
@@ -32,7 +32,6 @@ pub struct SqliteDb {
     path: PathBuf,
     /// Kept open so that `/proc/self/fd/N` (what SQLite was given) stays valid.
     _file: File,
-    pending_wal: bool,
 }
 
 impl SqliteDb {
@@ -57,24 +56,11 @@ impl SqliteDb {
         let conn = Connection::open_with_flags(&uri, flags).map_err(|e| err(e.to_string()))?;
         conn.set_limit(rusqlite::limits::Limit::SQLITE_LIMIT_LENGTH, MAX_BLOB)
             .map_err(|e| err(e.to_string()))?;
-        let wal = {
-            let mut s = path.as_os_str().to_owned();
-            s.push("-wal");
-            PathBuf::from(s)
-        };
-        let pending_wal = std::fs::symlink_metadata(&wal).is_ok_and(|m| m.is_file() && m.len() > 0);
         Ok(SqliteDb {
             conn,
             path: path.to_path_buf(),
             _file: file,
-            pending_wal,
         })
-    }
-
-    /// Is there a non-empty `rpmdb.sqlite-wal` next to the database (changes of a running
-    /// or crashed rpm transaction, not visible to this reader)?
-    pub fn pending_wal(&self) -> bool {
-        self.pending_wal
     }
 
     /// Every package's header blob with its number, in database order.
