@@ -4,7 +4,7 @@
 //! * [`package`]: a [`Package`] from a header: name, epoch, version, release, arch, files,
 //!   provides, requires.
 //! * [`vercmp`]: rpm's version ordering ([`rpmvercmp`], [`evr_cmp`]).
-//! * [`locate`]: where a root keeps its database and in which format.
+//! * [`mod@locate`]: where a root keeps its database and in which format.
 //! * [`sqlite`]: the SQLite backend (`rpmdb.sqlite`), opened read-only and immutable.
 //! * [`ndb`]: rpm's ndb backend (`Packages.db`, SUSE), read with plain reads, no lock taken.
 //! * [`kmp`]: the SUSE kernel-module-package model built on the package list (pure).
