@@ -239,3 +239,30 @@ fn remove_kmp_module_list_matches_the_installed_package() {
     assert_eq!(from_list.krel, installed.krel);
     assert_eq!(from_list.nvr(), installed.nvr());
 }
+
+/// On a merged-/usr root (current SUSE), rpm puts the SLE 15-style KMP's /lib/modules files in
+/// usr/lib/modules beside the others; the package still lists them under /lib/modules.
+#[test]
+fn merged_usr_root_holds_both_layouts_in_one_tree() {
+    let Some(rpms) = kmp::kmp_rpms() else { return };
+    let r = tempfile::tempdir().unwrap();
+    kmp::merged_usr(r.path());
+    let old = "kabi-vendor-kmp-amd64-0.9_k6.1.0_47-1";
+    let new = "kabi-vendor-kmp-amd64-1.1_k6.1.0_47-1";
+    kmp::install(r.path(), SYSIMAGE_RPM, &[rpms.rpm(old), rpms.rpm(new)]);
+    let db = read_root(r.path()).unwrap().unwrap();
+    let found = model::find_kmps(&db.packages, Some("kabi-vendor"), KMP_FLAVOUR);
+    assert_eq!(found.kmps.len(), 2);
+    for k in &found.kmps {
+        for m in &k.modules {
+            let on_disk = r.path().join("usr/lib/modules").join(&k.krel).join(&m.rel);
+            assert!(on_disk.is_file(), "{}", on_disk.display());
+        }
+    }
+    assert!(found.kmps[1].modules[0].path.starts_with("/lib/modules"));
+    assert!(
+        found.kmps[0].modules[0]
+            .path
+            .starts_with("/usr/lib/modules")
+    );
+}

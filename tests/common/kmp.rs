@@ -103,6 +103,16 @@ pub fn kmp_rpms() -> Option<KmpRpms> {
     Some(KmpRpms { dir, index })
 }
 
+/// Make `root` a merged-/usr root as current SUSE is (`lib -> usr/lib`, also `bin`, `sbin`,
+/// `lib64`): call it before [`install`], so that a KMP's `/lib/modules/...` files (SLE 15's
+/// layout) land in `usr/lib/modules/...` like the others.
+pub fn merged_usr(root: &Path) {
+    for d in ["bin", "sbin", "lib", "lib64"] {
+        std::fs::create_dir_all(root.join("usr").join(d)).unwrap();
+        std::os::unix::fs::symlink(Path::new("usr").join(d), root.join(d)).unwrap();
+    }
+}
+
 /// `rpm --root ROOT --dbpath DBPATH ARGS...` (Debian's rpm).
 pub fn rpm_cmd(root: &Path, dbpath: &str) -> Command {
     let mut c = Command::new("rpm");
