@@ -160,6 +160,15 @@ impl Root {
         Ok(Root { fd, path: shown })
     }
 
+    /// Another handle on the same root.
+    pub fn try_clone(&self) -> Result<Root, Error> {
+        Ok(Root {
+            fd: rustix::io::fcntl_dupfd_cloexec(&self.fd, 0)
+                .map_err(|e| Error::io(&self.path, e.into()))?,
+            path: self.path.clone(),
+        })
+    }
+
     /// The root `/`.
     pub fn host() -> Result<Root, Error> {
         Root::open("/")

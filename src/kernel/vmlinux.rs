@@ -36,8 +36,20 @@ impl VmlinuzAbi {
 
 /// Read a `vmlinuz` (or an uncompressed `vmlinux`) and return its version string and exports.
 pub fn read_vmlinuz(path: &Path) -> Result<VmlinuzAbi, Error> {
-    let data = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    let (version, vmlinux) = payload(&data).map_err(|e| Error::parse(path, e))?;
+    let root = crate::root::Root::host()?;
+    let abs = std::path::absolute(path).map_err(|e| Error::io(path, e))?;
+    let data = root
+        .read(&abs, crate::root::caps::IMAGE)
+        .map_err(|e| match e {
+            Error::Io { source, .. } => Error::io(path, source),
+            e => e,
+        })?;
+    read_vmlinuz_bytes(&data, path)
+}
+
+/// [`read_vmlinuz`] on the bytes of the file `path` names (for messages).
+pub fn read_vmlinuz_bytes(data: &[u8], path: &Path) -> Result<VmlinuzAbi, Error> {
+    let (version, vmlinux) = payload(data).map_err(|e| Error::parse(path, e))?;
     let symbols = exports(&vmlinux).map_err(|e| Error::parse(path, e))?;
     Ok(VmlinuzAbi { version, symbols })
 }

@@ -20,8 +20,8 @@ pub mod txn;
 
 use crate::check::{Problem, check_set};
 use crate::error::Error;
+use crate::kernel::symvers;
 use crate::kernel::target::Target;
-use crate::kernel::{abi::KernelAbi, symvers};
 use crate::module::{Detail, Module};
 use crate::root::Root;
 use std::collections::BTreeMap;
@@ -286,8 +286,8 @@ impl<'r> Kernels<'r> {
     }
 
     fn read_target(&self, krel: &str) -> Result<Target, Error> {
-        let symvers_path = self.symvers(krel).ok_or_else(|| {
-            Error::Usage(format!(
+        if self.symvers(krel).is_none() {
+            return Err(Error::Usage(format!(
                 "kernel {krel}: no symvers file ({}) under {}",
                 symvers::candidates(krel)
                     .iter()
@@ -295,26 +295,13 @@ impl<'r> Kernels<'r> {
                     .collect::<Vec<_>>()
                     .join(", "),
                 self.root.path().display()
-            ))
-        })?;
-        let mut t = Target {
-            release: Some(krel.to_string()),
-            crcs_known: true,
-            abi: KernelAbi::from_symbols(
-                self.root.display(&symvers_path).display().to_string(),
-                symvers::read_in(self.root, &symvers_path)?,
-            ),
-            ..Target::default()
-        };
-        t.read_config_in(self.root, krel);
-        // one in-tree module gives vermagic, struct module size and architecture
-        for m in self.module_files(&self.layout.kernel(krel).join("kernel")) {
-            if let Ok(m) = Module::read_in(self.root, &m, Detail::Sections) {
-                t.learn_from_module(&m);
-                break;
-            }
+            )));
         }
-        Ok(t)
+        crate::kernel::source::resolve(
+            self.root,
+            &crate::kernel::source::KernelSpec::Installed(krel.to_string()),
+            crate::kernel::source::Depth::Symvers,
+        )
     }
 
     /// The modules of kernel `krel`'s own `extra/` and `updates/` (real files, not links),

@@ -296,7 +296,6 @@ pub fn add_kernel(k: &Kernels, snap: &Snapshot, krel: &str) -> Result<Plan, Erro
         let proposal: Links = choice
             .iter()
             .filter_map(|(l, &i)| offers[l].get(i).map(|m| (l.clone(), m.clone())))
-            .filter(|(l, _)| conflict(&st.others, l).is_none())
             .collect();
         let trial = k.decide(krel, &proposal)?;
         let mut again = false;
