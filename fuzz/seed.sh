@@ -111,9 +111,9 @@ cp "${mods[@]:0:4}" "$tmp/root/lib/modules/0.0/kernel/"
 # rpm header blobs: every package of a real rpm database (Debian's rpm installing the KMP
 # fixtures of testdata/build-kmp.sh), dumped with the sqlite3 shell
 if command -v rpm >/dev/null && command -v sqlite3 >/dev/null \
-        && kmpdir=$("$here/../testdata/build-kmp.sh" 2>/dev/null); then
-    rpm --root "$tmp/rpmroot" --dbpath /var/lib/rpm -i --nodeps --noscripts --nosignature \
-        "$kmpdir"/RPMS/*.rpm "$kmpdir"/many/kabi-many-00[1-9]-*.rpm
+        && kmpdir=$("$here/../testdata/build-kmp.sh" 2>/dev/null) \
+        && rpm --root "$tmp/rpmroot" --dbpath /var/lib/rpm -i --nodeps --noscripts --nosignature \
+            --ignorearch "$kmpdir"/RPMS/*.rpm "$kmpdir"/many/kabi-many-00[1-9]-*.rpm 2>/dev/null; then
     (cd "$corpus/rpm_header" && sqlite3 "$tmp/rpmroot/var/lib/rpm/rpmdb.sqlite" \
         "SELECT writefile('blob-' || hnum, blob) FROM Packages" >/dev/null)
 else
