@@ -184,7 +184,8 @@ impl<'a> Header<'a> {
                 )));
             }
             let region_index = t_off.checked_neg().and_then(|v| u32::try_from(v).ok());
-            let Some(region_index) = region_index.filter(|v| v % ENTRY_SIZE as u32 == 0) else {
+            let Some(region_index) = region_index.filter(|v| v.is_multiple_of(ENTRY_SIZE as u32))
+            else {
                 return Err(bad(format!("bad trailer offset {t_off}")));
             };
             ril = region_index / ENTRY_SIZE as u32;
@@ -223,7 +224,7 @@ impl<'a> Header<'a> {
             if end > offset {
                 return Err(err("data overlaps the previous entry's"));
             }
-            if offset % ty.align() != 0 {
+            if !offset.is_multiple_of(ty.align()) {
                 return Err(err("misaligned offset"));
             }
             if ty != Type::Bin && count > MAX_ARRAY {
@@ -375,7 +376,7 @@ pub(crate) mod tests {
         let mut index: Vec<[u32; 4]> = Vec::new();
         let mut data: Vec<u8> = Vec::new();
         for (tag, ty, count, bytes) in entries {
-            while data.len() % ty.align() as usize != 0 {
+            while !data.len().is_multiple_of(ty.align() as usize) {
                 data.push(0);
             }
             index.push([*tag, *ty as u32, data.len() as u32, *count]);

@@ -96,7 +96,7 @@ pub fn parse_header(b: &[u8], size: u64) -> Result<NdbHeader, NdbError> {
     if version != 0 {
         return Err(NdbError::Version(version));
     }
-    if size % BLK_SIZE != 0 {
+    if !size.is_multiple_of(BLK_SIZE) {
         return Err(NdbError::Size(size));
     }
     let h = NdbHeader {
