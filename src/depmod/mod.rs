@@ -185,31 +185,19 @@ pub fn run_locked(
     log: &mut dyn FnMut(&Message),
 ) -> Result<Summary, DepmodError> {
     check_release(&opts.kver)?;
-    let dirname = opts.dirname();
-    let mut summary = Summary::default();
-    let mut clock = std::time::Instant::now();
-    let mut phase = |summary: &mut Summary, name: &'static str| {
-        let now = std::time::Instant::now();
-        summary.phases.push((name, (now - clock).as_secs_f64()));
-        clock = now;
+    let mut run = Run {
+        root,
+        opts,
+        dirname: opts.dirname(),
+        summary: Summary::default(),
+        clock: std::time::Instant::now(),
+        all: Vec::new(),
+        log,
     };
-    if opts.maybe_all {
-        // kmod: -A with -n does nothing at all
-        if opts.to_stdout {
-            summary.up_to_date = true;
-            return Ok(summary);
-        }
-        match up_to_date(root, &opts.rel(), &dirname) {
-            Ok(true) => {
-                summary.up_to_date = true;
-                return Ok(summary);
-            }
-            Ok(false) => {}
-            Err(e) => log(&Message::Error(e)),
-        }
+    if opts.maybe_all && run.nothing_newer() {
+        run.summary.up_to_date = true;
+        return Ok(run.summary);
     }
-    // every message of the run, for the cache to replay
-    let mut all: Vec<Message> = Vec::new();
     let mut msgs: Vec<Message> = Vec::new();
     let kernel = kernel_symbols(opts, &mut msgs)?;
     let settings = Settings {
@@ -219,10 +207,10 @@ pub fn run_locked(
     if opts.print_unknown && kernel.is_none() {
         msgs.push(Message::Warning("-e needs -E or -F".into()));
     }
-    let chosen = match choose_files(root, opts, &dirname, &mut msgs) {
+    let chosen = match choose_files(root, opts, &run.dirname, &mut msgs) {
         Ok(c) => c,
         Err(e) => {
-            emit(&mut msgs, &mut all, log);
+            run.emit(&mut msgs);
             return Err(e);
         }
     };
@@ -230,131 +218,217 @@ pub fn run_locked(
         .then(|| root.open_dir(opts.rel()).ok())
         .flatten();
     if let Some(k) = &kdir {
-        summary.cleaned = k
+        run.summary.cleaned = k
             .clean_temps()
             .into_iter()
             .map(|n| n.to_string_lossy().into_owned())
             .collect();
     }
-    phase(&mut summary, "walk");
+    run.phase("walk");
     let cache_at = opts.cache_location(root);
-    let inputs = input_hash(root, opts, &dirname, &chosen);
-    // nothing changed since the last run, which wrote what is there: nothing to do
-    let shortcut = !opts.to_stdout && !opts.print_unknown && !opts.warn_dups;
-    if let (true, Some((cdir, cname)), Some(k)) = (shortcut, &cache_at, &kdir) {
-        if let Some(fp) = cache::Fingerprint::load(cdir, cname) {
-            if fp.inputs == inputs && outputs_intact(k, &fp.outputs) {
-                msgs.extend(fp.messages.iter().map(|(l, t)| match l {
-                    0 => Message::Warning(t.clone()),
-                    _ => Message::Error(t.clone()),
-                }));
-                emit(&mut msgs, &mut all, log);
-                summary.modules = chosen.files.len();
-                summary.cached = chosen.files.len();
-                summary.unchanged = OUTPUTS.iter().map(|s| s.to_string()).collect();
-                summary.up_to_date = true;
-                return Ok(summary);
-            }
-        }
+    let inputs = input_hash(root, opts, &run.dirname, &chosen);
+    if let (Some((cdir, cname)), Some(k)) = (&cache_at, &kdir)
+        && run.unchanged_since_last_run(cdir, cname, k, inputs, &chosen, &mut msgs)
+    {
+        return Ok(run.summary);
     }
-    emit(&mut msgs, &mut all, log);
-
-    // scan, through the cache
-    let old = match &cache_at {
-        Some((cdir, cname)) => {
-            let (c, why) = Cache::load(cdir, cname);
-            if let Some(why) = why {
-                log(&Message::Warning(why)); // about this run only: not replayed
-            }
-            c
-        }
-        None => Cache::default(),
-    };
-    phase(&mut summary, "load cache");
-    let scanned = scan_files(root, &chosen, &old, opts.progress);
-    phase(&mut summary, "scan");
-    let mut new_cache = Cache::default();
-    if !opts.modules.is_empty() {
-        new_cache.entries = old.entries.clone();
-    }
-    let mut mods = Vec::with_capacity(chosen.files.len());
-    for (f, (result, hit)) in chosen.files.iter().zip(scanned) {
-        if hit {
-            summary.cached += 1;
-        } else {
-            summary.scanned += 1;
-        }
-        if let Ok(key) = &f.key {
-            new_cache
-                .entries
-                .insert(f.display.clone(), (*key, result.clone()));
-        }
-        match result {
-            Ok(record) => {
-                let rel = f
-                    .display
-                    .strip_prefix(&dirname)
-                    .and_then(|r| r.strip_prefix('/'))
-                    .map(str::to_string);
-                mods.push(ModuleIn {
-                    name: output::path_to_modname(&f.display),
-                    path: f.display.clone(),
-                    rel,
-                    record,
-                });
-            }
-            Err(e) => {
-                summary.failed += 1;
-                msgs.push(Message::Warning(format!("{e}: left out of the indexes")));
-            }
-        }
-    }
-    // explicit module lists may name two files of one module: kmod keeps the first
-    if !opts.modules.is_empty() {
-        let mut seen = rustc_hash::FxHashSet::default();
-        mods.retain(|m| seen.insert(m.name.clone()));
-    }
-    summary.modules = mods.len();
-
-    let order_path = format!("{dirname}/modules.order");
-    let order = read_input(root, opts, &dirname, "modules.order", &mut msgs);
+    run.emit(&mut msgs);
+    let (old, new_cache, mods) = run.scan(&chosen, cache_at.as_ref(), &mut msgs);
+    let order_path = format!("{}/modules.order", run.dirname);
+    let order = read_input(root, opts, &run.dirname, "modules.order", &mut msgs);
     let mods = graph::order_modules(mods, order.as_deref(), &order_path, &mut msgs);
     let g = match graph::build(mods, kernel.as_ref(), settings, std::mem::take(&mut msgs)) {
         Ok(g) => g,
         Err(c) => {
             let mut m = c.messages;
-            emit(&mut m, &mut all, log);
+            run.emit(&mut m);
             return Err(DepmodError::Cycles(c.cycles));
         }
     };
     msgs = g.messages.clone();
-    emit(&mut msgs, &mut all, log);
-
-    phase(&mut summary, "graph");
-    let files_out = render(root, &g, opts, &dirname, &mut msgs);
-    phase(&mut summary, "render");
-    emit(&mut msgs, &mut all, log);
+    run.emit(&mut msgs);
+    run.phase("graph");
+    let files_out = render(root, &g, opts, &run.dirname, &mut msgs);
+    run.phase("render");
+    run.emit(&mut msgs);
     if opts.to_stdout {
         let mut out = std::io::stdout().lock();
         for (_, data) in &files_out {
             out.write_all(data).map_err(|e| Error::io("<stdout>", e))?;
         }
         out.flush().map_err(|e| Error::io("<stdout>", e))?;
-        return Ok(summary);
+        return Ok(run.summary);
     }
-    let kdir =
-        kdir.ok_or_else(|| DepmodError::Fatal(format!("could not open directory {dirname}")))?;
-    write_outputs(&kdir, &files_out, &mut summary)?;
-    phase(&mut summary, "write");
-    // the cache last: its fingerprint describes the files just written
-    if let Some((cdir, cname)) = &cache_at {
-        new_cache.fingerprint = cache::Fingerprint {
+    let kdir = kdir
+        .ok_or_else(|| DepmodError::Fatal(format!("could not open directory {}", run.dirname)))?;
+    write_outputs(&kdir, &files_out, &mut run.summary)?;
+    run.phase("write");
+    let new_cache = match &cache_at {
+        Some((cdir, cname)) => run.write_cache(cdir, cname, &kdir, inputs, new_cache),
+        None => new_cache,
+    };
+    // freeing a whole tree's records costs milliseconds: do it off the caller's path (a
+    // process that exits first lets the kernel reclaim it all at once)
+    std::thread::spawn(move || drop((g, new_cache, old, files_out)));
+    Ok(run.summary)
+}
+
+/// One run's state: where, what was said (for the cache to replay), how long each phase
+/// took.
+struct Run<'a> {
+    root: &'a Root,
+    opts: &'a Options,
+    dirname: String,
+    summary: Summary,
+    clock: std::time::Instant,
+    /// Every message of the run, in order.
+    all: Vec<Message>,
+    log: &'a mut dyn FnMut(&Message),
+}
+
+impl Run<'_> {
+    fn phase(&mut self, name: &'static str) {
+        let now = std::time::Instant::now();
+        self.summary
+            .phases
+            .push((name, (now - self.clock).as_secs_f64()));
+        self.clock = now;
+    }
+
+    /// Pass messages on to the log, keeping them.
+    fn emit(&mut self, msgs: &mut Vec<Message>) {
+        for m in msgs.drain(..) {
+            (self.log)(&m);
+            self.all.push(m);
+        }
+    }
+
+    /// `-A`: is `modules.dep` newer than every module? (With `-n`, kmod does nothing at all.)
+    fn nothing_newer(&mut self) -> bool {
+        if self.opts.to_stdout {
+            return true;
+        }
+        match up_to_date(self.root, &self.opts.rel(), &self.dirname) {
+            Ok(up) => up,
+            Err(e) => {
+                (self.log)(&Message::Error(e));
+                false
+            }
+        }
+    }
+
+    /// Nothing changed since the last run, which wrote what is there: replay its messages.
+    fn unchanged_since_last_run(
+        &mut self,
+        cdir: &Dir,
+        cname: &std::ffi::OsStr,
+        kdir: &Dir,
+        inputs: u64,
+        chosen: &ChosenFiles,
+        msgs: &mut Vec<Message>,
+    ) -> bool {
+        let o = self.opts;
+        if o.to_stdout || o.print_unknown || o.warn_dups {
+            return false;
+        }
+        let Some(fp) = cache::Fingerprint::load(cdir, cname) else {
+            return false;
+        };
+        if fp.inputs != inputs || !outputs_intact(kdir, &fp.outputs) {
+            return false;
+        }
+        msgs.extend(fp.messages.iter().map(|(l, t)| match l {
+            0 => Message::Warning(t.clone()),
+            _ => Message::Error(t.clone()),
+        }));
+        self.emit(msgs);
+        let s = &mut self.summary;
+        s.modules = chosen.files.len();
+        s.cached = chosen.files.len();
+        s.unchanged = OUTPUTS.iter().map(|s| s.to_string()).collect();
+        s.up_to_date = true;
+        true
+    }
+
+    /// Scan every chosen file through the cache: the old cache, the new one, the modules.
+    fn scan(
+        &mut self,
+        chosen: &ChosenFiles,
+        cache_at: Option<&(Dir, std::ffi::OsString)>,
+        msgs: &mut Vec<Message>,
+    ) -> (Cache, Cache, Vec<ModuleIn>) {
+        let old = match cache_at {
+            Some((cdir, cname)) => {
+                let (c, why) = Cache::load(cdir, cname);
+                if let Some(why) = why {
+                    (self.log)(&Message::Warning(why)); // about this run only: not replayed
+                }
+                c
+            }
+            None => Cache::default(),
+        };
+        self.phase("load cache");
+        let scanned = scan_files(self.root, chosen, &old, self.opts.progress);
+        self.phase("scan");
+        let mut new_cache = Cache::default();
+        if !self.opts.modules.is_empty() {
+            new_cache.entries = old.entries.clone();
+        }
+        let mut mods = Vec::with_capacity(chosen.files.len());
+        for (f, (result, hit)) in chosen.files.iter().zip(scanned) {
+            if hit {
+                self.summary.cached += 1;
+            } else {
+                self.summary.scanned += 1;
+            }
+            if let Ok(key) = &f.key {
+                new_cache
+                    .entries
+                    .insert(f.display.clone(), (*key, result.clone()));
+            }
+            match result {
+                Ok(record) => mods.push(ModuleIn {
+                    name: output::path_to_modname(&f.display),
+                    path: f.display.clone(),
+                    rel: f
+                        .display
+                        .strip_prefix(&self.dirname)
+                        .and_then(|r| r.strip_prefix('/'))
+                        .map(str::to_string),
+                    record,
+                }),
+                Err(e) => {
+                    self.summary.failed += 1;
+                    msgs.push(Message::Warning(format!("{e}: left out of the indexes")));
+                }
+            }
+        }
+        // explicit module lists may name two files of one module: kmod keeps the first
+        if !self.opts.modules.is_empty() {
+            let mut seen = rustc_hash::FxHashSet::default();
+            mods.retain(|m| seen.insert(m.name.clone()));
+        }
+        self.summary.modules = mods.len();
+        (old, new_cache, mods)
+    }
+
+    /// The cache last: its fingerprint describes the files just written.
+    fn write_cache(
+        &mut self,
+        cdir: &Dir,
+        cname: &std::ffi::OsStr,
+        kdir: &Dir,
+        inputs: u64,
+        mut cache: Cache,
+    ) -> Cache {
+        cache.fingerprint = cache::Fingerprint {
             inputs,
             outputs: OUTPUTS
                 .iter()
                 .filter_map(|n| Some((n.to_string(), FileKey::from(&kdir.lstat(n).ok()?))))
                 .collect(),
-            messages: all
+            messages: self
+                .all
                 .iter()
                 .map(|m| match m {
                     Message::Warning(t) => (0, t.clone()),
@@ -363,16 +437,13 @@ pub fn run_locked(
                 .collect(),
         };
         crate::crash::point();
-        if let Err(e) = cdir.write_atomic(cname, &new_cache.encode(), 0o644) {
-            log(&Message::Warning(format!(
+        if let Err(e) = cdir.write_atomic(cname, &cache.encode(), 0o644) {
+            (self.log)(&Message::Warning(format!(
                 "could not write the scan cache: {e}"
             )));
         }
+        cache
     }
-    // freeing a whole tree's records costs milliseconds: do it off the caller's path (a
-    // process that exits first lets the kernel reclaim it all at once)
-    std::thread::spawn(move || drop((g, new_cache, old, files_out)));
-    Ok(summary)
 }
 
 /// Write each output whose content changed (a crash point before each), and keep
@@ -518,14 +589,6 @@ impl Options {
                 Some((dir, name))
             }
         }
-    }
-}
-
-/// Pass messages on to `log`, keeping them in `all`.
-fn emit(msgs: &mut Vec<Message>, all: &mut Vec<Message>, log: &mut dyn FnMut(&Message)) {
-    for m in msgs.drain(..) {
-        log(&m);
-        all.push(m);
     }
 }
 
@@ -876,10 +939,10 @@ pub fn parse_system_map(
             )));
             continue;
         };
-        if let Some(pre) = prefix {
-            if p.as_bytes().first() == Some(&pre) {
-                p = &p[1..];
-            }
+        if let Some(pre) = prefix
+            && p.as_bytes().first() == Some(&pre)
+        {
+            p = &p[1..];
         }
         if let Some(sym) = p.strip_prefix("__ksymtab_") {
             let sym = sym.split('\n').next().unwrap_or(sym);
