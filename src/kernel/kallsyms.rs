@@ -186,32 +186,10 @@ pub fn exports_from_memory(
             "addresses are hidden (kptr_restrict; run as root)",
         ));
     }
-    let missing =
-        |t: &str| ParseError::section("kallsyms", format!("no __start___{t}/__stop___{t}"));
-    let tabs = [
-        (
-            "ksymtab",
-            ks.range("ksymtab").ok_or_else(|| missing("ksymtab"))?,
-        ),
-        (
-            "ksymtab_gpl",
-            ks.range("ksymtab_gpl")
-                .ok_or_else(|| missing("ksymtab_gpl"))?,
-        ),
-    ];
-    let unreadable = |what: &str, va: u64| {
-        ParseError::section(what, format!("memory at {va:#x} is not readable"))
-    };
     let mut owned: Vec<(String, u64, Vec<u8>)> = Vec::new();
     let (mut lo, mut hi) = (u64::MAX, 0u64);
-    for (name, (start, stop)) in tabs {
-        let len = (stop - start) as usize;
-        let data = if len == 0 {
-            Vec::new()
-        } else {
-            mem.read(start, len)
-                .ok_or_else(|| unreadable(name, start))?
-        };
+    for name in ["ksymtab", "ksymtab_gpl"] {
+        let (start, data) = read_table(ks, mem, name)?;
         // the name and namespace fields point into __ksymtab_strings, whose bounds kallsyms
         // does not give: read the span they cover
         for (i, e) in data.chunks_exact(12).enumerate() {
@@ -225,7 +203,7 @@ pub fn exports_from_memory(
                 }
             }
         }
-        let entries = (len / 12) as u64;
+        let entries = (data.len() / 12) as u64;
         let crc_tab = format!("kcrctab{}", name.strip_prefix("ksymtab").unwrap_or(""));
         if let Some(crc_va) = ks.addr(&format!("__start___{crc_tab}"))
             && entries > 0
@@ -238,21 +216,70 @@ pub fn exports_from_memory(
         owned.push((format!("__{name}"), start, data));
     }
     if hi >= lo {
-        // everything up to the last name's start, then that name up to its NUL
-        let mut strings = mem
-            .read(lo, (hi - lo) as usize)
-            .ok_or_else(|| unreadable("__ksymtab_strings", lo))?;
-        for k in 0..NAME_SLACK {
-            let b = mem
-                .read(hi + k, 1)
-                .ok_or_else(|| unreadable("__ksymtab_strings", hi + k))?;
-            strings.push(b[0]);
-            if b[0] == 0 {
-                break;
-            }
-        }
-        owned.push(("__ksymtab_strings".to_string(), lo, strings));
+        owned.push((
+            "__ksymtab_strings".to_string(),
+            lo,
+            read_strings(mem, lo, hi)?,
+        ));
     }
+    super::ksymtab::exports_of(&memory_elf(&owned))
+}
+
+/// The most kabi reads of one table from memory (vmlinux's are about 200 KiB).
+const TABLE_MAX: u64 = 64 << 20;
+
+fn unreadable(what: &str, va: u64) -> ParseError {
+    ParseError::section(what, format!("memory at {va:#x} is not readable"))
+}
+
+/// The `__start___NAME`..`__stop___NAME` table from memory: its address and bytes.
+fn read_table(ks: &Kallsyms, mem: &dyn Memory, name: &str) -> Result<(u64, Vec<u8>), ParseError> {
+    let (start, stop) = ks.range(name).ok_or_else(|| {
+        ParseError::section("kallsyms", format!("no __start___{name}/__stop___{name}"))
+    })?;
+    let len = stop
+        .checked_sub(start)
+        .filter(|&l| l <= TABLE_MAX)
+        .ok_or_else(|| {
+            ParseError::section(
+                "kallsyms",
+                format!("__start___{name}..__stop___{name} is not a table ({start:#x}..{stop:#x})"),
+            )
+        })?;
+    if len == 0 {
+        return Ok((start, Vec::new()));
+    }
+    let data = mem
+        .read(start, len as usize)
+        .ok_or_else(|| unreadable(name, start))?;
+    Ok((start, data))
+}
+
+/// Everything from `lo` up to the last name's start `hi`, then that name up to its NUL.
+fn read_strings(mem: &dyn Memory, lo: u64, hi: u64) -> Result<Vec<u8>, ParseError> {
+    if hi - lo > TABLE_MAX {
+        return Err(ParseError::section(
+            "__ksymtab_strings",
+            format!("names spread over {} bytes", hi - lo),
+        ));
+    }
+    let mut strings = mem
+        .read(lo, (hi - lo) as usize)
+        .ok_or_else(|| unreadable("__ksymtab_strings", lo))?;
+    for k in 0..NAME_SLACK {
+        let b = mem
+            .read(hi + k, 1)
+            .ok_or_else(|| unreadable("__ksymtab_strings", hi + k))?;
+        strings.push(b[0]);
+        if b[0] == 0 {
+            break;
+        }
+    }
+    Ok(strings)
+}
+
+/// The tables read from memory as the sections of an ELF file the export decoder reads.
+fn memory_elf(owned: &[(String, u64, Vec<u8>)]) -> ElfFile<'_> {
     let mut sections = vec![Section {
         name: b"",
         sh_type: 0,
@@ -262,7 +289,7 @@ pub fn exports_from_memory(
         info: 0,
         data: None,
     }];
-    for (name, addr, data) in &owned {
+    for (name, addr, data) in owned {
         sections.push(Section {
             name: name.as_bytes(),
             sh_type: object::elf::SHT_PROGBITS,
@@ -273,7 +300,7 @@ pub fn exports_from_memory(
             data: Some(data),
         });
     }
-    let elf = ElfFile {
+    ElfFile {
         ident: Ident {
             bits: 64,
             big_endian: false,
@@ -284,8 +311,7 @@ pub fn exports_from_memory(
         sections,
         symbols: Vec::new(),
         relocs: Vec::new(),
-    };
-    super::vmlinux::exports_of(&elf)
+    }
 }
 
 /// The running kernel's ABI: vmlinux's exports from memory when `/proc/kcore` is readable,
