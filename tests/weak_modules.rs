@@ -380,3 +380,62 @@ fn a_crash_at_any_point_leaves_the_old_or_the_new_state() {
     assert_eq!(after, expected);
     assert!(points > 3, "the run has crash points ({points})");
 }
+
+/// On a Debian-layout root the symvers file is only in the headers package
+/// (`/usr/src/linux-headers-K/Module.symvers`, plain): the kernels are targets all the same,
+/// and the links are the ones a RHEL-layout root gets.
+#[test]
+fn a_debian_layout_root_links_like_a_rhel_one() {
+    if !common::require_tool("gcc-12") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(r) = setup(tmp.path()) else { return };
+    for abi in ["47", "55", "56"] {
+        let k = r.kver(abi).to_string();
+        let gz = r.symvers(abi);
+        let plain = {
+            use std::io::Read;
+            let mut s = Vec::new();
+            flate2::read::GzDecoder::new(std::fs::File::open(&gz).unwrap())
+                .read_to_end(&mut s)
+                .unwrap();
+            s
+        };
+        let hdr = r.root.join(format!("usr/src/linux-headers-{k}"));
+        std::fs::create_dir_all(&hdr).unwrap();
+        std::fs::write(hdr.join("Module.symvers"), plain).unwrap();
+        std::fs::remove_file(gz).unwrap();
+    }
+    let o = weak_modules(
+        &r,
+        &["--add-modules", "--no-initramfs"],
+        &vendor(&r, "55"),
+        &[],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let want: Vec<(String, String)> = ["kabi_vendor_a.ko", "kabi_vendor_b.ko"]
+        .iter()
+        .zip(vendor(&r, "55"))
+        .map(|(n, t)| (format!("kabi-vendor/{n}"), inside(&r, &t)))
+        .collect();
+    assert_eq!(links(&r.weak_updates("56")), want, "{}", text(&o));
+    assert!(links(&r.weak_updates("47")).is_empty());
+    // the same refusal of 47's modules, in the same words
+    let o = weak_modules(
+        &r,
+        &["--add-modules", "--no-initramfs"],
+        &vendor(&r, "47"),
+        &[],
+    );
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains(&format!(
+            "Module kabi_vendor_b.ko from kernel {} is not compatible with kernel {} in symbols:  module_layout",
+            r.kver("47"),
+            r.kver("56")
+        )),
+        "{}",
+        text(&o)
+    );
+}
