@@ -2,6 +2,7 @@
 
 pub mod abi;
 pub mod bzimage;
+pub mod diff;
 pub mod kallsyms;
 pub mod ksymtab;
 pub mod source;
