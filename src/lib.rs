@@ -11,6 +11,8 @@ pub mod glob;
 pub mod kernel;
 pub mod load;
 pub mod module;
+pub mod sig;
+pub mod stablelist;
 pub mod tree;
 pub mod verify;
 pub mod weak;

@@ -1,0 +1,610 @@
+//! The keys a kernel trusts for modules, gathered from every source there is, and the policy
+//! value ([`SigPolicy`]) a [`crate::kernel::target::Target`] carries: enforcement, the kernel's
+//! crypto, and the trusted keys, loaded lazily (decoding a `vmlinuz` costs a few hundred
+//! milliseconds; a run that meets no signed module never pays it).
+//!
+//! Sources, by keyring:
+//! * `.builtin_trusted_keys`: the image's `system_certificate_list` ([`super::certlist`]);
+//! * the running kernel's keyrings as `/proc/keys` lists them, members read with
+//!   `KEYCTL_READ` ([`super::keys`]); a key listed there but found in no certificate source is
+//!   known by its description only;
+//! * `.platform` (UEFI `db`) and `.machine` (`MokListRT`; Debian trusts MOK keys, so they go
+//!   to `.machine`, which the secondary keyring links) from efivarfs ([`super::efi`]);
+//!   `dbx` and `MokListXRT` SHA-256 entries, and `/proc/keys` `blacklist` keys (`bin:`), are
+//!   the hashes of modules the kernel refuses;
+//! * certificates given on the command line (`--trusted-cert`).
+
+use super::cert::{Cert, parse_bundle};
+use super::efi::{self, SecureBoot};
+use super::keys::{Keyring, ProcKey, parse_proc_keys};
+use super::state::{Enforcement, Lockdown, SigConfig, parse_lockdown_file};
+use crate::error::Error;
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+
+/// The largest file read as a key source (a vmlinuz is ~15 MB).
+const MAX_SOURCE: u64 = 256 * 1024 * 1024;
+
+/// Read a regular file, refusing anything else (a FIFO, a device) and anything over `cap`.
+pub fn read_regular(path: &Path, cap: u64) -> Result<Vec<u8>, Error> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let f = std::fs::File::options()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+        .map_err(|e| Error::io(path, e))?;
+    let meta = f.metadata().map_err(|e| Error::io(path, e))?;
+    if !meta.is_file() {
+        return Err(Error::io(path, std::io::Error::other("not a regular file")));
+    }
+    if meta.len() > cap {
+        return Err(Error::io(
+            path,
+            std::io::Error::other(format!("larger than {cap} bytes")),
+        ));
+    }
+    let mut out = Vec::with_capacity(meta.len() as usize);
+    f.take(cap + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| Error::io(path, e))?;
+    if out.len() as u64 > cap {
+        return Err(Error::io(
+            path,
+            std::io::Error::other(format!("larger than {cap} bytes")),
+        ));
+    }
+    Ok(out)
+}
+
+/// Read a pseudo-file (procfs, sysfs, efivarfs: not regular files with a size), capped.
+fn read_pseudo(path: &Path, cap: u64) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let f = std::fs::File::options()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)?;
+    if !f.metadata()?.is_file() {
+        return Err(std::io::Error::other("not a regular file"));
+    }
+    let mut out = Vec::new();
+    f.take(cap).read_to_end(&mut out)?;
+    Ok(out)
+}
+
+/// A key the kernel trusts (or, from `/proc/keys` alone, has).
+#[derive(Debug, Clone, Serialize)]
+pub struct TrustedKey {
+    pub keyring: Keyring,
+    /// The key's description (`subject: skid-or-serial`).
+    pub description: String,
+    /// Where kabi found it.
+    pub source: String,
+    /// The certificate, when a source had it; `None` for a key known from `/proc/keys` only.
+    #[serde(skip)]
+    pub cert: Option<Arc<Cert>>,
+    pub has_certificate: bool,
+}
+
+/// One source of keys and what it gave.
+#[derive(Debug, Clone, Serialize)]
+pub struct KeySource {
+    pub source: String,
+    pub keys: usize,
+    /// Why the source gave nothing or not everything.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub problems: Vec<String>,
+}
+
+/// The trusted keys of one kernel.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct TrustedKeys {
+    pub keys: Vec<TrustedKey>,
+    pub sources: Vec<KeySource>,
+    /// Whether the kernel's keyrings are known (from its image or `/proc/keys`): only then is
+    /// a key found nowhere predicted as "unavailable".
+    pub authoritative: bool,
+    /// SHA-256 hashes of whole module files the kernel refuses (`bin:` blacklist entries).
+    #[serde(skip)]
+    pub blacklisted: Vec<[u8; 32]>,
+    pub blacklisted_hashes: usize,
+}
+
+impl TrustedKeys {
+    fn add_certs(&mut self, certs: Vec<Cert>, keyring: Keyring, source: &str) -> usize {
+        let mut n = 0;
+        for c in certs {
+            let description = c.description();
+            if self
+                .keys
+                .iter()
+                .any(|k| k.keyring == keyring && k.description == description && k.cert.is_some())
+            {
+                continue;
+            }
+            self.keys.push(TrustedKey {
+                keyring,
+                description,
+                source: source.to_string(),
+                cert: Some(Arc::new(c)),
+                has_certificate: true,
+            });
+            n += 1;
+        }
+        n
+    }
+
+    /// Keys with certificates, given directly (for tests and library callers).
+    pub fn from_certs(certs: Vec<Cert>, keyring: Keyring, source: &str) -> TrustedKeys {
+        let mut t = TrustedKeys {
+            authoritative: true,
+            ..TrustedKeys::default()
+        };
+        let n = t.add_certs(certs, keyring, source);
+        t.sources.push(KeySource {
+            source: source.to_string(),
+            keys: n,
+            problems: Vec::new(),
+        });
+        t
+    }
+
+    /// The keys searched for a module (`VERIFY_USE_SECONDARY_KEYRING`, then, on the
+    /// distribution kernels that do, the platform keyring).
+    pub fn in_search(&self, secondary: bool) -> impl Iterator<Item = &TrustedKey> {
+        self.keys
+            .iter()
+            .filter(move |k| k.keyring.is_secondary_search() == secondary)
+    }
+
+    pub fn count(&self, keyring: Keyring) -> usize {
+        self.keys.iter().filter(|k| k.keyring == keyring).count()
+    }
+}
+
+/// Where a kernel's keys and state come from.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct KeySources {
+    /// The kernel image, for `.builtin_trusted_keys`.
+    pub vmlinuz: Option<PathBuf>,
+    /// `/proc` of the running kernel (`keys`), for the keyrings as they are.
+    pub proc: Option<PathBuf>,
+    /// efivarfs (`/sys/firmware/efi/efivars`) for `db`, `MokListRT`, `dbx`, `MokListXRT`;
+    /// with the Secure Boot state this was read under.
+    pub efivars: Option<PathBuf>,
+    /// `/sys/firmware/efi/mok-variables` (shim's MOKvar table), preferred for `MokListRT`.
+    pub mok_variables: Option<PathBuf>,
+    /// Certificate files given by the user.
+    pub given: Vec<PathBuf>,
+    /// MOK certificates go to `.machine` (`CONFIG_INTEGRITY_MACHINE_KEYRING`), else `.platform`.
+    pub machine_keyring: bool,
+}
+
+/// Everything about signatures that a target kernel decides by: its switches, its
+/// enforcement state and its trusted keys (loaded on first use).
+#[derive(Debug, Clone, Serialize)]
+pub struct SigPolicy {
+    pub config: SigConfig,
+    pub enforcement: Enforcement,
+    /// Distribution kernels (Debian, Fedora, RHEL) also verify modules against `.platform`.
+    pub platform_fallback: bool,
+    pub sources: KeySources,
+    /// The name of the process that will load modules (the kernel's lockdown message names
+    /// it): the current one for the running kernel, else `modprobe`.
+    pub loader_comm: String,
+    /// Certificates given as values (library callers, tests).
+    #[serde(skip)]
+    pub preloaded: Vec<(Keyring, Arc<Cert>)>,
+    #[serde(skip)]
+    keys: Arc<OnceLock<TrustedKeys>>,
+}
+
+impl Default for SigPolicy {
+    /// Nothing known but the defaults of a distribution kernel: no keys, not enforced.
+    fn default() -> Self {
+        SigPolicy {
+            config: SigConfig::default(),
+            enforcement: Enforcement::default(),
+            platform_fallback: true,
+            sources: KeySources::default(),
+            loader_comm: "modprobe".into(),
+            preloaded: Vec::new(),
+            keys: Arc::new(OnceLock::new()),
+        }
+    }
+}
+
+/// The running kernel's release (`/proc/sys/kernel/osrelease` under `proc`).
+fn release_of(proc: &Path) -> Option<String> {
+    let b = read_pseudo(&proc.join("sys/kernel/osrelease"), 256).ok()?;
+    Some(String::from_utf8_lossy(&b).trim().to_string()).filter(|s| !s.is_empty())
+}
+
+impl SigPolicy {
+    /// A policy with `config`'s switches and no key source.
+    pub fn with_config(config: SigConfig) -> SigPolicy {
+        let mut p = SigPolicy {
+            config,
+            ..SigPolicy::default()
+        };
+        p.enforcement = Enforcement::at_boot(&p.config, None, SecureBoot::Unknown);
+        p.platform_fallback = p.config.platform_keyring;
+        p
+    }
+
+    /// An installed kernel `kver` under `root`, as it would be at its next boot on this host:
+    /// its configuration, its image's certificates, this host's firmware keys and Secure Boot
+    /// state; the running kernel's command line when `kver` is the running release.
+    pub fn installed(root: &Path, kver: &str) -> SigPolicy {
+        let config = read_pseudo(&root.join(format!("boot/config-{kver}")), 4 << 20)
+            .ok()
+            .map(|t| SigConfig::from_kconfig(&String::from_utf8_lossy(&t)))
+            .unwrap_or_default();
+        let proc = root.join("proc");
+        let cmdline = (release_of(&proc).as_deref() == Some(kver))
+            .then(|| read_pseudo(&proc.join("cmdline"), 64 << 10).ok())
+            .flatten()
+            .map(|b| String::from_utf8_lossy(&b).into_owned());
+        let efivars = root.join("sys/firmware/efi/efivars");
+        let secure_boot = secure_boot(&efivars);
+        let mut p = SigPolicy::with_config(config);
+        p.enforcement = Enforcement::at_boot(&p.config, cmdline.as_deref(), secure_boot);
+        let image = root.join(format!("boot/vmlinuz-{kver}"));
+        p.sources.vmlinuz = Some(image);
+        if efivars.is_dir() {
+            p.sources.efivars = Some(efivars);
+            p.sources.mok_variables = Some(root.join("sys/firmware/efi/mok-variables"));
+        }
+        p.sources.machine_keyring = true;
+        p
+    }
+
+    /// The running kernel: its keyrings (`/proc/keys`), its enforcement as it is now
+    /// (`/sys/module/module/parameters/sig_enforce`, `/sys/kernel/security/lockdown`, else the
+    /// command line), its image's certificates (`/boot/vmlinuz-$(uname -r)`) to verify with.
+    pub fn running(root: &Path) -> SigPolicy {
+        let proc = root.join("proc");
+        let release = release_of(&proc).unwrap_or_default();
+        let mut p = SigPolicy::installed(root, &release);
+        p.sources.proc = Some(proc.clone());
+        if let Ok(c) = read_pseudo(&proc.join("self/comm"), 64) {
+            let c = String::from_utf8_lossy(&c).trim().to_string();
+            if !c.is_empty() {
+                p.loader_comm = c;
+            }
+        }
+        let sys = root.join("sys");
+        if let Ok(b) = read_pseudo(&sys.join("module/module/parameters/sig_enforce"), 16) {
+            let on = super::state::kstrtobool(Some(String::from_utf8_lossy(&b).trim()));
+            if on == Some(true) && !p.enforcement.enforced {
+                p.enforcement
+                    .enforce("/sys/module/module/parameters/sig_enforce is Y");
+            }
+        } else if let Ok(b) = read_pseudo(&proc.join("cmdline"), 64 << 10) {
+            let (enf, _) = super::state::parse_cmdline(&String::from_utf8_lossy(&b));
+            if enf == Some(true) && !p.enforcement.enforced {
+                p.enforcement
+                    .enforce("module.sig_enforce on the kernel command line");
+            }
+        }
+        if let Some(l) = read_pseudo(&sys.join("kernel/security/lockdown"), 256)
+            .ok()
+            .and_then(|b| parse_lockdown_file(&String::from_utf8_lossy(&b)))
+        {
+            // the file is the truth for the running kernel
+            p.enforcement.lockdown = l;
+            p.enforcement.lockdown_by = if l > Lockdown::None {
+                vec!["/sys/kernel/security/lockdown".into()]
+            } else {
+                Vec::new()
+            };
+        }
+        p
+    }
+
+    /// Take a kernel configuration's switches (keeping the key sources and any enforcement
+    /// already established).
+    pub fn set_config(&mut self, config: SigConfig) {
+        let at_boot = Enforcement::at_boot(&config, None, SecureBoot::Unknown);
+        for why in at_boot.enforced_by {
+            if !self.enforcement.enforced_by.contains(&why) {
+                self.enforcement.enforce(why);
+            }
+        }
+        for why in at_boot.lockdown_by {
+            self.enforcement.lock_down(at_boot.lockdown, why);
+        }
+        self.platform_fallback = config.platform_keyring;
+        self.config = config;
+    }
+
+    /// Switch enforcement on (as `module.sig_enforce=1` would).
+    pub fn force_enforce(&mut self, why: &str) {
+        if !self.enforcement.enforced {
+            self.enforcement.enforce(why);
+        }
+    }
+
+    /// Add certificate files to trust (`--trusted-cert`): read now, so a bad file is an error
+    /// of the command line.
+    pub fn trust_files(&mut self, files: &[PathBuf]) -> Result<(), Error> {
+        for f in files {
+            let data = read_regular(f, 16 << 20)?;
+            let certs = parse_bundle(&data).map_err(|e| {
+                Error::io(f, std::io::Error::other(format!("not a certificate: {e}")))
+            })?;
+            for c in certs {
+                self.preloaded.push((Keyring::Given, Arc::new(c)));
+            }
+            self.sources.given.push(f.clone());
+        }
+        Ok(())
+    }
+
+    /// Whether any key source is configured (else signatures can be checked for form only).
+    pub fn has_key_sources(&self) -> bool {
+        self.sources.vmlinuz.is_some()
+            || self.sources.proc.is_some()
+            || self.sources.efivars.is_some()
+            || !self.preloaded.is_empty()
+    }
+
+    /// The trusted keys, loaded on first use.
+    pub fn keys(&self) -> &TrustedKeys {
+        self.keys.get_or_init(|| self.load_keys())
+    }
+
+    /// Whether the keys were loaded already (for reporting without forcing the load).
+    pub fn keys_loaded(&self) -> Option<&TrustedKeys> {
+        self.keys.get()
+    }
+
+    fn load_keys(&self) -> TrustedKeys {
+        let mut t = TrustedKeys::default();
+        if let Some(img) = &self.sources.vmlinuz {
+            let (n, problems) = match builtin_certs(img) {
+                Ok(certs) => {
+                    t.authoritative = true;
+                    (t.add_certs(certs, Keyring::Builtin, "vmlinuz"), Vec::new())
+                }
+                Err(e) => (0, vec![e]),
+            };
+            t.sources.push(KeySource {
+                source: img.display().to_string(),
+                keys: n,
+                problems,
+            });
+        }
+        if let Some(efivars) = &self.sources.efivars {
+            self.load_efi(&mut t, efivars);
+        }
+        let mut given = Vec::new();
+        for (ring, c) in &self.preloaded {
+            if *ring == Keyring::Given {
+                given.push((**c).clone());
+            } else {
+                let n = t.add_certs(vec![(**c).clone()], *ring, "given");
+                t.authoritative |= n > 0;
+            }
+        }
+        if !given.is_empty() {
+            // the user names the keys to trust: a signer among none of them is unavailable
+            t.authoritative = true;
+            let n = t.add_certs(given, Keyring::Given, "--trusted-cert");
+            t.sources.push(KeySource {
+                source: "--trusted-cert".into(),
+                keys: n,
+                problems: Vec::new(),
+            });
+        }
+        if let Some(proc) = &self.sources.proc {
+            load_proc_keys(&mut t, proc);
+        }
+        t.blacklisted_hashes = t.blacklisted.len();
+        t
+    }
+
+    fn load_efi(&self, t: &mut TrustedKeys, efivars: &Path) {
+        let var = |name: &str, guid: &str| {
+            read_pseudo(&efivars.join(format!("{name}-{guid}")), 16 << 20)
+                .ok()
+                .and_then(|b| efi::efivar_data(&b).map(<[u8]>::to_vec))
+        };
+        let add_list = |t: &mut TrustedKeys, what: &str, data: Option<Vec<u8>>, ring: Keyring| {
+            let Some(d) = data else { return };
+            let (certs, problems) = efi::certificates(&d);
+            let n = t.add_certs(certs, ring, what);
+            t.sources.push(KeySource {
+                source: format!("UEFI:{what}"),
+                keys: n,
+                problems,
+            });
+        };
+        let ignore_db = var("MokIgnoreDB", efi::SHIM_LOCK).is_some();
+        if !ignore_db {
+            add_list(
+                t,
+                "db",
+                var("db", efi::IMAGE_SECURITY_DATABASE),
+                Keyring::Platform,
+            );
+        }
+        let blacklist = |t: &mut TrustedKeys, data: Option<Vec<u8>>| {
+            if let Some(d) = data {
+                for e in efi::parse_lists(&d).0 {
+                    if let efi::Entry::Sha256(h) = e {
+                        t.blacklisted.push(h);
+                    }
+                }
+            }
+        };
+        blacklist(t, var("dbx", efi::IMAGE_SECURITY_DATABASE));
+        // MOK lists are trusted only under Secure Boot (load_uefi_certs)
+        if secure_boot(efivars) == SecureBoot::Enabled {
+            blacklist(t, var("MokListXRT", efi::SHIM_LOCK));
+            let mok = self
+                .sources
+                .mok_variables
+                .as_ref()
+                .and_then(|d| read_pseudo(&d.join("MokListRT"), 16 << 20).ok())
+                .or_else(|| var("MokListRT", efi::SHIM_LOCK));
+            let ring = if self.sources.machine_keyring {
+                Keyring::Machine
+            } else {
+                Keyring::Platform
+            };
+            add_list(t, "MokListRT", mok, ring);
+        }
+    }
+}
+
+/// The Secure Boot state efivarfs reports.
+pub fn secure_boot(efivars: &Path) -> SecureBoot {
+    read_pseudo(
+        &efivars.join(format!("SecureBoot-{}", efi::GLOBAL_VARIABLE)),
+        64,
+    )
+    .map(|b| efi::secure_boot_from_var(&b))
+    .unwrap_or(SecureBoot::Unknown)
+}
+
+/// The certificates built into a kernel image.
+pub fn builtin_certs(vmlinuz: &Path) -> Result<Vec<Cert>, String> {
+    let data = read_regular(vmlinuz, MAX_SOURCE).map_err(|e| e.to_string())?;
+    let (_, vmlinux) = crate::kernel::vmlinux::payload(&data)
+        .map_err(|e| format!("{}: {e}", vmlinuz.display()))?;
+    let list = super::certlist::find(&vmlinux)
+        .map_err(|e| format!("{}: {e}", vmlinuz.display()))?
+        .ok_or_else(|| {
+            format!(
+                "{}: no system certificate list found in the image",
+                vmlinuz.display()
+            )
+        })?;
+    Ok(list.certs)
+}
+
+/// Merge what `/proc/keys` says: which keys each system keyring holds. Keys already known with
+/// their certificate are placed in their keyring; the others are added by description.
+fn load_proc_keys(t: &mut TrustedKeys, proc: &Path) {
+    let path = proc.join("keys");
+    let mut src = KeySource {
+        source: path.display().to_string(),
+        keys: 0,
+        problems: Vec::new(),
+    };
+    let text = match read_pseudo(&path, 16 << 20) {
+        Ok(b) => String::from_utf8_lossy(&b).into_owned(),
+        Err(e) => {
+            src.problems.push(format!("{}: {e}", path.display()));
+            t.sources.push(src);
+            return;
+        }
+    };
+    let (all, bad) = parse_proc_keys(&text);
+    if bad > 0 {
+        src.problems
+            .push(format!("{bad} lines of {} not understood", path.display()));
+    }
+    for k in all.iter().filter(|k| k.key_type == "blacklist") {
+        if let Some(h) = k.description.strip_prefix("bin:").and_then(unhex32) {
+            t.blacklisted.push(h);
+        }
+    }
+    let by_serial = |s: u32| all.iter().find(|k| k.serial == s);
+    let mut members: Vec<(Keyring, &ProcKey)> = Vec::new();
+    for ring in all.iter().filter(|k| k.is_keyring()) {
+        let Some(r) = ring.keyring_name().and_then(Keyring::from_name) else {
+            continue;
+        };
+        match super::keys::keyring_members(ring.serial) {
+            Ok(serials) => {
+                for s in serials {
+                    if let Some(k) = by_serial(s).filter(|k| k.is_asymmetric()) {
+                        members.push((r, k));
+                    }
+                }
+            }
+            Err(e) => src.problems.push(format!(
+                "keyctl read of {} ({:08x}): {e}",
+                r.name(),
+                ring.serial
+            )),
+        }
+    }
+    if members.is_empty() && !src.problems.is_empty() {
+        t.sources.push(src);
+        return;
+    }
+    t.authoritative = true;
+    let read_rings: Vec<Keyring> = members.iter().map(|(r, _)| *r).collect();
+    let mut confirmed: Vec<(Keyring, String)> = Vec::new();
+    for (ring, k) in members {
+        let Some(d) = k.x509() else { continue };
+        src.keys += 1;
+        confirmed.push((ring, d.description.clone()));
+        // a certificate from another source with this description: it is this key
+        let cert = t
+            .keys
+            .iter()
+            .find(|x| x.description == d.description && x.cert.is_some())
+            .and_then(|x| x.cert.clone());
+        if let Some(existing) = t
+            .keys
+            .iter_mut()
+            .find(|x| x.description == d.description && x.keyring == ring)
+        {
+            existing.source = format!("{} + /proc/keys", existing.source);
+            continue;
+        }
+        t.keys.push(TrustedKey {
+            keyring: ring,
+            description: d.description.clone(),
+            source: "/proc/keys".into(),
+            has_certificate: cert.is_some(),
+            cert,
+        });
+    }
+    // keys of the image the running kernel does not hold (it failed to load them): not
+    // trusted; the keyrings /proc/keys showed are the truth
+    t.keys.retain(|k| {
+        !read_rings.contains(&k.keyring)
+            || confirmed
+                .iter()
+                .any(|(r, d)| *r == k.keyring && *d == k.description)
+    });
+    t.sources.push(src);
+}
+
+fn unhex32(s: &str) -> Option<[u8; 32]> {
+    if s.len() != 64 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, o) in out.iter_mut().enumerate() {
+        *o = u8::from_str_radix(s.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(out)
+}
+
+/// Render a key list for people: keyring, description, where it came from.
+pub fn describe_keys(t: &TrustedKeys) -> Vec<String> {
+    t.keys
+        .iter()
+        .map(|k| {
+            format!(
+                "{:<24} {}{} ({})",
+                k.keyring.name(),
+                k.description,
+                if k.has_certificate {
+                    ""
+                } else {
+                    " [no certificate]"
+                },
+                k.source
+            )
+        })
+        .collect()
+}
