@@ -86,6 +86,9 @@ pub struct TrustedKey {
     #[serde(skip)]
     pub cert: Option<Arc<Cert>>,
     pub has_certificate: bool,
+    /// What `/proc/keys` shows for it, when the running kernel's keyrings were read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub proc_keys: Option<super::keys::X509Description>,
 }
 
 /// One source of keys and what it gave.
@@ -130,6 +133,7 @@ impl TrustedKeys {
                 source: source.to_string(),
                 cert: Some(Arc::new(c)),
                 has_certificate: true,
+                proc_keys: None,
             });
             n += 1;
         }
@@ -557,6 +561,7 @@ fn load_proc_keys(t: &mut TrustedKeys, proc: &Path) {
             .find(|x| x.description == d.description && x.keyring == ring)
         {
             existing.source = format!("{} + /proc/keys", existing.source);
+            existing.proc_keys = Some(d);
             continue;
         }
         t.keys.push(TrustedKey {
@@ -565,6 +570,7 @@ fn load_proc_keys(t: &mut TrustedKeys, proc: &Path) {
             source: "/proc/keys".into(),
             has_certificate: cert.is_some(),
             cert,
+            proc_keys: Some(d),
         });
     }
     // keys of the image the running kernel does not hold (it failed to load them): not
@@ -594,8 +600,20 @@ pub fn describe_keys(t: &TrustedKeys) -> Vec<String> {
     t.keys
         .iter()
         .map(|k| {
+            let algo = match (&k.cert, &k.proc_keys) {
+                (_, Some(p)) => format!(
+                    " [{}{}]",
+                    p.subtype,
+                    p.skid_tail
+                        .as_ref()
+                        .map(|t| format!(" {t}"))
+                        .unwrap_or_default()
+                ),
+                (Some(c), None) => format!(" [X509.{}]", c.pkey_algo),
+                (None, None) => String::new(),
+            };
             format!(
-                "{:<24} {}{} ({})",
+                "{:<24} {}{algo}{} ({})",
                 k.keyring.name(),
                 k.description,
                 if k.has_certificate {
