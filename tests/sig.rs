@@ -438,7 +438,8 @@ fn uefi_db_mok_and_dbx() {
     assert!(out.contains("lockdown integrity (EFI Secure Boot"), "{out}");
     assert!(out.starts_with("keys"), "{out}");
     assert!(
-        out.contains("signature    verified with 'kabi test signers: kabi db: ") && out.contains("(.platform)"),
+        out.contains("signature    verified with 'kabi test signers: kabi db: ")
+            && out.contains("(.platform)"),
         "{out}"
     );
     let out = check(&[&by_mok]);

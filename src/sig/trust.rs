@@ -360,6 +360,16 @@ impl SigPolicy {
         self.keys.get_or_init(|| self.load_keys())
     }
 
+    /// Use `keys` as the trusted keys (tests and library callers that gathered them).
+    pub fn set_keys(&self, keys: TrustedKeys) -> bool {
+        self.keys.set(keys).is_ok()
+    }
+
+    #[cfg(test)]
+    pub(crate) fn set_keys_for_test(&self, keys: TrustedKeys) {
+        assert!(self.set_keys(keys));
+    }
+
     /// Whether the keys were loaded already (for reporting without forcing the load).
     pub fn keys_loaded(&self) -> Option<&TrustedKeys> {
         self.keys.get()

@@ -520,3 +520,249 @@ fn not_read(body: Option<&[u8]>, h: HashAlgo) -> String {
         format!("kabi cannot compute {} digests", h.name())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sig::cert::{Cert, parse_bundle};
+    use crate::sig::sign::{
+        SignOptions, SigningKey, append_signature, pkcs7_signature, sign_image,
+    };
+    use std::sync::Arc;
+
+    const MODULE: &[u8] =
+        include_bytes!("../../testdata/lib/modules/6.1.0-56-amd64/kernel/lib/crc-itu-t.ko");
+
+    fn key(name: &str) -> (SigningKey, Cert) {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/sig/");
+        let k = std::fs::read(format!("{dir}{name}.key")).unwrap();
+        let c = std::fs::read(format!("{dir}{name}.pem")).unwrap();
+        (
+            SigningKey::from_bytes(&k).unwrap(),
+            parse_bundle(&c).unwrap().remove(0),
+        )
+    }
+
+    fn body() -> &'static [u8] {
+        crate::module::signature::split(MODULE).0
+    }
+
+    fn trusting(certs: &[&Cert]) -> SigPolicy {
+        let mut p = SigPolicy::default();
+        for c in certs {
+            p.preloaded.push((Keyring::Given, Arc::new((*c).clone())));
+        }
+        p
+    }
+
+    fn sign(name: &str, hash: HashAlgo) -> (Vec<u8>, Cert) {
+        let (k, c) = key(name);
+        let opts = SignOptions {
+            hash,
+            use_keyid: false,
+        };
+        (sign_image(MODULE, &k, &c, opts).unwrap().0, c)
+    }
+
+    fn soft(sc: &SigCheck) -> Option<Soft> {
+        match sc.outcome {
+            Outcome::Soft { why, .. } => Some(why),
+            _ => None,
+        }
+    }
+
+    fn errno(sc: &SigCheck) -> Option<&'static str> {
+        match sc.outcome {
+            Outcome::Refused { errno, .. } => Some(errno),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn rsa_and_ecdsa_signatures_verify_and_fail_as_the_kernel_would() {
+        for (name, hash) in [
+            ("rsa2048", HashAlgo::Sha256),
+            ("rsa2048", HashAlgo::Sha1),
+            ("rsa2048", HashAlgo::Sha512),
+            ("p256", HashAlgo::Sha256),
+            ("p256", HashAlgo::Sha384),
+            ("p384", HashAlgo::Sha384),
+        ] {
+            let (signed, cert) = sign(name, hash);
+            let p = trusting(&[&cert]);
+            let sc = check_image(&signed, &p);
+            assert!(sc.is_verified(), "{name} {hash:?}: {sc:?}");
+            assert_eq!(sc.signer.as_ref().unwrap().hash, hash);
+            // one body byte flipped: the signature does not verify, EKEYREJECTED
+            let mut bad = signed.clone();
+            bad[100] ^= 1;
+            assert_eq!(
+                errno(&check_image(&bad, &p)),
+                Some("EKEYREJECTED"),
+                "{name}"
+            );
+            // another key trusted only: unavailable key
+            let (_, other) = key(if name == "rsa2048" { "p256" } else { "rsa2048" });
+            let sc = check_image(&signed, &trusting(&[&other]));
+            assert_eq!(soft(&sc), Some(Soft::UnavailableKey), "{name}");
+            // the key known by description only (as /proc/keys shows it): kabi cannot tell
+            let mut p = SigPolicy::default();
+            p.preloaded.clear();
+            let mut keys =
+                crate::sig::trust::TrustedKeys::from_certs(vec![], Keyring::Builtin, "x");
+            keys.keys.push(crate::sig::trust::TrustedKey {
+                keyring: Keyring::Builtin,
+                description: cert.description(),
+                source: "/proc/keys".into(),
+                cert: None,
+                has_certificate: false,
+                proc_keys: None,
+            });
+            let sc = verify_with_keys(&signed, keys);
+            assert!(
+                matches!(sc.outcome, Outcome::Unknown { .. }),
+                "{name}: {sc:?}"
+            );
+        }
+    }
+
+    /// `check_image` with a given key set.
+    fn verify_with_keys(image: &[u8], keys: crate::sig::trust::TrustedKeys) -> SigCheck {
+        let p = SigPolicy::default();
+        p.set_keys_for_test(keys);
+        check_image(image, &p)
+    }
+
+    #[test]
+    fn key_identifier_signers_and_ecdsa_without_kernel_support() {
+        let (k, c) = key("p256");
+        let opts = SignOptions {
+            hash: HashAlgo::Sha256,
+            use_keyid: true,
+        };
+        let (signed, _) = sign_image(MODULE, &k, &c, opts).unwrap();
+        let mut p = trusting(&[&c]);
+        let sc = check_image(&signed, &p);
+        assert!(sc.is_verified(), "{sc:?}");
+        assert!(sc.signer.as_ref().unwrap().skid.is_some());
+        // Debian's cloud kernel has no CONFIG_CRYPTO_ECDSA: the key cannot verify, refused
+        p.config.ecdsa = false;
+        assert_eq!(errno(&check_image(&signed, &p)), Some("EKEYREJECTED"));
+    }
+
+    #[test]
+    fn trailer_form_and_unsupported_crypto() {
+        let (signed, cert) = sign("rsa2048", HashAlgo::Sha256);
+        let mut p = trusting(&[&cert]);
+        // unsigned, and a marker cut off: -ENODATA
+        assert_eq!(soft(&check_image(body(), &p)), Some(Soft::Unsigned));
+        assert_eq!(
+            soft(&check_image(&signed[..signed.len() - 1], &p)),
+            Some(Soft::Unsigned)
+        );
+        // a mangled load ignores the signature
+        assert_eq!(
+            soft(&check_image_flags(&signed, &p, true)),
+            Some(Soft::Unsigned)
+        );
+        let hdr = signed.len() - MAGIC.len() - HEADER_LEN;
+        // id_type not PKCS#7: -ENOPKG with the kernel's line
+        let mut x = signed.clone();
+        x[hdr + 2] = 1;
+        let sc = check_image(&x, &p);
+        assert_eq!(soft(&sc), Some(Soft::UnsupportedCrypto));
+        assert_eq!(sc.log, ["module: not signed with expected PKCS#7 message"]);
+        // non-zero params: -EBADMSG with its line
+        let mut x = signed.clone();
+        x[hdr + 5] = 1;
+        let sc = check_image(&x, &p);
+        assert_eq!(errno(&sc), Some("EBADMSG"));
+        assert_eq!(
+            sc.log,
+            ["module: PKCS#7 signature info has unexpected non-zero params"]
+        );
+        // sig_len beyond the file: -EBADMSG, silently
+        let mut x = signed.clone();
+        x[hdr + 8..hdr + 12].copy_from_slice(&u32::MAX.to_be_bytes());
+        let sc = check_image(&x, &p);
+        assert_eq!(errno(&sc), Some("EBADMSG"));
+        assert!(sc.log.is_empty());
+        // a digest the kernel cannot compute: -ENOPKG
+        p.config.hashes.retain(|h| *h != HashAlgo::Sha256);
+        assert_eq!(
+            soft(&check_image(&signed, &p)),
+            Some(Soft::UnsupportedCrypto)
+        );
+    }
+
+    #[test]
+    fn the_trailer_alone_tells_all_but_the_digest() {
+        let (signed, cert) = sign("rsa2048", HashAlgo::Sha256);
+        let m = crate::module::Module::parse_image(&signed).unwrap();
+        let sc = check_trailer(&m.signature, &trusting(&[&cert]));
+        assert!(matches!(sc.outcome, Outcome::Unknown { .. }), "{sc:?}");
+        let (_, other) = key("p256");
+        let sc = check_trailer(&m.signature, &trusting(&[&other]));
+        assert_eq!(soft(&sc), Some(Soft::UnavailableKey));
+        // no keys known at all: nothing to say about a signed module
+        let sc = check_trailer(&m.signature, &SigPolicy::default());
+        assert!(matches!(sc.outcome, Outcome::Unknown { .. }), "{sc:?}");
+    }
+
+    #[test]
+    fn messages_the_kernel_refuses_for_modules() {
+        let (k, c) = key("rsa2048");
+        let p = trusting(&[&c]);
+        let opts = SignOptions {
+            hash: HashAlgo::Sha256,
+            use_keyid: false,
+        };
+        let p7 = pkcs7_signature(body(), &k, &c, opts).unwrap();
+        // re-encode with the content attached: "PKCS#7 signature with non-detached data"
+        use cms::content_info::ContentInfo;
+        use cms::signed_data::SignedData;
+        use der::{Decode, Encode};
+        let ci = ContentInfo::from_der(&p7).unwrap();
+        let mut sd: SignedData = ci.content.decode_as().unwrap();
+        sd.encap_content_info.econtent =
+            Some(der::Any::new(der::Tag::OctetString, b"x".to_vec()).unwrap());
+        let attached = ContentInfo {
+            content_type: ci.content_type,
+            content: der::Any::encode_from(&sd).unwrap(),
+        }
+        .to_der()
+        .unwrap();
+        let sc = check_image(&append_signature(body(), &attached), &p);
+        assert_eq!(errno(&sc), Some("EBADMSG"));
+        assert_eq!(sc.log, ["PKCS#7 signature with non-detached data"]);
+        // a content type other than data: EINVAL from the parser
+        let mut sd2: SignedData = ci.content.decode_as().unwrap();
+        sd2.encap_content_info.econtent_type = der::asn1::ObjectIdentifier::new_unwrap("1.2.3.4");
+        let odd = ContentInfo {
+            content_type: ci.content_type,
+            content: der::Any::encode_from(&sd2).unwrap(),
+        }
+        .to_der()
+        .unwrap();
+        assert_eq!(
+            errno(&check_image(&append_signature(body(), &odd), &p)),
+            Some("EINVAL")
+        );
+        // garbage where the message should be: EBADMSG
+        let junk = append_signature(body(), &[0x30, 0x03, 0x02, 0x01, 0x01]);
+        assert_eq!(errno(&check_image(&junk, &p)), Some("EBADMSG"));
+    }
+
+    #[test]
+    fn a_blacklisted_module_hash_is_refused() {
+        let (signed, cert) = sign("rsa2048", HashAlgo::Sha256);
+        use sha2::Digest;
+        let h: [u8; 32] = sha2::Sha256::digest(&signed).into();
+        let mut keys =
+            crate::sig::trust::TrustedKeys::from_certs(vec![cert], Keyring::Given, "test");
+        keys.blacklisted.push(h);
+        let sc = verify_with_keys(&signed, keys);
+        assert_eq!(errno(&sc), Some("EKEYREJECTED"));
+        assert!(sc.log[0].starts_with("Module hash ") && sc.log[0].ends_with(" is blacklisted"));
+    }
+}
