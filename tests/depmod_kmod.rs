@@ -198,8 +198,10 @@ impl Pair {
     fn dir(&self, s: Side) -> PathBuf {
         self.root(s).join("lib/modules").join(&self.kver)
     }
+    /// Files both tools reach: inside kabi's root (kabi reads nothing outside its root),
+    /// named by their outside path (which kabi maps inside its root, and kmod reads).
     fn shared(&self) -> PathBuf {
-        self.tmp.path().join("shared")
+        self.root(Kabi).join("shared")
     }
     fn conf(&self) -> PathBuf {
         self.shared().join("depmod.d")

@@ -291,11 +291,9 @@ fn builtin_certificates_verify_their_own_modules_only() {
 
     for (i, root) in trees.iter().enumerate() {
         let (mod_dir, _) = common::module_dir(root);
-        let mut own = SigPolicy::default();
-        own.sources.vmlinuz = Some(common::qemu::vmlinuz(root));
+        let own = SigPolicy::for_image(&common::qemu::vmlinuz(root)).unwrap();
         let other_root = &trees[(i + 1) % trees.len()];
-        let mut other = SigPolicy::default();
-        other.sources.vmlinuz = Some(common::qemu::vmlinuz(other_root));
+        let other = SigPolicy::for_image(&common::qemu::vmlinuz(other_root)).unwrap();
         let mods = sample(&mod_dir, 60);
         let t = Instant::now();
         for (name, data) in &mods {

@@ -2,7 +2,7 @@
 //! words).
 
 use crate::check::{Note, Verdict, check_set, check_set_with_sigs};
-use crate::kernel::source::{KernelSpec, symvers_file, vmlinuz_file};
+use crate::kernel::source::{Depth, KernelSpec, resolve, vmlinuz_file};
 use crate::kernel::target::Target;
 use crate::module::Module;
 use crate::sig::state::Lockdown;
@@ -76,24 +76,21 @@ pub mod exit {
 
 fn target(args: &CheckArgs) -> Result<Target, crate::Error> {
     let mut t = target_abi(args)?;
-    let kver = args.kernel.clone().unwrap_or_else(super::running_release);
-    let mut policy = if args.no_keys {
-        let mut p = SigPolicy::installed(&args.root, &kver);
-        p.sources = Default::default();
-        p
-    } else if args.running {
-        SigPolicy::running(&args.root)
-    } else if args.vmlinuz.is_some() && args.kernel.is_none() {
-        // an image alone: its certificates, and its configuration if it sits beside it
+    let root = crate::root::Root::open(&args.root)?;
+    let mut policy = if args.running {
+        SigPolicy::running(&root)?
+    } else if args.symvers.is_some() || (args.vmlinuz.is_some() && args.kernel.is_none()) {
+        // a symvers file or an image alone: no installed kernel to read more of
         let mut p = SigPolicy::with_config(t.sig.config.clone());
-        p.sources.vmlinuz = args.vmlinuz.clone();
-        p
-    } else if args.symvers.is_some() {
-        SigPolicy::with_config(t.sig.config.clone())
-    } else {
-        let mut p = SigPolicy::installed(&args.root, &kver);
         if let Some(img) = &args.vmlinuz {
-            p.sources.vmlinuz = Some(img.clone());
+            p.sources.vmlinuz = Some(crate::sig::trust::Loc::host(img)?);
+        }
+        p
+    } else {
+        let kver = crate::kernel::source::release_or_running(&root, args.kernel.as_deref())?;
+        let mut p = SigPolicy::installed(&root, &kver)?;
+        if let Some(img) = &args.vmlinuz {
+            p.sources.vmlinuz = Some(crate::sig::trust::Loc::host(img)?);
         }
         p
     };
@@ -113,32 +110,25 @@ fn target(args: &CheckArgs) -> Result<Target, crate::Error> {
 }
 
 fn target_abi(args: &CheckArgs) -> Result<Target, crate::Error> {
+    let root = crate::root::Root::open(&args.root)?;
     if args.running {
-        return crate::kernel::source::running_kernel(&args.root);
+        return resolve(&root, &KernelSpec::Running, Depth::Full);
     }
     if let Some(p) = &args.symvers {
-        return symvers_file(p);
+        return resolve(&root, &KernelSpec::Symvers(p.clone()), Depth::Full);
     }
     if let Some(img) = &args.vmlinuz {
         let from_image = vmlinuz_file(img)?;
         let Some(kver) = &args.kernel else {
             return Ok(from_image);
         };
-        let mut t = KernelSpec::Installed {
-            root: args.root.clone(),
-            kver: kver.clone(),
-        }
-        .load()?;
+        let mut t = resolve(&root, &KernelSpec::Installed(kver.clone()), Depth::Full)?;
         let syms: Vec<_> = from_image.abi.symbols.into_values().collect();
         t.abi.merge(img.display().to_string(), syms);
         return Ok(t);
     }
-    let kver = args.kernel.clone().unwrap_or_else(super::running_release);
-    KernelSpec::Installed {
-        root: args.root.clone(),
-        kver,
-    }
-    .load()
+    let kver = crate::kernel::source::release_or_running(&root, args.kernel.as_deref())?;
+    resolve(&root, &KernelSpec::Installed(kver), Depth::Full)
 }
 
 /// Expand directories into the modules below them.

@@ -9,6 +9,12 @@ use std::path::PathBuf;
     about = "Generate modules.dep and the other module indexes, as kmod's depmod does",
     after_help = "Differences from kmod 30's depmod:\n  \
         * With -b ROOT and no -C, the depmod.d files under ROOT are read (kmod reads the host's).\n  \
+        * With -b ROOT, symbolic links and `external` directories lead inside ROOT, as under chroot\n    \
+          (kmod follows them on the host); nothing outside ROOT is read or written.\n  \
+        * A directory is never entered twice (a loop of links ends); only regular files are read,\n    \
+          at most 384 MiB each, and decompression shares one 512 MiB memory budget.\n  \
+        * Runs that write take a lock (shared with kabi weak-modules) and complete a weak-updates\n    \
+          change an interrupted weak-modules run left; temporary files of killed runs are removed.\n  \
         * A module file that cannot be read is reported and left out (kmod lists it without dependencies).\n  \
         * modules.weakdep is written too (as kmod 33 does).\n  \
         * .ko.gz modules are indexed like .ko.xz and .ko.zst (Debian's kmod 30 is built without\n    \
@@ -160,6 +166,22 @@ pub fn run(a: &DepmodArgs) -> i32 {
             };
         }
         let t = std::time::Instant::now();
+        if !opts.to_stdout
+            && let Ok(root) = opts.open_root()
+        {
+            match crate::weak::txn::recover_if_pending(
+                &root,
+                crate::weak::Layout::default(),
+                &opts.kver,
+            ) {
+                Ok(Some(m)) => eprintln!("depmod: {m}"),
+                Ok(None) => {}
+                Err(e) => {
+                    eprintln!("depmod: ERROR: {e}");
+                    return 1;
+                }
+            }
+        }
         let mut log = |m: &depmod::graph::Message| eprintln!("{m}");
         match depmod::run(&opts, &mut log) {
             Ok(s) => {

@@ -224,19 +224,17 @@ fn sign_one(
 }
 
 fn verify_policy(args: &SignArgs) -> Result<SigPolicy, crate::Error> {
+    let root = crate::root::Root::open(&args.root)?;
     let mut p = if args.running {
-        SigPolicy::running(&args.root)
+        SigPolicy::running(&root)?
     } else if let Some(k) = &args.kernel {
-        let mut p = SigPolicy::installed(&args.root, k);
-        if let Some(img) = &args.vmlinuz {
-            p.sources.vmlinuz = Some(img.clone());
-        }
-        p
+        SigPolicy::installed(&root, k)?
     } else {
-        let mut p = SigPolicy::default();
-        p.sources.vmlinuz = args.vmlinuz.clone();
-        p
+        SigPolicy::default()
     };
+    if let Some(img) = &args.vmlinuz {
+        p.sources.vmlinuz = Some(crate::sig::trust::Loc::host(img)?);
+    }
     p.trust_files(&args.trusted_cert)?;
     if !p.has_key_sources() {
         return Err(crate::Error::Usage(

@@ -78,29 +78,52 @@ const TAIL: u64 = 48 * 1024;
 /// Wanted ranges closer than this are read with one call.
 const MERGE_GAP: u64 = 16 * 1024;
 
-/// Read and extract one module file.
+/// Read and extract one module file named by its path (outside any root).
 pub fn scan_file(path: &Path) -> Result<Record, Error> {
-    scan_file_sized(path, None)
+    let root = crate::root::Root::host()?;
+    let size = root.stat(path).map_err(|e| Error::io(path, e))?.size;
+    scan_in(&root, path, size, &path.to_string_lossy())
 }
 
-/// [`scan_file`] when the caller already knows the file's size (from a `stat`).
-pub fn scan_file_sized(path: &Path, size: Option<u64>) -> Result<Record, Error> {
-    let file = File::open(path).map_err(|e| Error::io(path, e))?;
-    let size = match size {
-        Some(s) => s,
-        None => file.metadata().map_err(|e| Error::io(path, e))?.len(),
-    };
+/// Read and extract the module file `rel` inside `root`, whose size the caller's walk saw
+/// (`shown` names it in errors). Only a regular file is read; one larger than
+/// [`crate::root::caps::MODULE`] is refused before anything is allocated; the memory it
+/// takes counts in the shared budget.
+pub fn scan_in(
+    root: &crate::root::Root,
+    rel: &Path,
+    size: u64,
+    shown: &str,
+) -> Result<Record, Error> {
+    let (file, st) = root.open_file(rel).map_err(|e| rename(e, shown))?;
+    let size = st.size.max(size.min(st.size));
+    let cap = crate::root::caps::MODULE;
+    if size > cap {
+        return Err(Error::parse(
+            shown,
+            ParseError::FileTooLarge { size, limit: cap },
+        ));
+    }
     if size > WHOLE_READ_MAX {
-        if let Some(r) = scan_sparse(&file, size) {
+        let sparse = crate::compress::BUDGET.run(|lease| {
+            lease.resize(size)?;
+            Ok(scan_sparse(&file, size))
+        });
+        if let Ok((Some(r), _lease)) = sparse {
             return Ok(r);
         }
     }
-    let mut data = Vec::with_capacity(size as usize + 1);
-    use std::io::Read;
-    (&file)
-        .read_to_end(&mut data)
-        .map_err(|e| Error::io(path, e))?;
-    scan_bytes(&data).map_err(|e| Error::parse(path, e))
+    let data = crate::compress::read_file(&file, size, cap).map_err(|e| Error::parse(shown, e))?;
+    scan_bytes(&data).map_err(|e| Error::parse(shown, e))
+}
+
+/// An error about a path inside the root, named as the caller names the file.
+fn rename(e: Error, shown: &str) -> Error {
+    match e {
+        Error::Io { source, .. } => Error::io(shown, source),
+        Error::Parse { source, .. } => Error::parse(shown, source),
+        e => e,
+    }
 }
 
 /// The sections-only path: `None` on any surprise (not plain ELF, a file changed under us,
@@ -133,10 +156,10 @@ pub fn scan_image(image: &[u8]) -> Result<Record, ParseError> {
     Ok(extract(&elf))
 }
 
-/// Only decompress a file (for measuring the decoder's share of a scan).
-pub fn decompress_file(path: &Path) -> Result<u64, Error> {
-    let data = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    let image = crate::module::decompress(&data).map_err(|e| Error::parse(path, e))?;
+/// Only decompress a file inside `root` (for measuring the decoder's share of a scan).
+pub fn decompress_in(root: &crate::root::Root, rel: &Path) -> Result<u64, Error> {
+    let data = root.read(rel, crate::root::caps::MODULE)?;
+    let image = crate::module::decompress(&data).map_err(|e| Error::parse(root.display(rel), e))?;
     Ok(image.len() as u64)
 }
 

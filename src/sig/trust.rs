@@ -19,59 +19,83 @@ use super::efi::{self, SecureBoot};
 use super::keys::{Keyring, ProcKey, parse_proc_keys};
 use super::state::{Enforcement, Lockdown, SigConfig, parse_lockdown_file};
 use crate::error::Error;
+use crate::root::Root;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
 /// The largest file read as a key source (a vmlinuz is ~15 MB).
-const MAX_SOURCE: u64 = 256 * 1024 * 1024;
+const MAX_SOURCE: u64 = crate::root::caps::IMAGE;
 
-/// Read a regular file, refusing anything else (a FIFO, a device) and anything over `cap`.
+/// Read a regular file of the host (a path given on the command line), refusing anything
+/// else (a FIFO, a device) and anything over `cap`.
 pub fn read_regular(path: &Path, cap: u64) -> Result<Vec<u8>, Error> {
-    use std::io::Read;
-    use std::os::unix::fs::OpenOptionsExt;
-    let f = std::fs::File::options()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
-        .open(path)
-        .map_err(|e| Error::io(path, e))?;
-    let meta = f.metadata().map_err(|e| Error::io(path, e))?;
-    if !meta.is_file() {
-        return Err(Error::io(path, std::io::Error::other("not a regular file")));
-    }
-    if meta.len() > cap {
-        return Err(Error::io(
-            path,
-            std::io::Error::other(format!("larger than {cap} bytes")),
-        ));
-    }
-    let mut out = Vec::with_capacity(meta.len() as usize);
-    f.take(cap + 1)
-        .read_to_end(&mut out)
-        .map_err(|e| Error::io(path, e))?;
-    if out.len() as u64 > cap {
-        return Err(Error::io(
-            path,
-            std::io::Error::other(format!("larger than {cap} bytes")),
-        ));
-    }
-    Ok(out)
+    Root::host()?.read(absolute(path), cap)
 }
 
-/// Read a pseudo-file (procfs, sysfs, efivarfs: not regular files with a size), capped.
-fn read_pseudo(path: &Path, cap: u64) -> std::io::Result<Vec<u8>> {
-    use std::io::Read;
-    use std::os::unix::fs::OpenOptionsExt;
-    let f = std::fs::File::options()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
-        .open(path)?;
-    if !f.metadata()?.is_file() {
-        return Err(std::io::Error::other("not a regular file"));
+/// A path of the host as an absolute one (a relative path is relative to the current
+/// directory, not to `/`).
+fn absolute(path: &Path) -> PathBuf {
+    if path.is_absolute() {
+        return path.to_path_buf();
     }
-    let mut out = Vec::new();
-    f.take(cap).read_to_end(&mut out)?;
-    Ok(out)
+    std::env::current_dir()
+        .map(|d| d.join(path))
+        .unwrap_or_else(|_| path.to_path_buf())
+}
+
+/// A file or directory inside a root (`--root`, or `/` for paths of the host), read only
+/// through the root's descriptor.
+#[derive(Clone)]
+pub struct Loc {
+    root: Arc<Root>,
+    rel: PathBuf,
+}
+
+impl Loc {
+    pub fn new(root: &Root, rel: impl Into<PathBuf>) -> Result<Loc, Error> {
+        Ok(Loc {
+            root: Arc::new(root.try_clone()?),
+            rel: rel.into(),
+        })
+    }
+    /// A path of the host (given on the command line).
+    pub fn host(path: impl AsRef<Path>) -> Result<Loc, Error> {
+        Loc::new(&Root::host()?, absolute(path.as_ref()))
+    }
+    pub fn join(&self, name: impl AsRef<Path>) -> Loc {
+        Loc {
+            root: self.root.clone(),
+            rel: self.rel.join(name),
+        }
+    }
+    /// Where it is, as the user would name it.
+    pub fn shown(&self) -> PathBuf {
+        self.root.display(&self.rel)
+    }
+    pub fn read(&self, cap: u64) -> Result<Vec<u8>, Error> {
+        self.root.read(&self.rel, cap)
+    }
+    pub fn is_dir(&self) -> bool {
+        self.root.is_dir(&self.rel)
+    }
+}
+
+impl std::fmt::Debug for Loc {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.shown().display())
+    }
+}
+
+impl Serialize for Loc {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&self.shown().display())
+    }
+}
+
+/// A small pseudo-file (procfs, sysfs, efivarfs) inside a root, capped.
+fn read_small(root: &Root, rel: &str, cap: u64) -> Option<Vec<u8>> {
+    root.read(rel, cap).ok()
 }
 
 /// A key the kernel trusts (or, from `/proc/keys` alone, has).
@@ -172,14 +196,13 @@ impl TrustedKeys {
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct KeySources {
     /// The kernel image, for `.builtin_trusted_keys`.
-    pub vmlinuz: Option<PathBuf>,
+    pub vmlinuz: Option<Loc>,
     /// `/proc` of the running kernel (`keys`), for the keyrings as they are.
-    pub proc: Option<PathBuf>,
-    /// efivarfs (`/sys/firmware/efi/efivars`) for `db`, `MokListRT`, `dbx`, `MokListXRT`;
-    /// with the Secure Boot state this was read under.
-    pub efivars: Option<PathBuf>,
+    pub proc: Option<Loc>,
+    /// efivarfs (`/sys/firmware/efi/efivars`) for `db`, `MokListRT`, `dbx`, `MokListXRT`.
+    pub efivars: Option<Loc>,
     /// `/sys/firmware/efi/mok-variables` (shim's MOKvar table), preferred for `MokListRT`.
-    pub mok_variables: Option<PathBuf>,
+    pub mok_variables: Option<Loc>,
     /// Certificate files given by the user.
     pub given: Vec<PathBuf>,
     /// MOK certificates go to `.machine` (`CONFIG_INTEGRITY_MACHINE_KEYRING`), else `.platform`.
@@ -220,9 +243,9 @@ impl Default for SigPolicy {
     }
 }
 
-/// The running kernel's release (`/proc/sys/kernel/osrelease` under `proc`).
-fn release_of(proc: &Path) -> Option<String> {
-    let b = read_pseudo(&proc.join("sys/kernel/osrelease"), 256).ok()?;
+/// The running kernel's release (`proc/sys/kernel/osrelease` inside the root).
+fn release_of(root: &Root) -> Option<String> {
+    let b = read_small(root, "proc/sys/kernel/osrelease", 256)?;
     Some(String::from_utf8_lossy(&b).trim().to_string()).filter(|s| !s.is_empty())
 }
 
@@ -238,63 +261,68 @@ impl SigPolicy {
         p
     }
 
-    /// An installed kernel `kver` under `root`, as it would be at its next boot on this host:
-    /// its configuration, its image's certificates, this host's firmware keys and Secure Boot
-    /// state; the running kernel's command line when `kver` is the running release.
-    pub fn installed(root: &Path, kver: &str) -> SigPolicy {
-        let config = read_pseudo(&root.join(format!("boot/config-{kver}")), 4 << 20)
-            .ok()
-            .map(|t| SigConfig::from_kconfig(&String::from_utf8_lossy(&t)))
-            .unwrap_or_default();
-        let proc = root.join("proc");
-        let cmdline = (release_of(&proc).as_deref() == Some(kver))
-            .then(|| read_pseudo(&proc.join("cmdline"), 64 << 10).ok())
+    /// The certificates of a kernel image (a path of the host) and nothing else.
+    pub fn for_image(vmlinuz: &Path) -> Result<SigPolicy, Error> {
+        let mut p = SigPolicy::default();
+        p.sources.vmlinuz = Some(Loc::host(vmlinuz)?);
+        Ok(p)
+    }
+
+    /// An installed kernel `kver` inside `root`, as it would be at its next boot on this
+    /// host: its configuration, its image's certificates, this host's firmware keys and Secure
+    /// Boot state; the running kernel's command line when `kver` is the running release.
+    pub fn installed(root: &Root, kver: &str) -> Result<SigPolicy, Error> {
+        let config = read_small(
+            root,
+            &format!("boot/config-{kver}"),
+            crate::root::caps::CONFIG,
+        )
+        .map(|t| SigConfig::from_kconfig(&String::from_utf8_lossy(&t)))
+        .unwrap_or_default();
+        let cmdline = (release_of(root).as_deref() == Some(kver))
+            .then(|| read_small(root, "proc/cmdline", 64 << 10))
             .flatten()
             .map(|b| String::from_utf8_lossy(&b).into_owned());
-        let efivars = root.join("sys/firmware/efi/efivars");
+        let efivars = Loc::new(root, "sys/firmware/efi/efivars")?;
         let secure_boot = secure_boot(&efivars);
         let mut p = SigPolicy::with_config(config);
         p.enforcement = Enforcement::at_boot(&p.config, cmdline.as_deref(), secure_boot);
-        let image = root.join(format!("boot/vmlinuz-{kver}"));
-        p.sources.vmlinuz = Some(image);
+        p.sources.vmlinuz = Some(Loc::new(root, format!("boot/vmlinuz-{kver}"))?);
         if efivars.is_dir() {
+            p.sources.mok_variables = Some(Loc::new(root, "sys/firmware/efi/mok-variables")?);
             p.sources.efivars = Some(efivars);
-            p.sources.mok_variables = Some(root.join("sys/firmware/efi/mok-variables"));
         }
         p.sources.machine_keyring = true;
-        p
+        Ok(p)
     }
 
     /// The running kernel: its keyrings (`/proc/keys`), its enforcement as it is now
     /// (`/sys/module/module/parameters/sig_enforce`, `/sys/kernel/security/lockdown`, else the
     /// command line), its image's certificates (`/boot/vmlinuz-$(uname -r)`) to verify with.
-    pub fn running(root: &Path) -> SigPolicy {
-        let proc = root.join("proc");
-        let release = release_of(&proc).unwrap_or_default();
-        let mut p = SigPolicy::installed(root, &release);
-        p.sources.proc = Some(proc.clone());
-        if let Ok(c) = read_pseudo(&proc.join("self/comm"), 64) {
+    pub fn running(root: &Root) -> Result<SigPolicy, Error> {
+        let release = release_of(root).unwrap_or_default();
+        let mut p = SigPolicy::installed(root, &release)?;
+        p.sources.proc = Some(Loc::new(root, "proc")?);
+        if let Some(c) = read_small(root, "proc/self/comm", 64) {
             let c = String::from_utf8_lossy(&c).trim().to_string();
             if !c.is_empty() {
                 p.loader_comm = c;
             }
         }
-        let sys = root.join("sys");
-        if let Ok(b) = read_pseudo(&sys.join("module/module/parameters/sig_enforce"), 16) {
+        if let Some(b) = read_small(root, "sys/module/module/parameters/sig_enforce", 16) {
             let on = super::state::kstrtobool(Some(String::from_utf8_lossy(&b).trim()));
             if on == Some(true) && !p.enforcement.enforced {
                 p.enforcement
                     .enforce("/sys/module/module/parameters/sig_enforce is Y");
             }
-        } else if let Ok(b) = read_pseudo(&proc.join("cmdline"), 64 << 10) {
+        } else if let Some(b) = read_small(root, "proc/cmdline", 64 << 10) {
             let (enf, _) = super::state::parse_cmdline(&String::from_utf8_lossy(&b));
             if enf == Some(true) && !p.enforcement.enforced {
                 p.enforcement
                     .enforce("module.sig_enforce on the kernel command line");
             }
         }
-        if let Some(l) = read_pseudo(&sys.join("kernel/security/lockdown"), 256)
-            .ok()
+        if let Some(l) = read_small(root, "sys/kernel/security/lockdown", 256)
             .and_then(|b| parse_lockdown_file(&String::from_utf8_lossy(&b)))
         {
             // the file is the truth for the running kernel
@@ -305,7 +333,7 @@ impl SigPolicy {
                 Vec::new()
             };
         }
-        p
+        Ok(p)
     }
 
     /// Take a kernel configuration's switches (keeping the key sources and any enforcement
@@ -378,7 +406,7 @@ impl SigPolicy {
     fn load_keys(&self) -> TrustedKeys {
         let mut t = TrustedKeys::default();
         if let Some(img) = &self.sources.vmlinuz {
-            let (n, problems) = match builtin_certs(img) {
+            let (n, problems) = match builtin_certs_at(img) {
                 Ok(certs) => {
                     t.authoritative = true;
                     (t.add_certs(certs, Keyring::Builtin, "vmlinuz"), Vec::new())
@@ -386,7 +414,7 @@ impl SigPolicy {
                 Err(e) => (0, vec![e]),
             };
             t.sources.push(KeySource {
-                source: img.display().to_string(),
+                source: img.shown().display().to_string(),
                 keys: n,
                 problems,
             });
@@ -420,9 +448,11 @@ impl SigPolicy {
         t
     }
 
-    fn load_efi(&self, t: &mut TrustedKeys, efivars: &Path) {
+    fn load_efi(&self, t: &mut TrustedKeys, efivars: &Loc) {
         let var = |name: &str, guid: &str| {
-            read_pseudo(&efivars.join(format!("{name}-{guid}")), 16 << 20)
+            efivars
+                .join(format!("{name}-{guid}"))
+                .read(16 << 20)
                 .ok()
                 .and_then(|b| efi::efivar_data(&b).map(<[u8]>::to_vec))
         };
@@ -462,7 +492,7 @@ impl SigPolicy {
                 .sources
                 .mok_variables
                 .as_ref()
-                .and_then(|d| read_pseudo(&d.join("MokListRT"), 16 << 20).ok())
+                .and_then(|d| d.join("MokListRT").read(16 << 20).ok())
                 .or_else(|| var("MokListRT", efi::SHIM_LOCK));
             let ring = if self.sources.machine_keyring {
                 Keyring::Machine
@@ -475,44 +505,69 @@ impl SigPolicy {
 }
 
 /// The Secure Boot state efivarfs reports.
-pub fn secure_boot(efivars: &Path) -> SecureBoot {
-    read_pseudo(
-        &efivars.join(format!("SecureBoot-{}", efi::GLOBAL_VARIABLE)),
-        64,
-    )
-    .map(|b| efi::secure_boot_from_var(&b))
-    .unwrap_or(SecureBoot::Unknown)
+pub fn secure_boot(efivars: &Loc) -> SecureBoot {
+    efivars
+        .join(format!("SecureBoot-{}", efi::GLOBAL_VARIABLE))
+        .read(64)
+        .map(|b| efi::secure_boot_from_var(&b))
+        .unwrap_or(SecureBoot::Unknown)
 }
 
-/// The certificates built into a kernel image.
+/// The certificates built into a kernel image (a path of the host).
 pub fn builtin_certs(vmlinuz: &Path) -> Result<Vec<Cert>, String> {
-    let data = read_regular(vmlinuz, MAX_SOURCE).map_err(|e| e.to_string())?;
-    let (_, vmlinux) = crate::kernel::vmlinux::payload(&data)
-        .map_err(|e| format!("{}: {e}", vmlinuz.display()))?;
-    let list = super::certlist::find(&vmlinux)
-        .map_err(|e| format!("{}: {e}", vmlinuz.display()))?
-        .ok_or_else(|| {
-            format!(
-                "{}: no system certificate list found in the image",
-                vmlinuz.display()
-            )
-        })?;
-    Ok(list.certs)
+    builtin_certs_at(&Loc::host(vmlinuz).map_err(|e| e.to_string())?)
+}
+
+/// The certificates built into a kernel image. Decoding an image is the costly part of a
+/// signature check (80 ms for a zstd image, 500 ms for xz): a process decodes each image once.
+pub fn builtin_certs_at(vmlinuz: &Loc) -> Result<Vec<Cert>, String> {
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+    type Memo = Mutex<HashMap<(u64, u64, i64, u64), Result<Vec<Cert>, String>>>;
+    static MEMO: OnceLock<Memo> = OnceLock::new();
+    let shown = vmlinuz.shown();
+    let st = vmlinuz
+        .root
+        .stat(&vmlinuz.rel)
+        .map_err(|e| format!("{}: {e}", shown.display()))?;
+    let id = (st.dev, st.ino, st.mtime.0, st.size);
+    let memo = MEMO.get_or_init(Default::default);
+    if let Some(r) = memo.lock().ok().and_then(|m| m.get(&id).cloned()) {
+        return r;
+    }
+    let r = (|| {
+        let data = vmlinuz.read(MAX_SOURCE).map_err(|e| e.to_string())?;
+        let (_, vmlinux) = crate::kernel::vmlinux::payload(&data)
+            .map_err(|e| format!("{}: {e}", shown.display()))?;
+        let list = super::certlist::find(&vmlinux)
+            .map_err(|e| format!("{}: {e}", shown.display()))?
+            .ok_or_else(|| {
+                format!(
+                    "{}: no system certificate list found in the image",
+                    shown.display()
+                )
+            })?;
+        Ok(list.certs)
+    })();
+    if let Ok(mut m) = memo.lock() {
+        m.insert(id, r.clone());
+    }
+    r
 }
 
 /// Merge what `/proc/keys` says: which keys each system keyring holds. Keys already known with
 /// their certificate are placed in their keyring; the others are added by description.
-fn load_proc_keys(t: &mut TrustedKeys, proc: &Path) {
+fn load_proc_keys(t: &mut TrustedKeys, proc: &Loc) {
     let path = proc.join("keys");
     let mut src = KeySource {
-        source: path.display().to_string(),
+        source: path.shown().display().to_string(),
         keys: 0,
         problems: Vec::new(),
     };
-    let text = match read_pseudo(&path, 16 << 20) {
+    let text = match path.read(16 << 20) {
         Ok(b) => String::from_utf8_lossy(&b).into_owned(),
         Err(e) => {
-            src.problems.push(format!("{}: {e}", path.display()));
+            src.problems.push(e.to_string());
             t.sources.push(src);
             return;
         }
@@ -520,7 +575,7 @@ fn load_proc_keys(t: &mut TrustedKeys, proc: &Path) {
     let (all, bad) = parse_proc_keys(&text);
     if bad > 0 {
         src.problems
-            .push(format!("{bad} lines of {} not understood", path.display()));
+            .push(format!("{bad} lines of {} not understood", src.source));
     }
     for k in all.iter().filter(|k| k.key_type == "blacklist") {
         if let Some(h) = k.description.strip_prefix("bin:").and_then(unhex32) {
