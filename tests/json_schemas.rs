@@ -182,7 +182,13 @@ fn check_with_signatures_and_stablelist_validates() {
     std::fs::write(&list, "[rhel9_x86_64_stablelist]\n\tprintk\n").unwrap();
     let o = common::run(
         common::kabi()
-            .args(["check", "--json", "--list-keys", "--sig-enforce", "--symvers"])
+            .args([
+                "check",
+                "--json",
+                "--list-keys",
+                "--sig-enforce",
+                "--symvers",
+            ])
             .arg(td.join("symvers/6.1.0-56-amd64.symvers"))
             .arg("--trusted-cert")
             .arg(td.join("sig/rsa2048.pem"))
@@ -194,7 +200,15 @@ fn check_with_signatures_and_stablelist_validates() {
     let v: Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["verdicts"][0]["signature"]["result"], "verified", "{v}");
     assert_eq!(v["verdicts"][1]["signature"]["result"], "soft", "{v}");
-    assert_eq!(v["verdicts"][1]["problems"][0]["kind"], "unavailable-key", "{v}");
-    assert!(!v["support"][0]["not_on_list"].as_array().unwrap().is_empty());
+    assert_eq!(
+        v["verdicts"][1]["problems"][0]["kind"], "unavailable-key",
+        "{v}"
+    );
+    assert!(
+        !v["support"][0]["not_on_list"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
     check("check.schema.json", &o.stdout);
 }

@@ -237,7 +237,9 @@ pub fn render_table(verdicts: &[Verdict], verbose: bool) -> String {
                     String::new()
                 };
                 let msg = if first.is_empty() {
-                    p.explain().unwrap_or_else(|| format!("{p:?}"))
+                    p.explain()
+                        .map(|e| format!("({e})"))
+                        .unwrap_or_else(|| format!("{p:?}"))
                 } else {
                     first
                 };
