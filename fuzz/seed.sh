@@ -27,7 +27,7 @@ if [ ${#mods[@]} -lt 10 ]; then # another ABI may lack some: fill up with other 
     done < <(find "$kdir" -name '*.ko' -size -40k | sort | head -n $((10 - ${#mods[@]})))
 fi
 
-targets="module_file module_image signature decompress_xz decompress_zstd decompress_gzip fnmatch modinfo kernel_text vmlinux index depmod_config depmod_scan scan_cache initramfs modprobe_config certificates efi_lists proc_keys stablelist module_sig"
+targets="module_file module_image signature decompress_xz decompress_zstd decompress_gzip fnmatch modinfo kernel_text vmlinux index depmod_config depmod_scan scan_cache initramfs modprobe_config rpm_header rpm_ndb certificates efi_lists proc_keys stablelist module_sig"
 for t in $targets; do mkdir -p "$corpus/$t"; done
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -143,6 +143,21 @@ mkdir -p "$tmp/root/lib/modules/0.0/kernel"
 cp "${mods[@]:0:4}" "$tmp/root/lib/modules/0.0/kernel/"
 (cd "$here/.." && cargo run -q --release --bin kabi -- depmod -b "$tmp/root" -C /dev/null \
     --cache "$corpus/scan_cache/seed.cache" 0.0) || echo "seed.sh: no scan cache seed" >&2
+
+# rpm header blobs: every package of a real rpm database (Debian's rpm installing the KMP
+# fixtures of testdata/build-kmp.sh), dumped with the sqlite3 shell
+if command -v rpm >/dev/null && command -v sqlite3 >/dev/null \
+        && kmpdir=$("$here/../testdata/build-kmp.sh" 2>/dev/null) \
+        && rpm --root "$tmp/rpmroot" --dbpath /var/lib/rpm -i --nodeps --noscripts --nosignature \
+            --ignorearch "$kmpdir"/RPMS/*.rpm "$kmpdir"/many/kabi-many-00[1-9]-*.rpm 2>/dev/null; then
+    (cd "$corpus/rpm_header" && sqlite3 "$tmp/rpmroot/var/lib/rpm/rpmdb.sqlite" \
+        "SELECT writefile('blob-' || hnum, blob) FROM Packages" >/dev/null)
+else
+    echo "seed.sh: no rpm header seeds (needs rpm, sqlite3 and testdata/build-kmp.sh)" >&2
+fi
+
+# the committed ndb database (written by rpm's own ndb backend: testdata/make-ndb-fixture.sh)
+cp "$here/../testdata/rpmdb/ndb/Packages.db" "$corpus/rpm_ndb/Packages.db"
 
 for t in $targets; do
     printf '%-16s %3d seeds\n' "$t" "$(find "$corpus/$t" -type f | wc -l)"

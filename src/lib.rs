@@ -13,6 +13,7 @@ pub mod kernel;
 pub mod load;
 pub mod module;
 pub mod root;
+pub mod rpmdb;
 pub mod sig;
 pub mod stablelist;
 pub mod tree;

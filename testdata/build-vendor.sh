@@ -25,6 +25,11 @@
 # The build happens in a temporary directory renamed into place; it is redone when a file of
 # testdata/vendor/ (or this script) is newer than the cached result. Concurrent callers are
 # serialised with flock. Cache: $KABI_CACHE (default ~/.cache/kabi).
+# ARCH=i386 (a Debian architecture other than the machine's) builds for a foreign flavour such
+# as 686-pae: the flavour's headers package comes through the private apt list directory that
+# fetch-kernel.sh keeps for that architecture ($KABI_CACHE/apt-ARCH), the common headers and
+# linux-kbuild-6.1 (host tools) are the machine's; the headers' own Makefile sets the target
+# architecture, and the machine's gcc-12 compiles for i386 (-m32).
 # Needs: apt-get, dpkg-deb, make, gcc-12 (the compiler Debian's 6.1 kernels are built with),
 # binutils, libelf1, flock (scripts/deps.sh installs them).
 set -euo pipefail
@@ -60,22 +65,35 @@ cached_deb() { # the cached .deb of PKG[=VERSION], if any
     if [ "$ver" = "$1" ]; then pattern="${pkg}_*.deb"; else pattern="${pkg}_${ver}_*.deb"; fi
     find . -maxdepth 1 -name "$pattern" -printf '%f\n' | sort -V | tail -n 1
 }
-download() {
-    local p missing=()
+download() { # [--foreign] PKG[=VERSION]...
+    local p missing=() opts=()
+    if [ "$1" = --foreign ]; then
+        shift
+        local private="$cache/apt-$ARCH"
+        mkdir -p "$private/lists/partial" "$private/cache/archives/partial"
+        opts=(-o "Dir::State::Lists=$private/lists" -o "Dir::Cache=$private/cache"
+              -o "APT::Architectures::=$ARCH" -o "APT::Architecture=$ARCH")
+        [ -f "$private/.updated" ] || { apt-get "${opts[@]}" update -qq >/dev/null 2>&1 || true; touch "$private/.updated"; }
+    fi
     for p in "$@"; do [ -n "$(cached_deb "$p")" ] || missing+=("$p"); done
     [ ${#missing[@]} -gt 0 ] || return 0
     # the debs directory is shared with fetch-kernel.sh: one apt-get at a time
     (
     flock -w 1800 7 || die "timed out waiting for the apt lock of $cache/debs"
-    apt-get download "${missing[@]}" >/dev/null 2>&1 \
-        || { apt-get update -qq >/dev/null 2>&1; apt-get download "${missing[@]}" >/dev/null 2>&1; } \
+    apt-get "${opts[@]}" download "${missing[@]}" >/dev/null 2>&1 \
+        || { apt-get "${opts[@]}" update -qq >/dev/null 2>&1; apt-get "${opts[@]}" download "${missing[@]}" >/dev/null 2>&1; } \
         || die "apt-get download ${missing[*]} failed (is ABI $abi still in the archive? apt-cache search --names-only '^linux-headers-6.1.0-[0-9]+-$flavour\$')"
     ) 7>"$cache/debs/.lock"
 }
 
 if [ ! -f "$hroot/.complete" ]; then
     cd "$cache/debs"
-    download "linux-headers-$kver" "linux-headers-6.1.0-$abi-common"
+    if [ -n "${ARCH:-}" ] && [ "$ARCH" != "$(dpkg --print-architecture)" ]; then
+        download --foreign "linux-headers-$kver"
+        download "linux-headers-6.1.0-$abi-common"
+    else
+        download "linux-headers-$kver" "linux-headers-6.1.0-$abi-common"
+    fi
     hdr=$(cached_deb "linux-headers-$kver")
     common=$(cached_deb "linux-headers-6.1.0-$abi-common")
     # linux-kbuild-6.1 (>= V) or (= V), from the headers package's Depends

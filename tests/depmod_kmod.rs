@@ -696,10 +696,10 @@ fn recompressed(src: &Path, kver: &str, kind: &str) -> PathBuf {
     if let Ok(entries) = std::fs::read_dir(dest.parent().unwrap()) {
         for e in entries.flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
-            if let Some(pid) = name.strip_prefix(&stem) {
-                if !Path::new("/proc").join(pid).exists() {
-                    let _ = std::fs::remove_dir_all(e.path());
-                }
+            if let Some(pid) = name.strip_prefix(&stem)
+                && !Path::new("/proc").join(pid).exists()
+            {
+                let _ = std::fs::remove_dir_all(e.path());
             }
         }
     }

@@ -75,7 +75,7 @@ fn initramfs(files: &[&str]) -> Vec<u8> {
         }
         v.extend_from_slice(name.as_bytes());
         v.push(0);
-        while v.len() % 4 != 0 {
+        while !v.len().is_multiple_of(4) {
             v.push(0);
         }
     }

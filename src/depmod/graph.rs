@@ -144,19 +144,58 @@ pub fn build(
     settings: Settings,
     mut messages: Vec<Message>,
 ) -> Result<Graph, Cycles> {
-    fn strip(prefix: Option<u8>, name: &str) -> &str {
-        match prefix {
-            Some(p) if name.as_bytes().first() == Some(&p) => &name[1..],
-            _ => name,
+    let table = symbol_table(&mods, kernel, settings.sym_prefix);
+    let (deps, users) = resolve(&mods, &table, kernel, settings, &mut messages);
+    let (mut deps, dep_sort) = match sort(deps, &users) {
+        Ok(x) => x,
+        Err((deps, remaining)) => {
+            let (cycles, count) = report_cycles(&mods, &deps, &remaining);
+            for c in &cycles {
+                messages.push(Message::Error(format!("Cycle detected: {c}")));
+            }
+            messages.push(Message::Error(format!(
+                "Found {count} modules in dependency cycles!"
+            )));
+            return Err(Cycles {
+                cycles,
+                count,
+                messages,
+            });
         }
+    };
+    for d in deps.iter_mut() {
+        d.sort_by_key(|&x| dep_sort[x]);
     }
-    let strip_prefix = |name| strip(settings.sym_prefix, name);
-    // name -> (owner, crc); later additions replace earlier ones
+    let symbols = sorted_symbols(table);
+    Ok(Graph {
+        mods,
+        deps,
+        dep_sort,
+        symbols,
+        messages,
+    })
+}
+
+/// A symbol without the architecture's prefix (`-P`).
+fn strip_prefix(prefix: Option<u8>, name: &str) -> &str {
+    match prefix {
+        Some(p) if name.as_bytes().first() == Some(&p) => &name[1..],
+        _ => name,
+    }
+}
+
+/// Symbol → (providing module, or the kernel; CRC): the kernel's symbols and the loader's
+/// fake ones first, then every module's exports, a later provider replacing an earlier one.
+fn symbol_table<'m>(
+    mods: &'m [ModuleIn],
+    kernel: Option<&'m KernelSymbols>,
+    prefix: Option<u8>,
+) -> FxHashMap<&'m str, (Option<usize>, u64)> {
     let mut table: FxHashMap<&str, (Option<usize>, u64)> = FxHashMap::default();
     table.reserve(mods.iter().map(|m| m.record.exports.len()).sum::<usize>() + 32_768);
     if let Some(k) = kernel {
         for (name, crc) in &k.symbols {
-            table.insert(strip_prefix(name), (None, *crc));
+            table.insert(strip_prefix(prefix, name), (None, *crc));
         }
         // fake symbols the loader provides (depmod_add_fake_syms)
         table.insert("__this_module", (None, 0));
@@ -165,14 +204,23 @@ pub fn build(
     }
     for (i, m) in mods.iter().enumerate() {
         for (name, crc) in &m.record.exports {
-            table.insert(strip_prefix(name), (Some(i), *crc));
+            table.insert(strip_prefix(prefix, name), (Some(i), *crc));
         }
     }
+    table
+}
+
+/// Each module's providers (in first-use order), how many users each module has, and the
+/// `-e` warnings, computed in parallel.
+fn resolve(
+    mods: &[ModuleIn],
+    table: &FxHashMap<&str, (Option<usize>, u64)>,
+    kernel: Option<&KernelSymbols>,
+    settings: Settings,
+    messages: &mut Vec<Message>,
+) -> (Vec<Vec<usize>>, Vec<u32>) {
     let print_unknown = settings.print_unknown && kernel.is_some();
     let check_crcs = kernel.is_some_and(|k| k.check_crcs);
-
-    let n = mods.len();
-    // each module's providers (in first-use order) and its warnings, in parallel
     use rayon::prelude::*;
     let resolved: Vec<(Vec<usize>, Vec<Message>)> = mods
         .par_iter()
@@ -180,12 +228,8 @@ pub fn build(
             let mut mine: Vec<usize> = Vec::new();
             let mut warn = Vec::new();
             for d in &m.record.deps {
-                let mut key = d.name.strip_prefix('.').unwrap_or(&d.name);
-                if let Some(p) = settings.sym_prefix {
-                    if key.as_bytes().first() == Some(&p) {
-                        key = &key[1..];
-                    }
-                }
+                let key = d.name.strip_prefix('.').unwrap_or(&d.name);
+                let key = strip_prefix(settings.sym_prefix, key);
                 let Some(&(owner, crc)) = table.get(key) else {
                     if print_unknown && !d.weak {
                         warn.push(Message::Warning(format!(
@@ -201,17 +245,17 @@ pub fn build(
                         m.path, d.name
                     )));
                 }
-                if let Some(o) = owner {
-                    if !mine.contains(&o) {
-                        mine.push(o);
-                    }
+                if let Some(o) = owner
+                    && !mine.contains(&o)
+                {
+                    mine.push(o);
                 }
             }
             (mine, warn)
         })
         .collect();
-    let mut deps: Vec<Vec<usize>> = Vec::with_capacity(n);
-    let mut users = vec![0u32; n];
+    let mut deps: Vec<Vec<usize>> = Vec::with_capacity(mods.len());
+    let mut users = vec![0u32; mods.len()];
     for (mine, warn) in resolved {
         for &o in &mine {
             users[o] += 1;
@@ -219,9 +263,18 @@ pub fn build(
         deps.push(mine);
         messages.extend(warn);
     }
+    (deps, users)
+}
 
-    // topological sort, exactly as depmod_calculate_dependencies (a LIFO of roots)
-    let mut remaining = users.clone();
+/// Topological sort, exactly as `depmod_calculate_dependencies` (a LIFO of roots): each
+/// module's place. `Err` with the users still remaining when there is a cycle.
+#[allow(clippy::type_complexity)]
+fn sort(
+    deps: Vec<Vec<usize>>,
+    users: &[u32],
+) -> Result<(Vec<Vec<usize>>, Vec<usize>), (Vec<Vec<usize>>, Vec<u32>)> {
+    let n = deps.len();
+    let mut remaining = users.to_vec();
     let mut roots: Vec<usize> = (0..n).filter(|&i| remaining[i] == 0).collect();
     let mut dep_sort = vec![usize::MAX; n];
     let mut sorted = 0;
@@ -236,23 +289,14 @@ pub fn build(
         }
     }
     if sorted < n {
-        let (cycles, count) = report_cycles(&mods, &deps, &remaining);
-        for c in &cycles {
-            messages.push(Message::Error(format!("Cycle detected: {c}")));
-        }
-        messages.push(Message::Error(format!(
-            "Found {count} modules in dependency cycles!"
-        )));
-        return Err(Cycles {
-            cycles,
-            count,
-            messages,
-        });
+        Err((deps, remaining))
+    } else {
+        Ok((deps, dep_sort))
     }
-    for d in deps.iter_mut() {
-        d.sort_by_key(|&x| dep_sort[x]);
-    }
+}
 
+/// The modules' symbols in kmod's hash order.
+fn sorted_symbols(table: FxHashMap<&str, (Option<usize>, u64)>) -> Vec<(String, usize)> {
     let mut symbols: Vec<(u32, &str, usize)> = table
         .into_iter()
         .filter_map(|(name, (owner, _))| {
@@ -260,17 +304,10 @@ pub fn build(
         })
         .collect();
     symbols.sort_unstable_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
-    let symbols: Vec<(String, usize)> = symbols
+    symbols
         .into_iter()
         .map(|(_, n, o)| (n.to_string(), o))
-        .collect();
-    Ok(Graph {
-        mods,
-        deps,
-        dep_sort,
-        symbols,
-        messages,
-    })
+        .collect()
 }
 
 /// kmod's `depmod_report_cycles`: a depth-first walk from each module still having users,

@@ -227,10 +227,10 @@ pub fn run_locked(
     run.phase("walk");
     let cache_at = opts.cache_location(root);
     let inputs = input_hash(root, opts, &run.dirname, &chosen);
-    if let (Some((cdir, cname)), Some(k)) = (&cache_at, &kdir) {
-        if run.unchanged_since_last_run(cdir, cname, k, inputs, &chosen, &mut msgs) {
-            return Ok(run.summary);
-        }
+    if let (Some((cdir, cname)), Some(k)) = (&cache_at, &kdir)
+        && run.unchanged_since_last_run(cdir, cname, k, inputs, &chosen, &mut msgs)
+    {
+        return Ok(run.summary);
     }
     run.emit(&mut msgs);
     let (old, new_cache, mods) = run.scan(&chosen, cache_at.as_ref(), &mut msgs);
@@ -939,10 +939,10 @@ pub fn parse_system_map(
             )));
             continue;
         };
-        if let Some(pre) = prefix {
-            if p.as_bytes().first() == Some(&pre) {
-                p = &p[1..];
-            }
+        if let Some(pre) = prefix
+            && p.as_bytes().first() == Some(&pre)
+        {
+            p = &p[1..];
         }
         if let Some(sym) = p.strip_prefix("__ksymtab_") {
             let sym = sym.split('\n').next().unwrap_or(sym);

@@ -1,7 +1,9 @@
 //! What a kernel provides: its exported symbols, from whichever source is at hand.
 
 pub mod abi;
+pub mod bzimage;
 pub mod kallsyms;
+pub mod ksymtab;
 pub mod source;
 pub mod symvers;
 pub mod target;

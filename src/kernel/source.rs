@@ -225,13 +225,14 @@ fn installed(root: &Root, krel: &str, depth: Depth) -> Result<Target, Error> {
                     .sources
                     .iter()
                     .all(|s| s.starts_with(&root.display(&own).display().to_string()));
-                if only_modules && running_release(root).is_ok_and(|r| r == krel) {
-                    if let Ok((syms, crcs)) = running_symbols(root) {
-                        t.abi
-                            .merge(root.display("proc/kallsyms").display().to_string(), syms);
-                        t.crcs_known = crcs;
-                        have_symbols = true;
-                    }
+                if only_modules
+                    && running_release(root).is_ok_and(|r| r == krel)
+                    && let Ok((syms, crcs)) = running_symbols(root)
+                {
+                    t.abi
+                        .merge(root.display("proc/kallsyms").display().to_string(), syms);
+                    t.crcs_known = crcs;
+                    have_symbols = true;
                 }
             }
         }

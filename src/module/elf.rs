@@ -170,6 +170,42 @@ fn parse_as<'a, H: FileHeader<Endian = Endianness>>(
         e_type: header.e_type(endian),
     };
     let table = header.sections(endian, data).map_err(err)?;
+    let sections = sections_of::<H>(&table, endian, data)?;
+    if !with_symbols {
+        return Ok(ElfFile {
+            ident,
+            data,
+            sections,
+            symbols: Vec::new(),
+            relocs: Vec::new(),
+        });
+    }
+    let symbols = symbols_of::<H>(&table, endian, data)?;
+    let relocs = relocs_of::<H>(
+        &table,
+        &sections,
+        endian,
+        data,
+        header.is_mips64el(endian),
+        want_relocs,
+    )?;
+    Ok(ElfFile {
+        ident,
+        data,
+        sections,
+        symbols,
+        relocs,
+    })
+}
+
+type Table<'a, H> = object::read::elf::SectionTable<'a, H, &'a [u8]>;
+
+/// Every section, with its data when it has some in the file.
+fn sections_of<'a, H: FileHeader<Endian = Endianness>>(
+    table: &Table<'a, H>,
+    endian: Endianness,
+    data: &'a [u8],
+) -> Result<Vec<Section<'a>>, ParseError> {
     let mut sections = Vec::with_capacity(table.len());
     for (i, sh) in table.iter().enumerate() {
         let name = table
@@ -197,16 +233,15 @@ fn parse_as<'a, H: FileHeader<Endian = Endianness>>(
             data,
         });
     }
+    Ok(sections)
+}
 
-    if !with_symbols {
-        return Ok(ElfFile {
-            ident,
-            data,
-            sections,
-            symbols: Vec::new(),
-            relocs: Vec::new(),
-        });
-    }
+/// The symbol table.
+fn symbols_of<'a, H: FileHeader<Endian = Endianness>>(
+    table: &Table<'a, H>,
+    endian: Endianness,
+    data: &'a [u8],
+) -> Result<Vec<Symbol<'a>>, ParseError> {
     let symtab = table
         .symbols(endian, data, elf::SHT_SYMTAB)
         .map_err(|e| ParseError::section(".symtab", e.to_string()))?;
@@ -223,8 +258,18 @@ fn parse_as<'a, H: FileHeader<Endian = Endianness>>(
             kind: sym.st_type(),
         });
     }
+    Ok(symbols)
+}
 
-    let is_mips64el = header.is_mips64el(endian);
+/// The relocations of the sections `want_relocs` names: (target section, relocations).
+fn relocs_of<'a, H: FileHeader<Endian = Endianness>>(
+    table: &Table<'a, H>,
+    sections: &[Section<'a>],
+    endian: Endianness,
+    data: &'a [u8],
+    is_mips64el: bool,
+    want_relocs: &dyn Fn(&[u8]) -> bool,
+) -> Result<Vec<(usize, Vec<Reloc>)>, ParseError> {
     let mut relocs = Vec::new();
     for sh in table.iter() {
         let target = sh.sh_info(endian) as usize;
@@ -265,12 +310,5 @@ fn parse_as<'a, H: FileHeader<Endian = Endianness>>(
         };
         relocs.push((target, list));
     }
-
-    Ok(ElfFile {
-        ident,
-        data,
-        sections,
-        symbols,
-        relocs,
-    })
+    Ok(relocs)
 }

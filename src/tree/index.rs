@@ -132,10 +132,10 @@ impl ModuleIndex {
     /// The `modules.dep` entry of a (normalized) module name: from `modules.dep.bin`, else
     /// `modules.dep`, else a scan of the tree in memory.
     pub fn dep(&self, name: &str) -> Option<DepEntry> {
-        if let Some(bin) = self.dep_bin.get_or_init(|| self.file("modules.dep.bin")) {
-            if let Ok(idx) = Lazy::open(bin) {
-                return idx.search(name).and_then(|line| parse_dep_line(&line));
-            }
+        if let Some(bin) = self.dep_bin.get_or_init(|| self.file("modules.dep.bin"))
+            && let Ok(idx) = Lazy::open(bin)
+        {
+            return idx.search(name).and_then(|line| parse_dep_line(&line));
         }
         self.dep_text().get(name).cloned()
     }
@@ -166,10 +166,9 @@ impl ModuleIndex {
         if let Some(bin) = self
             .alias_bin
             .get_or_init(|| self.file("modules.alias.bin"))
+            && let Ok(idx) = Lazy::open(bin)
         {
-            if let Ok(idx) = Lazy::open(bin) {
-                return idx.search_wild(alias).into_iter().map(|(v, _)| v).collect();
-            }
+            return idx.search_wild(alias).into_iter().map(|(v, _)| v).collect();
         }
         let Some(text) = self.alias_text.get_or_init(|| {
             self.file("modules.alias")

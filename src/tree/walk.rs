@@ -153,14 +153,12 @@ fn walk_dir(
 /// target names the root by its outside path (as RHEL's `weak-modules --basedir` writes
 /// its links), that target inside the root.
 fn link_inside(root: &Root, dir: &Dir, name: &str, rel: &Path) -> PathBuf {
-    if !root.is_host() {
-        if let Ok(t) = dir.read_link(name) {
-            if t.is_absolute() {
-                if let Some(inner) = root.inside(&t) {
-                    return inner;
-                }
-            }
-        }
+    if !root.is_host()
+        && let Ok(t) = dir.read_link(name)
+        && t.is_absolute()
+        && let Some(inner) = root.inside(&t)
+    {
+        return inner;
     }
     rel.to_path_buf()
 }

@@ -119,12 +119,12 @@ pub fn version_cmp(a: &str, b: &str) -> std::cmp::Ordering {
 /// The kernel release a module (a path inside the root) was built for: the first word of
 /// its vermagic; else the directory below `lib/modules/` it sits in.
 pub fn module_krel(root: &Root, path: &Path) -> Option<String> {
-    if let Ok(m) = Module::read_in(root, path, Detail::Sections) {
-        if let Some(v) = m.vermagic() {
-            let v = String::from_utf8_lossy(v);
-            if let Some(w) = v.split_whitespace().next() {
-                return Some(w.to_string());
-            }
+    if let Ok(m) = Module::read_in(root, path, Detail::Sections)
+        && let Some(v) = m.vermagic()
+    {
+        let v = String::from_utf8_lossy(v);
+        if let Some(w) = v.split_whitespace().next() {
+            return Some(w.to_string());
         }
     }
     krel_of_path(path)

@@ -199,13 +199,13 @@ fn update_kernel(
 /// The modules' own kernels: their initramfs images may hold them.
 fn own_kernels(k: &Kernels, plan: &mut Plan, modules: &[PathBuf]) {
     for m in modules {
-        if let Some(krel) = k.module_krel(m) {
-            if k.root.is_dir(k.layout.kernel(&krel)) {
-                plan.changed_modules
-                    .entry(krel)
-                    .or_default()
-                    .insert(short(m));
-            }
+        if let Some(krel) = k.module_krel(m)
+            && k.root.is_dir(k.layout.kernel(&krel))
+        {
+            plan.changed_modules
+                .entry(krel)
+                .or_default()
+                .insert(short(m));
         }
     }
 }
@@ -300,11 +300,11 @@ pub fn add_kernel(k: &Kernels, snap: &Snapshot, krel: &str) -> Result<Plan, Erro
         let trial = k.decide(krel, &proposal)?;
         let mut again = false;
         for r in &trial.refused {
-            if let Some(i) = choice.get_mut(&r.link) {
-                if *i + 1 < offers[&r.link].len() {
-                    *i += 1;
-                    again = true;
-                }
+            if let Some(i) = choice.get_mut(&r.link)
+                && *i + 1 < offers[&r.link].len()
+            {
+                *i += 1;
+                again = true;
             }
         }
         if !again {

@@ -126,10 +126,10 @@ fn read_tree(root: &Root, dir: &Dir, rel: &Path, st: &mut WeakState) -> Result<(
 /// outside path (`ROOT/lib/modules/...`) is read as the path below it.
 pub fn inside_target(root: &Root, at: &Path, target: &Path) -> PathBuf {
     if target.is_absolute() {
-        if !root.is_host() {
-            if let Some(inner) = root.inside(target) {
-                return inner;
-            }
+        if !root.is_host()
+            && let Some(inner) = root.inside(target)
+        {
+            return inner;
         }
         return target.to_path_buf();
     }

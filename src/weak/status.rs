@@ -95,8 +95,30 @@ fn kernel_status(
 ) -> Result<KernelStatus, Error> {
     let krel = st.krel.as_str();
     let symvers = k.symvers(krel);
+    let (mut entries, live) = dangling(k, st);
+    for proposal in &groups(k, krel, extras, &live) {
+        let decision = match symvers {
+            Some(_) => Some(k.decide(krel, proposal)?),
+            None => None,
+        };
+        for (l, t) in proposal {
+            entries.push(entry(k, l, t, live.get(l) == Some(t), decision.as_ref()));
+        }
+    }
+    Ok(KernelStatus {
+        kernel: krel.to_string(),
+        symvers,
+        interrupted: st.pending.as_ref().map(|p| match p {
+            Ok(_) => "an interrupted weak-modules run left its change half done; the next weak-modules or depmod run completes it".to_string(),
+            Err(e) => format!("an interrupted weak-modules run left a record that cannot be read: {e}"),
+        }),
+        entries,
+    })
+}
+
+/// The links whose target is gone, as entries, and the other (live) links.
+fn dangling(k: &Kernels, st: &WeakState) -> (Vec<Entry>, Links) {
     let mut entries = Vec::new();
-    // links whose target is gone
     let mut live = Links::new();
     for (l, t) in &st.links {
         if k.root.is_file(t) {
@@ -118,8 +140,12 @@ fn kernel_status(
             }],
         });
     }
-    // what could be linked, as groups: each other kernel's extra/ modules together, then the
-    // linked modules that are in no extra/ of another kernel
+    (entries, live)
+}
+
+/// What could be linked into `krel`, as groups decided together: each other kernel's
+/// `extra/` modules, then the linked modules that are in no other kernel's `extra/`.
+fn groups(k: &Kernels, krel: &str, extras: &[(String, PathBuf)], live: &Links) -> Vec<Links> {
     let mut groups: Vec<Links> = Vec::new();
     let mut offered: BTreeSet<PathBuf> = BTreeSet::new();
     let mut last: Option<&str> = None;
@@ -147,69 +173,58 @@ fn kernel_status(
     if !rest.is_empty() {
         groups.push(rest);
     }
-    for proposal in &groups {
-        let decision = match symvers {
-            Some(_) => Some(k.decide(krel, proposal)?),
-            None => None,
-        };
-        for (l, t) in proposal {
-            let linked = live.get(l) == Some(t);
-            let built_for = k
-                .module_krel(t)
-                .or_else(|| krel_of_path(t))
-                .unwrap_or_default();
-            let plain = if linked {
-                LinkState::Linked
+    groups
+}
+
+/// One module's entry from the decision about its group (`None`: no symvers).
+fn entry(
+    k: &Kernels,
+    l: &std::path::Path,
+    t: &std::path::Path,
+    linked: bool,
+    decision: Option<&super::Decision>,
+) -> Entry {
+    let built_for = k
+        .module_krel(t)
+        .or_else(|| krel_of_path(t))
+        .unwrap_or_default();
+    let plain = if linked {
+        LinkState::Linked
+    } else {
+        LinkState::NotLinked
+    };
+    let (state, compatible, reasons) = match decision {
+        None => (
+            plain,
+            false,
+            vec!["no symvers file for this kernel: compatibility unknown".into()],
+        ),
+        Some(d) if d.accepted.get(l).map(PathBuf::as_path) == Some(t) => (plain, true, vec![]),
+        Some(d) => {
+            if let Some(r) = d.refused.iter().find(|r| r.link == l) {
+                let s = if linked {
+                    LinkState::Stale
+                } else {
+                    LinkState::NotLinked
+                };
+                (s, false, r.reasons.clone())
+            } else if let Some((_, _, mine)) = d.shadowed.iter().find(|s| s.0 == l) {
+                (
+                    LinkState::Shadowed,
+                    true,
+                    vec![format!("the kernel has its own {}", mine.display())],
+                )
             } else {
-                LinkState::NotLinked
-            };
-            let (state, compatible, reasons) = match &decision {
-                None => (
-                    plain,
-                    false,
-                    vec!["no symvers file for this kernel: compatibility unknown".into()],
-                ),
-                Some(d) => {
-                    if d.accepted.get(l) == Some(t) {
-                        (plain, true, vec![])
-                    } else if let Some(r) = d.refused.iter().find(|r| &r.link == l) {
-                        (
-                            if linked {
-                                LinkState::Stale
-                            } else {
-                                LinkState::NotLinked
-                            },
-                            false,
-                            r.reasons.clone(),
-                        )
-                    } else if let Some((_, _, mine)) = d.shadowed.iter().find(|s| &s.0 == l) {
-                        (
-                            LinkState::Shadowed,
-                            true,
-                            vec![format!("the kernel has its own {}", mine.display())],
-                        )
-                    } else {
-                        (LinkState::NotLinked, false, vec![])
-                    }
-                }
-            };
-            entries.push(Entry {
-                module: t.clone(),
-                built_for,
-                link: l.clone(),
-                state,
-                compatible,
-                reasons,
-            });
+                (LinkState::NotLinked, false, vec![])
+            }
         }
+    };
+    Entry {
+        module: t.to_path_buf(),
+        built_for,
+        link: l.to_path_buf(),
+        state,
+        compatible,
+        reasons,
     }
-    Ok(KernelStatus {
-        kernel: krel.to_string(),
-        symvers,
-        interrupted: st.pending.as_ref().map(|p| match p {
-            Ok(_) => "an interrupted weak-modules run left its change half done; the next weak-modules or depmod run completes it".to_string(),
-            Err(e) => format!("an interrupted weak-modules run left a record that cannot be read: {e}"),
-        }),
-        entries,
-    })
 }

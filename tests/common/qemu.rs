@@ -309,7 +309,7 @@ impl Initramfs {
     }
 
     fn pad(&mut self) {
-        while self.cpio.len() % 4 != 0 {
+        while !self.cpio.len().is_multiple_of(4) {
             self.cpio.push(0);
         }
     }
