@@ -334,15 +334,19 @@ fn efi_var(root: &Path, name: &str, guid: &str, data: &[u8]) {
     std::fs::write(d.join(format!("{name}-{guid}")), v).unwrap();
 }
 
-/// A root whose `boot/` and `lib/modules/<kver>` are links into the unpacked kernel.
+/// A root with the unpacked kernel's image, configuration and Module.symvers (copies: a
+/// root's links lead inside it, never to the cache).
 fn root_of(kernel: &Path, dir: &Path) -> (PathBuf, String) {
-    let (mod_dir, kver) = common::module_dir(kernel);
+    let (_, kver) = common::module_dir(kernel);
     let root = dir.join("root");
-    std::fs::create_dir_all(root.join("lib/modules")).unwrap();
-    std::os::unix::fs::symlink(kernel.join("boot"), root.join("boot")).unwrap();
-    std::os::unix::fs::symlink(&mod_dir, root.join("lib/modules").join(&kver)).unwrap();
-    if kernel.join("usr").exists() {
-        std::os::unix::fs::symlink(kernel.join("usr"), root.join("usr")).unwrap();
+    for rel in [
+        format!("boot/vmlinuz-{kver}"),
+        format!("boot/config-{kver}"),
+        format!("usr/src/linux-headers-{kver}/Module.symvers"),
+    ] {
+        let to = root.join(&rel);
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(kernel.join(&rel), &to).unwrap();
     }
     (root, kver)
 }
