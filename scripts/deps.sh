@@ -7,8 +7,10 @@
 # the reference the rpm database reader is checked against; sqlite3 dumps real header blobs
 # as seeds of the rpm_header fuzz target (fuzz/seed.sh).
 # qemu-system-x86 boots a real Debian kernel with kabi as /init (tests/qemu_boot.rs).
+# openssl makes the signing keys of the signature tests (and is what sign-file links against);
+# efitools' cert-to-efi-sig-list writes the UEFI signature lists kabi reads (tests/sig.rs).
 set -euo pipefail
-pkgs="kmod xz-utils zstd gzip bzip2 lz4 apt dpkg bc time gcc-12 make binutils libelf1 util-linux qemu-system-x86 systemd rpm sqlite3"
+pkgs="kmod xz-utils zstd gzip bzip2 lz4 apt dpkg bc time gcc-12 make binutils libelf1 util-linux qemu-system-x86 systemd rpm sqlite3 openssl efitools"
 missing=""
 for p in $pkgs; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -7,7 +7,9 @@
 
 use crate::kernel::abi::KernelSymbol;
 use crate::kernel::target::Target;
-use crate::module::{ExtVersions, Module, Trailer, Versions};
+use crate::module::{ExtVersions, Module, Versions};
+use crate::sig::state::Lockdown;
+use crate::sig::{Outcome as SigOutcome, SigCheck, Soft};
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use serde::Serialize;
 use std::path::PathBuf;
@@ -26,10 +28,32 @@ const GPL_COMPATIBLE: &[&[u8]] = &[
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum Problem {
-    /// The signature trailer is malformed (always fatal).
-    BadSignature { reason: String },
+    /// The signature trailer or its PKCS#7 message is malformed, or the signature does not
+    /// verify with the trusted key it names: refused whether signatures are enforced or not,
+    /// with the verifier's errno (EBADMSG, EKEYREJECTED, EINVAL, ...).
+    BadSignature {
+        errno: &'static str,
+        reason: String,
+        /// What the kernel logs (often nothing).
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        log: Vec<String>,
+    },
     /// Signature enforcement is on and the module is unsigned.
     Unsigned,
+    /// Signature enforcement is on and the signature uses crypto the kernel lacks (or is not
+    /// PKCS#7).
+    UnsupportedCrypto {
+        reason: String,
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        log: Vec<String>,
+    },
+    /// Signature enforcement is on and the module is signed with a key the kernel does not
+    /// trust.
+    UnavailableKey { signer: String },
+    /// Lockdown (integrity or above): a module the kernel would otherwise accept without a
+    /// valid signature is refused. `comm` is the loading process's name, which the kernel's
+    /// message names.
+    Lockdown { reason: &'static str, comm: String },
     /// ELF class, byte order or machine differ from the kernel's.
     WrongArchitecture { module: String, kernel: String },
     /// `.gnu.linkonce.this_module` size differs from the kernel's `struct module` (6.4+).
@@ -75,8 +99,11 @@ impl Problem {
     /// The errno `init_module`/`finit_module` would return for this reason.
     pub fn errno(&self) -> &'static str {
         match self {
-            Problem::BadSignature { .. } => "EBADMSG",
-            Problem::Unsigned => "EKEYREJECTED",
+            Problem::BadSignature { errno, .. } => errno,
+            Problem::Unsigned
+            | Problem::UnsupportedCrypto { .. }
+            | Problem::UnavailableKey { .. } => "EKEYREJECTED",
+            Problem::Lockdown { .. } => "EPERM",
             Problem::CrcMismatch { .. } | Problem::NamespaceNotImported { .. } => "EINVAL",
             Problem::MissingSymbol { .. }
             | Problem::GplOnly { .. }
@@ -88,8 +115,21 @@ impl Problem {
     /// What the kernel prints for it (dmesg), for the module called `m`.
     pub fn kernel_message(&self, m: &str) -> String {
         match self {
-            Problem::BadSignature { .. } => format!("{m}: module signature is malformed"),
+            Problem::BadSignature { log, .. } => log.join("\n"),
             Problem::Unsigned => "Loading of unsigned module is rejected".into(),
+            Problem::UnsupportedCrypto { log, .. } => log
+                .iter()
+                .map(String::as_str)
+                .chain(["Loading of module with unsupported crypto is rejected"])
+                .collect::<Vec<_>>()
+                .join("\n"),
+            Problem::UnavailableKey { .. } => {
+                "Loading of module with unavailable key is rejected".into()
+            }
+            Problem::Lockdown { reason, comm } => format!(
+                "Lockdown: {comm}: {} loading is restricted; see man kernel_lockdown.7",
+                lockdown_words(reason)
+            ),
             Problem::WrongArchitecture { module, .. } => {
                 format!("Invalid architecture in ELF header: {module}")
             }
@@ -135,6 +175,26 @@ impl Problem {
     }
 }
 
+/// `lockdown_reasons[LOCKDOWN_MODULE_SIGNATURE]` is "unsigned module loading" whatever the
+/// signature's defect.
+fn lockdown_words(_reason: &str) -> &'static str {
+    "unsigned module"
+}
+
+impl Problem {
+    /// What went wrong, for people, when the kernel says nothing (or little).
+    pub fn explain(&self) -> Option<String> {
+        match self {
+            Problem::BadSignature { reason, .. } | Problem::UnsupportedCrypto { reason, .. } => {
+                Some(reason.clone())
+            }
+            Problem::UnavailableKey { signer } => Some(signer.clone()),
+            Problem::Lockdown { reason, .. } => Some(format!("{reason}, kernel locked down")),
+            _ => None,
+        }
+    }
+}
+
 /// Something the kernel would accept but say, or taint the kernel for.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
@@ -157,6 +217,9 @@ pub struct Verdict {
     pub notes: Vec<Note>,
     /// Checks that could not be made for lack of information (e.g. no CRCs known).
     pub unverified: Vec<String>,
+    /// The signature check as the kernel's `module_sig_check()` would make it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signature: Option<crate::sig::SigCheck>,
 }
 
 impl Verdict {
@@ -242,12 +305,100 @@ fn arch_name(i: &crate::module::Ident) -> String {
 }
 
 /// Check one module directly against `target`, with `extra` providers (other modules of
-/// the set) looked up before the kernel's own symbols.
+/// the set) looked up before the kernel's own symbols. The signature is judged from the
+/// module's trailer alone (see [`check_with_sig`]).
 pub fn check(
     m: &Module,
     path: Option<PathBuf>,
     target: &Target,
     extra: &HashMap<String, KernelSymbol>,
+) -> Verdict {
+    check_with_sig(m, path, target, extra, None)
+}
+
+/// The signature part of the verdict (`module_sig_check()`, the loader's first step), from a
+/// computed [`SigCheck`] and the target's enforcement and lockdown state.
+fn signature_step(v: &mut Verdict, sc: &SigCheck, target: &Target) {
+    let pol = &target.sig;
+    if !pol.config.module_sig {
+        return; // the kernel does not look at signatures
+    }
+    let enforced = target.config.sig_enforce || pol.enforcement.enforced;
+    match &sc.outcome {
+        SigOutcome::Verified { .. } => {}
+        SigOutcome::Refused { errno, detail } => v.problems.push(Problem::BadSignature {
+            errno,
+            reason: detail.clone(),
+            log: sc.log.clone(),
+        }),
+        SigOutcome::Soft { why, detail } => {
+            if enforced {
+                v.problems.push(match why {
+                    Soft::Unsigned => Problem::Unsigned,
+                    Soft::UnsupportedCrypto => Problem::UnsupportedCrypto {
+                        reason: detail.clone(),
+                        log: sc.log.clone(),
+                    },
+                    Soft::UnavailableKey => Problem::UnavailableKey {
+                        signer: detail.clone(),
+                    },
+                });
+            } else if pol.enforcement.lockdown >= Lockdown::Integrity {
+                v.problems.push(Problem::Lockdown {
+                    reason: why.reason(),
+                    comm: pol.loader_comm.clone(),
+                });
+            } else {
+                v.notes.push(Note::Taint {
+                    flag: 'E',
+                    message: format!(
+                        "{}: module verification failed: signature and/or required key missing - tainting kernel",
+                        v.name
+                    ),
+                });
+            }
+        }
+        SigOutcome::Unknown { detail } => v.unverified.push(format!("signature: {detail}")),
+    }
+}
+
+/// The verdict on a file whose ELF image kabi cannot read, when the signature check (which
+/// the kernel makes before it parses the ELF) already refuses it: `None` otherwise (the
+/// kernel would go on and fail on the ELF; the caller reports the file as unreadable).
+pub fn signature_only(
+    name: &str,
+    path: Option<PathBuf>,
+    sc: &SigCheck,
+    target: &Target,
+    why_unreadable: &str,
+) -> Option<Verdict> {
+    let mut v = Verdict {
+        name: name.to_string(),
+        path,
+        problems: Vec::new(),
+        notes: Vec::new(),
+        unverified: Vec::new(),
+        signature: None,
+    };
+    signature_step(&mut v, sc, target);
+    if v.problems.is_empty() {
+        return None;
+    }
+    v.unverified
+        .push(format!("everything after the signature: {why_unreadable}"));
+    v.notes.clear();
+    v.signature = Some(sc.clone());
+    Some(v)
+}
+
+/// [`check`] with the signature check already computed from the module's bytes
+/// ([`crate::sig::verdict::check_image`]); `None` judges it from the trailer alone.
+pub fn check_with_sig(
+    m: &Module,
+    path: Option<PathBuf>,
+    target: &Target,
+    extra: &HashMap<String, KernelSymbol>,
+    sig: Option<&SigCheck>,
 ) -> Verdict {
     let name = m.name.clone();
     let mut v = Verdict {
@@ -256,6 +407,7 @@ pub fn check(
         problems: Vec::new(),
         notes: Vec::new(),
         unverified: Vec::new(),
+        signature: None,
     };
     let cfg = target.config;
     let crcs = cfg.modversions && target.crcs_known;
@@ -263,18 +415,12 @@ pub fn check(
     let recorded_crc = |name: &str| recorded.as_ref().map(|r| r.get(name).copied());
 
     // 1. signature
-    match &m.signature {
-        Trailer::Malformed(reason) => v.problems.push(Problem::BadSignature { reason: reason.clone() }),
-        Trailer::Unsigned if cfg.sig_enforce => v.problems.push(Problem::Unsigned),
-        Trailer::Unsigned => v.notes.push(Note::Taint {
-            flag: 'E',
-            message: format!(
-                "{}: module verification failed: signature and/or required key missing - tainting kernel",
-                v.name
-            ),
-        }),
-        Trailer::Signed(_) => v.unverified.push("signature (the kernel's keys are not known here)".into()),
-    }
+    let sc = match sig {
+        Some(sc) => sc.clone(),
+        None => crate::sig::verdict::check_trailer(&m.signature, &target.sig),
+    };
+    signature_step(&mut v, &sc, target);
+    v.signature = Some(sc);
 
     // 2. ELF sanity against the kernel's architecture and struct module
     if let Some(k) = &target.arch
@@ -505,6 +651,16 @@ fn needs(m: &Module) -> Vec<Need<'_>> {
 /// compatible only if every module of the set it takes symbols from is compatible too
 /// (resolved to a fixed point).
 pub fn check_set(mods: &[(PathBuf, Module)], target: &Target) -> Vec<Verdict> {
+    check_set_with_sigs(mods, target, &[])
+}
+
+/// [`check_set`] with each module's signature check computed from its bytes (`sigs[i]` for
+/// `mods[i]`; missing or `None` entries are judged from the trailer alone).
+pub fn check_set_with_sigs(
+    mods: &[(PathBuf, Module)],
+    target: &Target,
+    sigs: &[Option<SigCheck>],
+) -> Vec<Verdict> {
     let mut extra: HashMap<String, KernelSymbol> = HashMap::default();
     let mut owner_index: HashMap<String, usize> = HashMap::default();
     for (i, (_, m)) in mods.iter().enumerate() {
@@ -524,7 +680,11 @@ pub fn check_set(mods: &[(PathBuf, Module)], target: &Target) -> Vec<Verdict> {
     }
     let mut verdicts: Vec<Verdict> = mods
         .iter()
-        .map(|(p, m)| check(m, Some(p.clone()), target, &extra))
+        .enumerate()
+        .map(|(i, (p, m))| {
+            let sig = sigs.get(i).and_then(Option::as_ref);
+            check_with_sig(m, Some(p.clone()), target, &extra, sig)
+        })
         .collect();
     // which set members each module takes symbols from
     let uses: Vec<Vec<(String, usize)>> = mods
@@ -571,7 +731,7 @@ pub fn check_set(mods: &[(PathBuf, Module)], target: &Target) -> Vec<Verdict> {
 mod tests {
     use super::*;
     use crate::kernel::abi::KernelAbi;
-    use crate::module::{ExportKind, Undefined, VersionEntry};
+    use crate::module::{ExportKind, Trailer, Undefined, VersionEntry};
 
     const CRC_ITU_T: &[u8] =
         include_bytes!("../testdata/lib/modules/6.1.0-56-amd64/kernel/lib/crc-itu-t.ko");
@@ -638,9 +798,14 @@ mod tests {
     fn signature_enforcement_refuses_unsigned_and_malformed_always() {
         let (mut m, mut t) = fixture();
         m.signature = Trailer::Unsigned;
+        let v = check(&m, None, &t, &HashMap::default());
+        assert!(v.problems.is_empty(), "only a taint without enforcement");
         assert!(
-            problems(&m, &t).is_empty(),
-            "only a taint without enforcement"
+            v.notes
+                .iter()
+                .any(|n| matches!(n, Note::Taint { flag: 'E', .. })),
+            "{:?}",
+            v.notes
         );
         t.config.sig_enforce = true;
         assert_eq!(problems(&m, &t), vec![Problem::Unsigned]);
@@ -648,6 +813,26 @@ mod tests {
         t.config.sig_enforce = false;
         m.signature = Trailer::Malformed("x".into());
         assert_eq!(problems(&m, &t)[0].errno(), "EBADMSG");
+        // lockdown refuses what is forgiven without enforcement, with EPERM
+        m.signature = Trailer::Unsigned;
+        t.sig
+            .enforcement
+            .lock_down(crate::sig::state::Lockdown::Integrity, "test");
+        let p = problems(&m, &t);
+        assert_eq!(p[0].errno(), "EPERM");
+        assert_eq!(
+            p[0].kernel_message("x"),
+            "Lockdown: modprobe: unsigned module loading is restricted; see man kernel_lockdown.7"
+        );
+        // a kernel without CONFIG_MODULE_SIG looks at nothing
+        t.sig.config.module_sig = false;
+        let v = check(&m, None, &t, &HashMap::default());
+        assert!(
+            v.problems.is_empty()
+                && v.notes
+                    .iter()
+                    .all(|n| !matches!(n, Note::Taint { flag: 'E', .. }))
+        );
     }
 
     #[test]

@@ -14,6 +14,8 @@ pub mod load;
 pub mod module;
 pub mod root;
 pub mod rpmdb;
+pub mod sig;
+pub mod stablelist;
 pub mod tree;
 pub mod verify;
 pub mod weak;

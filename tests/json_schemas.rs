@@ -158,3 +158,57 @@ fn weak_status_and_verify_outputs_validate() {
     );
     check("verify.schema.json", &o.stdout);
 }
+
+/// `check --json` with everything about signatures and support: keys listed, a module signed
+/// by a trusted test key, an unsigned one under enforcement, stablelist findings.
+#[test]
+fn check_with_signatures_and_stablelist_validates() {
+    let td = common::testdata();
+    let tmp = tempfile::tempdir().unwrap();
+    let m = td.join("lib/modules/6.1.0-56-amd64/kernel/net/netfilter/nf_conntrack_ftp.ko");
+    let signed = tmp.path().join("signed.ko");
+    let o = common::run(
+        common::kabi()
+            .args(["sign", "--key"])
+            .arg(td.join("sig/rsa2048.key"))
+            .arg("--cert")
+            .arg(td.join("sig/rsa2048.pem"))
+            .arg("-o")
+            .arg(&signed)
+            .arg(&m),
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let list = tmp.path().join("kabi_stablelist_x86_64");
+    std::fs::write(&list, "[rhel9_x86_64_stablelist]\n\tprintk\n").unwrap();
+    let o = common::run(
+        common::kabi()
+            .args([
+                "check",
+                "--json",
+                "--list-keys",
+                "--sig-enforce",
+                "--symvers",
+            ])
+            .arg(td.join("symvers/6.1.0-56-amd64.symvers"))
+            .arg("--trusted-cert")
+            .arg(td.join("sig/rsa2048.pem"))
+            .arg("--stablelist")
+            .arg(&list)
+            .arg(&signed)
+            .arg(td.join("lib/modules/6.1.0-56-amd64/kernel/lib/crc-itu-t.ko")),
+    );
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["verdicts"][0]["signature"]["result"], "verified", "{v}");
+    assert_eq!(v["verdicts"][1]["signature"]["result"], "soft", "{v}");
+    assert_eq!(
+        v["verdicts"][1]["problems"][0]["kind"], "unavailable-key",
+        "{v}"
+    );
+    assert!(
+        !v["support"][0]["not_on_list"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    check("check.schema.json", &o.stdout);
+}

@@ -43,6 +43,9 @@ _kabi() {
             kabi,modversions)
                 cmd="kabi__subcmd__modversions"
                 ;;
+            kabi,sign)
+                cmd="kabi__subcmd__sign"
+                ;;
             kabi,unload)
                 cmd="kabi__subcmd__unload"
                 ;;
@@ -82,6 +85,9 @@ _kabi() {
             kabi__subcmd__help,modversions)
                 cmd="kabi__subcmd__help__subcmd__modversions"
                 ;;
+            kabi__subcmd__help,sign)
+                cmd="kabi__subcmd__help__subcmd__sign"
+                ;;
             kabi__subcmd__help,unload)
                 cmd="kabi__subcmd__help__subcmd__unload"
                 ;;
@@ -116,7 +122,7 @@ _kabi() {
 
     case "${cmd}" in
         kabi)
-            opts="-h -V --help --version info modversions check diff-abi depmod weak-modules weak load unload lsmod verify gen-docs help"
+            opts="-h -V --help --version info modversions check diff-abi depmod weak-modules weak load unload lsmod verify sign gen-docs help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -130,7 +136,7 @@ _kabi() {
             return 0
             ;;
         kabi__subcmd__check)
-            opts="-k -b -v -h --kernel --symvers --vmlinuz --running --root --verbose --json --help"
+            opts="-k -b -v -h --kernel --symvers --vmlinuz --running --root --verbose --json --trusted-cert --sig-enforce --lockdown --no-keys --list-keys --stablelist --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -157,6 +163,18 @@ _kabi() {
                     return 0
                     ;;
                 -b)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --trusted-cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --lockdown)
+                    COMPREPLY=($(compgen -W "none integrity confidentiality" -- "${cur}"))
+                    return 0
+                    ;;
+                --stablelist)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -278,7 +296,7 @@ _kabi() {
             return 0
             ;;
         kabi__subcmd__help)
-            opts="info modversions check diff-abi depmod weak-modules weak load unload lsmod verify gen-docs help"
+            opts="info modversions check diff-abi depmod weak-modules weak load unload lsmod verify sign gen-docs help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -404,6 +422,20 @@ _kabi() {
             return 0
             ;;
         kabi__subcmd__help__subcmd__modversions)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        kabi__subcmd__help__subcmd__sign)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -593,6 +625,64 @@ _kabi() {
                     return 0
                     ;;
                 --basedir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -b)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        kabi__subcmd__sign)
+            opts="-o -d -p -k -b -h --hash --key --cert --keyid --output --detached --save-sig --verify --trusted-cert --vmlinuz --kernel --running --root --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --hash)
+                    COMPREPLY=($(compgen -W "sha1 sha224 sha256 sha384 sha512" -- "${cur}"))
+                    return 0
+                    ;;
+                --key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --trusted-cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --vmlinuz)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --kernel)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -k)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --root)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -37,6 +37,7 @@ complete -c kabi -n "__fish_kabi_needs_command" -f -a "load" -d 'Load modules wi
 complete -c kabi -n "__fish_kabi_needs_command" -f -a "unload" -d 'Remove modules (-r: and their unused dependencies)'
 complete -c kabi -n "__fish_kabi_needs_command" -f -a "lsmod" -d 'List loaded modules'
 complete -c kabi -n "__fish_kabi_needs_command" -f -a "verify" -d 'Will the modules this host expects load on this kernel? (boot-time check)'
+complete -c kabi -n "__fish_kabi_needs_command" -f -a "sign" -d 'Sign modules as scripts/sign-file does (--verify: would the kernel accept them?)'
 complete -c kabi -n "__fish_kabi_needs_command" -f -a "gen-docs" -d 'Write the man pages and shell completions into DIR (for packaging)'
 complete -c kabi -n "__fish_kabi_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c kabi -n "__fish_kabi_using_subcommand info" -s F -l field -d 'Print only provided FIELD' -r
@@ -59,9 +60,17 @@ complete -c kabi -n "__fish_kabi_using_subcommand check" -s k -l kernel -d 'Chec
 complete -c kabi -n "__fish_kabi_using_subcommand check" -l symvers -d 'Check against a Module.symvers file (plain, .gz, .xz, .zst)' -r -F
 complete -c kabi -n "__fish_kabi_using_subcommand check" -l vmlinuz -d 'Check against a kernel image (x86 bzImage): vmlinux\'s exports and CRCs from the image itself; with --kernel, the image overrides that kernel\'s symvers for vmlinux symbols' -r -F
 complete -c kabi -n "__fish_kabi_using_subcommand check" -s b -l root -d 'Filesystem root the kernel is installed under' -r -F
+complete -c kabi -n "__fish_kabi_using_subcommand check" -l trusted-cert -d 'Trust the certificates of FILE (PEM, any number; or DER) for module signatures, as if they were in the kernel\'s secondary keyring (repeatable)' -r -F
+complete -c kabi -n "__fish_kabi_using_subcommand check" -l lockdown -d 'Check as if the kernel were locked down at this level (at integrity and above a module without a valid signature is refused with EPERM)' -r -f -a "none\t''
+integrity\t''
+confidentiality\t''"
+complete -c kabi -n "__fish_kabi_using_subcommand check" -l stablelist -d 'Report, apart from the verdict, every kernel symbol a module uses that is not on this kABI stablelist (RHEL\'s kabi_stablelist_<arch>, or the directory holding it, e.g. /lib/modules/kabi-current), as Red Hat\'s ksc does' -r -F
 complete -c kabi -n "__fish_kabi_using_subcommand check" -l running -d 'Check against the running kernel: /proc/kallsyms, and /proc/kcore for CRCs when readable (root); otherwise CRCs are reported as not verifiable'
 complete -c kabi -n "__fish_kabi_using_subcommand check" -s v -l verbose -d 'Show every reason, note and unverified check'
 complete -c kabi -n "__fish_kabi_using_subcommand check" -l json -d 'Print the verdicts as JSON'
+complete -c kabi -n "__fish_kabi_using_subcommand check" -l sig-enforce -d 'Check as if signatures were enforced (module.sig_enforce=1)'
+complete -c kabi -n "__fish_kabi_using_subcommand check" -l no-keys -d 'Do not read the kernel\'s trusted keys (image, /proc/keys, UEFI db and MOK): check signatures for form and enforcement only'
+complete -c kabi -n "__fish_kabi_using_subcommand check" -l list-keys -d 'List the kernel\'s trusted keys and where each comes from, then the verdicts'
 complete -c kabi -n "__fish_kabi_using_subcommand check" -s h -l help -d 'Print help'
 complete -c kabi -n "__fish_kabi_using_subcommand diff-abi" -s b -l root -d 'Filesystem root installed releases are under' -r -F
 complete -c kabi -n "__fish_kabi_using_subcommand diff-abi" -s m -l modules -d 'Modules (files or directories) to check against NEW: which break, and through what' -r -F
@@ -136,18 +145,37 @@ complete -c kabi -n "__fish_kabi_using_subcommand verify" -l loaded -d 'Also eve
 complete -c kabi -n "__fish_kabi_using_subcommand verify" -l json -d 'Print the report as JSON'
 complete -c kabi -n "__fish_kabi_using_subcommand verify" -s q -l quiet -d 'Print only the modules with problems and the summary line'
 complete -c kabi -n "__fish_kabi_using_subcommand verify" -s h -l help -d 'Print help'
+complete -c kabi -n "__fish_kabi_using_subcommand sign" -l hash -d 'Digest algorithm (what CONFIG_MODULE_SIG_HASH names)' -r -f -a "sha1\t''
+sha224\t''
+sha256\t''
+sha384\t''
+sha512\t''"
+complete -c kabi -n "__fish_kabi_using_subcommand sign" -l key -d 'Private key, PEM (PKCS#8, PKCS#1 RSA or SEC1 EC; the kernel\'s signing_key.pem, which also holds the certificate, works) or DER PKCS#8' -r -F
+complete -c kabi -n "__fish_kabi_using_subcommand sign" -l cert -d 'The signer\'s X.509 certificate, PEM or DER (default: the certificate in the key file)' -r -F
+complete -c kabi -n "__fish_kabi_using_subcommand sign" -s o -l output -d 'Write the signed module to FILE and keep the original (default: replace the module, atomically)' -r -F
+complete -c kabi -n "__fish_kabi_using_subcommand sign" -l trusted-cert -d '--verify: trust these certificates (repeatable)' -r -F
+complete -c kabi -n "__fish_kabi_using_subcommand sign" -l vmlinuz -d '--verify: the keys built into this kernel image' -r -F
+complete -c kabi -n "__fish_kabi_using_subcommand sign" -s k -l kernel -d '--verify: the keys of the installed kernel KVER (its image, this host\'s UEFI db and MOK)' -r
+complete -c kabi -n "__fish_kabi_using_subcommand sign" -s b -l root -d 'Filesystem root for --kernel and --running' -r -F
+complete -c kabi -n "__fish_kabi_using_subcommand sign" -l keyid -d 'Name the signer by its subjectKeyIdentifier instead of issuer and serial (sign-file -k)'
+complete -c kabi -n "__fish_kabi_using_subcommand sign" -s d -l detached -d 'Write only the detached PKCS#7 signature, to MODULE.p7s (or -o FILE); the module is not changed (sign-file -d)'
+complete -c kabi -n "__fish_kabi_using_subcommand sign" -s p -l save-sig -d 'Also write the PKCS#7 signature to MODULE.p7s (sign-file -p)'
+complete -c kabi -n "__fish_kabi_using_subcommand sign" -l verify -d 'Do not sign: say whether the kernel would accept each module\'s signature (against --trusted-cert, a kernel image, an installed kernel or the running kernel)'
+complete -c kabi -n "__fish_kabi_using_subcommand sign" -l running -d '--verify: the running kernel\'s keyrings'
+complete -c kabi -n "__fish_kabi_using_subcommand sign" -s h -l help -d 'Print help'
 complete -c kabi -n "__fish_kabi_using_subcommand gen-docs" -s h -l help -d 'Print help'
-complete -c kabi -n "__fish_kabi_using_subcommand help; and not __fish_seen_subcommand_from info modversions check diff-abi depmod weak-modules weak load unload lsmod verify gen-docs help" -f -a "info" -d 'Show a module\'s information, exactly as kmod\'s modinfo does (or --json)'
-complete -c kabi -n "__fish_kabi_using_subcommand help; and not __fish_seen_subcommand_from info modversions check diff-abi depmod weak-modules weak load unload lsmod verify gen-docs help" -f -a "modversions" -d 'Dump a module\'s imported symbol versions (__versions), as modprobe --dump-modversions'
-complete -c kabi -n "__fish_kabi_using_subcommand help; and not __fish_seen_subcommand_from info modversions check diff-abi depmod weak-modules weak load unload lsmod verify gen-docs help" -f -a "check" -d 'Will these modules load on that kernel? Every reason, in the kernel\'s words'
-complete -c kabi -n "__fish_kabi_using_subcommand help; and not __fish_seen_subcommand_from info modversions check diff-abi depmod weak-modules weak load unload lsmod verify gen-docs help" -f -a "diff-abi" -d 'What changed between two kernels\' ABIs, and which modules that breaks'
-complete -c kabi -n "__fish_kabi_using_subcommand help; and not __fish_seen_subcommand_from info modversions check diff-abi depmod weak-modules weak load unload lsmod verify gen-docs help" -f -a "depmod" -d 'Generate modules.dep and the binary indexes, byte for byte as kmod\'s depmod'
-complete -c kabi -n "__fish_kabi_using_subcommand help; and not __fish_seen_subcommand_from info modversions check diff-abi depmod weak-modules weak load unload lsmod verify gen-docs help" -f -a "weak-modules" -d 'RHEL\'s weak-modules: link compatible modules into other kernels\' weak-updates/'
-complete -c kabi -n "__fish_kabi_using_subcommand help; and not __fish_seen_subcommand_from info modversions check diff-abi depmod weak-modules weak load unload lsmod verify gen-docs help" -f -a "weak" -d 'Weak-updates state: kabi weak status'
-complete -c kabi -n "__fish_kabi_using_subcommand help; and not __fish_seen_subcommand_from info modversions check diff-abi depmod weak-modules weak load unload lsmod verify gen-docs help" -f -a "load" -d 'Load modules with their dependencies, as modprobe (checked first)'
-complete -c kabi -n "__fish_kabi_using_subcommand help; and not __fish_seen_subcommand_from info modversions check diff-abi depmod weak-modules weak load unload lsmod verify gen-docs help" -f -a "unload" -d 'Remove modules (-r: and their unused dependencies)'
-complete -c kabi -n "__fish_kabi_using_subcommand help; and not __fish_seen_subcommand_from info modversions check diff-abi depmod weak-modules weak load unload lsmod verify gen-docs help" -f -a "lsmod" -d 'List loaded modules'
-complete -c kabi -n "__fish_kabi_using_subcommand help; and not __fish_seen_subcommand_from info modversions check diff-abi depmod weak-modules weak load unload lsmod verify gen-docs help" -f -a "verify" -d 'Will the modules this host expects load on this kernel? (boot-time check)'
-complete -c kabi -n "__fish_kabi_using_subcommand help; and not __fish_seen_subcommand_from info modversions check diff-abi depmod weak-modules weak load unload lsmod verify gen-docs help" -f -a "gen-docs" -d 'Write the man pages and shell completions into DIR (for packaging)'
-complete -c kabi -n "__fish_kabi_using_subcommand help; and not __fish_seen_subcommand_from info modversions check diff-abi depmod weak-modules weak load unload lsmod verify gen-docs help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c kabi -n "__fish_kabi_using_subcommand help; and not __fish_seen_subcommand_from info modversions check diff-abi depmod weak-modules weak load unload lsmod verify sign gen-docs help" -f -a "info" -d 'Show a module\'s information, exactly as kmod\'s modinfo does (or --json)'
+complete -c kabi -n "__fish_kabi_using_subcommand help; and not __fish_seen_subcommand_from info modversions check diff-abi depmod weak-modules weak load unload lsmod verify sign gen-docs help" -f -a "modversions" -d 'Dump a module\'s imported symbol versions (__versions), as modprobe --dump-modversions'
+complete -c kabi -n "__fish_kabi_using_subcommand help; and not __fish_seen_subcommand_from info modversions check diff-abi depmod weak-modules weak load unload lsmod verify sign gen-docs help" -f -a "check" -d 'Will these modules load on that kernel? Every reason, in the kernel\'s words'
+complete -c kabi -n "__fish_kabi_using_subcommand help; and not __fish_seen_subcommand_from info modversions check diff-abi depmod weak-modules weak load unload lsmod verify sign gen-docs help" -f -a "diff-abi" -d 'What changed between two kernels\' ABIs, and which modules that breaks'
+complete -c kabi -n "__fish_kabi_using_subcommand help; and not __fish_seen_subcommand_from info modversions check diff-abi depmod weak-modules weak load unload lsmod verify sign gen-docs help" -f -a "depmod" -d 'Generate modules.dep and the binary indexes, byte for byte as kmod\'s depmod'
+complete -c kabi -n "__fish_kabi_using_subcommand help; and not __fish_seen_subcommand_from info modversions check diff-abi depmod weak-modules weak load unload lsmod verify sign gen-docs help" -f -a "weak-modules" -d 'RHEL\'s weak-modules: link compatible modules into other kernels\' weak-updates/'
+complete -c kabi -n "__fish_kabi_using_subcommand help; and not __fish_seen_subcommand_from info modversions check diff-abi depmod weak-modules weak load unload lsmod verify sign gen-docs help" -f -a "weak" -d 'Weak-updates state: kabi weak status'
+complete -c kabi -n "__fish_kabi_using_subcommand help; and not __fish_seen_subcommand_from info modversions check diff-abi depmod weak-modules weak load unload lsmod verify sign gen-docs help" -f -a "load" -d 'Load modules with their dependencies, as modprobe (checked first)'
+complete -c kabi -n "__fish_kabi_using_subcommand help; and not __fish_seen_subcommand_from info modversions check diff-abi depmod weak-modules weak load unload lsmod verify sign gen-docs help" -f -a "unload" -d 'Remove modules (-r: and their unused dependencies)'
+complete -c kabi -n "__fish_kabi_using_subcommand help; and not __fish_seen_subcommand_from info modversions check diff-abi depmod weak-modules weak load unload lsmod verify sign gen-docs help" -f -a "lsmod" -d 'List loaded modules'
+complete -c kabi -n "__fish_kabi_using_subcommand help; and not __fish_seen_subcommand_from info modversions check diff-abi depmod weak-modules weak load unload lsmod verify sign gen-docs help" -f -a "verify" -d 'Will the modules this host expects load on this kernel? (boot-time check)'
+complete -c kabi -n "__fish_kabi_using_subcommand help; and not __fish_seen_subcommand_from info modversions check diff-abi depmod weak-modules weak load unload lsmod verify sign gen-docs help" -f -a "sign" -d 'Sign modules as scripts/sign-file does (--verify: would the kernel accept them?)'
+complete -c kabi -n "__fish_kabi_using_subcommand help; and not __fish_seen_subcommand_from info modversions check diff-abi depmod weak-modules weak load unload lsmod verify sign gen-docs help" -f -a "gen-docs" -d 'Write the man pages and shell completions into DIR (for packaging)'
+complete -c kabi -n "__fish_kabi_using_subcommand help; and not __fish_seen_subcommand_from info modversions check diff-abi depmod weak-modules weak load unload lsmod verify sign gen-docs help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c kabi -n "__fish_kabi_using_subcommand help; and __fish_seen_subcommand_from weak" -f -a "status" -d 'For every kernel: each module of the other kernels\' extra/ and each weak-updates link: linked or not, compatible or not and why, dangling links'

@@ -1,12 +1,15 @@
 //! `kabi check`: will these modules load on that kernel, and if not, why (in the kernel's
 //! words).
 
-use crate::check::{Note, Verdict, check_set};
+use crate::check::{Note, Verdict, check_set, check_set_with_sigs};
 use crate::kernel::source::{Depth, KernelSpec, resolve, vmlinuz_file};
 use crate::kernel::target::Target;
 use crate::module::Module;
+use crate::sig::state::Lockdown;
+use crate::sig::{SigCheck, SigPolicy};
+use crate::stablelist::{Stablelist, SupportFinding};
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct CheckArgs {
@@ -33,6 +36,29 @@ pub struct CheckArgs {
     /// Print the verdicts as JSON
     #[arg(long)]
     pub json: bool,
+    /// Trust the certificates of FILE (PEM, any number; or DER) for module signatures, as if
+    /// they were in the kernel's secondary keyring (repeatable)
+    #[arg(long, value_name = "FILE")]
+    pub trusted_cert: Vec<PathBuf>,
+    /// Check as if signatures were enforced (module.sig_enforce=1)
+    #[arg(long)]
+    pub sig_enforce: bool,
+    /// Check as if the kernel were locked down at this level (at integrity and above a
+    /// module without a valid signature is refused with EPERM)
+    #[arg(long, value_name = "MODE", value_parser = ["none", "integrity", "confidentiality"])]
+    pub lockdown: Option<String>,
+    /// Do not read the kernel's trusted keys (image, /proc/keys, UEFI db and MOK): check
+    /// signatures for form and enforcement only
+    #[arg(long)]
+    pub no_keys: bool,
+    /// List the kernel's trusted keys and where each comes from, then the verdicts
+    #[arg(long)]
+    pub list_keys: bool,
+    /// Report, apart from the verdict, every kernel symbol a module uses that is not on this
+    /// kABI stablelist (RHEL's kabi_stablelist_<arch>, or the directory holding it, e.g.
+    /// /lib/modules/kabi-current), as Red Hat's ksc does
+    #[arg(long, value_name = "FILE|DIR")]
+    pub stablelist: Option<PathBuf>,
     /// Module files, or directories to check every module below
     #[arg(required = true, value_name = "MODULE|DIR")]
     pub modules: Vec<PathBuf>,
@@ -49,6 +75,41 @@ pub mod exit {
 }
 
 fn target(args: &CheckArgs) -> Result<Target, crate::Error> {
+    let mut t = target_abi(args)?;
+    let root = crate::root::Root::open(&args.root)?;
+    let mut policy = if args.running {
+        SigPolicy::running(&root)?
+    } else if args.symvers.is_some() || (args.vmlinuz.is_some() && args.kernel.is_none()) {
+        // a symvers file or an image alone: no installed kernel to read more of
+        let mut p = SigPolicy::with_config(t.sig.config.clone());
+        if let Some(img) = &args.vmlinuz {
+            p.sources.vmlinuz = Some(crate::sig::trust::Loc::host(img)?);
+        }
+        p
+    } else {
+        let kver = crate::kernel::source::release_or_running(&root, args.kernel.as_deref())?;
+        let mut p = SigPolicy::installed(&root, &kver)?;
+        if let Some(img) = &args.vmlinuz {
+            p.sources.vmlinuz = Some(crate::sig::trust::Loc::host(img)?);
+        }
+        p
+    };
+    if args.no_keys {
+        policy.sources = Default::default();
+    }
+    policy.trust_files(&args.trusted_cert)?;
+    if args.sig_enforce {
+        policy.force_enforce("--sig-enforce");
+    }
+    if let Some(l) = args.lockdown.as_deref().and_then(Lockdown::from_word) {
+        policy.enforcement.lockdown = l;
+        policy.enforcement.lockdown_by = vec![format!("--lockdown {}", l.name())];
+    }
+    t.sig = policy;
+    Ok(t)
+}
+
+fn target_abi(args: &CheckArgs) -> Result<Target, crate::Error> {
     let root = crate::root::Root::open(&args.root)?;
     if args.running {
         return resolve(&root, &KernelSpec::Running, Depth::Full);
@@ -100,6 +161,60 @@ pub fn load_modules(files: &[PathBuf], cmd: &str) -> (Vec<(PathBuf, Module)>, bo
     (mods, bad)
 }
 
+/// Modules parsed with their signature checks, and the files that could not be parsed.
+pub struct Loaded {
+    pub mods: Vec<(PathBuf, Module)>,
+    pub sigs: Vec<Option<SigCheck>>,
+    /// Files whose ELF image does not parse but whose signature check could be made (the
+    /// kernel checks the signature first): path, error, check.
+    pub unparsed: Vec<(PathBuf, String, SigCheck)>,
+    /// Some file could not be read at all.
+    pub bad: bool,
+}
+
+/// Parse `files` in parallel and compute each one's signature check from the same bytes
+/// (the module body is hashed only when a trusted key must verify it).
+pub fn load_modules_with_sigs(files: &[PathBuf], cmd: &str, policy: &SigPolicy) -> Loaded {
+    use rayon::prelude::*;
+    type One = Result<(Result<Module, crate::Error>, SigCheck), crate::Error>;
+    let results: Vec<One> = files
+        .par_iter()
+        .map(|f| {
+            let data = crate::sig::trust::read_regular(f, crate::compress::DEFAULT_LIMIT)?;
+            let image = crate::module::decompress(&data).map_err(|e| crate::Error::parse(f, e))?;
+            let sc = crate::sig::verdict::check_image(&image, policy);
+            let m = Module::parse_file(&image, f)
+                .map(|mut m| {
+                    m.compression = crate::compress::Compression::detect(&data)
+                        .unwrap_or(crate::compress::Compression::None);
+                    m
+                })
+                .map_err(|e| crate::Error::parse(f, e));
+            Ok((m, sc))
+        })
+        .collect();
+    let mut out = Loaded {
+        mods: Vec::with_capacity(files.len()),
+        sigs: Vec::with_capacity(files.len()),
+        unparsed: Vec::new(),
+        bad: false,
+    };
+    for (res, f) in results.into_iter().zip(files) {
+        match res {
+            Ok((Ok(m), sc)) => {
+                out.mods.push((f.clone(), m));
+                out.sigs.push(Some(sc));
+            }
+            Ok((Err(e), sc)) => out.unparsed.push((f.clone(), e.to_string(), sc)),
+            Err(e) => {
+                eprintln!("kabi {cmd}: ERROR: {e}");
+                out.bad = true;
+            }
+        }
+    }
+    out
+}
+
 /// One line per module; with `verbose`, every reason below it.
 pub fn render_table(verdicts: &[Verdict], verbose: bool) -> String {
     let width = verdicts
@@ -122,7 +237,9 @@ pub fn render_table(verdicts: &[Verdict], verbose: bool) -> String {
                     String::new()
                 };
                 let msg = if first.is_empty() {
-                    format!("{p:?}")
+                    p.explain()
+                        .map(|e| format!("({e})"))
+                        .unwrap_or_else(|| format!("{p:?}"))
                 } else {
                     first
                 };
@@ -159,10 +276,11 @@ pub fn render_table(verdicts: &[Verdict], verbose: bool) -> String {
                     _ => String::new(),
                 };
                 let msg = p.kernel_message(&v.name);
-                let msg = if msg.is_empty() {
-                    format!("{p:?}")
-                } else {
-                    msg.replace('\n', "; ")
+                let msg = match (msg.is_empty(), p.explain()) {
+                    (true, Some(e)) => format!("({e})"),
+                    (true, None) => format!("{p:?}"),
+                    (false, Some(e)) => format!("{} ({e})", msg.replace('\n', "; ")),
+                    (false, None) => msg.replace('\n', "; "),
                 };
                 s.push_str(&format!("      {:<12} {msg}{detail}\n", p.errno()));
             }
@@ -178,12 +296,99 @@ pub fn render_table(verdicts: &[Verdict], verbose: bool) -> String {
                 };
                 s.push_str(&format!("      note         {msg}\n"));
             }
+            if let Some(crate::sig::SigCheck {
+                outcome: crate::sig::Outcome::Verified { key, keyring },
+                ..
+            }) = &v.signature
+            {
+                s.push_str(&format!(
+                    "      signature    verified with '{key}' ({})\n",
+                    keyring.name()
+                ));
+            }
             for u in &v.unverified {
                 s.push_str(&format!("      unverified   {u}\n"));
             }
         }
     }
     s
+}
+
+/// The support findings, one line per module with symbols off the list.
+pub fn render_support(findings: &[SupportFinding], verbose: bool) -> String {
+    let width = findings
+        .iter()
+        .map(|f| f.name.len())
+        .max()
+        .unwrap_or(6)
+        .max(6);
+    let mut s = String::new();
+    for f in findings {
+        if f.supported() && !verbose {
+            continue;
+        }
+        let list = f
+            .stablelist
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if f.supported() {
+            s.push_str(&format!(
+                "support  {:<width$}  all {} kernel symbols on {list}\n",
+                f.name, f.kernel_symbols
+            ));
+            continue;
+        }
+        let syms: Vec<&str> = f.not_on_list.iter().map(|o| o.symbol.as_str()).collect();
+        s.push_str(&format!(
+            "support  {:<width$}  {} of {} kernel symbols not on {list}: {}\n",
+            f.name,
+            syms.len(),
+            f.kernel_symbols,
+            syms.join(" ")
+        ));
+    }
+    s
+}
+
+fn support_findings(
+    args: &CheckArgs,
+    mods: &[(PathBuf, Module)],
+    target: &Target,
+) -> Result<Vec<SupportFinding>, crate::Error> {
+    let Some(path) = &args.stablelist else {
+        return Ok(Vec::new());
+    };
+    let arch = mods
+        .first()
+        .and_then(|(_, m)| crate::stablelist::arch_name(m.elf.machine));
+    let list = Stablelist::read(path, arch)?;
+    let set: rustc_hash::FxHashSet<&str> = mods
+        .iter()
+        .flat_map(|(_, m)| m.exports.iter().map(|e| e.name.as_str()))
+        .collect();
+    let provider = |s: &str| target.abi.get(s).map(|k| k.owner.clone());
+    Ok(mods
+        .iter()
+        .map(|(p, m)| crate::stablelist::check(m, Some(p.clone()), &list, &set, &provider))
+        .collect())
+}
+
+/// For the running kernel: the taint flags of modules already loaded
+/// (`/sys/module/NAME/taint`), by name.
+fn loaded_taints(root: &Path, verdicts: &[Verdict]) -> Vec<(String, String)> {
+    verdicts
+        .iter()
+        .filter_map(|v| {
+            let p = root.join("sys/module").join(&v.name).join("taint");
+            let t = std::fs::read_to_string(p).ok()?;
+            root.join("sys/module")
+                .join(&v.name)
+                .join("initstate")
+                .exists()
+                .then(|| (v.name.clone(), t.trim().to_string()))
+        })
+        .collect()
 }
 
 pub fn run(args: &CheckArgs) -> i32 {
@@ -199,17 +404,112 @@ pub fn run(args: &CheckArgs) -> i32 {
         eprintln!("kabi check: ERROR: no module files in {:?}", args.modules);
         return exit::ERROR;
     }
-    let (mods, bad_input) = load_modules(&files, "check");
-    let verdicts = check_set(&mods, &target);
-    let out = if args.json {
-        serde_json::to_string_pretty(&serde_json::json!({
-            "kernel": { "release": target.release, "sources": target.abi.sources, "config": target.config },
-            "verdicts": verdicts,
-        }))
-        .unwrap_or_default()
-            + "\n"
+    let Loaded {
+        mods,
+        sigs,
+        unparsed,
+        mut bad,
+    } = load_modules_with_sigs(&files, "check", &target.sig);
+    let mut verdicts = check_set_with_sigs(&mods, &target, &sigs);
+    for (path, err, sc) in &unparsed {
+        let name = crate::tree::lookup::module_name_of(&path.to_string_lossy())
+            .unwrap_or_else(|| path.display().to_string());
+        match crate::check::signature_only(&name, Some(path.clone()), sc, &target, err) {
+            Some(v) => verdicts.push(v),
+            None => {
+                eprintln!("kabi check: ERROR: {err}");
+                bad = true;
+            }
+        }
+    }
+    let bad_input = bad;
+    let support = match support_findings(args, &mods, &target) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("kabi check: ERROR: {e}");
+            return exit::ERROR;
+        }
+    };
+    let loaded = if args.running {
+        loaded_taints(&args.root, &verdicts)
     } else {
-        render_table(&verdicts, args.verbose)
+        Vec::new()
+    };
+    let keys = if args.list_keys {
+        Some(target.sig.keys())
+    } else {
+        target.sig.keys_loaded()
+    };
+    let out = if args.json {
+        let mut doc = serde_json::json!({
+            "kernel": {
+                "release": target.release,
+                "sources": target.abi.sources,
+                "config": target.config,
+                "signatures": {
+                    "config": target.sig.config,
+                    "enforcement": target.sig.enforcement,
+                    "key_sources": target.sig.sources,
+                    "keys": keys,
+                },
+            },
+            "verdicts": verdicts,
+        });
+        if args.stablelist.is_some() {
+            doc["support"] = serde_json::json!(support);
+        }
+        if args.running {
+            doc["loaded"] = loaded
+                .iter()
+                .map(|(n, t)| serde_json::json!({"name": n, "taint": t}))
+                .collect();
+        }
+        serde_json::to_string_pretty(&doc).unwrap_or_default() + "\n"
+    } else {
+        let mut s = String::new();
+        if args.list_keys
+            && let Some(k) = keys
+        {
+            for src in &k.sources {
+                s.push_str(&format!("keys     {} from {}", src.keys, src.source));
+                for p in &src.problems {
+                    s.push_str(&format!("; {p}"));
+                }
+                s.push('\n');
+            }
+            for line in crate::sig::trust::describe_keys(k) {
+                s.push_str(&format!("key      {line}\n"));
+            }
+            let e = &target.sig.enforcement;
+            s.push_str(&format!(
+                "policy   signatures {}{}, lockdown {}{}\n",
+                if e.enforced || target.config.sig_enforce {
+                    "enforced"
+                } else {
+                    "not enforced"
+                },
+                if e.enforced_by.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", e.enforced_by.join(", "))
+                },
+                e.lockdown.name(),
+                if e.lockdown_by.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", e.lockdown_by.join(", "))
+                },
+            ));
+        }
+        s.push_str(&render_table(&verdicts, args.verbose));
+        for (n, t) in &loaded {
+            s.push_str(&format!(
+                "loaded   {n} is loaded in the running kernel (taint: {})\n",
+                if t.is_empty() { "none" } else { t }
+            ));
+        }
+        s.push_str(&render_support(&support, args.verbose));
+        s
     };
     let _ = std::io::stdout().lock().write_all(out.as_bytes());
     if bad_input {

@@ -7,6 +7,7 @@ pub mod docs;
 pub mod info;
 pub mod load;
 pub mod modversions;
+pub mod sign;
 pub mod verify;
 pub mod weak;
 
@@ -59,6 +60,8 @@ pub enum Command {
     Lsmod,
     /// Will the modules this host expects load on this kernel? (boot-time check)
     Verify(verify::VerifyArgs),
+    /// Sign modules as scripts/sign-file does (--verify: would the kernel accept them?)
+    Sign(sign::SignArgs),
     /// Write the man pages and shell completions into DIR (for packaging)
     #[command(hide = true)]
     GenDocs { dir: std::path::PathBuf },
@@ -104,6 +107,7 @@ pub fn main_kabi(args: Vec<std::ffi::OsString>) -> i32 {
         Command::Unload(a) => load::run_unload(a),
         Command::Lsmod => load::run_lsmod(),
         Command::Verify(a) => verify::run(a),
+        Command::Sign(a) => sign::run(a),
         Command::GenDocs { dir } => match docs::write(dir) {
             Ok(()) => exit::OK,
             Err(e) => {

@@ -59,6 +59,10 @@ pub struct Target {
     /// `false` when CRCs could not be known (kallsyms without kcore): CRC checks are skipped
     /// and the verdict says so.
     pub crcs_known: bool,
+    /// What decides the signature check: the kernel's switches, its enforcement state and
+    /// where its trusted keys come from (none by default: signatures are then checked for form
+    /// and enforcement only). `crate::sig::SigPolicy::installed` / `running` fill it.
+    pub sig: crate::sig::SigPolicy,
 }
 
 impl Target {
@@ -81,6 +85,8 @@ impl Target {
         match std::fs::read_to_string(root.join(format!("boot/config-{kver}"))) {
             Ok(t) => {
                 self.config = LoaderConfig::from_kconfig(&t);
+                self.sig
+                    .set_config(crate::sig::state::SigConfig::from_kconfig(&t));
                 true
             }
             Err(_) => false,
@@ -92,6 +98,8 @@ impl Target {
         match root.read_string(format!("boot/config-{kver}"), crate::root::caps::CONFIG) {
             Ok(t) => {
                 self.config = LoaderConfig::from_kconfig(&t);
+                self.sig
+                    .set_config(crate::sig::state::SigConfig::from_kconfig(&t));
                 true
             }
             Err(_) => false,

@@ -1,0 +1,768 @@
+//! The kernel's `module_sig_check()` (`kernel/module/signing.c`, v6.1 as Debian builds it)
+//! computed from a module's bytes and a [`SigPolicy`]:
+//!
+//! 1. no `~Module signature appended~\n` at the end (or a "mangled" load with
+//!    `MODULE_INIT_IGNORE_*` flags): -ENODATA, "unsigned module";
+//! 2. `mod_check_sig()`: `sig_len` must fit (-EBADMSG), `id_type` must be PKCS#7 (-ENOPKG,
+//!    `module: not signed with expected PKCS#7 message`), the other header fields zero
+//!    (-EBADMSG, `module: PKCS#7 signature info has unexpected non-zero params`);
+//! 3. `verify_pkcs7_signature()` over the module's first `len - 28 - 12 - sig_len` bytes:
+//!    the message parsed ([`super::pkcs7`]), detached, of type `data`, without authenticated
+//!    attributes (-EKEYREJECTED otherwise); each signer's digest algorithm available in the
+//!    kernel (-ENOPKG when none is); then `pkcs7_validate_trust()`: the signer's key looked up
+//!    by its key id in the secondary keyring (which links the builtin and machine keyrings),
+//!    -ENOKEY if none; the signature verified with it, -EKEYREJECTED if it does not; Debian
+//!    then retries -ENOKEY against `.platform`; a verified module whose SHA-256 is blacklisted
+//!    is -EKEYREJECTED.
+//!
+//! -ENODATA, -ENOPKG and -ENOKEY are forgiven unless signatures are enforced ("Loading of
+//! %s is rejected", -EKEYREJECTED), then `security_locked_down(LOCKDOWN_MODULE_SIGNATURE)`
+//! decides (-EPERM under lockdown); any other error refuses the module, enforced or not.
+//!
+//! The module body is hashed only when a trusted key matched and the signature must be
+//! verified; a check from the parsed trailer alone ([`check_trailer`]) stops there.
+
+use super::cert::{Cert, PublicKey, hex};
+use super::keys::Keyring;
+use super::pkcs7::{self, HashAlgo, Refusal, SigAlgo, SignerInfo};
+use super::trust::{SigPolicy, TrustedKey};
+use crate::module::signature::{HEADER_LEN, ID_PKCS7, MAGIC, Trailer};
+use serde::Serialize;
+
+/// Why a module counts as not (validly) signed in a way the kernel may forgive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Soft {
+    /// -ENODATA
+    Unsigned,
+    /// -ENOPKG
+    UnsupportedCrypto,
+    /// -ENOKEY
+    UnavailableKey,
+}
+
+impl Soft {
+    /// The words `module_sig_check()` uses (`Loading of %s is rejected`).
+    pub fn reason(self) -> &'static str {
+        match self {
+            Soft::Unsigned => "unsigned module",
+            Soft::UnsupportedCrypto => "module with unsupported crypto",
+            Soft::UnavailableKey => "module with unavailable key",
+        }
+    }
+    pub fn errno(self) -> &'static str {
+        match self {
+            Soft::Unsigned => "ENODATA",
+            Soft::UnsupportedCrypto => "ENOPKG",
+            Soft::UnavailableKey => "ENOKEY",
+        }
+    }
+}
+
+/// What the signature check comes to, before enforcement is applied.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "result", rename_all = "kebab-case")]
+pub enum Outcome {
+    /// The signature verifies with a trusted key: the module loads untainted.
+    Verified { key: String, keyring: Keyring },
+    /// Forgiven unless enforced (taint E), refused under enforcement or lockdown.
+    Soft { why: Soft, detail: String },
+    /// Refused whether enforced or not.
+    Refused { errno: &'static str, detail: String },
+    /// kabi cannot tell (no keys known, a key known without its certificate, the module body
+    /// not read, crypto kabi does not implement).
+    Unknown { detail: String },
+}
+
+/// The signature check of one module.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SigCheck {
+    #[serde(flatten)]
+    pub outcome: Outcome,
+    /// What the kernel logs while checking (before any "Loading of ... is rejected").
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub log: Vec<String>,
+    /// The first signer, when the message parsed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signer: Option<SignerInfo>,
+}
+
+impl SigCheck {
+    fn soft(why: Soft, detail: impl Into<String>) -> SigCheck {
+        SigCheck {
+            outcome: Outcome::Soft {
+                why,
+                detail: detail.into(),
+            },
+            log: Vec::new(),
+            signer: None,
+        }
+    }
+    fn refused(r: Refusal) -> SigCheck {
+        if r.errno == "ENOPKG" {
+            return SigCheck {
+                outcome: Outcome::Soft {
+                    why: Soft::UnsupportedCrypto,
+                    detail: r.detail,
+                },
+                log: r.log,
+                signer: None,
+            };
+        }
+        SigCheck {
+            outcome: Outcome::Refused {
+                errno: r.errno,
+                detail: r.detail,
+            },
+            log: r.log,
+            signer: None,
+        }
+    }
+    fn unknown(detail: impl Into<String>) -> SigCheck {
+        SigCheck {
+            outcome: Outcome::Unknown {
+                detail: detail.into(),
+            },
+            log: Vec::new(),
+            signer: None,
+        }
+    }
+    pub fn is_verified(&self) -> bool {
+        matches!(self.outcome, Outcome::Verified { .. })
+    }
+}
+
+/// The full check on a decompressed module file (image plus trailer).
+pub fn check_image(image: &[u8], policy: &SigPolicy) -> SigCheck {
+    check_image_flags(image, policy, false)
+}
+
+/// As [`check_image`], for a load with `MODULE_INIT_IGNORE_MODVERSIONS` or
+/// `MODULE_INIT_IGNORE_VERMAGIC` (`mangled`): the signature is then not looked at.
+pub fn check_image_flags(image: &[u8], policy: &SigPolicy, mangled: bool) -> SigCheck {
+    let marker = MAGIC.len();
+    if mangled || image.len() <= marker || &image[image.len() - marker..] != MAGIC {
+        return SigCheck::soft(Soft::Unsigned, "no signature appended");
+    }
+    let modlen = image.len() - marker;
+    // mod_verify_sig
+    if modlen <= HEADER_LEN {
+        return SigCheck::refused(Refusal::new("EBADMSG", "no room for the signature header"));
+    }
+    let hdr = &image[modlen - HEADER_LEN..modlen];
+    let sig_len = u32::from_be_bytes([hdr[8], hdr[9], hdr[10], hdr[11]]) as usize;
+    if let Err(r) = mod_check_sig(hdr, modlen) {
+        return SigCheck::refused(r);
+    }
+    let body_len = modlen - HEADER_LEN - sig_len;
+    let blob = &image[body_len..modlen - HEADER_LEN];
+    verify_message(blob, Some(&image[..body_len]), Some(image), policy)
+}
+
+/// `mod_check_sig()` on the 12-byte header of a file whose length without the marker is
+/// `file_len`.
+fn mod_check_sig(hdr: &[u8], file_len: usize) -> Result<(), Refusal> {
+    let sig_len = u32::from_be_bytes([hdr[8], hdr[9], hdr[10], hdr[11]]) as usize;
+    if sig_len >= file_len - HEADER_LEN {
+        return Err(Refusal::new(
+            "EBADMSG",
+            format!(
+                "signature length {sig_len} exceeds the {} bytes in front of it",
+                file_len - HEADER_LEN
+            ),
+        ));
+    }
+    if hdr[2] != ID_PKCS7 {
+        return Err(Refusal::logged(
+            "ENOPKG",
+            "module: not signed with expected PKCS#7 message",
+        ));
+    }
+    if hdr[0] != 0 || hdr[1] != 0 || hdr[3] != 0 || hdr[4] != 0 || hdr[5..8] != [0, 0, 0] {
+        return Err(Refusal::logged(
+            "EBADMSG",
+            "module: PKCS#7 signature info has unexpected non-zero params",
+        ));
+    }
+    Ok(())
+}
+
+/// The check from a module's parsed trailer alone: everything but the digest, which needs
+/// the module body ([`Outcome::Unknown`] when a key matched and the signature would have to
+/// be verified).
+pub fn check_trailer(trailer: &Trailer, policy: &SigPolicy) -> SigCheck {
+    match trailer {
+        Trailer::Unsigned => SigCheck::soft(Soft::Unsigned, "no signature appended"),
+        Trailer::Malformed(why) => SigCheck::refused(Refusal::new("EBADMSG", why.clone())),
+        Trailer::Signed(sig) => {
+            let h = &sig.header;
+            let mut raw = [0u8; HEADER_LEN];
+            raw[0] = h.algo;
+            raw[1] = h.hash;
+            raw[2] = h.id_type;
+            raw[3] = h.signer_len;
+            raw[4] = h.key_id_len;
+            raw[5..8].copy_from_slice(&h.pad);
+            raw[8..].copy_from_slice(&h.sig_len.to_be_bytes());
+            let file_len =
+                sig.module_len + sig.signer.len() + sig.key_id.len() + sig.sig.len() + HEADER_LEN;
+            if let Err(r) = mod_check_sig(&raw, file_len) {
+                return SigCheck::refused(r);
+            }
+            verify_message(&sig.sig, None, None, policy)
+        }
+    }
+}
+
+/// What a key lookup finds.
+enum Found<'a> {
+    Key(&'a TrustedKey, &'a Cert),
+    /// A key of that description is in a keyring, its certificate is not known.
+    DescriptionOnly(&'a TrustedKey),
+    None,
+}
+
+/// `find_asymmetric_key(keyring, id)`: a key any of whose ids equals `id`.
+fn find_key<'a>(keys: impl Iterator<Item = &'a TrustedKey>, si: &SignerInfo) -> Found<'a> {
+    let mut maybe = None;
+    for k in keys {
+        match &k.cert {
+            Some(c) => {
+                if c.key_ids().contains(&si.auth_id) {
+                    return Found::Key(k, c);
+                }
+            }
+            None => {
+                // known by description only: `subject: skid-or-serial`
+                let (subject, id_hex) = k.description.rsplit_once(": ").unwrap_or(("", ""));
+                let by_skid = si.skid.as_ref().is_some_and(|s| hex(s) == id_hex);
+                let by_name = si.issuer.as_deref() == Some(subject)
+                    && (si.serial.as_ref().is_some_and(|s| hex(s) == id_hex) || !id_hex.is_empty());
+                if by_skid || by_name {
+                    maybe = Some(k);
+                }
+            }
+        }
+    }
+    maybe.map_or(Found::None, Found::DescriptionOnly)
+}
+
+/// Verify one signer's signature with `key` over `digest`: `public_key_verify_signature()`.
+/// `Err(None)`: kabi cannot tell.
+fn verify_with(
+    key: &Cert,
+    si: &SignerInfo,
+    digest: &[u8],
+    policy: &SigPolicy,
+) -> Result<(), Option<&'static str>> {
+    use rsa::Pkcs1v15Sign;
+    let cfg = &policy.config;
+    match (&key.key, si.pkey) {
+        (PublicKey::Rsa(k), SigAlgo::Rsa) => {
+            if !cfg.rsa {
+                return Err(Some("ENOENT"));
+            }
+            let scheme = match si.hash {
+                HashAlgo::Sha1 => Pkcs1v15Sign::new::<sha1::Sha1>(),
+                HashAlgo::Sha224 => Pkcs1v15Sign::new::<sha2::Sha224>(),
+                HashAlgo::Sha256 => Pkcs1v15Sign::new::<sha2::Sha256>(),
+                HashAlgo::Sha384 => Pkcs1v15Sign::new::<sha2::Sha384>(),
+                HashAlgo::Sha512 => Pkcs1v15Sign::new::<sha2::Sha512>(),
+                // pkcs1pad has no DigestInfo for these: the verification fails
+                HashAlgo::Md4 | HashAlgo::Sm3 | HashAlgo::Streebog256 | HashAlgo::Streebog512 => {
+                    return Err(Some("EINVAL"));
+                }
+                HashAlgo::Md5 => return Err(None),
+            };
+            k.verify(scheme, digest, &si.signature)
+                .map_err(|_| Some("EKEYREJECTED"))
+        }
+        (PublicKey::P256(k), SigAlgo::Ecdsa) => {
+            use p256::ecdsa::signature::hazmat::PrehashVerifier;
+            if !cfg.ecdsa {
+                return Err(Some("ENOENT"));
+            }
+            let sig =
+                p256::ecdsa::Signature::from_der(&si.signature).map_err(|_| Some("EBADMSG"))?;
+            k.verify_prehash(digest, &sig)
+                .map_err(|_| Some("EKEYREJECTED"))
+        }
+        (PublicKey::P384(k), SigAlgo::Ecdsa) => {
+            use p384::ecdsa::signature::hazmat::PrehashVerifier;
+            if !cfg.ecdsa {
+                return Err(Some("ENOENT"));
+            }
+            let sig =
+                p384::ecdsa::Signature::from_der(&si.signature).map_err(|_| Some("EBADMSG"))?;
+            k.verify_prehash(digest, &sig)
+                .map_err(|_| Some("EKEYREJECTED"))
+        }
+        (PublicKey::Other, _) => Err(None),
+        // the key's algorithm and the signature's differ
+        _ => Err(Some("EKEYREJECTED")),
+    }
+}
+
+fn hash_supported(policy: &SigPolicy, h: HashAlgo) -> bool {
+    policy.config.hashes.contains(&h)
+}
+
+/// The PKCS#7 part of the check. `body`: the signed bytes, when read; `whole`: the whole
+/// file (for the hash blacklist).
+fn verify_message(
+    blob: &[u8],
+    body: Option<&[u8]>,
+    whole: Option<&[u8]>,
+    policy: &SigPolicy,
+) -> SigCheck {
+    let msg = match pkcs7::parse(blob) {
+        Ok(m) => m,
+        Err(r) => return SigCheck::refused(r),
+    };
+    let signer = msg.signers.first().cloned();
+    let with_signer = |mut c: SigCheck| {
+        c.signer = signer.clone();
+        c
+    };
+    if msg.has_content {
+        return with_signer(SigCheck::refused(Refusal::logged(
+            "EBADMSG",
+            "PKCS#7 signature with non-detached data",
+        )));
+    }
+    // pkcs7_verify(VERIFYING_MODULE_SIGNATURE)
+    if !msg.data_type_is_data {
+        return with_signer(SigCheck::refused(Refusal::logged(
+            "EKEYREJECTED",
+            "PKCS7: Invalid module sig (not pkcs7-data)",
+        )));
+    }
+    if msg.have_authattrs {
+        return with_signer(SigCheck::refused(Refusal::logged(
+            "EKEYREJECTED",
+            "PKCS7: Invalid module sig (has authattrs)",
+        )));
+    }
+    // digests, computed once per algorithm, only when needed
+    let mut digests: Vec<(HashAlgo, Vec<u8>)> = Vec::new();
+    let mut digest_of = |h: HashAlgo| -> Option<Vec<u8>> {
+        if let Some((_, d)) = digests.iter().find(|(a, _)| *a == h) {
+            return Some(d.clone());
+        }
+        let d = h.digest(body?)?;
+        digests.push((h, d.clone()));
+        Some(d)
+    };
+    let unsupported: Vec<bool> = msg
+        .signers
+        .iter()
+        .map(|s| !hash_supported(policy, s.hash))
+        .collect();
+    // signers whose certificate the message carries are verified against it first
+    for (si, unsup) in msg.signers.iter().zip(&unsupported) {
+        if *unsup {
+            continue;
+        }
+        if let Some(c) = msg.certs.iter().find(|c| c.id() == si.auth_id) {
+            let Some(d) = digest_of(si.hash) else {
+                return with_signer(SigCheck::unknown(not_read(body, si.hash)));
+            };
+            match verify_with(c, si, &d, policy) {
+                Ok(()) => {}
+                Err(Some(errno)) => {
+                    return with_signer(SigCheck::refused(Refusal::new(
+                        errno,
+                        format!(
+                            "the signature does not verify with the certificate in the message ({})",
+                            c.description()
+                        ),
+                    )));
+                }
+                Err(None) => {
+                    return with_signer(SigCheck::unknown(format!(
+                        "kabi cannot verify {} signatures with {} keys",
+                        si.pkey.name(),
+                        c.pkey_algo
+                    )));
+                }
+            }
+        }
+    }
+    if unsupported.iter().all(|&u| u) {
+        let names: Vec<&str> = msg.signers.iter().map(|s| s.hash.name()).collect();
+        return with_signer(SigCheck::soft(
+            Soft::UnsupportedCrypto,
+            format!("the kernel cannot compute {}", names.join(", ")),
+        ));
+    }
+    let keys = policy.keys();
+    if !keys.authoritative {
+        return with_signer(SigCheck::unknown(
+            "the kernel's trusted keys are not known (no kernel image, /proc/keys or --trusted-cert)",
+        ));
+    }
+    // pkcs7_validate_trust: secondary (builtin, machine, given) first, then .platform
+    let mut passes = vec![true];
+    if policy.platform_fallback {
+        passes.push(false);
+    }
+    for secondary in passes {
+        let mut cached = Soft::UnavailableKey;
+        let mut any_ok: Option<(String, Keyring)> = None;
+        for (si, unsup) in msg.signers.iter().zip(&unsupported) {
+            if *unsup {
+                cached = Soft::UnsupportedCrypto;
+                continue;
+            }
+            // a certificate of the message that is a trusted key, or the signer's key directly
+            let via_cert = msg.certs.iter().find(|c| c.id() == si.auth_id);
+            let found = match via_cert {
+                Some(c) => {
+                    let ids: Vec<Vec<u8>> = [Some(c.id()), c.skid.clone()]
+                        .into_iter()
+                        .flatten()
+                        .collect();
+                    keys.in_search(secondary)
+                        .find_map(|k| {
+                            let kc = k.cert.as_ref()?;
+                            kc.key_ids()
+                                .iter()
+                                .any(|i| ids.contains(i))
+                                .then_some(Found::Key(k, kc))
+                        })
+                        .unwrap_or_else(|| find_key(keys.in_search(secondary), si))
+                }
+                None => find_key(keys.in_search(secondary), si),
+            };
+            match found {
+                Found::None => continue,
+                Found::DescriptionOnly(k) => {
+                    return with_signer(SigCheck::unknown(format!(
+                        "signed by {}; the kernel has key '{}' in {}, whose certificate kabi does not have",
+                        si.describe(),
+                        k.description,
+                        k.keyring.name()
+                    )));
+                }
+                Found::Key(k, c) => {
+                    let Some(d) = digest_of(si.hash) else {
+                        return with_signer(SigCheck::unknown(not_read(body, si.hash)));
+                    };
+                    match verify_with(c, si, &d, policy) {
+                        Ok(()) => any_ok = Some((k.description.clone(), k.keyring)),
+                        Err(Some(_)) => {
+                            return with_signer(SigCheck::refused(Refusal::new(
+                                "EKEYREJECTED",
+                                format!(
+                                    "the signature does not verify with the trusted key '{}' ({})",
+                                    k.description,
+                                    k.keyring.name()
+                                ),
+                            )));
+                        }
+                        Err(None) => {
+                            return with_signer(SigCheck::unknown(format!(
+                                "kabi cannot verify {} signatures with {} keys ('{}')",
+                                si.pkey.name(),
+                                c.pkey_algo,
+                                k.description
+                            )));
+                        }
+                    }
+                }
+            }
+        }
+        if let Some((key, keyring)) = any_ok {
+            // mod_is_hash_blacklisted
+            if !keys.blacklisted.is_empty() {
+                let Some(w) = whole else {
+                    return with_signer(SigCheck::unknown(
+                        "the module's hash is not computed (body not read) to look it up in the blacklist",
+                    ));
+                };
+                use sha2::Digest;
+                let h: [u8; 32] = sha2::Sha256::digest(w).into();
+                if keys.blacklisted.contains(&h) {
+                    let line = format!("Module hash {} is blacklisted", hex(&h));
+                    return with_signer(SigCheck::refused(Refusal::logged("EKEYREJECTED", line)));
+                }
+            }
+            return with_signer(SigCheck {
+                outcome: Outcome::Verified { key, keyring },
+                log: Vec::new(),
+                signer: None,
+            });
+        }
+        if cached == Soft::UnsupportedCrypto {
+            return with_signer(SigCheck::soft(
+                Soft::UnsupportedCrypto,
+                "no signer with a digest the kernel can compute",
+            ));
+        }
+    }
+    let who = signer
+        .as_ref()
+        .map(SignerInfo::describe)
+        .unwrap_or_default();
+    with_signer(SigCheck::soft(
+        Soft::UnavailableKey,
+        format!(
+            "signed by {who}, which is none of the {} keys the kernel trusts",
+            keys.keys.len()
+        ),
+    ))
+}
+
+fn not_read(body: Option<&[u8]>, h: HashAlgo) -> String {
+    if body.is_none() {
+        "a trusted key matches; the module body was not read to verify the signature".into()
+    } else {
+        format!("kabi cannot compute {} digests", h.name())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sig::cert::{Cert, parse_bundle};
+    use crate::sig::sign::{
+        SignOptions, SigningKey, append_signature, pkcs7_signature, sign_image,
+    };
+    use std::sync::Arc;
+
+    const MODULE: &[u8] =
+        include_bytes!("../../testdata/lib/modules/6.1.0-56-amd64/kernel/lib/crc-itu-t.ko");
+
+    fn key(name: &str) -> (SigningKey, Cert) {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/sig/");
+        let k = std::fs::read(format!("{dir}{name}.key")).unwrap();
+        let c = std::fs::read(format!("{dir}{name}.pem")).unwrap();
+        (
+            SigningKey::from_bytes(&k).unwrap(),
+            parse_bundle(&c).unwrap().remove(0),
+        )
+    }
+
+    fn body() -> &'static [u8] {
+        crate::module::signature::split(MODULE).0
+    }
+
+    fn trusting(certs: &[&Cert]) -> SigPolicy {
+        let mut p = SigPolicy::default();
+        for c in certs {
+            p.preloaded.push((Keyring::Given, Arc::new((*c).clone())));
+        }
+        p
+    }
+
+    fn sign(name: &str, hash: HashAlgo) -> (Vec<u8>, Cert) {
+        let (k, c) = key(name);
+        let opts = SignOptions {
+            hash,
+            use_keyid: false,
+        };
+        (sign_image(MODULE, &k, &c, opts).unwrap().0, c)
+    }
+
+    fn soft(sc: &SigCheck) -> Option<Soft> {
+        match sc.outcome {
+            Outcome::Soft { why, .. } => Some(why),
+            _ => None,
+        }
+    }
+
+    fn errno(sc: &SigCheck) -> Option<&'static str> {
+        match sc.outcome {
+            Outcome::Refused { errno, .. } => Some(errno),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn rsa_and_ecdsa_signatures_verify_and_fail_as_the_kernel_would() {
+        for (name, hash) in [
+            ("rsa2048", HashAlgo::Sha256),
+            ("rsa2048", HashAlgo::Sha1),
+            ("rsa2048", HashAlgo::Sha512),
+            ("p256", HashAlgo::Sha256),
+            ("p256", HashAlgo::Sha384),
+            ("p384", HashAlgo::Sha384),
+        ] {
+            let (signed, cert) = sign(name, hash);
+            let p = trusting(&[&cert]);
+            let sc = check_image(&signed, &p);
+            assert!(sc.is_verified(), "{name} {hash:?}: {sc:?}");
+            assert_eq!(sc.signer.as_ref().unwrap().hash, hash);
+            // one body byte flipped: the signature does not verify, EKEYREJECTED
+            let mut bad = signed.clone();
+            bad[100] ^= 1;
+            assert_eq!(
+                errno(&check_image(&bad, &p)),
+                Some("EKEYREJECTED"),
+                "{name}"
+            );
+            // another key trusted only: unavailable key
+            let (_, other) = key(if name == "rsa2048" { "p256" } else { "rsa2048" });
+            let sc = check_image(&signed, &trusting(&[&other]));
+            assert_eq!(soft(&sc), Some(Soft::UnavailableKey), "{name}");
+            // the key known by description only (as /proc/keys shows it): kabi cannot tell
+            let mut p = SigPolicy::default();
+            p.preloaded.clear();
+            let mut keys =
+                crate::sig::trust::TrustedKeys::from_certs(vec![], Keyring::Builtin, "x");
+            keys.keys.push(crate::sig::trust::TrustedKey {
+                keyring: Keyring::Builtin,
+                description: cert.description(),
+                source: "/proc/keys".into(),
+                cert: None,
+                has_certificate: false,
+                proc_keys: None,
+            });
+            let sc = verify_with_keys(&signed, keys);
+            assert!(
+                matches!(sc.outcome, Outcome::Unknown { .. }),
+                "{name}: {sc:?}"
+            );
+        }
+    }
+
+    /// `check_image` with a given key set.
+    fn verify_with_keys(image: &[u8], keys: crate::sig::trust::TrustedKeys) -> SigCheck {
+        let p = SigPolicy::default();
+        p.set_keys_for_test(keys);
+        check_image(image, &p)
+    }
+
+    #[test]
+    fn key_identifier_signers_and_ecdsa_without_kernel_support() {
+        let (k, c) = key("p256");
+        let opts = SignOptions {
+            hash: HashAlgo::Sha256,
+            use_keyid: true,
+        };
+        let (signed, _) = sign_image(MODULE, &k, &c, opts).unwrap();
+        let mut p = trusting(&[&c]);
+        let sc = check_image(&signed, &p);
+        assert!(sc.is_verified(), "{sc:?}");
+        assert!(sc.signer.as_ref().unwrap().skid.is_some());
+        // Debian's cloud kernel has no CONFIG_CRYPTO_ECDSA: the key cannot verify, refused
+        p.config.ecdsa = false;
+        assert_eq!(errno(&check_image(&signed, &p)), Some("EKEYREJECTED"));
+    }
+
+    #[test]
+    fn trailer_form_and_unsupported_crypto() {
+        let (signed, cert) = sign("rsa2048", HashAlgo::Sha256);
+        let mut p = trusting(&[&cert]);
+        // unsigned, and a marker cut off: -ENODATA
+        assert_eq!(soft(&check_image(body(), &p)), Some(Soft::Unsigned));
+        assert_eq!(
+            soft(&check_image(&signed[..signed.len() - 1], &p)),
+            Some(Soft::Unsigned)
+        );
+        // a mangled load ignores the signature
+        assert_eq!(
+            soft(&check_image_flags(&signed, &p, true)),
+            Some(Soft::Unsigned)
+        );
+        let hdr = signed.len() - MAGIC.len() - HEADER_LEN;
+        // id_type not PKCS#7: -ENOPKG with the kernel's line
+        let mut x = signed.clone();
+        x[hdr + 2] = 1;
+        let sc = check_image(&x, &p);
+        assert_eq!(soft(&sc), Some(Soft::UnsupportedCrypto));
+        assert_eq!(sc.log, ["module: not signed with expected PKCS#7 message"]);
+        // non-zero params: -EBADMSG with its line
+        let mut x = signed.clone();
+        x[hdr + 5] = 1;
+        let sc = check_image(&x, &p);
+        assert_eq!(errno(&sc), Some("EBADMSG"));
+        assert_eq!(
+            sc.log,
+            ["module: PKCS#7 signature info has unexpected non-zero params"]
+        );
+        // sig_len beyond the file: -EBADMSG, silently
+        let mut x = signed.clone();
+        x[hdr + 8..hdr + 12].copy_from_slice(&u32::MAX.to_be_bytes());
+        let sc = check_image(&x, &p);
+        assert_eq!(errno(&sc), Some("EBADMSG"));
+        assert!(sc.log.is_empty());
+        // a digest the kernel cannot compute: -ENOPKG
+        p.config.hashes.retain(|h| *h != HashAlgo::Sha256);
+        assert_eq!(
+            soft(&check_image(&signed, &p)),
+            Some(Soft::UnsupportedCrypto)
+        );
+    }
+
+    #[test]
+    fn the_trailer_alone_tells_all_but_the_digest() {
+        let (signed, cert) = sign("rsa2048", HashAlgo::Sha256);
+        let m = crate::module::Module::parse_image(&signed).unwrap();
+        let sc = check_trailer(&m.signature, &trusting(&[&cert]));
+        assert!(matches!(sc.outcome, Outcome::Unknown { .. }), "{sc:?}");
+        let (_, other) = key("p256");
+        let sc = check_trailer(&m.signature, &trusting(&[&other]));
+        assert_eq!(soft(&sc), Some(Soft::UnavailableKey));
+        // no keys known at all: nothing to say about a signed module
+        let sc = check_trailer(&m.signature, &SigPolicy::default());
+        assert!(matches!(sc.outcome, Outcome::Unknown { .. }), "{sc:?}");
+    }
+
+    #[test]
+    fn messages_the_kernel_refuses_for_modules() {
+        let (k, c) = key("rsa2048");
+        let p = trusting(&[&c]);
+        let opts = SignOptions {
+            hash: HashAlgo::Sha256,
+            use_keyid: false,
+        };
+        let p7 = pkcs7_signature(body(), &k, &c, opts).unwrap();
+        // re-encode with the content attached: "PKCS#7 signature with non-detached data"
+        use cms::content_info::ContentInfo;
+        use cms::signed_data::SignedData;
+        use der::{Decode, Encode};
+        let ci = ContentInfo::from_der(&p7).unwrap();
+        let mut sd: SignedData = ci.content.decode_as().unwrap();
+        sd.encap_content_info.econtent =
+            Some(der::Any::new(der::Tag::OctetString, b"x".to_vec()).unwrap());
+        let attached = ContentInfo {
+            content_type: ci.content_type,
+            content: der::Any::encode_from(&sd).unwrap(),
+        }
+        .to_der()
+        .unwrap();
+        let sc = check_image(&append_signature(body(), &attached), &p);
+        assert_eq!(errno(&sc), Some("EBADMSG"));
+        assert_eq!(sc.log, ["PKCS#7 signature with non-detached data"]);
+        // a content type other than data: EINVAL from the parser
+        let mut sd2: SignedData = ci.content.decode_as().unwrap();
+        sd2.encap_content_info.econtent_type = der::asn1::ObjectIdentifier::new_unwrap("1.2.3.4");
+        let odd = ContentInfo {
+            content_type: ci.content_type,
+            content: der::Any::encode_from(&sd2).unwrap(),
+        }
+        .to_der()
+        .unwrap();
+        assert_eq!(
+            errno(&check_image(&append_signature(body(), &odd), &p)),
+            Some("EINVAL")
+        );
+        // garbage where the message should be: EBADMSG
+        let junk = append_signature(body(), &[0x30, 0x03, 0x02, 0x01, 0x01]);
+        assert_eq!(errno(&check_image(&junk, &p)), Some("EBADMSG"));
+    }
+
+    #[test]
+    fn a_blacklisted_module_hash_is_refused() {
+        let (signed, cert) = sign("rsa2048", HashAlgo::Sha256);
+        use sha2::Digest;
+        let h: [u8; 32] = sha2::Sha256::digest(&signed).into();
+        let mut keys =
+            crate::sig::trust::TrustedKeys::from_certs(vec![cert], Keyring::Given, "test");
+        keys.blacklisted.push(h);
+        let sc = verify_with_keys(&signed, keys);
+        assert_eq!(errno(&sc), Some("EKEYREJECTED"));
+        assert!(sc.log[0].starts_with("Module hash ") && sc.log[0].ends_with(" is blacklisted"));
+    }
+}
