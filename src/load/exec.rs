@@ -721,9 +721,7 @@ impl Loader<'_> {
                     // loaded meanwhile (a softdep of two plans): as kmod, not an error
                     Err(EEXIST) => results.push((name, Ok(()))),
                     Err(e) => {
-                        if self.required(m) || ids.contains(&m) {
-                            failed.insert(m);
-                        }
+                        failed.insert(m);
                         results.push((name, Err(Failure::errno(e))));
                     }
                 }

@@ -283,12 +283,13 @@ impl LogCursor for FakeLog {
     }
 }
 
-/// A module file for tests that use the fake: an empty file named `<name>.ko` under `dir`.
+/// A module file for tests that use the fake (which does not read it): a placeholder at
+/// `dir/rel`.
 pub fn touch_module(dir: &Path, rel: &str) -> PathBuf {
     let p = dir.join(rel);
     if let Some(parent) = p.parent() {
         let _ = std::fs::create_dir_all(parent);
     }
-    let _ = std::fs::write(&p, b"");
+    let _ = std::fs::write(&p, b"\x7fELF placeholder for the fake kernel\n");
     p
 }
