@@ -37,20 +37,56 @@ fn strings(args: &[OsString]) -> Vec<String> {
 }
 
 /// Where kmod's tools send messages: stderr (`prog: LEVEL: text`) or syslog, filtered by
-/// the verbosity; a printed fatal message ends the program.
+/// the verbosity; a printed fatal message ends the program. Standard output is buffered as
+/// stdio buffers it (by line on a terminal, in blocks of 4096 bytes elsewhere), so that what
+/// kmod prints and what a command it runs prints come out in kmod's order.
 pub struct Log {
     pub prog: String,
     /// Messages up to this priority are shown.
     pub verbose: i32,
     pub syslog: bool,
+    out: std::cell::RefCell<Vec<u8>>,
+    tty: bool,
+}
+
+/// stdio's buffer size for a pipe or a file.
+const STDIO_BUFSIZ: usize = 4096;
+
+impl Drop for Log {
+    fn drop(&mut self) {
+        self.flush();
+    }
 }
 
 impl Log {
     pub fn new(prog: &str, verbose: i32) -> Log {
+        use std::io::IsTerminal;
         Log {
             prog: prog.to_string(),
             verbose,
             syslog: false,
+            out: std::cell::RefCell::new(Vec::new()),
+            tty: std::io::stdout().is_terminal(),
+        }
+    }
+
+    /// Write what stdio would still hold.
+    pub fn flush(&self) {
+        let mut b = self.out.borrow_mut();
+        if !b.is_empty() {
+            print_out_bytes(&b);
+            b.clear();
+        }
+    }
+
+    /// `printf` to stdout.
+    fn printf(&self, s: &str) {
+        let mut b = self.out.borrow_mut();
+        b.extend_from_slice(s.as_bytes());
+        let full = b.len() >= STDIO_BUFSIZ;
+        drop(b);
+        if self.tty || full {
+            self.flush();
         }
     }
 
@@ -58,7 +94,6 @@ impl Log {
         if self.syslog {
             syslog(&self.prog, level, text);
         } else {
-            let _ = std::io::stdout().flush();
             eprint!("{}: {}: {text}", self.prog, level.name());
         }
     }
@@ -70,7 +105,8 @@ impl Log {
         }
         self.emit(level, text);
         if level <= Level::Crit {
-            let _ = std::io::stdout().flush();
+            // exit(3) flushes stdio
+            self.flush();
             std::process::exit(1);
         }
     }
@@ -89,10 +125,16 @@ impl Log {
         match e {
             Event::Show(s) => {
                 if show {
-                    print_out(&s);
+                    self.printf(&s);
                 }
             }
-            Event::Out(s) => print_out(&s),
+            Event::ShowNow(s) => {
+                if show {
+                    self.printf(&s);
+                    self.flush();
+                }
+            }
+            Event::Out(s) => self.printf(&s),
             Event::Tool(l, t) => self.tool(l, &t),
             Event::Lib(l, at, t) => self.lib(l, at, &t),
         }
@@ -101,8 +143,12 @@ impl Log {
 
 /// Write to stdout and flush (a closed pipe kills the process with SIGPIPE, as kmod).
 fn print_out(s: &str) {
+    print_out_bytes(s.as_bytes());
+}
+
+fn print_out_bytes(s: &[u8]) {
     let mut o = std::io::stdout().lock();
-    let _ = o.write_all(s.as_bytes());
+    let _ = o.write_all(s);
     let _ = o.flush();
 }
 

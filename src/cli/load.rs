@@ -269,7 +269,7 @@ pub fn run_unload(a: &UnloadArgs) -> i32 {
         let mut l = Loader::new(index, ModprobeConfig::default(), &kernel);
         if a.dry_run {
             for n in &a.names {
-                sink(Event::Show(format!("rmmod {n}\n")));
+                sink(Event::ShowNow(format!("rmmod {n}\n")));
             }
             return 0;
         }

@@ -392,7 +392,7 @@ impl Loader<'_> {
         match cmd.as_deref().map(|c| c.replace("$CMDLINE_OPTS", "")) {
             None => self.remove_one(&name, opts, sink)?,
             Some(c) => {
-                sink(Event::Show(format!("remove {c}\n")));
+                sink(Event::ShowNow(format!("remove {c}\n")));
                 if !opts.dry_run {
                     match self.kernel.run_command(&c, &name) {
                         Ok(0) => {}
@@ -431,7 +431,7 @@ impl Loader<'_> {
     /// modprobe's `rmmod_do_remove_module`: `delete_module`, waiting (with `-w`) while the
     /// module is busy.
     fn remove_one(&mut self, name: &str, opts: &Options, sink: Sink) -> Result<(), i32> {
-        sink(Event::Show(format!("rmmod {name}\n")));
+        sink(Event::ShowNow(format!("rmmod {name}\n")));
         if opts.dry_run {
             return Ok(());
         }

@@ -57,8 +57,12 @@ impl Level {
 pub enum Event {
     /// A line kmod prints on stdout when showing what it does (`-v`, `-n -v`,
     /// `--show-depends`): `insmod PATH OPTS`, `install CMD OPTS`, `builtin NAME`,
-    /// `rmmod NAME`, `remove CMD`. With its newline.
+    /// `rmmod NAME`, `remove CMD`. With its newline. kmod leaves the `insmod`/`install`/
+    /// `builtin` lines in stdio's buffer (a command run meanwhile prints first when stdout
+    /// is a pipe): those are `Show`; the `rmmod`/`remove` lines are flushed: `ShowNow`.
     Show(String),
+    /// A shown line kmod flushes at once.
+    ShowNow(String),
     /// A line always printed on stdout (`modprobe -R`'s names).
     Out(String),
     /// A message of the tool itself (modprobe's `LOG`/`ERR`), with its newline. A message

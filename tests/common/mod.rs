@@ -1,6 +1,7 @@
 //! Shared helpers of the integration tests.
 #![allow(dead_code)]
 
+pub mod kmodtools;
 pub mod qemu;
 pub mod weak;
 
