@@ -186,10 +186,7 @@ fn a_failing_dependency_stops_the_list_a_failing_softdep_does_not() {
         )
         .failing("nls_utf8", 19, "nls_utf8: init failed");
     let (mut l, mut ev) = with(&t, config("softdep isofs post: nls-utf8\n", ""), &k);
-    let o = Options {
-        verbose: true,
-        ..Options::default()
-    };
+    let o = Options::default();
     assert!(!probe(&mut l, "udf", None, &o, &mut ev));
     // cdrom failed: crc_itu_t and udf are never tried
     assert_eq!(k.inserted(), ["cdrom"]);
@@ -632,7 +629,7 @@ fn dry_run_touches_nothing_and_kernel_log_is_attached() {
     assert!(!ev.iter().any(|e| matches!(e, Event::ShowNow(_))));
     // kabi's own detail: the errno's name and the kernel's words
     let o = Options {
-        predict: true,
+        explain: true,
         ..Options::default()
     };
     let mut ev = Vec::new();

@@ -153,6 +153,7 @@ pub fn run_load(a: &LoadArgs) -> i32 {
         verbose: a.verbose,
         predict: !a.no_check,
         force: a.force,
+        explain: true,
         ..Options::default()
     };
     if opts.predict && !opts.dry_run {
@@ -294,8 +295,9 @@ pub fn run_lsmod() -> i32 {
 }
 
 /// `/init` of a bare initramfs: mount /proc, /sys and /dev, run each line of
-/// `/etc/kabi-init` as a kabi command line (printing `KABI-RUN:` / `KABI-EXIT:` markers
-/// around each on the console), then power off. Only as PID 1: anywhere else it would
+/// `/etc/kabi-init` as a kabi command line, or a line starting with `!` as a program
+/// (`!NAME=VALUE PROGRAM ARGS`), printing `KABI-RUN:` / `KABI-EXIT:` markers around each on
+/// the console, then power off. Only as PID 1: anywhere else it would
 /// mount over the host's directories and power the machine off.
 pub fn run_init() -> i32 {
     let pid = rustix::process::getpid();
@@ -324,15 +326,19 @@ pub fn run_init() -> i32 {
             continue;
         }
         println!("KABI-RUN: {line}");
-        let mut args: Vec<std::ffi::OsString> = vec!["kabi".into()];
-        args.extend(
-            crate::load::config::split_cmdline(line)
-                .into_iter()
-                .map(|w| w.trim_matches('"').to_string().into()),
-        );
+        let words: Vec<String> = crate::load::config::split_cmdline(line.trim_start_matches('!'))
+            .into_iter()
+            .map(|w| w.trim_matches('"').to_string())
+            .collect();
         let t = std::time::Instant::now();
         // a command that would exit (a fatal message) must not end PID 1: run it in a child
-        let code = run_child(args);
+        let code = if line.starts_with('!') {
+            run_program(&words)
+        } else {
+            let mut args: Vec<std::ffi::OsString> = vec!["kabi".into()];
+            args.extend(words.into_iter().map(Into::into));
+            run_child(args)
+        };
         use std::io::Write;
         let _ = std::io::stdout().flush();
         println!("KABI-EXIT: {code} ({:.3} s)", t.elapsed().as_secs_f64());
@@ -344,18 +350,61 @@ pub fn run_init() -> i32 {
     0
 }
 
-/// Run one `/etc/kabi-init` line: in a child process (`/proc/self/exe`), so that a command
-/// ending the process (kmod's fatal messages do) returns its status here.
-fn run_child(args: Vec<std::ffi::OsString>) -> i32 {
-    let exe = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("/init"));
-    match std::process::Command::new(exe)
-        .arg0("kabi")
-        .args(&args[1..])
-        .status()
-    {
+/// A `!` line of `/etc/kabi-init`: `[NAME=VALUE...] PROGRAM ARGS...`, run as a shell would
+/// (the program found in `PATH`, by default `/sbin:/bin:/usr/sbin:/usr/bin`), its status.
+fn run_program(words: &[String]) -> i32 {
+    let is_assignment = |w: &str| {
+        w.split_once('=').is_some_and(|(k, _)| {
+            !k.is_empty()
+                && !k.starts_with(|c: char| c.is_ascii_digit())
+                && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        })
+    };
+    let n = words.iter().take_while(|w| is_assignment(w)).count();
+    let Some(prog) = words.get(n) else {
+        return 127;
+    };
+    let mut c = std::process::Command::new(prog);
+    c.args(&words[n + 1..])
+        .env("PATH", "/sbin:/bin:/usr/sbin:/usr/bin");
+    for w in &words[..n] {
+        if let Some((k, v)) = w.split_once('=') {
+            c.env(k, v);
+        }
+    }
+    match c.status() {
         Ok(s) => s.code().unwrap_or(128),
-        Err(_) => super::main_kabi(args),
+        Err(e) => {
+            eprintln!("kabi init: {prog}: {e}");
+            127
+        }
     }
 }
 
-use std::os::unix::process::CommandExt;
+/// Run one `/etc/kabi-init` line in a child process (`fork`), so that a command ending the
+/// process (kmod's fatal messages do) returns its status here.
+fn run_child(args: Vec<std::ffi::OsString>) -> i32 {
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+    // SAFETY: PID 1 runs single-threaded here; the child only runs kabi's command and exits
+    let pid = unsafe { libc::fork() };
+    if pid == 0 {
+        let code = super::main_kabi(args);
+        let _ = std::io::stdout().flush();
+        // SAFETY: leave the child without running the parent's exit handlers
+        unsafe { libc::_exit(code) };
+    }
+    if pid < 0 {
+        return super::main_kabi(args);
+    }
+    let mut status = 0;
+    // SAFETY: waiting for the child just made
+    if unsafe { libc::waitpid(pid, &mut status, 0) } < 0 {
+        return 128;
+    }
+    if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status)
+    } else {
+        128 + libc::WTERMSIG(status)
+    }
+}

@@ -194,7 +194,7 @@ impl Loader<'_> {
                 }
             }
         }
-        let mut cursor = if opts.verbose || opts.predict {
+        let mut cursor = if opts.explain {
             self.kernel.log_cursor()
         } else {
             None
@@ -732,7 +732,7 @@ impl Loader<'_> {
 }
 
 /// modprobe's `insmod_insert` message for a failed probe (kabi adds the errno's name and
-/// what it knows more when `opts.verbose` or a prediction refused the module).
+/// what the kernel logged with `opts.explain`, and says why a prediction refused it).
 pub fn insert_failure(name: &str, f: &Failure, opts: &Options) -> String {
     if f.predicted {
         return format!(
@@ -747,7 +747,7 @@ pub fn insert_failure(name: &str, f: &Failure, opts: &Options) -> String {
         ),
         e => format!("could not insert '{name}': {}", super::strerror(e)),
     };
-    if opts.predict {
+    if opts.explain {
         let mut s = format!("{base} ({})", super::errno_name(f.errno));
         if let Some(d) = &f.detail {
             s.push_str(&format!("; the kernel says: {d}"));

@@ -259,7 +259,10 @@ impl KernelOps for LiveKernel {
     }
 
     fn run_command(&self, command: &str, module: &str) -> io::Result<i32> {
+        use std::os::unix::process::CommandExt;
+        // as system(3): execl("/bin/sh", "sh", "-c", command)
         let status = std::process::Command::new(&self.system.shell)
+            .arg0("sh")
             .arg("-c")
             .arg(command)
             .env("MODPROBE_MODULE", module)

@@ -112,6 +112,9 @@ pub struct Options {
     pub force: bool,
     /// Only print the names a query resolves to (`-R`).
     pub lookup_only: bool,
+    /// kabi's own detail in a failure: the errno's name and what the kernel logged
+    /// (`kabi load`; never under the kmod names).
+    pub explain: bool,
 }
 
 impl Options {
