@@ -307,68 +307,90 @@ pub fn main_modprobe(args: Vec<OsString>) -> i32 {
             return 1;
         }
     };
-    let early = Log::new(&prog, Level::Warning as i32);
+    let o = match modprobe_options(&parsed.opts, &prog) {
+        Ok(o) => o,
+        Err(code) => return code,
+    };
+    let mut log = Log::new(&prog, Level::Warning as i32);
+    log.syslog = o.syslog || !stderr_ok();
+    if !o.show_config && parsed.operands.is_empty() {
+        log.tool(Level::Err, "missing parameters. See -h.\n");
+        return 1;
+    }
+    run_modprobe(&o, &parsed.operands, log)
+}
+
+/// modprobe's options applied in command-line order; `Err(status)` when modprobe stops
+/// there (`-h`, `-V`, a bad `-w` value).
+fn modprobe_options(opts: &[Opt], prog: &str) -> Result<ModprobeArgs, i32> {
+    let early = Log::new(prog, Level::Warning as i32);
     let mut o = ModprobeArgs {
         verbose: Level::Warning as i32,
         ..ModprobeArgs::default()
     };
-    for Opt { val, arg } in &parsed.opts {
+    for Opt { val, arg } in opts {
         let arg = arg.clone().unwrap_or_default();
-        match *val {
-            v if v == 'a' as i32 => o.opts.all = true,
-            v if v == 'r' as i32 => o.remove = true,
-            5 => o.opts.remove_holders = true,
-            v if v == 'w' as i32 => match parse_ul(&arg) {
+        match char::from_u32(*val as u32)
+            .filter(|_| *val > 6)
+            .unwrap_or('\0')
+        {
+            'a' => o.opts.all = true,
+            'r' => o.remove = true,
+            'w' => match parse_ul(&arg) {
                 Some(ms) => o.opts.wait_msec = ms,
                 None => {
                     early.tool(Level::Err, &format!("unexpected wait value '{arg}'.\n"));
-                    return 1;
+                    return Err(1);
                 }
             },
-            3 => o.opts.first_time = true,
-            v if v == 'i' as i32 => o.opts.ignore_commands = true,
-            v if v == 'b' as i32 => o.opts.use_blacklist = true,
-            v if v == 'f' as i32 => o.force = true,
-            2 => o.opts.force_modversion = true,
-            1 => o.opts.force_vermagic = true,
-            v if v == 'D' as i32 => {
+            'i' => o.opts.ignore_commands = true,
+            'b' => o.opts.use_blacklist = true,
+            'f' => o.force = true,
+            'D' => {
                 o.opts.ignore_loaded = true;
                 o.opts.dry_run = true;
                 o.do_show = true;
             }
-            v if v == 'R' as i32 => o.lookup_only = true,
-            v if v == 'c' as i32 => o.show_config = true,
-            4 => o.show_modversions = true,
-            6 => o.show_exports = true,
-            v if v == 'n' as i32 => o.opts.dry_run = true,
-            v if v == 'C' as i32 => {
+            'R' => o.lookup_only = true,
+            'c' => o.show_config = true,
+            'n' => o.opts.dry_run = true,
+            'C' => {
                 o.config.push(PathBuf::from(&arg));
                 env_append("-C");
                 env_append(&arg);
             }
-            v if v == 'd' as i32 => o.root = Some(arg),
-            v if v == 'S' as i32 => o.kver = Some(arg),
-            v if v == 's' as i32 => {
+            'd' => o.root = Some(arg),
+            'S' => o.kver = Some(arg),
+            's' => {
                 env_append("-s");
                 o.syslog = true;
             }
-            v if v == 'q' as i32 => {
+            'q' => {
                 env_append("-q");
                 o.verbose = 0;
             }
-            v if v == 'v' as i32 => {
+            'v' => {
                 env_append("-v");
                 o.verbose += 1;
             }
-            v if v == 'V' as i32 => {
+            'V' => {
                 print_out(&version_text());
-                return 0;
+                return Err(0);
             }
-            v if v == 'h' as i32 => {
-                print_out(&modprobe_help(&prog));
-                return 0;
+            'h' => {
+                print_out(&modprobe_help(prog));
+                return Err(0);
             }
-            _ => return 1,
+            // the long-only options (values 1 to 6)
+            _ => match val {
+                5 => o.opts.remove_holders = true,
+                3 => o.opts.first_time = true,
+                2 => o.opts.force_modversion = true,
+                1 => o.opts.force_vermagic = true,
+                4 => o.show_modversions = true,
+                6 => o.show_exports = true,
+                _ => return Err(1),
+            },
         }
     }
     if o.force {
@@ -378,13 +400,7 @@ pub fn main_modprobe(args: Vec<OsString>) -> i32 {
     }
     o.opts.show = o.do_show || o.verbose > Level::Warning as i32;
     o.opts.verbose = o.verbose > Level::Warning as i32;
-    let mut log = Log::new(&prog, Level::Warning as i32);
-    log.syslog = o.syslog || !stderr_ok();
-    if !o.show_config && parsed.operands.is_empty() {
-        log.tool(Level::Err, "missing parameters. See -h.\n");
-        return 1;
-    }
-    run_modprobe(&o, &parsed.operands, log)
+    Ok(o)
 }
 
 /// Is stderr usable (kmod falls back to syslog when it is not)?

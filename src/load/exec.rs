@@ -389,31 +389,7 @@ impl Loader<'_> {
                 }
             }
         }
-        match cmd.as_deref().map(|c| c.replace("$CMDLINE_OPTS", "")) {
-            None => self.remove_one(&name, opts, sink)?,
-            Some(c) => {
-                sink(Event::ShowNow(format!("remove {c}\n")));
-                if !opts.dry_run {
-                    match self.kernel.run_command(&c, &name) {
-                        Ok(0) => {}
-                        Ok(code) => {
-                            sink(Event::Tool(
-                                opts.log_level(),
-                                format!("Error running remove command for {name}\n"),
-                            ));
-                            return Err(-code);
-                        }
-                        Err(_) => {
-                            sink(Event::Tool(
-                                opts.log_level(),
-                                format!("Error running remove command for {name}\n"),
-                            ));
-                            return Err(-1);
-                        }
-                    }
-                }
-            }
-        }
+        self.remove_itself(&name, cmd.as_deref(), opts, sink)?;
         if cmd.is_none() {
             for d in self.deps(id) {
                 let dn = self.name(d).to_string();
@@ -426,6 +402,35 @@ impl Loader<'_> {
             let _ = self.remove_module(m, false, true, opts, sink, depth + 1);
         }
         Ok(())
+    }
+
+    /// The module itself: its remove command (run by the shell, `$CMDLINE_OPTS` empty) or
+    /// `delete_module`.
+    fn remove_itself(
+        &mut self,
+        name: &str,
+        cmd: Option<&str>,
+        opts: &Options,
+        sink: Sink,
+    ) -> Result<(), i32> {
+        let Some(c) = cmd.map(|c| c.replace("$CMDLINE_OPTS", "")) else {
+            return self.remove_one(name, opts, sink);
+        };
+        sink(Event::ShowNow(format!("remove {c}\n")));
+        if opts.dry_run {
+            return Ok(());
+        }
+        // system(3) as modprobe reads it: -1 when it could not run, else -WEXITSTATUS
+        let err = match self.kernel.run_command(&c, name) {
+            Ok(0) => return Ok(()),
+            Ok(code) => -code,
+            Err(_) => -1,
+        };
+        sink(Event::Tool(
+            opts.log_level(),
+            format!("Error running remove command for {name}\n"),
+        ));
+        Err(err)
     }
 
     /// modprobe's `rmmod_do_remove_module`: `delete_module`, waiting (with `-w`) while the
@@ -597,7 +602,43 @@ impl Loader<'_> {
         jobs: usize,
         sink: Sink,
     ) -> Vec<LoadResult> {
-        // the modules to handle, once each, in probe order
+        let order = self.parallel_order(ids, opts, sink);
+        let max = order.iter().map(|(_, l, _)| *l).max().unwrap_or(0);
+        let mut run = ParallelRun::default();
+        for lv in 0..=max {
+            let mut batch: Vec<(ModId, PathBuf, String)> = Vec::new();
+            for (m, _, among) in order.iter().filter(|(_, l, _)| *l == lv) {
+                if let Some(b) = self.parallel_prepare(*m, among, opts, &mut run, sink) {
+                    batch.push(b);
+                }
+            }
+            let outcome = insert_batch(self.kernel, &batch, opts.insert_flags(), jobs);
+            for ((m, path, _), r) in batch.into_iter().zip(outcome) {
+                let name = self.name(m).to_string();
+                match r {
+                    Ok(()) => {
+                        if let Some(p) = self.predictor.as_mut() {
+                            p.loaded(&path);
+                        }
+                        run.results.push((name, Ok(())));
+                    }
+                    // loaded meanwhile (a softdep of two plans): as kmod, not an error
+                    Err(EEXIST) => run.results.push((name, Ok(()))),
+                    Err(e) => run.fail(m, name, Failure::errno(e)),
+                }
+            }
+        }
+        run.results
+    }
+
+    /// The modules of a parallel load, once each in probe order, with their level (one more
+    /// than their deepest dependency among them) and those dependencies.
+    fn parallel_order(
+        &mut self,
+        ids: &[ModId],
+        opts: &Options,
+        sink: Sink,
+    ) -> Vec<(ModId, usize, Vec<ModId>)> {
         let mut order: Vec<ModId> = Vec::new();
         for &id in ids {
             if !opts.ignore_loaded && self.in_kernel(id) {
@@ -614,7 +655,7 @@ impl Loader<'_> {
         }
         let set: BTreeSet<ModId> = order.iter().copied().collect();
         let mut level: HashMap<ModId, usize> = HashMap::new();
-        let mut among: HashMap<ModId, Vec<ModId>> = HashMap::new();
+        let mut out = Vec::new();
         for &m in &order {
             let d: Vec<ModId> = self
                 .deps(m)
@@ -627,108 +668,104 @@ impl Loader<'_> {
                 .max()
                 .map_or(0, |x| x + 1);
             level.insert(m, l);
-            among.insert(m, d);
+            out.push((m, l, d));
         }
-        let max = level.values().copied().max().unwrap_or(0);
-        let mut results: Vec<LoadResult> = Vec::new();
-        let mut failed: BTreeSet<ModId> = BTreeSet::new();
-        for lv in 0..=max {
-            let mut batch: Vec<(ModId, PathBuf, String)> = Vec::new();
-            for &m in order.iter().filter(|m| level[m] == lv) {
-                let name = self.name(m).to_string();
-                if let Some(d) = among[&m].iter().find(|d| failed.contains(d)) {
-                    failed.insert(m);
-                    results.push((
-                        name,
-                        Err(Failure {
-                            errno: ENOENT,
-                            detail: Some(format!(
-                                "its dependency {} failed to load",
-                                self.name(*d)
-                            )),
-                            predicted: false,
-                        }),
-                    ));
-                    continue;
-                }
-                let options = self.concat_options(m, None);
-                if let (Some(cmd), false) = (self.install_command(m), self.ignorecmd(m)) {
-                    sink(Event::Show(format!("install {cmd} {options}\n")));
-                    let r = self.run_install(m, &cmd, &options, sink);
-                    if r.is_err() {
-                        failed.insert(m);
-                    }
-                    results.push((name, r));
-                    continue;
-                }
-                let Some(path) = self.path(m) else {
-                    continue; // built in
-                };
-                sink(Event::Show(format!(
-                    "insmod {} {options}\n",
-                    path.display()
-                )));
-                if opts.predict {
-                    if let Some(p) = self.predictor.as_mut() {
-                        if let Err(why) = p.admit(&name, &path) {
-                            if !opts.force {
-                                failed.insert(m);
-                                results.push((
-                                    name,
-                                    Err(Failure {
-                                        errno: 8,
-                                        detail: Some(why),
-                                        predicted: true,
-                                    }),
-                                ));
-                                continue;
-                            }
-                        }
-                    }
-                }
-                batch.push((m, path, options));
-            }
-            let kernel = self.kernel;
-            let flags = opts.insert_flags();
-            let outcome: Vec<Result<(), i32>> = std::thread::scope(|sc| {
-                let mut out = Vec::new();
-                for chunk in batch.chunks(jobs.max(1)) {
-                    let handles: Vec<_> = chunk
-                        .iter()
-                        .map(|(_, p, o)| {
-                            sc.spawn(move || {
-                                kernel
-                                    .insert(p, o, flags)
-                                    .map_err(|e| e.raw_os_error().unwrap_or(EINVAL))
-                            })
-                        })
-                        .collect();
-                    for h in handles {
-                        out.push(h.join().unwrap_or(Err(EINVAL)));
-                    }
-                }
-                out
-            });
-            for ((m, path, _), r) in batch.into_iter().zip(outcome) {
-                let name = self.name(m).to_string();
-                match r {
-                    Ok(()) => {
-                        if let Some(p) = self.predictor.as_mut() {
-                            p.loaded(&path);
-                        }
-                        results.push((name, Ok(())));
-                    }
-                    // loaded meanwhile (a softdep of two plans): as kmod, not an error
-                    Err(EEXIST) => results.push((name, Ok(()))),
-                    Err(e) => {
-                        failed.insert(m);
-                        results.push((name, Err(Failure::errno(e))));
-                    }
-                }
-            }
-        }
-        results
+        out
     }
+
+    /// One module of a level: skipped (a dependency failed, built in), its install command
+    /// run, refused by the prediction, or ready to insert (returned).
+    fn parallel_prepare(
+        &mut self,
+        m: ModId,
+        among: &[ModId],
+        opts: &Options,
+        run: &mut ParallelRun,
+        sink: Sink,
+    ) -> Option<(ModId, PathBuf, String)> {
+        let name = self.name(m).to_string();
+        if let Some(d) = among.iter().find(|d| run.failed.contains(d)) {
+            let detail = format!("its dependency {} failed to load", self.name(*d));
+            run.fail(
+                m,
+                name,
+                Failure {
+                    errno: ENOENT,
+                    detail: Some(detail),
+                    predicted: false,
+                },
+            );
+            return None;
+        }
+        let options = self.concat_options(m, None);
+        if let (Some(cmd), false) = (self.install_command(m), self.ignorecmd(m)) {
+            sink(Event::Show(format!("install {cmd} {options}\n")));
+            match self.run_install(m, &cmd, &options, sink) {
+                Ok(()) => run.results.push((name, Ok(()))),
+                Err(f) => run.fail(m, name, f),
+            }
+            return None;
+        }
+        let path = self.path(m)?; // none: built in
+        sink(Event::Show(format!(
+            "insmod {} {options}\n",
+            path.display()
+        )));
+        if opts.predict && !opts.force {
+            if let Some(Err(why)) = self.predictor.as_mut().map(|p| p.admit(&name, &path)) {
+                let f = Failure {
+                    errno: 8,
+                    detail: Some(why),
+                    predicted: true,
+                };
+                run.fail(m, name, f);
+                return None;
+            }
+        }
+        Some((m, path, options))
+    }
+}
+
+/// The state of a parallel load: results in order, and the modules that failed.
+#[derive(Default)]
+struct ParallelRun {
+    results: Vec<LoadResult>,
+    failed: BTreeSet<ModId>,
+}
+
+impl ParallelRun {
+    fn fail(&mut self, m: ModId, name: String, f: Failure) {
+        self.failed.insert(m);
+        self.results.push((name, Err(f)));
+    }
+}
+
+/// Insert a batch with up to `jobs` threads; each result in the batch's order.
+fn insert_batch(
+    kernel: &dyn super::kernel::KernelOps,
+    batch: &[(ModId, PathBuf, String)],
+    flags: u32,
+    jobs: usize,
+) -> Vec<Result<(), i32>> {
+    std::thread::scope(|sc| {
+        let mut out = Vec::new();
+        for chunk in batch.chunks(jobs.max(1)) {
+            let handles: Vec<_> = chunk
+                .iter()
+                .map(|(_, p, o)| {
+                    sc.spawn(move || {
+                        kernel
+                            .insert(p, o, flags)
+                            .map_err(|e| e.raw_os_error().unwrap_or(EINVAL))
+                    })
+                })
+                .collect();
+            for h in handles {
+                out.push(h.join().unwrap_or(Err(EINVAL)));
+            }
+        }
+        out
+    })
 }
 
 /// modprobe's `insmod_insert` message for a failed probe (kabi adds the errno's name and
