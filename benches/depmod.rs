@@ -109,6 +109,7 @@ fn bench(c: &mut Criterion) {
         })
         .collect();
     let order = std::fs::read(dir.join("modules.order")).ok();
+    let root = kabi::root::Root::open(tmp.path()).unwrap();
     g.bench_function("graph and all outputs from records", |b| {
         b.iter(|| {
             let mut msgs = Vec::new();
@@ -116,6 +117,7 @@ fn bench(c: &mut Criterion) {
             let gr = graph::build(m, None, graph::Settings::default(), msgs).unwrap();
             let mut msgs = Vec::new();
             black_box(depmod::render(
+                &root,
                 &gr,
                 &opts(CacheMode::Off),
                 &dir.to_string_lossy(),

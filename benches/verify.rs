@@ -60,11 +60,13 @@ fn bench(c: &mut Criterion) {
 
     let mut g = c.benchmark_group("verify");
     g.sample_size(20);
+    let r0 = kabi::root::Root::open(root).unwrap();
+    let _ = &dir;
     g.bench_function("300 modules from modules-load.d, cloud kernel", |b| {
         b.iter(|| {
-            let mut wanted = kabi::verify::wanted_by_config(root, "");
-            wanted.extend(kabi::verify::wanted_by_tree(&dir));
-            let r = kabi::verify::verify(root, &kver, wanted);
+            let mut wanted = kabi::verify::wanted_by_config(&r0, "");
+            wanted.extend(kabi::verify::wanted_by_tree(&r0, &kver));
+            let r = kabi::verify::verify(&r0, &kver, wanted);
             assert_eq!(r.findings.len(), 300);
             black_box(r)
         })

@@ -17,3 +17,5 @@ if [ -n "$missing" ]; then
     $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing
 fi
 command -v cargo >/dev/null || { echo "deps.sh: cargo is missing: install Rust (rustup) first" >&2; exit 1; }
+# cargo-fuzz builds and runs fuzz/ (every parser's target) on the stable toolchain
+command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked --quiet

@@ -6,5 +6,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh
 cargo fmt --all -- --check
+cargo clippy --all-targets --features crash-injection --quiet -- -D warnings
 cargo clippy --all-targets --quiet -- -D warnings
-cargo test --all-targets
+# crash-injection: the tests kill kabi at each of its crash points (KABI_CRASH_AT=N)
+cargo test --all-targets --features crash-injection
+# every fuzz target built and run briefly (a crash fails the run; the long campaign is
+# `bash fuzz/run-all.sh 600`)
+bash fuzz/run-all.sh 5

@@ -16,6 +16,15 @@ pub enum ParseError {
     },
     #[error("decompressed {format} data exceeds the limit of {limit} bytes")]
     TooLarge { format: &'static str, limit: u64 },
+    #[error("is {size} bytes, more than the {limit} bytes kabi reads of such a file")]
+    FileTooLarge { size: u64, limit: u64 },
+    #[error("needs more than the {limit} bytes of memory kabi allows itself for decompression")]
+    OutOfMemoryBudget { limit: u64 },
+    /// The shared memory budget is spent for now (retried alone; never reported).
+    #[error("the memory budget is spent")]
+    OutOfBudget,
+    #[error("read error: {0}")]
+    Read(String),
     #[error("invalid ELF: {0}")]
     Elf(String),
     #[error("section {section}: {reason}")]
@@ -65,5 +74,14 @@ impl Error {
             path: path.into(),
             source,
         }
+    }
+}
+
+/// An I/O error as C's `%m` prints it ("No such file or directory").
+pub fn errno_text(e: &std::io::Error) -> String {
+    let s = e.to_string();
+    match s.find(" (os error") {
+        Some(i) => s[..i].to_string(),
+        None => s,
     }
 }

@@ -5,12 +5,14 @@
 pub mod check;
 pub mod cli;
 pub mod compress;
+pub mod crash;
 pub mod depmod;
 pub mod error;
 pub mod glob;
 pub mod kernel;
 pub mod load;
 pub mod module;
+pub mod root;
 pub mod tree;
 pub mod verify;
 pub mod weak;

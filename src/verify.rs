@@ -1,10 +1,15 @@
 //! `kabi verify`: will the modules this host expects load on this kernel? The expected set is
 //! what systemd's modules-load.d and the command line name, every module of the kernel's
-//! `extra/`, `updates/` and `weak-updates/`, and optionally what is loaded now.
+//! `extra/`, `updates/` and `weak-updates/`, and optionally what is loaded now. Everything is
+//! read inside the root, without following a link out of it; a FIFO or a device where a
+//! module is expected is a finding, never a hang.
 
 use crate::check::check_set;
-use crate::module::Module;
-use crate::tree::lookup::{Found, ModuleDir, normalize};
+use crate::kernel::source::{Depth, KernelSpec, resolve};
+use crate::kernel::target::Target;
+use crate::module::{Detail, Module};
+use crate::root::{Dir, Kind, Root, caps};
+use crate::tree::index::{Hit, ModuleIndex, normalize};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -23,18 +28,45 @@ pub struct Wanted {
     pub name: String,
     /// `modules-load.d/<file>`, `cmdline`, `extra`, `updates`, `weak-updates`, `loaded`.
     pub source: String,
-    /// The file, when the source is a module directory.
+    /// The file, inside the root, when the source is a module directory.
     pub path: Option<PathBuf>,
+}
+
+/// The verdict on one expected module.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum State {
+    Ok,
+    Builtin,
+    Incompatible,
+    Missing,
+    DanglingLink,
+    LinkToRemovedKernel,
+    /// No ABI of the kernel could be had.
+    Unverifiable,
+}
+
+impl State {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Ok => "ok",
+            State::Builtin => "builtin",
+            State::Incompatible => "incompatible",
+            State::Missing => "missing",
+            State::DanglingLink => "dangling-link",
+            State::LinkToRemovedKernel => "link-to-removed-kernel",
+            State::Unverifiable => "unverifiable",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Finding {
     pub name: String,
     pub source: String,
+    /// Inside the root.
     pub path: Option<PathBuf>,
-    /// `ok`, `incompatible`, `missing`, `dangling-link`, `link-to-removed-kernel`,
-    /// `builtin`, `unverifiable`.
-    pub state: String,
+    pub state: State,
     pub reasons: Vec<String>,
 }
 
@@ -64,28 +96,29 @@ impl Report {
 
 impl Finding {
     pub fn is_problem(&self) -> bool {
-        !matches!(self.state.as_str(), "ok" | "builtin")
+        !matches!(self.state, State::Ok | State::Builtin)
     }
 }
 
 /// The module names of modules-load.d files (`*.conf`, `#` and `;` comments), the first
 /// directory's file winning for equal names, and of `modules-load=` / `rd.modules-load=`.
-pub fn wanted_by_config(root: &Path, cmdline: &str) -> Vec<Wanted> {
+pub fn wanted_by_config(root: &Root, cmdline: &str) -> Vec<Wanted> {
     let mut files: BTreeMap<String, PathBuf> = BTreeMap::new();
     for d in MODULES_LOAD_DIRS {
-        let Ok(rd) = std::fs::read_dir(root.join(d)) else {
-            continue;
-        };
-        for e in rd.flatten() {
-            let n = e.file_name().to_string_lossy().into_owned();
+        for e in root.list(d).unwrap_or_default() {
+            let n = e.name.to_string_lossy().into_owned();
             if n.ends_with(".conf") {
-                files.entry(n).or_insert_with(|| e.path());
+                files.entry(n).or_insert_with(|| Path::new(d).join(&e.name));
             }
         }
     }
     let mut out = Vec::new();
     for (n, p) in &files {
-        for line in std::fs::read_to_string(p).unwrap_or_default().lines() {
+        for line in root
+            .read_string(p, caps::CONFIG)
+            .unwrap_or_default()
+            .lines()
+        {
             let l = line.trim();
             if l.is_empty() || l.starts_with('#') || l.starts_with(';') {
                 continue;
@@ -114,188 +147,109 @@ pub fn wanted_by_config(root: &Path, cmdline: &str) -> Vec<Wanted> {
     out
 }
 
-/// Every module file (or link) below the kernel's `extra/`, `updates/`, `weak-updates/`.
-pub fn wanted_by_tree(dir: &Path) -> Vec<Wanted> {
-    let mut out = Vec::new();
-    for top in ["extra", "updates", "weak-updates"] {
-        let mut stack = vec![dir.join(top)];
-        while let Some(d) = stack.pop() {
-            let Ok(rd) = std::fs::read_dir(&d) else {
-                continue;
-            };
-            for e in rd.flatten() {
-                let p = e.path();
-                let Ok(t) = e.file_type() else { continue };
-                let name = e.file_name().to_string_lossy().into_owned();
-                if t.is_dir() {
-                    stack.push(p);
-                } else if crate::module::strip_module_ext(&name).is_some() {
+/// Every module file (or link) below the kernel's `extra/`, `updates/`, `weak-updates/`,
+/// found without following any link.
+pub fn wanted_by_tree(root: &Root, kver: &str) -> Vec<Wanted> {
+    fn walk(dir: &Dir, top: &str, out: &mut Vec<Wanted>) {
+        for e in dir.entries().unwrap_or_default() {
+            let p = dir.rel().join(&e.name);
+            match e.kind {
+                Kind::Dir => {
+                    if let Ok(sub) = dir.sub(&e.name) {
+                        walk(&sub, top, out);
+                    }
+                }
+                _ if e
+                    .name_str()
+                    .and_then(crate::module::strip_module_ext)
+                    .is_some() =>
+                {
                     out.push(Wanted {
                         name: crate::module::name_from_path(&p),
                         source: top.into(),
-                        path: Some(p),
+                        path: Some(Path::new("/").join(p)),
                     });
                 }
+                _ => {}
             }
+        }
+    }
+    let mut out = Vec::new();
+    let Ok(kdir) = root.open_dir(Path::new("lib/modules").join(kver)) else {
+        return out;
+    };
+    for top in ["extra", "updates", "weak-updates"] {
+        if let Ok(d) = kdir.sub(top) {
+            walk(&d, top, &mut out);
         }
     }
     out.sort_by(|a, b| a.path.cmp(&b.path));
     out
 }
 
-/// Verify kernel `kver` under `root` for the wanted modules.
-pub fn verify(root: &Path, kver: &str, wanted: Vec<Wanted>) -> Report {
-    let t0 = std::time::Instant::now();
-    let r = root.to_string_lossy();
-    let md = ModuleDir::new((r != "/").then(|| r.trim_end_matches('/')), kver);
-    let dir = PathBuf::from(&md.dir);
-    let mut errors = Vec::new();
-    // the kernel's symvers covers vmlinux and its in-tree modules: enough, and fast; without
-    // one, its own module tree (and image) are read
-    let layout = crate::weak::Layout {
-        basedir: root.to_path_buf(),
-        suse: false,
+/// What to read for the module file `p` (inside the root): itself, or for a link, its
+/// target inside the root (a target that names the root by its outside path, as RHEL's
+/// script writes them with `--basedir`, included); a link whose target is no file inside
+/// the root is dangling, or points into a removed kernel.
+fn follow(root: &Root, p: &Path) -> Result<PathBuf, (State, String)> {
+    let Ok(st) = root.lstat(p) else {
+        return Ok(p.to_path_buf());
     };
-    let target = match crate::weak::kernel_target(&layout, kver)
-        .or_else(|_| crate::kernel::source::installed_kernel(root, kver))
+    if st.kind != Kind::Symlink || root.is_file(p) {
+        return Ok(p.to_path_buf());
+    }
+    let target = root.read_link(p).unwrap_or_default();
+    let at = p.parent().unwrap_or(Path::new("/"));
+    let inside = crate::weak::state::inside_target(root, at, &target);
+    if root.is_file(&inside) {
+        return Ok(inside);
+    }
+    let krel = crate::weak::krel_of_path(&inside).unwrap_or_default();
+    let gone = krel.is_empty() || !root.is_dir(Path::new("lib/modules").join(&krel));
+    Err((
+        if gone {
+            State::LinkToRemovedKernel
+        } else {
+            State::DanglingLink
+        },
+        format!(
+            "{} -> {} does not exist",
+            root.display(p).display(),
+            target.display()
+        ),
+    ))
+}
+
+/// Verify kernel `kver` inside `root` for the wanted modules.
+pub fn verify(root: &Root, kver: &str, wanted: Vec<Wanted>) -> Report {
+    let t0 = std::time::Instant::now();
+    let mut errors = Vec::new();
+    // an interrupted weak-modules run: complete it if this tree can be written, else say so
+    if let Err(e) = crate::weak::txn::recover_if_pending(root, crate::weak::Layout::default(), kver)
     {
+        errors.push(e);
+    }
+    let target = match resolve(
+        root,
+        &KernelSpec::Installed(kver.to_string()),
+        Depth::Symvers,
+    ) {
         Ok(t) => Some(t),
         Err(e) => {
             errors.push(e.to_string());
             None
         }
     };
-    // modules.dep once, instead of a lookup per name
-    let by_name: std::collections::HashMap<String, PathBuf> =
-        std::fs::read_to_string(dir.join("modules.dep"))
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|l| {
-                let rel = l.split_once(':')?.0;
-                let n = crate::tree::lookup::module_name_of(rel)?;
-                Some((
-                    n,
-                    if rel.starts_with('/') {
-                        PathBuf::from(rel)
-                    } else {
-                        dir.join(rel)
-                    },
-                ))
-            })
-            .collect();
-    let mut findings = Vec::new();
-    let mut to_open: Vec<(usize, PathBuf)> = Vec::new();
-    let mut set: Vec<(PathBuf, Module)> = Vec::new();
-    let mut slot: Vec<(usize, usize)> = Vec::new(); // (finding index, set index)
-    let mut seen = std::collections::BTreeSet::new();
-    for w in wanted {
-        if !seen.insert((w.name.clone(), w.path.clone())) {
-            continue;
-        }
-        let mut f = Finding {
-            name: w.name.clone(),
-            source: w.source.clone(),
-            path: w.path.clone(),
-            state: "ok".into(),
-            reasons: Vec::new(),
-        };
-        let path = match &w.path {
-            Some(p) => {
-                if std::fs::symlink_metadata(p).is_ok_and(|m| m.file_type().is_symlink())
-                    && !p.exists()
-                {
-                    let target = std::fs::read_link(p).unwrap_or_default();
-                    let krel = crate::weak::module_krel(&target).unwrap_or_default();
-                    let gone = !root.join("lib/modules").join(&krel).is_dir();
-                    f.state = if gone {
-                        "link-to-removed-kernel".into()
-                    } else {
-                        "dangling-link".into()
-                    };
-                    f.reasons.push(format!(
-                        "{} -> {} does not exist",
-                        p.display(),
-                        target.display()
-                    ));
-                    findings.push(f);
-                    continue;
-                }
-                Some(p.clone())
-            }
-            None if by_name.contains_key(&w.name) => Some(by_name[&w.name].clone()),
-            None => match md.lookup(&w.name).into_iter().next() {
-                Some(Found::File { path, .. }) => Some(path),
-                Some(Found::Builtin { .. }) => {
-                    f.state = "builtin".into();
-                    None
-                }
-                None => {
-                    f.state = "missing".into();
-                    f.reasons
-                        .push(format!("module {} not found in {}", w.name, dir.display()));
-                    None
-                }
-            },
-        };
-        if let Some(p) = path {
-            f.path = Some(p.clone());
-            to_open.push((findings.len(), p));
-        }
-        findings.push(f);
-    }
-    // read the modules in parallel
-    use rayon::prelude::*;
-    let opened: Vec<(usize, PathBuf, Result<Module, crate::Error>)> = to_open
-        .into_par_iter()
-        .map(|(fi, p)| {
-            let m = Module::open(&p);
-            (fi, p, m)
-        })
-        .collect();
-    for (fi, p, m) in opened {
-        match m {
-            Ok(m) => {
-                slot.push((fi, set.len()));
-                set.push((p, m));
-            }
-            Err(e) => {
-                findings[fi].state = "incompatible".into();
-                findings[fi].reasons.push(e.to_string());
-            }
-        }
-    }
-    match &target {
-        Some(t) => {
-            let verdicts = check_set(&set, t);
-            for (fi, si) in slot {
-                let v = &verdicts[si];
-                if !v.compatible() {
-                    findings[fi].state = "incompatible".into();
-                    findings[fi].reasons = v
-                        .problems
-                        .iter()
-                        .map(|p| {
-                            let msg = p.kernel_message(&set[si].1.name);
-                            if msg.is_empty() {
-                                format!("{} ({})", p.errno(), set[si].1.name)
-                            } else {
-                                format!("{}: {msg}", p.errno())
-                            }
-                        })
-                        .collect();
-                }
-            }
-        }
-        None => {
-            for (fi, _) in slot {
-                findings[fi].state = "unverifiable".into();
-            }
-        }
-    }
-    let index_stale = match crate::depmod::up_to_date(&md.dir) {
-        Ok(true) => None,
-        Ok(false) => Some("a module is newer than modules.dep: run depmod".into()),
-        Err(e) => Some(e),
+    let idx = ModuleIndex::new(root, kver);
+    let (mut findings, to_open) = locate(root, idx.as_ref().ok(), wanted);
+    judge(root, target.as_ref(), &mut findings, to_open);
+    let index_stale = match &idx {
+        Ok(i) => match crate::depmod::up_to_date(root, i.rel(), &i.dirname()) {
+            Ok(true) => None,
+            Ok(false) => Some("a module is newer than modules.dep: run depmod".into()),
+            Err(e) => Some(e),
+        },
+        Err(e) => Some(e.to_string()),
     };
     Report {
         kernel: kver.to_string(),
@@ -306,67 +260,204 @@ pub fn verify(root: &Path, kver: &str, wanted: Vec<Wanted>) -> Report {
     }
 }
 
+/// Each wanted module's finding so far, and the files still to read: (finding, path).
+fn locate(
+    root: &Root,
+    idx: Option<&ModuleIndex>,
+    wanted: Vec<Wanted>,
+) -> (Vec<Finding>, Vec<(usize, PathBuf)>) {
+    let mut findings = Vec::new();
+    let mut to_open = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
+    for w in wanted {
+        if !seen.insert((w.name.clone(), w.path.clone())) {
+            continue;
+        }
+        let mut f = Finding {
+            name: w.name.clone(),
+            source: w.source.clone(),
+            path: w.path.clone(),
+            state: State::Ok,
+            reasons: Vec::new(),
+        };
+        let path = match &w.path {
+            Some(p) => match follow(root, p) {
+                Err((state, why)) => {
+                    f.state = state;
+                    f.reasons.push(why);
+                    None
+                }
+                Ok(read) => {
+                    to_open.push((findings.len(), read));
+                    None
+                }
+            },
+            None => match idx.and_then(|i| i.lookup(&w.name).into_iter().next().map(|h| (i, h))) {
+                Some((i, Hit::File { rel, .. })) => Some(i.path(&rel)),
+                Some((_, Hit::Builtin { .. })) => {
+                    f.state = State::Builtin;
+                    None
+                }
+                None => {
+                    f.state = State::Missing;
+                    f.reasons.push(format!(
+                        "module {} not found in {}",
+                        w.name,
+                        idx.map(ModuleIndex::dirname).unwrap_or_default()
+                    ));
+                    None
+                }
+            },
+        };
+        if let Some(p) = path {
+            f.path = Some(p.clone());
+            to_open.push((findings.len(), p));
+        }
+        findings.push(f);
+    }
+    (findings, to_open)
+}
+
+/// Read the modules in parallel and check them, as one set, against the kernel.
+fn judge(
+    root: &Root,
+    target: Option<&Target>,
+    findings: &mut [Finding],
+    to_open: Vec<(usize, PathBuf)>,
+) {
+    use rayon::prelude::*;
+    let opened: Vec<(usize, PathBuf, Result<Module, crate::Error>)> = to_open
+        .into_par_iter()
+        .map(|(fi, p)| {
+            let m = Module::read_in(root, &p, Detail::Full);
+            (fi, p, m)
+        })
+        .collect();
+    let mut set: Vec<(PathBuf, Module)> = Vec::new();
+    let mut slot: Vec<(usize, usize)> = Vec::new(); // (finding index, set index)
+    for (fi, p, m) in opened {
+        match m {
+            Ok(m) => {
+                slot.push((fi, set.len()));
+                set.push((p, m));
+            }
+            Err(e) => {
+                findings[fi].state = State::Incompatible;
+                findings[fi].reasons.push(e.to_string());
+            }
+        }
+    }
+    let Some(t) = target else {
+        for (fi, _) in slot {
+            findings[fi].state = State::Unverifiable;
+        }
+        return;
+    };
+    let verdicts = check_set(&set, t);
+    for (fi, si) in slot {
+        let v = &verdicts[si];
+        if !v.compatible() {
+            findings[fi].state = State::Incompatible;
+            findings[fi].reasons = v
+                .problems
+                .iter()
+                .map(|p| {
+                    let msg = p.kernel_message(&set[si].1.name);
+                    if msg.is_empty() {
+                        format!("{} ({})", p.errno(), set[si].1.name)
+                    } else {
+                        format!("{}: {msg}", p.errno())
+                    }
+                })
+                .collect();
+        }
+    }
+}
+
+/// The modules `/proc/modules` lists (inside the root), as wanted.
+pub fn wanted_loaded(root: &Root) -> Vec<Wanted> {
+    root.read_string("proc/modules", caps::INDEX)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.split(' ').next())
+        .filter(|n| !n.is_empty())
+        .map(|n| Wanted {
+            name: n.to_string(),
+            source: "loaded".into(),
+            path: None,
+        })
+        .collect()
+}
+
 /// The report as a Prometheus textfile-collector file (node_exporter's convention).
 pub fn metrics(r: &Report) -> String {
-    let mut s = String::new();
     let esc = |v: &str| {
         v.replace('\\', "\\\\")
             .replace('"', "\\\"")
             .replace('\n', "\\n")
     };
-    s.push_str("# HELP kabi_verify_success 1 when every expected module will load.\n");
-    s.push_str("# TYPE kabi_verify_success gauge\n");
-    s.push_str(&format!(
-        "kabi_verify_success{{kernel=\"{}\"}} {}\n",
-        esc(&r.kernel),
-        i32::from(r.exit_code() == 0)
-    ));
-    s.push_str("# HELP kabi_verify_exit_code kabi verify's exit code (0 good, 1 problem, 2 could not verify).\n");
-    s.push_str("# TYPE kabi_verify_exit_code gauge\n");
-    s.push_str(&format!(
-        "kabi_verify_exit_code{{kernel=\"{}\"}} {}\n",
-        esc(&r.kernel),
-        r.exit_code()
-    ));
+    let k = esc(&r.kernel);
+    let mut s = String::new();
+    let mut gauge = |name: &str, help: &str, lines: Vec<String>| {
+        s.push_str(&format!("# HELP {name} {help}\n# TYPE {name} gauge\n"));
+        for l in lines {
+            s.push_str(&format!("{name}{l}\n"));
+        }
+    };
+    gauge(
+        "kabi_verify_success",
+        "1 when every expected module will load.",
+        vec![format!(
+            "{{kernel=\"{k}\"}} {}",
+            i32::from(r.exit_code() == 0)
+        )],
+    );
+    gauge(
+        "kabi_verify_exit_code",
+        "kabi verify's exit code (0 good, 1 problem, 2 could not verify).",
+        vec![format!("{{kernel=\"{k}\"}} {}", r.exit_code())],
+    );
     let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
     for f in &r.findings {
         *counts.entry(f.state.as_str()).or_default() += 1;
     }
-    s.push_str("# HELP kabi_verify_modules Expected modules by verdict.\n");
-    s.push_str("# TYPE kabi_verify_modules gauge\n");
-    for (state, n) in counts {
-        s.push_str(&format!(
-            "kabi_verify_modules{{kernel=\"{}\",state=\"{state}\"}} {n}\n",
-            esc(&r.kernel)
-        ));
-    }
-    s.push_str(
-        "# HELP kabi_verify_problem One per module that will not load, with the first reason.\n",
+    gauge(
+        "kabi_verify_modules",
+        "Expected modules by verdict.",
+        counts
+            .into_iter()
+            .map(|(state, n)| format!("{{kernel=\"{k}\",state=\"{state}\"}} {n}"))
+            .collect(),
     );
-    s.push_str("# TYPE kabi_verify_problem gauge\n");
-    for f in r.findings.iter().filter(|f| f.is_problem()) {
-        s.push_str(&format!(
-            "kabi_verify_problem{{kernel=\"{}\",module=\"{}\",state=\"{}\",reason=\"{}\"}} 1\n",
-            esc(&r.kernel),
-            esc(&f.name),
-            esc(&f.state),
-            esc(f.reasons.first().map(String::as_str).unwrap_or(""))
-        ));
-    }
-    s.push_str("# HELP kabi_verify_index_stale 1 when modules.dep is older than a module.\n");
-    s.push_str("# TYPE kabi_verify_index_stale gauge\n");
-    s.push_str(&format!(
-        "kabi_verify_index_stale{{kernel=\"{}\"}} {}\n",
-        esc(&r.kernel),
-        i32::from(r.index_stale.is_some())
-    ));
-    s.push_str("# HELP kabi_verify_duration_seconds How long the verification took.\n");
-    s.push_str("# TYPE kabi_verify_duration_seconds gauge\n");
-    s.push_str(&format!(
-        "kabi_verify_duration_seconds{{kernel=\"{}\"}} {:.6}\n",
-        esc(&r.kernel),
-        r.seconds
-    ));
+    gauge(
+        "kabi_verify_problem",
+        "One per module that will not load, with the first reason.",
+        r.findings
+            .iter()
+            .filter(|f| f.is_problem())
+            .map(|f| {
+                format!(
+                    "{{kernel=\"{k}\",module=\"{}\",state=\"{}\",reason=\"{}\"}} 1",
+                    esc(&f.name),
+                    f.state.as_str(),
+                    esc(f.reasons.first().map(String::as_str).unwrap_or(""))
+                )
+            })
+            .collect(),
+    );
+    gauge(
+        "kabi_verify_index_stale",
+        "1 when modules.dep is older than a module.",
+        vec![format!(
+            "{{kernel=\"{k}\"}} {}",
+            i32::from(r.index_stale.is_some())
+        )],
+    );
+    gauge(
+        "kabi_verify_duration_seconds",
+        "How long the verification took.",
+        vec![format!("{{kernel=\"{k}\"}} {:.6}", r.seconds)],
+    );
     s
 }
 
@@ -384,10 +475,8 @@ mod tests {
         let u = tmp.path().join("usr/lib/modules-load.d");
         std::fs::create_dir_all(&u).unwrap();
         std::fs::write(u.join("a.conf"), "shadowed\n").unwrap();
-        let w = wanted_by_config(
-            tmp.path(),
-            "quiet modules-load=udf,xfs rd.modules-load=vfat",
-        );
+        let root = Root::open(tmp.path()).unwrap();
+        let w = wanted_by_config(&root, "quiet modules-load=udf,xfs rd.modules-load=vfat");
         let names: Vec<(&str, &str)> = w
             .iter()
             .map(|x| (x.name.as_str(), x.source.as_str()))

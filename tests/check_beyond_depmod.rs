@@ -225,6 +225,13 @@ fn usage_and_input_errors_exit_2() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/Module.symvers"));
     let out = run(kabi().args(["check", "-b", "/nonexistent", "-k", "1.2.3", "x.ko"]));
     assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent: No such file"));
+    let empty = tempfile::tempdir().unwrap();
+    let out = run(kabi()
+        .args(["check", "-b"])
+        .arg(empty.path())
+        .args(["-k", "1.2.3", "x.ko"]));
+    assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("kernel 1.2.3"));
     let out = run(kabi().args(["check", "--bogus"]));
     assert_eq!(out.status.code(), Some(2));

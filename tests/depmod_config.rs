@@ -48,8 +48,12 @@ fn kabi_choice(root: &Path, conf: &Path) -> Vec<String> {
         .join(KVER)
         .to_string_lossy()
         .into_owned();
-    let cfg = DepmodConfig::load(root, KVER, Some(&[conf.to_path_buf()]));
-    let files = cfg.walk(&dirname);
+    let r = kabi::root::Root::open(root).unwrap();
+    let cfg = DepmodConfig::load(&r, KVER, Some(&[conf.to_path_buf()]));
+    let walk = cfg
+        .walk(&r, &dirname, &Path::new("lib/modules").join(KVER))
+        .unwrap();
+    let files: Vec<String> = walk.files.into_iter().map(|w| w.display).collect();
     let mut v: Vec<String> = cfg
         .select(&dirname, &files)
         .into_iter()

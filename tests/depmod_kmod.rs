@@ -198,8 +198,10 @@ impl Pair {
     fn dir(&self, s: Side) -> PathBuf {
         self.root(s).join("lib/modules").join(&self.kver)
     }
+    /// Files both tools reach: inside kabi's root (kabi reads nothing outside its root),
+    /// named by their outside path (which kabi maps inside its root, and kmod reads).
     fn shared(&self) -> PathBuf {
-        self.tmp.path().join("shared")
+        self.root(Kabi).join("shared")
     }
     fn conf(&self) -> PathBuf {
         self.shared().join("depmod.d")
@@ -694,10 +696,10 @@ fn recompressed(src: &Path, kver: &str, kind: &str) -> PathBuf {
     if let Ok(entries) = std::fs::read_dir(dest.parent().unwrap()) {
         for e in entries.flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
-            if let Some(pid) = name.strip_prefix(&stem) {
-                if !Path::new("/proc").join(pid).exists() {
-                    let _ = std::fs::remove_dir_all(e.path());
-                }
+            if let Some(pid) = name.strip_prefix(&stem)
+                && !Path::new("/proc").join(pid).exists()
+            {
+                let _ = std::fs::remove_dir_all(e.path());
             }
         }
     }

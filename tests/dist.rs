@@ -134,7 +134,10 @@ install
         String::from_utf8_lossy(&o.stderr)
     );
     assert!(initdir.join("usr/bin/kabi").is_file());
-    assert_eq!(std::fs::read_to_string(&log).unwrap().trim(), "verify");
+    assert_eq!(
+        std::fs::read_to_string(&log).unwrap().trim(),
+        "verify --quiet --timeout 30"
+    );
     assert!(
         out.contains("WARN: kabi verify"),
         "a failed verify is reported: {out}"

@@ -31,10 +31,10 @@ fn validate(schema: &Value, v: &Value, at: &str, errs: &mut Vec<String>) {
             return;
         }
     }
-    if let Some(Value::Array(allowed)) = schema.get("enum") {
-        if !allowed.contains(v) {
-            errs.push(format!("{at}: {v} is not one of {allowed:?}"));
-        }
+    if let Some(Value::Array(allowed)) = schema.get("enum")
+        && !allowed.contains(v)
+    {
+        errs.push(format!("{at}: {v} is not one of {allowed:?}"));
     }
     if let (Some(o), Some(props)) = (
         v.as_object(),

@@ -2,7 +2,7 @@
 //! words).
 
 use crate::check::{Note, Verdict, check_set};
-use crate::kernel::source::{KernelSpec, symvers_file, vmlinuz_file};
+use crate::kernel::source::{Depth, KernelSpec, resolve, vmlinuz_file};
 use crate::kernel::target::Target;
 use crate::module::Module;
 use std::io::Write;
@@ -49,32 +49,25 @@ pub mod exit {
 }
 
 fn target(args: &CheckArgs) -> Result<Target, crate::Error> {
+    let root = crate::root::Root::open(&args.root)?;
     if args.running {
-        return crate::kernel::source::running_kernel(&args.root);
+        return resolve(&root, &KernelSpec::Running, Depth::Full);
     }
     if let Some(p) = &args.symvers {
-        return symvers_file(p);
+        return resolve(&root, &KernelSpec::Symvers(p.clone()), Depth::Full);
     }
     if let Some(img) = &args.vmlinuz {
         let from_image = vmlinuz_file(img)?;
         let Some(kver) = &args.kernel else {
             return Ok(from_image);
         };
-        let mut t = KernelSpec::Installed {
-            root: args.root.clone(),
-            kver: kver.clone(),
-        }
-        .load()?;
+        let mut t = resolve(&root, &KernelSpec::Installed(kver.clone()), Depth::Full)?;
         let syms: Vec<_> = from_image.abi.symbols.into_values().collect();
         t.abi.merge(img.display().to_string(), syms);
         return Ok(t);
     }
-    let kver = args.kernel.clone().unwrap_or_else(super::running_release);
-    KernelSpec::Installed {
-        root: args.root.clone(),
-        kver,
-    }
-    .load()
+    let kver = crate::kernel::source::release_or_running(&root, args.kernel.as_deref())?;
+    resolve(&root, &KernelSpec::Installed(kver), Depth::Full)
 }
 
 /// Expand directories into the modules below them.

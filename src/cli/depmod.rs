@@ -9,6 +9,12 @@ use std::path::PathBuf;
     about = "Generate modules.dep and the other module indexes, as kmod's depmod does",
     after_help = "Differences from kmod 30's depmod:\n  \
         * With -b ROOT and no -C, the depmod.d files under ROOT are read (kmod reads the host's).\n  \
+        * With -b ROOT, symbolic links and `external` directories lead inside ROOT, as under chroot\n    \
+          (kmod follows them on the host); nothing outside ROOT is read or written.\n  \
+        * A directory is never entered twice (a loop of links ends); only regular files are read,\n    \
+          at most 384 MiB each, and decompression shares one 512 MiB memory budget.\n  \
+        * Runs that write take a lock (shared with kabi weak-modules) and complete a weak-updates\n    \
+          change an interrupted weak-modules run left; temporary files of killed runs are removed.\n  \
         * A module file that cannot be read is reported and left out (kmod lists it without dependencies).\n  \
         * modules.weakdep is written too (as kmod 33 does).\n  \
         * .ko.gz modules are indexed like .ko.xz and .ko.zst (Debian's kmod 30 is built without\n    \
@@ -89,7 +95,8 @@ fn is_version_number(s: &str) -> bool {
     digits(a) && a.bytes().all(|c| c.is_ascii_digit()) && digits(b)
 }
 
-pub fn run(a: &DepmodArgs) -> i32 {
+/// kmod's options as a run's [`Options`]; `Err(exit status)` after a message.
+fn options(a: &DepmodArgs) -> Result<Options, i32> {
     for (set, c) in [
         (a.deprecated_u, 'u'),
         (a.deprecated_q, 'q'),
@@ -103,7 +110,7 @@ pub fn run(a: &DepmodArgs) -> i32 {
     let kver = match &a.kver {
         Some(k) if !is_version_number(k) => {
             eprintln!("depmod: ERROR: Bad version passed {k}");
-            return 1;
+            return Err(1);
         }
         Some(k) => k.clone(),
         None => super::running_release(),
@@ -113,7 +120,7 @@ pub fn run(a: &DepmodArgs) -> i32 {
         Some(p) if p.len() == 1 => Some(p.as_bytes()[0]),
         Some(_) => {
             eprintln!("depmod: FATAL: -P only takes a single char");
-            return 1;
+            return Err(1);
         }
     };
     let root = a.basedir.as_ref().map(|b| {
@@ -123,7 +130,7 @@ pub fn run(a: &DepmodArgs) -> i32 {
             std::env::current_dir().unwrap_or_default().join(b)
         }
     });
-    let opts = Options {
+    Ok(Options {
         root,
         kver,
         config: (!a.config.is_empty()).then(|| a.config.clone()),
@@ -141,88 +148,129 @@ pub fn run(a: &DepmodArgs) -> i32 {
         },
         sym_prefix,
         progress: std::io::stderr().is_terminal() && !a.show,
+    })
+}
+
+/// `-v`: what the run did.
+fn say(s: &depmod::Summary, secs: f64) {
+    let list = |v: &[String]| {
+        if v.is_empty() {
+            "none".to_string()
+        } else {
+            v.join(" ")
+        }
     };
-    let work = || {
-        if a.decompress_only {
-            let t = std::time::Instant::now();
-            return match depmod::decompress_only(&opts) {
-                Ok((n, bytes)) => {
-                    println!(
-                        "decompressed {n} modules, {bytes} bytes, in {:.3} s",
-                        t.elapsed().as_secs_f64()
-                    );
-                    0
-                }
-                Err(e) => {
-                    eprintln!("depmod: FATAL: {e}");
-                    1
-                }
-            };
+    if s.up_to_date && !s.unchanged.is_empty() {
+        eprintln!(
+            "depmod: {} modules, nothing changed since the last run: nothing to do ({secs:.3} s)",
+            s.modules
+        );
+    } else if s.up_to_date {
+        eprintln!("depmod: modules.dep is newer than every module (-A): nothing to do");
+    } else {
+        eprintln!(
+            "depmod: {} modules ({} read, {} from the scan cache, {} left out) in {secs:.3} s; written: {}; unchanged: {}",
+            s.modules,
+            s.scanned,
+            s.cached,
+            s.failed,
+            list(&s.written),
+            list(&s.unchanged),
+        );
+        let phases: Vec<String> = s
+            .phases
+            .iter()
+            .map(|(n, t)| format!("{n} {:.1} ms", t * 1e3))
+            .collect();
+        eprintln!("depmod: phases: {}", phases.join(", "));
+    }
+    if !s.cleaned.is_empty() {
+        eprintln!(
+            "depmod: removed what killed runs left: {}",
+            s.cleaned.join(" ")
+        );
+    }
+}
+
+/// `--decompress-only`: the decoder's share of a scan.
+fn decompress_only(opts: &Options) -> i32 {
+    let t = std::time::Instant::now();
+    match depmod::decompress_only(opts) {
+        Ok((n, bytes)) => {
+            println!(
+                "decompressed {n} modules, {bytes} bytes, in {:.3} s",
+                t.elapsed().as_secs_f64()
+            );
+            0
         }
-        let t = std::time::Instant::now();
-        let mut log = |m: &depmod::graph::Message| eprintln!("{m}");
-        match depmod::run(&opts, &mut log) {
-            Ok(s) => {
-                if a.verbose {
-                    if s.up_to_date && !s.unchanged.is_empty() {
-                        eprintln!(
-                            "depmod: {} modules, nothing changed since the last run: nothing to do ({:.3} s)",
-                            s.modules,
-                            t.elapsed().as_secs_f64()
-                        );
-                    } else if s.up_to_date {
-                        eprintln!(
-                            "depmod: modules.dep is newer than every module (-A): nothing to do"
-                        );
-                    } else {
-                        eprintln!(
-                            "depmod: {} modules ({} read, {} from the scan cache, {} left out) in {:.3} s; written: {}; unchanged: {}",
-                            s.modules,
-                            s.scanned,
-                            s.cached,
-                            s.failed,
-                            t.elapsed().as_secs_f64(),
-                            if s.written.is_empty() {
-                                "none".into()
-                            } else {
-                                s.written.join(" ")
-                            },
-                            if s.unchanged.is_empty() {
-                                "none".into()
-                            } else {
-                                s.unchanged.join(" ")
-                            },
-                        );
-                        let phases: Vec<String> = s
-                            .phases
-                            .iter()
-                            .map(|(n, t)| format!("{n} {:.1} ms", t * 1e3))
-                            .collect();
-                        eprintln!("depmod: phases: {}", phases.join(", "));
-                    }
-                }
-                0
-            }
-            Err(DepmodError::Cycles(_)) => 1,
-            Err(DepmodError::Fatal(m)) => {
-                eprintln!("depmod: FATAL: {m}");
-                1
-            }
-            Err(DepmodError::Io(e)) => {
-                eprintln!("depmod: ERROR: {e}");
-                1
-            }
+        Err(e) => {
+            eprintln!("depmod: FATAL: {e}");
+            1
         }
+    }
+}
+
+/// Complete what an interrupted weak-modules run left in this kernel's directory.
+fn recover(opts: &Options) -> Result<(), i32> {
+    if opts.to_stdout {
+        return Ok(());
+    }
+    let Ok(root) = opts.open_root() else {
+        return Ok(()); // the run says why
+    };
+    match crate::weak::txn::recover_if_pending(&root, crate::weak::Layout::default(), &opts.kver) {
+        Ok(Some(m)) => eprintln!("depmod: {m}"),
+        Ok(None) => {}
+        Err(e) => {
+            eprintln!("depmod: ERROR: {e}");
+            return Err(1);
+        }
+    }
+    Ok(())
+}
+
+fn work(a: &DepmodArgs, opts: &Options) -> i32 {
+    if a.decompress_only {
+        return decompress_only(opts);
+    }
+    let t = std::time::Instant::now();
+    if let Err(code) = recover(opts) {
+        return code;
+    }
+    let mut log = |m: &depmod::graph::Message| eprintln!("{m}");
+    match depmod::run(opts, &mut log) {
+        Ok(s) => {
+            if a.verbose {
+                say(&s, t.elapsed().as_secs_f64());
+            }
+            0
+        }
+        Err(DepmodError::Cycles(_)) => 1,
+        Err(DepmodError::Fatal(m)) => {
+            eprintln!("depmod: FATAL: {m}");
+            1
+        }
+        Err(DepmodError::Io(e)) => {
+            eprintln!("depmod: ERROR: {e}");
+            1
+        }
+    }
+}
+
+pub fn run(a: &DepmodArgs) -> i32 {
+    let opts = match options(a) {
+        Ok(o) => o,
+        Err(code) => return code,
     };
     match a.jobs {
         Some(n) if n > 0 => match rayon::ThreadPoolBuilder::new().num_threads(n).build() {
-            Ok(pool) => pool.install(work),
+            Ok(pool) => pool.install(|| work(a, &opts)),
             Err(e) => {
                 eprintln!("depmod: FATAL: cannot start {n} threads: {e}");
                 1
             }
         },
-        _ => work(),
+        _ => work(a, &opts),
     }
 }
 

@@ -75,7 +75,14 @@ fn compare(o: &KernelSymbol, n: &KernelSymbol, d: &mut AbiDiff) {
 }
 
 pub fn run(args: &DiffAbiArgs) -> i32 {
-    let load = |a: &str| KernelSpec::guess(a, &args.root).load();
+    let load = |a: &str| {
+        let root = crate::root::Root::open(&args.root)?;
+        crate::kernel::source::resolve(
+            &root,
+            &KernelSpec::guess(a),
+            crate::kernel::source::Depth::Full,
+        )
+    };
     let (old, new) = match (load(&args.old), load(&args.new)) {
         (Ok(o), Ok(n)) => (o, n),
         (Err(e), _) | (_, Err(e)) => {

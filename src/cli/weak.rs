@@ -1,9 +1,11 @@
 //! `kabi weak-modules` (and the binary invoked as `weak-modules`): RHEL's interface;
 //! `kabi weak status`: what is linked where, and why not.
 
-use crate::weak::{Layout, links, ops};
+use crate::root::Root;
+use crate::weak::ops::{self, Op};
+use crate::weak::{Kernels, Layout, status};
 use std::io::Read;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone, clap::Args)]
 #[command(
@@ -83,6 +85,30 @@ pub enum WeakCommand {
     },
 }
 
+/// The most kabi reads of a module list on standard input.
+const MAX_LIST: u64 = 16 << 20;
+
+/// The module paths of standard input as paths inside the root, or the first one that is
+/// not below it.
+fn module_list(root: &Root) -> Result<Vec<PathBuf>, String> {
+    let mut input = String::new();
+    std::io::stdin()
+        .take(MAX_LIST)
+        .read_to_string(&mut input)
+        .map_err(|e| format!("cannot read the module list: {e}"))?;
+    let mut out = Vec::new();
+    for l in input.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        let inside = root.inside(Path::new(l)).ok_or_else(|| {
+            format!(
+                "{l}: not below the root {}; nothing was changed",
+                root.path().display()
+            )
+        })?;
+        out.push(inside);
+    }
+    Ok(out)
+}
+
 pub fn run_weak_modules(a: &WeakModulesArgs) -> i32 {
     if a.delete_modules {
         println!("WARNING: --delete-modules is deprecated, no effect");
@@ -102,72 +128,74 @@ pub fn run_weak_modules(a: &WeakModulesArgs) -> i32 {
         );
         return 1;
     }
-    let layout = Layout {
-        basedir: a.basedir.clone(),
-        suse: a.suse,
+    let root = match Root::open(&a.basedir) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("weak-modules: {e}");
+            return 1;
+        }
     };
+    let layout = Layout { suse: a.suse };
     let opts = ops::Options {
         dry_run: a.dry_run,
         verbose: a.verbose,
         no_initramfs: a.no_initramfs,
         dracut: a.dracut.clone(),
     };
-    let _lock = match links::lock(&layout.modules()) {
-        Ok(l) => Some(l),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => {
-            eprintln!(
-                "weak-modules: cannot lock {}: {e}",
-                layout.modules().display()
-            );
-            return 1;
-        }
-    };
     let kver = || a.kver.clone().unwrap_or_else(super::running_release);
-    let result = if a.add_modules || a.remove_modules {
-        let mut input = String::new();
-        if let Err(e) = std::io::stdin().read_to_string(&mut input) {
-            eprintln!("weak-modules: cannot read the module list: {e}");
-            return 1;
-        }
-        let modules: Vec<PathBuf> = input
-            .lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty())
-            .map(PathBuf::from)
-            .collect();
+    let op = if a.add_modules || a.remove_modules {
+        let modules = match module_list(&root) {
+            Ok(m) => m,
+            Err(e) => {
+                eprintln!("weak-modules: {e}");
+                return 1;
+            }
+        };
         if modules.is_empty() {
             return 0;
         }
         if a.add_modules {
-            ops::add_modules(&layout, &modules, &opts)
+            Op::AddModules(modules)
         } else {
-            ops::remove_modules(&layout, &modules, &opts)
+            Op::RemoveModules(modules)
         }
-    } else if a.add_kernel {
-        ops::add_kernel(&layout, &kver(), &opts)
     } else {
-        ops::remove_kernel(&layout, &kver(), &opts)
+        let k = kver();
+        if crate::depmod::check_release(&k).is_err() {
+            eprintln!("weak-modules: '{k}' is not a kernel release");
+            return 1;
+        }
+        if a.add_kernel {
+            Op::AddKernel(k)
+        } else {
+            Op::RemoveKernel(k)
+        }
     };
-    match result {
+    match ops::run(&root, layout, &op, &opts) {
         Ok(out) => {
+            for r in &out.recovered {
+                eprintln!("weak-modules: {r}");
+            }
             if a.verbose || a.dry_run {
-                for m in &out.messages {
+                for m in &out.plan.messages {
                     println!("{m}");
                 }
             }
-            for (img, why) in &out.unreadable {
-                eprintln!(
-                    "weak-modules: cannot read {}: {why}; rebuild it to be safe",
-                    img.display()
-                );
+            if a.dry_run {
+                print_plan(&root, &out.plan, &opts);
             }
-            if !a.no_initramfs && a.dracut.is_none() {
-                for (img, held) in &out.initramfs {
+            for img in &out.plan.images {
+                let shown = root.display(&img.path);
+                if let Some(why) = &img.unreadable {
+                    eprintln!(
+                        "weak-modules: cannot read {}: {why}; rebuild it to be safe",
+                        shown.display()
+                    );
+                } else if a.dracut.is_none() && !a.dry_run {
                     println!(
                         "weak-modules: {} holds changed modules ({}): rebuild it",
-                        img.display(),
-                        held.join(", ")
+                        shown.display(),
+                        img.held.join(", ")
                     );
                 }
             }
@@ -180,6 +208,51 @@ pub fn run_weak_modules(a: &WeakModulesArgs) -> i32 {
     }
 }
 
+/// `--dry-run`: what a run would do, link by link.
+fn print_plan(root: &Root, plan: &crate::weak::plan::Plan, opts: &ops::Options) {
+    for kp in plan.changed() {
+        for (l, t) in &kp.after {
+            if kp.before.get(l) != Some(t) {
+                println!(
+                    "would link weak-updates/{} -> {} in kernel {}",
+                    l.display(),
+                    t.display(),
+                    kp.krel
+                );
+            }
+        }
+        for l in kp.before.keys() {
+            if !kp.after.contains_key(l) {
+                println!(
+                    "would remove weak-updates/{} in kernel {}",
+                    l.display(),
+                    kp.krel
+                );
+            }
+        }
+        println!("would rewrite the indexes of kernel {}", kp.krel);
+    }
+    for img in &plan.images {
+        let shown = root.display(&img.path);
+        match &opts.dracut {
+            Some(d) => println!(
+                "would run {} -f {} {}",
+                d.display(),
+                shown.display(),
+                img.krel
+            ),
+            None => println!(
+                "{} holds changed modules ({}): it would need a rebuild",
+                shown.display(),
+                img.held.join(", ")
+            ),
+        }
+    }
+    if plan.changed().next().is_none() {
+        println!("nothing to change");
+    }
+}
+
 pub fn run_weak(a: &WeakArgs) -> i32 {
     match &a.command {
         WeakCommand::Status {
@@ -187,11 +260,22 @@ pub fn run_weak(a: &WeakArgs) -> i32 {
             suse,
             json,
         } => {
-            let layout = Layout {
-                basedir: basedir.clone(),
-                suse: *suse,
+            let root = match Root::open(basedir) {
+                Ok(r) => r,
+                Err(e) => {
+                    eprintln!("kabi weak status: {e}");
+                    return 2;
+                }
             };
-            let st = match ops::status(&layout) {
+            let k = Kernels::new(&root, Layout { suse: *suse });
+            if !root.is_dir(k.layout.base()) {
+                eprintln!(
+                    "kabi weak status: {}: no kernel module directories",
+                    root.display(k.layout.base()).display()
+                );
+                return 2;
+            }
+            let st = match status::status(&k) {
                 Ok(s) => s,
                 Err(e) => {
                     eprintln!("kabi weak status: {e}");
@@ -211,6 +295,9 @@ pub fn run_weak(a: &WeakArgs) -> i32 {
                             ""
                         }
                     );
+                    if let Some(i) = &k.interrupted {
+                        println!("  interrupted: {i}");
+                    }
                     for e in &k.entries {
                         let verdict = if e.compatible {
                             "compatible"
@@ -219,7 +306,7 @@ pub fn run_weak(a: &WeakArgs) -> i32 {
                         };
                         println!(
                             "  {:<10} {:<12} weak-updates/{} -> {} (built for {})",
-                            e.state,
+                            e.state.as_str(),
                             verdict,
                             e.link.display(),
                             e.module.display(),
@@ -233,11 +320,10 @@ pub fn run_weak(a: &WeakArgs) -> i32 {
                     }
                 }
             }
-            // 1 when something is broken: a dangling or stale link
+            // 1 when something is broken: a dangling or stale link, an interrupted run
             let broken = st
                 .iter()
-                .flat_map(|k| &k.entries)
-                .any(|e| e.state == "dangling" || e.state == "stale");
+                .any(|k| k.interrupted.is_some() || k.entries.iter().any(|e| e.state.is_broken()));
             i32::from(broken)
         }
     }

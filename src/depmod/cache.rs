@@ -19,7 +19,6 @@
 use super::scan::{DepSymbol, InfoKey, Record};
 use rustc_hash::FxHashMap;
 use std::os::unix::fs::MetadataExt;
-use std::path::Path;
 use std::sync::Arc;
 
 const MAGIC: &[u8; 8] = b"KABISCAN";
@@ -58,6 +57,21 @@ impl FileKey {
         }
     }
 }
+
+impl From<&crate::root::Stat> for FileKey {
+    fn from(s: &crate::root::Stat) -> FileKey {
+        FileKey {
+            size: s.size,
+            mtime: s.mtime,
+            ctime: s.ctime,
+            ino: s.ino,
+            dev: s.dev,
+        }
+    }
+}
+
+/// The most kabi reads of a cache file (a whole amd64 tree's is about 2 MB).
+pub const CACHE_CAP: u64 = 256 << 20;
 
 /// The result of scanning one file: its record, or the error text.
 pub type Scanned = Result<Arc<Record>, String>;
@@ -136,26 +150,12 @@ impl Fingerprint {
         })
     }
 
-    /// Read only the fingerprint of a cache file (not the records).
-    pub fn load(path: &Path) -> Option<Fingerprint> {
-        use std::io::Read;
-        let mut f = std::fs::File::open(path).ok()?;
-        let mut head = vec![0u8; 4096];
-        let n = f.read(&mut head).ok()?;
-        head.truncate(n);
-        let mut r = Reader { data: &head };
+    /// Read only the fingerprint of the cache file `name` in `dir` (not the records).
+    pub fn load(dir: &crate::root::Dir, name: &std::ffi::OsStr) -> Option<Fingerprint> {
+        let data = dir.read(name, CACHE_CAP).ok()?;
+        let mut r = Reader { data: &data };
         header(&mut r)?;
-        let len = r.u64()? as usize;
-        let crc = r.u32()?;
-        let start = head.len() - r.data.len();
-        let mut block = head[start..].to_vec();
-        if block.len() < len {
-            let mut rest = vec![0u8; len - block.len()];
-            f.read_exact(&mut rest).ok()?;
-            block.extend_from_slice(&rest);
-        }
-        block.truncate(len);
-        (crc32fast::hash(&block) == crc).then(|| Fingerprint::decode(&block))?
+        Fingerprint::decode(get_block(&mut r)?)
     }
 }
 
@@ -203,9 +203,11 @@ impl Cache {
             .map(|(_, s)| s.clone())
     }
 
-    /// Read a cache file; anything unusable gives an empty cache and the reason.
-    pub fn load(path: &Path) -> (Cache, Option<String>) {
-        match std::fs::read(path) {
+    /// Read the cache file `name` in `dir` (a regular file, not through a link); anything
+    /// unusable gives an empty cache and the reason (the run then writes a new one).
+    pub fn load(dir: &crate::root::Dir, name: &std::ffi::OsStr) -> (Cache, Option<String>) {
+        let shown = dir.show(name);
+        match dir.read(name, CACHE_CAP) {
             Ok(data) => match decode(&data) {
                 Some(c) => (c, None),
                 // another kabi build's cache (an upgrade): rebuilt without a word
@@ -214,17 +216,18 @@ impl Cache {
                     Cache::default(),
                     Some(format!(
                         "{}: not a valid kabi scan cache; rebuilding it",
-                        path.display()
+                        shown.display()
                     )),
                 ),
             },
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => (Cache::default(), None),
+            Err(crate::Error::Io { source, .. })
+                if source.kind() == std::io::ErrorKind::NotFound =>
+            {
+                (Cache::default(), None)
+            }
             Err(e) => (
                 Cache::default(),
-                Some(format!(
-                    "{}: {e}; rebuilding the scan cache",
-                    path.display()
-                )),
+                Some(format!("{e}; rebuilding the scan cache")),
             ),
         }
     }
@@ -417,7 +420,22 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("cache");
         std::fs::write(&f, &bytes).unwrap();
-        assert_eq!(Fingerprint::load(&f), Some(c.fingerprint.clone()));
+        let d2 = crate::root::Root::open(dir.path())
+            .unwrap()
+            .open_dir("")
+            .unwrap();
+        assert_eq!(
+            Fingerprint::load(&d2, "cache".as_ref()),
+            Some(c.fingerprint.clone())
+        );
+        // a block length that claims a terabyte: refused, nothing allocated
+        let mut huge = bytes.clone();
+        let at = 8 + 4 + 4 + build_id().len();
+        huge[at..at + 8].copy_from_slice(&(1u64 << 40).to_le_bytes());
+        std::fs::write(&f, &huge).unwrap();
+        assert_eq!(Fingerprint::load(&d2, "cache".as_ref()), None);
+        let (empty, why) = Cache::load(&d2, "cache".as_ref());
+        assert!(empty.entries.is_empty() && why.is_some());
         assert_eq!(d.entries.len(), 2);
         for (p, (k, s)) in &c.entries {
             let (k2, s2) = &d.entries[p];

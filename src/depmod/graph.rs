@@ -181,10 +181,10 @@ pub fn build(
             let mut warn = Vec::new();
             for d in &m.record.deps {
                 let mut key = d.name.strip_prefix('.').unwrap_or(&d.name);
-                if let Some(p) = settings.sym_prefix {
-                    if key.as_bytes().first() == Some(&p) {
-                        key = &key[1..];
-                    }
+                if let Some(p) = settings.sym_prefix
+                    && key.as_bytes().first() == Some(&p)
+                {
+                    key = &key[1..];
                 }
                 let Some(&(owner, crc)) = table.get(key) else {
                     if print_unknown && !d.weak {
@@ -201,10 +201,10 @@ pub fn build(
                         m.path, d.name
                     )));
                 }
-                if let Some(o) = owner {
-                    if !mine.contains(&o) {
-                        mine.push(o);
-                    }
+                if let Some(o) = owner
+                    && !mine.contains(&o)
+                {
+                    mine.push(o);
                 }
             }
             (mine, warn)

@@ -296,11 +296,24 @@ struct RNode<'a> {
     values: Vec<(u32, &'a [u8])>,
 }
 
-/// A parsed kmod index over borrowed bytes.
+/// A parsed kmod index over borrowed bytes: every node checked (for tools and tests that
+/// want the whole index); lookups read only the nodes they need, as [`Lazy`] does.
 #[derive(Debug, Clone)]
 pub struct Index<'a> {
     nodes: Vec<RNode<'a>>,
     root: Option<u32>,
+    lazy: Lazy<'a>,
+}
+
+/// A kmod index read the way libkmod reads its mapped file: the header checked, then only
+/// the nodes a lookup passes through, each bounds-checked when it is reached. A damaged
+/// node ends the lookup as if the key were absent; a loop of references cannot make a
+/// lookup run forever (each node is visited once).
+#[derive(Debug, Clone, Copy)]
+pub struct Lazy<'a> {
+    data: &'a [u8],
+    /// The root node's reference (its offset masked); 0: an empty index.
+    root: u32,
 }
 
 fn be32(data: &[u8], at: usize, expected: &str) -> Result<u32, IndexError> {
@@ -417,18 +430,12 @@ impl<'a> Index<'a> {
     /// root, bounds-checked; rejects references that point outside the file, cycles and
     /// shared nodes.
     pub fn parse(data: &'a [u8]) -> Result<Self, IndexError> {
-        let magic = be32(data, 0, "the magic 0xb007f457")?;
-        if magic != INDEX_MAGIC {
-            return Err(IndexError::BadMagic { found: magic });
-        }
-        let version = be32(data, 4, "the version")?;
-        if version >> 16 != INDEX_VERSION >> 16 {
-            return Err(IndexError::BadVersion { found: version });
-        }
-        let root_ref = be32(data, 8, "the root node reference")?;
+        let lazy = Lazy::open(data)?;
+        let root_ref = lazy.root;
         let mut index = Index {
             nodes: Vec::new(),
             root: None,
+            lazy,
         };
         if root_ref & NODE_MASK == 0 {
             return Ok(index);
@@ -460,141 +467,19 @@ impl<'a> Index<'a> {
         Ok(index)
     }
 
-    fn child(&self, n: u32, ch: u8) -> Option<u32> {
-        let node = &self.nodes[n as usize];
-        let k = ch.checked_sub(node.first)?;
-        match node.children.get(usize::from(k)) {
-            Some(&c) if c != NO_CHILD => Some(c),
-            _ => None,
-        }
-    }
-
-    /// The node whose key is exactly `key` (`index_search__node`).
-    fn find(&self, key: &[u8]) -> Option<u32> {
-        let mut n = self.root?;
-        let mut i = 0;
-        loop {
-            let prefix = self.nodes[n as usize].prefix;
-            if !key[i..].starts_with(prefix) {
-                return None;
-            }
-            i += prefix.len();
-            if i == key.len() {
-                return Some(n);
-            }
-            n = self.child(n, key[i])?;
-            i += 1;
-        }
-    }
-
     /// The first (lowest-priority) value of `key`, like libkmod's `index_search`.
     pub fn search(&self, key: &str) -> Option<String> {
-        let n = self.find(c_key(key))?;
-        self.nodes[n as usize].values.first().map(|(_, v)| text(v))
+        self.lazy.search(key)
     }
 
     /// All values of exactly `key` with their priorities, in file order (ascending priority).
     pub fn search_all(&self, key: &str) -> Vec<(String, u32)> {
-        self.find(c_key(key)).map_or_else(Vec::new, |n| {
-            self.nodes[n as usize]
-                .values
-                .iter()
-                .map(|&(p, v)| (text(v), p))
-                .collect()
-        })
+        self.lazy.search_all(key)
     }
 
-    /// libkmod's `index_searchwild`: keys stored in the index may contain `*`, `?` and
-    /// `[...]`; returns the values of every stored key that matches `key` (descending
-    /// literally until a wildcard, then `fnmatch` on the rest), merged by ascending
-    /// priority in kmod's order.
+    /// libkmod's `index_searchwild` (see [`Lazy::search_wild`]).
     pub fn search_wild(&self, key: &str) -> Vec<(String, u32)> {
-        let key = c_key(key);
-        let mut out: Vec<(u32, &'a [u8])> = Vec::new();
-        let mut buf: Vec<u8> = Vec::new();
-        if let Some(root) = self.root {
-            self.wild_node(root, key, &mut buf, &mut out);
-        }
-        out.into_iter().map(|(p, v)| (text(v), p)).collect()
-    }
-
-    fn wild_node(&self, mut n: u32, key: &[u8], buf: &mut Vec<u8>, out: &mut Vec<(u32, &'a [u8])>) {
-        let mut i = 0usize;
-        loop {
-            let node = &self.nodes[n as usize];
-            for (j, &ch) in node.prefix.iter().enumerate() {
-                if matches!(ch, b'*' | b'?' | b'[') {
-                    self.wild_all(n, j, buf, &key[i + j..], out);
-                    return;
-                }
-                if key.get(i + j) != Some(&ch) {
-                    return;
-                }
-            }
-            i += node.prefix.len();
-            for w in [b'*', b'?', b'['] {
-                if let Some(c) = self.child(n, w) {
-                    buf.push(w);
-                    self.wild_all(c, 0, buf, &key[i..], out);
-                    buf.pop();
-                }
-            }
-            if i == key.len() {
-                for &(p, v) in &node.values {
-                    merge_value(out, v, p);
-                }
-                return;
-            }
-            match self.child(n, key[i]) {
-                Some(c) => {
-                    n = c;
-                    i += 1;
-                }
-                None => return,
-            }
-        }
-    }
-
-    /// `index_searchwild__all`: every key below `start` (whose prefix from `j` on is
-    /// pushed to `buf`) is matched with fnmatch against `subkey`; children first, in
-    /// character order, then the node's own values.
-    fn wild_all(
-        &self,
-        start: u32,
-        j: usize,
-        buf: &mut Vec<u8>,
-        subkey: &[u8],
-        out: &mut Vec<(u32, &'a [u8])>,
-    ) {
-        // frames: (node, next child slot, buf length before this node's characters)
-        let mut stack: Vec<(u32, usize, usize)> = vec![(start, 0, buf.len())];
-        buf.extend_from_slice(&self.nodes[start as usize].prefix[j..]);
-        while let Some(top) = stack.last_mut() {
-            let node = &self.nodes[top.0 as usize];
-            let next = (top.1..node.children.len()).find(|&k| node.children[k] != NO_CHILD);
-            if let Some(k) = next {
-                top.1 = k + 1;
-                let c = node.children[k];
-                let mark = buf.len();
-                // a child character is first + k, which is <= last <= 255
-                buf.push(node.first.wrapping_add(k as u8));
-                buf.extend_from_slice(self.nodes[c as usize].prefix);
-                stack.push((c, 0, mark));
-            } else {
-                if !node.values.is_empty() {
-                    // a NUL pushed as a child character ends the C pattern
-                    let pattern = buf.split(|&b| b == 0).next().unwrap_or(&[]);
-                    if fnmatch(pattern, subkey) {
-                        for &(p, v) in &node.values {
-                            merge_value(out, v, p);
-                        }
-                    }
-                }
-                let mark = top.2;
-                buf.truncate(mark);
-                stack.pop();
-            }
-        }
+        self.lazy.search_wild(key)
     }
 
     /// Every (key, value, priority) of the index, keys in byte order, values of a key in
@@ -621,6 +506,202 @@ impl<'a> Index<'a> {
             }
         }
         out
+    }
+}
+
+/// One node as a lookup sees it.
+struct LNode<'a> {
+    prefix: &'a [u8],
+    first: u8,
+    /// Raw child references for characters `first..` (0: none).
+    children: Vec<u32>,
+    values: Vec<(u32, &'a [u8])>,
+}
+
+impl<'a> LNode<'a> {
+    fn child(&self, ch: u8) -> Option<u32> {
+        let k = ch.checked_sub(self.first)?;
+        self.children
+            .get(usize::from(k))
+            .copied()
+            .filter(|&c| c & NODE_MASK != 0)
+    }
+}
+
+impl<'a> Lazy<'a> {
+    /// Check the header (magic, major version) and take the root's reference.
+    pub fn open(data: &'a [u8]) -> Result<Lazy<'a>, IndexError> {
+        let magic = be32(data, 0, "the magic 0xb007f457")?;
+        if magic != INDEX_MAGIC {
+            return Err(IndexError::BadMagic { found: magic });
+        }
+        let version = be32(data, 4, "the version")?;
+        if version >> 16 != INDEX_VERSION >> 16 {
+            return Err(IndexError::BadVersion { found: version });
+        }
+        let root = be32(data, 8, "the root node reference")?;
+        if root & NODE_MASK != 0 {
+            node_offset(data, root)?;
+        }
+        Ok(Lazy { data, root })
+    }
+
+    fn node(&self, reference: u32) -> Option<LNode<'a>> {
+        let (n, children) = read_node(self.data, reference).ok()?;
+        Some(LNode {
+            prefix: n.prefix,
+            first: n.first,
+            children,
+            values: n.values,
+        })
+    }
+
+    fn root(&self) -> Option<LNode<'a>> {
+        (self.root & NODE_MASK != 0)
+            .then(|| self.node(self.root))
+            .flatten()
+    }
+
+    /// The node whose key is exactly `key` (`index_search__node`). Each step consumes a
+    /// character of the key: bounded by its length.
+    fn find(&self, key: &[u8]) -> Option<LNode<'a>> {
+        let mut n = self.root()?;
+        let mut i = 0;
+        loop {
+            if !key[i..].starts_with(n.prefix) {
+                return None;
+            }
+            i += n.prefix.len();
+            if i == key.len() {
+                return Some(n);
+            }
+            n = self.node(n.child(key[i])?)?;
+            i += 1;
+        }
+    }
+
+    /// The first (lowest-priority) value of `key`, like libkmod's `index_search`.
+    pub fn search(&self, key: &str) -> Option<String> {
+        self.find(c_key(key))?.values.first().map(|(_, v)| text(v))
+    }
+
+    /// All values of exactly `key` with their priorities, in file order (ascending priority).
+    pub fn search_all(&self, key: &str) -> Vec<(String, u32)> {
+        self.find(c_key(key)).map_or_else(Vec::new, |n| {
+            n.values.iter().map(|&(p, v)| (text(v), p)).collect()
+        })
+    }
+
+    /// libkmod's `index_searchwild`: keys stored in the index may contain `*`, `?` and
+    /// `[...]`; returns the values of every stored key that matches `key` (descending
+    /// literally until a wildcard, then `fnmatch` on the rest), merged by ascending
+    /// priority in kmod's order.
+    pub fn search_wild(&self, key: &str) -> Vec<(String, u32)> {
+        let key = c_key(key);
+        let mut out: Vec<(u32, &'a [u8])> = Vec::new();
+        let mut buf: Vec<u8> = Vec::new();
+        let mut seen = FxHashSet::default();
+        if let Some(root) = self.root() {
+            self.wild_node(root, key, &mut buf, &mut out, &mut seen);
+        }
+        out.into_iter().map(|(p, v)| (text(v), p)).collect()
+    }
+
+    fn wild_node(
+        &self,
+        mut n: LNode<'a>,
+        key: &[u8],
+        buf: &mut Vec<u8>,
+        out: &mut Vec<(u32, &'a [u8])>,
+        seen: &mut FxHashSet<u32>,
+    ) {
+        let mut i = 0usize;
+        loop {
+            for (j, &ch) in n.prefix.iter().enumerate() {
+                if matches!(ch, b'*' | b'?' | b'[') {
+                    self.wild_all(&n, j, buf, &key[i + j..], out, seen);
+                    return;
+                }
+                if key.get(i + j) != Some(&ch) {
+                    return;
+                }
+            }
+            i += n.prefix.len();
+            for w in [b'*', b'?', b'['] {
+                if let Some(c) = n.child(w).and_then(|c| self.node(c)) {
+                    buf.push(w);
+                    self.wild_all(&c, 0, buf, &key[i..], out, seen);
+                    buf.pop();
+                }
+            }
+            if i == key.len() {
+                for &(p, v) in &n.values {
+                    merge_value(out, v, p);
+                }
+                return;
+            }
+            match n.child(key[i]).and_then(|c| self.node(c)) {
+                Some(c) => {
+                    n = c;
+                    i += 1;
+                }
+                None => return,
+            }
+        }
+    }
+
+    /// `index_searchwild__all`: every key below `start` (whose prefix from `j` on is
+    /// pushed to `buf`) is matched with fnmatch against `subkey`; children first, in
+    /// character order, then the node's own values. A node already visited is not
+    /// entered again.
+    fn wild_all(
+        &self,
+        start: &LNode<'a>,
+        j: usize,
+        buf: &mut Vec<u8>,
+        subkey: &[u8],
+        out: &mut Vec<(u32, &'a [u8])>,
+        seen: &mut FxHashSet<u32>,
+    ) {
+        // frames: (node, next child slot, buf length before this node's characters)
+        let mark = buf.len();
+        buf.extend_from_slice(start.prefix.get(j..).unwrap_or(&[]));
+        let first = LNode {
+            prefix: start.prefix,
+            first: start.first,
+            children: start.children.clone(),
+            values: start.values.clone(),
+        };
+        let mut stack: Vec<(LNode<'a>, usize, usize)> = vec![(first, 0, mark)];
+        while let Some(top) = stack.last_mut() {
+            let next = (top.1..top.0.children.len()).find(|&k| top.0.children[k] & NODE_MASK != 0);
+            if let Some(k) = next {
+                top.1 = k + 1;
+                let r = top.0.children[k];
+                let ch = top.0.first.wrapping_add(k as u8);
+                if !seen.insert(r & NODE_MASK) {
+                    continue;
+                }
+                let Some(c) = self.node(r) else { continue };
+                let mark = buf.len();
+                buf.push(ch);
+                buf.extend_from_slice(c.prefix);
+                stack.push((c, 0, mark));
+            } else {
+                if !top.0.values.is_empty() {
+                    // a NUL pushed as a child character ends the C pattern
+                    let pattern = buf.split(|&b| b == 0).next().unwrap_or(&[]);
+                    if fnmatch(pattern, subkey) {
+                        for &(p, v) in &top.0.values {
+                            merge_value(out, v, p);
+                        }
+                    }
+                }
+                let mark = top.2;
+                buf.truncate(mark);
+                stack.pop();
+            }
+        }
     }
 }
 

@@ -9,12 +9,12 @@ pub mod output;
 pub mod scan;
 
 use crate::error::Error;
+use crate::root::{Dir, Lock, Root};
 use crate::tree::config::DepmodConfig;
 use cache::{Cache, FileKey, Scanned};
 use graph::{Graph, KernelSymbols, Message, ModuleIn, Settings};
 use rayon::prelude::*;
 use std::io::Write;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -79,6 +79,8 @@ pub struct Summary {
     pub written: Vec<String>,
     /// Files that already had the right content.
     pub unchanged: Vec<String>,
+    /// Temporary files of killed runs that were removed.
+    pub cleaned: Vec<String>,
     /// Seconds spent in each phase: (name, seconds), in order.
     pub phases: Vec<(&'static str, f64)>,
 }
@@ -106,13 +108,27 @@ impl Options {
         format!("{root}/lib/modules/{}", self.kver)
     }
 
-    fn cache_path(&self) -> Option<PathBuf> {
-        match &self.cache {
-            CacheMode::Off => None,
-            CacheMode::InTree => Some(Path::new(&self.dirname()).join(CACHE_NAME)),
-            CacheMode::File(p) => Some(p.clone()),
-        }
+    /// The module directory inside the root.
+    pub fn rel(&self) -> PathBuf {
+        Path::new("lib/modules").join(&self.kver)
     }
+
+    /// The root, opened.
+    pub fn open_root(&self) -> Result<Root, DepmodError> {
+        check_release(&self.kver)?;
+        Root::open(self.root.as_deref().unwrap_or(Path::new("/")))
+            .map_err(|e| DepmodError::Fatal(format!("could not open the root: {e}")))
+    }
+}
+
+/// A kernel release names one directory of `lib/modules`: never a path.
+pub fn check_release(kver: &str) -> Result<(), DepmodError> {
+    if kver.is_empty() || kver == "." || kver == ".." || kver.contains('/') || kver.contains('\0') {
+        return Err(DepmodError::Fatal(format!(
+            "'{kver}' is not a kernel release (a directory name in lib/modules)"
+        )));
+    }
+    Ok(())
 }
 
 /// The files a run writes (besides the cache), in kmod's order.
@@ -130,34 +146,58 @@ pub const OUTPUTS: &[&str] = &[
     "modules.devname",
 ];
 
-/// Run depmod. Messages (kmod's warnings and errors, in kmod's words) go to `log` as they
-/// are produced.
+/// Take the lock every kabi writer of a root's module directories takes (on `lib/modules`
+/// itself), waiting at most [`crate::root::LOCK_TIMEOUT`].
+pub fn lock(root: &Root) -> Result<Lock, Error> {
+    let dir = root.open_dir("lib/modules")?;
+    let shown = dir.path().to_path_buf();
+    dir.lock(crate::root::LOCK_TIMEOUT, &mut || {
+        eprintln!(
+            "kabi: waiting for another kabi that holds the lock on {}",
+            shown.display()
+        )
+    })
+}
+
+/// Run depmod: under the modules lock when it writes. Messages (kmod's warnings and errors,
+/// in kmod's words) go to `log` as they are produced.
 pub fn run(opts: &Options, log: &mut dyn FnMut(&Message)) -> Result<Summary, DepmodError> {
-    let dirname = opts.dirname();
-    let mut summary = Summary::default();
-    let mut clock = std::time::Instant::now();
-    let mut phase = |summary: &mut Summary, name: &'static str| {
-        let now = std::time::Instant::now();
-        summary.phases.push((name, (now - clock).as_secs_f64()));
-        clock = now;
-    };
-    if opts.maybe_all {
-        // kmod: -A with -n does nothing at all
-        if opts.to_stdout {
-            summary.up_to_date = true;
-            return Ok(summary);
-        }
-        match up_to_date(&dirname) {
-            Ok(true) => {
-                summary.up_to_date = true;
-                return Ok(summary);
-            }
-            Ok(false) => {}
-            Err(e) => log(&Message::Error(e)),
-        }
+    let root = opts.open_root()?;
+    if opts.to_stdout {
+        return run_locked(&root, opts, log);
     }
-    // every message of the run, for the cache to replay
-    let mut all: Vec<Message> = Vec::new();
+    let _lock = match lock(&root) {
+        Ok(l) => l,
+        // no lib/modules at all: the run reports the missing module directory
+        Err(Error::Io { ref source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+            return run_locked(&root, opts, log);
+        }
+        Err(e) => return Err(DepmodError::Io(e)),
+    };
+    run_locked(&root, opts, log)
+}
+
+/// Run depmod in `root`; the caller holds the modules lock (see [`lock`]) when `opts`
+/// writes.
+pub fn run_locked(
+    root: &Root,
+    opts: &Options,
+    log: &mut dyn FnMut(&Message),
+) -> Result<Summary, DepmodError> {
+    check_release(&opts.kver)?;
+    let mut run = Run {
+        root,
+        opts,
+        dirname: opts.dirname(),
+        summary: Summary::default(),
+        clock: std::time::Instant::now(),
+        all: Vec::new(),
+        log,
+    };
+    if opts.maybe_all && run.nothing_newer() {
+        run.summary.up_to_date = true;
+        return Ok(run.summary);
+    }
     let mut msgs: Vec<Message> = Vec::new();
     let kernel = kernel_symbols(opts, &mut msgs)?;
     let settings = Settings {
@@ -167,202 +207,228 @@ pub fn run(opts: &Options, log: &mut dyn FnMut(&Message)) -> Result<Summary, Dep
     if opts.print_unknown && kernel.is_none() {
         msgs.push(Message::Warning("-e needs -E or -F".into()));
     }
-
-    // which files, with their identities
-    let mut config_text = String::new();
-    let (files, keys): (Vec<String>, Vec<Result<FileKey, String>>) = if opts.modules.is_empty() {
-        let root = opts.root.clone().unwrap_or_else(|| PathBuf::from("/"));
-        let cfg = DepmodConfig::load(&root, &opts.kver, opts.config.as_deref());
-        config_text = format!("{cfg:?}");
-        for w in &cfg.warnings {
-            msgs.push(Message::Error(w.clone()));
+    let chosen = match choose_files(root, opts, &run.dirname, &mut msgs) {
+        Ok(c) => c,
+        Err(e) => {
+            run.emit(&mut msgs);
+            return Err(e);
         }
-        let (walked, problems) = cfg.walk_reporting(&dirname);
-        if let Err(e) = std::fs::read_dir(&dirname) {
-            msgs.extend(problems.into_iter().take(1).map(Message::Error));
-            emit(&mut msgs, &mut all, log);
-            return Err(DepmodError::Fatal(format!(
-                "could not search modules: {}",
-                errno_text(&e)
-            )));
-        }
-        msgs.extend(problems.into_iter().map(Message::Error));
-        let paths: Vec<String> = walked.iter().map(|(p, _)| p.clone()).collect();
-        let mut meta: rustc_hash::FxHashMap<&str, &std::fs::Metadata> =
-            walked.iter().map(|(p, m)| (p.as_str(), m)).collect();
-        cfg.select(&dirname, &paths)
+    };
+    let kdir = (!opts.to_stdout)
+        .then(|| root.open_dir(opts.rel()).ok())
+        .flatten();
+    if let Some(k) = &kdir {
+        run.summary.cleaned = k
+            .clean_temps()
             .into_iter()
-            .map(|(_, p)| {
-                let k = meta
-                    .remove(p.as_str())
-                    .map(FileKey::of)
-                    .ok_or_else(|| format!("{p}: vanished during the scan"));
-                (p, k)
-            })
-            .unzip()
-    } else {
-        let mut v = Vec::new();
-        for p in &opts.modules {
-            if !p.is_absolute() {
-                emit(&mut msgs, &mut all, log);
-                return Err(DepmodError::Fatal(format!(
-                    "{}: not absolute path.",
-                    p.display()
-                )));
-            }
-            v.push(p.to_string_lossy().into_owned());
-        }
-        let mut keys = Vec::with_capacity(v.len());
-        for p in &v {
-            match std::fs::metadata(p) {
-                Ok(m) => keys.push(Ok(FileKey::of(&m))),
-                Err(e) => {
-                    emit(&mut msgs, &mut all, log);
-                    return Err(DepmodError::Fatal(format!(
-                        "could not create module {p}: {}",
-                        errno_text(&e)
-                    )));
-                }
-            }
-        }
-        (v, keys)
-    };
-
-    phase(&mut summary, "walk");
-    // nothing changed since the last run, which wrote what is there: nothing to do
-    let cache_path = opts.cache_path();
-    let inputs = input_hash(opts, &dirname, &config_text, &files, &keys);
-    let shortcut = !opts.to_stdout && !opts.print_unknown && !opts.warn_dups;
-    if let (true, Some(p)) = (shortcut, &cache_path) {
-        if let Some(fp) = cache::Fingerprint::load(p) {
-            if fp.inputs == inputs && outputs_intact(&dirname, &fp.outputs) {
-                msgs.extend(fp.messages.iter().map(|(l, t)| match l {
-                    0 => Message::Warning(t.clone()),
-                    _ => Message::Error(t.clone()),
-                }));
-                emit(&mut msgs, &mut all, log);
-                summary.modules = files.len();
-                summary.cached = files.len();
-                summary.unchanged = OUTPUTS.iter().map(|s| s.to_string()).collect();
-                summary.up_to_date = true;
-                return Ok(summary);
-            }
-        }
+            .map(|n| n.to_string_lossy().into_owned())
+            .collect();
     }
-    emit(&mut msgs, &mut all, log);
-
-    // scan, through the cache
-    let old = match &cache_path {
-        Some(p) => {
-            let (c, why) = Cache::load(p);
-            if let Some(why) = why {
-                log(&Message::Warning(why)); // about this run only: not replayed
-            }
-            c
-        }
-        None => Cache::default(),
-    };
-    phase(&mut summary, "load cache");
-    let scanned = scan_files(&files, &keys, &old, opts.progress);
-    phase(&mut summary, "scan");
-    let mut new_cache = Cache::default();
-    if !opts.modules.is_empty() {
-        new_cache.entries = old.entries.clone();
+    run.phase("walk");
+    let cache_at = opts.cache_location(root);
+    let inputs = input_hash(root, opts, &run.dirname, &chosen);
+    if let (Some((cdir, cname)), Some(k)) = (&cache_at, &kdir)
+        && run.unchanged_since_last_run(cdir, cname, k, inputs, &chosen, &mut msgs)
+    {
+        return Ok(run.summary);
     }
-    let mut mods = Vec::with_capacity(files.len());
-    for ((path, key), (result, hit)) in files.iter().zip(&keys).zip(scanned) {
-        if hit {
-            summary.cached += 1;
-        } else {
-            summary.scanned += 1;
-        }
-        if let Ok(key) = key {
-            new_cache
-                .entries
-                .insert(path.clone(), (*key, result.clone()));
-        }
-        match result {
-            Ok(record) => {
-                let rel = path
-                    .strip_prefix(&dirname)
-                    .and_then(|r| r.strip_prefix('/'))
-                    .map(str::to_string);
-                mods.push(ModuleIn {
-                    name: output::path_to_modname(path),
-                    path: path.clone(),
-                    rel,
-                    record,
-                });
-            }
-            Err(e) => {
-                summary.failed += 1;
-                msgs.push(Message::Warning(format!("{e}: left out of the indexes")));
-            }
-        }
-    }
-    // explicit module lists may name two files of one module: kmod keeps the first
-    if !opts.modules.is_empty() {
-        let mut seen = rustc_hash::FxHashSet::default();
-        mods.retain(|m| seen.insert(m.name.clone()));
-    }
-    summary.modules = mods.len();
-
-    let order_path = format!("{dirname}/modules.order");
-    let order = read_input(&dirname, "modules.order", &mut msgs);
+    run.emit(&mut msgs);
+    let (old, new_cache, mods) = run.scan(&chosen, cache_at.as_ref(), &mut msgs);
+    let order_path = format!("{}/modules.order", run.dirname);
+    let order = read_input(root, opts, &run.dirname, "modules.order", &mut msgs);
     let mods = graph::order_modules(mods, order.as_deref(), &order_path, &mut msgs);
     let g = match graph::build(mods, kernel.as_ref(), settings, std::mem::take(&mut msgs)) {
         Ok(g) => g,
         Err(c) => {
             let mut m = c.messages;
-            emit(&mut m, &mut all, log);
+            run.emit(&mut m);
             return Err(DepmodError::Cycles(c.cycles));
         }
     };
     msgs = g.messages.clone();
-    emit(&mut msgs, &mut all, log);
-
-    phase(&mut summary, "graph");
-    let files_out = render(&g, opts, &dirname, &mut msgs);
-    phase(&mut summary, "render");
-    emit(&mut msgs, &mut all, log);
+    run.emit(&mut msgs);
+    run.phase("graph");
+    let files_out = render(root, &g, opts, &run.dirname, &mut msgs);
+    run.phase("render");
+    run.emit(&mut msgs);
     if opts.to_stdout {
         let mut out = std::io::stdout().lock();
         for (_, data) in &files_out {
             out.write_all(data).map_err(|e| Error::io("<stdout>", e))?;
         }
         out.flush().map_err(|e| Error::io("<stdout>", e))?;
-        return Ok(summary);
+        return Ok(run.summary);
     }
-    for (name, data) in &files_out {
-        let path = Path::new(&dirname).join(name);
-        if std::fs::read(&path).is_ok_and(|old| old == *data) {
-            summary.unchanged.push(name.to_string());
-            continue;
-        }
-        write_atomic(&path, data).map_err(|e| Error::io(&path, e))?;
-        summary.written.push(name.to_string());
+    let kdir = kdir
+        .ok_or_else(|| DepmodError::Fatal(format!("could not open directory {}", run.dirname)))?;
+    write_outputs(&kdir, &files_out, &mut run.summary)?;
+    run.phase("write");
+    let new_cache = match &cache_at {
+        Some((cdir, cname)) => run.write_cache(cdir, cname, &kdir, inputs, new_cache),
+        None => new_cache,
+    };
+    // freeing a whole tree's records costs milliseconds: do it off the caller's path (a
+    // process that exits first lets the kernel reclaim it all at once)
+    std::thread::spawn(move || drop((g, new_cache, old, files_out)));
+    Ok(run.summary)
+}
+
+/// One run's state: where, what was said (for the cache to replay), how long each phase
+/// took.
+struct Run<'a> {
+    root: &'a Root,
+    opts: &'a Options,
+    dirname: String,
+    summary: Summary,
+    clock: std::time::Instant,
+    /// Every message of the run, in order.
+    all: Vec<Message>,
+    log: &'a mut dyn FnMut(&Message),
+}
+
+impl Run<'_> {
+    fn phase(&mut self, name: &'static str) {
+        let now = std::time::Instant::now();
+        self.summary
+            .phases
+            .push((name, (now - self.clock).as_secs_f64()));
+        self.clock = now;
     }
-    // `-A` compares module times with modules.dep's: keep it current even when unchanged
-    if summary.unchanged.iter().any(|n| n == "modules.dep") {
-        let p = Path::new(&dirname).join("modules.dep");
-        if let Ok(f) = std::fs::File::options().write(true).open(&p) {
-            let _ = f.set_modified(std::time::SystemTime::now());
+
+    /// Pass messages on to the log, keeping them.
+    fn emit(&mut self, msgs: &mut Vec<Message>) {
+        for m in msgs.drain(..) {
+            (self.log)(&m);
+            self.all.push(m);
         }
     }
 
-    phase(&mut summary, "write");
-    // the cache last: its fingerprint describes the files just written
-    if let Some(p) = &cache_path {
-        new_cache.fingerprint = cache::Fingerprint {
+    /// `-A`: is `modules.dep` newer than every module? (With `-n`, kmod does nothing at all.)
+    fn nothing_newer(&mut self) -> bool {
+        if self.opts.to_stdout {
+            return true;
+        }
+        match up_to_date(self.root, &self.opts.rel(), &self.dirname) {
+            Ok(up) => up,
+            Err(e) => {
+                (self.log)(&Message::Error(e));
+                false
+            }
+        }
+    }
+
+    /// Nothing changed since the last run, which wrote what is there: replay its messages.
+    fn unchanged_since_last_run(
+        &mut self,
+        cdir: &Dir,
+        cname: &std::ffi::OsStr,
+        kdir: &Dir,
+        inputs: u64,
+        chosen: &ChosenFiles,
+        msgs: &mut Vec<Message>,
+    ) -> bool {
+        let o = self.opts;
+        if o.to_stdout || o.print_unknown || o.warn_dups {
+            return false;
+        }
+        let Some(fp) = cache::Fingerprint::load(cdir, cname) else {
+            return false;
+        };
+        if fp.inputs != inputs || !outputs_intact(kdir, &fp.outputs) {
+            return false;
+        }
+        msgs.extend(fp.messages.iter().map(|(l, t)| match l {
+            0 => Message::Warning(t.clone()),
+            _ => Message::Error(t.clone()),
+        }));
+        self.emit(msgs);
+        let s = &mut self.summary;
+        s.modules = chosen.files.len();
+        s.cached = chosen.files.len();
+        s.unchanged = OUTPUTS.iter().map(|s| s.to_string()).collect();
+        s.up_to_date = true;
+        true
+    }
+
+    /// Scan every chosen file through the cache: the old cache, the new one, the modules.
+    fn scan(
+        &mut self,
+        chosen: &ChosenFiles,
+        cache_at: Option<&(Dir, std::ffi::OsString)>,
+        msgs: &mut Vec<Message>,
+    ) -> (Cache, Cache, Vec<ModuleIn>) {
+        let old = match cache_at {
+            Some((cdir, cname)) => {
+                let (c, why) = Cache::load(cdir, cname);
+                if let Some(why) = why {
+                    (self.log)(&Message::Warning(why)); // about this run only: not replayed
+                }
+                c
+            }
+            None => Cache::default(),
+        };
+        self.phase("load cache");
+        let scanned = scan_files(self.root, chosen, &old, self.opts.progress);
+        self.phase("scan");
+        let mut new_cache = Cache::default();
+        if !self.opts.modules.is_empty() {
+            new_cache.entries = old.entries.clone();
+        }
+        let mut mods = Vec::with_capacity(chosen.files.len());
+        for (f, (result, hit)) in chosen.files.iter().zip(scanned) {
+            if hit {
+                self.summary.cached += 1;
+            } else {
+                self.summary.scanned += 1;
+            }
+            if let Ok(key) = &f.key {
+                new_cache
+                    .entries
+                    .insert(f.display.clone(), (*key, result.clone()));
+            }
+            match result {
+                Ok(record) => mods.push(ModuleIn {
+                    name: output::path_to_modname(&f.display),
+                    path: f.display.clone(),
+                    rel: f
+                        .display
+                        .strip_prefix(&self.dirname)
+                        .and_then(|r| r.strip_prefix('/'))
+                        .map(str::to_string),
+                    record,
+                }),
+                Err(e) => {
+                    self.summary.failed += 1;
+                    msgs.push(Message::Warning(format!("{e}: left out of the indexes")));
+                }
+            }
+        }
+        // explicit module lists may name two files of one module: kmod keeps the first
+        if !self.opts.modules.is_empty() {
+            let mut seen = rustc_hash::FxHashSet::default();
+            mods.retain(|m| seen.insert(m.name.clone()));
+        }
+        self.summary.modules = mods.len();
+        (old, new_cache, mods)
+    }
+
+    /// The cache last: its fingerprint describes the files just written.
+    fn write_cache(
+        &mut self,
+        cdir: &Dir,
+        cname: &std::ffi::OsStr,
+        kdir: &Dir,
+        inputs: u64,
+        mut cache: Cache,
+    ) -> Cache {
+        cache.fingerprint = cache::Fingerprint {
             inputs,
             outputs: OUTPUTS
                 .iter()
-                .filter_map(|n| {
-                    let m = std::fs::metadata(Path::new(&dirname).join(n)).ok()?;
-                    Some((n.to_string(), FileKey::of(&m)))
-                })
+                .filter_map(|n| Some((n.to_string(), FileKey::from(&kdir.lstat(n).ok()?))))
                 .collect(),
-            messages: all
+            messages: self
+                .all
                 .iter()
                 .map(|m| match m {
                     Message::Warning(t) => (0, t.clone()),
@@ -370,50 +436,181 @@ pub fn run(opts: &Options, log: &mut dyn FnMut(&Message)) -> Result<Summary, Dep
                 })
                 .collect(),
         };
-        if let Err(e) = write_atomic(p, &new_cache.encode()) {
-            log(&Message::Warning(format!(
-                "could not write the scan cache {}: {e}",
-                p.display()
+        crate::crash::point();
+        if let Err(e) = cdir.write_atomic(cname, &cache.encode(), 0o644) {
+            (self.log)(&Message::Warning(format!(
+                "could not write the scan cache: {e}"
             )));
         }
-    }
-    // freeing a whole tree's records costs milliseconds: do it off the caller's path (a
-    // process that exits first lets the kernel reclaim it all at once)
-    std::thread::spawn(move || drop((g, new_cache, old, files_out)));
-    Ok(summary)
-}
-
-/// Pass messages on to `log`, keeping them in `all`.
-fn emit(msgs: &mut Vec<Message>, all: &mut Vec<Message>, log: &mut dyn FnMut(&Message)) {
-    for m in msgs.drain(..) {
-        log(&m);
-        all.push(m);
+        cache
     }
 }
 
-/// Are the files of the last run still exactly as it left them?
-fn outputs_intact(dirname: &str, outputs: &[(String, FileKey)]) -> bool {
+/// Write each output whose content changed (a crash point before each), and keep
+/// `modules.dep`'s time current when it did not (`-A` compares module times with it).
+fn write_outputs(
+    kdir: &Dir,
+    files_out: &[(&'static str, Vec<u8>)],
+    summary: &mut Summary,
+) -> Result<(), DepmodError> {
+    for (name, data) in files_out {
+        // read without following a link: a link is replaced, never written through
+        if kdir
+            .read(name, crate::root::caps::INDEX)
+            .is_ok_and(|old| old == *data)
+        {
+            summary.unchanged.push(name.to_string());
+            continue;
+        }
+        crate::crash::point();
+        kdir.write_atomic(name, data, 0o644)?;
+        summary.written.push(name.to_string());
+    }
+    if summary.unchanged.iter().any(|n| n == "modules.dep") {
+        let _ = kdir.touch("modules.dep");
+    }
+    Ok(())
+}
+
+/// One module file chosen for the run.
+#[derive(Debug, Clone)]
+pub struct Chosen {
+    /// The path as kmod prints it.
+    pub display: String,
+    /// Inside the root.
+    pub rel: PathBuf,
+    /// Its identity, or why it could not be had.
+    pub key: Result<FileKey, String>,
+}
+
+/// The files of a run, with the configuration they were chosen by (as text, for the
+/// fingerprint).
+#[derive(Debug, Default)]
+pub struct ChosenFiles {
+    pub files: Vec<Chosen>,
+    pub config: String,
+}
+
+/// Which files: the tree as the configuration selects it, or the explicit list.
+fn choose_files(
+    root: &Root,
+    opts: &Options,
+    dirname: &str,
+    msgs: &mut Vec<Message>,
+) -> Result<ChosenFiles, DepmodError> {
+    if !opts.modules.is_empty() {
+        let mut files = Vec::new();
+        for p in &opts.modules {
+            if !p.is_absolute() {
+                return Err(DepmodError::Fatal(format!(
+                    "{}: not absolute path.",
+                    p.display()
+                )));
+            }
+            let rel = root.inside(p).ok_or_else(|| {
+                DepmodError::Fatal(format!(
+                    "{}: not below the root {}",
+                    p.display(),
+                    root.path().display()
+                ))
+            })?;
+            let st = root.stat(&rel).map_err(|e| {
+                DepmodError::Fatal(format!(
+                    "could not create module {}: {}",
+                    p.display(),
+                    errno_text(&e)
+                ))
+            })?;
+            files.push(Chosen {
+                display: p.to_string_lossy().into_owned(),
+                key: if st.is_file() {
+                    Ok(FileKey::from(&st))
+                } else {
+                    Err(format!("{}: not a regular file", p.display()))
+                },
+                rel,
+            });
+        }
+        return Ok(ChosenFiles {
+            files,
+            config: String::new(),
+        });
+    }
+    let cfg = DepmodConfig::load(root, &opts.kver, opts.config.as_deref());
+    for w in &cfg.warnings {
+        msgs.push(Message::Error(w.clone()));
+    }
+    let walk = cfg.walk(root, dirname, &opts.rel()).map_err(|e| {
+        msgs.push(Message::Error(e.clone()));
+        let why = e.rsplit(": ").next().unwrap_or(&e).to_string();
+        DepmodError::Fatal(format!("could not search modules: {why}"))
+    })?;
+    msgs.extend(walk.problems.into_iter().map(Message::Error));
+    let paths: Vec<String> = walk.files.iter().map(|w| w.display.clone()).collect();
+    let mut by_path: rustc_hash::FxHashMap<&str, &crate::tree::walk::Walked> =
+        walk.files.iter().map(|w| (w.display.as_str(), w)).collect();
+    let files = cfg
+        .select(dirname, &paths)
+        .into_iter()
+        .map(|(_, p)| {
+            let w = by_path.remove(p.as_str());
+            Chosen {
+                rel: w.map(|w| w.rel.clone()).unwrap_or_default(),
+                key: w
+                    .map(|w| FileKey::from(&w.stat))
+                    .ok_or_else(|| format!("{p}: vanished during the scan")),
+                display: p,
+            }
+        })
+        .collect();
+    Ok(ChosenFiles {
+        files,
+        config: format!("{cfg:?}"),
+    })
+}
+
+impl Options {
+    /// Where the scan cache is: a directory and a file name in it.
+    fn cache_location(&self, root: &Root) -> Option<(Dir, std::ffi::OsString)> {
+        match &self.cache {
+            CacheMode::Off => None,
+            CacheMode::InTree => Some((root.open_dir(self.rel()).ok()?, CACHE_NAME.into())),
+            CacheMode::File(p) => {
+                let name = p.file_name()?.to_os_string();
+                let parent = match p.parent() {
+                    Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+                    _ => PathBuf::from("."),
+                };
+                // a cache file named on the command line is the user's own path
+                let dir = Root::host()
+                    .ok()?
+                    .open_dir(std::path::absolute(&parent).ok()?)
+                    .ok()?;
+                Some((dir, name))
+            }
+        }
+    }
+}
+
+/// Are the files of the last run still exactly as it left them (regular files with the
+/// same identity: a link or a rewritten file is not)?
+fn outputs_intact(kdir: &Dir, outputs: &[(String, FileKey)]) -> bool {
     outputs.len() == OUTPUTS.len()
         && outputs.iter().all(|(n, k)| {
-            std::fs::metadata(Path::new(dirname).join(n)).is_ok_and(|m| FileKey::of(&m) == *k)
+            kdir.lstat(n)
+                .is_ok_and(|st| st.is_file() && FileKey::from(&st) == *k)
         })
 }
 
 /// A hash of everything a run's result depends on: the build of kabi, the options, the
 /// configuration, the module files chosen (in order, with their identities) and the other
 /// inputs' identities.
-fn input_hash(
-    opts: &Options,
-    dirname: &str,
-    config: &str,
-    files: &[String],
-    keys: &[Result<FileKey, String>],
-) -> u64 {
+fn input_hash(root: &Root, opts: &Options, dirname: &str, chosen: &ChosenFiles) -> u64 {
     use std::hash::{Hash, Hasher};
     let mut h = std::collections::hash_map::DefaultHasher::new();
     cache::build_id().hash(&mut h);
     dirname.hash(&mut h);
-    config.hash(&mut h);
+    chosen.config.hash(&mut h);
     format!(
         "{:?} {:?} {:?} {:?} {} {}",
         opts.symvers,
@@ -424,7 +621,6 @@ fn input_hash(
         opts.warn_dups
     )
     .hash(&mut h);
-    let key_of = |p: &Path| std::fs::metadata(p).ok().map(|m| FileKey::of(&m));
     let key_hash = |k: Option<FileKey>, h: &mut std::collections::hash_map::DefaultHasher| {
         if let Some(k) = k {
             (k.size, k.mtime, k.ctime, k.ino, k.dev).hash(h);
@@ -432,19 +628,28 @@ fn input_hash(
             0u8.hash(h);
         }
     };
+    let host = Root::host().ok();
     for p in [&opts.symvers, &opts.system_map].into_iter().flatten() {
-        key_hash(key_of(p), &mut h);
+        let k = host
+            .as_ref()
+            .and_then(|r| r.stat(p).ok())
+            .map(|s| FileKey::from(&s));
+        key_hash(k, &mut h);
     }
     for n in [
         "modules.order",
         "modules.builtin",
         "modules.builtin.modinfo",
     ] {
-        key_hash(key_of(&Path::new(dirname).join(n)), &mut h);
+        let k = root
+            .stat(opts.rel().join(n))
+            .ok()
+            .map(|s| FileKey::from(&s));
+        key_hash(k, &mut h);
     }
-    for (f, k) in files.iter().zip(keys) {
-        f.hash(&mut h);
-        key_hash(k.as_ref().ok().copied(), &mut h);
+    for f in &chosen.files {
+        f.display.hash(&mut h);
+        key_hash(f.key.as_ref().ok().copied(), &mut h);
     }
     h.finish()
 }
@@ -453,6 +658,7 @@ fn input_hash(
 /// files, as kmod prints them (and `modules.weakdep` only when a module has a weak
 /// dependency, since kmod 30 prints none).
 pub fn render(
+    root: &Root,
     g: &Graph,
     opts: &Options,
     dirname: &str,
@@ -474,8 +680,8 @@ pub fn render(
     }
     // every file in parallel; messages kept in kmod's order
     // a missing input gives an empty file, as kmod writes it (not an empty index)
-    let builtin = read_input(dirname, "modules.builtin", msgs);
-    let modinfo = read_input(dirname, "modules.builtin.modinfo", msgs);
+    let builtin = read_input(root, opts, dirname, "modules.builtin", msgs);
+    let modinfo = read_input(root, opts, dirname, "modules.builtin.modinfo", msgs);
     type Job<'a> = Box<dyn Fn(&mut Vec<Message>) -> Vec<u8> + Send + Sync + 'a>;
     let jobs: Vec<(&'static str, Job)> = vec![
         ("modules.dep", Box::new(|_| o.modules_dep())),
@@ -524,48 +730,51 @@ pub fn render(
     files
 }
 
-/// An input file of the module directory; a missing one is warned about as kmod does.
-fn read_input(dirname: &str, name: &str, msgs: &mut Vec<Message>) -> Option<Vec<u8>> {
-    match std::fs::read(Path::new(dirname).join(name)) {
+/// An input file of the module directory (a link is followed inside the root); a missing
+/// one is warned about as kmod does.
+fn read_input(
+    root: &Root,
+    opts: &Options,
+    dirname: &str,
+    name: &str,
+    msgs: &mut Vec<Message>,
+) -> Option<Vec<u8>> {
+    match root.read(opts.rel().join(name), crate::root::caps::INDEX) {
         Ok(d) => Some(d),
         Err(e) => {
+            let why = match &e {
+                Error::Io { source, .. } => errno_text(source),
+                e => e.to_string(),
+            };
             msgs.push(Message::Warning(format!(
-                "could not open {name} at {dirname}: {}",
-                errno_text(&e)
+                "could not open {name} at {dirname}: {why}"
             )));
             None
         }
     }
 }
 
-/// An I/O error as C's `%m` prints it ("No such file or directory").
-pub fn errno_text(e: &std::io::Error) -> String {
-    let s = e.to_string();
-    match s.find(" (os error") {
-        Some(i) => s[..i].to_string(),
-        None => s,
-    }
-}
+pub use crate::error::errno_text;
 
-/// Scan each file, taking unchanged ones from the cache. Per file: its identity (when it
-/// could be stat'ed), the result, and whether it came from the cache.
+/// Scan each file, taking unchanged ones from the cache. Per file: the result, and whether
+/// it came from the cache.
 pub fn scan_files(
-    files: &[String],
-    keys: &[Result<FileKey, String>],
+    root: &Root,
+    chosen: &ChosenFiles,
     cache: &Cache,
     progress: bool,
 ) -> Vec<(Scanned, bool)> {
     let done = AtomicUsize::new(0);
     let finished = std::sync::atomic::AtomicBool::new(false);
+    let files = &chosen.files;
     std::thread::scope(|s| {
         if progress {
             s.spawn(|| progress_line(files.len(), &done, &finished));
         }
         let out = files
             .par_iter()
-            .zip(keys)
-            .map(|(path, key)| {
-                let r = scan_one(path, key, cache);
+            .map(|f| {
+                let r = scan_one(root, f, cache);
                 done.fetch_add(1, Ordering::Relaxed);
                 r
             })
@@ -575,15 +784,15 @@ pub fn scan_files(
     })
 }
 
-fn scan_one(path: &str, key: &Result<FileKey, String>, cache: &Cache) -> (Scanned, bool) {
-    let key = match key {
+fn scan_one(root: &Root, f: &Chosen, cache: &Cache) -> (Scanned, bool) {
+    let key = match &f.key {
         Ok(k) => k,
         Err(e) => return (Err(e.clone()), false),
     };
-    if let Some(hit) = cache.get(path, key) {
+    if let Some(hit) = cache.get(&f.display, key) {
         return (hit, true);
     }
-    let r = scan::scan_file_sized(Path::new(path), Some(key.size))
+    let r = scan::scan_in(root, &f.rel, key.size, &f.display)
         .map(Arc::new)
         .map_err(|e| e.to_string());
     (r, false)
@@ -616,29 +825,36 @@ fn progress_line(total: usize, done: &AtomicUsize, finished: &std::sync::atomic:
 
 /// Decompress every module of the tree (nothing else): the decoder's share of a scan.
 pub fn decompress_only(opts: &Options) -> Result<(usize, u64), DepmodError> {
-    let root = opts.root.clone().unwrap_or_else(|| PathBuf::from("/"));
-    let dirname = opts.dirname();
-    let cfg = DepmodConfig::load(&root, &opts.kver, opts.config.as_deref());
-    let files = cfg.walk(&dirname);
-    let bytes: u64 = files
+    let root = opts.open_root()?;
+    let mut msgs = Vec::new();
+    let chosen = choose_files(&root, opts, &opts.dirname(), &mut msgs)?;
+    let bytes: u64 = chosen
+        .files
         .par_iter()
-        .map(|f| scan::decompress_file(Path::new(f)).unwrap_or(0))
+        .map(|f| scan::decompress_in(&root, &f.rel).unwrap_or(0))
         .sum();
-    Ok((files.len(), bytes))
+    Ok((chosen.files.len(), bytes))
 }
 
-/// The kernel's own symbols from `-E` or `-F`, parsed as kmod does.
+/// The kernel's own symbols from `-E` or `-F` (files named on the command line), parsed as
+/// kmod does.
 fn kernel_symbols(
     opts: &Options,
     msgs: &mut Vec<Message>,
 ) -> Result<Option<KernelSymbols>, DepmodError> {
     let read = |p: &Path| {
-        std::fs::read(p).map_err(|e| {
-            DepmodError::Fatal(format!(
-                "could not load {}: {}",
-                p.display(),
-                errno_text(&e)
-            ))
+        let fail =
+            |why: String| DepmodError::Fatal(format!("could not load {}: {why}", p.display()));
+        let host = Root::host().map_err(|e| fail(e.to_string()))?;
+        host.read(
+            std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf()),
+            crate::root::caps::INDEX,
+        )
+        .map_err(|e| {
+            fail(match &e {
+                Error::Io { source, .. } => errno_text(source),
+                e => e.to_string(),
+            })
         })
     };
     if let Some(p) = &opts.symvers {
@@ -723,10 +939,10 @@ pub fn parse_system_map(
             )));
             continue;
         };
-        if let Some(pre) = prefix {
-            if p.as_bytes().first() == Some(&pre) {
-                p = &p[1..];
-            }
+        if let Some(pre) = prefix
+            && p.as_bytes().first() == Some(&pre)
+        {
+            p = &p[1..];
         }
         if let Some(sym) = p.strip_prefix("__ksymtab_") {
             let sym = sym.split('\n').next().unwrap_or(sym);
@@ -739,81 +955,49 @@ pub fn parse_system_map(
 /// kmod's `depfile_up_to_date`: `modules.dep` exists and no module file below the
 /// directory (besides `build` and `source`) is newer. `Err` with kmod's message when
 /// `modules.dep` cannot be examined (the caller then rebuilds).
-pub fn up_to_date(dirname: &str) -> Result<bool, String> {
-    if let Err(e) = std::fs::read_dir(dirname) {
-        return Err(format!(
-            "could not open directory {dirname}: {}",
-            errno_text(&e)
-        ));
+pub fn up_to_date(root: &Root, rel: &Path, dirname: &str) -> Result<bool, String> {
+    struct Modules;
+    impl crate::tree::walk::Visitor for Modules {
+        fn skip(&self, name: &str) -> bool {
+            matches!(name, "build" | "source")
+        }
+        fn wants(&self, name: &str) -> bool {
+            crate::module::strip_module_ext(name).is_some()
+        }
     }
-    let dep = std::fs::metadata(Path::new(dirname).join("modules.dep")).map_err(|e| {
+    let dir = root
+        .open_dir(rel)
+        .map_err(|e| format!("could not open directory {dirname}: {}", error_text(&e)))?;
+    let dep = dir.lstat("modules.dep").map_err(|e| {
         format!(
             "could not fstatat({dirname}, modules.dep): {}",
             errno_text(&e)
         )
     })?;
-    let limit = dep.mtime();
-    fn newer(dir: &Path, limit: i64) -> bool {
-        let Ok(rd) = std::fs::read_dir(dir) else {
-            return false;
-        };
-        for e in rd.flatten() {
-            let name = e.file_name();
-            let name = name.to_string_lossy();
-            if matches!(name.as_ref(), "." | ".." | "build" | "source") {
-                continue;
-            }
-            let Ok(m) = std::fs::metadata(e.path()) else {
-                continue;
-            };
-            if m.is_dir() {
-                if newer(&e.path(), limit) {
-                    return true;
-                }
-            } else if m.is_file()
-                && crate::module::strip_module_ext(&name).is_some()
-                && m.mtime() > limit
-            {
-                return true;
-            }
-        }
-        false
-    }
-    Ok(!newer(Path::new(dirname), limit))
+    let mut walk = crate::tree::walk::Walk::default();
+    let mut seen = Default::default();
+    crate::tree::walk::walk(root, rel, dirname, &Modules, &mut seen, &mut walk)?;
+    Ok(!walk.files.iter().any(|f| f.stat.mtime.0 > dep.mtime.0))
 }
 
-/// Write `data` to `path` through a temporary file in the same directory, flushed to disk
-/// before it replaces the old file: a crash leaves the old or the new file, never a part.
-pub fn write_atomic(path: &Path, data: &[u8]) -> std::io::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let name = path.file_name().unwrap_or_default().to_string_lossy();
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    let tmp = dir.join(format!(".{name}.{}.{nanos}.tmp", std::process::id()));
-    let result = (|| {
-        use std::os::unix::fs::OpenOptionsExt;
-        let mut f = std::fs::File::options()
-            .write(true)
-            .create_new(true)
-            .mode(0o644)
-            .open(&tmp)?;
-        f.write_all(data)?;
-        f.sync_data()?;
-        drop(f);
-        std::fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
+/// The text of an error as C's `%m` would print it, for an I/O error; else the message.
+pub fn error_text(e: &Error) -> String {
+    match e {
+        Error::Io { source, .. } => errno_text(source),
+        e => e.to_string(),
     }
-    result
 }
 
 /// The `modules.dep` lines of a module directory computed in memory, nothing written: what a
 /// loader uses when the tree has no index. The default search order (`updates`, then the
 /// rest); unreadable modules are left out.
-pub fn dep_lines(dirname: &str) -> Vec<String> {
+pub fn dep_lines_in(root: &Root, kver: &str) -> Vec<String> {
+    let opts = Options {
+        kver: kver.to_string(),
+        root: Some(root.path().to_path_buf()),
+        ..Options::default()
+    };
+    let dirname = opts.dirname();
     let cfg = DepmodConfig {
         search: vec![
             crate::tree::config::Search::Dir("updates".into()),
@@ -821,31 +1005,39 @@ pub fn dep_lines(dirname: &str) -> Vec<String> {
         ],
         ..DepmodConfig::default()
     };
-    let walked = cfg.walk_entries(dirname);
-    let paths: Vec<String> = walked.iter().map(|(p, _)| p.clone()).collect();
-    let files: Vec<String> = cfg
-        .select(dirname, &paths)
-        .into_iter()
-        .map(|(_, p)| p)
-        .collect();
-    let keys: Vec<Result<FileKey, String>> = files
-        .iter()
-        .map(|p| {
-            std::fs::metadata(p)
-                .map(|m| FileKey::of(&m))
-                .map_err(|e| e.to_string())
-        })
-        .collect();
-    let scanned = scan_files(&files, &keys, &Cache::default(), false);
-    let mods: Vec<ModuleIn> = files
+    let Ok(walk) = cfg.walk(root, &dirname, &opts.rel()) else {
+        return Vec::new();
+    };
+    let paths: Vec<String> = walk.files.iter().map(|w| w.display.clone()).collect();
+    let by_path: rustc_hash::FxHashMap<&str, &crate::tree::walk::Walked> =
+        walk.files.iter().map(|w| (w.display.as_str(), w)).collect();
+    let chosen = ChosenFiles {
+        files: cfg
+            .select(&dirname, &paths)
+            .into_iter()
+            .filter_map(|(_, p)| {
+                let w = by_path.get(p.as_str())?;
+                Some(Chosen {
+                    rel: w.rel.clone(),
+                    key: Ok(FileKey::from(&w.stat)),
+                    display: p,
+                })
+            })
+            .collect(),
+        config: String::new(),
+    };
+    let scanned = scan_files(root, &chosen, &Cache::default(), false);
+    let mods: Vec<ModuleIn> = chosen
+        .files
         .iter()
         .zip(scanned)
-        .filter_map(|(path, (r, _))| {
+        .filter_map(|(f, (r, _))| {
             Some(ModuleIn {
-                name: output::path_to_modname(path),
-                path: path.clone(),
-                rel: path
-                    .strip_prefix(dirname)
+                name: output::path_to_modname(&f.display),
+                path: f.display.clone(),
+                rel: f
+                    .display
+                    .strip_prefix(&dirname)
                     .and_then(|r| r.strip_prefix('/'))
                     .map(str::to_string),
                 record: r.ok()?,
@@ -853,10 +1045,34 @@ pub fn dep_lines(dirname: &str) -> Vec<String> {
         })
         .collect();
     let mut msgs = Vec::new();
-    let order = std::fs::read(Path::new(dirname).join("modules.order")).ok();
+    let order = root
+        .read(opts.rel().join("modules.order"), crate::root::caps::INDEX)
+        .ok();
     let mods = graph::order_modules(mods, order.as_deref(), "modules.order", &mut msgs);
     match graph::build(mods, None, Settings::default(), msgs) {
         Ok(g) => output::Outputs::new(&g).dep_lines().to_vec(),
         Err(_) => Vec::new(),
+    }
+}
+
+/// [`dep_lines_in`] for a module directory named by its full path.
+pub fn dep_lines(dirname: &str) -> Vec<String> {
+    let p = Path::new(dirname);
+    match (p.parent(), p.file_name(), Root::host()) {
+        (Some(base), Some(kver), Ok(_)) if base.ends_with("lib/modules") => {
+            let root = base
+                .parent()
+                .and_then(Path::parent)
+                .unwrap_or(Path::new("/"));
+            match Root::open(if root.as_os_str().is_empty() {
+                Path::new("/")
+            } else {
+                root
+            }) {
+                Ok(r) => dep_lines_in(&r, &kver.to_string_lossy()),
+                Err(_) => Vec::new(),
+            }
+        }
+        _ => Vec::new(),
     }
 }

@@ -78,29 +78,52 @@ const TAIL: u64 = 48 * 1024;
 /// Wanted ranges closer than this are read with one call.
 const MERGE_GAP: u64 = 16 * 1024;
 
-/// Read and extract one module file.
+/// Read and extract one module file named by its path (outside any root).
 pub fn scan_file(path: &Path) -> Result<Record, Error> {
-    scan_file_sized(path, None)
+    let root = crate::root::Root::host()?;
+    let size = root.stat(path).map_err(|e| Error::io(path, e))?.size;
+    scan_in(&root, path, size, &path.to_string_lossy())
 }
 
-/// [`scan_file`] when the caller already knows the file's size (from a `stat`).
-pub fn scan_file_sized(path: &Path, size: Option<u64>) -> Result<Record, Error> {
-    let file = File::open(path).map_err(|e| Error::io(path, e))?;
-    let size = match size {
-        Some(s) => s,
-        None => file.metadata().map_err(|e| Error::io(path, e))?.len(),
-    };
+/// Read and extract the module file `rel` inside `root`, whose size the caller's walk saw
+/// (`shown` names it in errors). Only a regular file is read; one larger than
+/// [`crate::root::caps::MODULE`] is refused before anything is allocated; the memory it
+/// takes counts in the shared budget.
+pub fn scan_in(
+    root: &crate::root::Root,
+    rel: &Path,
+    size: u64,
+    shown: &str,
+) -> Result<Record, Error> {
+    let (file, st) = root.open_file(rel).map_err(|e| rename(e, shown))?;
+    let size = st.size.max(size.min(st.size));
+    let cap = crate::root::caps::MODULE;
+    if size > cap {
+        return Err(Error::parse(
+            shown,
+            ParseError::FileTooLarge { size, limit: cap },
+        ));
+    }
     if size > WHOLE_READ_MAX {
-        if let Some(r) = scan_sparse(&file, size) {
+        let sparse = crate::compress::BUDGET.run(|lease| {
+            lease.resize(size)?;
+            Ok(scan_sparse(&file, size))
+        });
+        if let Ok((Some(r), _lease)) = sparse {
             return Ok(r);
         }
     }
-    let mut data = Vec::with_capacity(size as usize + 1);
-    use std::io::Read;
-    (&file)
-        .read_to_end(&mut data)
-        .map_err(|e| Error::io(path, e))?;
-    scan_bytes(&data).map_err(|e| Error::parse(path, e))
+    let data = crate::compress::read_file(&file, size, cap).map_err(|e| Error::parse(shown, e))?;
+    scan_bytes(&data).map_err(|e| Error::parse(shown, e))
+}
+
+/// An error about a path inside the root, named as the caller names the file.
+fn rename(e: Error, shown: &str) -> Error {
+    match e {
+        Error::Io { source, .. } => Error::io(shown, source),
+        Error::Parse { source, .. } => Error::parse(shown, source),
+        e => e,
+    }
 }
 
 /// The sections-only path: `None` on any surprise (not plain ELF, a file changed under us,
@@ -133,10 +156,10 @@ pub fn scan_image(image: &[u8]) -> Result<Record, ParseError> {
     Ok(extract(&elf))
 }
 
-/// Only decompress a file (for measuring the decoder's share of a scan).
-pub fn decompress_file(path: &Path) -> Result<u64, Error> {
-    let data = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    let image = crate::module::decompress(&data).map_err(|e| Error::parse(path, e))?;
+/// Only decompress a file inside `root` (for measuring the decoder's share of a scan).
+pub fn decompress_in(root: &crate::root::Root, rel: &Path) -> Result<u64, Error> {
+    let data = root.read(rel, crate::root::caps::MODULE)?;
+    let image = crate::module::decompress(&data).map_err(|e| Error::parse(root.display(rel), e))?;
     Ok(image.len() as u64)
 }
 
@@ -311,84 +334,89 @@ fn crc_sections_loaded(elf: &ElfFile, loaded: &[bool]) -> bool {
     })
 }
 
-/// Read the header, the section table and the sections depmod uses into a zeroed buffer of
-/// the file's size, at their file offsets. `None` when the file is not a plain ELF file or
-/// anything about it is unusual: then the caller reads it whole.
-fn read_sparse(file: &File, size: u64) -> std::io::Result<Option<Sparse>> {
-    let mut ident = [0u8; 64];
-    if size < 64 {
-        return Ok(None);
+/// Where an ELF file's section table is, from its header.
+struct Geometry {
+    is64: bool,
+    be: bool,
+    shoff: u64,
+    shentsize: u64,
+    shnum: u64,
+    shstrndx: u64,
+}
+
+/// One section header, as far as the reader needs it.
+struct Sh {
+    name: u64,
+    kind: u64,
+    offset: u64,
+    size: u64,
+    link: u64,
+}
+
+/// An unsigned field of `n` bytes at `off`, in the file's byte order.
+fn field(b: &[u8], off: usize, n: usize, be: bool) -> u64 {
+    let s = &b[off..off + n];
+    let mut v = 0u64;
+    if be {
+        for &x in s {
+            v = (v << 8) | x as u64;
+        }
+    } else {
+        for &x in s.iter().rev() {
+            v = (v << 8) | x as u64;
+        }
     }
-    file.read_exact_at(&mut ident, 0)?;
-    if Compression::detect(&ident) != Some(Compression::None) {
-        return Ok(None);
+    v
+}
+
+/// The section table's place from the first 64 bytes of a plain ELF file of `size` bytes;
+/// `None` for anything unusual.
+fn geometry(ident: &[u8; 64], size: u64) -> Option<Geometry> {
+    if Compression::detect(ident) != Some(Compression::None) {
+        return None;
     }
     let is64 = match ident[4] {
         1 => false,
         2 => true,
-        _ => return Ok(None),
+        _ => return None,
     };
     let be = match ident[5] {
         1 => false,
         2 => true,
-        _ => return Ok(None),
+        _ => return None,
     };
-    let rd = |b: &[u8], off: usize, n: usize| -> u64 {
-        let s = &b[off..off + n];
-        let mut v = 0u64;
-        if be {
-            for &x in s {
-                v = (v << 8) | x as u64;
-            }
-        } else {
-            for &x in s.iter().rev() {
-                v = (v << 8) | x as u64;
-            }
-        }
-        v
-    };
+    let rd = |off, n| field(ident, off, n, be);
     let (shoff, shentsize, shnum, shstrndx) = if is64 {
-        (
-            rd(&ident, 0x28, 8),
-            rd(&ident, 0x3a, 2),
-            rd(&ident, 0x3c, 2),
-            rd(&ident, 0x3e, 2),
-        )
+        (rd(0x28, 8), rd(0x3a, 2), rd(0x3c, 2), rd(0x3e, 2))
     } else {
-        (
-            rd(&ident, 0x20, 4),
-            rd(&ident, 0x2e, 2),
-            rd(&ident, 0x30, 2),
-            rd(&ident, 0x32, 2),
-        )
+        (rd(0x20, 4), rd(0x2e, 2), rd(0x30, 2), rd(0x32, 2))
     };
     let want_ent = if is64 { 64 } else { 40 };
     if shentsize != want_ent || shnum == 0 || shstrndx >= shnum {
-        return Ok(None);
+        return None;
     }
-    let table_len = shentsize * shnum;
-    if shoff.checked_add(table_len).is_none_or(|end| end > size) {
-        return Ok(None);
+    if shoff
+        .checked_add(shentsize * shnum)
+        .is_none_or(|end| end > size)
+    {
+        return None;
     }
-    let mut buf = vec![0u64; (size as usize).div_ceil(8)];
-    let bytes = words_as_bytes_mut(&mut buf);
-    bytes[..64].copy_from_slice(&ident);
-    // the tail: the section table and what usually precedes it
-    let tail = shoff.min(size.saturating_sub(TAIL));
-    file.read_exact_at(&mut bytes[tail as usize..size as usize], tail)?;
-    let have = |off: u64, len: u64| off >= tail || off + len <= 64;
-    struct Sh {
-        name: u64,
-        kind: u64,
-        offset: u64,
-        size: u64,
-        link: u64,
-    }
-    let table = &bytes[shoff as usize..(shoff + table_len) as usize];
-    let sh: Vec<Sh> = table
-        .chunks_exact(shentsize as usize)
+    Some(Geometry {
+        is64,
+        be,
+        shoff,
+        shentsize,
+        shnum,
+        shstrndx,
+    })
+}
+
+fn section_headers(table: &[u8], g: &Geometry) -> Vec<Sh> {
+    let rd = |e: &[u8], off, n| field(e, off, n, g.be);
+    table
+        .chunks_exact(g.shentsize as usize)
         .map(|e| {
-            if is64 {
+            if g.is64 {
                 Sh {
                     name: rd(e, 0, 4),
                     kind: rd(e, 4, 4),
@@ -406,21 +434,14 @@ fn read_sparse(file: &File, size: u64) -> std::io::Result<Option<Sparse>> {
                 }
             }
         })
-        .collect();
-    let in_file = |s: &Sh| {
-        s.kind != elf::SHT_NOBITS as u64 && s.offset.checked_add(s.size).is_some_and(|e| e <= size)
-    };
-    let strtab = &sh[shstrndx as usize];
-    if !in_file(strtab) {
-        return Ok(None);
-    }
-    let names_range = strtab.offset as usize..(strtab.offset + strtab.size) as usize;
-    if !have(strtab.offset, strtab.size) {
-        file.read_exact_at(&mut bytes[names_range.clone()], strtab.offset)?;
-    }
-    let names = &bytes[names_range];
+        .collect()
+}
+
+/// The sections depmod reads: `.modinfo`, `__versions`, the symbol table and its strings,
+/// `__ksymtab_strings`, `__kcrctab*`, and the section names.
+fn wanted_sections(sh: &[Sh], names: &[u8], shstrndx: usize) -> Vec<bool> {
     let mut want = vec![false; sh.len()];
-    want[shstrndx as usize] = true;
+    want[shstrndx] = true;
     for (i, s) in sh.iter().enumerate() {
         let name = cstr_at(names, s.name).unwrap_or(b"");
         let needed = matches!(
@@ -436,13 +457,11 @@ fn read_sparse(file: &File, size: u64) -> std::io::Result<Option<Sparse>> {
             }
         }
     }
-    // the wanted ranges not read yet, merged when close
-    let mut ranges: Vec<(u64, u64)> = sh
-        .iter()
-        .zip(&want)
-        .filter(|(s, w)| **w && in_file(s) && s.size > 0 && !have(s.offset, s.size))
-        .map(|(s, _)| (s.offset, (s.offset + s.size).min(tail)))
-        .collect();
+    want
+}
+
+/// Byte ranges, sorted, those closer than [`MERGE_GAP`] merged into one.
+fn merge_ranges(mut ranges: Vec<(u64, u64)>) -> Vec<(u64, u64)> {
     ranges.sort_unstable();
     let mut merged: Vec<(u64, u64)> = Vec::new();
     for (start, end) in ranges {
@@ -451,7 +470,50 @@ fn read_sparse(file: &File, size: u64) -> std::io::Result<Option<Sparse>> {
             _ => merged.push((start, end)),
         }
     }
-    for (start, end) in merged {
+    merged
+}
+
+/// Read the header, the section table and the sections depmod uses into a zeroed buffer of
+/// the file's size, at their file offsets. `None` when the file is not a plain ELF file or
+/// anything about it is unusual: then the caller reads it whole.
+fn read_sparse(file: &File, size: u64) -> std::io::Result<Option<Sparse>> {
+    let mut ident = [0u8; 64];
+    if size < 64 {
+        return Ok(None);
+    }
+    file.read_exact_at(&mut ident, 0)?;
+    let Some(g) = geometry(&ident, size) else {
+        return Ok(None);
+    };
+    let mut buf = vec![0u64; (size as usize).div_ceil(8)];
+    let bytes = words_as_bytes_mut(&mut buf);
+    bytes[..64].copy_from_slice(&ident);
+    // the tail: the section table and what usually precedes it
+    let tail = g.shoff.min(size.saturating_sub(TAIL));
+    file.read_exact_at(&mut bytes[tail as usize..size as usize], tail)?;
+    let have = |off: u64, len: u64| off >= tail || off + len <= 64;
+    let table_end = (g.shoff + g.shentsize * g.shnum) as usize;
+    let sh = section_headers(&bytes[g.shoff as usize..table_end], &g);
+    let in_file = |s: &Sh| {
+        s.kind != elf::SHT_NOBITS as u64 && s.offset.checked_add(s.size).is_some_and(|e| e <= size)
+    };
+    let strtab = &sh[g.shstrndx as usize];
+    if !in_file(strtab) {
+        return Ok(None);
+    }
+    let names_range = strtab.offset as usize..(strtab.offset + strtab.size) as usize;
+    if !have(strtab.offset, strtab.size) {
+        file.read_exact_at(&mut bytes[names_range.clone()], strtab.offset)?;
+    }
+    let want = wanted_sections(&sh, &bytes[names_range], g.shstrndx as usize);
+    // the wanted ranges not read yet, merged when close
+    let ranges: Vec<(u64, u64)> = sh
+        .iter()
+        .zip(&want)
+        .filter(|(s, w)| **w && in_file(s) && s.size > 0 && !have(s.offset, s.size))
+        .map(|(s, _)| (s.offset, (s.offset + s.size).min(tail)))
+        .collect();
+    for (start, end) in merge_ranges(ranges) {
         file.read_exact_at(&mut bytes[start as usize..end as usize], start)?;
     }
     let loaded = sh

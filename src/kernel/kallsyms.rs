@@ -123,8 +123,13 @@ pub struct Kcore {
 
 impl Kcore {
     pub fn open(path: &Path) -> Result<Kcore, Error> {
+        let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+        Kcore::from_file(file, path)
+    }
+
+    /// An open kcore file (`path` names it in errors).
+    pub fn from_file(mut file: std::fs::File, path: &Path) -> Result<Kcore, Error> {
         let io = |e| Error::io(path, e);
-        let mut file = std::fs::File::open(path).map_err(io)?;
         let mut eh = [0u8; 64];
         file.read_exact(&mut eh).map_err(io)?;
         let bad = |why: &str| Error::parse(path, ParseError::elf(why.to_string()));

@@ -65,36 +65,69 @@ pub fn export_kind(s: &str) -> Option<ExportKind> {
 
 /// Read a symvers file, plain or gzip/xz/zstd (chosen by magic).
 pub fn read(path: &Path) -> Result<Vec<KernelSymbol>, Error> {
-    let raw = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let root = crate::root::Root::host()?;
+    let abs = std::path::absolute(path).map_err(|e| Error::io(path, e))?;
+    let raw = root
+        .read(&abs, crate::root::caps::INDEX)
+        .map_err(|e| match e {
+            Error::Io { source, .. } => Error::io(path, source),
+            e => e,
+        })?;
+    parse_bytes(raw, path)
+}
+
+fn parse_bytes(raw: Vec<u8>, path: &Path) -> Result<Vec<KernelSymbol>, Error> {
     let data = match crate::compress::Compression::detect(&raw) {
         Some(crate::compress::Compression::None) | None => raw,
         Some(kind) => crate::compress::decompress(kind, &raw, crate::compress::DEFAULT_LIMIT)
-            .map_err(|e| Error::parse(path, e))?,
+            .map_err(|e| Error::parse(path, e))?
+            .into_vec(),
     };
     let text = String::from_utf8(data)
         .map_err(|_| Error::parse(path, ParseError::section("symvers", "not UTF-8 text")))?;
     parse(&text).map_err(|e| Error::parse(path, e))
 }
 
-/// The usual places of a kernel's symvers file, under `root`, most specific first.
-pub fn candidates(root: &Path, kver: &str) -> Vec<PathBuf> {
+/// The usual places of a kernel's symvers file, inside a root, most specific first: RHEL's
+/// `/boot/symvers-K.gz`, SUSE's and Fedora's beside the modules, Debian's in the headers
+/// package, and a build tree.
+pub fn candidates(kver: &str) -> Vec<PathBuf> {
     let mut v = Vec::new();
     for base in [
         format!("boot/symvers-{kver}"),
         format!("lib/modules/{kver}/symvers"),
+        format!("usr/lib/modules/{kver}/symvers"),
     ] {
         for ext in ["", ".gz", ".xz", ".zst"] {
-            v.push(root.join(format!("{base}{ext}")));
+            v.push(PathBuf::from(format!("{base}{ext}")));
         }
     }
-    v.push(root.join(format!("usr/src/linux-headers-{kver}/Module.symvers")));
-    v.push(root.join(format!("lib/modules/{kver}/build/Module.symvers")));
+    v.push(PathBuf::from(format!(
+        "usr/src/linux-headers-{kver}/Module.symvers"
+    )));
+    v.push(PathBuf::from(format!(
+        "lib/modules/{kver}/build/Module.symvers"
+    )));
     v
 }
 
-/// The first existing symvers file of `kver` under `root`.
+/// The first symvers file of `kver` inside `root` (a regular file; links followed inside the
+/// root).
+pub fn find_in(root: &crate::root::Root, kver: &str) -> Option<PathBuf> {
+    candidates(kver).into_iter().find(|p| root.is_file(p))
+}
+
+/// The first existing symvers file of `kver` under the directory `root`.
 pub fn find(root: &Path, kver: &str) -> Option<PathBuf> {
-    candidates(root, kver).into_iter().find(|p| p.is_file())
+    let r = crate::root::Root::open(root).ok()?;
+    find_in(&r, kver).map(|p| root.join(p))
+}
+
+/// Read the symvers file `rel` inside `root`, plain or compressed.
+pub fn read_in(root: &crate::root::Root, rel: &Path) -> Result<Vec<KernelSymbol>, Error> {
+    let shown = root.display(rel);
+    let raw = root.read(rel, crate::root::caps::INDEX)?;
+    parse_bytes(raw, &shown)
 }
 
 #[cfg(test)]

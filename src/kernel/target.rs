@@ -87,6 +87,17 @@ impl Target {
         }
     }
 
+    /// Read `/boot/config-<kver>` inside `root` if it is there.
+    pub fn read_config_in(&mut self, root: &crate::root::Root, kver: &str) -> bool {
+        match root.read_string(format!("boot/config-{kver}"), crate::root::caps::CONFIG) {
+            Ok(t) => {
+                self.config = LoaderConfig::from_kconfig(&t);
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
     /// `(major, minor)` of the release, for rules that changed over time.
     pub fn version(&self) -> Option<(u32, u32)> {
         let r = self.release.as_deref()?;

@@ -36,8 +36,20 @@ impl VmlinuzAbi {
 
 /// Read a `vmlinuz` (or an uncompressed `vmlinux`) and return its version string and exports.
 pub fn read_vmlinuz(path: &Path) -> Result<VmlinuzAbi, Error> {
-    let data = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    let (version, vmlinux) = payload(&data).map_err(|e| Error::parse(path, e))?;
+    let root = crate::root::Root::host()?;
+    let abs = std::path::absolute(path).map_err(|e| Error::io(path, e))?;
+    let data = root
+        .read(&abs, crate::root::caps::IMAGE)
+        .map_err(|e| match e {
+            Error::Io { source, .. } => Error::io(path, source),
+            e => e,
+        })?;
+    read_vmlinuz_bytes(&data, path)
+}
+
+/// [`read_vmlinuz`] on the bytes of the file `path` names (for messages).
+pub fn read_vmlinuz_bytes(data: &[u8], path: &Path) -> Result<VmlinuzAbi, Error> {
+    let (version, vmlinux) = payload(data).map_err(|e| Error::parse(path, e))?;
     let symbols = exports(&vmlinux).map_err(|e| Error::parse(path, e))?;
     Ok(VmlinuzAbi { version, symbols })
 }
@@ -345,6 +357,10 @@ fn scan(data: &[u8]) -> Option<Vec<u8>> {
     None
 }
 
+/// The most memory an xz or lzma decoder of a kernel image may use (its dictionary: the
+/// kernel's own images use at most 32 MiB).
+const DECODER_MEMORY: u64 = crate::compress::MAX_WINDOW + (1 << 20);
+
 /// Decompress one stream of `format` at the start of `data`, ignoring whatever follows it (a
 /// bzImage appends the decompressed size, and a scanned stream is followed by more code).
 pub fn decompress(format: PayloadFormat, data: &[u8], limit: u64) -> Result<Vec<u8>, ParseError> {
@@ -362,47 +378,54 @@ fn decompress_hinted(
     let hint = hint.min(limit);
     match format {
         PayloadFormat::Gzip => read_capped(
-            flate2::read::GzDecoder::new(data),
+            || Ok(flate2::read::GzDecoder::new(data)),
             name,
             data.len(),
             limit,
             Some(hint),
         ),
         PayloadFormat::Bzip2 => read_capped(
-            bzip2::read::BzDecoder::new(data),
+            || Ok(bzip2::read::BzDecoder::new(data)),
             name,
             data.len(),
             limit,
             Some(hint),
         ),
-        PayloadFormat::Xz => {
-            let dec = liblzma::stream::Stream::new_stream_decoder(u64::MAX, 0)
-                .map_err(|e| corrupt(name, e))?;
-            read_capped(
-                liblzma::read::XzDecoder::new_stream(data, dec),
-                name,
-                data.len(),
-                limit,
-                Some(hint),
-            )
-        }
-        PayloadFormat::Lzma => {
-            let dec = liblzma::stream::Stream::new_lzma_decoder(u64::MAX)
-                .map_err(|e| corrupt(name, e))?;
-            read_capped(
-                liblzma::read::XzDecoder::new_stream(data, dec),
-                name,
-                data.len(),
-                limit,
-                Some(hint),
-            )
-        }
-        PayloadFormat::Zstd => {
-            let dec = zstd::stream::read::Decoder::with_buffer(data)
-                .map_err(|e| corrupt(name, e))?
-                .single_frame();
-            read_capped(dec, name, data.len(), limit, Some(hint))
-        }
+        PayloadFormat::Xz => read_capped(
+            || {
+                let dec = liblzma::stream::Stream::new_stream_decoder(DECODER_MEMORY, 0)
+                    .map_err(|e| corrupt(name, e))?;
+                Ok(liblzma::read::XzDecoder::new_stream(data, dec))
+            },
+            name,
+            data.len(),
+            limit,
+            Some(hint),
+        ),
+        PayloadFormat::Lzma => read_capped(
+            || {
+                let dec = liblzma::stream::Stream::new_lzma_decoder(DECODER_MEMORY)
+                    .map_err(|e| corrupt(name, e))?;
+                Ok(liblzma::read::XzDecoder::new_stream(data, dec))
+            },
+            name,
+            data.len(),
+            limit,
+            Some(hint),
+        ),
+        PayloadFormat::Zstd => read_capped(
+            || {
+                let mut dec = zstd::stream::read::Decoder::with_buffer(data)
+                    .map_err(|e| corrupt(name, e))?
+                    .single_frame();
+                dec.window_log_max(27).map_err(|e| corrupt(name, e))?;
+                Ok(dec)
+            },
+            name,
+            data.len(),
+            limit,
+            Some(hint),
+        ),
         PayloadFormat::Lz4Legacy => lz4_legacy_hinted(data, limit, hint),
         PayloadFormat::Lzo => Err(corrupt(name, "LZO-compressed kernels are not supported")),
     }

@@ -160,7 +160,7 @@ impl Layout {
             .unwrap_or(0);
         let count = [labels, crc_entries, nrelocs / 3]
             .into_iter()
-            .find(|&n| n > 0 && size % n == 0)
+            .find(|&n| n > 0 && size.is_multiple_of(n))
             .unwrap_or(0);
         let entry = size.checked_div(count).unwrap_or(12);
         // 12: PREL32 with namespace (or 32-bit pointers); 8: two 32-bit fields;

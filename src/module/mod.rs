@@ -68,8 +68,23 @@ impl Module {
     /// Read and parse a module file to the given level of detail.
     pub fn open_with(path: impl AsRef<Path>, detail: Detail) -> Result<Module, Error> {
         let path = path.as_ref();
-        let data = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-        Module::parse_file_with(&data, path, detail).map_err(|e| Error::parse(path, e))
+        let root = crate::root::Root::host()?;
+        let abs = std::path::absolute(path).map_err(|e| Error::io(path, e))?;
+        Module::read_in(&root, &abs, detail).map_err(|e| match e {
+            Error::Io { source, .. } => Error::io(path, source),
+            Error::Parse { source, .. } => Error::parse(path, source),
+            e => e,
+        })
+    }
+
+    /// Read and parse the module file `rel` inside `root` (a regular file, at most
+    /// [`crate::root::caps::MODULE`] bytes, its memory counted in the shared budget).
+    pub fn read_in(root: &crate::root::Root, rel: &Path, detail: Detail) -> Result<Module, Error> {
+        let shown = root.display(rel);
+        let (f, st) = root.open_file(rel)?;
+        let data = compress::read_file(&f, st.size, crate::root::caps::MODULE)
+            .map_err(|e| Error::parse(&shown, e))?;
+        Module::parse_file_with(&data, rel, detail).map_err(|e| Error::parse(&shown, e))
     }
 
     /// Parse the bytes of a module file; `path` only supplies the fallback name.
@@ -167,11 +182,28 @@ fn aligned_copy(data: &[u8]) -> Vec<u64> {
     words
 }
 
+/// A module image: the file's own bytes, or what they decompressed to (counted in the
+/// memory budget until dropped).
+pub enum Image<'a> {
+    Plain(&'a [u8]),
+    Decoded(compress::Decoded),
+}
+
+impl std::ops::Deref for Image<'_> {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            Image::Plain(d) => d,
+            Image::Decoded(d) => d,
+        }
+    }
+}
+
 /// Decompress a module file (chosen by magic bytes) with the default output cap.
-pub fn decompress(data: &[u8]) -> Result<std::borrow::Cow<'_, [u8]>, ParseError> {
+pub fn decompress(data: &[u8]) -> Result<Image<'_>, ParseError> {
     match Compression::detect(data) {
-        Some(Compression::None) => Ok(std::borrow::Cow::Borrowed(data)),
-        Some(kind) => compress::decompress(kind, data, compress::DEFAULT_LIMIT).map(Into::into),
+        Some(Compression::None) => Ok(Image::Plain(data)),
+        Some(kind) => compress::decompress(kind, data, compress::DEFAULT_LIMIT).map(Image::Decoded),
         None if data.is_empty() => Err(ParseError::Empty),
         None => Err(ParseError::UnknownFormat(hex_prefix(data))),
     }

@@ -75,7 +75,7 @@ pub fn parse(elf: &ElfFile) -> Versions {
 /// 64-byte records; with `strict`, every name must end inside its slot and (64-bit) every
 /// upper CRC half must be zero, which tells the classic layout from the variable one.
 fn classic(elf: &ElfFile, data: &[u8], ptr: usize, strict: bool) -> Option<Vec<VersionEntry>> {
-    if data.len() % RECORD != 0 {
+    if !data.len().is_multiple_of(RECORD) {
         return None;
     }
     data.chunks_exact(RECORD)
@@ -108,7 +108,7 @@ fn variable_length(elf: &ElfFile, data: &[u8]) -> Option<Vec<VersionEntry>> {
         if next == 0 {
             return (crc == 0 && data[off..].iter().all(|&b| b == 0)).then_some(out);
         }
-        if next < 12 || next % 4 != 0 {
+        if next < 12 || !next.is_multiple_of(4) {
             return None;
         }
         let rec = data.get(off..off.checked_add(next)?)?;

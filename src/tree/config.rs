@@ -2,6 +2,8 @@
 //! kmod 30 tools/depmod.c): `search`, `override`, `external`, `exclude`, and which of two
 //! files with the same module name is kept.
 
+use crate::root::Root;
+use crate::tree::walk::{self, Walk};
 use std::path::{Path, PathBuf};
 
 /// The default configuration directories, in kmod's order, plus `/usr/lib/depmod.d` (the
@@ -109,19 +111,30 @@ impl DepmodConfig {
         }
     }
 
-    /// Read the configuration for `kver`: the files of `paths` (directories or files; the
-    /// defaults under `root` when `None`), collected and sorted by file name, the first
-    /// directory's file winning for equal names, `*.conf` only.
-    pub fn load(root: &Path, kver: &str, paths: Option<&[PathBuf]>) -> DepmodConfig {
-        let defaults: Vec<PathBuf> = DEFAULT_DIRS.iter().map(|d| root.join(d)).collect();
-        let mut files: Vec<(String, PathBuf)> = Vec::new();
-        for p in paths.unwrap_or(&defaults) {
-            let add = |files: &mut Vec<(String, PathBuf)>, name: String, path: PathBuf| {
-                if !files.iter().any(|(n, _)| *n == name) {
-                    files.push((name, path));
+    /// Read the configuration for `kver`: the files of `paths` (directories or files, named
+    /// from outside any root, as on kmod's command line), or the default directories inside
+    /// `root`; collected and sorted by file name, the first directory's file winning for
+    /// equal names, `*.conf` only. Only regular files are read.
+    pub fn load(root: &Root, kver: &str, paths: Option<&[PathBuf]>) -> DepmodConfig {
+        let host;
+        let (base, dirs): (&Root, Vec<PathBuf>) = match paths {
+            Some(p) => {
+                host = Root::host().ok();
+                match &host {
+                    Some(h) => (h, p.to_vec()),
+                    None => (root, Vec::new()),
                 }
-            };
-            if p.is_file() {
+            }
+            None => (root, DEFAULT_DIRS.iter().map(PathBuf::from).collect()),
+        };
+        let mut files: Vec<(String, PathBuf)> = Vec::new();
+        let add = |files: &mut Vec<(String, PathBuf)>, name: String, path: PathBuf| {
+            if !files.iter().any(|(n, _)| *n == name) {
+                files.push((name, path));
+            }
+        };
+        for p in &dirs {
+            if base.is_file(p) {
                 let name = p
                     .file_name()
                     .map(|n| n.to_string_lossy().into_owned())
@@ -129,25 +142,23 @@ impl DepmodConfig {
                 add(&mut files, name, p.clone());
                 continue;
             }
-            let Ok(rd) = std::fs::read_dir(p) else {
+            let Ok(entries) = base.list(p) else {
                 continue;
             };
-            for e in rd.flatten() {
-                let name = e.file_name().to_string_lossy().into_owned();
+            for e in entries {
+                let name = e.name.to_string_lossy().into_owned();
                 if name.starts_with('.') || name.len() < 6 || !name.ends_with(".conf") {
                     continue;
                 }
-                add(&mut files, name, e.path());
+                add(&mut files, name, p.join(&e.name));
             }
         }
         files.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
         let mut cfg = DepmodConfig::default();
         for (_, path) in files {
-            match std::fs::read_to_string(&path) {
-                Ok(text) => cfg.parse(&path.to_string_lossy(), &text, kver),
-                Err(e) => cfg
-                    .warnings
-                    .push(format!("file parse {}: {e}", path.display())),
+            match base.read_string(&path, crate::root::caps::CONFIG) {
+                Ok(text) => cfg.parse(&base.display(&path).to_string_lossy(), &text, kver),
+                Err(e) => cfg.warnings.push(format!("file parse {e}")),
             }
         }
         if cfg.search.is_empty() {
@@ -227,108 +238,26 @@ impl DepmodConfig {
         newprio <= oldprio
     }
 
-    /// Every module file depmod considers, in its walk order: the module directory depth-first
-    /// in `readdir` order, then each external directory (the last `external` line first).
-    pub fn walk(&self, dirname: &str) -> Vec<String> {
-        self.walk_entries(dirname)
-            .into_iter()
-            .map(|(p, _)| p)
-            .collect()
-    }
-
-    /// [`Self::walk`] with each file's metadata (symlinks followed, as depmod's `fstatat`).
-    pub fn walk_entries(&self, dirname: &str) -> Vec<(String, std::fs::Metadata)> {
-        self.walk_reporting(dirname).0
-    }
-
-    /// [`Self::walk_entries`], plus what depmod reports on the way, in its words and in walk
-    /// order: directories that cannot be opened (the module directory itself comes first,
-    /// as `Err`), entries that cannot be stat'ed, entries of unsupported types.
-    #[allow(clippy::type_complexity)]
-    pub fn walk_reporting(&self, dirname: &str) -> (Vec<(String, std::fs::Metadata)>, Vec<String>) {
-        let mut items = Vec::new();
-        for dir in std::iter::once(dirname).chain(self.externals.iter().rev().map(String::as_str)) {
-            match std::fs::read_dir(dir) {
-                Err(e) => items.push(WalkItem::Problem(format!(
-                    "could not open directory {dir}: {}",
-                    crate::depmod::errno_text(&e)
-                ))),
-                Ok(rd) => self.walk_dir(dir, rd, &mut items),
+    /// Every module file depmod considers, in its walk order: the module directory (`rel`
+    /// inside `root`, named `dirname` as kmod names it) depth-first in `readdir` order, then
+    /// each external directory (the last `external` line first), with what went wrong on the
+    /// way in kmod's words. `Err` when the module directory itself cannot be opened.
+    pub fn walk(&self, root: &Root, dirname: &str, rel: &Path) -> Result<Walk, String> {
+        let mut out = Walk::default();
+        let mut seen = Default::default();
+        walk::walk(root, rel, dirname, self, &mut seen, &mut out)?;
+        for ext in self.externals.iter().rev() {
+            // a directory named with the root's own path in front is the same directory seen
+            // from outside (what kmod, which reads it from the host, needs); any other path
+            // is inside the root
+            let rel = root
+                .inside(Path::new(ext))
+                .unwrap_or_else(|| PathBuf::from(ext));
+            if let Err(e) = walk::walk(root, &rel, ext, self, &mut seen, &mut out) {
+                out.problems.push(e);
             }
         }
-        let mut files = Vec::new();
-        let mut problems = Vec::new();
-        for i in items {
-            match i {
-                WalkItem::File(p, m) => files.push((p, m)),
-                WalkItem::Problem(t) => problems.push(t),
-            }
-        }
-        (files, problems)
-    }
-
-    /// One directory, depth-first in `readdir` order; subdirectories and `stat` calls run
-    /// in parallel, the result keeps the sequential order.
-    fn walk_dir(&self, dir: &str, rd: std::fs::ReadDir, out: &mut Vec<WalkItem>) {
-        use rayon::prelude::*;
-        let entries: Vec<std::fs::DirEntry> = rd.flatten().collect();
-        let parts: Vec<Vec<WalkItem>> = entries
-            .par_iter()
-            .map(|e| {
-                let mut part = Vec::new();
-                let name = e.file_name();
-                let Some(name) = name.to_str() else {
-                    return part;
-                };
-                if self.excluded(name) {
-                    return part;
-                }
-                let path = format!("{dir}/{name}");
-                let is_module = crate::module::strip_module_ext(name).is_some();
-                // d_type first (no system call); stat what it does not settle, following
-                // symlinks like depmod's fstatat
-                let meta = match e.file_type() {
-                    Ok(t) if t.is_dir() => {
-                        self.walk_subdir(dir, name, &path, &mut part);
-                        return part;
-                    }
-                    Ok(t) if t.is_file() && !is_module => return part,
-                    Ok(t) if t.is_file() => e.metadata(),
-                    _ => std::fs::metadata(&path),
-                };
-                match meta {
-                    Ok(m) if m.is_dir() => self.walk_subdir(dir, name, &path, &mut part),
-                    Ok(m) if m.is_file() => {
-                        if is_module {
-                            part.push(WalkItem::File(path, m))
-                        }
-                    }
-                    Ok(m) => {
-                        use std::os::unix::fs::MetadataExt;
-                        part.push(WalkItem::Problem(format!(
-                            "unsupported file type {path}: {:o}",
-                            m.mode() & 0o170000
-                        )))
-                    }
-                    Err(err) => part.push(WalkItem::Problem(format!(
-                        "fstatat({dir}, {name}): {}",
-                        crate::depmod::errno_text(&err)
-                    ))),
-                }
-                part
-            })
-            .collect();
-        out.extend(parts.into_iter().flatten());
-    }
-
-    fn walk_subdir(&self, dir: &str, name: &str, path: &str, out: &mut Vec<WalkItem>) {
-        match std::fs::read_dir(path) {
-            Ok(rd) => self.walk_dir(path, rd, out),
-            Err(e) => out.push(WalkItem::Problem(format!(
-                "openat({dir}, {name}, O_RDONLY): {}",
-                crate::depmod::errno_text(&e)
-            ))),
-        }
+        Ok(out)
     }
 
     /// One file per module name, chosen as depmod chooses: (module name, path), in the order
@@ -356,9 +285,13 @@ impl DepmodConfig {
     }
 }
 
-enum WalkItem {
-    File(String, std::fs::Metadata),
-    Problem(String),
+impl walk::Visitor for DepmodConfig {
+    fn skip(&self, name: &str) -> bool {
+        self.excluded(name)
+    }
+    fn wants(&self, name: &str) -> bool {
+        crate::module::strip_module_ext(name).is_some()
+    }
 }
 
 #[cfg(test)]

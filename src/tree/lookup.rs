@@ -3,207 +3,150 @@
 //! patterns), then built-in modules (`modules.builtin`, `modules.builtin.modinfo`). Without a
 //! `modules.dep`, the tree itself is searched for a file of that name.
 
-use crate::glob::fnmatch;
-use crate::module::{ModinfoEntry, modinfo, strip_module_ext};
-use std::path::{Path, PathBuf};
+use super::index::{Hit, ModuleIndex};
+use crate::module::ModinfoEntry;
+use std::path::PathBuf;
+use std::sync::Arc;
 
-/// A module directory: `<root>/lib/modules/<kver>`, kept as the string kmod would build.
-#[derive(Debug, Clone)]
+pub use super::index::{module_name_of, normalize, normalize_alias};
+
+/// A module directory: `<root>/lib/modules/<kver>`, named as kmod would name it, with its
+/// indexes ([`ModuleIndex`]) read inside the root.
+#[derive(Clone)]
 pub struct ModuleDir {
     pub dir: String,
+    idx: Option<Arc<ModuleIndex>>,
+}
+
+impl std::fmt::Debug for ModuleDir {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ModuleDir({})", self.dir)
+    }
 }
 
 /// What a name or alias resolved to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Found {
-    File { name: String, path: PathBuf },
-    Builtin { name: String },
-}
-
-/// `-` and `_` are the same in module names (kmod's `modname_normalize`).
-pub fn normalize(name: &str) -> String {
-    name.replace('-', "_")
-}
-
-/// kmod's `alias_normalize`: `-` becomes `_` except inside `[...]`.
-pub fn normalize_alias(alias: &str) -> String {
-    let mut out = String::with_capacity(alias.len());
-    let mut in_bracket = false;
-    for c in alias.chars() {
-        match c {
-            '[' => in_bracket = true,
-            ']' => in_bracket = false,
-            '-' if !in_bracket => {
-                out.push('_');
-                continue;
-            }
-            _ => {}
-        }
-        out.push(c);
-    }
-    out
+    /// A module file, its path as seen from outside the root.
+    File {
+        name: String,
+        path: PathBuf,
+    },
+    Builtin {
+        name: String,
+    },
 }
 
 impl ModuleDir {
     /// `<root>/lib/modules/<kver>`, with kmod's plain string concatenation.
     pub fn new(root: Option<&str>, kver: &str) -> ModuleDir {
+        let idx = crate::root::Root::open(root.unwrap_or("/"))
+            .and_then(|r| ModuleIndex::new(&r, kver))
+            .ok()
+            .map(Arc::new);
         ModuleDir {
             dir: format!("{}/lib/modules/{}", root.unwrap_or(""), kver),
+            idx,
         }
     }
 
-    fn file(&self, name: &str) -> PathBuf {
-        PathBuf::from(format!("{}/{}", self.dir, name))
+    /// The indexes, when the root could be opened.
+    pub fn index(&self) -> Option<&ModuleIndex> {
+        self.idx.as_deref()
     }
 
-    fn module_path(&self, rel: &str) -> PathBuf {
+    fn found(&self, h: Hit) -> Found {
+        match h {
+            Hit::File { name, rel } => Found::File {
+                name,
+                path: PathBuf::from(self.show(&rel)),
+            },
+            Hit::Builtin { name } => Found::Builtin { name },
+        }
+    }
+
+    /// A `modules.dep` path as seen from outside the root.
+    fn show(&self, rel: &str) -> String {
         if rel.starts_with('/') {
-            PathBuf::from(rel)
+            match &self.idx {
+                Some(i) if !i.root().is_host() => i.root().display(rel).display().to_string(),
+                _ => rel.to_string(),
+            }
         } else {
-            self.file(rel)
+            format!("{}/{rel}", self.dir)
         }
     }
 
     /// Resolve a name or alias to the modules it means, in kmod's order.
     pub fn lookup(&self, query: &str) -> Vec<Found> {
-        let name = normalize(query);
-        if let Some(path) = self.by_name(&name) {
-            return vec![Found::File { name, path }];
-        }
-        let alias = normalize_alias(query);
-        let by_alias = self.by_alias(&alias);
-        if !by_alias.is_empty() {
-            return by_alias;
-        }
-        if self.is_builtin(&name) {
-            return vec![Found::Builtin { name }];
-        }
-        self.by_builtin_alias(&alias)
-    }
-
-    /// Built-in modules with a matching `alias=` in `modules.builtin.modinfo` (what depmod
-    /// indexes as `modules.builtin.alias.bin`).
-    fn by_builtin_alias(&self, alias: &str) -> Vec<Found> {
-        let Ok(data) = std::fs::read(self.file("modules.builtin.modinfo")) else {
+        let Some(idx) = &self.idx else {
             return Vec::new();
         };
-        let mut out: Vec<Found> = Vec::new();
-        for rec in modinfo::parse(&data) {
-            let Some(module) = rec.key.strip_suffix(b".alias") else {
-                continue;
-            };
-            let pattern = normalize_alias(&String::from_utf8_lossy(&rec.value));
-            if !fnmatch(pattern.as_bytes(), alias.as_bytes()) {
-                continue;
-            }
-            let name = normalize(&String::from_utf8_lossy(module));
-            if !out
-                .iter()
-                .any(|f| matches!(f, Found::Builtin { name: n } if *n == name))
-            {
-                out.push(Found::Builtin { name });
+        if !self.indexed() {
+            // no index at all: the tree itself, by file name
+            if let Some(path) = self.by_name(&normalize(query)) {
+                return vec![Found::File {
+                    name: normalize(query),
+                    path,
+                }];
             }
         }
-        out
+        idx.lookup(query)
+            .into_iter()
+            .map(|h| self.found(h))
+            .collect()
+    }
+
+    /// Has the directory a `modules.dep` (text or binary)?
+    fn indexed(&self) -> bool {
+        self.idx.as_ref().is_some_and(|i| {
+            let r = i.root();
+            r.is_file(i.rel().join("modules.dep")) || r.is_file(i.rel().join("modules.dep.bin"))
+        })
     }
 
     /// A module of this (normalized) name: from `modules.dep`, else by walking the tree.
     pub fn by_name(&self, name: &str) -> Option<PathBuf> {
-        match std::fs::read_to_string(self.file("modules.dep")) {
-            Ok(dep) => dep.lines().find_map(|line| {
-                let rel = line.split_once(':')?.0;
-                (module_name_of(rel)? == name).then(|| self.module_path(rel))
-            }),
-            Err(_) => walk_for(Path::new(&self.dir), name),
+        let idx = self.idx.as_ref()?;
+        if self.indexed() {
+            return idx.dep(name).map(|e| PathBuf::from(self.show(&e.rel)));
         }
-    }
-
-    fn by_alias(&self, alias: &str) -> Vec<Found> {
-        let Ok(text) = std::fs::read_to_string(self.file("modules.alias")) else {
-            return Vec::new();
-        };
-        let mut out: Vec<Found> = Vec::new();
-        for line in text.lines() {
-            let mut it = line.split_whitespace();
-            let (Some("alias"), Some(pat), Some(module)) = (it.next(), it.next(), it.next()) else {
-                continue;
-            };
-            // depmod writes patterns raw here but normalized into modules.alias.bin, the
-            // index kmod's lookups read: compare normalized with normalized
-            if !fnmatch(normalize_alias(pat).as_bytes(), alias.as_bytes()) {
-                continue;
-            }
-            let module = normalize(module);
-            if out
-                .iter()
-                .any(|f| matches!(f, Found::File { name, .. } if *name == module))
-            {
-                continue;
-            }
-            if let Some(path) = self.by_name(&module) {
-                out.push(Found::File { name: module, path });
-            }
-        }
-        out
-    }
-
-    fn is_builtin(&self, name: &str) -> bool {
-        if let Ok(text) = std::fs::read_to_string(self.file("modules.builtin")) {
-            return text.lines().filter_map(module_name_of).any(|n| n == name);
-        }
-        !self.builtin_modinfo(name).is_empty()
+        walk_for(idx, name)
     }
 
     /// `modules.builtin.modinfo` records of a built-in module (`name.key=value\0`).
     pub fn builtin_modinfo(&self, name: &str) -> Vec<ModinfoEntry> {
-        let Ok(data) = std::fs::read(self.file("modules.builtin.modinfo")) else {
-            return Vec::new();
-        };
-        let prefix = format!("{name}.");
-        let mut out = Vec::new();
-        for rec in modinfo::parse(&data) {
-            // modinfo::parse split at '=', so the module prefix is in the key
-            if let Some(key) = rec.key.strip_prefix(prefix.as_bytes()) {
-                out.push(ModinfoEntry {
-                    key: key.to_vec(),
-                    value: rec.value,
-                });
-            }
-        }
-        out
+        self.idx
+            .as_ref()
+            .map(|i| i.builtin_modinfo(name))
+            .unwrap_or_default()
     }
 }
 
-/// `kernel/fs/udf/udf.ko.xz` → `udf` (normalized).
-pub fn module_name_of(rel: &str) -> Option<String> {
-    let base = rel.rsplit('/').next()?;
-    Some(normalize(strip_module_ext(base)?))
-}
-
-fn walk_for(dir: &Path, name: &str) -> Option<PathBuf> {
-    let mut stack = vec![dir.to_path_buf()];
-    let mut found: Vec<PathBuf> = Vec::new();
-    while let Some(d) = stack.pop() {
-        let Ok(rd) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for e in rd.flatten() {
-            let Ok(ft) = e.file_type() else { continue };
-            let p = e.path();
-            if ft.is_dir() {
-                stack.push(p);
-            } else if e
-                .file_name()
-                .to_str()
-                .and_then(module_name_of)
-                .is_some_and(|n| n == name)
-            {
-                found.push(p);
-            }
+/// The first file (in path order) of a module name below the module directory.
+fn walk_for(idx: &ModuleIndex, name: &str) -> Option<PathBuf> {
+    struct Named<'a>(&'a str);
+    impl crate::tree::walk::Visitor for Named<'_> {
+        fn skip(&self, _: &str) -> bool {
+            false
+        }
+        fn wants(&self, n: &str) -> bool {
+            module_name_of(n).is_some_and(|m| m == self.0)
         }
     }
-    found.sort();
-    found.into_iter().next()
+    let mut w = crate::tree::walk::Walk::default();
+    let mut seen = Default::default();
+    let shown = idx.dirname();
+    crate::tree::walk::walk(
+        idx.root(),
+        idx.rel(),
+        &shown,
+        &Named(name),
+        &mut seen,
+        &mut w,
+    )
+    .ok()?;
+    w.files.into_iter().map(|f| PathBuf::from(f.display)).min()
 }
 
 #[cfg(test)]

@@ -1,216 +1,247 @@
-//! A kernel's `weak-updates/` tree: reading its links, and replacing the whole tree in one
-//! atomic step.
+//! Replacing a kernel's whole `weak-updates/` tree in one atomic step, through directory
+//! descriptors only.
 //!
-//! The new tree is built in `.weak-updates.kabi-<pid>` beside the old one (symbolic links,
-//! plus hard links to any file that is not a symbolic link, so nothing else is lost), then
-//! exchanged with the old tree by `renameat2(RENAME_EXCHANGE)` (or renamed into place when
-//! there is none). The old tree, now under the temporary name, is taken apart: only symbolic
-//! links, files that also exist in the new tree, and directories are removed. A temporary
-//! tree left by a crash is cleaned up the same way by the next run.
+//! The new tree is built in `.weak-updates.kabi-<pid>` beside the old one (the module links,
+//! plus hard links to every other entry and copies of other links, so nothing else is lost),
+//! flushed, then exchanged with the old tree by `renameat2(RENAME_EXCHANGE)` (or renamed into
+//! place when there is none). The old tree, now under the temporary name, is taken apart:
+//! only symbolic links, entries that also exist (same inode) in the new tree, and emptied
+//! directories are removed; anything else is put aside as `weak-updates.kabi-leftover-*`.
+//! Every step goes through a directory descriptor and never follows a link.
 
-use rustix::fs::{CWD, RenameFlags, renameat_with};
+use super::state::{LEFTOVER_PREFIX, Other, STAGING_PREFIX};
+use crate::error::Error;
+use crate::root::{Dir, Kind};
 use std::collections::BTreeMap;
-use std::os::unix::fs::MetadataExt;
+use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 
 /// Link path relative to `weak-updates/` → the link's target, as stored.
 pub type Links = BTreeMap<PathBuf, PathBuf>;
 
-const STAGING_PREFIX: &str = ".weak-updates.kabi-";
-
-/// Fault injection for tests: `KABI_CRASH_AT=N` aborts the process at the N-th crash point
-/// (counted over the whole run), as a power cut would.
-pub fn crash_point() {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static COUNT: AtomicU64 = AtomicU64::new(0);
-    static AT: std::sync::OnceLock<Option<u64>> = std::sync::OnceLock::new();
-    let at = *AT.get_or_init(|| {
-        std::env::var("KABI_CRASH_AT")
-            .ok()
-            .and_then(|v| v.parse().ok())
-    });
-    if let Some(at) = at {
-        if COUNT.fetch_add(1, Ordering::SeqCst) + 1 == at {
-            std::process::abort();
-        }
-    }
+/// The staging tree of this process.
+pub fn staging_name() -> OsString {
+    format!("{STAGING_PREFIX}{}", std::process::id()).into()
 }
 
-/// The module links below `dir` (symbolic links whose name is a module file name), and the
-/// other entries that are not directories (never touched).
-pub fn read(dir: &Path) -> (Links, Vec<PathBuf>) {
-    let mut links = Links::new();
-    let mut others = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let Ok(rd) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for e in rd.flatten() {
-            let p = e.path();
-            let Ok(t) = e.file_type() else { continue };
-            let rel = p.strip_prefix(dir).unwrap_or(&p).to_path_buf();
-            if t.is_dir() {
-                stack.push(p);
-            } else if t.is_symlink()
-                && crate::module::strip_module_ext(&e.file_name().to_string_lossy()).is_some()
-            {
-                if let Ok(target) = std::fs::read_link(&p) {
-                    links.insert(rel, target);
+fn io(dir: &Dir, name: impl AsRef<Path>) -> impl FnOnce(std::io::Error) -> Error {
+    let shown = dir.show(name);
+    move |e| Error::io(shown, e)
+}
+
+/// The parent directory of `rel` below `top`, made if missing, and the last component.
+fn parent_of<'a>(top: &Dir, rel: &'a Path, create: bool) -> Result<(Dir, &'a OsStr), Error> {
+    let name = rel
+        .file_name()
+        .ok_or_else(|| Error::io(top.show(rel), std::io::Error::other("not a file name")))?;
+    let parent = rel.parent().unwrap_or(Path::new(""));
+    let dir = if create {
+        top.create_sub(parent)?
+    } else {
+        top.sub(parent)?
+    };
+    Ok((dir, name))
+}
+
+/// Replace `weak-updates/` of the kernel directory `kdir` by a tree holding exactly `links`,
+/// keeping every entry of `others`. The caller holds the modules lock and has removed stale
+/// staging trees.
+pub fn replace(kdir: &Dir, links: &Links, others: &[Other]) -> Result<(), Error> {
+    let staging = staging_name();
+    if kdir.lstat(&staging).is_ok() {
+        dismantle(kdir, &staging, None)?;
+    }
+    kdir.mkdir(&staging, 0o755).map_err(io(kdir, &staging))?;
+    let new = kdir.sub(&staging)?;
+    crate::crash::point();
+    for (rel, target) in links {
+        let (dir, name) = parent_of(&new, rel, true)?;
+        dir.symlink(target, name).map_err(io(&dir, name))?;
+        crate::crash::point();
+    }
+    let old = match kdir.lstat("weak-updates") {
+        Ok(s) if s.kind == Kind::Dir => Some(kdir.sub("weak-updates")?),
+        _ => None,
+    };
+    if let Some(old) = &old {
+        for o in others {
+            let (to, name) = parent_of(&new, o.path(), true)?;
+            match o {
+                Other::Entry(p) => {
+                    let (from, _) = parent_of(old, p, false)?;
+                    from.hard_link(name, &to, name).map_err(io(&to, name))?;
                 }
-            } else {
-                others.push(rel);
+                Other::Link(_, target) => to.symlink(target, name).map_err(io(&to, name))?,
             }
         }
     }
-    (links, others)
-}
-
-/// Replace the tree at `weak` (a kernel's `weak-updates/`) by one holding exactly `links`,
-/// keeping every entry of `others` (relative paths of non-link files) in place.
-pub fn replace(weak: &Path, links: &Links, others: &[PathBuf]) -> std::io::Result<()> {
-    let parent = weak.parent().unwrap_or(Path::new("/"));
-    std::fs::create_dir_all(parent)?;
-    let staging = parent.join(format!("{STAGING_PREFIX}{}", std::process::id()));
-    if staging.exists() {
-        dismantle(&staging, None)?;
-    }
-    std::fs::create_dir(&staging)?;
-    crash_point();
-    for (rel, target) in links {
-        let p = staging.join(rel);
-        if let Some(d) = p.parent() {
-            std::fs::create_dir_all(d)?;
+    // the new tree on disk before it takes the old one's place
+    rustix::fs::syncfs(&new).map_err(|e| Error::io(new.path(), e.into()))?;
+    crate::crash::point();
+    match old {
+        Some(old) => {
+            kdir.exchange(&staging, kdir, "weak-updates")
+                .map_err(io(kdir, "weak-updates"))?;
+            kdir.sync().map_err(io(kdir, ""))?;
+            crate::crash::point();
+            // `old` now names the new tree (descriptors follow the directory, not the name)
+            let _ = old;
+            let fresh = kdir.sub("weak-updates")?;
+            dismantle(kdir, &staging, Some(&fresh))?;
         }
-        std::os::unix::fs::symlink(target, &p)?;
-        crash_point();
-    }
-    for rel in others {
-        let p = staging.join(rel);
-        if let Some(d) = p.parent() {
-            std::fs::create_dir_all(d)?;
+        None => {
+            kdir.rename_noreplace(&staging, kdir, "weak-updates")
+                .map_err(io(kdir, "weak-updates"))?;
+            kdir.sync().map_err(io(kdir, ""))?;
         }
-        std::fs::hard_link(weak.join(rel), &p)?;
     }
-    crash_point();
-    if std::fs::symlink_metadata(weak).is_ok() {
-        renameat_with(CWD, &staging, CWD, weak, RenameFlags::EXCHANGE)?;
-        crash_point();
-        dismantle(&staging, Some(weak))?;
-    } else {
-        std::fs::rename(&staging, weak)?;
-    }
-    crash_point();
+    crate::crash::point();
     Ok(())
 }
 
-/// Remove what a crashed run left beside `weak`.
-pub fn clean_stale(weak: &Path) {
-    let Some(parent) = weak.parent() else { return };
-    let Ok(rd) = std::fs::read_dir(parent) else {
-        return;
-    };
-    for e in rd.flatten() {
-        if e.file_name().to_string_lossy().starts_with(STAGING_PREFIX) {
-            let _ = dismantle(&e.path(), Some(weak));
-        }
-    }
-}
-
-/// Take apart a temporary tree: remove symbolic links, files that also exist (same inode)
-/// in `keep` at the same relative path, then empty directories. Anything else stays, and
-/// the tree is then renamed aside rather than lost.
-fn dismantle(tree: &Path, keep: Option<&Path>) -> std::io::Result<()> {
-    fn walk(dir: &Path, rel: &Path, keep: Option<&Path>) -> bool {
+/// Take apart the tree `name` of `kdir` (a staging tree, or the old tree after the
+/// exchange): remove symbolic links, entries that also exist (same inode) at the same place
+/// below `keep`, then emptied directories. If anything else remains, the tree is renamed to
+/// `weak-updates.kabi-leftover-<time>` rather than lost. Returns the leftover's name, if any.
+pub fn dismantle(kdir: &Dir, name: &OsStr, keep: Option<&Dir>) -> Result<Option<OsString>, Error> {
+    fn walk(dir: &Dir, keep: Option<&Dir>) -> Result<bool, Error> {
         let mut empty = true;
-        let Ok(rd) = std::fs::read_dir(dir) else {
-            return false;
-        };
-        for e in rd.flatten() {
-            let p = e.path();
-            let r = rel.join(e.file_name());
-            let Ok(t) = e.file_type() else {
-                empty = false;
-                continue;
-            };
-            if t.is_dir() {
-                if walk(&p, &r, keep) {
-                    let _ = std::fs::remove_dir(&p);
-                } else {
-                    empty = false;
-                }
-            } else if t.is_symlink() {
-                let _ = std::fs::remove_file(&p);
-            } else {
-                let twin = keep.and_then(|k| std::fs::symlink_metadata(k.join(&r)).ok());
-                let me = std::fs::symlink_metadata(&p).ok();
-                match (twin, me) {
-                    (Some(a), Some(b)) if a.ino() == b.ino() && a.dev() == b.dev() => {
-                        let _ = std::fs::remove_file(&p);
+        for e in dir.entries()? {
+            let n = &e.name;
+            match e.kind {
+                Kind::Dir => {
+                    let sub = dir.sub(n)?;
+                    let keep_sub = keep.and_then(|k| k.sub(n).ok());
+                    if walk(&sub, keep_sub.as_ref())? {
+                        dir.rmdir(n).map_err(io(dir, n))?;
+                    } else {
+                        empty = false;
                     }
-                    _ => empty = false,
+                }
+                Kind::Symlink => dir.unlink(n).map_err(io(dir, n))?,
+                _ => {
+                    let twin = keep.and_then(|k| k.lstat(n).ok());
+                    let me = dir.lstat(n).map_err(io(dir, n))?;
+                    match twin {
+                        Some(t) if t.ino == me.ino && t.dev == me.dev => {
+                            dir.unlink(n).map_err(io(dir, n))?
+                        }
+                        _ => empty = false,
+                    }
                 }
             }
         }
-        empty
+        Ok(empty)
     }
-    if walk(tree, Path::new(""), keep) {
-        std::fs::remove_dir(tree)
-    } else {
-        let aside = tree.with_file_name(format!(
-            "weak-updates.kabi-leftover-{}",
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_secs())
-                .unwrap_or(0)
-        ));
-        std::fs::rename(tree, aside)
+    let tree = kdir.sub(name)?;
+    if walk(&tree, keep)? {
+        kdir.rmdir(name).map_err(io(kdir, name))?;
+        kdir.sync().map_err(io(kdir, ""))?;
+        return Ok(None);
     }
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let aside: OsString = format!("{LEFTOVER_PREFIX}{secs}-{}", std::process::id()).into();
+    kdir.rename_noreplace(name, kdir, &aside)
+        .map_err(io(kdir, name))?;
+    kdir.sync().map_err(io(kdir, ""))?;
+    Ok(Some(aside))
 }
 
-/// An exclusive lock held for the whole run (on the modules directory itself: nothing is
-/// created for it).
-pub struct Lock(#[allow(dead_code)] std::fs::File);
-
-pub fn lock(modules_dir: &Path) -> std::io::Result<Lock> {
-    let f = std::fs::File::open(modules_dir)?;
-    rustix::fs::flock(&f, rustix::fs::FlockOperation::LockExclusive)?;
-    Ok(Lock(f))
+/// Every module link below a directory (outside any root; for tests and tools): relative
+/// path → target as stored. Nothing is followed.
+pub fn read(dir: &Path) -> (Links, Vec<PathBuf>) {
+    let mut links = Links::new();
+    let mut others = Vec::new();
+    let Ok(root) = crate::root::Root::open(dir) else {
+        return (links, others);
+    };
+    let Ok(top) = root.open_dir("") else {
+        return (links, others);
+    };
+    fn walk(d: &Dir, rel: &Path, links: &mut Links, others: &mut Vec<PathBuf>) {
+        let Ok(entries) = d.entries() else { return };
+        for e in entries {
+            let r = rel.join(&e.name);
+            match e.kind {
+                Kind::Dir => {
+                    if let Ok(sub) = d.sub(&e.name) {
+                        walk(&sub, &r, links, others);
+                    }
+                }
+                Kind::Symlink
+                    if e.name
+                        .to_str()
+                        .and_then(crate::module::strip_module_ext)
+                        .is_some() =>
+                {
+                    if let Ok(t) = d.read_link(&e.name) {
+                        links.insert(r, t);
+                    }
+                }
+                _ => others.push(r),
+            }
+        }
+    }
+    walk(&top, Path::new(""), &mut links, &mut others);
+    others.sort();
+    (links, others)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::root::Root;
 
     #[test]
-    fn replace_keeps_other_files_and_is_exact() {
+    fn replace_keeps_other_entries_and_is_exact() {
         let tmp = tempfile::tempdir().unwrap();
-        let weak = tmp.path().join("k/weak-updates");
+        let k = tmp.path().join("k");
+        let weak = k.join("weak-updates");
         std::fs::create_dir_all(weak.join("a")).unwrap();
         std::os::unix::fs::symlink("/x/old.ko", weak.join("a/old.ko")).unwrap();
         std::fs::write(weak.join("a/real.ko"), b"a real file").unwrap();
-        let (before, others) = read(&weak);
-        assert_eq!(before.len(), 1);
-        assert_eq!(others, [PathBuf::from("a/real.ko")]);
+        std::os::unix::fs::symlink("/somewhere", weak.join("dirlink")).unwrap();
+        let root = Root::open(tmp.path()).unwrap();
+        let kdir = root.open_dir("k").unwrap();
+        let st = crate::weak::state::read(&root, &kdir, "k").unwrap();
+        assert_eq!(st.links.len(), 1);
+        assert_eq!(
+            st.others,
+            [
+                Other::Entry("a/real.ko".into()),
+                Other::Link("dirlink".into(), "/somewhere".into())
+            ]
+        );
         let mut after = Links::new();
         after.insert("b/new.ko".into(), "/x/new.ko".into());
-        replace(&weak, &after, &others).unwrap();
+        replace(&kdir, &after, &st.others).unwrap();
         let (now, others2) = read(&weak);
         assert_eq!(now, after);
-        assert_eq!(others2, others);
+        assert_eq!(
+            others2,
+            [PathBuf::from("a/real.ko"), PathBuf::from("dirlink")]
+        );
         assert_eq!(
             std::fs::read(weak.join("a/real.ko")).unwrap(),
             b"a real file"
         );
+        assert_eq!(
+            std::fs::read_link(weak.join("dirlink")).unwrap(),
+            Path::new("/somewhere")
+        );
         // nothing left beside it
-        let names: Vec<String> = std::fs::read_dir(tmp.path().join("k"))
+        let names: Vec<String> = std::fs::read_dir(&k)
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .collect();
         assert_eq!(names, ["weak-updates"]);
         // from nothing
-        let fresh = tmp.path().join("j/weak-updates");
-        replace(&fresh, &after, &[]).unwrap();
-        assert_eq!(read(&fresh).0, after);
+        std::fs::create_dir_all(tmp.path().join("j")).unwrap();
+        let jdir = root.open_dir("j").unwrap();
+        replace(&jdir, &after, &[]).unwrap();
+        assert_eq!(read(&tmp.path().join("j/weak-updates")).0, after);
     }
 }

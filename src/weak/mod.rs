@@ -2,102 +2,67 @@
 //! kabi's own loader checks, and the `weak-updates/` symlinks that say so (RHEL's
 //! `weak-modules`, spec §7.7).
 //!
-//! Every change to a kernel's `weak-updates/` is made as one step: the new tree is built
-//! beside the old one and the two are exchanged with `renameat2(RENAME_EXCHANGE)`, so that
-//! a crash at any point leaves the old tree or the new one.
+//! Decide first, act second: [`state`] reads one snapshot of a root, [`plan`] computes from
+//! it, as a value, every link to add and remove, the indexes to rewrite and the initramfs
+//! images affected; `--dry-run` prints that plan and stops. [`txn`] applies it, one
+//! transaction per kernel: an intent record written and flushed first, then the whole
+//! `weak-updates/` tree exchanged in one `renameat2(RENAME_EXCHANGE)` ([`links`]), then the
+//! kernel's indexes, then the record removed. Whatever point a crash hits, the next kabi
+//! command that touches that kernel finds the record and completes it.
 
 pub mod initramfs;
 pub mod links;
 pub mod ops;
+pub mod plan;
+pub mod state;
+pub mod status;
+pub mod txn;
 
 use crate::check::{Problem, check_set};
 use crate::error::Error;
+use crate::kernel::symvers;
 use crate::kernel::target::Target;
-use crate::kernel::{abi::KernelAbi, symvers};
 use crate::module::{Detail, Module};
+use crate::root::Root;
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
 pub use links::Links;
 
-/// Where things are: the filesystem root and the distribution's conventions.
-#[derive(Debug, Clone)]
+/// The distribution's conventions.
+#[derive(Debug, Clone, Copy, Default)]
 pub struct Layout {
-    pub basedir: PathBuf,
     /// SUSE: `/usr/lib/modules`, links keep the module's top directory.
     pub suse: bool,
 }
 
 impl Layout {
-    pub fn modules(&self) -> PathBuf {
-        self.basedir.join(if self.suse {
+    /// The directory of the kernels' module directories, inside the root.
+    pub fn base(&self) -> &'static Path {
+        Path::new(if self.suse {
             "usr/lib/modules"
         } else {
             "lib/modules"
         })
     }
-    pub fn kernel_dir(&self, krel: &str) -> PathBuf {
-        self.modules().join(krel)
-    }
-    pub fn weak_dir(&self, krel: &str) -> PathBuf {
-        self.kernel_dir(krel).join("weak-updates")
+
+    /// A kernel's module directory, inside the root.
+    pub fn kernel(&self, krel: &str) -> PathBuf {
+        self.base().join(krel)
     }
 
-    /// The kernel's symvers file: `/boot/symvers-K.gz` (RHEL), or beside its modules.
-    pub fn symvers(&self, krel: &str) -> Option<PathBuf> {
-        let b = &self.basedir;
-        [
-            b.join(format!("boot/symvers-{krel}.gz")),
-            b.join(format!("boot/symvers-{krel}")),
-            self.kernel_dir(krel).join("symvers.gz"),
-            self.kernel_dir(krel).join("symvers"),
-        ]
-        .into_iter()
-        .find(|p| p.is_file())
-    }
-
-    /// Kernels that are installed: a module directory and a symvers file. Oldest first
-    /// (version order, as `rpmsort`).
-    pub fn installed_kernels(&self) -> Vec<String> {
-        let mut v: Vec<String> = std::fs::read_dir(self.modules())
-            .map(|rd| {
-                rd.flatten()
-                    .filter(|e| e.path().is_dir())
-                    .filter_map(|e| e.file_name().into_string().ok())
-                    .filter(|k| !k.starts_with('.') && self.symvers(k).is_some())
-                    .collect()
-            })
-            .unwrap_or_default();
-        v.sort_by(|a, b| version_cmp(a, b));
-        v
-    }
-
-    /// Kernels with an `extra/` directory (whatever their symvers), oldest first.
-    pub fn kernels_with_extra(&self) -> Vec<String> {
-        let mut v: Vec<String> = std::fs::read_dir(self.modules())
-            .map(|rd| {
-                rd.flatten()
-                    .filter(|e| e.path().join("extra").is_dir())
-                    .filter_map(|e| e.file_name().into_string().ok())
-                    .collect()
-            })
-            .unwrap_or_default();
-        v.sort_by(|a, b| version_cmp(a, b));
-        v
-    }
-
-    /// The link path of `module` (built for `mkrel`) in kernel `krel`'s `weak-updates/`,
-    /// relative to that directory: the path below the module's top directory (`extra/`,
+    /// The link path of `module` (a path inside the root, built for `mkrel`) in another
+    /// kernel's `weak-updates/`: the path below the module's top directory (`extra/`,
     /// `updates/`); SUSE keeps the top directory. A module outside any module directory is
-    /// linked under its full path.
-    pub fn link_rel(&self, module: &Path, mkrel: &str) -> PathBuf {
-        let below = module
-            .strip_prefix(&self.basedir)
+    /// linked under its full path. `None` when that would not be a plain relative path.
+    pub fn link_rel(&self, module: &Path, mkrel: &str) -> Option<PathBuf> {
+        let p = module.strip_prefix("/").unwrap_or(module);
+        let below = p
+            .strip_prefix("usr")
+            .unwrap_or(p)
+            .strip_prefix("lib/modules")
             .ok()
-            .and_then(|p| {
-                let p = p.strip_prefix("usr").unwrap_or(p);
-                p.strip_prefix("lib/modules").ok()?.strip_prefix(mkrel).ok()
-            })
+            .and_then(|r| r.strip_prefix(mkrel).ok())
             .and_then(|rest| {
                 let mut c = rest.components();
                 let top = c.next()?;
@@ -110,7 +75,11 @@ impl Layout {
                     }
                 })
             });
-        below.unwrap_or_else(|| module.strip_prefix("/").unwrap_or(module).to_path_buf())
+        let rel = below.unwrap_or_else(|| p.to_path_buf());
+        let plain = !rel.as_os_str().is_empty()
+            && rel.components().all(|c| matches!(c, Component::Normal(_)))
+            && rel.to_str().is_some();
+        plain.then_some(rel)
     }
 }
 
@@ -147,20 +116,28 @@ pub fn version_cmp(a: &str, b: &str) -> std::cmp::Ordering {
     pa.len().cmp(&pb.len())
 }
 
-/// The kernel release a module was built for: the first word of its vermagic; else the
-/// directory below `lib/modules/` it sits in.
-pub fn module_krel(path: &Path) -> Option<String> {
-    if let Ok(m) = Module::open_with(path, Detail::Sections) {
-        if let Some(v) = m.vermagic() {
-            let v = String::from_utf8_lossy(v);
-            if let Some(w) = v.split_whitespace().next() {
-                return Some(w.to_string());
-            }
+/// The kernel release a module (a path inside the root) was built for: the first word of
+/// its vermagic; else the directory below `lib/modules/` it sits in.
+pub fn module_krel(root: &Root, path: &Path) -> Option<String> {
+    if let Ok(m) = Module::read_in(root, path, Detail::Sections)
+        && let Some(v) = m.vermagic()
+    {
+        let v = String::from_utf8_lossy(v);
+        if let Some(w) = v.split_whitespace().next() {
+            return Some(w.to_string());
         }
     }
+    krel_of_path(path)
+}
+
+/// The directory below `lib/modules/` a path sits in.
+pub fn krel_of_path(path: &Path) -> Option<String> {
     let s = path.to_string_lossy();
-    let rest = s.split_once("/lib/modules/")?.1;
-    rest.split('/').next().map(str::to_string)
+    let rest = s.split_once("lib/modules/")?.1;
+    rest.split('/')
+        .next()
+        .filter(|k| !k.is_empty())
+        .map(str::to_string)
 }
 
 /// The module name of a file: its name without `.ko[.xz|.zst|.gz]`, `-` as `_`.
@@ -190,129 +167,251 @@ pub struct Decision {
     pub shadowed: Vec<(PathBuf, PathBuf, PathBuf)>,
 }
 
-/// The kernel `krel` as its loader sees it: its symvers (vmlinux and in-tree modules, with
-/// CRCs), its configuration, vermagic and `struct module` size from one of its modules.
-pub fn kernel_target(layout: &Layout, krel: &str) -> Result<Target, Error> {
-    let symvers_path = layout.symvers(krel).ok_or_else(|| {
-        Error::Usage(format!(
-            "kernel {krel}: no symvers file (boot/symvers-{krel}.gz) under {}",
-            layout.basedir.display()
-        ))
-    })?;
-    let mut t = Target {
-        release: Some(krel.to_string()),
-        crcs_known: true,
-        abi: KernelAbi::from_symbols(
-            symvers_path.display().to_string(),
-            symvers::read(&symvers_path)?,
-        ),
-        ..Target::default()
-    };
-    t.read_config(&layout.basedir, krel);
-    // one in-tree module gives vermagic, struct module size and architecture
-    let own = layout.kernel_dir(krel).join("kernel");
-    let mut stack = vec![own];
-    'find: while let Some(d) = stack.pop() {
-        let Ok(rd) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for e in rd.flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if crate::module::strip_module_ext(&e.file_name().to_string_lossy()).is_some() {
-                if let Ok(m) = Module::open_with(&p, Detail::Sections) {
-                    t.learn_from_module(&m);
-                    break 'find;
+/// A kernel's own `extra/` and `updates/` modules, parsed.
+type OwnModules = std::rc::Rc<Vec<(PathBuf, Module)>>;
+
+/// What is known of the kernels of one root during one run: each kernel's [`Target`] and
+/// own modules are read once, however many decisions are made.
+pub struct Kernels<'r> {
+    pub root: &'r Root,
+    pub layout: Layout,
+    targets: std::cell::RefCell<BTreeMap<String, std::rc::Rc<Result<Target, String>>>>,
+    own: std::cell::RefCell<BTreeMap<String, OwnModules>>,
+    krels: std::cell::RefCell<BTreeMap<PathBuf, Option<String>>>,
+}
+
+impl<'r> Kernels<'r> {
+    pub fn new(root: &'r Root, layout: Layout) -> Self {
+        Kernels {
+            root,
+            layout,
+            targets: Default::default(),
+            own: Default::default(),
+            krels: Default::default(),
+        }
+    }
+
+    /// [`module_krel`], read once per file.
+    pub fn module_krel(&self, path: &Path) -> Option<String> {
+        if let Some(k) = self.krels.borrow().get(path) {
+            return k.clone();
+        }
+        let k = module_krel(self.root, path);
+        self.krels
+            .borrow_mut()
+            .insert(path.to_path_buf(), k.clone());
+        k
+    }
+
+    /// The kernel's symvers file (inside the root), wherever the distribution puts it.
+    pub fn symvers(&self, krel: &str) -> Option<PathBuf> {
+        symvers::find_in(self.root, krel)
+    }
+
+    /// Every kernel with a module directory, oldest first (version order, as `rpmsort`).
+    pub fn all(&self) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .root
+            .list(self.layout.base())
+            .map(|entries| {
+                entries
+                    .into_iter()
+                    .filter_map(|e| e.name.into_string().ok())
+                    .filter(|k| !k.starts_with('.') && self.root.is_dir(self.layout.kernel(k)))
+                    .collect()
+            })
+            .unwrap_or_default();
+        v.sort_by(|a, b| version_cmp(a, b));
+        v
+    }
+
+    /// Kernels that can be targets: a module directory and a symvers file.
+    pub fn installed(&self) -> Vec<String> {
+        self.all()
+            .into_iter()
+            .filter(|k| self.symvers(k).is_some())
+            .collect()
+    }
+
+    /// Kernels with an `extra/` directory (whatever their symvers), oldest first.
+    pub fn with_extra(&self) -> Vec<String> {
+        self.all()
+            .into_iter()
+            .filter(|k| self.root.is_dir(self.layout.kernel(k).join("extra")))
+            .collect()
+    }
+
+    /// The module files below a directory of the root (links followed inside the root),
+    /// as paths inside the root, sorted.
+    pub fn module_files(&self, dir: &Path) -> Vec<PathBuf> {
+        struct Ko;
+        impl crate::tree::walk::Visitor for Ko {
+            fn skip(&self, _: &str) -> bool {
+                false
+            }
+            fn wants(&self, name: &str) -> bool {
+                crate::module::strip_module_ext(name).is_some()
+            }
+        }
+        let mut w = crate::tree::walk::Walk::default();
+        let mut seen = Default::default();
+        if crate::tree::walk::walk(self.root, dir, "", &Ko, &mut seen, &mut w).is_err() {
+            return Vec::new();
+        }
+        let mut v: Vec<PathBuf> = w
+            .files
+            .into_iter()
+            .map(|f| {
+                Path::new("/")
+                    .join(dir)
+                    .join(f.display.trim_start_matches('/'))
+            })
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// The kernel `krel` as its loader sees it: its symvers (vmlinux and in-tree modules,
+    /// with CRCs), its configuration, vermagic and `struct module` size from one of its
+    /// modules.
+    pub fn target(&self, krel: &str) -> std::rc::Rc<Result<Target, String>> {
+        if let Some(t) = self.targets.borrow().get(krel) {
+            return t.clone();
+        }
+        let t = std::rc::Rc::new(self.read_target(krel).map_err(|e| e.to_string()));
+        self.targets
+            .borrow_mut()
+            .insert(krel.to_string(), t.clone());
+        t
+    }
+
+    fn read_target(&self, krel: &str) -> Result<Target, Error> {
+        if self.symvers(krel).is_none() {
+            return Err(Error::Usage(format!(
+                "kernel {krel}: no symvers file ({}) under {}",
+                symvers::candidates(krel)
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                self.root.path().display()
+            )));
+        }
+        crate::kernel::source::resolve(
+            self.root,
+            &crate::kernel::source::KernelSpec::Installed(krel.to_string()),
+            crate::kernel::source::Depth::Symvers,
+        )
+    }
+
+    /// The modules of kernel `krel`'s own `extra/` and `updates/` (real files, not links),
+    /// parsed; unreadable ones are left out.
+    pub fn own(&self, krel: &str) -> OwnModules {
+        if let Some(o) = self.own.borrow().get(krel) {
+            return o.clone();
+        }
+        let mut files = Vec::new();
+        for top in ["updates", "extra"] {
+            files.extend(self.module_files(&self.layout.kernel(krel).join(top)));
+        }
+        use rayon::prelude::*;
+        let parsed: Vec<(PathBuf, Module)> = files
+            .into_par_iter()
+            .filter_map(|p| {
+                Module::read_in(self.root, &p, Detail::Full)
+                    .ok()
+                    .map(|m| (p, m))
+            })
+            .collect();
+        let o = std::rc::Rc::new(parsed);
+        self.own.borrow_mut().insert(krel.to_string(), o.clone());
+        o
+    }
+
+    /// Decide which of the proposed links kernel `krel` can use: each target module is
+    /// checked with the kernel's loader rules against the kernel's symbols, its own `extra/`
+    /// and `updates/` modules and the other proposed modules, as one set: a module whose
+    /// provider in the set is refused is refused too.
+    pub fn decide(&self, krel: &str, proposal: &Links) -> Result<Decision, Error> {
+        let target = self.target(krel);
+        let target = target
+            .as_ref()
+            .as_ref()
+            .map_err(|e| Error::Usage(e.clone()))?;
+        let own = self.own(krel);
+        let own_names: BTreeMap<String, PathBuf> = own
+            .iter()
+            .map(|(p, _)| (module_name(p), p.clone()))
+            .collect();
+        let mut decision = Decision::default();
+        let mut set: Vec<(PathBuf, Module)> = own.iter().cloned().collect();
+        let n_own = set.len();
+        let mut candidates: Vec<(PathBuf, PathBuf)> = Vec::new();
+        let mut to_read: Vec<(PathBuf, PathBuf)> = Vec::new();
+        for (link, tgt) in proposal {
+            if let Some(mine) = own_names.get(&module_name(tgt)) {
+                decision
+                    .shadowed
+                    .push((link.clone(), tgt.clone(), mine.clone()));
+                continue;
+            }
+            to_read.push((link.clone(), tgt.clone()));
+        }
+        use rayon::prelude::*;
+        let read: Vec<(PathBuf, PathBuf, Result<Module, Error>)> = to_read
+            .into_par_iter()
+            .map(|(l, t)| {
+                let m = Module::read_in(self.root, &t, Detail::Full);
+                (l, t, m)
+            })
+            .collect();
+        for (link, tgt, m) in read {
+            match m {
+                Ok(m) => {
+                    candidates.push((link, tgt.clone()));
+                    set.push((tgt, m));
                 }
+                Err(e) => decision.refused.push(Refusal {
+                    link,
+                    target: tgt,
+                    symbols: Vec::new(),
+                    reasons: vec![e.to_string()],
+                }),
             }
         }
-    }
-    Ok(t)
-}
-
-/// The modules of kernel `krel`'s own `extra/` and `updates/` (real files, not links).
-pub fn own_modules(layout: &Layout, krel: &str) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for top in ["updates", "extra"] {
-        let dir = layout.kernel_dir(krel).join(top);
-        if dir.is_dir() {
-            out.extend(crate::kernel::tree::module_files(&dir));
-        }
-    }
-    out
-}
-
-/// Decide which of the proposed links kernel `krel` can use: each target module is checked
-/// with the kernel's loader rules against the kernel's symbols, its own `extra/` and
-/// `updates/` modules and the other proposed modules, as one set: a module whose provider
-/// in the set is refused is refused too.
-pub fn decide(layout: &Layout, krel: &str, proposal: &Links) -> Result<Decision, Error> {
-    let target = kernel_target(layout, krel)?;
-    let own = own_modules(layout, krel);
-    let own_names: BTreeMap<String, PathBuf> =
-        own.iter().map(|p| (module_name(p), p.clone())).collect();
-    let mut decision = Decision::default();
-    let mut set: Vec<(PathBuf, Module)> = Vec::new();
-    let mut candidates: Vec<(PathBuf, PathBuf)> = Vec::new(); // (link, target), set index = own.len() + i
-    for p in &own {
-        if let Ok(m) = Module::open(p) {
-            set.push((p.clone(), m));
-        }
-    }
-    let n_own = set.len();
-    for (link, tgt) in proposal {
-        if let Some(mine) = own_names.get(&module_name(tgt)) {
-            decision
-                .shadowed
-                .push((link.clone(), tgt.clone(), mine.clone()));
-            continue;
-        }
-        match Module::open(tgt) {
-            Ok(m) => {
-                candidates.push((link.clone(), tgt.clone()));
-                set.push((tgt.clone(), m));
+        let verdicts = check_set(&set, target);
+        for (i, (link, tgt)) in candidates.into_iter().enumerate() {
+            let v = &verdicts[n_own + i];
+            if v.compatible() {
+                decision.accepted.insert(link, tgt);
+            } else {
+                let name = &set[n_own + i].1.name;
+                decision.refused.push(Refusal {
+                    link,
+                    target: tgt,
+                    symbols: v
+                        .problems
+                        .iter()
+                        .filter_map(Problem::symbol)
+                        .map(str::to_string)
+                        .collect(),
+                    reasons: v
+                        .problems
+                        .iter()
+                        .map(|p| {
+                            let msg = p.kernel_message(name);
+                            if msg.is_empty() {
+                                format!("{name}: {p:?}")
+                            } else {
+                                msg
+                            }
+                        })
+                        .collect(),
+                });
             }
-            Err(e) => decision.refused.push(Refusal {
-                link: link.clone(),
-                target: tgt.clone(),
-                symbols: Vec::new(),
-                reasons: vec![e.to_string()],
-            }),
         }
+        Ok(decision)
     }
-    let verdicts = check_set(&set, &target);
-    for (i, (link, tgt)) in candidates.into_iter().enumerate() {
-        let v = &verdicts[n_own + i];
-        if v.compatible() {
-            decision.accepted.insert(link, tgt);
-        } else {
-            let name = &set[n_own + i].1.name;
-            decision.refused.push(Refusal {
-                link,
-                target: tgt,
-                symbols: v
-                    .problems
-                    .iter()
-                    .filter_map(Problem::symbol)
-                    .map(str::to_string)
-                    .collect(),
-                reasons: v
-                    .problems
-                    .iter()
-                    .map(|p| {
-                        let msg = p.kernel_message(name);
-                        if msg.is_empty() {
-                            format!("{name}: {p:?}")
-                        } else {
-                            msg
-                        }
-                    })
-                    .collect(),
-            });
-        }
-    }
-    Ok(decision)
 }
 
 #[cfg(test)]
@@ -321,32 +420,34 @@ mod tests {
 
     #[test]
     fn link_paths_follow_rhel_and_suse() {
-        let rhel = Layout {
-            basedir: PathBuf::from("/r"),
-            suse: false,
-        };
-        let m = Path::new("/r/lib/modules/6.1.0-55-cloud-amd64/extra/mlnx/mlx5_core.ko");
+        let rhel = Layout { suse: false };
+        let m = Path::new("/lib/modules/6.1.0-55-cloud-amd64/extra/mlnx/mlx5_core.ko");
         assert_eq!(
-            rhel.link_rel(m, "6.1.0-55-cloud-amd64"),
+            rhel.link_rel(m, "6.1.0-55-cloud-amd64").unwrap(),
             Path::new("mlnx/mlx5_core.ko")
         );
-        let usr = Path::new("/r/usr/lib/modules/6.1.0-55-cloud-amd64/updates/x.ko.xz");
+        let usr = Path::new("/usr/lib/modules/6.1.0-55-cloud-amd64/updates/x.ko.xz");
         assert_eq!(
-            rhel.link_rel(usr, "6.1.0-55-cloud-amd64"),
+            rhel.link_rel(usr, "6.1.0-55-cloud-amd64").unwrap(),
             Path::new("x.ko.xz")
         );
         // not in a module directory: its full path
         assert_eq!(
-            rhel.link_rel(Path::new("/opt/acfs/oracleacfs.ko"), "k"),
+            rhel.link_rel(Path::new("/opt/acfs/oracleacfs.ko"), "k")
+                .unwrap(),
             Path::new("opt/acfs/oracleacfs.ko")
         );
-        let suse = Layout {
-            basedir: PathBuf::from("/"),
-            suse: true,
-        };
+        let suse = Layout { suse: true };
         assert_eq!(
-            suse.link_rel(Path::new("/usr/lib/modules/k/updates/a/b.ko"), "k"),
+            suse.link_rel(Path::new("/usr/lib/modules/k/updates/a/b.ko"), "k")
+                .unwrap(),
             Path::new("updates/a/b.ko")
+        );
+        // never a path that leaves weak-updates/
+        assert_eq!(rhel.link_rel(Path::new("/../../x/a.ko"), "k"), None);
+        assert_eq!(
+            rhel.link_rel(Path::new("/lib/modules/k/extra/../../../a.ko"), "k"),
+            None
         );
     }
 

@@ -1,0 +1,1167 @@
+//! The filesystem below a root (`--root`, `-b`, `--basedir`, `-d`, or `/`), reached only
+//! through directory descriptors.
+//!
+//! * Reading: a path below the root is resolved with `openat2(RESOLVE_IN_ROOT |
+//!   RESOLVE_NO_MAGICLINKS)` from the root's descriptor: symbolic links are followed, but an
+//!   absolute link and `..` stay inside the root, as under `chroot` (every merged-/usr system
+//!   has `lib -> usr/lib`; a weak-updates link names `/lib/modules/K/extra/x.ko`, which is
+//!   the module *inside* the root). Where `openat2` is missing (Linux < 5.6, or a seccomp
+//!   filter that refuses it) the same resolution is done one component at a time
+//!   ([`resolve_walk`]). Only regular files are read as data: a file is first opened with
+//!   `O_PATH` and checked with `fstat`, so a FIFO, a device or a socket is never opened for
+//!   reading (no hang, no side effect such as arming a watchdog), and its size is checked
+//!   against a cap before anything is allocated.
+//! * Writing: a [`Dir`] is a directory descriptor. Below it every path is walked one component
+//!   at a time with `O_NOFOLLOW | O_DIRECTORY`, so nothing written, renamed or deleted is
+//!   reached through a symbolic link; links are read with `readlinkat` and made with
+//!   `symlinkat`, never followed. A file is replaced by writing a temporary file in the same
+//!   directory, flushing it, and renaming it over the old one.
+
+use crate::error::Error;
+use rustix::fs::{AtFlags, FileType, Mode, OFlags, ResolveFlags};
+use rustix::io::Errno;
+use std::ffi::{OsStr, OsString};
+use std::fs::File;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::{Component, Path, PathBuf};
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::time::{Duration, Instant};
+
+/// What one `stat` says about a file: its type and the identity kabi's caches use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stat {
+    pub kind: Kind,
+    pub size: u64,
+    pub mtime: (i64, u32),
+    pub ctime: (i64, u32),
+    pub ino: u64,
+    pub dev: u64,
+    pub mode: u32,
+}
+
+/// The type of a directory entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    File,
+    Dir,
+    Symlink,
+    /// FIFO, socket, device: never read as data.
+    Other,
+}
+
+impl Kind {
+    fn of(t: FileType) -> Kind {
+        match t {
+            FileType::RegularFile => Kind::File,
+            FileType::Directory => Kind::Dir,
+            FileType::Symlink => Kind::Symlink,
+            _ => Kind::Other,
+        }
+    }
+
+    /// What the kernel calls it, for messages.
+    pub fn describe(self, mode: u32) -> &'static str {
+        match self {
+            Kind::File => "a regular file",
+            Kind::Dir => "a directory",
+            Kind::Symlink => "a symbolic link",
+            Kind::Other => match mode & 0o170000 {
+                0o010000 => "a FIFO",
+                0o140000 => "a socket",
+                0o020000 => "a character device",
+                0o060000 => "a block device",
+                _ => "a special file",
+            },
+        }
+    }
+}
+
+impl Stat {
+    fn from(st: &rustix::fs::Stat) -> Stat {
+        Stat {
+            kind: Kind::of(FileType::from_raw_mode(st.st_mode)),
+            size: st.st_size as u64,
+            mtime: (st.st_mtime, st.st_mtime_nsec as u32),
+            ctime: (st.st_ctime, st.st_ctime_nsec as u32),
+            ino: st.st_ino,
+            dev: st.st_dev,
+            mode: st.st_mode,
+        }
+    }
+
+    pub fn is_file(&self) -> bool {
+        self.kind == Kind::File
+    }
+    pub fn is_dir(&self) -> bool {
+        self.kind == Kind::Dir
+    }
+}
+
+/// A directory entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub name: OsString,
+    /// The entry itself (a symbolic link is [`Kind::Symlink`], never followed).
+    pub kind: Kind,
+}
+
+impl Entry {
+    pub fn name_str(&self) -> Option<&str> {
+        self.name.to_str()
+    }
+}
+
+/// The files kabi reads are small next to these caps; anything larger is refused before a
+/// byte of it is allocated.
+pub mod caps {
+    /// A module file (plain or compressed) read whole.
+    pub const MODULE: u64 = 384 << 20;
+    /// An index (`modules.dep`, `modules.alias.bin`, ...), a symvers file, `kallsyms`.
+    pub const INDEX: u64 = 256 << 20;
+    /// A configuration file (`modprobe.d`, `depmod.d`, `modules-load.d`, `/proc/cmdline`).
+    pub const CONFIG: u64 = 16 << 20;
+    /// A kernel image.
+    pub const IMAGE: u64 = 256 << 20;
+}
+
+/// How an `openat2` call fared on this kernel: unknown, works, or missing (fall back to the
+/// component walk).
+static OPENAT2: AtomicU8 = AtomicU8::new(0);
+const OPENAT2_OK: u8 = 1;
+const OPENAT2_MISSING: u8 = 2;
+
+/// The most symbolic links one resolution follows (the kernel's `MAXSYMLINKS`).
+const MAX_LINKS: usize = 40;
+
+/// A filesystem root, opened once.
+#[derive(Debug)]
+pub struct Root {
+    fd: OwnedFd,
+    path: PathBuf,
+}
+
+impl Root {
+    /// Open the directory `path` as a root. The path of the root itself is the caller's
+    /// choice and is resolved normally; everything below it is not.
+    pub fn open(path: impl AsRef<Path>) -> Result<Root, Error> {
+        let path = path.as_ref();
+        let shown = if path.as_os_str().is_empty() {
+            PathBuf::from("/")
+        } else {
+            path.to_path_buf()
+        };
+        let fd = rustix::fs::open(
+            &shown,
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| Error::io(&shown, e.into()))?;
+        Ok(Root { fd, path: shown })
+    }
+
+    /// Another handle on the same root.
+    pub fn try_clone(&self) -> Result<Root, Error> {
+        Ok(Root {
+            fd: rustix::io::fcntl_dupfd_cloexec(&self.fd, 0)
+                .map_err(|e| Error::io(&self.path, e.into()))?,
+            path: self.path.clone(),
+        })
+    }
+
+    /// The root `/`.
+    pub fn host() -> Result<Root, Error> {
+        Root::open("/")
+    }
+
+    /// The root as the user named it.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Is this the machine's own `/`?
+    pub fn is_host(&self) -> bool {
+        self.path == Path::new("/")
+    }
+
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+
+    /// Where `rel` (inside the root) is seen from outside it, for messages.
+    pub fn display(&self, rel: impl AsRef<Path>) -> PathBuf {
+        let rel = strip_root(rel.as_ref());
+        if rel.as_os_str().is_empty() {
+            self.path.clone()
+        } else {
+            self.path.join(rel)
+        }
+    }
+
+    /// A path given from outside the root (a module named on standard input, say) as a path
+    /// inside it: `ROOT/x/y` gives `/x/y`. `None` when, with `..` taken lexically, it is not
+    /// below the root. A relative path is taken against the current directory.
+    pub fn inside(&self, outside: &Path) -> Option<PathBuf> {
+        let abs = if outside.is_absolute() {
+            outside.to_path_buf()
+        } else {
+            std::env::current_dir().ok()?.join(outside)
+        };
+        let abs = normalize_lexically(&abs)?;
+        let root = normalize_lexically(&self.path)?;
+        let rest = abs.strip_prefix(&root).ok()?;
+        Some(Path::new("/").join(rest))
+    }
+
+    /// An `O_PATH` descriptor of `rel`, resolved inside the root; the last component is
+    /// followed when `follow`.
+    pub fn open_path(&self, rel: &Path, follow: bool) -> std::io::Result<OwnedFd> {
+        let mut flags = OFlags::PATH | OFlags::CLOEXEC;
+        if !follow {
+            flags |= OFlags::NOFOLLOW;
+        }
+        self.resolve(rel, flags)
+    }
+
+    fn resolve(&self, rel: &Path, flags: OFlags) -> std::io::Result<OwnedFd> {
+        let rel = strip_root(rel);
+        let rel = if rel.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            rel
+        };
+        open_in_root(self.fd.as_fd(), rel, flags)
+    }
+
+    /// `stat` of `rel`, links followed inside the root.
+    pub fn stat(&self, rel: impl AsRef<Path>) -> std::io::Result<Stat> {
+        let fd = self.open_path(rel.as_ref(), true)?;
+        Ok(Stat::from(&rustix::fs::fstat(&fd)?))
+    }
+
+    /// `lstat` of `rel`: the last component is not followed.
+    pub fn lstat(&self, rel: impl AsRef<Path>) -> std::io::Result<Stat> {
+        let fd = self.open_path(rel.as_ref(), false)?;
+        Ok(Stat::from(&rustix::fs::fstat(&fd)?))
+    }
+
+    pub fn exists(&self, rel: impl AsRef<Path>) -> bool {
+        self.stat(rel).is_ok()
+    }
+
+    pub fn is_dir(&self, rel: impl AsRef<Path>) -> bool {
+        self.stat(rel).is_ok_and(|s| s.is_dir())
+    }
+
+    pub fn is_file(&self, rel: impl AsRef<Path>) -> bool {
+        self.stat(rel).is_ok_and(|s| s.is_file())
+    }
+
+    /// The target of the symbolic link `rel` (its parents resolved inside the root).
+    pub fn read_link(&self, rel: impl AsRef<Path>) -> std::io::Result<PathBuf> {
+        let rel = rel.as_ref();
+        let (parent, name) = split_last(strip_root(rel))?;
+        let dir = self.resolve(parent, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC)?;
+        let t = rustix::fs::readlinkat(&dir, name, Vec::new())?;
+        Ok(PathBuf::from(OsString::from_vec(t.into_bytes())))
+    }
+
+    /// Open the regular file `rel` for reading, with its `stat`. Anything else (a FIFO, a
+    /// device, a directory) is refused without being opened for reading.
+    pub fn open_file(&self, rel: impl AsRef<Path>) -> Result<(File, Stat), Error> {
+        let rel = rel.as_ref();
+        let shown = || self.display(rel);
+        let probe = self
+            .open_path(rel, true)
+            .map_err(|e| Error::io(shown(), e))?;
+        let st = Stat::from(&rustix::fs::fstat(&probe).map_err(|e| Error::io(shown(), e.into()))?);
+        if !st.is_file() {
+            return Err(not_regular(shown(), st));
+        }
+        let fd = self
+            .resolve(
+                rel,
+                OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC,
+            )
+            .map_err(|e| Error::io(shown(), e))?;
+        let now = Stat::from(&rustix::fs::fstat(&fd).map_err(|e| Error::io(shown(), e.into()))?);
+        if !now.is_file() || now.ino != st.ino || now.dev != st.dev {
+            return Err(Error::io(
+                shown(),
+                std::io::Error::other("the file was replaced while it was being opened"),
+            ));
+        }
+        Ok((File::from(fd), now))
+    }
+
+    /// The whole regular file `rel`, refused when larger than `cap` bytes.
+    pub fn read(&self, rel: impl AsRef<Path>, cap: u64) -> Result<Vec<u8>, Error> {
+        let rel = rel.as_ref();
+        let (f, st) = self.open_file(rel)?;
+        read_capped(f, st.size, cap).map_err(|e| Error::io(self.display(rel), e))
+    }
+
+    /// [`Root::read`] as text (invalid UTF-8 is replaced).
+    pub fn read_string(&self, rel: impl AsRef<Path>, cap: u64) -> Result<String, Error> {
+        let data = self.read(rel, cap)?;
+        Ok(String::from_utf8(data)
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))
+    }
+
+    /// The directory `rel`, links followed inside the root.
+    pub fn open_dir(&self, rel: impl AsRef<Path>) -> Result<Dir, Error> {
+        let rel = rel.as_ref();
+        let fd = self
+            .resolve(rel, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC)
+            .map_err(|e| Error::io(self.display(rel), e))?;
+        Ok(Dir {
+            fd,
+            path: self.display(rel),
+            rel: strip_root(rel).to_path_buf(),
+        })
+    }
+
+    /// The entries of directory `rel` (links followed inside the root to reach it).
+    pub fn list(&self, rel: impl AsRef<Path>) -> Result<Vec<Entry>, Error> {
+        self.open_dir(rel)?.entries()
+    }
+}
+
+/// A directory descriptor: the only way kabi writes, renames or deletes.
+#[derive(Debug)]
+pub struct Dir {
+    fd: OwnedFd,
+    /// As seen from outside the root, for messages.
+    path: PathBuf,
+    /// Inside the root, without a leading `/`.
+    rel: PathBuf,
+}
+
+impl AsFd for Dir {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+impl Dir {
+    /// The directory as seen from outside the root.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The directory inside the root (no leading `/`).
+    pub fn rel(&self) -> &Path {
+        &self.rel
+    }
+
+    /// `name` in this directory, as seen from outside the root.
+    pub fn show(&self, name: impl AsRef<Path>) -> PathBuf {
+        self.path.join(name)
+    }
+
+    /// The subdirectory `rel`, walked one component at a time without following any
+    /// symbolic link: a link, or anything but a directory, on the way is an error naming it.
+    pub fn sub(&self, rel: impl AsRef<Path>) -> Result<Dir, Error> {
+        self.walk(rel.as_ref(), false)
+    }
+
+    /// [`Dir::sub`], creating the missing directories (mode 0755).
+    pub fn create_sub(&self, rel: impl AsRef<Path>) -> Result<Dir, Error> {
+        self.walk(rel.as_ref(), true)
+    }
+
+    fn walk(&self, rel: &Path, create: bool) -> Result<Dir, Error> {
+        let mut cur = Dir {
+            fd: rustix::io::fcntl_dupfd_cloexec(&self.fd, 0)
+                .map_err(|e| Error::io(&self.path, e.into()))?,
+            path: self.path.clone(),
+            rel: self.rel.clone(),
+        };
+        for c in rel.components() {
+            let name = match c {
+                Component::Normal(n) => n,
+                Component::CurDir => continue,
+                _ => {
+                    return Err(Error::io(
+                        self.show(rel),
+                        std::io::Error::other("the path leaves its directory"),
+                    ));
+                }
+            };
+            let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+            let fd = match rustix::fs::openat(&cur.fd, name, flags, Mode::empty()) {
+                Err(Errno::NOENT) if create => {
+                    match rustix::fs::mkdirat(&cur.fd, name, Mode::from_raw_mode(0o755)) {
+                        Ok(()) | Err(Errno::EXIST) => {}
+                        Err(e) => return Err(Error::io(cur.show(name), e.into())),
+                    }
+                    rustix::fs::openat(&cur.fd, name, flags, Mode::empty())
+                }
+                r => r,
+            };
+            let fd = fd.map_err(|e| cur.not_a_dir(name, e))?;
+            cur = Dir {
+                fd,
+                path: cur.path.join(name),
+                rel: cur.rel.join(name),
+            };
+        }
+        Ok(cur)
+    }
+
+    /// An error for `name`, which was to be a directory: says what it is instead.
+    fn not_a_dir(&self, name: &OsStr, e: Errno) -> Error {
+        let shown = self.show(name);
+        match (e, self.lstat(name)) {
+            (Errno::LOOP | Errno::NOTDIR, Ok(st)) if st.kind != Kind::Dir => Error::io(
+                shown,
+                std::io::Error::other(format!(
+                    "is {} where a directory is expected; refusing to go through it",
+                    st.kind.describe(st.mode)
+                )),
+            ),
+            _ => Error::io(shown, e.into()),
+        }
+    }
+
+    /// Every entry (not `.` and `..`), with its own type (links not followed).
+    pub fn entries(&self) -> Result<Vec<Entry>, Error> {
+        let mut d =
+            rustix::fs::Dir::read_from(&self.fd).map_err(|e| Error::io(&self.path, e.into()))?;
+        let mut out = Vec::new();
+        while let Some(e) = d.read() {
+            let e = e.map_err(|e| Error::io(&self.path, e.into()))?;
+            let name = e.file_name().to_bytes();
+            if name == b"." || name == b".." {
+                continue;
+            }
+            let name = OsString::from_vec(name.to_vec());
+            let kind = match e.file_type() {
+                FileType::Unknown => match self.lstat(&name) {
+                    Ok(st) => st.kind,
+                    Err(_) => continue, // gone meanwhile
+                },
+                t => Kind::of(t),
+            };
+            out.push(Entry { name, kind });
+        }
+        Ok(out)
+    }
+
+    /// `lstat` of an entry.
+    pub fn lstat(&self, name: impl AsRef<Path>) -> std::io::Result<Stat> {
+        let name = one_name(name.as_ref())?;
+        Ok(Stat::from(&rustix::fs::statat(
+            &self.fd,
+            name,
+            AtFlags::SYMLINK_NOFOLLOW,
+        )?))
+    }
+
+    /// The target of the link `name`.
+    pub fn read_link(&self, name: impl AsRef<Path>) -> std::io::Result<PathBuf> {
+        let name = one_name(name.as_ref())?;
+        let t = rustix::fs::readlinkat(&self.fd, name, Vec::new())?;
+        Ok(PathBuf::from(OsString::from_vec(t.into_bytes())))
+    }
+
+    /// Make the symbolic link `name` -> `target`.
+    pub fn symlink(&self, target: impl AsRef<Path>, name: impl AsRef<Path>) -> std::io::Result<()> {
+        let name = one_name(name.as_ref())?;
+        Ok(rustix::fs::symlinkat(target.as_ref(), &self.fd, name)?)
+    }
+
+    /// Remove the entry `name` (not a directory; a link itself, never its target).
+    pub fn unlink(&self, name: impl AsRef<Path>) -> std::io::Result<()> {
+        let name = one_name(name.as_ref())?;
+        Ok(rustix::fs::unlinkat(&self.fd, name, AtFlags::empty())?)
+    }
+
+    /// Remove the empty directory `name`.
+    pub fn rmdir(&self, name: impl AsRef<Path>) -> std::io::Result<()> {
+        let name = one_name(name.as_ref())?;
+        Ok(rustix::fs::unlinkat(&self.fd, name, AtFlags::REMOVEDIR)?)
+    }
+
+    /// Make the directory `name`.
+    pub fn mkdir(&self, name: impl AsRef<Path>, mode: u32) -> std::io::Result<()> {
+        let name = one_name(name.as_ref())?;
+        Ok(rustix::fs::mkdirat(
+            &self.fd,
+            name,
+            Mode::from_raw_mode(mode),
+        )?)
+    }
+
+    /// Hard-link the entry `name` (never following it) as `to_name` in `to`.
+    pub fn hard_link(
+        &self,
+        name: impl AsRef<Path>,
+        to: &Dir,
+        to_name: impl AsRef<Path>,
+    ) -> std::io::Result<()> {
+        let name = one_name(name.as_ref())?;
+        let to_name = one_name(to_name.as_ref())?;
+        Ok(rustix::fs::linkat(
+            &self.fd,
+            name,
+            &to.fd,
+            to_name,
+            AtFlags::empty(),
+        )?)
+    }
+
+    /// Rename `name` to `to_name` in `to`, replacing what is there (not a directory).
+    pub fn rename(
+        &self,
+        name: impl AsRef<Path>,
+        to: &Dir,
+        to_name: impl AsRef<Path>,
+    ) -> std::io::Result<()> {
+        self.rename_with(
+            name.as_ref(),
+            to,
+            to_name.as_ref(),
+            rustix::fs::RenameFlags::empty(),
+        )
+    }
+
+    /// Exchange `name` and `to_name` (`renameat2(RENAME_EXCHANGE)`): both must exist.
+    pub fn exchange(
+        &self,
+        name: impl AsRef<Path>,
+        to: &Dir,
+        to_name: impl AsRef<Path>,
+    ) -> std::io::Result<()> {
+        self.rename_with(
+            name.as_ref(),
+            to,
+            to_name.as_ref(),
+            rustix::fs::RenameFlags::EXCHANGE,
+        )
+    }
+
+    /// Rename, refusing to replace an existing entry.
+    pub fn rename_noreplace(
+        &self,
+        name: impl AsRef<Path>,
+        to: &Dir,
+        to_name: impl AsRef<Path>,
+    ) -> std::io::Result<()> {
+        self.rename_with(
+            name.as_ref(),
+            to,
+            to_name.as_ref(),
+            rustix::fs::RenameFlags::NOREPLACE,
+        )
+    }
+
+    fn rename_with(
+        &self,
+        name: &Path,
+        to: &Dir,
+        to_name: &Path,
+        flags: rustix::fs::RenameFlags,
+    ) -> std::io::Result<()> {
+        let name = one_name(name)?;
+        let to_name = one_name(to_name)?;
+        Ok(rustix::fs::renameat_with(
+            &self.fd, name, &to.fd, to_name, flags,
+        )?)
+    }
+
+    /// Set the times of the entry `name` to now (a link's own times, never its target's).
+    pub fn touch(&self, name: impl AsRef<Path>) -> std::io::Result<()> {
+        let name = one_name(name.as_ref())?;
+        let now = rustix::fs::Timestamps {
+            last_access: rustix::fs::Timespec {
+                tv_sec: 0,
+                tv_nsec: rustix::fs::UTIME_NOW,
+            },
+            last_modification: rustix::fs::Timespec {
+                tv_sec: 0,
+                tv_nsec: rustix::fs::UTIME_NOW,
+            },
+        };
+        Ok(rustix::fs::utimensat(
+            &self.fd,
+            name,
+            &now,
+            AtFlags::SYMLINK_NOFOLLOW,
+        )?)
+    }
+
+    /// Flush the directory itself (after entries were made, renamed or removed in it).
+    pub fn sync(&self) -> std::io::Result<()> {
+        Ok(rustix::fs::fsync(&self.fd)?)
+    }
+
+    /// Open the regular file `name` of this directory for reading (a link is not followed).
+    pub fn open_file(&self, name: impl AsRef<Path>) -> Result<(File, Stat), Error> {
+        let name = name.as_ref();
+        let shown = self.show(name);
+        let n = one_name(name).map_err(|e| Error::io(&shown, e))?;
+        let probe = rustix::fs::openat(
+            &self.fd,
+            n,
+            OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| Error::io(&shown, e.into()))?;
+        let st = Stat::from(&rustix::fs::fstat(&probe).map_err(|e| Error::io(&shown, e.into()))?);
+        if !st.is_file() {
+            return Err(not_regular(shown, st));
+        }
+        let fd = rustix::fs::openat(
+            &self.fd,
+            n,
+            OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| Error::io(&shown, e.into()))?;
+        let now = Stat::from(&rustix::fs::fstat(&fd).map_err(|e| Error::io(&shown, e.into()))?);
+        if now.ino != st.ino || now.dev != st.dev {
+            return Err(Error::io(
+                shown,
+                std::io::Error::other("the file was replaced while it was being opened"),
+            ));
+        }
+        Ok((File::from(fd), now))
+    }
+
+    /// The regular file `name` of this directory (not through a link), up to `cap` bytes.
+    pub fn read(&self, name: impl AsRef<Path>, cap: u64) -> Result<Vec<u8>, Error> {
+        let name = name.as_ref();
+        let (f, st) = self.open_file(name)?;
+        read_capped(f, st.size, cap).map_err(|e| Error::io(self.show(name), e))
+    }
+
+    /// Replace (or create) the file `name` with `data`: written to a temporary file in this
+    /// directory, flushed, renamed over `name`, and the directory flushed. A crash leaves the
+    /// old file or the new one, and at most a temporary file that [`Dir::clean_temps`]
+    /// removes. A link at `name` is replaced, never written through.
+    pub fn write_atomic(
+        &self,
+        name: impl AsRef<Path>,
+        data: &[u8],
+        mode: u32,
+    ) -> Result<(), Error> {
+        let name = name.as_ref();
+        let shown = self.show(name);
+        let n = one_name(name).map_err(|e| Error::io(&shown, e))?;
+        let tmp = temp_name(n);
+        let result = (|| -> std::io::Result<()> {
+            use std::io::Write;
+            let fd = rustix::fs::openat(
+                &self.fd,
+                &tmp,
+                OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                Mode::from_raw_mode(mode),
+            )?;
+            let mut f = File::from(fd);
+            f.write_all(data)?;
+            // the mode asked for, whatever the umask
+            rustix::fs::fchmod(&f, Mode::from_raw_mode(mode))?;
+            f.sync_data()?;
+            drop(f);
+            crate::crash::point();
+            rustix::fs::renameat(&self.fd, &tmp, &self.fd, n)?;
+            Ok(())
+        })();
+        if let Err(e) = result {
+            let _ = rustix::fs::unlinkat(&self.fd, &tmp, AtFlags::empty());
+            return Err(Error::io(shown, e));
+        }
+        self.sync().map_err(|e| Error::io(&self.path, e))
+    }
+
+    /// Remove the temporary files a killed writer left here: kabi's own (`.kabi-tmp.*`) and
+    /// those of older kabi versions (`.NAME.PID.NANOS.tmp`). Only call it while holding the
+    /// lock that every kabi writer of this directory takes. Returns what was removed.
+    pub fn clean_temps(&self) -> Vec<OsString> {
+        let mut removed = Vec::new();
+        let Ok(entries) = self.entries() else {
+            return removed;
+        };
+        for e in entries {
+            if e.kind == Kind::File && is_temp_name(&e.name) && self.unlink(&e.name).is_ok() {
+                removed.push(e.name);
+            }
+        }
+        removed
+    }
+
+    /// Take an exclusive `flock` on this directory, waiting at most `timeout`; `waiting` is
+    /// called once if the lock is not free at once.
+    pub fn lock(&self, timeout: Duration, waiting: &mut dyn FnMut()) -> Result<Lock, Error> {
+        let fd = rustix::fs::openat(
+            &self.fd,
+            ".",
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| Error::io(&self.path, e.into()))?;
+        let start = Instant::now();
+        let mut told = false;
+        loop {
+            match rustix::fs::flock(&fd, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+                Ok(()) => return Ok(Lock { _fd: fd }),
+                Err(Errno::WOULDBLOCK) | Err(Errno::INTR) => {}
+                Err(e) => return Err(Error::io(&self.path, e.into())),
+            }
+            if start.elapsed() >= timeout {
+                return Err(Error::io(
+                    &self.path,
+                    std::io::Error::other(format!(
+                        "another kabi holds the lock on this directory; gave up after {} s",
+                        timeout.as_secs()
+                    )),
+                ));
+            }
+            if !told {
+                waiting();
+                told = true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// Replace the file `path` (named by the user, outside any root: a metrics file, say)
+/// atomically, as [`Dir::write_atomic`] does; its directory must exist.
+pub fn write_file_atomic(path: &Path, data: &[u8], mode: u32) -> Result<(), Error> {
+    let abs = std::path::absolute(path).map_err(|e| Error::io(path, e))?;
+    let (parent, name) = match (abs.parent(), abs.file_name()) {
+        (Some(p), Some(n)) => (p.to_path_buf(), n.to_os_string()),
+        _ => {
+            return Err(Error::io(path, std::io::Error::other("not a file name")));
+        }
+    };
+    let dir = Root::host()?.open_dir(&parent)?;
+    dir.write_atomic(&name, data, mode)
+}
+
+/// An exclusive lock, held until dropped.
+#[derive(Debug)]
+pub struct Lock {
+    _fd: OwnedFd,
+}
+
+/// How long a writer waits for another one before giving up.
+pub const LOCK_TIMEOUT: Duration = Duration::from_secs(300);
+
+fn not_regular(shown: PathBuf, st: Stat) -> Error {
+    Error::io(
+        shown,
+        std::io::Error::other(format!(
+            "is {}, not a regular file; not read",
+            st.kind.describe(st.mode)
+        )),
+    )
+}
+
+/// Read an open file to its end, refusing one larger than `cap` (by its size, before
+/// allocating, and again while reading: a file may grow).
+pub fn read_capped(f: File, size: u64, cap: u64) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    if size > cap {
+        return Err(std::io::Error::other(format!(
+            "is {size} bytes, more than the {cap} bytes kabi reads of such a file"
+        )));
+    }
+    let mut data = Vec::with_capacity(size as usize + 1);
+    f.take(cap + 1).read_to_end(&mut data)?;
+    if data.len() as u64 > cap {
+        return Err(std::io::Error::other(format!(
+            "grew beyond {cap} bytes while it was read"
+        )));
+    }
+    Ok(data)
+}
+
+/// `rel` without its leading `/` (paths inside the root may be written either way).
+fn strip_root(rel: &Path) -> &Path {
+    rel.strip_prefix("/").unwrap_or(rel)
+}
+
+/// The parent and the last component of a relative path.
+fn split_last(rel: &Path) -> std::io::Result<(&Path, &OsStr)> {
+    match (rel.parent(), rel.file_name()) {
+        (Some(p), Some(n)) => Ok((
+            if p.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                p
+            },
+            n,
+        )),
+        _ => Err(std::io::Error::from(std::io::ErrorKind::InvalidInput)),
+    }
+}
+
+/// A single path component, or an error.
+fn one_name(name: &Path) -> std::io::Result<&OsStr> {
+    let mut c = name.components();
+    match (c.next(), c.next()) {
+        (Some(Component::Normal(n)), None) => Ok(n),
+        _ => Err(std::io::Error::other(format!(
+            "{}: not a single file name",
+            name.display()
+        ))),
+    }
+}
+
+/// `..` and `.` removed lexically from an absolute path; `None` if `..` would leave `/`.
+pub fn normalize_lexically(p: &Path) -> Option<PathBuf> {
+    let mut out = PathBuf::from("/");
+    for c in p.components() {
+        match c {
+            Component::RootDir | Component::CurDir | Component::Prefix(_) => {}
+            Component::ParentDir => {
+                if !out.pop() {
+                    return None;
+                }
+            }
+            Component::Normal(n) => out.push(n),
+        }
+    }
+    Some(out)
+}
+
+const TEMP_PREFIX: &str = ".kabi-tmp.";
+
+fn temp_name(name: &OsStr) -> OsString {
+    use std::sync::atomic::AtomicU64;
+    static N: AtomicU64 = AtomicU64::new(0);
+    let mut s = OsString::from(TEMP_PREFIX);
+    s.push(name);
+    s.push(format!(
+        ".{}.{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    s
+}
+
+/// A temporary file of a kabi writer (this version's, or the `.NAME.PID.NANOS.tmp` of
+/// earlier versions).
+pub fn is_temp_name(name: &OsStr) -> bool {
+    let b = name.as_bytes();
+    if b.starts_with(TEMP_PREFIX.as_bytes()) {
+        return true;
+    }
+    // .NAME.PID.NANOS.tmp
+    let Some(inner) = b.strip_prefix(b".").and_then(|r| r.strip_suffix(b".tmp")) else {
+        return false;
+    };
+    let parts: Vec<&[u8]> = inner.rsplitn(3, |&c| c == b'.').collect();
+    parts.len() == 3
+        && !parts[2].is_empty()
+        && parts[..2]
+            .iter()
+            .all(|p| !p.is_empty() && p.iter().all(u8::is_ascii_digit))
+}
+
+/// Resolve `rel` inside the root `root` and open it with `flags`: `openat2` when the kernel
+/// has it, else [`resolve_walk`].
+fn open_in_root(root: BorrowedFd<'_>, rel: &Path, flags: OFlags) -> std::io::Result<OwnedFd> {
+    if OPENAT2.load(Ordering::Relaxed) != OPENAT2_MISSING {
+        match rustix::fs::openat2(
+            root,
+            rel,
+            flags,
+            Mode::empty(),
+            ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
+        ) {
+            Err(Errno::NOSYS) | Err(Errno::PERM)
+                if OPENAT2.load(Ordering::Relaxed) != OPENAT2_OK =>
+            {
+                OPENAT2.store(OPENAT2_MISSING, Ordering::Relaxed);
+            }
+            // the kernel refuses to hand out a magic link; say so as the walk would
+            Err(Errno::XDEV) => return Err(std::io::Error::from_raw_os_error(libc_eloop())),
+            r => {
+                if r.is_ok() {
+                    OPENAT2.store(OPENAT2_OK, Ordering::Relaxed);
+                }
+                return r.map_err(Into::into);
+            }
+        }
+    }
+    resolve_walk(root, rel, flags)
+}
+
+const fn libc_eloop() -> i32 {
+    40
+}
+
+/// The resolution `openat2(RESOLVE_IN_ROOT)` does, one component at a time: `..` at the
+/// root stays at the root, an absolute link restarts at the root, at most [`MAX_LINKS`]
+/// links are followed. Each step opens the next component with `O_NOFOLLOW` from the
+/// descriptor of the previous one, so nothing outside the root is ever reached, whatever
+/// the tree and whatever changes in it meanwhile. The last component is opened with
+/// `flags` (followed unless `flags` has `O_NOFOLLOW`).
+pub fn resolve_walk(root: BorrowedFd<'_>, rel: &Path, flags: OFlags) -> std::io::Result<OwnedFd> {
+    use std::collections::VecDeque;
+    let follow_last = !flags.contains(OFlags::NOFOLLOW);
+    let dup = |fd: BorrowedFd<'_>| -> std::io::Result<OwnedFd> {
+        Ok(rustix::io::fcntl_dupfd_cloexec(fd, 0)?)
+    };
+    // the directories walked through, from the root (empty: at the root)
+    let mut stack: Vec<OwnedFd> = Vec::new();
+    let mut todo: VecDeque<OsString> = VecDeque::new();
+    push_components(&mut todo, rel, false);
+    let mut links = 0;
+    loop {
+        let Some(name) = todo.pop_front() else {
+            // the path ended on a directory (or was empty): open it with the caller's flags
+            let here = stack.last().map(|f| f.as_fd()).unwrap_or(root);
+            return Ok(
+                rustix::fs::openat(here, ".", flags & !OFlags::NOFOLLOW, Mode::empty()).or_else(
+                    |_| {
+                        dup(here).map_err(|e| match e.raw_os_error() {
+                            Some(n) => Errno::from_raw_os_error(n),
+                            None => Errno::IO,
+                        })
+                    },
+                )?,
+            );
+        };
+        if name == ".." {
+            stack.pop();
+            continue;
+        }
+        if name == "/" {
+            stack.clear();
+            continue;
+        }
+        let here = stack.last().map(|f| f.as_fd()).unwrap_or(root);
+        let last = todo.is_empty();
+        let probe = rustix::fs::openat(
+            here,
+            name.as_os_str(),
+            OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+        )?;
+        let st = rustix::fs::fstat(&probe)?;
+        let kind = Kind::of(FileType::from_raw_mode(st.st_mode));
+        if kind == Kind::Symlink && (!last || follow_last) {
+            links += 1;
+            if links > MAX_LINKS {
+                return Err(std::io::Error::from_raw_os_error(libc_eloop()));
+            }
+            let target = rustix::fs::readlinkat(here, name.as_os_str(), Vec::new())?;
+            let target = PathBuf::from(OsString::from_vec(target.into_bytes()));
+            push_components(&mut todo, &target, true);
+            continue;
+        }
+        if last {
+            return Ok(rustix::fs::openat(
+                here,
+                name.as_os_str(),
+                flags | OFlags::NOFOLLOW,
+                Mode::empty(),
+            )?);
+        }
+        if kind != Kind::Dir {
+            return Err(std::io::Error::from_raw_os_error(20)); // ENOTDIR
+        }
+        stack.push(probe);
+    }
+}
+
+/// Put the components of `p` at the front of `todo` (a link's target replaces the link).
+fn push_components(todo: &mut std::collections::VecDeque<OsString>, p: &Path, front: bool) {
+    let mut parts: Vec<OsString> = Vec::new();
+    for c in p.components() {
+        match c {
+            Component::RootDir => parts.push("/".into()),
+            Component::ParentDir => parts.push("..".into()),
+            Component::CurDir | Component::Prefix(_) => {}
+            Component::Normal(n) => parts.push(n.to_os_string()),
+        }
+    }
+    if front {
+        for x in parts.into_iter().rev() {
+            todo.push_front(x);
+        }
+    } else {
+        todo.extend(parts);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+
+    fn tree() -> (tempfile::TempDir, PathBuf, PathBuf) {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join("root");
+        let outside = tmp.path().join("outside");
+        std::fs::create_dir_all(root.join("usr/lib/modules/k/kernel")).unwrap();
+        std::fs::create_dir_all(&outside).unwrap();
+        std::fs::write(outside.join("secret"), b"outside").unwrap();
+        std::fs::write(root.join("usr/lib/modules/k/kernel/a.ko"), b"inside").unwrap();
+        symlink("usr/lib", root.join("lib")).unwrap();
+        // an absolute link: inside the root it means the root's own file
+        std::fs::create_dir_all(root.join("weak")).unwrap();
+        symlink("/lib/modules/k/kernel/a.ko", root.join("weak/a.ko")).unwrap();
+        // links that try to leave
+        symlink(&outside, root.join("escape")).unwrap();
+        symlink("../../../../../../outside/secret", root.join("dotdot")).unwrap();
+        symlink("loop2", root.join("loop1")).unwrap();
+        symlink("loop1", root.join("loop2")).unwrap();
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            root.join("fifo").as_path(),
+            FileType::Fifo,
+            Mode::from_raw_mode(0o644),
+            0,
+        )
+        .unwrap();
+        (tmp, root, outside)
+    }
+
+    /// Every resolution gives the same answer through openat2 and through the walk.
+    fn both(root: &Root, rel: &str) -> (Result<Vec<u8>, String>, Result<Vec<u8>, String>) {
+        let read = |fd: std::io::Result<OwnedFd>| -> Result<Vec<u8>, String> {
+            let fd = fd.map_err(|e| e.to_string())?;
+            let st = rustix::fs::fstat(&fd).map_err(|e| e.to_string())?;
+            if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile {
+                return Err("not a file".into());
+            }
+            std::fs::read(format!(
+                "/proc/self/fd/{}",
+                std::os::fd::AsRawFd::as_raw_fd(&fd)
+            ))
+            .map_err(|e| e.to_string())
+        };
+        let flags = OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NONBLOCK;
+        let a = read(
+            rustix::fs::openat2(
+                root.fd(),
+                rel,
+                flags,
+                Mode::empty(),
+                ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
+            )
+            .map_err(Into::into),
+        );
+        let b = read(resolve_walk(root.fd(), Path::new(rel), flags));
+        (a, b)
+    }
+
+    #[test]
+    fn reads_stay_inside_the_root_with_openat2_and_the_walk() {
+        let (_t, r, _o) = tree();
+        let root = Root::open(&r).unwrap();
+        for rel in [
+            "lib/modules/k/kernel/a.ko",
+            "weak/a.ko",
+            "/weak/a.ko",
+            "../../lib/modules/k/kernel/a.ko",
+        ] {
+            let (a, b) = both(&root, rel);
+            assert_eq!(a.as_deref(), Ok(&b"inside"[..]), "{rel} (openat2)");
+            assert_eq!(b.as_deref(), Ok(&b"inside"[..]), "{rel} (walk)");
+        }
+        for rel in ["escape/secret", "dotdot", "loop1", "nothing"] {
+            let (a, b) = both(&root, rel);
+            assert!(a.is_err() && b.is_err(), "{rel}: {a:?} / {b:?}");
+        }
+        assert_eq!(root.read("weak/a.ko", 100).unwrap(), b"inside");
+        let e = root.read("fifo", 100).unwrap_err().to_string();
+        assert!(e.contains("is a FIFO, not a regular file"), "{e}");
+        let e = root
+            .read("lib/modules/k/kernel/a.ko", 3)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("more than the 3 bytes"), "{e}");
+        assert_eq!(
+            root.read_link("weak/a.ko").unwrap(),
+            Path::new("/lib/modules/k/kernel/a.ko")
+        );
+    }
+
+    #[test]
+    fn dir_operations_never_go_through_a_link() {
+        let (_t, r, outside) = tree();
+        let root = Root::open(&r).unwrap();
+        let k = root.open_dir("lib/modules/k").unwrap();
+        assert_eq!(k.rel(), Path::new("lib/modules/k"));
+        symlink(&outside, r.join("usr/lib/modules/k/weak-updates")).unwrap();
+        let e = k.create_sub("weak-updates/x").unwrap_err().to_string();
+        assert!(
+            e.contains("is a symbolic link where a directory is expected"),
+            "{e}"
+        );
+        assert!(k.sub("weak-updates").is_err());
+        let e = k.create_sub("../x").unwrap_err().to_string();
+        assert!(e.contains("leaves its directory"), "{e}");
+        // nothing was made outside
+        let names: Vec<_> = std::fs::read_dir(&outside)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["secret"]);
+        // an atomic write replaces a link instead of writing through it
+        symlink(
+            outside.join("secret"),
+            r.join("usr/lib/modules/k/modules.dep"),
+        )
+        .unwrap();
+        k.write_atomic("modules.dep", b"new", 0o644).unwrap();
+        assert_eq!(std::fs::read(outside.join("secret")).unwrap(), b"outside");
+        assert_eq!(k.read("modules.dep", 10).unwrap(), b"new");
+        assert!(k.entries().unwrap().iter().all(|e| !is_temp_name(&e.name)));
+    }
+
+    #[test]
+    fn temp_names_are_recognised_and_cleaned() {
+        assert!(is_temp_name(OsStr::new(".kabi-tmp.modules.dep.12.0")));
+        assert!(is_temp_name(OsStr::new(".modules.dep.1234.56789.tmp")));
+        assert!(is_temp_name(OsStr::new(".modules.kabi-cache.1.2.tmp")));
+        assert!(!is_temp_name(OsStr::new("modules.dep")));
+        assert!(!is_temp_name(OsStr::new(".x.tmp")));
+        assert!(!is_temp_name(OsStr::new(".a.b.c.tmp")));
+        let t = tempfile::tempdir().unwrap();
+        std::fs::write(t.path().join(".modules.dep.1.2.tmp"), b"").unwrap();
+        std::fs::write(t.path().join("keep"), b"").unwrap();
+        let root = Root::open(t.path()).unwrap();
+        let d = root.open_dir("").unwrap();
+        assert_eq!(d.clean_temps(), [OsString::from(".modules.dep.1.2.tmp")]);
+        assert_eq!(d.entries().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn inside_maps_outside_paths() {
+        let root = Root::open("/tmp").unwrap();
+        assert_eq!(
+            root.inside(Path::new("/tmp/a/b.ko")),
+            Some(PathBuf::from("/a/b.ko"))
+        );
+        assert_eq!(root.inside(Path::new("/tmp/../etc/x")), None);
+        assert_eq!(root.inside(Path::new("/../../../../X/a.ko")), None);
+        let host = Root::host().unwrap();
+        assert_eq!(host.inside(Path::new("/a/../b")), Some(PathBuf::from("/b")));
+    }
+
+    #[test]
+    fn the_lock_is_exclusive_and_bounded() {
+        let t = tempfile::tempdir().unwrap();
+        let root = Root::open(t.path()).unwrap();
+        let d = root.open_dir("").unwrap();
+        let held = d.lock(Duration::from_secs(1), &mut || {}).unwrap();
+        let mut waited = false;
+        let e = d
+            .lock(Duration::from_millis(100), &mut || waited = true)
+            .unwrap_err();
+        assert!(
+            waited && e.to_string().contains("another kabi holds the lock"),
+            "{e}"
+        );
+        drop(held);
+        d.lock(Duration::from_millis(100), &mut || {}).unwrap();
+    }
+}

@@ -1,0 +1,232 @@
+//! Walking a module tree below a [`Root`]: depth-first in `readdir` order, as kmod's depmod
+//! walks, but through directory descriptors: a directory symbolic link is followed only
+//! inside the root, and no directory (by device and inode) is entered twice, so a loop of
+//! links ends the walk of that branch instead of running forever.
+
+use crate::root::{Dir, Kind, Root, Stat};
+use std::path::{Path, PathBuf};
+
+/// One file the walk found.
+#[derive(Debug, Clone)]
+pub struct Walked {
+    /// The path as kmod forms it (`<dirname>/<rel>`), for indexes and messages.
+    pub display: String,
+    /// The path inside the root to read it by (for a link whose target names the root by its
+    /// outside path, that target).
+    pub rel: PathBuf,
+    /// The file's `stat` (a link followed inside the root).
+    pub stat: Stat,
+}
+
+/// What to do with each entry.
+pub trait Visitor {
+    /// Skip this entry name (at any depth)?
+    fn skip(&self, name: &str) -> bool;
+    /// Is this a file of interest (by its name)?
+    fn wants(&self, name: &str) -> bool;
+}
+
+/// The walk's findings: files in walk order and problems in kmod's words.
+#[derive(Debug, Default)]
+pub struct Walk {
+    pub files: Vec<Walked>,
+    pub problems: Vec<String>,
+}
+
+/// Walk the directory `rel` (inside `root`; links on the way to it followed inside the root),
+/// naming what it finds `display/...`. `seen` holds the directories already entered (shared
+/// between the walks of one run). Returns `Err` with kmod's message when the directory
+/// itself cannot be opened.
+pub fn walk(
+    root: &Root,
+    rel: &Path,
+    display: &str,
+    v: &dyn Visitor,
+    seen: &mut rustc_hash::FxHashSet<(u64, u64)>,
+    out: &mut Walk,
+) -> Result<(), String> {
+    let dir = root
+        .open_dir(rel)
+        .map_err(|e| format!("could not open directory {display}: {}", io_text(&e)))?;
+    if let Ok(st) = dir_stat(&dir) {
+        seen.insert((st.dev, st.ino));
+    }
+    walk_dir(root, &dir, display, v, seen, out);
+    Ok(())
+}
+
+fn dir_stat(dir: &Dir) -> std::io::Result<Stat> {
+    let st = rustix::fs::fstat(dir)?;
+    Ok(Stat {
+        kind: Kind::Dir,
+        size: st.st_size as u64,
+        mtime: (st.st_mtime, st.st_mtime_nsec as u32),
+        ctime: (st.st_ctime, st.st_ctime_nsec as u32),
+        ino: st.st_ino,
+        dev: st.st_dev,
+        mode: st.st_mode,
+    })
+}
+
+fn walk_dir(
+    root: &Root,
+    dir: &Dir,
+    display: &str,
+    v: &dyn Visitor,
+    seen: &mut rustc_hash::FxHashSet<(u64, u64)>,
+    out: &mut Walk,
+) {
+    let entries = match dir.entries() {
+        Ok(e) => e,
+        Err(e) => {
+            out.problems.push(format!(
+                "could not read directory {display}: {}",
+                io_text(&e)
+            ));
+            return;
+        }
+    };
+    for e in entries {
+        let Some(name) = e.name_str() else { continue };
+        if v.skip(name) {
+            continue;
+        }
+        let path = format!("{display}/{name}");
+        let rel = dir.rel().join(name);
+        match e.kind {
+            Kind::Dir => match dir.sub(name) {
+                Ok(sub) => enter(root, sub, &path, v, seen, out),
+                Err(err) => out.problems.push(format!(
+                    "openat({display}, {name}, O_RDONLY): {}",
+                    io_text(&err)
+                )),
+            },
+            Kind::File => {
+                if v.wants(name) {
+                    match dir.lstat(name) {
+                        Ok(stat) => out.files.push(Walked {
+                            display: path,
+                            rel,
+                            stat,
+                        }),
+                        Err(err) => out.problems.push(format!(
+                            "fstatat({display}, {name}): {}",
+                            crate::depmod::errno_text(&err)
+                        )),
+                    }
+                }
+            }
+            Kind::Symlink | Kind::Other => {
+                let inner = link_inside(root, dir, name, &rel);
+                match root.stat(&inner) {
+                    Ok(st) if st.is_dir() => match root.open_dir(&inner) {
+                        Ok(sub) => enter(root, sub, &path, v, seen, out),
+                        Err(err) => out.problems.push(format!(
+                            "openat({display}, {name}, O_RDONLY): {}",
+                            io_text(&err)
+                        )),
+                    },
+                    Ok(st) if st.is_file() => {
+                        if v.wants(name) {
+                            out.files.push(Walked {
+                                display: path,
+                                rel: inner,
+                                stat: st,
+                            });
+                        }
+                    }
+                    Ok(st) => out.problems.push(format!(
+                        "unsupported file type {path}: {:o}",
+                        st.mode & 0o170000
+                    )),
+                    Err(err) => out.problems.push(format!(
+                        "fstatat({display}, {name}): {}",
+                        crate::depmod::errno_text(&err)
+                    )),
+                }
+            }
+        }
+    }
+}
+
+/// Where the entry `name` (at `rel`) leads inside the root: itself, or, for a link whose
+/// target names the root by its outside path (as RHEL's `weak-modules --basedir` writes
+/// its links), that target inside the root.
+fn link_inside(root: &Root, dir: &Dir, name: &str, rel: &Path) -> PathBuf {
+    if !root.is_host()
+        && let Ok(t) = dir.read_link(name)
+        && t.is_absolute()
+        && let Some(inner) = root.inside(&t)
+    {
+        return inner;
+    }
+    rel.to_path_buf()
+}
+
+/// Enter a subdirectory unless it was entered before (a loop or a second link to it).
+fn enter(
+    root: &Root,
+    sub: Dir,
+    display: &str,
+    v: &dyn Visitor,
+    seen: &mut rustc_hash::FxHashSet<(u64, u64)>,
+    out: &mut Walk,
+) {
+    match dir_stat(&sub) {
+        Ok(st) if !seen.insert((st.dev, st.ino)) => {}
+        _ => walk_dir(root, &sub, display, v, seen, out),
+    }
+}
+
+/// An error of kabi's as C's `%m` would print it.
+fn io_text(e: &crate::Error) -> String {
+    match e {
+        crate::Error::Io { source, .. } => crate::depmod::errno_text(source),
+        e => e.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+
+    struct Ko;
+    impl Visitor for Ko {
+        fn skip(&self, name: &str) -> bool {
+            name == "build"
+        }
+        fn wants(&self, name: &str) -> bool {
+            name.ends_with(".ko")
+        }
+    }
+
+    #[test]
+    fn loops_end_and_links_stay_inside() {
+        let t = tempfile::tempdir().unwrap();
+        let r = t.path().join("r");
+        let outside = t.path().join("outside");
+        std::fs::create_dir_all(r.join("k/a/b")).unwrap();
+        std::fs::create_dir_all(&outside).unwrap();
+        std::fs::write(outside.join("evil.ko"), b"x").unwrap();
+        std::fs::write(r.join("k/a/b/m.ko"), b"x").unwrap();
+        std::fs::write(r.join("k/a/n.ko"), b"x").unwrap();
+        // two loops and a way out
+        symlink("..", r.join("k/a/b/up")).unwrap();
+        symlink("/k", r.join("k/a/top")).unwrap();
+        symlink(&outside, r.join("k/out")).unwrap();
+        let root = Root::open(&r).unwrap();
+        let mut w = Walk::default();
+        let mut seen = Default::default();
+        walk(&root, Path::new("k"), "/k", &Ko, &mut seen, &mut w).unwrap();
+        let mut names: Vec<&str> = w.files.iter().map(|f| f.display.as_str()).collect();
+        names.sort();
+        assert_eq!(names, ["/k/a/b/m.ko", "/k/a/n.ko"]);
+        // the way out resolves inside the root, where there is no such directory
+        assert!(
+            w.problems == ["fstatat(/k, out): No such file or directory"],
+            "{:?}",
+            w.problems
+        );
+    }
+}
