@@ -181,18 +181,16 @@ impl Loader<'_> {
             ));
             return Err(Failure::errno(ENOENT));
         };
-        if opts.predict {
-            if let Some(p) = self.predictor.as_mut() {
-                if let Err(why) = p.admit(self.pool[id].name.as_str(), &path) {
-                    if !opts.force {
-                        return Err(Failure {
-                            errno: 8,
-                            detail: Some(why),
-                            predicted: true,
-                        });
-                    }
-                }
-            }
+        if opts.predict
+            && let Some(p) = self.predictor.as_mut()
+            && let Err(why) = p.admit(self.pool[id].name.as_str(), &path)
+            && !opts.force
+        {
+            return Err(Failure {
+                errno: 8,
+                detail: Some(why),
+                predicted: true,
+            });
         }
         let mut cursor = if opts.explain {
             self.kernel.log_cursor()
@@ -378,16 +376,17 @@ impl Loader<'_> {
                 )),
             }
         }
-        if cmd.is_none() && !opts.ignore_loaded && opts.wait_msec == 0 {
-            if let Ok(n) = self.kernel.refcnt(&name) {
-                if n > 0 {
-                    sink(Event::Tool(
-                        opts.log_level(),
-                        format!("Module {name} is in use.\n"),
-                    ));
-                    return Err(-EBUSY);
-                }
-            }
+        if cmd.is_none()
+            && !opts.ignore_loaded
+            && opts.wait_msec == 0
+            && let Ok(n) = self.kernel.refcnt(&name)
+            && n > 0
+        {
+            sink(Event::Tool(
+                opts.log_level(),
+                format!("Module {name} is in use.\n"),
+            ));
+            return Err(-EBUSY);
         }
         self.remove_itself(&name, cmd.as_deref(), opts, sink)?;
         if cmd.is_none() {
@@ -507,11 +506,9 @@ impl Loader<'_> {
                 self.from_name(arg)
             };
             let name = self.name(id).to_string();
-            if !force {
-                if let Err(()) = self.check_in_use(id, &name, sink) {
-                    failed += 1;
-                    continue;
-                }
+            if !force && let Err(()) = self.check_in_use(id, &name, sink) {
+                failed += 1;
+                continue;
             }
             let mut flags = REMOVE_NOWAIT;
             if force {
@@ -711,16 +708,17 @@ impl Loader<'_> {
             "insmod {} {options}\n",
             path.display()
         )));
-        if opts.predict && !opts.force {
-            if let Some(Err(why)) = self.predictor.as_mut().map(|p| p.admit(&name, &path)) {
-                let f = Failure {
-                    errno: 8,
-                    detail: Some(why),
-                    predicted: true,
-                };
-                run.fail(m, name, f);
-                return None;
-            }
+        if opts.predict
+            && !opts.force
+            && let Some(Err(why)) = self.predictor.as_mut().map(|p| p.admit(&name, &path))
+        {
+            let f = Failure {
+                errno: 8,
+                detail: Some(why),
+                predicted: true,
+            };
+            run.fail(m, name, f);
+            return None;
         }
         Some((m, path, options))
     }

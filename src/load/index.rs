@@ -6,7 +6,7 @@
 //! directory without `modules.dep.bin` falls back to `modules.dep`, then to a scan of the
 //! tree with the depmod code, in memory.
 
-use crate::depmod::index::Index;
+use crate::depmod::index::{Index, Lazy};
 use std::cell::OnceCell;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -61,11 +61,12 @@ impl ModuleIndex {
         PathBuf::from(format!("{}/{name}", self.dirname))
     }
 
-    fn bin<'a>(&self, cell: &'a OnceCell<Option<Vec<u8>>>, name: &str) -> Option<Index<'a>> {
+    /// An index read when first needed, looked up node by node as libkmod does.
+    fn bin<'a>(&self, cell: &'a OnceCell<Option<Vec<u8>>>, name: &str) -> Option<Lazy<'a>> {
         let data = cell
             .get_or_init(|| read_index_file(&self.file(name)))
             .as_ref()?;
-        Index::parse(data).ok()
+        Lazy::open(data).ok()
     }
 
     /// The `modules.dep` line of a module name (`path: dep dep`), as `kmod_search_moddep`.
@@ -104,7 +105,12 @@ impl ModuleIndex {
 
     /// Every module name the directory knows (for coldplug and tests).
     pub fn names(&self) -> Vec<String> {
-        if let Some(idx) = self.bin(&self.dep_bin, "modules.dep.bin") {
+        let whole = self
+            .dep_bin
+            .get_or_init(|| read_index_file(&self.file("modules.dep.bin")))
+            .as_ref()
+            .and_then(|d| Index::parse(d).ok());
+        if let Some(idx) = whole {
             return idx.entries().into_iter().map(|(k, _, _)| k).collect();
         }
         if self.strict {

@@ -287,18 +287,18 @@ impl KernelOps for LiveKernel {
                 let Ok(t) = e.file_type() else { continue };
                 if t.is_dir() {
                     use std::os::unix::fs::MetadataExt;
-                    if let Ok(m) = e.metadata() {
-                        if !seen.insert((m.dev(), m.ino())) {
-                            continue;
-                        }
+                    if let Ok(m) = e.metadata()
+                        && !seen.insert((m.dev(), m.ino()))
+                    {
+                        continue;
                     }
                     stack.push(e.path());
-                } else if e.file_name() == "modalias" {
-                    if let Some(a) = read_small(&e.path(), 4096) {
-                        let a = String::from_utf8_lossy(&a).trim().to_string();
-                        if !a.is_empty() {
-                            aliases.insert(a);
-                        }
+                } else if e.file_name() == "modalias"
+                    && let Some(a) = read_small(&e.path(), 4096)
+                {
+                    let a = String::from_utf8_lossy(&a).trim().to_string();
+                    if !a.is_empty() {
+                        aliases.insert(a);
                     }
                 }
             }

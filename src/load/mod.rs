@@ -287,10 +287,10 @@ impl<'k> Loader<'k> {
     }
 
     fn ensure_deps(&mut self, id: ModId) {
-        if !self.pool[id].dep_init {
-            if let Some(line) = self.index.dep_line(&self.pool[id].name.clone()) {
-                self.parse_depline(id, &line);
-            }
+        if !self.pool[id].dep_init
+            && let Some(line) = self.index.dep_line(&self.pool[id].name.clone())
+        {
+            self.parse_depline(id, &line);
         }
     }
 
@@ -388,12 +388,12 @@ impl<'k> Loader<'k> {
                 .collect());
         }
         // a module name
-        if !alias.contains(':') {
-            if let Some(line) = self.index.dep_line(&alias) {
-                let id = self.from_name(&alias);
-                self.parse_depline(id, &line);
-                return Ok(vec![id]);
-            }
+        if !alias.contains(':')
+            && let Some(line) = self.index.dep_line(&alias)
+        {
+            let id = self.from_name(&alias);
+            self.parse_depline(id, &line);
+            return Ok(vec![id]);
         }
         if alias.starts_with("symbol:") {
             let hits = self.index.symbols(&alias).unwrap_or_default();

@@ -51,10 +51,10 @@ impl RunningPredictor {
                     .merge(self.proc.join("kallsyms").display().to_string(), syms);
                 t.crcs_known = known;
             }
-            if let Some(p) = &self.sample {
-                if let Ok(m) = Module::open_with(p, crate::module::Detail::Sections) {
-                    t.learn_from_module(&m);
-                }
+            if let Some(p) = &self.sample
+                && let Ok(m) = Module::open_with(p, crate::module::Detail::Sections)
+            {
+                t.learn_from_module(&m);
             }
             self.target = Some(t);
         }
