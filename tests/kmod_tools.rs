@@ -232,6 +232,12 @@ const CASES: &[Case] = &[
         queries: Q,
     },
     Case {
+        label: "softdep names kmod cannot look up",
+        files: &[("a.conf", "softdep dummy pre: a]b post: x[y nls_utf8\n")],
+        cmdline: "",
+        queries: Q,
+    },
+    Case {
         label: "softdep to a blacklisted module",
         files: &[("a.conf", "softdep dummy pre: isofs\nblacklist isofs\n")],
         cmdline: "",

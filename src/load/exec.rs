@@ -128,10 +128,10 @@ impl Loader<'_> {
     ) -> Result<(), Failure> {
         let cmd = cmd.replace("$CMDLINE_OPTS", options);
         let name = self.name(id).to_string();
+        // kabi's own messages (kmod's system() would report exit status 127)
         if !self.kernel.can_run_commands() {
-            sink(Event::Lib(
+            sink(Event::Tool(
                 Level::Err,
-                "libkmod-module.c:1042 command_do",
                 format!(
                     "Could not run install command '{cmd}' for module {name}: there is no shell (/bin/sh) to run it\n"
                 ),
@@ -140,9 +140,8 @@ impl Loader<'_> {
         }
         match self.kernel.run_command(&cmd, &name) {
             Err(e) => {
-                sink(Event::Lib(
+                sink(Event::Tool(
                     Level::Err,
-                    "libkmod-module.c:1042 command_do",
                     format!(
                         "Could not run install command '{cmd}' for module {name}: {}\n",
                         crate::depmod::errno_text(&e)

@@ -447,8 +447,8 @@ impl<'k> Loader<'k> {
                     Ok(v) => out.extend(v),
                     Err(_) => sink(Event::Lib(
                         Level::Err,
-                        "libkmod-module.c:1320 lookup_dep",
-                        format!("failed to lookup dependency '{n}', continuing anyway.\n"),
+                        "libkmod-module.c:1567 lookup_softdep",
+                        format!("failed to lookup soft dependency '{n}', continuing anyway.\n"),
                     )),
                 }
             }
