@@ -646,7 +646,7 @@ _kabi() {
             return 0
             ;;
         kabi__subcmd__verify)
-            opts="-k -b -h --kernel --root --loaded --json --metrics --help"
+            opts="-k -b -q -h --kernel --root --loaded --json --quiet --timeout --metrics --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -665,6 +665,10 @@ _kabi() {
                     return 0
                     ;;
                 -b)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

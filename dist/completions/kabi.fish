@@ -139,9 +139,11 @@ complete -c kabi -n "__fish_kabi_using_subcommand unload" -s h -l help -d 'Print
 complete -c kabi -n "__fish_kabi_using_subcommand lsmod" -s h -l help -d 'Print help'
 complete -c kabi -n "__fish_kabi_using_subcommand verify" -s k -l kernel -d 'Kernel release (default: the running kernel\'s)' -r
 complete -c kabi -n "__fish_kabi_using_subcommand verify" -s b -l root -d 'Filesystem root' -r -F
-complete -c kabi -n "__fish_kabi_using_subcommand verify" -l metrics -d 'Write a Prometheus textfile-collector file (atomically)' -r -F
+complete -c kabi -n "__fish_kabi_using_subcommand verify" -l timeout -d 'Give up after SECS seconds (exit 2): a boot must not wait on kabi' -r
+complete -c kabi -n "__fish_kabi_using_subcommand verify" -l metrics -d 'Write a Prometheus textfile-collector file (atomically); skipped when its directory does not exist (no collector installed)' -r -F
 complete -c kabi -n "__fish_kabi_using_subcommand verify" -l loaded -d 'Also every module in /proc/modules'
-complete -c kabi -n "__fish_kabi_using_subcommand verify" -l json
+complete -c kabi -n "__fish_kabi_using_subcommand verify" -l json -d 'Print the report as JSON'
+complete -c kabi -n "__fish_kabi_using_subcommand verify" -s q -l quiet -d 'Print only the modules with problems and the summary line'
 complete -c kabi -n "__fish_kabi_using_subcommand verify" -s h -l help -d 'Print help'
 complete -c kabi -n "__fish_kabi_using_subcommand gen-docs" -s h -l help -d 'Print help'
 complete -c kabi -n "__fish_kabi_using_subcommand help; and not __fish_seen_subcommand_from info modversions check diff-abi depmod weak-modules weak load unload lsmod verify gen-docs help" -f -a "info" -d 'Show a module\'s information, exactly as kmod\'s modinfo does (or --json)'
