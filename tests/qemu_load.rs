@@ -7,7 +7,9 @@ use common::qemu::{self, Initramfs};
 use std::path::Path;
 use std::time::Duration;
 
-const TIMEOUT: Duration = Duration::from_secs(300);
+/// Generous: `check --running` reads kallsyms and kcore, about 1.4 s per call under TCG on a
+/// loaded 2-core machine, and one boot runs 300 of them.
+const TIMEOUT: Duration = Duration::from_secs(900);
 
 fn compressed(src: &Path, tool: &str, dir: &Path) -> std::path::PathBuf {
     let ext = if tool == "xz" { "xz" } else { "zst" };
