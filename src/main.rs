@@ -18,6 +18,12 @@ const COMMANDS: &[(&str, Entry)] = &[
 ];
 
 fn main() {
+    // A closed pipe ends the program quietly, as it does kmod's tools (Rust ignores SIGPIPE
+    // and turns it into write errors).
+    // SAFETY: at the start of main, before any thread: restores the default disposition.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let args: Vec<OsString> = std::env::args_os().collect();
     let invoked = args
         .first()

@@ -104,7 +104,7 @@ fn show_depends_equals_modprobe() {
         );
         let ours = show(
             kabi()
-                .args(["load", "-d"])
+                .args(["load", "--root"])
                 .arg(root)
                 .arg("-S")
                 .arg(&kver)

@@ -558,17 +558,13 @@ _kabi() {
             return 0
             ;;
         kabi__subcmd__load)
-            opts="-n -q -v -f -b -a -d -S -j -h --dry-run --show-depends --quiet --verbose --force --use-blacklist --no-check --all --dirname --set-version --jobs --coldplug --help"
+            opts="-n -D -q -v -f -b -i -a -S -C -j -h --dry-run --show-depends --quiet --verbose --force --use-blacklist --ignore-install --first-time --no-check --all --root --set-version --config --jobs --coldplug --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
-                --dirname)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                -d)
+                --root)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -577,6 +573,14 @@ _kabi() {
                     return 0
                     ;;
                 -S)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -C)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -698,12 +702,32 @@ _kabi() {
             return 0
             ;;
         kabi__subcmd__unload)
-            opts="-r -v -h --remove-dependencies --verbose --help"
+            opts="-r -v -n -f -w -S -h --remove-dependencies --verbose --dry-run --force --remove-holders --wait --root --set-version --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --wait)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -w)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --root)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --set-version)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -S)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;

@@ -120,21 +120,30 @@ complete -c kabi -n "__fish_kabi_using_subcommand weak; and __fish_seen_subcomma
 complete -c kabi -n "__fish_kabi_using_subcommand weak; and __fish_seen_subcommand_from status" -s h -l help -d 'Print help'
 complete -c kabi -n "__fish_kabi_using_subcommand weak; and __fish_seen_subcommand_from help" -f -a "status" -d 'For every kernel: each module of the other kernels\' extra/ and each weak-updates link: linked or not, compatible or not and why, dangling links'
 complete -c kabi -n "__fish_kabi_using_subcommand weak; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c kabi -n "__fish_kabi_using_subcommand load" -s d -l dirname -d 'Filesystem root of /lib/modules' -r -F
+complete -c kabi -n "__fish_kabi_using_subcommand load" -l root -d 'Root of the module tree and of the modprobe.d directories' -r -F
 complete -c kabi -n "__fish_kabi_using_subcommand load" -s S -l set-version -d 'Kernel release (default: the running kernel\'s)' -r
+complete -c kabi -n "__fish_kabi_using_subcommand load" -s C -l config -d 'modprobe.d files or directories to read instead of the default ones' -r -F
 complete -c kabi -n "__fish_kabi_using_subcommand load" -s j -l jobs -d 'Load with up to N threads where the dependency graph allows (with -a or --coldplug)' -r
-complete -c kabi -n "__fish_kabi_using_subcommand load" -s n -l dry-run -d 'Print what would be done; load nothing'
-complete -c kabi -n "__fish_kabi_using_subcommand load" -l show-depends -d 'Print the dependency chain as kmod does (insmod PATH PARAMS / builtin NAME)'
-complete -c kabi -n "__fish_kabi_using_subcommand load" -s q -l quiet -d 'Quiet: no error for a module that is not found'
-complete -c kabi -n "__fish_kabi_using_subcommand load" -s v -l verbose
+complete -c kabi -n "__fish_kabi_using_subcommand load" -s n -l dry-run -d 'Do not load; with -v, print what would be done'
+complete -c kabi -n "__fish_kabi_using_subcommand load" -s D -l show-depends -d 'Print the dependency chain as kmod does (insmod PATH PARAMS / builtin NAME)'
+complete -c kabi -n "__fish_kabi_using_subcommand load" -s q -l quiet -d 'Quiet: no messages'
+complete -c kabi -n "__fish_kabi_using_subcommand load" -s v -l verbose -d 'Print each insmod (and install command) as it is done'
 complete -c kabi -n "__fish_kabi_using_subcommand load" -s f -l force -d 'Load even when kabi check predicts a failure; the kernel ignores versions'
-complete -c kabi -n "__fish_kabi_using_subcommand load" -s b -l use-blacklist -d 'Apply the blacklist to module names too'
+complete -c kabi -n "__fish_kabi_using_subcommand load" -s b -l use-blacklist -d 'Apply the blacklist to module names too (aliases always are)'
+complete -c kabi -n "__fish_kabi_using_subcommand load" -s i -l ignore-install -d 'Skip modprobe.d install commands'
+complete -c kabi -n "__fish_kabi_using_subcommand load" -l first-time -d 'Fail if the module is already loaded'
 complete -c kabi -n "__fish_kabi_using_subcommand load" -l no-check -d 'Skip kabi\'s prediction: let the kernel decide'
 complete -c kabi -n "__fish_kabi_using_subcommand load" -s a -l all -d 'Every argument is a module (no parameters)'
 complete -c kabi -n "__fish_kabi_using_subcommand load" -l coldplug -d 'Load what the devices in /sys/devices ask for (their modalias)'
 complete -c kabi -n "__fish_kabi_using_subcommand load" -s h -l help -d 'Print help'
-complete -c kabi -n "__fish_kabi_using_subcommand unload" -s r -l remove-dependencies -d 'Also remove the dependencies no longer used'
-complete -c kabi -n "__fish_kabi_using_subcommand unload" -s v -l verbose
+complete -c kabi -n "__fish_kabi_using_subcommand unload" -s w -l wait -d 'Wait up to MSEC for the module\'s reference count to drop' -r
+complete -c kabi -n "__fish_kabi_using_subcommand unload" -l root -d 'Root of the module tree and of the modprobe.d directories (with -r)' -r -F
+complete -c kabi -n "__fish_kabi_using_subcommand unload" -s S -l set-version -d 'Kernel release (default: the running kernel\'s)' -r
+complete -c kabi -n "__fish_kabi_using_subcommand unload" -s r -l remove-dependencies -d 'Remove as modprobe -r does: remove commands, soft dependencies, and the dependencies no longer used'
+complete -c kabi -n "__fish_kabi_using_subcommand unload" -s v -l verbose -d 'Print each rmmod'
+complete -c kabi -n "__fish_kabi_using_subcommand unload" -s n -l dry-run -d 'Do not remove; with -v, print what would be done'
+complete -c kabi -n "__fish_kabi_using_subcommand unload" -s f -l force -d 'Force the removal (dangerous)'
+complete -c kabi -n "__fish_kabi_using_subcommand unload" -l remove-holders -d 'With -r, remove the modules holding it first'
 complete -c kabi -n "__fish_kabi_using_subcommand unload" -s h -l help -d 'Print help'
 complete -c kabi -n "__fish_kabi_using_subcommand lsmod" -s h -l help -d 'Print help'
 complete -c kabi -n "__fish_kabi_using_subcommand verify" -s k -l kernel -d 'Kernel release (default: the running kernel\'s)' -r

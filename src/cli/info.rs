@@ -7,19 +7,19 @@ use std::io::Write;
 #[derive(Debug, Clone, clap::Args)]
 pub struct InfoArgs {
     /// Print only 'author'
-    #[arg(short = 'a', long)]
+    #[arg(short = 'a', long, overrides_with_all = ["author", "description", "license", "parameters", "filename", "field"])]
     pub author: bool,
     /// Print only 'description'
-    #[arg(short = 'd', long)]
+    #[arg(short = 'd', long, overrides_with_all = ["author", "description", "license", "parameters", "filename", "field"])]
     pub description: bool,
     /// Print only 'license'
-    #[arg(short = 'l', long)]
+    #[arg(short = 'l', long, overrides_with_all = ["author", "description", "license", "parameters", "filename", "field"])]
     pub license: bool,
     /// Print only 'parm'
-    #[arg(short = 'p', long)]
+    #[arg(short = 'p', long, overrides_with_all = ["author", "description", "license", "parameters", "filename", "field"])]
     pub parameters: bool,
     /// Print only 'filename'
-    #[arg(short = 'n', long)]
+    #[arg(short = 'n', long, overrides_with_all = ["author", "description", "license", "parameters", "filename", "field"])]
     pub filename: bool,
     /// Use \0 instead of \n
     #[arg(short = '0', long)]
@@ -28,7 +28,7 @@ pub struct InfoArgs {
     #[arg(short = 'm', long)]
     pub modname: bool,
     /// Print only provided FIELD
-    #[arg(short = 'F', long, value_name = "FIELD")]
+    #[arg(short = 'F', long, value_name = "FIELD", overrides_with_all = ["author", "description", "license", "parameters", "filename", "field"])]
     pub field: Option<String>,
     /// Use VERSION instead of `uname -r`
     #[arg(short = 'k', long = "set-version", value_name = "VERSION")]
@@ -42,11 +42,43 @@ pub struct InfoArgs {
     /// Module files, names or aliases
     #[arg(required = true, value_name = "MODULE")]
     pub modules: Vec<String>,
+    /// The program name for messages (`modinfo` when invoked so; else `kabi info`).
+    #[arg(skip)]
+    pub prog: Option<String>,
 }
 
 impl InfoArgs {
-    /// The one field to print, from `-F` and its shorthands (the last one given wins in kmod;
-    /// here `-F` wins over the shorthands).
+    /// No option set (for the `modinfo` personality, which parses its own arguments).
+    pub fn empty() -> InfoArgs {
+        InfoArgs {
+            author: false,
+            description: false,
+            license: false,
+            parameters: false,
+            filename: false,
+            null: false,
+            modname: false,
+            field: None,
+            kver: None,
+            basedir: None,
+            json: false,
+            modules: Vec::new(),
+            prog: None,
+        }
+    }
+
+    /// `modinfo: ERROR: ` or `kabi info: ERROR: `.
+    fn prefix(&self) -> String {
+        format!("{}: ERROR: ", self.prog.as_deref().unwrap_or("kabi info"))
+    }
+
+    /// Under the kmod name: kmod's words only.
+    fn kmod(&self) -> bool {
+        self.prog.is_some()
+    }
+
+    /// The one field to print, from `-F` and its shorthands (they override each other: the
+    /// last one given wins, as in kmod).
     fn field(&self) -> Option<&str> {
         if let Some(f) = &self.field {
             return Some(f);
@@ -223,7 +255,7 @@ fn params(records: &[ModinfoEntry]) -> Vec<Param> {
         }
         let Some(colon) = r.value.iter().position(|&b| b == b':') else {
             eprintln!(
-                "kabi info: ERROR: Found invalid \"{}={}\": missing ':'",
+                "modinfo: ERROR: Found invalid \"{}={}\": missing ':'",
                 String::from_utf8_lossy(&r.key),
                 String::from_utf8_lossy(&r.value)
             );
@@ -300,10 +332,23 @@ pub fn resolve(arg: &str, dir: &ModuleDir, modname: bool) -> Result<Vec<Found>, 
     }
 }
 
+/// The `strerror` kmod gives for a module it cannot read: missing (`ENOENT`), empty
+/// (`EINVAL`: it cannot be mapped), anything else not a module (`ENOEXEC`).
+fn kmod_errno_text(path: &std::path::Path) -> String {
+    let errno = match std::fs::metadata(path) {
+        Err(e) => e.raw_os_error().unwrap_or(2),
+        Ok(m) if m.len() == 0 => 22,
+        Ok(_) => 8,
+    };
+    crate::load::strerror(errno)
+}
+
 /// One argument's outcome, rendered (in parallel) and then printed in argument order.
 enum Item {
     /// Output bytes (kmod's format), or a JSON value.
     Text(Vec<u8>),
+    /// Output, then an error (kmod prints `filename:` before it finds the file missing).
+    TextThenError(Vec<u8>, String),
     Json(serde_json::Value),
     Error(String),
 }
@@ -325,6 +370,13 @@ fn show(f: &Found, arg: &str, dir: &ModuleDir, args: &InfoArgs) -> Item {
             }
         }
         Found::File { path, .. } => {
+            let filename = path.to_string_lossy().into_owned();
+            // the path is known from modules.dep without opening the file
+            if args.field() == Some("filename") && !args.json {
+                let mut out = filename.into_bytes();
+                out.push(sep);
+                return Item::Text(out);
+            }
             // kmod's fields need no symbol table; --json shows everything
             let detail = if args.json {
                 Detail::Full
@@ -342,7 +394,22 @@ fn show(f: &Found, arg: &str, dir: &ModuleDir, args: &InfoArgs) -> Item {
                     name: m.name.clone(),
                     records: records(&m),
                 },
-                Err(e) => return Item::Error(format!("could not get modinfo from '{arg}': {e}")),
+                Err(e) => {
+                    let mut out = Vec::new();
+                    if args.field().is_none() && !args.json {
+                        line(&mut out, "filename:", filename.as_bytes(), sep);
+                    }
+                    let msg = if args.kmod() {
+                        let name = crate::load::index::kmod_modname(&filename);
+                        format!(
+                            "could not get modinfo from '{name}': {}",
+                            kmod_errno_text(path)
+                        )
+                    } else {
+                        format!("could not get modinfo from '{arg}': {e}")
+                    };
+                    return Item::TextThenError(out, msg);
+                }
             }
         }
     };
@@ -379,9 +446,17 @@ pub fn run(args: &InfoArgs) -> i32 {
                 }
             }
             Item::Json(v) => json.push(v),
+            Item::TextThenError(t, msg) => {
+                if out.write_all(&t).is_err() {
+                    return 1;
+                }
+                let _ = out.flush();
+                eprintln!("{}{msg}", args.prefix());
+                failed = true;
+            }
             Item::Error(msg) => {
                 let _ = out.flush();
-                eprintln!("kabi info: ERROR: {msg}");
+                eprintln!("{}{msg}", args.prefix());
                 failed = true;
             }
         }

@@ -1,40 +1,64 @@
-//! `kabi load` / `unload` / `lsmod`, the binary as `modprobe`, `insmod`, `rmmod`, `lsmod`,
-//! and as `/init` of an initramfs that holds nothing else.
+//! `kabi load` / `unload` / `lsmod`, and the binary as `/init` of an initramfs that holds
+//! nothing else. The work is the library's ([`crate::load`]); this file parses and renders.
+//!
+//! `kabi load` behaves as kmod's modprobe (the same plan, the same skips, the same
+//! messages, `-n` silent without `-v`), plus: the kernel's verdict is predicted before each
+//! insert (`--no-check` to let the kernel decide), a failure names its errno and what the
+//! kernel logged, `-j N` loads in parallel, `--coldplug` loads what the devices ask for, a
+//! directory without `modules.dep.bin` is read from `modules.dep` or scanned. With
+//! `--root DIR`, the module directory and the modprobe.d directories are those below DIR
+//! (kmod's `-d` reads the host's modprobe.d); the running kernel is always the host's.
 
-use crate::load::{LoadError, Loader, Options, Step};
+use super::kmod::Log;
+use crate::load::config::{DIRS, ModprobeConfig};
+use crate::load::exec::insert_failure;
+use crate::load::index::ModuleIndex;
+use crate::load::kernel::{LiveKernel, System};
+use crate::load::predict::RunningPredictor;
+use crate::load::{Event, Level, Loader, Options};
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct LoadArgs {
-    /// Print what would be done; load nothing
+    /// Do not load; with -v, print what would be done
     #[arg(short = 'n', long = "dry-run")]
     pub dry_run: bool,
     /// Print the dependency chain as kmod does (insmod PATH PARAMS / builtin NAME)
-    #[arg(long)]
+    #[arg(short = 'D', long)]
     pub show_depends: bool,
-    /// Quiet: no error for a module that is not found
+    /// Quiet: no messages
     #[arg(short, long)]
     pub quiet: bool,
+    /// Print each insmod (and install command) as it is done
     #[arg(short, long)]
     pub verbose: bool,
     /// Load even when kabi check predicts a failure; the kernel ignores versions
     #[arg(short, long)]
     pub force: bool,
-    /// Apply the blacklist to module names too
+    /// Apply the blacklist to module names too (aliases always are)
     #[arg(short = 'b', long)]
     pub use_blacklist: bool,
+    /// Skip modprobe.d install commands
+    #[arg(short = 'i', long = "ignore-install")]
+    pub ignore_install: bool,
+    /// Fail if the module is already loaded
+    #[arg(long)]
+    pub first_time: bool,
     /// Skip kabi's prediction: let the kernel decide
     #[arg(long)]
     pub no_check: bool,
     /// Every argument is a module (no parameters)
     #[arg(short = 'a', long = "all")]
     pub all: bool,
-    /// Filesystem root of /lib/modules
-    #[arg(short = 'd', long = "dirname", value_name = "DIR", default_value = "/")]
+    /// Root of the module tree and of the modprobe.d directories
+    #[arg(long = "root", value_name = "DIR", default_value = "/")]
     pub root: PathBuf,
     /// Kernel release (default: the running kernel's)
     #[arg(short = 'S', long = "set-version", value_name = "KVER")]
     pub kver: Option<String>,
+    /// modprobe.d files or directories to read instead of the default ones
+    #[arg(short = 'C', long = "config", value_name = "PATH")]
+    pub config: Vec<PathBuf>,
     /// Load with up to N threads where the dependency graph allows (with -a or --coldplug)
     #[arg(short = 'j', long = "jobs", value_name = "N", default_value_t = 1)]
     pub jobs: usize,
@@ -51,131 +75,152 @@ pub struct LoadArgs {
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct UnloadArgs {
-    /// Also remove the dependencies no longer used
+    /// Remove as modprobe -r does: remove commands, soft dependencies, and the dependencies
+    /// no longer used
     #[arg(short = 'r', long)]
     pub remove_dependencies: bool,
+    /// Print each rmmod
     #[arg(short, long)]
     pub verbose: bool,
+    /// Do not remove; with -v, print what would be done
+    #[arg(short = 'n', long = "dry-run")]
+    pub dry_run: bool,
+    /// Force the removal (dangerous)
+    #[arg(short, long)]
+    pub force: bool,
+    /// With -r, remove the modules holding it first
+    #[arg(long)]
+    pub remove_holders: bool,
+    /// Wait up to MSEC for the module's reference count to drop
+    #[arg(short = 'w', long = "wait", value_name = "MSEC", default_value_t = 0)]
+    pub wait: u64,
+    /// Root of the module tree and of the modprobe.d directories (with -r)
+    #[arg(long = "root", value_name = "DIR", default_value = "/")]
+    pub root: PathBuf,
+    /// Kernel release (default: the running kernel's)
+    #[arg(short = 'S', long = "set-version", value_name = "KVER")]
+    pub kver: Option<String>,
     #[arg(value_name = "NAME", required = true)]
     pub names: Vec<String>,
 }
 
-fn cmdline() -> String {
-    std::fs::read_to_string("/proc/cmdline").unwrap_or_default()
+/// `<root>/lib/modules/<kver>` as kmod spells it (`/` adds nothing).
+fn dirname(root: &Path, kver: &str) -> String {
+    let r = root.to_string_lossy();
+    let r = r.trim_end_matches('/');
+    format!("{r}/lib/modules/{kver}")
+}
+
+/// The loader's inputs for a root: its module directory and its modprobe.d files.
+fn loader_parts(
+    root: &Path,
+    kver: Option<&str>,
+    config: &[PathBuf],
+    system: &System,
+) -> (ModuleIndex, ModprobeConfig) {
+    let kver = kver
+        .map(str::to_string)
+        .or_else(|| system.release())
+        .unwrap_or_else(super::kmod::uname_release);
+    let dir = dirname(root, &kver);
+    let paths: Vec<PathBuf> = if config.is_empty() {
+        DIRS.iter().map(|d| root.join(d)).collect()
+    } else {
+        config.to_vec()
+    };
+    let cfg = ModprobeConfig::load(Some(Path::new(&dir)), &paths, system.cmdline().as_deref());
+    (ModuleIndex::new(&dir, false), cfg)
 }
 
 pub fn run_load(a: &LoadArgs) -> i32 {
-    let kver = a.kver.clone().unwrap_or_else(super::running_release);
-    let mut l = Loader::new(&a.root, &kver, &cmdline());
+    let system = System::host();
+    let (index, config) = loader_parts(&a.root, a.kver.as_deref(), &a.config, &system);
+    for m in &config.messages {
+        eprint!("{}", m.render());
+    }
+    let kernel = LiveKernel::new(system.clone());
+    let mut l = Loader::new(index, config, &kernel);
     let opts = Options {
         dry_run: a.dry_run || a.show_depends,
-        force: a.force,
+        ignore_loaded: a.show_depends,
+        ignore_commands: a.ignore_install,
+        first_time: a.first_time,
         use_blacklist: a.use_blacklist,
-        no_check: a.no_check,
+        force_modversion: a.force,
+        force_vermagic: a.force,
+        all: a.all || a.coldplug,
+        show: a.verbose || a.show_depends,
         verbose: a.verbose,
+        predict: !a.no_check,
+        force: a.force,
+        explain: true,
+        ..Options::default()
     };
-    let (names, params): (Vec<String>, Vec<String>) = if a.coldplug {
+    if opts.predict && !opts.dry_run {
+        l.predictor = Some(Box::new(RunningPredictor::new(
+            &system.proc,
+            Some(PathBuf::from(&l.index.dirname)),
+        )));
+    }
+    let verbose = if a.quiet {
+        0
+    } else if a.verbose {
+        Level::Notice as i32
+    } else {
+        Level::Warning as i32
+    };
+    let log = Log::new("kabi", verbose);
+    let show = opts.show;
+    let mut sink = |e: Event| log.event(e, show);
+    let (names, params): (Vec<String>, Option<String>) = if a.coldplug {
         let n = l.coldplug_names();
         if a.verbose {
             println!("kabi: coldplug: {} modules wanted by the devices", n.len());
         }
-        (n, Vec::new())
+        (n, None)
     } else if a.all {
-        (a.args.clone(), Vec::new())
+        (a.args.clone(), None)
     } else {
-        (vec![a.args[0].clone()], a.args[1..].to_vec())
+        let p = a.args[1..].join(" ");
+        (vec![a.args[0].clone()], (!p.is_empty()).then_some(p))
     };
     if (a.jobs > 1 || a.coldplug) && !opts.dry_run {
-        return load_many(&mut l, &names, &opts, a);
+        return load_many(&mut l, &names, &opts, a, &log, &mut sink);
     }
-    let mut status = 0;
+    let mut failed = false;
     for q in &names {
-        let resolved = match l.resolve(q, &opts) {
-            Ok(r) => r,
-            Err(e) => {
-                if !(a.quiet && matches!(e, LoadError::NotFound(..))) {
-                    eprintln!("modprobe: FATAL: {e}");
-                }
-                status = 1;
-                continue;
-            }
-        };
-        for name in resolved {
-            let steps = match l.plan(&name, &params) {
-                Ok(s) => s,
-                Err(e) => {
-                    eprintln!("modprobe: FATAL: {e}");
-                    status = 1;
-                    continue;
-                }
-            };
-            for s in steps {
-                match s {
-                    Step::Builtin { name } => {
-                        if a.show_depends {
-                            println!("builtin {name}");
-                        } else if a.verbose {
-                            println!("kabi: {name} is built in");
-                        }
-                    }
-                    Step::Loaded { name } => {
-                        if a.verbose {
-                            println!("kabi: {name} is already loaded");
-                        }
-                    }
-                    Step::Insmod { name, path, params } => {
-                        if a.show_depends || a.dry_run || a.verbose {
-                            println!("insmod {} {params}", path.display());
-                        }
-                        if opts.dry_run {
-                            continue;
-                        }
-                        if let Some(Step::Loaded { .. } | Step::Builtin { .. }) = l.state(&name) {
-                            if a.verbose {
-                                println!("kabi: {name} is already loaded");
-                            }
-                            continue;
-                        }
-                        if let Err(e) = l.insert(&name, &path, &params, &opts) {
-                            eprintln!("modprobe: ERROR: {e}");
-                            status = 1;
-                            break;
-                        }
-                    }
-                }
-            }
+        if !l.modprobe(q, params.as_deref(), &opts, &mut sink) {
+            failed = true;
         }
     }
-    status
+    i32::from(failed)
 }
 
 /// Many modules at once, in parallel where the dependency graph allows.
-fn load_many(l: &mut Loader, names: &[String], opts: &Options, a: &LoadArgs) -> i32 {
+fn load_many(
+    l: &mut Loader,
+    names: &[String],
+    opts: &Options,
+    a: &LoadArgs,
+    log: &Log,
+    sink: &mut dyn FnMut(Event),
+) -> i32 {
     let mut status = 0;
-    let mut plans = Vec::new();
+    let mut ids = Vec::new();
     for q in names {
-        match l.resolve(q, opts) {
-            Ok(r) => {
-                for n in r {
-                    match l.plan(&n, &[]) {
-                        Ok(p) => plans.push(p),
-                        Err(e) => {
-                            eprintln!("modprobe: FATAL: {e}");
-                            status = 1;
-                        }
-                    }
-                }
-            }
-            Err(e) => {
-                if !(a.quiet && matches!(e, LoadError::NotFound(..))) {
-                    eprintln!("modprobe: FATAL: {e}");
-                }
+        match l.lookup(q) {
+            Ok(v) if !v.is_empty() => ids.extend(v),
+            _ => {
+                sink(Event::Tool(
+                    opts.log_level(),
+                    format!("Module {q} not found in directory {}\n", l.index.dirname),
+                ));
                 status = 1;
             }
         }
     }
     let t = std::time::Instant::now();
-    let results = l.load_parallel(&plans, opts, a.jobs.max(1));
+    let results = l.load_parallel(&ids, opts, a.jobs.max(1), sink);
     for (name, r) in &results {
         match r {
             Ok(()) => {
@@ -183,8 +228,8 @@ fn load_many(l: &mut Loader, names: &[String], opts: &Options, a: &LoadArgs) -> 
                     println!("kabi: loaded {name}");
                 }
             }
-            Err(e) => {
-                eprintln!("modprobe: ERROR: {e}");
+            Err(f) => {
+                log.tool(Level::Err, &insert_failure(name, f, opts));
                 status = 1;
             }
         }
@@ -201,62 +246,69 @@ fn load_many(l: &mut Loader, names: &[String], opts: &Options, a: &LoadArgs) -> 
 }
 
 pub fn run_unload(a: &UnloadArgs) -> i32 {
-    let mut status = 0;
-    let kver = super::running_release();
-    let l = Loader::new(Path::new("/"), &kver, "");
-    for n in &a.names {
-        let name = crate::tree::lookup::normalize(n);
-        let mut todo = vec![name.clone()];
-        if a.remove_dependencies {
-            if let Ok(steps) = l.plan(&name, &[]) {
-                // the dependencies, users first
-                for s in steps.iter().rev() {
-                    if let Step::Insmod { name: d, .. } | Step::Loaded { name: d } = s {
-                        if *d != name && !todo.contains(d) {
-                            todo.push(d.clone());
-                        }
-                    }
-                }
+    let system = System::host();
+    let kernel = LiveKernel::new(system.clone());
+    let verbose = if a.verbose {
+        Level::Notice as i32
+    } else {
+        Level::Warning as i32
+    };
+    let log = Log::new("kabi", verbose);
+    let opts = Options {
+        dry_run: a.dry_run,
+        force_remove: a.force,
+        remove_holders: a.remove_holders,
+        wait_msec: a.wait,
+        show: a.verbose,
+        verbose: a.verbose,
+        all: true,
+        ..Options::default()
+    };
+    let mut sink = |e: Event| log.event(e, opts.show);
+    if !a.remove_dependencies {
+        let (index, _) = loader_parts(&a.root, a.kver.as_deref(), &[], &system);
+        let mut l = Loader::new(index, ModprobeConfig::default(), &kernel);
+        if a.dry_run {
+            for n in &a.names {
+                sink(Event::ShowNow(format!("rmmod {n}\n")));
             }
+            return 0;
         }
-        for (i, m) in todo.iter().enumerate() {
-            let users = crate::load::loaded(Path::new("/proc"))
-                .into_iter()
-                .find(|x| x.0 == *m)
-                .map(|x| x.2);
-            if i > 0 && users != Some(0) {
-                continue; // a dependency still in use (or not loaded) stays
-            }
-            if a.verbose {
-                println!("rmmod {m}");
-            }
-            if let Err(e) = crate::load::unload(m) {
-                if i == 0 {
-                    eprintln!(
-                        "rmmod: ERROR: could not remove module {m}: {}",
-                        crate::depmod::errno_text(&e)
-                    );
-                    status = 1;
-                    break;
-                }
-            }
+        return i32::from(l.rmmod(&a.names, a.force, &mut sink) > 0);
+    }
+    let (index, config) = loader_parts(&a.root, a.kver.as_deref(), &[], &system);
+    for m in &config.messages {
+        eprint!("{}", m.render());
+    }
+    let mut l = Loader::new(index, config, &kernel);
+    let mut failed = false;
+    for n in &a.names {
+        if l.remove(n, &opts, &mut sink).is_err() {
+            failed = true;
         }
     }
-    status
+    i32::from(failed)
 }
 
 pub fn run_lsmod() -> i32 {
-    println!("Module                  Size  Used by");
-    for (name, size, used, by) in crate::load::loaded(Path::new("/proc")) {
-        println!("{name:<19} {size:>8}  {used} {by}");
-    }
-    0
+    super::kmod::lsmod(&LiveKernel::new(System::host()))
 }
 
 /// `/init` of a bare initramfs: mount /proc, /sys and /dev, run each line of
-/// `/etc/kabi-init` as a kabi command line (printing `KABI-RUN:` / `KABI-EXIT:` markers
-/// around each on the console), then power off.
+/// `/etc/kabi-init` as a kabi command line, or a line starting with `!` as a program
+/// (`!NAME=VALUE PROGRAM ARGS`), printing `KABI-RUN:` / `KABI-EXIT:` markers around each on
+/// the console, then power off. Only as PID 1: anywhere else it would
+/// mount over the host's directories and power the machine off.
 pub fn run_init() -> i32 {
+    let pid = rustix::process::getpid();
+    if !pid.is_init() {
+        eprintln!(
+            "kabi: invoked as init with process ID {}: init mode runs only as process 1 \
+             (the /init of an initramfs); nothing done",
+            pid.as_raw_nonzero()
+        );
+        return 1;
+    }
     use rustix::mount::{MountFlags, mount};
     // the console is a terminal: no colour codes in messages read back from it
     // SAFETY: PID 1 sets this before any other thread exists
@@ -274,14 +326,19 @@ pub fn run_init() -> i32 {
             continue;
         }
         println!("KABI-RUN: {line}");
-        let mut args: Vec<std::ffi::OsString> = vec!["kabi".into()];
-        args.extend(
-            crate::load::config::split_cmdline(line)
-                .into_iter()
-                .map(|w| w.trim_matches('"').to_string().into()),
-        );
+        let words: Vec<String> = crate::load::config::split_cmdline(line.trim_start_matches('!'))
+            .into_iter()
+            .map(|w| w.trim_matches('"').to_string())
+            .collect();
         let t = std::time::Instant::now();
-        let code = super::main_kabi(args);
+        // a command that would exit (a fatal message) must not end PID 1: run it in a child
+        let code = if line.starts_with('!') {
+            run_program(&words)
+        } else {
+            let mut args: Vec<std::ffi::OsString> = vec!["kabi".into()];
+            args.extend(words.into_iter().map(Into::into));
+            run_child(args)
+        };
         use std::io::Write;
         let _ = std::io::stdout().flush();
         println!("KABI-EXIT: {code} ({:.3} s)", t.elapsed().as_secs_f64());
@@ -291,4 +348,63 @@ pub fn run_init() -> i32 {
     rustix::fs::sync();
     let _ = rustix::system::reboot(rustix::system::RebootCommand::PowerOff);
     0
+}
+
+/// A `!` line of `/etc/kabi-init`: `[NAME=VALUE...] PROGRAM ARGS...`, run as a shell would
+/// (the program found in `PATH`, by default `/sbin:/bin:/usr/sbin:/usr/bin`), its status.
+fn run_program(words: &[String]) -> i32 {
+    let is_assignment = |w: &str| {
+        w.split_once('=').is_some_and(|(k, _)| {
+            !k.is_empty()
+                && !k.starts_with(|c: char| c.is_ascii_digit())
+                && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        })
+    };
+    let n = words.iter().take_while(|w| is_assignment(w)).count();
+    let Some(prog) = words.get(n) else {
+        return 127;
+    };
+    let mut c = std::process::Command::new(prog);
+    c.args(&words[n + 1..])
+        .env("PATH", "/sbin:/bin:/usr/sbin:/usr/bin");
+    for w in &words[..n] {
+        if let Some((k, v)) = w.split_once('=') {
+            c.env(k, v);
+        }
+    }
+    match c.status() {
+        Ok(s) => s.code().unwrap_or(128),
+        Err(e) => {
+            eprintln!("kabi init: {prog}: {e}");
+            127
+        }
+    }
+}
+
+/// Run one `/etc/kabi-init` line in a child process (`fork`), so that a command ending the
+/// process (kmod's fatal messages do) returns its status here.
+fn run_child(args: Vec<std::ffi::OsString>) -> i32 {
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+    // SAFETY: PID 1 runs single-threaded here; the child only runs kabi's command and exits
+    let pid = unsafe { libc::fork() };
+    if pid == 0 {
+        let code = super::main_kabi(args);
+        let _ = std::io::stdout().flush();
+        // SAFETY: leave the child without running the parent's exit handlers
+        unsafe { libc::_exit(code) };
+    }
+    if pid < 0 {
+        return super::main_kabi(args);
+    }
+    let mut status = 0;
+    // SAFETY: waiting for the child just made
+    if unsafe { libc::waitpid(pid, &mut status, 0) } < 0 {
+        return 128;
+    }
+    if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status)
+    } else {
+        128 + libc::WTERMSIG(status)
+    }
 }

@@ -4,7 +4,9 @@ pub mod check;
 pub mod depmod;
 pub mod diff_abi;
 pub mod docs;
+pub mod getopt;
 pub mod info;
+pub mod kmod;
 pub mod load;
 pub mod modversions;
 pub mod sign;
@@ -118,26 +120,9 @@ pub fn main_kabi(args: Vec<std::ffi::OsString>) -> i32 {
     }
 }
 
-/// Entry point for the binary invoked as `modinfo`.
+/// Entry point for the binary invoked as `modinfo` (kmod's options, `getopt_long`).
 pub fn main_modinfo(args: Vec<std::ffi::OsString>) -> i32 {
-    #[derive(Parser)]
-    #[command(name = "modinfo", version)]
-    struct Modinfo {
-        #[command(flatten)]
-        args: info::InfoArgs,
-    }
-    match Modinfo::try_parse_from(args) {
-        Ok(m) => info::run(&m.args),
-        Err(e) => {
-            let code = if e.use_stderr() {
-                exit::USAGE
-            } else {
-                exit::OK
-            };
-            let _ = e.print();
-            code
-        }
-    }
+    kmod::main_modinfo(args)
 }
 
 /// Entry point for the binary invoked as `depmod`.
@@ -176,66 +161,25 @@ pub fn main_weak_modules(args: Vec<std::ffi::OsString>) -> i32 {
     }
 }
 
-/// Entry points for the binary invoked as `modprobe`, `insmod`, `rmmod`, `lsmod`, `init`.
+/// Entry points for the binary invoked as `modprobe`, `insmod`, `rmmod`, `lsmod`: kmod 30's
+/// tools, option for option ([`kmod`]).
 pub fn main_modprobe(args: Vec<std::ffi::OsString>) -> i32 {
-    // modprobe -r NAME... is rmmod with dependencies
-    if args.iter().skip(1).any(|a| a == "-r" || a == "--remove") {
-        let rest: Vec<std::ffi::OsString> = std::iter::once("rmmod".into())
-            .chain(std::iter::once("-r".into()))
-            .chain(
-                args.iter()
-                    .skip(1)
-                    .filter(|a| *a != "-r" && *a != "--remove")
-                    .cloned(),
-            )
-            .collect();
-        return main_rmmod(rest);
-    }
-    #[derive(Parser)]
-    #[command(name = "modprobe", version)]
-    struct P {
-        #[command(flatten)]
-        args: load::LoadArgs,
-    }
-    match P::try_parse_from(args) {
-        Ok(p) => load::run_load(&p.args),
-        Err(e) => {
-            let code = if e.use_stderr() { 1 } else { exit::OK };
-            let _ = e.print();
-            code
-        }
-    }
+    kmod::main_modprobe(args)
 }
 
 pub fn main_insmod(args: Vec<std::ffi::OsString>) -> i32 {
-    // insmod FILE [PARAMS]: a file only, no dependencies resolved beyond the file itself
-    let rest: Vec<std::ffi::OsString> = std::iter::once("modprobe".into())
-        .chain(args.into_iter().skip(1))
-        .collect();
-    main_modprobe(rest)
+    kmod::main_insmod(args)
 }
 
 pub fn main_rmmod(args: Vec<std::ffi::OsString>) -> i32 {
-    #[derive(Parser)]
-    #[command(name = "rmmod", version)]
-    struct R {
-        #[command(flatten)]
-        args: load::UnloadArgs,
-    }
-    match R::try_parse_from(args) {
-        Ok(r) => load::run_unload(&r.args),
-        Err(e) => {
-            let code = if e.use_stderr() { 1 } else { exit::OK };
-            let _ = e.print();
-            code
-        }
-    }
+    kmod::main_rmmod(args)
 }
 
-pub fn main_lsmod(_args: Vec<std::ffi::OsString>) -> i32 {
-    load::run_lsmod()
+pub fn main_lsmod(args: Vec<std::ffi::OsString>) -> i32 {
+    kmod::main_lsmod(args)
 }
 
+/// The binary as `init`: the initramfs personality, only as process 1.
 pub fn main_init(_args: Vec<std::ffi::OsString>) -> i32 {
     load::run_init()
 }

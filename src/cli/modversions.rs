@@ -23,17 +23,18 @@ pub struct ModversionsArgs {
     pub modules: Vec<String>,
 }
 
-/// `0x%08lx\t%s\n` per entry, as kmod prints it (the full stored `unsigned long`).
+/// `0x%08lx\t%s\n` per entry, as kmod prints it (the full stored `unsigned long`). A
+/// module without `__versions` is an error, as in kmod (`No such file or directory`).
 pub fn render_versions(m: &Module) -> Result<Vec<u8>, String> {
     let mut out = Vec::new();
     match &m.versions {
-        Versions::Absent => {}
+        Versions::Absent => return Err(crate::load::strerror(2)),
         Versions::Present { entries, .. } => {
             for e in entries {
                 out.extend_from_slice(format!("0x{:08x}\t{}\n", e.crc, e.name).as_bytes());
             }
         }
-        Versions::Malformed { reason } => return Err(reason.clone()),
+        Versions::Malformed { .. } => return Err(crate::load::strerror(22)),
     }
     Ok(out)
 }
@@ -132,4 +133,110 @@ pub fn run(args: &ModversionsArgs) -> i32 {
         }
     }
     i32::from(failed)
+}
+
+/// kmod's `kmod_elf_get_symbols`: the `__crc_` symbols of the symbol table in its order
+/// with their CRCs (read from the section they point into, or absolute), else the names of
+/// `__ksymtab_strings` with CRC 0.
+pub fn kmod_symbols(image: &[u8]) -> Result<Vec<(String, u64)>, i32> {
+    use object::elf::{SHN_ABS, SHN_UNDEF};
+    let elf = crate::module::elf::ElfFile::parse(image, |_| false).map_err(|_| 8)?;
+    let mut out = Vec::new();
+    for s in &elf.symbols {
+        let Some(name) = s.name.strip_prefix(b"__crc_") else {
+            continue;
+        };
+        let crc = if s.shndx == SHN_ABS || s.shndx == SHN_UNDEF {
+            s.value
+        } else {
+            elf.sections
+                .get(s.shndx as usize)
+                .filter(|sec| sec.size >= 4 && s.value <= sec.size - 4)
+                .and_then(|sec| elf.read_uint(sec.data?, s.value, 4))
+                .unwrap_or(u64::MAX)
+        };
+        out.push((String::from_utf8_lossy(name).into_owned(), crc));
+    }
+    if !out.is_empty() {
+        return Ok(out);
+    }
+    let (_, strings) = elf.section_by_name("__ksymtab_strings").ok_or(2)?;
+    let data = strings.data.unwrap_or(&[]);
+    for w in data.split(|&b| b == 0) {
+        if !w.is_empty() {
+            out.push((String::from_utf8_lossy(w).into_owned(), 0));
+        }
+    }
+    Ok(out)
+}
+
+/// `modprobe --dump-modversions FILE` / `--show-exports FILE`, in kmod's words (its
+/// messages at modprobe's `LOG` level: fatal).
+pub fn kmod_dump(file: &str, exports: bool, sink: crate::load::Sink) -> i32 {
+    use crate::load::{Event, Level};
+    let abs = crate::load::absolute(file);
+    let data = match std::fs::metadata(&abs) {
+        Ok(_) => match crate::load::index::read_index_file(Path::new(&abs)) {
+            Some(d) => d,
+            None => {
+                sink(Event::Tool(
+                    Level::Crit,
+                    format!(
+                        "could not get {} of {file}: {}\n",
+                        if exports { "symbols" } else { "modversions" },
+                        crate::load::strerror(22)
+                    ),
+                ));
+                return 1;
+            }
+        },
+        Err(_) => {
+            sink(Event::Tool(
+                Level::Crit,
+                format!("Module {file} not found.\n"),
+            ));
+            return 1;
+        }
+    };
+    let what = if exports { "symbols" } else { "modversions" };
+    let fail = |errno: i32, sink: crate::load::Sink| {
+        sink(Event::Tool(
+            Level::Crit,
+            format!(
+                "could not get {what} of {file}: {}\n",
+                crate::load::strerror(errno)
+            ),
+        ));
+        1
+    };
+    // kmod: an empty file cannot be mapped (EINVAL), anything else not ELF is ENOEXEC
+    let bad = if data.is_empty() { 22 } else { 8 };
+    let image = match crate::module::decompress(&data) {
+        Ok(i) => i,
+        Err(_) => return fail(bad, sink),
+    };
+    let out = if exports {
+        match kmod_symbols(&image) {
+            Ok(v) => v
+                .iter()
+                .map(|(n, c)| format!("0x{c:08x}\t{n}\n"))
+                .collect::<String>(),
+            Err(2) => return fail(2, sink),
+            Err(_) => return fail(bad, sink),
+        }
+    } else {
+        let m = match Module::parse_image_with(&image, Detail::Sections) {
+            Ok(m) => m,
+            Err(_) => return fail(bad, sink),
+        };
+        match &m.versions {
+            Versions::Absent => return fail(2, sink),
+            Versions::Malformed { .. } => return fail(22, sink),
+            Versions::Present { .. } => {
+                String::from_utf8_lossy(&render_versions(&m).unwrap_or_default()).into_owned()
+            }
+        }
+    };
+    sink(Event::Out(out));
+    0
 }

@@ -1,590 +1,533 @@
-//! Loading modules as modprobe does, with `finit_module`: find the module (indexes or a scan
-//! of the tree), load its dependencies first (and its soft dependencies), skip what is
-//! loaded or built in, apply modprobe.d and command-line options and blacklists, predict the
-//! kernel's verdict with `kabi check` first, and read the kernel's reason after a failure.
+//! Loading and removing modules as kmod 30's modprobe, insmod, rmmod and lsmod do, with the
+//! kernel behind [`kernel::KernelOps`].
+//!
+//! * [`config`]: modprobe.d and the kernel command line, as libkmod reads them.
+//! * [`index`]: the module directory's indexes, read when needed.
+//! * This module: modules as libkmod's pool holds them (one object per name, or per name
+//!   and alias), `kmod_module_new_from_lookup`, dependencies and soft dependencies, and the
+//!   probe list (`__kmod_module_get_probe_list`).
+//! * [`exec`]: the executor: probe-insert with its break-on-error rule, install and remove
+//!   commands, `modprobe -r`'s removal algorithm, rmmod, insmod, lsmod, parallel loads.
+//!   Everything it prints goes out as [`Event`]s; the command layer renders them.
+//! * [`kernel`]: the kernel (`finit_module`, `/sys/module`, `/dev/kmsg`, `/bin/sh`) and
+//!   [`fake`]: a recording fake of it.
+//! * [`predict`]: kabi's own addition for `kabi load`: the kernel's verdict predicted before
+//!   each insert (`kabi check` against the running kernel).
 
 pub mod config;
+pub mod exec;
+pub mod fake;
+pub mod index;
+pub mod kernel;
+pub mod predict;
 
-use crate::check::{Verdict, check};
-use crate::compress::Compression;
-use crate::depmod::index::Index;
-use crate::kernel::abi::KernelSymbol;
-use crate::kernel::target::Target;
-use crate::module::Module;
-use crate::tree::lookup::{Found, ModuleDir, module_name_of, normalize, normalize_alias};
 use config::ModprobeConfig;
-use std::collections::{BTreeSet, HashMap};
+use index::{ModuleIndex, alias_normalize, kmod_modname};
+use kernel::{InitState, KernelOps};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-/// `MODULE_INIT_COMPRESSED_FILE`.
-pub const COMPRESSED_FILE: i32 = 4;
-/// `MODULE_INIT_IGNORE_MODVERSIONS | MODULE_INIT_IGNORE_VERMAGIC` (force).
-pub const FORCE_FLAGS: i32 = 1 | 2;
+/// Message priorities, as syslog numbers them (kmod's tools filter and name them so).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Level {
+    Crit = 2,
+    Err = 3,
+    Warning = 4,
+    Notice = 5,
+    Info = 6,
+    Debug = 7,
+}
 
-/// What to do with one request.
+impl Level {
+    /// kmod's name of the priority.
+    pub fn name(self) -> &'static str {
+        match self {
+            Level::Crit => "FATAL",
+            Level::Err => "ERROR",
+            Level::Warning => "WARNING",
+            Level::Notice => "NOTICE",
+            Level::Info => "INFO",
+            Level::Debug => "DEBUG",
+        }
+    }
+}
+
+/// What the loader reports while it works, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// A line kmod prints on stdout when showing what it does (`-v`, `-n -v`,
+    /// `--show-depends`): `insmod PATH OPTS`, `install CMD OPTS`, `builtin NAME`,
+    /// `rmmod NAME`, `remove CMD`. With its newline. kmod leaves the `insmod`/`install`/
+    /// `builtin` lines in stdio's buffer (a command run meanwhile prints first when stdout
+    /// is a pipe): those are `Show`; the `rmmod`/`remove` lines are flushed: `ShowNow`.
+    Show(String),
+    /// A shown line kmod flushes at once.
+    ShowNow(String),
+    /// A line always printed on stdout (`modprobe -R`'s names).
+    Out(String),
+    /// A message of the tool itself (modprobe's `LOG`/`ERR`), with its newline. A message
+    /// at [`Level::Crit`] ends kmod's tool when it is printed.
+    Tool(Level, String),
+    /// A message of libkmod: level, `file.c:LINE function` as Debian's build prints it,
+    /// text with its newline.
+    Lib(Level, &'static str, String),
+}
+
+/// Where events go.
+pub type Sink<'a> = &'a mut dyn FnMut(Event);
+
+/// How to load (kmod's `KMOD_PROBE_*` flags and modprobe's switches).
 #[derive(Debug, Clone, Default)]
 pub struct Options {
-    /// Show what would be loaded; load nothing.
+    /// Do nothing, show what would be done (`-n`, and `--show-depends`).
     pub dry_run: bool,
-    /// Load even when the check predicts a failure, and ask the kernel to ignore
-    /// modversions and vermagic.
-    pub force: bool,
-    /// Apply blacklists to names too (modprobe `-b`); aliases are always filtered.
+    /// Treat loaded and built-in modules as absent (`--show-depends`).
+    pub ignore_loaded: bool,
+    /// Skip install and remove commands (`-i`).
+    pub ignore_commands: bool,
+    /// Fail when the module is already loaded, or not loaded for removal (`--first-time`).
+    pub first_time: bool,
+    /// Apply the blacklist to names too (`-b`); aliases always are.
     pub use_blacklist: bool,
-    /// Do not predict: let the kernel decide (its flags unchanged).
-    pub no_check: bool,
+    /// `MODULE_INIT_IGNORE_MODVERSIONS` (`--force-modversion`, `-f`).
+    pub force_modversion: bool,
+    /// `MODULE_INIT_IGNORE_VERMAGIC` (`--force-vermagic`, `-f`).
+    pub force_vermagic: bool,
+    /// Force removal (`-f` with `-r`).
+    pub force_remove: bool,
+    /// Remove holders first (`--remove-holders`).
+    pub remove_holders: bool,
+    /// Wait up to this long for a module's refcount to drop (`-w`).
+    pub wait_msec: u64,
+    /// `-a`: "not found" is a warning, not fatal.
+    pub all: bool,
+    /// Show the `insmod`/`install`/`rmmod` lines (modprobe's `-v` or `--show-depends`).
+    pub show: bool,
+    /// `-v` given (kabi's extra detail).
     pub verbose: bool,
+    /// Predict the kernel's verdict before each insert (`kabi load`; never under the kmod
+    /// names).
+    pub predict: bool,
+    /// Insert even when the prediction says the kernel will refuse.
+    pub force: bool,
+    /// Only print the names a query resolves to (`-R`).
+    pub lookup_only: bool,
+    /// kabi's own detail in a failure: the errno's name and what the kernel logged
+    /// (`kabi load`; never under the kmod names).
+    pub explain: bool,
 }
 
-/// One step of a load plan.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Step {
-    /// `insmod PATH PARAMS`.
-    Insmod {
-        name: String,
-        path: PathBuf,
-        params: String,
-    },
-    /// Already loaded (live in `/sys/module` or listed in `/proc/modules`).
-    Loaded { name: String },
-    /// Built into the kernel.
-    Builtin { name: String },
-}
-
-/// Why a request failed.
-#[derive(Debug, thiserror::Error)]
-pub enum LoadError {
-    #[error("Module {0} not found in directory {1}")]
-    NotFound(String, String),
-    #[error("Module {0} is blacklisted")]
-    Blacklisted(String),
-    #[error("could not insert '{name}': {reason}")]
-    Insert { name: String, reason: String },
-    #[error("{name}: kabi check predicts the kernel will refuse it (use --force to try):\n{why}")]
-    Predicted { name: String, why: String },
-    #[error(transparent)]
-    Io(#[from] crate::Error),
-}
-
-/// The machine's module state and configuration.
-pub struct Loader {
-    pub dir: ModuleDir,
-    pub config: ModprobeConfig,
-    /// Module name → its `modules.dep` line (relative path, dependencies), from the index.
-    deps: HashMap<String, (String, Vec<String>)>,
-    /// From `modules.softdep`.
-    softdeps: HashMap<String, (Vec<String>, Vec<String>)>,
-    /// The running kernel, for the checks (built on first use).
-    target: Option<Target>,
-    /// Exports of the modules loaded by this run (providers for the next checks).
-    extra: rustc_hash::FxHashMap<String, KernelSymbol>,
-    sys: PathBuf,
-    /// `modules.builtin`, read once.
-    builtin: BTreeSet<String>,
-    /// `modules.alias.bin`, read once.
-    alias_bin: Option<Vec<u8>>,
-    proc: PathBuf,
-}
-
-impl Loader {
-    /// A loader for `<root>/lib/modules/<kver>`, with the root's modprobe.d and `cmdline`.
-    pub fn new(root: &Path, kver: &str, cmdline: &str) -> Loader {
-        let r = root.to_string_lossy();
-        let dir = ModuleDir::new((r != "/").then(|| r.trim_end_matches('/')), kver);
-        let mut config = ModprobeConfig::load(root);
-        config.apply_cmdline(cmdline);
-        let mut l = Loader {
-            dir,
-            config,
-            deps: HashMap::new(),
-            softdeps: HashMap::new(),
-            target: None,
-            extra: Default::default(),
-            sys: root.join("sys"),
-            builtin: BTreeSet::new(),
-            alias_bin: None,
-            proc: root.join("proc"),
-        };
-        l.read_indexes();
-        l
+impl Options {
+    /// The `MODULE_INIT_*` flags of an insert.
+    pub fn insert_flags(&self) -> u32 {
+        let mut f = 0;
+        if self.force_modversion {
+            f |= kernel::IGNORE_MODVERSIONS;
+        }
+        if self.force_vermagic {
+            f |= kernel::IGNORE_VERMAGIC;
+        }
+        f
     }
 
-    fn file(&self, name: &str) -> PathBuf {
-        PathBuf::from(format!("{}/{name}", self.dir.dir))
-    }
-
-    /// `modules.dep.bin` (or `modules.dep`); without either, the tree is scanned with the
-    /// depmod code, in memory.
-    fn read_indexes(&mut self) {
-        fn add(deps: &mut HashMap<String, (String, Vec<String>)>, line: &str) {
-            if let Some((path, rest)) = line.split_once(':') {
-                if let Some(name) = module_name_of(path) {
-                    let d = rest.split_whitespace().map(str::to_string).collect();
-                    deps.insert(name, (path.to_string(), d));
-                }
-            }
-        }
-        let mut deps = HashMap::new();
-        if let Ok(bin) = std::fs::read(self.file("modules.dep.bin")) {
-            if let Ok(idx) = Index::parse(&bin) {
-                for (_, v, _) in idx.entries() {
-                    add(&mut deps, &v);
-                }
-            }
-        }
-        if deps.is_empty() {
-            if let Ok(text) = std::fs::read_to_string(self.file("modules.dep")) {
-                text.lines().for_each(|l| add(&mut deps, l));
-            }
-        }
-        if deps.is_empty() {
-            for line in crate::depmod::dep_lines(&self.dir.dir) {
-                add(&mut deps, &line);
-            }
-        }
-        self.deps = deps;
-        self.builtin = std::fs::read_to_string(self.file("modules.builtin"))
-            .map(|t| t.lines().filter_map(module_name_of).collect())
-            .unwrap_or_default();
-        self.alias_bin = std::fs::read(self.file("modules.alias.bin")).ok();
-        if let Ok(text) = std::fs::read_to_string(self.file("modules.softdep")) {
-            let mut c = ModprobeConfig::default();
-            c.parse(&text);
-            self.softdeps = c.softdeps.into_iter().collect();
-        }
-    }
-
-    fn path_of(&self, rel: &str) -> PathBuf {
-        if rel.starts_with('/') {
-            PathBuf::from(rel)
+    /// The level of modprobe's `LOG()`: fatal, or a warning with `-a`.
+    pub fn log_level(&self) -> Level {
+        if self.all {
+            Level::Warning
         } else {
-            self.file(rel)
+            Level::Crit
+        }
+    }
+}
+
+/// Index of a module object in the loader's pool.
+pub type ModId = usize;
+
+/// A module as libkmod's `struct kmod_module` holds it.
+#[derive(Debug, Clone, Default)]
+pub struct Mod {
+    pub name: String,
+    /// The alias it was created from (config alias, index alias, symbol).
+    pub alias: Option<String>,
+    path: Option<PathBuf>,
+    dep_init: bool,
+    deps: Vec<ModId>,
+    builtin: Option<bool>,
+    install: Option<Option<String>>,
+    remove: Option<Option<String>>,
+    visited: bool,
+    ignorecmd: bool,
+    required: bool,
+}
+
+/// A failure of a load or removal: the errno kmod would return, and what kabi knows more
+/// (the kernel's own words from its log, or why a prediction refused the module).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    /// A positive errno.
+    pub errno: i32,
+    pub detail: Option<String>,
+    /// The prediction refused it (nothing was inserted).
+    pub predicted: bool,
+}
+
+impl Failure {
+    pub fn errno(errno: i32) -> Failure {
+        Failure {
+            errno,
+            detail: None,
+            predicted: false,
+        }
+    }
+}
+
+/// The module directory, the configuration and the kernel: libkmod's context.
+pub struct Loader<'k> {
+    pub index: ModuleIndex,
+    pub config: ModprobeConfig,
+    pub kernel: &'k dyn KernelOps,
+    pool: Vec<Mod>,
+    keys: HashMap<(String, Option<String>), ModId>,
+    /// The prediction, made on first use (`kabi load` only).
+    pub predictor: Option<Box<dyn predict::Predict + 'k>>,
+}
+
+const ENOENT: i32 = 2;
+const EEXIST: i32 = 17;
+const EINVAL: i32 = 22;
+
+impl<'k> Loader<'k> {
+    pub fn new(index: ModuleIndex, config: ModprobeConfig, kernel: &'k dyn KernelOps) -> Self {
+        Loader {
+            index,
+            config,
+            kernel,
+            pool: Vec::new(),
+            keys: HashMap::new(),
+            predictor: None,
         }
     }
 
-    /// Is it loaded (`/sys/module/<name>/initstate`, or `/proc/modules`)? Built in
-    /// (`/sys/module/<name>` without `initstate`, or `modules.builtin`)?
-    pub fn state(&self, name: &str) -> Option<Step> {
-        let m = self.sys.join("module").join(name);
-        if m.join("initstate").exists() {
-            return Some(Step::Loaded { name: name.into() });
+    pub fn module(&self, id: ModId) -> &Mod {
+        &self.pool[id]
+    }
+
+    pub fn name(&self, id: ModId) -> &str {
+        &self.pool[id].name
+    }
+
+    /// `kmod_module_new`: the pool's object for (name, alias).
+    fn new_mod(&mut self, name: &str, alias: Option<&str>) -> ModId {
+        let key = (name.to_string(), alias.map(str::to_string));
+        if let Some(&id) = self.keys.get(&key) {
+            return id;
         }
-        if let Ok(text) = std::fs::read_to_string(self.proc.join("modules")) {
-            if text.lines().any(|l| l.split(' ').next() == Some(name)) {
-                return Some(Step::Loaded { name: name.into() });
+        let id = self.pool.len();
+        self.pool.push(Mod {
+            name: name.to_string(),
+            alias: alias.map(str::to_string),
+            ..Mod::default()
+        });
+        self.keys.insert(key, id);
+        id
+    }
+
+    /// `kmod_module_new_from_name`.
+    pub fn from_name(&mut self, name: &str) -> ModId {
+        let n = kmod_modname(name);
+        self.new_mod(&n, None)
+    }
+
+    /// `kmod_module_new_from_path`: the file must exist; its name comes from the path.
+    pub fn from_path(&mut self, path: &str) -> Result<ModId, i32> {
+        let abs = absolute(path);
+        if let Err(e) = std::fs::metadata(&abs) {
+            return Err(e.raw_os_error().unwrap_or(ENOENT));
+        }
+        let name = kmod_modname(path);
+        if name.is_empty() {
+            return Err(ENOENT);
+        }
+        let id = self.new_mod(&name, None);
+        let m = &mut self.pool[id];
+        match &m.path {
+            None => m.path = Some(PathBuf::from(&abs)),
+            Some(p) if *p == Path::new(&abs) => {}
+            Some(_) => return Err(EEXIST),
+        }
+        m.builtin = Some(false);
+        Ok(id)
+    }
+
+    /// `kmod_module_parse_depline`.
+    fn parse_depline(&mut self, id: ModId, line: &str) {
+        if self.pool[id].dep_init {
+            return;
+        }
+        self.pool[id].dep_init = true;
+        let Some((path, rest)) = line.split_once(':') else {
+            return;
+        };
+        if self.pool[id].path.is_none() {
+            self.pool[id].path = Some(self.index.join(path));
+        }
+        let mut deps = Vec::new();
+        for d in rest.split([' ', '\t']).filter(|s| !s.is_empty()) {
+            let p = self.index.join(d);
+            match self.from_path(&p.to_string_lossy()) {
+                Ok(dep) => deps.insert(0, dep),
+                Err(_) => {
+                    // kmod drops the whole list when a dependency is missing
+                    self.pool[id].dep_init = false;
+                    return;
+                }
             }
         }
-        if self.builtin.contains(name) || (m.is_dir() && !self.deps.contains_key(name)) {
-            return Some(Step::Builtin { name: name.into() });
-        }
-        None
+        self.pool[id].deps = deps;
     }
 
-    /// Resolve what the user named: a file, a module name, a modprobe.d alias, an alias of
-    /// the module index, a built-in module. Names, in kmod's order.
-    pub fn resolve(&self, query: &str, opts: &Options) -> Result<Vec<String>, LoadError> {
-        let p = Path::new(query);
-        if p.is_file()
-            && crate::module::strip_module_ext(query.rsplit('/').next().unwrap_or(query)).is_some()
+    fn ensure_deps(&mut self, id: ModId) {
+        if !self.pool[id].dep_init
+            && let Some(line) = self.index.dep_line(&self.pool[id].name.clone())
         {
-            return Ok(vec![format!("path:{query}")]);
+            self.parse_depline(id, &line);
         }
-        let name = normalize(query);
-        // modprobe.d aliases first
-        let alias = normalize_alias(query);
-        let mut from_config: Vec<String> = self
+    }
+
+    /// `kmod_module_get_path`.
+    pub fn path(&mut self, id: ModId) -> Option<PathBuf> {
+        if self.pool[id].path.is_none() && !self.pool[id].dep_init {
+            self.ensure_deps(id);
+        }
+        self.pool[id].path.clone()
+    }
+
+    /// `kmod_module_get_dependencies` (deepest first).
+    pub fn deps(&mut self, id: ModId) -> Vec<ModId> {
+        self.ensure_deps(id);
+        self.pool[id].deps.clone()
+    }
+
+    /// `kmod_module_is_builtin`.
+    pub fn is_builtin(&mut self, id: ModId) -> bool {
+        if let Some(b) = self.pool[id].builtin {
+            return b;
+        }
+        let b = self.index.is_builtin(&self.pool[id].name);
+        self.pool[id].builtin = Some(b);
+        b
+    }
+
+    /// `kmod_module_get_initstate`: `None` when built in.
+    pub fn initstate(&mut self, id: ModId) -> Option<InitState> {
+        if self.is_builtin(id) {
+            return None;
+        }
+        Some(self.kernel.initstate(&self.pool[id].name))
+    }
+
+    /// `module_is_inkernel`: live or built in.
+    pub fn in_kernel(&mut self, id: ModId) -> bool {
+        matches!(self.initstate(id), None | Some(InitState::Live))
+    }
+
+    /// `kmod_module_get_install_commands`.
+    pub fn install_command(&mut self, id: ModId) -> Option<String> {
+        if let Some(c) = &self.pool[id].install {
+            return c.clone();
+        }
+        let c = self
+            .config
+            .install_command(&self.pool[id].name)
+            .map(str::to_string);
+        self.pool[id].install = Some(c.clone());
+        c
+    }
+
+    /// `kmod_module_get_remove_commands`.
+    pub fn remove_command(&mut self, id: ModId) -> Option<String> {
+        if let Some(c) = &self.pool[id].remove {
+            return c.clone();
+        }
+        let c = self
+            .config
+            .remove_command(&self.pool[id].name)
+            .map(str::to_string);
+        self.pool[id].remove = Some(c.clone());
+        c
+    }
+
+    /// `kmod_module_get_options`.
+    pub fn options(&self, id: ModId) -> Option<String> {
+        let m = &self.pool[id];
+        self.config.options_of(&m.name, m.alias.as_deref())
+    }
+
+    pub fn is_blacklisted(&self, id: ModId) -> bool {
+        self.config.is_blacklisted(&self.pool[id].name)
+    }
+
+    /// `kmod_module_new_from_lookup`: what a name or alias means, in kmod's order: a
+    /// modprobe.d alias, a module name, `symbol:`, a name with an install or remove
+    /// command, an index alias, a built-in module, a built-in alias. `Err(errno)` for an
+    /// alias kmod refuses (an unmatched bracket).
+    pub fn lookup(&mut self, given: &str) -> Result<Vec<ModId>, i32> {
+        let alias = alias_normalize(given).ok_or(EINVAL)?;
+        // modprobe.d aliases (fnmatch of the configured pattern)
+        let from_config: Vec<(String, String)> = self
             .config
             .aliases
             .iter()
             .filter(|(pat, _)| crate::glob::fnmatch(pat.as_bytes(), alias.as_bytes()))
-            .map(|(_, m)| m.clone())
-            .collect();
-        from_config.dedup();
-        if !from_config.is_empty() {
-            return Ok(from_config);
-        }
-        if self.deps.contains_key(&name) {
-            if opts.use_blacklist && self.config.is_blacklisted(&name) {
-                return Err(LoadError::Blacklisted(name));
-            }
-            return Ok(vec![name]);
-        }
-        // modules.alias.bin, as kmod searches it: every matching pattern gives its module,
-        // duplicates included, in priority order
-        if let Some(bin) = &self.alias_bin {
-            if let Ok(idx) = Index::parse(bin) {
-                let hits: Vec<String> = idx
-                    .search_wild(&alias)
-                    .into_iter()
-                    .map(|(v, _)| v)
-                    .collect();
-                if !hits.is_empty() {
-                    let ok: Vec<String> = hits
-                        .into_iter()
-                        .filter(|n| !self.config.is_blacklisted(n))
-                        .collect();
-                    if ok.is_empty() {
-                        return Err(LoadError::Blacklisted(name));
-                    }
-                    return Ok(ok);
-                }
-            }
-        }
-        let found = self.dir.lookup(query);
-        let mut out = Vec::new();
-        for f in found {
-            let n = match f {
-                Found::File { name, .. } | Found::Builtin { name } => name,
-            };
-            // an alias never resolves to a blacklisted module
-            if !self.config.is_blacklisted(&n) {
-                out.push(n);
-            }
-        }
-        if out.is_empty() {
-            if self.dir.lookup(query).is_empty() {
-                return Err(LoadError::NotFound(query.to_string(), self.dir.dir.clone()));
-            }
-            return Err(LoadError::Blacklisted(name));
-        }
-        Ok(out)
-    }
-
-    /// The load plan of one module name, built as kmod's `__kmod_module_get_probe_list`:
-    /// each hard dependency (deepest first) with its soft dependencies around it, then the
-    /// module's own `pre:` soft dependencies, the module, its `post:` ones. A module reached
-    /// through a soft dependency is planned once; a hard dependency may appear twice, as in
-    /// kmod (the second load finds it loaded).
-    pub fn plan(&self, name: &str, params: &[String]) -> Result<Vec<Step>, LoadError> {
-        let mut steps = Vec::new();
-        let mut seen = BTreeSet::new();
-        if let Some(path) = name.strip_prefix("path:") {
-            let m = crate::module::name_from_path(Path::new(path));
-            steps.push(Step::Insmod {
-                params: self.params(&m, params),
-                name: m,
-                path: PathBuf::from(path),
-            });
-            return Ok(steps);
-        }
-        self.probe_list(name, params, &mut steps, &mut seen, 0)?;
-        Ok(steps)
-    }
-
-    fn probe_list(
-        &self,
-        name: &str,
-        params: &[String],
-        steps: &mut Vec<Step>,
-        seen: &mut BTreeSet<String>,
-        depth: usize,
-    ) -> Result<(), LoadError> {
-        if !seen.insert(name.to_string()) || depth > 32 {
-            return Ok(());
-        }
-        let deps: Vec<String> = match self.deps.get(name) {
-            Some((_, d)) => d.iter().rev().filter_map(|x| module_name_of(x)).collect(),
-            None if self.state(name).is_some() => Vec::new(),
-            None => return Err(LoadError::NotFound(name.to_string(), self.dir.dir.clone())),
-        };
-        for d in &deps {
-            self.fill_softdep(d, &[], steps, seen, depth)?;
-        }
-        self.fill_softdep(name, params, steps, seen, depth)
-    }
-
-    fn fill_softdep(
-        &self,
-        name: &str,
-        params: &[String],
-        steps: &mut Vec<Step>,
-        seen: &mut BTreeSet<String>,
-        depth: usize,
-    ) -> Result<(), LoadError> {
-        let (pre, post) = self
-            .config
-            .softdeps
-            .get(name)
-            .or_else(|| self.softdeps.get(name))
             .cloned()
-            .unwrap_or_default();
-        for p in &pre {
-            for n in self.resolve(p, &Options::default()).unwrap_or_default() {
-                self.probe_list(&n, &[], steps, seen, depth + 1)?;
-            }
-        }
-        steps.push(match self.deps.get(name) {
-            Some((rel, _)) => Step::Insmod {
-                name: name.to_string(),
-                path: self.path_of(rel),
-                params: self.params(name, params),
-            },
-            None => self
-                .state(name)
-                .unwrap_or(Step::Builtin { name: name.into() }),
-        });
-        for p in &post {
-            for n in self.resolve(p, &Options::default()).unwrap_or_default() {
-                self.probe_list(&n, &[], steps, seen, depth + 1)?;
-            }
-        }
-        Ok(())
-    }
-
-    /// modprobe.d and command-line options (each entry as written, joined by a space), then
-    /// the caller's, as kmod concatenates them.
-    fn params(&self, name: &str, extra: &[String]) -> String {
-        let config = self
-            .config
-            .options
-            .get(name)
-            .map(|v| {
-                v.iter()
-                    .filter(|o| !o.is_empty())
-                    .cloned()
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            })
-            .unwrap_or_default();
-        let extra = extra.join(" ");
-        if config.is_empty() {
-            extra
-        } else {
-            format!("{config} {extra}")
-        }
-    }
-
-    /// The running kernel as the loader sees it: kallsyms (+ kcore CRCs when readable), and
-    /// vermagic and `struct module` size from one of its installed modules.
-    fn target(&mut self) -> &Target {
-        if self.target.is_none() {
-            let release = std::fs::read_to_string(self.proc.join("sys/kernel/osrelease"))
-                .map(|s| s.trim().to_string())
-                .unwrap_or_default();
-            let mut t = Target {
-                release: Some(release),
-                ..Target::default()
-            };
-            if let Ok((syms, known)) = crate::kernel::kallsyms::running(&self.proc) {
-                t.abi
-                    .merge(self.proc.join("kallsyms").display().to_string(), syms);
-                t.crcs_known = known;
-            }
-            if let Some((rel, _)) = self.deps.values().find(|(r, _)| r.starts_with("kernel/")) {
-                if let Ok(m) = Module::open_with(self.path_of(rel), crate::module::Detail::Sections)
-                {
-                    t.learn_from_module(&m);
-                }
-            }
-            self.target = Some(t);
-        }
-        self.target.as_ref().unwrap()
-    }
-
-    /// Predict the kernel's verdict on a module file.
-    pub fn predict(&mut self, path: &Path) -> Result<(Module, Verdict), LoadError> {
-        let m = Module::open(path)?;
-        let extra = self.extra.clone();
-        let t = self.target().clone();
-        let v = check(&m, Some(path.to_path_buf()), &t, &extra);
-        Ok((m, v))
-    }
-
-    /// Insert one module: check, then `finit_module` (the file itself when the kernel
-    /// decompresses that format, else a decompressed memfd; `init_module` last).
-    pub fn insert(
-        &mut self,
-        name: &str,
-        path: &Path,
-        params: &str,
-        opts: &Options,
-    ) -> Result<(), LoadError> {
-        let m = self.admit(name, path, opts)?;
-        insert_raw(name, &m.name, path, params, opts, &self.sys)?;
-        self.record(&m);
-        Ok(())
-    }
-
-    /// The check before a load: the module, or why the kernel will refuse it (unless
-    /// `--force`).
-    pub fn admit(&mut self, name: &str, path: &Path, opts: &Options) -> Result<Module, LoadError> {
-        if opts.no_check {
-            return Ok(Module::open(path)?);
-        }
-        let (m, v) = self.predict(path)?;
-        if !v.compatible() && !opts.force {
-            let why: Vec<String> = v
-                .problems
-                .iter()
-                .map(|p| {
-                    let msg = p.kernel_message(name);
-                    format!(
-                        "  {}: {}",
-                        p.errno(),
-                        if msg.is_empty() {
-                            format!("{p:?}")
-                        } else {
-                            msg
-                        }
-                    )
-                })
-                .collect();
-            return Err(LoadError::Predicted {
-                name: name.to_string(),
-                why: why.join("\n"),
-            });
-        }
-        Ok(m)
-    }
-
-    /// A loaded module's exports serve the next checks.
-    pub fn record(&mut self, m: &Module) {
-        for e in &m.exports {
-            self.extra.insert(
-                e.name.clone(),
-                KernelSymbol {
-                    name: e.name.clone(),
-                    crc: e.crc,
-                    kind: e.kind,
-                    namespace: e.namespace.clone(),
-                    owner: m.name.clone(),
-                },
-            );
-        }
-    }
-
-    /// Load many plans at once with up to `jobs` threads: a module starts when every module
-    /// it depends on (among those being loaded) is in. Each result is attributed to its module.
-    pub fn load_parallel(
-        &mut self,
-        plans: &[Vec<Step>],
-        opts: &Options,
-        jobs: usize,
-    ) -> Vec<(String, Result<(), LoadError>)> {
-        // the modules to insert, once each, with their dependencies among them
-        let mut order: Vec<(String, PathBuf, String)> = Vec::new();
-        for plan in plans {
-            for s in plan {
-                if let Step::Insmod { name, path, params } = s {
-                    if !order.iter().any(|(n, _, _)| n == name) && self.state(name).is_none() {
-                        order.push((name.clone(), path.clone(), params.clone()));
-                    }
-                }
-            }
-        }
-        let names: BTreeSet<String> = order.iter().map(|(n, _, _)| n.clone()).collect();
-        let among: HashMap<String, Vec<String>> = order
-            .iter()
-            .map(|(n, _, _)| {
-                let d = self
-                    .deps
-                    .get(n)
-                    .map(|(_, d)| {
-                        d.iter()
-                            .filter_map(|x| module_name_of(x))
-                            .filter(|x| names.contains(x))
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                (n.clone(), d)
-            })
             .collect();
-        let deps_of = |n: &str| -> Vec<String> { among.get(n).cloned().unwrap_or_default() };
-        // level = 1 + the deepest dependency's level (plans are in dependency order)
-        let mut level: HashMap<String, usize> = HashMap::new();
-        for (n, _, _) in &order {
-            let l = deps_of(n)
+        if !from_config.is_empty() {
+            return Ok(from_config
                 .iter()
-                .filter_map(|d| level.get(d))
-                .max()
-                .map_or(0, |m| m + 1);
-            level.insert(n.clone(), l);
+                .map(|(pat, m)| self.new_mod(m, Some(pat)))
+                .collect());
         }
-        let max = level.values().copied().max().unwrap_or(0);
-        let mut results: Vec<(String, Result<(), LoadError>)> = Vec::new();
-        let mut failed: BTreeSet<String> = BTreeSet::new();
-        for lv in 0..=max {
-            let mut batch: Vec<(String, PathBuf, String, Module)> = Vec::new();
-            for (n, p, params) in order.iter().filter(|(n, _, _)| level[n] == lv) {
-                if let Some(d) = deps_of(n).into_iter().find(|d| failed.contains(d)) {
-                    failed.insert(n.clone());
-                    results.push((
-                        n.clone(),
-                        Err(LoadError::Insert {
-                            name: n.clone(),
-                            reason: format!("its dependency {d} failed to load"),
-                        }),
-                    ));
-                    continue;
-                }
-                match self.admit(n, p, opts) {
-                    Ok(m) => batch.push((n.clone(), p.clone(), params.clone(), m)),
-                    Err(e) => {
-                        failed.insert(n.clone());
-                        results.push((n.clone(), Err(e)));
-                    }
-                }
-            }
-            let sys = self.sys.clone();
-            let outcome: Vec<Result<(), LoadError>> = std::thread::scope(|sc| {
-                let mut out = Vec::new();
-                for chunk in batch.chunks(jobs.max(1)) {
-                    let handles: Vec<_> = chunk
-                        .iter()
-                        .map(|(n, p, params, _)| {
-                            let sys = &sys;
-                            sc.spawn(move || insert_raw(n, n, p, params, opts, sys))
-                        })
-                        .collect();
-                    for h in handles {
-                        out.push(h.join().unwrap_or_else(|_| {
-                            Err(LoadError::Insert {
-                                name: String::new(),
-                                reason: "loader thread panicked".into(),
-                            })
-                        }));
-                    }
-                }
-                out
-            });
-            for ((n, _, _, m), r) in batch.into_iter().zip(outcome) {
-                if r.is_ok() {
-                    self.record(&m);
-                } else {
-                    failed.insert(n.clone());
-                }
-                results.push((n, r));
+        // a module name
+        if !alias.contains(':')
+            && let Some(line) = self.index.dep_line(&alias)
+        {
+            let id = self.from_name(&alias);
+            self.parse_depline(id, &line);
+            return Ok(vec![id]);
+        }
+        if alias.starts_with("symbol:") {
+            let hits = self.index.symbols(&alias).unwrap_or_default();
+            if !hits.is_empty() {
+                return Ok(hits.iter().map(|m| self.new_mod(m, Some(&alias))).collect());
             }
         }
-        results
+        // a name with an install (else remove) command
+        if let Some((m, c)) = self.config.install.iter().find(|(m, _)| *m == alias) {
+            let (m, c) = (m.clone(), c.clone());
+            let id = self.from_name(&m);
+            self.pool[id].install = Some(Some(c));
+            return Ok(vec![id]);
+        }
+        if let Some((m, c)) = self.config.remove.iter().find(|(m, _)| *m == alias) {
+            let (m, c) = (m.clone(), c.clone());
+            let id = self.from_name(&m);
+            self.pool[id].remove = Some(Some(c));
+            return Ok(vec![id]);
+        }
+        let hits = self.index.aliases(&alias).unwrap_or_default();
+        if !hits.is_empty() {
+            return Ok(hits.iter().map(|m| self.new_mod(m, Some(&alias))).collect());
+        }
+        if self.index.is_builtin(&alias) {
+            let id = self.from_name(&alias);
+            self.pool[id].builtin = Some(true);
+            return Ok(vec![id]);
+        }
+        let hits = self.index.builtin_aliases(&alias).unwrap_or_default();
+        Ok(hits
+            .iter()
+            .map(|m| {
+                let id = self.new_mod(m, Some(&alias));
+                self.pool[id].builtin = Some(true);
+                id
+            })
+            .collect())
     }
 
-    /// Every device's `modalias` under `/sys/devices`, resolved to modules (coldplug).
-    pub fn coldplug_names(&self) -> Vec<String> {
-        let mut aliases = BTreeSet::new();
-        let mut stack = vec![self.sys.join("devices")];
-        while let Some(d) = stack.pop() {
-            let Ok(rd) = std::fs::read_dir(&d) else {
-                continue;
-            };
-            for e in rd.flatten() {
-                let Ok(t) = e.file_type() else { continue };
-                if t.is_dir() && !t.is_symlink() {
-                    stack.push(e.path());
-                } else if e.file_name() == "modalias" {
-                    if let Ok(a) = std::fs::read_to_string(e.path()) {
-                        let a = a.trim();
-                        if !a.is_empty() {
-                            aliases.insert(a.to_string());
-                        }
-                    }
+    /// A module's soft dependencies, resolved (`kmod_module_get_softdeps`): the first
+    /// matching `softdep` line, each name looked up.
+    pub fn softdeps(&mut self, id: ModId, sink: Sink) -> (Vec<ModId>, Vec<ModId>) {
+        let Some(sd) = self.config.softdep(&self.pool[id].name).cloned() else {
+            return (Vec::new(), Vec::new());
+        };
+        let mut resolve = |names: &[String], this: &mut Self| {
+            let mut out = Vec::new();
+            for n in names {
+                match this.lookup(n) {
+                    Ok(v) => out.extend(v),
+                    Err(_) => sink(Event::Lib(
+                        Level::Err,
+                        "libkmod-module.c:1567 lookup_softdep",
+                        format!("failed to lookup soft dependency '{n}', continuing anyway.\n"),
+                    )),
                 }
             }
+            out
+        };
+        let pre = resolve(&sd.pre, self);
+        let post = resolve(&sd.post, self);
+        (pre, post)
+    }
+
+    /// `kmod_module_get_probe_list`: the modules to load for `id`, in order.
+    pub fn probe_list(&mut self, id: ModId, ignorecmd: bool, sink: Sink) -> Vec<ModId> {
+        for m in &mut self.pool {
+            m.visited = false;
+            m.required = false;
         }
+        let mut list = Vec::new();
+        self.get_probe_list(id, true, ignorecmd, &mut list, sink, 0);
+        list
+    }
+
+    fn get_probe_list(
+        &mut self,
+        id: ModId,
+        required: bool,
+        ignorecmd: bool,
+        list: &mut Vec<ModId>,
+        sink: Sink,
+        depth: usize,
+    ) {
+        if self.pool[id].visited || depth > 256 {
+            return;
+        }
+        self.pool[id].visited = true;
+        let deps = self.deps(id);
+        if required {
+            self.pool[id].required = true;
+            for &d in &deps {
+                self.pool[d].required = true;
+            }
+        }
+        for &d in &deps {
+            self.fill_softdep(d, list, sink, depth);
+        }
+        if ignorecmd {
+            list.push(id);
+            self.pool[id].ignorecmd = true;
+        } else {
+            self.fill_softdep(id, list, sink, depth);
+        }
+    }
+
+    fn fill_softdep(&mut self, id: ModId, list: &mut Vec<ModId>, sink: Sink, depth: usize) {
+        let (pre, post) = self.softdeps(id, sink);
+        for m in &pre {
+            self.get_probe_list(*m, false, false, list, sink, depth + 1);
+        }
+        list.push(id);
+        self.pool[id].ignorecmd = !pre.is_empty() || !post.is_empty();
+        for m in &post {
+            self.get_probe_list(*m, false, false, list, sink, depth + 1);
+        }
+    }
+
+    pub fn ignorecmd(&self, id: ModId) -> bool {
+        self.pool[id].ignorecmd
+    }
+
+    pub fn required(&self, id: ModId) -> bool {
+        self.pool[id].required
+    }
+
+    /// The names the devices ask for (`/sys/devices/**/modalias`), resolved.
+    pub fn coldplug_names(&mut self) -> Vec<String> {
         let mut names = Vec::new();
-        for a in aliases {
-            for n in self.resolve(&a, &Options::default()).unwrap_or_default() {
-                if !names.contains(&n) {
+        for a in self.kernel.modaliases() {
+            for id in self.lookup(&a).unwrap_or_default() {
+                let n = self.pool[id].name.clone();
+                if !names.contains(&n) && !self.config.is_blacklisted(&n) {
                     names.push(n);
                 }
             }
@@ -593,130 +536,14 @@ impl Loader {
     }
 }
 
-/// `finit_module` with the kernel's reason from `/dev/kmsg` on failure.
-/// `kname` is the module's own name (`.modinfo name=`), which the kernel's messages use.
-pub fn insert_raw(
-    name: &str,
-    kname: &str,
-    path: &Path,
-    params: &str,
-    opts: &Options,
-    sys: &Path,
-) -> Result<(), LoadError> {
-    let flags = if opts.force { FORCE_FLAGS } else { 0 };
-    let kmsg = Kmsg::open();
-    finit(path, params, flags, sys).map_err(|e| {
-        let said = kmsg.map(|k| k.read_about(kname)).unwrap_or_default();
-        let mut reason = format!("{} ({})", strerror(&e), errno_name(&e));
-        if !said.is_empty() {
-            reason.push_str(&format!("; the kernel says: {}", said.join("; ")));
-        }
-        LoadError::Insert {
-            name: name.to_string(),
-            reason,
-        }
-    })
-}
-
-fn strerror(e: &std::io::Error) -> String {
-    crate::depmod::errno_text(e)
-}
-
-fn errno_name(e: &std::io::Error) -> &'static str {
-    match e.raw_os_error() {
-        Some(1) => "EPERM",
-        Some(2) => "ENOENT",
-        Some(8) => "ENOEXEC",
-        Some(12) => "ENOMEM",
-        Some(14) => "EFAULT",
-        Some(17) => "EEXIST",
-        Some(19) => "ENODEV",
-        Some(16) => "EBUSY",
-        Some(22) => "EINVAL",
-        Some(74) => "EBADMSG",
-        Some(95) => "EOPNOTSUPP",
-        Some(129) => "EKEYREJECTED",
-        Some(38) => "ENOSYS",
-        _ => "errno",
+/// kmod's `path_make_absolute_cwd`: the working directory prefixed, nothing normalized.
+pub fn absolute(path: &str) -> String {
+    if path.starts_with('/') {
+        return path.to_string();
     }
-}
-
-/// Which compressed formats the running kernel decompresses itself
-/// (`/sys/module/compression`: `zstd`, `xz` or `gzip`).
-fn kernel_decompresses(sys: &Path, kind: Compression) -> bool {
-    std::fs::read_to_string(sys.join("module/compression"))
-        .map(|s| s.trim() == kind.name())
-        .unwrap_or(false)
-}
-
-/// Load a module file with `finit_module`.
-pub fn finit(path: &Path, params: &str, flags: i32, sys: &Path) -> std::io::Result<()> {
-    use std::io::Read;
-    let params = std::ffi::CString::new(params).map_err(std::io::Error::other)?;
-    let mut f = std::fs::File::open(path)?;
-    let mut head = [0u8; 8];
-    let n = f.read(&mut head)?;
-    let kind = Compression::detect(&head[..n]).unwrap_or(Compression::None);
-    let f = std::fs::File::open(path)?;
-    if kind == Compression::None {
-        return rustix::system::finit_module(&f, &params, flags).map_err(Into::into);
-    }
-    if kernel_decompresses(sys, kind) {
-        match rustix::system::finit_module(&f, &params, flags | COMPRESSED_FILE) {
-            Err(rustix::io::Errno::OPNOTSUPP) => {}
-            r => return r.map_err(Into::into),
-        }
-    }
-    // decompress here, into memory the kernel reads through a file descriptor
-    let data = std::fs::read(path)?;
-    let image = crate::compress::decompress(kind, &data, crate::compress::DEFAULT_LIMIT)
-        .map_err(std::io::Error::other)?;
-    let fd = rustix::fs::memfd_create("kabi-module", rustix::fs::MemfdFlags::CLOEXEC)?;
-    let mut file = std::fs::File::from(fd);
-    std::io::Write::write_all(&mut file, &image)?;
-    match rustix::system::finit_module(&file, &params, flags) {
-        Err(rustix::io::Errno::NOSYS) | Err(rustix::io::Errno::BADF) => {
-            if flags != 0 {
-                return Err(std::io::Error::from_raw_os_error(22));
-            }
-            rustix::system::init_module(&image, &params).map_err(Into::into)
-        }
-        r => r.map_err(Into::into),
-    }
-}
-
-/// `/dev/kmsg`, positioned at its end before a load, to read what the kernel says after.
-struct Kmsg(std::fs::File);
-
-impl Kmsg {
-    fn open() -> Option<Kmsg> {
-        use std::os::unix::fs::OpenOptionsExt;
-        let f = std::fs::File::options()
-            .read(true)
-            .custom_flags(0o4000) // O_NONBLOCK
-            .open("/dev/kmsg")
-            .ok()?;
-        rustix::fs::seek(&f, rustix::fs::SeekFrom::End(0)).ok()?;
-        Some(Kmsg(f))
-    }
-
-    /// The new records that name the module.
-    fn read_about(mut self, name: &str) -> Vec<String> {
-        use std::io::Read;
-        let mut out = Vec::new();
-        let mut buf = vec![0u8; 8192];
-        while let Ok(n) = self.0.read(&mut buf) {
-            if n == 0 {
-                break;
-            }
-            let rec = String::from_utf8_lossy(&buf[..n]);
-            let msg = rec.split_once(';').map(|x| x.1).unwrap_or(&rec);
-            let msg = msg.lines().next().unwrap_or("").to_string();
-            if msg.contains(name) {
-                out.push(msg);
-            }
-        }
-        out
+    match std::env::current_dir() {
+        Ok(cwd) => format!("{}/{}", cwd.display(), path),
+        Err(_) => path.to_string(),
     }
 }
 
@@ -737,8 +564,28 @@ pub fn loaded(proc: &Path) -> Vec<(String, u64, u64, String)> {
         .collect()
 }
 
-/// Unload a module (`delete_module`, non-blocking like rmmod).
-pub fn unload(name: &str) -> std::io::Result<()> {
-    let c = std::ffi::CString::new(name).map_err(std::io::Error::other)?;
-    rustix::system::delete_module(&c, 0o4000 /* O_NONBLOCK */).map_err(Into::into)
+/// `strerror`, as glibc words it.
+pub fn strerror(errno: i32) -> String {
+    crate::depmod::errno_text(&std::io::Error::from_raw_os_error(errno))
+}
+
+/// The errno's symbolic name.
+pub fn errno_name(errno: i32) -> &'static str {
+    match errno {
+        1 => "EPERM",
+        2 => "ENOENT",
+        8 => "ENOEXEC",
+        11 => "EAGAIN",
+        12 => "ENOMEM",
+        14 => "EFAULT",
+        16 => "EBUSY",
+        17 => "EEXIST",
+        19 => "ENODEV",
+        22 => "EINVAL",
+        38 => "ENOSYS",
+        74 => "EBADMSG",
+        95 => "EOPNOTSUPP",
+        129 => "EKEYREJECTED",
+        _ => "errno",
+    }
 }

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod kmp;
+pub mod kmodtools;
 pub mod qemu;
 pub mod weak;
 
