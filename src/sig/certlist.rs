@@ -178,7 +178,7 @@ mod tests {
             d.extend_from_slice(&b);
             let list_len = a.len() + b.len();
             d.resize(d.len() + reserve, 0);
-            while d.len() % 8 != 0 {
+            while !d.len().is_multiple_of(8) {
                 d.push(0);
             }
             d.extend_from_slice(&(list_len as u64).to_le_bytes());
