@@ -1,8 +1,8 @@
 //! Shared helpers of the integration tests.
 #![allow(dead_code)]
 
-pub mod kmp;
 pub mod kmodtools;
+pub mod kmp;
 pub mod qemu;
 pub mod weak;
 
