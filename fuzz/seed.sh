@@ -27,7 +27,7 @@ if [ ${#mods[@]} -lt 10 ]; then # another ABI may lack some: fill up with other 
     done < <(find "$kdir" -name '*.ko' -size -40k | sort | head -n $((10 - ${#mods[@]})))
 fi
 
-targets="module_file module_image signature decompress_xz decompress_zstd decompress_gzip fnmatch modinfo kernel_text vmlinux index depmod_config depmod_scan scan_cache initramfs modprobe_config rpm_header rpm_ndb certificates efi_lists proc_keys stablelist module_sig"
+targets="module_file module_image signature decompress_xz decompress_zstd decompress_gzip fnmatch modinfo kernel_text vmlinux index depmod_config depmod_scan scan_cache initramfs modprobe_config rpm_header rpm_ndb certificates efi_lists proc_keys stablelist module_sig sysconfig"
 for t in $targets; do mkdir -p "$corpus/$t"; done
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -68,6 +68,12 @@ for s in 'pci:v00008086d*sv*sd*bc*sc*i*|pci:v00008086d00001234sv0sd0bc02sc00i00'
     printf '%s' "$s" | tr '|' '\0' >"$corpus/fnmatch/hand.$i"
     i=$((i + 1))
 done
+
+# /etc/sysconfig/kernel as SUSE writes it, and the shell's quoting corners
+printf '## Path: System/Kernel\n## Type: string\n#\nINITRD_MODULES="ahci mlx5_core"\nMODULES_LOADED_ON_BOOT=""\nNO_KMS_IN_INITRD="no"\n' \
+    >"$corpus/sysconfig/suse"
+printf '%s\n' "export INITRD_MODULES='a b'" 'INITRD_MODULES="x\"y \\$z" # c' 'A=ab'"'"'c d'"'"'"e
+f"g' 'A="open' >"$corpus/sysconfig/quoting"
 
 # PKCS#7-signed modules, as scripts/sign-file makes them (CMS, no attributes, no certs).
 if command -v openssl >/dev/null; then

@@ -5,7 +5,7 @@
 #   scripts/install.sh [--destdir DIR] [--prefix /usr] [--bin PATH] [--kmod-names]
 #
 # --kmod-names also installs the multicall names (modinfo, depmod, modprobe, insmod, rmmod,
-# lsmod, weak-modules) as symbolic links in PREFIX/lib/kabi/bin, for a PATH or an initramfs
+# lsmod, weak-modules, weak-modules2) as symbolic links in PREFIX/lib/kabi/bin, for a PATH or an initramfs
 # that should use kabi in place of kmod. Without --bin the release binary is built first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -40,7 +40,7 @@ install -Dm755 dist/kernel-install/50-kabi-weak-modules.install \
     "$root/lib/kernel/install.d/50-kabi-weak-modules.install"
 if [ "$kmod_names" = 1 ]; then
     mkdir -p "$root/lib/kabi/bin"
-    for n in modinfo depmod modprobe insmod rmmod lsmod weak-modules; do
+    for n in modinfo depmod modprobe insmod rmmod lsmod weak-modules weak-modules2; do
         ln -sf "$prefix/bin/kabi" "$root/lib/kabi/bin/$n"
     done
 fi

@@ -9,6 +9,7 @@ const COMMANDS: &[(&str, Entry)] = &[
     ("modinfo", kabi::cli::main_modinfo),
     ("depmod", kabi::cli::main_depmod),
     ("weak-modules", kabi::cli::main_weak_modules),
+    ("weak-modules2", kabi::cli::main_weak_modules2),
     ("modprobe", kabi::cli::main_modprobe),
     ("insmod", kabi::cli::main_insmod),
     ("rmmod", kabi::cli::main_rmmod),

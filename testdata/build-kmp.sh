@@ -7,6 +7,7 @@
 #
 # Output: $KABI_CACHE/kmp/ with
 #   RPMS/*.rpm      the KMPs and their companions (list below)
+#   weak2/*.rpm     the KMPs only weak-modules2's tests install, with weak2/index.txt
 #   many/*.rpm      300 small noarch packages kabi-many-NNN (a root with a few hundred
 #                   packages: epochs on every 7th, 3 files each, one file name with a space
 #                   and one with UTF-8, a provide with a version each)
@@ -36,6 +37,11 @@
 #   kabi-multi-kmp-amd64-1.0-1              modules for two kernels (weak-modules2 refuses it)
 #   kabi-empty-kmp-amd64-1.0-1              no module at all (weak-modules2 warns and skips it)
 #   kabi-vendor-doc-1.0-1 (noarch)          an ordinary package, Epoch 2
+# and, in weak2/ (its own index.txt), kept out of RPMS/ so that the database fixtures made
+# from RPMS/ stay as they are:
+#   kabi-vendor-kmp-amd64-1.2_k6.1.0_57-1   ABI 57 (symvers identical to 55's and 56's): a
+#                                           newer version compatible with 55 and 56, for
+#                                           weak-modules2's replacement and fallback tests
 # Each KMP carries what a real SUSE KMP carries, written by hand in the spec (SUSE's
 # find-provides/find-requires generate them; Debian's rpmbuild has no such generator, so
 # AutoReqProv is off): Provides NAME-kmp = VERSION (SUSE's %kernel_module_package),
@@ -67,12 +73,13 @@ modprobe=$(command -v modprobe || true)
 v55=$("$here/build-vendor.sh" 55) || die "build-vendor.sh 55 failed"
 v47=$("$here/build-vendor.sh" 47) || die "build-vendor.sh 47 failed"
 vpae=$(ARCH=i386 "$here/build-vendor.sh" 55 686-pae) || die "ARCH=i386 build-vendor.sh 55 686-pae failed"
+v57=$("$here/build-vendor.sh" 57) || die "build-vendor.sh 57 failed"
 
 mkdir -p "$cache"
 exec 9>"$cache/.lock-kmp"
 flock -w 1800 9 || die "timed out waiting for another build-kmp.sh"
 
-if [ -f "$out/.complete" ] && [ -z "$(find "${BASH_SOURCE[0]}" "$v55/.complete" "$v47/.complete" "$vpae/.complete" -newer "$out/.complete" -print -quit)" ]; then
+if [ -f "$out/.complete" ] && [ -f "$out/weak2/index.txt" ] && [ -z "$(find "${BASH_SOURCE[0]}" "$v55/.complete" "$v47/.complete" "$vpae/.complete" "$v57/.complete" -newer "$out/.complete" -print -quit)" ]; then
     echo "$out"
     exit 0
 fi
@@ -236,9 +243,20 @@ build_spec "$spec"
 find "$tmp/top/RPMS" -name 'kabi-many-[0-9]*.rpm' -exec mv -t "$tmp/out/many" {} +
 [ "$(find "$tmp/out/many" -name '*.rpm' | wc -l)" -eq 300 ] || die "expected 300 kabi-many packages"
 
-for f in "$tmp/out/RPMS"/*.rpm; do
-    printf '%s %s\n' "${f##*/}" "$(rpm -qp --nosignature --qf '%{name} %{epoch} %{version} %{release}' "$f")"
-done >"$tmp/out/index.txt"
+# weak-modules2's: a newer version built for ABI 57, apart from RPMS/
+mkdir -p "$tmp/out/weak2"
+mapfile -t f57 < <(ab "$v57" 6.1.0-57-cloud-amd64 /usr updates/kabi-vendor)
+make_kmp kabi-vendor-kmp-amd64 1.2_k6.1.0_57 1 amd64 "$v57/Module.symvers" "" "${f57[@]}"
+find "$tmp/top/RPMS" -name '*.rpm' -exec mv -t "$tmp/out/weak2" {} +
+
+index() { # DIR: one line per rpm of DIR
+    for f in "$1"/*.rpm; do
+        printf '%s %s\n' "${f##*/}" "$(rpm -qp --nosignature --qf '%{name} %{epoch} %{version} %{release}' "$f")"
+    done >"$1/index.txt"
+}
+index "$tmp/out/RPMS"
+mv "$tmp/out/RPMS/index.txt" "$tmp/out/index.txt"
+index "$tmp/out/weak2"
 touch "$tmp/out/.complete"
 rm -rf "$out"
 mv "$tmp/out" "$out"

@@ -58,6 +58,9 @@ _kabi() {
             kabi,weak-modules)
                 cmd="kabi__subcmd__weak__subcmd__modules"
                 ;;
+            kabi,weak-modules2)
+                cmd="kabi__subcmd__weak__subcmd__modules2"
+                ;;
             kabi__subcmd__help,check)
                 cmd="kabi__subcmd__help__subcmd__check"
                 ;;
@@ -100,6 +103,9 @@ _kabi() {
             kabi__subcmd__help,weak-modules)
                 cmd="kabi__subcmd__help__subcmd__weak__subcmd__modules"
                 ;;
+            kabi__subcmd__help,weak-modules2)
+                cmd="kabi__subcmd__help__subcmd__weak__subcmd__modules2"
+                ;;
             kabi__subcmd__help__subcmd__weak,status)
                 cmd="kabi__subcmd__help__subcmd__weak__subcmd__status"
                 ;;
@@ -122,7 +128,7 @@ _kabi() {
 
     case "${cmd}" in
         kabi)
-            opts="-h -V --help --version info modversions check diff-abi depmod weak-modules weak load unload lsmod verify sign gen-docs help"
+            opts="-h -V --help --version info modversions check diff-abi depmod weak-modules weak-modules2 weak load unload lsmod verify sign gen-docs help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -296,7 +302,7 @@ _kabi() {
             return 0
             ;;
         kabi__subcmd__help)
-            opts="info modversions check diff-abi depmod weak-modules weak load unload lsmod verify sign gen-docs help"
+            opts="info modversions check diff-abi depmod weak-modules weak-modules2 weak load unload lsmod verify sign gen-docs help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -492,6 +498,20 @@ _kabi() {
             return 0
             ;;
         kabi__subcmd__help__subcmd__weak__subcmd__modules)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        kabi__subcmd__help__subcmd__weak__subcmd__modules2)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -803,6 +823,28 @@ _kabi() {
                     return 0
                     ;;
                 --check-initramfs-prog)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        kabi__subcmd__weak__subcmd__modules2)
+            opts="-v -h --add-kmp --remove-kmp --add-kernel --remove-kernel --add-kernel-modules --remove-kernel-modules --verbose --dry-run --debug --logfile --usage --help --root"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --logfile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --root)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -12,6 +12,7 @@ pub mod modversions;
 pub mod sign;
 pub mod verify;
 pub mod weak;
+pub mod weak2;
 
 use crate::tree::lookup::ModuleDir;
 use clap::{Parser, Subcommand};
@@ -52,6 +53,8 @@ pub enum Command {
     Depmod(depmod::DepmodArgs),
     /// RHEL's weak-modules: link compatible modules into other kernels' weak-updates/
     WeakModules(weak::WeakModulesArgs),
+    /// SUSE's weak-modules2: link compatible kernel module packages (KMPs) into other kernels
+    WeakModules2(weak2::WeakModules2Args),
     /// Weak-updates state: kabi weak status
     Weak(weak::WeakArgs),
     /// Load modules with their dependencies, as modprobe (checked first)
@@ -104,6 +107,7 @@ pub fn main_kabi(args: Vec<std::ffi::OsString>) -> i32 {
         Command::DiffAbi(a) => diff_abi::run(a),
         Command::Depmod(a) => depmod::run(a),
         Command::WeakModules(a) => weak::run_weak_modules(a),
+        Command::WeakModules2(a) => weak2::run(a, "kabi weak-modules2"),
         Command::Weak(a) => weak::run_weak(a),
         Command::Load(a) => load::run_load(a),
         Command::Unload(a) => load::run_unload(a),
@@ -157,6 +161,25 @@ pub fn main_weak_modules(args: Vec<std::ffi::OsString>) -> i32 {
             let code = if e.use_stderr() { 1 } else { exit::OK };
             let _ = e.print();
             code
+        }
+    }
+}
+
+/// Entry point for the binary invoked as `weak-modules2` (SUSE's
+/// `/usr/lib/module-init-tools/weak-modules2`): every command-line error exits 1, as there.
+pub fn main_weak_modules2(args: Vec<std::ffi::OsString>) -> i32 {
+    #[derive(Parser)]
+    #[command(name = "weak-modules2", version, disable_help_flag = true)]
+    struct W {
+        #[command(flatten)]
+        args: weak2::WeakModules2Args,
+    }
+    match W::try_parse_from(args) {
+        Ok(m) => weak2::run(&m.args, "weak-modules2"),
+        Err(e) if e.use_stderr() => weak2::parse_error("weak-modules2", &e),
+        Err(e) => {
+            let _ = e.print();
+            exit::OK
         }
     }
 }

@@ -16,6 +16,7 @@ pub mod ops;
 pub mod plan;
 pub mod state;
 pub mod status;
+pub mod suse;
 pub mod txn;
 
 use crate::check::{Problem, check_set};

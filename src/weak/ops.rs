@@ -39,7 +39,7 @@ pub struct Outcome {
 }
 
 /// How long one initramfs rebuild may take before it is stopped.
-const DRACUT_TIMEOUT: Duration = Duration::from_secs(1800);
+pub const DRACUT_TIMEOUT: Duration = Duration::from_secs(1800);
 
 /// Run `op` on `root`.
 pub fn run(root: &Root, layout: Layout, op: &Op, opts: &Options) -> Result<Outcome, Error> {
@@ -49,25 +49,10 @@ pub fn run(root: &Root, layout: Layout, op: &Op, opts: &Options) -> Result<Outco
     }
     let _lock = crate::depmod::lock(root)?;
     let k = Kernels::new(root, layout);
-    let mut out = Outcome::default();
-    for krel in k.all() {
-        let kdir = root.open_dir(layout.kernel(&krel))?;
-        let st = super::state::read(root, &kdir, &krel)?;
-        if st.pending.is_none() && st.stale.is_empty() {
-            continue;
-        }
-        if opts.dry_run {
-            if st.pending.is_some() {
-                out.recovered.push(format!(
-                    "kernel {krel}: an interrupted run's change would be completed first"
-                ));
-            }
-        } else if let Some(m) = txn::recover(root, &kdir, &st, opts.verbose)? {
-            out.recovered.push(m);
-        } else {
-            txn::clean_stale(&kdir, &st)?;
-        }
-    }
+    let mut out = Outcome {
+        recovered: recover_all(&k, opts.dry_run, opts.verbose)?,
+        ..Outcome::default()
+    };
     let snap = Snapshot::read(&k)?;
     let mut p = match op {
         Op::AddModules(m) => plan::add_modules(&k, &snap, m)?,
@@ -98,8 +83,34 @@ pub fn run(root: &Root, layout: Layout, op: &Op, opts: &Options) -> Result<Outco
     Ok(out)
 }
 
+/// Complete what interrupted runs left in every kernel of `k` (in a dry run, only say what
+/// would be completed) and remove their staging trees. The caller holds the modules lock.
+/// Returns what was done, one line per kernel.
+pub fn recover_all(k: &Kernels, dry_run: bool, verbose: bool) -> Result<Vec<String>, Error> {
+    let mut done = Vec::new();
+    for krel in k.all() {
+        let kdir = k.root.open_dir(k.layout.kernel(&krel))?;
+        let st = super::state::read(k.root, &kdir, &krel)?;
+        if st.pending.is_none() && st.stale.is_empty() {
+            continue;
+        }
+        if dry_run {
+            if st.pending.is_some() {
+                done.push(format!(
+                    "kernel {krel}: an interrupted run's change would be completed first"
+                ));
+            }
+        } else if let Some(m) = txn::recover(k.root, &kdir, &st, verbose)? {
+            done.push(m);
+        } else {
+            txn::clean_stale(&kdir, &st)?;
+        }
+    }
+    Ok(done)
+}
+
 /// `PROG -f IMAGE KVER`, waited for at most [`DRACUT_TIMEOUT`].
-fn rebuild(root: &Root, prog: &std::path::Path, img: &plan::Image) -> Result<(), Error> {
+pub fn rebuild(root: &Root, prog: &std::path::Path, img: &plan::Image) -> Result<(), Error> {
     let image = root.display(&img.path);
     let mut child = std::process::Command::new(prog)
         .arg("-f")

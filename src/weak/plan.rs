@@ -94,7 +94,7 @@ fn short(p: &Path) -> String {
 
 /// Does the link path collide with an entry kept in `weak-updates/` (the entry itself, or a
 /// non-directory where the link needs a directory)?
-fn conflict(others: &[Other], link: &Path) -> Option<String> {
+pub fn conflict(others: &[Other], link: &Path) -> Option<String> {
     others.iter().find_map(|o| {
         let p = o.path();
         (link == p || link.starts_with(p)).then(|| match o {

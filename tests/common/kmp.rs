@@ -35,17 +35,29 @@ pub struct KmpRpms {
     pub dir: PathBuf,
     /// (file name, name, epoch, version, release) of each package of `RPMS/`.
     pub index: Vec<(String, String, Option<u32>, String, String)>,
+    /// The same for `weak2/` (KMPs only weak-modules2's tests install).
+    pub weak2: Vec<(String, String, Option<u32>, String, String)>,
 }
 
 impl KmpRpms {
-    /// The rpm file of `NAME-VERSION-RELEASE` in `RPMS/`.
+    /// The rpm file of `NAME-VERSION-RELEASE` in `RPMS/` or `weak2/`.
     pub fn rpm(&self, nvr: &str) -> PathBuf {
-        let (file, ..) = self
-            .index
-            .iter()
-            .find(|(_, n, _, v, r)| format!("{n}-{v}-{r}") == nvr)
-            .unwrap_or_else(|| panic!("no {nvr} among the KMP fixtures: {:?}", self.index));
-        self.dir.join("RPMS").join(file)
+        let find = |index: &[(String, String, Option<u32>, String, String)]| {
+            index
+                .iter()
+                .find(|(_, n, _, v, r)| format!("{n}-{v}-{r}") == nvr)
+                .map(|(f, ..)| f.clone())
+        };
+        if let Some(f) = find(&self.index) {
+            return self.dir.join("RPMS").join(f);
+        }
+        let f = find(&self.weak2).unwrap_or_else(|| {
+            panic!(
+                "no {nvr} among the KMP fixtures: {:?} {:?}",
+                self.index, self.weak2
+            )
+        });
+        self.dir.join("weak2").join(f)
     }
 
     /// Every rpm of `RPMS/` (the KMPs and kabi-vendor-doc), sorted by file name.
@@ -85,22 +97,27 @@ pub fn kmp_rpms() -> Option<KmpRpms> {
         return None;
     }
     let dir = PathBuf::from(String::from_utf8(out.stdout).unwrap().trim());
-    let text = std::fs::read_to_string(dir.join("index.txt")).unwrap();
-    let index = text
-        .lines()
-        .map(|l| {
-            let f: Vec<&str> = l.split(' ').collect();
-            assert_eq!(f.len(), 5, "bad index.txt line {l:?}");
-            (
-                f[0].to_string(),
-                f[1].to_string(),
-                f[2].parse().ok(),
-                f[3].to_string(),
-                f[4].to_string(),
-            )
-        })
-        .collect();
-    Some(KmpRpms { dir, index })
+    let index = |file: &Path| {
+        let text = std::fs::read_to_string(file).unwrap();
+        text.lines()
+            .map(|l| {
+                let f: Vec<&str> = l.split(' ').collect();
+                assert_eq!(f.len(), 5, "bad {} line {l:?}", file.display());
+                (
+                    f[0].to_string(),
+                    f[1].to_string(),
+                    f[2].parse().ok(),
+                    f[3].to_string(),
+                    f[4].to_string(),
+                )
+            })
+            .collect()
+    };
+    Some(KmpRpms {
+        index: index(&dir.join("index.txt")),
+        weak2: index(&dir.join("weak2/index.txt")),
+        dir,
+    })
 }
 
 /// Make `root` a merged-/usr root as current SUSE is (`lib -> usr/lib`, also `bin`, `sbin`,

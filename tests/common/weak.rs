@@ -119,3 +119,20 @@ pub fn weak_root(dir: &Path, abis: &[&str], vendor: &[&str]) -> Option<WeakRoot>
         kvers,
     })
 }
+
+/// A SUSE-shaped root in `dir` (absent or empty): the cloud-amd64 kernels of `abis` as
+/// [`weak_root`] lays them out, then made a merged /usr as current SUSE has it: the module
+/// directories in `usr/lib/modules`, with `lib -> usr/lib` (and `bin`, `sbin`, `lib64` the
+/// same way), symvers and System.map in `/boot`. No vendor module is installed: KMP rpms
+/// bring them (`common::kmp::install`).
+pub fn suse_root(dir: &Path, abis: &[&str]) -> Option<WeakRoot> {
+    let r = weak_root(dir, abis, &[])?;
+    std::fs::create_dir_all(dir.join("usr")).unwrap();
+    std::fs::rename(dir.join("lib"), dir.join("usr/lib")).unwrap();
+    std::os::unix::fs::symlink("usr/lib", dir.join("lib")).unwrap();
+    for d in ["bin", "sbin", "lib64"] {
+        std::fs::create_dir_all(dir.join("usr").join(d)).unwrap();
+        std::os::unix::fs::symlink(Path::new("usr").join(d), dir.join(d)).unwrap();
+    }
+    Some(r)
+}
