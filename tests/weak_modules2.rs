@@ -608,7 +608,8 @@ fn dry_run_changes_nothing() {
     let before = listing(&s.dir);
     let outside = listing(&s.outside);
     let kmods = format!("/usr/lib/modules/{k56}/kernel/lib/crc7.ko\n");
-    let runs: Vec<(Vec<&str>, &str, Vec<(&str, &str)>)> = vec![
+    type Run<'a> = (Vec<&'a str>, &'a str, Vec<(&'a str, &'a str)>);
+    let runs: Vec<Run> = vec![
         (vec!["--add-kmp", V12], "", vec![("DRACUT", &dracut)]),
         (
             vec!["--add-kmp", V12],
@@ -775,7 +776,7 @@ fn the_initramfs_is_rebuilt_when_the_script_would() {
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
-    assert_eq!(marks, [k56.clone()]);
+    assert_eq!(marks, std::slice::from_ref(&k56));
     std::fs::remove_dir_all(s.dir.join("run")).unwrap();
 
     // no dracut (or no /etc/fstab): say what to run, for each kernel looked at
