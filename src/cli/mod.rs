@@ -3,6 +3,7 @@
 pub mod check;
 pub mod depmod;
 pub mod diff_abi;
+#[cfg(feature = "gen-docs")]
 pub mod docs;
 pub mod info;
 pub mod load;
@@ -59,7 +60,8 @@ pub enum Command {
     Lsmod,
     /// Will the modules this host expects load on this kernel? (boot-time check)
     Verify(verify::VerifyArgs),
-    /// Write the man pages and shell completions into DIR (for packaging)
+    /// Write the man pages and shell completions into DIR (for maintainers: dist/)
+    #[cfg(feature = "gen-docs")]
     #[command(hide = true)]
     GenDocs { dir: std::path::PathBuf },
 }
@@ -104,6 +106,7 @@ pub fn main_kabi(args: Vec<std::ffi::OsString>) -> i32 {
         Command::Unload(a) => load::run_unload(a),
         Command::Lsmod => load::run_lsmod(),
         Command::Verify(a) => verify::run(a),
+        #[cfg(feature = "gen-docs")]
         Command::GenDocs { dir } => match docs::write(dir) {
             Ok(()) => exit::OK,
             Err(e) => {
