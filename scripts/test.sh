@@ -6,10 +6,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh
 cargo fmt --all -- --check
-cargo clippy --all-targets --features crash-injection --quiet -- -D warnings
+cargo clippy --all-targets --features crash-injection,gen-docs --quiet -- -D warnings
 cargo clippy --all-targets --quiet -- -D warnings
-# crash-injection: the tests kill kabi at each of its crash points (KABI_CRASH_AT=N)
-cargo test --all-targets --features crash-injection
+# crash-injection: the tests kill kabi at each of its crash points (KABI_CRASH_AT=N);
+# gen-docs: the man pages and completions of dist/ are checked against the command line
+cargo test --all-targets --features crash-injection,gen-docs
 # every fuzz target built and run briefly (a crash fails the run; the long campaign is
 # `bash fuzz/run-all.sh 600`)
 bash fuzz/run-all.sh 5

@@ -1,13 +1,48 @@
 //! What `dist/` ships, each run for real: the systemd unit through `systemd-analyze verify`,
 //! the kernel-install plugin on a throwaway multi-kernel root, the dracut module's
-//! `module-setup.sh` and hook with dracut's functions stubbed in a throwaway initramfs tree.
+//! `module-setup.sh` and hook against dracut's function names in a throwaway tree (the real
+//! dracut builds and boots images in tests/dist_host.rs), and `scripts/install.sh` into a
+//! throwaway root in both layouts.
 
 mod common;
 
+use std::path::Path;
 use std::process::Command;
 
 fn dist(p: &str) -> std::path::PathBuf {
     common::repo().join("dist").join(p)
+}
+
+fn text(o: &std::process::Output) -> String {
+    format!(
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// `systemd-analyze verify --root` of a unit installed at `/etc/systemd/system` of a
+/// throwaway root holding kabi at /usr/bin/kabi; `man` (which checks `Documentation=`) finds
+/// dist/'s pages through MANPATH.
+fn analyze(unit: &str) -> std::process::Output {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("root");
+    let root = root.as_path();
+    let man8 = tmp.path().join("man/man8");
+    std::fs::create_dir_all(&man8).unwrap();
+    std::fs::copy(dist("man/kabi-verify.8"), man8.join("kabi-verify.8")).unwrap();
+    std::fs::create_dir_all(root.join("usr/bin")).unwrap();
+    std::fs::create_dir_all(root.join("etc/systemd/system")).unwrap();
+    std::fs::copy(env!("CARGO_BIN_EXE_kabi"), root.join("usr/bin/kabi")).unwrap();
+    std::fs::write(root.join("etc/systemd/system/kabi-verify.service"), unit).unwrap();
+    common::run(
+        Command::new("systemd-analyze")
+            .env("MANPATH", tmp.path().join("man"))
+            .arg("verify")
+            .arg(format!("--root={}", root.display()))
+            .arg("/etc/systemd/system/kabi-verify.service"),
+    )
 }
 
 #[test]
@@ -16,38 +51,78 @@ fn systemd_unit_verifies_and_is_ordered_before_modules_load() {
         return;
     }
     let unit = std::fs::read_to_string(dist("systemd/kabi-verify.service")).unwrap();
-    assert!(unit.contains("Type=oneshot"));
-    assert!(unit.contains("Before=systemd-modules-load.service"));
-    let check = |text: &str| {
-        let tmp = tempfile::tempdir().unwrap();
-        let root = tmp.path();
-        std::fs::create_dir_all(root.join("usr/bin")).unwrap();
-        std::fs::create_dir_all(root.join("etc/systemd/system")).unwrap();
-        std::fs::copy(env!("CARGO_BIN_EXE_kabi"), root.join("usr/bin/kabi")).unwrap();
-        std::fs::write(root.join("etc/systemd/system/kabi-verify.service"), text).unwrap();
-        common::run(
-            Command::new("systemd-analyze")
-                .arg("verify")
-                .arg(format!("--root={}", root.display()))
-                .arg("/etc/systemd/system/kabi-verify.service"),
-        )
-    };
-    let ok = check(&unit);
-    assert!(
-        ok.status.success() && ok.stderr.is_empty(),
-        "{}",
-        String::from_utf8_lossy(&ok.stderr)
-    );
+    for line in [
+        "Type=oneshot",
+        "Before=systemd-modules-load.service sysinit.target shutdown.target",
+        "Documentation=man:kabi-verify(8)",
+        "RequiresMountsFor=/var/lib/prometheus/node-exporter",
+        "SuccessExitStatus=1",
+        "TimeoutStartSec=90",
+        "ExecStart=/usr/bin/kabi verify --quiet --timeout 60 --metrics /var/lib/prometheus/node-exporter/kabi.prom",
+    ] {
+        assert!(unit.lines().any(|l| l == line), "no `{line}` in the unit");
+    }
+    // the man page the unit names exists
+    assert!(dist("man/kabi-verify.8").is_file());
+    let ok = analyze(&unit);
+    assert!(ok.status.success() && ok.stderr.is_empty(), "{}", text(&ok));
     // the check can fail: a broken copy is refused
-    let bad = check(&unit.replace("Type=oneshot", "Type=oneshoot"));
+    let bad = analyze(&unit.replace("Type=oneshot", "Type=oneshoot"));
     assert!(
         !bad.stderr.is_empty(),
         "systemd-analyze accepted a bad unit"
     );
 }
 
+/// The command of the unit, run as the unit runs it on a host without node_exporter (no
+/// collector directory): the metrics file is skipped, not a failure; a host with the
+/// directory gets the file.
 #[test]
-fn kernel_install_plugin_links_and_unlinks() {
+fn the_units_command_needs_no_collector() {
+    let unit = std::fs::read_to_string(dist("systemd/kabi-verify.service")).unwrap();
+    let exec = unit
+        .lines()
+        .find_map(|l| l.strip_prefix("ExecStart=/usr/bin/kabi "))
+        .unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let metrics = tmp.path().join("node-exporter/kabi.prom");
+    let args: Vec<String> = exec
+        .split_whitespace()
+        .map(|a| {
+            if a.ends_with("kabi.prom") {
+                metrics.display().to_string()
+            } else {
+                a.to_string()
+            }
+        })
+        .collect();
+    // an empty root: no kernel to verify, exit 2, but nothing about the metrics directory
+    // fails the run beyond that
+    let root = tempfile::tempdir().unwrap();
+    let run = || {
+        common::run(
+            common::kabi()
+                .args(&args)
+                .arg("--root")
+                .arg(root.path())
+                .args(["--kernel", "6.1.0-56-cloud-amd64"]),
+        )
+    };
+    let o = run();
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("does not exist: metrics not written"),
+        "{}",
+        text(&o)
+    );
+    assert!(!metrics.exists());
+    std::fs::create_dir_all(metrics.parent().unwrap()).unwrap();
+    let o2 = run();
+    assert!(metrics.is_file(), "{}", text(&o2));
+    assert_eq!(o.status.code(), o2.status.code());
+}
+
+#[test]
+fn kernel_install_plugin_links_and_unlinks_and_drops_the_cache() {
     if !common::require_tool("gcc-12") {
         return;
     }
@@ -61,85 +136,325 @@ fn kernel_install_plugin_links_and_unlinks() {
         return;
     };
     let k56 = r.kver("56");
-    let plugin = dist("kernel-install/50-kabi-weak-modules.install");
+    let plugin = dist("kernel-install/45-kabi-weak-modules.install");
     let run = |cmd: &str| {
         common::run(
             Command::new(&plugin)
                 .env("KABI", env!("CARGO_BIN_EXE_kabi"))
                 .env("KABI_BASEDIR", &r.root)
+                .env("KERNEL_INSTALL_VERBOSE", "1")
                 .args([cmd, k56, "/boot/entry"])
                 .arg(r.root.join(format!("boot/vmlinuz-{k56}"))),
         )
     };
+    // an image of 56 from before the links: on this root (not the host, no --dracut) it is
+    // named for a rebuild
+    let img = r.root.join(format!("boot/initramfs-{k56}.img"));
+    std::fs::write(&img, b"").unwrap();
     let o = run("add");
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(o.status.success(), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains(&format!(
+            "+{} weak-modules --add-kernel {k56}",
+            env!("CARGO_BIN_EXE_kabi")
+        )),
+        "{}",
+        text(&o)
+    );
     let (links, _) = kabi::weak::links::read(&r.weak_updates("56"));
     assert_eq!(links.len(), 2, "{links:?}");
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains(&img.display().to_string())
+            || out.contains(&img.display().to_string()),
+        "the stale image is named: {}",
+        text(&o)
+    );
+    // kabi's depmod left its scan cache in 56's module directory
+    let cache = r.module_dir("56").join("modules.kabi-cache");
+    assert!(cache.is_file(), "no {}", cache.display());
     let o = run("remove");
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(o.status.success(), "{}", text(&o));
     assert!(kabi::weak::links::read(&r.weak_updates("56")).0.is_empty());
+    assert!(!cache.exists(), "the scan cache goes with the kernel");
 }
 
+/// The order the plugin relies on: kernel-install runs it before 50-depmod and dracut's
+/// 50-dracut, and run-parts runs the Debian hook before dracut's and initramfs-tools'.
 #[test]
-fn dracut_module_installs_kabi_and_its_hook_runs_verify() {
+fn hooks_run_before_the_initramfs_generators() {
+    let mut plugins = [
+        "45-kabi-weak-modules.install",
+        "50-depmod.install",
+        "50-dracut.install",
+        "85-initrd.install",
+        "90-loaderentry.install",
+    ];
+    plugins.sort();
+    assert_eq!(plugins[0], "45-kabi-weak-modules.install");
+    assert!(dist("kernel-install/45-kabi-weak-modules.install").is_file());
+    if !common::require_tool("run-parts") {
+        return;
+    }
+    // run-parts' own order and name rules, on the hooks of Debian's generators and ours
+    let tmp = tempfile::tempdir().unwrap();
+    for n in ["dracut", "initramfs-tools", "dkms", "zz-update-grub"] {
+        let p = tmp.path().join(n);
+        std::fs::write(&p, "#!/bin/sh\n").unwrap();
+        std::fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    }
+    std::fs::copy(
+        dist("kernel/postinst.d/45-kabi"),
+        tmp.path().join("45-kabi"),
+    )
+    .unwrap();
+    let o = common::run(Command::new("run-parts").arg("--test").arg(tmp.path()));
+    let order: Vec<String> = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| {
+            Path::new(l)
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    assert_eq!(
+        order.first().map(String::as_str),
+        Some("45-kabi"),
+        "{order:?}"
+    );
+    assert!(order.contains(&"dracut".to_string()), "{order:?}");
+}
+
+/// module-setup.sh and the hook against dracut's function names, in a throwaway tree: check()
+/// answers 255 (only when asked for), 1 without a kabi; install() takes `kabi_binary`; the
+/// hook is silent on success (the summary goes to info, the log) and on a failure warns with
+/// every line of kabi's report.
+#[test]
+fn dracut_module_is_opt_in_and_its_hook_is_quiet_unless_something_fails() {
     let tmp = tempfile::tempdir().unwrap();
     let initdir = tmp.path().join("initramfs");
     let bin = tmp.path().join("bin");
     std::fs::create_dir_all(&bin).unwrap();
-    // `kabi` on PATH records how it is called
+    // a `kabi` that records how it is called and answers with $KABI_TEST_EXIT
     let log = tmp.path().join("calls");
+    let fake = bin.join("kabi-test");
     std::fs::write(
-        bin.join("kabi"),
-        format!("#!/bin/sh\necho \"$@\" >> {}\nexit 1\n", log.display()),
+        &fake,
+        format!(
+            "#!/bin/sh\necho \"$@\" >> {}\nif [ \"$KABI_TEST_EXIT\" = 0 ]; then echo 'kabi verify: kernel K: 2 expected modules, 0 with problems (0.1 s)'; exit 0; fi\n\
+             echo 'incompatible             kabi_vendor_b          weak-updates'\necho '    ENOEXEC: kabi_vendor_b: disagrees about version of symbol module_layout'\n\
+             echo 'kabi verify: kernel K: 1 expected modules, 1 with problems (0.1 s)'\nexit \"$KABI_TEST_EXIT\"\n",
+            log.display()
+        ),
     )
     .unwrap();
-    std::fs::set_permissions(
-        bin.join("kabi"),
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-    )
-    .unwrap();
+    std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let moddir = dist("dracut/90kabi");
-    // dracut's functions, stubbed to act on a throwaway initramfs tree
-    let script = format!(
-        r#"set -e
+    // dracut's functions, acting on a throwaway initramfs tree
+    let script = |setup: &str| {
+        format!(
+            r#"set -e
 initdir={initdir}
 moddir={moddir}
-require_binaries() {{ for b in "$@"; do command -v "$b" >/dev/null || return 1; done; }}
+dracutsysrootdir=
+DRACUT_PATH="/nonexistent"
+find_binary() {{ for p in $DRACUT_PATH; do [ -x "$p/$1" ] && {{ echo "$p/$1"; return 0; }}; done; return 1; }}
 inst_binary() {{ mkdir -p "$initdir$(dirname "$2")"; cp "$1" "$initdir$2"; }}
 inst_hook() {{ mkdir -p "$initdir/lib/dracut/hooks/$1"; cp "$3" "$initdir/lib/dracut/hooks/$1/$2-$(basename "$3")"; }}
+dinfo() {{ echo "DINFO: $*"; }}
 warn() {{ echo "WARN: $*"; }}
+info() {{ echo "INFO: $*"; }}
 . "$moddir/module-setup.sh"
-check
-install
-. "$initdir/lib/dracut/hooks/pre-udev/10-kabi-verify.sh"
+# not the machine's own /usr/bin/kabi (a package may be installed)
+kabi_installed=/nonexistent/kabi
+{setup}
 "#,
-        initdir = initdir.display(),
-        moddir = moddir.display()
+            initdir = initdir.display(),
+            moddir = moddir.display()
+        )
+    };
+    let bash = |s: String, exit: &str| {
+        common::run(
+            Command::new("bash")
+                .arg("-c")
+                .arg(s)
+                .env("KABI_TEST_EXIT", exit),
+        )
+    };
+    // no kabi anywhere: check() says so and answers 1
+    let o = bash(script("") + "set +e; check; echo \"check=$?\"", "0");
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains("check=1") && out.contains("DINFO: kabi: no kabi"),
+        "{}",
+        text(&o)
     );
+    // kabi named in dracut.conf.d: 255, never included by default
+    let conf = format!("kabi_binary={}", fake.display());
+    let o = bash(script(&conf) + "set +e; check; echo \"check=$?\"", "0");
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("check=255"),
+        "{}",
+        text(&o)
+    );
+    // install() puts it at /usr/bin/kabi with the pre-udev hook
+    let o = bash(script(&conf) + "install", "0");
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(initdir.join("usr/bin/kabi").is_file());
+    let hook = initdir.join("lib/dracut/hooks/pre-udev/10-kabi-verify.sh");
+    assert!(hook.is_file());
+    // the hook: `kabi` on PATH as the image has it
+    std::fs::copy(&fake, bin.join("kabi")).unwrap();
     let path = format!(
         "{}:{}",
         bin.display(),
         std::env::var("PATH").unwrap_or_default()
     );
-    let o = common::run(
-        Command::new("bash")
-            .arg("-c")
-            .arg(&script)
-            .env("PATH", path),
-    );
+    let run_hook = |exit: &str| {
+        common::run(
+            Command::new("sh")
+                .arg("-c")
+                .arg(format!(
+                    "warn() {{ echo \"WARN: $*\"; }}; info() {{ echo \"INFO: $*\"; }}; . {}",
+                    hook.display()
+                ))
+                .env("PATH", &path)
+                .env("KABI_TEST_EXIT", exit),
+        )
+    };
+    let o = run_hook("0");
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(!out.contains("WARN"), "a healthy host is quiet: {out}");
+    assert!(out.contains("INFO: kabi verify: kernel K: 2 expected modules, 0 with problems"));
+    let o = run_hook("1");
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(
         o.status.success(),
-        "{out}{}",
-        String::from_utf8_lossy(&o.stderr)
+        "the hook never fails the boot: {}",
+        text(&o)
     );
-    assert!(initdir.join("usr/bin/kabi").is_file());
+    let warns: Vec<&str> = out.lines().filter(|l| l.starts_with("WARN: ")).collect();
     assert_eq!(
-        std::fs::read_to_string(&log).unwrap().trim(),
-        "verify --quiet --timeout 30"
+        warns,
+        [
+            "WARN: kabi verify: some expected kernel modules will not load:",
+            "WARN: kabi verify: incompatible             kabi_vendor_b          weak-updates",
+            "WARN: kabi verify:     ENOEXEC: kabi_vendor_b: disagrees about version of symbol module_layout",
+            "WARN: kabi verify: kernel K: 1 expected modules, 1 with problems (0.1 s)",
+        ],
+        "{out}"
     );
+    let o = run_hook("2");
     assert!(
-        out.contains("WARN: kabi verify"),
-        "a failed verify is reported: {out}"
+        String::from_utf8_lossy(&o.stdout)
+            .contains("WARN: kabi verify: could not verify the kernel's modules (exit 2):"),
+        "{}",
+        text(&o)
     );
+    let calls = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        calls.lines().all(|l| l == "verify --quiet --timeout 30"),
+        "{calls}"
+    );
+}
+
+/// scripts/install.sh into a throwaway root, in each layout, and with another prefix: every
+/// file in its place, the scripts naming the installed kabi, the kmod names only on request
+/// and off any PATH.
+#[test]
+fn install_puts_everything_in_place() {
+    let install = |layout: &str, prefix: &str, names: bool| {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut c = Command::new("bash");
+        c.arg(common::repo().join("scripts/install.sh"))
+            .arg("--destdir")
+            .arg(tmp.path())
+            .args([
+                "--layout",
+                layout,
+                "--prefix",
+                prefix,
+                "--bin",
+                env!("CARGO_BIN_EXE_kabi"),
+            ]);
+        if names {
+            c.arg("--kmod-names");
+        }
+        let o = common::run(&mut c);
+        assert!(o.status.success(), "{}", text(&o));
+        tmp
+    };
+    let common_files = [
+        "usr/bin/kabi",
+        "usr/share/man/man8/kabi.8",
+        "usr/share/man/man8/kabi-verify.8",
+        "usr/share/man/man8/kabi-weak-modules.8",
+        "usr/share/bash-completion/completions/kabi",
+        "usr/share/fish/vendor_completions.d/kabi.fish",
+        "usr/share/doc/kabi/CHANGELOG.md",
+        "usr/lib/dracut/modules.d/90kabi/module-setup.sh",
+        "usr/lib/dracut/modules.d/90kabi/kabi-verify.sh",
+        "usr/lib/kernel/install.d/45-kabi-weak-modules.install",
+        "etc/dracut.conf.d/90-kabi.conf",
+    ];
+    let deb = install("debian", "/usr", true);
+    for f in common_files.iter().chain(&[
+        "usr/share/zsh/vendor-completions/_kabi",
+        "lib/systemd/system/kabi-verify.service",
+        "usr/share/doc/kabi/LICENSE-MIT",
+        "usr/share/doc/kabi/LICENSE-APACHE",
+        "etc/kernel/postinst.d/45-kabi",
+        "etc/kernel/postrm.d/45-kabi",
+        "lib/depmod.d/kabi-weak-updates.conf",
+    ]) {
+        assert!(deb.path().join(f).is_file(), "debian: {f} missing");
+    }
+    assert!(!deb.path().join("usr/share/man/man1").exists());
+    for n in [
+        "modinfo",
+        "depmod",
+        "modprobe",
+        "insmod",
+        "rmmod",
+        "lsmod",
+        "weak-modules",
+    ] {
+        assert_eq!(
+            std::fs::read_link(deb.path().join("usr/lib/kabi/bin").join(n)).unwrap(),
+            Path::new("/usr/bin/kabi")
+        );
+        for d in ["usr/bin", "usr/sbin", "sbin", "bin"] {
+            assert!(!deb.path().join(d).join(n).exists(), "{d}/{n} shadows kmod");
+        }
+    }
+    let rpm = install("rpm", "/usr", false);
+    for f in common_files.iter().chain(&[
+        "usr/share/zsh/site-functions/_kabi",
+        "usr/lib/systemd/system/kabi-verify.service",
+        "usr/share/licenses/kabi/LICENSE-MIT",
+    ]) {
+        assert!(rpm.path().join(f).is_file(), "rpm: {f} missing");
+    }
+    assert!(!rpm.path().join("etc/kernel").exists());
+    assert!(!rpm.path().join("lib/depmod.d").exists());
+    assert!(
+        !rpm.path().join("usr/lib/kabi").exists(),
+        "kmod names only on request"
+    );
+    // another prefix: the scripts name that kabi
+    let local = install("debian", "/usr/local", false);
+    assert!(local.path().join("usr/local/bin/kabi").is_file());
+    for f in [
+        "usr/local/lib/systemd/system/kabi-verify.service",
+        "usr/lib/dracut/modules.d/90kabi/module-setup.sh",
+        "usr/lib/kernel/install.d/45-kabi-weak-modules.install",
+        "etc/kernel/postinst.d/45-kabi",
+    ] {
+        let t = std::fs::read_to_string(local.path().join(f)).unwrap();
+        assert!(t.contains("/usr/local/bin/kabi"), "{f}");
+        assert!(!t.contains("/usr/bin/kabi"), "{f}");
+    }
 }

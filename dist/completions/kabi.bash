@@ -25,9 +25,6 @@ _kabi() {
             kabi,diff-abi)
                 cmd="kabi__subcmd__diff__subcmd__abi"
                 ;;
-            kabi,gen-docs)
-                cmd="kabi__subcmd__gen__subcmd__docs"
-                ;;
             kabi,help)
                 cmd="kabi__subcmd__help"
                 ;;
@@ -69,9 +66,6 @@ _kabi() {
                 ;;
             kabi__subcmd__help,diff-abi)
                 cmd="kabi__subcmd__help__subcmd__diff__subcmd__abi"
-                ;;
-            kabi__subcmd__help,gen-docs)
-                cmd="kabi__subcmd__help__subcmd__gen__subcmd__docs"
                 ;;
             kabi__subcmd__help,help)
                 cmd="kabi__subcmd__help__subcmd__help"
@@ -128,7 +122,7 @@ _kabi() {
 
     case "${cmd}" in
         kabi)
-            opts="-h -V --help --version info modversions check diff-abi depmod weak-modules weak-modules2 weak load unload lsmod verify sign gen-docs help"
+            opts="-h -V --help --version info modversions check diff-abi depmod weak-modules weak-modules2 weak load unload lsmod verify sign help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -192,7 +186,7 @@ _kabi() {
             return 0
             ;;
         kabi__subcmd__depmod)
-            opts="-a -A -b -C -E -F -e -n -P -w -v -u -q -r -m -j -h --all --quick --basedir --config --symvers --filesyms --errsyms --dry-run --show --symbol-prefix --warn --verbose --quiet --root --map --no-cache --cache --jobs --decompress-only --help"
+            opts="-a -A -b -C -E -F -e -n -P -w -v -j -h --all --quick --basedir --config --symvers --filesyms --errsyms --dry-run --show --symbol-prefix --warn --verbose --no-cache --cache --jobs --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -287,22 +281,8 @@ _kabi() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        kabi__subcmd__gen__subcmd__docs)
-            opts="-h --help"
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
         kabi__subcmd__help)
-            opts="info modversions check diff-abi depmod weak-modules weak-modules2 weak load unload lsmod verify sign gen-docs help"
+            opts="info modversions check diff-abi depmod weak-modules weak-modules2 weak load unload lsmod verify sign help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -344,20 +324,6 @@ _kabi() {
             return 0
             ;;
         kabi__subcmd__help__subcmd__diff__subcmd__abi)
-            opts=""
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        kabi__subcmd__help__subcmd__gen__subcmd__docs)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -808,7 +774,7 @@ _kabi() {
             return 0
             ;;
         kabi__subcmd__weak__subcmd__modules)
-            opts="-h --add-modules --remove-modules --add-kernel --remove-kernel --dry-run --verbose --no-initramfs --basedir --dracut --delete-modules --check-initramfs-prog --suse --help"
+            opts="-h --add-modules --remove-modules --add-kernel --remove-kernel --dry-run --verbose --no-initramfs --basedir --dracut --suse --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -819,10 +785,6 @@ _kabi() {
                     return 0
                     ;;
                 --dracut)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --check-initramfs-prog)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

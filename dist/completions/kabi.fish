@@ -39,7 +39,6 @@ complete -c kabi -n "__fish_kabi_needs_command" -f -a "unload" -d 'Remove module
 complete -c kabi -n "__fish_kabi_needs_command" -f -a "lsmod" -d 'List loaded modules'
 complete -c kabi -n "__fish_kabi_needs_command" -f -a "verify" -d 'Will the modules this host expects load on this kernel? (boot-time check)'
 complete -c kabi -n "__fish_kabi_needs_command" -f -a "sign" -d 'Sign modules as scripts/sign-file does (--verify: would the kernel accept them?)'
-complete -c kabi -n "__fish_kabi_needs_command" -f -a "gen-docs" -d 'Write the man pages and shell completions into DIR (for packaging)'
 complete -c kabi -n "__fish_kabi_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c kabi -n "__fish_kabi_using_subcommand info" -s F -l field -d 'Print only provided FIELD' -r
 complete -c kabi -n "__fish_kabi_using_subcommand info" -s k -l set-version -d 'Use VERSION instead of `uname -r`' -r
@@ -77,7 +76,7 @@ complete -c kabi -n "__fish_kabi_using_subcommand diff-abi" -s b -l root -d 'Fil
 complete -c kabi -n "__fish_kabi_using_subcommand diff-abi" -s m -l modules -d 'Modules (files or directories) to check against NEW: which break, and through what' -r -F
 complete -c kabi -n "__fish_kabi_using_subcommand diff-abi" -l vmlinux-only -d 'Only the vmlinux symbols of each side'
 complete -c kabi -n "__fish_kabi_using_subcommand diff-abi" -s v -l verbose -d 'List every symbol, not just the counts'
-complete -c kabi -n "__fish_kabi_using_subcommand diff-abi" -l json
+complete -c kabi -n "__fish_kabi_using_subcommand diff-abi" -l json -d 'Print the comparison (and the verdicts of --modules) as JSON (docs/schemas/diff-abi.schema.json)'
 complete -c kabi -n "__fish_kabi_using_subcommand diff-abi" -s h -l help -d 'Print help'
 complete -c kabi -n "__fish_kabi_using_subcommand depmod" -s b -l basedir -d 'Use DIR as the filesystem root for /lib/modules' -r -F
 complete -c kabi -n "__fish_kabi_using_subcommand depmod" -s C -l config -d 'Use these configuration files or directories instead of the depmod.d defaults' -r -F
@@ -92,24 +91,17 @@ complete -c kabi -n "__fish_kabi_using_subcommand depmod" -s e -l errsyms -d 'Re
 complete -c kabi -n "__fish_kabi_using_subcommand depmod" -s n -l show -l dry-run -d 'Write the text files to standard output instead of the module directory'
 complete -c kabi -n "__fish_kabi_using_subcommand depmod" -s w -l warn -d 'Warn on duplicate dependencies, aliases and symbol versions'
 complete -c kabi -n "__fish_kabi_using_subcommand depmod" -s v -l verbose -d 'Print what was done (counts, cache use, files written)'
-complete -c kabi -n "__fish_kabi_using_subcommand depmod" -s u -d 'Deprecated kmod options, accepted and ignored'
-complete -c kabi -n "__fish_kabi_using_subcommand depmod" -s q -l quiet
-complete -c kabi -n "__fish_kabi_using_subcommand depmod" -s r -l root
-complete -c kabi -n "__fish_kabi_using_subcommand depmod" -s m -l map
 complete -c kabi -n "__fish_kabi_using_subcommand depmod" -l no-cache -d 'Do not read or write the scan cache'
-complete -c kabi -n "__fish_kabi_using_subcommand depmod" -l decompress-only -d 'Only decompress every module of the tree and report the time (measurement aid)'
 complete -c kabi -n "__fish_kabi_using_subcommand depmod" -s h -l help -d 'Print help'
 complete -c kabi -n "__fish_kabi_using_subcommand weak-modules" -l basedir -d 'Filesystem root' -r -F
-complete -c kabi -n "__fish_kabi_using_subcommand weak-modules" -l dracut -d 'Rebuild the initramfs of each changed kernel with PROG -f IMAGE KVER' -r -F
-complete -c kabi -n "__fish_kabi_using_subcommand weak-modules" -l check-initramfs-prog -d 'Accepted for compatibility; no effect' -r -F
+complete -c kabi -n "__fish_kabi_using_subcommand weak-modules" -l dracut -d 'Rebuild the initramfs images of changed kernels with PROG (default: the host\'s dracut)' -r -F
 complete -c kabi -n "__fish_kabi_using_subcommand weak-modules" -l add-modules -d 'Link the modules read from standard input into every compatible installed kernel'
 complete -c kabi -n "__fish_kabi_using_subcommand weak-modules" -l remove-modules -d 'Remove the links to the modules read from standard input'
 complete -c kabi -n "__fish_kabi_using_subcommand weak-modules" -l add-kernel -d 'Link every compatible module of the other kernels into KVER (default: running kernel)'
 complete -c kabi -n "__fish_kabi_using_subcommand weak-modules" -l remove-kernel -d 'Remove every link of KVER (default: running kernel)'
 complete -c kabi -n "__fish_kabi_using_subcommand weak-modules" -l dry-run -d 'Say what would be done; change nothing'
 complete -c kabi -n "__fish_kabi_using_subcommand weak-modules" -l verbose -d 'Print every decision'
-complete -c kabi -n "__fish_kabi_using_subcommand weak-modules" -l no-initramfs -d 'Do not report or rebuild initramfs images'
-complete -c kabi -n "__fish_kabi_using_subcommand weak-modules" -l delete-modules -d 'Accepted for compatibility; no effect'
+complete -c kabi -n "__fish_kabi_using_subcommand weak-modules" -l no-initramfs -d 'Neither rebuild nor name the initramfs images of changed kernels'
 complete -c kabi -n "__fish_kabi_using_subcommand weak-modules" -l suse -d 'SUSE\'s conventions: /usr/lib/modules, links keep the module\'s top directory'
 complete -c kabi -n "__fish_kabi_using_subcommand weak-modules" -s h -l help -d 'Print help'
 complete -c kabi -n "__fish_kabi_using_subcommand weak-modules2" -l logfile -d 'Append standard error to FILE (a relative name is taken in /var/log)' -r -F
@@ -128,9 +120,9 @@ complete -c kabi -n "__fish_kabi_using_subcommand weak-modules2" -s h -l help -d
 complete -c kabi -n "__fish_kabi_using_subcommand weak; and not __fish_seen_subcommand_from status help" -s h -l help -d 'Print help'
 complete -c kabi -n "__fish_kabi_using_subcommand weak; and not __fish_seen_subcommand_from status help" -f -a "status" -d 'For every kernel: each module of the other kernels\' extra/ and each weak-updates link: linked or not, compatible or not and why, dangling links'
 complete -c kabi -n "__fish_kabi_using_subcommand weak; and not __fish_seen_subcommand_from status help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c kabi -n "__fish_kabi_using_subcommand weak; and __fish_seen_subcommand_from status" -l basedir -r -F
-complete -c kabi -n "__fish_kabi_using_subcommand weak; and __fish_seen_subcommand_from status" -l suse
-complete -c kabi -n "__fish_kabi_using_subcommand weak; and __fish_seen_subcommand_from status" -l json
+complete -c kabi -n "__fish_kabi_using_subcommand weak; and __fish_seen_subcommand_from status" -l basedir -d 'Filesystem root' -r -F
+complete -c kabi -n "__fish_kabi_using_subcommand weak; and __fish_seen_subcommand_from status" -l suse -d 'SUSE\'s conventions: /usr/lib/modules, links keep the module\'s top directory'
+complete -c kabi -n "__fish_kabi_using_subcommand weak; and __fish_seen_subcommand_from status" -l json -d 'Print the state as JSON (docs/schemas/weak-status.schema.json)'
 complete -c kabi -n "__fish_kabi_using_subcommand weak; and __fish_seen_subcommand_from status" -s h -l help -d 'Print help'
 complete -c kabi -n "__fish_kabi_using_subcommand weak; and __fish_seen_subcommand_from help" -f -a "status" -d 'For every kernel: each module of the other kernels\' extra/ and each weak-updates link: linked or not, compatible or not and why, dangling links'
 complete -c kabi -n "__fish_kabi_using_subcommand weak; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
@@ -186,20 +178,18 @@ complete -c kabi -n "__fish_kabi_using_subcommand sign" -s p -l save-sig -d 'Als
 complete -c kabi -n "__fish_kabi_using_subcommand sign" -l verify -d 'Do not sign: say whether the kernel would accept each module\'s signature (against --trusted-cert, a kernel image, an installed kernel or the running kernel)'
 complete -c kabi -n "__fish_kabi_using_subcommand sign" -l running -d '--verify: the running kernel\'s keyrings'
 complete -c kabi -n "__fish_kabi_using_subcommand sign" -s h -l help -d 'Print help'
-complete -c kabi -n "__fish_kabi_using_subcommand gen-docs" -s h -l help -d 'Print help'
-complete -c kabi -n "__fish_kabi_using_subcommand help; and not __fish_seen_subcommand_from info modversions check diff-abi depmod weak-modules weak-modules2 weak load unload lsmod verify sign gen-docs help" -f -a "info" -d 'Show a module\'s information, exactly as kmod\'s modinfo does (or --json)'
-complete -c kabi -n "__fish_kabi_using_subcommand help; and not __fish_seen_subcommand_from info modversions check diff-abi depmod weak-modules weak-modules2 weak load unload lsmod verify sign gen-docs help" -f -a "modversions" -d 'Dump a module\'s imported symbol versions (__versions), as modprobe --dump-modversions'
-complete -c kabi -n "__fish_kabi_using_subcommand help; and not __fish_seen_subcommand_from info modversions check diff-abi depmod weak-modules weak-modules2 weak load unload lsmod verify sign gen-docs help" -f -a "check" -d 'Will these modules load on that kernel? Every reason, in the kernel\'s words'
-complete -c kabi -n "__fish_kabi_using_subcommand help; and not __fish_seen_subcommand_from info modversions check diff-abi depmod weak-modules weak-modules2 weak load unload lsmod verify sign gen-docs help" -f -a "diff-abi" -d 'What changed between two kernels\' ABIs, and which modules that breaks'
-complete -c kabi -n "__fish_kabi_using_subcommand help; and not __fish_seen_subcommand_from info modversions check diff-abi depmod weak-modules weak-modules2 weak load unload lsmod verify sign gen-docs help" -f -a "depmod" -d 'Generate modules.dep and the binary indexes, byte for byte as kmod\'s depmod'
-complete -c kabi -n "__fish_kabi_using_subcommand help; and not __fish_seen_subcommand_from info modversions check diff-abi depmod weak-modules weak-modules2 weak load unload lsmod verify sign gen-docs help" -f -a "weak-modules" -d 'RHEL\'s weak-modules: link compatible modules into other kernels\' weak-updates/'
-complete -c kabi -n "__fish_kabi_using_subcommand help; and not __fish_seen_subcommand_from info modversions check diff-abi depmod weak-modules weak-modules2 weak load unload lsmod verify sign gen-docs help" -f -a "weak-modules2" -d 'SUSE\'s weak-modules2: link compatible kernel module packages (KMPs) into other kernels'
-complete -c kabi -n "__fish_kabi_using_subcommand help; and not __fish_seen_subcommand_from info modversions check diff-abi depmod weak-modules weak-modules2 weak load unload lsmod verify sign gen-docs help" -f -a "weak" -d 'Weak-updates state: kabi weak status'
-complete -c kabi -n "__fish_kabi_using_subcommand help; and not __fish_seen_subcommand_from info modversions check diff-abi depmod weak-modules weak-modules2 weak load unload lsmod verify sign gen-docs help" -f -a "load" -d 'Load modules with their dependencies, as modprobe (checked first)'
-complete -c kabi -n "__fish_kabi_using_subcommand help; and not __fish_seen_subcommand_from info modversions check diff-abi depmod weak-modules weak-modules2 weak load unload lsmod verify sign gen-docs help" -f -a "unload" -d 'Remove modules (-r: and their unused dependencies)'
-complete -c kabi -n "__fish_kabi_using_subcommand help; and not __fish_seen_subcommand_from info modversions check diff-abi depmod weak-modules weak-modules2 weak load unload lsmod verify sign gen-docs help" -f -a "lsmod" -d 'List loaded modules'
-complete -c kabi -n "__fish_kabi_using_subcommand help; and not __fish_seen_subcommand_from info modversions check diff-abi depmod weak-modules weak-modules2 weak load unload lsmod verify sign gen-docs help" -f -a "verify" -d 'Will the modules this host expects load on this kernel? (boot-time check)'
-complete -c kabi -n "__fish_kabi_using_subcommand help; and not __fish_seen_subcommand_from info modversions check diff-abi depmod weak-modules weak-modules2 weak load unload lsmod verify sign gen-docs help" -f -a "sign" -d 'Sign modules as scripts/sign-file does (--verify: would the kernel accept them?)'
-complete -c kabi -n "__fish_kabi_using_subcommand help; and not __fish_seen_subcommand_from info modversions check diff-abi depmod weak-modules weak-modules2 weak load unload lsmod verify sign gen-docs help" -f -a "gen-docs" -d 'Write the man pages and shell completions into DIR (for packaging)'
-complete -c kabi -n "__fish_kabi_using_subcommand help; and not __fish_seen_subcommand_from info modversions check diff-abi depmod weak-modules weak-modules2 weak load unload lsmod verify sign gen-docs help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c kabi -n "__fish_kabi_using_subcommand help; and not __fish_seen_subcommand_from info modversions check diff-abi depmod weak-modules weak-modules2 weak load unload lsmod verify sign help" -f -a "info" -d 'Show a module\'s information, exactly as kmod\'s modinfo does (or --json)'
+complete -c kabi -n "__fish_kabi_using_subcommand help; and not __fish_seen_subcommand_from info modversions check diff-abi depmod weak-modules weak-modules2 weak load unload lsmod verify sign help" -f -a "modversions" -d 'Dump a module\'s imported symbol versions (__versions), as modprobe --dump-modversions'
+complete -c kabi -n "__fish_kabi_using_subcommand help; and not __fish_seen_subcommand_from info modversions check diff-abi depmod weak-modules weak-modules2 weak load unload lsmod verify sign help" -f -a "check" -d 'Will these modules load on that kernel? Every reason, in the kernel\'s words'
+complete -c kabi -n "__fish_kabi_using_subcommand help; and not __fish_seen_subcommand_from info modversions check diff-abi depmod weak-modules weak-modules2 weak load unload lsmod verify sign help" -f -a "diff-abi" -d 'What changed between two kernels\' ABIs, and which modules that breaks'
+complete -c kabi -n "__fish_kabi_using_subcommand help; and not __fish_seen_subcommand_from info modversions check diff-abi depmod weak-modules weak-modules2 weak load unload lsmod verify sign help" -f -a "depmod" -d 'Generate modules.dep and the binary indexes, byte for byte as kmod\'s depmod'
+complete -c kabi -n "__fish_kabi_using_subcommand help; and not __fish_seen_subcommand_from info modversions check diff-abi depmod weak-modules weak-modules2 weak load unload lsmod verify sign help" -f -a "weak-modules" -d 'RHEL\'s weak-modules: link compatible modules into other kernels\' weak-updates/'
+complete -c kabi -n "__fish_kabi_using_subcommand help; and not __fish_seen_subcommand_from info modversions check diff-abi depmod weak-modules weak-modules2 weak load unload lsmod verify sign help" -f -a "weak-modules2" -d 'SUSE\'s weak-modules2: link compatible kernel module packages (KMPs) into other kernels'
+complete -c kabi -n "__fish_kabi_using_subcommand help; and not __fish_seen_subcommand_from info modversions check diff-abi depmod weak-modules weak-modules2 weak load unload lsmod verify sign help" -f -a "weak" -d 'Weak-updates state: kabi weak status'
+complete -c kabi -n "__fish_kabi_using_subcommand help; and not __fish_seen_subcommand_from info modversions check diff-abi depmod weak-modules weak-modules2 weak load unload lsmod verify sign help" -f -a "load" -d 'Load modules with their dependencies, as modprobe (checked first)'
+complete -c kabi -n "__fish_kabi_using_subcommand help; and not __fish_seen_subcommand_from info modversions check diff-abi depmod weak-modules weak-modules2 weak load unload lsmod verify sign help" -f -a "unload" -d 'Remove modules (-r: and their unused dependencies)'
+complete -c kabi -n "__fish_kabi_using_subcommand help; and not __fish_seen_subcommand_from info modversions check diff-abi depmod weak-modules weak-modules2 weak load unload lsmod verify sign help" -f -a "lsmod" -d 'List loaded modules'
+complete -c kabi -n "__fish_kabi_using_subcommand help; and not __fish_seen_subcommand_from info modversions check diff-abi depmod weak-modules weak-modules2 weak load unload lsmod verify sign help" -f -a "verify" -d 'Will the modules this host expects load on this kernel? (boot-time check)'
+complete -c kabi -n "__fish_kabi_using_subcommand help; and not __fish_seen_subcommand_from info modversions check diff-abi depmod weak-modules weak-modules2 weak load unload lsmod verify sign help" -f -a "sign" -d 'Sign modules as scripts/sign-file does (--verify: would the kernel accept them?)'
+complete -c kabi -n "__fish_kabi_using_subcommand help; and not __fish_seen_subcommand_from info modversions check diff-abi depmod weak-modules weak-modules2 weak load unload lsmod verify sign help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c kabi -n "__fish_kabi_using_subcommand help; and __fish_seen_subcommand_from weak" -f -a "status" -d 'For every kernel: each module of the other kernels\' extra/ and each weak-updates link: linked or not, compatible or not and why, dangling links'

@@ -59,8 +59,9 @@ pub struct CheckArgs {
     /// /lib/modules/kabi-current), as Red Hat's ksc does
     #[arg(long, value_name = "FILE|DIR")]
     pub stablelist: Option<PathBuf>,
-    /// Module files, or directories to check every module below
-    #[arg(required = true, value_name = "MODULE|DIR")]
+    /// Module files, directories to check every module below, or names and aliases of the
+    /// kernel's modules (looked up as kabi info does)
+    #[arg(required = true, value_name = "MODULE|DIR|NAME")]
     pub modules: Vec<PathBuf>,
 }
 
@@ -142,6 +143,69 @@ pub fn collect(paths: &[PathBuf]) -> Vec<PathBuf> {
         }
     }
     out
+}
+
+/// Is `arg` a module name or alias rather than a path: no such file, no `/`, no module
+/// suffix (kmod's modinfo decides the same way).
+fn is_name(arg: &std::path::Path) -> bool {
+    let Some(s) = arg.to_str() else { return false };
+    !s.is_empty()
+        && !s.contains('/')
+        && crate::module::strip_module_ext(s).is_none()
+        && std::fs::symlink_metadata(arg).is_err()
+}
+
+/// The arguments as module files: directories expanded, names and aliases looked up in the
+/// kernel's module directory under the root (built-in modules are said and left out).
+/// An argument that is neither a file nor a module of the kernel is an error.
+fn files_of(args: &CheckArgs, target: &Target) -> Result<Vec<PathBuf>, String> {
+    let mut out = Vec::new();
+    let mut dir = None;
+    for a in &args.modules {
+        if !is_name(a) {
+            out.extend(collect(std::slice::from_ref(a)));
+            continue;
+        }
+        let dir = dir.get_or_insert_with(|| {
+            let root = args.root.to_str().filter(|r| *r != "/");
+            let kver = target
+                .release
+                .clone()
+                .or_else(|| args.kernel.clone())
+                .unwrap_or_else(super::running_release);
+            super::module_dir(root, Some(&kver))
+        });
+        let name = a.to_string_lossy();
+        let found = super::info::resolve(&name, dir, false).map_err(|_| {
+            format!(
+                "{name}: no such file, and no module or alias of that name in {}",
+                dir.dir
+            )
+        })?;
+        for f in found {
+            match f {
+                crate::tree::lookup::Found::File { path, .. } => out.push(path),
+                crate::tree::lookup::Found::Builtin { name } => {
+                    eprintln!("kabi check: {name} is built into the kernel: it always loads");
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The last line of the text report.
+pub fn summary(target: &Target, verdicts: &[Verdict], unreadable: usize) -> String {
+    let refused = verdicts.iter().filter(|v| !v.compatible()).count();
+    let mut s = format!(
+        "kabi check: kernel {}: {} modules, {refused} would be refused",
+        target.release.as_deref().unwrap_or("(release unknown)"),
+        verdicts.len()
+    );
+    if unreadable > 0 {
+        s.push_str(&format!(", {unreadable} could not be read"));
+    }
+    s
 }
 
 /// Parse `files` in parallel; each unreadable one is reported (`kabi CMD: ERROR: ...`).
@@ -399,8 +463,17 @@ pub fn run(args: &CheckArgs) -> i32 {
             return exit::ERROR;
         }
     };
-    let files = collect(&args.modules);
+    let files = match files_of(args, &target) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("kabi check: ERROR: {e}");
+            return exit::ERROR;
+        }
+    };
     if files.is_empty() {
+        if args.modules.iter().all(|a| is_name(a)) {
+            return exit::COMPATIBLE; // only built-in modules were named
+        }
         eprintln!("kabi check: ERROR: no module files in {:?}", args.modules);
         return exit::ERROR;
     }
@@ -509,6 +582,12 @@ pub fn run(args: &CheckArgs) -> i32 {
             ));
         }
         s.push_str(&render_support(&support, args.verbose));
+        s.push_str(&summary(
+            &target,
+            &verdicts,
+            files.len().saturating_sub(verdicts.len()),
+        ));
+        s.push('\n');
         s
     };
     let _ = std::io::stdout().lock().write_all(out.as_bytes());

@@ -26,6 +26,8 @@ pub struct DiffAbiArgs {
     /// List every symbol, not just the counts
     #[arg(short, long)]
     pub verbose: bool,
+    /// Print the comparison (and the verdicts of --modules) as JSON
+    /// (docs/schemas/diff-abi.schema.json)
     #[arg(long)]
     pub json: bool,
 }

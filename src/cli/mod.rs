@@ -3,6 +3,7 @@
 pub mod check;
 pub mod depmod;
 pub mod diff_abi;
+#[cfg(feature = "gen-docs")]
 pub mod docs;
 pub mod getopt;
 pub mod info;
@@ -67,7 +68,8 @@ pub enum Command {
     Verify(verify::VerifyArgs),
     /// Sign modules as scripts/sign-file does (--verify: would the kernel accept them?)
     Sign(sign::SignArgs),
-    /// Write the man pages and shell completions into DIR (for packaging)
+    /// Write the man pages and shell completions into DIR (for maintainers: dist/)
+    #[cfg(feature = "gen-docs")]
     #[command(hide = true)]
     GenDocs { dir: std::path::PathBuf },
 }
@@ -114,6 +116,7 @@ pub fn main_kabi(args: Vec<std::ffi::OsString>) -> i32 {
         Command::Lsmod => load::run_lsmod(),
         Command::Verify(a) => verify::run(a),
         Command::Sign(a) => sign::run(a),
+        #[cfg(feature = "gen-docs")]
         Command::GenDocs { dir } => match docs::write(dir) {
             Ok(()) => exit::OK,
             Err(e) => {

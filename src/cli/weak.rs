@@ -20,8 +20,15 @@ use std::path::{Path, PathBuf};
         * --add-kernel links the newest kernel's compatible copy of a module (the script links the\n    \
           newest copy, and nothing when that one is incompatible).\n  \
         * A module the target kernel has in its own extra/ or updates/ is not linked.\n  \
-        * Each kernel's weak-updates/ changes in one atomic step; a lock serializes runs.\n  \
-        * Initramfs images of changed kernels are reported; --dracut PROG rebuilds them."
+        * Each kernel's weak-updates/ changes in one atomic step; a lock serializes runs.\n\
+        \n\
+        Initramfs images (/boot/initramfs-KVER.img, initrd.img-KVER, initrd-KVER) of the kernels\n\
+        whose modules changed are rebuilt, as by RHEL's script, with dracut when it is installed\n\
+        (or --dracut PROG): PROG -f IMAGE KVER. For another --basedir they are only named (dracut\n\
+        059 follows the absolute weak-updates links as the host sees them), unless --dracut is\n\
+        given: then dracut is also given --kmoddir BASEDIR/lib/modules/KVER, and --sysroot BASEDIR\n\
+        when dracut is installed there (else BASEDIR's dracut.conf and dracut.conf.d).\n\
+        --no-initramfs leaves them alone (kernel-install and dracut's own hooks build new ones)."
 )]
 pub struct WeakModulesArgs {
     /// Link the modules read from standard input into every compatible installed kernel
@@ -42,13 +49,13 @@ pub struct WeakModulesArgs {
     /// Print every decision
     #[arg(long)]
     pub verbose: bool,
-    /// Do not report or rebuild initramfs images
+    /// Neither rebuild nor name the initramfs images of changed kernels
     #[arg(long)]
     pub no_initramfs: bool,
     /// Filesystem root
     #[arg(long, value_name = "DIR", default_value = "/")]
     pub basedir: PathBuf,
-    /// Rebuild the initramfs of each changed kernel with PROG -f IMAGE KVER
+    /// Rebuild the initramfs images of changed kernels with PROG (default: the host's dracut)
     #[arg(long, value_name = "PROG")]
     pub dracut: Option<PathBuf>,
     /// Accepted for compatibility; no effect
@@ -76,10 +83,13 @@ pub enum WeakCommand {
     /// For every kernel: each module of the other kernels' extra/ and each weak-updates link:
     /// linked or not, compatible or not and why, dangling links
     Status {
+        /// Filesystem root
         #[arg(long, value_name = "DIR", default_value = "/")]
         basedir: PathBuf,
+        /// SUSE's conventions: /usr/lib/modules, links keep the module's top directory
         #[arg(long)]
         suse: bool,
+        /// Print the state as JSON (docs/schemas/weak-status.schema.json)
         #[arg(long)]
         json: bool,
     },
@@ -161,6 +171,13 @@ pub fn run_weak_modules(a: &WeakModulesArgs) -> i32 {
         }
     } else {
         let k = kver();
+        if k.is_empty() {
+            eprintln!(
+                "weak-modules: which kernel? give KVER: the running kernel's release \
+                 (/proc/sys/kernel/osrelease) cannot be read; is /proc mounted?"
+            );
+            return 1;
+        }
         if crate::depmod::check_release(&k).is_err() {
             eprintln!("weak-modules: '{k}' is not a kernel release");
             return 1;
@@ -182,24 +199,12 @@ pub fn run_weak_modules(a: &WeakModulesArgs) -> i32 {
                 }
             }
             if a.dry_run {
-                print_plan(&root, &out.plan, &opts);
+                print_plan(&root, &out);
             }
-            for img in &out.plan.images {
-                let shown = root.display(&img.path);
-                if let Some(why) = &img.unreadable {
-                    eprintln!(
-                        "weak-modules: cannot read {}: {why}; rebuild it to be safe",
-                        shown.display()
-                    );
-                } else if a.dracut.is_none() && !a.dry_run {
-                    println!(
-                        "weak-modules: {} holds changed modules ({}): rebuild it",
-                        shown.display(),
-                        img.held.join(", ")
-                    );
-                }
+            if !a.dry_run {
+                report_images(&root, &out, a.verbose);
             }
-            0
+            if out.failed.is_empty() { 0 } else { 1 }
         }
         Err(e) => {
             eprintln!("weak-modules: {e}");
@@ -208,8 +213,49 @@ pub fn run_weak_modules(a: &WeakModulesArgs) -> i32 {
     }
 }
 
+/// After a run: the images rebuilt (with `--verbose`), those that could not be, and, without
+/// dracut, those to rebuild.
+fn report_images(root: &Root, out: &ops::Outcome, verbose: bool) {
+    for img in &out.images {
+        let shown = root.display(&img.path);
+        if img.command.is_some() {
+            if verbose && out.rebuilt.contains(&shown) {
+                println!("weak-modules: rebuilt {}", shown.display());
+            }
+        } else if let Some(why) = &img.unreadable {
+            eprintln!(
+                "weak-modules: cannot read {}: {why}; rebuild it to be safe",
+                shown.display()
+            );
+        } else {
+            println!("weak-modules: {}: rebuild it", image_why(&shown, img));
+        }
+    }
+    for (img, why) in &out.failed {
+        eprintln!("weak-modules: {} was not rebuilt: {why}", img.display());
+    }
+}
+
+/// `IMAGE holds changed modules (...)`, or why else it is to be rebuilt.
+fn image_why(shown: &Path, img: &ops::Rebuild) -> String {
+    if img.held.is_empty() {
+        format!(
+            "{}: the modules of kernel {} changed",
+            shown.display(),
+            img.krel
+        )
+    } else {
+        format!(
+            "{} holds changed modules ({})",
+            shown.display(),
+            img.held.join(", ")
+        )
+    }
+}
+
 /// `--dry-run`: what a run would do, link by link.
-fn print_plan(root: &Root, plan: &crate::weak::plan::Plan, opts: &ops::Options) {
+fn print_plan(root: &Root, out: &ops::Outcome) {
+    let plan = &out.plan;
     for kp in plan.changed() {
         for (l, t) in &kp.after {
             if kp.before.get(l) != Some(t) {
@@ -232,20 +278,17 @@ fn print_plan(root: &Root, plan: &crate::weak::plan::Plan, opts: &ops::Options) 
         }
         println!("would rewrite the indexes of kernel {}", kp.krel);
     }
-    for img in &plan.images {
+    for img in &out.images {
         let shown = root.display(&img.path);
-        match &opts.dracut {
-            Some(d) => println!(
-                "would run {} -f {} {}",
-                d.display(),
-                shown.display(),
-                img.krel
+        match &img.command {
+            Some(cmd) => println!(
+                "would run {}",
+                cmd.iter()
+                    .map(|a| a.to_string_lossy())
+                    .collect::<Vec<_>>()
+                    .join(" ")
             ),
-            None => println!(
-                "{} holds changed modules ({}): it would need a rebuild",
-                shown.display(),
-                img.held.join(", ")
-            ),
+            None => println!("{}: it would need a rebuild", image_why(&shown, img)),
         }
     }
     if plan.changed().next().is_none() {

@@ -1,0 +1,163 @@
+//! What an administrator meets at the edges: `kabi check NAME` looked up as `kabi info` does,
+//! with a summary line; `kabi weak status` on a root without kernels; `--json` options that
+//! say what they print; the messages when `/proc` is not mounted.
+
+mod common;
+
+use clap::CommandFactory;
+use common::{fetch_kernel, kabi, module_dir, run};
+
+fn text(o: &std::process::Output) -> String {
+    format!(
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// `kabi check dummy` finds the kernel's own dummy.ko by name; the report ends with a
+/// summary line; a name that is no module is an error naming where it was looked for; a
+/// module of another ABI is refused and counted.
+#[test]
+fn check_takes_module_names_and_sums_up() {
+    let Some(root) = fetch_kernel("cloud-amd64", Some("56")) else {
+        return;
+    };
+    let Some(old) = fetch_kernel("cloud-amd64", Some("47")) else {
+        return;
+    };
+    let (_, kver) = module_dir(&root);
+    let check = |args: &[&std::ffi::OsStr]| {
+        run(kabi()
+            .args(["check", "-b"])
+            .arg(&root)
+            .args(["-k", &kver])
+            .args(args))
+    };
+    let o = check(&["dummy".as_ref()]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 2, "{}", text(&o));
+    assert!(
+        lines[0].starts_with("ok") && lines[0].contains("dummy"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(
+        lines[1],
+        format!("kabi check: kernel {kver}: 1 modules, 0 would be refused")
+    );
+
+    let o = check(&["no_such_module_x".as_ref()]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("no_such_module_x: no such file, and no module or alias of that name in")
+            && err.contains(&format!("{}/lib/modules/{kver}", root.display())),
+        "{}",
+        text(&o)
+    );
+
+    // 47's udf (and its crc-itu-t) by path, and 56's dummy by name: 2 refused of 3
+    let (old_dir, _) = module_dir(&old);
+    let udf = old_dir.join("kernel/fs/udf/udf.ko");
+    let crc = old_dir.join("kernel/lib/crc-itu-t.ko");
+    let o = check(&[udf.as_os_str(), crc.as_os_str(), "dummy".as_ref()]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.lines().last()
+            == Some(&format!("kabi check: kernel {kver}: 3 modules, 2 would be refused")[..]),
+        "{}",
+        text(&o)
+    );
+    // --json has no summary line: it stays one JSON document
+    let o = check(&["--json".as_ref(), "dummy".as_ref()]);
+    serde_json::from_slice::<serde_json::Value>(&o.stdout).expect("one JSON document");
+}
+
+#[test]
+fn weak_status_without_kernels_says_so() {
+    let o = run(kabi().args(["weak", "status", "--basedir", "/nonexistent/kabi-root"]));
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("/nonexistent/kabi-root"),
+        "{}",
+        text(&o)
+    );
+    let empty = tempfile::tempdir().unwrap();
+    let o = run(kabi()
+        .args(["weak", "status", "--basedir"])
+        .arg(empty.path()));
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("no kernel module directories"),
+        "{}",
+        text(&o)
+    );
+}
+
+/// With `/proc` not mounted (an empty tmpfs over it, in a mount namespace of this test
+/// only), the commands that default to the running kernel say which file they could not
+/// read, never an empty release. Needs root for the namespace.
+#[test]
+fn without_proc_the_messages_name_it() {
+    if !rustix::process::geteuid().is_root() {
+        assert!(!common::in_ci(), "CI runs the tests as root");
+        eprintln!("SKIPPED: needs root for a mount namespace");
+        return;
+    }
+    let o = run(std::process::Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "sh", "-c"])
+        .arg(
+            "mount -t tmpfs none /proc || exit 99; \"$0\" verify; echo \"exit $?\"; \
+             \"$0\" weak-modules --add-kernel --dry-run; echo \"exit $?\"",
+        )
+        .arg(env!("CARGO_BIN_EXE_kabi")));
+    let all = text(&o);
+    assert!(o.status.success(), "{all}");
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(
+        out.lines().collect::<Vec<_>>(),
+        ["exit 2", "exit 1"],
+        "{all}"
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("kabi verify: which kernel? /proc/sys/kernel/osrelease"),
+        "{all}"
+    );
+    assert!(
+        err.contains("weak-modules: which kernel? give KVER") && err.contains("/proc mounted?"),
+        "{all}"
+    );
+    assert!(
+        !err.contains("kernel :"),
+        "an empty release is never shown: {all}"
+    );
+}
+
+/// Each `--json` option says what it prints.
+#[test]
+fn every_json_option_has_a_help_text() {
+    fn walk(cmd: &clap::Command, path: &str, found: &mut usize) {
+        for a in cmd.get_arguments() {
+            if a.get_long() == Some("json") {
+                *found += 1;
+                assert!(
+                    a.get_help().is_some_and(|h| h.to_string().contains("JSON")),
+                    "kabi {path} --json has no help text"
+                );
+            }
+        }
+        for s in cmd.get_subcommands() {
+            walk(s, &format!("{path} {}", s.get_name()), found);
+        }
+    }
+    let mut found = 0;
+    walk(&kabi::cli::Cli::command(), "", &mut found);
+    // info, check, diff-abi, weak status, verify
+    assert_eq!(found, 5);
+}
