@@ -9,8 +9,11 @@
 # qemu-system-x86 boots a real Debian kernel with kabi as /init (tests/qemu_boot.rs).
 # openssl makes the signing keys of the signature tests (and is what sign-file links against);
 # efitools' cert-to-efi-sig-list writes the UEFI signature lists kabi reads (tests/sig.rs).
+# dracut (Debian's 059; it replaces initramfs-tools, which the tests take from their cache)
+# builds the images tests/qemu_dracut.rs boots, with its kernel hook; lintian judges the .debs
+# of scripts/package.sh (tests/packages.rs).
 set -euo pipefail
-pkgs="kmod xz-utils zstd gzip bzip2 lz4 apt dpkg bc time gcc-12 make binutils libelf1 util-linux qemu-system-x86 systemd rpm sqlite3 openssl efitools"
+pkgs="kmod xz-utils zstd gzip bzip2 lz4 apt dpkg bc time gcc-12 make binutils libelf1 util-linux qemu-system-x86 systemd rpm sqlite3 openssl efitools dracut lintian"
 missing=""
 for p in $pkgs; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
