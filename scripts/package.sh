@@ -80,7 +80,8 @@ build_deb() {
                 install -m755 "dist/debian/$pkg.$s" "$d/DEBIAN/$s"
             fi
         done
-        (cd "$d" && find etc -type f 2>/dev/null | sed 's|^|/|' | sort) >"$d/DEBIAN/conffiles"
+        # every file in /etc (kabi-kmod-names has none: no etc/ at all)
+        (cd "$d" && if [ -d etc ]; then find etc -type f; fi | sed 's|^|/|' | sort) >"$d/DEBIAN/conffiles"
         [ -s "$d/DEBIAN/conffiles" ] || rm "$d/DEBIAN/conffiles"
         (cd "$d" && find . -path ./DEBIAN -prune -o -type f -printf '%P\0' | LC_ALL=C sort -z \
             | xargs -0 -r md5sum) >"$d/DEBIAN/md5sums"
