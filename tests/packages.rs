@@ -446,8 +446,8 @@ fn rpm_installs_into_a_root_and_lists_its_files() {
         "{}",
         text(&o)
     );
-    // rpm -V: the installed files are what the package holds
-    let o = rpm(&["-V", "kabi", "kabi-kmod-names"], &[]);
+    // rpm -V: the installed files are what the package holds (the root has no /bin/sh)
+    let o = rpm(&["-V", "--nodeps", "kabi", "kabi-kmod-names"], &[]);
     assert!(o.status.success(), "rpm -V: {}", text(&o));
 
     // the unit, installed by rpm, as systemd sees it (the pages through MANPATH)
