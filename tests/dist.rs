@@ -1,7 +1,7 @@
 //! What `dist/` ships, each run for real: the systemd unit through `systemd-analyze verify`,
 //! the kernel-install plugin on a throwaway multi-kernel root, the dracut module's
 //! `module-setup.sh` and hook against dracut's function names in a throwaway tree (the real
-//! dracut builds and boots images in tests/dist_host.rs), and `scripts/install.sh` into a
+//! dracut builds and boots images in tests/qemu_dracut.rs), and `scripts/install.sh` into a
 //! throwaway root in both layouts.
 
 mod common;
