@@ -232,6 +232,22 @@ impl Verdict {
     }
 }
 
+/// `try_to_force_load()`: the module loads, the kernel is tainted F, and the kernel says so
+/// only when it is not tainted F yet (`M: REASON: kernel tainted.`): one note per module,
+/// the first reason in the loader's order, however many symbols lack a version.
+fn force_taint(v: &mut Verdict, reason: &str) {
+    if v.notes
+        .iter()
+        .any(|n| matches!(n, Note::Taint { flag: 'F', .. }))
+    {
+        return;
+    }
+    v.notes.push(Note::Taint {
+        flag: 'F',
+        message: format!("{}: {reason}: kernel tainted.", v.name),
+    });
+}
+
 fn lossy(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
@@ -459,10 +475,7 @@ pub fn check_with_sig(
         ) {
             (None, _) => {
                 if cfg.force_load {
-                    v.notes.push(Note::Taint {
-                        flag: 'F',
-                        message: format!("{}: module_layout: kernel tainted.", v.name),
-                    });
+                    force_taint(&mut v, "module_layout");
                 } else {
                     v.problems.push(Problem::NoVersions);
                 }
@@ -485,10 +498,7 @@ pub fn check_with_sig(
     match (m.vermagic(), &target.vermagic) {
         (None, _) => {
             if cfg.force_load {
-                v.notes.push(Note::Taint {
-                    flag: 'F',
-                    message: format!("{}: bad vermagic: kernel tainted.", v.name),
-                });
+                force_taint(&mut v, "bad vermagic");
             } else {
                 v.problems.push(Problem::NoVermagic);
             }
@@ -529,13 +539,7 @@ pub fn check_with_sig(
     }
     if cfg.modversions && !m.exports.is_empty() && m.exports.iter().all(|e| e.crc.is_none()) {
         if cfg.force_load {
-            v.notes.push(Note::Taint {
-                flag: 'F',
-                message: format!(
-                    "{}: no versions for exported symbols: kernel tainted.",
-                    v.name
-                ),
-            });
+            force_taint(&mut v, "no versions for exported symbols");
         } else {
             v.problems.push(Problem::ExportsWithoutVersions);
         }
@@ -583,10 +587,7 @@ pub fn check_with_sig(
                 Some(None) => v.notes.push(Note::NoSymbolVersion {
                     symbol: need.name.into(),
                 }),
-                None if cfg.force_load => v.notes.push(Note::Taint {
-                    flag: 'F',
-                    message: format!("{}: {}: kernel tainted.", v.name, need.name),
-                }),
+                None if cfg.force_load => force_taint(&mut v, need.name),
                 None => v.problems.push(Problem::NoVersions),
             }
         }
@@ -904,6 +905,51 @@ mod tests {
         let v = check(&m, None, &t, &HashMap::default());
         assert!(v.compatible());
         assert!(v.unverified.iter().any(|u| u.starts_with("symbol CRCs")));
+    }
+
+    #[test]
+    fn a_module_without_versions_taints_f_once() {
+        let (mut m, mut t) = fixture();
+        // the module imports two more of the kernel's symbols, then loses its __versions
+        for name in ["kabi_one", "kabi_two"] {
+            m.undefined.push(Undefined {
+                name: name.into(),
+                weak: false,
+            });
+            t.abi.merge(
+                "x",
+                vec![KernelSymbol {
+                    name: name.into(),
+                    crc: Some(7),
+                    kind: ExportKind::Plain,
+                    namespace: String::new(),
+                    owner: "vmlinux".into(),
+                }],
+            );
+        }
+        m.versions = Versions::Absent;
+        let v = check(&m, None, &t, &HashMap::default());
+        assert!(v.compatible(), "force-load accepts it: {:?}", v.problems);
+        let f: Vec<&Note> = v
+            .notes
+            .iter()
+            .filter(|n| matches!(n, Note::Taint { flag: 'F', .. }))
+            .collect();
+        // try_to_force_load() prints only while the kernel is not tainted F yet: the first
+        // reason, module_layout (check_modstruct_version comes first)
+        assert_eq!(
+            f,
+            [&Note::Taint {
+                flag: 'F',
+                message: "crc_itu_t: module_layout: kernel tainted.".into()
+            }],
+            "{:?}",
+            v.notes
+        );
+        // without MODULE_FORCE_LOAD: refused once, ENOEXEC
+        let mut t = t;
+        t.config.force_load = false;
+        assert_eq!(problems(&m, &t), vec![Problem::NoVersions]);
     }
 
     #[test]
