@@ -439,3 +439,67 @@ fn a_debian_layout_root_links_like_a_rhel_one() {
         text(&o)
     );
 }
+
+/// Two modules of one module name built for different kernels, offered together: 47's
+/// `kabi_vendor_a` installed under another file name (`kabi_vendor_a_47.ko`) beside the
+/// vendor modules, 55's `kabi_vendor_a` and `kabi_vendor_b`. For 56 a symbol is provided by
+/// any compatible module that exports it: 55's `kabi_vendor_b` takes `kabi_vendor_a_hello`
+/// from 55's `kabi_vendor_a`, whatever 47's copy is; only 47's copy is refused. (Measured
+/// with RHEL's weak-modules on the same root: `--add-modules` refuses `kabi_vendor_a_47.ko`
+/// alone and falls back; `--add-kernel` links 55's `kabi_vendor_a` and `kabi_vendor_b`.)
+#[test]
+fn a_symbol_is_provided_by_any_compatible_module_of_the_batch() {
+    if !common::require_tool("gcc-12") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(r) = setup(tmp.path()) else { return };
+    let (k47, k55, k56) = (r.kver("47"), r.kver("55"), r.kver("56"));
+    let old_a = r.extra("47").join("kabi_vendor_a_47.ko");
+    std::fs::copy(&vendor(&r, "47")[0], &old_a).unwrap();
+    let mut batch = vendor(&r, "55");
+    batch.push(old_a.clone());
+
+    let o = weak_modules(&r, &["--add-modules", "--no-initramfs"], &batch, &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    let refused: Vec<&str> = out
+        .lines()
+        .filter(|l| l.contains(&format!("is not compatible with kernel {k56}")))
+        .collect();
+    assert_eq!(refused.len(), 1, "{}", text(&o));
+    assert!(
+        refused[0].starts_with(&format!(
+            "Module kabi_vendor_a_47.ko from kernel {k47} is not compatible with kernel {k56} in symbols:  module_layout"
+        )),
+        "{}",
+        text(&o)
+    );
+    assert!(!out.contains("kabi_vendor_a_hello"), "{}", text(&o));
+    // one module of the batch is refused: the kernel keeps its state, as the script does
+    assert!(
+        out.contains(&format!("Falling back weak-modules state for kernel {k56}")),
+        "{}",
+        text(&o)
+    );
+    assert!(links(&r.weak_updates("56")).is_empty(), "{}", text(&o));
+
+    // every kernel's extra/: 55's kabi_vendor_a and kabi_vendor_b are linked into 56,
+    // 47's two builds of kabi_vendor_a are not
+    let o = weak_modules(&r, &["--add-kernel", "--no-initramfs", k56], &[], &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    let want: Vec<(String, String)> = ["kabi_vendor_a.ko", "kabi_vendor_b.ko"]
+        .iter()
+        .zip(vendor(&r, "55"))
+        .map(|(n, t)| (format!("kabi-vendor/{n}"), inside(&r, &t)))
+        .collect();
+    assert_eq!(links(&r.weak_updates("56")), want, "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains(&format!(
+            "Module kabi_vendor_b.ko from kernel {k55} is compatible with kernel {k56}"
+        )),
+        "{}",
+        text(&o)
+    );
+}
