@@ -112,7 +112,11 @@ pub const EXIT_STATUS: &[(&str, &[(&str, &str)])] = &[
             ),
             (
                 "1",
-                "A wrong command line; a package the script would refuse (not in the rpm database without a module list, modules for several kernels, a forbidden directory); an unreadable root or rpm database; a failed write or initramfs rebuild (each kernel's links were changed completely or not at all).",
+                "A package the script would refuse (not in the rpm database without a module list, modules for several kernels, a forbidden directory); an unreadable root or rpm database; a failed write or initramfs rebuild (each kernel's links were changed completely or not at all); a missing mode or a wrong argument count, as SUSE's script.",
+            ),
+            (
+                "2",
+                "An unknown option (as kabi weak-modules2; invoked as weak-modules2: 1, as SUSE's script).",
             ),
         ],
     ),

@@ -132,8 +132,47 @@ fn loader_parts(
     (ModuleIndex::new(&dir, false), cfg)
 }
 
+/// Complete what an interrupted `weak-modules` run left in the kernel's module directory
+/// before its indexes are read, so that the links and `modules.dep` agree (a dry run only
+/// says so). Failing to complete it is reported; the load goes on with the tree as it is.
+fn complete_pending(root: &Path, kver: Option<&str>, system: &System, dry_run: bool) {
+    let Some(kver) = kver
+        .map(str::to_string)
+        .or_else(|| system.release())
+        .filter(|k| crate::depmod::check_release(k).is_ok())
+    else {
+        return;
+    };
+    let Ok(r) = crate::root::Root::open(root) else {
+        return;
+    };
+    let layout = crate::weak::Layout::default();
+    if dry_run {
+        let pending = r
+            .open_dir(layout.kernel(&kver))
+            .is_ok_and(|d| d.lstat(crate::weak::txn::RECORD).is_ok());
+        if pending {
+            eprintln!(
+                "kabi: kernel {kver}: an interrupted weak-modules run is pending; the next kabi command that writes completes it"
+            );
+        }
+        return;
+    }
+    match crate::weak::txn::recover_if_pending(&r, layout, &kver) {
+        Ok(Some(m)) => eprintln!("kabi: {m}"),
+        Ok(None) => {}
+        Err(e) => eprintln!("kabi: WARNING: {e}"),
+    }
+}
+
 pub fn run_load(a: &LoadArgs) -> i32 {
     let system = System::host();
+    complete_pending(
+        &a.root,
+        a.kver.as_deref(),
+        &system,
+        a.dry_run || a.show_depends,
+    );
     let (index, config) = loader_parts(&a.root, a.kver.as_deref(), &a.config, &system);
     for m in &config.messages {
         eprint!("{}", m.render());

@@ -187,9 +187,11 @@ pub fn recover(
     }
 }
 
-/// For commands that only read (verify, load): complete an interrupted transaction of
-/// kernel `krel` under `root` if there is one and the tree can be written; otherwise say why
-/// not. `Ok(None)`: nothing was pending.
+/// For commands that only read (verify, load) and depmod: complete an interrupted
+/// transaction of kernel `krel` under `root` if there is one, and remove what interrupted runs
+/// left (staging trees, temporary files), under the modules lock; otherwise say why not.
+/// `Ok(None)`: nothing was pending (one read of the kernel's directory when nothing is
+/// left behind).
 pub fn recover_if_pending(
     root: &Root,
     layout: super::Layout,
@@ -198,15 +200,36 @@ pub fn recover_if_pending(
     let Ok(kdir) = root.open_dir(layout.kernel(krel)) else {
         return Ok(None);
     };
-    if kdir.lstat(RECORD).is_err() {
+    if !left_behind(&kdir) {
         return Ok(None);
     }
     let _lock = crate::depmod::lock(root).map_err(|e| e.to_string())?;
     let st = super::state::read(root, &kdir, krel).map_err(|e| e.to_string())?;
-    recover(root, &kdir, &st, false).map_err(|e| {
-        format!(
-            "kernel {krel}: an interrupted weak-modules run left {} and it could not be completed: {e}",
-            kdir.show(RECORD).display()
-        )
+    let done = if st.pending.is_some() {
+        recover(root, &kdir, &st, false).map_err(|e| {
+            format!(
+                "kernel {krel}: an interrupted weak-modules run left {} and it could not be completed: {e}",
+                kdir.show(RECORD).display()
+            )
+        })?
+    } else {
+        clean_stale(&kdir, &st).map_err(|e| e.to_string())?;
+        None
+    };
+    kdir.clean_temps();
+    Ok(done)
+}
+
+/// Did an interrupted run leave something in the kernel's module directory: its intent
+/// record, a staging tree, a temporary file? (One read of the directory.)
+fn left_behind(kdir: &Dir) -> bool {
+    kdir.entries().is_ok_and(|es| {
+        es.iter().any(|e| {
+            e.name == RECORD
+                || e.name
+                    .to_str()
+                    .is_some_and(|n| n.starts_with(super::state::STAGING_PREFIX))
+                || (e.kind == crate::root::Kind::File && crate::root::is_temp_name(&e.name))
+        })
     })
 }
