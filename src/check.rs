@@ -183,6 +183,30 @@ fn lockdown_words(_reason: &str) -> &'static str {
 }
 
 impl Problem {
+    /// A refusal by the signature check (`module_sig_check()`, or lockdown after it).
+    pub fn is_signature(&self) -> bool {
+        matches!(
+            self,
+            Problem::BadSignature { .. }
+                | Problem::Unsigned
+                | Problem::UnsupportedCrypto { .. }
+                | Problem::UnavailableKey { .. }
+                | Problem::Lockdown { .. }
+        )
+    }
+
+    /// One line (or a few) for a report on module `m`: the errno, then the kernel's words,
+    /// then what kabi found when that adds to them.
+    pub fn describe(&self, m: &str) -> String {
+        let msg = self.kernel_message(m);
+        match (msg.is_empty(), self.explain()) {
+            (true, Some(e)) => format!("{}: {m}: {e}", self.errno()),
+            (true, None) => format!("{} ({m})", self.errno()),
+            (false, Some(e)) => format!("{}: {msg} ({e})", self.errno()),
+            (false, None) => format!("{}: {msg}", self.errno()),
+        }
+    }
+
     /// What went wrong, for people, when the kernel says nothing (or little).
     pub fn explain(&self) -> Option<String> {
         match self {

@@ -4,7 +4,7 @@
 //! read inside the root, without following a link out of it; a FIFO or a device where a
 //! module is expected is a finding, never a hang.
 
-use crate::check::check_set;
+use crate::check::{Note, Verdict, check_set_with_sigs};
 use crate::kernel::source::{Depth, KernelSpec, resolve};
 use crate::kernel::target::Target;
 use crate::module::{Detail, Module};
@@ -68,6 +68,11 @@ pub struct Finding {
     pub path: Option<PathBuf>,
     pub state: State,
     pub reasons: Vec<String>,
+    /// What the kernel would say but load anyway (taints), in its words.
+    pub notes: Vec<String>,
+    /// The kernel's signature check of the module file (`module_sig_check()`), when read:
+    /// `verified with KEY (KEYRING)`, `unsigned module`, ...
+    pub signature: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -234,7 +239,18 @@ pub fn verify(root: &Root, kver: &str, wanted: Vec<Wanted>) -> Report {
         &KernelSpec::Installed(kver.to_string()),
         Depth::Symvers,
     ) {
-        Ok(t) => Some(t),
+        Ok(mut t) => match crate::sig::SigPolicy::of_kernel(root, kver) {
+            Ok(mut p) => {
+                // the modules are loaded at boot (systemd-modules-load, udev's modprobe), not by kabi
+                p.loader_comm = "modprobe".into();
+                t.sig = p;
+                Some(t)
+            }
+            Err(e) => {
+                errors.push(format!("kernel {kver}: signature policy: {e}"));
+                None
+            }
+        },
         Err(e) => {
             errors.push(e.to_string());
             None
@@ -279,6 +295,8 @@ fn locate(
             path: w.path.clone(),
             state: State::Ok,
             reasons: Vec::new(),
+            notes: Vec::new(),
+            signature: None,
         };
         let path = match &w.path {
             Some(p) => match follow(root, p) {
@@ -318,7 +336,9 @@ fn locate(
     (findings, to_open)
 }
 
-/// Read the modules in parallel and check them, as one set, against the kernel.
+/// Read the modules in parallel and check them, as one set, against the kernel; each
+/// module's signature is checked from the same bytes with the kernel's [`crate::sig::SigPolicy`]
+/// (its keys are loaded only when a signed module needs them).
 fn judge(
     root: &Root,
     target: Option<&Target>,
@@ -326,20 +346,27 @@ fn judge(
     to_open: Vec<(usize, PathBuf)>,
 ) {
     use rayon::prelude::*;
-    let opened: Vec<(usize, PathBuf, Result<Module, crate::Error>)> = to_open
+    type Read = Result<(Module, Option<crate::sig::SigCheck>), crate::Error>;
+    let opened: Vec<(usize, PathBuf, Read)> = to_open
         .into_par_iter()
         .map(|(fi, p)| {
-            let m = Module::read_in(root, &p, Detail::Full);
+            let m = match target {
+                Some(t) => Module::read_in_with_sig(root, &p, Detail::Full, &t.sig)
+                    .map(|(m, sc)| (m, Some(sc))),
+                None => Module::read_in(root, &p, Detail::Full).map(|m| (m, None)),
+            };
             (fi, p, m)
         })
         .collect();
     let mut set: Vec<(PathBuf, Module)> = Vec::new();
+    let mut sigs: Vec<Option<crate::sig::SigCheck>> = Vec::new();
     let mut slot: Vec<(usize, usize)> = Vec::new(); // (finding index, set index)
     for (fi, p, m) in opened {
         match m {
-            Ok(m) => {
+            Ok((m, sc)) => {
                 slot.push((fi, set.len()));
                 set.push((p, m));
+                sigs.push(sc);
             }
             Err(e) => {
                 findings[fi].state = State::Incompatible;
@@ -353,24 +380,49 @@ fn judge(
         }
         return;
     };
-    let verdicts = check_set(&set, t);
+    let verdicts = check_set_with_sigs(&set, t, &sigs);
     for (fi, si) in slot {
         let v = &verdicts[si];
+        let f = &mut findings[fi];
+        f.notes = notes(v);
+        f.signature = v.signature.as_ref().map(signature_summary);
         if !v.compatible() {
-            findings[fi].state = State::Incompatible;
-            findings[fi].reasons = v
+            f.state = State::Incompatible;
+            f.reasons = v
                 .problems
                 .iter()
-                .map(|p| {
-                    let msg = p.kernel_message(&set[si].1.name);
-                    if msg.is_empty() {
-                        format!("{} ({})", p.errno(), set[si].1.name)
-                    } else {
-                        format!("{}: {msg}", p.errno())
-                    }
-                })
+                .map(|p| p.describe(&set[si].1.name))
                 .collect();
         }
+    }
+}
+
+/// The verdict's notes, one line each.
+fn notes(v: &Verdict) -> Vec<String> {
+    v.notes
+        .iter()
+        .map(|n| match n {
+            Note::Taint { flag, message } => format!("taint {flag}: {message}"),
+            Note::NoSymbolVersion { symbol } => {
+                format!("{}: no symbol version for {symbol}", v.name)
+            }
+            Note::StructModuleSize { module, kernel } => format!(
+                "struct module size {module} differs from the kernel's {kernel} (not checked before 6.4)"
+            ),
+        })
+        .collect()
+}
+
+/// One line on a signature check (before enforcement).
+fn signature_summary(sc: &crate::sig::SigCheck) -> String {
+    use crate::sig::Outcome;
+    match &sc.outcome {
+        Outcome::Verified { key, keyring } => {
+            format!("verified with '{key}' ({})", keyring.name())
+        }
+        Outcome::Soft { why, detail } => format!("{} ({detail})", why.reason()),
+        Outcome::Refused { errno, detail } => format!("refused, {errno}: {detail}"),
+        Outcome::Unknown { detail } => format!("not verified: {detail}"),
     }
 }
 

@@ -313,7 +313,7 @@ pub fn run_weak(a: &WeakArgs) -> i32 {
                     return 2;
                 }
             };
-            let k = Kernels::new(&root, Layout { suse: *suse });
+            let k = Kernels::with_signatures(&root, Layout { suse: *suse });
             if !root.is_dir(k.layout.base()) {
                 eprintln!(
                     "kabi weak status: {}: no kernel module directories",

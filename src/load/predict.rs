@@ -3,7 +3,7 @@
 //! of the running kernel's ABI can change (the executor only calls [`Predict::admit`] and
 //! [`Predict::loaded`]).
 
-use crate::check::check;
+use crate::check::check_with_sig;
 use crate::kernel::abi::KernelSymbol;
 use crate::kernel::target::Target;
 use crate::module::Module;
@@ -17,8 +17,11 @@ pub trait Predict {
     fn loaded(&mut self, path: &Path);
 }
 
-/// The running kernel: `/proc/kallsyms` (with CRCs from `/proc/kcore` when readable), and
-/// vermagic and `struct module` size from one of its own modules. Built on first use.
+/// The running kernel: `/proc/kallsyms` (with CRCs from `/proc/kcore` when readable),
+/// vermagic and `struct module` size from one of its own modules, and its signature policy as
+/// it is now ([`crate::sig::SigPolicy::running`] of the system root, the directory holding
+/// `proc`: `module.sig_enforce`, lockdown, the trusted keys). Built on first use; the keys
+/// are read only when a signed module must be verified.
 pub struct RunningPredictor {
     proc: PathBuf,
     /// A module of the running kernel's tree (for vermagic and `struct module` size).
@@ -56,6 +59,13 @@ impl RunningPredictor {
             {
                 t.learn_from_module(&m);
             }
+            // without a readable system root, signatures are judged by a distribution
+            // kernel's defaults (not enforced, no keys)
+            if let Ok(root) = crate::root::Root::open(self.proc.parent().unwrap_or(Path::new("/")))
+                && let Ok(p) = crate::sig::SigPolicy::running(&root)
+            {
+                t.sig = p;
+            }
             self.target = Some(t);
         }
         self.target.get_or_insert_with(Target::default)
@@ -64,10 +74,14 @@ impl RunningPredictor {
 
 impl Predict for RunningPredictor {
     fn admit(&mut self, name: &str, path: &Path) -> Result<(), String> {
-        let m = Module::open(path).map_err(|e| e.to_string())?;
+        let host = crate::root::Root::host().map_err(|e| e.to_string())?;
+        let abs = std::path::absolute(path).map_err(|e| format!("{}: {e}", path.display()))?;
         let extra = self.extra.clone();
         let t = self.target().clone();
-        let v = check(&m, Some(path.to_path_buf()), &t, &extra);
+        // the module and its signature check from one read of the file
+        let (m, sc) = Module::read_in_with_sig(&host, &abs, crate::module::Detail::Full, &t.sig)
+            .map_err(|e| e.to_string())?;
+        let v = check_with_sig(&m, Some(path.to_path_buf()), &t, &extra, Some(&sc));
         if v.compatible() {
             return Ok(());
         }
@@ -76,6 +90,9 @@ impl Predict for RunningPredictor {
             .iter()
             .map(|p| {
                 let msg = p.kernel_message(name);
+                if p.is_signature() {
+                    return format!("  {}", p.describe(name));
+                }
                 format!(
                     "  {}: {}",
                     p.errno(),

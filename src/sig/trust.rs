@@ -336,6 +336,17 @@ impl SigPolicy {
         Ok(p)
     }
 
+    /// The policy kernel `kver` of `root` decides by: [`SigPolicy::running`] when `kver` is
+    /// the running release (`proc/sys/kernel/osrelease` inside the root), else
+    /// [`SigPolicy::installed`]. Nothing is read of the keys until a signed module needs them.
+    pub fn of_kernel(root: &Root, kver: &str) -> Result<SigPolicy, Error> {
+        if release_of(root).as_deref() == Some(kver) {
+            SigPolicy::running(root)
+        } else {
+            SigPolicy::installed(root, kver)
+        }
+    }
+
     /// Take a kernel configuration's switches (keeping the key sources and any enforcement
     /// already established).
     pub fn set_config(&mut self, config: SigConfig) {

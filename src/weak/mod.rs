@@ -19,7 +19,7 @@ pub mod status;
 pub mod suse;
 pub mod txn;
 
-use crate::check::{Problem, check_set};
+use crate::check::{Problem, check_set_with_sigs};
 use crate::error::Error;
 use crate::kernel::symvers;
 use crate::kernel::target::Target;
@@ -179,6 +179,10 @@ pub struct Kernels<'r> {
     targets: std::cell::RefCell<BTreeMap<String, std::rc::Rc<Result<Target, String>>>>,
     own: std::cell::RefCell<BTreeMap<String, OwnModules>>,
     krels: std::cell::RefCell<BTreeMap<PathBuf, Option<String>>>,
+    /// Judge signatures too (`kabi weak status`): each kernel's [`crate::sig::SigPolicy`] as
+    /// installed, each proposed module's signature checked from its bytes. Off for the
+    /// weak-modules operations, which link as RHEL's and SUSE's scripts do.
+    signatures: bool,
 }
 
 impl<'r> Kernels<'r> {
@@ -189,6 +193,16 @@ impl<'r> Kernels<'r> {
             targets: Default::default(),
             own: Default::default(),
             krels: Default::default(),
+            signatures: false,
+        }
+    }
+
+    /// [`Kernels::new`], judging module signatures as each kernel would at its next boot on
+    /// this host (`kabi weak status`).
+    pub fn with_signatures(root: &'r Root, layout: Layout) -> Self {
+        Kernels {
+            signatures: true,
+            ..Kernels::new(root, layout)
         }
     }
 
@@ -298,11 +312,15 @@ impl<'r> Kernels<'r> {
                 self.root.path().display()
             )));
         }
-        crate::kernel::source::resolve(
+        let mut t = crate::kernel::source::resolve(
             self.root,
             &crate::kernel::source::KernelSpec::Installed(krel.to_string()),
             crate::kernel::source::Depth::Symvers,
-        )
+        )?;
+        if self.signatures {
+            t.sig = crate::sig::SigPolicy::installed(self.root, krel)?;
+        }
+        Ok(t)
     }
 
     /// The modules of kernel `krel`'s own `extra/` and `updates/` (real files, not links),
@@ -359,18 +377,28 @@ impl<'r> Kernels<'r> {
             to_read.push((link.clone(), tgt.clone()));
         }
         use rayon::prelude::*;
-        let read: Vec<(PathBuf, PathBuf, Result<Module, Error>)> = to_read
+        type Read = Result<(Module, Option<crate::sig::SigCheck>), Error>;
+        let (root, signatures, policy) = (self.root, self.signatures, &target.sig);
+        let read: Vec<(PathBuf, PathBuf, Read)> = to_read
             .into_par_iter()
             .map(|(l, t)| {
-                let m = Module::read_in(self.root, &t, Detail::Full);
+                let m = if signatures {
+                    Module::read_in_with_sig(root, &t, Detail::Full, policy)
+                        .map(|(m, sc)| (m, Some(sc)))
+                } else {
+                    Module::read_in(root, &t, Detail::Full).map(|m| (m, None))
+                };
                 (l, t, m)
             })
             .collect();
+        // the kernel's own modules are judged from their trailers
+        let mut sigs: Vec<Option<crate::sig::SigCheck>> = vec![None; n_own];
         for (link, tgt, m) in read {
             match m {
-                Ok(m) => {
+                Ok((m, sc)) => {
                     candidates.push((link, tgt.clone()));
                     set.push((tgt, m));
+                    sigs.push(sc);
                 }
                 Err(e) => decision.refused.push(Refusal {
                     link,
@@ -380,7 +408,7 @@ impl<'r> Kernels<'r> {
                 }),
             }
         }
-        let verdicts = check_set(&set, target);
+        let verdicts = check_set_with_sigs(&set, target, &sigs);
         for (i, (link, tgt)) in candidates.into_iter().enumerate() {
             let v = &verdicts[n_own + i];
             if v.compatible() {
@@ -401,7 +429,9 @@ impl<'r> Kernels<'r> {
                         .iter()
                         .map(|p| {
                             let msg = p.kernel_message(name);
-                            if msg.is_empty() {
+                            if p.is_signature() {
+                                p.describe(name)
+                            } else if msg.is_empty() {
                                 format!("{name}: {p:?}")
                             } else {
                                 msg
