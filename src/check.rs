@@ -3,7 +3,8 @@
 //!
 //! `check_set` resolves a set of modules to a fixed point, as RHEL's weak-modules does: a
 //! symbol provided by another module of the set counts only if that module is itself
-//! compatible.
+//! compatible; when several modules of the set export it (two builds of one module), any
+//! compatible one provides it.
 
 use crate::kernel::abi::KernelSymbol;
 use crate::kernel::target::Target;
@@ -256,6 +257,22 @@ impl Verdict {
     }
 }
 
+/// `try_to_force_load()`: the module loads, the kernel is tainted F, and the kernel says so
+/// only when it is not tainted F yet (`M: REASON: kernel tainted.`): one note per module,
+/// the first reason in the loader's order, however many symbols lack a version.
+fn force_taint(v: &mut Verdict, reason: &str) {
+    if v.notes
+        .iter()
+        .any(|n| matches!(n, Note::Taint { flag: 'F', .. }))
+    {
+        return;
+    }
+    v.notes.push(Note::Taint {
+        flag: 'F',
+        message: format!("{}: {reason}: kernel tainted.", v.name),
+    });
+}
+
 fn lossy(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
@@ -424,6 +441,42 @@ pub fn check_with_sig(
     extra: &HashMap<String, KernelSymbol>,
     sig: Option<&SigCheck>,
 ) -> Verdict {
+    check_inner(m, path, target, extra, sig)
+}
+
+/// Where a module's needed symbols come from before the kernel's own: every candidate
+/// provider of a name, in order of preference.
+trait Providers {
+    fn candidates(&self, name: &str) -> &[KernelSymbol];
+}
+
+impl Providers for HashMap<String, KernelSymbol> {
+    fn candidates(&self, name: &str) -> &[KernelSymbol] {
+        self.get(name).map(std::slice::from_ref).unwrap_or(&[])
+    }
+}
+
+impl Providers for HashMap<&str, Vec<KernelSymbol>> {
+    fn candidates(&self, name: &str) -> &[KernelSymbol] {
+        self.get(name).map(Vec::as_slice).unwrap_or(&[])
+    }
+}
+
+/// What taking one needed symbol from one provider gives.
+#[derive(Default)]
+struct Resolution {
+    problems: Vec<Problem>,
+    no_version: bool,
+    force_taint: bool,
+}
+
+fn check_inner(
+    m: &Module,
+    path: Option<PathBuf>,
+    target: &Target,
+    extra: &dyn Providers,
+    sig: Option<&SigCheck>,
+) -> Verdict {
     let name = m.name.clone();
     let mut v = Verdict {
         name,
@@ -483,10 +536,7 @@ pub fn check_with_sig(
         ) {
             (None, _) => {
                 if cfg.force_load {
-                    v.notes.push(Note::Taint {
-                        flag: 'F',
-                        message: format!("{}: module_layout: kernel tainted.", v.name),
-                    });
+                    force_taint(&mut v, "module_layout");
                 } else {
                     v.problems.push(Problem::NoVersions);
                 }
@@ -509,10 +559,7 @@ pub fn check_with_sig(
     match (m.vermagic(), &target.vermagic) {
         (None, _) => {
             if cfg.force_load {
-                v.notes.push(Note::Taint {
-                    flag: 'F',
-                    message: format!("{}: bad vermagic: kernel tainted.", v.name),
-                });
+                force_taint(&mut v, "bad vermagic");
             } else {
                 v.problems.push(Problem::NoVermagic);
             }
@@ -553,13 +600,7 @@ pub fn check_with_sig(
     }
     if cfg.modversions && !m.exports.is_empty() && m.exports.iter().all(|e| e.crc.is_none()) {
         if cfg.force_load {
-            v.notes.push(Note::Taint {
-                flag: 'F',
-                message: format!(
-                    "{}: no versions for exported symbols: kernel tainted.",
-                    v.name
-                ),
-            });
+            force_taint(&mut v, "no versions for exported symbols");
         } else {
             v.problems.push(Problem::ExportsWithoutVersions);
         }
@@ -576,10 +617,28 @@ pub fn check_with_sig(
         if need.name == "module_layout" {
             continue; // checked above
         }
-        let provider = extra.get(need.name).or_else(|| target.abi.get(need.name));
-        let Some(p) = provider.filter(|p| gpl || !p.kind.is_gpl_only()) else {
-            if let Some(p) = provider {
-                v.problems.push(Problem::GplOnly {
+        let mut cands = extra.candidates(need.name);
+        if cands.is_empty() {
+            cands = target
+                .abi
+                .get(need.name)
+                .map(std::slice::from_ref)
+                .unwrap_or(&[]);
+        }
+        if cands.is_empty() {
+            if !need.weak {
+                v.problems.push(Problem::MissingSymbol {
+                    symbol: need.name.into(),
+                });
+            }
+            continue;
+        }
+        // the first provider the module can take the symbol from; else the first one's
+        // reasons
+        let judge = |p: &KernelSymbol| {
+            let mut r = Resolution::default();
+            if !gpl && p.kind.is_gpl_only() {
+                r.problems.push(Problem::GplOnly {
                     symbol: need.name.into(),
                     provider: p.owner.clone(),
                     license: m
@@ -587,42 +646,55 @@ pub fn check_with_sig(
                         .map(lossy)
                         .unwrap_or_else(|| "unspecified".into()),
                 });
-            } else if !need.weak {
-                v.problems.push(Problem::MissingSymbol {
+                return r;
+            }
+            if crcs && let Some(kc) = p.crc {
+                match recorded_crc(need.name) {
+                    Some(Some(mc)) if mc != kc as u64 => r.problems.push(Problem::CrcMismatch {
+                        symbol: need.name.into(),
+                        module_crc: mc,
+                        kernel_crc: kc,
+                        provider: p.owner.clone(),
+                        weak: need.weak,
+                    }),
+                    Some(Some(_)) => {}
+                    Some(None) => r.no_version = true,
+                    None if cfg.force_load => r.force_taint = true,
+                    None => r.problems.push(Problem::NoVersions),
+                }
+            }
+            if !p.namespace.is_empty()
+                && !namespace_allowed(&v.name, &p.namespace, &imports)
+                && !cfg.allow_missing_ns
+            {
+                r.problems.push(Problem::NamespaceNotImported {
                     symbol: need.name.into(),
+                    namespace: p.namespace.clone(),
+                    provider: p.owner.clone(),
                 });
             }
-            continue;
+            r
         };
-        if crcs && let Some(kc) = p.crc {
-            match recorded_crc(need.name) {
-                Some(Some(mc)) if mc != kc as u64 => v.problems.push(Problem::CrcMismatch {
-                    symbol: need.name.into(),
-                    module_crc: mc,
-                    kernel_crc: kc,
-                    provider: p.owner.clone(),
-                    weak: need.weak,
-                }),
-                Some(Some(_)) => {}
-                Some(None) => v.notes.push(Note::NoSymbolVersion {
-                    symbol: need.name.into(),
-                }),
-                None if cfg.force_load => v.notes.push(Note::Taint {
-                    flag: 'F',
-                    message: format!("{}: {}: kernel tainted.", v.name, need.name),
-                }),
-                None => v.problems.push(Problem::NoVersions),
+        let mut chosen = None;
+        for p in cands {
+            let r = judge(p);
+            let ok = r.problems.is_empty();
+            if ok || chosen.is_none() {
+                chosen = Some(r);
+            }
+            if ok {
+                break;
             }
         }
-        if !p.namespace.is_empty() && !namespace_allowed(&v.name, &p.namespace, &imports) {
-            if cfg.allow_missing_ns {
-                continue;
-            }
-            v.problems.push(Problem::NamespaceNotImported {
+        let Some(r) = chosen else { continue };
+        v.problems.extend(r.problems);
+        if r.no_version {
+            v.notes.push(Note::NoSymbolVersion {
                 symbol: need.name.into(),
-                namespace: p.namespace.clone(),
-                provider: p.owner.clone(),
             });
+        }
+        if r.force_taint {
+            force_taint(&mut v, need.name);
         }
     }
     if !crcs && cfg.modversions {
@@ -672,8 +744,9 @@ fn needs(m: &Module) -> Vec<Need<'_>> {
 }
 
 /// Check a set of modules together: each one's exports serve the others, and a module is
-/// compatible only if every module of the set it takes symbols from is compatible too
-/// (resolved to a fixed point).
+/// compatible only if every symbol it takes from the set has a compatible provider there
+/// (resolved to a fixed point; with several exporters of a name, the first compatible one
+/// the module can take it from).
 pub fn check_set(mods: &[(PathBuf, Module)], target: &Target) -> Vec<Verdict> {
     check_set_with_sigs(mods, target, &[])
 }
@@ -685,12 +758,16 @@ pub fn check_set_with_sigs(
     target: &Target,
     sigs: &[Option<SigCheck>],
 ) -> Vec<Verdict> {
-    let mut extra: HashMap<String, KernelSymbol> = HashMap::default();
-    let mut owner_index: HashMap<String, usize> = HashMap::default();
+    // every member exporting each symbol, in set order, with what it exports
+    let mut exporters: HashMap<&str, Vec<(usize, KernelSymbol)>> = HashMap::default();
     for (i, (_, m)) in mods.iter().enumerate() {
         for e in &m.exports {
-            extra.insert(
-                e.name.clone(),
+            let v = exporters.entry(e.name.as_str()).or_default();
+            if v.last().is_some_and(|(j, _)| *j == i) {
+                continue; // the kernel takes a module's first export of a name
+            }
+            v.push((
+                i,
                 KernelSymbol {
                     name: e.name.clone(),
                     crc: e.crc,
@@ -698,57 +775,100 @@ pub fn check_set_with_sigs(
                     namespace: e.namespace.clone(),
                     owner: m.name.clone(),
                 },
-            );
-            owner_index.insert(e.name.clone(), i);
+            ));
         }
     }
-    let mut verdicts: Vec<Verdict> = mods
-        .iter()
-        .enumerate()
-        .map(|(i, (p, m))| {
-            let sig = sigs.get(i).and_then(Option::as_ref);
-            check_with_sig(m, Some(p.clone()), target, &extra, sig)
-        })
-        .collect();
-    // which set members each module takes symbols from
-    let uses: Vec<Vec<(String, usize)>> = mods
+    // the symbols each module needs that other members export, and those members
+    let uses: Vec<Vec<&str>> = mods
         .iter()
         .enumerate()
         .map(|(i, (_, m))| {
             needs(m)
                 .into_iter()
-                .filter_map(|n| {
-                    owner_index
+                .filter(|n| {
+                    exporters
                         .get(n.name)
-                        .filter(|&&j| j != i)
-                        .map(|&j| (n.name.to_string(), j))
+                        .is_some_and(|e| e.iter().any(|(j, _)| *j != i))
                 })
+                .map(|n| n.name)
                 .collect()
         })
         .collect();
+    // Greatest fixed point: a module is compatible when every symbol it needs has a
+    // provider it can take it from among the compatible members (or the kernel). A symbol
+    // is provided by any compatible member that exports it; one whose every exporter in the
+    // set is refused is refused with it. Compatibility only shrinks from round to round.
+    let mut alive = vec![true; mods.len()];
+    let mut verdicts: Vec<Option<Verdict>> = vec![None; mods.len()];
+    let mut recheck: Vec<bool> = vec![true; mods.len()];
+    // the candidates of each symbol: its compatible exporters; when none is left, all of
+    // them (the module is then refused for its provider)
+    let candidates = |exp: &[(usize, KernelSymbol)], alive: &[bool]| -> Vec<KernelSymbol> {
+        let live: Vec<KernelSymbol> = exp
+            .iter()
+            .filter(|(j, _)| alive[*j])
+            .map(|(_, k)| k.clone())
+            .collect();
+        if live.is_empty() {
+            exp.iter().map(|(_, k)| k.clone()).collect()
+        } else {
+            live
+        }
+    };
+    let mut extra: HashMap<&str, Vec<KernelSymbol>> = exporters
+        .iter()
+        .map(|(&name, exp)| (name, candidates(exp, &alive)))
+        .collect();
     loop {
-        let mut changed = false;
+        let mut died = Vec::new();
         for i in 0..mods.len() {
-            if !verdicts[i].compatible() {
+            if !alive[i] || !recheck[i] {
                 continue;
             }
-            let bad: Vec<Problem> = uses[i]
-                .iter()
-                .filter(|(_, j)| !verdicts[*j].compatible())
-                .map(|(sym, j)| Problem::ProviderIncompatible {
-                    symbol: sym.clone(),
-                    provider: mods[*j].1.name.clone(),
-                })
-                .collect();
-            if !bad.is_empty() {
-                verdicts[i].problems.extend(bad);
-                changed = true;
+            let (p, m) = &mods[i];
+            let sig = sigs.get(i).and_then(Option::as_ref);
+            let mut v = check_inner(m, Some(p.clone()), target, &extra, sig);
+            if v.compatible() {
+                let bad: Vec<Problem> = uses[i]
+                    .iter()
+                    .filter_map(|&sym| {
+                        let mut others = exporters[sym].iter().filter(|(j, _)| *j != i);
+                        let first = others.clone().next()?;
+                        others
+                            .all(|(j, _)| !alive[*j])
+                            .then(|| Problem::ProviderIncompatible {
+                                symbol: sym.to_string(),
+                                provider: mods[first.0].1.name.clone(),
+                            })
+                    })
+                    .collect();
+                v.problems.extend(bad);
             }
+            if !v.compatible() {
+                died.push(i);
+            }
+            verdicts[i] = Some(v);
         }
-        if !changed {
-            return verdicts;
+        if died.is_empty() {
+            break;
+        }
+        let mut changed: HashSet<&str> = HashSet::default();
+        for &j in &died {
+            alive[j] = false;
+            changed.extend(mods[j].1.exports.iter().map(|e| e.name.as_str()));
+        }
+        for &name in &changed {
+            extra.insert(name, candidates(&exporters[name], &alive));
+        }
+        // only the modules that take a symbol a newly refused member exports
+        for (i, r) in recheck.iter_mut().enumerate() {
+            *r = alive[i] && uses[i].iter().any(|sym| changed.contains(sym));
         }
     }
+    verdicts
+        .into_iter()
+        .map(|v| v.expect("every module is checked"))
+        .collect()
 }
 
 #[cfg(test)]
@@ -928,6 +1048,51 @@ mod tests {
         let v = check(&m, None, &t, &HashMap::default());
         assert!(v.compatible());
         assert!(v.unverified.iter().any(|u| u.starts_with("symbol CRCs")));
+    }
+
+    #[test]
+    fn a_module_without_versions_taints_f_once() {
+        let (mut m, mut t) = fixture();
+        // the module imports two more of the kernel's symbols, then loses its __versions
+        for name in ["kabi_one", "kabi_two"] {
+            m.undefined.push(Undefined {
+                name: name.into(),
+                weak: false,
+            });
+            t.abi.merge(
+                "x",
+                vec![KernelSymbol {
+                    name: name.into(),
+                    crc: Some(7),
+                    kind: ExportKind::Plain,
+                    namespace: String::new(),
+                    owner: "vmlinux".into(),
+                }],
+            );
+        }
+        m.versions = Versions::Absent;
+        let v = check(&m, None, &t, &HashMap::default());
+        assert!(v.compatible(), "force-load accepts it: {:?}", v.problems);
+        let f: Vec<&Note> = v
+            .notes
+            .iter()
+            .filter(|n| matches!(n, Note::Taint { flag: 'F', .. }))
+            .collect();
+        // try_to_force_load() prints only while the kernel is not tainted F yet: the first
+        // reason, module_layout (check_modstruct_version comes first)
+        assert_eq!(
+            f,
+            [&Note::Taint {
+                flag: 'F',
+                message: "crc_itu_t: module_layout: kernel tainted.".into()
+            }],
+            "{:?}",
+            v.notes
+        );
+        // without MODULE_FORCE_LOAD: refused once, ENOEXEC
+        let mut t = t;
+        t.config.force_load = false;
+        assert_eq!(problems(&m, &t), vec![Problem::NoVersions]);
     }
 
     #[test]

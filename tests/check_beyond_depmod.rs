@@ -236,3 +236,49 @@ fn usage_and_input_errors_exit_2() {
     let out = run(kabi().args(["check", "--bogus"]));
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// A module of the kernel stripped of its `__versions` loads on a force-load kernel (Debian's have
+/// CONFIG_MODULE_FORCE_LOAD), tainting it F once: `try_to_force_load()` prints
+/// `ofb: module_layout: kernel tainted.` and stays silent for every symbol after it.
+#[test]
+fn a_module_without_versions_gets_one_taint_f_note() {
+    if !require_tool("objcopy") {
+        return;
+    }
+    let Some(s) = setup() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    // 56's own build: without __versions the whole vermagic must match (same_magic)
+    let (new_dir, _) = module_dir(&s.new_root);
+    let with = new_dir.join(MODULE);
+    let without = tmp.path().join("ofb.ko");
+    let out = run(Command::new("objcopy")
+        .args(["--remove-section", "__versions"])
+        .arg(&with)
+        .arg(&without));
+    assert!(out.status.success(), "{out:?}");
+    let json = run(kabi()
+        .args(["check", "--json", "-b"])
+        .arg(&s.new_root)
+        .args(["-k", &s.new_kver])
+        .arg(&without));
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&json.stderr)));
+    let verdict = &v["verdicts"][0];
+    assert_eq!(verdict["problems"], serde_json::json!([]), "{verdict}");
+    let f: Vec<&serde_json::Value> = verdict["notes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n["kind"] == "taint" && n["flag"] == "F")
+        .collect();
+    assert_eq!(
+        f,
+        [
+            &serde_json::json!({"kind": "taint", "flag": "F", "message": "ofb: module_layout: kernel tainted."})
+        ],
+        "{verdict}"
+    );
+    // the module does import several symbols, each unversioned now
+    let m = kabi::module::Module::parse_image(&std::fs::read(&without).unwrap()).unwrap();
+    assert!(m.undefined.len() > 3, "{:?}", m.undefined);
+}

@@ -98,3 +98,101 @@ fn image_symvers_and_tree_agree() {
         "{sources:?}"
     );
 }
+
+/// `--symvers` of a kernel headers tree (Debian's linux-headers-6.1.0-55-cloud-amd64, as
+/// testdata/build-vendor.sh unpacks it): the tree gives the release and the vermagic
+/// (utsrelease.h, auto.conf), so a module whose vermagic the kernel refuses is refused in
+/// the kernel's words. The same symvers file alone: the verdict is `ok`, and the summary
+/// line and the JSON say it is incomplete.
+#[test]
+fn symvers_in_a_headers_tree_knows_the_vermagic() {
+    if !require_tool("gcc-12") || !require_tool("objcopy") {
+        return;
+    }
+    let Some(vendor55) = common::weak::vendor_modules("55") else {
+        return;
+    };
+    let Some(new) = fetch_kernel("cloud-amd64", Some("56")) else {
+        return;
+    };
+    let k55 = common::weak::kver_of("55");
+    let headers = vendor55
+        .parent()
+        .and_then(Path::parent)
+        .unwrap()
+        .join(format!("headers/{k55}/usr/src/linux-headers-{k55}"));
+    let symvers = headers.join("Module.symvers");
+    assert!(symvers.is_file(), "{}", symvers.display());
+    let tmp = tempfile::tempdir().unwrap();
+    // 56's ofb without __versions: the whole vermagic must match, release included
+    let (new_dir, kver) = module_dir(&new);
+    let ofb = tmp.path().join("ofb.ko");
+    let o = run(std::process::Command::new("objcopy")
+        .args(["--remove-section", "__versions"])
+        .arg(new_dir.join("kernel/crypto/ofb.ko"))
+        .arg(&ofb));
+    assert!(o.status.success(), "{o:?}");
+
+    let o = run(kabi().arg("check").arg("--symvers").arg(&symvers).arg(&ofb));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(
+        out.contains(&format!(
+            "ofb: version magic '{kver} SMP preempt mod_unload modversions ' should be '{k55} SMP preempt mod_unload modversions '"
+        )),
+        "{out}"
+    );
+    assert!(
+        out.lines().last().unwrap().starts_with(&format!(
+            "kabi check: kernel {k55}: 1 modules, 1 would be refused"
+        )),
+        "{out}"
+    );
+
+    // the vendor module built against these headers: accepted, its vermagic checked
+    let a = vendor55.join("kabi_vendor_a.ko");
+    let o = run(kabi()
+        .args(["check", "--json", "--symvers"])
+        .arg(&symvers)
+        .arg(&a));
+    assert_eq!(o.status.code(), Some(0), "{o:?}");
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["kernel"]["release"], k55.as_str());
+    let unverified = v["verdicts"][0]["unverified"].to_string();
+    assert!(!unverified.contains("vermagic"), "{unverified}");
+
+    // the same file outside its tree: nothing says what the vermagic is
+    let alone = tmp.path().join("Module.symvers");
+    std::fs::copy(&symvers, &alone).unwrap();
+    let o = run(kabi().arg("check").arg("--symvers").arg(&alone).arg(&ofb));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(0), "{out}");
+    let last = out.lines().last().unwrap();
+    assert!(
+        last.contains("0 would be refused; incomplete: 1 accepted without every check (")
+            && last.contains("vermagic"),
+        "{out}"
+    );
+    let o = run(kabi()
+        .args(["check", "--json", "--symvers"])
+        .arg(&alone)
+        .arg(&ofb));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["complete"], false, "{v}");
+    assert!(
+        v["unverified"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|u| u == "vermagic"),
+        "{v}"
+    );
+    // a kernel whose every check is made says so too
+    let o = run(kabi()
+        .args(["check", "--json", "-b"])
+        .arg(&new)
+        .args(["-k", &kver])
+        .arg(new_dir.join("kernel/crypto/ofb.ko")));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["complete"], true, "{v}");
+}

@@ -439,3 +439,142 @@ fn a_debian_layout_root_links_like_a_rhel_one() {
         text(&o)
     );
 }
+
+/// Two modules of one module name built for different kernels, offered together: 47's
+/// `kabi_vendor_a` installed under another file name (`kabi_vendor_a_47.ko`) beside the
+/// vendor modules, 55's `kabi_vendor_a` and `kabi_vendor_b`. For 56 a symbol is provided by
+/// any compatible module that exports it: 55's `kabi_vendor_b` takes `kabi_vendor_a_hello`
+/// from 55's `kabi_vendor_a`, whatever 47's copy is; only 47's copy is refused. (Measured
+/// with RHEL's weak-modules on the same root: `--add-modules` refuses `kabi_vendor_a_47.ko`
+/// alone and falls back; `--add-kernel` links 55's `kabi_vendor_a` and `kabi_vendor_b`.)
+#[test]
+fn a_symbol_is_provided_by_any_compatible_module_of_the_batch() {
+    if !common::require_tool("gcc-12") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(r) = setup(tmp.path()) else { return };
+    let (k47, k55, k56) = (r.kver("47"), r.kver("55"), r.kver("56"));
+    let old_a = r.extra("47").join("kabi_vendor_a_47.ko");
+    std::fs::copy(&vendor(&r, "47")[0], &old_a).unwrap();
+    let mut batch = vendor(&r, "55");
+    batch.push(old_a.clone());
+
+    let o = weak_modules(&r, &["--add-modules", "--no-initramfs"], &batch, &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    let refused: Vec<&str> = out
+        .lines()
+        .filter(|l| l.contains(&format!("is not compatible with kernel {k56}")))
+        .collect();
+    assert_eq!(refused.len(), 1, "{}", text(&o));
+    assert!(
+        refused[0].starts_with(&format!(
+            "Module kabi_vendor_a_47.ko from kernel {k47} is not compatible with kernel {k56} in symbols:  module_layout"
+        )),
+        "{}",
+        text(&o)
+    );
+    assert!(!out.contains("kabi_vendor_a_hello"), "{}", text(&o));
+    // one module of the batch is refused: the kernel keeps its state, as the script does
+    assert!(
+        out.contains(&format!("Falling back weak-modules state for kernel {k56}")),
+        "{}",
+        text(&o)
+    );
+    assert!(links(&r.weak_updates("56")).is_empty(), "{}", text(&o));
+
+    // every kernel's extra/: 55's kabi_vendor_a and kabi_vendor_b are linked into 56,
+    // 47's two builds of kabi_vendor_a are not
+    let o = weak_modules(&r, &["--add-kernel", "--no-initramfs", k56], &[], &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    let want: Vec<(String, String)> = ["kabi_vendor_a.ko", "kabi_vendor_b.ko"]
+        .iter()
+        .zip(vendor(&r, "55"))
+        .map(|(n, t)| (format!("kabi-vendor/{n}"), inside(&r, &t)))
+        .collect();
+    assert_eq!(links(&r.weak_updates("56")), want, "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains(&format!(
+            "Module kabi_vendor_b.ko from kernel {k55} is compatible with kernel {k56}"
+        )),
+        "{}",
+        text(&o)
+    );
+}
+
+/// `--add-kernel` where the newest copy of a module is incompatible and an older one is
+/// compatible: kabi links the older copy, as its `--help` says. The target is a kernel with
+/// 47's symvers under another release (6.1.0-50-cloud-amd64: 47's modules and symvers), so
+/// 47's vendor modules are compatible with it and 55's (newer) are not. (RHEL's
+/// weak-modules, run on the same root, links 55's copies, finds them incompatible and
+/// removes them: no copy at all.)
+#[test]
+fn add_kernel_links_the_older_compatible_copy_when_the_newest_is_refused() {
+    if !common::require_tool("gcc-12") {
+        return;
+    }
+    let help = run(kabi().args(["weak-modules", "--help"]));
+    let help = String::from_utf8_lossy(&help.stdout).replace("\n    ", " ");
+    assert!(
+        help.contains("--add-kernel links, for each module path, the newest compatible copy among the other kernels' extra/"),
+        "{help}"
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(r) = setup(tmp.path()) else { return };
+    let (k47, k55) = (r.kver("47"), r.kver("55"));
+    let k50 = common::weak::kver_of("50");
+    let (d47, d50) = (r.module_dir("47"), r.root.join("lib/modules").join(&k50));
+    std::fs::create_dir_all(d50.join("extra")).unwrap();
+    std::fs::create_dir_all(d50.join("weak-updates")).unwrap();
+    // the modules as hard links (never written), the rest as copies
+    let o = run(std::process::Command::new("cp")
+        .arg("-al")
+        .arg(d47.join("kernel"))
+        .arg(&d50));
+    assert!(o.status.success(), "{o:?}");
+    for f in [
+        "modules.builtin",
+        "modules.builtin.modinfo",
+        "modules.order",
+    ] {
+        std::fs::copy(d47.join(f), d50.join(f)).unwrap();
+    }
+    for f in ["symvers", "config"] {
+        let from = r.root.join(format!("boot/{f}-{k47}"));
+        let from = if from.exists() {
+            from
+        } else {
+            r.root.join(format!("boot/{f}-{k47}.gz"))
+        };
+        let name = from
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .replace(k47, &k50);
+        std::fs::copy(&from, r.root.join("boot").join(name)).unwrap();
+    }
+
+    let o = weak_modules(&r, &["--add-kernel", "--no-initramfs", &k50], &[], &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    let want: Vec<(String, String)> = ["kabi_vendor_a.ko", "kabi_vendor_b.ko"]
+        .iter()
+        .zip(vendor(&r, "47"))
+        .map(|(n, t)| (format!("kabi-vendor/{n}"), inside(&r, &t)))
+        .collect();
+    assert_eq!(links(&d50.join("weak-updates")), want, "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains(&format!(
+            "Module kabi_vendor_b.ko from kernel {k47} is compatible with kernel {k50}"
+        )),
+        "{}",
+        text(&o)
+    );
+    assert!(
+        !out.contains(&format!("from kernel {k55} is compatible")),
+        "{}",
+        text(&o)
+    );
+}

@@ -205,7 +205,37 @@ pub fn summary(target: &Target, verdicts: &[Verdict], unreadable: usize) -> Stri
     if unreadable > 0 {
         s.push_str(&format!(", {unreadable} could not be read"));
     }
+    let (n, checks) = incomplete(verdicts);
+    if n > 0 {
+        s.push_str(&format!(
+            "; incomplete: {n} accepted without every check ({}; -v says why)",
+            checks.join(", ")
+        ));
+    }
     s
+}
+
+/// How many modules are accepted with checks kabi could not make, and which checks (their
+/// short names, sorted): such an `ok` is not the kernel's verdict yet.
+pub fn incomplete(verdicts: &[Verdict]) -> (usize, Vec<String>) {
+    let open: Vec<&Verdict> = verdicts
+        .iter()
+        .filter(|v| v.compatible() && !v.unverified.is_empty())
+        .collect();
+    let checks: std::collections::BTreeSet<String> = open
+        .iter()
+        .flat_map(|v| &v.unverified)
+        .map(|u| {
+            // "vermagic (the kernel's vermagic is not known)", "signature: ...": the name
+            let end = [u.find(" ("), u.find(':')]
+                .into_iter()
+                .flatten()
+                .min()
+                .unwrap_or(u.len());
+            u[..end].to_string()
+        })
+        .collect();
+    (open.len(), checks.into_iter().collect())
 }
 
 /// Parse `files` in parallel; each unreadable one is reported (`kabi CMD: ERROR: ...`).
@@ -513,6 +543,7 @@ pub fn run(args: &CheckArgs) -> i32 {
     } else {
         target.sig.keys_loaded()
     };
+    let (_, open_checks) = incomplete(&verdicts);
     let out = if args.json {
         let mut doc = serde_json::json!({
             "kernel": {
@@ -527,6 +558,8 @@ pub fn run(args: &CheckArgs) -> i32 {
                 },
             },
             "verdicts": verdicts,
+            "complete": open_checks.is_empty(),
+            "unverified": open_checks,
         });
         if args.stablelist.is_some() {
             doc["support"] = serde_json::json!(support);

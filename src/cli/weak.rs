@@ -14,11 +14,14 @@ use std::path::{Path, PathBuf};
         \n\
         Where this differs from RHEL's weak-modules script:\n  \
         * Compatibility is decided by kabi's own loader checks (CRCs, missing symbols, GPL-only,\n    \
-          namespaces, vermagic), for the modules being linked together as a group; no depmod runs.\n  \
+          namespaces, vermagic), for the modules being linked together as a group: a symbol is\n    \
+          provided by any compatible module of the group that exports it. kmod's depmod is not\n    \
+          run (kabi writes the indexes itself).\n  \
         * --dry-run changes nothing at all (the script runs dracut even then).\n  \
         * --remove-kernel rewrites the kernel's indexes (the script leaves them stale).\n  \
-        * --add-kernel links the newest kernel's compatible copy of a module (the script links the\n    \
-          newest copy, and nothing when that one is incompatible).\n  \
+        * --add-kernel links, for each module path, the newest compatible copy among the other\n    \
+          kernels' extra/ (the script links the newest copy, and no copy when that one is\n    \
+          incompatible).\n  \
         * A module the target kernel has in its own extra/ or updates/ is not linked.\n  \
         * Each kernel's weak-updates/ changes in one atomic step; a lock serializes runs.\n\
         \n\

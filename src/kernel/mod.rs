@@ -3,6 +3,7 @@
 pub mod abi;
 pub mod bzimage;
 pub mod diff;
+pub mod headers;
 pub mod kallsyms;
 pub mod ksymtab;
 pub mod source;

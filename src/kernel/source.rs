@@ -293,13 +293,24 @@ fn owner_of(dir: &Path, file: &Path) -> String {
     tree::owner_of(dir, file)
 }
 
-/// A target known only from a symvers file (no vermagic, no struct module size).
+/// A target known from a symvers file. When the file sits in a kernel headers tree
+/// (`/usr/src/linux-headers-K/Module.symvers`, `/lib/modules/K/build/Module.symvers`), the
+/// tree gives the release, the loader's configuration and the vermagic
+/// ([`super::headers`]); the struct module size stays unknown.
 pub fn symvers_file(path: &Path) -> Result<Target, Error> {
-    Ok(Target {
+    let mut t = Target {
         abi: KernelAbi::from_symbols(path.display().to_string(), symvers::read(path)?),
         crcs_known: true,
         ..Target::default()
-    })
+    };
+    if let Some(h) = path.parent().and_then(super::headers::Headers::read) {
+        t.vermagic = h.vermagic().map(String::into_bytes);
+        if let Some(c) = &h.config {
+            t.config = super::target::LoaderConfig::from_kconfig(c);
+        }
+        t.release = h.release;
+    }
+    Ok(t)
 }
 
 /// A target known only from a kernel image: vmlinux's exports and CRCs, and the release
