@@ -260,24 +260,8 @@ fn image_why(shown: &Path, img: &ops::Rebuild) -> String {
 fn print_plan(root: &Root, out: &ops::Outcome) {
     let plan = &out.plan;
     for kp in plan.changed() {
-        for (l, t) in &kp.after {
-            if kp.before.get(l) != Some(t) {
-                println!(
-                    "would link weak-updates/{} -> {} in kernel {}",
-                    l.display(),
-                    t.display(),
-                    kp.krel
-                );
-            }
-        }
-        for l in kp.before.keys() {
-            if !kp.after.contains_key(l) {
-                println!(
-                    "would remove weak-updates/{} in kernel {}",
-                    l.display(),
-                    kp.krel
-                );
-            }
+        for line in kp.dry_run_lines() {
+            println!("{line}");
         }
         println!("would rewrite the indexes of kernel {}", kp.krel);
     }

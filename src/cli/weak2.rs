@@ -401,24 +401,8 @@ fn print_plan(root: &Root, env: &Env, plan: &suse::plan::Plan) {
             continue;
         }
         any = true;
-        for (l, t) in &kp.after {
-            if kp.before.get(l) != Some(t) {
-                println!(
-                    "would link weak-updates/{} -> {} in kernel {}",
-                    l.display(),
-                    t.display(),
-                    kp.krel
-                );
-            }
-        }
-        for l in kp.before.keys() {
-            if !kp.after.contains_key(l) {
-                println!(
-                    "would remove weak-updates/{} in kernel {}",
-                    l.display(),
-                    kp.krel
-                );
-            }
+        for line in kp.dry_run_lines() {
+            println!("{line}");
         }
     }
     let mut indexed: Vec<&str> = plan

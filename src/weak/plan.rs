@@ -50,6 +50,32 @@ pub struct KernelPlan {
 }
 
 impl KernelPlan {
+    /// What `--dry-run` says of this kernel's links: `would link ...` for each link made or
+    /// retargeted, then `would remove ...` for each link taken away (RHEL and SUSE mode alike).
+    pub fn dry_run_lines(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for (l, t) in &self.after {
+            if self.before.get(l) != Some(t) {
+                out.push(format!(
+                    "would link weak-updates/{} -> {} in kernel {}",
+                    l.display(),
+                    t.display(),
+                    self.krel
+                ));
+            }
+        }
+        for l in self.before.keys() {
+            if !self.after.contains_key(l) {
+                out.push(format!(
+                    "would remove weak-updates/{} in kernel {}",
+                    l.display(),
+                    self.krel
+                ));
+            }
+        }
+        out
+    }
+
     pub fn changes(&self) -> bool {
         self.before != self.after || (self.rewrite && !self.after.is_empty())
     }
