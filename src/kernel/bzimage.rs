@@ -299,7 +299,8 @@ fn scan(data: &[u8]) -> Option<Vec<u8>> {
         if attempts > MAX_ATTEMPTS {
             return None;
         }
-        if let Ok(v) = decompress_hinted(format, &data[i..], VMLINUX_LIMIT, 0)
+        if decodes_to_elf(format, &data[i..])
+            && let Ok(v) = decompress_hinted(format, &data[i..], VMLINUX_LIMIT, 0)
             && v.starts_with(ELF_MAGIC)
             && complete_elf(&v).is_ok()
         {
@@ -319,6 +320,64 @@ pub fn decompress(format: PayloadFormat, data: &[u8], limit: u64) -> Result<Vec<
     decompress_hinted(format, data, limit, 0)
 }
 
+/// A streaming decoder of one `format` stream at the start of `data` (not LZ4 legacy or LZO,
+/// which have no streaming decoder here).
+fn decoder<'a>(
+    format: PayloadFormat,
+    data: &'a [u8],
+) -> Result<Box<dyn std::io::Read + 'a>, ParseError> {
+    let name = format.name();
+    Ok(match format {
+        PayloadFormat::Gzip => Box::new(flate2::read::GzDecoder::new(data)),
+        PayloadFormat::Bzip2 => Box::new(bzip2::read::BzDecoder::new(data)),
+        PayloadFormat::Xz => {
+            let dec = liblzma::stream::Stream::new_stream_decoder(DECODER_MEMORY, 0)
+                .map_err(|e| corrupt(name, e))?;
+            Box::new(liblzma::read::XzDecoder::new_stream(data, dec))
+        }
+        PayloadFormat::Lzma => {
+            let dec = liblzma::stream::Stream::new_lzma_decoder(DECODER_MEMORY)
+                .map_err(|e| corrupt(name, e))?;
+            Box::new(liblzma::read::XzDecoder::new_stream(data, dec))
+        }
+        PayloadFormat::Zstd => {
+            let mut dec = zstd::stream::read::Decoder::with_buffer(data)
+                .map_err(|e| corrupt(name, e))?
+                .single_frame();
+            dec.window_log_max(27).map_err(|e| corrupt(name, e))?;
+            Box::new(dec)
+        }
+        PayloadFormat::Lzo => {
+            return Err(corrupt(name, "LZO-compressed kernels are not supported"));
+        }
+        PayloadFormat::Lz4Legacy => return Err(corrupt(name, "no streaming decoder")),
+    })
+}
+
+/// Does the `format` stream at the start of `data` begin with an ELF magic? Decodes only the
+/// first bytes, so that a scan rejects a false magic without decoding the whole stream (an
+/// LZMA "stream" of random bytes decodes to megabytes before its error).
+fn decodes_to_elf(format: PayloadFormat, data: &[u8]) -> bool {
+    let mut head = [0u8; ELF_MAGIC.len()];
+    match format {
+        PayloadFormat::Lzo => false,
+        // Its first block is at most 8 MiB and decodes fast; the full decode decides.
+        PayloadFormat::Lz4Legacy => true,
+        _ => decoder(format, data).is_ok_and(|mut r| {
+            let mut got = 0;
+            while got < head.len() {
+                match r.read(&mut head[got..]) {
+                    Ok(0) => return false,
+                    Ok(n) => got += n,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(_) => return false,
+                }
+            }
+            head == *ELF_MAGIC
+        }),
+    }
+}
+
 /// `decompress` with a guess of the output size for the first allocation (0: none).
 fn decompress_hinted(
     format: PayloadFormat,
@@ -326,60 +385,15 @@ fn decompress_hinted(
     limit: u64,
     hint: u64,
 ) -> Result<Vec<u8>, ParseError> {
-    let name = format.name();
-    let hint = hint.min(limit);
     match format {
-        PayloadFormat::Gzip => read_capped(
-            || Ok(flate2::read::GzDecoder::new(data)),
-            name,
+        PayloadFormat::Lz4Legacy => lz4_legacy_hinted(data, limit, hint.min(limit)),
+        _ => read_capped(
+            || decoder(format, data),
+            format.name(),
             data.len(),
             limit,
-            Some(hint),
+            Some(hint.min(limit)),
         ),
-        PayloadFormat::Bzip2 => read_capped(
-            || Ok(bzip2::read::BzDecoder::new(data)),
-            name,
-            data.len(),
-            limit,
-            Some(hint),
-        ),
-        PayloadFormat::Xz => read_capped(
-            || {
-                let dec = liblzma::stream::Stream::new_stream_decoder(DECODER_MEMORY, 0)
-                    .map_err(|e| corrupt(name, e))?;
-                Ok(liblzma::read::XzDecoder::new_stream(data, dec))
-            },
-            name,
-            data.len(),
-            limit,
-            Some(hint),
-        ),
-        PayloadFormat::Lzma => read_capped(
-            || {
-                let dec = liblzma::stream::Stream::new_lzma_decoder(DECODER_MEMORY)
-                    .map_err(|e| corrupt(name, e))?;
-                Ok(liblzma::read::XzDecoder::new_stream(data, dec))
-            },
-            name,
-            data.len(),
-            limit,
-            Some(hint),
-        ),
-        PayloadFormat::Zstd => read_capped(
-            || {
-                let mut dec = zstd::stream::read::Decoder::with_buffer(data)
-                    .map_err(|e| corrupt(name, e))?
-                    .single_frame();
-                dec.window_log_max(27).map_err(|e| corrupt(name, e))?;
-                Ok(dec)
-            },
-            name,
-            data.len(),
-            limit,
-            Some(hint),
-        ),
-        PayloadFormat::Lz4Legacy => lz4_legacy_hinted(data, limit, hint),
-        PayloadFormat::Lzo => Err(corrupt(name, "LZO-compressed kernels are not supported")),
     }
 }
 
@@ -460,4 +474,44 @@ fn lz4_legacy_hinted(data: &[u8], limit: u64, hint: u64) -> Result<Vec<u8>, Pars
         return Err(corrupt(NAME, "no block follows the magic"));
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod probe_tests {
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn the_scan_probe_decodes_only_to_the_elf_magic() {
+        let elf = b"\x7fELF\x02\x01\x01rest of an elf file".repeat(100);
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(&elf).unwrap();
+        let gz = gz.finish().unwrap();
+        assert!(decodes_to_elf(PayloadFormat::Gzip, &gz));
+        let mut not_elf = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        not_elf.write_all(b"MZ not an elf").unwrap();
+        assert!(!decodes_to_elf(
+            PayloadFormat::Gzip,
+            &not_elf.finish().unwrap()
+        ));
+        assert!(decodes_to_elf(
+            PayloadFormat::Zstd,
+            &zstd::encode_all(&elf[..], 1).unwrap()
+        ));
+        // A false LZMA magic followed by noise: rejected from its first bytes.
+        let mut noise = vec![
+            0x5d, 0, 0, 0x80, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        ];
+        let mut x = 0x1234_5678u32;
+        noise.extend((0..100_000).map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            x as u8
+        }));
+        assert!(!decodes_to_elf(PayloadFormat::Lzma, &noise));
+        assert!(!decodes_to_elf(PayloadFormat::Lzo, b"\x89LZO\0"));
+        // Truncated before four bytes of output: no.
+        assert!(!decodes_to_elf(PayloadFormat::Gzip, &gz[..12]));
+    }
 }
