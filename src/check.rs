@@ -1480,4 +1480,40 @@ mod tests {
         .unwrap();
         assert_eq!(text.matches("\"errno\"").count(), 1, "{text}");
     }
+
+    /// Every problem (each kind, with and without its optional fields) and every note is
+    /// described by the verdict schema of docs/schemas, which refuses undescribed fields: a
+    /// new variant or field fails here until the schema describes it.
+    #[test]
+    fn every_problem_is_described_by_the_schema() {
+        let (m, t) = fixture();
+        let mut v = check(&m, None, &t, &HashMap::default());
+        v.problems = every_problem();
+        v.notes = vec![
+            Note::Taint {
+                flag: 'O',
+                message: "m: loading out-of-tree module taints kernel.".into(),
+            },
+            Note::NoSymbolVersion { symbol: "s".into() },
+            Note::StructModuleSize {
+                module: 1,
+                kernel: 2,
+            },
+        ];
+        let schema = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/docs/schemas/check.schema.json#/$defs/verdict"
+        );
+        let mut schemas = boon::Schemas::new();
+        let i = boon::Compiler::new()
+            .compile(schema, &mut schemas)
+            .unwrap_or_else(|e| panic!("{e:#}"));
+        let j = serde_json::to_value(&v).unwrap();
+        if let Err(e) = schemas.validate(&j, i) {
+            panic!("{e:#}");
+        }
+        let mut extra = j.clone();
+        extra["problems"][9]["undescribed"] = true.into();
+        assert!(schemas.validate(&extra, i).is_err());
+    }
 }
