@@ -868,6 +868,10 @@ fn check_inner(
             .push("symbol CRCs (the kernel's CRCs are not known)".into());
     }
     v.problems.dedup();
+    // the module has no symbol versions at all: one reason, whichever symbol finds it out
+    let mut seen = false;
+    v.problems
+        .retain(|p| !matches!(p, Problem::NoVersions) || !std::mem::replace(&mut seen, true));
     v
 }
 

@@ -253,6 +253,14 @@ fn depmod_blind_spots() {
         assert_eq!(v["kernel"]["config"]["force_load"], false);
         let p = &v["verdicts"][0]["problems"][0];
         assert_eq!(p["kind"], kind, "{v}");
+        // one reason, however many symbols find it out
+        let same = v["verdicts"][0]["problems"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|x| x["kind"] == kind)
+            .count();
+        assert_eq!(same, 1, "{v}");
         assert_eq!(p["errno"], "ENOEXEC");
         let message = p["message"].as_str().unwrap();
         assert!(
