@@ -335,6 +335,16 @@ fn real_kernels_check_info_and_diff_abi_validate() {
     );
     let v = check("info.schema.json", &o.stdout);
     assert_eq!(v["modules"].as_array().unwrap().len(), 2);
+    // a built-in module, by name
+    let b = common::run(
+        common::kabi()
+            .args(["info", "--json", "-b"])
+            .arg(&new)
+            .args(["-k", &new_kver, "ext4"]),
+    );
+    let bv = check("info.schema.json", &b.stdout);
+    assert_eq!(bv["modules"][0]["builtin"], "ext4");
+    refuses_an_undescribed_field("info.schema.json", &bv, "/modules/0");
     assert_eq!(v["modules"][0]["module"]["versions"]["state"], "present");
     for at in [
         "/modules/0",
