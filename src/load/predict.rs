@@ -341,21 +341,7 @@ impl Predict for RunningPredictor {
         let why: Vec<String> = v
             .problems
             .iter()
-            .map(|p| {
-                let msg = p.kernel_message(name);
-                if p.is_signature() {
-                    return format!("  {}", p.describe(name));
-                }
-                format!(
-                    "  {}: {}",
-                    p.errno(),
-                    if msg.is_empty() {
-                        format!("{p:?}")
-                    } else {
-                        msg
-                    }
-                )
-            })
+            .map(|p| format!("  {}", p.describe(name)))
             .collect();
         Err(why.join("\n"))
     }

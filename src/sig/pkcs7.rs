@@ -8,6 +8,7 @@
 //! not produced by `sign-file` nor by `kabi sign`).
 
 use super::cert::{Cert, hex};
+use crate::errno::Errno;
 use cms::content_info::{CmsVersion, ContentInfo};
 use cms::signed_data::{SignedData, SignerIdentifier};
 use der::{Decode, Encode};
@@ -192,21 +193,21 @@ pub struct Message {
 /// A refusal: the errno and what the kernel logs (possibly nothing).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Refusal {
-    pub errno: &'static str,
+    pub errno: crate::errno::Errno,
     pub log: Vec<String>,
     /// What went wrong, for people (the kernel often says nothing).
     pub detail: String,
 }
 
 impl Refusal {
-    pub fn new(errno: &'static str, detail: impl Into<String>) -> Refusal {
+    pub fn new(errno: crate::errno::Errno, detail: impl Into<String>) -> Refusal {
         Refusal {
             errno,
             log: Vec::new(),
             detail: detail.into(),
         }
     }
-    pub fn logged(errno: &'static str, line: impl Into<String>) -> Refusal {
+    pub fn logged(errno: crate::errno::Errno, line: impl Into<String>) -> Refusal {
         let line = line.into();
         Refusal {
             errno,
@@ -220,19 +221,19 @@ impl Refusal {
 pub fn parse(der_bytes: &[u8]) -> Result<Message, Refusal> {
     let ci = ContentInfo::from_der(der_bytes).map_err(|e| {
         Refusal::new(
-            "EBADMSG",
+            Errno::EBADMSG,
             format!("the PKCS#7 message does not decode: {e}"),
         )
     })?;
     if ci.content_type.to_string() != OID_SIGNED_DATA {
         return Err(Refusal::logged(
-            "EINVAL",
+            Errno::EINVAL,
             "PKCS7: Only support pkcs7_signedData type",
         ));
     }
     let sd: SignedData = ci.content.decode_as().map_err(|e| {
         Refusal::new(
-            "EBADMSG",
+            Errno::EBADMSG,
             format!("the PKCS#7 SignedData does not decode: {e}"),
         )
     })?;
@@ -241,7 +242,7 @@ pub fn parse(der_bytes: &[u8]) -> Result<Message, Refusal> {
         CmsVersion::V3 => 3,
         _ => {
             return Err(Refusal::logged(
-                "EINVAL",
+                Errno::EINVAL,
                 "PKCS7: Unsupported SignedData version",
             ));
         }
@@ -249,7 +250,7 @@ pub fn parse(der_bytes: &[u8]) -> Result<Message, Refusal> {
     let data_type = sd.encap_content_info.econtent_type.to_string();
     if data_type != OID_DATA && data_type != OID_MS_INDIRECT {
         return Err(Refusal::new(
-            "EINVAL",
+            Errno::EINVAL,
             format!("PKCS7: Unsupported data type (content type {data_type})"),
         ));
     }
@@ -258,17 +259,16 @@ pub fn parse(der_bytes: &[u8]) -> Result<Message, Refusal> {
     for choice in sd.certificates.iter().flat_map(|s| s.0.iter()) {
         let cms::cert::CertificateChoices::Certificate(c) = choice else {
             return Err(Refusal::new(
-                "EBADMSG",
+                Errno::EBADMSG,
                 "a certificate of the message is not an X.509 certificate",
             ));
         };
-        let der = c
-            .to_der()
-            .map_err(|e| Refusal::new("EBADMSG", format!("certificate in the message: {e}")))?;
-        certs
-            .push(Cert::from_der(&der).map_err(|e| {
-                Refusal::new("EBADMSG", format!("certificate in the message: {e}"))
-            })?);
+        let der = c.to_der().map_err(|e| {
+            Refusal::new(Errno::EBADMSG, format!("certificate in the message: {e}"))
+        })?;
+        certs.push(Cert::from_der(&der).map_err(|e| {
+            Refusal::new(Errno::EBADMSG, format!("certificate in the message: {e}"))
+        })?);
     }
     let mut signers = Vec::new();
     for si in sd.signer_infos.0.iter() {
@@ -278,13 +278,13 @@ pub fn parse(der_bytes: &[u8]) -> Result<Message, Refusal> {
             CmsVersion::V3 if version != 1 => true,
             CmsVersion::V1 | CmsVersion::V3 => {
                 return Err(Refusal::logged(
-                    "EBADMSG",
+                    Errno::EBADMSG,
                     "PKCS7: SignedData-SignerInfo version mismatch",
                 ));
             }
             _ => {
                 return Err(Refusal::logged(
-                    "EINVAL",
+                    Errno::EINVAL,
                     "PKCS7: Unsupported SignerInfo version",
                 ));
             }
@@ -293,7 +293,7 @@ pub fn parse(der_bytes: &[u8]) -> Result<Message, Refusal> {
         match &si.sid {
             SignerIdentifier::IssuerAndSerialNumber(ias) => {
                 let bad =
-                    |e: der::Error| Refusal::new("EBADMSG", format!("signer identifier: {e}"));
+                    |e: der::Error| Refusal::new(Errno::EBADMSG, format!("signer identifier: {e}"));
                 let name = ias.issuer.to_der().map_err(bad)?;
                 let ser = ias.serial_number.to_der().map_err(bad)?;
                 raw_issuer = strip_header(&name).to_vec();
@@ -307,7 +307,7 @@ pub fn parse(der_bytes: &[u8]) -> Result<Message, Refusal> {
         let digest_oid = si.digest_alg.oid.to_string();
         let hash = HashAlgo::from_oid(&digest_oid).ok_or_else(|| {
             Refusal::new(
-                "ENOPKG",
+                Errno::ENOPKG,
                 format!("Unsupported digest algo (OID {digest_oid})"),
             )
         })?;
@@ -317,11 +317,14 @@ pub fn parse(der_bytes: &[u8]) -> Result<Message, Refusal> {
         }
         let pkey_oid = si.signature_algorithm.oid.to_string();
         let pkey = SigAlgo::from_oid(&pkey_oid).ok_or_else(|| {
-            Refusal::new("ENOPKG", format!("Unsupported pkey algo (OID {pkey_oid})"))
+            Refusal::new(
+                Errno::ENOPKG,
+                format!("Unsupported pkey algo (OID {pkey_oid})"),
+            )
         })?;
         if !is_data && !has_authattrs {
             return Err(Refusal::logged(
-                "EBADMSG",
+                Errno::EBADMSG,
                 "PKCS7: Authenticode requires AuthAttrs",
             ));
         }
@@ -347,14 +350,14 @@ pub fn parse(der_bytes: &[u8]) -> Result<Message, Refusal> {
     // pkcs7_check_authattrs
     let Some(first) = signers.first() else {
         return Err(Refusal::logged(
-            "EINVAL",
+            Errno::EINVAL,
             "PKCS7: Inconsistently supplied authAttrs",
         ));
     };
     let want = first.has_authattrs;
     if signers.iter().any(|s| s.has_authattrs != want) {
         return Err(Refusal::logged(
-            "EINVAL",
+            Errno::EINVAL,
             "PKCS7: Inconsistently supplied authAttrs",
         ));
     }
@@ -382,7 +385,7 @@ fn check_authattrs(attrs: &x509_cert::attr::Attributes, data_type: &str) -> Resu
     let mut seen: Vec<&str> = Vec::new();
     let repeated = || {
         Refusal::logged(
-            "EKEYREJECTED",
+            Errno::EKEYREJECTED,
             "PKCS7: Repeated/multivalue AuthAttrs not permitted",
         )
     };
@@ -407,7 +410,7 @@ fn check_authattrs(attrs: &x509_cert::attr::Attributes, data_type: &str) -> Resu
                         .unwrap_or_default();
                     if ct != data_type {
                         return Err(Refusal::new(
-                            "EBADMSG",
+                            Errno::EBADMSG,
                             "PKCS7: Mismatch between global data type and sinfo",
                         ));
                     }
@@ -419,7 +422,7 @@ fn check_authattrs(attrs: &x509_cert::attr::Attributes, data_type: &str) -> Resu
                     }
                     if der::Tagged::tag(v) != der::Tag::OctetString {
                         return Err(Refusal::new(
-                            "EBADMSG",
+                            Errno::EBADMSG,
                             "messageDigest is not an OCTET STRING",
                         ));
                     }
@@ -430,7 +433,7 @@ fn check_authattrs(attrs: &x509_cert::attr::Attributes, data_type: &str) -> Resu
                     }
                     if !authenticode {
                         return Err(Refusal::logged(
-                            "EKEYREJECTED",
+                            Errno::EKEYREJECTED,
                             "PKCS7: S/MIME Caps only allowed with Authenticode",
                         ));
                     }
@@ -446,7 +449,7 @@ fn check_authattrs(attrs: &x509_cert::attr::Attributes, data_type: &str) -> Resu
                     }
                     if !authenticode {
                         return Err(Refusal::logged(
-                            "EKEYREJECTED",
+                            Errno::EKEYREJECTED,
                             "PKCS7: Authenticode AuthAttrs only allowed with Authenticode",
                         ));
                     }
@@ -457,7 +460,7 @@ fn check_authattrs(attrs: &x509_cert::attr::Attributes, data_type: &str) -> Resu
     }
     if !seen.contains(&OID_CONTENT_TYPE) || !seen.contains(&OID_MESSAGE_DIGEST) {
         return Err(Refusal::logged(
-            "EBADMSG",
+            Errno::EBADMSG,
             "PKCS7: Missing required AuthAttr",
         ));
     }
