@@ -43,7 +43,12 @@ pub struct RunningPredictor {
 
 /// Where the kernel's symbols are looked up.
 enum Symbols {
-    Snapshot(Snapshot),
+    /// vmlinux's exports (written once per boot) and the loaded modules' (rewritten after
+    /// each load by kabi).
+    Snapshots {
+        vmlinux: Snapshot,
+        modules: Snapshot,
+    },
     Map(crate::kernel::abi::KernelAbi),
 }
 
@@ -64,7 +69,10 @@ struct Base {
 
 /// The snapshot's directory below the system root.
 const RUN_DIR: &str = "run/kabi";
+/// vmlinux's exports and the kernel's facts: written once per boot.
 const RUN_FILE: &str = "running-abi";
+/// The loaded modules and their exports: rewritten after each run that loaded one.
+const RUN_MODULES: &str = "running-modules";
 
 fn read_trimmed(root: &crate::root::Root, rel: &str) -> String {
     root.read(rel, 4096)
@@ -78,9 +86,9 @@ fn proc_modules(root: &crate::root::Root) -> Option<Vec<LoadedModule>> {
 }
 
 /// The snapshot file, if it is a regular file owned by root and writable by no one else.
-fn read_snapshot(root: &crate::root::Root) -> Option<Snapshot> {
+fn read_snapshot(root: &crate::root::Root, name: &str) -> Option<Snapshot> {
     let dir = root.open_dir(RUN_DIR).ok()?;
-    let (f, st) = dir.open_file(RUN_FILE).ok()?;
+    let (f, st) = dir.open_file(name).ok()?;
     let owner = rustix::fs::fstat(&f).ok()?;
     if owner.st_uid != 0 || owner.st_mode & 0o022 != 0 {
         return None;
@@ -92,7 +100,7 @@ fn read_snapshot(root: &crate::root::Root) -> Option<Snapshot> {
 /// Replace the snapshot (best effort: a kabi that cannot write `/run` only predicts more
 /// slowly). Writers take the directory's lock without waiting; one that does not get it
 /// leaves the update to the other.
-fn write_snapshot(root: &crate::root::Root, data: &[u8]) {
+fn write_snapshot(root: &crate::root::Root, files: &[(&str, &[u8])]) {
     let Ok(run) = root.open_dir("run") else {
         return;
     };
@@ -103,7 +111,21 @@ fn write_snapshot(root: &crate::root::Root, data: &[u8]) {
         return;
     };
     dir.clean_temps();
-    let _ = dir.write_atomic(RUN_FILE, data, 0o644);
+    for (name, data) in files {
+        if dir.write_atomic(name, data, 0o644).is_err() {
+            return;
+        }
+    }
+}
+
+/// The header of the modules file: which boot, which kernel, which modules.
+fn modules_header(h: &Header, modules: Vec<LoadedModule>) -> Header {
+    Header {
+        boot_id: h.boot_id.clone(),
+        release: h.release.clone(),
+        modules,
+        ..Header::default()
+    }
 }
 
 /// A module of the running kernel's own tree (the first `kernel/` entry of `modules.dep`).
@@ -174,19 +196,22 @@ impl RunningPredictor {
             ..Target::default()
         };
         if let (true, Some(r), Some(now)) = (cache, &root, &modules)
-            && let Some(snap) = read_snapshot(r)
-            && snap.header.boot_id == boot_id
-            && snap.header.release == release
+            && let Some(vmlinux) = read_snapshot(r, RUN_FILE)
+            && let Some(mods) = read_snapshot(r, RUN_MODULES)
+            && [&vmlinux.header, &mods.header]
+                .iter()
+                .all(|h| h.boot_id == boot_id && h.release == release)
             && now
                 .iter()
-                .all(|m| snap.header.modules.binary_search(m).is_ok())
+                .all(|m| mods.header.modules.binary_search(m).is_ok())
         {
-            let h = &snap.header;
+            let h = &vmlinux.header;
             target.crcs_known = h.crcs_known;
             target.vermagic = h.vermagic.clone();
             target.this_module_size = h.this_module_size;
             target.arch = h.arch;
-            let gone = h
+            let gone = mods
+                .header
                 .modules
                 .iter()
                 .filter(|m| now.binary_search(m).is_err())
@@ -194,7 +219,10 @@ impl RunningPredictor {
                 .collect();
             return Base {
                 target,
-                symbols: Symbols::Snapshot(snap),
+                symbols: Symbols::Snapshots {
+                    vmlinux,
+                    modules: mods,
+                },
                 gone,
                 modules: now.clone(),
                 cache,
@@ -220,9 +248,20 @@ impl RunningPredictor {
                 vermagic: target.vermagic.clone(),
                 this_module_size: target.this_module_size,
                 arch: target.arch,
-                modules: now.clone(),
+                modules: Vec::new(),
             };
-            write_snapshot(r, &snapshot::render(&header, abi.symbols.values()));
+            let (vmlinux, mods): (Vec<&KernelSymbol>, Vec<&KernelSymbol>) = abi
+                .symbols
+                .values()
+                .partition(|s| s.owner == crate::kernel::abi::VMLINUX);
+            let modules_header = modules_header(&header, now.clone());
+            write_snapshot(
+                r,
+                &[
+                    (RUN_FILE, &snapshot::render(&header, vmlinux)),
+                    (RUN_MODULES, &snapshot::render(&modules_header, mods)),
+                ],
+            );
         }
         Base {
             target,
@@ -247,7 +286,9 @@ impl RunningPredictor {
         let found: Vec<KernelSymbol> = wanted(m)
             .into_iter()
             .filter_map(|n| match &base.symbols {
-                Symbols::Snapshot(s) => s.get(n),
+                Symbols::Snapshots { vmlinux, modules } => {
+                    vmlinux.get(n).or_else(|| modules.get(n))
+                }
                 Symbols::Map(a) => a.get(n).cloned(),
             })
             .filter(|s| !base.gone.contains(&s.owner))
@@ -286,21 +327,20 @@ impl RunningPredictor {
         let still: std::collections::HashSet<&str> =
             after.iter().map(|m| m.name.as_str()).collect();
         let keep = |owner: &str| {
-            owner == crate::kernel::abi::VMLINUX
-                || (still.contains(owner) && !base.gone.contains(owner))
+            owner != crate::kernel::abi::VMLINUX
+                && still.contains(owner)
+                && !base.gone.contains(owner)
         };
         let header = Header {
-            modules: after.clone(),
-            crcs_known: base.target.crcs_known,
-            vermagic: base.target.vermagic.clone(),
-            this_module_size: base.target.this_module_size,
-            arch: base.target.arch,
             boot_id: read_trimmed(&root, "proc/sys/kernel/random/boot_id"),
             release: base.target.release.clone().unwrap_or_default(),
+            modules: after.clone(),
+            ..Header::default()
         };
         let added: Vec<&KernelSymbol> = self.extra.values().collect();
+        // only the small file of the modules: vmlinux's stays as it is for the whole boot
         let data = match &base.symbols {
-            Symbols::Snapshot(s) => s.updated(&header, &keep, &added),
+            Symbols::Snapshots { modules, .. } => modules.updated(&header, &keep, &added),
             Symbols::Map(a) => snapshot::render(
                 &header,
                 a.symbols
@@ -309,7 +349,7 @@ impl RunningPredictor {
                     .chain(added.iter().copied()),
             ),
         };
-        write_snapshot(&root, &data);
+        write_snapshot(&root, &[(RUN_MODULES, &data)]);
     }
 }
 
@@ -320,7 +360,7 @@ impl Predict for RunningPredictor {
 
     fn source(&self) -> Option<String> {
         Some(match self.used_snapshot()? {
-            true => format!("the snapshot /{RUN_DIR}/{RUN_FILE} of this boot"),
+            true => format!("the snapshot /{RUN_DIR}/{RUN_FILE} (and {RUN_MODULES}) of this boot"),
             false => format!("{}/kallsyms", self.proc.display()),
         })
     }

@@ -1,6 +1,9 @@
-//! The running kernel's ABI as `kabi load`'s prediction needs it, kept between invocations in
-//! `/run/kabi/running-abi` so that one load does not pay for reading all of `/proc/kallsyms`
-//! and `/proc/kcore` (about 0.3 s per call under qemu, 45 ms on a fast host).
+//! The running kernel's ABI as `kabi load`'s prediction needs it, kept between invocations
+//! under `/run/kabi` so that one load does not pay for reading all of `/proc/kallsyms` and
+//! `/proc/kcore` (about 0.3 s per call under qemu, 45 ms on a fast host). Two files of this
+//! format: `running-abi`, vmlinux's exports and the kernel's facts, written once per boot,
+//! and `running-modules`, the loaded modules and their exports, rewritten (a few KiB) after
+//! each run that loaded a module.
 //!
 //! The snapshot is valid for one boot (`/proc/sys/kernel/random/boot_id`) and one set of
 //! loaded modules (each `/proc/modules` entry's name, size and address; an address changes

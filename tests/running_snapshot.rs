@@ -1,0 +1,267 @@
+//! `kabi load`'s prediction keeps the running kernel's ABI under `/run/kabi` between
+//! invocations: written by the first prediction of a boot, reused while the boot id, the
+//! release and the loaded modules say it still describes the kernel, brought up to date by
+//! kabi after its own loads, and rebuilt when someone else loaded a module. The system root
+//! here is a directory with the files the predictor reads (`proc/kallsyms`, `proc/modules`,
+//! the boot id, the release) around a real Debian module; whether the snapshot or kallsyms
+//! served a prediction is seen from the verdict itself: kallsyms is emptied after the first
+//! run, so a prediction that read it again finds no symbol.
+
+mod common;
+
+use kabi::load::predict::{Predict, RunningPredictor};
+use std::fs;
+use std::path::{Path, PathBuf};
+
+struct System {
+    _tmp: tempfile::TempDir,
+    root: PathBuf,
+    dirname: PathBuf,
+    module: PathBuf,
+    needs: Vec<String>,
+}
+
+impl System {
+    fn new() -> Option<System> {
+        let kernel = common::fetch_kernel("cloud-amd64", None)?;
+        let (dir, kver) = common::module_dir(&kernel);
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().to_path_buf();
+        let dirname = root.join("lib/modules").join(&kver);
+        let module = dirname.join("kernel/fs/nls/nls_cp437.ko");
+        fs::create_dir_all(module.parent().unwrap()).unwrap();
+        fs::copy(dir.join("kernel/fs/nls/nls_cp437.ko"), &module).unwrap();
+        fs::write(dirname.join("modules.dep"), "kernel/fs/nls/nls_cp437.ko:\n").unwrap();
+        let m = kabi::Module::open(&module).unwrap();
+        let needs: Vec<String> = m.undefined.iter().map(|u| u.name.clone()).collect();
+        assert!(!needs.is_empty());
+        fs::create_dir_all(root.join("proc/sys/kernel/random")).unwrap();
+        fs::create_dir_all(root.join("run")).unwrap();
+        let s = System {
+            _tmp: tmp,
+            root,
+            dirname,
+            module,
+            needs,
+        };
+        s.write("proc/sys/kernel/osrelease", &format!("{kver}\n"));
+        s.write("proc/sys/kernel/random/boot_id", "b0b0b0b0-1111\n");
+        s.write("proc/modules", "dummy 16384 0 - Live 0xffffffffc0001000\n");
+        s.kallsyms(true);
+        Some(s)
+    }
+
+    fn write(&self, rel: &str, text: &str) {
+        fs::write(self.root.join(rel), text).unwrap();
+    }
+
+    /// kallsyms naming every symbol the module needs (`full`), or nothing.
+    fn kallsyms(&self, full: bool) {
+        let mut t = String::new();
+        if full {
+            for (i, n) in self.needs.iter().enumerate() {
+                t += &format!(
+                    "{:016x} r __ksymtab_{n}\n",
+                    0xffff_ffff_8100_0000u64 + i as u64 * 16
+                );
+            }
+            t += "ffffffffc0001000 r __ksymtab_dummy_export\t[dummy]\n";
+        }
+        self.write("proc/kallsyms", &t);
+    }
+
+    fn predictor(&self) -> RunningPredictor {
+        RunningPredictor::new(&self.root.join("proc"), Some(self.dirname.clone()))
+    }
+
+    /// One run: a prediction for the module; if `loaded` (the new `/proc/modules`), the
+    /// module is inserted; its source; then the end of the run.
+    fn run(&self, loaded: Option<&str>) -> (Result<(), String>, String) {
+        let mut p = self.predictor();
+        let verdict = p.admit("nls_cp437", &self.module);
+        if let Some(list) = loaded
+            && verdict.is_ok()
+        {
+            p.loaded(&self.module);
+            self.write("proc/modules", list);
+        }
+        let source = p.source().unwrap_or_default();
+        p.finish();
+        (verdict, source)
+    }
+
+    fn snapshot(&self, name: &str) -> Option<String> {
+        fs::read_to_string(self.root.join("run/kabi").join(name)).ok()
+    }
+}
+
+fn is_root() -> bool {
+    rustix::process::geteuid().is_root()
+}
+
+fn from_kallsyms(source: &str) -> bool {
+    source.ends_with("/proc/kallsyms")
+}
+
+#[test]
+fn written_once_reused_updated_and_rebuilt() {
+    if !is_root() {
+        assert!(
+            !common::in_ci(),
+            "the snapshot is kept for root only: run as root (CI=true)"
+        );
+        eprintln!("SKIPPED: not root");
+        return;
+    }
+    let Some(s) = System::new() else { return };
+
+    // 1. the first run reads kallsyms, writes both files, and loads nls_cp437
+    let (v, src) = s.run(Some(
+        "nls_cp437 12288 0 - Live 0xffffffffc0002000\ndummy 16384 0 - Live 0xffffffffc0001000\n",
+    ));
+    assert_eq!(v, Ok(()));
+    assert!(from_kallsyms(&src), "{src}");
+    let vmlinux = s.snapshot("running-abi").expect("running-abi written");
+    assert!(
+        vmlinux.starts_with("kabi-running-abi 1\nboot_id b0b0b0b0-1111\n"),
+        "{vmlinux}"
+    );
+    for n in &s.needs {
+        assert!(
+            vmlinux.contains(&format!("\n{n}\t-\t")),
+            "{n} missing:\n{vmlinux}"
+        );
+    }
+    assert!(
+        vmlinux.contains("vermagic "),
+        "vermagic from the sample module"
+    );
+    assert!(
+        !vmlinux.contains("dummy_export"),
+        "module exports are not vmlinux's"
+    );
+    let modules = s.snapshot("running-modules").unwrap();
+    assert!(
+        modules.contains("module dummy 16384 ffffffffc0001000\n"),
+        "{modules}"
+    );
+    assert!(
+        modules.contains("module nls_cp437 12288 ffffffffc0002000\n"),
+        "{modules}"
+    );
+    assert!(modules.contains("\ndummy_export\t-\t"), "{modules}");
+
+    // 2. the next run does not read kallsyms (now empty) and still admits the module
+    s.kallsyms(false);
+    let (v, src) = s.run(None);
+    assert_eq!(v, Ok(()), "from the snapshot");
+    assert!(!from_kallsyms(&src), "{src}");
+    assert_eq!(
+        s.snapshot("running-abi").unwrap(),
+        vmlinux,
+        "vmlinux's file is not rewritten"
+    );
+
+    // 3. a module unloaded since: still the snapshot, and its exports are gone
+    s.write(
+        "proc/modules",
+        "nls_cp437 12288 0 - Live 0xffffffffc0002000\n",
+    );
+    let (v, src) = s.run(None);
+    assert_eq!((v, from_kallsyms(&src)), (Ok(()), false));
+    let modules = s.snapshot("running-modules").unwrap();
+    assert!(!modules.contains("dummy"), "{modules}");
+
+    // 4. a module loaded by someone else (or reloaded: a new address): rebuilt from
+    // kallsyms, which is empty now, so the prediction finds no symbol
+    s.write(
+        "proc/modules",
+        "nls_cp437 12288 0 - Live 0xffffffffc0002000\nforeign 4096 0 - Live 0xffffffffc0003000\n",
+    );
+    let (v, src) = s.run(None);
+    assert!(from_kallsyms(&src), "{src}");
+    let why = v.unwrap_err();
+    assert!(why.contains("Unknown symbol"), "{why}");
+
+    // 5. another boot: rebuilt
+    s.kallsyms(true);
+    let _ = s.run(None);
+    s.write("proc/sys/kernel/random/boot_id", "another-boot\n");
+    s.kallsyms(false);
+    let (v, src) = s.run(None);
+    assert!(from_kallsyms(&src) && v.is_err(), "{src} {v:?}");
+}
+
+#[test]
+fn a_snapshot_it_cannot_trust_is_neither_read_nor_written_through() {
+    if !is_root() {
+        assert!(!common::in_ci(), "run as root (CI=true)");
+        return;
+    }
+    let Some(s) = System::new() else { return };
+    let (v, _) = s.run(None);
+    assert_eq!(v, Ok(()));
+    s.kallsyms(false);
+    // writable by others: not read
+    let file = s.root.join("run/kabi/running-abi");
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(&file, fs::Permissions::from_mode(0o666)).unwrap();
+    let (_, src) = s.run(None);
+    assert!(
+        from_kallsyms(&src),
+        "a world-writable snapshot was used: {src}"
+    );
+
+    // run/kabi a link to a directory outside: nothing written there, nothing read from it
+    let outside = tempfile::tempdir().unwrap();
+    let planted = kabi_snapshot_for(&s, outside.path());
+    fs::remove_dir_all(s.root.join("run/kabi")).unwrap();
+    std::os::unix::fs::symlink(outside.path(), s.root.join("run/kabi")).unwrap();
+    let before = listing(outside.path());
+    let (_, src) = s.run(None);
+    assert!(from_kallsyms(&src), "read through the link: {src}");
+    assert_eq!(listing(outside.path()), before, "written through the link");
+    assert!(planted.exists());
+    // a FIFO where the snapshot should be: no hang, rebuilt
+    fs::remove_file(s.root.join("run/kabi")).unwrap();
+    fs::create_dir(s.root.join("run/kabi")).unwrap();
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        s.root.join("run/kabi/running-abi"),
+        rustix::fs::FileType::Fifo,
+        rustix::fs::Mode::from_raw_mode(0o600),
+        0,
+    )
+    .unwrap();
+    let (_, src) = s.run(None);
+    assert!(from_kallsyms(&src), "{src}");
+}
+
+/// A snapshot that would admit the module, planted in `dir` (to catch a read through a link).
+fn kabi_snapshot_for(s: &System, dir: &Path) -> PathBuf {
+    let p = dir.join("running-abi");
+    fs::copy(s.root.join("run/kabi/running-abi"), &p).unwrap();
+    fs::copy(
+        s.root.join("run/kabi/running-modules"),
+        dir.join("running-modules"),
+    )
+    .unwrap();
+    p
+}
+
+fn listing(dir: &Path) -> Vec<(String, u64, std::time::SystemTime)> {
+    let mut v: Vec<_> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            let m = e.metadata().unwrap();
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                m.len(),
+                m.modified().unwrap(),
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
