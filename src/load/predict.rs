@@ -46,8 +46,8 @@ enum Symbols {
     /// vmlinux's exports (written once per boot) and the loaded modules' (rewritten after
     /// each load by kabi).
     Snapshots {
-        vmlinux: Snapshot,
-        modules: Snapshot,
+        vmlinux: Box<Snapshot>,
+        modules: Box<Snapshot>,
     },
     Map(crate::kernel::abi::KernelAbi),
 }
@@ -220,8 +220,8 @@ impl RunningPredictor {
             return Base {
                 target,
                 symbols: Symbols::Snapshots {
-                    vmlinux,
-                    modules: mods,
+                    vmlinux: Box::new(vmlinux),
+                    modules: Box::new(mods),
                 },
                 gone,
                 modules: now.clone(),
