@@ -30,7 +30,7 @@ fn check_takes_module_names_and_sums_up() {
     let (_, kver) = module_dir(&root);
     let check = |args: &[&std::ffi::OsStr]| {
         run(kabi()
-            .args(["check", "-b"])
+            .args(["check", "--root"])
             .arg(&root)
             .args(["-k", &kver])
             .args(args))
@@ -80,7 +80,7 @@ fn check_takes_module_names_and_sums_up() {
 
 #[test]
 fn weak_status_without_kernels_says_so() {
-    let o = run(kabi().args(["weak", "status", "--basedir", "/nonexistent/kabi-root"]));
+    let o = run(kabi().args(["weak", "status", "--root", "/nonexistent/kabi-root"]));
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(
         String::from_utf8_lossy(&o.stderr).contains("/nonexistent/kabi-root"),
@@ -88,9 +88,7 @@ fn weak_status_without_kernels_says_so() {
         text(&o)
     );
     let empty = tempfile::tempdir().unwrap();
-    let o = run(kabi()
-        .args(["weak", "status", "--basedir"])
-        .arg(empty.path()));
+    let o = run(kabi().args(["weak", "status", "--root"]).arg(empty.path()));
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(
         String::from_utf8_lossy(&o.stderr).contains("no kernel module directories"),
@@ -160,4 +158,138 @@ fn every_json_option_has_a_help_text() {
     walk(&kabi::cli::Cli::command(), "", &mut found);
     // info, check, diff-abi, weak status, verify
     assert_eq!(found, 5);
+}
+
+/// The root is `--root DIR` in every kabi subcommand that has one (shown in the help; the old
+/// spellings `-b DIR` and `--basedir DIR` parse to the same root and are hidden), while the
+/// interfaces kabi reimplements keep theirs: RHEL's `weak-modules --basedir`, and under kmod's
+/// names `depmod -b/--basedir` (with `-r/--root` the ignored deprecated flag) and
+/// `modinfo -b/--basedir`.
+#[test]
+fn the_root_is_spelled_root_in_every_subcommand() {
+    fn walk(cmd: &clap::Command, path: &str, roots: &mut Vec<String>) {
+        for a in cmd.get_arguments().filter(|a| !a.is_hide_set()) {
+            let long = a.get_long().unwrap_or_default();
+            if ["root", "basedir", "dirname"].contains(&long) {
+                if path == " weak-modules" {
+                    assert_eq!(long, "basedir", "RHEL's weak-modules keeps --basedir");
+                    continue;
+                }
+                assert_eq!(long, "root", "kabi{path} --{long}");
+                assert_eq!(a.get_short(), None, "kabi{path}: -b is a hidden alias");
+                assert!(a.get_num_args().is_none_or(|n| n.takes_values()));
+                let help = a.get_help().map(|h| h.to_string()).unwrap_or_default();
+                let aliases = a.get_short_and_visible_aliases();
+                assert!(aliases.is_none(), "kabi{path}: {aliases:?}");
+                roots.push(path.trim().to_string());
+                // a subcommand that had another spelling says it is still accepted (load, unload
+                // and weak-modules2 had none)
+                if ![" load", " unload", " weak-modules2"].contains(&path) {
+                    assert!(help.contains("old spelling"), "kabi{path}: {help}");
+                }
+            }
+        }
+        for s in cmd.get_subcommands() {
+            walk(s, &format!("{path} {}", s.get_name()), roots);
+        }
+    }
+    let mut roots = Vec::new();
+    walk(&kabi::cli::Cli::command(), "", &mut roots);
+    roots.sort();
+    assert_eq!(
+        roots,
+        [
+            "check",
+            "depmod",
+            "diff-abi",
+            "info",
+            "load",
+            "modversions",
+            "sign",
+            "unload",
+            "verify",
+            "weak status",
+            "weak-modules2"
+        ]
+    );
+
+    // the old spellings still parse, to the same root
+    let root_of = |args: &[&str]| -> String {
+        let m = kabi::cli::Cli::command()
+            .try_get_matches_from(args)
+            .unwrap_or_else(|e| panic!("{args:?}: {e}"));
+        let mut m = &m;
+        while let Some((_, sub)) = m.subcommand() {
+            m = sub;
+        }
+        m.get_raw("root")
+            .and_then(|mut v| v.next())
+            .map(|v| v.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    };
+    let cases: &[&[&str]] = &[
+        &["kabi", "check", "-k", "K", "m.ko"],
+        &["kabi", "verify"],
+        &["kabi", "diff-abi", "A", "B"],
+        &["kabi", "info", "m"],
+        &["kabi", "modversions", "m"],
+        &["kabi", "depmod"],
+        &["kabi", "sign", "--verify", "m.ko"],
+        &["kabi", "weak", "status"],
+    ];
+    for case in cases {
+        let (head, tail) = case.split_at(2);
+        for spelling in ["--root", "-b", "--basedir"] {
+            if spelling == "--basedir" && ["check", "verify", "diff-abi", "sign"].contains(&head[1])
+            {
+                continue; // these never had --basedir
+            }
+            if spelling == "-b" && head[1] == "weak" {
+                continue; // nor -b
+            }
+            let mut args = head.to_vec();
+            if head[1] == "weak" {
+                args.push("status");
+                args.extend([spelling, "/srv/r"]);
+            } else {
+                args.extend([spelling, "/srv/r"]);
+                args.extend(tail);
+            }
+            assert_eq!(root_of(&args), "/srv/r", "{args:?}");
+        }
+    }
+
+    // kmod's names keep kmod's spellings
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["depmod", "modinfo", "modprobe"] {
+        std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_kabi"), dir.path().join(name)).unwrap();
+    }
+    let help = |name: &str| {
+        let o = run(std::process::Command::new(dir.path().join(name)).arg("--help"));
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    assert!(
+        help("depmod").contains("-b, --basedir <DIR>"),
+        "{}",
+        help("depmod")
+    );
+    assert!(
+        help("modinfo").contains("-b, --basedir=DIR"),
+        "{}",
+        help("modinfo")
+    );
+    assert!(
+        help("modprobe").contains("-d, --dirname=DIR"),
+        "{}",
+        help("modprobe")
+    );
+    let o = run(std::process::Command::new(dir.path().join("depmod")).args([
+        "--root",
+        "-b",
+        "/nonexistent/kabi-root",
+        "1.2.3",
+    ]));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("Ignored deprecated option"), "{}", text(&o));
+    assert!(err.contains("/nonexistent/kabi-root"), "{}", text(&o));
 }

@@ -147,13 +147,13 @@ fn weak_status_and_verify_outputs_validate() {
     assert!(o.status.success());
     let o = common::run(
         common::kabi()
-            .args(["weak", "status", "--json", "--basedir"])
+            .args(["weak", "status", "--json", "--root"])
             .arg(&r.root),
     );
     check("weak-status.schema.json", &o.stdout);
     let o = common::run(
         common::kabi()
-            .args(["verify", "--json", "-k", r.kver("56"), "-b"])
+            .args(["verify", "--json", "-k", r.kver("56"), "--root"])
             .arg(&r.root),
     );
     check("verify.schema.json", &o.stdout);

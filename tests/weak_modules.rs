@@ -225,7 +225,7 @@ fn vendor_modules_of_55_link_into_56_and_47s_do_not() {
 
     // status tells both stories
     let st = run(kabi()
-        .args(["weak", "status", "--json", "--basedir"])
+        .args(["weak", "status", "--json", "--root"])
         .arg(&r.root));
     let json: serde_json::Value = serde_json::from_slice(&st.stdout).unwrap();
     let k = json
@@ -250,7 +250,7 @@ fn vendor_modules_of_55_link_into_56_and_47s_do_not() {
     for m in vendor(&r, "55") {
         std::fs::remove_file(&m).unwrap();
     }
-    let st = run(kabi().args(["weak", "status", "--basedir"]).arg(&r.root));
+    let st = run(kabi().args(["weak", "status", "--root"]).arg(&r.root));
     assert_eq!(st.status.code(), Some(1), "dangling links are reported");
     assert!(String::from_utf8_lossy(&st.stdout).contains("dangling"));
     let o = weak_modules(

@@ -27,8 +27,8 @@ pub struct CheckArgs {
     /// readable (root); otherwise CRCs are reported as not verifiable
     #[arg(long, conflicts_with_all = ["symvers", "vmlinuz", "kernel"])]
     pub running: bool,
-    /// Filesystem root the kernel is installed under
-    #[arg(short = 'b', long, value_name = "DIR", default_value = "/")]
+    /// Filesystem root the kernel is installed under (-b DIR, the old spelling, is accepted too)
+    #[arg(long, short_alias = 'b', value_name = "DIR", default_value = "/")]
     pub root: PathBuf,
     /// Show every reason, note and unverified check
     #[arg(short, long)]

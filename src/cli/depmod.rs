@@ -8,8 +8,9 @@ use std::path::PathBuf;
 #[command(
     about = "Generate modules.dep and the other module indexes, as kmod's depmod does",
     after_help = "Differences from kmod 30's depmod:\n  \
-        * With -b ROOT and no -C, the depmod.d files under ROOT are read (kmod reads the host's).\n  \
-        * With -b ROOT, symbolic links and `external` directories lead inside ROOT, as under chroot\n    \
+        * With a root (depmod -b ROOT, kabi depmod --root ROOT) and no -C, the depmod.d files\n    \
+          under ROOT are read (kmod reads the host's).\n  \
+        * With a root, symbolic links and `external` directories lead inside ROOT, as under chroot\n    \
           (kmod follows them on the host); nothing outside ROOT is read or written.\n  \
         * A directory is never entered twice (a loop of links ends); only regular files are read,\n    \
           at most 384 MiB each, and decompression shares one 512 MiB memory budget.\n  \
@@ -32,7 +33,7 @@ pub struct DepmodArgs {
     pub quick: bool,
     /// Use DIR as the filesystem root for /lib/modules
     #[arg(short = 'b', long = "basedir", value_name = "DIR")]
-    pub basedir: Option<PathBuf>,
+    pub root: Option<PathBuf>,
     /// Use these configuration files or directories instead of the depmod.d defaults
     #[arg(short = 'C', long = "config", value_name = "PATH")]
     pub config: Vec<PathBuf>,
@@ -123,7 +124,7 @@ fn options(a: &DepmodArgs) -> Result<Options, i32> {
             return Err(1);
         }
     };
-    let root = a.basedir.as_ref().map(|b| {
+    let root = a.root.as_ref().map(|b| {
         if b.is_absolute() {
             b.clone()
         } else {

@@ -14,8 +14,8 @@ pub struct DiffAbiArgs {
     /// The new kernel, in the same forms
     #[arg(value_name = "NEW")]
     pub new: String,
-    /// Filesystem root installed releases are under
-    #[arg(short = 'b', long, value_name = "DIR", default_value = "/")]
+    /// Filesystem root installed releases are under (-b DIR, the old spelling, is accepted too)
+    #[arg(long, short_alias = 'b', value_name = "DIR", default_value = "/")]
     pub root: PathBuf,
     /// Modules (files or directories) to check against NEW: which break, and through what
     #[arg(short = 'm', long = "modules", value_name = "MODULE|DIR", num_args = 1..)]

@@ -154,7 +154,7 @@ pub const EXIT_STATUS: &[(&str, &[(&str, &str)])] = &[
             ),
             (
                 "2",
-                "The state could not be read: no kernel module directories under --basedir, or an unreadable kernel; or the command line is wrong.",
+                "The state could not be read: no kernel module directories under --root, or an unreadable kernel; or the command line is wrong.",
             ),
         ],
     ),

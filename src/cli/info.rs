@@ -33,9 +33,10 @@ pub struct InfoArgs {
     /// Use VERSION instead of `uname -r`
     #[arg(short = 'k', long = "set-version", value_name = "VERSION")]
     pub kver: Option<String>,
-    /// Use DIR as filesystem root for /lib/modules
-    #[arg(short = 'b', long = "basedir", value_name = "DIR")]
-    pub basedir: Option<String>,
+    /// Use DIR as filesystem root for /lib/modules (-b DIR and --basedir DIR, the old
+    /// spellings, are accepted too)
+    #[arg(long, short_alias = 'b', alias = "basedir", value_name = "DIR")]
+    pub root: Option<String>,
     /// Print the facts as JSON (with imports, exports and undefined symbols)
     #[arg(long, conflicts_with_all = ["field", "null"])]
     pub json: bool,
@@ -60,7 +61,7 @@ impl InfoArgs {
             modname: false,
             field: None,
             kver: None,
-            basedir: None,
+            root: None,
             json: false,
             modules: Vec::new(),
             prog: None,
@@ -420,7 +421,7 @@ fn show(f: &Found, arg: &str, dir: &ModuleDir, args: &InfoArgs) -> Item {
 
 pub fn run(args: &InfoArgs) -> i32 {
     use rayon::prelude::*;
-    let dir = super::module_dir(args.basedir.as_deref(), args.kver.as_deref());
+    let dir = super::module_dir(args.root.as_deref(), args.kver.as_deref());
     let mut work: Vec<(&str, Result<Found, String>)> = Vec::new();
     for arg in &args.modules {
         match resolve(arg, &dir, args.modname) {

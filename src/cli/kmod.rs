@@ -709,7 +709,7 @@ pub fn main_modinfo(args: Vec<OsString>) -> i32 {
             'm' => a.modname = true,
             'F' => a.field = arg,
             'k' => a.kver = arg,
-            'b' => a.basedir = arg,
+            'b' => a.root = arg,
             'h' => {
                 print_out(&modinfo_help(&prog));
                 return 0;

@@ -51,6 +51,18 @@ pub enum Command {
     /// What changed between two kernels' ABIs, and which modules that breaks
     DiffAbi(diff_abi::DiffAbiArgs),
     /// Generate modules.dep and the binary indexes, byte for byte as kmod's depmod
+    // kmod's spelling (-b/--basedir DIR, -r/--root ignored) is the `depmod` personality's;
+    // here the root is --root DIR, as in every subcommand, with -b/--basedir kept hidden
+    #[command(
+        mut_arg("root", |a| a
+            .long("root")
+            .short(None)
+            .short_alias('b')
+            .alias("basedir")
+            .help("Use DIR as the filesystem root for /lib/modules (-b DIR and --basedir DIR, \
+                   the old spellings, are accepted too)")),
+        mut_arg("deprecated_r", |a| a.long(None)),
+    )]
     Depmod(depmod::DepmodArgs),
     /// RHEL's weak-modules: link compatible modules into other kernels' weak-updates/
     WeakModules(weak::WeakModulesArgs),

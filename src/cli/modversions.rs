@@ -15,9 +15,10 @@ pub struct ModversionsArgs {
     /// Use VERSION instead of `uname -r` to look names up
     #[arg(short = 'k', long = "set-version", value_name = "VERSION")]
     pub kver: Option<String>,
-    /// Use DIR as filesystem root for /lib/modules
-    #[arg(short = 'b', long = "basedir", value_name = "DIR")]
-    pub basedir: Option<String>,
+    /// Use DIR as filesystem root for /lib/modules (-b DIR and --basedir DIR, the old
+    /// spellings, are accepted too)
+    #[arg(long, short_alias = 'b', alias = "basedir", value_name = "DIR")]
+    pub root: Option<String>,
     /// Module files or names
     #[arg(required = true, value_name = "MODULE")]
     pub modules: Vec<String>,
@@ -80,7 +81,7 @@ pub fn symvers_owner(path: &Path) -> String {
 }
 
 pub fn run(args: &ModversionsArgs) -> i32 {
-    let dir = super::module_dir(args.basedir.as_deref(), args.kver.as_deref());
+    let dir = super::module_dir(args.root.as_deref(), args.kver.as_deref());
     let mut failed = false;
     let stdout = std::io::stdout();
     for arg in &args.modules {

@@ -54,8 +54,8 @@ pub struct SignArgs {
     /// --verify: the running kernel's keyrings
     #[arg(long, conflicts_with_all = ["kernel", "vmlinuz"])]
     pub running: bool,
-    /// Filesystem root for --kernel and --running
-    #[arg(short = 'b', long, value_name = "DIR", default_value = "/")]
+    /// Filesystem root for --kernel and --running (-b DIR, the old spelling, is accepted too)
+    #[arg(long, short_alias = 'b', value_name = "DIR", default_value = "/")]
     pub root: PathBuf,
     /// Module files (plain, .xz, .zst or .gz: a compressed module is signed inside and
     /// compressed again in the same format)

@@ -16,8 +16,13 @@ pub struct VerifyArgs {
     /// Kernel release (default: the running kernel's)
     #[arg(short = 'k', long = "kernel", value_name = "KVER")]
     pub kernel: Option<String>,
-    /// Filesystem root
-    #[arg(long = "root", short = 'b', value_name = "DIR", default_value = "/")]
+    /// Filesystem root (-b DIR, the old spelling, is accepted too)
+    #[arg(
+        long = "root",
+        short_alias = 'b',
+        value_name = "DIR",
+        default_value = "/"
+    )]
     pub root: PathBuf,
     /// Also every module in /proc/modules
     #[arg(long)]

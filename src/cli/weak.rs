@@ -86,9 +86,9 @@ pub enum WeakCommand {
     /// For every kernel: each module of the other kernels' extra/ and each weak-updates link:
     /// linked or not, compatible or not and why, dangling links
     Status {
-        /// Filesystem root
-        #[arg(long, value_name = "DIR", default_value = "/")]
-        basedir: PathBuf,
+        /// Filesystem root (--basedir DIR, the old spelling, is accepted too)
+        #[arg(long, alias = "basedir", value_name = "DIR", default_value = "/")]
+        root: PathBuf,
         /// SUSE's conventions: /usr/lib/modules, links keep the module's top directory
         #[arg(long)]
         suse: bool,
@@ -285,12 +285,8 @@ fn print_plan(root: &Root, out: &ops::Outcome) {
 
 pub fn run_weak(a: &WeakArgs) -> i32 {
     match &a.command {
-        WeakCommand::Status {
-            basedir,
-            suse,
-            json,
-        } => {
-            let root = match Root::open(basedir) {
+        WeakCommand::Status { root, suse, json } => {
+            let root = match Root::open(root) {
                 Ok(r) => r,
                 Err(e) => {
                     eprintln!("kabi weak status: {e}");
