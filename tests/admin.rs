@@ -293,3 +293,71 @@ fn the_root_is_spelled_root_in_every_subcommand() {
     assert!(err.contains("Ignored deprecated option"), "{}", text(&o));
     assert!(err.contains("/nonexistent/kabi-root"), "{}", text(&o));
 }
+
+/// A wrong command line exits 2 as `kabi COMMAND` (the exit table, `kabi::cli::exit`) and 1
+/// under kmod's names and as the weak-modules scripts, as Debian's kmod 30 does; `--help`
+/// exits 0 everywhere.
+#[test]
+fn a_wrong_command_line_exits_as_the_table_says() {
+    use kabi::cli::exit;
+    let dir = tempfile::tempdir().unwrap();
+    let names = [
+        "modprobe",
+        "insmod",
+        "rmmod",
+        "modinfo",
+        "depmod",
+        "weak-modules",
+        "weak-modules2",
+    ];
+    for name in names {
+        std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_kabi"), dir.path().join(name)).unwrap();
+        let o = run(std::process::Command::new(dir.path().join(name)).arg("--bogus-option"));
+        assert_eq!(
+            o.status.code(),
+            Some(exit::KMOD_USAGE),
+            "{name}: {}",
+            text(&o)
+        );
+        if ["modprobe", "insmod", "rmmod", "modinfo", "depmod"].contains(&name)
+            && common::require_tool(name)
+        {
+            let k = run(std::process::Command::new(name).arg("--bogus-option"));
+            assert_eq!(
+                k.status.code(),
+                o.status.code(),
+                "kmod's {name}: {}",
+                text(&k)
+            );
+        }
+    }
+    for sub in [
+        "check",
+        "verify",
+        "diff-abi",
+        "info",
+        "modversions",
+        "depmod",
+        "load",
+        "unload",
+        "weak-modules",
+        "weak-modules2",
+        "sign",
+    ] {
+        let o = run(kabi().args([sub, "--bogus-option"]));
+        assert_eq!(
+            o.status.code(),
+            Some(exit::USAGE),
+            "kabi {sub}: {}",
+            text(&o)
+        );
+        let o = run(kabi().args([sub, "--help"]));
+        assert_eq!(
+            o.status.code(),
+            Some(exit::OK),
+            "kabi {sub} --help: {}",
+            text(&o)
+        );
+    }
+    assert_eq!((exit::USAGE, exit::KMOD_USAGE), (2, 1));
+}

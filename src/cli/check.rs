@@ -65,14 +65,14 @@ pub struct CheckArgs {
     pub modules: Vec<PathBuf>,
 }
 
-/// Exit codes of `kabi check`.
+/// Exit codes of `kabi check`, by their meaning here (the table is [`super::exit`]).
 pub mod exit {
-    /// Every module would load.
-    pub const COMPATIBLE: i32 = 0;
-    /// At least one module would be refused.
-    pub const INCOMPATIBLE: i32 = 1;
     /// Bad usage or unreadable input (a module or the kernel's ABI).
-    pub const ERROR: i32 = 2;
+    pub use crate::cli::exit::ERROR;
+    /// At least one module would be refused.
+    pub use crate::cli::exit::FAILED as INCOMPATIBLE;
+    /// Every module would load.
+    pub use crate::cli::exit::OK as COMPATIBLE;
 }
 
 fn target(args: &CheckArgs) -> Result<Target, crate::Error> {

@@ -1,5 +1,6 @@
 //! `kabi depmod` (and the binary invoked as `depmod`): kmod depmod's options and output.
 
+use super::exit;
 use crate::depmod::{self, CacheMode, DepmodError, Options};
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -202,11 +203,11 @@ fn decompress_only(opts: &Options) -> i32 {
                 "decompressed {n} modules, {bytes} bytes, in {:.3} s",
                 t.elapsed().as_secs_f64()
             );
-            0
+            exit::OK
         }
         Err(e) => {
             eprintln!("depmod: FATAL: {e}");
-            1
+            exit::KMOD_FAILURE
         }
     }
 }
@@ -224,7 +225,7 @@ fn recover(opts: &Options) -> Result<(), i32> {
         Ok(None) => {}
         Err(e) => {
             eprintln!("depmod: ERROR: {e}");
-            return Err(1);
+            return Err(exit::KMOD_FAILURE);
         }
     }
     Ok(())
@@ -244,16 +245,16 @@ fn work(a: &DepmodArgs, opts: &Options) -> i32 {
             if a.verbose {
                 say(&s, t.elapsed().as_secs_f64());
             }
-            0
+            exit::OK
         }
-        Err(DepmodError::Cycles(_)) => 1,
+        Err(DepmodError::Cycles(_)) => exit::KMOD_FAILURE,
         Err(DepmodError::Fatal(m)) => {
             eprintln!("depmod: FATAL: {m}");
-            1
+            exit::KMOD_FAILURE
         }
         Err(DepmodError::Io(e)) => {
             eprintln!("depmod: ERROR: {e}");
-            1
+            exit::KMOD_FAILURE
         }
     }
 }
@@ -268,7 +269,7 @@ pub fn run(a: &DepmodArgs) -> i32 {
             Ok(pool) => pool.install(|| work(a, &opts)),
             Err(e) => {
                 eprintln!("depmod: FATAL: cannot start {n} threads: {e}");
-                1
+                exit::KMOD_FAILURE
             }
         },
         _ => work(a, &opts),

@@ -1,5 +1,6 @@
 //! `kabi info` / `modinfo`: kmod's `modinfo` output, byte for byte (kmod 30 tools/modinfo.c).
 
+use super::exit;
 use crate::module::{Detail, ModinfoEntry, Module};
 use crate::tree::lookup::{Found, ModuleDir};
 use std::io::Write;
@@ -443,13 +444,13 @@ pub fn run(args: &InfoArgs) -> i32 {
         match item {
             Item::Text(t) => {
                 if out.write_all(&t).is_err() {
-                    return 1;
+                    return exit::FAILED;
                 }
             }
             Item::Json(v) => json.push(v),
             Item::TextThenError(t, msg) => {
                 if out.write_all(&t).is_err() {
-                    return 1;
+                    return exit::FAILED;
                 }
                 let _ = out.flush();
                 eprintln!("{}{msg}", args.prefix());
@@ -470,7 +471,7 @@ pub fn run(args: &InfoArgs) -> i32 {
         );
     }
     if out.flush().is_err() {
-        return 1;
+        return exit::FAILED;
     }
-    i32::from(failed)
+    exit::failed_if(failed)
 }

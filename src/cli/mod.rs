@@ -5,6 +5,7 @@ pub mod depmod;
 pub mod diff_abi;
 #[cfg(feature = "gen-docs")]
 pub mod docs;
+pub mod exit;
 pub mod getopt;
 pub mod info;
 pub mod kmod;
@@ -17,16 +18,6 @@ pub mod weak2;
 
 use crate::tree::lookup::ModuleDir;
 use clap::{Parser, Subcommand};
-
-/// Exit codes shared by every subcommand.
-pub mod exit {
-    /// Everything asked for was done.
-    pub const OK: i32 = 0;
-    /// At least one module could not be found or read (kmod's modinfo exits 1 too).
-    pub const FAILED: i32 = 1;
-    /// The command line is wrong.
-    pub const USAGE: i32 = 2;
-}
 
 #[derive(Debug, Parser)]
 #[command(
@@ -104,15 +95,7 @@ pub fn running_release() -> String {
 pub fn main_kabi(args: Vec<std::ffi::OsString>) -> i32 {
     let cli = match Cli::try_parse_from(args) {
         Ok(c) => c,
-        Err(e) => {
-            let code = if e.use_stderr() {
-                exit::USAGE
-            } else {
-                exit::OK
-            };
-            let _ = e.print();
-            return code;
-        }
+        Err(e) => return exit::parse_failure(&e, exit::USAGE),
     };
     match &cli.command {
         Command::Info(a) => info::run(a),
@@ -154,11 +137,7 @@ pub fn main_depmod(args: Vec<std::ffi::OsString>) -> i32 {
     }
     match Depmod::try_parse_from(args) {
         Ok(m) => depmod::run(&m.args),
-        Err(e) => {
-            let code = if e.use_stderr() { 1 } else { exit::OK };
-            let _ = e.print();
-            code
-        }
+        Err(e) => exit::parse_failure(&e, exit::KMOD_USAGE),
     }
 }
 
@@ -172,11 +151,7 @@ pub fn main_weak_modules(args: Vec<std::ffi::OsString>) -> i32 {
     }
     match W::try_parse_from(args) {
         Ok(m) => weak::run_weak_modules(&m.args),
-        Err(e) => {
-            let code = if e.use_stderr() { 1 } else { exit::OK };
-            let _ = e.print();
-            code
-        }
+        Err(e) => exit::parse_failure(&e, exit::KMOD_USAGE),
     }
 }
 
@@ -192,10 +167,7 @@ pub fn main_weak_modules2(args: Vec<std::ffi::OsString>) -> i32 {
     match W::try_parse_from(args) {
         Ok(m) => weak2::run(&m.args, "weak-modules2"),
         Err(e) if e.use_stderr() => weak2::parse_error("weak-modules2", &e),
-        Err(e) => {
-            let _ = e.print();
-            exit::OK
-        }
+        Err(e) => exit::parse_failure(&e, exit::KMOD_USAGE),
     }
 }
 

@@ -1,6 +1,7 @@
 //! `kabi modversions`: the `__versions` dump of `modprobe --dump-modversions`, or with
 //! `--exports` the module's own exports in Module.symvers format.
 
+use super::exit;
 use super::info::{absolute, resolve};
 use crate::module::{Detail, Module, Versions};
 use crate::tree::lookup::Found;
@@ -130,10 +131,10 @@ pub fn run(args: &ModversionsArgs) -> i32 {
             }
         };
         if stdout.lock().write_all(&out).is_err() {
-            return 1;
+            return exit::FAILED;
         }
     }
-    i32::from(failed)
+    exit::failed_if(failed)
 }
 
 /// kmod's `kmod_elf_get_symbols`: the `__crc_` symbols of the symbol table in its order
@@ -188,7 +189,7 @@ pub fn kmod_dump(file: &str, exports: bool, sink: crate::load::Sink) -> i32 {
                         crate::load::strerror(22)
                     ),
                 ));
-                return 1;
+                return exit::KMOD_FAILURE;
             }
         },
         Err(_) => {
@@ -196,7 +197,7 @@ pub fn kmod_dump(file: &str, exports: bool, sink: crate::load::Sink) -> i32 {
                 Level::Crit,
                 format!("Module {file} not found.\n"),
             ));
-            return 1;
+            return exit::KMOD_FAILURE;
         }
     };
     let what = if exports { "symbols" } else { "modversions" };
@@ -208,7 +209,7 @@ pub fn kmod_dump(file: &str, exports: bool, sink: crate::load::Sink) -> i32 {
                 crate::load::strerror(errno)
             ),
         ));
-        1
+        exit::KMOD_FAILURE
     };
     // kmod: an empty file cannot be mapped (EINVAL), anything else not ELF is ENOEXEC
     let bad = if data.is_empty() { 22 } else { 8 };
@@ -239,5 +240,5 @@ pub fn kmod_dump(file: &str, exports: bool, sink: crate::load::Sink) -> i32 {
         }
     };
     sink(Event::Out(out));
-    0
+    exit::OK
 }

@@ -63,14 +63,14 @@ pub struct SignArgs {
     pub modules: Vec<PathBuf>,
 }
 
-/// Exit codes of `kabi sign`.
+/// Exit codes of `kabi sign`, by their meaning here (the table is [`super::exit`]).
 pub mod exit {
-    /// Signed (or, with --verify, every signature verifies).
-    pub const OK: i32 = 0;
-    /// --verify: some signature would not be accepted.
-    pub const REJECTED: i32 = 1;
     /// Bad usage, unreadable key, certificate or module, or a write failed.
-    pub const ERROR: i32 = 2;
+    pub use crate::cli::exit::ERROR;
+    /// --verify: some signature would not be accepted.
+    pub use crate::cli::exit::FAILED as REJECTED;
+    /// Signed (or, with --verify, every signature verifies).
+    pub use crate::cli::exit::OK;
 }
 
 fn compress(kind: Compression, image: &[u8]) -> std::io::Result<Vec<u8>> {

@@ -1,6 +1,7 @@
 //! `kabi weak-modules2` (and the binary invoked as `weak-modules2`): SUSE's interface, what a
 //! kernel module package's scriptlets call (`/usr/lib/module-init-tools/weak-modules2`).
 
+use super::exit;
 use crate::root::Root;
 use crate::weak::suse::{self, Env, Level, Message, Op};
 use std::io::{IsTerminal, Read};
@@ -154,7 +155,7 @@ fn usage(prog: &str) -> String {
 fn usage_error(prog: &str, msg: &str) -> i32 {
     eprintln!("ERROR: {msg}");
     eprint!("{}", usage(prog));
-    1
+    exit::KMOD_USAGE
 }
 
 /// A clap error for the binary invoked as `weak-modules2`: the message and the usage lines
@@ -162,7 +163,7 @@ fn usage_error(prog: &str, msg: &str) -> i32 {
 pub fn parse_error(prog: &str, e: &clap::Error) -> i32 {
     let _ = e.print();
     eprint!("{}", usage(prog));
-    1
+    exit::KMOD_USAGE
 }
 
 /// Standard input, up to [`MAX_LIST`] bytes; empty when it is a terminal.
@@ -240,11 +241,11 @@ pub fn run(a: &WeakModules2Args, prog: &str) -> i32 {
     let var = |n: &str| std::env::var(n).ok();
     if a.help {
         print!("{}", help(prog));
-        return 0;
+        return exit::OK;
     }
     if a.usage {
         print!("{}", usage(prog));
-        return 0;
+        return exit::OK;
     }
     let modes = [
         (a.add_kmp, "--add-kmp"),
@@ -305,13 +306,13 @@ pub fn run(a: &WeakModules2Args, prog: &str) -> i32 {
         eprintln!("{prog}: appending output to {}", f.display());
         if let Err(e) = redirect_stderr(&f) {
             eprintln!("{prog}: {e}");
-            return 1;
+            return exit::KMOD_FAILURE;
         }
     }
     let say = Say { verbose, debug };
     let fail = |e: &dyn std::fmt::Display| {
         eprintln!("{prog}: {e}");
-        1
+        exit::KMOD_FAILURE
     };
     let kernel_op = matches!(
         mode,
@@ -387,7 +388,7 @@ pub fn run(a: &WeakModules2Args, prog: &str) -> i32 {
     for e in &out.errors {
         eprintln!("{prog}: {e}");
     }
-    i32::from(out.plan.failed || !out.errors.is_empty())
+    exit::kmod_failed_if(out.plan.failed || !out.errors.is_empty())
 }
 
 /// `--dry-run`: what a run would change, on standard output.
