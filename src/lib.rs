@@ -2,6 +2,7 @@
 //!
 //! Parsing and analysis never touch the system; only the command layer does.
 
+pub mod bzimage;
 pub mod check;
 pub mod cli;
 pub mod compress;
@@ -9,6 +10,7 @@ pub mod crash;
 pub mod depmod;
 pub mod error;
 pub mod glob;
+pub mod index;
 pub mod kernel;
 pub mod load;
 pub mod module;

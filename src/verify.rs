@@ -256,7 +256,7 @@ pub fn verify(root: &Root, kver: &str, wanted: Vec<Wanted>) -> Report {
             None
         }
     };
-    let idx = ModuleIndex::new(root, kver);
+    let idx = ModuleIndex::new(root, kver).map(|i| i.with_scan(crate::depmod::dep_lines_in));
     let (mut findings, to_open) = locate(root, idx.as_ref().ok(), wanted);
     judge(root, target.as_ref(), &mut findings, to_open);
     let index_stale = match &idx {

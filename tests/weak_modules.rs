@@ -356,7 +356,7 @@ fn a_crash_at_any_point_leaves_the_old_or_the_new_state() {
             .join("modules.dep");
         let bin = std::fs::read(dep.with_extension("dep.bin")).unwrap();
         assert!(
-            kabi::depmod::index::Index::parse(&bin).is_ok(),
+            kabi::index::Index::parse(&bin).is_ok(),
             "modules.dep.bin is whole after a crash at point {n}"
         );
         if o.status.success() {

@@ -81,7 +81,7 @@ pub enum Command {
 /// the running kernel's release.
 pub fn module_dir(root: Option<&str>, kver: Option<&str>) -> ModuleDir {
     let kver = kver.map(str::to_string).unwrap_or_else(running_release);
-    ModuleDir::new(root, &kver)
+    ModuleDir::new(root, &kver, Some(crate::depmod::dep_lines_in))
 }
 
 /// `uname -r`.

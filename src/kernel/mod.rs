@@ -1,7 +1,6 @@
 //! What a kernel provides: its exported symbols, from whichever source is at hand.
 
 pub mod abi;
-pub mod bzimage;
 pub mod diff;
 pub mod headers;
 pub mod kallsyms;
