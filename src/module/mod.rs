@@ -4,6 +4,7 @@
 pub mod elf;
 pub mod exports;
 pub mod modinfo;
+pub mod show;
 pub mod signature;
 pub mod versions;
 
