@@ -1,7 +1,7 @@
 //! `kabi check`: will these modules load on that kernel, and if not, why (in the kernel's
 //! words).
 
-use crate::check::{Note, Verdict, check_set, check_set_with_sigs};
+use crate::check::{Note, Verdict, check_set_with_sigs};
 use crate::kernel::source::{Depth, KernelSpec, resolve, vmlinuz_file};
 use crate::kernel::target::Target;
 use crate::module::Module;
@@ -631,13 +631,4 @@ pub fn run(args: &CheckArgs) -> i32 {
     } else {
         exit::INCOMPATIBLE
     }
-}
-
-/// For tests and other commands: parse and check modules against a target.
-pub fn check_paths(paths: &[PathBuf], target: &Target) -> Result<Vec<Verdict>, crate::Error> {
-    let mods = collect(paths)
-        .into_iter()
-        .map(|p| Module::open(&p).map(|m| (p, m)))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(check_set(&mods, target))
 }

@@ -13,7 +13,7 @@
 //! do RHEL's `weak-modules` and SUSE's `weak-modules2` scripts: invoked by those names, kabi
 //! does the same. Which commands use 2 for an unreadable input (check, diff-abi, verify, sign,
 //! weak status) and which 1 (the kmod-like ones: info, modversions, depmod, load, unload,
-//! weak-modules, weak-modules2) is in each command's page ([`super::docs`]).
+//! weak-modules, weak-modules2) is in each command's page (`kabi gen-docs`, src/cli/docs.rs).
 
 /// Done; the answer is yes.
 pub const OK: i32 = 0;

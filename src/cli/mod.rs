@@ -1,20 +1,20 @@
 //! The command layer: parse arguments, call the library, render. No logic of its own.
 
-pub mod check;
-pub mod depmod;
-pub mod diff_abi;
+pub(crate) mod check;
+pub(crate) mod depmod;
+pub(crate) mod diff_abi;
 #[cfg(feature = "gen-docs")]
 pub mod docs;
 pub mod exit;
 pub mod getopt;
-pub mod info;
-pub mod kmod;
-pub mod load;
-pub mod modversions;
-pub mod sign;
-pub mod verify;
-pub mod weak;
-pub mod weak2;
+pub(crate) mod info;
+pub(crate) mod kmod;
+pub(crate) mod load;
+pub(crate) mod modversions;
+pub(crate) mod sign;
+pub(crate) mod verify;
+pub(crate) mod weak;
+pub(crate) mod weak2;
 
 use crate::tree::lookup::ModuleDir;
 use clap::{Parser, Subcommand};

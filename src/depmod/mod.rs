@@ -3,7 +3,7 @@
 
 pub mod cache;
 pub mod graph;
-pub mod order;
+pub(crate) mod order;
 pub mod output;
 pub mod scan;
 

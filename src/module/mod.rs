@@ -2,11 +2,11 @@
 //! imports with CRCs, exports with CRCs, undefined symbols.
 
 pub mod elf;
-pub mod exports;
+pub(crate) mod exports;
 pub mod modinfo;
 pub mod show;
 pub mod signature;
-pub mod versions;
+pub(crate) mod versions;
 
 #[cfg(test)]
 mod testelf;

@@ -3,7 +3,7 @@
 pub mod config;
 pub mod index;
 pub mod lookup;
-pub mod walk;
+pub(crate) mod walk;
 
 /// A kernel release names one directory of `lib/modules`: never a path.
 pub fn check_release(kver: &str) -> Result<(), String> {

@@ -12,12 +12,12 @@
 
 pub mod initramfs;
 pub mod links;
-pub mod ops;
-pub mod plan;
-pub mod state;
-pub mod status;
+pub(crate) mod ops;
+pub(crate) mod plan;
+pub(crate) mod state;
+pub(crate) mod status;
 pub mod suse;
-pub mod txn;
+pub(crate) mod txn;
 
 use crate::check::{Problem, check_set_with_sigs};
 use crate::error::Error;
