@@ -351,7 +351,7 @@ fn judge(
         .into_par_iter()
         .map(|(fi, p)| {
             let m = match target {
-                Some(t) => Module::read_in_with_sig(root, &p, Detail::Full, &t.sig)
+                Some(t) => crate::sig::read_module_in(root, &p, Detail::Full, &t.sig)
                     .map(|(m, sc)| (m, Some(sc))),
                 None => Module::read_in(root, &p, Detail::Full).map(|m| (m, None)),
             };

@@ -383,7 +383,7 @@ impl<'r> Kernels<'r> {
             .into_par_iter()
             .map(|(l, t)| {
                 let m = if signatures {
-                    Module::read_in_with_sig(root, &t, Detail::Full, policy)
+                    crate::sig::read_module_in(root, &t, Detail::Full, policy)
                         .map(|(m, sc)| (m, Some(sc)))
                 } else {
                     Module::read_in(root, &t, Detail::Full).map(|m| (m, None))
