@@ -5,7 +5,7 @@
 mod common;
 
 use clap::CommandFactory;
-use common::{fetch_kernel, kabi, module_dir, run};
+use common::{kabi, module_dir, run};
 
 fn text(o: &std::process::Output) -> String {
     format!(
@@ -18,16 +18,13 @@ fn text(o: &std::process::Output) -> String {
 
 /// `kabi check dummy` finds the kernel's own dummy.ko by name; the report ends with a
 /// summary line; a name that is no module is an error naming where it was looked for; a
-/// module of another ABI is refused and counted.
+/// module of another ABI (a kernel whose module_layout differs) is refused and counted.
 #[test]
 fn check_takes_module_names_and_sums_up() {
-    let Some(root) = fetch_kernel("cloud-amd64", Some("56")) else {
+    let Some((old, new)) = common::kernels_with_different_layout("cloud-amd64") else {
         return;
     };
-    let Some(old) = fetch_kernel("cloud-amd64", Some("47")) else {
-        return;
-    };
-    let (_, kver) = module_dir(&root);
+    let (root, kver) = (new.root, new.kver);
     let check = |args: &[&std::ffi::OsStr]| {
         run(kabi()
             .args(["check", "--root"])
@@ -60,8 +57,9 @@ fn check_takes_module_names_and_sums_up() {
         text(&o)
     );
 
-    // 47's udf (and its crc-itu-t) by path, and 56's dummy by name: 2 refused of 3
-    let (old_dir, _) = module_dir(&old);
+    // the old kernel's udf (and its crc-itu-t) by path, and the new one's dummy by name: 2
+    // refused of 3
+    let (old_dir, _) = module_dir(&old.root);
     let udf = old_dir.join("kernel/fs/udf/udf.ko");
     let crc = old_dir.join("kernel/lib/crc-itu-t.ko");
     let o = check(&[udf.as_os_str(), crc.as_os_str(), "dummy".as_ref()]);
