@@ -27,7 +27,7 @@ if [ ${#mods[@]} -lt 10 ]; then # another ABI may lack some: fill up with other 
     done < <(find "$kdir" -name '*.ko' -size -40k | sort | head -n $((10 - ${#mods[@]})))
 fi
 
-targets="module_file module_image signature decompress_xz decompress_zstd decompress_gzip fnmatch modinfo kernel_text vmlinux index depmod_config depmod_scan scan_cache initramfs modprobe_config rpm_header rpm_ndb certificates efi_lists proc_keys stablelist module_sig sysconfig"
+targets="module_file module_image signature decompress_xz decompress_zstd decompress_gzip fnmatch modinfo kernel_text vmlinux index depmod_config depmod_scan scan_cache initramfs modprobe_config rpm_header rpm_ndb certificates efi_lists proc_keys stablelist module_sig sysconfig running_abi"
 for t in $targets; do mkdir -p "$corpus/$t"; done
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -164,6 +164,12 @@ fi
 
 # the committed ndb database (written by rpm's own ndb backend: testdata/make-ndb-fixture.sh)
 cp "$here/../testdata/rpmdb/ndb/Packages.db" "$corpus/rpm_ndb/Packages.db"
+
+# a running-kernel ABI snapshot as kabi load writes it, and a /proc/modules
+printf 'kabi-running-abi 1\nboot_id 3839813f-f92f-49a9-81bf-71c6269d423e\nrelease 6.1.0-57-cloud-amd64\ncrcs_known 1\nvermagic 362e312e302d35372d636c6f75642d616d643634\nthis_module_size 1344\narch 64 le 62 1\nmodule nls_ascii 12288 ffffffffc0a0b000\nsymbols\n_printk\t0x92997ed8\tEXPORT_SYMBOL\tvmlinux\t\nkfree\t0x037a0cba\tEXPORT_SYMBOL\tvmlinux\t\nnls_thing\t-\tEXPORT_SYMBOL_GPL\tnls_ascii\tNLS\n' \
+    >"$corpus/running_abi/snapshot"
+printf 'nls_ascii 12288 0 - Live 0xffffffffc0a0b000\ndummy 16384 0 - Live 0x0000000000000000 (O)\n' \
+    >"$corpus/running_abi/proc-modules"
 
 for t in $targets; do
     printf '%-16s %3d seeds\n' "$t" "$(find "$corpus/$t" -type f | wc -l)"

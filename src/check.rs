@@ -6,13 +6,15 @@
 //! compatible; when several modules of the set export it (two builds of one module), any
 //! compatible one provides it.
 
+use crate::errno::Errno;
 use crate::kernel::abi::KernelSymbol;
 use crate::kernel::target::Target;
 use crate::module::{ExtVersions, Module, Versions};
 use crate::sig::state::Lockdown;
 use crate::sig::{Outcome as SigOutcome, SigCheck, Soft};
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
-use serde::Serialize;
+use serde::{Serialize, Serializer};
+use std::fmt;
 use std::path::PathBuf;
 
 /// Licenses the kernel treats as GPL-compatible (`include/linux/license.h`).
@@ -26,6 +28,9 @@ const GPL_COMPATIBLE: &[&[u8]] = &[
 ];
 
 /// A reason the kernel would refuse the module.
+///
+/// Serialized (inside a verdict) as an object with a closed `kind` (kebab-case), the variant's
+/// fields, its `errno` and its `message` (see [`ProblemJson`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum Problem {
@@ -33,7 +38,9 @@ pub enum Problem {
     /// verify with the trusted key it names: refused whether signatures are enforced or not,
     /// with the verifier's errno (EBADMSG, EKEYREJECTED, EINVAL, ...).
     BadSignature {
-        errno: &'static str,
+        /// Serialized once, as every problem's `errno` ([`ProblemJson`]).
+        #[serde(skip)]
+        errno: Errno,
         reason: String,
         /// What the kernel logs (often nothing).
         #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -96,70 +103,135 @@ pub enum Problem {
     ProviderIncompatible { symbol: String, provider: String },
 }
 
+/// What `try_to_force_load()` would say with CONFIG_MODULE_FORCE_LOAD; without it the kernel
+/// refuses silently, and kabi says why in the kernel's words plus this.
+const SILENT: &str = "refused without CONFIG_MODULE_FORCE_LOAD; the kernel logs nothing";
+
 impl Problem {
-    /// The errno `init_module`/`finit_module` would return for this reason.
-    pub fn errno(&self) -> &'static str {
+    /// The errno `init_module`/`finit_module` returns for this reason (`kernel/module/main.c`,
+    /// `version.c`, `signing.c`).
+    pub fn errno(&self) -> Errno {
         match self {
-            Problem::BadSignature { errno, .. } => errno,
+            // the verifier's errno (EBADMSG, EKEYREJECTED, EINVAL, ENOMEM, ...)
+            Problem::BadSignature { errno, .. } => *errno,
+            // module_sig_check(): the soft errors become -EKEYREJECTED under enforcement
             Problem::Unsigned
             | Problem::UnsupportedCrypto { .. }
-            | Problem::UnavailableKey { .. } => "EKEYREJECTED",
-            Problem::Lockdown { .. } => "EPERM",
-            Problem::CrcMismatch { .. } | Problem::NamespaceNotImported { .. } => "EINVAL",
+            | Problem::UnavailableKey { .. } => Errno::EKEYREJECTED,
+            // security_locked_down(LOCKDOWN_MODULE_SIGNATURE)
+            Problem::Lockdown { .. } => Errno::EPERM,
+            // elf_validity_cache_copy(), check_modstruct_version(), check_modinfo(),
+            // find_module_sections(): the whole load fails with -ENOEXEC
+            Problem::WrongArchitecture { .. }
+            | Problem::StructModuleSize { .. }
+            | Problem::ModuleLayout { .. }
+            | Problem::NoVersions
+            | Problem::Vermagic { .. }
+            | Problem::NoVermagic
+            | Problem::ExportsWithoutVersions => Errno::ENOEXEC,
+            // resolve_symbol(): check_version() or the namespace refused: ERR_PTR(-EINVAL)
+            Problem::CrcMismatch { .. } | Problem::NamespaceNotImported { .. } => Errno::EINVAL,
+            // resolve_symbol(): not found (GPL-only symbols are invisible to non-GPL modules)
             Problem::MissingSymbol { .. }
             | Problem::GplOnly { .. }
-            | Problem::ProviderIncompatible { .. } => "ENOENT",
-            _ => "ENOEXEC",
+            | Problem::ProviderIncompatible { .. } => Errno::ENOENT,
         }
     }
 
-    /// What the kernel prints for it (dmesg), for the module called `m`.
-    pub fn kernel_message(&self, m: &str) -> String {
+    /// What the kernel prints for it (dmesg), one entry a line, for the module called `m`
+    /// (`None`: without the module-name prefix). Empty when the kernel refuses silently
+    /// (see [`Problem::logged`]).
+    fn log_lines(&self, m: Option<&str>) -> Vec<String> {
+        let pre = m.map(|m| format!("{m}: ")).unwrap_or_default();
+        let unknown = |symbol: &str, errno: Errno| {
+            format!("{pre}Unknown symbol {symbol} (err -{})", errno.code())
+        };
         match self {
-            Problem::BadSignature { log, .. } => log.join("\n"),
-            Problem::Unsigned => "Loading of unsigned module is rejected".into(),
-            Problem::UnsupportedCrypto { log, .. } => log
-                .iter()
-                .map(String::as_str)
-                .chain(["Loading of module with unsupported crypto is rejected"])
-                .collect::<Vec<_>>()
-                .join("\n"),
-            Problem::UnavailableKey { .. } => {
-                "Loading of module with unavailable key is rejected".into()
+            Problem::BadSignature { log, .. } => log.clone(),
+            Problem::Unsigned => vec!["Loading of unsigned module is rejected".into()],
+            Problem::UnsupportedCrypto { log, .. } => {
+                let mut l = log.clone();
+                l.push("Loading of module with unsupported crypto is rejected".into());
+                l
             }
-            Problem::Lockdown { reason, comm } => format!(
+            Problem::UnavailableKey { .. } => {
+                vec!["Loading of module with unavailable key is rejected".into()]
+            }
+            Problem::Lockdown { reason, comm } => vec![format!(
                 "Lockdown: {comm}: {} loading is restricted; see man kernel_lockdown.7",
                 lockdown_words(reason)
-            ),
+            )],
             Problem::WrongArchitecture { module, .. } => {
-                format!("Invalid architecture in ELF header: {module}")
+                vec![format!("Invalid architecture in ELF header: {module}")]
             }
-            Problem::StructModuleSize { .. } => format!(
-                "module {m}: .gnu.linkonce.this_module section size must match the kernel's built struct module size at run time"
-            ),
+            Problem::StructModuleSize { .. } => vec![format!(
+                "{}.gnu.linkonce.this_module section size must match the kernel's built struct module size at run time",
+                m.map(|m| format!("module {m}: ")).unwrap_or_default()
+            )],
             Problem::ModuleLayout { .. } => {
-                format!("{m}: disagrees about version of symbol module_layout")
+                vec![format!(
+                    "{pre}disagrees about version of symbol module_layout"
+                )]
             }
             Problem::NoVersions | Problem::NoVermagic | Problem::ExportsWithoutVersions => {
-                String::new()
+                Vec::new()
             }
             Problem::Vermagic { module, kernel } => {
-                format!("{m}: version magic '{module}' should be '{kernel}'")
+                vec![format!(
+                    "{pre}version magic '{module}' should be '{kernel}'"
+                )]
             }
-            Problem::CrcMismatch { symbol, .. } => format!(
-                "{m}: disagrees about version of symbol {symbol}\n{m}: Unknown symbol {symbol} (err -22)"
-            ),
+            Problem::CrcMismatch { symbol, .. } => vec![
+                format!("{pre}disagrees about version of symbol {symbol}"),
+                unknown(symbol, Errno::EINVAL),
+            ],
             Problem::MissingSymbol { symbol }
             | Problem::GplOnly { symbol, .. }
             | Problem::ProviderIncompatible { symbol, .. } => {
-                format!("{m}: Unknown symbol {symbol} (err -2)")
+                vec![unknown(symbol, Errno::ENOENT)]
             }
             Problem::NamespaceNotImported {
                 symbol, namespace, ..
-            } => format!(
-                "{m}: module uses symbol ({symbol}) from namespace {namespace}, but does not import it.\n{m}: Unknown symbol {symbol} (err -22)"
-            ),
+            } => vec![
+                format!(
+                    "{pre}module uses symbol ({symbol}) from namespace {namespace}, but does not import it."
+                ),
+                unknown(symbol, Errno::EINVAL),
+            ],
         }
+    }
+
+    /// Whether the kernel logs anything when it refuses for this reason.
+    pub fn logged(&self) -> bool {
+        !self.log_lines(None).is_empty()
+    }
+
+    /// The refusal in the kernel's words, for the module called `m` (`None`: without the
+    /// module-name prefix), one entry a line; never empty. What the kernel logs; where it
+    /// refuses silently, the words its own code uses for the reason (`try_to_force_load()`'s
+    /// "bad vermagic", "no versions for exported symbols", `check_version()`'s
+    /// "module_layout"), saying that the kernel logs nothing.
+    fn word_lines(&self, m: Option<&str>) -> Vec<String> {
+        let pre = m.map(|m| format!("{m}: ")).unwrap_or_default();
+        match self {
+            Problem::NoVersions => vec![format!(
+                "{pre}module_layout: no symbol versions (__versions) ({SILENT})"
+            )],
+            Problem::NoVermagic => vec![format!("{pre}bad vermagic: none ({SILENT})")],
+            Problem::ExportsWithoutVersions => {
+                vec![format!("{pre}no versions for exported symbols ({SILENT})")]
+            }
+            Problem::BadSignature { log, reason, .. } if log.is_empty() => {
+                vec![format!("{pre}{reason} (the kernel logs nothing)")]
+            }
+            _ => self.log_lines(m),
+        }
+    }
+
+    /// The refusal in the kernel's words for the module called `m`, lines joined by `\n`;
+    /// never empty (see [`Problem::logged`] for whether the kernel really prints it).
+    pub fn kernel_message(&self, m: &str) -> String {
+        self.word_lines(Some(m)).join("\n")
     }
 
     /// The symbol this reason is about, if any.
@@ -174,12 +246,65 @@ impl Problem {
             _ => None,
         }
     }
+
+    /// The one rendering of a problem of the module called `m`: `ERRNO: the kernel's words
+    /// (what kabi adds)`, lines joined by `\n`. `Display` is the same without the module name.
+    pub fn describe(&self, m: &str) -> String {
+        Described(self, Some(m)).to_string()
+    }
+
+    /// [`Problem::describe`] without the errno: the kernel's words, then what kabi adds in
+    /// parentheses.
+    pub fn message(&self, m: &str) -> String {
+        self.message_of(Some(m))
+    }
+
+    fn message_of(&self, m: Option<&str>) -> String {
+        let words = self.word_lines(m).join("\n");
+        match self.explain() {
+            Some(e) => format!("{words} ({e})"),
+            None => words,
+        }
+    }
+
+    /// [`Problem::describe`] on one line (the kernel's lines joined by `; `).
+    pub fn describe_line(&self, m: &str) -> String {
+        self.describe(m).replace('\n', "; ")
+    }
 }
 
 /// `lockdown_reasons[LOCKDOWN_MODULE_SIGNATURE]` is "unsigned module loading" whatever the
 /// signature's defect.
 fn lockdown_words(_reason: &str) -> &'static str {
     "unsigned module"
+}
+
+/// A problem with the name of its module, rendered.
+struct Described<'a>(&'a Problem, Option<&'a str>);
+
+impl fmt::Display for Described<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Described(p, m) = self;
+        write!(f, "{}: {}", p.errno(), p.message_of(*m))
+    }
+}
+
+impl fmt::Display for Problem {
+    /// `ERRNO: the kernel's words (what kabi adds)`, without the module name (use
+    /// [`Problem::describe`] to name it).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        Described(self, None).fmt(f)
+    }
+}
+
+/// A problem as a verdict's JSON carries it: its `kind` and fields, the `errno` and the
+/// `message` ([`Problem::describe`] of the module).
+#[derive(Serialize)]
+pub struct ProblemJson<'a> {
+    #[serde(flatten)]
+    pub problem: &'a Problem,
+    pub errno: Errno,
+    pub message: String,
 }
 
 impl Problem {
@@ -195,24 +320,12 @@ impl Problem {
         )
     }
 
-    /// One line (or a few) for a report on module `m`: the errno, then the kernel's words,
-    /// then what kabi found when that adds to them.
-    pub fn describe(&self, m: &str) -> String {
-        let msg = self.kernel_message(m);
-        match (msg.is_empty(), self.explain()) {
-            (true, Some(e)) => format!("{}: {m}: {e}", self.errno()),
-            (true, None) => format!("{} ({m})", self.errno()),
-            (false, Some(e)) => format!("{}: {msg} ({e})", self.errno()),
-            (false, None) => format!("{}: {msg}", self.errno()),
-        }
-    }
-
-    /// What went wrong, for people, when the kernel says nothing (or little).
+    /// What went wrong, for people, beyond the kernel's words (signature and lockdown
+    /// details).
     pub fn explain(&self) -> Option<String> {
         match self {
-            Problem::BadSignature { reason, .. } | Problem::UnsupportedCrypto { reason, .. } => {
-                Some(reason.clone())
-            }
+            Problem::BadSignature { reason, log, .. } if !log.is_empty() => Some(reason.clone()),
+            Problem::UnsupportedCrypto { reason, .. } => Some(reason.clone()),
             Problem::UnavailableKey { signer } => Some(signer.clone()),
             Problem::Lockdown { reason, .. } => Some(format!("{reason}, kernel locked down")),
             _ => None,
@@ -232,8 +345,26 @@ pub enum Note {
     StructModuleSize { module: u64, kernel: u64 },
 }
 
+impl Note {
+    /// The one rendering of a note on the module called `m`, in the kernel's words where it
+    /// has some.
+    pub fn describe(&self, m: &str) -> String {
+        match self {
+            Note::Taint { flag, message } => format!("taint {flag}: {message}"),
+            Note::NoSymbolVersion { symbol } => format!("{m}: no symbol version for {symbol}"),
+            Note::StructModuleSize { module, kernel } => format!(
+                "struct module size {module} differs from the kernel's {kernel} (not checked before 6.4)"
+            ),
+        }
+    }
+}
+
 /// The loader's verdict on one module.
-#[derive(Debug, Clone, Serialize)]
+///
+/// JSON: `name`, `path`, `loads` (no problem), `errno` (what the load returns: the first
+/// problem's, or null), `problems` (each a [`ProblemJson`]), `notes`, `unverified` and, when
+/// computed, `signature`.
+#[derive(Debug, Clone)]
 pub struct Verdict {
     pub name: String,
     pub path: Option<PathBuf>,
@@ -243,7 +374,6 @@ pub struct Verdict {
     /// Checks that could not be made for lack of information (e.g. no CRCs known).
     pub unverified: Vec<String>,
     /// The signature check as the kernel's `module_sig_check()` would make it.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub signature: Option<crate::sig::SigCheck>,
 }
 
@@ -252,8 +382,44 @@ impl Verdict {
         self.problems.is_empty()
     }
     /// The errno of the first reason: what the load would return.
-    pub fn errno(&self) -> Option<&'static str> {
+    pub fn errno(&self) -> Option<Errno> {
         self.problems.first().map(Problem::errno)
+    }
+}
+
+impl Serialize for Verdict {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Out<'a> {
+            name: &'a str,
+            path: &'a Option<PathBuf>,
+            loads: bool,
+            errno: Option<Errno>,
+            problems: Vec<ProblemJson<'a>>,
+            notes: &'a [Note],
+            unverified: &'a [String],
+            #[serde(skip_serializing_if = "Option::is_none")]
+            signature: &'a Option<crate::sig::SigCheck>,
+        }
+        Out {
+            name: &self.name,
+            path: &self.path,
+            loads: self.compatible(),
+            errno: self.errno(),
+            problems: self
+                .problems
+                .iter()
+                .map(|p| ProblemJson {
+                    problem: p,
+                    errno: p.errno(),
+                    message: p.describe(&self.name),
+                })
+                .collect(),
+            notes: &self.notes,
+            unverified: &self.unverified,
+            signature: &self.signature,
+        }
+        .serialize(s)
     }
 }
 
@@ -368,7 +534,7 @@ fn signature_step(v: &mut Verdict, sc: &SigCheck, target: &Target) {
     match &sc.outcome {
         SigOutcome::Verified { .. } => {}
         SigOutcome::Refused { errno, detail } => v.problems.push(Problem::BadSignature {
-            errno,
+            errno: *errno,
             reason: detail.clone(),
             log: sc.log.clone(),
         }),
@@ -702,6 +868,10 @@ fn check_inner(
             .push("symbol CRCs (the kernel's CRCs are not known)".into());
     }
     v.problems.dedup();
+    // the module has no symbol versions at all: one reason, whichever symbol finds it out
+    let mut seen = false;
+    v.problems
+        .retain(|p| !matches!(p, Problem::NoVersions) || !std::mem::replace(&mut seen, true));
     v
 }
 
@@ -1129,5 +1299,225 @@ mod tests {
         assert!(namespace_allowed("kvm-amd", "module:kvm,kvm_amd", &[]));
         assert!(namespace_allowed("snd_hda_x", "module:snd-hda*", &[]));
         assert!(!namespace_allowed("other", "module:kvm", &[]));
+    }
+
+    /// One of every problem, as the loader would report them.
+    pub(crate) fn every_problem() -> Vec<Problem> {
+        let s = |x: &str| x.to_string();
+        vec![
+            Problem::BadSignature {
+                errno: Errno::EBADMSG,
+                reason: s("the signature trailer is cut short"),
+                log: vec![],
+            },
+            Problem::BadSignature {
+                errno: Errno::EKEYREJECTED,
+                reason: s("does not verify"),
+                log: vec![s("PKEY: signature verification failed")],
+            },
+            Problem::Unsigned,
+            Problem::UnsupportedCrypto {
+                reason: s("sm2"),
+                log: vec![],
+            },
+            Problem::UnavailableKey { signer: s("k") },
+            Problem::Lockdown {
+                reason: "unsigned module",
+                comm: s("modprobe"),
+            },
+            Problem::WrongArchitecture {
+                module: s("ELF32"),
+                kernel: s("ELF64"),
+            },
+            Problem::StructModuleSize {
+                module: 1,
+                kernel: 2,
+            },
+            Problem::ModuleLayout {
+                module_crc: 1,
+                kernel_crc: 2,
+            },
+            Problem::NoVersions,
+            Problem::Vermagic {
+                module: s("a"),
+                kernel: s("b"),
+            },
+            Problem::NoVermagic,
+            Problem::ExportsWithoutVersions,
+            Problem::CrcMismatch {
+                symbol: s("sym"),
+                module_crc: 1,
+                kernel_crc: 2,
+                provider: s("vmlinux"),
+                weak: false,
+            },
+            Problem::MissingSymbol { symbol: s("sym") },
+            Problem::GplOnly {
+                symbol: s("sym"),
+                provider: s("vmlinux"),
+                license: s("Proprietary"),
+            },
+            Problem::NamespaceNotImported {
+                symbol: s("sym"),
+                namespace: s("NS"),
+                provider: s("vmlinux"),
+            },
+            Problem::ProviderIncompatible {
+                symbol: s("sym"),
+                provider: s("other"),
+            },
+        ]
+    }
+
+    /// Every problem is rendered in words (never as a Rust name, never empty), with its errno
+    /// first; the silent refusals say that the kernel logs nothing.
+    #[test]
+    fn every_problem_has_words_and_an_errno() {
+        for p in every_problem() {
+            let d = p.describe("mod_x");
+            let debug = format!("{p:?}");
+            let variant = debug.split([' ', '{', '(']).next().unwrap();
+            // "Lockdown:" is the kernel's own word
+            assert!(
+                variant == "Lockdown" || !d.contains(variant),
+                "{d} names {variant}"
+            );
+            assert!(d.starts_with(&format!("{}: ", p.errno())), "{d}");
+            assert!(!p.kernel_message("mod_x").is_empty(), "{debug}");
+            assert!(!p.message("mod_x").is_empty());
+            // Display is the same rendering without the module's name
+            let shown = p.to_string();
+            assert!(shown.starts_with(&format!("{}: ", p.errno())), "{shown}");
+            assert!(!shown.contains("mod_x"));
+            assert_eq!(p.logged(), !d.contains("the kernel logs nothing"), "{d}");
+            // the kernel's "(err -N)" agrees with the errno returned
+            if d.contains("Unknown symbol") {
+                assert!(d.contains(&format!("(err -{})", p.errno().code())), "{d}");
+            }
+            assert!(!p.describe_line("mod_x").contains('\n'));
+        }
+        let words = |p: Problem| p.describe("m");
+        assert_eq!(
+            words(Problem::NoVermagic),
+            "ENOEXEC: m: bad vermagic: none (refused without CONFIG_MODULE_FORCE_LOAD; the kernel logs nothing)"
+        );
+        assert!(
+            words(Problem::ExportsWithoutVersions)
+                .starts_with("ENOEXEC: m: no versions for exported symbols (")
+        );
+        assert!(words(Problem::NoVersions).starts_with("ENOEXEC: m: module_layout: "));
+        assert_eq!(
+            words(Problem::ModuleLayout {
+                module_crc: 1,
+                kernel_crc: 2
+            }),
+            "ENOEXEC: m: disagrees about version of symbol module_layout"
+        );
+    }
+
+    /// The errno of each refusal is the kernel's: -ENOEXEC for what fails the whole load,
+    /// -EINVAL for a symbol refused by check_version() or its namespace, -ENOENT for a symbol
+    /// not found.
+    #[test]
+    fn errno_per_problem() {
+        let got: Vec<(String, Errno)> = every_problem()
+            .iter()
+            .map(|p| {
+                let j = serde_json::to_value(p).unwrap();
+                (j["kind"].as_str().unwrap().to_string(), p.errno())
+            })
+            .collect();
+        use Errno::*;
+        let want = [
+            ("bad-signature", EBADMSG),
+            ("bad-signature", EKEYREJECTED),
+            ("unsigned", EKEYREJECTED),
+            ("unsupported-crypto", EKEYREJECTED),
+            ("unavailable-key", EKEYREJECTED),
+            ("lockdown", EPERM),
+            ("wrong-architecture", ENOEXEC),
+            ("struct-module-size", ENOEXEC),
+            ("module-layout", ENOEXEC),
+            ("no-versions", ENOEXEC),
+            ("vermagic", ENOEXEC),
+            ("no-vermagic", ENOEXEC),
+            ("exports-without-versions", ENOEXEC),
+            ("crc-mismatch", EINVAL),
+            ("missing-symbol", ENOENT),
+            ("gpl-only", ENOENT),
+            ("namespace-not-imported", EINVAL),
+            ("provider-incompatible", ENOENT),
+        ];
+        let want: Vec<(String, Errno)> = want.iter().map(|(k, e)| (k.to_string(), *e)).collect();
+        assert_eq!(got, want);
+    }
+
+    /// A verdict's JSON: `loads`, the load's `errno`, and each problem with its kind, fields,
+    /// errno and message, every key once.
+    #[test]
+    fn verdict_json_has_the_outcome_and_errnos() {
+        let (m, t) = fixture();
+        let ok = check(&m, None, &t, &HashMap::default());
+        let j = serde_json::to_value(&ok).unwrap();
+        assert_eq!(j["loads"], true);
+        assert_eq!(j["errno"], serde_json::Value::Null);
+        let mut bad = ok.clone();
+        bad.problems = every_problem();
+        let j = serde_json::to_value(&bad).unwrap();
+        assert_eq!(j["loads"], false);
+        assert_eq!(j["errno"], "EBADMSG");
+        for (p, jp) in bad.problems.iter().zip(j["problems"].as_array().unwrap()) {
+            assert_eq!(jp["errno"], p.errno().as_str());
+            assert_eq!(jp["message"], p.describe(&bad.name));
+        }
+        // serde_json keeps the last of duplicate keys: the text has each key once
+        let text = serde_json::to_string(
+            &bad.problems[0..1]
+                .iter()
+                .map(|p| ProblemJson {
+                    problem: p,
+                    errno: p.errno(),
+                    message: String::new(),
+                })
+                .collect::<Vec<_>>(),
+        )
+        .unwrap();
+        assert_eq!(text.matches("\"errno\"").count(), 1, "{text}");
+    }
+
+    /// Every problem (each kind, with and without its optional fields) and every note is
+    /// described by the verdict schema of docs/schemas, which refuses undescribed fields: a
+    /// new variant or field fails here until the schema describes it.
+    #[test]
+    fn every_problem_is_described_by_the_schema() {
+        let (m, t) = fixture();
+        let mut v = check(&m, None, &t, &HashMap::default());
+        v.problems = every_problem();
+        v.notes = vec![
+            Note::Taint {
+                flag: 'O',
+                message: "m: loading out-of-tree module taints kernel.".into(),
+            },
+            Note::NoSymbolVersion { symbol: "s".into() },
+            Note::StructModuleSize {
+                module: 1,
+                kernel: 2,
+            },
+        ];
+        let schema = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/docs/schemas/check.schema.json#/$defs/verdict"
+        );
+        let mut schemas = boon::Schemas::new();
+        let i = boon::Compiler::new()
+            .compile(schema, &mut schemas)
+            .unwrap_or_else(|e| panic!("{e:#}"));
+        let j = serde_json::to_value(&v).unwrap();
+        if let Err(e) = schemas.validate(&j, i) {
+            panic!("{e:#}");
+        }
+        let mut extra = j.clone();
+        extra["problems"][9]["undescribed"] = true.into();
+        assert!(schemas.validate(&extra, i).is_err());
     }
 }

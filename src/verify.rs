@@ -4,7 +4,7 @@
 //! read inside the root, without following a link out of it; a FIFO or a device where a
 //! module is expected is a finding, never a hang.
 
-use crate::check::{Note, Verdict, check_set_with_sigs};
+use crate::check::{Verdict, check_set_with_sigs};
 use crate::kernel::source::{Depth, KernelSpec, resolve};
 use crate::kernel::target::Target;
 use crate::module::{Detail, Module};
@@ -67,6 +67,8 @@ pub struct Finding {
     /// Inside the root.
     pub path: Option<PathBuf>,
     pub state: State,
+    /// Incompatible: what loading it returns (the first reason's errno).
+    pub errno: Option<crate::errno::Errno>,
     pub reasons: Vec<String>,
     /// What the kernel would say but load anyway (taints), in its words.
     pub notes: Vec<String>,
@@ -294,6 +296,7 @@ fn locate(
             source: w.source.clone(),
             path: w.path.clone(),
             state: State::Ok,
+            errno: None,
             reasons: Vec::new(),
             notes: Vec::new(),
             signature: None,
@@ -388,6 +391,7 @@ fn judge(
         f.signature = v.signature.as_ref().map(signature_summary);
         if !v.compatible() {
             f.state = State::Incompatible;
+            f.errno = v.errno();
             f.reasons = v
                 .problems
                 .iter()
@@ -399,18 +403,7 @@ fn judge(
 
 /// The verdict's notes, one line each.
 fn notes(v: &Verdict) -> Vec<String> {
-    v.notes
-        .iter()
-        .map(|n| match n {
-            Note::Taint { flag, message } => format!("taint {flag}: {message}"),
-            Note::NoSymbolVersion { symbol } => {
-                format!("{}: no symbol version for {symbol}", v.name)
-            }
-            Note::StructModuleSize { module, kernel } => format!(
-                "struct module size {module} differs from the kernel's {kernel} (not checked before 6.4)"
-            ),
-        })
-        .collect()
+    v.notes.iter().map(|n| n.describe(&v.name)).collect()
 }
 
 /// One line on a signature check (before enforcement).

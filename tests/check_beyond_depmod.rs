@@ -194,6 +194,88 @@ fn depmod_blind_spots() {
         text.contains("from namespace CRYPTO_INTERNAL, but does not import it."),
         "{text}"
     );
+
+    // 4. the refusals the kernel makes without a word, on a kernel without
+    // CONFIG_MODULE_FORCE_LOAD (Debian's has it: its headers tree, copied without it): no
+    // vermagic, no __versions. -ENOEXEC, in the words of the kernel's code, never a Rust name
+    let headers = s
+        .new_root
+        .join(format!("usr/src/linux-headers-{}", s.new_kver));
+    let tree = tmp.path().join("headers");
+    for f in [
+        "Module.symvers",
+        "include/generated/utsrelease.h",
+        "include/config/auto.conf",
+    ] {
+        std::fs::create_dir_all(tree.join(f).parent().unwrap()).unwrap();
+        let text = std::fs::read_to_string(headers.join(f)).unwrap();
+        let kept: String = text
+            .lines()
+            .filter(|l| !l.starts_with("CONFIG_MODULE_FORCE_LOAD="))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        std::fs::write(tree.join(f), kept).unwrap();
+    }
+    let no_magic = write(
+        tmp.path(),
+        "nomagic.ko",
+        &patch(&s.original, b"vermagic=", b"vermagiq="),
+    );
+    // the section's name ("____versions" in .strtab is a symbol's)
+    let no_versions = write(
+        tmp.path(),
+        "noversions.ko",
+        &patch(&s.original, b"\0__versions\0", b"\0__versionz\0"),
+    );
+    for (f, kind, words) in [
+        (&no_magic, "no-vermagic", "ofb: bad vermagic"),
+        (
+            &no_versions,
+            "no-versions",
+            "ofb: module_layout: no symbol versions",
+        ),
+    ] {
+        let check = |json: bool| {
+            run(kabi()
+                .args(["check", "-v", "--symvers"])
+                .arg(tree.join("Module.symvers"))
+                .args(json.then_some("--json"))
+                .arg(f))
+        };
+        let out = check(true);
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(v["kernel"]["config"]["force_load"], false);
+        let p = &v["verdicts"][0]["problems"][0];
+        assert_eq!(p["kind"], kind, "{v}");
+        // one reason, however many symbols find it out
+        let same = v["verdicts"][0]["problems"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|x| x["kind"] == kind)
+            .count();
+        assert_eq!(same, 1, "{v}");
+        assert_eq!(p["errno"], "ENOEXEC");
+        let message = p["message"].as_str().unwrap();
+        assert!(
+            message.starts_with(&format!("ENOEXEC: {words}")),
+            "{message}"
+        );
+        assert!(message.contains("the kernel logs nothing"), "{message}");
+        let out = check(false);
+        let shown = String::from_utf8_lossy(&out.stdout);
+        assert!(shown.contains(&format!("ENOEXEC {words}")), "{shown}");
+        assert!(
+            !shown.contains("NoVermagic") && !shown.contains("NoVersions"),
+            "{shown}"
+        );
+    }
 }
 
 #[test]

@@ -1,97 +1,140 @@
-//! Every `--json` output is described by a schema in `docs/schemas/`, and real output
-//! validates against it (a small validator of the JSON Schema keywords used there: type,
-//! enum, properties, required, additionalProperties: false, items).
+//! Every `--json` output is described by a schema in `docs/schemas/` (JSON Schema 2020-12,
+//! closed with `additionalProperties: false` wherever the shape is closed), and real output
+//! validates against it, with the `boon` validator (a maintained JSON Schema implementation
+//! that passes the official test suite).
 
 mod common;
 
 use serde_json::Value;
 
-fn type_ok(t: &str, v: &Value) -> bool {
-    match t {
-        "object" => v.is_object(),
-        "array" => v.is_array(),
-        "string" => v.is_string(),
-        "integer" => v.is_i64() || v.is_u64(),
-        "number" => v.is_number(),
-        "boolean" => v.is_boolean(),
-        "null" => v.is_null(),
-        _ => false,
+fn schema_path(schema: &str) -> String {
+    common::repo()
+        .join("docs/schemas")
+        .join(schema)
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// The errors of validating `v` against `schema` (a file of docs/schemas, with an optional
+/// `#/$defs/...` fragment), as text; empty when valid.
+fn errors(schema: &str, v: &Value) -> String {
+    let mut schemas = boon::Schemas::new();
+    let mut compiler = boon::Compiler::new();
+    let i = compiler
+        .compile(&schema_path(schema), &mut schemas)
+        .unwrap_or_else(|e| panic!("{schema}: {e:#}"));
+    match schemas.validate(v, i) {
+        Ok(()) => String::new(),
+        Err(e) => format!("{e:#}"),
     }
 }
 
-fn validate(schema: &Value, v: &Value, at: &str, errs: &mut Vec<String>) {
-    if let Some(t) = schema.get("type") {
-        let ok = match t {
-            Value::String(t) => type_ok(t, v),
-            Value::Array(ts) => ts.iter().any(|t| type_ok(t.as_str().unwrap_or(""), v)),
-            _ => true,
-        };
-        if !ok {
-            errs.push(format!("{at}: expected type {t}, found {v}"));
-            return;
-        }
-    }
-    if let Some(Value::Array(allowed)) = schema.get("enum")
-        && !allowed.contains(v)
-    {
-        errs.push(format!("{at}: {v} is not one of {allowed:?}"));
-    }
-    if let (Some(o), Some(props)) = (
-        v.as_object(),
-        schema.get("properties").and_then(Value::as_object),
-    ) {
-        for r in schema
-            .get("required")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            let r = r.as_str().unwrap();
-            if !o.contains_key(r) {
-                errs.push(format!("{at}: missing required {r}"));
-            }
-        }
-        for (k, x) in o {
-            match props.get(k) {
-                Some(s) => validate(s, x, &format!("{at}.{k}"), errs),
-                None if schema.get("additionalProperties") == Some(&Value::Bool(false)) => {
-                    errs.push(format!("{at}: property {k} is not in the schema"))
-                }
-                None => {}
-            }
-        }
-    }
-    if let (Some(a), Some(items)) = (v.as_array(), schema.get("items")) {
-        for (i, x) in a.iter().enumerate() {
-            validate(items, x, &format!("{at}[{i}]"), errs);
-        }
-    }
+/// `out` is one JSON document, valid against `schema`; returns it.
+fn check(schema: &str, out: &[u8]) -> Value {
+    let v: Value = serde_json::from_slice(out).unwrap_or_else(|e| {
+        panic!("{schema}: {e}: {}", String::from_utf8_lossy(out));
+    });
+    let e = errors(schema, &v);
+    assert!(e.is_empty(), "{schema}:\n{e}");
+    assert_eq!(
+        v["format"], 1,
+        "{schema}: every document carries the format"
+    );
+    v
 }
 
-fn check(schema: &str, out: &[u8]) {
-    let s: Value = serde_json::from_str(
-        &std::fs::read_to_string(common::repo().join("docs/schemas").join(schema)).unwrap(),
-    )
-    .unwrap();
-    let v: Value = serde_json::from_slice(out).unwrap_or_else(|e| panic!("{schema}: {e}"));
-    let mut errs = Vec::new();
-    validate(&s, &v, "$", &mut errs);
-    assert!(errs.is_empty(), "{schema}:\n{}", errs.join("\n"));
+/// The same document with a field nobody described added to an object at `pointer`: the
+/// schema must refuse it.
+fn refuses_an_undescribed_field(schema: &str, v: &Value, pointer: &str) {
+    let mut bad = v.clone();
+    let o = bad
+        .pointer_mut(pointer)
+        .and_then(Value::as_object_mut)
+        .unwrap_or_else(|| panic!("{schema}: no object at {pointer}"));
+    o.insert("undescribed_field".into(), Value::Bool(true));
+    assert!(
+        !errors(schema, &bad).is_empty(),
+        "{schema}: an undescribed field at {pointer} was accepted"
+    );
 }
 
+/// Every object a schema describes with `properties` is closed (`additionalProperties:
+/// false`), so that a field kabi adds without describing it fails the tests above.
 #[test]
-fn the_validator_rejects_what_it_should() {
-    let s: Value = serde_json::json!({"type": "object", "required": ["a"], "additionalProperties": false,
-        "properties": {"a": {"enum": ["x"]}}});
-    for bad in [
-        serde_json::json!({}),
-        serde_json::json!({"a": "y"}),
-        serde_json::json!({"a": "x", "b": 1}),
-        serde_json::json!([]),
+fn every_schema_is_closed_and_compiles() {
+    fn walk(s: &Value, at: &str, open: &mut Vec<String>) {
+        match s {
+            Value::Object(o) => {
+                if o.contains_key("properties")
+                    && o.get("additionalProperties") != Some(&Value::Bool(false))
+                {
+                    open.push(at.to_string());
+                }
+                for (k, x) in o {
+                    walk(x, &format!("{at}/{k}"), open);
+                }
+            }
+            Value::Array(a) => {
+                for (i, x) in a.iter().enumerate() {
+                    walk(x, &format!("{at}/{i}"), open);
+                }
+            }
+            _ => {}
+        }
+    }
+    let dir = common::repo().join("docs/schemas");
+    let mut n = 0;
+    for e in std::fs::read_dir(&dir).unwrap() {
+        let p = e.unwrap().path();
+        let name = p.file_name().unwrap().to_str().unwrap().to_string();
+        let s: Value = serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap();
+        let mut open = Vec::new();
+        walk(&s, "#", &mut open);
+        assert!(open.is_empty(), "{name}: open objects at {open:?}");
+        assert_eq!(s["properties"]["format"]["const"], 1, "{name}");
+        // compiles (every $ref resolves)
+        errors(&name, &Value::Null);
+        n += 1;
+    }
+    assert!(n >= 5);
+}
+
+/// The validator refuses what it should: a missing field, a value outside an enum, an
+/// undescribed field, a wrong type, a problem kind that does not exist.
+#[test]
+fn the_schemas_refuse_what_they_should() {
+    let verdict = serde_json::json!({
+        "name": "m", "path": null, "loads": false, "errno": "EINVAL",
+        "problems": [{"kind": "crc-mismatch", "errno": "EINVAL", "message": "EINVAL: m: ...",
+            "symbol": "s", "module_crc": 1, "kernel_crc": 2, "provider": "vmlinux", "weak": false}],
+        "notes": [{"kind": "taint", "flag": "O", "message": "m: loading out-of-tree module taints kernel."}],
+        "unverified": []
+    });
+    let at = "check.schema.json#/$defs/verdict";
+    assert_eq!(errors(at, &verdict), "");
+    let mut bad = Vec::new();
+    for (ptr, val) in [
+        ("/loads", Value::Null),
+        ("/errno", "EWHATEVER".into()),
+        ("/problems/0/kind", "crc-mismatched".into()),
+        ("/problems/0/module_crc", "1".into()),
+        ("/notes/0/flag", "OO".into()),
     ] {
-        let mut e = Vec::new();
-        validate(&s, &bad, "$", &mut e);
-        assert!(!e.is_empty(), "{bad} accepted");
+        let mut v = verdict.clone();
+        *v.pointer_mut(ptr).unwrap() = val;
+        bad.push(v);
+    }
+    let mut v = verdict.clone();
+    v.as_object_mut().unwrap().remove("loads");
+    bad.push(v);
+    let mut v = verdict.clone();
+    v["problems"][0].as_object_mut().unwrap().remove("symbol");
+    bad.push(v);
+    let mut v = verdict.clone();
+    v["problems"][0]["extra"] = 1.into();
+    bad.push(v);
+    for v in bad {
+        assert!(!errors(at, &v).is_empty(), "{v} accepted");
     }
 }
 
@@ -150,13 +193,23 @@ fn weak_status_and_verify_outputs_validate() {
             .args(["weak", "status", "--json", "--root"])
             .arg(&r.root),
     );
-    check("weak-status.schema.json", &o.stdout);
+    let v = check("weak-status.schema.json", &o.stdout);
+    refuses_an_undescribed_field("weak-status.schema.json", &v, "/kernels/0");
+    refuses_an_undescribed_field("weak-status.schema.json", &v, "");
     let o = common::run(
         common::kabi()
             .args(["verify", "--json", "-k", r.kver("56"), "--root"])
             .arg(&r.root),
     );
-    check("verify.schema.json", &o.stdout);
+    let v = check("verify.schema.json", &o.stdout);
+    let f = v["findings"].as_array().unwrap();
+    // an incompatible finding has its first reason's errno, no other finding has one
+    assert!(
+        f.iter()
+            .all(|x| (x["state"] == "incompatible") != x["errno"].is_null())
+    );
+    refuses_an_undescribed_field("verify.schema.json", &v, "/findings/0");
+    refuses_an_undescribed_field("verify.schema.json", &v, "");
 }
 
 /// `check --json` with everything about signatures and support: keys listed, a module signed
@@ -211,4 +264,115 @@ fn check_with_signatures_and_stablelist_validates() {
             .is_empty()
     );
     check("check.schema.json", &o.stdout);
+}
+
+/// Real Debian kernels: 6.1.0-47's modules (another `module_layout`) and 6.1.0-56's own,
+/// checked against the installed 6.1.0-56; `info` on a directory of real modules; `diff-abi`
+/// of the two kernels' symvers with those modules. Every document validates, the verdicts'
+/// outcome fields agree with their problems, and an undescribed field anywhere we try is
+/// refused.
+#[test]
+fn real_kernels_check_info_and_diff_abi_validate() {
+    let Some(old) = common::fetch_kernel("cloud-amd64", Some("47")) else {
+        return;
+    };
+    let Some(new) = common::fetch_kernel("cloud-amd64", Some("56")) else {
+        return;
+    };
+    let (old_dir, old_kver) = common::module_dir(&old);
+    let (new_dir, new_kver) = common::module_dir(&new);
+    let o = common::run(
+        common::kabi()
+            .args(["check", "--json", "--root"])
+            .arg(&new)
+            .args(["-k", &new_kver])
+            .arg(old_dir.join("kernel/fs/udf"))
+            .arg(new_dir.join("kernel/fs/udf")),
+    );
+    assert_eq!(o.status.code(), Some(1));
+    let v = check("check.schema.json", &o.stdout);
+    let verdicts = v["verdicts"].as_array().unwrap();
+    assert!(verdicts.iter().any(|x| x["loads"] == true));
+    assert!(verdicts.iter().any(|x| x["loads"] == false));
+    for x in verdicts {
+        let problems = x["problems"].as_array().unwrap();
+        assert_eq!(x["loads"], problems.is_empty(), "{x}");
+        match problems.first() {
+            None => assert!(x["errno"].is_null()),
+            Some(p) => {
+                assert_eq!(x["errno"], p["errno"]);
+                // 47's modules fail first on module_layout, -ENOEXEC, in the kernel's words
+                assert_eq!(p["kind"], "module-layout");
+                assert_eq!(p["errno"], "ENOEXEC");
+                assert!(
+                    p["message"]
+                        .as_str()
+                        .unwrap()
+                        .ends_with("disagrees about version of symbol module_layout"),
+                    "{p}"
+                );
+            }
+        }
+    }
+    let bad = verdicts.iter().position(|x| x["loads"] == false).unwrap();
+    for at in [
+        String::new(),
+        "/kernel".into(),
+        "/kernel/config".into(),
+        "/kernel/signatures/config".into(),
+        format!("/verdicts/{bad}"),
+        format!("/verdicts/{bad}/problems/0"),
+        format!("/verdicts/{bad}/signature"),
+    ] {
+        refuses_an_undescribed_field("check.schema.json", &v, &at);
+    }
+
+    let o = common::run(
+        common::kabi()
+            .args(["info", "--json"])
+            .arg(new_dir.join("kernel/fs/udf/udf.ko"))
+            .arg(old_dir.join("kernel/fs/nls/nls_utf8.ko")),
+    );
+    let v = check("info.schema.json", &o.stdout);
+    assert_eq!(v["modules"].as_array().unwrap().len(), 2);
+    // a built-in module, by name
+    let b = common::run(
+        common::kabi()
+            .args(["info", "--json", "-b"])
+            .arg(&new)
+            .args(["-k", &new_kver, "ext4"]),
+    );
+    let bv = check("info.schema.json", &b.stdout);
+    assert_eq!(bv["modules"][0]["builtin"], "ext4");
+    refuses_an_undescribed_field("info.schema.json", &bv, "/modules/0");
+    assert_eq!(v["modules"][0]["module"]["versions"]["state"], "present");
+    for at in [
+        "/modules/0",
+        "/modules/0/module",
+        "/modules/0/module/versions",
+        "/modules/0/module/ext_versions",
+        "/modules/0/module/signature",
+        "/modules/0/module/elf",
+    ] {
+        refuses_an_undescribed_field("info.schema.json", &v, at);
+    }
+
+    let symvers = |root: &std::path::Path, kver: &str| {
+        root.join(format!("usr/src/linux-headers-{kver}/Module.symvers"))
+    };
+    let o = common::run(
+        common::kabi()
+            .args(["diff-abi", "--json"])
+            .arg(symvers(&old, &old_kver))
+            .arg(symvers(&new, &new_kver))
+            .arg("-m")
+            .arg(old_dir.join("kernel/fs/udf")),
+    );
+    assert_eq!(o.status.code(), Some(1), "udf breaks");
+    let v = check("diff-abi.schema.json", &o.stdout);
+    assert!(!v["diff"]["crc_changed"].as_array().unwrap().is_empty());
+    assert_eq!(v["modules"][0]["loads"], false);
+    for at in ["", "/diff", "/modules/0", "/modules/0/problems/0"] {
+        refuses_an_undescribed_field("diff-abi.schema.json", &v, at);
+    }
 }

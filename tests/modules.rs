@@ -227,6 +227,8 @@ fn json_carries_the_same_facts() {
     let out = run(kabi().args(["info", "--json"]).arg(&p));
     assert!(out.status.success());
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["format"], 1);
+    let v = &v["modules"];
     let m = &v[0]["module"];
     let direct = Module::open(&p).unwrap();
     assert_eq!(v[0]["filename"], p.to_str().unwrap());

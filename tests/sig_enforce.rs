@@ -296,7 +296,7 @@ fn weak_status_applies_the_signature_verdict() {
                 String::from_utf8_lossy(&o.stderr)
             )
         });
-        let kernel = v
+        let kernel = v["kernels"]
             .as_array()
             .unwrap()
             .iter()

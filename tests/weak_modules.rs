@@ -228,7 +228,8 @@ fn vendor_modules_of_55_link_into_56_and_47s_do_not() {
         .args(["weak", "status", "--json", "--root"])
         .arg(&r.root));
     let json: serde_json::Value = serde_json::from_slice(&st.stdout).unwrap();
-    let k = json
+    assert_eq!(json["format"], 1);
+    let k = json["kernels"]
         .as_array()
         .unwrap()
         .iter()

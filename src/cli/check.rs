@@ -1,7 +1,7 @@
 //! `kabi check`: will these modules load on that kernel, and if not, why (in the kernel's
 //! words).
 
-use crate::check::{Note, Verdict, check_set_with_sigs};
+use crate::check::{Verdict, check_set_with_sigs};
 use crate::kernel::source::{Depth, KernelSpec, resolve, vmlinuz_file};
 use crate::kernel::target::Target;
 use crate::module::Module;
@@ -322,22 +322,15 @@ pub fn render_table(verdicts: &[Verdict], verbose: bool) -> String {
         let (word, why) = match v.problems.first() {
             None => ("ok", String::new()),
             Some(p) => {
-                let first = p.kernel_message(&v.name);
-                let first = first.lines().next().unwrap_or("").to_string();
+                let msg = p.kernel_message(&v.name);
+                let first = msg.lines().next().unwrap_or("");
                 let more = v.problems.len() - 1;
                 let tail = if more > 0 {
                     format!(" (+{more} more)")
                 } else {
                     String::new()
                 };
-                let msg = if first.is_empty() {
-                    p.explain()
-                        .map(|e| format!("({e})"))
-                        .unwrap_or_else(|| format!("{p:?}"))
-                } else {
-                    first
-                };
-                ("FAIL", format!("{} {msg}{tail}", p.errno()))
+                ("FAIL", format!("{} {first}{tail}", p.errno()))
             }
         };
         s.push_str(format!("{word:<4}  {:<width$}  {why}", v.name).trim_end());
@@ -369,26 +362,12 @@ pub fn render_table(verdicts: &[Verdict], verbose: bool) -> String {
                     }
                     _ => String::new(),
                 };
-                let msg = p.kernel_message(&v.name);
-                let msg = match (msg.is_empty(), p.explain()) {
-                    (true, Some(e)) => format!("({e})"),
-                    (true, None) => format!("{p:?}"),
-                    (false, Some(e)) => format!("{} ({e})", msg.replace('\n', "; ")),
-                    (false, None) => msg.replace('\n', "; "),
-                };
+                // the errno has its own column
+                let msg = p.message(&v.name).replace('\n', "; ");
                 s.push_str(&format!("      {:<12} {msg}{detail}\n", p.errno()));
             }
             for n in &v.notes {
-                let msg = match n {
-                    Note::Taint { flag, message } => format!("taint {flag}: {message}"),
-                    Note::NoSymbolVersion { symbol } => {
-                        format!("{}: no symbol version for {symbol}", v.name)
-                    }
-                    Note::StructModuleSize { module, kernel } => format!(
-                        "struct module size {module} differs from the kernel's {kernel} (not checked before 6.4)"
-                    ),
-                };
-                s.push_str(&format!("      note         {msg}\n"));
+                s.push_str(&format!("      note         {}\n", n.describe(&v.name)));
             }
             if let Some(crate::sig::SigCheck {
                 outcome: crate::sig::Outcome::Verified { key, keyring },
@@ -570,7 +549,7 @@ pub fn run(args: &CheckArgs) -> i32 {
                 .map(|(n, t)| serde_json::json!({"name": n, "taint": t}))
                 .collect();
         }
-        serde_json::to_string_pretty(&doc).unwrap_or_default() + "\n"
+        crate::report::json_document(&doc)
     } else {
         let mut s = String::new();
         if args.list_keys

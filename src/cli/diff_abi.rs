@@ -69,12 +69,10 @@ pub fn run(args: &DiffAbiArgs) -> i32 {
     }
     let mut out = String::new();
     if args.json {
-        out = serde_json::to_string_pretty(&serde_json::json!({
+        out = crate::report::json_document(&serde_json::json!({
             "old": old.abi.sources, "new": new.abi.sources, "diff": d,
             "modules": breaks,
-        }))
-        .unwrap_or_default()
-            + "\n";
+        }));
     } else {
         out.push_str(&format!(
             "{} symbols added, {} removed, {} CRCs changed, {} GPL-only changed, {} namespaces changed\n",
@@ -116,7 +114,7 @@ pub fn run(args: &DiffAbiArgs) -> i32 {
                 let why = if syms.is_empty() {
                     v.problems
                         .first()
-                        .map(|p| format!("{p:?}"))
+                        .map(|p| p.describe_line(&v.name))
                         .unwrap_or_default()
                 } else {
                     format!("through {shown}{more}")

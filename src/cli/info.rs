@@ -276,11 +276,8 @@ pub fn run(args: &InfoArgs) -> i32 {
         }
     }
     if args.json {
-        let _ = writeln!(
-            out,
-            "{}",
-            serde_json::to_string_pretty(&json).unwrap_or_default()
-        );
+        let doc = crate::report::json_document(&serde_json::json!({ "modules": json }));
+        let _ = write!(out, "{doc}");
     }
     if out.flush().is_err() {
         return exit::FAILED;

@@ -224,16 +224,26 @@ pub fn run_load(a: &LoadArgs) -> i32 {
         let p = a.args[1..].join(" ");
         (vec![a.args[0].clone()], (!p.is_empty()).then_some(p))
     };
-    if (a.jobs > 1 || a.coldplug) && !opts.dry_run {
-        return load_many(&mut l, &names, &opts, a, &log, &mut sink);
-    }
-    let mut failed = false;
-    for q in &names {
-        if !l.modprobe(q, params.as_deref(), &opts, &mut sink) {
-            failed = true;
+    let status = if (a.jobs > 1 || a.coldplug) && !opts.dry_run {
+        load_many(&mut l, &names, &opts, a, &log, &mut sink)
+    } else {
+        let mut failed = false;
+        for q in &names {
+            if !l.modprobe(q, params.as_deref(), &opts, &mut sink) {
+                failed = true;
+            }
+        }
+        exit::failed_if(failed)
+    };
+    if let Some(p) = l.predictor.as_mut() {
+        p.finish();
+        if a.verbose
+            && let Some(from) = p.source()
+        {
+            println!("kabi: the running kernel's ABI came from {from}");
         }
     }
-    exit::failed_if(failed)
+    status
 }
 
 /// Many modules at once, in parallel where the dependency graph allows.

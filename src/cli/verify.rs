@@ -69,7 +69,7 @@ fn print(a: &VerifyArgs, r: &Report) {
         None => p.display().to_string(),
     };
     if a.json {
-        println!("{}", serde_json::to_string_pretty(r).unwrap_or_default());
+        print!("{}", crate::report::json_document(r));
         return;
     }
     for e in &r.errors {

@@ -310,7 +310,10 @@ pub fn run_weak(a: &WeakArgs) -> i32 {
                 }
             };
             if *json {
-                println!("{}", serde_json::to_string_pretty(&st).unwrap_or_default());
+                print!(
+                    "{}",
+                    crate::report::json_document(&serde_json::json!({ "kernels": st }))
+                );
             } else {
                 for k in &st {
                     println!(

@@ -20,6 +20,7 @@ pub mod fake;
 pub mod index;
 pub mod kernel;
 pub mod predict;
+pub mod snapshot;
 
 use config::ModprobeConfig;
 use index::{ModuleIndex, alias_normalize, kmod_modname};

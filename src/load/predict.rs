@@ -3,6 +3,7 @@
 //! of the running kernel's ABI can change (the executor only calls [`Predict::admit`] and
 //! [`Predict::loaded`]).
 
+use super::snapshot::{self, Header, LoadedModule, Snapshot};
 use crate::check::check_with_sig;
 use crate::kernel::abi::KernelSymbol;
 use crate::kernel::target::Target;
@@ -15,72 +16,324 @@ pub trait Predict {
     fn admit(&mut self, name: &str, path: &Path) -> Result<(), String>;
     /// The module was loaded: its exports serve the next predictions.
     fn loaded(&mut self, path: &Path);
+    /// The run is over: keep what is worth keeping for the next one.
+    fn finish(&mut self) {}
+    /// Where the kernel's ABI came from, once something was predicted (for `-v`).
+    fn source(&self) -> Option<String> {
+        None
+    }
 }
 
 /// The running kernel: `/proc/kallsyms` (with CRCs from `/proc/kcore` when readable),
 /// vermagic and `struct module` size from one of its own modules, and its signature policy as
 /// it is now ([`crate::sig::SigPolicy::running`] of the system root, the directory holding
-/// `proc`: `module.sig_enforce`, lockdown, the trusted keys). Built on first use; the keys
-/// are read only when a signed module must be verified.
+/// `proc`: `module.sig_enforce`, lockdown, the trusted keys). Built on first use, from the
+/// snapshot of this boot under `run/kabi` when it still describes the kernel (see
+/// [`super::snapshot`]); the keys are read only when a signed module must be verified.
 pub struct RunningPredictor {
     proc: PathBuf,
-    /// A module of the running kernel's tree (for vermagic and `struct module` size).
-    sample: Option<PathBuf>,
-    target: Option<Target>,
+    /// The running kernel's module directory (one of its modules gives vermagic and
+    /// `struct module` size).
+    dirname: PathBuf,
+    base: Option<Base>,
     extra: rustc_hash::FxHashMap<String, KernelSymbol>,
+    /// Names of the modules loaded by this run (the snapshot may take their exports).
+    loaded_names: std::collections::HashSet<String>,
+}
+
+/// Where the kernel's symbols are looked up.
+enum Symbols {
+    Snapshot(Snapshot),
+    Map(crate::kernel::abi::KernelAbi),
+}
+
+/// The running kernel as this run knows it.
+struct Base {
+    /// Everything but the symbols (`abi` stays empty).
+    target: Target,
+    symbols: Symbols,
+    /// Modules unloaded since the snapshot: their exports are gone.
+    gone: std::collections::HashSet<String>,
+    /// `/proc/modules` when the run began.
+    modules: Vec<LoadedModule>,
+    /// The snapshot may be read and written (root, a boot id).
+    cache: bool,
+    /// How the base was made, for `-v`.
+    from_snapshot: bool,
+}
+
+/// The snapshot's directory below the system root.
+const RUN_DIR: &str = "run/kabi";
+const RUN_FILE: &str = "running-abi";
+
+fn read_trimmed(root: &crate::root::Root, rel: &str) -> String {
+    root.read(rel, 4096)
+        .map(|b| String::from_utf8_lossy(&b).trim().to_string())
+        .unwrap_or_default()
+}
+
+fn proc_modules(root: &crate::root::Root) -> Option<Vec<LoadedModule>> {
+    let b = root.read("proc/modules", crate::root::caps::INDEX).ok()?;
+    Some(snapshot::parse_proc_modules(&String::from_utf8_lossy(&b)))
+}
+
+/// The snapshot file, if it is a regular file owned by root and writable by no one else.
+fn read_snapshot(root: &crate::root::Root) -> Option<Snapshot> {
+    let dir = root.open_dir(RUN_DIR).ok()?;
+    let (f, st) = dir.open_file(RUN_FILE).ok()?;
+    let owner = rustix::fs::fstat(&f).ok()?;
+    if owner.st_uid != 0 || owner.st_mode & 0o022 != 0 {
+        return None;
+    }
+    let data = crate::root::read_capped(f, st.size, snapshot::CAP).ok()?;
+    Snapshot::parse(data).ok()
+}
+
+/// Replace the snapshot (best effort: a kabi that cannot write `/run` only predicts more
+/// slowly). Writers take the directory's lock without waiting; one that does not get it
+/// leaves the update to the other.
+fn write_snapshot(root: &crate::root::Root, data: &[u8]) {
+    let Ok(run) = root.open_dir("run") else {
+        return;
+    };
+    let Ok(dir) = run.create_sub("kabi") else {
+        return;
+    };
+    let Ok(_lock) = dir.lock(std::time::Duration::ZERO, &mut || {}) else {
+        return;
+    };
+    dir.clean_temps();
+    let _ = dir.write_atomic(RUN_FILE, data, 0o644);
+}
+
+/// A module of the running kernel's own tree (the first `kernel/` entry of `modules.dep`).
+fn sample_module(dirname: &Path) -> Option<Module> {
+    let dep = crate::load::index::read_index_file(&dirname.join("modules.dep"))?;
+    let text = String::from_utf8_lossy(&dep);
+    text.lines()
+        .filter_map(|l| l.split_once(':').map(|(m, _)| m))
+        .filter(|m| m.starts_with("kernel/"))
+        .take(8)
+        .find_map(|m| Module::open_with(dirname.join(m), crate::module::Detail::Sections).ok())
+}
+
+/// The names a verdict on `m` looks up in the kernel's ABI.
+fn wanted(m: &Module) -> Vec<&str> {
+    let mut v: Vec<&str> = m.undefined.iter().map(|u| u.name.as_str()).collect();
+    if let crate::module::Versions::Present { entries, .. } = &m.versions {
+        v.extend(entries.iter().map(|e| e.name.as_str()));
+    }
+    v.push("module_layout");
+    v.sort_unstable();
+    v.dedup();
+    v
 }
 
 impl RunningPredictor {
-    pub fn new(proc: &Path, sample: Option<PathBuf>) -> RunningPredictor {
+    pub fn new(proc: &Path, dirname: Option<PathBuf>) -> RunningPredictor {
         RunningPredictor {
             proc: proc.to_path_buf(),
-            sample,
-            target: None,
+            dirname: dirname.unwrap_or_default(),
+            base: None,
             extra: Default::default(),
+            loaded_names: Default::default(),
         }
     }
 
-    fn target(&mut self) -> &Target {
-        if self.target.is_none() {
-            let release = std::fs::read_to_string(self.proc.join("sys/kernel/osrelease"))
-                .map(|s| s.trim().to_string())
-                .unwrap_or_default();
-            let mut t = Target {
-                release: Some(release),
-                ..Target::default()
-            };
-            if let Ok((syms, known)) = crate::kernel::kallsyms::running(&self.proc) {
-                t.abi
-                    .merge(self.proc.join("kallsyms").display().to_string(), syms);
-                t.crcs_known = known;
-            }
-            if let Some(p) = &self.sample
-                && let Ok(m) = Module::open_with(p, crate::module::Detail::Sections)
-            {
-                t.learn_from_module(&m);
-            }
-            // without a readable system root, signatures are judged by a distribution
-            // kernel's defaults (not enforced, no keys)
-            if let Ok(root) = crate::root::Root::open(self.proc.parent().unwrap_or(Path::new("/")))
-                && let Ok(p) = crate::sig::SigPolicy::running(&root)
-            {
-                t.sig = p;
-            }
-            self.target = Some(t);
+    fn system_root(&self) -> Option<crate::root::Root> {
+        crate::root::Root::open(self.proc.parent().unwrap_or(Path::new("/"))).ok()
+    }
+
+    fn base(&mut self) -> &Base {
+        if self.base.is_none() {
+            self.base = Some(self.make_base());
         }
-        self.target.get_or_insert_with(Target::default)
+        self.base.as_ref().expect("just made")
+    }
+
+    fn make_base(&self) -> Base {
+        let root = self.system_root();
+        let text = |rel: &str| {
+            root.as_ref()
+                .map(|r| read_trimmed(r, rel))
+                .unwrap_or_default()
+        };
+        let release = text("proc/sys/kernel/osrelease");
+        let boot_id = text("proc/sys/kernel/random/boot_id");
+        let modules = root.as_ref().and_then(proc_modules);
+        let cache = rustix::process::geteuid().is_root() && !boot_id.is_empty();
+        // without a readable system root, signatures are judged by a distribution
+        // kernel's defaults (not enforced, no keys)
+        let sig = root
+            .as_ref()
+            .and_then(|r| crate::sig::SigPolicy::running(r).ok())
+            .unwrap_or_default();
+        let mut target = Target {
+            release: Some(release.clone()),
+            sig,
+            ..Target::default()
+        };
+        if let (true, Some(r), Some(now)) = (cache, &root, &modules)
+            && let Some(snap) = read_snapshot(r)
+            && snap.header.boot_id == boot_id
+            && snap.header.release == release
+            && now
+                .iter()
+                .all(|m| snap.header.modules.binary_search(m).is_ok())
+        {
+            let h = &snap.header;
+            target.crcs_known = h.crcs_known;
+            target.vermagic = h.vermagic.clone();
+            target.this_module_size = h.this_module_size;
+            target.arch = h.arch;
+            let gone = h
+                .modules
+                .iter()
+                .filter(|m| now.binary_search(m).is_err())
+                .map(|m| m.name.clone())
+                .collect();
+            return Base {
+                target,
+                symbols: Symbols::Snapshot(snap),
+                gone,
+                modules: now.clone(),
+                cache,
+                from_snapshot: true,
+            };
+        }
+        let mut abi = crate::kernel::abi::KernelAbi::default();
+        if let Ok((syms, known)) = crate::kernel::kallsyms::running(&self.proc) {
+            abi.merge(self.proc.join("kallsyms").display().to_string(), syms);
+            target.crcs_known = known;
+        }
+        if let Some(m) = sample_module(&self.dirname) {
+            target.learn_from_module(&m);
+        }
+        if let (true, Some(r), Some(now)) = (cache, &root, &modules)
+            // a module loaded or unloaded meanwhile: kallsyms may not match the list
+            && proc_modules(r).as_ref() == Some(now)
+        {
+            let header = Header {
+                boot_id,
+                release,
+                crcs_known: target.crcs_known,
+                vermagic: target.vermagic.clone(),
+                this_module_size: target.this_module_size,
+                arch: target.arch,
+                modules: now.clone(),
+            };
+            write_snapshot(r, &snapshot::render(&header, abi.symbols.values()));
+        }
+        Base {
+            target,
+            symbols: Symbols::Map(abi),
+            gone: Default::default(),
+            modules: modules.unwrap_or_default(),
+            cache,
+            from_snapshot: false,
+        }
+    }
+
+    /// Whether this run's prediction came from the `/run` snapshot (`None`: nothing was
+    /// predicted).
+    pub fn used_snapshot(&self) -> Option<bool> {
+        self.base.as_ref().map(|b| b.from_snapshot)
+    }
+
+    /// The target a verdict on `m` needs: the kernel's facts and just the symbols `m` names.
+    fn target_for(&mut self, m: &Module) -> Target {
+        let base = self.base();
+        let mut t = base.target.clone();
+        let found: Vec<KernelSymbol> = wanted(m)
+            .into_iter()
+            .filter_map(|n| match &base.symbols {
+                Symbols::Snapshot(s) => s.get(n),
+                Symbols::Map(a) => a.get(n).cloned(),
+            })
+            .filter(|s| !base.gone.contains(&s.owner))
+            .collect();
+        t.abi.merge("the running kernel", found);
+        t
+    }
+
+    /// After the run: bring the snapshot up to date with the modules this run loaded, if
+    /// they are the only change to `/proc/modules` since it began; else leave it (the next
+    /// run rebuilds it).
+    pub fn update_snapshot(&mut self) {
+        let Some(base) = &self.base else { return };
+        let Some(root) = self.system_root() else {
+            return;
+        };
+        if !base.cache {
+            return;
+        }
+        let Some(after) = proc_modules(&root) else {
+            return;
+        };
+        let norm = |n: &str| n.replace('-', "_");
+        let loaded: std::collections::HashSet<String> =
+            self.loaded_names.iter().map(|n| norm(n)).collect();
+        let new: Vec<&LoadedModule> = after
+            .iter()
+            .filter(|m| base.modules.binary_search(m).is_err())
+            .collect();
+        if new.is_empty() && base.gone.is_empty() && base.from_snapshot {
+            return;
+        }
+        if !new.iter().all(|m| loaded.contains(&norm(&m.name))) {
+            return;
+        }
+        let still: std::collections::HashSet<&str> =
+            after.iter().map(|m| m.name.as_str()).collect();
+        let keep = |owner: &str| {
+            owner == crate::kernel::abi::VMLINUX
+                || (still.contains(owner) && !base.gone.contains(owner))
+        };
+        let header = Header {
+            modules: after.clone(),
+            crcs_known: base.target.crcs_known,
+            vermagic: base.target.vermagic.clone(),
+            this_module_size: base.target.this_module_size,
+            arch: base.target.arch,
+            boot_id: read_trimmed(&root, "proc/sys/kernel/random/boot_id"),
+            release: base.target.release.clone().unwrap_or_default(),
+        };
+        let added: Vec<&KernelSymbol> = self.extra.values().collect();
+        let data = match &base.symbols {
+            Symbols::Snapshot(s) => s.updated(&header, &keep, &added),
+            Symbols::Map(a) => snapshot::render(
+                &header,
+                a.symbols
+                    .values()
+                    .filter(|s| keep(&s.owner))
+                    .chain(added.iter().copied()),
+            ),
+        };
+        write_snapshot(&root, &data);
     }
 }
 
 impl Predict for RunningPredictor {
+    fn finish(&mut self) {
+        self.update_snapshot();
+    }
+
+    fn source(&self) -> Option<String> {
+        Some(match self.used_snapshot()? {
+            true => format!("the snapshot /{RUN_DIR}/{RUN_FILE} of this boot"),
+            false => format!("{}/kallsyms", self.proc.display()),
+        })
+    }
+
     fn admit(&mut self, name: &str, path: &Path) -> Result<(), String> {
         let host = crate::root::Root::host().map_err(|e| e.to_string())?;
         let abs = std::path::absolute(path).map_err(|e| format!("{}: {e}", path.display()))?;
         let extra = self.extra.clone();
-        let t = self.target().clone();
+        let sig = self.base().target.sig.clone();
         // the module and its signature check from one read of the file
-        let (m, sc) = Module::read_in_with_sig(&host, &abs, crate::module::Detail::Full, &t.sig)
+        let (m, sc) = Module::read_in_with_sig(&host, &abs, crate::module::Detail::Full, &sig)
             .map_err(|e| e.to_string())?;
+        let t = self.target_for(&m);
         let v = check_with_sig(&m, Some(path.to_path_buf()), &t, &extra, Some(&sc));
         if v.compatible() {
             return Ok(());
@@ -88,21 +341,7 @@ impl Predict for RunningPredictor {
         let why: Vec<String> = v
             .problems
             .iter()
-            .map(|p| {
-                let msg = p.kernel_message(name);
-                if p.is_signature() {
-                    return format!("  {}", p.describe(name));
-                }
-                format!(
-                    "  {}: {}",
-                    p.errno(),
-                    if msg.is_empty() {
-                        format!("{p:?}")
-                    } else {
-                        msg
-                    }
-                )
-            })
+            .map(|p| format!("  {}", p.describe(name)))
             .collect();
         Err(why.join("\n"))
     }
@@ -111,6 +350,7 @@ impl Predict for RunningPredictor {
         let Ok(m) = Module::open(path) else {
             return;
         };
+        self.loaded_names.insert(m.name.clone());
         for e in &m.exports {
             self.extra.insert(
                 e.name.clone(),

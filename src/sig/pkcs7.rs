@@ -8,6 +8,7 @@
 //! not produced by `sign-file` nor by `kabi sign`).
 
 use super::cert::{Cert, hex};
+use crate::errno::Errno;
 use cms::content_info::{CmsVersion, ContentInfo};
 use cms::signed_data::{SignedData, SignerIdentifier};
 use der::{Decode, Encode};
@@ -192,21 +193,21 @@ pub struct Message {
 /// A refusal: the errno and what the kernel logs (possibly nothing).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Refusal {
-    pub errno: &'static str,
+    pub errno: crate::errno::Errno,
     pub log: Vec<String>,
     /// What went wrong, for people (the kernel often says nothing).
     pub detail: String,
 }
 
 impl Refusal {
-    pub fn new(errno: &'static str, detail: impl Into<String>) -> Refusal {
+    pub fn new(errno: crate::errno::Errno, detail: impl Into<String>) -> Refusal {
         Refusal {
             errno,
             log: Vec::new(),
             detail: detail.into(),
         }
     }
-    pub fn logged(errno: &'static str, line: impl Into<String>) -> Refusal {
+    pub fn logged(errno: crate::errno::Errno, line: impl Into<String>) -> Refusal {
         let line = line.into();
         Refusal {
             errno,
@@ -224,7 +225,7 @@ pub fn parse(der_bytes: &[u8]) -> Result<Message, Refusal> {
         CmsVersion::V3 => 3,
         _ => {
             return Err(Refusal::logged(
-                "EINVAL",
+                Errno::EINVAL,
                 "PKCS7: Unsupported SignedData version",
             ));
         }
@@ -232,7 +233,7 @@ pub fn parse(der_bytes: &[u8]) -> Result<Message, Refusal> {
     let data_type = sd.encap_content_info.econtent_type.to_string();
     if data_type != OID_DATA && data_type != OID_MS_INDIRECT {
         return Err(Refusal::new(
-            "EINVAL",
+            Errno::EINVAL,
             format!("PKCS7: Unsupported data type (content type {data_type})"),
         ));
     }
@@ -244,7 +245,8 @@ pub fn parse(der_bytes: &[u8]) -> Result<Message, Refusal> {
         .map(|si| signer_info(si, version, &data_type))
         .collect::<Result<Vec<_>, _>>()?;
     // pkcs7_check_authattrs
-    let inconsistent = || Refusal::logged("EINVAL", "PKCS7: Inconsistently supplied authAttrs");
+    let inconsistent =
+        || Refusal::logged(Errno::EINVAL, "PKCS7: Inconsistently supplied authAttrs");
     let want = signers.first().ok_or_else(inconsistent)?.has_authattrs;
     if signers.iter().any(|s| s.has_authattrs != want) {
         return Err(inconsistent());
@@ -262,19 +264,19 @@ pub fn parse(der_bytes: &[u8]) -> Result<Message, Refusal> {
 fn signed_data(der_bytes: &[u8]) -> Result<SignedData, Refusal> {
     let ci = ContentInfo::from_der(der_bytes).map_err(|e| {
         Refusal::new(
-            "EBADMSG",
+            Errno::EBADMSG,
             format!("the PKCS#7 message does not decode: {e}"),
         )
     })?;
     if ci.content_type.to_string() != OID_SIGNED_DATA {
         return Err(Refusal::logged(
-            "EINVAL",
+            Errno::EINVAL,
             "PKCS7: Only support pkcs7_signedData type",
         ));
     }
     ci.content.decode_as().map_err(|e| {
         Refusal::new(
-            "EBADMSG",
+            Errno::EBADMSG,
             format!("the PKCS#7 SignedData does not decode: {e}"),
         )
     })
@@ -286,11 +288,12 @@ fn carried_certs(sd: &SignedData) -> Result<Vec<Cert>, Refusal> {
     for choice in sd.certificates.iter().flat_map(|s| s.0.iter()) {
         let cms::cert::CertificateChoices::Certificate(c) = choice else {
             return Err(Refusal::new(
-                "EBADMSG",
+                Errno::EBADMSG,
                 "a certificate of the message is not an X.509 certificate",
             ));
         };
-        let bad = |e: String| Refusal::new("EBADMSG", format!("certificate in the message: {e}"));
+        let bad =
+            |e: String| Refusal::new(Errno::EBADMSG, format!("certificate in the message: {e}"));
         let der = c.to_der().map_err(|e| bad(e.to_string()))?;
         certs.push(Cert::from_der(&der).map_err(|e| bad(e.to_string()))?);
     }
@@ -311,13 +314,13 @@ fn signer_info(
         CmsVersion::V3 if version != 1 => true,
         CmsVersion::V1 | CmsVersion::V3 => {
             return Err(Refusal::logged(
-                "EBADMSG",
+                Errno::EBADMSG,
                 "PKCS7: SignedData-SignerInfo version mismatch",
             ));
         }
         _ => {
             return Err(Refusal::logged(
-                "EINVAL",
+                Errno::EINVAL,
                 "PKCS7: Unsupported SignerInfo version",
             ));
         }
@@ -325,7 +328,8 @@ fn signer_info(
     let (mut issuer, mut serial, mut skid, mut raw_issuer) = (None, None, None, Vec::new());
     match &si.sid {
         SignerIdentifier::IssuerAndSerialNumber(ias) => {
-            let bad = |e: der::Error| Refusal::new("EBADMSG", format!("signer identifier: {e}"));
+            let bad =
+                |e: der::Error| Refusal::new(Errno::EBADMSG, format!("signer identifier: {e}"));
             let name = ias.issuer.to_der().map_err(bad)?;
             let ser = ias.serial_number.to_der().map_err(bad)?;
             raw_issuer = strip_header(&name).to_vec();
@@ -339,7 +343,7 @@ fn signer_info(
     let digest_oid = si.digest_alg.oid.to_string();
     let hash = HashAlgo::from_oid(&digest_oid).ok_or_else(|| {
         Refusal::new(
-            "ENOPKG",
+            Errno::ENOPKG,
             format!("Unsupported digest algo (OID {digest_oid})"),
         )
     })?;
@@ -348,11 +352,15 @@ fn signer_info(
         check_authattrs(attrs, data_type)?;
     }
     let pkey_oid = si.signature_algorithm.oid.to_string();
-    let pkey = SigAlgo::from_oid(&pkey_oid)
-        .ok_or_else(|| Refusal::new("ENOPKG", format!("Unsupported pkey algo (OID {pkey_oid})")))?;
+    let pkey = SigAlgo::from_oid(&pkey_oid).ok_or_else(|| {
+        Refusal::new(
+            Errno::ENOPKG,
+            format!("Unsupported pkey algo (OID {pkey_oid})"),
+        )
+    })?;
     if data_type != OID_DATA && !has_authattrs {
         return Err(Refusal::logged(
-            "EBADMSG",
+            Errno::EBADMSG,
             "PKCS7: Authenticode requires AuthAttrs",
         ));
     }
@@ -391,7 +399,7 @@ fn check_authattrs(attrs: &x509_cert::attr::Attributes, data_type: &str) -> Resu
     let mut seen: Vec<&str> = Vec::new();
     let repeated = || {
         Refusal::logged(
-            "EKEYREJECTED",
+            Errno::EKEYREJECTED,
             "PKCS7: Repeated/multivalue AuthAttrs not permitted",
         )
     };
@@ -416,7 +424,7 @@ fn check_authattrs(attrs: &x509_cert::attr::Attributes, data_type: &str) -> Resu
                         .unwrap_or_default();
                     if ct != data_type {
                         return Err(Refusal::new(
-                            "EBADMSG",
+                            Errno::EBADMSG,
                             "PKCS7: Mismatch between global data type and sinfo",
                         ));
                     }
@@ -428,7 +436,7 @@ fn check_authattrs(attrs: &x509_cert::attr::Attributes, data_type: &str) -> Resu
                     }
                     if der::Tagged::tag(v) != der::Tag::OctetString {
                         return Err(Refusal::new(
-                            "EBADMSG",
+                            Errno::EBADMSG,
                             "messageDigest is not an OCTET STRING",
                         ));
                     }
@@ -439,7 +447,7 @@ fn check_authattrs(attrs: &x509_cert::attr::Attributes, data_type: &str) -> Resu
                     }
                     if !authenticode {
                         return Err(Refusal::logged(
-                            "EKEYREJECTED",
+                            Errno::EKEYREJECTED,
                             "PKCS7: S/MIME Caps only allowed with Authenticode",
                         ));
                     }
@@ -455,7 +463,7 @@ fn check_authattrs(attrs: &x509_cert::attr::Attributes, data_type: &str) -> Resu
                     }
                     if !authenticode {
                         return Err(Refusal::logged(
-                            "EKEYREJECTED",
+                            Errno::EKEYREJECTED,
                             "PKCS7: Authenticode AuthAttrs only allowed with Authenticode",
                         ));
                     }
@@ -466,7 +474,7 @@ fn check_authattrs(attrs: &x509_cert::attr::Attributes, data_type: &str) -> Resu
     }
     if !seen.contains(&OID_CONTENT_TYPE) || !seen.contains(&OID_MESSAGE_DIGEST) {
         return Err(Refusal::logged(
-            "EBADMSG",
+            Errno::EBADMSG,
             "PKCS7: Missing required AuthAttr",
         ));
     }

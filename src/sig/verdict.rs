@@ -26,6 +26,7 @@ use super::cert::{Cert, PublicKey, hex};
 use super::keys::Keyring;
 use super::pkcs7::{self, HashAlgo, Refusal, SigAlgo, SignerInfo};
 use super::trust::{SigPolicy, TrustedKey, TrustedKeys};
+use crate::errno::Errno;
 use crate::module::signature::{HEADER_LEN, ID_PKCS7, MAGIC, Trailer};
 use serde::Serialize;
 
@@ -50,11 +51,11 @@ impl Soft {
             Soft::UnavailableKey => "module with unavailable key",
         }
     }
-    pub fn errno(self) -> &'static str {
+    pub fn errno(self) -> Errno {
         match self {
-            Soft::Unsigned => "ENODATA",
-            Soft::UnsupportedCrypto => "ENOPKG",
-            Soft::UnavailableKey => "ENOKEY",
+            Soft::Unsigned => Errno::ENODATA,
+            Soft::UnsupportedCrypto => Errno::ENOPKG,
+            Soft::UnavailableKey => Errno::ENOKEY,
         }
     }
 }
@@ -68,7 +69,7 @@ pub enum Outcome {
     /// Forgiven unless enforced (taint E), refused under enforcement or lockdown.
     Soft { why: Soft, detail: String },
     /// Refused whether enforced or not.
-    Refused { errno: &'static str, detail: String },
+    Refused { errno: Errno, detail: String },
     /// kabi cannot tell (no keys known, a key known without its certificate, the module body
     /// not read, crypto kabi does not implement).
     Unknown { detail: String },
@@ -99,7 +100,7 @@ impl SigCheck {
         }
     }
     fn refused(r: Refusal) -> SigCheck {
-        if r.errno == "ENOPKG" {
+        if r.errno == Errno::ENOPKG {
             return SigCheck {
                 outcome: Outcome::Soft {
                     why: Soft::UnsupportedCrypto,
@@ -147,7 +148,10 @@ pub fn check_image_flags(image: &[u8], policy: &SigPolicy, mangled: bool) -> Sig
     let modlen = image.len() - marker;
     // mod_verify_sig
     if modlen <= HEADER_LEN {
-        return SigCheck::refused(Refusal::new("EBADMSG", "no room for the signature header"));
+        return SigCheck::refused(Refusal::new(
+            Errno::EBADMSG,
+            "no room for the signature header",
+        ));
     }
     let hdr = &image[modlen - HEADER_LEN..modlen];
     let sig_len = u32::from_be_bytes([hdr[8], hdr[9], hdr[10], hdr[11]]) as usize;
@@ -165,7 +169,7 @@ fn mod_check_sig(hdr: &[u8], file_len: usize) -> Result<(), Refusal> {
     let sig_len = u32::from_be_bytes([hdr[8], hdr[9], hdr[10], hdr[11]]) as usize;
     if sig_len >= file_len - HEADER_LEN {
         return Err(Refusal::new(
-            "EBADMSG",
+            Errno::EBADMSG,
             format!(
                 "signature length {sig_len} exceeds the {} bytes in front of it",
                 file_len - HEADER_LEN
@@ -174,13 +178,13 @@ fn mod_check_sig(hdr: &[u8], file_len: usize) -> Result<(), Refusal> {
     }
     if hdr[2] != ID_PKCS7 {
         return Err(Refusal::logged(
-            "ENOPKG",
+            Errno::ENOPKG,
             "module: not signed with expected PKCS#7 message",
         ));
     }
     if hdr[0] != 0 || hdr[1] != 0 || hdr[3] != 0 || hdr[4] != 0 || hdr[5..8] != [0, 0, 0] {
         return Err(Refusal::logged(
-            "EBADMSG",
+            Errno::EBADMSG,
             "module: PKCS#7 signature info has unexpected non-zero params",
         ));
     }
@@ -193,7 +197,7 @@ fn mod_check_sig(hdr: &[u8], file_len: usize) -> Result<(), Refusal> {
 pub fn check_trailer(trailer: &Trailer, policy: &SigPolicy) -> SigCheck {
     match trailer {
         Trailer::Unsigned => SigCheck::soft(Soft::Unsigned, "no signature appended"),
-        Trailer::Malformed(why) => SigCheck::refused(Refusal::new("EBADMSG", why.clone())),
+        Trailer::Malformed(why) => SigCheck::refused(Refusal::new(Errno::EBADMSG, why.clone())),
         Trailer::Signed(sig) => {
             let h = &sig.header;
             let mut raw = [0u8; HEADER_LEN];
@@ -254,13 +258,13 @@ fn verify_with(
     si: &SignerInfo,
     digest: &[u8],
     policy: &SigPolicy,
-) -> Result<(), Option<&'static str>> {
+) -> Result<(), Option<Errno>> {
     use rsa::Pkcs1v15Sign;
     let cfg = &policy.config;
     match (&key.key, si.pkey) {
         (PublicKey::Rsa(k), SigAlgo::Rsa) => {
             if !cfg.rsa {
-                return Err(Some("ENOENT"));
+                return Err(Some(Errno::ENOENT));
             }
             let scheme = match si.hash {
                 HashAlgo::Sha1 => Pkcs1v15Sign::new::<sha1::Sha1>(),
@@ -270,36 +274,36 @@ fn verify_with(
                 HashAlgo::Sha512 => Pkcs1v15Sign::new::<sha2::Sha512>(),
                 // pkcs1pad has no DigestInfo for these: the verification fails
                 HashAlgo::Md4 | HashAlgo::Sm3 | HashAlgo::Streebog256 | HashAlgo::Streebog512 => {
-                    return Err(Some("EINVAL"));
+                    return Err(Some(Errno::EINVAL));
                 }
                 HashAlgo::Md5 => return Err(None),
             };
             k.verify(scheme, digest, &si.signature)
-                .map_err(|_| Some("EKEYREJECTED"))
+                .map_err(|_| Some(Errno::EKEYREJECTED))
         }
         (PublicKey::P256(k), SigAlgo::Ecdsa) => {
             use p256::ecdsa::signature::hazmat::PrehashVerifier;
             if !cfg.ecdsa {
-                return Err(Some("ENOENT"));
+                return Err(Some(Errno::ENOENT));
             }
-            let sig =
-                p256::ecdsa::Signature::from_der(&si.signature).map_err(|_| Some("EBADMSG"))?;
+            let sig = p256::ecdsa::Signature::from_der(&si.signature)
+                .map_err(|_| Some(Errno::EBADMSG))?;
             k.verify_prehash(digest, &sig)
-                .map_err(|_| Some("EKEYREJECTED"))
+                .map_err(|_| Some(Errno::EKEYREJECTED))
         }
         (PublicKey::P384(k), SigAlgo::Ecdsa) => {
             use p384::ecdsa::signature::hazmat::PrehashVerifier;
             if !cfg.ecdsa {
-                return Err(Some("ENOENT"));
+                return Err(Some(Errno::ENOENT));
             }
-            let sig =
-                p384::ecdsa::Signature::from_der(&si.signature).map_err(|_| Some("EBADMSG"))?;
+            let sig = p384::ecdsa::Signature::from_der(&si.signature)
+                .map_err(|_| Some(Errno::EBADMSG))?;
             k.verify_prehash(digest, &sig)
-                .map_err(|_| Some("EKEYREJECTED"))
+                .map_err(|_| Some(Errno::EKEYREJECTED))
         }
         (PublicKey::Other, _) => Err(None),
         // the key's algorithm and the signature's differ
-        _ => Err(Some("EKEYREJECTED")),
+        _ => Err(Some(Errno::EKEYREJECTED)),
     }
 }
 
@@ -406,13 +410,19 @@ fn judge_message(
 fn module_signature_form(msg: &pkcs7::Message) -> Result<(), Box<SigCheck>> {
     let refuse = |errno, line| Err(Box::new(SigCheck::refused(Refusal::logged(errno, line))));
     if msg.has_content {
-        return refuse("EBADMSG", "PKCS#7 signature with non-detached data");
+        return refuse(Errno::EBADMSG, "PKCS#7 signature with non-detached data");
     }
     if !msg.data_type_is_data {
-        return refuse("EKEYREJECTED", "PKCS7: Invalid module sig (not pkcs7-data)");
+        return refuse(
+            Errno::EKEYREJECTED,
+            "PKCS7: Invalid module sig (not pkcs7-data)",
+        );
     }
     if msg.have_authattrs {
-        return refuse("EKEYREJECTED", "PKCS7: Invalid module sig (has authattrs)");
+        return refuse(
+            Errno::EKEYREJECTED,
+            "PKCS7: Invalid module sig (has authattrs)",
+        );
     }
     Ok(())
 }
@@ -519,7 +529,7 @@ impl TrustSearch<'_> {
                         Ok(()) => any_ok = Some(Pass::Verified(k.description.clone(), k.keyring)),
                         Err(Some(_)) => {
                             return Err(Box::new(SigCheck::refused(Refusal::new(
-                                "EKEYREJECTED",
+                                Errno::EKEYREJECTED,
                                 format!(
                                     "the signature does not verify with the trusted key '{}' ({})",
                                     k.description,
@@ -584,7 +594,7 @@ fn not_blacklisted(keys: &TrustedKeys, whole: Option<&[u8]>) -> Result<(), Box<S
     if keys.blacklisted.contains(&h) {
         let line = format!("Module hash {} is blacklisted", hex(&h));
         return Err(Box::new(SigCheck::refused(Refusal::logged(
-            "EKEYREJECTED",
+            Errno::EKEYREJECTED,
             line,
         ))));
     }
@@ -651,7 +661,7 @@ mod tests {
 
     fn errno(sc: &SigCheck) -> Option<&'static str> {
         match sc.outcome {
-            Outcome::Refused { errno, .. } => Some(errno),
+            Outcome::Refused { errno, .. } => Some(errno.as_str()),
             _ => None,
         }
     }

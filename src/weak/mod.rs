@@ -424,20 +424,7 @@ impl<'r> Kernels<'r> {
                         .filter_map(Problem::symbol)
                         .map(str::to_string)
                         .collect(),
-                    reasons: v
-                        .problems
-                        .iter()
-                        .map(|p| {
-                            let msg = p.kernel_message(name);
-                            if p.is_signature() {
-                                p.describe(name)
-                            } else if msg.is_empty() {
-                                format!("{name}: {p:?}")
-                            } else {
-                                msg
-                            }
-                        })
-                        .collect(),
+                    reasons: v.problems.iter().map(|p| p.describe(name)).collect(),
                 });
             }
         }

@@ -59,7 +59,7 @@ pub fn require_qemu() -> bool {
     found
 }
 
-/// kabi built as a static executable (glibc, `+crt-static`, no debug info), once per test
+/// kabi built as a static, non-PIE executable (glibc, `+crt-static`, no debug info), once per test
 /// process: `target/static/x86_64-unknown-linux-gnu/release/kabi`. Cargo's own lock on
 /// `target/static` serialises test processes that build it at the same time.
 pub fn static_kabi() -> PathBuf {
@@ -72,7 +72,14 @@ pub fn static_kabi() -> PathBuf {
             .current_dir(repo())
             .args(["build", "--release", "--bin", "kabi", "--target", target])
             .env("CARGO_TARGET_DIR", &dir)
-            .env("RUSTFLAGS", "-C target-feature=+crt-static")
+            // not position-independent, as Debian's busybox-static is: under TCG a fixed
+            // address lets qemu reuse its translated code from one process to the next;
+            // a static PIE, loaded at a new address each time, costs about 90 ms per exec in
+            // the guest (tests/qemu_load_cost.rs)
+            .env(
+                "RUSTFLAGS",
+                "-C target-feature=+crt-static -C relocation-model=static",
+            )
             // the guest needs no debug info; whole-program optimisation would only make the
             // test build slower
             .env("CARGO_PROFILE_RELEASE_DEBUG", "0")
@@ -91,6 +98,12 @@ pub fn static_kabi() -> PathBuf {
         assert!(
             !has_interp(&elf),
             "{} has a program interpreter: it is not static",
+            bin.display()
+        );
+        assert_eq!(
+            u16::from_le_bytes([elf[16], elf[17]]),
+            2,
+            "{}: e_type is not ET_EXEC (a position-independent build)",
             bin.display()
         );
         bin
