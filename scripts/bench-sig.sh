@@ -48,11 +48,11 @@ printf '  zstd image %s: %.3f s   xz image %s: %.3f s\n' "$kc" "$(echo "$t_zstd 
 count=$(find "$cloud/lib/modules/$kc/kernel" -name '*.ko*' | wc -l)
 bytes=$(find "$cloud/lib/modules/$kc/kernel" -name '*.ko*' -printf '%s\n' | awk '{s+=$1} END {print s}')
 cat $(find "$cloud/lib/modules/$kc/kernel" -name '*.ko*') >/dev/null
-t_keys=$(timeit "$kabi" check -b "$cloud" -k "$kc" "$cloud/lib/modules/$kc/kernel")
-t_nokeys=$(timeit "$kabi" check --no-keys -b "$cloud" -k "$kc" "$cloud/lib/modules/$kc/kernel")
-c_keys=$(cputime "$kabi" check -b "$cloud" -k "$kc" "$cloud/lib/modules/$kc/kernel")
-c_nokeys=$(cputime "$kabi" check --no-keys -b "$cloud" -k "$kc" "$cloud/lib/modules/$kc/kernel")
-verified=$("$kabi" check -v -b "$cloud" -k "$kc" "$cloud/lib/modules/$kc/kernel" | grep -c 'signature    verified' || true)
+t_keys=$(timeit "$kabi" check --root "$cloud" -k "$kc" "$cloud/lib/modules/$kc/kernel")
+t_nokeys=$(timeit "$kabi" check --no-keys --root "$cloud" -k "$kc" "$cloud/lib/modules/$kc/kernel")
+c_keys=$(cputime "$kabi" check --root "$cloud" -k "$kc" "$cloud/lib/modules/$kc/kernel")
+c_nokeys=$(cputime "$kabi" check --no-keys --root "$cloud" -k "$kc" "$cloud/lib/modules/$kc/kernel")
+verified=$("$kabi" check -v --root "$cloud" -k "$kc" "$cloud/lib/modules/$kc/kernel" | grep -c 'signature    verified' || true)
 printf 'kabi check of %d modules (%d MB), %d signatures verified: %.3f s; trailer only (--no-keys): %.3f s\n' \
     "$count" "$((bytes / 1000000))" "$verified" "$t_keys" "$t_nokeys"
 printf '  CPU: %.3f s against %.3f s: %.3f ms per module (the image decoded once included)\n' \

@@ -463,7 +463,7 @@ make_cell() {
     clone_root "$base" "$dir/kabi"
     # kabi's scan caches, as after any earlier kabi run (the indexes it writes are kmod's)
     for kv in $(ls "$dir/kabi/lib/modules"); do
-        "$kabi" depmod -b "$dir/kabi" -C "$dir/kabi/etc/depmod.d" "$kv" >"$tmp/prep.out" 2>&1 \
+        "$kabi" depmod --root "$dir/kabi" -C "$dir/kabi/etc/depmod.d" "$kv" >"$tmp/prep.out" 2>&1 \
             || { cat "$tmp/prep.out" >&2; die "kabi depmod $kv failed in $dir/kabi"; }
     done
 }

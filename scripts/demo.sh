@@ -30,11 +30,11 @@ $kabi diff-abi "$r53/usr/src/linux-headers-$k53/Module.symvers" "$r54/usr/src/li
     -m "$r53/lib/modules/$k53/kernel/drivers/net/ethernet/intel" | head -8 || true
 echo
 echo "== will 6.1.0-55's filesystem modules load on 6.1.0-56? (against its symvers, own modules and config) =="
-$kabi check -b "$r56" -k "$k56" "$r55/lib/modules/$k55/kernel/fs/udf" "$r55/lib/modules/$k55/kernel/fs/xfs" "$r55/lib/modules/$k55/kernel/lib/crc-itu-t.ko" \
+$kabi check --root "$r56" -k "$k56" "$r55/lib/modules/$k55/kernel/fs/udf" "$r55/lib/modules/$k55/kernel/fs/xfs" "$r55/lib/modules/$k55/kernel/lib/crc-itu-t.ko" \
     && echo "exit 0: all compatible"
 echo
 echo "== and the 6.1.0-47 build of dummy.ko? every reason, in the kernel's words =="
-$kabi check -v -b "$r56" -k "$k56" "$old" | head -12 || true
+$kabi check -v --root "$r56" -k "$k56" "$old" | head -12 || true
 echo
 echo "== kabi depmod on a copy of the 6.1.0-56 cloud tree: cold, then warm; compared with kmod's depmod =="
 work=$(mktemp -d)
@@ -43,8 +43,8 @@ for side in kabi kmod; do
     mkdir -p "$work/$side/lib/modules" "$work/empty"
     cp -al "$r56/lib/modules/$k56" "$work/$side/lib/modules/"
 done
-$kabi depmod -v -b "$work/kabi" -C "$work/empty" "$k56"
-$kabi depmod -v -b "$work/kabi" -C "$work/empty" "$k56"
+$kabi depmod -v --root "$work/kabi" -C "$work/empty" "$k56"
+$kabi depmod -v --root "$work/kabi" -C "$work/empty" "$k56"
 if command -v depmod >/dev/null || [ -x /usr/sbin/depmod ]; then
     PATH=$PATH:/usr/sbin depmod -b "$work/kmod" -C "$work/empty" "$k56"
     for f in modules.dep modules.dep.bin modules.alias modules.alias.bin modules.softdep \

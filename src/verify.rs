@@ -258,7 +258,7 @@ pub fn verify(root: &Root, kver: &str, wanted: Vec<Wanted>) -> Report {
             None
         }
     };
-    let idx = ModuleIndex::new(root, kver);
+    let idx = ModuleIndex::new(root, kver).map(|i| i.with_scan(crate::depmod::dep_lines_in));
     let (mut findings, to_open) = locate(root, idx.as_ref().ok(), wanted);
     judge(root, target.as_ref(), &mut findings, to_open);
     let index_stale = match &idx {
@@ -354,7 +354,7 @@ fn judge(
         .into_par_iter()
         .map(|(fi, p)| {
             let m = match target {
-                Some(t) => Module::read_in_with_sig(root, &p, Detail::Full, &t.sig)
+                Some(t) => crate::sig::read_module_in(root, &p, Detail::Full, &t.sig)
                     .map(|(m, sc)| (m, Some(sc))),
                 None => Module::read_in(root, &p, Detail::Full).map(|m| (m, None)),
             };

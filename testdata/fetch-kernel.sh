@@ -2,6 +2,7 @@
 # Fetch and unpack a real Debian kernel (image + headers) into a cache, print its root.
 #
 #   testdata/fetch-kernel.sh FLAVOUR [ABI]     e.g.  amd64   cloud-amd64 47
+#   testdata/fetch-kernel.sh --abis FLAVOUR    the ABIs that can be fetched, oldest first
 #
 # FLAVOUR is a Debian kernel flavour (amd64, cloud-amd64, rt-amd64). Without ABI, the newest
 # 6.1.0-NN ABI for which both linux-image-6.1.0-NN-FLAVOUR-unsigned and
@@ -11,7 +12,12 @@
 # ARCH=i386 (or another Debian architecture) fetches a foreign kernel through a private apt
 # list directory in the cache, without adding the architecture to the machine's dpkg.
 set -euo pipefail
-flavour=${1:?usage: fetch-kernel.sh FLAVOUR [ABI]}
+list_only=
+if [ "${1:-}" = --abis ]; then
+    list_only=1
+    shift
+fi
+flavour=${1:?usage: fetch-kernel.sh [--abis] FLAVOUR [ABI]}
 abi=${2:-}
 cache=${KABI_CACHE:-$HOME/.cache/kabi}
 mkdir -p "$cache/debs" "$cache/trees"
@@ -41,7 +47,12 @@ if [ -z "$abi" ]; then
         img=$(abis_of "linux-image-6.1.0-[0-9]+-$flavour-unsigned")
     fi
     hdr=$(abis_of "linux-headers-6.1.0-[0-9]+-$flavour")
-    abi=$(comm -12 <(echo "$img") <(echo "$hdr") | sort -n | tail -1)
+    both=$(comm -12 <(echo "$img") <(echo "$hdr") | sort -n)
+    if [ -n "$list_only" ]; then
+        echo "$both"
+        exit 0
+    fi
+    abi=$(echo "$both" | tail -1)
     [ -n "$abi" ] || die "no 6.1.0-NN ABI has both linux-image-*-$flavour-unsigned and linux-headers-*-$flavour in the apt lists"
 fi
 

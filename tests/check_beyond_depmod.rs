@@ -43,7 +43,7 @@ fn patch(data: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
 /// `kabi check --json` against the installed 6.1.0-56 kernel: (exit code, problems).
 fn kabi_check(s: &Setup, file: &Path) -> (i32, Vec<serde_json::Value>) {
     let out = run(kabi()
-        .args(["check", "--json", "-b"])
+        .args(["check", "--json", "--root"])
         .arg(&s.new_root)
         .args(["-k", &s.new_kver])
         .arg(file));
@@ -183,7 +183,7 @@ fn depmod_blind_spots() {
 
     // the text report speaks the kernel's words
     let out = run(kabi()
-        .args(["check", "-v", "-b"])
+        .args(["check", "-v", "--root"])
         .arg(&s.new_root)
         .args(["-k", &s.new_kver])
         .arg(&magic)
@@ -289,7 +289,7 @@ fn module_layout_is_the_first_reason_and_fatal() {
     let (old_dir, _) = module_dir(&old);
     let (_, kver) = module_dir(&new);
     let out = run(kabi()
-        .args(["check", "--json", "-b"])
+        .args(["check", "--json", "--root"])
         .arg(&new)
         .args(["-k", &kver])
         .arg(old_dir.join("kernel/fs/udf")));
@@ -305,12 +305,12 @@ fn usage_and_input_errors_exit_2() {
     let out = run(kabi().args(["check", "--symvers", "/nonexistent/Module.symvers", "x.ko"]));
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/Module.symvers"));
-    let out = run(kabi().args(["check", "-b", "/nonexistent", "-k", "1.2.3", "x.ko"]));
+    let out = run(kabi().args(["check", "--root", "/nonexistent", "-k", "1.2.3", "x.ko"]));
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent: No such file"));
     let empty = tempfile::tempdir().unwrap();
     let out = run(kabi()
-        .args(["check", "-b"])
+        .args(["check", "--root"])
         .arg(empty.path())
         .args(["-k", "1.2.3", "x.ko"]));
     assert_eq!(out.status.code(), Some(2));
@@ -339,7 +339,7 @@ fn a_module_without_versions_gets_one_taint_f_note() {
         .arg(&without));
     assert!(out.status.success(), "{out:?}");
     let json = run(kabi()
-        .args(["check", "--json", "-b"])
+        .args(["check", "--json", "--root"])
         .arg(&s.new_root)
         .args(["-k", &s.new_kver])
         .arg(&without));

@@ -64,7 +64,7 @@ fn image_symvers_and_tree_agree() {
     assert!(st.success());
     std::fs::copy(&image, tmp.path().join(format!("boot/vmlinuz-{kver}"))).unwrap();
     let by_install = run(kabi()
-        .args(["check", "--json", "-b"])
+        .args(["check", "--json", "--root"])
         .arg(tmp.path())
         .args(["-k", &kver])
         .args(&mods));
@@ -189,7 +189,7 @@ fn symvers_in_a_headers_tree_knows_the_vermagic() {
     );
     // a kernel whose every check is made says so too
     let o = run(kabi()
-        .args(["check", "--json", "-b"])
+        .args(["check", "--json", "--root"])
         .arg(&new)
         .args(["-k", &kver])
         .arg(new_dir.join("kernel/crypto/ofb.ko")));

@@ -32,7 +32,7 @@
 
 mod common;
 use common::*;
-use kabi::depmod::index::Index;
+use kabi::index::Index;
 use std::collections::BTreeSet;
 use std::ffi::OsString;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};

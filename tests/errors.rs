@@ -198,9 +198,9 @@ proptest! {
         if let Ok(m) = Module::parse_file(&data, Path::new("m.ko")) {
             // whatever parsed must also render without panicking
             let mut out = Vec::new();
-            let shown = kabi::cli::info::Shown { filename: Some("m.ko".into()), name: m.name.clone(), records: kabi::cli::info::records(&m) };
-            kabi::cli::info::render(&shown, None, b'\n', &mut out);
-            let _ = kabi::cli::modversions::render_versions(&m);
+            let shown = kabi::module::show::Shown { filename: Some("m.ko".into()), name: m.name.clone(), records: kabi::module::show::records(&m) };
+            kabi::module::show::render(&shown, None, b'\n', &mut out);
+            let _ = kabi::module::show::render_versions(&m);
             let _ = serde_json::to_string(&m).unwrap();
         }
     }

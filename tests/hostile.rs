@@ -257,7 +257,7 @@ fn a_weak_updates_link_stops_every_command() {
     }
     let st = run_within(
         common::kabi()
-            .args(["weak", "status", "--basedir"])
+            .args(["weak", "status", "--root"])
             .arg(&r.root),
         b"",
         60,
@@ -325,13 +325,16 @@ fn a_crash_at_every_point_is_completed_by_the_next_command() {
             let o = match next {
                 0 => weak(&r, &["--add-modules", "--no-initramfs"], &list),
                 1 => run_within(
-                    common::kabi().args(["depmod", "-b"]).arg(&r.root).arg(&k56),
+                    common::kabi()
+                        .args(["depmod", "--root"])
+                        .arg(&r.root)
+                        .arg(&k56),
                     b"",
                     120,
                 ),
                 2 => run_within(
                     common::kabi()
-                        .args(["verify", "-k", &k56, "-b"])
+                        .args(["verify", "-k", &k56, "--root"])
                         .arg(&r.root),
                     b"",
                     120,
@@ -536,7 +539,7 @@ fn depmod_survives_damaged_caches_huge_sparse_and_special_files() {
     let depmod = |extra: &[&str]| {
         run_within(
             common::kabi()
-                .args(["depmod", "-b"])
+                .args(["depmod", "--root"])
                 .arg(&r.root)
                 .args(extra)
                 .arg(&k56),
@@ -619,7 +622,7 @@ fn depmod_survives_damaged_caches_huge_sparse_and_special_files() {
     std::fs::write(conf.join("x.conf"), "dummy\n").unwrap();
     let o = run_within(
         common::kabi()
-            .args(["verify", "-k", &k56, "-b"])
+            .args(["verify", "-k", &k56, "--root"])
             .arg(&r.root),
         b"",
         120,
@@ -631,7 +634,7 @@ fn depmod_survives_damaged_caches_huge_sparse_and_special_files() {
     );
     let o = run_within(
         common::kabi()
-            .args(["weak", "status", "--basedir"])
+            .args(["weak", "status", "--root"])
             .arg(&r.root),
         b"",
         120,
@@ -653,7 +656,10 @@ fn loops_links_and_temporaries_in_the_tree() {
     let dir = r.module_dir("56");
     let depmod = || {
         run_within(
-            common::kabi().args(["depmod", "-b"]).arg(&r.root).arg(&k56),
+            common::kabi()
+                .args(["depmod", "--root"])
+                .arg(&r.root)
+                .arg(&k56),
             b"",
             120,
         )
@@ -694,7 +700,10 @@ fn loops_links_and_temporaries_in_the_tree() {
     // a release that is a path
     for bad in ["../../../OUTSIDE", "..", "a/b"] {
         let o = run_within(
-            common::kabi().args(["depmod", "-b"]).arg(&r.root).arg(bad),
+            common::kabi()
+                .args(["depmod", "--root"])
+                .arg(&r.root)
+                .arg(bad),
             b"",
             60,
         );
@@ -717,7 +726,7 @@ fn depmod_and_weak_modules_take_turns() {
         let d = std::thread::spawn(move || {
             for _ in 0..3 {
                 let o = run_within(
-                    common::kabi().args(["depmod", "-b"]).arg(&root).arg(&k),
+                    common::kabi().args(["depmod", "--root"]).arg(&root).arg(&k),
                     b"",
                     120,
                 );
@@ -824,7 +833,7 @@ fn bombs_stay_within_the_memory_budget() {
                 "--no-cache".as_ref(),
                 "-j".as_ref(),
                 jobs.as_ref(),
-                "-b".as_ref(),
+                "--root".as_ref(),
                 &root,
                 k56.as_ref(),
             ],
@@ -852,7 +861,7 @@ fn bombs_stay_within_the_memory_budget() {
             &[
                 &exe,
                 "check".as_ref(),
-                "-b".as_ref(),
+                "--root".as_ref(),
                 &root,
                 "-k".as_ref(),
                 k56.as_ref(),
@@ -954,7 +963,7 @@ fn a_crash_at_every_point_of_depmod_is_repaired_by_the_next_run() {
     let dir = r.module_dir("56");
     let depmod = |env: &[(&str, String)]| {
         let mut c = common::kabi();
-        c.args(["depmod", "-b"]).arg(&r.root).arg(&k56);
+        c.args(["depmod", "--root"]).arg(&r.root).arg(&k56);
         for (k, v) in env {
             c.env(k, v);
         }

@@ -1,4 +1,4 @@
-//! `kabi::depmod::index` against kmod's own `depmod` on a real Debian tree (cloud-amd64).
+//! `kabi::index` against kmod's own `depmod` on a real Debian tree (cloud-amd64).
 //!
 //! kmod's depmod is run on a temp root whose `lib/modules/<kver>` is a `cp -as` copy of the
 //! cached tree. From kmod's TEXT output alone the entries of each index are rebuilt the way
@@ -31,7 +31,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::{fetch_kernel, in_ci, module_dir, require_tool, run};
-use kabi::depmod::index::{Index, IndexBuilder};
+use kabi::index::{Index, IndexBuilder};
 
 struct Tree {
     _tmp: tempfile::TempDir,

@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use std::ffi::CString;
 use std::os::raw::{c_char, c_int};
 
-use kabi::depmod::index::{Index, IndexBuilder};
+use kabi::index::{Index, IndexBuilder};
 use proptest::prelude::*;
 
 unsafe extern "C" {

@@ -190,7 +190,7 @@ fn weak_status_and_verify_outputs_validate() {
     assert!(o.status.success());
     let o = common::run(
         common::kabi()
-            .args(["weak", "status", "--json", "--basedir"])
+            .args(["weak", "status", "--json", "--root"])
             .arg(&r.root),
     );
     let v = check("weak-status.schema.json", &o.stdout);
@@ -198,7 +198,7 @@ fn weak_status_and_verify_outputs_validate() {
     refuses_an_undescribed_field("weak-status.schema.json", &v, "");
     let o = common::run(
         common::kabi()
-            .args(["verify", "--json", "-k", r.kver("56"), "-b"])
+            .args(["verify", "--json", "-k", r.kver("56"), "--root"])
             .arg(&r.root),
     );
     let v = check("verify.schema.json", &o.stdout);

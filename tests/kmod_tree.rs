@@ -155,8 +155,8 @@ fn exports_of_every_module_equal_module_symvers() {
     let mut got: Vec<String> = Vec::new();
     for p in &tree.modules {
         let m = Module::open(p).unwrap_or_else(|e| panic!("{e}"));
-        let owner = kabi::cli::modversions::symvers_owner(p);
-        let lines = kabi::cli::modversions::render_exports(&m, &owner);
+        let owner = kabi::module::show::symvers_owner(p);
+        let lines = kabi::module::show::render_exports(&m, &owner);
         got.extend(
             String::from_utf8(lines)
                 .unwrap()

@@ -4,7 +4,7 @@
 //! parsed as libkmod does, and each test asserts the calls the kernel received, the lines
 //! shown and the messages, as kmod 30's modprobe/rmmod would produce them.
 
-use kabi::depmod::index::IndexBuilder;
+use kabi::index::IndexBuilder;
 use kabi::load::config::ModprobeConfig;
 use kabi::load::exec::Probe;
 use kabi::load::fake::{Call, FakeKernel, touch_module};

@@ -47,7 +47,7 @@ fn show_depends_equals_modprobe() {
     )
     .unwrap();
     let out = run(kabi()
-        .args(["depmod", "-b"])
+        .args(["depmod", "--root"])
         .arg(root)
         .arg("-C")
         .arg(root.join("etc/depmod.d-none"))

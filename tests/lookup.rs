@@ -46,7 +46,7 @@ fn both(root: &Path, args: &[&str]) -> (std::process::Output, std::process::Outp
         .args(args));
     let ours = run(kabi()
         .arg("info")
-        .arg("-b")
+        .arg("--root")
         .arg(root)
         .args(["-k", KVER])
         .args(args));
@@ -100,7 +100,7 @@ fn names_aliases_and_builtins_resolve_like_kmod() {
 #[test]
 fn names_resolve_without_any_index() {
     let tmp = root_with_builtin();
-    let out = run(kabi().arg("info").arg("-b").arg(tmp.path()).args([
+    let out = run(kabi().arg("info").arg("--root").arg(tmp.path()).args([
         "-k",
         KVER,
         "-n",
@@ -116,11 +116,12 @@ fn names_resolve_without_any_index() {
         tmp.path().display()
     );
     assert_eq!(String::from_utf8_lossy(&out.stdout), want);
-    let out = run(kabi()
-        .arg("info")
-        .arg("-b")
-        .arg(tmp.path())
-        .args(["-k", KVER, "missing_mod"]));
+    let out =
+        run(kabi()
+            .arg("info")
+            .arg("--root")
+            .arg(tmp.path())
+            .args(["-k", KVER, "missing_mod"]));
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("missing_mod not found"));
 }

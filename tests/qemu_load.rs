@@ -248,7 +248,7 @@ fn predicted_verdicts_equal_the_kernels() {
                 // the unpacked tree may have no index: use kabi's
                 let o = common::run(
                     common::kabi()
-                        .args(["depmod", "-n", "-b"])
+                        .args(["depmod", "-n", "--root"])
                         .arg(&other)
                         .arg(odir.file_name().unwrap()),
                 );

@@ -427,7 +427,7 @@ fn uefi_db_mok_and_dbx() {
     efi_var(&root, "SecureBoot", kabi::sig::efi::GLOBAL_VARIABLE, &[1]);
     let check = |extra: &[&Path]| {
         let mut c = common::kabi();
-        c.args(["check", "-v", "--list-keys", "-b"])
+        c.args(["check", "-v", "--list-keys", "--root"])
             .arg(&root)
             .args(["-k", &kver]);
         c.args(extra);
@@ -520,7 +520,7 @@ fn stablelist_findings() {
     for list_arg in [file.clone(), tmp.path().join("kabi-current")] {
         let o = common::run(
             common::kabi()
-                .args(["check", "--no-keys", "-b"])
+                .args(["check", "--no-keys", "--root"])
                 .arg(&root)
                 .args(["-k", &kver, "--json", "--stablelist"])
                 .arg(&list_arg)
@@ -550,7 +550,7 @@ fn stablelist_findings() {
     }
     let o = common::run(
         common::kabi()
-            .args(["check", "--no-keys", "-b"])
+            .args(["check", "--no-keys", "--root"])
             .arg(&root)
             .args(["-k", &kver, "--stablelist"])
             .arg(&file)

@@ -76,7 +76,7 @@ fn depmod(root: &Path, kver: &str) {
 fn verify(root: &Path, kver: &str) -> (Option<i32>, std::collections::BTreeMap<String, Value>) {
     let o = common::run(
         common::kabi()
-            .args(["verify", "--json", "-k", kver, "-b"])
+            .args(["verify", "--json", "-k", kver, "--root"])
             .arg(root),
     );
     let v: Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| {
@@ -286,7 +286,7 @@ fn weak_status_applies_the_signature_verdict() {
     let status = || {
         let o = common::run(
             common::kabi()
-                .args(["weak", "status", "--json", "--basedir"])
+                .args(["weak", "status", "--json", "--root"])
                 .arg(&r.root),
         );
         let v: Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| {

@@ -48,7 +48,7 @@ fn healthy_then_broken_host() {
     let verify = |extra: &[&str]| {
         common::run(
             common::kabi()
-                .args(["verify", "-k", &k56, "-b"])
+                .args(["verify", "-k", &k56, "--root"])
                 .arg(&r.root)
                 .args(extra),
         )

@@ -225,7 +225,7 @@ fn vendor_modules_of_55_link_into_56_and_47s_do_not() {
 
     // status tells both stories
     let st = run(kabi()
-        .args(["weak", "status", "--json", "--basedir"])
+        .args(["weak", "status", "--json", "--root"])
         .arg(&r.root));
     let json: serde_json::Value = serde_json::from_slice(&st.stdout).unwrap();
     assert_eq!(json["format"], 1);
@@ -251,7 +251,7 @@ fn vendor_modules_of_55_link_into_56_and_47s_do_not() {
     for m in vendor(&r, "55") {
         std::fs::remove_file(&m).unwrap();
     }
-    let st = run(kabi().args(["weak", "status", "--basedir"]).arg(&r.root));
+    let st = run(kabi().args(["weak", "status", "--root"]).arg(&r.root));
     assert_eq!(st.status.code(), Some(1), "dangling links are reported");
     assert!(String::from_utf8_lossy(&st.stdout).contains("dangling"));
     let o = weak_modules(
@@ -357,7 +357,7 @@ fn a_crash_at_any_point_leaves_the_old_or_the_new_state() {
             .join("modules.dep");
         let bin = std::fs::read(dep.with_extension("dep.bin")).unwrap();
         assert!(
-            kabi::depmod::index::Index::parse(&bin).is_ok(),
+            kabi::index::Index::parse(&bin).is_ok(),
             "modules.dep.bin is whole after a crash at point {n}"
         );
         if o.status.success() {

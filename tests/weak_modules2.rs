@@ -334,7 +334,7 @@ fn add_kmp_links_into_the_compatible_kernels_of_its_flavour_only() {
     // ... though kabi's check would accept the modules there
     let chk = common::run(
         common::kabi()
-            .args(["check", "-b"])
+            .args(["check", "--root"])
             .arg(&s.dir)
             .args(["-k", xen])
             .arg(s.kdir("55").join("updates/kabi-vendor/kabi_vendor_a.ko"))

@@ -136,7 +136,7 @@ _kabi() {
             return 0
             ;;
         kabi__subcmd__check)
-            opts="-k -b -v -h --kernel --symvers --vmlinuz --running --root --verbose --json --trusted-cert --sig-enforce --lockdown --no-keys --list-keys --stablelist --help"
+            opts="-k -v -h --kernel --symvers --vmlinuz --running --root --verbose --json --trusted-cert --sig-enforce --lockdown --no-keys --list-keys --stablelist --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -162,10 +162,6 @@ _kabi() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                -b)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
                 --trusted-cert)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -186,20 +182,12 @@ _kabi() {
             return 0
             ;;
         kabi__subcmd__depmod)
-            opts="-a -A -b -C -E -F -e -n -P -w -v -j -h --all --quick --basedir --config --symvers --filesyms --errsyms --dry-run --show --symbol-prefix --warn --verbose --no-cache --cache --jobs --help"
+            opts="-a -A -C -E -F -e -n -P -w -v -j -h --all --quick --config --symvers --filesyms --errsyms --dry-run --show --symbol-prefix --warn --verbose --no-cache --cache --jobs --root --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
-                --basedir)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                -b)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -244,6 +232,10 @@ _kabi() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --root)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -252,17 +244,13 @@ _kabi() {
             return 0
             ;;
         kabi__subcmd__diff__subcmd__abi)
-            opts="-b -m -v -h --root --modules --vmlinux-only --verbose --json --help"
+            opts="-m -v -h --root --modules --vmlinux-only --verbose --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --root)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                -b)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -506,7 +494,7 @@ _kabi() {
             return 0
             ;;
         kabi__subcmd__info)
-            opts="-a -d -l -p -n -0 -m -F -k -b -h --author --description --license --parameters --filename --null --modname --field --set-version --basedir --json --help"
+            opts="-a -d -l -p -n -0 -m -F -k -h --author --description --license --parameters --filename --null --modname --field --set-version --root --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -528,11 +516,7 @@ _kabi() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --basedir)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                -b)
+                --root)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -600,7 +584,7 @@ _kabi() {
             return 0
             ;;
         kabi__subcmd__modversions)
-            opts="-k -b -h --exports --set-version --basedir --help"
+            opts="-k -h --exports --set-version --root --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -614,11 +598,7 @@ _kabi() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --basedir)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                -b)
+                --root)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -630,7 +610,7 @@ _kabi() {
             return 0
             ;;
         kabi__subcmd__sign)
-            opts="-o -d -p -k -b -h --hash --key --cert --keyid --output --detached --save-sig --verify --trusted-cert --vmlinuz --kernel --running --root --help"
+            opts="-o -d -p -k -h --hash --key --cert --keyid --output --detached --save-sig --verify --trusted-cert --vmlinuz --kernel --running --root --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -676,10 +656,6 @@ _kabi() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                -b)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -722,7 +698,7 @@ _kabi() {
             return 0
             ;;
         kabi__subcmd__verify)
-            opts="-k -b -q -h --kernel --root --loaded --json --quiet --timeout --metrics --help"
+            opts="-k -q -h --kernel --root --loaded --json --quiet --timeout --metrics --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -737,10 +713,6 @@ _kabi() {
                     return 0
                     ;;
                 --root)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                -b)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -860,13 +832,13 @@ _kabi() {
             return 0
             ;;
         kabi__subcmd__weak__subcmd__status)
-            opts="-h --basedir --suse --json --help"
+            opts="-h --root --suse --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
-                --basedir)
+                --root)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

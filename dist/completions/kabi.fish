@@ -42,7 +42,7 @@ complete -c kabi -n "__fish_kabi_needs_command" -f -a "sign" -d 'Sign modules as
 complete -c kabi -n "__fish_kabi_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c kabi -n "__fish_kabi_using_subcommand info" -s F -l field -d 'Print only provided FIELD' -r
 complete -c kabi -n "__fish_kabi_using_subcommand info" -s k -l set-version -d 'Use VERSION instead of `uname -r`' -r
-complete -c kabi -n "__fish_kabi_using_subcommand info" -s b -l basedir -d 'Use DIR as filesystem root for /lib/modules' -r
+complete -c kabi -n "__fish_kabi_using_subcommand info" -l root -d 'Use DIR as filesystem root for /lib/modules (-b DIR and --basedir DIR, the old spellings, are accepted too)' -r
 complete -c kabi -n "__fish_kabi_using_subcommand info" -s a -l author -d 'Print only \'author\''
 complete -c kabi -n "__fish_kabi_using_subcommand info" -s d -l description -d 'Print only \'description\''
 complete -c kabi -n "__fish_kabi_using_subcommand info" -s l -l license -d 'Print only \'license\''
@@ -53,13 +53,13 @@ complete -c kabi -n "__fish_kabi_using_subcommand info" -s m -l modname -d 'Hand
 complete -c kabi -n "__fish_kabi_using_subcommand info" -l json -d 'Print the facts as JSON (with imports, exports and undefined symbols)'
 complete -c kabi -n "__fish_kabi_using_subcommand info" -s h -l help -d 'Print help'
 complete -c kabi -n "__fish_kabi_using_subcommand modversions" -s k -l set-version -d 'Use VERSION instead of `uname -r` to look names up' -r
-complete -c kabi -n "__fish_kabi_using_subcommand modversions" -s b -l basedir -d 'Use DIR as filesystem root for /lib/modules' -r
+complete -c kabi -n "__fish_kabi_using_subcommand modversions" -l root -d 'Use DIR as filesystem root for /lib/modules (-b DIR and --basedir DIR, the old spellings, are accepted too)' -r
 complete -c kabi -n "__fish_kabi_using_subcommand modversions" -l exports -d 'List the module\'s own exports, with CRCs, in Module.symvers format'
 complete -c kabi -n "__fish_kabi_using_subcommand modversions" -s h -l help -d 'Print help'
 complete -c kabi -n "__fish_kabi_using_subcommand check" -s k -l kernel -d 'Check against the installed kernel KVER (its symvers, modules and config under --root)' -r
 complete -c kabi -n "__fish_kabi_using_subcommand check" -l symvers -d 'Check against a Module.symvers file (plain, .gz, .xz, .zst)' -r -F
 complete -c kabi -n "__fish_kabi_using_subcommand check" -l vmlinuz -d 'Check against a kernel image (x86 bzImage): vmlinux\'s exports and CRCs from the image itself; with --kernel, the image overrides that kernel\'s symvers for vmlinux symbols' -r -F
-complete -c kabi -n "__fish_kabi_using_subcommand check" -s b -l root -d 'Filesystem root the kernel is installed under' -r -F
+complete -c kabi -n "__fish_kabi_using_subcommand check" -l root -d 'Filesystem root the kernel is installed under (-b DIR, the old spelling, is accepted too)' -r -F
 complete -c kabi -n "__fish_kabi_using_subcommand check" -l trusted-cert -d 'Trust the certificates of FILE (PEM, any number; or DER) for module signatures, as if they were in the kernel\'s secondary keyring (repeatable)' -r -F
 complete -c kabi -n "__fish_kabi_using_subcommand check" -l lockdown -d 'Check as if the kernel were locked down at this level (at integrity and above a module without a valid signature is refused with EPERM)' -r -f -a "none\t''
 integrity\t''
@@ -72,19 +72,19 @@ complete -c kabi -n "__fish_kabi_using_subcommand check" -l sig-enforce -d 'Chec
 complete -c kabi -n "__fish_kabi_using_subcommand check" -l no-keys -d 'Do not read the kernel\'s trusted keys (image, /proc/keys, UEFI db and MOK): check signatures for form and enforcement only'
 complete -c kabi -n "__fish_kabi_using_subcommand check" -l list-keys -d 'List the kernel\'s trusted keys and where each comes from, then the verdicts'
 complete -c kabi -n "__fish_kabi_using_subcommand check" -s h -l help -d 'Print help'
-complete -c kabi -n "__fish_kabi_using_subcommand diff-abi" -s b -l root -d 'Filesystem root installed releases are under' -r -F
+complete -c kabi -n "__fish_kabi_using_subcommand diff-abi" -l root -d 'Filesystem root installed releases are under (-b DIR, the old spelling, is accepted too)' -r -F
 complete -c kabi -n "__fish_kabi_using_subcommand diff-abi" -s m -l modules -d 'Modules (files or directories) to check against NEW: which break, and through what' -r -F
 complete -c kabi -n "__fish_kabi_using_subcommand diff-abi" -l vmlinux-only -d 'Only the vmlinux symbols of each side'
 complete -c kabi -n "__fish_kabi_using_subcommand diff-abi" -s v -l verbose -d 'List every symbol, not just the counts'
 complete -c kabi -n "__fish_kabi_using_subcommand diff-abi" -l json -d 'Print the comparison (and the verdicts of --modules) as JSON (docs/schemas/diff-abi.schema.json)'
 complete -c kabi -n "__fish_kabi_using_subcommand diff-abi" -s h -l help -d 'Print help'
-complete -c kabi -n "__fish_kabi_using_subcommand depmod" -s b -l basedir -d 'Use DIR as the filesystem root for /lib/modules' -r -F
 complete -c kabi -n "__fish_kabi_using_subcommand depmod" -s C -l config -d 'Use these configuration files or directories instead of the depmod.d defaults' -r -F
 complete -c kabi -n "__fish_kabi_using_subcommand depmod" -s E -l symvers -d 'Module.symvers of the kernel: resolve its symbols and check CRCs (with -e, report)' -r -F
 complete -c kabi -n "__fish_kabi_using_subcommand depmod" -s F -l filesyms -d 'System.map of the kernel: resolve its symbols' -r -F
 complete -c kabi -n "__fish_kabi_using_subcommand depmod" -s P -l symbol-prefix -d 'Architecture symbol prefix to ignore' -r
 complete -c kabi -n "__fish_kabi_using_subcommand depmod" -l cache -d 'Keep the scan cache in FILE instead of the module directory' -r -F
 complete -c kabi -n "__fish_kabi_using_subcommand depmod" -s j -l jobs -d 'Threads for scanning (default: one per CPU)' -r
+complete -c kabi -n "__fish_kabi_using_subcommand depmod" -l root -d 'Use DIR as the filesystem root for /lib/modules (-b DIR and --basedir DIR, the old spellings, are accepted too)' -r -F
 complete -c kabi -n "__fish_kabi_using_subcommand depmod" -s a -l all -d 'Probe all modules (the default when no module is named)'
 complete -c kabi -n "__fish_kabi_using_subcommand depmod" -s A -l quick -d 'Only if a module is newer than modules.dep'
 complete -c kabi -n "__fish_kabi_using_subcommand depmod" -s e -l errsyms -d 'Report unresolved symbols and CRC mismatches (needs -E or -F)'
@@ -120,7 +120,7 @@ complete -c kabi -n "__fish_kabi_using_subcommand weak-modules2" -s h -l help -d
 complete -c kabi -n "__fish_kabi_using_subcommand weak; and not __fish_seen_subcommand_from status help" -s h -l help -d 'Print help'
 complete -c kabi -n "__fish_kabi_using_subcommand weak; and not __fish_seen_subcommand_from status help" -f -a "status" -d 'For every kernel: each module of the other kernels\' extra/ and each weak-updates link: linked or not, compatible or not and why, dangling links'
 complete -c kabi -n "__fish_kabi_using_subcommand weak; and not __fish_seen_subcommand_from status help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c kabi -n "__fish_kabi_using_subcommand weak; and __fish_seen_subcommand_from status" -l basedir -d 'Filesystem root' -r -F
+complete -c kabi -n "__fish_kabi_using_subcommand weak; and __fish_seen_subcommand_from status" -l root -d 'Filesystem root (--basedir DIR, the old spelling, is accepted too)' -r -F
 complete -c kabi -n "__fish_kabi_using_subcommand weak; and __fish_seen_subcommand_from status" -l suse -d 'SUSE\'s conventions: /usr/lib/modules, links keep the module\'s top directory'
 complete -c kabi -n "__fish_kabi_using_subcommand weak; and __fish_seen_subcommand_from status" -l json -d 'Print the state as JSON (docs/schemas/weak-status.schema.json)'
 complete -c kabi -n "__fish_kabi_using_subcommand weak; and __fish_seen_subcommand_from status" -s h -l help -d 'Print help'
@@ -153,7 +153,7 @@ complete -c kabi -n "__fish_kabi_using_subcommand unload" -l remove-holders -d '
 complete -c kabi -n "__fish_kabi_using_subcommand unload" -s h -l help -d 'Print help'
 complete -c kabi -n "__fish_kabi_using_subcommand lsmod" -s h -l help -d 'Print help'
 complete -c kabi -n "__fish_kabi_using_subcommand verify" -s k -l kernel -d 'Kernel release (default: the running kernel\'s)' -r
-complete -c kabi -n "__fish_kabi_using_subcommand verify" -s b -l root -d 'Filesystem root' -r -F
+complete -c kabi -n "__fish_kabi_using_subcommand verify" -l root -d 'Filesystem root (-b DIR, the old spelling, is accepted too)' -r -F
 complete -c kabi -n "__fish_kabi_using_subcommand verify" -l timeout -d 'Give up after SECS seconds (exit 2): a boot must not wait on kabi' -r
 complete -c kabi -n "__fish_kabi_using_subcommand verify" -l metrics -d 'Write a Prometheus textfile-collector file (atomically); skipped when its directory does not exist (no collector installed)' -r -F
 complete -c kabi -n "__fish_kabi_using_subcommand verify" -l loaded -d 'Also every module in /proc/modules'
@@ -171,7 +171,7 @@ complete -c kabi -n "__fish_kabi_using_subcommand sign" -s o -l output -d 'Write
 complete -c kabi -n "__fish_kabi_using_subcommand sign" -l trusted-cert -d '--verify: trust these certificates (repeatable)' -r -F
 complete -c kabi -n "__fish_kabi_using_subcommand sign" -l vmlinuz -d '--verify: the keys built into this kernel image' -r -F
 complete -c kabi -n "__fish_kabi_using_subcommand sign" -s k -l kernel -d '--verify: the keys of the installed kernel KVER (its image, this host\'s UEFI db and MOK)' -r
-complete -c kabi -n "__fish_kabi_using_subcommand sign" -s b -l root -d 'Filesystem root for --kernel and --running' -r -F
+complete -c kabi -n "__fish_kabi_using_subcommand sign" -l root -d 'Filesystem root for --kernel and --running (-b DIR, the old spelling, is accepted too)' -r -F
 complete -c kabi -n "__fish_kabi_using_subcommand sign" -l keyid -d 'Name the signer by its subjectKeyIdentifier instead of issuer and serial (sign-file -k)'
 complete -c kabi -n "__fish_kabi_using_subcommand sign" -s d -l detached -d 'Write only the detached PKCS#7 signature, to MODULE.p7s (or -o FILE); the module is not changed (sign-file -d)'
 complete -c kabi -n "__fish_kabi_using_subcommand sign" -s p -l save-sig -d 'Also write the PKCS#7 signature to MODULE.p7s (sign-file -p)'

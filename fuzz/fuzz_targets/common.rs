@@ -2,7 +2,7 @@
 //! `kabi info` / `kabi info --json` / `kabi modversions` paths would.
 
 use kabi::Module;
-use kabi::cli::info::{Shown, records, render};
+use kabi::module::show::{Shown, records, render};
 use kabi::module::{ExtVersions, Trailer, Versions};
 use std::hint::black_box;
 

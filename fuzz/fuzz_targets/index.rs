@@ -2,7 +2,7 @@
 //! kmod's binary index reader on arbitrary bytes: parse, then every kind of lookup; and the
 //! writer on entries derived from the input, read back.
 
-use kabi::depmod::index::{Index, IndexBuilder};
+use kabi::index::{Index, IndexBuilder};
 use libfuzzer_sys::fuzz_target;
 use std::hint::black_box;
 

@@ -1,7 +1,7 @@
 //! `kabi check`: will these modules load on that kernel, and if not, why (in the kernel's
 //! words).
 
-use crate::check::{Verdict, check_set, check_set_with_sigs};
+use crate::check::{Verdict, check_set_with_sigs};
 use crate::kernel::source::{Depth, KernelSpec, resolve, vmlinuz_file};
 use crate::kernel::target::Target;
 use crate::module::Module;
@@ -27,8 +27,8 @@ pub struct CheckArgs {
     /// readable (root); otherwise CRCs are reported as not verifiable
     #[arg(long, conflicts_with_all = ["symvers", "vmlinuz", "kernel"])]
     pub running: bool,
-    /// Filesystem root the kernel is installed under
-    #[arg(short = 'b', long, value_name = "DIR", default_value = "/")]
+    /// Filesystem root the kernel is installed under (-b DIR, the old spelling, is accepted too)
+    #[arg(long, short_alias = 'b', value_name = "DIR", default_value = "/")]
     pub root: PathBuf,
     /// Show every reason, note and unverified check
     #[arg(short, long)]
@@ -65,14 +65,14 @@ pub struct CheckArgs {
     pub modules: Vec<PathBuf>,
 }
 
-/// Exit codes of `kabi check`.
+/// Exit codes of `kabi check`, by their meaning here (the table is [`super::exit`]).
 pub mod exit {
-    /// Every module would load.
-    pub const COMPATIBLE: i32 = 0;
-    /// At least one module would be refused.
-    pub const INCOMPATIBLE: i32 = 1;
     /// Bad usage or unreadable input (a module or the kernel's ABI).
-    pub const ERROR: i32 = 2;
+    pub use crate::cli::exit::ERROR;
+    /// At least one module would be refused.
+    pub use crate::cli::exit::FAILED as INCOMPATIBLE;
+    /// Every module would load.
+    pub use crate::cli::exit::OK as COMPATIBLE;
 }
 
 fn target(args: &CheckArgs) -> Result<Target, crate::Error> {
@@ -610,13 +610,4 @@ pub fn run(args: &CheckArgs) -> i32 {
     } else {
         exit::INCOMPATIBLE
     }
-}
-
-/// For tests and other commands: parse and check modules against a target.
-pub fn check_paths(paths: &[PathBuf], target: &Target) -> Result<Vec<Verdict>, crate::Error> {
-    let mods = collect(paths)
-        .into_iter()
-        .map(|p| Module::open(&p).map(|m| (p, m)))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(check_set(&mods, target))
 }

@@ -1,5 +1,6 @@
 //! `kabi depmod` (and the binary invoked as `depmod`): kmod depmod's options and output.
 
+use super::exit;
 use crate::depmod::{self, CacheMode, DepmodError, Options};
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -8,8 +9,9 @@ use std::path::PathBuf;
 #[command(
     about = "Generate modules.dep and the other module indexes, as kmod's depmod does",
     after_help = "Differences from kmod 30's depmod:\n  \
-        * With -b ROOT and no -C, the depmod.d files under ROOT are read (kmod reads the host's).\n  \
-        * With -b ROOT, symbolic links and `external` directories lead inside ROOT, as under chroot\n    \
+        * With a root (depmod -b ROOT, kabi depmod --root ROOT) and no -C, the depmod.d files\n    \
+          under ROOT are read (kmod reads the host's).\n  \
+        * With a root, symbolic links and `external` directories lead inside ROOT, as under chroot\n    \
           (kmod follows them on the host); nothing outside ROOT is read or written.\n  \
         * A directory is never entered twice (a loop of links ends); only regular files are read,\n    \
           at most 384 MiB each, and decompression shares one 512 MiB memory budget.\n  \
@@ -32,7 +34,7 @@ pub struct DepmodArgs {
     pub quick: bool,
     /// Use DIR as the filesystem root for /lib/modules
     #[arg(short = 'b', long = "basedir", value_name = "DIR")]
-    pub basedir: Option<PathBuf>,
+    pub root: Option<PathBuf>,
     /// Use these configuration files or directories instead of the depmod.d defaults
     #[arg(short = 'C', long = "config", value_name = "PATH")]
     pub config: Vec<PathBuf>,
@@ -123,7 +125,7 @@ fn options(a: &DepmodArgs) -> Result<Options, i32> {
             return Err(1);
         }
     };
-    let root = a.basedir.as_ref().map(|b| {
+    let root = a.root.as_ref().map(|b| {
         if b.is_absolute() {
             b.clone()
         } else {
@@ -201,11 +203,11 @@ fn decompress_only(opts: &Options) -> i32 {
                 "decompressed {n} modules, {bytes} bytes, in {:.3} s",
                 t.elapsed().as_secs_f64()
             );
-            0
+            exit::OK
         }
         Err(e) => {
             eprintln!("depmod: FATAL: {e}");
-            1
+            exit::KMOD_FAILURE
         }
     }
 }
@@ -223,7 +225,7 @@ fn recover(opts: &Options) -> Result<(), i32> {
         Ok(None) => {}
         Err(e) => {
             eprintln!("depmod: ERROR: {e}");
-            return Err(1);
+            return Err(exit::KMOD_FAILURE);
         }
     }
     Ok(())
@@ -243,16 +245,16 @@ fn work(a: &DepmodArgs, opts: &Options) -> i32 {
             if a.verbose {
                 say(&s, t.elapsed().as_secs_f64());
             }
-            0
+            exit::OK
         }
-        Err(DepmodError::Cycles(_)) => 1,
+        Err(DepmodError::Cycles(_)) => exit::KMOD_FAILURE,
         Err(DepmodError::Fatal(m)) => {
             eprintln!("depmod: FATAL: {m}");
-            1
+            exit::KMOD_FAILURE
         }
         Err(DepmodError::Io(e)) => {
             eprintln!("depmod: ERROR: {e}");
-            1
+            exit::KMOD_FAILURE
         }
     }
 }
@@ -267,7 +269,7 @@ pub fn run(a: &DepmodArgs) -> i32 {
             Ok(pool) => pool.install(|| work(a, &opts)),
             Err(e) => {
                 eprintln!("depmod: FATAL: cannot start {n} threads: {e}");
-                1
+                exit::KMOD_FAILURE
             }
         },
         _ => work(a, &opts),

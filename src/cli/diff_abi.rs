@@ -1,5 +1,6 @@
 //! `kabi diff-abi A B`: what changed between two kernels' ABIs, and which modules it breaks.
 
+use super::exit;
 use crate::check::check_set;
 use crate::kernel::diff::diff;
 use crate::kernel::source::KernelSpec;
@@ -14,8 +15,8 @@ pub struct DiffAbiArgs {
     /// The new kernel, in the same forms
     #[arg(value_name = "NEW")]
     pub new: String,
-    /// Filesystem root installed releases are under
-    #[arg(short = 'b', long, value_name = "DIR", default_value = "/")]
+    /// Filesystem root installed releases are under (-b DIR, the old spelling, is accepted too)
+    #[arg(long, short_alias = 'b', value_name = "DIR", default_value = "/")]
     pub root: PathBuf,
     /// Modules (files or directories) to check against NEW: which break, and through what
     #[arg(short = 'm', long = "modules", value_name = "MODULE|DIR", num_args = 1..)]
@@ -45,7 +46,7 @@ pub fn run(args: &DiffAbiArgs) -> i32 {
         (Ok(o), Ok(n)) => (o, n),
         (Err(e), _) | (_, Err(e)) => {
             eprintln!("kabi diff-abi: ERROR: {e}");
-            return 2;
+            return exit::ERROR;
         }
     };
     let (oa, na) = if args.vmlinux_only {
@@ -62,7 +63,7 @@ pub fn run(args: &DiffAbiArgs) -> i32 {
         let (mods, bad) =
             super::check::load_modules(&super::check::collect(&args.modules), "diff-abi");
         if bad {
-            return 2;
+            return exit::ERROR;
         }
         breaks = check_set(&mods, &new);
     }
@@ -123,5 +124,5 @@ pub fn run(args: &DiffAbiArgs) -> i32 {
         }
     }
     let _ = std::io::stdout().lock().write_all(out.as_bytes());
-    i32::from(breaks.iter().any(|v| !v.compatible()))
+    exit::failed_if(breaks.iter().any(|v| !v.compatible()))
 }

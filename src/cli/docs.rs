@@ -15,19 +15,10 @@ use std::path::Path;
 /// The section of every page.
 pub const SECTION: &str = "8";
 
-/// The exit statuses of each command (by its path below `kabi`, `""` for `kabi` itself):
-/// status, meaning. Boot hooks and scripts depend on these; keep them in step with the code.
+/// The exit statuses of each command (by its path below `kabi`): status, meaning, within the
+/// table of [`super::exit`] (the `kabi` page shows that table itself). Boot hooks and scripts
+/// depend on these; keep them in step with the code.
 pub const EXIT_STATUS: &[(&str, &[(&str, &str)])] = &[
-    (
-        "",
-        &[
-            ("0", "The command did what was asked."),
-            (
-                "1, 2",
-                "As documented for each command (see its page); 2 also when the command line is wrong.",
-            ),
-        ],
-    ),
     (
         "info",
         &[
@@ -154,7 +145,7 @@ pub const EXIT_STATUS: &[(&str, &[(&str, &str)])] = &[
             ),
             (
                 "2",
-                "The state could not be read: no kernel module directories under --basedir, or an unreadable kernel; or the command line is wrong.",
+                "The state could not be read: no kernel module directories under --root, or an unreadable kernel; or the command line is wrong.",
             ),
         ],
     ),
@@ -284,12 +275,21 @@ fn visible(cmd: &Command) -> Command {
     out
 }
 
-/// The exit statuses of the command at `path` (`""`, `"verify"`, `"weak status"`).
-pub fn exit_status(path: &str) -> Option<&'static [(&'static str, &'static str)]> {
+/// The exit statuses of the command at `path` (`"verify"`, `"weak status"`; `""` for `kabi`
+/// itself: the table of [`super::exit`]).
+pub fn exit_status(path: &str) -> Option<Vec<(String, &'static str)>> {
+    if path.is_empty() {
+        return Some(
+            super::exit::TABLE
+                .iter()
+                .map(|(code, what)| (code.to_string(), *what))
+                .collect(),
+        );
+    }
     EXIT_STATUS
         .iter()
         .find(|(p, _)| *p == path)
-        .map(|(_, s)| *s)
+        .map(|(_, s)| s.iter().map(|(c, w)| (c.to_string(), *w)).collect())
 }
 
 /// One page: clap_mangen's sections, then EXIT STATUS and SEE ALSO (before VERSION).
@@ -310,9 +310,9 @@ fn page(cmd: Command, title: &str, path: &str) -> Vec<u8> {
         .unwrap_or_else(|| panic!("no EXIT STATUS for `kabi {path}`: add it to EXIT_STATUS"));
     let mut r = Roff::new();
     r.control("SH", ["EXIT STATUS"]);
-    for (code, what) in status {
+    for (code, what) in &status {
         r.control("TP", []);
-        r.text([bold(*code)]);
+        r.text([bold(code.as_str())]);
         r.text([roman(*what)]);
     }
     r.control("SH", ["SEE ALSO"]);

@@ -1,6 +1,8 @@
 //! `kabi info` / `modinfo`: kmod's `modinfo` output, byte for byte (kmod 30 tools/modinfo.c).
 
-use crate::module::{Detail, ModinfoEntry, Module};
+use super::exit;
+use crate::module::show::{Shown, line, records, render};
+use crate::module::{Detail, Module};
 use crate::tree::lookup::{Found, ModuleDir};
 use std::io::Write;
 
@@ -33,9 +35,10 @@ pub struct InfoArgs {
     /// Use VERSION instead of `uname -r`
     #[arg(short = 'k', long = "set-version", value_name = "VERSION")]
     pub kver: Option<String>,
-    /// Use DIR as filesystem root for /lib/modules
-    #[arg(short = 'b', long = "basedir", value_name = "DIR")]
-    pub basedir: Option<String>,
+    /// Use DIR as filesystem root for /lib/modules (-b DIR and --basedir DIR, the old
+    /// spellings, are accepted too)
+    #[arg(long, short_alias = 'b', alias = "basedir", value_name = "DIR")]
+    pub root: Option<String>,
     /// Print the facts as JSON (with imports, exports and undefined symbols)
     #[arg(long, conflicts_with_all = ["field", "null"])]
     pub json: bool,
@@ -60,7 +63,7 @@ impl InfoArgs {
             modname: false,
             field: None,
             kver: None,
-            basedir: None,
+            root: None,
             json: false,
             modules: Vec::new(),
             prog: None,
@@ -93,195 +96,6 @@ impl InfoArgs {
         .into_iter()
         .find_map(|(on, f)| on.then_some(f))
     }
-}
-
-/// What `modinfo` shows for one module: its file (or `None` if built in), name and records.
-pub struct Shown {
-    pub filename: Option<String>,
-    pub name: String,
-    pub records: Vec<ModinfoEntry>,
-}
-
-/// kmod's list: `.modinfo` records, then the signature fields when kmod can read them.
-pub fn records(m: &Module) -> Vec<ModinfoEntry> {
-    let mut out = m.modinfo.clone();
-    if let crate::module::Trailer::Signed(sig) = &m.signature
-        && let Some(info) = sig.info()
-    {
-        let rec = |k: &str, v: Vec<u8>| ModinfoEntry {
-            key: k.as_bytes().to_vec(),
-            value: v,
-        };
-        out.push(rec("sig_id", info.id_type.as_bytes().to_vec()));
-        out.push(rec("signer", info.signer));
-        out.push(rec("sig_key", wrapped_hex(&info.key_id)));
-        out.push(rec("sig_hashalgo", info.hash_algo.as_bytes().to_vec()));
-        out.push(rec("signature", wrapped_hex(&info.signature)));
-    }
-    out
-}
-
-/// `AB:CD:...` with `\n\t\t` after every 20 bytes, as kmod prints keys and signatures.
-pub fn wrapped_hex(b: &[u8]) -> Vec<u8> {
-    const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    let mut s = Vec::with_capacity(b.len() * 3 + b.len() / 20 * 3);
-    for (i, &x) in b.iter().enumerate() {
-        s.push(HEX[(x >> 4) as usize]);
-        s.push(HEX[(x & 15) as usize]);
-        if i + 1 < b.len() {
-            s.push(b':');
-            if (i + 1) % 20 == 0 {
-                s.extend_from_slice(b"\n\t\t");
-            }
-        }
-    }
-    s
-}
-
-/// Render one module exactly as kmod's `modinfo_do()`.
-pub fn render(shown: &Shown, field: Option<&str>, sep: u8, out: &mut Vec<u8>) {
-    let filename = shown.filename.as_deref().unwrap_or("(builtin)");
-    if shown.filename.is_none() {
-        match field {
-            None => line(out, "name:", shown.name.as_bytes(), sep),
-            Some("name") => value(out, shown.name.as_bytes(), sep),
-            _ => {}
-        }
-    }
-    match field {
-        Some("filename") => return value(out, filename.as_bytes(), sep),
-        None => line(out, "filename:", filename.as_bytes(), sep),
-        _ => {}
-    }
-    if field == Some("parm") {
-        for p in params(&shown.records) {
-            value(out, &p.render_short(), sep);
-        }
-        return;
-    }
-    let mut parm_records = Vec::new();
-    for r in &shown.records {
-        if let Some(f) = field {
-            if r.key == f.as_bytes() {
-                value(out, &r.value, sep);
-            }
-            continue;
-        }
-        if r.key == b"parm" || r.key == b"parmtype" {
-            parm_records.push(r.clone());
-            continue;
-        }
-        if sep == 0 {
-            out.extend_from_slice(&r.key);
-            out.push(b'=');
-            value(out, &r.value, sep);
-            continue;
-        }
-        // printf("%s:%-*s%s%c", key, 15 - keylen, "", value): a negative width pads too
-        out.extend_from_slice(&r.key);
-        out.push(b':');
-        let pad = (15 - r.key.len() as i64).unsigned_abs() as usize;
-        out.extend(std::iter::repeat_n(b' ', pad));
-        value(out, &r.value, sep);
-    }
-    if field.is_none() {
-        for p in params(&parm_records) {
-            line(out, "parm:", &p.render_full(), sep);
-        }
-    }
-}
-
-fn value(out: &mut Vec<u8>, v: &[u8], sep: u8) {
-    out.extend_from_slice(v);
-    out.push(sep);
-}
-
-/// `printf("%-16s%s%c", label, value, sep)`.
-fn line(out: &mut Vec<u8>, label: &str, v: &[u8], sep: u8) {
-    out.extend_from_slice(format!("{label:<16}").as_bytes());
-    value(out, v, sep);
-}
-
-struct Param {
-    name: Vec<u8>,
-    desc: Option<Vec<u8>>,
-    ty: Option<Vec<u8>>,
-}
-
-impl Param {
-    /// Full listing: `name:desc (type)`, `name:type`, `name:desc`.
-    fn render_full(&self) -> Vec<u8> {
-        self.render(false)
-    }
-    /// `-p` / `-F parm`: `name:desc (type)`, `name: (type)`, `name:desc`.
-    fn render_short(&self) -> Vec<u8> {
-        self.render(true)
-    }
-    fn render(&self, short: bool) -> Vec<u8> {
-        let mut s = self.name.clone();
-        s.push(b':');
-        match (&self.desc, &self.ty) {
-            (None, ty) => {
-                let ty = ty.as_deref().unwrap_or_default();
-                if short {
-                    s.extend_from_slice(b" (");
-                    s.extend_from_slice(ty);
-                    s.push(b')');
-                } else {
-                    s.extend_from_slice(ty);
-                }
-            }
-            (Some(d), Some(ty)) => {
-                s.extend_from_slice(d);
-                s.extend_from_slice(b" (");
-                s.extend_from_slice(ty);
-                s.push(b')');
-            }
-            (Some(d), None) => s.extend_from_slice(d),
-        }
-        s
-    }
-}
-
-/// kmod's parameter list: one entry per name, the last `parm`/`parmtype` value of each name
-/// wins, and new names are pushed at the front (so they print in reverse order of first
-/// appearance). Records without `:` are skipped (kmod prints an error for them).
-fn params(records: &[ModinfoEntry]) -> Vec<Param> {
-    let mut list: Vec<Param> = Vec::new();
-    for r in records {
-        let is_desc = r.key == b"parm";
-        if !is_desc && r.key != b"parmtype" {
-            continue;
-        }
-        let Some(colon) = r.value.iter().position(|&b| b == b':') else {
-            eprintln!(
-                "modinfo: ERROR: Found invalid \"{}={}\": missing ':'",
-                String::from_utf8_lossy(&r.key),
-                String::from_utf8_lossy(&r.value)
-            );
-            continue;
-        };
-        let name = &r.value[..colon];
-        let rest = r.value[colon + 1..].to_vec();
-        let idx = match list.iter().position(|p| p.name == name) {
-            Some(i) => i,
-            None => {
-                list.push(Param {
-                    name: name.to_vec(),
-                    desc: None,
-                    ty: None,
-                });
-                list.len() - 1
-            }
-        };
-        if is_desc {
-            list[idx].desc = Some(rest);
-        } else {
-            list[idx].ty = Some(rest);
-        }
-    }
-    list.reverse();
-    list
 }
 
 /// `modinfo`'s `is_module_filename`: an existing regular file with a module suffix.
@@ -420,7 +234,7 @@ fn show(f: &Found, arg: &str, dir: &ModuleDir, args: &InfoArgs) -> Item {
 
 pub fn run(args: &InfoArgs) -> i32 {
     use rayon::prelude::*;
-    let dir = super::module_dir(args.basedir.as_deref(), args.kver.as_deref());
+    let dir = super::module_dir(args.root.as_deref(), args.kver.as_deref());
     let mut work: Vec<(&str, Result<Found, String>)> = Vec::new();
     for arg in &args.modules {
         match resolve(arg, &dir, args.modname) {
@@ -442,13 +256,13 @@ pub fn run(args: &InfoArgs) -> i32 {
         match item {
             Item::Text(t) => {
                 if out.write_all(&t).is_err() {
-                    return 1;
+                    return exit::FAILED;
                 }
             }
             Item::Json(v) => json.push(v),
             Item::TextThenError(t, msg) => {
                 if out.write_all(&t).is_err() {
-                    return 1;
+                    return exit::FAILED;
                 }
                 let _ = out.flush();
                 eprintln!("{}{msg}", args.prefix());
@@ -466,7 +280,7 @@ pub fn run(args: &InfoArgs) -> i32 {
         let _ = write!(out, "{doc}");
     }
     if out.flush().is_err() {
-        return 1;
+        return exit::FAILED;
     }
-    i32::from(failed)
+    exit::failed_if(failed)
 }

@@ -2,6 +2,7 @@
 //! option parsing). Every option of kmod 30's tools, parsed as `getopt_long` does, with
 //! kmod's meaning, messages and exit codes; the work is the library's ([`crate::load`]).
 
+use super::exit;
 use super::getopt::{self, HasArg, LongOpt, Opt, long};
 use crate::load::config::{KMOD_DIRS, ModprobeConfig};
 use crate::load::index::ModuleIndex;
@@ -304,7 +305,7 @@ pub fn main_modprobe(args: Vec<OsString>) -> i32 {
         Ok(p) => p,
         Err(msg) => {
             eprint!("{msg}");
-            return 1;
+            return exit::KMOD_USAGE;
         }
     };
     let o = match modprobe_options(&parsed.opts, &prog) {
@@ -315,7 +316,7 @@ pub fn main_modprobe(args: Vec<OsString>) -> i32 {
     log.syslog = o.syslog || !stderr_ok();
     if !o.show_config && parsed.operands.is_empty() {
         log.tool(Level::Err, "missing parameters. See -h.\n");
-        return 1;
+        return exit::KMOD_USAGE;
     }
     run_modprobe(&o, &parsed.operands, log)
 }
@@ -490,7 +491,7 @@ fn run_modprobe(o: &ModprobeArgs, args: &[String], mut log: Log) -> i32 {
             }
             print_out(&s);
         }
-        return 0;
+        return exit::OK;
     }
     if o.show_modversions || o.show_exports {
         return super::modversions::kmod_dump(&args[0], o.show_exports, &mut sink);
@@ -514,7 +515,7 @@ fn run_modprobe(o: &ModprobeArgs, args: &[String], mut log: Log) -> i32 {
         let extra = options_from_array(&args[1..]);
         failed = !loader.modprobe(&args[0], extra.as_deref(), &opts, &mut sink);
     }
-    i32::from(failed)
+    exit::kmod_failed_if(failed)
 }
 
 /// The binary as `insmod`: one file and its parameters.
@@ -528,7 +529,7 @@ pub fn main_insmod(args: Vec<OsString>) -> i32 {
         Ok(p) => p,
         Err(msg) => {
             eprint!("{msg}");
-            return 1;
+            return exit::KMOD_USAGE;
         }
     };
     let log = Log::new(&prog, Level::Warning as i32);
@@ -542,30 +543,30 @@ pub fn main_insmod(args: Vec<OsString>) -> i32 {
                     "Usage:\n\t{prog} [options] filename [args]\nOptions:\n\
                      \t-V, --version     show version\n\t-h, --help        show this help\n"
                 ));
-                return 0;
+                return exit::OK;
             }
             v if v == 'V' as i32 => {
                 print_out(&version_text());
-                return 0;
+                return exit::OK;
             }
             _ => return 1,
         }
     }
     let Some(file) = parsed.operands.first() else {
         log.tool(Level::Err, "missing filename.\n");
-        return 1;
+        return exit::KMOD_USAGE;
     };
     if file == "-" {
         log.tool(
             Level::Err,
             "this tool does not support loading from stdin!\n",
         );
-        return 1;
+        return exit::KMOD_USAGE;
     }
     let params = parsed.operands[1..].join(" ");
     let kernel = LiveKernel::new(System::host());
     let ok = crate::load::exec::insmod(&kernel, file, &params, force, &mut |e| log.event(e, false));
-    i32::from(!ok)
+    exit::kmod_failed_if(!ok)
 }
 
 /// The binary as `rmmod`.
@@ -583,7 +584,7 @@ pub fn main_rmmod(args: Vec<OsString>) -> i32 {
         Ok(p) => p,
         Err(msg) => {
             eprint!("{msg}");
-            return 1;
+            return exit::KMOD_USAGE;
         }
     };
     let mut log = Log::new(&prog, Level::Warning as i32);
@@ -604,11 +605,11 @@ pub fn main_rmmod(args: Vec<OsString>) -> i32 {
                      \t-V, --version     show version\n\
                      \t-h, --help        show this help\n"
                 ));
-                return 0;
+                return exit::OK;
             }
             v if v == 'V' as i32 => {
                 print_out(&version_text());
-                return 0;
+                return exit::OK;
             }
             c => {
                 let c = char::from_u32(c as u32).unwrap_or('?');
@@ -616,13 +617,13 @@ pub fn main_rmmod(args: Vec<OsString>) -> i32 {
                     Level::Err,
                     &format!("unexpected getopt_long() value '{c}'.\n"),
                 );
-                return 1;
+                return exit::KMOD_USAGE;
             }
         }
     }
     if parsed.operands.is_empty() {
         log.tool(Level::Err, "missing module name.\n");
-        return 1;
+        return exit::KMOD_USAGE;
     }
     log.verbose = verbose;
     let kernel = LiveKernel::new(System::host());
@@ -633,7 +634,7 @@ pub fn main_rmmod(args: Vec<OsString>) -> i32 {
         &kernel,
     );
     let failed = loader.rmmod(&parsed.operands, force, &mut |e| log.event(e, false));
-    i32::from(failed > 0)
+    exit::kmod_failed_if(failed > 0)
 }
 
 /// The binary as `lsmod` (kmod 30's takes no options).
@@ -641,7 +642,7 @@ pub fn main_lsmod(args: Vec<OsString>) -> i32 {
     let (full, _) = names(&args);
     if args.len() != 1 {
         eprintln!("Usage: {full}");
-        return 1;
+        return exit::KMOD_USAGE;
     }
     let kernel = LiveKernel::new(System::host());
     lsmod(&kernel)
@@ -656,7 +657,7 @@ pub fn lsmod(kernel: &dyn KernelOps) -> i32 {
                 s.push_str(&r.render());
             }
             print_out(&s);
-            0
+            exit::OK
         }
         Err(e) => {
             let msg = crate::depmod::errno_text(&e);
@@ -664,7 +665,7 @@ pub fn lsmod(kernel: &dyn KernelOps) -> i32 {
                 "libkmod: ERROR ../libkmod/libkmod-module.c:1725 kmod_module_new_from_loaded: could not open /proc/modules: {msg}"
             );
             eprintln!("Error: could not get list of modules: {msg}");
-            1
+            exit::KMOD_FAILURE
         }
     }
 }
@@ -691,7 +692,7 @@ pub fn main_modinfo(args: Vec<OsString>) -> i32 {
         Ok(p) => p,
         Err(msg) => {
             eprint!("{msg}");
-            return 1;
+            return exit::KMOD_USAGE;
         }
     };
     let log = Log::new(&prog, Level::Warning as i32);
@@ -709,21 +710,21 @@ pub fn main_modinfo(args: Vec<OsString>) -> i32 {
             'm' => a.modname = true,
             'F' => a.field = arg,
             'k' => a.kver = arg,
-            'b' => a.basedir = arg,
+            'b' => a.root = arg,
             'h' => {
                 print_out(&modinfo_help(&prog));
-                return 0;
+                return exit::OK;
             }
             'V' => {
                 print_out(&version_text());
-                return 0;
+                return exit::OK;
             }
             _ => return 1,
         }
     }
     if parsed.operands.is_empty() {
         log.tool(Level::Err, "missing module or filename.\n");
-        return 1;
+        return exit::KMOD_USAGE;
     }
     a.modules = parsed.operands;
     super::info::run(&a)

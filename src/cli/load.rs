@@ -9,6 +9,7 @@
 //! `--root DIR`, the module directory and the modprobe.d directories are those below DIR
 //! (kmod's `-d` reads the host's modprobe.d); the running kernel is always the host's.
 
+use super::exit;
 use super::kmod::Log;
 use crate::load::config::{DIRS, ModprobeConfig};
 use crate::load::exec::insert_failure;
@@ -232,7 +233,7 @@ pub fn run_load(a: &LoadArgs) -> i32 {
                 failed = true;
             }
         }
-        i32::from(failed)
+        exit::failed_if(failed)
     };
     if let Some(p) = l.predictor.as_mut() {
         p.finish();
@@ -321,9 +322,9 @@ pub fn run_unload(a: &UnloadArgs) -> i32 {
             for n in &a.names {
                 sink(Event::ShowNow(format!("rmmod {n}\n")));
             }
-            return 0;
+            return exit::OK;
         }
-        return i32::from(l.rmmod(&a.names, a.force, &mut sink) > 0);
+        return exit::failed_if(l.rmmod(&a.names, a.force, &mut sink) > 0);
     }
     let (index, config) = loader_parts(&a.root, a.kver.as_deref(), &[], &system);
     for m in &config.messages {
@@ -336,7 +337,7 @@ pub fn run_unload(a: &UnloadArgs) -> i32 {
             failed = true;
         }
     }
-    i32::from(failed)
+    exit::failed_if(failed)
 }
 
 pub fn run_lsmod() -> i32 {
@@ -356,7 +357,7 @@ pub fn run_init() -> i32 {
              (the /init of an initramfs); nothing done",
             pid.as_raw_nonzero()
         );
-        return 1;
+        return exit::FAILED;
     }
     use rustix::mount::{MountFlags, mount};
     // the console is a terminal: no colour codes in messages read back from it
@@ -396,7 +397,7 @@ pub fn run_init() -> i32 {
     let _ = std::io::Write::flush(&mut std::io::stdout());
     rustix::fs::sync();
     let _ = rustix::system::reboot(rustix::system::RebootCommand::PowerOff);
-    0
+    exit::OK
 }
 
 /// A `!` line of `/etc/kabi-init`: `[NAME=VALUE...] PROGRAM ARGS...`, run as a shell would
@@ -411,7 +412,7 @@ fn run_program(words: &[String]) -> i32 {
     };
     let n = words.iter().take_while(|w| is_assignment(w)).count();
     let Some(prog) = words.get(n) else {
-        return 127;
+        return exit::NOT_RUN;
     };
     let mut c = std::process::Command::new(prog);
     c.args(&words[n + 1..])
@@ -422,10 +423,10 @@ fn run_program(words: &[String]) -> i32 {
         }
     }
     match c.status() {
-        Ok(s) => s.code().unwrap_or(128),
+        Ok(s) => s.code().unwrap_or(exit::NO_STATUS),
         Err(e) => {
             eprintln!("kabi init: {prog}: {e}");
-            127
+            exit::NOT_RUN
         }
     }
 }
@@ -449,11 +450,11 @@ fn run_child(args: Vec<std::ffi::OsString>) -> i32 {
     let mut status = 0;
     // SAFETY: waiting for the child just made
     if unsafe { libc::waitpid(pid, &mut status, 0) } < 0 {
-        return 128;
+        return exit::NO_STATUS;
     }
     if libc::WIFEXITED(status) {
         libc::WEXITSTATUS(status)
     } else {
-        128 + libc::WTERMSIG(status)
+        exit::NO_STATUS + libc::WTERMSIG(status)
     }
 }

@@ -1,32 +1,23 @@
 //! The command layer: parse arguments, call the library, render. No logic of its own.
 
-pub mod check;
-pub mod depmod;
-pub mod diff_abi;
+pub(crate) mod check;
+pub(crate) mod depmod;
+pub(crate) mod diff_abi;
 #[cfg(feature = "gen-docs")]
 pub mod docs;
+pub mod exit;
 pub mod getopt;
-pub mod info;
-pub mod kmod;
-pub mod load;
-pub mod modversions;
-pub mod sign;
-pub mod verify;
-pub mod weak;
-pub mod weak2;
+pub(crate) mod info;
+pub(crate) mod kmod;
+pub(crate) mod load;
+pub(crate) mod modversions;
+pub(crate) mod sign;
+pub(crate) mod verify;
+pub(crate) mod weak;
+pub(crate) mod weak2;
 
 use crate::tree::lookup::ModuleDir;
 use clap::{Parser, Subcommand};
-
-/// Exit codes shared by every subcommand.
-pub mod exit {
-    /// Everything asked for was done.
-    pub const OK: i32 = 0;
-    /// At least one module could not be found or read (kmod's modinfo exits 1 too).
-    pub const FAILED: i32 = 1;
-    /// The command line is wrong.
-    pub const USAGE: i32 = 2;
-}
 
 #[derive(Debug, Parser)]
 #[command(
@@ -51,6 +42,18 @@ pub enum Command {
     /// What changed between two kernels' ABIs, and which modules that breaks
     DiffAbi(diff_abi::DiffAbiArgs),
     /// Generate modules.dep and the binary indexes, byte for byte as kmod's depmod
+    // kmod's spelling (-b/--basedir DIR, -r/--root ignored) is the `depmod` personality's;
+    // here the root is --root DIR, as in every subcommand, with -b/--basedir kept hidden
+    #[command(
+        mut_arg("root", |a| a
+            .long("root")
+            .short(None)
+            .short_alias('b')
+            .alias("basedir")
+            .help("Use DIR as the filesystem root for /lib/modules (-b DIR and --basedir DIR, \
+                   the old spellings, are accepted too)")),
+        mut_arg("deprecated_r", |a| a.long(None)),
+    )]
     Depmod(depmod::DepmodArgs),
     /// RHEL's weak-modules: link compatible modules into other kernels' weak-updates/
     WeakModules(weak::WeakModulesArgs),
@@ -78,7 +81,7 @@ pub enum Command {
 /// the running kernel's release.
 pub fn module_dir(root: Option<&str>, kver: Option<&str>) -> ModuleDir {
     let kver = kver.map(str::to_string).unwrap_or_else(running_release);
-    ModuleDir::new(root, &kver)
+    ModuleDir::new(root, &kver, Some(crate::depmod::dep_lines_in))
 }
 
 /// `uname -r`.
@@ -92,15 +95,7 @@ pub fn running_release() -> String {
 pub fn main_kabi(args: Vec<std::ffi::OsString>) -> i32 {
     let cli = match Cli::try_parse_from(args) {
         Ok(c) => c,
-        Err(e) => {
-            let code = if e.use_stderr() {
-                exit::USAGE
-            } else {
-                exit::OK
-            };
-            let _ = e.print();
-            return code;
-        }
+        Err(e) => return exit::parse_failure(&e, exit::USAGE),
     };
     match &cli.command {
         Command::Info(a) => info::run(a),
@@ -142,11 +137,7 @@ pub fn main_depmod(args: Vec<std::ffi::OsString>) -> i32 {
     }
     match Depmod::try_parse_from(args) {
         Ok(m) => depmod::run(&m.args),
-        Err(e) => {
-            let code = if e.use_stderr() { 1 } else { exit::OK };
-            let _ = e.print();
-            code
-        }
+        Err(e) => exit::parse_failure(&e, exit::KMOD_USAGE),
     }
 }
 
@@ -160,11 +151,7 @@ pub fn main_weak_modules(args: Vec<std::ffi::OsString>) -> i32 {
     }
     match W::try_parse_from(args) {
         Ok(m) => weak::run_weak_modules(&m.args),
-        Err(e) => {
-            let code = if e.use_stderr() { 1 } else { exit::OK };
-            let _ = e.print();
-            code
-        }
+        Err(e) => exit::parse_failure(&e, exit::KMOD_USAGE),
     }
 }
 
@@ -180,10 +167,7 @@ pub fn main_weak_modules2(args: Vec<std::ffi::OsString>) -> i32 {
     match W::try_parse_from(args) {
         Ok(m) => weak2::run(&m.args, "weak-modules2"),
         Err(e) if e.use_stderr() => weak2::parse_error("weak-modules2", &e),
-        Err(e) => {
-            let _ = e.print();
-            exit::OK
-        }
+        Err(e) => exit::parse_failure(&e, exit::KMOD_USAGE),
     }
 }
 

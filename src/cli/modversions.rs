@@ -1,7 +1,9 @@
 //! `kabi modversions`: the `__versions` dump of `modprobe --dump-modversions`, or with
 //! `--exports` the module's own exports in Module.symvers format.
 
+use super::exit;
 use super::info::{absolute, resolve};
+use crate::module::show::{kmod_symbols, render_exports, render_versions, symvers_owner};
 use crate::module::{Detail, Module, Versions};
 use crate::tree::lookup::Found;
 use std::io::Write;
@@ -15,72 +17,17 @@ pub struct ModversionsArgs {
     /// Use VERSION instead of `uname -r` to look names up
     #[arg(short = 'k', long = "set-version", value_name = "VERSION")]
     pub kver: Option<String>,
-    /// Use DIR as filesystem root for /lib/modules
-    #[arg(short = 'b', long = "basedir", value_name = "DIR")]
-    pub basedir: Option<String>,
+    /// Use DIR as filesystem root for /lib/modules (-b DIR and --basedir DIR, the old
+    /// spellings, are accepted too)
+    #[arg(long, short_alias = 'b', alias = "basedir", value_name = "DIR")]
+    pub root: Option<String>,
     /// Module files or names
     #[arg(required = true, value_name = "MODULE")]
     pub modules: Vec<String>,
 }
 
-/// `0x%08lx\t%s\n` per entry, as kmod prints it (the full stored `unsigned long`). A
-/// module without `__versions` is an error, as in kmod (`No such file or directory`).
-pub fn render_versions(m: &Module) -> Result<Vec<u8>, String> {
-    let mut out = Vec::new();
-    match &m.versions {
-        Versions::Absent => return Err(crate::load::strerror(2)),
-        Versions::Present { entries, .. } => {
-            for e in entries {
-                out.extend_from_slice(format!("0x{:08x}\t{}\n", e.crc, e.name).as_bytes());
-            }
-        }
-        Versions::Malformed { .. } => return Err(crate::load::strerror(22)),
-    }
-    Ok(out)
-}
-
-/// `crc\tsymbol\tmodule\texport type\tnamespace\n`, as Module.symvers lines.
-pub fn render_exports(m: &Module, owner: &str) -> Vec<u8> {
-    let mut out = Vec::new();
-    for e in &m.exports {
-        out.extend_from_slice(
-            format!(
-                "0x{:08x}\t{}\t{}\t{}\t{}\n",
-                e.crc.unwrap_or(0),
-                e.name,
-                owner,
-                e.kind.as_str(),
-                e.namespace
-            )
-            .as_bytes(),
-        );
-    }
-    out
-}
-
-/// The owner column Module.symvers would have: the path below `lib/modules/<kver>/<top>/`
-/// without the `.ko[.ext]` suffix (`drivers/cdrom/cdrom`), else the bare module file stem.
-pub fn symvers_owner(path: &Path) -> String {
-    let s = path.to_string_lossy();
-    let stem = |p: &str| crate::module::strip_module_ext(p).unwrap_or(p).to_string();
-    if let Some(i) = s.find("/lib/modules/") {
-        let rest = &s[i + "/lib/modules/".len()..];
-        // skip <kver>/<top>/
-        let mut parts = rest.splitn(3, '/');
-        if let (Some(_kver), Some(_top), Some(rel)) = (parts.next(), parts.next(), parts.next()) {
-            return stem(rel);
-        }
-    }
-    stem(
-        &path
-            .file_name()
-            .map(|f| f.to_string_lossy().into_owned())
-            .unwrap_or_default(),
-    )
-}
-
 pub fn run(args: &ModversionsArgs) -> i32 {
-    let dir = super::module_dir(args.basedir.as_deref(), args.kver.as_deref());
+    let dir = super::module_dir(args.root.as_deref(), args.kver.as_deref());
     let mut failed = false;
     let stdout = std::io::stdout();
     for arg in &args.modules {
@@ -129,45 +76,10 @@ pub fn run(args: &ModversionsArgs) -> i32 {
             }
         };
         if stdout.lock().write_all(&out).is_err() {
-            return 1;
+            return exit::FAILED;
         }
     }
-    i32::from(failed)
-}
-
-/// kmod's `kmod_elf_get_symbols`: the `__crc_` symbols of the symbol table in its order
-/// with their CRCs (read from the section they point into, or absolute), else the names of
-/// `__ksymtab_strings` with CRC 0.
-pub fn kmod_symbols(image: &[u8]) -> Result<Vec<(String, u64)>, i32> {
-    use object::elf::{SHN_ABS, SHN_UNDEF};
-    let elf = crate::module::elf::ElfFile::parse(image, |_| false).map_err(|_| 8)?;
-    let mut out = Vec::new();
-    for s in &elf.symbols {
-        let Some(name) = s.name.strip_prefix(b"__crc_") else {
-            continue;
-        };
-        let crc = if s.shndx == SHN_ABS || s.shndx == SHN_UNDEF {
-            s.value
-        } else {
-            elf.sections
-                .get(s.shndx as usize)
-                .filter(|sec| sec.size >= 4 && s.value <= sec.size - 4)
-                .and_then(|sec| elf.read_uint(sec.data?, s.value, 4))
-                .unwrap_or(u64::MAX)
-        };
-        out.push((String::from_utf8_lossy(name).into_owned(), crc));
-    }
-    if !out.is_empty() {
-        return Ok(out);
-    }
-    let (_, strings) = elf.section_by_name("__ksymtab_strings").ok_or(2)?;
-    let data = strings.data.unwrap_or(&[]);
-    for w in data.split(|&b| b == 0) {
-        if !w.is_empty() {
-            out.push((String::from_utf8_lossy(w).into_owned(), 0));
-        }
-    }
-    Ok(out)
+    exit::failed_if(failed)
 }
 
 /// `modprobe --dump-modversions FILE` / `--show-exports FILE`, in kmod's words (its
@@ -187,7 +99,7 @@ pub fn kmod_dump(file: &str, exports: bool, sink: crate::load::Sink) -> i32 {
                         crate::load::strerror(22)
                     ),
                 ));
-                return 1;
+                return exit::KMOD_FAILURE;
             }
         },
         Err(_) => {
@@ -195,7 +107,7 @@ pub fn kmod_dump(file: &str, exports: bool, sink: crate::load::Sink) -> i32 {
                 Level::Crit,
                 format!("Module {file} not found.\n"),
             ));
-            return 1;
+            return exit::KMOD_FAILURE;
         }
     };
     let what = if exports { "symbols" } else { "modversions" };
@@ -207,7 +119,7 @@ pub fn kmod_dump(file: &str, exports: bool, sink: crate::load::Sink) -> i32 {
                 crate::load::strerror(errno)
             ),
         ));
-        1
+        exit::KMOD_FAILURE
     };
     // kmod: an empty file cannot be mapped (EINVAL), anything else not ELF is ENOEXEC
     let bad = if data.is_empty() { 22 } else { 8 };
@@ -238,5 +150,5 @@ pub fn kmod_dump(file: &str, exports: bool, sink: crate::load::Sink) -> i32 {
         }
     };
     sink(Event::Out(out));
-    0
+    exit::OK
 }

@@ -54,8 +54,8 @@ pub struct SignArgs {
     /// --verify: the running kernel's keyrings
     #[arg(long, conflicts_with_all = ["kernel", "vmlinuz"])]
     pub running: bool,
-    /// Filesystem root for --kernel and --running
-    #[arg(short = 'b', long, value_name = "DIR", default_value = "/")]
+    /// Filesystem root for --kernel and --running (-b DIR, the old spelling, is accepted too)
+    #[arg(long, short_alias = 'b', value_name = "DIR", default_value = "/")]
     pub root: PathBuf,
     /// Module files (plain, .xz, .zst or .gz: a compressed module is signed inside and
     /// compressed again in the same format)
@@ -63,14 +63,14 @@ pub struct SignArgs {
     pub modules: Vec<PathBuf>,
 }
 
-/// Exit codes of `kabi sign`.
+/// Exit codes of `kabi sign`, by their meaning here (the table is [`super::exit`]).
 pub mod exit {
-    /// Signed (or, with --verify, every signature verifies).
-    pub const OK: i32 = 0;
-    /// --verify: some signature would not be accepted.
-    pub const REJECTED: i32 = 1;
     /// Bad usage, unreadable key, certificate or module, or a write failed.
-    pub const ERROR: i32 = 2;
+    pub use crate::cli::exit::ERROR;
+    /// --verify: some signature would not be accepted.
+    pub use crate::cli::exit::FAILED as REJECTED;
+    /// Signed (or, with --verify, every signature verifies).
+    pub use crate::cli::exit::OK;
 }
 
 fn compress(kind: Compression, image: &[u8]) -> std::io::Result<Vec<u8>> {

@@ -1,5 +1,6 @@
 //! `kabi verify`: will this host's modules load on this kernel?
 
+use super::exit;
 use crate::root::Root;
 use crate::verify::{Report, metrics, verify, wanted_by_config, wanted_by_tree, wanted_loaded};
 use std::path::PathBuf;
@@ -16,8 +17,13 @@ pub struct VerifyArgs {
     /// Kernel release (default: the running kernel's)
     #[arg(short = 'k', long = "kernel", value_name = "KVER")]
     pub kernel: Option<String>,
-    /// Filesystem root
-    #[arg(long = "root", short = 'b', value_name = "DIR", default_value = "/")]
+    /// Filesystem root (-b DIR, the old spelling, is accepted too)
+    #[arg(
+        long = "root",
+        short_alias = 'b',
+        value_name = "DIR",
+        default_value = "/"
+    )]
     pub root: PathBuf,
     /// Also every module in /proc/modules
     #[arg(long)]
@@ -112,14 +118,14 @@ pub fn run(a: &VerifyArgs) -> i32 {
         Ok(Ok(r)) => r,
         Ok(Err(e)) => {
             eprintln!("kabi verify: {e}");
-            return 2;
+            return exit::ERROR;
         }
         Err(_) => {
             eprintln!(
                 "kabi verify: gave up after {} s (--timeout); nothing was verified",
                 a.timeout
             );
-            return 2;
+            return exit::ERROR;
         }
     };
     print(a, &r);
@@ -134,7 +140,7 @@ pub fn run(a: &VerifyArgs) -> i32 {
             _ => {
                 if let Err(e) = crate::root::write_file_atomic(p, metrics(&r).as_bytes(), 0o644) {
                     eprintln!("kabi verify: cannot write {}: {e}", p.display());
-                    return 2;
+                    return exit::ERROR;
                 }
             }
         }

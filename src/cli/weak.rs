@@ -1,6 +1,7 @@
 //! `kabi weak-modules` (and the binary invoked as `weak-modules`): RHEL's interface;
 //! `kabi weak status`: what is linked where, and why not.
 
+use super::exit;
 use crate::root::Root;
 use crate::weak::ops::{self, Op};
 use crate::weak::{Kernels, Layout, status};
@@ -86,9 +87,9 @@ pub enum WeakCommand {
     /// For every kernel: each module of the other kernels' extra/ and each weak-updates link:
     /// linked or not, compatible or not and why, dangling links
     Status {
-        /// Filesystem root
-        #[arg(long, value_name = "DIR", default_value = "/")]
-        basedir: PathBuf,
+        /// Filesystem root (--basedir DIR, the old spelling, is accepted too)
+        #[arg(long, alias = "basedir", value_name = "DIR", default_value = "/")]
+        root: PathBuf,
         /// SUSE's conventions: /usr/lib/modules, links keep the module's top directory
         #[arg(long)]
         suse: bool,
@@ -139,13 +140,13 @@ pub fn run_weak_modules(a: &WeakModulesArgs) -> i32 {
         eprintln!(
             "weak-modules: give exactly one of --add-modules, --remove-modules, --add-kernel, --remove-kernel"
         );
-        return 1;
+        return exit::FAILED;
     }
     let root = match Root::open(&a.basedir) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("weak-modules: {e}");
-            return 1;
+            return exit::FAILED;
         }
     };
     let layout = Layout { suse: a.suse };
@@ -161,11 +162,11 @@ pub fn run_weak_modules(a: &WeakModulesArgs) -> i32 {
             Ok(m) => m,
             Err(e) => {
                 eprintln!("weak-modules: {e}");
-                return 1;
+                return exit::FAILED;
             }
         };
         if modules.is_empty() {
-            return 0;
+            return exit::OK;
         }
         if a.add_modules {
             Op::AddModules(modules)
@@ -179,11 +180,11 @@ pub fn run_weak_modules(a: &WeakModulesArgs) -> i32 {
                 "weak-modules: which kernel? give KVER: the running kernel's release \
                  (/proc/sys/kernel/osrelease) cannot be read; is /proc mounted?"
             );
-            return 1;
+            return exit::FAILED;
         }
         if crate::depmod::check_release(&k).is_err() {
             eprintln!("weak-modules: '{k}' is not a kernel release");
-            return 1;
+            return exit::FAILED;
         }
         if a.add_kernel {
             Op::AddKernel(k)
@@ -207,11 +208,11 @@ pub fn run_weak_modules(a: &WeakModulesArgs) -> i32 {
             if !a.dry_run {
                 report_images(&root, &out, a.verbose);
             }
-            if out.failed.is_empty() { 0 } else { 1 }
+            exit::failed_if(!out.failed.is_empty())
         }
         Err(e) => {
             eprintln!("weak-modules: {e}");
-            1
+            exit::FAILED
         }
     }
 }
@@ -285,16 +286,12 @@ fn print_plan(root: &Root, out: &ops::Outcome) {
 
 pub fn run_weak(a: &WeakArgs) -> i32 {
     match &a.command {
-        WeakCommand::Status {
-            basedir,
-            suse,
-            json,
-        } => {
-            let root = match Root::open(basedir) {
+        WeakCommand::Status { root, suse, json } => {
+            let root = match Root::open(root) {
                 Ok(r) => r,
                 Err(e) => {
                     eprintln!("kabi weak status: {e}");
-                    return 2;
+                    return exit::ERROR;
                 }
             };
             let k = Kernels::with_signatures(&root, Layout { suse: *suse });
@@ -303,13 +300,13 @@ pub fn run_weak(a: &WeakArgs) -> i32 {
                     "kabi weak status: {}: no kernel module directories",
                     root.display(k.layout.base()).display()
                 );
-                return 2;
+                return exit::ERROR;
             }
             let st = match status::status(&k) {
                 Ok(s) => s,
                 Err(e) => {
                     eprintln!("kabi weak status: {e}");
-                    return 2;
+                    return exit::ERROR;
                 }
             };
             if *json {
@@ -357,7 +354,7 @@ pub fn run_weak(a: &WeakArgs) -> i32 {
             let broken = st
                 .iter()
                 .any(|k| k.interrupted.is_some() || k.entries.iter().any(|e| e.state.is_broken()));
-            i32::from(broken)
+            exit::failed_if(broken)
         }
     }
 }

@@ -1,6 +1,7 @@
 //! `kabi weak-modules2` (and the binary invoked as `weak-modules2`): SUSE's interface, what a
 //! kernel module package's scriptlets call (`/usr/lib/module-init-tools/weak-modules2`).
 
+use super::exit;
 use crate::root::Root;
 use crate::weak::suse::{self, Env, Level, Message, Op};
 use std::io::{IsTerminal, Read};
@@ -154,7 +155,7 @@ fn usage(prog: &str) -> String {
 fn usage_error(prog: &str, msg: &str) -> i32 {
     eprintln!("ERROR: {msg}");
     eprint!("{}", usage(prog));
-    1
+    exit::KMOD_USAGE
 }
 
 /// A clap error for the binary invoked as `weak-modules2`: the message and the usage lines
@@ -162,7 +163,7 @@ fn usage_error(prog: &str, msg: &str) -> i32 {
 pub fn parse_error(prog: &str, e: &clap::Error) -> i32 {
     let _ = e.print();
     eprint!("{}", usage(prog));
-    1
+    exit::KMOD_USAGE
 }
 
 /// Standard input, up to [`MAX_LIST`] bytes; empty when it is a terminal.
@@ -237,15 +238,72 @@ fn redirect_stderr(file: &Path) -> Result<(), String> {
 }
 
 pub fn run(a: &WeakModules2Args, prog: &str) -> i32 {
-    let var = |n: &str| std::env::var(n).ok();
     if a.help {
         print!("{}", help(prog));
-        return 0;
+        return exit::OK;
     }
     if a.usage {
         print!("{}", usage(prog));
-        return 0;
+        return exit::OK;
     }
+    let (mode, arg) = match mode_and_argument(a, prog) {
+        Ok(m) => m,
+        Err(code) => return code,
+    };
+    let say = match verbosity_and_log(a, prog) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let fail = |e: &dyn std::fmt::Display| {
+        eprintln!("{prog}: {e}");
+        exit::KMOD_FAILURE
+    };
+    let kernel_op = matches!(
+        mode,
+        "--add-kernel" | "--remove-kernel" | "--add-kernel-modules" | "--remove-kernel-modules"
+    );
+    if kernel_op && crate::depmod::check_release(&arg).is_err() {
+        return fail(&format!("'{arg}' is not a kernel release"));
+    }
+    let root = match Root::open(&a.root) {
+        Ok(r) => r,
+        Err(e) => return fail(&e),
+    };
+    let db = match crate::rpmdb::read_root(&root) {
+        Ok(db) => db,
+        Err(e) => return fail(&e),
+    };
+    let packages = db.as_ref().map(|d| &d.packages[..]).unwrap_or_default();
+    let op = match operation(mode, arg, &root, db.as_ref(), prog) {
+        Ok(op) => op,
+        Err(e) => return fail(&e),
+    };
+    let env = Env::from_vars(|n| std::env::var(n).ok());
+    let opts = suse::Options {
+        dry_run: a.dry_run,
+        verbose: say.verbose >= 2,
+    };
+    let out = match suse::run(&root, &op, &env, &opts, packages) {
+        Ok(o) => o,
+        Err(e) => return fail(&e),
+    };
+    for r in &out.recovered {
+        eprintln!("{prog}: {r}");
+    }
+    say.print(&out.plan.messages);
+    if a.dry_run {
+        print_plan(&root, &env, &out.plan);
+    }
+    say.print(&out.done);
+    for e in &out.errors {
+        eprintln!("{prog}: {e}");
+    }
+    exit::kmod_failed_if(out.plan.failed || !out.errors.is_empty())
+}
+
+/// The one mode given and its argument (for --add-kernel and --remove-kernel, the running
+/// kernel's release by default), or the script's usage error.
+fn mode_and_argument(a: &WeakModules2Args, prog: &str) -> Result<(&'static str, String), i32> {
     let modes = [
         (a.add_kmp, "--add-kmp"),
         (a.remove_kmp, "--remove-kmp"),
@@ -255,15 +313,15 @@ pub fn run(a: &WeakModules2Args, prog: &str) -> i32 {
         (a.remove_kernel_modules, "--remove-kernel-modules"),
     ];
     let Some(mode) = modes.iter().find(|(on, _)| *on).map(|(_, m)| *m) else {
-        return usage_error(
+        return Err(usage_error(
             prog,
             "Please specify one of the --add-* or --remove-* options",
-        );
+        ));
     };
     let arg = match mode {
         "--add-kernel" | "--remove-kernel" => {
             if a.args.len() > 1 {
-                return usage_error(prog, &format!("Too many arguments to {mode}"));
+                return Err(usage_error(prog, &format!("Too many arguments to {mode}")));
             }
             a.args
                 .first()
@@ -272,14 +330,21 @@ pub fn run(a: &WeakModules2Args, prog: &str) -> i32 {
         }
         _ => {
             if a.args.len() != 1 {
-                return usage_error(
+                return Err(usage_error(
                     prog,
                     &format!("Option {mode} requires exactly one argument"),
-                );
+                ));
             }
             a.args[0].clone()
         }
     };
+    Ok((mode, arg))
+}
+
+/// How much to say (-v, `WM2_VERBOSE`, --debug, `WM2_DEBUG`), and standard error appended to
+/// the log file (--logfile, `WM2_LOGFILE`; relative to /var/log), as the script does.
+fn verbosity_and_log(a: &WeakModules2Args, prog: &str) -> Result<Say, i32> {
+    let var = |n: &str| std::env::var(n).ok();
     let mut verbose = var("WM2_VERBOSE")
         .and_then(|v| v.parse::<u8>().ok())
         .filter(|v| *v <= 3)
@@ -305,38 +370,29 @@ pub fn run(a: &WeakModules2Args, prog: &str) -> i32 {
         eprintln!("{prog}: appending output to {}", f.display());
         if let Err(e) = redirect_stderr(&f) {
             eprintln!("{prog}: {e}");
-            return 1;
+            return Err(exit::KMOD_FAILURE);
         }
     }
-    let say = Say { verbose, debug };
-    let fail = |e: &dyn std::fmt::Display| {
-        eprintln!("{prog}: {e}");
-        1
-    };
-    let kernel_op = matches!(
-        mode,
-        "--add-kernel" | "--remove-kernel" | "--add-kernel-modules" | "--remove-kernel-modules"
-    );
-    if kernel_op && crate::depmod::check_release(&arg).is_err() {
-        return fail(&format!("'{arg}' is not a kernel release"));
-    }
-    let root = match Root::open(&a.root) {
-        Ok(r) => r,
-        Err(e) => return fail(&e),
-    };
-    let db = match crate::rpmdb::read_root(&root) {
-        Ok(db) => db,
-        Err(e) => return fail(&e),
-    };
-    let packages = db.as_ref().map(|d| &d.packages[..]).unwrap_or_default();
-    let list = || read_stdin().map(|t| inside_list(&root, &t));
-    let op = match mode {
+    Ok(Say { verbose, debug })
+}
+
+/// The operation of a mode, with the module list it reads from standard input (an installed
+/// KMP's list comes from the rpm database instead).
+fn operation(
+    mode: &str,
+    arg: String,
+    root: &Root,
+    db: Option<&crate::rpmdb::RpmDb>,
+    prog: &str,
+) -> Result<Op, String> {
+    let list = || read_stdin().map(|t| inside_list(root, &t));
+    Ok(match mode {
         "--add-kmp" => {
-            let installed = packages.iter().any(|p| p.nvr() == arg);
+            let installed = db.is_some_and(|d| d.packages.iter().any(|p| p.nvr() == arg));
             let list = if installed {
                 None
             } else {
-                if let Some(d) = &db
+                if let Some(d) = db
                     && d.pending_wal
                 {
                     eprintln!(
@@ -344,50 +400,26 @@ pub fn run(a: &WeakModules2Args, prog: &str) -> i32 {
                         d.path.display()
                     );
                 }
-                match list() {
-                    Ok(l) => Some(l),
-                    Err(e) => return fail(&e),
-                }
+                Some(list()?)
             };
             Op::AddKmp { nvr: arg, list }
         }
-        "--remove-kmp" => match list() {
-            Ok(l) => Op::RemoveKmp { nvr: arg, list: l },
-            Err(e) => return fail(&e),
+        "--remove-kmp" => Op::RemoveKmp {
+            nvr: arg,
+            list: list()?,
         },
         "--add-kernel" => Op::AddKernel(arg),
         "--remove-kernel" => Op::RemoveKernel(arg),
-        "--add-kernel-modules" => match list() {
-            Ok(l) => Op::AddKernelModules { krel: arg, list: l },
-            Err(e) => return fail(&e),
+        "--add-kernel-modules" => Op::AddKernelModules {
+            krel: arg,
+            list: list()?,
         },
         _ => {
             // the list is read and not used, as the script does
             let _ = read_stdin();
             Op::RemoveKernelModules(arg)
         }
-    };
-    let env = Env::from_vars(var);
-    let opts = suse::Options {
-        dry_run: a.dry_run,
-        verbose: verbose >= 2,
-    };
-    let out = match suse::run(&root, &op, &env, &opts, packages) {
-        Ok(o) => o,
-        Err(e) => return fail(&e),
-    };
-    for r in &out.recovered {
-        eprintln!("{prog}: {r}");
-    }
-    say.print(&out.plan.messages);
-    if a.dry_run {
-        print_plan(&root, &env, &out.plan);
-    }
-    say.print(&out.done);
-    for e in &out.errors {
-        eprintln!("{prog}: {e}");
-    }
-    i32::from(out.plan.failed || !out.errors.is_empty())
+    })
 }
 
 /// `--dry-run`: what a run would change, on standard output.

@@ -3,8 +3,7 @@
 
 pub mod cache;
 pub mod graph;
-pub mod index;
-pub mod order;
+pub(crate) mod order;
 pub mod output;
 pub mod scan;
 
@@ -123,12 +122,7 @@ impl Options {
 
 /// A kernel release names one directory of `lib/modules`: never a path.
 pub fn check_release(kver: &str) -> Result<(), DepmodError> {
-    if kver.is_empty() || kver == "." || kver == ".." || kver.contains('/') || kver.contains('\0') {
-        return Err(DepmodError::Fatal(format!(
-            "'{kver}' is not a kernel release (a directory name in lib/modules)"
-        )));
-    }
-    Ok(())
+    crate::tree::check_release(kver).map_err(DepmodError::Fatal)
 }
 
 /// The files a run writes (besides the cache), in kmod's order.

@@ -2,8 +2,8 @@
 //! functions), plus `modules.weakdep` as kmod 33 writes it.
 
 use super::graph::{Graph, Message};
-use super::index::IndexBuilder;
 use super::scan::InfoKey;
+use crate::index::IndexBuilder;
 use std::io::Write;
 
 /// kmod's `alias_normalize`: `-` becomes `_` outside `[...]`; `None` for an unmatched
@@ -364,7 +364,7 @@ mod tests {
         let mut msgs = Vec::new();
         let data = b"ext4.alias=fs-ext4\0ext4.license=GPL\0crc32c.alias=crypto-crc32c\0";
         let bin = builtin_alias_bin(data, &mut msgs);
-        let idx = crate::depmod::index::Index::parse(&bin).unwrap();
+        let idx = crate::index::Index::parse(&bin).unwrap();
         assert_eq!(idx.search("fs_ext4").as_deref(), Some("ext4"));
         assert_eq!(idx.search("crypto_crc32c").as_deref(), Some("crc32c"));
         assert!(msgs.is_empty());

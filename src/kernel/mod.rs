@@ -1,12 +1,11 @@
 //! What a kernel provides: its exported symbols, from whichever source is at hand.
 
 pub mod abi;
-pub mod bzimage;
-pub mod diff;
+pub(crate) mod diff;
 pub mod headers;
 pub mod kallsyms;
-pub mod ksymtab;
-pub mod source;
+pub(crate) mod ksymtab;
+pub(crate) mod source;
 pub mod symvers;
 pub mod target;
 pub mod tree;

@@ -163,7 +163,7 @@ pub fn running_symbols(root: &Root) -> Result<(Vec<KernelSymbol>, bool), Error> 
 
 /// An installed kernel, from the sources of [`SOURCES`].
 fn installed(root: &Root, krel: &str, depth: Depth) -> Result<Target, Error> {
-    crate::depmod::check_release(krel).map_err(|e| Error::Usage(e.to_string()))?;
+    crate::tree::check_release(krel).map_err(Error::Usage)?;
     let dir = Path::new("lib/modules").join(krel);
     let own = dir.join("kernel");
     let mut t = Target {

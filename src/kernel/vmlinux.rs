@@ -11,8 +11,8 @@ use crate::error::Error;
 use serde::Serialize;
 use std::path::Path;
 
-pub use super::bzimage::*;
 pub use super::ksymtab::*;
+pub use crate::bzimage::*;
 
 /// What a `vmlinuz` says about its kernel.
 #[derive(Debug, Clone, Serialize)]
@@ -109,7 +109,7 @@ mod tests {
         assert_eq!(h.setup_sects, 2);
         assert_eq!(h.payload, Some(3 * 512 + 0x40..3 * 512 + 0x48));
         assert_eq!(
-            super::super::bzimage::version_string(&img, &h).as_deref(),
+            crate::bzimage::version_string(&img, &h).as_deref(),
             Some("6.1.0-99-test (someone@example) #1 SMP")
         );
         // setup_sects 0 means 4

@@ -6,7 +6,7 @@
 //! directory without `modules.dep.bin` falls back to `modules.dep`, then to a scan of the
 //! tree with the depmod code, in memory.
 
-use crate::depmod::index::{Index, Lazy};
+use crate::index::{Index, Lazy};
 use std::cell::OnceCell;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

@@ -2,10 +2,11 @@
 //! imports with CRCs, exports with CRCs, undefined symbols.
 
 pub mod elf;
-pub mod exports;
+pub(crate) mod exports;
 pub mod modinfo;
+pub mod show;
 pub mod signature;
-pub mod versions;
+pub(crate) mod versions;
 
 #[cfg(test)]
 mod testelf;
@@ -87,29 +88,15 @@ impl Module {
         Module::parse_file_with(&data, rel, detail).map_err(|e| Error::parse(&shown, e))
     }
 
-    /// [`Module::read_in`] and the kernel's signature check of the same file
-    /// ([`crate::sig::verdict::check_image`]), from one read: both come from the same
-    /// decompressed image. The keys of `policy` are loaded only if a signed module needs them,
-    /// and the module body is hashed only when a trusted key must verify it.
+    /// [`crate::sig::read_module_in`], for the callers not yet moved to it (`load::predict`):
+    /// the last use of `sig` by `module`, whose removal ends the module<->sig import cycle.
     pub fn read_in_with_sig(
         root: &crate::root::Root,
         rel: &Path,
         detail: Detail,
         policy: &crate::sig::SigPolicy,
     ) -> Result<(Module, crate::sig::SigCheck), Error> {
-        let shown = root.display(rel);
-        let (f, st) = root.open_file(rel)?;
-        let data = compress::read_file(&f, st.size, crate::root::caps::MODULE)
-            .map_err(|e| Error::parse(&shown, e))?;
-        let image = decompress(&data).map_err(|e| Error::parse(&shown, e))?;
-        let sc = crate::sig::verdict::check_image(&image, policy);
-        let mut m =
-            Module::parse_image_with(&image, detail).map_err(|e| Error::parse(&shown, e))?;
-        m.compression = Compression::detect(&data).unwrap_or(Compression::None);
-        if m.name.is_empty() {
-            m.name = name_from_path(rel);
-        }
-        Ok((m, sc))
+        crate::sig::read_module_in(root, rel, detail, policy)
     }
 
     /// Parse the bytes of a module file; `path` only supplies the fallback name.

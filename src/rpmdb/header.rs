@@ -120,151 +120,187 @@ fn strings_len(data: &[u8], from: usize, count: u32) -> Option<u32> {
     u32::try_from(pos - from).ok()
 }
 
+/// The region a header's first entry opens (`HEADERIMAGE`, `HEADERSIGNATURES`, `HEADERIMMUTABLE`).
+#[derive(Debug, Clone, Copy)]
+struct Region {
+    tag: u32,
+    /// Entries in the region, the region tag included.
+    ril: u32,
+    /// End of the region's data (the trailer's end).
+    rdl: u32,
+}
+
+/// The index and data store sizes (`il`, `dl`) of a blob, checked against its length and
+/// rpm's limits.
+fn sizes(blob: &[u8]) -> Result<(u32, u32), HeaderError> {
+    let (Some(il), Some(dl)) = (be32(blob, 0), be32(blob, 4)) else {
+        return Err(HeaderError::TooShort(blob.len()));
+    };
+    if il > MAX_ENTRIES {
+        return Err(HeaderError::TooManyEntries(il));
+    }
+    if dl > MAX_DATA {
+        return Err(HeaderError::DataTooLarge(dl));
+    }
+    let expected = 8 + ENTRY_SIZE as u64 * u64::from(il) + u64::from(dl);
+    if blob.len() as u64 != expected {
+        return Err(HeaderError::SizeMismatch {
+            actual: blob.len(),
+            il,
+            dl,
+            expected,
+        });
+    }
+    if il == 0 {
+        return Err(HeaderError::Empty);
+    }
+    Ok((il, dl))
+}
+
+/// The region, if the first entry is a region tag: its trailer checked as rpm's
+/// `hdrblobVerifyRegion` does.
+fn region(index: &[u8], data: &[u8], il: u32, dl: u32) -> Result<Option<Region>, HeaderError> {
+    let (first_tag, first_ty, first_off, first_count) = raw_entry(index, 0);
+    if !(tag::HEADERIMAGE..tag::HEADERREGIONS).contains(&first_tag) {
+        return Ok(None);
+    }
+    let bad = |reason: String| HeaderError::Region {
+        tag: first_tag,
+        reason,
+    };
+    if first_ty != Type::Bin as u32 || first_count != ENTRY_SIZE as u32 {
+        return Err(bad(format!(
+            "type {first_ty} count {first_count}, expected BIN of 16 bytes"
+        )));
+    }
+    let trailer_at = u32::try_from(first_off)
+        .ok()
+        .filter(|o| o.checked_add(ENTRY_SIZE as u32).is_some_and(|e| e <= dl))
+        .ok_or_else(|| {
+            bad(format!(
+                "trailer offset {first_off} outside the data store of {dl} bytes"
+            ))
+        })?;
+    let t = &data[trailer_at as usize..trailer_at as usize + ENTRY_SIZE];
+    let (mut t_tag, t_ty, t_off, t_count) = raw_entry(t, 0);
+    // old packages have HEADERIMAGE in the signature region's trailer (rpm fixes it up)
+    if first_tag == tag::HEADERSIGNATURES && t_tag == tag::HEADERIMAGE {
+        t_tag = tag::HEADERSIGNATURES;
+    }
+    if t_tag != first_tag || t_ty != Type::Bin as u32 || t_count != ENTRY_SIZE as u32 {
+        return Err(bad(format!(
+            "bad trailer: tag {t_tag} type {t_ty} offset {t_off} count {t_count}"
+        )));
+    }
+    let region_index = t_off.checked_neg().and_then(|v| u32::try_from(v).ok());
+    let Some(region_index) = region_index.filter(|v| v.is_multiple_of(ENTRY_SIZE as u32)) else {
+        return Err(bad(format!("bad trailer offset {t_off}")));
+    };
+    let ril = region_index / ENTRY_SIZE as u32;
+    if ril > il || ril == 0 {
+        return Err(bad(format!("region of {ril} entries in a header of {il}")));
+    }
+    Ok(Some(Region {
+        tag: first_tag,
+        ril,
+        rdl: trailer_at + ENTRY_SIZE as u32,
+    }))
+}
+
+/// Index entry `i`, checked as rpm's `hdrblobVerifyInfo` does; `end`: where the previous
+/// entry's data ended.
+fn checked_entry(
+    index: &[u8],
+    data: &[u8],
+    i: u32,
+    end: u32,
+    region: Option<Region>,
+) -> Result<Entry, HeaderError> {
+    let dl = data.len() as u32; // <= MAX_DATA, checked by `sizes`
+    let (tag, ty_raw, off, count) = raw_entry(index, i);
+    let err = |reason| HeaderError::Entry {
+        index: i,
+        tag,
+        ty: ty_raw,
+        offset: off,
+        count,
+        reason,
+    };
+    if tag < tag::HEADERI18NTABLE {
+        return Err(err("tag below 100 (a second region or a negative tag)"));
+    }
+    let ty = Type::from_u32(ty_raw).ok_or_else(|| err("unknown data type"))?;
+    if count == 0 || count > dl {
+        return Err(err("count out of range"));
+    }
+    let offset = u32::try_from(off).map_err(|_| err("negative offset"))?;
+    if offset > dl {
+        return Err(err("offset outside the data store"));
+    }
+    if end > offset {
+        return Err(err("data overlaps the previous entry's"));
+    }
+    if !offset.is_multiple_of(ty.align()) {
+        return Err(err("misaligned offset"));
+    }
+    if ty != Type::Bin && count > MAX_ARRAY {
+        return Err(err("array larger than rpm's limit of 2^20 elements"));
+    }
+    let len = match ty.size() {
+        Some(size) => {
+            let len = u64::from(size) * u64::from(count);
+            if len > u64::from(dl - offset) {
+                return Err(err("data runs past the data store"));
+            }
+            len as u32
+        }
+        None => {
+            if ty == Type::String && count != 1 {
+                return Err(err("STRING entry with a count other than 1"));
+            }
+            strings_len(data, offset as usize, count)
+                .ok_or_else(|| err("strings run past the data store"))?
+        }
+    };
+    if len == 0 {
+        return Err(err("empty data"));
+    }
+    let end = offset + len; // <= dl, checked above
+    if let Some(r) = region
+        && end > r.rdl - ENTRY_SIZE as u32
+        && offset < r.rdl
+    {
+        return Err(err("data overlaps the region trailer"));
+    }
+    Ok(Entry {
+        tag,
+        ty,
+        offset,
+        count,
+        len,
+    })
+}
+
 impl<'a> Header<'a> {
     /// Parse and check a header blob as stored in the rpm database (no magic, no lead).
     pub fn parse(blob: &'a [u8]) -> Result<Header<'a>, HeaderError> {
-        let (Some(il), Some(dl)) = (be32(blob, 0), be32(blob, 4)) else {
-            return Err(HeaderError::TooShort(blob.len()));
-        };
-        if il > MAX_ENTRIES {
-            return Err(HeaderError::TooManyEntries(il));
-        }
-        if dl > MAX_DATA {
-            return Err(HeaderError::DataTooLarge(dl));
-        }
-        let expected = 8 + ENTRY_SIZE as u64 * u64::from(il) + u64::from(dl);
-        if blob.len() as u64 != expected {
-            return Err(HeaderError::SizeMismatch {
-                actual: blob.len(),
-                il,
-                dl,
-                expected,
-            });
-        }
-        if il == 0 {
-            return Err(HeaderError::Empty);
-        }
+        let (il, dl) = sizes(blob)?;
         // sizes agree with the blob: these slices are in bounds
         let index_end = 8 + il as usize * ENTRY_SIZE;
         let index = &blob[8..index_end];
         let data = &blob[index_end..];
-
-        // the region, if the first entry is a region tag
-        let (first_tag, first_ty, first_off, first_count) = raw_entry(index, 0);
-        let mut region = None;
-        let mut ril = 0u32; // entries in the region, the region tag included
-        let mut rdl = 0u32; // end of the region's data (the trailer's end)
-        if (tag::HEADERIMAGE..tag::HEADERREGIONS).contains(&first_tag) {
-            let bad = |reason: String| HeaderError::Region {
-                tag: first_tag,
-                reason,
-            };
-            if first_ty != Type::Bin as u32 || first_count != ENTRY_SIZE as u32 {
-                return Err(bad(format!(
-                    "type {first_ty} count {first_count}, expected BIN of 16 bytes"
-                )));
-            }
-            let trailer_at = u32::try_from(first_off)
-                .ok()
-                .filter(|o| o.checked_add(ENTRY_SIZE as u32).is_some_and(|e| e <= dl))
-                .ok_or_else(|| {
-                    bad(format!(
-                        "trailer offset {first_off} outside the data store of {dl} bytes"
-                    ))
-                })?;
-            let t = &data[trailer_at as usize..trailer_at as usize + ENTRY_SIZE];
-            let (mut t_tag, t_ty, t_off, t_count) = raw_entry(t, 0);
-            // old packages have HEADERIMAGE in the signature region's trailer (rpm fixes it up)
-            if first_tag == tag::HEADERSIGNATURES && t_tag == tag::HEADERIMAGE {
-                t_tag = tag::HEADERSIGNATURES;
-            }
-            if t_tag != first_tag || t_ty != Type::Bin as u32 || t_count != ENTRY_SIZE as u32 {
-                return Err(bad(format!(
-                    "bad trailer: tag {t_tag} type {t_ty} offset {t_off} count {t_count}"
-                )));
-            }
-            let region_index = t_off.checked_neg().and_then(|v| u32::try_from(v).ok());
-            let Some(region_index) = region_index.filter(|v| v.is_multiple_of(ENTRY_SIZE as u32))
-            else {
-                return Err(bad(format!("bad trailer offset {t_off}")));
-            };
-            ril = region_index / ENTRY_SIZE as u32;
-            rdl = trailer_at + ENTRY_SIZE as u32;
-            if ril > il || ril == 0 {
-                return Err(bad(format!("region of {ril} entries in a header of {il}")));
-            }
-            region = Some(first_tag);
-        }
-
-        // every other entry, checked as rpm's hdrblobVerifyInfo does
+        let region = region(index, data, il, dl)?;
+        // every other entry
         let first_data = u32::from(region.is_some());
         let mut entries: Vec<Entry> = Vec::with_capacity((il - first_data) as usize);
         let mut end = 0u32;
         for i in first_data..il {
-            let (tag, ty_raw, off, count) = raw_entry(index, i);
-            let err = |reason| HeaderError::Entry {
-                index: i,
-                tag,
-                ty: ty_raw,
-                offset: off,
-                count,
-                reason,
-            };
-            if tag < tag::HEADERI18NTABLE {
-                return Err(err("tag below 100 (a second region or a negative tag)"));
-            }
-            let ty = Type::from_u32(ty_raw).ok_or_else(|| err("unknown data type"))?;
-            if count == 0 || count > dl {
-                return Err(err("count out of range"));
-            }
-            let offset = u32::try_from(off).map_err(|_| err("negative offset"))?;
-            if offset > dl {
-                return Err(err("offset outside the data store"));
-            }
-            if end > offset {
-                return Err(err("data overlaps the previous entry's"));
-            }
-            if !offset.is_multiple_of(ty.align()) {
-                return Err(err("misaligned offset"));
-            }
-            if ty != Type::Bin && count > MAX_ARRAY {
-                return Err(err("array larger than rpm's limit of 2^20 elements"));
-            }
-            let len = match ty.size() {
-                Some(size) => {
-                    let len = u64::from(size) * u64::from(count);
-                    if len > u64::from(dl - offset) {
-                        return Err(err("data runs past the data store"));
-                    }
-                    len as u32
-                }
-                None => {
-                    if ty == Type::String && count != 1 {
-                        return Err(err("STRING entry with a count other than 1"));
-                    }
-                    strings_len(data, offset as usize, count)
-                        .ok_or_else(|| err("strings run past the data store"))?
-                }
-            };
-            if len == 0 {
-                return Err(err("empty data"));
-            }
-            end = offset + len; // <= dl, checked above
-            if region.is_some() && end > rdl - ENTRY_SIZE as u32 && offset < rdl {
-                return Err(err("data overlaps the region trailer"));
-            }
-            let entry = Entry {
-                tag,
-                ty,
-                offset,
-                count,
-                len,
-            };
-            let dribble = region.is_some() && i >= ril;
-            if dribble {
+            let entry = checked_entry(index, data, i, end, region)?;
+            end = entry.offset + entry.len;
+            if region.is_some_and(|r| i >= r.ril) {
                 // a dribble replaces a region entry of the same tag (hdrblobImport)
-                entries.retain(|e| e.tag != tag);
-                if tag == tag::BASENAMES {
+                entries.retain(|e| e.tag != entry.tag);
+                if entry.tag == tag::BASENAMES {
                     entries.retain(|e| e.tag != tag::OLDFILENAMES);
                 }
             }
@@ -276,7 +312,7 @@ impl<'a> Header<'a> {
         Ok(Header {
             data,
             entries,
-            region,
+            region: region.map(|r| r.tag),
         })
     }
 

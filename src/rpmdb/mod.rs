@@ -24,14 +24,14 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-pub mod header;
+pub(crate) mod header;
 pub mod kmp;
-pub mod locate;
+pub(crate) mod locate;
 pub mod ndb;
-pub mod package;
-pub mod sqlite;
+pub(crate) mod package;
+pub(crate) mod sqlite;
 pub mod tag;
-pub mod vercmp;
+pub(crate) mod vercmp;
 
 use std::path::PathBuf;
 

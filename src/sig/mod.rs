@@ -33,8 +33,34 @@ pub mod verdict;
 pub use trust::SigPolicy;
 pub use verdict::{Outcome, SigCheck, Soft};
 
+use crate::compress::Compression;
 use crate::error::Error;
+use crate::module::{Detail, Module};
 use std::path::Path;
+
+/// [`Module::read_in`] and the kernel's signature check of the same file
+/// ([`verdict::check_image`]), from one read: both come from the same decompressed image.
+/// The keys of `policy` are loaded only if a signed module needs them, and the module body is
+/// hashed only when a trusted key must verify it.
+pub fn read_module_in(
+    root: &crate::root::Root,
+    rel: &Path,
+    detail: Detail,
+    policy: &SigPolicy,
+) -> Result<(Module, SigCheck), Error> {
+    let shown = root.display(rel);
+    let (f, st) = root.open_file(rel)?;
+    let data = crate::compress::read_file(&f, st.size, crate::root::caps::MODULE)
+        .map_err(|e| Error::parse(&shown, e))?;
+    let image = crate::module::decompress(&data).map_err(|e| Error::parse(&shown, e))?;
+    let sc = verdict::check_image(&image, policy);
+    let mut m = Module::parse_image_with(&image, detail).map_err(|e| Error::parse(&shown, e))?;
+    m.compression = Compression::detect(&data).unwrap_or(Compression::None);
+    if m.name.is_empty() {
+        m.name = crate::module::name_from_path(rel);
+    }
+    Ok((m, sc))
+}
 
 /// The signature check of a module file (plain or compressed), as the kernel would make it.
 pub fn check_file(path: &Path, policy: &SigPolicy) -> Result<SigCheck, Error> {

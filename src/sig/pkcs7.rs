@@ -219,24 +219,7 @@ impl Refusal {
 
 /// Parse a module signature's PKCS#7 message as `pkcs7_parse_message()` does.
 pub fn parse(der_bytes: &[u8]) -> Result<Message, Refusal> {
-    let ci = ContentInfo::from_der(der_bytes).map_err(|e| {
-        Refusal::new(
-            Errno::EBADMSG,
-            format!("the PKCS#7 message does not decode: {e}"),
-        )
-    })?;
-    if ci.content_type.to_string() != OID_SIGNED_DATA {
-        return Err(Refusal::logged(
-            Errno::EINVAL,
-            "PKCS7: Only support pkcs7_signedData type",
-        ));
-    }
-    let sd: SignedData = ci.content.decode_as().map_err(|e| {
-        Refusal::new(
-            Errno::EBADMSG,
-            format!("the PKCS#7 SignedData does not decode: {e}"),
-        )
-    })?;
+    let sd = signed_data(der_bytes)?;
     let version = match sd.version {
         CmsVersion::V1 => 1,
         CmsVersion::V3 => 3,
@@ -254,7 +237,53 @@ pub fn parse(der_bytes: &[u8]) -> Result<Message, Refusal> {
             format!("PKCS7: Unsupported data type (content type {data_type})"),
         ));
     }
-    let is_data = data_type == OID_DATA;
+    let certs = carried_certs(&sd)?;
+    let signers = sd
+        .signer_infos
+        .0
+        .iter()
+        .map(|si| signer_info(si, version, &data_type))
+        .collect::<Result<Vec<_>, _>>()?;
+    // pkcs7_check_authattrs
+    let inconsistent =
+        || Refusal::logged(Errno::EINVAL, "PKCS7: Inconsistently supplied authAttrs");
+    let want = signers.first().ok_or_else(inconsistent)?.has_authattrs;
+    if signers.iter().any(|s| s.has_authattrs != want) {
+        return Err(inconsistent());
+    }
+    Ok(Message {
+        data_type_is_data: data_type == OID_DATA,
+        has_content: sd.encap_content_info.econtent.is_some(),
+        certs,
+        signers,
+        have_authattrs: want,
+    })
+}
+
+/// The `SignedData` of a `ContentInfo` (the only type the kernel supports).
+fn signed_data(der_bytes: &[u8]) -> Result<SignedData, Refusal> {
+    let ci = ContentInfo::from_der(der_bytes).map_err(|e| {
+        Refusal::new(
+            Errno::EBADMSG,
+            format!("the PKCS#7 message does not decode: {e}"),
+        )
+    })?;
+    if ci.content_type.to_string() != OID_SIGNED_DATA {
+        return Err(Refusal::logged(
+            Errno::EINVAL,
+            "PKCS7: Only support pkcs7_signedData type",
+        ));
+    }
+    ci.content.decode_as().map_err(|e| {
+        Refusal::new(
+            Errno::EBADMSG,
+            format!("the PKCS#7 SignedData does not decode: {e}"),
+        )
+    })
+}
+
+/// The X.509 certificates the message carries.
+fn carried_certs(sd: &SignedData) -> Result<Vec<Cert>, Refusal> {
     let mut certs = Vec::new();
     for choice in sd.certificates.iter().flat_map(|s| s.0.iter()) {
         let cms::cert::CertificateChoices::Certificate(c) = choice else {
@@ -263,110 +292,95 @@ pub fn parse(der_bytes: &[u8]) -> Result<Message, Refusal> {
                 "a certificate of the message is not an X.509 certificate",
             ));
         };
-        let der = c.to_der().map_err(|e| {
-            Refusal::new(Errno::EBADMSG, format!("certificate in the message: {e}"))
-        })?;
-        certs.push(Cert::from_der(&der).map_err(|e| {
-            Refusal::new(Errno::EBADMSG, format!("certificate in the message: {e}"))
-        })?);
+        let bad =
+            |e: String| Refusal::new(Errno::EBADMSG, format!("certificate in the message: {e}"));
+        let der = c.to_der().map_err(|e| bad(e.to_string()))?;
+        certs.push(Cert::from_der(&der).map_err(|e| bad(e.to_string()))?);
     }
-    let mut signers = Vec::new();
-    for si in sd.signer_infos.0.iter() {
-        // pkcs7_note_signerinfo_version
-        let expect_skid = match si.version {
-            CmsVersion::V1 if version == 1 => false,
-            CmsVersion::V3 if version != 1 => true,
-            CmsVersion::V1 | CmsVersion::V3 => {
-                return Err(Refusal::logged(
-                    Errno::EBADMSG,
-                    "PKCS7: SignedData-SignerInfo version mismatch",
-                ));
-            }
-            _ => {
-                return Err(Refusal::logged(
-                    Errno::EINVAL,
-                    "PKCS7: Unsupported SignerInfo version",
-                ));
-            }
-        };
-        let (mut issuer, mut serial, mut skid, mut raw_issuer) = (None, None, None, Vec::new());
-        match &si.sid {
-            SignerIdentifier::IssuerAndSerialNumber(ias) => {
-                let bad =
-                    |e: der::Error| Refusal::new(Errno::EBADMSG, format!("signer identifier: {e}"));
-                let name = ias.issuer.to_der().map_err(bad)?;
-                let ser = ias.serial_number.to_der().map_err(bad)?;
-                raw_issuer = strip_header(&name).to_vec();
-                serial = Some(strip_header(&ser).to_vec());
-                issuer = Some(super::cert::fabricated_name(&ias.issuer));
-            }
-            SignerIdentifier::SubjectKeyIdentifier(k) => {
-                skid = Some(k.0.as_bytes().to_vec());
-            }
-        }
-        let digest_oid = si.digest_alg.oid.to_string();
-        let hash = HashAlgo::from_oid(&digest_oid).ok_or_else(|| {
-            Refusal::new(
-                Errno::ENOPKG,
-                format!("Unsupported digest algo (OID {digest_oid})"),
-            )
-        })?;
-        let has_authattrs = si.signed_attrs.is_some();
-        if let Some(attrs) = &si.signed_attrs {
-            check_authattrs(attrs, &data_type)?;
-        }
-        let pkey_oid = si.signature_algorithm.oid.to_string();
-        let pkey = SigAlgo::from_oid(&pkey_oid).ok_or_else(|| {
-            Refusal::new(
-                Errno::ENOPKG,
-                format!("Unsupported pkey algo (OID {pkey_oid})"),
-            )
-        })?;
-        if !is_data && !has_authattrs {
+    Ok(certs)
+}
+
+/// One signer, as `pkcs7_note_signerinfo_version`, the signer identifier actions,
+/// `pkcs7_sig_note_digest_algo`, `..._pkey_algo` and `pkcs7_note_signed_info` note it;
+/// `version`: the SignedData's, `data_type`: its content type's OID.
+fn signer_info(
+    si: &cms::signed_data::SignerInfo,
+    version: u8,
+    data_type: &str,
+) -> Result<SignerInfo, Refusal> {
+    // pkcs7_note_signerinfo_version
+    let expect_skid = match si.version {
+        CmsVersion::V1 if version == 1 => false,
+        CmsVersion::V3 if version != 1 => true,
+        CmsVersion::V1 | CmsVersion::V3 => {
             return Err(Refusal::logged(
                 Errno::EBADMSG,
-                "PKCS7: Authenticode requires AuthAttrs",
+                "PKCS7: SignedData-SignerInfo version mismatch",
             ));
         }
-        // pkcs7_note_signed_info: the id the key is looked up by
-        let auth_id = if expect_skid {
-            skid.clone().unwrap_or_default()
-        } else {
-            let mut v = serial.clone().unwrap_or_default();
-            v.extend_from_slice(&raw_issuer);
-            v
-        };
-        signers.push(SignerInfo {
-            auth_id,
-            issuer,
-            serial,
-            skid,
-            hash,
-            pkey,
-            has_authattrs,
-            signature: si.signature.as_bytes().to_vec(),
-        });
-    }
-    // pkcs7_check_authattrs
-    let Some(first) = signers.first() else {
-        return Err(Refusal::logged(
-            Errno::EINVAL,
-            "PKCS7: Inconsistently supplied authAttrs",
-        ));
+        _ => {
+            return Err(Refusal::logged(
+                Errno::EINVAL,
+                "PKCS7: Unsupported SignerInfo version",
+            ));
+        }
     };
-    let want = first.has_authattrs;
-    if signers.iter().any(|s| s.has_authattrs != want) {
+    let (mut issuer, mut serial, mut skid, mut raw_issuer) = (None, None, None, Vec::new());
+    match &si.sid {
+        SignerIdentifier::IssuerAndSerialNumber(ias) => {
+            let bad =
+                |e: der::Error| Refusal::new(Errno::EBADMSG, format!("signer identifier: {e}"));
+            let name = ias.issuer.to_der().map_err(bad)?;
+            let ser = ias.serial_number.to_der().map_err(bad)?;
+            raw_issuer = strip_header(&name).to_vec();
+            serial = Some(strip_header(&ser).to_vec());
+            issuer = Some(super::cert::fabricated_name(&ias.issuer));
+        }
+        SignerIdentifier::SubjectKeyIdentifier(k) => {
+            skid = Some(k.0.as_bytes().to_vec());
+        }
+    }
+    let digest_oid = si.digest_alg.oid.to_string();
+    let hash = HashAlgo::from_oid(&digest_oid).ok_or_else(|| {
+        Refusal::new(
+            Errno::ENOPKG,
+            format!("Unsupported digest algo (OID {digest_oid})"),
+        )
+    })?;
+    let has_authattrs = si.signed_attrs.is_some();
+    if let Some(attrs) = &si.signed_attrs {
+        check_authattrs(attrs, data_type)?;
+    }
+    let pkey_oid = si.signature_algorithm.oid.to_string();
+    let pkey = SigAlgo::from_oid(&pkey_oid).ok_or_else(|| {
+        Refusal::new(
+            Errno::ENOPKG,
+            format!("Unsupported pkey algo (OID {pkey_oid})"),
+        )
+    })?;
+    if data_type != OID_DATA && !has_authattrs {
         return Err(Refusal::logged(
-            Errno::EINVAL,
-            "PKCS7: Inconsistently supplied authAttrs",
+            Errno::EBADMSG,
+            "PKCS7: Authenticode requires AuthAttrs",
         ));
     }
-    Ok(Message {
-        data_type_is_data: is_data,
-        has_content: sd.encap_content_info.econtent.is_some(),
-        certs,
-        signers,
-        have_authattrs: want,
+    // pkcs7_note_signed_info: the id the key is looked up by
+    let auth_id = if expect_skid {
+        skid.clone().unwrap_or_default()
+    } else {
+        let mut v = serial.clone().unwrap_or_default();
+        v.extend_from_slice(&raw_issuer);
+        v
+    };
+    Ok(SignerInfo {
+        auth_id,
+        issuer,
+        serial,
+        skid,
+        hash,
+        pkey,
+        has_authattrs,
+        signature: si.signature.as_bytes().to_vec(),
     })
 }
 

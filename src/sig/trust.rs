@@ -548,8 +548,8 @@ pub fn builtin_certs_at(vmlinuz: &Loc) -> Result<Vec<Cert>, String> {
     }
     let r = (|| {
         let data = vmlinuz.read(MAX_SOURCE).map_err(|e| e.to_string())?;
-        let (_, vmlinux) = crate::kernel::vmlinux::payload(&data)
-            .map_err(|e| format!("{}: {e}", shown.display()))?;
+        let (_, vmlinux) =
+            crate::bzimage::payload(&data).map_err(|e| format!("{}: {e}", shown.display()))?;
         let list = super::certlist::find(&vmlinux)
             .map_err(|e| format!("{}: {e}", shown.display()))?
             .ok_or_else(|| {

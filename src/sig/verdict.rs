@@ -25,7 +25,7 @@
 use super::cert::{Cert, PublicKey, hex};
 use super::keys::Keyring;
 use super::pkcs7::{self, HashAlgo, Refusal, SigAlgo, SignerInfo};
-use super::trust::{SigPolicy, TrustedKey};
+use super::trust::{SigPolicy, TrustedKey, TrustedKeys};
 use crate::errno::Errno;
 use crate::module::signature::{HEADER_LEN, ID_PKCS7, MAGIC, Trailer};
 use serde::Serialize;
@@ -323,85 +323,41 @@ fn verify_message(
         Ok(m) => m,
         Err(r) => return SigCheck::refused(r),
     };
-    let signer = msg.signers.first().cloned();
-    let with_signer = |mut c: SigCheck| {
-        c.signer = signer.clone();
-        c
-    };
-    if msg.has_content {
-        return with_signer(SigCheck::refused(Refusal::logged(
-            Errno::EBADMSG,
-            "PKCS#7 signature with non-detached data",
-        )));
-    }
-    // pkcs7_verify(VERIFYING_MODULE_SIGNATURE)
-    if !msg.data_type_is_data {
-        return with_signer(SigCheck::refused(Refusal::logged(
-            Errno::EKEYREJECTED,
-            "PKCS7: Invalid module sig (not pkcs7-data)",
-        )));
-    }
-    if msg.have_authattrs {
-        return with_signer(SigCheck::refused(Refusal::logged(
-            Errno::EKEYREJECTED,
-            "PKCS7: Invalid module sig (has authattrs)",
-        )));
-    }
-    // digests, computed once per algorithm, only when needed
-    let mut digests: Vec<(HashAlgo, Vec<u8>)> = Vec::new();
-    let mut digest_of = |h: HashAlgo| -> Option<Vec<u8>> {
-        if let Some((_, d)) = digests.iter().find(|(a, _)| *a == h) {
-            return Some(d.clone());
-        }
-        let d = h.digest(body?)?;
-        digests.push((h, d.clone()));
-        Some(d)
+    let mut c = judge_message(&msg, body, whole, policy).unwrap_or_else(|verdict| *verdict);
+    c.signer = msg.signers.first().cloned();
+    c
+}
+
+/// The kernel's checks of a parsed message, in its order: the form a module signature must
+/// have, the certificates the message carries, then the trusted keys (secondary search first,
+/// then `.platform`) and the hash blacklist. `Err` is a verdict reached before the end.
+fn judge_message(
+    msg: &pkcs7::Message,
+    body: Option<&[u8]>,
+    whole: Option<&[u8]>,
+    policy: &SigPolicy,
+) -> Result<SigCheck, Box<SigCheck>> {
+    module_signature_form(msg)?;
+    let mut digests = Digests {
+        body,
+        done: Vec::new(),
     };
     let unsupported: Vec<bool> = msg
         .signers
         .iter()
         .map(|s| !hash_supported(policy, s.hash))
         .collect();
-    // signers whose certificate the message carries are verified against it first
-    for (si, unsup) in msg.signers.iter().zip(&unsupported) {
-        if *unsup {
-            continue;
-        }
-        if let Some(c) = msg.certs.iter().find(|c| c.id() == si.auth_id) {
-            let Some(d) = digest_of(si.hash) else {
-                return with_signer(SigCheck::unknown(not_read(body, si.hash)));
-            };
-            match verify_with(c, si, &d, policy) {
-                Ok(()) => {}
-                Err(Some(errno)) => {
-                    return with_signer(SigCheck::refused(Refusal::new(
-                        errno,
-                        format!(
-                            "the signature does not verify with the certificate in the message ({})",
-                            c.description()
-                        ),
-                    )));
-                }
-                Err(None) => {
-                    return with_signer(SigCheck::unknown(format!(
-                        "kabi cannot verify {} signatures with {} keys",
-                        si.pkey.name(),
-                        c.pkey_algo
-                    )));
-                }
-            }
-        }
-    }
+    verify_carried_certs(msg, &unsupported, &mut digests, policy)?;
     if unsupported.iter().all(|&u| u) {
         let names: Vec<&str> = msg.signers.iter().map(|s| s.hash.name()).collect();
-        return with_signer(SigCheck::soft(
+        return Ok(SigCheck::soft(
             Soft::UnsupportedCrypto,
             format!("the kernel cannot compute {}", names.join(", ")),
         ));
     }
     let keys = policy.keys();
     if !keys.authoritative {
-        return with_signer(SigCheck::unknown(
+        return Ok(SigCheck::unknown(
             "the kernel's trusted keys are not known (no kernel image, /proc/keys or --trusted-cert)",
         ));
     }
@@ -411,113 +367,238 @@ fn verify_message(
         passes.push(false);
     }
     for secondary in passes {
-        let mut cached = Soft::UnavailableKey;
-        let mut any_ok: Option<(String, Keyring)> = None;
-        for (si, unsup) in msg.signers.iter().zip(&unsupported) {
-            if *unsup {
-                cached = Soft::UnsupportedCrypto;
-                continue;
+        let search = TrustSearch {
+            msg,
+            unsupported: &unsupported,
+            keys,
+            secondary,
+        };
+        match search.run(&mut digests, policy)? {
+            Pass::Verified(key, keyring) => {
+                not_blacklisted(keys, whole)?;
+                return Ok(SigCheck {
+                    outcome: Outcome::Verified { key, keyring },
+                    log: Vec::new(),
+                    signer: None,
+                });
             }
-            // a certificate of the message that is a trusted key, or the signer's key directly
-            let via_cert = msg.certs.iter().find(|c| c.id() == si.auth_id);
-            let found = match via_cert {
-                Some(c) => {
-                    let ids: Vec<Vec<u8>> = [Some(c.id()), c.skid.clone()]
-                        .into_iter()
-                        .flatten()
-                        .collect();
-                    keys.in_search(secondary)
-                        .find_map(|k| {
-                            let kc = k.cert.as_ref()?;
-                            kc.key_ids()
-                                .iter()
-                                .any(|i| ids.contains(i))
-                                .then_some(Found::Key(k, kc))
-                        })
-                        .unwrap_or_else(|| find_key(keys.in_search(secondary), si))
-                }
-                None => find_key(keys.in_search(secondary), si),
-            };
-            match found {
-                Found::None => continue,
-                Found::DescriptionOnly(k) => {
-                    return with_signer(SigCheck::unknown(format!(
-                        "signed by {}; the kernel has key '{}' in {}, whose certificate kabi does not have",
-                        si.describe(),
-                        k.description,
-                        k.keyring.name()
-                    )));
-                }
-                Found::Key(k, c) => {
-                    let Some(d) = digest_of(si.hash) else {
-                        return with_signer(SigCheck::unknown(not_read(body, si.hash)));
-                    };
-                    match verify_with(c, si, &d, policy) {
-                        Ok(()) => any_ok = Some((k.description.clone(), k.keyring)),
-                        Err(Some(_)) => {
-                            return with_signer(SigCheck::refused(Refusal::new(
-                                Errno::EKEYREJECTED,
-                                format!(
-                                    "the signature does not verify with the trusted key '{}' ({})",
-                                    k.description,
-                                    k.keyring.name()
-                                ),
-                            )));
-                        }
-                        Err(None) => {
-                            return with_signer(SigCheck::unknown(format!(
-                                "kabi cannot verify {} signatures with {} keys ('{}')",
-                                si.pkey.name(),
-                                c.pkey_algo,
-                                k.description
-                            )));
-                        }
-                    }
-                }
+            Pass::OnlyUnsupportedDigests => {
+                return Ok(SigCheck::soft(
+                    Soft::UnsupportedCrypto,
+                    "no signer with a digest the kernel can compute",
+                ));
             }
-        }
-        if let Some((key, keyring)) = any_ok {
-            // mod_is_hash_blacklisted
-            if !keys.blacklisted.is_empty() {
-                let Some(w) = whole else {
-                    return with_signer(SigCheck::unknown(
-                        "the module's hash is not computed (body not read) to look it up in the blacklist",
-                    ));
-                };
-                use sha2::Digest;
-                let h: [u8; 32] = sha2::Sha256::digest(w).into();
-                if keys.blacklisted.contains(&h) {
-                    let line = format!("Module hash {} is blacklisted", hex(&h));
-                    return with_signer(SigCheck::refused(Refusal::logged(
-                        Errno::EKEYREJECTED,
-                        line,
-                    )));
-                }
-            }
-            return with_signer(SigCheck {
-                outcome: Outcome::Verified { key, keyring },
-                log: Vec::new(),
-                signer: None,
-            });
-        }
-        if cached == Soft::UnsupportedCrypto {
-            return with_signer(SigCheck::soft(
-                Soft::UnsupportedCrypto,
-                "no signer with a digest the kernel can compute",
-            ));
+            Pass::NoKey => {}
         }
     }
-    let who = signer
-        .as_ref()
+    let who = msg
+        .signers
+        .first()
         .map(SignerInfo::describe)
         .unwrap_or_default();
-    with_signer(SigCheck::soft(
+    Ok(SigCheck::soft(
         Soft::UnavailableKey,
         format!(
             "signed by {who}, which is none of the {} keys the kernel trusts",
             keys.keys.len()
         ),
     ))
+}
+
+/// `mod_verify_sig` and `pkcs7_verify(VERIFYING_MODULE_SIGNATURE)`: detached, of data, no
+/// authenticated attributes.
+fn module_signature_form(msg: &pkcs7::Message) -> Result<(), Box<SigCheck>> {
+    let refuse = |errno, line| Err(Box::new(SigCheck::refused(Refusal::logged(errno, line))));
+    if msg.has_content {
+        return refuse(Errno::EBADMSG, "PKCS#7 signature with non-detached data");
+    }
+    if !msg.data_type_is_data {
+        return refuse(
+            Errno::EKEYREJECTED,
+            "PKCS7: Invalid module sig (not pkcs7-data)",
+        );
+    }
+    if msg.have_authattrs {
+        return refuse(
+            Errno::EKEYREJECTED,
+            "PKCS7: Invalid module sig (has authattrs)",
+        );
+    }
+    Ok(())
+}
+
+/// The body's digests, computed once per algorithm and only when a key must verify them.
+struct Digests<'a> {
+    body: Option<&'a [u8]>,
+    done: Vec<(HashAlgo, Vec<u8>)>,
+}
+
+impl Digests<'_> {
+    /// The digest of the body, or the verdict that it cannot be had.
+    fn of(&mut self, h: HashAlgo) -> Result<Vec<u8>, Box<SigCheck>> {
+        if let Some((_, d)) = self.done.iter().find(|(a, _)| *a == h) {
+            return Ok(d.clone());
+        }
+        let d = self
+            .body
+            .and_then(|b| h.digest(b))
+            .ok_or_else(|| Box::new(SigCheck::unknown(not_read(self.body, h))))?;
+        self.done.push((h, d.clone()));
+        Ok(d)
+    }
+}
+
+/// `pkcs7_verify_one` for the signers whose certificate the message carries: each signature
+/// must verify with that certificate before any trust is looked for.
+fn verify_carried_certs(
+    msg: &pkcs7::Message,
+    unsupported: &[bool],
+    digests: &mut Digests,
+    policy: &SigPolicy,
+) -> Result<(), Box<SigCheck>> {
+    for (si, unsup) in msg.signers.iter().zip(unsupported) {
+        if *unsup {
+            continue;
+        }
+        let Some(c) = msg.certs.iter().find(|c| c.id() == si.auth_id) else {
+            continue;
+        };
+        let d = digests.of(si.hash)?;
+        match verify_with(c, si, &d, policy) {
+            Ok(()) => {}
+            Err(Some(errno)) => {
+                return Err(Box::new(SigCheck::refused(Refusal::new(
+                    errno,
+                    format!(
+                        "the signature does not verify with the certificate in the message ({})",
+                        c.description()
+                    ),
+                ))));
+            }
+            Err(None) => {
+                return Err(Box::new(SigCheck::unknown(format!(
+                    "kabi cannot verify {} signatures with {} keys",
+                    si.pkey.name(),
+                    c.pkey_algo
+                ))));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// What one pass over a search list of trusted keys found.
+enum Pass {
+    /// A signer verified with this key (description, keyring).
+    Verified(String, Keyring),
+    /// No signer with a key, and some signers' digests the kernel cannot compute.
+    OnlyUnsupportedDigests,
+    NoKey,
+}
+
+/// One pass of `pkcs7_validate_trust` over the secondary search list or `.platform`.
+struct TrustSearch<'a> {
+    msg: &'a pkcs7::Message,
+    unsupported: &'a [bool],
+    keys: &'a TrustedKeys,
+    secondary: bool,
+}
+
+impl TrustSearch<'_> {
+    fn run(&self, digests: &mut Digests, policy: &SigPolicy) -> Result<Pass, Box<SigCheck>> {
+        let mut cached = Soft::UnavailableKey;
+        let mut any_ok = None;
+        for (si, unsup) in self.msg.signers.iter().zip(self.unsupported) {
+            if *unsup {
+                cached = Soft::UnsupportedCrypto;
+                continue;
+            }
+            match self.key_of(si) {
+                Found::None => continue,
+                Found::DescriptionOnly(k) => {
+                    return Err(Box::new(SigCheck::unknown(format!(
+                        "signed by {}; the kernel has key '{}' in {}, whose certificate kabi does not have",
+                        si.describe(),
+                        k.description,
+                        k.keyring.name()
+                    ))));
+                }
+                Found::Key(k, c) => {
+                    let d = digests.of(si.hash)?;
+                    match verify_with(c, si, &d, policy) {
+                        Ok(()) => any_ok = Some(Pass::Verified(k.description.clone(), k.keyring)),
+                        Err(Some(_)) => {
+                            return Err(Box::new(SigCheck::refused(Refusal::new(
+                                Errno::EKEYREJECTED,
+                                format!(
+                                    "the signature does not verify with the trusted key '{}' ({})",
+                                    k.description,
+                                    k.keyring.name()
+                                ),
+                            ))));
+                        }
+                        Err(None) => {
+                            return Err(Box::new(SigCheck::unknown(format!(
+                                "kabi cannot verify {} signatures with {} keys ('{}')",
+                                si.pkey.name(),
+                                c.pkey_algo,
+                                k.description
+                            ))));
+                        }
+                    }
+                }
+            }
+        }
+        Ok(match any_ok {
+            Some(v) => v,
+            None if cached == Soft::UnsupportedCrypto => Pass::OnlyUnsupportedDigests,
+            None => Pass::NoKey,
+        })
+    }
+
+    /// The trusted key of a signer: a certificate of the message that is a trusted key, or
+    /// the signer's key directly.
+    fn key_of(&self, si: &SignerInfo) -> Found<'_> {
+        let search = || self.keys.in_search(self.secondary);
+        let Some(c) = self.msg.certs.iter().find(|c| c.id() == si.auth_id) else {
+            return find_key(search(), si);
+        };
+        let ids: Vec<Vec<u8>> = [Some(c.id()), c.skid.clone()]
+            .into_iter()
+            .flatten()
+            .collect();
+        search()
+            .find_map(|k| {
+                let kc = k.cert.as_ref()?;
+                kc.key_ids()
+                    .iter()
+                    .any(|i| ids.contains(i))
+                    .then_some(Found::Key(k, kc))
+            })
+            .unwrap_or_else(|| find_key(search(), si))
+    }
+}
+
+/// `mod_is_hash_blacklisted`: the whole file's SHA-256 is not on the blacklist.
+fn not_blacklisted(keys: &TrustedKeys, whole: Option<&[u8]>) -> Result<(), Box<SigCheck>> {
+    if keys.blacklisted.is_empty() {
+        return Ok(());
+    }
+    let Some(w) = whole else {
+        return Err(Box::new(SigCheck::unknown(
+            "the module's hash is not computed (body not read) to look it up in the blacklist",
+        )));
+    };
+    use sha2::Digest;
+    let h: [u8; 32] = sha2::Sha256::digest(w).into();
+    if keys.blacklisted.contains(&h) {
+        let line = format!("Module hash {} is blacklisted", hex(&h));
+        return Err(Box::new(SigCheck::refused(Refusal::logged(
+            Errno::EKEYREJECTED,
+            line,
+        ))));
+    }
+    Ok(())
 }
 
 fn not_read(body: Option<&[u8]>, h: HashAlgo) -> String {

@@ -4,8 +4,8 @@
 //! ([`Lazy`]) as libkmod does, never parsed whole. Without `modules.dep` the tree itself is
 //! scanned in memory (kabi's depmod, nothing written).
 
-use crate::depmod::index::Lazy;
 use crate::glob::fnmatch;
+use crate::index::Lazy;
 use crate::module::{ModinfoEntry, modinfo, strip_module_ext};
 use crate::root::{Root, caps};
 use std::collections::{BTreeMap, BTreeSet};
@@ -39,6 +39,8 @@ pub type Softdeps = BTreeMap<String, (Vec<String>, Vec<String>)>;
 /// A module directory's indexes.
 pub struct ModuleIndex {
     root: Root,
+    /// How `modules.dep` is computed when the directory has none.
+    scan: Option<DepScan>,
     kver: String,
     /// Inside the root.
     rel: PathBuf,
@@ -62,12 +64,24 @@ pub fn module_name_of(rel: &str) -> Option<String> {
     Some(normalize(strip_module_ext(base)?))
 }
 
+/// Computes the `modules.dep` lines of `lib/modules/<kver>` in memory, for a directory without
+/// one (what depmod would write: the depmod layer's `dep_lines_in`). The tree layer reads
+/// indexes; it does not make them, so whoever builds a [`ModuleIndex`] above depmod hands it in.
+pub type DepScan = fn(&Root, &str) -> Vec<String>;
+
 impl ModuleIndex {
+    /// Without `modules.dep`, compute the dependencies with `scan` (else there are none).
+    pub fn with_scan(mut self, scan: DepScan) -> ModuleIndex {
+        self.scan = Some(scan);
+        self
+    }
+
     /// The indexes of `lib/modules/<kver>` inside `root`.
     pub fn new(root: &Root, kver: &str) -> Result<ModuleIndex, crate::Error> {
-        crate::depmod::check_release(kver).map_err(|e| crate::Error::Usage(e.to_string()))?;
+        super::check_release(kver).map_err(crate::Error::Usage)?;
         Ok(ModuleIndex {
             root: root.try_clone()?,
+            scan: None,
             kver: kver.to_string(),
             rel: Path::new("lib/modules").join(kver),
             dep_bin: OnceLock::new(),
@@ -148,7 +162,10 @@ impl ModuleIndex {
                     .lines()
                     .map(str::to_string)
                     .collect(),
-                None => crate::depmod::dep_lines_in(&self.root, &self.kver),
+                None => self
+                    .scan
+                    .map(|scan| scan(&self.root, &self.kver))
+                    .unwrap_or_default(),
             };
             lines
                 .iter()

@@ -3,7 +3,7 @@
 //! patterns), then built-in modules (`modules.builtin`, `modules.builtin.modinfo`). Without a
 //! `modules.dep`, the tree itself is searched for a file of that name.
 
-use super::index::{Hit, ModuleIndex};
+use super::index::{DepScan, Hit, ModuleIndex};
 use crate::module::ModinfoEntry;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -38,11 +38,16 @@ pub enum Found {
 }
 
 impl ModuleDir {
-    /// `<root>/lib/modules/<kver>`, with kmod's plain string concatenation.
-    pub fn new(root: Option<&str>, kver: &str) -> ModuleDir {
+    /// `<root>/lib/modules/<kver>`, with kmod's plain string concatenation; without a
+    /// `modules.dep`, the dependencies are computed with `scan` ([`DepScan`]).
+    pub fn new(root: Option<&str>, kver: &str, scan: Option<DepScan>) -> ModuleDir {
         let idx = crate::root::Root::open(root.unwrap_or("/"))
             .and_then(|r| ModuleIndex::new(&r, kver))
             .ok()
+            .map(|i| match scan {
+                Some(s) => i.with_scan(s),
+                None => i,
+            })
             .map(Arc::new);
         ModuleDir {
             dir: format!("{}/lib/modules/{}", root.unwrap_or(""), kver),
@@ -172,7 +177,7 @@ mod tests {
         let d = tmp.path().join("lib/modules/1.0/kernel/fs");
         std::fs::create_dir_all(&d).unwrap();
         std::fs::write(d.join("my-fs.ko.xz"), b"x").unwrap();
-        let md = ModuleDir::new(Some(root), "1.0");
+        let md = ModuleDir::new(Some(root), "1.0", None);
         assert_eq!(
             md.lookup("my_fs"),
             vec![Found::File {
@@ -202,7 +207,7 @@ mod tests {
             b"ext4.license=GPL\0ext4.alias=fs-ext4\0xfs.license=GPL\0",
         )
         .unwrap();
-        let md = ModuleDir::new(Some(root), "1.0");
+        let md = ModuleDir::new(Some(root), "1.0", None);
         let udf = Found::File {
             name: "udf".into(),
             path: PathBuf::from(format!("{root}/lib/modules/1.0/kernel/udf.ko")),

@@ -111,7 +111,7 @@ fn walk_dir(
                         }),
                         Err(err) => out.problems.push(format!(
                             "fstatat({display}, {name}): {}",
-                            crate::depmod::errno_text(&err)
+                            crate::error::errno_text(&err)
                         )),
                     }
                 }
@@ -141,7 +141,7 @@ fn walk_dir(
                     )),
                     Err(err) => out.problems.push(format!(
                         "fstatat({display}, {name}): {}",
-                        crate::depmod::errno_text(&err)
+                        crate::error::errno_text(&err)
                     )),
                 }
             }
@@ -181,7 +181,7 @@ fn enter(
 /// An error of kabi's as C's `%m` would print it.
 fn io_text(e: &crate::Error) -> String {
     match e {
-        crate::Error::Io { source, .. } => crate::depmod::errno_text(source),
+        crate::Error::Io { source, .. } => crate::error::errno_text(source),
         e => e.to_string(),
     }
 }

@@ -12,12 +12,12 @@
 
 pub mod initramfs;
 pub mod links;
-pub mod ops;
-pub mod plan;
-pub mod state;
-pub mod status;
+pub(crate) mod ops;
+pub(crate) mod plan;
+pub(crate) mod state;
+pub(crate) mod status;
 pub mod suse;
-pub mod txn;
+pub(crate) mod txn;
 
 use crate::check::{Problem, check_set_with_sigs};
 use crate::error::Error;
@@ -383,7 +383,7 @@ impl<'r> Kernels<'r> {
             .into_par_iter()
             .map(|(l, t)| {
                 let m = if signatures {
-                    Module::read_in_with_sig(root, &t, Detail::Full, policy)
+                    crate::sig::read_module_in(root, &t, Detail::Full, policy)
                         .map(|(m, sc)| (m, Some(sc)))
                 } else {
                     Module::read_in(root, &t, Detail::Full).map(|m| (m, None))

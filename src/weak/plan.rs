@@ -3,7 +3,7 @@
 //! a changed module. Nothing here writes.
 
 use super::state::{Other, WeakState};
-use super::{Decision, Kernels, Links, module_name};
+use super::{Decision, Kernels, Links};
 use crate::error::Error;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -102,7 +102,6 @@ pub struct Plan {
     /// Per kernel: the file names of modules whose links changed, or that were added or
     /// removed in that kernel's own tree.
     pub changed_modules: BTreeMap<String, BTreeSet<String>>,
-    pub images: Vec<Image>,
 }
 
 impl Plan {
@@ -373,52 +372,4 @@ pub fn remove_kernel(snap: &Snapshot, krel: &str) -> Plan {
         ..KernelPlan::default()
     });
     plan
-}
-
-/// The initramfs images of the kernels whose modules changed that hold one of them (read
-/// as a stream). An image that cannot be read is named too, to be safe.
-pub fn images(k: &Kernels, plan: &mut Plan) {
-    for (krel, names) in &plan.changed_modules {
-        if names.is_empty() {
-            continue;
-        }
-        let path = if k.layout.suse {
-            PathBuf::from(format!("boot/initrd-{krel}"))
-        } else {
-            PathBuf::from(format!("boot/initramfs-{krel}.img"))
-        };
-        let stems: BTreeSet<&str> = names
-            .iter()
-            .filter_map(|n| crate::module::strip_module_ext(n))
-            .collect();
-        let want = |f: &str| {
-            let base = f.rsplit('/').next().unwrap_or(f);
-            crate::module::strip_module_ext(base).is_some_and(|s| stems.contains(s))
-        };
-        let found = match k.root.open_file(&path) {
-            Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
-                continue; // no image: nothing to rebuild
-            }
-            Err(e) => Err(e.to_string()),
-            Ok((f, _)) => super::initramfs::scan(std::io::BufReader::new(f), &want),
-        };
-        let (held, unreadable) = match found {
-            Ok(h) => (h, None),
-            Err(e) => (names.iter().cloned().collect(), Some(e)),
-        };
-        if held.is_empty() {
-            continue;
-        }
-        plan.images.push(Image {
-            krel: krel.clone(),
-            path,
-            held,
-            unreadable,
-        });
-    }
-}
-
-/// A module name from a list on standard input, for messages.
-pub fn name_of(p: &Path) -> String {
-    module_name(p)
 }

@@ -136,8 +136,3 @@ pub fn inside_target(root: &Root, at: &Path, target: &Path) -> PathBuf {
     crate::root::normalize_lexically(&Path::new("/").join(at).join(target))
         .unwrap_or_else(|| target.to_path_buf())
 }
-
-/// Does the target of a link exist inside the root, as a regular file?
-pub fn target_exists(root: &Root, target: &Path) -> bool {
-    root.is_file(target)
-}

@@ -91,6 +91,121 @@ pub fn fetch_kernel(flavour: &str, abi: Option<&str>) -> Option<PathBuf> {
     Some(PathBuf::from(String::from_utf8(out.stdout).unwrap().trim()))
 }
 
+/// The ABIs (`NN` of 6.1.0-NN) of a flavour that the apt lists offer with image and
+/// headers, oldest first (`testdata/fetch-kernel.sh --abis`).
+pub fn kernel_abis(flavour: &str) -> Vec<u32> {
+    let mut cmd = Command::new(testdata().join("fetch-kernel.sh"));
+    cmd.args(["--abis", flavour]);
+    if let Some(arch) = debian_arch(flavour) {
+        cmd.env("ARCH", arch);
+    }
+    let out = cmd.output().expect("run testdata/fetch-kernel.sh --abis");
+    let mut abis: Vec<u32> = String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    abis.sort_unstable();
+    abis
+}
+
+/// A fetched kernel: its root (see [`fetch_kernel`]), ABI and exports
+/// (`usr/src/linux-headers-<kver>/Module.symvers`: symbol -> CRC, export type, namespace).
+pub struct FetchedKernel {
+    pub root: PathBuf,
+    pub abi: u32,
+    pub kver: String,
+    pub symvers: std::collections::BTreeMap<String, (String, String, String)>,
+}
+
+impl FetchedKernel {
+    fn fetch(flavour: &str, abi: u32) -> Option<FetchedKernel> {
+        let root = fetch_kernel(flavour, Some(&abi.to_string()))?;
+        let (_, kver) = module_dir(&root);
+        let text = std::fs::read_to_string(
+            root.join(format!("usr/src/linux-headers-{kver}/Module.symvers")),
+        )
+        .ok()?;
+        let symvers = text
+            .lines()
+            .filter_map(|l| {
+                let f: Vec<&str> = l.split('\t').collect();
+                let at = |i: usize| f.get(i).copied().unwrap_or_default().to_string();
+                (f.len() >= 4).then(|| (at(1), (at(0), at(3), at(4))))
+            })
+            .collect();
+        Some(FetchedKernel {
+            root,
+            abi,
+            kver,
+            symvers,
+        })
+    }
+
+    /// The CRC of `module_layout`, which every module of a MODVERSIONS kernel is checked
+    /// against: two kernels whose CRCs differ refuse each other's modules.
+    pub fn module_layout(&self) -> Option<&str> {
+        self.symvers
+            .get("module_layout")
+            .map(|(crc, _, _)| crc.as_str())
+    }
+}
+
+/// How many ABIs a property search fetches at most (each is a download the first time).
+const SEARCH_LIMIT: usize = 6;
+
+/// The two kernels of `flavour`, older then newer, with the newest newer ABI whose
+/// Module.symvers is identical to an older one's: modules built for the older load on the
+/// newer (Debian's ABI-compatible updates, e.g. 6.1.0-56 and -57). Found by property, not by
+/// number: the archive moves. `None` (after a SKIPPED message; a failure in CI) when the apt
+/// lists offer no such pair.
+pub fn kernels_with_identical_symvers(flavour: &str) -> Option<(FetchedKernel, FetchedKernel)> {
+    let abis = kernel_abis(flavour);
+    let mut newer: Option<FetchedKernel> = None;
+    for &abi in abis.iter().rev().take(SEARCH_LIMIT) {
+        let Some(k) = FetchedKernel::fetch(flavour, abi) else {
+            continue; // in the lists, not in the archive
+        };
+        if let Some(n) = newer.take()
+            && n.symvers == k.symvers
+        {
+            return Some((k, n));
+        }
+        newer = Some(k);
+    }
+    assert!(
+        !in_ci(),
+        "no two {flavour} kernels with identical symvers in {abis:?}"
+    );
+    eprintln!("SKIPPED: no two {flavour} kernels with identical symvers in {abis:?}");
+    None
+}
+
+/// The newest kernel of `flavour` and the newest older one whose `module_layout` CRC
+/// differs (older, newer): every module of one is refused by the other (e.g. 6.1.0-47 and
+/// -56). Found by property, as [`kernels_with_identical_symvers`].
+pub fn kernels_with_different_layout(flavour: &str) -> Option<(FetchedKernel, FetchedKernel)> {
+    let abis = kernel_abis(flavour);
+    let mut newest: Option<FetchedKernel> = None;
+    for &abi in abis.iter().rev().take(SEARCH_LIMIT) {
+        let Some(k) = FetchedKernel::fetch(flavour, abi) else {
+            continue;
+        };
+        match &newest {
+            None => newest = Some(k),
+            Some(n) if k.module_layout().is_some() && k.module_layout() != n.module_layout() => {
+                return Some((k, newest.take()?));
+            }
+            Some(_) => {}
+        }
+    }
+    assert!(
+        !in_ci(),
+        "no two {flavour} kernels with different module_layout in {abis:?}"
+    );
+    eprintln!("SKIPPED: no two {flavour} kernels with different module_layout in {abis:?}");
+    None
+}
+
 /// The Debian architecture of a kernel flavour other than amd64's.
 fn debian_arch(flavour: &str) -> Option<&'static str> {
     Some(match flavour {

@@ -264,7 +264,7 @@ impl Initramfs {
             kabi()
                 .arg("depmod")
                 .arg("--no-cache")
-                .arg("-b")
+                .arg("--root")
                 .arg(staging.path())
                 .arg("-C")
                 .arg(&empty)

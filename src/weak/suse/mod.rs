@@ -19,8 +19,8 @@
 //! writes them), else `/lib/modules` (SLE 15; links name `/lib/modules/...`). kabi's depmod
 //! and lock work through `/lib/modules`, so a root with only `/usr/lib/modules` is refused.
 
-pub mod initrd;
-pub mod plan;
+pub(crate) mod initrd;
+pub(crate) mod plan;
 pub mod sysconfig;
 
 use super::plan::Snapshot;
