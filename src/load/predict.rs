@@ -371,7 +371,7 @@ impl Predict for RunningPredictor {
         let extra = self.extra.clone();
         let sig = self.base().target.sig.clone();
         // the module and its signature check from one read of the file
-        let (m, sc) = Module::read_in_with_sig(&host, &abs, crate::module::Detail::Full, &sig)
+        let (m, sc) = crate::sig::read_module_in(&host, &abs, crate::module::Detail::Full, &sig)
             .map_err(|e| e.to_string())?;
         let t = self.target_for(&m);
         let v = check_with_sig(&m, Some(path.to_path_buf()), &t, &extra, Some(&sc));

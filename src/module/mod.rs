@@ -88,17 +88,6 @@ impl Module {
         Module::parse_file_with(&data, rel, detail).map_err(|e| Error::parse(&shown, e))
     }
 
-    /// [`crate::sig::read_module_in`], for the callers not yet moved to it (`load::predict`):
-    /// the last use of `sig` by `module`, whose removal ends the module<->sig import cycle.
-    pub fn read_in_with_sig(
-        root: &crate::root::Root,
-        rel: &Path,
-        detail: Detail,
-        policy: &crate::sig::SigPolicy,
-    ) -> Result<(Module, crate::sig::SigCheck), Error> {
-        crate::sig::read_module_in(root, rel, detail, policy)
-    }
-
     /// Parse the bytes of a module file; `path` only supplies the fallback name.
     pub fn parse_file(data: &[u8], path: &Path) -> Result<Module, ParseError> {
         Module::parse_file_with(data, path, Detail::Full)
