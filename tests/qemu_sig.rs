@@ -181,6 +181,8 @@ fn prediction(out: &str, name: &str) -> Result_ {
                 .unwrap_or_default();
             match detail.find(" (") {
                 _ if detail.starts_with('(') => String::new(),
+                // kabi's words for a refusal the kernel makes without a message
+                _ if detail.ends_with("(the kernel logs nothing)") => String::new(),
                 Some(i) => detail[..i].to_string(),
                 None => detail,
             }

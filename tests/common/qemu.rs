@@ -1,8 +1,10 @@
 //! Booting a real kernel under qemu with kabi as `/init` (see "Booting a real kernel under
 //! qemu" in the shared test material).
 //!
-//! [`static_kabi`] builds kabi as a static executable (once per test process, in
-//! `target/static` so that it never waits on or invalidates the normal target directory);
+//! [`static_kabi_guest`] builds kabi as a static non-PIE executable for the initramfs, and
+//! [`static_kabi`] as the static PIE that is shipped (once per test process each, in
+//! `target/static-guest` and `target/static`, so that they never wait on or invalidate the
+//! normal target directory);
 //! [`Initramfs`] packs a gzip-compressed cpio `newc` archive without root (device nodes are
 //! plain archive entries); [`boot`] runs `qemu-system-x86_64` under TCG and parses the markers
 //! kabi's init personality prints on the serial console:
@@ -59,56 +61,70 @@ pub fn require_qemu() -> bool {
     found
 }
 
-/// kabi built as a static, non-PIE executable (glibc, `+crt-static`, no debug info), once per test
-/// process: `target/static/x86_64-unknown-linux-gnu/release/kabi`. Cargo's own lock on
-/// `target/static` serialises test processes that build it at the same time.
+/// kabi built as it is shipped: a static PIE (glibc, `+crt-static`, no debug info), once per
+/// test process, in `target/static` (what `scripts/package.sh` packs: lintian accepts a
+/// static PIE, not a static non-PIE executable). Cargo's own lock on the directory
+/// serialises test processes that build it at the same time.
 pub fn static_kabi() -> PathBuf {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let target = "x86_64-unknown-linux-gnu";
-        let dir = repo().join("target/static");
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let out = Command::new(cargo)
-            .current_dir(repo())
-            .args(["build", "--release", "--bin", "kabi", "--target", target])
-            .env("CARGO_TARGET_DIR", &dir)
-            // not position-independent, as Debian's busybox-static is: under TCG a fixed
-            // address lets qemu reuse its translated code from one process to the next;
-            // a static PIE, loaded at a new address each time, costs about 90 ms per exec in
-            // the guest (tests/qemu_load_cost.rs)
-            .env(
-                "RUSTFLAGS",
-                "-C target-feature=+crt-static -C relocation-model=static",
-            )
-            // the guest needs no debug info; whole-program optimisation would only make the
-            // test build slower
-            .env("CARGO_PROFILE_RELEASE_DEBUG", "0")
-            .env("CARGO_PROFILE_RELEASE_STRIP", "debuginfo")
-            .env("CARGO_PROFILE_RELEASE_LTO", "false")
-            .env("CARGO_PROFILE_RELEASE_CODEGEN_UNITS", "16")
-            .output()
-            .expect("run cargo build for the static kabi");
-        assert!(
-            out.status.success(),
-            "building the static kabi failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let bin = dir.join(target).join("release/kabi");
-        let elf = std::fs::read(&bin).unwrap_or_else(|e| panic!("{}: {e}", bin.display()));
-        assert!(
-            !has_interp(&elf),
-            "{} has a program interpreter: it is not static",
-            bin.display()
-        );
-        assert_eq!(
-            u16::from_le_bytes([elf[16], elf[17]]),
-            2,
-            "{}: e_type is not ET_EXEC (a position-independent build)",
-            bin.display()
-        );
-        bin
-    })
-    .clone()
+    BIN.get_or_init(|| build_static("target/static", false))
+        .clone()
+}
+
+/// kabi built as a static, non-PIE executable for the guests' initramfs, in
+/// `target/static-guest`: as Debian's busybox-static is, so that under TCG a fixed address lets
+/// qemu reuse its translated code from one process to the next; a static PIE, loaded at a new
+/// address each time, costs about 90 ms per exec in the guest (tests/qemu_load_cost.rs).
+pub fn static_kabi_guest() -> PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| build_static("target/static-guest", true))
+        .clone()
+}
+
+fn build_static(dir: &str, fixed_address: bool) -> PathBuf {
+    let target = "x86_64-unknown-linux-gnu";
+    let dir = repo().join(dir);
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let out = Command::new(cargo)
+        .current_dir(repo())
+        .args(["build", "--release", "--bin", "kabi", "--target", target])
+        .env("CARGO_TARGET_DIR", &dir)
+        .env(
+            "RUSTFLAGS",
+            if fixed_address {
+                "-C target-feature=+crt-static -C relocation-model=static"
+            } else {
+                "-C target-feature=+crt-static"
+            },
+        )
+        // the guest needs no debug info; whole-program optimisation would only make the
+        // test build slower
+        .env("CARGO_PROFILE_RELEASE_DEBUG", "0")
+        .env("CARGO_PROFILE_RELEASE_STRIP", "debuginfo")
+        .env("CARGO_PROFILE_RELEASE_LTO", "false")
+        .env("CARGO_PROFILE_RELEASE_CODEGEN_UNITS", "16")
+        .output()
+        .expect("run cargo build for the static kabi");
+    assert!(
+        out.status.success(),
+        "building the static kabi failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let bin = dir.join(target).join("release/kabi");
+    let elf = std::fs::read(&bin).unwrap_or_else(|e| panic!("{}: {e}", bin.display()));
+    assert!(
+        !has_interp(&elf),
+        "{} has a program interpreter: it is not static",
+        bin.display()
+    );
+    // ET_EXEC (2) for a fixed address, ET_DYN (3) for a static PIE
+    assert_eq!(
+        u16::from_le_bytes([elf[16], elf[17]]),
+        if fixed_address { 2 } else { 3 },
+        "{}: not the ELF type asked for (fixed address: {fixed_address})",
+        bin.display()
+    );
+    bin
 }
 
 /// Does this ELF64 little-endian executable have a PT_INTERP segment (a dynamic loader)?
@@ -161,7 +177,7 @@ impl Initramfs {
     /// (one kabi command line per line; `#` comments).
     pub fn kabi(script: &str) -> Self {
         let mut ird = Self::new();
-        let bin = static_kabi();
+        let bin = static_kabi_guest();
         let exe = std::fs::read(&bin).unwrap_or_else(|e| panic!("{}: {e}", bin.display()));
         ird.add_file("/init", &exe, 0o755);
         ird.add_file("/etc/kabi-init", script.as_bytes(), 0o644);
