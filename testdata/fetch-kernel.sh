@@ -3,6 +3,10 @@
 #
 #   testdata/fetch-kernel.sh FLAVOUR [ABI]     e.g.  amd64   cloud-amd64 47
 #   testdata/fetch-kernel.sh --abis FLAVOUR    the ABIs that can be fetched, oldest first
+#   testdata/fetch-kernel.sh --symvers FLAVOUR ABI   only that kernel's Module.symvers: prints
+#                                              its path (the headers package alone, ~1.5 MB,
+#                                              against ~27 MB for the image; for finding
+#                                              kernels by property, tests/common/kernels.rs)
 #
 # FLAVOUR is a Debian kernel flavour (amd64, cloud-amd64, rt-amd64). Without ABI, the newest
 # 6.1.0-NN ABI for which both linux-image-6.1.0-NN-FLAVOUR-unsigned and
@@ -12,10 +16,14 @@
 # ARCH=i386 (or another Debian architecture) fetches a foreign kernel through a private apt
 # list directory in the cache, without adding the architecture to the machine's dpkg.
 set -euo pipefail
-list_only=
+list_only= symvers_only=
 if [ "${1:-}" = --abis ]; then
     list_only=1
     shift
+elif [ "${1:-}" = --symvers ]; then
+    symvers_only=1
+    shift
+    [ -n "${2:-}" ] || { echo "usage: fetch-kernel.sh --symvers FLAVOUR ABI" >&2; exit 2; }
 fi
 flavour=${1:?usage: fetch-kernel.sh [--abis] FLAVOUR [ABI]}
 abi=${2:-}
@@ -56,8 +64,39 @@ if [ -z "$abi" ]; then
     [ -n "$abi" ] || die "no 6.1.0-NN ABI has both linux-image-*-$flavour-unsigned and linux-headers-*-$flavour in the apt lists"
 fi
 
+[[ $abi =~ ^[0-9]+$ ]] || die "ABI must be a number like 57, not '$abi'"
 kver="6.1.0-$abi-$flavour"
 root="$cache/trees/$kver"
+if [ -n "$symvers_only" ]; then
+    # the unpacked tree's if there is one, else the headers package's, kept in $cache/symvers
+    if [ -f "$root/.complete" ]; then
+        echo "$root/usr/src/linux-headers-$kver/Module.symvers"
+        exit 0
+    fi
+    mkdir -p "$cache/symvers"
+    out="$cache/symvers/$kver.symvers"
+    exec 8>"$cache/symvers/.lock-$kver"
+    flock -w 1800 8 || die "timed out waiting for another fetch of $kver's symvers"
+    if [ ! -f "$out" ]; then
+        cd "$cache/debs"
+        exec 9>"$cache/debs/.lock"
+        flock -w 1800 9 || die "timed out waiting for the apt lock of $cache/debs"
+        pkg="linux-headers-$kver"
+        if ! ls "${pkg}_"*.deb >/dev/null 2>&1; then
+            apt-get download "$pkg" >/dev/null 2>&1 \
+                || { apt-get update -qq >/dev/null 2>&1; apt-get download "$pkg" >/dev/null 2>&1; } \
+                || die "apt-get download $pkg failed (is the ABI $abi still in the archive?)"
+        fi
+        flock -u 9
+        deb=$(ls "${pkg}_"*.deb | sort -V | tail -n 1)
+        dpkg-deb --fsys-tarfile "$deb" | tar -xO "./usr/src/linux-headers-$kver/Module.symvers" >"$out.tmp" \
+            || die "$deb: no usr/src/linux-headers-$kver/Module.symvers"
+        [ -s "$out.tmp" ] || die "$deb: an empty Module.symvers"
+        mv "$out.tmp" "$out"
+    fi
+    echo "$out"
+    exit 0
+fi
 if [ -f "$root/.complete" ]; then
     echo "$root"
     exit 0

@@ -1,6 +1,7 @@
 //! Shared helpers of the integration tests.
 #![allow(dead_code)]
 
+pub mod kernels;
 pub mod kmodtools;
 pub mod kmp;
 pub mod qemu;
@@ -109,105 +110,60 @@ pub fn kernel_abis(flavour: &str) -> Vec<u32> {
 }
 
 /// A fetched kernel: its root (see [`fetch_kernel`]), ABI and exports
-/// (`usr/src/linux-headers-<kver>/Module.symvers`: symbol -> CRC, export type, namespace).
+/// (`usr/src/linux-headers-<kver>/Module.symvers`).
 pub struct FetchedKernel {
     pub root: PathBuf,
     pub abi: u32,
     pub kver: String,
-    pub symvers: std::collections::BTreeMap<String, (String, String, String)>,
+    pub symvers: kernels::Symvers,
 }
 
 impl FetchedKernel {
-    fn fetch(flavour: &str, abi: u32) -> Option<FetchedKernel> {
-        let root = fetch_kernel(flavour, Some(&abi.to_string()))?;
+    pub fn fetch(flavour: &str, abi: &str) -> Option<FetchedKernel> {
+        let root = fetch_kernel(flavour, Some(abi))?;
         let (_, kver) = module_dir(&root);
-        let text = std::fs::read_to_string(
-            root.join(format!("usr/src/linux-headers-{kver}/Module.symvers")),
-        )
-        .ok()?;
-        let symvers = text
-            .lines()
-            .filter_map(|l| {
-                let f: Vec<&str> = l.split('\t').collect();
-                let at = |i: usize| f.get(i).copied().unwrap_or_default().to_string();
-                (f.len() >= 4).then(|| (at(1), (at(0), at(3), at(4))))
-            })
-            .collect();
+        let path = root.join(format!("usr/src/linux-headers-{kver}/Module.symvers"));
+        let text =
+            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         Some(FetchedKernel {
             root,
-            abi,
+            abi: abi.parse().expect("an ABI number"),
             kver,
-            symvers,
+            symvers: kernels::parse_symvers(&text),
         })
     }
 
     /// The CRC of `module_layout`, which every module of a MODVERSIONS kernel is checked
     /// against: two kernels whose CRCs differ refuse each other's modules.
     pub fn module_layout(&self) -> Option<&str> {
-        self.symvers
-            .get("module_layout")
-            .map(|(crc, _, _)| crc.as_str())
+        kernels::module_layout(&self.symvers)
     }
 }
 
-/// How many ABIs a property search fetches at most (each is a download the first time).
-const SEARCH_LIMIT: usize = 6;
-
-/// The two kernels of `flavour`, older then newer, with the newest newer ABI whose
-/// Module.symvers is identical to an older one's: modules built for the older load on the
-/// newer (Debian's ABI-compatible updates, e.g. 6.1.0-56 and -57). Found by property, not by
-/// number: the archive moves. `None` (after a SKIPPED message; a failure in CI) when the apt
-/// lists offer no such pair.
+/// The kernels of roles `old` and `new` of `flavour` (see [`kernels`]): the newest two ABIs
+/// whose Module.symvers are identical, so that modules built for the older load on the newer
+/// (Debian's ABI-compatible updates). `None` (after a SKIPPED message; a failure in CI)
+/// when the apt lists offer no such pair.
 pub fn kernels_with_identical_symvers(flavour: &str) -> Option<(FetchedKernel, FetchedKernel)> {
-    let abis = kernel_abis(flavour);
-    let mut newer: Option<FetchedKernel> = None;
-    for &abi in abis.iter().rev().take(SEARCH_LIMIT) {
-        let Some(k) = FetchedKernel::fetch(flavour, abi) else {
-            continue; // in the lists, not in the archive
-        };
-        if let Some(n) = newer.take()
-            && n.symvers == k.symvers
-        {
-            return Some((k, n));
-        }
-        newer = Some(k);
-    }
-    assert!(
-        !in_ci(),
-        "no two {flavour} kernels with identical symvers in {abis:?}"
-    );
-    eprintln!("SKIPPED: no two {flavour} kernels with identical symvers in {abis:?}");
-    None
+    let k = kernels::roles(flavour)?;
+    Some((
+        FetchedKernel::fetch(flavour, k.old)?,
+        FetchedKernel::fetch(flavour, k.new)?,
+    ))
 }
 
-/// The newest kernel of `flavour` and the newest older one whose `module_layout` CRC
-/// differs (older, newer): every module of one is refused by the other (e.g. 6.1.0-47 and
-/// -56). Found by property, as [`kernels_with_identical_symvers`].
+/// The kernels of roles `other` and `new` of `flavour` (older, newer; see [`kernels`]): their
+/// `module_layout` CRCs differ, so every module of one is refused by the other.
 pub fn kernels_with_different_layout(flavour: &str) -> Option<(FetchedKernel, FetchedKernel)> {
-    let abis = kernel_abis(flavour);
-    let mut newest: Option<FetchedKernel> = None;
-    for &abi in abis.iter().rev().take(SEARCH_LIMIT) {
-        let Some(k) = FetchedKernel::fetch(flavour, abi) else {
-            continue;
-        };
-        match &newest {
-            None => newest = Some(k),
-            Some(n) if k.module_layout().is_some() && k.module_layout() != n.module_layout() => {
-                return Some((k, newest.take()?));
-            }
-            Some(_) => {}
-        }
-    }
-    assert!(
-        !in_ci(),
-        "no two {flavour} kernels with different module_layout in {abis:?}"
-    );
-    eprintln!("SKIPPED: no two {flavour} kernels with different module_layout in {abis:?}");
-    None
+    let k = kernels::roles(flavour)?;
+    Some((
+        FetchedKernel::fetch(flavour, k.other)?,
+        FetchedKernel::fetch(flavour, k.new)?,
+    ))
 }
 
 /// The Debian architecture of a kernel flavour other than amd64's.
-fn debian_arch(flavour: &str) -> Option<&'static str> {
+pub(crate) fn debian_arch(flavour: &str) -> Option<&'static str> {
     Some(match flavour {
         "686" | "686-pae" => "i386",
         "armmp" | "armmp-lpae" => "armhf",
