@@ -1,5 +1,5 @@
-//! What kabi finds where depmod is blind: a real 6.1.0-55 module that loads in 6.1.0-56
-//! (byte-identical symvers) is altered in one `.modinfo` record at a time, each a change the
+//! What kabi finds where depmod is blind: a real module of the `old` kernel that loads in the
+//! `new` one (byte-identical symvers; `common::kernels`) is altered in one `.modinfo` record at a time, each a change the
 //! kernel's loader refuses and `depmod -e -E` does not notice.
 
 mod common;
@@ -12,18 +12,21 @@ const MODULE: &str = "kernel/crypto/ofb.ko"; // imports CRYPTO_INTERNAL, GPL, vm
 struct Setup {
     new_root: PathBuf,
     new_kver: String,
+    old_kver: String,
     original: Vec<u8>,
 }
 
 fn setup() -> Option<Setup> {
-    let old = fetch_kernel("cloud-amd64", Some("55"))?;
-    let new_root = fetch_kernel("cloud-amd64", Some("56"))?;
-    let (old_dir, _) = module_dir(&old);
+    let k = kernels::cloud()?;
+    let old = k.fetch(k.old)?;
+    let new_root = k.fetch(k.new)?;
+    let (old_dir, old_kver) = module_dir(&old);
     let (_, new_kver) = module_dir(&new_root);
     let original = std::fs::read(old_dir.join(MODULE)).unwrap();
     Some(Setup {
         new_root,
         new_kver,
+        old_kver,
         original,
     })
 }
@@ -40,7 +43,7 @@ fn patch(data: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
     d
 }
 
-/// `kabi check --json` against the installed 6.1.0-56 kernel: (exit code, problems).
+/// `kabi check --json` against the installed `new` kernel: (exit code, problems).
 fn kabi_check(s: &Setup, file: &Path) -> (i32, Vec<serde_json::Value>) {
     let out = run(kabi()
         .args(["check", "--json", "--root"])
@@ -55,7 +58,7 @@ fn kabi_check(s: &Setup, file: &Path) -> (i32, Vec<serde_json::Value>) {
     )
 }
 
-/// depmod's warnings about `file` when checked against 6.1.0-56's symvers.
+/// depmod's warnings about `file` when checked against the `new` kernel's symvers.
 fn depmod_warnings(s: &Setup, file: &Path) -> Vec<String> {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("lib/modules/6.1.0-0-x");
@@ -189,7 +192,11 @@ fn depmod_blind_spots() {
         .arg(&magic)
         .arg(&no_ns));
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("ofb: version magic '6.1.0-55-cloud-amd64 SMP preempt mod_unload modversionz ' should be '6.1.0-56-cloud-amd64 SMP preempt mod_unload modversions '"), "{text}");
+    let words = format!(
+        "ofb: version magic '{} SMP preempt mod_unload modversionz ' should be '{} SMP preempt mod_unload modversions '",
+        s.old_kver, s.new_kver
+    );
+    assert!(text.contains(&words), "{text}");
     assert!(
         text.contains("from namespace CRYPTO_INTERNAL, but does not import it."),
         "{text}"
@@ -280,12 +287,9 @@ fn depmod_blind_spots() {
 
 #[test]
 fn module_layout_is_the_first_reason_and_fatal() {
-    let Some(old) = fetch_kernel("cloud-amd64", Some("47")) else {
-        return;
-    };
-    let Some(new) = fetch_kernel("cloud-amd64", Some("56")) else {
-        return;
-    };
+    let Some(k) = kernels::cloud() else { return };
+    let Some(old) = k.fetch(k.other) else { return };
+    let Some(new) = k.fetch(k.new) else { return };
     let (old_dir, _) = module_dir(&old);
     let (_, kver) = module_dir(&new);
     let out = run(kabi()
@@ -329,7 +333,7 @@ fn a_module_without_versions_gets_one_taint_f_note() {
     }
     let Some(s) = setup() else { return };
     let tmp = tempfile::tempdir().unwrap();
-    // 56's own build: without __versions the whole vermagic must match (same_magic)
+    // the new kernel's own build: without __versions the whole vermagic must match (same_magic)
     let (new_dir, _) = module_dir(&s.new_root);
     let with = new_dir.join(MODULE);
     let without = tmp.path().join("ofb.ko");

@@ -32,12 +32,12 @@ fn failing(verdicts: &serde_json::Value) -> Vec<String> {
         .collect()
 }
 
+/// Two consecutive kernels with one `module_layout` and some other CRCs (`common::kernels`).
 #[test]
-fn diff_53_to_54() {
-    let (Some(a), Some(b)) = (
-        fetch_kernel("cloud-amd64", Some("53")),
-        fetch_kernel("cloud-amd64", Some("54")),
-    ) else {
+fn diff_of_a_partial_pair() {
+    let Some(k) = kernels::cloud() else { return };
+    let Some((x, y)) = k.partial() else { return };
+    let (Some(a), Some(b)) = (k.fetch(x), k.fetch(y)) else {
         return;
     };
     let (adir, akver) = module_dir(&a);
@@ -62,9 +62,9 @@ fn diff_53_to_54() {
         .iter()
         .filter(|(k, v)| mb.get(*k).is_some_and(|w| w.2 != v.2))
         .count();
-    assert!(crc > 1000 && added > 0);
+    assert!(crc > 0, "{x} -> {y}: no CRC changed");
 
-    let mods = adir.join("kernel/drivers/net");
+    let mods = adir.join("kernel");
     let out = run(kabi()
         .args(["diff-abi", "--json"])
         .arg(&sa)
@@ -117,10 +117,8 @@ fn diff_53_to_54() {
 
 #[test]
 fn identical_kernels_have_an_empty_diff() {
-    let (Some(a), Some(b)) = (
-        fetch_kernel("cloud-amd64", Some("55")),
-        fetch_kernel("cloud-amd64", Some("56")),
-    ) else {
+    let Some(k) = kernels::cloud() else { return };
+    let (Some(a), Some(b)) = (k.fetch(k.old), k.fetch(k.new)) else {
         return;
     };
     let (_, ak) = module_dir(&a);
