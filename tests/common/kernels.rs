@@ -10,11 +10,12 @@
 //!   (and so from `old`'s): each refuses every module of the other;
 //! * `spare`: a third ABI with the same symvers as `old` and `new` (a newer version of a
 //!   vendor package built for a kernel that is not installed);
-//! * `partial`: two consecutive ABIs with the same `module_layout` whose symvers differ: some
-//!   modules of the older load on the newer, some do not.
+//! * `partial`: two consecutive ABIs with the same `module_layout` and some other CRCs of
+//!   the symbols both export: some modules of the older load on the newer, some do not.
 //!
-//! Only the headers package of a candidate is fetched while searching
-//! (`fetch-kernel.sh --symvers`, ~1.5 MB); a test fetches the whole kernel of the roles it uses.
+//! The search is `testdata/kernel-roles.sh` (the scripts use it too): only the headers package
+//! of a candidate is fetched (`fetch-kernel.sh --symvers`, ~1.5 MB); a test fetches the whole
+//! kernel of the roles it uses.
 //! The same roles serve every test, so the suite downloads few kernels. Resolved once per test
 //! process. A role that cannot be found is a test failure in CI and a skip elsewhere, with
 //! the ABIs seen in the message.
@@ -84,13 +85,6 @@ pub struct Kernels {
     partial: Option<(&'static str, &'static str)>,
 }
 
-/// How many candidate ABIs a search reads the symvers of at most.
-const SEARCH_LIMIT: usize = 10;
-
-fn leak(abi: u32) -> &'static str {
-    Box::leak(abi.to_string().into_boxed_str())
-}
-
 /// A failed property search: a failure in CI, a skip elsewhere.
 fn missing(what: &str) {
     assert!(!in_ci(), "{what}");
@@ -119,109 +113,59 @@ impl Kernels {
         self.spare
     }
 
-    /// Two consecutive ABIs (older, newer) with the same `module_layout` and different
-    /// symvers (a skip, or a failure in CI, without).
+    /// Two consecutive ABIs (older, newer) with the same `module_layout` and some other
+    /// CRCs (a skip, or a failure in CI, without).
     pub fn partial(&self) -> Option<(&'static str, &'static str)> {
         if self.partial.is_none() {
             missing(&format!(
-                "no two consecutive {} ABIs with one module_layout and different symvers in {:?}",
+                "no two consecutive {} ABIs with one module_layout and other CRCs in {:?}",
                 self.flavour, self.abis
             ));
         }
         self.partial
     }
 
+    /// `testdata/kernel-roles.sh FLAVOUR`, the one implementation of the roles (the scripts
+    /// use it too), read.
     fn resolve(flavour: &'static str) -> Option<Kernels> {
         let abis = kernel_abis(flavour);
-        // the candidates that could be read, newest first
-        let mut seen: Vec<(u32, Symvers)> = Vec::new();
-        let mut next = abis.iter().rev().take(SEARCH_LIMIT).copied();
-        let mut load_one = |seen: &mut Vec<(u32, Symvers)>| -> bool {
-            for abi in next.by_ref() {
-                if let Some(s) = symvers_of(flavour, abi) {
-                    seen.push((abi, s));
-                    return true;
-                }
-            }
-            false
-        };
-        // the identical pair: the first two neighbours (newest first) with equal symvers
-        let mut pair = None;
-        while pair.is_none() {
-            if !load_one(&mut seen) {
-                break;
-            }
-            let n = seen.len();
-            if n >= 2 && seen[n - 1].1 == seen[n - 2].1 {
-                pair = Some(n - 2);
-            }
+        let mut cmd = Command::new(testdata().join("kernel-roles.sh"));
+        cmd.arg(flavour);
+        if let Some(arch) = debian_arch(flavour) {
+            cmd.env("ARCH", arch);
         }
-        let Some(i) = pair else {
+        let out = cmd.output().expect("run testdata/kernel-roles.sh");
+        if !out.status.success() {
             missing(&format!(
-                "no two {flavour} ABIs with identical symvers in {abis:?}"
+                "the {flavour} kernels by role (of {abis:?}): {}",
+                String::from_utf8_lossy(&out.stderr).trim()
             ));
             return None;
-        };
-        let (new_abi, new_sv) = (seen[i].0, seen[i].1.clone());
-        let layout = module_layout(&new_sv).map(str::to_string);
-        // other: the newest ABI older than new whose module_layout differs
-        let mut other = None;
-        let mut k = i + 2;
-        loop {
-            while k >= seen.len() {
-                if !load_one(&mut seen) {
-                    break;
-                }
-            }
-            let Some((abi, sv)) = seen.get(k) else { break };
-            if module_layout(sv).is_some() && module_layout(sv).map(str::to_string) != layout {
-                other = Some(*abi);
-                break;
-            }
-            k += 1;
         }
-        let Some(other) = other else {
-            missing(&format!(
-                "no {flavour} ABI older than {new_abi} with another module_layout in {abis:?}"
-            ));
-            return None;
+        let line = String::from_utf8(out.stdout).unwrap();
+        let role = |name: &str| -> Option<&'static str> {
+            line.split_whitespace()
+                .find_map(|w| w.strip_prefix(name)?.strip_prefix('='))
+                .filter(|v| !v.is_empty())
+                .map(|v| &*Box::leak(v.to_string().into_boxed_str()))
         };
-        let spare = seen
-            .get(i + 2)
-            .filter(|(_, sv)| *sv == new_sv)
-            .map(|(abi, _)| leak(*abi));
-        // partial: neighbours with one module_layout and different symvers
-        let mut partial = None;
-        let mut j = 0;
-        loop {
-            while j + 1 >= seen.len() {
-                if !load_one(&mut seen) {
-                    break;
-                }
-            }
-            let (Some((newer, a)), Some((older, b))) = (seen.get(j), seen.get(j + 1)) else {
-                break;
-            };
-            if a != b && module_layout(a).is_some() && module_layout(a) == module_layout(b) {
-                partial = Some((leak(*older), leak(*newer)));
-                break;
-            }
-            j += 1;
-        }
+        let required = |name: &str| {
+            role(name).unwrap_or_else(|| panic!("kernel-roles.sh printed no {name}: {line}"))
+        };
         let k = Kernels {
             flavour,
-            newest: leak(seen[0].0),
-            old: leak(seen[i + 1].0),
-            new: leak(new_abi),
-            other: leak(other),
-            spare,
-            partial,
+            newest: required("newest"),
+            old: required("old"),
+            new: required("new"),
+            other: required("other"),
+            spare: role("spare"),
+            partial: role("partial").map(|p| {
+                p.split_once(',')
+                    .unwrap_or_else(|| panic!("kernel-roles.sh: partial={p}"))
+            }),
             abis,
         };
-        eprintln!(
-            "kernels of {flavour} by role: newest {}, identical {} {}, other layout {}, spare {:?}, partial {:?} (of {:?})",
-            k.newest, k.old, k.new, k.other, k.spare, k.partial, k.abis
-        );
+        eprintln!("kernels of {flavour} by role: {}", line.trim());
         Some(k)
     }
 }
