@@ -15,7 +15,8 @@
 //! `.ko.xz` and as `.ko.zst` (recompressed once, cached under
 //! `$KABI_CACHE/recompressed/<kver>-{xz,zst}`); depmod.d with `updates/`, `extra/`,
 //! symlinked `weak-updates/`, `override`, `search`, `exclude` and `external`, with and
-//! without `modules.order`; `-e` with `-E` (47's modules against 56's Module.symvers) and
+//! without `modules.order`; `-e` with `-E` (the modules of the `other` kernel of `common::kernels` against the
+//! Module.symvers of `new`, whose `module_layout` differs) and
 //! with `-F` (the stub System.map of the image package, and one made from the symvers);
 //! `-n`; an explicit list of modules; `-A`; `-w` and `-v`; dependency cycles (made by
 //! renaming an undefined symbol of a module to an export of a module that needs it); an
@@ -939,7 +940,7 @@ fn depmod_d_without_modules_order() {
 
 /// Module.symvers of cloud-amd64 ABI `abi`.
 fn symvers_of(abi: &str) -> Option<String> {
-    let root = fetch_kernel("cloud-amd64", Some(abi))?;
+    let root = kernels::cloud()?.fetch(abi)?;
     let (_, kver) = module_dir(&root);
     let s = root.join(format!("usr/src/linux-headers-{kver}/Module.symvers"));
     assert!(s.is_file(), "{}", s.display());
@@ -956,35 +957,37 @@ fn count_warnings(stderr: &str) -> (usize, usize) {
 
 #[test]
 fn unknown_and_disagreeing_symbols_with_symvers() {
-    let Some(p) = Pair::fetch("cloud-amd64", Some("47")) else {
+    let Some(kn) = kernels::cloud() else { return };
+    let Some(p) = Pair::fetch("cloud-amd64", Some(kn.other)) else {
         return;
     };
-    let (Some(sv56), Some(sv47)) = (symvers_of("56"), symvers_of("47")) else {
+    let (Some(sv_new), Some(sv_other)) = (symvers_of(kn.new), symvers_of(kn.other)) else {
         return;
     };
-    // 47's modules against 56's symvers: every module disagrees, a few symbols are unknown
-    let (k, mut problems) = p.run_both("47 -e -E 56", &["-e", "-E", &sv56], &no_modules);
+    // other's modules against new's symvers: every module disagrees (module_layout at least)
+    let (k, mut problems) = p.run_both("other -e -E new", &["-e", "-E", &sv_new], &no_modules);
     assert_success("-e -E", &k);
     let (dis, unk) = count_warnings(&k.stderr);
-    eprintln!("kmod: {dis} disagreements, {unk} unknown symbols");
-    assert!(dis > 18_000 && unk > 0, "kmod: {dis} / {unk}");
-    problems.extend(p.compare_outputs("47 -e -E 56"));
+    let modules = walk(&p.dir(Kmod), &|f| f.extension().is_some_and(|e| e == "ko")).len();
+    eprintln!("kmod: {dis} disagreements, {unk} unknown symbols in {modules} modules");
+    assert!(modules > 1000 && dis > modules, "kmod: {dis} / {unk}");
+    problems.extend(p.compare_outputs("other -e -E new"));
 
     // its own symvers: nothing to say
-    let (k, more) = p.run_both("47 -e -E 47", &["-e", "-E", &sv47], &no_modules);
+    let (k, more) = p.run_both("other -e -E other", &["-e", "-E", &sv_other], &no_modules);
     assert_eq!(count_warnings(&k.stderr), (0, 0), "{}", k.stderr);
     problems.extend(more);
 
     // -E without -e: checked but not printed; -e without -E or -F: kmod's warning;
     // -E and -F: -E wins
-    let (k, more) = p.run_both("47 -E 56", &["-E", &sv56], &no_modules);
+    let (k, more) = p.run_both("other -E new", &["-E", &sv_new], &no_modules);
     assert!(k.stderr.is_empty(), "{}", k.stderr);
     problems.extend(more);
-    let (k, more) = p.run_both("47 -e", &["-e"], &no_modules);
+    let (k, more) = p.run_both("other -e", &["-e"], &no_modules);
     assert!(k.stderr.contains("-e needs -E or -F"), "{}", k.stderr);
     problems.extend(more);
-    problems.extend(p.compare_outputs("47 -e"));
-    let stub = Path::new(&sv56)
+    problems.extend(p.compare_outputs("other -e"));
+    let stub = Path::new(&sv_new)
         .ancestors()
         .nth(4)
         .unwrap()
@@ -998,11 +1001,11 @@ fn unknown_and_disagreeing_symbols_with_symvers() {
                 .to_string_lossy()
                 .starts_with("System.map-")
         })
-        .expect("boot/System.map-* of 56");
+        .expect("boot/System.map-* of new");
     let stub = stub.to_string_lossy().into_owned();
     let (k, more) = p.run_both(
-        "47 -e -E 56 -F",
-        &["-e", "-E", &sv56, "-F", &stub],
+        "other -e -E new -F",
+        &["-e", "-E", &sv_new, "-F", &stub],
         &no_modules,
     );
     assert_eq!(count_warnings(&k.stderr), (dis, unk));
@@ -1012,20 +1015,21 @@ fn unknown_and_disagreeing_symbols_with_symvers() {
 
 #[test]
 fn unknown_symbols_with_system_map() {
-    let Some(p) = Pair::fetch("cloud-amd64", Some("47")) else {
+    let Some(kn) = kernels::cloud() else { return };
+    let Some(p) = Pair::fetch("cloud-amd64", Some(kn.other)) else {
         return;
     };
-    let Some(root56) = fetch_kernel("cloud-amd64", Some("56")) else {
+    let Some(root_new) = kn.fetch(kn.new) else {
         return;
     };
-    let (_, kver56) = module_dir(&root56);
+    let (_, kver_new) = module_dir(&root_new);
     let mut problems = Vec::new();
 
     // the image package's System.map: an 83-byte stub, so every vmlinux symbol is unknown
-    let stub = root56.join(format!("boot/System.map-{kver56}"));
+    let stub = root_new.join(format!("boot/System.map-{kver_new}"));
     assert!(stub.is_file(), "{}", stub.display());
     let stub = stub.to_string_lossy().into_owned();
-    let (k, more) = p.run_both("47 -e -F stub", &["-e", "-F", &stub], &no_modules);
+    let (k, more) = p.run_both("other -e -F stub", &["-e", "-F", &stub], &no_modules);
     problems.extend(more);
     let (dis, unk) = count_warnings(&k.stderr);
     assert!(
@@ -1033,10 +1037,10 @@ fn unknown_symbols_with_system_map() {
         "kmod with the stub: {dis} / {unk}"
     );
 
-    // a System.map made from 56's Module.symvers, every 40th vmlinux symbol left out, with
+    // a System.map made from new's Module.symvers, every 40th vmlinux symbol left out, with
     // lines of other types around
     let symvers = std::fs::read_to_string(
-        root56.join(format!("usr/src/linux-headers-{kver56}/Module.symvers")),
+        root_new.join(format!("usr/src/linux-headers-{kver_new}/Module.symvers")),
     )
     .unwrap();
     let mut map = String::new();
@@ -1055,9 +1059,9 @@ fn unknown_symbols_with_system_map() {
     std::fs::create_dir_all(p.shared()).unwrap();
     std::fs::write(&made, map).unwrap();
     let made = made.to_string_lossy().into_owned();
-    let (k, more) = p.run_both("47 -e -F made", &["-e", "-F", &made], &no_modules);
+    let (k, more) = p.run_both("other -e -F made", &["-e", "-F", &made], &no_modules);
     problems.extend(more);
-    problems.extend(p.compare_outputs("47 -e -F made"));
+    problems.extend(p.compare_outputs("other -e -F made"));
     let (dis, unk) = count_warnings(&k.stderr);
     eprintln!("kmod with a made System.map: {dis} disagreements, {unk} unknown");
     assert!(dis == 0 && unk > 0 && unk < 10_000, "kmod: {dis} / {unk}");
@@ -1526,24 +1530,26 @@ fn command_line_errors() {
 }
 
 /// `-b` relative to the working directory and with a trailing slash (kmod keeps the `//`
-/// in the paths it prints), and no KVER (the running kernel's release): 47's modules under
-/// `lib/modules/$(uname -r)`, with `-e -E` 56's symvers so that paths are printed.
+/// in the paths it prints), and no KVER (the running kernel's release): the modules of the
+/// `other` kernel under `lib/modules/$(uname -r)`, with `-e -E` the symvers of `new` (another
+/// `module_layout`) so that paths are printed.
 #[test]
 fn relative_basedir_and_default_release() {
     if !require_tool("depmod") {
         return;
     }
-    let Some(root47) = fetch_kernel("cloud-amd64", Some("47")) else {
+    let Some(kn) = kernels::cloud() else { return };
+    let Some(root_other) = kn.fetch(kn.other) else {
         return;
     };
-    let Some(sv56) = symvers_of("56") else {
+    let Some(sv_new) = symvers_of(kn.new) else {
         return;
     };
     let release = std::fs::read_to_string("/proc/sys/kernel/osrelease")
         .unwrap()
         .trim()
         .to_string();
-    let (src, _) = module_dir(&root47);
+    let (src, _) = module_dir(&root_other);
     let p = Pair::new(&src, &release);
     let run_rel = |s: Side, slash: &str| -> Run {
         let mut cmd = match s {
@@ -1559,7 +1565,7 @@ fn relative_basedir_and_default_release() {
             .arg(format!("{}{slash}", s.name()))
             .arg("-C")
             .arg(p.conf())
-            .args(["-e", "-E", &sv56]);
+            .args(["-e", "-E", &sv_new]);
         let out = run(&mut cmd);
         Run {
             status: out.status.code(),

@@ -167,13 +167,17 @@ fn weak_status_and_verify_outputs_validate() {
     if !common::require_tool("gcc-12") {
         return;
     }
-    for abi in ["55", "56"] {
+    // vendor modules of `old` offered to `new` (identical symvers: common::kernels)
+    let Some(k) = common::kernels::cloud() else {
+        return;
+    };
+    for abi in [k.old, k.new] {
         if common::weak::vendor_modules(abi).is_none() {
             return;
         }
     }
     let tmp = tempfile::tempdir().unwrap();
-    let Some(r) = common::weak::weak_root(tmp.path(), &["55", "56"], &["55"]) else {
+    let Some(r) = common::weak::weak_root(tmp.path(), &[k.old, k.new], &[k.old]) else {
         return;
     };
     let o = common::run(
@@ -185,7 +189,7 @@ fn weak_status_and_verify_outputs_validate() {
                 "--basedir",
             ])
             .arg(&r.root)
-            .arg(r.kver("56")),
+            .arg(r.kver(k.new)),
     );
     assert!(o.status.success());
     let o = common::run(
@@ -198,7 +202,7 @@ fn weak_status_and_verify_outputs_validate() {
     refuses_an_undescribed_field("weak-status.schema.json", &v, "");
     let o = common::run(
         common::kabi()
-            .args(["verify", "--json", "-k", r.kver("56"), "--root"])
+            .args(["verify", "--json", "-k", r.kver(k.new), "--root"])
             .arg(&r.root),
     );
     let v = check("verify.schema.json", &o.stdout);
@@ -266,19 +270,18 @@ fn check_with_signatures_and_stablelist_validates() {
     check("check.schema.json", &o.stdout);
 }
 
-/// Real Debian kernels: 6.1.0-47's modules (another `module_layout`) and 6.1.0-56's own,
-/// checked against the installed 6.1.0-56; `info` on a directory of real modules; `diff-abi`
+/// Real Debian kernels (`common::kernels`): the modules of `other` (another `module_layout`)
+/// and those of `new`, checked against the installed `new`; `info` on a directory of real modules; `diff-abi`
 /// of the two kernels' symvers with those modules. Every document validates, the verdicts'
 /// outcome fields agree with their problems, and an undescribed field anywhere we try is
 /// refused.
 #[test]
 fn real_kernels_check_info_and_diff_abi_validate() {
-    let Some(old) = common::fetch_kernel("cloud-amd64", Some("47")) else {
+    let Some(k) = common::kernels::cloud() else {
         return;
     };
-    let Some(new) = common::fetch_kernel("cloud-amd64", Some("56")) else {
-        return;
-    };
+    let Some(old) = k.fetch(k.other) else { return };
+    let Some(new) = k.fetch(k.new) else { return };
     let (old_dir, old_kver) = common::module_dir(&old);
     let (new_dir, new_kver) = common::module_dir(&new);
     let o = common::run(
@@ -301,7 +304,7 @@ fn real_kernels_check_info_and_diff_abi_validate() {
             None => assert!(x["errno"].is_null()),
             Some(p) => {
                 assert_eq!(x["errno"], p["errno"]);
-                // 47's modules fail first on module_layout, -ENOEXEC, in the kernel's words
+                // other's modules fail first on module_layout, -ENOEXEC, in the kernel's words
                 assert_eq!(p["kind"], "module-layout");
                 assert_eq!(p["errno"], "ENOEXEC");
                 assert!(

@@ -3,12 +3,13 @@
 //! real Debian cloud-amd64 kernels (their images hold the build key that signed their own
 //! modules) and the unsigned vendor modules built against their headers.
 //!
-//! The modules used, for kernel 56:
+//! The kernels are the `old` and `new` of `common::kernels` (identical symvers, each built
+//! with its own key). The modules used, for kernel new:
 //! * `kabi_vendor_a` / `kabi_vendor_b`: unsigned (-ENODATA: taint E, refused when enforced);
-//! * 56's own `dummy`: signed by 56's build key (verified: loads even when enforced);
-//! * 55's `nlmon`: signed by 55's build key, which 56 does not trust (-ENOKEY: taint E,
+//! * new's own `dummy`: signed by new's build key (verified: loads even when enforced);
+//! * old's `nlmon`: signed by old's build key, which new does not trust (-ENOKEY: taint E,
 //!   refused when enforced);
-//! * 56's `veth` with one byte of its build-id changed: its signature no longer verifies with
+//! * new's `veth` with one byte of its build-id changed: its signature no longer verifies with
 //!   the trusted key (-EKEYREJECTED, refused enforced or not).
 
 mod common;
@@ -122,31 +123,34 @@ fn ok(found: &std::collections::BTreeMap<String, Value>, name: &str) {
 /// release, its command line (`module.sig_enforce=1`) and lockdown state.
 #[test]
 fn verify_applies_the_signature_verdict() {
+    let Some(kr) = common::kernels::cloud() else {
+        return;
+    };
     if !common::require_tool("depmod") {
         return;
     }
-    let Some(k55) = common::fetch_kernel("cloud-amd64", Some("55")) else {
+    let Some(k_old) = kr.fetch(kr.old) else {
         return;
     };
-    let Some(k56) = common::fetch_kernel("cloud-amd64", Some("56")) else {
+    let Some(k_new) = kr.fetch(kr.new) else {
         return;
     };
-    if common::weak::vendor_modules("56").is_none() {
+    if common::weak::vendor_modules(kr.new).is_none() {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
-    let Some(r) = weak_root(&tmp.path().join("root"), &["56"], &["56"]) else {
+    let Some(r) = weak_root(&tmp.path().join("root"), &[kr.new], &[kr.new]) else {
         return;
     };
-    let kver = r.kver("56").to_string();
+    let kver = r.kver(kr.new).to_string();
     let root = r.root.clone();
-    let updates = r.module_dir("56").join("updates");
+    let updates = r.module_dir(kr.new).join("updates");
     put(
-        &in_tree(&k55, "kernel/drivers/net/nlmon.ko"),
+        &in_tree(&k_old, "kernel/drivers/net/nlmon.ko"),
         &updates.join("nlmon.ko"),
     );
     tampered(
-        &in_tree(&k56, "kernel/drivers/net/veth.ko"),
+        &in_tree(&k_new, "kernel/drivers/net/veth.ko"),
         &updates.join("veth.ko"),
     );
     let conf = root.join("etc/modules-load.d");
@@ -252,36 +256,39 @@ fn verify_applies_the_signature_verdict() {
     assert_eq!(verify(&root, &kver).0, Some(0));
 }
 
-/// `kabi weak status` judges the modules another kernel's `extra/` offers to kernel 56 with
-/// 56's signature policy as installed: its configuration and its image's key.
+/// `kabi weak status` judges the modules another kernel's `extra/` offers to kernel `new` with
+/// its signature policy as installed: its configuration and its image's key.
 #[test]
 fn weak_status_applies_the_signature_verdict() {
-    let Some(k55) = common::fetch_kernel("cloud-amd64", Some("55")) else {
+    let Some(kr) = common::kernels::cloud() else {
         return;
     };
-    let Some(k56) = common::fetch_kernel("cloud-amd64", Some("56")) else {
+    let Some(k_old) = kr.fetch(kr.old) else {
         return;
     };
-    if common::weak::vendor_modules("55").is_none() {
+    let Some(k_new) = kr.fetch(kr.new) else {
+        return;
+    };
+    if common::weak::vendor_modules(kr.old).is_none() {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
-    let Some(r) = weak_root(&tmp.path().join("root"), &["55", "56"], &["55"]) else {
+    let Some(r) = weak_root(&tmp.path().join("root"), &[kr.old, kr.new], &[kr.old]) else {
         return;
     };
-    let k = r.kver("56").to_string();
-    let extra55 = r.module_dir("55").join("extra/signed");
+    let k = r.kver(kr.new).to_string();
+    let extra_old = r.module_dir(kr.old).join("extra/signed");
     put(
-        &in_tree(&k55, "kernel/drivers/net/nlmon.ko"),
-        &extra55.join("nlmon.ko"),
+        &in_tree(&k_old, "kernel/drivers/net/nlmon.ko"),
+        &extra_old.join("nlmon.ko"),
     );
     put(
-        &in_tree(&k56, "kernel/drivers/net/dummy.ko"),
-        &extra55.join("dummy.ko"),
+        &in_tree(&k_new, "kernel/drivers/net/dummy.ko"),
+        &extra_old.join("dummy.ko"),
     );
     tampered(
-        &in_tree(&k56, "kernel/drivers/net/veth.ko"),
-        &extra55.join("veth.ko"),
+        &in_tree(&k_new, "kernel/drivers/net/veth.ko"),
+        &extra_old.join("veth.ko"),
     );
     let status = || {
         let o = common::run(
@@ -347,7 +354,7 @@ fn weak_status_applies_the_signature_verdict() {
     compatible(&e, "dummy");
 }
 
-/// A system root for `kabi load`'s prediction: kernel 56 running (its image and
+/// A system root for `kabi load`'s prediction: `kernel` running (its image and
 /// configuration in `boot/`, its exports in `proc/kallsyms`, from its Module.symvers).
 fn running_root(dir: &Path, kernel: &Path) -> (PathBuf, String) {
     let (_, kver) = common::module_dir(kernel);
@@ -383,17 +390,20 @@ fn running_root(dir: &Path, kernel: &Path) -> (PathBuf, String) {
 /// words; a module signed by the kernel's key is admitted.
 #[test]
 fn load_prediction_applies_the_running_signature_policy() {
-    use kabi::load::predict::{Predict, RunningPredictor};
-    let Some(k56) = common::fetch_kernel("cloud-amd64", Some("56")) else {
+    let Some(kr) = common::kernels::cloud() else {
         return;
     };
-    let Some(vendor) = common::weak::vendor_modules("56") else {
+    use kabi::load::predict::{Predict, RunningPredictor};
+    let Some(kernel) = kr.fetch(kr.newest) else {
+        return;
+    };
+    let Some(vendor) = common::weak::vendor_modules(kr.newest) else {
         return;
     };
     let tmp = tempfile::tempdir().unwrap();
-    let (proc, _) = running_root(tmp.path(), &k56);
+    let (proc, _) = running_root(tmp.path(), &kernel);
     let unsigned = vendor.join("kabi_vendor_a.ko");
-    let dummy = in_tree(&k56, "kernel/drivers/net/dummy.ko");
+    let dummy = in_tree(&kernel, "kernel/drivers/net/dummy.ko");
     let admit = |name: &str, path: &Path| RunningPredictor::new(&proc, None).admit(name, path);
 
     // not enforced: both admitted (the unsigned one taints)

@@ -1,5 +1,5 @@
-//! `kabi verify` on a real multi-kernel root (cloud 47, 55, 56) with vendor modules built
-//! against each ABI's headers: a healthy host exits 0; a broken weak link and an
+//! `kabi verify` on a real multi-kernel root (the cloud-amd64 kernels of roles other, old and
+//! new of `common::kernels`) with vendor modules built against each ABI's headers: a healthy host exits 0; a broken weak link and an
 //! incompatible vendor module give exit 1 with both reasons, in the report, the JSON and
 //! the Prometheus metrics file.
 
@@ -13,23 +13,26 @@ fn healthy_then_broken_host() {
     if !common::require_tool("gcc-12") {
         return;
     }
-    for abi in ["47", "55", "56"] {
+    let Some(k) = common::kernels::cloud() else {
+        return;
+    };
+    for abi in [k.other, k.old, k.new] {
         if common::weak::vendor_modules(abi).is_none() {
             return;
         }
     }
     let tmp = tempfile::tempdir().unwrap();
-    let Some(r) = weak_root(tmp.path(), &["47", "55", "56"], &["47", "55"]) else {
+    let Some(r) = weak_root(tmp.path(), &[k.other, k.old, k.new], &[k.other, k.old]) else {
         return;
     };
-    let k56 = r.kver("56").to_string();
-    // the host wants dummy at boot; 55's vendor modules are linked into 56
+    let k_new = r.kver(k.new).to_string();
+    // the host wants dummy at boot; old's vendor modules are linked into new
     let conf = r.root.join("etc/modules-load.d");
     std::fs::create_dir_all(&conf).unwrap();
     std::fs::write(conf.join("host.conf"), "dummy\n").unwrap();
     let list: String = ["kabi_vendor_a.ko", "kabi_vendor_b.ko"]
         .iter()
-        .map(|m| format!("{}\n", r.extra("55").join(m).display()))
+        .map(|m| format!("{}\n", r.extra(k.old).join(m).display()))
         .collect();
     let mut child = common::kabi()
         .args([
@@ -48,7 +51,7 @@ fn healthy_then_broken_host() {
     let verify = |extra: &[&str]| {
         common::run(
             common::kabi()
-                .args(["verify", "-k", &k56, "--root"])
+                .args(["verify", "-k", &k_new, "--root"])
                 .arg(&r.root)
                 .args(extra),
         )
@@ -61,8 +64,8 @@ fn healthy_then_broken_host() {
         "{text}"
     );
 
-    // break it: the weak link of a points nowhere, and 47's b is linked into 56 by hand
-    let weak = r.weak_updates("56").join("kabi-vendor");
+    // break it: the weak link of a points nowhere, and other's b is linked into new by hand
+    let weak = r.weak_updates(k.new).join("kabi-vendor");
     std::fs::remove_file(weak.join("kabi_vendor_a.ko")).unwrap();
     std::os::unix::fs::symlink(
         r.root
@@ -72,7 +75,7 @@ fn healthy_then_broken_host() {
     .unwrap();
     std::fs::remove_file(weak.join("kabi_vendor_b.ko")).unwrap();
     std::os::unix::fs::symlink(
-        r.extra("47").join("kabi_vendor_b.ko"),
+        r.extra(k.other).join("kabi_vendor_b.ko"),
         weak.join("kabi_vendor_b.ko"),
     )
     .unwrap();
@@ -88,7 +91,7 @@ fn healthy_then_broken_host() {
     );
     let prom = std::fs::read_to_string(&metrics).unwrap();
     assert!(
-        prom.contains(&format!("kabi_verify_success{{kernel=\"{k56}\"}} 0")),
+        prom.contains(&format!("kabi_verify_success{{kernel=\"{k_new}\"}} 0")),
         "{prom}"
     );
     assert!(
@@ -110,8 +113,8 @@ fn healthy_then_broken_host() {
     );
 
     // a kernel with no symvers, no own modules and no image cannot be verified: exit 2
-    std::fs::remove_file(r.root.join(format!("boot/symvers-{k56}.gz"))).unwrap();
-    std::fs::remove_file(r.root.join(format!("boot/vmlinuz-{k56}"))).unwrap();
-    let _ = std::fs::remove_dir_all(r.root.join("lib/modules").join(&k56).join("kernel"));
+    std::fs::remove_file(r.root.join(format!("boot/symvers-{k_new}.gz"))).unwrap();
+    std::fs::remove_file(r.root.join(format!("boot/vmlinuz-{k_new}"))).unwrap();
+    let _ = std::fs::remove_dir_all(r.root.join("lib/modules").join(&k_new).join("kernel"));
     assert_eq!(verify(&[]).status.code(), Some(2));
 }
