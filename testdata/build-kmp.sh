@@ -3,9 +3,12 @@
 # testdata/vendor/ (built by build-vendor.sh against real Debian cloud-amd64 headers), plus a
 # few hundred small noarch packages, with Debian's rpmbuild; print the directory holding them.
 #
-#   testdata/build-kmp.sh
+#   testdata/build-kmp.sh OLD OTHER SPARE PAE     e.g.  build-kmp.sh 56 54 55 57
 #
-# Output: $KABI_CACHE/kmp/ with
+# OLD, OTHER and SPARE are cloud-amd64 ABIs, PAE a 686-pae ABI (i386): the tests give the
+# kernels of their roles (tests/common/kernels.rs): OLD's and SPARE's symvers are identical
+# to those of the kernel the tests link into (role new), OTHER's module_layout differs.
+# Output: $KABI_CACHE/kmp/OLD-OTHER-SPARE-PAE/ with
 #   RPMS/*.rpm      the KMPs and their companions (list below)
 #   weak2/*.rpm     the KMPs only weak-modules2's tests install, with weak2/index.txt
 #   many/*.rpm      300 small noarch packages kabi-many-NNN (a root with a few hundred
@@ -18,30 +21,31 @@
 # where KVER is the kernel's version without its flavour, dashes turned into underscores, and
 # FLAVOR is what follows the last dash of the kernel release: SUSE's weak-modules2 takes a
 # KMP's flavour as what follows the last dash of its name (add_kmp: ${kmpshort##*-}) and
-# considers kernels whose release ends in -FLAVOR. A KMP for Debian's 6.1.0-55-cloud-amd64 is
-# therefore kabi-vendor-kmp-amd64-1.0_k6.1.0_55-1 (flavour amd64; Debian's amd64, cloud-amd64
+# considers kernels whose release ends in -FLAVOR. A KMP for Debian's 6.1.0-OLD-cloud-amd64 is
+# therefore kabi-vendor-kmp-amd64-1.0_k6.1.0_OLD-1 (flavour amd64; Debian's amd64, cloud-amd64
 # and rt-amd64 kernels all end in -amd64).
 #
 # The packages (x86_64 unless noted; ABI NN = the vendor modules built for 6.1.0-NN-cloud-amd64):
-#   kabi-vendor-kmp-amd64-1.0_k6.1.0_55-1   ABI 55, /usr/lib/modules/KREL/updates/kabi-vendor/
-#   kabi-vendor-kmp-amd64-1.0_k6.1.0_55-2   the same modules, a newer release
-#   kabi-vendor-kmp-amd64-1.1_k6.1.0_47-1   ABI 47 (a newer version, incompatible with 55/56)
-#   kabi-vendor-kmp-amd64-0.9_k6.1.0_47-1   ABI 47 with SLE 15's older /lib/modules/KREL/updates/
-#   kabi-other-kmp-amd64-1.0_k6.1.0_55-1    another KMP whose updates/kabi-other/kabi_vendor_a.ko
+#   kabi-vendor-kmp-amd64-1.0_k6.1.0_OLD-1   ABI OLD, /usr/lib/modules/KREL/updates/kabi-vendor/
+#   kabi-vendor-kmp-amd64-1.0_k6.1.0_OLD-2   the same modules, a newer release
+#   kabi-vendor-kmp-amd64-1.1_k6.1.0_OTHER-1 ABI OTHER (a newer version, incompatible with OLD)
+#   kabi-vendor-kmp-amd64-0.9_k6.1.0_OTHER-1 ABI OTHER with SLE 15's older /lib/modules/KREL/updates/
+#   kabi-other-kmp-amd64-1.0_k6.1.0_OLD-1    another KMP whose updates/kabi-other/kabi_vendor_a.ko
 #                                           overlaps kabi-vendor's basename
-#   kabi-vendor-kmp-pae-1.0_k6.1.0_55-1     i686, the vendor modules built for Debian's i386
-#                                           6.1.0-55-686-pae (flavour pae): a KMP of another
+#   kabi-vendor-kmp-pae-1.0_k6.1.0_PAE-1     i686, the vendor modules built for Debian's i386
+#                                           6.1.0-PAE-686-pae (flavour pae): a KMP of another
 #                                           flavour, to be ignored by amd64 kernels
-#   kabi-inkernel-kmp-amd64-6.1.0_55-1      provides kmp_in_kernel, module under KREL/kernel/
+#   kabi-inkernel-kmp-amd64-6.1.0_OLD-1      provides kmp_in_kernel, module under KREL/kernel/
 #                                           (as SUSE's KMPs built from the kernel spec)
 #   kabi-multi-kmp-amd64-1.0-1              modules for two kernels (weak-modules2 refuses it)
 #   kabi-empty-kmp-amd64-1.0-1              no module at all (weak-modules2 warns and skips it)
 #   kabi-vendor-doc-1.0-1 (noarch)          an ordinary package, Epoch 2
 # and, in weak2/ (its own index.txt), kept out of RPMS/ so that the database fixtures made
 # from RPMS/ stay as they are:
-#   kabi-vendor-kmp-amd64-1.2_k6.1.0_57-1   ABI 57 (symvers identical to 55's and 56's): a
-#                                           newer version compatible with 55 and 56, for
-#                                           weak-modules2's replacement and fallback tests
+#   kabi-vendor-kmp-amd64-1.2_k6.1.0_SPARE-1 ABI SPARE (symvers identical to OLD's): a newer
+#                                           version compatible with OLD and its twins, for a
+#                                           kernel not installed, for weak-modules2's
+#                                           replacement and fallback tests
 # Each KMP carries what a real SUSE KMP carries, written by hand in the spec (SUSE's
 # find-provides/find-requires generate them; Debian's rpmbuild has no such generator, so
 # AutoReqProv is off): Provides NAME-kmp = VERSION (SUSE's %kernel_module_package),
@@ -60,8 +64,13 @@
 set -euo pipefail
 cache=${KABI_CACHE:-$HOME/.cache/kabi}
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-out="$cache/kmp"
 die() { echo "build-kmp.sh: $*" >&2; exit 1; }
+[ $# -eq 4 ] || die "usage: build-kmp.sh OLD OTHER SPARE PAE (ABIs, e.g. 56 54 55 57)"
+old=$1 other=$2 spare=$3 pae=$4
+for a in "$old" "$other" "$spare" "$pae"; do
+    [[ $a =~ ^[0-9]+$ ]] || die "ABI must be a number like 57, not '$a'"
+done
+out="$cache/kmp/$old-$other-$spare-$pae"
 
 command -v rpmbuild >/dev/null || die "rpmbuild is missing (apt-get install rpm; scripts/deps.sh)"
 command -v flock >/dev/null || die "flock is missing (util-linux)"
@@ -70,21 +79,21 @@ modprobe=$(command -v modprobe || true)
 [ -n "$modprobe" ] || die "kmod's modprobe is missing (run scripts/deps.sh)"
 
 # the vendor builds first (each takes its own lock)
-v55=$("$here/build-vendor.sh" 55) || die "build-vendor.sh 55 failed"
-v47=$("$here/build-vendor.sh" 47) || die "build-vendor.sh 47 failed"
-vpae=$(ARCH=i386 "$here/build-vendor.sh" 55 686-pae) || die "ARCH=i386 build-vendor.sh 55 686-pae failed"
-v57=$("$here/build-vendor.sh" 57) || die "build-vendor.sh 57 failed"
+v_old=$("$here/build-vendor.sh" "$old") || die "build-vendor.sh $old failed"
+v_other=$("$here/build-vendor.sh" "$other") || die "build-vendor.sh $other failed"
+vpae=$(ARCH=i386 "$here/build-vendor.sh" "$pae" 686-pae) || die "ARCH=i386 build-vendor.sh $pae 686-pae failed"
+v_spare=$("$here/build-vendor.sh" "$spare") || die "build-vendor.sh $spare failed"
 
-mkdir -p "$cache"
+mkdir -p "$cache/kmp"
 exec 9>"$cache/.lock-kmp"
 flock -w 1800 9 || die "timed out waiting for another build-kmp.sh"
 
-if [ -f "$out/.complete" ] && [ -f "$out/weak2/index.txt" ] && [ -z "$(find "${BASH_SOURCE[0]}" "$v55/.complete" "$v47/.complete" "$vpae/.complete" "$v57/.complete" -newer "$out/.complete" -print -quit)" ]; then
+if [ -f "$out/.complete" ] && [ -f "$out/weak2/index.txt" ] && [ -z "$(find "${BASH_SOURCE[0]}" "$v_old/.complete" "$v_other/.complete" "$vpae/.complete" "$v_spare/.complete" -newer "$out/.complete" -print -quit)" ]; then
     echo "$out"
     exit 0
 fi
 
-tmp=$(mktemp -d "$cache/.kmp-build.XXXXXX")
+tmp=$(mktemp -d "$cache/kmp/.build.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 mkdir -p "$tmp/top/SPECS" "$tmp/top/SOURCES" "$tmp/out/RPMS" "$tmp/out/many"
 log="$tmp/out/build.log"
@@ -159,28 +168,28 @@ build_spec() { # SPEC [RPMBUILD OPTION...]
         || { tail -n 30 "$log" >&2; die "rpmbuild $1 failed (log above)"; }
 }
 
-k55=6.1.0-55-cloud-amd64 k47=6.1.0-47-cloud-amd64
+k_old=6.1.0-$old-cloud-amd64 k_other=6.1.0-$other-cloud-amd64
 ab() { # DIR KREL PREFIX SUBDIR: both vendor modules as FILESPECs
     echo "$1/kabi_vendor_a.ko=$3/lib/modules/$2/$4/kabi_vendor_a.ko"
     echo "$1/kabi_vendor_b.ko=$3/lib/modules/$2/$4/kabi_vendor_b.ko"
 }
-mapfile -t f55 < <(ab "$v55" $k55 /usr updates/kabi-vendor)
-mapfile -t f47 < <(ab "$v47" $k47 /usr updates/kabi-vendor)
-mapfile -t f47old < <(ab "$v47" $k47 "" updates/kabi-vendor)
+mapfile -t f_old < <(ab "$v_old" $k_old /usr updates/kabi-vendor)
+mapfile -t f_other < <(ab "$v_other" $k_other /usr updates/kabi-vendor)
+mapfile -t f_other_sle < <(ab "$v_other" $k_other "" updates/kabi-vendor)
 
-make_kmp kabi-vendor-kmp-amd64 1.0_k6.1.0_55 1 amd64 "$v55/Module.symvers" "" "${f55[@]}"
-make_kmp kabi-vendor-kmp-amd64 1.0_k6.1.0_55 2 amd64 "$v55/Module.symvers" "" "${f55[@]}"
-make_kmp kabi-vendor-kmp-amd64 1.1_k6.1.0_47 1 amd64 "$v47/Module.symvers" "" "${f47[@]}"
-make_kmp kabi-vendor-kmp-amd64 0.9_k6.1.0_47 1 amd64 "$v47/Module.symvers" "" "${f47old[@]}"
-make_kmp kabi-other-kmp-amd64 1.0_k6.1.0_55 1 amd64 "$v55/Module.symvers" "" \
-    "$v55/kabi_vendor_a.ko=/usr/lib/modules/$k55/updates/kabi-other/kabi_vendor_a.ko"
-mapfile -t fpae < <(ab "$vpae" 6.1.0-55-686-pae /usr updates/kabi-vendor)
-kmp_arch=i686 make_kmp kabi-vendor-kmp-pae 1.0_k6.1.0_55 1 pae "$vpae/Module.symvers" "" "${fpae[@]}"
-make_kmp kabi-inkernel-kmp-amd64 6.1.0_55 1 amd64 "$v55/Module.symvers" "Provides: kmp_in_kernel" \
-    "$v55/kabi_vendor_a.ko=/usr/lib/modules/$k55/kernel/drivers/misc/kabi_inkernel_a.ko"
+make_kmp kabi-vendor-kmp-amd64 "1.0_k6.1.0_$old" 1 amd64 "$v_old/Module.symvers" "" "${f_old[@]}"
+make_kmp kabi-vendor-kmp-amd64 "1.0_k6.1.0_$old" 2 amd64 "$v_old/Module.symvers" "" "${f_old[@]}"
+make_kmp kabi-vendor-kmp-amd64 "1.1_k6.1.0_$other" 1 amd64 "$v_other/Module.symvers" "" "${f_other[@]}"
+make_kmp kabi-vendor-kmp-amd64 "0.9_k6.1.0_$other" 1 amd64 "$v_other/Module.symvers" "" "${f_other_sle[@]}"
+make_kmp kabi-other-kmp-amd64 "1.0_k6.1.0_$old" 1 amd64 "$v_old/Module.symvers" "" \
+    "$v_old/kabi_vendor_a.ko=/usr/lib/modules/$k_old/updates/kabi-other/kabi_vendor_a.ko"
+mapfile -t fpae < <(ab "$vpae" "6.1.0-$pae-686-pae" /usr updates/kabi-vendor)
+kmp_arch=i686 make_kmp kabi-vendor-kmp-pae "1.0_k6.1.0_$pae" 1 pae "$vpae/Module.symvers" "" "${fpae[@]}"
+make_kmp kabi-inkernel-kmp-amd64 "6.1.0_$old" 1 amd64 "$v_old/Module.symvers" "Provides: kmp_in_kernel" \
+    "$v_old/kabi_vendor_a.ko=/usr/lib/modules/$k_old/kernel/drivers/misc/kabi_inkernel_a.ko"
 make_kmp kabi-multi-kmp-amd64 1.0 1 amd64 - "" \
-    "$v55/kabi_vendor_a.ko=/usr/lib/modules/$k55/updates/kabi-multi/kabi_vendor_a.ko" \
-    "$v47/kabi_vendor_b.ko=/usr/lib/modules/$k47/updates/kabi-multi/kabi_vendor_b.ko"
+    "$v_old/kabi_vendor_a.ko=/usr/lib/modules/$k_old/updates/kabi-multi/kabi_vendor_a.ko" \
+    "$v_other/kabi_vendor_b.ko=/usr/lib/modules/$k_other/updates/kabi-multi/kabi_vendor_b.ko"
 echo "kabi test" >"$tmp/top/SOURCES/README"
 make_kmp kabi-empty-kmp-amd64 1.0 1 amd64 - "" \
     "$tmp/top/SOURCES/README=/usr/share/doc/packages/kabi-empty-kmp-amd64/README"
@@ -243,10 +252,10 @@ build_spec "$spec"
 find "$tmp/top/RPMS" -name 'kabi-many-[0-9]*.rpm' -exec mv -t "$tmp/out/many" {} +
 [ "$(find "$tmp/out/many" -name '*.rpm' | wc -l)" -eq 300 ] || die "expected 300 kabi-many packages"
 
-# weak-modules2's: a newer version built for ABI 57, apart from RPMS/
+# weak-modules2's: a newer version built for ABI SPARE, apart from RPMS/
 mkdir -p "$tmp/out/weak2"
-mapfile -t f57 < <(ab "$v57" 6.1.0-57-cloud-amd64 /usr updates/kabi-vendor)
-make_kmp kabi-vendor-kmp-amd64 1.2_k6.1.0_57 1 amd64 "$v57/Module.symvers" "" "${f57[@]}"
+mapfile -t f_spare < <(ab "$v_spare" "6.1.0-$spare-cloud-amd64" /usr updates/kabi-vendor)
+make_kmp kabi-vendor-kmp-amd64 "1.2_k6.1.0_$spare" 1 amd64 "$v_spare/Module.symvers" "" "${f_spare[@]}"
 find "$tmp/top/RPMS" -name '*.rpm' -exec mv -t "$tmp/out/weak2" {} +
 
 index() { # DIR: one line per rpm of DIR

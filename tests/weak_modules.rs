@@ -1,6 +1,7 @@
-//! `kabi weak-modules` on real multi-kernel roots: Debian cloud-amd64 kernels of ABIs 47, 55
-//! and 56 (55 and 56 have identical symvers; 47 differs in 9,715 CRCs) with "vendor"
-//! modules built by the test against each ABI's headers (b needs a's export).
+//! `kabi weak-modules` on real multi-kernel roots: the Debian cloud-amd64 kernels of roles
+//! `other`, `old` and `new` of `common::kernels` (old and new have identical symvers; other
+//! another `module_layout`) with "vendor" modules built by the test against each ABI's
+//! headers (b needs a's export).
 
 mod common;
 
@@ -95,83 +96,87 @@ fn initramfs(files: &[&str]) -> Vec<u8> {
 }
 
 fn setup(dir: &Path) -> Option<WeakRoot> {
-    for abi in ["47", "55", "56"] {
+    let kr = common::kernels::cloud()?;
+    for abi in [kr.other, kr.old, kr.new] {
         vendor_modules(abi)?;
     }
-    weak_root(dir, &["47", "55", "56"], &["47", "55"])
+    weak_root(dir, &[kr.other, kr.old, kr.new], &[kr.other, kr.old])
 }
 
 #[test]
-fn vendor_modules_of_55_link_into_56_and_47s_do_not() {
+fn vendor_modules_of_old_link_into_new_and_others_do_not() {
+    let Some(kr) = common::kernels::cloud() else {
+        return;
+    };
     if !common::require_tool("gcc-12") {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
     let Some(r) = setup(tmp.path()) else { return };
-    let (k47, k55, k56) = (r.kver("47"), r.kver("55"), r.kver("56"));
+    let (k_other, k_old, k_new) = (r.kver(kr.other), r.kver(kr.old), r.kver(kr.new));
 
-    // 55's initramfs holds its vendor module; 47's holds none
+    // old's initramfs holds its vendor module; other's holds none
     let img = |k: &str| r.root.join(format!("boot/initramfs-{k}.img"));
     std::fs::write(
-        img(k55),
+        img(k_old),
         initramfs(&[
             "init",
-            &format!("usr/lib/modules/{k55}/extra/kabi-vendor/kabi_vendor_a.ko"),
+            &format!("usr/lib/modules/{k_old}/extra/kabi-vendor/kabi_vendor_a.ko"),
         ]),
     )
     .unwrap();
-    std::fs::write(img(k47), initramfs(&["init"])).unwrap();
+    std::fs::write(img(k_other), initramfs(&["init"])).unwrap();
 
-    // 55's vendor modules: compatible with 56 (identical symvers), not with 47
-    let o = weak_modules(&r, &["--add-modules"], &vendor(&r, "55"), &[]);
+    // old's vendor modules: compatible with new (identical symvers), not with other
+    let o = weak_modules(&r, &["--add-modules"], &vendor(&r, kr.old), &[]);
     assert!(o.status.success(), "{}", text(&o));
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(
         out.contains(&format!(
-            "weak-modules: {} holds changed modules (usr/lib/modules/{k55}/extra/kabi-vendor/kabi_vendor_a.ko): rebuild it",
-            img(k55).display()
+            "weak-modules: {} holds changed modules (usr/lib/modules/{k_old}/extra/kabi-vendor/kabi_vendor_a.ko): rebuild it",
+            img(k_old).display()
         )),
         "{}",
         text(&o)
     );
     assert!(
-        !out.contains(&img(k47).display().to_string()),
+        !out.contains(&img(k_other).display().to_string()),
         "{}",
         text(&o)
     );
-    assert!(
-        out.contains(&format!(
-            "Module kabi_vendor_a.ko from kernel {k55} is compatible with kernel {k56}"
-        )),
-        "{}",
-        text(&o)
-    );
-    // 47 has its own build of the vendor modules: 55's are not linked there
     assert!(
         out.contains(&format!(
-            "found kabi_vendor_a.ko for {k47} while installing for {k55}, not linked"
+            "Module kabi_vendor_a.ko from kernel {k_old} is compatible with kernel {k_new}"
         )),
         "{}",
         text(&o)
     );
-    let l56 = links(&r.weak_updates("56"));
+    // other has its own build of the vendor modules: old's are not linked there
+    assert!(
+        out.contains(&format!(
+            "found kabi_vendor_a.ko for {k_other} while installing for {k_old}, not linked"
+        )),
+        "{}",
+        text(&o)
+    );
+    let l_new = links(&r.weak_updates(kr.new));
     assert_eq!(
-        l56,
+        l_new,
         vec![
             (
                 "kabi-vendor/kabi_vendor_a.ko".to_string(),
-                inside(&r, &vendor(&r, "55")[0])
+                inside(&r, &vendor(&r, kr.old)[0])
             ),
             (
                 "kabi-vendor/kabi_vendor_b.ko".to_string(),
-                inside(&r, &vendor(&r, "55")[1])
+                inside(&r, &vendor(&r, kr.old)[1])
             ),
         ]
     );
-    assert!(links(&r.weak_updates("47")).is_empty());
-    // 56's indexes were rewritten: b depends on a through weak-updates
-    let dep =
-        std::fs::read_to_string(r.root.join("lib/modules").join(k56).join("modules.dep")).unwrap();
+    assert!(links(&r.weak_updates(kr.other)).is_empty());
+    // new's indexes were rewritten: b depends on a through weak-updates
+    let dep = std::fs::read_to_string(r.root.join("lib/modules").join(k_new).join("modules.dep"))
+        .unwrap();
     assert!(
         dep.contains(
             "weak-updates/kabi-vendor/kabi_vendor_b.ko: weak-updates/kabi-vendor/kabi_vendor_a.ko"
@@ -180,48 +185,69 @@ fn vendor_modules_of_55_link_into_56_and_47s_do_not() {
     );
 
     // the same again changes nothing: the links keep their identity
-    let ino = std::fs::symlink_metadata(r.weak_updates("56").join("kabi-vendor/kabi_vendor_a.ko"))
-        .map(|m| std::os::unix::fs::MetadataExt::ino(&m))
-        .unwrap();
+    let ino =
+        std::fs::symlink_metadata(r.weak_updates(kr.new).join("kabi-vendor/kabi_vendor_a.ko"))
+            .map(|m| std::os::unix::fs::MetadataExt::ino(&m))
+            .unwrap();
     let o = weak_modules(
         &r,
         &["--add-modules", "--no-initramfs"],
-        &vendor(&r, "55"),
+        &vendor(&r, kr.old),
         &[],
     );
     assert!(o.status.success(), "{}", text(&o));
-    let ino2 = std::fs::symlink_metadata(r.weak_updates("56").join("kabi-vendor/kabi_vendor_a.ko"))
-        .map(|m| std::os::unix::fs::MetadataExt::ino(&m))
-        .unwrap();
+    let ino2 =
+        std::fs::symlink_metadata(r.weak_updates(kr.new).join("kabi-vendor/kabi_vendor_a.ko"))
+            .map(|m| std::os::unix::fs::MetadataExt::ino(&m))
+            .unwrap();
     assert_eq!(
         ino, ino2,
         "a second run with the same input changes nothing"
     );
 
-    // 47's vendor modules: refused by 55 and 56, as a group, and the state falls back
+    // other's vendor modules: refused by old and new, as a group, and the state falls back
     let o = weak_modules(
         &r,
         &["--add-modules", "--no-initramfs"],
-        &vendor(&r, "47"),
+        &vendor(&r, kr.other),
         &[],
     );
     assert!(o.status.success(), "{}", text(&o));
     let out = String::from_utf8_lossy(&o.stdout);
-    for m in ["kabi_vendor_a.ko", "kabi_vendor_b.ko"] {
+    for (m, built) in ["kabi_vendor_a.ko", "kabi_vendor_b.ko"]
+        .iter()
+        .zip(vendor(&r, kr.other))
+    {
         let line = out
             .lines()
             .find(|l| {
                 l.starts_with(&format!(
-                    "Module {m} from kernel {k47} is not compatible with kernel {k56} in symbols: "
+                    "Module {m} from kernel {k_other} is not compatible with kernel {k_new} in symbols: "
                 ))
             })
             .unwrap_or_else(|| panic!("no refusal of {m}: {}", text(&o)));
         assert!(line.contains(" module_layout"), "{line}");
+        // the refusal names every CRC that changed, as kmod's tools find them
+        let named: Vec<&str> = line
+            .split_once(" in symbols: ")
+            .unwrap()
+            .1
+            .split_whitespace()
+            .collect();
+        let Some(changed) = common::weak::disagreeing(&built, kr.new) else {
+            return;
+        };
+        assert!(changed.contains("module_layout"), "{changed:?}");
+        for sym in &changed {
+            assert!(named.contains(&sym.as_str()), "{sym} not named: {line}");
+        }
     }
-    // a's refusal names the CRCs that changed (as kmod's depmod -E finds them)
-    assert!(out.contains("kmalloc_trace"), "{}", text(&o));
-    assert_eq!(links(&r.weak_updates("56")), l56, "56 keeps 55's links");
-    assert!(links(&r.weak_updates("55")).is_empty());
+    assert_eq!(
+        links(&r.weak_updates(kr.new)),
+        l_new,
+        "new keeps old's links"
+    );
+    assert!(links(&r.weak_updates(kr.old)).is_empty());
 
     // status tells both stories
     let st = run(kabi()
@@ -233,22 +259,22 @@ fn vendor_modules_of_55_link_into_56_and_47s_do_not() {
         .as_array()
         .unwrap()
         .iter()
-        .find(|k| k["kernel"] == k56)
+        .find(|k| k["kernel"] == k_new)
         .unwrap();
     let entries = k["entries"].as_array().unwrap();
     assert!(
         entries
             .iter()
-            .any(|e| e["state"] == "linked" && e["compatible"] == true && e["built_for"] == k55)
+            .any(|e| e["state"] == "linked" && e["compatible"] == true && e["built_for"] == k_old)
     );
     assert!(entries.iter().any(|e| e["state"] == "not-linked"
         && e["compatible"] == false
-        && e["built_for"] == k47
+        && e["built_for"] == k_other
         && e["reasons"].to_string().contains("module_layout")));
     assert_eq!(st.status.code(), Some(0), "nothing broken");
 
-    // removing 55's package: the files go, then --remove-modules drops the links
-    for m in vendor(&r, "55") {
+    // removing old's package: the files go, then --remove-modules drops the links
+    for m in vendor(&r, kr.old) {
         std::fs::remove_file(&m).unwrap();
     }
     let st = run(kabi().args(["weak", "status", "--root"]).arg(&r.root));
@@ -257,49 +283,52 @@ fn vendor_modules_of_55_link_into_56_and_47s_do_not() {
     let o = weak_modules(
         &r,
         &["--remove-modules", "--no-initramfs"],
-        &vendor(&r, "55"),
+        &vendor(&r, kr.old),
         &[],
     );
     assert!(o.status.success(), "{}", text(&o));
-    assert!(links(&r.weak_updates("56")).is_empty(), "{}", text(&o));
-    let dep =
-        std::fs::read_to_string(r.root.join("lib/modules").join(k56).join("modules.dep")).unwrap();
-    assert!(!dep.contains("kabi_vendor"), "56's indexes rewritten");
+    assert!(links(&r.weak_updates(kr.new)).is_empty(), "{}", text(&o));
+    let dep = std::fs::read_to_string(r.root.join("lib/modules").join(k_new).join("modules.dep"))
+        .unwrap();
+    assert!(!dep.contains("kabi_vendor"), "new's indexes rewritten");
 }
 
 #[test]
 fn add_kernel_takes_the_newest_compatible_copy_and_remove_kernel_cleans_up() {
+    let Some(kr) = common::kernels::cloud() else {
+        return;
+    };
     if !common::require_tool("gcc-12") {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
     let Some(r) = setup(tmp.path()) else { return };
-    let k56 = r.kver("56");
+    let k_new = r.kver(kr.new);
     // a file that is not a link must survive everything
-    std::fs::create_dir_all(r.weak_updates("56")).unwrap();
-    std::fs::write(r.weak_updates("56").join("README"), b"not ours").unwrap();
+    std::fs::create_dir_all(r.weak_updates(kr.new)).unwrap();
+    std::fs::write(r.weak_updates(kr.new).join("README"), b"not ours").unwrap();
 
-    let o = weak_modules(&r, &["--add-kernel", "--no-initramfs", k56], &[], &[]);
+    let o = weak_modules(&r, &["--add-kernel", "--no-initramfs", k_new], &[], &[]);
     assert!(o.status.success(), "{}", text(&o));
-    // 47 and 55 both offer kabi-vendor/kabi_vendor_a.ko: 55's (newest, compatible) wins
-    let l = links(&r.weak_updates("56"));
+    // other and old both offer kabi-vendor/kabi_vendor_a.ko: old's (newest, compatible) wins
+    let l = links(&r.weak_updates(kr.new));
     assert_eq!(l.len(), 2, "{l:?}\n{}", text(&o));
-    assert!(l.iter().all(|(_, t)| t.contains(r.kver("55"))), "{l:?}");
+    assert!(l.iter().all(|(_, t)| t.contains(r.kver(kr.old))), "{l:?}");
 
     // dry run of remove-kernel: nothing changes
-    let o = weak_modules(&r, &["--remove-kernel", "--dry-run", k56], &[], &[]);
+    let o = weak_modules(&r, &["--remove-kernel", "--dry-run", k_new], &[], &[]);
     assert!(o.status.success(), "{}", text(&o));
-    assert_eq!(links(&r.weak_updates("56")), l);
+    assert_eq!(links(&r.weak_updates(kr.new)), l);
 
-    let o = weak_modules(&r, &["--remove-kernel", "--no-initramfs", k56], &[], &[]);
+    let o = weak_modules(&r, &["--remove-kernel", "--no-initramfs", k_new], &[], &[]);
     assert!(o.status.success(), "{}", text(&o));
-    assert!(links(&r.weak_updates("56")).is_empty());
+    assert!(links(&r.weak_updates(kr.new)).is_empty());
     assert_eq!(
-        std::fs::read(r.weak_updates("56").join("README")).unwrap(),
+        std::fs::read(r.weak_updates(kr.new).join("README")).unwrap(),
         b"not ours"
     );
-    let dep =
-        std::fs::read_to_string(r.root.join("lib/modules").join(k56).join("modules.dep")).unwrap();
+    let dep = std::fs::read_to_string(r.root.join("lib/modules").join(k_new).join("modules.dep"))
+        .unwrap();
     assert!(
         !dep.contains("kabi_vendor"),
         "indexes rewritten after --remove-kernel"
@@ -309,11 +338,11 @@ fn add_kernel_takes_the_newest_compatible_copy_and_remove_kernel_cleans_up() {
     let o = weak_modules(
         &r,
         &["--add-modules", "--no-initramfs"],
-        &vendor(&r, "55")[1..],
+        &vendor(&r, kr.old)[1..],
         &[],
     );
     assert!(o.status.success(), "{}", text(&o));
-    assert!(links(&r.weak_updates("56")).is_empty(), "{}", text(&o));
+    assert!(links(&r.weak_updates(kr.new)).is_empty(), "{}", text(&o));
     assert!(
         String::from_utf8_lossy(&o.stdout).contains("kabi_vendor_a_hello"),
         "{}",
@@ -322,20 +351,23 @@ fn add_kernel_takes_the_newest_compatible_copy_and_remove_kernel_cleans_up() {
 }
 
 /// The process is killed at every crash point of an --add-modules run: after each kill,
-/// 56's weak-updates/ is exactly as before or exactly as after, its modules.dep is whole,
+/// new's weak-updates/ is exactly as before or exactly as after, its modules.dep is whole,
 /// and a run without a crash then reaches the final state.
 #[test]
 fn a_crash_at_any_point_leaves_the_old_or_the_new_state() {
+    let Some(kr) = common::kernels::cloud() else {
+        return;
+    };
     if !common::require_tool("gcc-12") {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
     let Some(r) = setup(tmp.path()) else { return };
-    let w56 = r.weak_updates("56");
-    let before = links(&w56);
+    let w_new = r.weak_updates(kr.new);
+    let before = links(&w_new);
     let expected: Vec<(String, String)> = ["kabi_vendor_a.ko", "kabi_vendor_b.ko"]
         .iter()
-        .zip(vendor(&r, "55"))
+        .zip(vendor(&r, kr.old))
         .map(|(n, t)| (format!("kabi-vendor/{n}"), inside(&r, &t)))
         .collect();
     let mut points = 0;
@@ -346,14 +378,14 @@ fn a_crash_at_any_point_leaves_the_old_or_the_new_state() {
         let o = weak_modules(
             &r,
             &["--add-modules", "--no-initramfs"],
-            &vendor(&r, "55"),
+            &vendor(&r, kr.old),
             &[("KABI_CRASH_AT", &n)],
         );
-        let now = links(&w56);
+        let now = links(&w_new);
         let dep = r
             .root
             .join("lib/modules")
-            .join(r.kver("56"))
+            .join(r.kver(kr.new))
             .join("modules.dep");
         let bin = std::fs::read(dep.with_extension("dep.bin")).unwrap();
         assert!(
@@ -371,7 +403,7 @@ fn a_crash_at_any_point_leaves_the_old_or_the_new_state() {
         if now != before {
             let o = weak_modules(
                 &r,
-                &["--remove-kernel", "--no-initramfs", r.kver("56")],
+                &["--remove-kernel", "--no-initramfs", r.kver(kr.new)],
                 &[],
                 &[],
             );
@@ -387,12 +419,15 @@ fn a_crash_at_any_point_leaves_the_old_or_the_new_state() {
 /// and the links are the ones a RHEL-layout root gets.
 #[test]
 fn a_debian_layout_root_links_like_a_rhel_one() {
+    let Some(kr) = common::kernels::cloud() else {
+        return;
+    };
     if !common::require_tool("gcc-12") {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
     let Some(r) = setup(tmp.path()) else { return };
-    for abi in ["47", "55", "56"] {
+    for abi in [kr.other, kr.old, kr.new] {
         let k = r.kver(abi).to_string();
         let gz = r.symvers(abi);
         let plain = {
@@ -411,54 +446,57 @@ fn a_debian_layout_root_links_like_a_rhel_one() {
     let o = weak_modules(
         &r,
         &["--add-modules", "--no-initramfs"],
-        &vendor(&r, "55"),
+        &vendor(&r, kr.old),
         &[],
     );
     assert!(o.status.success(), "{}", text(&o));
     let want: Vec<(String, String)> = ["kabi_vendor_a.ko", "kabi_vendor_b.ko"]
         .iter()
-        .zip(vendor(&r, "55"))
+        .zip(vendor(&r, kr.old))
         .map(|(n, t)| (format!("kabi-vendor/{n}"), inside(&r, &t)))
         .collect();
-    assert_eq!(links(&r.weak_updates("56")), want, "{}", text(&o));
-    assert!(links(&r.weak_updates("47")).is_empty());
-    // the same refusal of 47's modules, in the same words
+    assert_eq!(links(&r.weak_updates(kr.new)), want, "{}", text(&o));
+    assert!(links(&r.weak_updates(kr.other)).is_empty());
+    // the same refusal of other's modules, in the same words
     let o = weak_modules(
         &r,
         &["--add-modules", "--no-initramfs"],
-        &vendor(&r, "47"),
+        &vendor(&r, kr.other),
         &[],
     );
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(
         out.contains(&format!(
             "Module kabi_vendor_b.ko from kernel {} is not compatible with kernel {} in symbols:  module_layout",
-            r.kver("47"),
-            r.kver("56")
+            r.kver(kr.other),
+            r.kver(kr.new)
         )),
         "{}",
         text(&o)
     );
 }
 
-/// Two modules of one module name built for different kernels, offered together: 47's
+/// Two modules of one module name built for different kernels, offered together: other's
 /// `kabi_vendor_a` installed under another file name (`kabi_vendor_a_47.ko`) beside the
-/// vendor modules, 55's `kabi_vendor_a` and `kabi_vendor_b`. For 56 a symbol is provided by
-/// any compatible module that exports it: 55's `kabi_vendor_b` takes `kabi_vendor_a_hello`
-/// from 55's `kabi_vendor_a`, whatever 47's copy is; only 47's copy is refused. (Measured
+/// vendor modules, old's `kabi_vendor_a` and `kabi_vendor_b`. For new a symbol is provided by
+/// any compatible module that exports it: old's `kabi_vendor_b` takes `kabi_vendor_a_hello`
+/// from old's `kabi_vendor_a`, whatever other's copy is; only other's copy is refused. (Measured
 /// with RHEL's weak-modules on the same root: `--add-modules` refuses `kabi_vendor_a_47.ko`
-/// alone and falls back; `--add-kernel` links 55's `kabi_vendor_a` and `kabi_vendor_b`.)
+/// alone and falls back; `--add-kernel` links old's `kabi_vendor_a` and `kabi_vendor_b`.)
 #[test]
 fn a_symbol_is_provided_by_any_compatible_module_of_the_batch() {
+    let Some(kr) = common::kernels::cloud() else {
+        return;
+    };
     if !common::require_tool("gcc-12") {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
     let Some(r) = setup(tmp.path()) else { return };
-    let (k47, k55, k56) = (r.kver("47"), r.kver("55"), r.kver("56"));
-    let old_a = r.extra("47").join("kabi_vendor_a_47.ko");
-    std::fs::copy(&vendor(&r, "47")[0], &old_a).unwrap();
-    let mut batch = vendor(&r, "55");
+    let (k_other, k_old, k_new) = (r.kver(kr.other), r.kver(kr.old), r.kver(kr.new));
+    let old_a = r.extra(kr.other).join("kabi_vendor_a_47.ko");
+    std::fs::copy(&vendor(&r, kr.other)[0], &old_a).unwrap();
+    let mut batch = vendor(&r, kr.old);
     batch.push(old_a.clone());
 
     let o = weak_modules(&r, &["--add-modules", "--no-initramfs"], &batch, &[]);
@@ -466,12 +504,12 @@ fn a_symbol_is_provided_by_any_compatible_module_of_the_batch() {
     let out = String::from_utf8_lossy(&o.stdout);
     let refused: Vec<&str> = out
         .lines()
-        .filter(|l| l.contains(&format!("is not compatible with kernel {k56}")))
+        .filter(|l| l.contains(&format!("is not compatible with kernel {k_new}")))
         .collect();
     assert_eq!(refused.len(), 1, "{}", text(&o));
     assert!(
         refused[0].starts_with(&format!(
-            "Module kabi_vendor_a_47.ko from kernel {k47} is not compatible with kernel {k56} in symbols:  module_layout"
+            "Module kabi_vendor_a_47.ko from kernel {k_other} is not compatible with kernel {k_new} in symbols:  module_layout"
         )),
         "{}",
         text(&o)
@@ -479,26 +517,28 @@ fn a_symbol_is_provided_by_any_compatible_module_of_the_batch() {
     assert!(!out.contains("kabi_vendor_a_hello"), "{}", text(&o));
     // one module of the batch is refused: the kernel keeps its state, as the script does
     assert!(
-        out.contains(&format!("Falling back weak-modules state for kernel {k56}")),
+        out.contains(&format!(
+            "Falling back weak-modules state for kernel {k_new}"
+        )),
         "{}",
         text(&o)
     );
-    assert!(links(&r.weak_updates("56")).is_empty(), "{}", text(&o));
+    assert!(links(&r.weak_updates(kr.new)).is_empty(), "{}", text(&o));
 
-    // every kernel's extra/: 55's kabi_vendor_a and kabi_vendor_b are linked into 56,
-    // 47's two builds of kabi_vendor_a are not
-    let o = weak_modules(&r, &["--add-kernel", "--no-initramfs", k56], &[], &[]);
+    // every kernel's extra/: old's kabi_vendor_a and kabi_vendor_b are linked into new,
+    // other's two builds of kabi_vendor_a are not
+    let o = weak_modules(&r, &["--add-kernel", "--no-initramfs", k_new], &[], &[]);
     assert!(o.status.success(), "{}", text(&o));
     let want: Vec<(String, String)> = ["kabi_vendor_a.ko", "kabi_vendor_b.ko"]
         .iter()
-        .zip(vendor(&r, "55"))
+        .zip(vendor(&r, kr.old))
         .map(|(n, t)| (format!("kabi-vendor/{n}"), inside(&r, &t)))
         .collect();
-    assert_eq!(links(&r.weak_updates("56")), want, "{}", text(&o));
+    assert_eq!(links(&r.weak_updates(kr.new)), want, "{}", text(&o));
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(
         out.contains(&format!(
-            "Module kabi_vendor_b.ko from kernel {k55} is compatible with kernel {k56}"
+            "Module kabi_vendor_b.ko from kernel {k_old} is compatible with kernel {k_new}"
         )),
         "{}",
         text(&o)
@@ -507,12 +547,15 @@ fn a_symbol_is_provided_by_any_compatible_module_of_the_batch() {
 
 /// `--add-kernel` where the newest copy of a module is incompatible and an older one is
 /// compatible: kabi links the older copy, as its `--help` says. The target is a kernel with
-/// 47's symvers under another release (6.1.0-50-cloud-amd64: 47's modules and symvers), so
-/// 47's vendor modules are compatible with it and 55's (newer) are not. (RHEL's
-/// weak-modules, run on the same root, links 55's copies, finds them incompatible and
+/// other's symvers under another release (6.1.0-0-cloud-amd64, no real ABI: other's modules and symvers), so
+/// other's vendor modules are compatible with it and old's (newer) are not. (RHEL's
+/// weak-modules, run on the same root, links old's copies, finds them incompatible and
 /// removes them: no copy at all.)
 #[test]
 fn add_kernel_links_the_older_compatible_copy_when_the_newest_is_refused() {
+    let Some(kr) = common::kernels::cloud() else {
+        return;
+    };
     if !common::require_tool("gcc-12") {
         return;
     }
@@ -524,57 +567,60 @@ fn add_kernel_links_the_older_compatible_copy_when_the_newest_is_refused() {
     );
     let tmp = tempfile::tempdir().unwrap();
     let Some(r) = setup(tmp.path()) else { return };
-    let (k47, k55) = (r.kver("47"), r.kver("55"));
-    let k50 = common::weak::kver_of("50");
-    let (d47, d50) = (r.module_dir("47"), r.root.join("lib/modules").join(&k50));
-    std::fs::create_dir_all(d50.join("extra")).unwrap();
-    std::fs::create_dir_all(d50.join("weak-updates")).unwrap();
+    let (k_other, k_old) = (r.kver(kr.other), r.kver(kr.old));
+    let k_copy = common::weak::kver_of("0");
+    let (d47, d_copy) = (
+        r.module_dir(kr.other),
+        r.root.join("lib/modules").join(&k_copy),
+    );
+    std::fs::create_dir_all(d_copy.join("extra")).unwrap();
+    std::fs::create_dir_all(d_copy.join("weak-updates")).unwrap();
     // the modules as hard links (never written), the rest as copies
     let o = run(std::process::Command::new("cp")
         .arg("-al")
         .arg(d47.join("kernel"))
-        .arg(&d50));
+        .arg(&d_copy));
     assert!(o.status.success(), "{o:?}");
     for f in [
         "modules.builtin",
         "modules.builtin.modinfo",
         "modules.order",
     ] {
-        std::fs::copy(d47.join(f), d50.join(f)).unwrap();
+        std::fs::copy(d47.join(f), d_copy.join(f)).unwrap();
     }
     for f in ["symvers", "config"] {
-        let from = r.root.join(format!("boot/{f}-{k47}"));
+        let from = r.root.join(format!("boot/{f}-{k_other}"));
         let from = if from.exists() {
             from
         } else {
-            r.root.join(format!("boot/{f}-{k47}.gz"))
+            r.root.join(format!("boot/{f}-{k_other}.gz"))
         };
         let name = from
             .file_name()
             .unwrap()
             .to_string_lossy()
-            .replace(k47, &k50);
+            .replace(k_other, &k_copy);
         std::fs::copy(&from, r.root.join("boot").join(name)).unwrap();
     }
 
-    let o = weak_modules(&r, &["--add-kernel", "--no-initramfs", &k50], &[], &[]);
+    let o = weak_modules(&r, &["--add-kernel", "--no-initramfs", &k_copy], &[], &[]);
     assert!(o.status.success(), "{}", text(&o));
     let want: Vec<(String, String)> = ["kabi_vendor_a.ko", "kabi_vendor_b.ko"]
         .iter()
-        .zip(vendor(&r, "47"))
+        .zip(vendor(&r, kr.other))
         .map(|(n, t)| (format!("kabi-vendor/{n}"), inside(&r, &t)))
         .collect();
-    assert_eq!(links(&d50.join("weak-updates")), want, "{}", text(&o));
+    assert_eq!(links(&d_copy.join("weak-updates")), want, "{}", text(&o));
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(
         out.contains(&format!(
-            "Module kabi_vendor_b.ko from kernel {k47} is compatible with kernel {k50}"
+            "Module kabi_vendor_b.ko from kernel {k_other} is compatible with kernel {k_copy}"
         )),
         "{}",
         text(&o)
     );
     assert!(
-        !out.contains(&format!("from kernel {k55} is compatible")),
+        !out.contains(&format!("from kernel {k_old} is compatible")),
         "{}",
         text(&o)
     );

@@ -1,6 +1,8 @@
 //! `kabi weak-modules2` (SUSE's interface) on real packages: SUSE-shaped roots (merged /usr)
-//! with Debian cloud-amd64 kernels of ABIs 47, 55 and 56 (flavour `amd64`: what follows the
-//! last dash; 55 and 56 have identical symvers, 47 does not), and the KMP rpms of
+//! with the Debian cloud-amd64 kernels of roles `other`, `old` and `new` of `common::kernels`
+//! (flavour `amd64`: what follows the last dash; old and new have identical symvers, other
+//! another `module_layout`; the KMP 1.2 is built for `spare`, a third kernel with those
+//! symvers, not installed), and the KMP rpms of
 //! testdata/build-kmp.sh installed by Debian's rpm into the root's database, as a package
 //! manager leaves them before the KMP's %post runs `weak-modules2 --add-kmp NVR`.
 //!
@@ -18,12 +20,6 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-const V10: &str = "kabi-vendor-kmp-amd64-1.0_k6.1.0_55-1";
-const V11: &str = "kabi-vendor-kmp-amd64-1.1_k6.1.0_47-1";
-const V12: &str = "kabi-vendor-kmp-amd64-1.2_k6.1.0_57-1";
-const OTHER: &str = "kabi-other-kmp-amd64-1.0_k6.1.0_55-1";
-const PAE: &str = "kabi-vendor-kmp-pae-1.0_k6.1.0_55-1";
-const INKERNEL: &str = "kabi-inkernel-kmp-amd64-6.1.0_55-1";
 const MULTI: &str = "kabi-multi-kmp-amd64-1.0-1";
 const EMPTY: &str = "kabi-empty-kmp-amd64-1.0-1";
 const DOC: &str = "kabi-vendor-doc-1.0-1";
@@ -229,7 +225,7 @@ impl Suse {
         std::fs::read_to_string(self.kdir(abi).join("modules.dep")).unwrap()
     }
 
-    /// The inode of a link of 56's weak-updates/ (to see that it was left alone).
+    /// The inode of a link of new's weak-updates/ (to see that it was left alone).
     fn ino(&self, abi: &str, rel: &str) -> u64 {
         std::fs::symlink_metadata(self.kdir(abi).join("weak-updates").join(rel))
             .unwrap()
@@ -287,15 +283,19 @@ fn has(o: &Output, line: &str) {
 
 #[test]
 fn add_kmp_links_into_the_compatible_kernels_of_its_flavour_only() {
-    let Some(s) = Suse::new(&["47", "55", "56"]) else {
+    let Some(kr) = common::kernels::cloud() else {
         return;
     };
-    let (k47, k55, k56) = (s.k("47"), s.k("55"), s.k("56"));
-    // a kernel of another flavour (xen) with 56's very ABI: compatible, but not a candidate
-    let xen = "6.1.0-56-cloud-xen";
+    let Some(s) = Suse::new(&[kr.other, kr.old, kr.new]) else {
+        return;
+    };
+    let (v10, pae_kmp) = (&s.rpms.v10(1), &s.rpms.pae_kmp());
+    let (k_other, k_old, k_new) = (s.k(kr.other), s.k(kr.old), s.k(kr.new));
+    // a kernel of another flavour (xen) with new's very ABI: compatible, but not a candidate
+    let xen = &format!("6.1.0-{}-cloud-xen", kr.new);
     let cp = std::process::Command::new("cp")
         .arg("-al")
-        .arg(s.kdir("56"))
+        .arg(s.kdir(kr.new))
         .arg(s.dir.join("usr/lib/modules").join(xen))
         .status()
         .unwrap();
@@ -303,29 +303,29 @@ fn add_kmp_links_into_the_compatible_kernels_of_its_flavour_only() {
     for f in ["symvers", "System.map", "config"] {
         let ext = if f == "symvers" { ".gz" } else { "" };
         std::fs::copy(
-            s.dir.join(format!("boot/{f}-{k56}{ext}")),
+            s.dir.join(format!("boot/{f}-{k_new}{ext}")),
             s.dir.join(format!("boot/{f}-{xen}{ext}")),
         )
         .unwrap();
     }
-    s.install(&[V10, PAE, DOC]);
+    s.install(&[v10, pae_kmp, DOC]);
 
     // the i686 KMP of flavour pae: no pae kernel here, nothing happens
-    let o = s.wm2(&["-v", "--add-kmp", PAE], "", &[]);
+    let o = s.wm2(&["-v", "--add-kmp", pae_kmp], "", &[]);
     ok(&o);
     assert!(!stderr(&o).contains("added"), "{}", text(&o));
 
-    let o = s.wm2(&["-v", "--add-kmp", V10], "", &[]);
+    let o = s.wm2(&["-v", "--add-kmp", v10], "", &[]);
     ok(&o);
-    has(&o, &format!("Package {V10} added to kernel {k56}"));
-    has(&o, &format!("FAILED to add {V10} in kernel {k47}"));
+    has(&o, &format!("Package {v10} added to kernel {k_new}"));
+    has(&o, &format!("FAILED to add {v10} in kernel {k_other}"));
     has(
         &o,
-        &format!("Package {V10} does not need to be added to kernel {k55}"),
+        &format!("Package {v10} does not need to be added to kernel {k_old}"),
     );
     assert!(!stderr(&o).contains(xen), "{}", text(&o));
-    assert_eq!(s.links("56"), expected("55"));
-    for abi in ["47", "55"] {
+    assert_eq!(s.links(kr.new), expected(kr.old));
+    for abi in [kr.other, kr.old] {
         assert!(s.links(abi).is_empty(), "{abi}: {:?}", s.links(abi));
     }
     let (xl, _) =
@@ -337,62 +337,66 @@ fn add_kmp_links_into_the_compatible_kernels_of_its_flavour_only() {
             .args(["check", "--root"])
             .arg(&s.dir)
             .args(["-k", xen])
-            .arg(s.kdir("55").join("updates/kabi-vendor/kabi_vendor_a.ko"))
-            .arg(s.kdir("55").join("updates/kabi-vendor/kabi_vendor_b.ko")),
+            .arg(s.kdir(kr.old).join("updates/kabi-vendor/kabi_vendor_a.ko"))
+            .arg(s.kdir(kr.old).join("updates/kabi-vendor/kabi_vendor_b.ko")),
     );
     assert_eq!(chk.status.code(), Some(0), "{}", text(&chk));
-    // 47's refusal says why with -v
+    // other's refusal says why with -v
     assert!(stderr(&o).contains("module_layout"), "{}", text(&o));
-    // the indexes: 56 through weak-updates, 55 its own updates/
+    // the indexes: new through weak-updates, old its own updates/
     assert!(
-        s.dep("56").contains(
+        s.dep(kr.new).contains(
             "weak-updates/updates/kabi-vendor/kabi_vendor_b.ko: weak-updates/updates/kabi-vendor/kabi_vendor_a.ko"
         ),
         "{}",
-        s.dep("56")
+        s.dep(kr.new)
     );
     assert!(
-        s.dep("55")
+        s.dep(kr.old)
             .contains("updates/kabi-vendor/kabi_vendor_b.ko: updates/kabi-vendor/kabi_vendor_a.ko")
     );
-    assert!(!s.dep("47").contains("kabi_vendor"));
+    assert!(!s.dep(kr.other).contains("kabi_vendor"));
 
     // once more: nothing to do, the links keep their identity
-    let ino = s.ino("56", "updates/kabi-vendor/kabi_vendor_a.ko");
-    let o = s.wm2(&["-v", "--add-kmp", V10], "", &[]);
+    let ino = s.ino(kr.new, "updates/kabi-vendor/kabi_vendor_a.ko");
+    let o = s.wm2(&["-v", "--add-kmp", v10], "", &[]);
     ok(&o);
     has(
         &o,
-        &format!("Package {V10} does not need to be added to kernel {k56}"),
+        &format!("Package {v10} does not need to be added to kernel {k_new}"),
     );
-    assert_eq!(s.ino("56", "updates/kabi-vendor/kabi_vendor_a.ko"), ino);
+    assert_eq!(s.ino(kr.new, "updates/kabi-vendor/kabi_vendor_a.ko"), ino);
     // without -v only what the script always prints
-    let o = s.wm2(&["--add-kmp", V10], "", &[]);
+    let o = s.wm2(&["--add-kmp", v10], "", &[]);
     ok(&o);
     assert!(!stderr(&o).contains("Package "), "{}", text(&o));
-    has(&o, &format!("FAILED to add {V10} in kernel {k47}"));
+    has(&o, &format!("FAILED to add {v10} in kernel {k_other}"));
 }
 
 #[test]
 fn a_newer_compatible_version_replaces_the_older_and_remove_kmp_falls_back() {
-    let Some(s) = Suse::new(&["47", "55", "56"]) else {
+    let Some(kr) = common::kernels::cloud() else {
         return;
     };
-    let (k47, k55, k56) = (s.k("47"), s.k("55"), s.k("56"));
-    s.install(&[V10]);
-    ok(&s.wm2(&["--add-kmp", V10], "", &[]));
-    assert_eq!(s.links("56"), expected("55"));
+    let Some(s) = Suse::new(&[kr.other, kr.old, kr.new]) else {
+        return;
+    };
+    let (v10, v12) = (&s.rpms.v10(1), &s.rpms.v12());
+    let (k_other, k_old, k_new) = (s.k(kr.other), s.k(kr.old), s.k(kr.new));
+    s.install(&[v10]);
+    ok(&s.wm2(&["--add-kmp", v10], "", &[]));
+    assert_eq!(s.links(kr.new), expected(kr.old));
 
-    // 1.2 is built for 57 (not installed here; symvers identical to 55's and 56's)
-    s.install(&[V12]);
-    let o = s.wm2(&["-v", "--add-kmp", V12], "", &[]);
+    // 1.2 is built for spare (not installed here; symvers identical to old's and new's)
+    s.install(&[v12]);
+    let o = s.wm2(&["-v", "--add-kmp", v12], "", &[]);
     ok(&o);
     has(
         &o,
-        &format!("Package {V10} replaced by package {V12} in kernel {k56}"),
+        &format!("Package {v10} replaced by package {v12} in kernel {k_new}"),
     );
-    // 55 has 1.0's files in its updates/: the names overlap
-    has(&o, &format!("FAILED to add {V12} in kernel {k55}"));
+    // old has 1.0's files in its updates/: the names overlap
+    has(&o, &format!("FAILED to add {v12} in kernel {k_old}"));
     assert!(
         stderr(&o).contains(
             "kabi_vendor_a.ko: a file of that name is already in updates/kabi-vendor/kabi_vendor_a.ko"
@@ -400,89 +404,100 @@ fn a_newer_compatible_version_replaces_the_older_and_remove_kmp_falls_back() {
         "{}",
         text(&o)
     );
-    has(&o, &format!("FAILED to add {V12} in kernel {k47}"));
-    assert_eq!(s.links("56"), expected("57"));
-    assert!(s.links("55").is_empty());
-    // the directory of 57, made by the package, is no kernel
-    assert!(!stderr(&o).contains("6.1.0-57"), "{}", text(&o));
+    has(&o, &format!("FAILED to add {v12} in kernel {k_other}"));
+    assert_eq!(s.links(kr.new), expected(s.rpms.spare));
+    assert!(s.links(kr.old).is_empty());
+    // the directory of spare, made by the package, is no kernel
+    assert!(!stderr(&o).contains(&kver_of(s.rpms.spare)), "{}", text(&o));
 
     // 1.2 removed: its links give way to 1.0's again
-    let list = s.erase(V12);
-    let o = s.wm2(&["-v", "--remove-kmp", V12], &list, &[]);
+    let list = s.erase(v12);
+    let o = s.wm2(&["-v", "--remove-kmp", v12], &list, &[]);
     ok(&o);
     has(
         &o,
-        &format!("Package {V12} replaced by package {V10} in kernel {k56}"),
+        &format!("Package {v12} replaced by package {v10} in kernel {k_new}"),
     );
-    assert_eq!(s.links("56"), expected("55"));
+    assert_eq!(s.links(kr.new), expected(kr.old));
     assert!(
-        s.dep("56")
+        s.dep(kr.new)
             .contains("weak-updates/updates/kabi-vendor/kabi_vendor_a.ko")
     );
 
     // 1.0 removed too: nothing left to link
-    let list = s.erase(V10);
-    let o = s.wm2(&["-v", "--remove-kmp", V10], &list, &[]);
+    let list = s.erase(v10);
+    let o = s.wm2(&["-v", "--remove-kmp", v10], &list, &[]);
     ok(&o);
-    has(&o, &format!("Package {V10} removed from kernel {k56}"));
-    has(&o, &format!("Package {V10} removed from kernel {k55}"));
-    assert!(s.links("56").is_empty());
-    assert!(!s.dep("56").contains("kabi_vendor"), "{}", s.dep("56"));
-    assert!(!s.dep("55").contains("kabi_vendor"), "{}", s.dep("55"));
+    has(&o, &format!("Package {v10} removed from kernel {k_new}"));
+    has(&o, &format!("Package {v10} removed from kernel {k_old}"));
+    assert!(s.links(kr.new).is_empty());
+    assert!(!s.dep(kr.new).contains("kabi_vendor"), "{}", s.dep(kr.new));
+    assert!(!s.dep(kr.old).contains("kabi_vendor"), "{}", s.dep(kr.old));
 }
 
 #[test]
 fn an_incompatible_newer_version_keeps_the_older_links() {
-    let Some(s) = Suse::new(&["47", "55", "56"]) else {
+    let Some(kr) = common::kernels::cloud() else {
         return;
     };
-    let (k47, k55, k56) = (s.k("47"), s.k("55"), s.k("56"));
-    s.install(&[V10]);
-    ok(&s.wm2(&["--add-kmp", V10], "", &[]));
-    let ino = s.ino("56", "updates/kabi-vendor/kabi_vendor_b.ko");
+    let Some(s) = Suse::new(&[kr.other, kr.old, kr.new]) else {
+        return;
+    };
+    let (v10, v11) = (&s.rpms.v10(1), &s.rpms.v11());
+    let (k_other, k_old, k_new) = (s.k(kr.other), s.k(kr.old), s.k(kr.new));
+    s.install(&[v10]);
+    ok(&s.wm2(&["--add-kmp", v10], "", &[]));
+    let ino = s.ino(kr.new, "updates/kabi-vendor/kabi_vendor_b.ko");
 
-    // 1.1 is newer but built for 47, whose module_layout differs
-    s.install(&[V11]);
-    let o = s.wm2(&["-v", "--add-kmp", V11], "", &[]);
+    // 1.1 is newer but built for other, whose module_layout differs
+    s.install(&[v11]);
+    let o = s.wm2(&["-v", "--add-kmp", v11], "", &[]);
     ok(&o);
     has(
         &o,
-        &format!("Package {V10} kept in kernel {k56} (not replaced by {V11})"),
+        &format!("Package {v10} kept in kernel {k_new} (not replaced by {v11})"),
     );
     has(
         &o,
-        &format!("Package {V11} does not need to be added to kernel {k47}"),
+        &format!("Package {v11} does not need to be added to kernel {k_other}"),
     );
-    has(&o, &format!("FAILED to add {V11} in kernel {k55}"));
+    has(&o, &format!("FAILED to add {v11} in kernel {k_old}"));
     assert!(stderr(&o).contains("module_layout"), "{}", text(&o));
-    assert_eq!(s.links("56"), expected("55"));
-    assert_eq!(s.ino("56", "updates/kabi-vendor/kabi_vendor_b.ko"), ino);
-    assert!(s.dep("47").contains("updates/kabi-vendor/kabi_vendor_a.ko"));
+    assert_eq!(s.links(kr.new), expected(kr.old));
+    assert_eq!(s.ino(kr.new, "updates/kabi-vendor/kabi_vendor_b.ko"), ino);
+    assert!(
+        s.dep(kr.other)
+            .contains("updates/kabi-vendor/kabi_vendor_a.ko")
+    );
 
-    // removing 1.0: 1.1 is the only other version, and 56 cannot load it
-    let list = s.erase(V10);
-    let o = s.wm2(&["-v", "--remove-kmp", V10], &list, &[]);
+    // removing 1.0: 1.1 is the only other version, and new cannot load it
+    let list = s.erase(v10);
+    let o = s.wm2(&["-v", "--remove-kmp", v10], &list, &[]);
     ok(&o);
-    has(&o, &format!("Package {V10} removed from kernel {k56}"));
+    has(&o, &format!("Package {v10} removed from kernel {k_new}"));
     has(
         &o,
         "Weak-updates symlinks to no other kabi-vendor-kmp-amd64 package could be created",
     );
-    assert!(s.links("56").is_empty());
+    assert!(s.links(kr.new).is_empty());
 }
 
 #[test]
 fn overlapping_module_names_are_refused() {
-    let Some(s) = Suse::new(&["47", "55", "56"]) else {
+    let Some(kr) = common::kernels::cloud() else {
         return;
     };
-    let (k55, k56) = (s.k("55"), s.k("56"));
-    s.install(&[V10, OTHER]);
-    ok(&s.wm2(&["--add-kmp", V10], "", &[]));
+    let Some(s) = Suse::new(&[kr.other, kr.old, kr.new]) else {
+        return;
+    };
+    let (v10, other_kmp) = (&s.rpms.v10(1), &s.rpms.other_kmp());
+    let (k_old, k_new) = (s.k(kr.old), s.k(kr.new));
+    s.install(&[v10, other_kmp]);
+    ok(&s.wm2(&["--add-kmp", v10], "", &[]));
     // kabi-other's updates/kabi-other/kabi_vendor_a.ko has the name of kabi-vendor's
-    let o = s.wm2(&["-v", "--add-kmp", OTHER], "", &[]);
+    let o = s.wm2(&["-v", "--add-kmp", other_kmp], "", &[]);
     ok(&o);
-    has(&o, &format!("FAILED to add {OTHER} in kernel {k56}"));
+    has(&o, &format!("FAILED to add {other_kmp} in kernel {k_new}"));
     assert!(
         stderr(&o).contains(
             "kabi_vendor_a.ko: a file of that name is already in weak-updates/updates/kabi-vendor/kabi_vendor_a.ko"
@@ -492,139 +507,152 @@ fn overlapping_module_names_are_refused() {
     );
     has(
         &o,
-        &format!("Package {OTHER} does not need to be added to kernel {k55}"),
+        &format!("Package {other_kmp} does not need to be added to kernel {k_old}"),
     );
-    assert_eq!(s.links("56"), expected("55"));
+    assert_eq!(s.links(kr.new), expected(kr.old));
 
-    // the other way round: kabi-other alone is compatible with 56, then kabi-vendor clashes
-    ok(&s.wm2(&["--remove-kernel", &k56], "", &[]));
-    assert!(s.links("56").is_empty());
-    let o = s.wm2(&["-v", "--add-kmp", OTHER], "", &[]);
+    // the other way round: kabi-other alone is compatible with new, then kabi-vendor clashes
+    ok(&s.wm2(&["--remove-kernel", &k_new], "", &[]));
+    assert!(s.links(kr.new).is_empty());
+    let o = s.wm2(&["-v", "--add-kmp", other_kmp], "", &[]);
     ok(&o);
-    has(&o, &format!("Package {OTHER} added to kernel {k56}"));
+    has(&o, &format!("Package {other_kmp} added to kernel {k_new}"));
     assert_eq!(
-        s.links("56"),
+        s.links(kr.new),
         [(
             "updates/kabi-other/kabi_vendor_a.ko".to_string(),
-            format!("/usr/lib/modules/{k55}/updates/kabi-other/kabi_vendor_a.ko")
+            format!("/usr/lib/modules/{k_old}/updates/kabi-other/kabi_vendor_a.ko")
         )]
     );
-    let o = s.wm2(&["-v", "--add-kmp", V10], "", &[]);
+    let o = s.wm2(&["-v", "--add-kmp", v10], "", &[]);
     ok(&o);
-    has(&o, &format!("FAILED to add {V10} in kernel {k56}"));
-    assert_eq!(s.links("56").len(), 1);
+    has(&o, &format!("FAILED to add {v10} in kernel {k_new}"));
+    assert_eq!(s.links(kr.new).len(), 1);
 }
 
 #[test]
 fn add_kernel_and_add_kernel_modules_link_every_compatible_kmp() {
-    let Some(s) = Suse::new(&["47", "55", "56"]) else {
+    let Some(kr) = common::kernels::cloud() else {
         return;
     };
-    let k56 = s.k("56");
-    // the KMPs came before kernel 56: none was linked into it
-    s.install(&[V10, V11, INKERNEL, EMPTY, DOC, PAE]);
-    let o = s.wm2(&["-v", "--add-kernel", &k56], "", &[]);
+    let Some(s) = Suse::new(&[kr.other, kr.old, kr.new]) else {
+        return;
+    };
+    let (v10, v11, pae_kmp, inkernel) = (
+        &s.rpms.v10(1),
+        &s.rpms.v11(),
+        &s.rpms.pae_kmp(),
+        &s.rpms.inkernel(),
+    );
+    let k_new = s.k(kr.new);
+    // the KMPs came before kernel new: none was linked into it
+    s.install(&[v10, v11, inkernel, EMPTY, DOC, pae_kmp]);
+    let o = s.wm2(&["-v", "--add-kernel", &k_new], "", &[]);
     ok(&o);
     has(
         &o,
         &format!("WARNING: {EMPTY} does not contain any kernel modules"),
     );
-    has(&o, &format!("Package {V10} added to kernel {k56}"));
-    assert_eq!(s.links("56"), expected("55"), "{}", text(&o));
+    has(&o, &format!("Package {v10} added to kernel {k_new}"));
+    assert_eq!(s.links(kr.new), expected(kr.old), "{}", text(&o));
     // the kmp_in_kernel package is never linked
-    assert!(!stderr(&o).contains(INKERNEL), "{}", text(&o));
+    assert!(!stderr(&o).contains(inkernel), "{}", text(&o));
     assert!(
-        s.dep("56")
+        s.dep(kr.new)
             .contains("weak-updates/updates/kabi-vendor/kabi_vendor_b.ko")
     );
     // a kernel package always wants its initrd; dracut is missing here
     has(
         &o,
         &format!(
-            "Please run \"/usr/bin/dracut -f /boot/initrd-{k56} {k56}\" as soon as your system is complete."
+            "Please run \"/usr/bin/dracut -f /boot/initrd-{k_new} {k_new}\" as soon as your system is complete."
         ),
     );
 
     // a kernel subpackage with modules: the same walk
-    ok(&s.wm2(&["--remove-kernel", &k56], "", &[]));
-    assert!(s.links("56").is_empty());
+    ok(&s.wm2(&["--remove-kernel", &k_new], "", &[]));
+    assert!(s.links(kr.new).is_empty());
     let list = format!(
-        "/usr/lib/modules/{k56}/kernel/lib/crc7.ko\n/usr/lib/modules/{k56}/kernel/lib/libcrc32c.ko\n"
+        "/usr/lib/modules/{k_new}/kernel/lib/crc7.ko\n/usr/lib/modules/{k_new}/kernel/lib/libcrc32c.ko\n"
     );
-    let o = s.wm2(&["-v", "--add-kernel-modules", &k56], &list, &[]);
+    let o = s.wm2(&["-v", "--add-kernel-modules", &k_new], &list, &[]);
     ok(&o);
-    has(&o, &format!("Package {V10} added to kernel {k56}"));
-    assert_eq!(s.links("56"), expected("55"));
+    has(&o, &format!("Package {v10} added to kernel {k_new}"));
+    assert_eq!(s.links(kr.new), expected(kr.old));
     // removing a subpackage removes no link (as the script)
-    let o = s.wm2(&["-v", "--remove-kernel-modules", &k56], &list, &[]);
+    let o = s.wm2(&["-v", "--remove-kernel-modules", &k_new], &list, &[]);
     ok(&o);
     has(
         &o,
-        &format!("Package {V10} does not need to be added to kernel {k56}"),
+        &format!("Package {v10} does not need to be added to kernel {k_new}"),
     );
-    assert_eq!(s.links("56"), expected("55"));
+    assert_eq!(s.links(kr.new), expected(kr.old));
 
     // a KMP with modules for two kernels makes the script's find_kmps fail: nothing walked
     s.install(&[MULTI]);
-    ok(&s.wm2(&["--remove-kernel", &k56], "", &[]));
-    let o = s.wm2(&["-v", "--add-kernel", &k56], "", &[]);
+    ok(&s.wm2(&["--remove-kernel", &k_new], "", &[]));
+    let o = s.wm2(&["-v", "--add-kernel", &k_new], "", &[]);
     ok(&o);
     has(
         &o,
         &format!("Error: package {MULTI} seems to contain modules for multiple kernel versions"),
     );
-    assert!(s.links("56").is_empty(), "{}", text(&o));
+    assert!(s.links(kr.new).is_empty(), "{}", text(&o));
     // ... but not another KMP's own add
-    let o = s.wm2(&["-v", "--add-kmp", V10], "", &[]);
+    let o = s.wm2(&["-v", "--add-kmp", v10], "", &[]);
     ok(&o);
-    assert_eq!(s.links("56"), expected("55"));
+    assert_eq!(s.links(kr.new), expected(kr.old));
 
     // kmp_in_kernel: --add-kmp of it does nothing
     let before = listing(&s.dir);
-    let o = s.wm2(&["-v", "--add-kmp", INKERNEL], "", &[]);
+    let o = s.wm2(&["-v", "--add-kmp", inkernel], "", &[]);
     ok(&o);
     same(&before, &listing(&s.dir), "dir");
 }
 
 #[test]
 fn dry_run_changes_nothing() {
-    let Some(s) = Suse::new(&["47", "55", "56"]) else {
+    let Some(kr) = common::kernels::cloud() else {
         return;
     };
-    let (k55, k56) = (s.k("55"), s.k("56"));
-    s.install(&[V10, V11, V12]);
-    ok(&s.wm2(&["--add-kmp", V10], "", &[]));
+    let Some(s) = Suse::new(&[kr.other, kr.old, kr.new]) else {
+        return;
+    };
+    let (v10, v11, v12) = (&s.rpms.v10(1), &s.rpms.v11(), &s.rpms.v12());
+    let (k_old, k_new) = (s.k(kr.old), s.k(kr.new));
+    s.install(&[v10, v11, v12]);
+    ok(&s.wm2(&["--add-kmp", v10], "", &[]));
     let (dracut, log) = s.dracut(0);
     let dracut = dracut.display().to_string();
-    std::fs::write(s.dir.join(format!("boot/initrd-{k55}")), initramfs(&[])).unwrap();
+    std::fs::write(s.dir.join(format!("boot/initrd-{k_old}")), initramfs(&[])).unwrap();
     std::fs::write(
-        s.dir.join(format!("boot/initrd-{k56}")),
+        s.dir.join(format!("boot/initrd-{k_new}")),
         initramfs(&[format!(
-            "usr/lib/modules/{k56}/weak-updates/updates/kabi-vendor/kabi_vendor_a.ko"
+            "usr/lib/modules/{k_new}/weak-updates/updates/kabi-vendor/kabi_vendor_a.ko"
         )]),
     )
     .unwrap();
-    let list = s.ql(V10);
+    let list = s.ql(v10);
     let before = listing(&s.dir);
     let outside = listing(&s.outside);
-    let kmods = format!("/usr/lib/modules/{k56}/kernel/lib/crc7.ko\n");
+    let kmods = format!("/usr/lib/modules/{k_new}/kernel/lib/crc7.ko\n");
     type Run<'a> = (Vec<&'a str>, &'a str, Vec<(&'a str, &'a str)>);
     let runs: Vec<Run> = vec![
-        (vec!["--add-kmp", V12], "", vec![("DRACUT", &dracut)]),
+        (vec!["--add-kmp", v12], "", vec![("DRACUT", &dracut)]),
         (
-            vec!["--add-kmp", V12],
+            vec!["--add-kmp", v12],
             "",
             vec![("DRACUT", &dracut), ("INITRD_IN_POSTTRANS", "1")],
         ),
-        (vec!["--remove-kmp", V10], &list, vec![("DRACUT", &dracut)]),
-        (vec!["--add-kernel", &k56], "", vec![("DRACUT", &dracut)]),
-        (vec!["--remove-kernel", &k56], "", vec![]),
+        (vec!["--remove-kmp", v10], &list, vec![("DRACUT", &dracut)]),
+        (vec!["--add-kernel", &k_new], "", vec![("DRACUT", &dracut)]),
+        (vec!["--remove-kernel", &k_new], "", vec![]),
         (
-            vec!["--add-kernel-modules", &k56],
+            vec!["--add-kernel-modules", &k_new],
             &kmods,
             vec![("DRACUT", &dracut), ("INITRD_IN_POSTTRANS", "1")],
         ),
-        (vec!["--remove-kernel-modules", &k56], &kmods, vec![]),
+        (vec!["--remove-kernel-modules", &k_new], &kmods, vec![]),
     ];
     let mut outputs = Vec::new();
     for (args, stdin, env) in &runs {
@@ -641,69 +669,77 @@ fn dry_run_changes_nothing() {
     let root = s.dir.display();
     assert!(
         outputs[0].contains(&format!(
-            "would link weak-updates/updates/kabi-vendor/kabi_vendor_a.ko -> /usr/lib/modules/6.1.0-57-cloud-amd64/updates/kabi-vendor/kabi_vendor_a.ko in kernel {k56}"
+            "would link weak-updates/updates/kabi-vendor/kabi_vendor_a.ko -> /usr/lib/modules/{}/updates/kabi-vendor/kabi_vendor_a.ko in kernel {k_new}",
+            kver_of(s.rpms.spare)
         )),
         "{}",
         outputs[0]
     );
     assert!(
         outputs[0].contains(&format!(
-            "would run {dracut} -f {root}/boot/initrd-{k56} {k56}"
+            "would run {dracut} -f {root}/boot/initrd-{k_new} {k_new}"
         )),
         "{}",
         outputs[0]
     );
     assert!(
-        outputs[1].contains(&format!("would create {root}/run/regenerate-initrd/{k56}")),
+        outputs[1].contains(&format!(
+            "would create {root}/run/regenerate-initrd/{k_new}"
+        )),
         "{}",
         outputs[1]
     );
     // (1.0 removed: 1.2, the newest other compatible version, would take its place)
     assert!(
         outputs[2].contains(&format!(
-            "would link weak-updates/updates/kabi-vendor/kabi_vendor_b.ko -> /usr/lib/modules/6.1.0-57-cloud-amd64/updates/kabi-vendor/kabi_vendor_b.ko in kernel {k56}"
+            "would link weak-updates/updates/kabi-vendor/kabi_vendor_b.ko -> /usr/lib/modules/{}/updates/kabi-vendor/kabi_vendor_b.ko in kernel {k_new}",
+            kver_of(s.rpms.spare)
         )),
         "{}",
         outputs[2]
     );
     assert!(
         outputs[4].contains(&format!(
-            "would remove weak-updates/updates/kabi-vendor/kabi_vendor_b.ko in kernel {k56}"
+            "would remove weak-updates/updates/kabi-vendor/kabi_vendor_b.ko in kernel {k_new}"
         )),
         "{}",
         outputs[4]
     );
     // then for real: the dry run's plan is what happens
-    let o = s.wm2(&["--add-kmp", V12], "", &[("DRACUT", &dracut)]);
+    let o = s.wm2(&["--add-kmp", v12], "", &[("DRACUT", &dracut)]);
     ok(&o);
-    assert_eq!(s.links("56"), expected("57"));
+    assert_eq!(s.links(kr.new), expected(s.rpms.spare));
     assert_eq!(
         std::fs::read_to_string(&log).unwrap(),
-        format!("-f {root}/boot/initrd-{k56} {k56}\n")
+        format!("-f {root}/boot/initrd-{k_new} {k_new}\n")
     );
 }
 
 #[test]
 fn the_initramfs_is_rebuilt_when_the_script_would() {
-    let Some(s) = Suse::new(&["47", "55", "56"]) else {
+    let Some(kr) = common::kernels::cloud() else {
         return;
     };
-    let (k47, k55, k56) = (s.k("47"), s.k("55"), s.k("56"));
-    s.install(&[V10]);
+    let Some(s) = Suse::new(&[kr.other, kr.old, kr.new]) else {
+        return;
+    };
+    let v10 = &s.rpms.v10(1);
+    let (k_other, k_old, k_new) = (s.k(kr.other), s.k(kr.old), s.k(kr.new));
+    s.install(&[v10]);
     let (dracut, log) = s.dracut(0);
     let dracut = dracut.display().to_string();
     let root = s.dir.display().to_string();
     let image = |k: &str| s.dir.join(format!("boot/initrd-{k}"));
-    // 56's image holds the vendor module (from an earlier link), 55's and 47's do not
+    // new's image holds the vendor module (from an earlier link), old's and other's do not
     std::fs::write(
-        image(&k56),
+        image(&k_new),
         initramfs(&[
             "init".into(),
-            format!("usr/lib/modules/{k56}/weak-updates/updates/kabi-vendor/kabi_vendor_a.ko"),
+            format!("usr/lib/modules/{k_new}/weak-updates/updates/kabi-vendor/kabi_vendor_a.ko"),
         ]),
     )
     .unwrap();
-    for k in [&k47, &k55] {
+    for k in [&k_other, &k_old] {
         std::fs::write(
             image(k),
             initramfs(&[
@@ -721,52 +757,52 @@ fn the_initramfs_is_rebuilt_when_the_script_would() {
     };
     let cmd = |k: &str| format!("-f {root}/boot/initrd-{k} {k}");
 
-    // a changed module in the image: 56 only (55 is the KMP's own kernel: its image does not
-    // hold the modules; 47 refused them)
-    let o = s.wm2(&["-v", "--add-kmp", V10], "", &[("DRACUT", &dracut)]);
+    // a changed module in the image: new only (old is the KMP's own kernel: its image does not
+    // hold the modules; other refused them)
+    let o = s.wm2(&["-v", "--add-kmp", v10], "", &[("DRACUT", &dracut)]);
     ok(&o);
     has(
         &o,
-        &format!("changed initrd modules for kernel {k56}: kabi_vendor_a"),
+        &format!("changed initrd modules for kernel {k_new}: kabi_vendor_a"),
     );
     has(
         &o,
-        &format!("changed initrd modules for kernel {k55}: none"),
+        &format!("changed initrd modules for kernel {k_old}: none"),
     );
-    has(&o, &format!("{dracut} {}", cmd(&k56)));
-    assert_eq!(rebuilt(&o), [cmd(&k56)]);
+    has(&o, &format!("{dracut} {}", cmd(&k_new)));
+    assert_eq!(rebuilt(&o), [cmd(&k_new)]);
 
-    // INITRD_MODULES names one: 55 too
+    // INITRD_MODULES names one: old too
     std::fs::create_dir_all(s.dir.join("etc/sysconfig")).unwrap();
     std::fs::write(
         s.dir.join("etc/sysconfig/kernel"),
         "## Type: string\nINITRD_MODULES=\"ahci kabi_vendor_b\"\n",
     )
     .unwrap();
-    let o = s.wm2(&["--add-kmp", V10], "", &[("DRACUT", &dracut)]);
+    let o = s.wm2(&["--add-kmp", v10], "", &[("DRACUT", &dracut)]);
     ok(&o);
-    assert_eq!(rebuilt(&o), [cmd(&k55), cmd(&k56)]);
+    assert_eq!(rebuilt(&o), [cmd(&k_old), cmd(&k_new)]);
     std::fs::remove_file(s.dir.join("etc/sysconfig/kernel")).unwrap();
 
     // KMP_NEEDS_MKINITRD: every kernel the KMP touched; "0" is off
     let o = s.wm2(
-        &["--add-kmp", V10],
+        &["--add-kmp", v10],
         "",
         &[("DRACUT", &dracut), ("KMP_NEEDS_MKINITRD", "1")],
     );
     ok(&o);
-    assert_eq!(rebuilt(&o), [cmd(&k55), cmd(&k56)]);
+    assert_eq!(rebuilt(&o), [cmd(&k_old), cmd(&k_new)]);
     let o = s.wm2(
-        &["--add-kmp", V10],
+        &["--add-kmp", v10],
         "",
         &[("DRACUT", &dracut), ("KMP_NEEDS_MKINITRD", "0")],
     );
     ok(&o);
-    assert_eq!(rebuilt(&o), [cmd(&k56)]);
+    assert_eq!(rebuilt(&o), [cmd(&k_new)]);
 
     // INITRD_IN_POSTTRANS: only marked, in the root
     let o = s.wm2(
-        &["--add-kmp", V10],
+        &["--add-kmp", v10],
         "",
         &[("DRACUT", &dracut), ("INITRD_IN_POSTTRANS", "1")],
     );
@@ -776,17 +812,17 @@ fn the_initramfs_is_rebuilt_when_the_script_would() {
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
-    assert_eq!(marks, std::slice::from_ref(&k56));
+    assert_eq!(marks, std::slice::from_ref(&k_new));
     std::fs::remove_dir_all(s.dir.join("run")).unwrap();
 
     // no dracut (or no /etc/fstab): say what to run, for each kernel looked at
     let o = s.wm2(
-        &["--add-kmp", V10],
+        &["--add-kmp", v10],
         "",
         &[("DRACUT", "/nonexistent/dracut")],
     );
     ok(&o);
-    for k in [&k55, &k56] {
+    for k in [&k_old, &k_new] {
         has(
             &o,
             &format!(
@@ -795,23 +831,23 @@ fn the_initramfs_is_rebuilt_when_the_script_would() {
         );
     }
     std::fs::rename(s.dir.join("etc/fstab"), s.dir.join("etc/fstab.off")).unwrap();
-    let o = s.wm2(&["--add-kmp", V10], "", &[("DRACUT", &dracut)]);
+    let o = s.wm2(&["--add-kmp", v10], "", &[("DRACUT", &dracut)]);
     ok(&o);
     has(
         &o,
         &format!(
-            "Please run \"{dracut} -f /boot/initrd-{k56} {k56}\" as soon as your system is complete."
+            "Please run \"{dracut} -f /boot/initrd-{k_new} {k_new}\" as soon as your system is complete."
         ),
     );
     assert!(rebuilt(&o).is_empty());
     std::fs::rename(s.dir.join("etc/fstab.off"), s.dir.join("etc/fstab")).unwrap();
 
     // no image yet: built; an image that cannot be read: rebuilt to be safe
-    std::fs::remove_file(image(&k55)).unwrap();
-    std::fs::write(image(&k56), b"not an initramfs").unwrap();
-    let o = s.wm2(&["--add-kmp", V10], "", &[("DRACUT", &dracut)]);
+    std::fs::remove_file(image(&k_old)).unwrap();
+    std::fs::write(image(&k_new), b"not an initramfs").unwrap();
+    let o = s.wm2(&["--add-kmp", v10], "", &[("DRACUT", &dracut)]);
     ok(&o);
-    assert_eq!(rebuilt(&o), [cmd(&k55), cmd(&k56)]);
+    assert_eq!(rebuilt(&o), [cmd(&k_old), cmd(&k_new)]);
     assert!(
         stderr(&o).contains("rebuilding it to be safe"),
         "{}",
@@ -819,21 +855,24 @@ fn the_initramfs_is_rebuilt_when_the_script_would() {
     );
 
     // a kernel package: always
-    let o = s.wm2(&["--add-kernel", &k47], "", &[("DRACUT", &dracut)]);
+    let o = s.wm2(&["--add-kernel", &k_other], "", &[("DRACUT", &dracut)]);
     ok(&o);
-    assert_eq!(rebuilt(&o), [cmd(&k47)]);
+    assert_eq!(rebuilt(&o), [cmd(&k_other)]);
 
     // no kernel image: a warning, no rebuild
-    std::fs::remove_file(s.dir.join(format!("boot/vmlinuz-{k47}"))).unwrap();
-    let o = s.wm2(&["--add-kernel", &k47], "", &[("DRACUT", &dracut)]);
+    std::fs::remove_file(s.dir.join(format!("boot/vmlinuz-{k_other}"))).unwrap();
+    let o = s.wm2(&["--add-kernel", &k_other], "", &[("DRACUT", &dracut)]);
     ok(&o);
-    has(&o, &format!("WARNING: kernel image for {k47} not found!"));
+    has(
+        &o,
+        &format!("WARNING: kernel image for {k_other} not found!"),
+    );
     assert!(rebuilt(&o).is_empty());
 
     // dracut fails: the run fails
     let (bad, _) = s.dracut(3);
     let o = s.wm2(
-        &["--add-kernel", &k56],
+        &["--add-kernel", &k_new],
         "",
         &[("DRACUT", &bad.display().to_string())],
     );
@@ -843,75 +882,83 @@ fn the_initramfs_is_rebuilt_when_the_script_would() {
 
 #[test]
 fn without_an_rpm_database_the_module_list_comes_on_standard_input() {
-    let Some(s) = Suse::new(&["47", "55", "56"]) else {
+    let Some(kr) = common::kernels::cloud() else {
         return;
     };
-    let k56 = s.k("56");
-    s.install(&[V10]);
-    let list = s.ql(V10);
+    let Some(s) = Suse::new(&[kr.other, kr.old, kr.new]) else {
+        return;
+    };
+    let v10 = &s.rpms.v10(1);
+    let k_new = s.k(kr.new);
+    s.install(&[v10]);
+    let list = s.ql(v10);
     // a minimal image: the files, no database
     std::fs::remove_dir_all(s.dir.join("usr/lib/sysimage/rpm")).unwrap();
 
-    let o = s.wm2(&["-v", "--add-kmp", V10], "", &[]);
+    let o = s.wm2(&["-v", "--add-kmp", v10], "", &[]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     has(
         &o,
         &format!(
-            "ERROR: package {V10} is not in the rpm database and no module list was given on standard input"
+            "ERROR: package {v10} is not in the rpm database and no module list was given on standard input"
         ),
     );
-    assert!(s.links("56").is_empty());
+    assert!(s.links(kr.new).is_empty());
 
-    let o = s.wm2(&["-v", "--add-kmp", V10], &list, &[]);
+    let o = s.wm2(&["-v", "--add-kmp", v10], &list, &[]);
     ok(&o);
-    has(&o, &format!("Package {V10} added to kernel {k56}"));
-    assert_eq!(s.links("56"), expected("55"));
+    has(&o, &format!("Package {v10} added to kernel {k_new}"));
+    assert_eq!(s.links(kr.new), expected(kr.old));
 
     // the list may name the root from outside
     let outside_list: String = list
         .lines()
         .map(|l| format!("{}{l}\n", s.dir.display()))
         .collect();
-    let o = s.wm2(&["-v", "--remove-kmp", V10], &outside_list, &[]);
+    let o = s.wm2(&["-v", "--remove-kmp", v10], &outside_list, &[]);
     ok(&o);
-    has(&o, &format!("Package {V10} removed from kernel {k56}"));
-    assert!(s.links("56").is_empty());
+    has(&o, &format!("Package {v10} removed from kernel {k_new}"));
+    assert!(s.links(kr.new).is_empty());
 }
 
 #[test]
 fn hostile_roots_change_nothing_outside() {
-    let Some(s) = Suse::new(&["47", "55", "56"]) else {
+    let Some(kr) = common::kernels::cloud() else {
         return;
     };
-    let k55 = s.k("55");
-    s.install(&[V10]);
+    let Some(s) = Suse::new(&[kr.other, kr.old, kr.new]) else {
+        return;
+    };
+    let v10 = &s.rpms.v10(1);
+    let k_old = s.k(kr.old);
+    s.install(&[v10]);
     let outside = listing(&s.outside);
 
-    // weak-updates/ of 56 is a link out of the root: the run stops before changing anything
-    let w56 = s.kdir("56").join("weak-updates");
-    std::fs::remove_dir(&w56).unwrap();
-    std::os::unix::fs::symlink(&s.outside, &w56).unwrap();
+    // weak-updates/ of new is a link out of the root: the run stops before changing anything
+    let w_new = s.kdir(kr.new).join("weak-updates");
+    std::fs::remove_dir(&w_new).unwrap();
+    std::os::unix::fs::symlink(&s.outside, &w_new).unwrap();
     let before = listing(&s.dir);
-    let o = s.wm2(&["-v", "--add-kmp", V10], "", &[]);
+    let o = s.wm2(&["-v", "--add-kmp", v10], "", &[]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(stderr(&o).contains("weak-updates"), "{}", text(&o));
     assert!(stderr(&o).contains("symbolic link"), "{}", text(&o));
     same(&before, &listing(&s.dir), "dir");
     same(&outside, &listing(&s.outside), "outside");
-    std::fs::remove_file(&w56).unwrap();
-    std::fs::create_dir(&w56).unwrap();
+    std::fs::remove_file(&w_new).unwrap();
+    std::fs::create_dir(&w_new).unwrap();
 
     // module lists naming files outside the root: nothing to do with them
     let before = listing(&s.dir);
     let list = format!(
-        "/usr/lib/modules/../../../../{0}/keep.ko\n{0}/usr/lib/modules/{k55}/updates/kabi-vendor/kabi_vendor_a.ko\n",
+        "/usr/lib/modules/../../../../{0}/keep.ko\n{0}/usr/lib/modules/{k_old}/updates/kabi-vendor/kabi_vendor_a.ko\n",
         s.outside.display()
     );
-    let o = s.wm2(&["-v", "--remove-kmp", V10], &list, &[]);
+    let o = s.wm2(&["-v", "--remove-kmp", v10], &list, &[]);
     ok(&o);
     has(
         &o,
-        &format!("WARNING: {V10} does not contain any kernel modules"),
+        &format!("WARNING: {v10} does not contain any kernel modules"),
     );
     same(&before, &listing(&s.dir), "dir");
     same(&outside, &listing(&s.outside), "outside");
@@ -919,30 +966,33 @@ fn hostile_roots_change_nothing_outside() {
     // a module reached through a link out of the root is read inside the root (where it
     // is not): refused, nothing linked
     std::fs::copy(
-        s.kdir("55").join("updates/kabi-vendor/kabi_vendor_a.ko"),
+        s.kdir(kr.old).join("updates/kabi-vendor/kabi_vendor_a.ko"),
         s.outside.join("kabi_vendor_a.ko"),
     )
     .unwrap();
     let outside = listing(&s.outside);
-    std::os::unix::fs::symlink(&s.outside, s.kdir("55").join("updates/evil")).unwrap();
+    std::os::unix::fs::symlink(&s.outside, s.kdir(kr.old).join("updates/evil")).unwrap();
     let evil = "kabi-evil-kmp-amd64-1.0-1";
     let o = s.wm2(
         &["-v", "--add-kmp", evil],
-        &format!("/usr/lib/modules/{k55}/updates/evil/kabi_vendor_a.ko\n"),
+        &format!("/usr/lib/modules/{k_old}/updates/evil/kabi_vendor_a.ko\n"),
         &[],
     );
     ok(&o);
-    has(&o, &format!("FAILED to add {evil} in kernel {}", s.k("56")));
-    assert!(s.links("56").is_empty());
+    has(
+        &o,
+        &format!("FAILED to add {evil} in kernel {}", s.k(kr.new)),
+    );
+    assert!(s.links(kr.new).is_empty());
     same(&outside, &listing(&s.outside), "outside");
-    std::fs::remove_file(s.kdir("55").join("updates/evil")).unwrap();
+    std::fs::remove_file(s.kdir(kr.old).join("updates/evil")).unwrap();
 
     // run/ is a link out of the root: the marker is not made through it
     let (dracut, _) = s.dracut(0);
     std::os::unix::fs::symlink(&s.outside, s.dir.join("run")).unwrap();
     let outside = listing(&s.outside);
     let o = s.wm2(
-        &["--add-kmp", V10],
+        &["--add-kmp", v10],
         "",
         &[
             ("DRACUT", &dracut.display().to_string()),
@@ -956,27 +1006,31 @@ fn hostile_roots_change_nothing_outside() {
 
 #[test]
 fn remove_kernel_removes_links_only() {
-    let Some(s) = Suse::new(&["47", "55", "56"]) else {
+    let Some(kr) = common::kernels::cloud() else {
         return;
     };
-    let k56 = s.k("56");
-    s.install(&[V10]);
-    ok(&s.wm2(&["--add-kmp", V10], "", &[]));
-    let w56 = s.kdir("56").join("weak-updates");
-    std::fs::write(w56.join("README"), b"not a link").unwrap();
+    let Some(s) = Suse::new(&[kr.other, kr.old, kr.new]) else {
+        return;
+    };
+    let v10 = &s.rpms.v10(1);
+    let k_new = s.k(kr.new);
+    s.install(&[v10]);
+    ok(&s.wm2(&["--add-kmp", v10], "", &[]));
+    let w_new = s.kdir(kr.new).join("weak-updates");
+    std::fs::write(w_new.join("README"), b"not a link").unwrap();
 
     // the kernel is still installed: its links go, its indexes follow, the file stays
-    let o = s.wm2(&["-v", "--remove-kernel", &k56], "", &[]);
+    let o = s.wm2(&["-v", "--remove-kernel", &k_new], "", &[]);
     ok(&o);
-    assert!(s.links("56").is_empty());
-    assert_eq!(std::fs::read(w56.join("README")).unwrap(), b"not a link");
-    assert!(!s.dep("56").contains("kabi_vendor"));
-    std::fs::remove_file(w56.join("README")).unwrap();
+    assert!(s.links(kr.new).is_empty());
+    assert_eq!(std::fs::read(w_new.join("README")).unwrap(), b"not a link");
+    assert!(!s.dep(kr.new).contains("kabi_vendor"));
+    std::fs::remove_file(w_new.join("README")).unwrap();
 
     // the kernel package is gone (its files removed by rpm), only the links are left
-    ok(&s.wm2(&["--add-kernel", &k56], "", &[]));
-    assert_eq!(s.links("56"), expected("55"));
-    for e in std::fs::read_dir(s.kdir("56")).unwrap() {
+    ok(&s.wm2(&["--add-kernel", &k_new], "", &[]));
+    assert_eq!(s.links(kr.new), expected(kr.old));
+    for e in std::fs::read_dir(s.kdir(kr.new)).unwrap() {
         let p = e.unwrap().path();
         if p.file_name().unwrap() == "weak-updates" {
             continue;
@@ -988,25 +1042,25 @@ fn remove_kernel_removes_links_only() {
         }
     }
     for f in ["System.map", "config", "vmlinuz"] {
-        std::fs::remove_file(s.dir.join(format!("boot/{f}-{k56}"))).unwrap();
+        std::fs::remove_file(s.dir.join(format!("boot/{f}-{k_new}"))).unwrap();
     }
-    std::fs::remove_file(s.dir.join(format!("boot/symvers-{k56}.gz"))).unwrap();
-    let o = s.wm2(&["--dry-run", "--remove-kernel", &k56], "", &[]);
+    std::fs::remove_file(s.dir.join(format!("boot/symvers-{k_new}.gz"))).unwrap();
+    let o = s.wm2(&["--dry-run", "--remove-kernel", &k_new], "", &[]);
     ok(&o);
     assert!(
         String::from_utf8_lossy(&o.stdout).contains(&format!(
-            "would remove weak-updates/updates/kabi-vendor/kabi_vendor_a.ko in kernel {k56}"
+            "would remove weak-updates/updates/kabi-vendor/kabi_vendor_a.ko in kernel {k_new}"
         )),
         "{}",
         text(&o)
     );
-    assert_eq!(s.links("56"), expected("55"));
-    let o = s.wm2(&["--remove-kernel", &k56], "", &[]);
+    assert_eq!(s.links(kr.new), expected(kr.old));
+    let o = s.wm2(&["--remove-kernel", &k_new], "", &[]);
     ok(&o);
-    assert!(!s.kdir("56").exists(), "{}", text(&o));
+    assert!(!s.kdir(kr.new).exists(), "{}", text(&o));
     // the other kernels are untouched
     assert!(
-        s.kdir("55")
+        s.kdir(kr.old)
             .join("updates/kabi-vendor/kabi_vendor_a.ko")
             .is_file()
     );
@@ -1015,37 +1069,42 @@ fn remove_kernel_removes_links_only() {
 /// SLE 15's layout: /lib/modules is a directory of its own, links name /lib/modules/...
 #[test]
 fn an_sle15_root_links_below_lib_modules() {
+    let Some(kr) = common::kernels::cloud() else {
+        return;
+    };
     if !common::require_tool("gcc-12") {
         return;
     }
-    let Some(vendor) = common::weak::vendor_modules("55") else {
+    let Some(vendor) = common::weak::vendor_modules(kr.old) else {
         return;
     };
     let tmp = tempfile::tempdir().unwrap();
-    let Some(r) = common::weak::weak_root(tmp.path(), &["47", "55", "56"], &[]) else {
+    let Some(r) = common::weak::weak_root(tmp.path(), &[kr.other, kr.old, kr.new], &[]) else {
         return;
     };
-    let (k55, k56) = (r.kver("55"), r.kver("56"));
-    let upd = r.module_dir("55").join("updates/kabi-vendor");
+    let (k_old, k_new) = (r.kver(kr.old), r.kver(kr.new));
+    // the name of the KMP built for old (not installed: the modules are copied by hand)
+    let v10 = &format!("kabi-vendor-kmp-amd64-1.0_k6.1.0_{}-1", kr.old);
+    let upd = r.module_dir(kr.old).join("updates/kabi-vendor");
     std::fs::create_dir_all(&upd).unwrap();
     for m in ["kabi_vendor_a.ko", "kabi_vendor_b.ko"] {
         std::fs::copy(vendor.join(m), upd.join(m)).unwrap();
     }
     // the module list as SLE 15's KMPs have it (and as the current ones: both name the files)
     let list = format!(
-        "/lib/modules/{k55}/updates/kabi-vendor/kabi_vendor_a.ko\n/usr/lib/modules/{k55}/updates/kabi-vendor/kabi_vendor_b.ko\n"
+        "/lib/modules/{k_old}/updates/kabi-vendor/kabi_vendor_a.ko\n/usr/lib/modules/{k_old}/updates/kabi-vendor/kabi_vendor_b.ko\n"
     );
     let mut cmd = common::kabi();
     cmd.args(["weak-modules2", "-v", "--root"])
         .arg(&r.root)
-        .args(["--add-kmp", V10]);
+        .args(["--add-kmp", v10]);
     for v in ENV {
         cmd.env_remove(v);
     }
     let o = run_with_stdin(&mut cmd, &list);
     ok(&o);
-    has(&o, &format!("Package {V10} added to kernel {k56}"));
-    let (l, _) = kabi::weak::links::read(&r.weak_updates("56"));
+    has(&o, &format!("Package {v10} added to kernel {k_new}"));
+    let (l, _) = kabi::weak::links::read(&r.weak_updates(kr.new));
     let l: Vec<(String, String)> = l
         .into_iter()
         .map(|(a, b)| (a.display().to_string(), b.display().to_string()))
@@ -1054,10 +1113,10 @@ fn an_sle15_root_links_below_lib_modules() {
         l,
         ["kabi_vendor_a.ko", "kabi_vendor_b.ko"].map(|m| (
             format!("updates/kabi-vendor/{m}"),
-            format!("/lib/modules/{k55}/updates/kabi-vendor/{m}")
+            format!("/lib/modules/{k_old}/updates/kabi-vendor/{m}")
         ))
     );
-    let dep = std::fs::read_to_string(r.module_dir("56").join("modules.dep")).unwrap();
+    let dep = std::fs::read_to_string(r.module_dir(kr.new).join("modules.dep")).unwrap();
     assert!(
         dep.contains("weak-updates/updates/kabi-vendor/kabi_vendor_b.ko"),
         "{dep}"

@@ -3,15 +3,17 @@
 //! installed them (`rpm --root ROOT --dbpath DBPATH -i --nodeps --noscripts`, which writes
 //! the SQLite backend and the packages' files into ROOT).
 //!
-//! The rpms come from `testdata/build-kmp.sh` (cached in `~/.cache/kabi/kmp`; see its header
-//! for the list). As with [`super::fetch_kernel`], a failure is a test failure in CI and a skip
+//! The rpms come from `testdata/build-kmp.sh OLD OTHER SPARE PAE` (cached in
+//! `~/.cache/kabi/kmp/OLD-OTHER-SPARE-PAE`; see its header for the list), given the kernels of
+//! the roles of `super::kernels` (cloud-amd64 `old`, `other`, `spare`; the newest 686-pae ABI):
+//! [`KmpRpms`] names each package for them. As with [`super::fetch_kernel`], a failure is a test failure in CI and a skip
 //! elsewhere.
 //!
 //! ```ignore
 //! let Some(rpms) = common::kmp::kmp_rpms() else { return };
 //! let root = tempfile::tempdir().unwrap();
 //! common::kmp::install(root.path(), common::kmp::VAR_LIB_RPM,
-//!     &[rpms.rpm("kabi-vendor-kmp-amd64-1.0_k6.1.0_55-1")]);
+//!     &[rpms.rpm(&rpms.v10(1))]);
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -37,9 +39,45 @@ pub struct KmpRpms {
     pub index: Vec<(String, String, Option<u32>, String, String)>,
     /// The same for `weak2/` (KMPs only weak-modules2's tests install).
     pub weak2: Vec<(String, String, Option<u32>, String, String)>,
+    /// The cloud-amd64 ABIs the vendor modules were built for: `old` (compatible with
+    /// `new`), `other` (another `module_layout`), `spare` (the symvers of `old`, a kernel
+    /// not installed), and the 686-pae ABI of the pae KMP.
+    pub old: &'static str,
+    pub other: &'static str,
+    pub spare: &'static str,
+    pub pae: String,
 }
 
 impl KmpRpms {
+    /// `kabi-vendor-kmp-amd64-1.0_k6.1.0_OLD-RELEASE` (releases 1 and 2).
+    pub fn v10(&self, release: u32) -> String {
+        format!("kabi-vendor-kmp-amd64-1.0_k6.1.0_{}-{release}", self.old)
+    }
+    /// `kabi-vendor-kmp-amd64-1.1_k6.1.0_OTHER-1`: a newer version built for `other`.
+    pub fn v11(&self) -> String {
+        format!("kabi-vendor-kmp-amd64-1.1_k6.1.0_{}-1", self.other)
+    }
+    /// `kabi-vendor-kmp-amd64-0.9_k6.1.0_OTHER-1`: SLE 15's `/lib/modules` layout.
+    pub fn v09(&self) -> String {
+        format!("kabi-vendor-kmp-amd64-0.9_k6.1.0_{}-1", self.other)
+    }
+    /// `kabi-vendor-kmp-amd64-1.2_k6.1.0_SPARE-1` (in `weak2/`).
+    pub fn v12(&self) -> String {
+        format!("kabi-vendor-kmp-amd64-1.2_k6.1.0_{}-1", self.spare)
+    }
+    /// `kabi-other-kmp-amd64-1.0_k6.1.0_OLD-1`: overlaps kabi-vendor's basename.
+    pub fn other_kmp(&self) -> String {
+        format!("kabi-other-kmp-amd64-1.0_k6.1.0_{}-1", self.old)
+    }
+    /// `kabi-vendor-kmp-pae-1.0_k6.1.0_PAE-1` (i686).
+    pub fn pae_kmp(&self) -> String {
+        format!("kabi-vendor-kmp-pae-1.0_k6.1.0_{}-1", self.pae)
+    }
+    /// `kabi-inkernel-kmp-amd64-6.1.0_OLD-1`.
+    pub fn inkernel(&self) -> String {
+        format!("kabi-inkernel-kmp-amd64-6.1.0_{}-1", self.old)
+    }
+
     /// The rpm file of `NAME-VERSION-RELEASE` in `RPMS/` or `weak2/`.
     pub fn rpm(&self, nvr: &str) -> PathBuf {
         let find = |index: &[(String, String, Option<u32>, String, String)]| {
@@ -87,7 +125,16 @@ pub fn kmp_rpms() -> Option<KmpRpms> {
     if !require_tool("rpmbuild") {
         return None;
     }
+    let k = super::kernels::cloud()?;
+    let spare = k.spare()?;
+    let Some(&pae) = super::kernel_abis("686-pae").last() else {
+        assert!(!in_ci(), "no 686-pae ABI in the apt lists");
+        eprintln!("SKIPPED: no 686-pae ABI in the apt lists");
+        return None;
+    };
+    let pae = pae.to_string();
     let out = Command::new(testdata().join("build-kmp.sh"))
+        .args([k.old, k.other, spare, &pae])
         .output()
         .expect("run testdata/build-kmp.sh");
     if !out.status.success() {
@@ -117,6 +164,10 @@ pub fn kmp_rpms() -> Option<KmpRpms> {
         index: index(&dir.join("index.txt")),
         weak2: index(&dir.join("weak2/index.txt")),
         dir,
+        old: k.old,
+        other: k.other,
+        spare,
+        pae,
     })
 }
 

@@ -7,16 +7,18 @@
 //! `make-weak-root.sh ROOT ABI... --vendor ABI...` lays out a root of cloud-amd64 kernels.
 //! As with [`super::fetch_kernel`], a failure is a test failure in CI and a skip elsewhere.
 //!
-//! Facts these fixtures give (checked with kmod's depmod): the vendor modules built for 55
-//! are compatible with 56 (byte-identical symvers); those built for 47 are not with 56:
-//! `kabi_vendor_a` disagrees about `module_layout`, `param_ops_uint`,
-//! `__pci_register_driver`, `pci_unregister_driver`, `kmalloc_trace` and `kmalloc_caches`,
-//! `kabi_vendor_b` about `module_layout` only.
+//! The tests give them the kernels of `super::kernels` by role. Facts these fixtures give
+//! (checked with kmod's depmod): the vendor modules built for `old` are compatible with `new`
+//! (byte-identical symvers); those built for `other` are not with `new`: both disagree about
+//! `module_layout`, `kabi_vendor_a` also about the CRCs of whichever of the symbols it
+//! imports changed between the two (see [`disagreeing`]; for 6.1.0-47 and -56 they were
+//! `param_ops_uint`, `__pci_register_driver`, `pci_unregister_driver`, `kmalloc_trace` and
+//! `kmalloc_caches`).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use super::{in_ci, testdata};
+use super::{in_ci, require_tool, testdata};
 
 /// The flavour of every kernel of a [`WeakRoot`].
 pub const FLAVOUR: &str = "cloud-amd64";
@@ -135,4 +137,41 @@ pub fn suse_root(dir: &Path, abis: &[&str]) -> Option<WeakRoot> {
         std::os::unix::fs::symlink(Path::new("usr").join(d), dir.join(d)).unwrap();
     }
     Some(r)
+}
+
+/// The symbols whose CRC `module` records (kmod's `modprobe --dump-modversions`, the
+/// reference) and the cloud-amd64 kernel of `abi` exports with another CRC: what a loader
+/// or `weak-modules` names when it refuses the module. None (a skip; a failure in CI)
+/// without kmod's modprobe or the kernel's symvers.
+pub fn disagreeing(module: &Path, abi: &str) -> Option<std::collections::BTreeSet<String>> {
+    if !require_tool("modprobe") {
+        return None;
+    }
+    let out = Command::new("modprobe")
+        .arg("--dump-modversions")
+        .arg(module)
+        .output()
+        .expect("run modprobe --dump-modversions");
+    assert!(
+        out.status.success(),
+        "modprobe --dump-modversions {module:?}: {out:?}"
+    );
+    let symvers = super::kernels::symvers_of(FLAVOUR, abi.parse().expect("an ABI number"));
+    let Some(symvers) = symvers else {
+        assert!(!in_ci(), "no symvers for ABI {abi}");
+        return None;
+    };
+    let parse = |crc: &str| u64::from_str_radix(crc.trim_start_matches("0x"), 16).ok();
+    Some(
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| l.split_once('\t'))
+            .filter(|(crc, sym)| {
+                symvers
+                    .get(*sym)
+                    .is_some_and(|(theirs, ..)| parse(theirs) != parse(crc))
+            })
+            .map(|(_, sym)| sym.to_string())
+            .collect(),
+    )
 }
