@@ -1,13 +1,15 @@
 //! Debian's real dracut builds an initramfs of a real Debian cloud kernel with kabi's dracut
 //! module, the kernel boots it under qemu, and the console tells:
 //!
-//! * a healthy host: a new kernel (56) is installed as a linux-image package's postinst does,
+//! The kernels are the cloud-amd64 `other`, `old` and `new` of `common::kernels` (old and new
+//! have identical symvers, other another `module_layout`).
+//! * a healthy host: a new kernel (new) is installed as a linux-image package's postinst does,
 //!   `run-parts /etc/kernel/postinst.d KVER /boot/vmlinuz-KVER`: kabi's hook (`45-kabi`) links
-//!   the compatible vendor modules of 55 into 56's weak-updates/ with `kabi weak-modules`,
+//!   the compatible vendor modules of old into new's weak-updates/ with `kabi weak-modules`,
 //!   then dracut's own hook builds `/boot/initrd.img-KVER` with the module enabled by the
 //!   package's `/etc/dracut.conf.d/90-kabi.conf`. In the initramfs, kabi verify says nothing
 //!   on the console (its summary goes to the kernel log) and the vendor module loads;
-//! * a broken host: 47's vendor modules linked into 56's weak-updates/: the console shows
+//! * a broken host: other's vendor modules linked into new's weak-updates/: the console shows
 //!   `dracut Warning: kabi verify: ...` with the kernel's reason, and the kernel refuses the
 //!   module.
 //!
@@ -147,7 +149,7 @@ fn in_namespace(work: &Path, root: &Path, kver: &str, mode: &str) -> std::proces
     o
 }
 
-/// A throwaway root (cloud-amd64 47, 55, 56; vendor modules in 47's and 55's extra/) and
+/// A throwaway root (cloud-amd64 other, old, new; vendor modules in other's and old's extra/) and
 /// the files the namespace puts in place.
 struct Setup {
     _tmp: tempfile::TempDir,
@@ -157,6 +159,7 @@ struct Setup {
 }
 
 fn setup() -> Option<Setup> {
+    let kr = common::kernels::cloud()?;
     if !rustix::process::geteuid().is_root() {
         assert!(
             !common::in_ci(),
@@ -176,12 +179,16 @@ fn setup() -> Option<Setup> {
         "Debian's dracut package installs {}",
         dracut_hook.display()
     );
-    for abi in ["47", "55"] {
+    for abi in [kr.other, kr.old] {
         common::weak::vendor_modules(abi)?;
     }
     let tmp = tempfile::tempdir().unwrap();
-    let r = common::weak::weak_root(&tmp.path().join("root"), &["47", "55", "56"], &["47", "55"])?;
-    let kver = r.kver("56").to_string();
+    let r = common::weak::weak_root(
+        &tmp.path().join("root"),
+        &[kr.other, kr.old, kr.new],
+        &[kr.other, kr.old],
+    )?;
+    let kver = r.kver(kr.new).to_string();
     let work = tmp.path().join("work");
 
     // what the package installs, with the static binary
@@ -243,6 +250,9 @@ fn setup() -> Option<Setup> {
 
 #[test]
 fn dracut_image_with_kabi_is_quiet_when_healthy_and_warns_when_broken() {
+    let Some(kr) = common::kernels::cloud() else {
+        return;
+    };
     if !qemu::require_qemu() {
         return;
     }
@@ -266,7 +276,7 @@ fn dracut_image_with_kabi_is_quiet_when_healthy_and_warns_when_broken() {
         }
     };
 
-    // --- healthy: the kernel's installation links 55's modules and builds the image
+    // --- healthy: the kernel's installation links old's modules and builds the image
     let o = in_namespace(&work, &r.root, &kver, "install");
     let out = format!(
         "{}{}",
@@ -282,11 +292,14 @@ fn dracut_image_with_kabi_is_quiet_when_healthy_and_warns_when_broken() {
         "kabi's hook runs before dracut's:\n{out}"
     );
     for m in ["kabi_vendor_a.ko", "kabi_vendor_b.ko"] {
-        let link = std::fs::read_link(r.weak_updates("56").join("kabi-vendor").join(m))
-            .unwrap_or_else(|e| panic!("{m} is not linked into 56's weak-updates: {e}\n{out}"));
+        let link = std::fs::read_link(r.weak_updates(kr.new).join("kabi-vendor").join(m))
+            .unwrap_or_else(|e| panic!("{m} is not linked into new's weak-updates: {e}\n{out}"));
         assert_eq!(
             link,
-            Path::new("/lib/modules/6.1.0-55-cloud-amd64/extra/kabi-vendor").join(m)
+            Path::new("/lib/modules")
+                .join(r.kver(kr.old))
+                .join("extra/kabi-vendor")
+                .join(m)
         );
     }
     assert!(
@@ -328,12 +341,15 @@ fn dracut_image_with_kabi_is_quiet_when_healthy_and_warns_when_broken() {
         "kabi verify's summary in the kernel log:\n{raw}"
     );
 
-    // --- broken: 47's modules linked into 56, the image rebuilt
+    // --- broken: other's modules linked into new, the image rebuilt
     for m in ["kabi_vendor_a.ko", "kabi_vendor_b.ko"] {
-        let l = r.weak_updates("56").join("kabi-vendor").join(m);
+        let l = r.weak_updates(kr.new).join("kabi-vendor").join(m);
         std::fs::remove_file(&l).unwrap();
         std::os::unix::fs::symlink(
-            Path::new("/lib/modules/6.1.0-47-cloud-amd64/extra/kabi-vendor").join(m),
+            Path::new("/lib/modules")
+                .join(r.kver(kr.other))
+                .join("extra/kabi-vendor")
+                .join(m),
             &l,
         )
         .unwrap();
@@ -388,6 +404,8 @@ fn kernel_install_links_and_rebuilds_the_image() {
     else {
         return;
     };
+    let kr = common::kernels::cloud().expect("the kernels by role, resolved by setup()");
+    let kold = r.kver(kr.old);
     let o = in_namespace(&work, &r.root, &kver, "kernel-install");
     let out = format!(
         "{}{}",
@@ -412,13 +430,13 @@ fn kernel_install_links_and_rebuilds_the_image() {
     let list = String::from_utf8_lossy(&o.stdout);
     for m in ["kabi_vendor_a.ko", "kabi_vendor_b.ko"] {
         let link = format!(
-            "usr/lib/modules/{kver}/weak-updates/kabi-vendor/{m} -> ../../../6.1.0-55-cloud-amd64/extra/kabi-vendor/{m}"
+            "usr/lib/modules/{kver}/weak-updates/kabi-vendor/{m} -> ../../../{kold}/extra/kabi-vendor/{m}"
         );
         assert!(
             list.lines().any(|l| l.ends_with(&link)),
             "no {link} in the image:\n{list}"
         );
-        let target = format!("usr/lib/modules/6.1.0-55-cloud-amd64/extra/kabi-vendor/{m}");
+        let target = format!("usr/lib/modules/{kold}/extra/kabi-vendor/{m}");
         assert!(
             list.lines()
                 .any(|l| l.ends_with(&target) && l.starts_with('-')),

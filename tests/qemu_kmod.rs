@@ -35,13 +35,16 @@ fn add_program(ird: &mut Initramfs, prog: &Path, guest: &str) {
 
 #[test]
 fn kmod_and_kabi_agree_in_a_real_kernel() {
+    let Some(kr) = common::kernels::cloud() else {
+        return;
+    };
     if !qemu::require_qemu() || !common::require_tool("modprobe") || !common::require_tool("ldd") {
         return;
     }
-    let Some(root) = common::fetch_kernel("cloud-amd64", None) else {
+    let Some(root) = kr.fetch(kr.new) else {
         return;
     };
-    let Some(old) = common::fetch_kernel("cloud-amd64", Some("47")) else {
+    let Some(old) = kr.fetch(kr.other) else {
         return;
     };
     let (_, kver) = common::module_dir(&root);

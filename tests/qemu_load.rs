@@ -1,4 +1,5 @@
-//! `kabi load` inside a real booted Debian kernel (cloud-amd64, ABI 56) under qemu TCG, with
+//! `kabi load` inside a real booted Debian kernel (cloud-amd64: the newest, or the `new` of
+//! `common::kernels` where modules of `old` and `other` are loaded) under qemu TCG, with
 //! the static kabi as `/init` of an initramfs that holds nothing else.
 
 mod common;
@@ -215,19 +216,22 @@ lsmod
     assert!(after.lines().any(|l| l.starts_with("dummy ")), "{after}");
 }
 
-/// Modules of other ABIs in the 56 kernel: kabi's prediction (`check --running`) equals what
+/// Modules of other ABIs in the new kernel: kabi's prediction (`check --running`) equals what
 /// the kernel does when asked to load them with the check bypassed (`load --no-check`),
-/// module by module: 55's (identical symvers) load, 47's are refused; among them the vendor
+/// module by module: old's (identical symvers) load, other's are refused; among them the vendor
 /// module built by the test against each ABI's headers.
 #[test]
 fn predicted_verdicts_equal_the_kernels() {
+    let Some(kr) = common::kernels::cloud() else {
+        return;
+    };
     if !qemu::require_qemu() {
         return;
     }
-    let Some(root) = common::fetch_kernel("cloud-amd64", None) else {
+    let Some(root) = kr.fetch(kr.new) else {
         return;
     };
-    // modules built into 56 are skipped by a load (as modprobe does): not a verdict
+    // modules built into new are skipped by a load (as modprobe does): not a verdict
     let (dir56, _) = common::module_dir(&root);
     let builtin56 = std::fs::read_to_string(dir56.join("modules.builtin")).unwrap_or_default();
     let builtin: Vec<String> = builtin56
@@ -237,8 +241,8 @@ fn predicted_verdicts_equal_the_kernels() {
     let mut files: Vec<(String, Vec<u8>)> = Vec::new();
     let mut script = String::new();
     let mut expected = Vec::new();
-    // 47 first: its modules fail, so none is loaded when 55's of the same names come
-    for abi in ["47", "55"] {
+    // other first: its modules fail, so none is loaded when old's of the same names come
+    for abi in [kr.other, kr.old] {
         let Some(other) = common::fetch_kernel("cloud-amd64", Some(abi)) else {
             return;
         };
@@ -332,8 +336,8 @@ fn predicted_verdicts_equal_the_kernels() {
                 actual.output.trim()
             ));
         }
-        if *abi == "47" {
-            assert!(!a_ok, "47's {guest} loaded in 56:\n{}", actual.output);
+        if *abi == kr.other {
+            assert!(!a_ok, "other's {guest} loaded in new:\n{}", actual.output);
         }
     }
     let count = |abi: &str, want: &str| {
@@ -343,12 +347,14 @@ fn predicted_verdicts_equal_the_kernels() {
             .count()
     };
     eprintln!(
-        "{} modules compared: ABI 47 refused {} (of {}), ABI 55 loaded {} (of {})",
+        "{} modules compared: ABI {} (other) refused {} (of {}), ABI {} (old) loaded {} (of {})",
         table.len(),
-        count("47", "kernel false"),
-        count("47", ""),
-        count("55", "kernel true"),
-        count("55", "")
+        kr.other,
+        count(kr.other, "kernel false"),
+        count(kr.other, ""),
+        kr.old,
+        count(kr.old, "kernel true"),
+        count(kr.old, "")
     );
     assert!(
         expected.len() >= 300,
@@ -360,26 +366,29 @@ fn predicted_verdicts_equal_the_kernels() {
         expected
             .iter()
             .zip(&table)
-            .any(|((abi, _), t)| *abi == "55" && t.ends_with("kernel true")),
-        "some of 55's modules load in 56"
+            .any(|((abi, _), t)| *abi == kr.old && t.ends_with("kernel true")),
+        "some of old's modules load in new"
     );
 }
 
-/// `kabi verify` first thing in the initramfs, then the loads: a healthy host (55's vendor
-/// modules linked into 56) exits 0 and loads them; a host with a broken weak link and 47's
+/// `kabi verify` first thing in the initramfs, then the loads: a healthy host (old's vendor
+/// modules linked into new) exits 0 and loads them; a host with a broken weak link and other's
 /// incompatible vendor module linked exits 1 with both reasons on the console.
 #[test]
 fn verify_in_the_initramfs_healthy_and_broken() {
+    let Some(kr) = common::kernels::cloud() else {
+        return;
+    };
     if !qemu::require_qemu() {
         return;
     }
-    let (Some(v47), Some(v55)) = (
-        common::weak::vendor_modules("47"),
-        common::weak::vendor_modules("55"),
+    let (Some(v_other), Some(v_old)) = (
+        common::weak::vendor_modules(kr.other),
+        common::weak::vendor_modules(kr.old),
     ) else {
         return;
     };
-    let Some(root) = common::fetch_kernel("cloud-amd64", None) else {
+    let Some(root) = kr.fetch(kr.new) else {
         return;
     };
     let (_, kver) = common::module_dir(&root);
@@ -394,7 +403,7 @@ fn verify_in_the_initramfs_healthy_and_broken() {
             &std::fs::read(root.join(format!("boot/config-{kver}"))).unwrap(),
             0o644,
         );
-        for (abi, v) in [("55", &v55), ("47", &v47)] {
+        for (abi, v) in [(kr.old, &v_old), (kr.other, &v_other)] {
             for m in ["kabi_vendor_a.ko", "kabi_vendor_b.ko"] {
                 ird.add_file(
                     &format!("/lib/modules/6.1.0-{abi}-cloud-amd64/extra/kabi-vendor/{m}"),
@@ -404,14 +413,13 @@ fn verify_in_the_initramfs_healthy_and_broken() {
             }
         }
         let weak = format!("/lib/modules/{kver}/weak-updates/kabi-vendor");
-        let a = "/lib/modules/6.1.0-55-cloud-amd64/extra/kabi-vendor/kabi_vendor_a.ko";
-        let b = if broken {
-            "/lib/modules/6.1.0-47-cloud-amd64/extra/kabi-vendor/kabi_vendor_b.ko"
-        } else {
-            "/lib/modules/6.1.0-55-cloud-amd64/extra/kabi-vendor/kabi_vendor_b.ko"
+        let extra = |abi: &str, m: &str| {
+            format!("/lib/modules/6.1.0-{abi}-cloud-amd64/extra/kabi-vendor/{m}")
         };
-        ird.add_symlink(&format!("{weak}/kabi_vendor_a.ko"), a);
-        ird.add_symlink(&format!("{weak}/kabi_vendor_b.ko"), b);
+        let a = extra(kr.old, "kabi_vendor_a.ko");
+        let b = extra(if broken { kr.other } else { kr.old }, "kabi_vendor_b.ko");
+        ird.add_symlink(&format!("{weak}/kabi_vendor_a.ko"), &a);
+        ird.add_symlink(&format!("{weak}/kabi_vendor_b.ko"), &b);
         if broken {
             ird.add_symlink(
                 &format!("{weak}/kabi_vendor_c.ko"),

@@ -13,23 +13,26 @@ const TIMEOUT: Duration = Duration::from_secs(300);
 
 #[test]
 fn verify_without_symvers_or_image_judges_by_the_running_kernel() {
+    let Some(kr) = common::kernels::cloud() else {
+        return;
+    };
     if !qemu::require_qemu() {
         return;
     }
-    let (Some(v47), Some(v55)) = (
-        common::weak::vendor_modules("47"),
-        common::weak::vendor_modules("55"),
+    let (Some(v_other), Some(v_old)) = (
+        common::weak::vendor_modules(kr.other),
+        common::weak::vendor_modules(kr.old),
     ) else {
         return;
     };
-    let Some(root) = common::fetch_kernel("cloud-amd64", None) else {
+    let Some(root) = kr.fetch(kr.new) else {
         return;
     };
     let (_, kver) = common::module_dir(&root);
     let boot = |broken: bool| {
         let script = "verify -k KVER\ndepmod\nload kabi_vendor_b\nlsmod\n".replace("KVER", &kver);
         let mut ird = Initramfs::kabi(&script);
-        for (abi, v) in [("55", &v55), ("47", &v47)] {
+        for (abi, v) in [(kr.old, &v_old), (kr.other, &v_other)] {
             for m in ["kabi_vendor_a.ko", "kabi_vendor_b.ko"] {
                 ird.add_file(
                     &format!("/lib/modules/6.1.0-{abi}-cloud-amd64/extra/kabi-vendor/{m}"),
@@ -39,7 +42,7 @@ fn verify_without_symvers_or_image_judges_by_the_running_kernel() {
             }
         }
         let weak = format!("/lib/modules/{kver}/weak-updates/kabi-vendor");
-        let from = if broken { "47" } else { "55" };
+        let from = if broken { kr.other } else { kr.old };
         for m in ["kabi_vendor_a.ko", "kabi_vendor_b.ko"] {
             ird.add_symlink(
                 &format!("{weak}/{m}"),

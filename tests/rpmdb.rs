@@ -283,11 +283,7 @@ fn reads_every_package_file_and_dependency_as_rpm_does() {
 
     // a KMP's files are where the package put them, and the reader says which is which
     let db = read_root(b.path()).unwrap().unwrap();
-    let k = db
-        .packages
-        .iter()
-        .find(|p| p.nvr() == rpms.v09())
-        .unwrap();
+    let k = db.packages.iter().find(|p| p.nvr() == rpms.v09()).unwrap();
     let kver = common::weak::kver_of(rpms.other);
     assert_eq!(
         k.files,

@@ -166,10 +166,7 @@ fn find_kmps_agrees_with_the_script_on_real_packages() {
     // what the fixtures are known to hold, so that the comparison above cannot pass empty
     let found = model::find_kmps(&db.packages, Some("kabi-vendor"), KMP_FLAVOUR);
     let nvrs: Vec<String> = found.kmps.iter().map(model::Kmp::nvr).collect();
-    assert_eq!(
-        nvrs,
-        [rpms.v11(), rpms.v10(2), rpms.v10(1), rpms.v09()]
-    );
+    assert_eq!(nvrs, [rpms.v11(), rpms.v10(2), rpms.v10(1), rpms.v09()]);
     let kver = |abi: &str| common::weak::kver_of(abi);
     let old = &found.kmps[3];
     assert_eq!(old.krel, kver(rpms.other));
