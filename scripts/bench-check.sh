@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
 # kabi check vs kmod's depmod -e -E on the same tree, in one run, as ratios.
-# Every cloud-amd64 module of ABI X (1,121) checked against ABI Y's Module.symvers; medians
-# of N runs (default 7). Usage: scripts/bench-check.sh [X Y [N]]
+# Every cloud-amd64 module of ABI X (about 1,120) checked against ABI Y's Module.symvers; medians
+# of N runs (default 7). Usage: scripts/bench-check.sh [X Y [N]]; without X Y, the kernels of
+# roles other and new (testdata/kernel-roles.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-x=${1:-47}; y=${2:-56}; n=${3:-7}
+if [ $# -lt 2 ]; then # by role (testdata/kernel-roles.sh): other's modules on new (another module_layout)
+    eval "$(testdata/kernel-roles.sh cloud-amd64)"
+    set -- "$other" "$new" "$@"
+fi
+x=$1; y=$2; n=${3:-7}
 command -v depmod >/dev/null || { echo "bench-check.sh: kmod's depmod is missing (apt-get install kmod)" >&2; exit 1; }
 cargo build --release --quiet
 kabi=$PWD/target/release/kabi

@@ -16,7 +16,9 @@ set -euo pipefail
 rounds=${1:-${N:-20}}
 here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here"
-kmpdir=$(testdata/build-kmp.sh)
+eval "$(testdata/kernel-roles.sh cloud-amd64)" # the KMPs' kernels by role
+pae=$(ARCH=i386 testdata/fetch-kernel.sh --abis 686-pae | tail -n 1)
+kmpdir=$(testdata/build-kmp.sh "$old" "$other" "${spare:--}" "$pae")
 cargo build --release --example rpmdb_qa -q
 qa="${CARGO_TARGET_DIR:-$here/target}/release/examples/rpmdb_qa"
 tmp=$(mktemp -d)

@@ -2,6 +2,8 @@
 # kabi weak-modules against RHEL's weak-modules script and against the depmod work the script
 # does: wall time, CPU time, peak RSS, on roots of real Debian cloud-amd64 kernels with
 # generated vendor modules.
+# The kernels are found by role (testdata/kernel-roles.sh), not by ABI number: OLD and NEW with
+# identical symvers, OTHER with another module_layout (below: old, new, other).
 #
 #   scripts/bench-weak.sh [N] [RHEL_SCRIPT]     N rounds (default 5, or $N); the arguments in
 #                                               any order (a number is N)
@@ -12,15 +14,15 @@
 # Without it (or when the file is absent) sections 2 and 3 time kabi alone and say so.
 #
 # Setup (cached parts are reused):
-#   1. testdata/build-vendor.sh 55 (unpacks the cloud-amd64 ABI 55 headers into
-#      $KABI_CACHE/headers/, default ~/.cache/kabi), then testdata/vendor-many/build.sh 55:
+#   1. testdata/build-vendor.sh old (unpacks the cloud-amd64 old headers into
+#      $KABI_CACHE/headers/, default ~/.cache/kabi), then testdata/vendor-many/build.sh old:
 #      20 generated modules, kabi_bench_a01..a10 and b01..b10 (bNN uses aNN's export; the a's
 #      use exports of the kernel's own crc7, libcrc32c and crc-itu-t modules), built with
-#      gcc-12, cached in $KABI_CACHE/vendor-many/6.1.0-55-cloud-amd64/; for the scaling table
-#      also `build.sh 55 cloud-amd64 100` (200 modules, a001..a100 and b001..b100, cached in
-#      .../6.1.0-55-cloud-amd64-p100/; building them takes a few minutes once).
+#      gcc-12, cached in $KABI_CACHE/vendor-many/6.1.0-OLD-cloud-amd64/; for the scaling table
+#      also `build.sh old cloud-amd64 100` (200 modules, a001..a100 and b001..b100, cached in
+#      .../6.1.0-OLD-cloud-amd64-p100/; building them takes a few minutes once).
 #   2. cargo build --release (target/release/kabi, or $CARGO_TARGET_DIR), run from a copy.
-#   3. The store: testdata/make-weak-root.sh STORE 47 55 56 (in a temporary directory, removed
+#   3. The store: testdata/make-weak-root.sh STORE other old new (in a temporary directory, removed
 #      at the end; KEEP=1 keeps it), then each kernel's kernel/ tree replaced by a private copy
 #      (about 90 MB each). Every root below is made from the store by hard links (`cp -al`),
 #      with private copies of each kernel's modules.* files. Why private: kabi's scan cache
@@ -35,12 +37,12 @@
 #
 # Section 1: kabi --add-kernel against the depmod work of RHEL's script (no script needed).
 #   Root: the store's kernels with the 20 modules installed as regular files into
-#   6.1.0-55-cloud-amd64/extra/bench/ and kmod's `depmod -b ROOT -C ROOT/etc/depmod.d 55`, as
-#   a KMP's %post would. 55 and 56 have identical symvers, so all 20 are compatible with 56;
-#   47's module_layout differs, so none is compatible with 47.
-#   Workloads (K = 6.1.0-56-cloud-amd64; -b ROOT -C ROOT/etc/depmod.d on every depmod):
+#   6.1.0-OLD-cloud-amd64/extra/bench/ and kmod's `depmod -b ROOT -C ROOT/etc/depmod.d old`, as
+#   a KMP's %post would. old and new have identical symvers, so all 20 are compatible with new;
+#   other's module_layout differs, so none is compatible with other.
+#   Workloads (K = 6.1.0-NEW-cloud-amd64; -b ROOT -C ROOT/etc/depmod.d on every depmod):
 #   kabi cold          kabi weak-modules --basedir ROOT --add-kernel K --no-initramfs, after
-#                      an untimed --remove-kernel K; 56's depmod scan cache
+#                      an untimed --remove-kernel K; new's depmod scan cache
 #                      (modules.kabi-cache) present, as after any earlier kabi run
 #   kabi cold, no cache   the same with K/modules.kabi-cache deleted before the run
 #   kabi no-op         the same again right after `kabi cold`: everything already linked
@@ -52,25 +54,25 @@
 #                      script does for one --add-kernel (its own shell, rpm, cp and dracut
 #                      work not counted).
 #   Before timing, one pass runs each workload once under GNU time (peak RSS; warms the page
-#   cache) and verifies: after `kabi cold`, 56's weak-updates/ holds 20 links to 55's
-#   extra/bench/ modules, 56's modules.dep lists each bNN with aNN and aNN's kernel module,
+#   cache) and verifies: after `kabi cold`, new's weak-updates/ holds 20 links to old's
+#   extra/bench/ modules, new's modules.dep lists each bNN with aNN and aNN's kernel module,
 #   `kabi no-op` leaves the links untouched (same inodes), kmod's depmod -aeE warns about
 #   nothing and writes the same modules.* files as kabi did (a difference prints MISMATCH,
-#   the run goes on); `kabi weak-modules --add-kernel 6.1.0-47-cloud-amd64` (untimed, once)
+#   the run goes on); `kabi weak-modules --add-kernel 6.1.0-OTHER-cloud-amd64` (untimed, once)
 #   links nothing. Then N rounds, each running every workload once; odd rounds do the
 #   cached-scan cold run first, even rounds the no-cache one. The table gives the median wall
 #   time (bash $EPOCHREALTIME around the command), peak RSS, and the ratio to one kmod
 #   depmod -aeE.
 #
 # Section 2: the four modes side by side, RHEL's script and kabi, 3 kernels, 20 modules.
-#   Two roots from the same base (the store's 3 kernels, the 20 modules in 55's extra/bench
-#   as fresh regular files, 55 indexed by kmod's depmod): one for the script, one for kabi
+#   Two roots from the same base (the store's 3 kernels, the 20 modules in old's extra/bench
+#   as fresh regular files, old indexed by kmod's depmod): one for the script, one for kabi
 #   (whose every kernel is indexed once more by `kabi depmod`, untimed, so its scan caches
 #   exist as after any earlier kabi run; the indexes it writes are kmod's, byte for byte).
 #   Each round runs on each root, in this order, the life of a vendor package:
 #     --add-modules      the 20 module paths on standard input (a KMP's %post)
-#     --remove-kernel    6.1.0-56-cloud-amd64 (that kernel's removal)
-#     --add-kernel       6.1.0-56-cloud-amd64 (its installation: every compatible module of
+#     --remove-kernel    6.1.0-NEW-cloud-amd64 (that kernel's removal)
+#     --add-kernel       6.1.0-NEW-cloud-amd64 (its installation: every compatible module of
 #                        the other kernels' extra/ linked in)
 #     --remove-modules   the 20 paths, after the files were deleted (a KMP's %postun)
 #   each as `weak-modules --basedir ROOT --no-initramfs [--dracut /bin/true] MODE`; before a
@@ -78,26 +80,26 @@
 #   the state its own previous step left. Before every step, untimed: `sync` (neither tool
 #   pays for dirty data of the other or of the setup). Each step is timed by a small python3
 #   wrapper: wall time (fork to wait) and CPU time (user + system of the process and every
-#   child it waited for, from wait4's rusage). After each step the links are checked: 56
+#   child it waited for, from wait4's rusage). After each step the links are checked: new
 #   holds 20 after --add-modules and --add-kernel, none after --remove-kernel and
-#   --remove-modules; 47 none ever; after --add-kernel 56's modules.dep must be the same from
+#   --remove-modules; other none ever; after --add-kernel new's modules.dep must be the same from
 #   both tools (else a MISMATCH note). The table gives medians and script/kabi ratios.
 #   Script shims: `--dracut /bin/true` (the script refuses to run without an executable
 #   dracut, which --no-initramfs never runs); /sbin/depmod and /sbin/modinfo are called by
 #   absolute path: where they are missing (a Debian without merged /usr and without kmod's
 #   /sbin links) a copy of the script with those two paths replaced by `command -v`'s is run
-#   instead. The script, run with --basedir, also links 55's own modules into 55's
+#   instead. The script, run with --basedir, also links old's own modules into old's
 #   weak-updates (its `/lib/modules/$krel/*` test ignores BASEDIR) and links with targets
 #   that name BASEDIR; that is its behaviour, timed as it is.
 #
 # Section 3: scaling. The same rounds for 3, 10 and 30 kernels ($SCALE_KERNELS) with 20 and
 #   200 modules ($SCALE_MODULES): kernels beyond the store's three are replicas of the real
 #   trees under other release names, 6.1.0-101-cloud-amd64, -102, ... (the i-th a copy of
-#   ABI 56, 47, 55, 56, 47, ... in turn): lib/modules/<release> made by hard links (`cp -al`)
+#   new, other, old, new, other, ... in turn): lib/modules/<release> made by hard links (`cp -al`)
 #   to the original's tree with private copies of its modules.* files (its indexes, valid
 #   as they are: modules.dep holds relative paths), and boot/{symvers,config,System.map,
 #   vmlinuz}-<release> hard links to the original's. A replica has the original's ABI, so the
-#   modules link into the replicas of 55 and 56 and not into those of 47. kabi runs N rounds
+#   modules link into the replicas of old and new and not into those of other. kabi runs N rounds
 #   per cell; the script $SCALE_SCRIPT_ROUNDS (default 1) per cell, each step stopped after
 #   $SCRIPT_TIMEOUT seconds (default 900): a step stopped is shown as >T, and once a cell was
 #   stopped, the script is not run on larger cells (shown as `time-boxed`), nor on cells
@@ -130,7 +132,10 @@ SCRIPT_BUDGET=${SCRIPT_BUDGET:-3600}
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 want() { [[ " $SECTIONS " == *" $1 "* ]]; }
 flavour=cloud-amd64
-k47=6.1.0-47-$flavour k55=6.1.0-55-$flavour k56=6.1.0-56-$flavour
+# the kernels by role (testdata/kernel-roles.sh): old and new with identical symvers, other
+# with another module_layout
+eval "$("$repo/testdata/kernel-roles.sh" "$flavour")" || { echo "testdata/kernel-roles.sh $flavour failed" >&2; exit 1; }
+k_other=6.1.0-$other-$flavour k_old=6.1.0-$old-$flavour k_new=6.1.0-$new-$flavour
 
 die() { echo "bench-weak.sh: $*" >&2; exit 1; }
 now() { echo "$EPOCHREALTIME"; }
@@ -167,11 +172,11 @@ fi
 # --- setup ---------------------------------------------------------------------------------
 setup_log=()
 t=$(now)
-"$repo/testdata/build-vendor.sh" 55 "$flavour" >/dev/null || die "testdata/build-vendor.sh 55 failed"
-setup_log+=("build-vendor.sh 55 (headers)      $(since "$t") s")
+"$repo/testdata/build-vendor.sh" $old "$flavour" >/dev/null || die "testdata/build-vendor.sh $old failed"
+setup_log+=("build-vendor.sh $old (headers)      $(since "$t") s")
 t=$(now)
-built=$("$repo/testdata/vendor-many/build.sh" 55 "$flavour") || die "testdata/vendor-many/build.sh 55 failed"
-setup_log+=("vendor-many/build.sh 55 (20 .ko)  $(since "$t") s")
+built=$("$repo/testdata/vendor-many/build.sh" $old "$flavour") || die "testdata/vendor-many/build.sh $old failed"
+setup_log+=("vendor-many/build.sh $old (20 .ko)  $(since "$t") s")
 mods=()
 for f in "$built"/kabi_bench_*.ko; do [ -f "$f" ] && mods+=("${f##*/}"); done
 [ ${#mods[@]} -eq 20 ] || die "$built: expected 20 modules, found ${#mods[@]}"
@@ -198,11 +203,11 @@ fi
 cp "$kabi" "$tmp/kabi"
 kabi_src=$kabi kabi=$tmp/kabi
 
-# the store: 47, 55, 56 with private kernel/ trees and a System.map made from the symvers
+# the store: other, old, new with private kernel/ trees and a System.map made from the symvers
 store=$tmp/store
 t=$(now)
-"$repo/testdata/make-weak-root.sh" "$store" 47 55 56 >/dev/null || die "make-weak-root.sh failed"
-for k in "$k47" "$k55" "$k56"; do
+"$repo/testdata/make-weak-root.sh" "$store" $other $old $new >/dev/null || die "make-weak-root.sh failed"
+for k in "$k_other" "$k_old" "$k_new"; do
     kd=$store/lib/modules/$k
     cp -a "$kd/kernel" "$kd/kernel.private"
     rm -rf "$kd/kernel"
@@ -212,7 +217,7 @@ for k in "$k47" "$k55" "$k56"; do
     [ -s "$store/boot/System.map-$k.new" ] || die "no vmlinux export in $store/boot/symvers-$k.gz"
     mv "$store/boot/System.map-$k.new" "$store/boot/System.map-$k"
 done
-setup_log+=("store: make-weak-root.sh 47 55 56 + private copies  $(since "$t") s")
+setup_log+=("store: make-weak-root.sh $other $old $new + private copies  $(since "$t") s")
 
 # clone_root SRC DST: DST made of hard links to SRC, with private copies of every kernel's
 # modules.* files and of the vendor modules (nothing a tool writes or deletes is shared)
@@ -228,15 +233,15 @@ clone_root() {
 root=$tmp/root
 t=$(now)
 clone_root "$store" "$root"
-mkdir -p "$root/lib/modules/$k55/extra/bench"
-for m in "${mods[@]}"; do install -m 0644 "$built/$m" "$root/lib/modules/$k55/extra/bench/"; done
-"$depmod" -b "$root" -C "$root/etc/depmod.d" "$k55" || die "depmod $k55 failed"
-setup_log+=("install 20 modules + depmod 55    $(since "$t") s")
+mkdir -p "$root/lib/modules/$k_old/extra/bench"
+for m in "${mods[@]}"; do install -m 0644 "$built/$m" "$root/lib/modules/$k_old/extra/bench/"; done
+"$depmod" -b "$root" -C "$root/etc/depmod.d" "$k_old" || die "depmod $k_old failed"
+setup_log+=("install 20 modules + depmod $old    $(since "$t") s")
 
-md=$root/lib/modules/$k56
-symvers=$tmp/symvers-$k56
-gzip -dc "$root/boot/symvers-$k56.gz" >"$symvers"
-sysmap=$tmp/System.map-$k56
+md=$root/lib/modules/$k_new
+symvers=$tmp/symvers-$k_new
+gzip -dc "$root/boot/symvers-$k_new.gz" >"$symvers"
+sysmap=$tmp/System.map-$k_new
 awk -F'\t' '$3 == "vmlinux" { print "ffffffff81000000 R __ksymtab_" $2 }' "$symvers" >"$sysmap"
 [ -s "$sysmap" ] || die "no vmlinux export in $symvers"
 nsym=$(wc -l <"$symvers") nmap=$(wc -l <"$sysmap")
@@ -257,17 +262,17 @@ timed() { # RSSFILE CMD...
     if [ -n "$rss" ]; then /usr/bin/time -a -o "$rss" -f %M "$@"; else "$@"; fi
 }
 weak() { "$kabi" weak-modules --basedir "$root" --no-initramfs "$@"; }
-clean() { # untimed: 56 without links (and, with "nocache", without its scan cache)
-    weak --remove-kernel "$k56" >"$tmp/clean.out" 2>&1 || { cat "$tmp/clean.out" >&2; die "remove-kernel $k56 failed"; }
+clean() { # untimed: $new without links (and, with "nocache", without its scan cache)
+    weak --remove-kernel "$k_new" >"$tmp/clean.out" 2>&1 || { cat "$tmp/clean.out" >&2; die "remove-kernel $k_new failed"; }
     [ -z "$(find "$md/weak-updates" -mindepth 1 -print -quit)" ] || die "remove-kernel left $md/weak-updates non-empty"
     if [ "${1:-}" = nocache ]; then rm -f "$md/modules.kabi-cache"; fi
 }
-kabi_add() { timed "$1" "$kabi" weak-modules --basedir "$root" --no-initramfs --add-kernel "$k56" >"$tmp/add.out" 2>&1; }
-kmod_aeE() { timed "$1" "$depmod" -b "$root" -C "$root/etc/depmod.d" -aeE "$symvers" "$k56" >"$tmp/kmod.out" 2>&1; }
+kabi_add() { timed "$1" "$kabi" weak-modules --basedir "$root" --no-initramfs --add-kernel "$k_new" >"$tmp/add.out" 2>&1; }
+kmod_aeE() { timed "$1" "$depmod" -b "$root" -C "$root/etc/depmod.d" -aeE "$symvers" "$k_new" >"$tmp/kmod.out" 2>&1; }
 rhel_min() {
-    timed "$1" "$depmod" -b "$root" -C "$root/etc/depmod.d" -naeE "$symvers" "$k56" >/dev/null 2>>"$tmp/rhel.err" &&
-    timed "$1" "$depmod" -b "$root" -C "$root/etc/depmod.d" -naeE "$symvers" "$k56" >/dev/null 2>>"$tmp/rhel.err" &&
-    timed "$1" "$depmod" -b "$root" -C "$root/etc/depmod.d" -ae -F "$sysmap" "$k56" >/dev/null 2>>"$tmp/rhel.err"
+    timed "$1" "$depmod" -b "$root" -C "$root/etc/depmod.d" -naeE "$symvers" "$k_new" >/dev/null 2>>"$tmp/rhel.err" &&
+    timed "$1" "$depmod" -b "$root" -C "$root/etc/depmod.d" -naeE "$symvers" "$k_new" >/dev/null 2>>"$tmp/rhel.err" &&
+    timed "$1" "$depmod" -b "$root" -C "$root/etc/depmod.d" -ae -F "$sysmap" "$k_new" >/dev/null 2>>"$tmp/rhel.err"
 }
 elapsed=
 run_w() { # NAME RSSFILE: untimed preparation, then the workload; its wall time in $elapsed
@@ -301,19 +306,19 @@ links_state() { find "$md/weak-updates" -type l -printf '%i %P -> %l\n' | sort; 
 : >"$tmp/rss.cold"; run_w cold "$tmp/rss.cold"
 [ -f "$md/modules.kabi-cache" ] || die "no modules.kabi-cache after remove-kernel + add-kernel"
 mapfile -t got < <(links_state)
-[ ${#got[@]} -eq 20 ] || die "56's weak-updates has ${#got[@]} links, not 20: $(links_state)"
+[ ${#got[@]} -eq 20 ] || die "$new's weak-updates has ${#got[@]} links, not 20: $(links_state)"
 for m in "${mods[@]}"; do
     l=$md/weak-updates/bench/$m
     [ -L "$l" ] || die "no link $l"
-    [ "$(readlink -f "$l")" = "$(readlink -f "$root/lib/modules/$k55/extra/bench/$m")" ] \
-        || die "$l points to $(readlink "$l"), not 55's extra/bench/$m"
+    [ "$(readlink -f "$l")" = "$(readlink -f "$root/lib/modules/$k_old/extra/bench/$m")" ] \
+        || die "$l points to $(readlink "$l"), not $old's extra/bench/$m"
 done
 for ((i = 1; i <= 10; i++)); do
     n=$(printf '%02d' "$i")
     case $((i % 3)) in 0) kdep=kernel/lib/crc-itu-t.ko ;; 1) kdep=kernel/lib/crc7.ko ;; 2) kdep=kernel/lib/libcrc32c.ko ;; esac
     a=weak-updates/bench/kabi_bench_a$n.ko b=weak-updates/bench/kabi_bench_b$n.ko
-    la=$(grep "^$a:" "$md/modules.dep") || die "modules.dep of 56 has no line for $a"
-    lb=$(grep "^$b:" "$md/modules.dep") || die "modules.dep of 56 has no line for $b"
+    la=$(grep "^$a:" "$md/modules.dep") || die "modules.dep of $new has no line for $a"
+    lb=$(grep "^$b:" "$md/modules.dep") || die "modules.dep of $new has no line for $b"
     [[ " ${la#*:} " == *" $kdep"* ]] || die "modules.dep: $a does not depend on $kdep: $la"
     [[ " ${lb#*:} " == *" $a "* && " ${lb#*:} " == *" $kdep"* ]] \
         || die "modules.dep: $b does not depend on $a and $kdep: $lb"
@@ -324,7 +329,7 @@ for f in "$md"/modules.*; do
     case $f in *.kabi-cache) ;; *) cp -p "$f" "$tmp/kabi-out/" ;; esac
 done
 : >"$tmp/rss.noop"; run_w noop "$tmp/rss.noop"
-[ "$(links_state)" = "$(printf '%s\n' "${got[@]}")" ] || die "the no-op run changed 56's weak-updates"
+[ "$(links_state)" = "$(printf '%s\n' "${got[@]}")" ] || die "the no-op run changed $new's weak-updates"
 for f in "$tmp"/kabi-out/*; do
     cmp -s "$f" "$md/$(basename "$f")" || die "the no-op run changed $(basename "$f")"
 done
@@ -355,12 +360,12 @@ rhel_warn=$(grep -c WARNING "$tmp/rhel.err" || true)
 [ "$rhel_warn" = 0 ] || notes+=("RHEL minimum: depmod printed $rhel_warn warnings (first: $(grep -m1 WARNING "$tmp/rhel.err"))")
 for w in cold nocache noop kmod rhel; do rss[$w]=$(rss_of "$tmp/rss.$w"); done
 
-# 47: a different module_layout CRC, so nothing of 55 may be linked there
-weak --verbose --add-kernel "$k47" >"$tmp/k47.out" 2>&1 || { cat "$tmp/k47.out" >&2; die "--add-kernel $k47 failed"; }
-n47=$(find "$root/lib/modules/$k47/weak-updates" -type l | wc -l)
-[ "$n47" = 0 ] || die "--add-kernel $k47 linked $n47 modules (expected none)"
-refused47=$(grep -c "not compatible with kernel $k47" "$tmp/k47.out" || true)
-layout47=$(grep "not compatible with kernel $k47" "$tmp/k47.out" | grep -c module_layout || true)
+# other: a different module_layout CRC, so nothing of old may be linked there
+weak --verbose --add-kernel "$k_other" >"$tmp/k_other.out" 2>&1 || { cat "$tmp/k_other.out" >&2; die "--add-kernel $k_other failed"; }
+n_other=$(find "$root/lib/modules/$k_other/weak-updates" -type l | wc -l)
+[ "$n_other" = 0 ] || die "--add-kernel $k_other linked $n_other modules (expected none)"
+refused_other=$(grep -c "not compatible with kernel $k_other" "$tmp/k_other.out" || true)
+layout_other=$(grep "not compatible with kernel $k_other" "$tmp/k_other.out" | grep -c module_layout || true)
 
 # --- timed rounds --------------------------------------------------------------------------
 declare -A times
@@ -373,7 +378,7 @@ for ((r = 1; r <= N; r++)); do
         run_w "$w" ""
         times[$w]+="$elapsed "
     done
-    [ "$(find "$md/weak-updates" -type l | wc -l)" = 20 ] || die "round $r: 56 does not have its 20 links"
+    [ "$(find "$md/weak-updates" -type l | wc -l)" = 20 ] || die "round $r: $new does not have its 20 links"
     echo "round $r/$N done" >&2
 done
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -384,11 +389,11 @@ for w in "${!times[@]}"; do med[$w]=$(echo "${times[$w]}" | median); done
 # --- section 1 report (printed at the end) ----------------------------------------------
 {
     echo "== 1. kabi --add-kernel against the depmod work of RHEL's script (3 kernels, 20 modules)"
-    echo "root:    $root (kernels $k47, $k55, $k56; $nkmod modules in 56's kernel/)"
-    echo "vendor:  20 modules in $k55/extra/bench ($built), 10 pairs bNN -> aNN -> crc7|libcrc32c|crc-itu-t"
-    echo "symvers: $nsym exports of $k56; System.map synthesised: $nmap __ksymtab_ lines"
-    echo "checks:  56: 20 links, modules.dep e.g. '$dep_example'"
-    echo "         47: no link; $refused47 'not compatible' lines ($layout47 naming module_layout)"
+    echo "root:    $root (kernels $k_other, $k_old, $k_new; $nkmod modules in $new's kernel/)"
+    echo "vendor:  20 modules in $k_old/extra/bench ($built), 10 pairs bNN -> aNN -> crc7|libcrc32c|crc-itu-t"
+    echo "symvers: $nsym exports of $k_new; System.map synthesised: $nmap __ksymtab_ lines"
+    echo "checks:  $new: 20 links, modules.dep e.g. '$dep_example'"
+    echo "         $other: no link; $refused_other 'not compatible' lines ($layout_other naming module_layout)"
     echo "runs:    N=$N rounds, wall time median (s), page cache hot; peak RSS from one run (max over its processes);"
     echo "         load average $load_before before, $load_after after"
     echo
@@ -439,9 +444,9 @@ fi
 MODES=(add-modules remove-kernel add-kernel remove-modules)
 
 # make_cell DIR KERNELS PAIRS: DIR/base with KERNELS kernels (the store's 3 and replicas) and
-# 2*PAIRS vendor modules in 55's extra/bench; DIR/script and DIR/kabi cloned from it
+# 2*PAIRS vendor modules in old's extra/bench; DIR/script and DIR/kabi cloned from it
 make_cell() {
-    local dir=$1 nk=$2 pairs=$3 src=(56 47 55) i s d f b kv
+    local dir=$1 nk=$2 pairs=$3 src=($new $other $old) i s d f b kv
     local base=$dir/base
     clone_root "$store" "$base"
     for ((i = 1; i <= nk - 3; i++)); do
@@ -455,10 +460,10 @@ make_cell() {
             ln "$f" "${f/$s/$d}"
         done
     done
-    vdir=$("$repo/testdata/vendor-many/build.sh" 55 "$flavour" "$pairs") || die "vendor-many/build.sh 55 $flavour $pairs failed"
-    mkdir -p "$base/lib/modules/$k55/extra/bench"
-    install -m 0644 "$vdir"/kabi_bench_*.ko "$base/lib/modules/$k55/extra/bench/"
-    "$depmod" -b "$base" -C "$base/etc/depmod.d" "$k55" || die "depmod $k55 failed in $base"
+    vdir=$("$repo/testdata/vendor-many/build.sh" $old "$flavour" "$pairs") || die "vendor-many/build.sh $old $flavour $pairs failed"
+    mkdir -p "$base/lib/modules/$k_old/extra/bench"
+    install -m 0644 "$vdir"/kabi_bench_*.ko "$base/lib/modules/$k_old/extra/bench/"
+    "$depmod" -b "$base" -C "$base/etc/depmod.d" "$k_old" || die "depmod $k_old failed in $base"
     clone_root "$base" "$dir/script"
     clone_root "$base" "$dir/kabi"
     # kabi's scan caches, as after any earlier kabi run (the indexes it writes are kmod's)
@@ -469,13 +474,13 @@ make_cell() {
 }
 
 nlinks() { find "$1/lib/modules/$2/weak-updates" -type l 2>/dev/null | wc -l; }
-# the kernels of a cell that take the modules: 56 and the replicas of 55 and 56
+# the kernels of a cell that take the modules: new and the replicas of old and new
 compatible() { local nk=$1 i n=1; for ((i = 1; i <= nk - 3; i++)); do [ $(((i - 1) % 3)) = 1 ] || n=$((n + 1)); done; echo "$n"; }
 
 # run_step TOOL ROOT MODE TIMEFILE LIST: one timed step (sync first, untimed)
 run_step() {
     local tool=$1 r=$2 mode=$3 tf=$4 list=$5 args=(--basedir "$r" --no-initramfs)
-    case $mode in add-modules | remove-modules) ;; *) args+=(--"$mode" "$k56") ;; esac
+    case $mode in add-modules | remove-modules) ;; *) args+=(--"$mode" "$k_new") ;; esac
     case $mode in add-modules | remove-modules) args+=(--"$mode") ;; esac
     sync
     if [ "$tool" = script ]; then
@@ -489,15 +494,15 @@ run_step() {
 # round TOOL DIR NK: the four steps on DIR/TOOL; times appended to DIR/t.TOOL.MODE; returns 1
 # when a step failed or was stopped (the rest of the round is skipped)
 round() {
-    local tool=$1 dir=$2 nk=$3 r=$2/$1 mode tf rc want got n47 vdir
+    local tool=$1 dir=$2 nk=$3 r=$2/$1 mode tf rc want got n_other vdir
     local ncomp
     ncomp=$(compatible "$nk")
-    vdir=$(ls -d "$dir/base/lib/modules/$k55/extra/bench")
+    vdir=$(ls -d "$dir/base/lib/modules/$k_old/extra/bench")
     # the modules installed again, as new files (a package install)
-    rm -rf "$r/lib/modules/$k55/extra/bench"
-    mkdir -p "$r/lib/modules/$k55/extra/bench"
-    cp "$vdir"/*.ko "$r/lib/modules/$k55/extra/bench/"
-    find "$r/lib/modules/$k55/extra/bench" -name '*.ko' | sort >"$dir/list.$tool"
+    rm -rf "$r/lib/modules/$k_old/extra/bench"
+    mkdir -p "$r/lib/modules/$k_old/extra/bench"
+    cp "$vdir"/*.ko "$r/lib/modules/$k_old/extra/bench/"
+    find "$r/lib/modules/$k_old/extra/bench" -name '*.ko' | sort >"$dir/list.$tool"
     for mode in "${MODES[@]}"; do
         tf=$dir/t.$tool.$mode
         [ "$mode" != remove-modules ] || rm -f $(cat "$dir/list.$tool")
@@ -512,10 +517,10 @@ round() {
             die "$tool --$mode failed (exit $rc) in $r"
         fi
         case $mode in add-modules | add-kernel) want=$(($(ls "$vdir" | wc -l))) ;; *) want=0 ;; esac
-        got=$(nlinks "$r" "$k56")
-        [ "$got" = "$want" ] || notes+=("$tool --$mode ($nk kernels): 56 has $got links, expected $want")
-        n47=$(nlinks "$r" "$k47")
-        [ "$n47" = 0 ] || notes+=("$tool --$mode ($nk kernels): 47 has $n47 links, expected none")
+        got=$(nlinks "$r" "$k_new")
+        [ "$got" = "$want" ] || notes+=("$tool --$mode ($nk kernels): $new has $got links, expected $want")
+        n_other=$(nlinks "$r" "$k_other")
+        [ "$n_other" = 0 ] || notes+=("$tool --$mode ($nk kernels): $other has $n_other links, expected none")
         if [ "$mode" = add-modules ] && [ "$tool" = kabi ]; then
             got=0
             for kv in $(ls "$r/lib/modules"); do [ "$(nlinks "$r" "$kv")" = 0 ] || got=$((got + 1)); done
@@ -558,24 +563,24 @@ if want 2; then
             round "$tool" "$cell" 3 || notes+=("section 2 round $r: the script was stopped after $SCRIPT_TIMEOUT s")
         done
         if [ "$have_rhel" = 1 ] && [ "$r" = 1 ]; then
-            : # 56's modules.dep from both tools after the same steps (remove-modules emptied them again)
+            : # $new's modules.dep from both tools after the same steps (remove-modules emptied them again)
         fi
         echo "section 2: round $r/$N done" >&2
     done
     load2_after=$(cut -d' ' -f1-3 /proc/loadavg)
-    # one extra untimed check: after --add-kernel, 56's modules.dep is the same from both tools
+    # one extra untimed check: after --add-kernel, new's modules.dep is the same from both tools
     if [ "$have_rhel" = 1 ]; then
         for tool in kabi script; do
             r=$cell/$tool
-            rm -rf "$r/lib/modules/$k55/extra/bench"; mkdir -p "$r/lib/modules/$k55/extra/bench"
-            cp "$cell/base/lib/modules/$k55/extra/bench"/*.ko "$r/lib/modules/$k55/extra/bench/"
-            find "$r/lib/modules/$k55/extra/bench" -name '*.ko' | sort >"$cell/list.$tool"
+            rm -rf "$r/lib/modules/$k_old/extra/bench"; mkdir -p "$r/lib/modules/$k_old/extra/bench"
+            cp "$cell/base/lib/modules/$k_old/extra/bench"/*.ko "$r/lib/modules/$k_old/extra/bench/"
+            find "$r/lib/modules/$k_old/extra/bench" -name '*.ko' | sort >"$cell/list.$tool"
             run_step "$tool" "$r" add-kernel /dev/null "$cell/list.$tool"
         done
-        if cmp -s "$cell/kabi/lib/modules/$k56/modules.dep" "$cell/script/lib/modules/$k56/modules.dep"; then
-            check2="after --add-kernel, 56's modules.dep is byte-identical from both tools"
+        if cmp -s "$cell/kabi/lib/modules/$k_new/modules.dep" "$cell/script/lib/modules/$k_new/modules.dep"; then
+            check2="after --add-kernel, $new's modules.dep is byte-identical from both tools"
         else
-            check2="MISMATCH: after --add-kernel, 56's modules.dep differs between the script's run and kabi's"
+            check2="MISMATCH: after --add-kernel, $new's modules.dep differs between the script's run and kabi's"
             notes+=("$check2")
         fi
     fi
@@ -639,7 +644,7 @@ table() { # rows on stdin: NK NM MODE KW KC SW SC
     done
 }
 if [ -f "$tmp/rows2" ]; then
-    echo "== 2. the four modes side by side: RHEL's script and kabi, 3 kernels ($k47, $k55, $k56), 20 modules"
+    echo "== 2. the four modes side by side: RHEL's script and kabi, 3 kernels ($k_other, $k_old, $k_new), 20 modules"
     echo "runs:    N=$N rounds, each the four steps in order on each tool's own root (see the header);"
     echo "         medians; wall = fork to wait, cpu = user + system of the tool and its children (s);"
     echo "         x = script / kabi; load average ${load2_before:-?} before, ${load2_after:-?} after"

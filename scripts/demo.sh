@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Build kabi and run its main job on real Debian kernels: an errata kernel arrives; which
 # modules built for the older kernels will still load on it, and why the others will not.
-# Fetches three Debian cloud kernels (about 30 MB each, cached in ~/.cache/kabi).
+# Fetches four Debian cloud kernels (about 30 MB each, cached in ~/.cache/kabi), found by role
+# (testdata/kernel-roles.sh): a pair with one module_layout and other CRCs (partial), and a
+# pair with identical symvers (old, new).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh
@@ -22,21 +24,23 @@ echo
 echo "== exports of a module, in Module.symvers format =="
 $kabi modversions --exports testdata/lib/modules/6.1.0-56-amd64/kernel/drivers/dma/idxd/idxd_bus.ko
 echo
-echo "== an errata kernel arrives: what changed between 6.1.0-53 and 6.1.0-54? =="
-r53=$(testdata/fetch-kernel.sh cloud-amd64 53); r54=$(testdata/fetch-kernel.sh cloud-amd64 54)
-r55=$(testdata/fetch-kernel.sh cloud-amd64 55); r56=$(testdata/fetch-kernel.sh cloud-amd64 56)
+eval "$(testdata/kernel-roles.sh cloud-amd64)"
+[ -n "$partial" ] || { echo "demo.sh: no partial pair in the apt lists" >&2; exit 1; }
+echo "== an errata kernel arrives: what changed between 6.1.0-${partial%,*} and 6.1.0-${partial#*,}? =="
+r53=$(testdata/fetch-kernel.sh cloud-amd64 "${partial%,*}"); r54=$(testdata/fetch-kernel.sh cloud-amd64 "${partial#*,}")
+r55=$(testdata/fetch-kernel.sh cloud-amd64 "$old"); r56=$(testdata/fetch-kernel.sh cloud-amd64 "$new")
 k53=$(ls "$r53/lib/modules"); k54=$(ls "$r54/lib/modules"); k55=$(ls "$r55/lib/modules"); k56=$(ls "$r56/lib/modules")
 $kabi diff-abi "$r53/usr/src/linux-headers-$k53/Module.symvers" "$r54/usr/src/linux-headers-$k54/Module.symvers" \
     -m "$r53/lib/modules/$k53/kernel/drivers/net/ethernet/intel" | head -8 || true
 echo
-echo "== will 6.1.0-55's filesystem modules load on 6.1.0-56? (against its symvers, own modules and config) =="
+echo "== will 6.1.0-$old's filesystem modules load on 6.1.0-$new? (against its symvers, own modules and config) =="
 $kabi check --root "$r56" -k "$k56" "$r55/lib/modules/$k55/kernel/fs/udf" "$r55/lib/modules/$k55/kernel/fs/xfs" "$r55/lib/modules/$k55/kernel/lib/crc-itu-t.ko" \
     && echo "exit 0: all compatible"
 echo
 echo "== and the 6.1.0-47 build of dummy.ko? every reason, in the kernel's words =="
 $kabi check -v --root "$r56" -k "$k56" "$old" | head -12 || true
 echo
-echo "== kabi depmod on a copy of the 6.1.0-56 cloud tree: cold, then warm; compared with kmod's depmod =="
+echo "== kabi depmod on a copy of the 6.1.0-$new cloud tree: cold, then warm; compared with kmod's depmod =="
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 for side in kabi kmod; do

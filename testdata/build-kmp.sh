@@ -4,6 +4,8 @@
 # few hundred small noarch packages, with Debian's rpmbuild; print the directory holding them.
 #
 #   testdata/build-kmp.sh OLD OTHER SPARE PAE     e.g.  build-kmp.sh 56 54 55 57
+#   (SPARE may be -: the apt lists have no third kernel with OLD's symvers; then weak2/ is
+#   empty)
 #
 # OLD, OTHER and SPARE are cloud-amd64 ABIs, PAE a 686-pae ABI (i386): the tests give the
 # kernels of their roles (tests/common/kernels.rs): OLD's and SPARE's symvers are identical
@@ -67,9 +69,10 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 die() { echo "build-kmp.sh: $*" >&2; exit 1; }
 [ $# -eq 4 ] || die "usage: build-kmp.sh OLD OTHER SPARE PAE (ABIs, e.g. 56 54 55 57)"
 old=$1 other=$2 spare=$3 pae=$4
-for a in "$old" "$other" "$spare" "$pae"; do
+for a in "$old" "$other" "$pae"; do
     [[ $a =~ ^[0-9]+$ ]] || die "ABI must be a number like 57, not '$a'"
 done
+[[ $spare =~ ^[0-9]+$ ]] || [ "$spare" = - ] || die "SPARE must be an ABI or -, not '$spare'"
 out="$cache/kmp/$old-$other-$spare-$pae"
 
 command -v rpmbuild >/dev/null || die "rpmbuild is missing (apt-get install rpm; scripts/deps.sh)"
@@ -82,13 +85,16 @@ modprobe=$(command -v modprobe || true)
 v_old=$("$here/build-vendor.sh" "$old") || die "build-vendor.sh $old failed"
 v_other=$("$here/build-vendor.sh" "$other") || die "build-vendor.sh $other failed"
 vpae=$(ARCH=i386 "$here/build-vendor.sh" "$pae" 686-pae) || die "ARCH=i386 build-vendor.sh $pae 686-pae failed"
-v_spare=$("$here/build-vendor.sh" "$spare") || die "build-vendor.sh $spare failed"
+v_spare=$out/weak2 # no SPARE: no 1.2 KMP (its .complete below is then never newer)
+if [ "$spare" != - ]; then
+    v_spare=$("$here/build-vendor.sh" "$spare") || die "build-vendor.sh $spare failed"
+fi
 
 mkdir -p "$cache/kmp"
 exec 9>"$cache/.lock-kmp"
 flock -w 1800 9 || die "timed out waiting for another build-kmp.sh"
 
-if [ -f "$out/.complete" ] && [ -f "$out/weak2/index.txt" ] && [ -z "$(find "${BASH_SOURCE[0]}" "$v_old/.complete" "$v_other/.complete" "$vpae/.complete" "$v_spare/.complete" -newer "$out/.complete" -print -quit)" ]; then
+if [ -f "$out/.complete" ] && [ -f "$out/weak2/index.txt" ] && [ -z "$(find "${BASH_SOURCE[0]}" "$v_old/.complete" "$v_other/.complete" "$vpae/.complete" $([ "$spare" = - ] || echo "$v_spare/.complete") -newer "$out/.complete" -print -quit)" ]; then
     echo "$out"
     exit 0
 fi
@@ -254,12 +260,15 @@ find "$tmp/top/RPMS" -name 'kabi-many-[0-9]*.rpm' -exec mv -t "$tmp/out/many" {}
 
 # weak-modules2's: a newer version built for ABI SPARE, apart from RPMS/
 mkdir -p "$tmp/out/weak2"
-mapfile -t f_spare < <(ab "$v_spare" "6.1.0-$spare-cloud-amd64" /usr updates/kabi-vendor)
-make_kmp kabi-vendor-kmp-amd64 "1.2_k6.1.0_$spare" 1 amd64 "$v_spare/Module.symvers" "" "${f_spare[@]}"
-find "$tmp/top/RPMS" -name '*.rpm' -exec mv -t "$tmp/out/weak2" {} +
+if [ "$spare" != - ]; then
+    mapfile -t f_spare < <(ab "$v_spare" "6.1.0-$spare-cloud-amd64" /usr updates/kabi-vendor)
+    make_kmp kabi-vendor-kmp-amd64 "1.2_k6.1.0_$spare" 1 amd64 "$v_spare/Module.symvers" "" "${f_spare[@]}"
+    find "$tmp/top/RPMS" -name '*.rpm' -exec mv -t "$tmp/out/weak2" {} +
+fi
 
 index() { # DIR: one line per rpm of DIR
     for f in "$1"/*.rpm; do
+        [ -e "$f" ] || continue
         printf '%s %s\n' "${f##*/}" "$(rpm -qp --nosignature --qf '%{name} %{epoch} %{version} %{release}' "$f")"
     done >"$1/index.txt"
 }

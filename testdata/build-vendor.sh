@@ -2,7 +2,7 @@
 # Build the out-of-tree "vendor" modules of testdata/vendor/ against a real Debian kernel's
 # headers, print the directory that holds them.
 #
-#   testdata/build-vendor.sh ABI [FLAVOUR]        e.g.  build-vendor.sh 55   (cloud-amd64)
+#   testdata/build-vendor.sh ABI [FLAVOUR]        e.g.  build-vendor.sh 57   (cloud-amd64)
 #
 # Output: $KABI_CACHE/vendor/6.1.0-ABI-FLAVOUR/ with kabi_vendor_a.ko and kabi_vendor_b.ko
 # (debug info stripped, like an installed module; unsigned), plus the build's Module.symvers
@@ -44,7 +44,7 @@ out="$cache/vendor/$kver"
 
 die() { echo "build-vendor.sh: $*" >&2; exit 1; }
 
-[[ $abi =~ ^[0-9]+$ ]] || die "ABI must be a number like 55, not '$abi'"
+[[ $abi =~ ^[0-9]+$ ]] || die "ABI must be a number like 57, not '$abi'"
 for tool in apt-get apt-cache dpkg-deb make gcc-12 strip flock; do
     command -v "$tool" >/dev/null || die "$tool is missing (run scripts/deps.sh)"
 done

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Fetch and unpack a real Debian kernel (image + headers) into a cache, print its root.
 #
-#   testdata/fetch-kernel.sh FLAVOUR [ABI]     e.g.  amd64   cloud-amd64 47
+#   testdata/fetch-kernel.sh FLAVOUR [ABI]     e.g.  amd64   cloud-amd64 57
+#   (the tests choose ABIs by property: testdata/kernel-roles.sh)
 #   testdata/fetch-kernel.sh --abis FLAVOUR    the ABIs that can be fetched, oldest first
 #   testdata/fetch-kernel.sh --symvers FLAVOUR ABI   only that kernel's Module.symvers: prints
 #                                              its path (the headers package alone, ~1.5 MB,

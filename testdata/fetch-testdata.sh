@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
 # Re-create testdata/modules/: a handful of small, real Debian kernel modules.
 # (Run once by a developer; the result is committed. The tests use the committed files.)
+# The ABIs stay pinned here on purpose: the committed directories are named for them (and
+# checksummed in SHA256SUMS), and no test needs the archive to still hold them. Once they
+# leave it, this script can no longer re-create the same files; re-creating the fixtures
+# from other ABIs means renaming the directories in the tests that name them too.
 #
 # Two amd64 ABIs (6.1.0-47 cloud, 6.1.0-56 generic: different CRCs, same module names) and
 # one small module of each other Debian architecture, for ELF32/64 and big-endian coverage.

@@ -55,7 +55,9 @@ if [ -z "$rpm" ]; then
 fi
 "$rpm" --version | grep -q '^RPM version 4\.' || die "$rpm is not rpm"
 
-kmpdir=$("$here/build-kmp.sh")
+eval "$("$here/kernel-roles.sh" cloud-amd64)" # the KMPs' kernels by role
+pae=$(ARCH=i386 "$here/fetch-kernel.sh" --abis 686-pae | tail -n 1)
+kmpdir=$("$here/build-kmp.sh" "$old" "$other" "${spare:--}" "$pae")
 root=$(mktemp -d)
 trap 'rm -rf "$root"' EXIT
 q() { "$rpm" --root "$root" --dbpath /var/lib/rpm --define '_db_backend ndb' "$@"; }

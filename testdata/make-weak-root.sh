@@ -4,7 +4,8 @@
 # the ground on which `weak-modules` (and `kabi weak-modules`) works.
 #
 #   testdata/make-weak-root.sh ROOT ABI... [--vendor ABI]...
-#   e.g.  make-weak-root.sh /tmp/r 47 55 56 --vendor 55 --vendor 47
+#   e.g.  make-weak-root.sh /tmp/r 54 56 57 --vendor 56 --vendor 54
+#   (the tests give the kernels of roles other, old and new of testdata/kernel-roles.sh)
 #
 # For each ABI (kver = 6.1.0-ABI-cloud-amd64, the kernel from fetch-kernel.sh):
 #   ROOT/lib/modules/<kver>/kernel/          hard links to the cached tree's modules (cp -al)
@@ -49,7 +50,7 @@ while [ $# -gt 0 ]; do
 done
 [ ${#abis[@]} -gt 0 ] || die "$usage"
 for a in "${abis[@]}" "${vendor[@]}"; do
-    [[ $a =~ ^[0-9]+$ ]] || die "ABI must be a number like 55, not '$a'"
+    [[ $a =~ ^[0-9]+$ ]] || die "ABI must be a number like 57, not '$a'"
 done
 for v in "${vendor[@]}"; do
     [[ " ${abis[*]} " == *" $v "* ]] || die "--vendor $v: ABI $v is not among the kernels (${abis[*]})"

@@ -381,7 +381,10 @@ fn a_newer_compatible_version_replaces_the_older_and_remove_kmp_falls_back() {
     let Some(s) = Suse::new(&[kr.other, kr.old, kr.new]) else {
         return;
     };
-    let (v10, v12) = (&s.rpms.v10(1), &s.rpms.v12());
+    let Some((v12, spare)) = s.rpms.v12() else {
+        return;
+    };
+    let (v10, v12) = (&s.rpms.v10(1), &v12);
     let (k_other, k_old, k_new) = (s.k(kr.other), s.k(kr.old), s.k(kr.new));
     s.install(&[v10]);
     ok(&s.wm2(&["--add-kmp", v10], "", &[]));
@@ -405,10 +408,10 @@ fn a_newer_compatible_version_replaces_the_older_and_remove_kmp_falls_back() {
         text(&o)
     );
     has(&o, &format!("FAILED to add {v12} in kernel {k_other}"));
-    assert_eq!(s.links(kr.new), expected(s.rpms.spare));
+    assert_eq!(s.links(kr.new), expected(spare));
     assert!(s.links(kr.old).is_empty());
     // the directory of spare, made by the package, is no kernel
-    assert!(!stderr(&o).contains(&kver_of(s.rpms.spare)), "{}", text(&o));
+    assert!(!stderr(&o).contains(&kver_of(spare)), "{}", text(&o));
 
     // 1.2 removed: its links give way to 1.0's again
     let list = s.erase(v12);
@@ -618,7 +621,10 @@ fn dry_run_changes_nothing() {
     let Some(s) = Suse::new(&[kr.other, kr.old, kr.new]) else {
         return;
     };
-    let (v10, v11, v12) = (&s.rpms.v10(1), &s.rpms.v11(), &s.rpms.v12());
+    let Some((v12, spare)) = s.rpms.v12() else {
+        return;
+    };
+    let (v10, v11, v12) = (&s.rpms.v10(1), &s.rpms.v11(), &v12);
     let (k_old, k_new) = (s.k(kr.old), s.k(kr.new));
     s.install(&[v10, v11, v12]);
     ok(&s.wm2(&["--add-kmp", v10], "", &[]));
@@ -670,7 +676,7 @@ fn dry_run_changes_nothing() {
     assert!(
         outputs[0].contains(&format!(
             "would link weak-updates/updates/kabi-vendor/kabi_vendor_a.ko -> /usr/lib/modules/{}/updates/kabi-vendor/kabi_vendor_a.ko in kernel {k_new}",
-            kver_of(s.rpms.spare)
+            kver_of(spare)
         )),
         "{}",
         outputs[0]
@@ -693,7 +699,7 @@ fn dry_run_changes_nothing() {
     assert!(
         outputs[2].contains(&format!(
             "would link weak-updates/updates/kabi-vendor/kabi_vendor_b.ko -> /usr/lib/modules/{}/updates/kabi-vendor/kabi_vendor_b.ko in kernel {k_new}",
-            kver_of(s.rpms.spare)
+            kver_of(spare)
         )),
         "{}",
         outputs[2]
@@ -708,7 +714,7 @@ fn dry_run_changes_nothing() {
     // then for real: the dry run's plan is what happens
     let o = s.wm2(&["--add-kmp", v12], "", &[("DRACUT", &dracut)]);
     ok(&o);
-    assert_eq!(s.links(kr.new), expected(s.rpms.spare));
+    assert_eq!(s.links(kr.new), expected(spare));
     assert_eq!(
         std::fs::read_to_string(&log).unwrap(),
         format!("-f {root}/boot/initrd-{k_new} {k_new}\n")

@@ -113,6 +113,11 @@ impl Kernels {
         self.spare
     }
 
+    /// The `spare` ABI if there is one, without a message.
+    pub fn spare_quiet(&self) -> Option<&'static str> {
+        self.spare
+    }
+
     /// Two consecutive ABIs (older, newer) with the same `module_layout` and some other
     /// CRCs (a skip, or a failure in CI, without).
     pub fn partial(&self) -> Option<(&'static str, &'static str)> {
