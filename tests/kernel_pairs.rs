@@ -57,3 +57,35 @@ fn different_layout_pair_refuses_each_others_modules() {
         new.kver
     );
 }
+
+/// The roles of `common::kernels` (from `testdata/kernel-roles.sh`) hold what their names
+/// promise, read back from the headers' Module.symvers: other < old < new <= newest; old,
+/// new and spare identical; other's `module_layout` another; partial one layout, some CRCs
+/// changed.
+#[test]
+fn roles_hold_their_properties() {
+    use common::kernels::{module_layout, symvers_of};
+    let Some(k) = common::kernels::cloud() else {
+        return;
+    };
+    let n = |a: &str| a.parse::<u32>().unwrap();
+    assert!(n(k.other) < n(k.old) && n(k.old) < n(k.new) && n(k.new) <= n(k.newest));
+    assert!(k.abis.iter().all(|&a| a <= n(k.newest)), "{:?}", k.abis);
+    let sv = |a: &str| symvers_of(k.flavour, n(a)).expect("the symvers of a role");
+    let (old, new, other) = (sv(k.old), sv(k.new), sv(k.other));
+    assert_eq!(old, new);
+    assert!(module_layout(&other).is_some());
+    assert_ne!(module_layout(&other), module_layout(&new));
+    if let Some(spare) = k.spare() {
+        assert_eq!(sv(spare), new, "spare {spare}");
+    }
+    if let Some((x, y)) = k.partial() {
+        let (a, b) = (sv(x), sv(y));
+        assert_ne!(a, b);
+        assert_eq!(module_layout(&a), module_layout(&b));
+        assert!(
+            a.iter().any(|(s, v)| b.get(s).is_some_and(|w| w.0 != v.0)),
+            "{x} -> {y}: no CRC changed"
+        );
+    }
+}
