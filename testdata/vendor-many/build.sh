@@ -39,7 +39,7 @@ pairs=10
 
 die() { echo "vendor-many/build.sh: $*" >&2; exit 1; }
 
-[[ $abi =~ ^[0-9]+$ ]] || die "ABI must be a number like 55, not '$abi'"
+[[ $abi =~ ^[0-9]+$ ]] || die "ABI must be a number like 57, not '$abi'"
 for tool in make gcc-12 strip flock; do
     command -v "$tool" >/dev/null || die "$tool is missing (run scripts/deps.sh)"
 done
