@@ -2,7 +2,7 @@
 # Generate and build 20 distinct out-of-tree "vendor" modules against a real Debian kernel's
 # headers (for scripts/bench-weak.sh), print the directory that holds them.
 #
-#   testdata/vendor-many/build.sh ABI [FLAVOUR]      e.g.  build.sh 55   (cloud-amd64)
+#   testdata/vendor-many/build.sh ABI [FLAVOUR]      e.g.  build.sh 57   (cloud-amd64)
 #
 # Output: $KABI_CACHE/vendor-many/6.1.0-ABI-FLAVOUR/ with kabi_bench_a01.ko ... a10.ko and
 # kabi_bench_b01.ko ... b10.ko (debug info stripped, like an installed module; unsigned), the
