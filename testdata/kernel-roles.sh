@@ -5,13 +5,14 @@
 #   testdata/kernel-roles.sh [FLAVOUR]      (default cloud-amd64)
 #
 # prints one line of ROLE=ABI words, e.g.
-#   newest=57 old=56 new=57 other=54 spare=55 partial=53,54
+#   newest=57 old=56 new=57 other=54 spare=55 partial=53,54 abis=47,50,53,54,55,56,57
 # * newest   the newest ABI with image and headers: for "any real kernel"
 # * old new  the newest two neighbouring ABIs whose Module.symvers are identical (Debian's
 #            ABI-compatible rebuilds): a module built for old loads on new
 # * other    the newest ABI older than new whose module_layout CRC differs from new's: it and
 #            new refuse each other's modules
 # * spare    a third ABI (the neighbour below old) with the same symvers: empty when none
+# * abis     every ABI the apt lists offer with image and headers, oldest first
 # * partial  two neighbouring ABIs (older,newer) with one module_layout and some CRCs of the
 #            symbols both export changed: some modules of the older load on the newer, some
 #            do not; empty when none
@@ -24,7 +25,8 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 flavour=${1:-cloud-amd64}
 die() { echo "kernel-roles.sh: $*" >&2; exit 1; }
 
-mapfile -t abis < <("$here/fetch-kernel.sh" --abis "$flavour" | sort -rn | head -n 10)
+mapfile -t listed < <("$here/fetch-kernel.sh" --abis "$flavour" | sort -n)
+mapfile -t abis < <(printf '%s\n' "${listed[@]}" | sort -rn | head -n 10)
 [ ${#abis[@]} -gt 0 ] || die "no $flavour ABI with image and headers in the apt lists"
 # the candidates whose symvers could be read, newest first
 seen=() files=()
@@ -64,4 +66,5 @@ for ((j = 0; j + 1 < n; j++)); do
         break
     fi
 done
-echo "newest=${seen[0]} old=${seen[pair + 1]} new=${seen[pair]} other=$other spare=$spare partial=$partial"
+all=$(IFS=,; echo "${listed[*]}")
+echo "newest=${seen[0]} old=${seen[pair + 1]} new=${seen[pair]} other=$other spare=$spare partial=$partial abis=$all"
