@@ -308,6 +308,27 @@ impl Root {
             .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))
     }
 
+    /// Replace `files` (name, bytes) in the cache directory `dir` below this root, made if
+    /// missing below an existing parent (`run/kabi`): best effort for caches that only save
+    /// time. Writers take the directory's lock without waiting: one that does not get it
+    /// leaves the update to the other. Returns whether every file was written.
+    pub fn write_cache(&self, dir: impl AsRef<Path>, files: &[(&str, &[u8])]) -> bool {
+        let dir = strip_root(dir.as_ref());
+        let (Some(parent), Some(name)) = (dir.parent(), dir.file_name()) else {
+            return false;
+        };
+        let Ok(d) = self.open_dir(parent).and_then(|p| p.create_sub(name)) else {
+            return false;
+        };
+        let Ok(_lock) = d.lock(Duration::ZERO, &mut || {}) else {
+            return false;
+        };
+        d.clean_temps();
+        files
+            .iter()
+            .all(|(name, data)| d.write_atomic(name, data, 0o644).is_ok())
+    }
+
     /// The directory `rel`, links followed inside the root.
     pub fn open_dir(&self, rel: impl AsRef<Path>) -> Result<Dir, Error> {
         let rel = rel.as_ref();

@@ -108,24 +108,9 @@ fn read_snapshot(root: &crate::root::Root, name: &str) -> Option<Snapshot> {
 }
 
 /// Replace the snapshot (best effort: a kabi that cannot write `/run` only predicts more
-/// slowly). Writers take the directory's lock without waiting; one that does not get it
-/// leaves the update to the other.
+/// slowly).
 fn write_snapshot(root: &crate::root::Root, files: &[(&str, &[u8])]) {
-    let Ok(run) = root.open_dir("run") else {
-        return;
-    };
-    let Ok(dir) = run.create_sub("kabi") else {
-        return;
-    };
-    let Ok(_lock) = dir.lock(std::time::Duration::ZERO, &mut || {}) else {
-        return;
-    };
-    dir.clean_temps();
-    for (name, data) in files {
-        if dir.write_atomic(name, data, 0o644).is_err() {
-            return;
-        }
-    }
+    root.write_cache(RUN_DIR, files);
 }
 
 /// The header of the modules file: which boot, which kernel, which modules.
@@ -198,10 +183,14 @@ impl RunningPredictor {
         let cache = rustix::process::geteuid().is_root() && !boot_id.is_empty();
         // without a readable system root, signatures are judged by a distribution
         // kernel's defaults (not enforced, no keys)
-        let sig = root
+        let mut sig = root
             .as_ref()
             .and_then(|r| crate::sig::SigPolicy::running(r).ok())
             .unwrap_or_default();
+        // the image's certificates, found by decompressing it, are kept in run/kabi too
+        if let (true, Some(r)) = (cache, &root) {
+            sig.sources.cache = crate::sig::trust::Loc::new(r, RUN_DIR).ok();
+        }
         let mut target = Target {
             release: Some(release.clone()),
             sig,
