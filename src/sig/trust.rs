@@ -208,7 +208,9 @@ pub struct KeySources {
     /// MOK certificates go to `.machine` (`CONFIG_INTEGRITY_MACHINE_KEYRING`), else `.platform`.
     pub machine_keyring: bool,
     /// A directory where the image's certificates are kept between runs ([`super::cache`]):
-    /// `run/kabi` of the system root for `kabi load`, none elsewhere.
+    /// `run/kabi` of the system root for `kabi load`, none elsewhere. Not a source of keys:
+    /// not reported.
+    #[serde(skip)]
     pub cache: Option<Loc>,
 }
 
