@@ -16,6 +16,10 @@ pub trait Predict {
     fn admit(&mut self, name: &str, path: &Path) -> Result<(), String>;
     /// The module was loaded: its exports serve the next predictions.
     fn loaded(&mut self, path: &Path);
+    /// The module was admitted and will be inserted before the modules that need it (a
+    /// parallel load predicts ahead of the inserts): the next predictions may count on its
+    /// exports; [`Predict::loaded`] follows once it is in.
+    fn assume(&mut self, _path: &Path) {}
     /// The run is over: keep what is worth keeping for the next one.
     fn finish(&mut self) {}
     /// Where the kernel's ABI came from, once something was predicted (for `-v`).
@@ -37,6 +41,11 @@ pub struct RunningPredictor {
     dirname: PathBuf,
     base: Option<Base>,
     extra: rustc_hash::FxHashMap<String, KernelSymbol>,
+    /// Exports of the modules admitted ahead of their insert ([`Predict::assume`]).
+    assumed: rustc_hash::FxHashMap<String, KernelSymbol>,
+    /// The modules admitted and not yet loaded, by path: name and exports (`loaded` and
+    /// `assume` then read nothing).
+    admitted: rustc_hash::FxHashMap<PathBuf, (String, Vec<KernelSymbol>)>,
     /// Names of the modules loaded by this run (the snapshot may take their exports).
     loaded_names: std::collections::HashSet<String>,
 }
@@ -93,29 +102,15 @@ fn read_snapshot(root: &crate::root::Root, name: &str) -> Option<Snapshot> {
     if owner.st_uid != 0 || owner.st_mode & 0o022 != 0 {
         return None;
     }
-    let data = crate::root::read_capped(f, st.size, snapshot::CAP).ok()?;
+    // mapped: a prediction reads a few of its pages
+    let data = crate::root::Mapped::new(f, st.size, snapshot::CAP).ok()?;
     Snapshot::parse(data).ok()
 }
 
 /// Replace the snapshot (best effort: a kabi that cannot write `/run` only predicts more
-/// slowly). Writers take the directory's lock without waiting; one that does not get it
-/// leaves the update to the other.
+/// slowly).
 fn write_snapshot(root: &crate::root::Root, files: &[(&str, &[u8])]) {
-    let Ok(run) = root.open_dir("run") else {
-        return;
-    };
-    let Ok(dir) = run.create_sub("kabi") else {
-        return;
-    };
-    let Ok(_lock) = dir.lock(std::time::Duration::ZERO, &mut || {}) else {
-        return;
-    };
-    dir.clean_temps();
-    for (name, data) in files {
-        if dir.write_atomic(name, data, 0o644).is_err() {
-            return;
-        }
-    }
+    root.write_cache(RUN_DIR, files);
 }
 
 /// The header of the modules file: which boot, which kernel, which modules.
@@ -158,6 +153,8 @@ impl RunningPredictor {
             dirname: dirname.unwrap_or_default(),
             base: None,
             extra: Default::default(),
+            assumed: Default::default(),
+            admitted: Default::default(),
             loaded_names: Default::default(),
         }
     }
@@ -186,10 +183,14 @@ impl RunningPredictor {
         let cache = rustix::process::geteuid().is_root() && !boot_id.is_empty();
         // without a readable system root, signatures are judged by a distribution
         // kernel's defaults (not enforced, no keys)
-        let sig = root
+        let mut sig = root
             .as_ref()
             .and_then(|r| crate::sig::SigPolicy::running(r).ok())
             .unwrap_or_default();
+        // the image's certificates, found by decompressing it, are kept in run/kabi too
+        if let (true, Some(r)) = (cache, &root) {
+            sig.sources.cache = crate::sig::trust::Loc::new(r, RUN_DIR).ok();
+        }
         let mut target = Target {
             release: Some(release.clone()),
             sig,
@@ -368,14 +369,30 @@ impl Predict for RunningPredictor {
     fn admit(&mut self, name: &str, path: &Path) -> Result<(), String> {
         let host = crate::root::Root::host().map_err(|e| e.to_string())?;
         let abs = std::path::absolute(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let extra = self.extra.clone();
-        let sig = self.base().target.sig.clone();
+        // the policy of the base, not a copy: its keys are loaded once per run
+        let sig = &self.base().target.sig;
         // the module and its signature check from one read of the file
-        let (m, sc) = crate::sig::read_module_in(&host, &abs, crate::module::Detail::Full, &sig)
+        let (m, sc) = crate::sig::read_module_in(&host, &abs, crate::module::Detail::Full, sig)
             .map_err(|e| e.to_string())?;
         let t = self.target_for(&m);
-        let v = check_with_sig(&m, Some(path.to_path_buf()), &t, &extra, Some(&sc));
+        let merged;
+        let extra = if self.assumed.is_empty() {
+            &self.extra
+        } else {
+            merged = self
+                .extra
+                .iter()
+                .chain(&self.assumed)
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            &merged
+        };
+        let v = check_with_sig(&m, Some(path.to_path_buf()), &t, extra, Some(&sc));
         if v.compatible() {
+            self.admitted.insert(
+                path.to_path_buf(),
+                (m.name.clone(), crate::kernel::tree::exports_of(&m, &m.name)),
+            );
             return Ok(());
         }
         let why: Vec<String> = v
@@ -386,22 +403,26 @@ impl Predict for RunningPredictor {
         Err(why.join("\n"))
     }
 
+    fn assume(&mut self, path: &Path) {
+        if let Some((_, exports)) = self.admitted.get(path) {
+            for e in exports {
+                self.assumed.insert(e.name.clone(), e.clone());
+            }
+        }
+    }
+
     fn loaded(&mut self, path: &Path) {
-        let Ok(m) = Module::open(path) else {
-            return;
+        let (name, exports) = match self.admitted.remove(path) {
+            Some(known) => known,
+            None => match Module::open(path) {
+                Ok(m) => (m.name.clone(), crate::kernel::tree::exports_of(&m, &m.name)),
+                Err(_) => return,
+            },
         };
-        self.loaded_names.insert(m.name.clone());
-        for e in &m.exports {
-            self.extra.insert(
-                e.name.clone(),
-                KernelSymbol {
-                    name: e.name.clone(),
-                    crc: e.crc,
-                    kind: e.kind,
-                    namespace: e.namespace.clone(),
-                    owner: m.name.clone(),
-                },
-            );
+        self.loaded_names.insert(name);
+        for e in exports {
+            self.assumed.remove(&e.name);
+            self.extra.insert(e.name.clone(), e);
         }
     }
 }
