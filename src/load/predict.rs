@@ -146,6 +146,63 @@ fn wanted(m: &Module) -> Vec<&str> {
     v
 }
 
+/// What this run read of the running kernel: the system root when the snapshot may be used
+/// (root, a boot id), the boot, the release, `/proc/modules`.
+struct Running<'a> {
+    root: Option<&'a crate::root::Root>,
+    boot_id: String,
+    release: String,
+    modules: Option<&'a Vec<LoadedModule>>,
+}
+
+impl Running<'_> {
+    /// The base from this boot's snapshot, if it still describes the kernel (same boot and
+    /// release, every loaded module known to it), with the kernel's facts added to `target`.
+    fn snapshot_base(&self, target: &Target) -> Option<Base> {
+        let (Some(r), Some(now)) = (self.root, self.modules) else {
+            return None;
+        };
+        let (Some(vmlinux), Some(mods)) =
+            (read_snapshot(r, RUN_FILE), read_snapshot(r, RUN_MODULES))
+        else {
+            return None;
+        };
+        let current = [&vmlinux.header, &mods.header]
+            .iter()
+            .all(|h| h.boot_id == self.boot_id && h.release == self.release)
+            && now
+                .iter()
+                .all(|m| mods.header.modules.binary_search(m).is_ok());
+        if !current {
+            return None;
+        }
+        let h = &vmlinux.header;
+        let mut target = target.clone();
+        target.crcs_known = h.crcs_known;
+        target.vermagic = h.vermagic.clone();
+        target.this_module_size = h.this_module_size;
+        target.arch = h.arch;
+        let gone = mods
+            .header
+            .modules
+            .iter()
+            .filter(|m| now.binary_search(m).is_err())
+            .map(|m| m.name.clone())
+            .collect();
+        Some(Base {
+            target,
+            symbols: Symbols::Snapshots {
+                vmlinux: Box::new(vmlinux),
+                modules: Box::new(mods),
+            },
+            gone,
+            modules: now.clone(),
+            cache: true,
+            from_snapshot: true,
+        })
+    }
+}
+
 impl RunningPredictor {
     pub fn new(proc: &Path, dirname: Option<PathBuf>) -> RunningPredictor {
         RunningPredictor {
@@ -191,45 +248,26 @@ impl RunningPredictor {
         if let (true, Some(r)) = (cache, &root) {
             sig.sources.cache = crate::sig::trust::Loc::new(r, RUN_DIR).ok();
         }
-        let mut target = Target {
+        let target = Target {
             release: Some(release.clone()),
             sig,
             ..Target::default()
         };
-        if let (true, Some(r), Some(now)) = (cache, &root, &modules)
-            && let Some(vmlinux) = read_snapshot(r, RUN_FILE)
-            && let Some(mods) = read_snapshot(r, RUN_MODULES)
-            && [&vmlinux.header, &mods.header]
-                .iter()
-                .all(|h| h.boot_id == boot_id && h.release == release)
-            && now
-                .iter()
-                .all(|m| mods.header.modules.binary_search(m).is_ok())
-        {
-            let h = &vmlinux.header;
-            target.crcs_known = h.crcs_known;
-            target.vermagic = h.vermagic.clone();
-            target.this_module_size = h.this_module_size;
-            target.arch = h.arch;
-            let gone = mods
-                .header
-                .modules
-                .iter()
-                .filter(|m| now.binary_search(m).is_err())
-                .map(|m| m.name.clone())
-                .collect();
-            return Base {
-                target,
-                symbols: Symbols::Snapshots {
-                    vmlinux: Box::new(vmlinux),
-                    modules: Box::new(mods),
-                },
-                gone,
-                modules: now.clone(),
-                cache,
-                from_snapshot: true,
-            };
+        let kernel = Running {
+            root: root.as_ref().filter(|_| cache),
+            boot_id,
+            release,
+            modules: modules.as_ref(),
+        };
+        match kernel.snapshot_base(&target) {
+            Some(base) => base,
+            None => self.kallsyms_base(&kernel, target),
         }
+    }
+
+    /// The base read from kallsyms (and a sample module), kept as this boot's snapshot when
+    /// `/proc/modules` did not change meanwhile.
+    fn kallsyms_base(&self, k: &Running, mut target: Target) -> Base {
         let mut abi = crate::kernel::abi::KernelAbi::default();
         if let Ok((syms, known)) = crate::kernel::kallsyms::running(&self.proc) {
             abi.merge(self.proc.join("kallsyms").display().to_string(), syms);
@@ -238,13 +276,13 @@ impl RunningPredictor {
         if let Some(m) = sample_module(&self.dirname) {
             target.learn_from_module(&m);
         }
-        if let (true, Some(r), Some(now)) = (cache, &root, &modules)
+        if let (Some(r), Some(now)) = (k.root, k.modules)
             // a module loaded or unloaded meanwhile: kallsyms may not match the list
             && proc_modules(r).as_ref() == Some(now)
         {
             let header = Header {
-                boot_id,
-                release,
+                boot_id: k.boot_id.clone(),
+                release: k.release.clone(),
                 crcs_known: target.crcs_known,
                 vermagic: target.vermagic.clone(),
                 this_module_size: target.this_module_size,
@@ -268,8 +306,8 @@ impl RunningPredictor {
             target,
             symbols: Symbols::Map(abi),
             gone: Default::default(),
-            modules: modules.unwrap_or_default(),
-            cache,
+            modules: k.modules.cloned().unwrap_or_default(),
+            cache: k.root.is_some(),
             from_snapshot: false,
         }
     }
