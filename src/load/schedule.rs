@@ -120,15 +120,27 @@ impl<'a> Schedule<'a> {
         self.changed.notify_all();
     }
 
-    /// Pick a module whose dependencies are all in; fail those whose dependency failed.
+    /// Pick a module whose dependencies are all in; fail those whose dependency failed (or,
+    /// once submissions are closed, was never submitted: the submitter stopped early).
     fn next(&self, s: &mut Shared) -> Next {
         let mut pending = false;
         for i in 0..s.states.len() {
-            if !matches!(s.states[i], State::Ready { .. }) {
-                pending |= matches!(s.states[i], State::Waiting | State::Running);
-                continue;
+            match s.states[i] {
+                State::Ready { .. } => {}
+                State::Running => {
+                    pending = true;
+                    continue;
+                }
+                State::Waiting => {
+                    pending |= !s.closed;
+                    continue;
+                }
+                State::Finished(_) => continue,
             }
-            if let Some(&d) = self.deps[i].iter().find(|&&d| s.states[d].failed()) {
+            let never = |d: usize| {
+                s.states[d].failed() || (s.closed && matches!(s.states[d], State::Waiting))
+            };
+            if let Some(&d) = self.deps[i].iter().find(|&&d| never(d)) {
                 let detail = format!("its dependency {} failed to load", self.names[d]);
                 s.states[i] = State::Finished(Err(Failure {
                     errno: ENOENT,
@@ -294,6 +306,27 @@ mod tests {
         let r = s.results();
         assert!(r[0].is_ok() && r[1].is_ok());
         assert_eq!(r[2].as_ref().unwrap_err().errno, 8);
+    }
+
+    /// The submitter stops early (a panic while preparing closes the schedule): the workers
+    /// end, and a module waiting for one never submitted fails instead of waiting forever.
+    #[test]
+    fn workers_end_when_the_submitter_stops_early() {
+        let n = names(3);
+        let deps = vec![vec![], vec![], vec![1]];
+        let s = Schedule::new(&n, &deps);
+        std::thread::scope(|sc| {
+            for _ in 0..2 {
+                sc.spawn(|| s.work(&|_, _| Ok(())));
+            }
+            s.submit(0, insert_step(0));
+            s.submit(2, insert_step(2)); // its dependency m1 never comes
+            s.close();
+        });
+        let r = s.results();
+        assert!(r[0].is_ok());
+        assert_eq!(r[1].as_ref().unwrap_err().errno, EINVAL);
+        assert_eq!(r[2].as_ref().unwrap_err().errno, ENOENT);
     }
 
     #[test]
