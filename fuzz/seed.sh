@@ -27,7 +27,7 @@ if [ ${#mods[@]} -lt 10 ]; then # another ABI may lack some: fill up with other 
     done < <(find "$kdir" -name '*.ko' -size -40k | sort | head -n $((10 - ${#mods[@]})))
 fi
 
-targets="module_file module_image signature decompress_xz decompress_zstd decompress_gzip fnmatch modinfo kernel_text vmlinux index depmod_config depmod_scan scan_cache initramfs modprobe_config rpm_header rpm_ndb certificates efi_lists proc_keys stablelist module_sig sysconfig running_abi"
+targets="module_file module_image signature decompress_xz decompress_zstd decompress_gzip fnmatch modinfo kernel_text vmlinux index depmod_config depmod_scan scan_cache initramfs modprobe_config rpm_header rpm_ndb certificates efi_lists proc_keys stablelist module_sig sysconfig running_abi builtin_certs_cache"
 for t in $targets; do mkdir -p "$corpus/$t"; done
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -170,6 +170,15 @@ printf 'kabi-running-abi 1\nboot_id 3839813f-f92f-49a9-81bf-71c6269d423e\nreleas
     >"$corpus/running_abi/snapshot"
 printf 'nls_ascii 12288 0 - Live 0xffffffffc0a0b000\ndummy 16384 0 - Live 0x0000000000000000 (O)\n' \
     >"$corpus/running_abi/proc-modules"
+
+# the certificate lines of a builtin-certs file (the target puts a valid header in front):
+# the test keys' certificates, DER, back to back
+if [ -s "$corpus/certificates/list.der" ]; then
+    der=$(stat -c %s "$corpus/certificates/list.der")
+    n=$(find "$corpus/certificates" -name '*.der' ! -name list.der | wc -l)
+    { printf 'certs %d %d\n' "$n" "$der"; cat "$corpus/certificates/list.der"; } \
+        >"$corpus/builtin_certs_cache/certs"
+fi
 
 for t in $targets; do
     printf '%-16s %3d seeds\n' "$t" "$(find "$corpus/$t" -type f | wc -l)"

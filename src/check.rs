@@ -8,7 +8,7 @@
 
 use crate::errno::Errno;
 use crate::kernel::abi::KernelSymbol;
-use crate::kernel::target::Target;
+use crate::kernel::target::{LoaderConfig, Target};
 use crate::module::{ExtVersions, Module, Versions};
 use crate::sig::state::Lockdown;
 use crate::sig::{Outcome as SigOutcome, SigCheck, Soft};
@@ -636,6 +636,8 @@ struct Resolution {
     force_taint: bool,
 }
 
+/// The loader's checks of one module, in its order (`load_module`): the first problem is the
+/// one the kernel reports.
 fn check_inner(
     m: &Module,
     path: Option<PathBuf>,
@@ -643,19 +645,15 @@ fn check_inner(
     extra: &dyn Providers,
     sig: Option<&SigCheck>,
 ) -> Verdict {
-    let name = m.name.clone();
     let mut v = Verdict {
-        name,
+        name: m.name.clone(),
         path,
         problems: Vec::new(),
         notes: Vec::new(),
         unverified: Vec::new(),
         signature: None,
     };
-    let cfg = target.config;
-    let crcs = cfg.modversions && target.crcs_known;
-    let recorded = recorded_crcs(m);
-    let recorded_crc = |name: &str| recorded.as_ref().map(|r| r.get(name).copied());
+    let l = Loading::new(m, target);
 
     // 1. signature
     let sc = match sig {
@@ -664,8 +662,119 @@ fn check_inner(
     };
     signature_step(&mut v, &sc, target);
     v.signature = Some(sc);
-
     // 2. ELF sanity against the kernel's architecture and struct module
+    elf_step(&mut v, m, target);
+    // 3. module_layout (check_modstruct_version)
+    module_layout_step(&mut v, &l);
+    // 4. vermagic
+    vermagic_step(&mut v, m, target);
+    // 5. taints that do not fail
+    taint_step(&mut v, &l);
+    // 6. every needed symbol (simplify_symbols)
+    symbols_step(&mut v, &l, extra);
+
+    v.problems.dedup();
+    // the module has no symbol versions at all: one reason, whichever symbol finds it out
+    let mut seen = false;
+    v.problems
+        .retain(|p| !matches!(p, Problem::NoVersions) || !std::mem::replace(&mut seen, true));
+    v
+}
+
+/// What the loader knows of one module while it checks it on one kernel.
+struct Loading<'a> {
+    m: &'a Module,
+    target: &'a Target,
+    cfg: LoaderConfig,
+    /// Symbol CRCs are compared: modversions, and the kernel's CRCs known.
+    crcs: bool,
+    /// The CRCs the module recorded ([`recorded_crcs`]).
+    recorded: Option<HashMap<&'a str, u64>>,
+    /// The module's license is GPL-compatible.
+    gpl: bool,
+    /// The namespaces the module imports (`import_ns=`).
+    imports: Vec<&'a str>,
+}
+
+impl<'a> Loading<'a> {
+    fn new(m: &'a Module, target: &'a Target) -> Self {
+        let cfg = target.config;
+        Loading {
+            m,
+            target,
+            cfg,
+            crcs: cfg.modversions && target.crcs_known,
+            recorded: recorded_crcs(m),
+            gpl: is_gpl_compatible(m),
+            imports: m
+                .modinfo
+                .iter()
+                .filter(|e| e.key == b"import_ns")
+                .map(|e| std::str::from_utf8(&e.value).unwrap_or(""))
+                .collect(),
+        }
+    }
+
+    /// The CRC the module recorded for `name`: `None` when it has no table the kernel uses,
+    /// `Some(None)` when the table has no entry of that name.
+    fn recorded_crc(&self, name: &str) -> Option<Option<u64>> {
+        self.recorded.as_ref().map(|r| r.get(name).copied())
+    }
+
+    /// The module's license as the kernel's messages name it.
+    fn license(&self) -> String {
+        self.m
+            .modinfo_first("license")
+            .map(lossy)
+            .unwrap_or_else(|| "unspecified".into())
+    }
+
+    /// Taking `need` from the provider `p` (`resolve_symbol`): GPL-only, then its CRC
+    /// (`check_version`), then its namespace.
+    fn take(&self, need: &Need, p: &KernelSymbol) -> Resolution {
+        let mut r = Resolution::default();
+        if !self.gpl && p.kind.is_gpl_only() {
+            r.problems.push(Problem::GplOnly {
+                symbol: need.name.into(),
+                provider: p.owner.clone(),
+                license: self.license(),
+            });
+            return r;
+        }
+        if self.crcs
+            && let Some(kc) = p.crc
+        {
+            match self.recorded_crc(need.name) {
+                Some(Some(mc)) if mc != kc as u64 => r.problems.push(Problem::CrcMismatch {
+                    symbol: need.name.into(),
+                    module_crc: mc,
+                    kernel_crc: kc,
+                    provider: p.owner.clone(),
+                    weak: need.weak,
+                }),
+                Some(Some(_)) => {}
+                Some(None) => r.no_version = true,
+                None if self.cfg.force_load => r.force_taint = true,
+                None => r.problems.push(Problem::NoVersions),
+            }
+        }
+        if !p.namespace.is_empty()
+            && !namespace_allowed(&self.m.name, &p.namespace, &self.imports)
+            && !self.cfg.allow_missing_ns
+        {
+            r.problems.push(Problem::NamespaceNotImported {
+                symbol: need.name.into(),
+                namespace: p.namespace.clone(),
+                provider: p.owner.clone(),
+            });
+        }
+        r
+    }
+}
+
+/// ELF class, byte order and machine against the kernel's, and the size of `struct module`
+/// (refused from 6.4 on, noted before).
+fn elf_step(v: &mut Verdict, m: &Module, target: &Target) {
     if let Some(k) = &target.arch
         && (k.bits, k.big_endian, k.machine) != (m.elf.bits, m.elf.big_endian, m.elf.machine)
     {
@@ -693,39 +802,45 @@ fn check_inner(
             .push("struct module size (no module of the target kernel at hand)".into()),
         _ => {}
     }
+}
 
-    // 3. module_layout (check_modstruct_version)
-    if cfg.modversions {
-        match (
-            recorded_crc("module_layout"),
-            target.abi.get("module_layout"),
-        ) {
-            (None, _) => {
-                if cfg.force_load {
-                    force_taint(&mut v, "module_layout");
-                } else {
-                    v.problems.push(Problem::NoVersions);
-                }
-            }
-            (Some(Some(mc)), Some(k)) if crcs => match k.crc {
-                Some(kc) if mc != kc as u64 => v.problems.push(Problem::ModuleLayout {
-                    module_crc: mc,
-                    kernel_crc: kc,
-                }),
-                _ => {}
-            },
-            (Some(_), None) if crcs => v
-                .unverified
-                .push("module_layout (the kernel's ABI does not list it)".into()),
-            _ => {}
-        }
+/// `check_modstruct_version`: the module's `module_layout` CRC against the kernel's.
+fn module_layout_step(v: &mut Verdict, l: &Loading) {
+    if !l.cfg.modversions {
+        return;
     }
+    match (
+        l.recorded_crc("module_layout"),
+        l.target.abi.get("module_layout"),
+    ) {
+        (None, _) => {
+            if l.cfg.force_load {
+                force_taint(v, "module_layout");
+            } else {
+                v.problems.push(Problem::NoVersions);
+            }
+        }
+        (Some(Some(mc)), Some(k)) if l.crcs => match k.crc {
+            Some(kc) if mc != kc as u64 => v.problems.push(Problem::ModuleLayout {
+                module_crc: mc,
+                kernel_crc: kc,
+            }),
+            _ => {}
+        },
+        (Some(_), None) if l.crcs => v
+            .unverified
+            .push("module_layout (the kernel's ABI does not list it)".into()),
+        _ => {}
+    }
+}
 
-    // 4. vermagic
+/// `check_modinfo`'s vermagic (`same_magic`).
+fn vermagic_step(v: &mut Verdict, m: &Module, target: &Target) {
+    let cfg = target.config;
     match (m.vermagic(), &target.vermagic) {
         (None, _) => {
             if cfg.force_load {
-                force_taint(&mut v, "bad vermagic");
+                force_taint(v, "bad vermagic");
             } else {
                 v.problems.push(Problem::NoVermagic);
             }
@@ -742,55 +857,48 @@ fn check_inner(
             .unverified
             .push("vermagic (the kernel's vermagic is not known)".into()),
     }
+}
 
-    // 5. taints that do not fail
+/// The taints of `check_modinfo` (out-of-tree, license, staging), and exports without
+/// versions (refused unless the kernel can force the load).
+fn taint_step(v: &mut Verdict, l: &Loading) {
+    let m = l.m;
     if m.modinfo_first("intree").is_none() {
         v.notes.push(Note::Taint {
             flag: 'O',
             message: format!("{}: loading out-of-tree module taints kernel.", v.name),
         });
     }
-    let gpl = is_gpl_compatible(m);
-    if !gpl {
-        let lic = m
-            .modinfo_first("license")
-            .map(lossy)
-            .unwrap_or_else(|| "unspecified".into());
+    if !l.gpl {
         v.notes.push(Note::Taint {
             flag: 'P',
-            message: format!("{}: module license '{lic}' taints kernel.", v.name),
+            message: format!(
+                "{}: module license '{}' taints kernel.",
+                v.name,
+                l.license()
+            ),
         });
     }
     if m.modinfo_first("staging").is_some() {
         v.notes.push(Note::Taint { flag: 'C', message: format!("{}: module is from the staging directory, the quality is unknown, you have been warned.", v.name) });
     }
-    if cfg.modversions && !m.exports.is_empty() && m.exports.iter().all(|e| e.crc.is_none()) {
-        if cfg.force_load {
-            force_taint(&mut v, "no versions for exported symbols");
+    if l.cfg.modversions && !m.exports.is_empty() && m.exports.iter().all(|e| e.crc.is_none()) {
+        if l.cfg.force_load {
+            force_taint(v, "no versions for exported symbols");
         } else {
             v.problems.push(Problem::ExportsWithoutVersions);
         }
     }
+}
 
-    // 6. every needed symbol (simplify_symbols)
-    let imports: Vec<&str> = m
-        .modinfo
-        .iter()
-        .filter(|e| e.key == b"import_ns")
-        .map(|e| std::str::from_utf8(&e.value).unwrap_or(""))
-        .collect();
-    for need in needs(m) {
+/// `simplify_symbols`: every needed symbol from the first provider the module can take it
+/// from (the set's members before the kernel), else the first provider's reasons.
+fn symbols_step(v: &mut Verdict, l: &Loading, extra: &dyn Providers) {
+    for need in needs(l.m) {
         if need.name == "module_layout" {
-            continue; // checked above
+            continue; // checked by module_layout_step
         }
-        let mut cands = extra.candidates(need.name);
-        if cands.is_empty() {
-            cands = target
-                .abi
-                .get(need.name)
-                .map(std::slice::from_ref)
-                .unwrap_or(&[]);
-        }
+        let cands = providers_of(need.name, extra, l.target);
         if cands.is_empty() {
             if !need.weak {
                 v.problems.push(Problem::MissingSymbol {
@@ -799,60 +907,9 @@ fn check_inner(
             }
             continue;
         }
-        // the first provider the module can take the symbol from; else the first one's
-        // reasons
-        let judge = |p: &KernelSymbol| {
-            let mut r = Resolution::default();
-            if !gpl && p.kind.is_gpl_only() {
-                r.problems.push(Problem::GplOnly {
-                    symbol: need.name.into(),
-                    provider: p.owner.clone(),
-                    license: m
-                        .modinfo_first("license")
-                        .map(lossy)
-                        .unwrap_or_else(|| "unspecified".into()),
-                });
-                return r;
-            }
-            if crcs && let Some(kc) = p.crc {
-                match recorded_crc(need.name) {
-                    Some(Some(mc)) if mc != kc as u64 => r.problems.push(Problem::CrcMismatch {
-                        symbol: need.name.into(),
-                        module_crc: mc,
-                        kernel_crc: kc,
-                        provider: p.owner.clone(),
-                        weak: need.weak,
-                    }),
-                    Some(Some(_)) => {}
-                    Some(None) => r.no_version = true,
-                    None if cfg.force_load => r.force_taint = true,
-                    None => r.problems.push(Problem::NoVersions),
-                }
-            }
-            if !p.namespace.is_empty()
-                && !namespace_allowed(&v.name, &p.namespace, &imports)
-                && !cfg.allow_missing_ns
-            {
-                r.problems.push(Problem::NamespaceNotImported {
-                    symbol: need.name.into(),
-                    namespace: p.namespace.clone(),
-                    provider: p.owner.clone(),
-                });
-            }
-            r
+        let Some(r) = first_takable(cands, |p| l.take(&need, p)) else {
+            continue;
         };
-        let mut chosen = None;
-        for p in cands {
-            let r = judge(p);
-            let ok = r.problems.is_empty();
-            if ok || chosen.is_none() {
-                chosen = Some(r);
-            }
-            if ok {
-                break;
-            }
-        }
-        let Some(r) = chosen else { continue };
         v.problems.extend(r.problems);
         if r.no_version {
             v.notes.push(Note::NoSymbolVersion {
@@ -860,19 +917,51 @@ fn check_inner(
             });
         }
         if r.force_taint {
-            force_taint(&mut v, need.name);
+            force_taint(v, need.name);
         }
     }
-    if !crcs && cfg.modversions {
+    if !l.crcs && l.cfg.modversions {
         v.unverified
             .push("symbol CRCs (the kernel's CRCs are not known)".into());
     }
-    v.problems.dedup();
-    // the module has no symbol versions at all: one reason, whichever symbol finds it out
-    let mut seen = false;
-    v.problems
-        .retain(|p| !matches!(p, Problem::NoVersions) || !std::mem::replace(&mut seen, true));
-    v
+}
+
+/// The candidate providers of a symbol: the set's members when any exports it, else the
+/// kernel's own export (none: the symbol is missing).
+fn providers_of<'a>(
+    name: &str,
+    extra: &'a dyn Providers,
+    target: &'a Target,
+) -> &'a [KernelSymbol] {
+    let cands = extra.candidates(name);
+    if !cands.is_empty() {
+        return cands;
+    }
+    target
+        .abi
+        .get(name)
+        .map(std::slice::from_ref)
+        .unwrap_or(&[])
+}
+
+/// The resolution from the first candidate that gives no problem, else the first
+/// candidate's (`None` without candidates).
+fn first_takable(
+    cands: &[KernelSymbol],
+    judge: impl Fn(&KernelSymbol) -> Resolution,
+) -> Option<Resolution> {
+    let mut chosen = None;
+    for p in cands {
+        let r = judge(p);
+        let ok = r.problems.is_empty();
+        if ok || chosen.is_none() {
+            chosen = Some(r);
+        }
+        if ok {
+            break;
+        }
+    }
+    chosen
 }
 
 /// `verify_namespace_is_imported` plus 6.16's `module:` namespaces.
@@ -928,7 +1017,63 @@ pub fn check_set_with_sigs(
     target: &Target,
     sigs: &[Option<SigCheck>],
 ) -> Vec<Verdict> {
-    // every member exporting each symbol, in set order, with what it exports
+    let exporters = set_exporters(mods);
+    let set = ModuleSet {
+        mods,
+        target,
+        sigs,
+        uses: set_uses(mods, &exporters),
+        exporters,
+    };
+    // Greatest fixed point: a module is compatible when every symbol it needs has a
+    // provider it can take it from among the compatible members (or the kernel). A symbol
+    // is provided by any compatible member that exports it; one whose every exporter in the
+    // set is refused is refused with it. Compatibility only shrinks from round to round.
+    let mut alive = vec![true; mods.len()];
+    let mut verdicts: Vec<Option<Verdict>> = vec![None; mods.len()];
+    let mut recheck: Vec<bool> = vec![true; mods.len()];
+    let mut extra: HashMap<&str, Vec<KernelSymbol>> = set
+        .exporters
+        .iter()
+        .map(|(&name, exp)| (name, set_candidates(exp, &alive)))
+        .collect();
+    loop {
+        let mut died = Vec::new();
+        for i in 0..mods.len() {
+            if !alive[i] || !recheck[i] {
+                continue;
+            }
+            let v = set.member_verdict(i, &extra, &alive);
+            if !v.compatible() {
+                died.push(i);
+            }
+            verdicts[i] = Some(v);
+        }
+        if died.is_empty() {
+            break;
+        }
+        let mut changed: HashSet<&str> = HashSet::default();
+        for &j in &died {
+            alive[j] = false;
+            changed.extend(mods[j].1.exports.iter().map(|e| e.name.as_str()));
+        }
+        for &name in &changed {
+            extra.insert(name, set_candidates(&set.exporters[name], &alive));
+        }
+        // only the modules that take a symbol a newly refused member exports
+        for (i, r) in recheck.iter_mut().enumerate() {
+            *r = alive[i] && set.uses[i].iter().any(|sym| changed.contains(sym));
+        }
+    }
+    verdicts
+        .into_iter()
+        .map(|v| v.expect("every module is checked"))
+        .collect()
+}
+
+/// Every member of the set exporting each symbol, in set order, with what it exports (a
+/// member's first export of a name: the one the kernel takes).
+fn set_exporters(mods: &[(PathBuf, Module)]) -> HashMap<&str, Vec<(usize, KernelSymbol)>> {
     let mut exporters: HashMap<&str, Vec<(usize, KernelSymbol)>> = HashMap::default();
     for (i, (_, m)) in mods.iter().enumerate() {
         for e in &m.exports {
@@ -948,9 +1093,15 @@ pub fn check_set_with_sigs(
             ));
         }
     }
-    // the symbols each module needs that other members export, and those members
-    let uses: Vec<Vec<&str>> = mods
-        .iter()
+    exporters
+}
+
+/// The symbols each member needs that other members export.
+fn set_uses<'a>(
+    mods: &'a [(PathBuf, Module)],
+    exporters: &HashMap<&str, Vec<(usize, KernelSymbol)>>,
+) -> Vec<Vec<&'a str>> {
+    mods.iter()
         .enumerate()
         .map(|(i, (_, m))| {
             needs(m)
@@ -963,82 +1114,64 @@ pub fn check_set_with_sigs(
                 .map(|n| n.name)
                 .collect()
         })
-        .collect();
-    // Greatest fixed point: a module is compatible when every symbol it needs has a
-    // provider it can take it from among the compatible members (or the kernel). A symbol
-    // is provided by any compatible member that exports it; one whose every exporter in the
-    // set is refused is refused with it. Compatibility only shrinks from round to round.
-    let mut alive = vec![true; mods.len()];
-    let mut verdicts: Vec<Option<Verdict>> = vec![None; mods.len()];
-    let mut recheck: Vec<bool> = vec![true; mods.len()];
-    // the candidates of each symbol: its compatible exporters; when none is left, all of
-    // them (the module is then refused for its provider)
-    let candidates = |exp: &[(usize, KernelSymbol)], alive: &[bool]| -> Vec<KernelSymbol> {
-        let live: Vec<KernelSymbol> = exp
-            .iter()
-            .filter(|(j, _)| alive[*j])
-            .map(|(_, k)| k.clone())
-            .collect();
-        if live.is_empty() {
-            exp.iter().map(|(_, k)| k.clone()).collect()
-        } else {
-            live
-        }
-    };
-    let mut extra: HashMap<&str, Vec<KernelSymbol>> = exporters
-        .iter()
-        .map(|(&name, exp)| (name, candidates(exp, &alive)))
-        .collect();
-    loop {
-        let mut died = Vec::new();
-        for i in 0..mods.len() {
-            if !alive[i] || !recheck[i] {
-                continue;
-            }
-            let (p, m) = &mods[i];
-            let sig = sigs.get(i).and_then(Option::as_ref);
-            let mut v = check_inner(m, Some(p.clone()), target, &extra, sig);
-            if v.compatible() {
-                let bad: Vec<Problem> = uses[i]
-                    .iter()
-                    .filter_map(|&sym| {
-                        let mut others = exporters[sym].iter().filter(|(j, _)| *j != i);
-                        let first = others.clone().next()?;
-                        others
-                            .all(|(j, _)| !alive[*j])
-                            .then(|| Problem::ProviderIncompatible {
-                                symbol: sym.to_string(),
-                                provider: mods[first.0].1.name.clone(),
-                            })
-                    })
-                    .collect();
-                v.problems.extend(bad);
-            }
-            if !v.compatible() {
-                died.push(i);
-            }
-            verdicts[i] = Some(v);
-        }
-        if died.is_empty() {
-            break;
-        }
-        let mut changed: HashSet<&str> = HashSet::default();
-        for &j in &died {
-            alive[j] = false;
-            changed.extend(mods[j].1.exports.iter().map(|e| e.name.as_str()));
-        }
-        for &name in &changed {
-            extra.insert(name, candidates(&exporters[name], &alive));
-        }
-        // only the modules that take a symbol a newly refused member exports
-        for (i, r) in recheck.iter_mut().enumerate() {
-            *r = alive[i] && uses[i].iter().any(|sym| changed.contains(sym));
-        }
-    }
-    verdicts
-        .into_iter()
-        .map(|v| v.expect("every module is checked"))
         .collect()
+}
+
+/// The candidates of a symbol among its exporters in the set: the compatible ones; when
+/// none is left, all of them (the module is then refused for its provider).
+fn set_candidates(exp: &[(usize, KernelSymbol)], alive: &[bool]) -> Vec<KernelSymbol> {
+    let live: Vec<KernelSymbol> = exp
+        .iter()
+        .filter(|(j, _)| alive[*j])
+        .map(|(_, k)| k.clone())
+        .collect();
+    if live.is_empty() {
+        exp.iter().map(|(_, k)| k.clone()).collect()
+    } else {
+        live
+    }
+}
+
+/// A set of modules checked together, with what each exports to and takes from the others.
+struct ModuleSet<'a> {
+    mods: &'a [(PathBuf, Module)],
+    target: &'a Target,
+    sigs: &'a [Option<SigCheck>],
+    exporters: HashMap<&'a str, Vec<(usize, KernelSymbol)>>,
+    uses: Vec<Vec<&'a str>>,
+}
+
+impl ModuleSet<'_> {
+    /// Member `i`'s verdict in this round: the loader's, with the set's current candidates
+    /// before the kernel's symbols; if it loads, a symbol it takes from the set whose every
+    /// other exporter is refused refuses it too.
+    fn member_verdict(
+        &self,
+        i: usize,
+        extra: &HashMap<&str, Vec<KernelSymbol>>,
+        alive: &[bool],
+    ) -> Verdict {
+        let (p, m) = &self.mods[i];
+        let sig = self.sigs.get(i).and_then(Option::as_ref);
+        let mut v = check_inner(m, Some(p.clone()), self.target, extra, sig);
+        if v.compatible() {
+            let bad: Vec<Problem> = self.uses[i]
+                .iter()
+                .filter_map(|&sym| {
+                    let mut others = self.exporters[sym].iter().filter(|(j, _)| *j != i);
+                    let first = others.clone().next()?;
+                    others
+                        .all(|(j, _)| !alive[*j])
+                        .then(|| Problem::ProviderIncompatible {
+                            symbol: sym.to_string(),
+                            provider: self.mods[first.0].1.name.clone(),
+                        })
+                })
+                .collect();
+            v.problems.extend(bad);
+        }
+        v
+    }
 }
 
 #[cfg(test)]

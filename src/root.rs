@@ -308,6 +308,27 @@ impl Root {
             .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))
     }
 
+    /// Replace `files` (name, bytes) in the cache directory `dir` below this root, made if
+    /// missing below an existing parent (`run/kabi`): best effort for caches that only save
+    /// time. Writers take the directory's lock without waiting: one that does not get it
+    /// leaves the update to the other. Returns whether every file was written.
+    pub fn write_cache(&self, dir: impl AsRef<Path>, files: &[(&str, &[u8])]) -> bool {
+        let dir = strip_root(dir.as_ref());
+        let (Some(parent), Some(name)) = (dir.parent(), dir.file_name()) else {
+            return false;
+        };
+        let Ok(d) = self.open_dir(parent).and_then(|p| p.create_sub(name)) else {
+            return false;
+        };
+        let Ok(_lock) = d.lock(Duration::ZERO, &mut || {}) else {
+            return false;
+        };
+        d.clean_temps();
+        files
+            .iter()
+            .all(|(name, data)| d.write_atomic(name, data, 0o644).is_ok())
+    }
+
     /// The directory `rel`, links followed inside the root.
     pub fn open_dir(&self, rel: impl AsRef<Path>) -> Result<Dir, Error> {
         let rel = rel.as_ref();
@@ -1163,5 +1184,133 @@ mod tests {
         );
         drop(held);
         d.lock(Duration::from_millis(100), &mut || {}).unwrap();
+    }
+}
+
+/// A regular file's bytes, mapped read-only and private (`mmap`), or read when it cannot be
+/// mapped (an empty file, a file system without `mmap`). A lookup then touches only the pages
+/// it reads: the loader's snapshot of the running kernel is searched so, where reading all of
+/// it costs a page fault per 4 KiB of buffer.
+///
+/// Only for files that are replaced by rename, never rewritten in place: a file truncated
+/// while mapped would fault (`SIGBUS`) on the pages past its new end. kabi's own files under
+/// `/run/kabi` are such files (root's, written by `write_atomic`).
+pub struct Mapped {
+    inner: MappedInner,
+}
+
+enum MappedInner {
+    Map {
+        ptr: *mut std::ffi::c_void,
+        len: usize,
+    },
+    Read(Vec<u8>),
+}
+
+// SAFETY: the mapping is read-only and owned by this value alone
+unsafe impl Send for Mapped {}
+// SAFETY: only shared reads of immutable memory
+unsafe impl Sync for Mapped {}
+
+impl Mapped {
+    /// Map `f` (of `size` bytes by its `fstat`), refused when larger than `cap`.
+    pub fn new(f: File, size: u64, cap: u64) -> std::io::Result<Mapped> {
+        if size > cap {
+            return Err(std::io::Error::other(format!(
+                "is {size} bytes, more than the {cap} bytes kabi reads of such a file"
+            )));
+        }
+        if size > 0 {
+            // SAFETY: a fresh private read-only mapping of the whole file; the kernel picks
+            // the address; the pointer is only read through `Deref`, within `len`
+            let mapped = unsafe {
+                rustix::mm::mmap(
+                    std::ptr::null_mut(),
+                    size as usize,
+                    rustix::mm::ProtFlags::READ,
+                    rustix::mm::MapFlags::PRIVATE,
+                    &f,
+                    0,
+                )
+            };
+            if let Ok(ptr) = mapped {
+                return Ok(Mapped {
+                    inner: MappedInner::Map {
+                        ptr,
+                        len: size as usize,
+                    },
+                });
+            }
+        }
+        Ok(Mapped {
+            inner: MappedInner::Read(read_capped(f, size, cap)?),
+        })
+    }
+}
+
+impl From<Vec<u8>> for Mapped {
+    fn from(v: Vec<u8>) -> Mapped {
+        Mapped {
+            inner: MappedInner::Read(v),
+        }
+    }
+}
+
+impl std::ops::Deref for Mapped {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match &self.inner {
+            // SAFETY: `ptr` maps `len` readable bytes for the life of `self`
+            MappedInner::Map { ptr, len } => unsafe {
+                std::slice::from_raw_parts(*ptr as *const u8, *len)
+            },
+            MappedInner::Read(v) => v,
+        }
+    }
+}
+
+impl Drop for Mapped {
+    fn drop(&mut self) {
+        if let MappedInner::Map { ptr, len } = self.inner {
+            // SAFETY: unmapping the mapping this value made, once
+            let _ = unsafe { rustix::mm::munmap(ptr, len) };
+        }
+    }
+}
+
+impl std::fmt::Debug for Mapped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Mapped({} bytes)", self.len())
+    }
+}
+
+#[cfg(test)]
+mod mapped_tests {
+    use super::*;
+
+    #[test]
+    fn mapped_is_the_file_and_capped() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("f");
+        let data: Vec<u8> = (0..20_000u32).map(|i| (i % 251) as u8).collect();
+        std::fs::write(&p, &data).unwrap();
+        let open = || {
+            let f = File::open(&p).unwrap();
+            let n = f.metadata().unwrap().len();
+            (f, n)
+        };
+        let (f, n) = open();
+        let m = Mapped::new(f, n, 1 << 20).unwrap();
+        assert!(matches!(m.inner, MappedInner::Map { .. }));
+        assert_eq!(&m[..], &data[..]);
+        // replaced by rename (as write_atomic does): the mapping keeps the old bytes
+        std::fs::write(dir.path().join("g"), b"new").unwrap();
+        std::fs::rename(dir.path().join("g"), &p).unwrap();
+        assert_eq!(&m[..], &data[..]);
+        let (f, n) = open();
+        assert!(Mapped::new(f, n, 2).is_err(), "over the cap");
+        std::fs::write(&p, b"").unwrap();
+        let (f, n) = open();
+        assert!(Mapped::new(f, n, 10).unwrap().is_empty());
     }
 }

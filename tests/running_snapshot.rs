@@ -265,3 +265,68 @@ fn listing(dir: &Path) -> Vec<(String, u64, std::time::SystemTime)> {
     v.sort();
     v
 }
+
+/// The certificates built into the running kernel's image (found by decompressing it) are
+/// kept in `run/kabi/builtin-certs` by the first prediction that verifies a signature, read
+/// back by the next ones while the image is the same file, and read again from the image once
+/// it changed.
+#[test]
+fn the_images_certificates_are_kept_while_the_image_is_the_same() {
+    if !is_root() {
+        assert!(!common::in_ci(), "run as root (CI=true)");
+        return;
+    }
+    let Some(s) = System::new() else { return };
+    let kernel = common::fetch_kernel("cloud-amd64", None).unwrap();
+    let kver = common::module_dir(&kernel).1;
+    let image = s.root.join(format!("boot/vmlinuz-{kver}"));
+    fs::create_dir_all(image.parent().unwrap()).unwrap();
+    fs::copy(kernel.join(format!("boot/vmlinuz-{kver}")), &image).unwrap();
+    let signed = fs::read(&s.module).unwrap();
+    assert!(
+        signed.ends_with(b"~Module signature appended~\n"),
+        "a signed module is needed"
+    );
+
+    let (v, _) = s.run(None);
+    assert_eq!(v, Ok(()));
+    let cache = s.root.join("run/kabi/builtin-certs");
+    let first = fs::read(&cache).expect("builtin-certs written");
+    let want = kabi::sig::trust::builtin_certs(&image).unwrap();
+    assert!(!want.is_empty());
+    let head = format!("certs {} ", want.len());
+    assert!(
+        String::from_utf8_lossy(&first).contains(&head),
+        "{head} in {:?}",
+        String::from_utf8_lossy(&first[..first.len().min(200)])
+    );
+    for c in &want {
+        assert!(
+            first.windows(c.der.len()).any(|w| w == c.der.as_slice()),
+            "{} missing",
+            c.subject
+        );
+    }
+    let ino = |p: &Path| std::os::unix::fs::MetadataExt::ino(&fs::metadata(p).unwrap());
+    let before = ino(&cache);
+
+    // the same image: the cache is read, not written again
+    let (v, _) = s.run(None);
+    assert_eq!(v, Ok(()));
+    assert_eq!(
+        ino(&cache),
+        before,
+        "rewritten although the image is the same"
+    );
+
+    // the image rewritten in place (its change time moves): read from the image again
+    let data = fs::read(&image).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    fs::write(&image, &data).unwrap();
+    let (v, _) = s.run(None);
+    assert_eq!(v, Ok(()));
+    assert_ne!(ino(&cache), before, "a changed image must be read again");
+    let der: usize = want.iter().map(|c| c.der.len()).sum();
+    let again = fs::read(&cache).unwrap();
+    assert_eq!(again[again.len() - der..], first[first.len() - der..]);
+}

@@ -6,6 +6,7 @@ use crate::kernel::source::{Depth, KernelSpec, resolve, vmlinuz_file};
 use crate::kernel::target::Target;
 use crate::module::Module;
 use crate::sig::state::Lockdown;
+use crate::sig::trust::TrustedKeys;
 use crate::sig::{SigCheck, SigPolicy};
 use crate::stablelist::{Stablelist, SupportFinding};
 use std::io::Write;
@@ -465,52 +466,28 @@ fn loaded_taints(root: &Path, verdicts: &[Verdict]) -> Vec<(String, String)> {
 }
 
 pub fn run(args: &CheckArgs) -> i32 {
+    let fail = |e: &dyn std::fmt::Display| {
+        eprintln!("kabi check: ERROR: {e}");
+        exit::ERROR
+    };
     let target = match target(args) {
         Ok(t) => t,
-        Err(e) => {
-            eprintln!("kabi check: ERROR: {e}");
-            return exit::ERROR;
-        }
+        Err(e) => return fail(&e),
     };
     let files = match files_of(args, &target) {
         Ok(f) => f,
-        Err(e) => {
-            eprintln!("kabi check: ERROR: {e}");
-            return exit::ERROR;
-        }
+        Err(e) => return fail(&e),
     };
     if files.is_empty() {
         if args.modules.iter().all(|a| is_name(a)) {
             return exit::COMPATIBLE; // only built-in modules were named
         }
-        eprintln!("kabi check: ERROR: no module files in {:?}", args.modules);
-        return exit::ERROR;
+        return fail(&format_args!("no module files in {:?}", args.modules));
     }
-    let Loaded {
-        mods,
-        sigs,
-        unparsed,
-        mut bad,
-    } = load_modules_with_sigs(&files, "check", &target.sig);
-    let mut verdicts = check_set_with_sigs(&mods, &target, &sigs);
-    for (path, err, sc) in &unparsed {
-        let name = crate::tree::lookup::module_name_of(&path.to_string_lossy())
-            .unwrap_or_else(|| path.display().to_string());
-        match crate::check::signature_only(&name, Some(path.clone()), sc, &target, err) {
-            Some(v) => verdicts.push(v),
-            None => {
-                eprintln!("kabi check: ERROR: {err}");
-                bad = true;
-            }
-        }
-    }
-    let bad_input = bad;
+    let (mods, verdicts, bad_input) = check_files(&files, &target);
     let support = match support_findings(args, &mods, &target) {
         Ok(s) => s,
-        Err(e) => {
-            eprintln!("kabi check: ERROR: {e}");
-            return exit::ERROR;
-        }
+        Err(e) => return fail(&e),
     };
     let loaded = if args.running {
         loaded_taints(&args.root, &verdicts)
@@ -522,85 +499,19 @@ pub fn run(args: &CheckArgs) -> i32 {
     } else {
         target.sig.keys_loaded()
     };
-    let (_, open_checks) = incomplete(&verdicts);
+    let report = Report {
+        args,
+        target: &target,
+        verdicts: &verdicts,
+        support: &support,
+        loaded: &loaded,
+        keys,
+        unreadable: files.len().saturating_sub(verdicts.len()),
+    };
     let out = if args.json {
-        let mut doc = serde_json::json!({
-            "kernel": {
-                "release": target.release,
-                "sources": target.abi.sources,
-                "config": target.config,
-                "signatures": {
-                    "config": target.sig.config,
-                    "enforcement": target.sig.enforcement,
-                    "key_sources": target.sig.sources,
-                    "keys": keys,
-                },
-            },
-            "verdicts": verdicts,
-            "complete": open_checks.is_empty(),
-            "unverified": open_checks,
-        });
-        if args.stablelist.is_some() {
-            doc["support"] = serde_json::json!(support);
-        }
-        if args.running {
-            doc["loaded"] = loaded
-                .iter()
-                .map(|(n, t)| serde_json::json!({"name": n, "taint": t}))
-                .collect();
-        }
-        crate::report::json_document(&doc)
+        report.json()
     } else {
-        let mut s = String::new();
-        if args.list_keys
-            && let Some(k) = keys
-        {
-            for src in &k.sources {
-                s.push_str(&format!("keys     {} from {}", src.keys, src.source));
-                for p in &src.problems {
-                    s.push_str(&format!("; {p}"));
-                }
-                s.push('\n');
-            }
-            for line in crate::sig::trust::describe_keys(k) {
-                s.push_str(&format!("key      {line}\n"));
-            }
-            let e = &target.sig.enforcement;
-            s.push_str(&format!(
-                "policy   signatures {}{}, lockdown {}{}\n",
-                if e.enforced || target.config.sig_enforce {
-                    "enforced"
-                } else {
-                    "not enforced"
-                },
-                if e.enforced_by.is_empty() {
-                    String::new()
-                } else {
-                    format!(" ({})", e.enforced_by.join(", "))
-                },
-                e.lockdown.name(),
-                if e.lockdown_by.is_empty() {
-                    String::new()
-                } else {
-                    format!(" ({})", e.lockdown_by.join(", "))
-                },
-            ));
-        }
-        s.push_str(&render_table(&verdicts, args.verbose));
-        for (n, t) in &loaded {
-            s.push_str(&format!(
-                "loaded   {n} is loaded in the running kernel (taint: {})\n",
-                if t.is_empty() { "none" } else { t }
-            ));
-        }
-        s.push_str(&render_support(&support, args.verbose));
-        s.push_str(&summary(
-            &target,
-            &verdicts,
-            files.len().saturating_sub(verdicts.len()),
-        ));
-        s.push('\n');
-        s
+        report.text()
     };
     let _ = std::io::stdout().lock().write_all(out.as_bytes());
     if bad_input {
@@ -610,4 +521,134 @@ pub fn run(args: &CheckArgs) -> i32 {
     } else {
         exit::INCOMPATIBLE
     }
+}
+
+/// Parse the files and check them as one set. A file whose ELF image cannot be read gets a
+/// verdict from its signature alone when that already refuses it; otherwise it is reported
+/// (`kabi check: ERROR: ...`). Returns the parsed modules, the verdicts and whether some
+/// input was bad.
+fn check_files(files: &[PathBuf], target: &Target) -> (Vec<(PathBuf, Module)>, Vec<Verdict>, bool) {
+    let Loaded {
+        mods,
+        sigs,
+        unparsed,
+        mut bad,
+    } = load_modules_with_sigs(files, "check", &target.sig);
+    let mut verdicts = check_set_with_sigs(&mods, target, &sigs);
+    for (path, err, sc) in &unparsed {
+        let name = crate::tree::lookup::module_name_of(&path.to_string_lossy())
+            .unwrap_or_else(|| path.display().to_string());
+        match crate::check::signature_only(&name, Some(path.clone()), sc, target, err) {
+            Some(v) => verdicts.push(v),
+            None => {
+                eprintln!("kabi check: ERROR: {err}");
+                bad = true;
+            }
+        }
+    }
+    (mods, verdicts, bad)
+}
+
+/// Everything `kabi check` reports, rendered as text or JSON.
+struct Report<'a> {
+    args: &'a CheckArgs,
+    target: &'a Target,
+    verdicts: &'a [Verdict],
+    support: &'a [SupportFinding],
+    /// Taint flags of the checked modules already loaded in the running kernel.
+    loaded: &'a [(String, String)],
+    /// The kernel's trusted keys, when listed or read for a signature check.
+    keys: Option<&'a TrustedKeys>,
+    /// Files that could not be read.
+    unreadable: usize,
+}
+
+impl Report<'_> {
+    fn json(&self) -> String {
+        let target = self.target;
+        let (_, open_checks) = incomplete(self.verdicts);
+        let mut doc = serde_json::json!({
+            "kernel": {
+                "release": target.release,
+                "sources": target.abi.sources,
+                "config": target.config,
+                "signatures": {
+                    "config": target.sig.config,
+                    "enforcement": target.sig.enforcement,
+                    "key_sources": target.sig.sources,
+                    "keys": self.keys,
+                },
+            },
+            "verdicts": self.verdicts,
+            "complete": open_checks.is_empty(),
+            "unverified": open_checks,
+        });
+        if self.args.stablelist.is_some() {
+            doc["support"] = serde_json::json!(self.support);
+        }
+        if self.args.running {
+            doc["loaded"] = self
+                .loaded
+                .iter()
+                .map(|(n, t)| serde_json::json!({"name": n, "taint": t}))
+                .collect();
+        }
+        crate::report::json_document(&doc)
+    }
+
+    fn text(&self) -> String {
+        let mut s = String::new();
+        if self.args.list_keys
+            && let Some(k) = self.keys
+        {
+            s.push_str(&render_keys(self.target, k));
+        }
+        s.push_str(&render_table(self.verdicts, self.args.verbose));
+        for (n, t) in self.loaded {
+            s.push_str(&format!(
+                "loaded   {n} is loaded in the running kernel (taint: {})\n",
+                if t.is_empty() { "none" } else { t }
+            ));
+        }
+        s.push_str(&render_support(self.support, self.args.verbose));
+        s.push_str(&summary(self.target, self.verdicts, self.unreadable));
+        s.push('\n');
+        s
+    }
+}
+
+/// `--list-keys`: where the kernel's trusted keys come from, each key, and the signature
+/// policy.
+fn render_keys(target: &Target, k: &TrustedKeys) -> String {
+    let mut s = String::new();
+    for src in &k.sources {
+        s.push_str(&format!("keys     {} from {}", src.keys, src.source));
+        for p in &src.problems {
+            s.push_str(&format!("; {p}"));
+        }
+        s.push('\n');
+    }
+    for line in crate::sig::trust::describe_keys(k) {
+        s.push_str(&format!("key      {line}\n"));
+    }
+    let e = &target.sig.enforcement;
+    let by = |v: &[String]| {
+        if v.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", v.join(", "))
+        }
+    };
+    s.push_str(&format!(
+        "policy   signatures {}{}, lockdown {}{}\n",
+        if e.enforced || target.config.sig_enforce {
+            "enforced"
+        } else {
+            "not enforced"
+        },
+        by(&e.enforced_by),
+        e.lockdown.name(),
+        by(&e.lockdown_by),
+    ));
+    s
 }

@@ -93,6 +93,9 @@ pub fn running_release() -> String {
 
 /// Entry point for `kabi ...`.
 pub fn main_kabi(args: Vec<std::ffi::OsString>) -> i32 {
+    if args.get(1).is_some_and(|a| a == "load") {
+        return main_load(args);
+    }
     let cli = match Cli::try_parse_from(args) {
         Ok(c) => c,
         Err(e) => return exit::parse_failure(&e, exit::USAGE),
@@ -120,6 +123,31 @@ pub fn main_kabi(args: Vec<std::ffi::OsString>) -> i32 {
             }
         },
     }
+}
+
+/// `kabi load ...`, the command run once per module (as udev runs modprobe), parsed with the
+/// definition of `load` alone: building every subcommand's would cost each load a few
+/// hundred microseconds (tens of milliseconds in an emulated guest). The help and errors are
+/// those of `kabi load` in the full definition (a test compares them).
+fn main_load(mut args: Vec<std::ffi::OsString>) -> i32 {
+    args.remove(1);
+    match LoadCli::try_parse_from(args) {
+        Ok(c) => load::run_load(&c.args),
+        Err(e) => exit::parse_failure(&e, exit::USAGE),
+    }
+}
+
+/// The `load` subcommand on its own (see [`main_load`]).
+#[derive(Debug, Parser)]
+#[command(
+    name = "kabi-load",
+    bin_name = "kabi load",
+    about = "Load modules with their dependencies, as modprobe (checked first)",
+    long_about = None
+)]
+pub struct LoadCli {
+    #[command(flatten)]
+    pub args: load::LoadArgs,
 }
 
 /// Entry point for the binary invoked as `modinfo` (kmod's options, `getopt_long`).
@@ -192,4 +220,43 @@ pub fn main_lsmod(args: Vec<std::ffi::OsString>) -> i32 {
 /// The binary as `init`: the initramfs personality, only as process 1.
 pub fn main_init(_args: Vec<std::ffi::OsString>) -> i32 {
     load::run_init()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `kabi load` parsed alone says what the full definition says: the same help, the same
+    /// errors, the same arguments.
+    #[test]
+    fn load_alone_parses_as_in_the_full_definition() {
+        let cases: &[&[&str]] = &[
+            &["--help"],
+            &["-h"],
+            &[],
+            &["--bogus", "x"],
+            &["--version"],
+            &["-V"],
+            &["-j", "x", "a"],
+            &["-n", "-v", "--root", "/r", "nls_utf8", "x=1"],
+            &["-a", "-j", "2", "a", "b"],
+        ];
+        for c in cases {
+            let full = Cli::try_parse_from(["kabi", "load"].iter().chain(c.iter()));
+            let alone = LoadCli::try_parse_from(["kabi"].iter().chain(c.iter()));
+            match (full, alone) {
+                (Ok(f), Ok(a)) => {
+                    let Command::Load(f) = f.command else {
+                        panic!("{c:?}: not load")
+                    };
+                    assert_eq!(format!("{f:?}"), format!("{:?}", a.args), "{c:?}");
+                }
+                (Err(f), Err(a)) => {
+                    assert_eq!(f.kind(), a.kind(), "{c:?}");
+                    assert_eq!(f.render().to_string(), a.render().to_string(), "{c:?}");
+                }
+                (f, a) => panic!("{c:?}: full {:?}, alone {:?}", f.map(|_| ()), a.map(|_| ())),
+            }
+        }
+    }
 }

@@ -3,8 +3,9 @@
 //! the command layer prints them.
 
 use super::kernel::{InitState, REMOVE_FORCE, REMOVE_NOWAIT};
+use super::schedule::{Schedule, Step};
 use super::{EEXIST, EINVAL, ENOENT, Event, Failure, Level, Loader, ModId, Options, Sink};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::path::PathBuf;
 
 const EBUSY: i32 = 16;
@@ -588,9 +589,12 @@ impl Loader<'_> {
     }
 
     /// Many modules at once with up to `jobs` threads (kabi's `-j`): each module's probe
-    /// list as kmod builds it, every module inserted once, a module started when the modules
-    /// it depends on (among those being loaded) are in. A module whose dependency failed is
-    /// not tried. Install commands run in their place, one at a time.
+    /// list as kmod builds it, every module inserted once, a module inserted as soon as the
+    /// modules it depends on (among those being loaded) are in ([`super::schedule`]). This
+    /// thread prepares the modules in probe order meanwhile (the prediction, which counts on
+    /// the exports of the modules admitted before; install commands, run in their place once
+    /// their dependencies are in), so that the prediction is off the inserts' path. A module
+    /// whose dependency failed is not tried.
     pub fn load_parallel(
         &mut self,
         ids: &[ModId],
@@ -599,42 +603,54 @@ impl Loader<'_> {
         sink: Sink,
     ) -> Vec<LoadResult> {
         let order = self.parallel_order(ids, opts, sink);
-        let max = order.iter().map(|(_, l, _)| *l).max().unwrap_or(0);
-        let mut run = ParallelRun::default();
-        for lv in 0..=max {
-            let mut batch: Vec<(ModId, PathBuf, String)> = Vec::new();
-            for (m, _, among) in order.iter().filter(|(_, l, _)| *l == lv) {
-                if let Some(b) = self.parallel_prepare(*m, among, opts, &mut run, sink) {
-                    batch.push(b);
-                }
+        let names: Vec<String> = order
+            .iter()
+            .map(|(m, _)| self.name(*m).to_string())
+            .collect();
+        let deps: Vec<Vec<usize>> = order.iter().map(|(_, d)| d.clone()).collect();
+        let schedule = Schedule::new(&names, &deps);
+        let kernel = self.kernel;
+        let flags = opts.insert_flags();
+        let mut paths: Vec<Option<PathBuf>> = vec![None; order.len()];
+        std::thread::scope(|sc| {
+            for _ in 0..jobs.max(1) {
+                sc.spawn(|| {
+                    schedule.work(&|p, o| {
+                        kernel
+                            .insert(p, o, flags)
+                            .map_err(|e| e.raw_os_error().unwrap_or(EINVAL))
+                    })
+                });
             }
-            let outcome = insert_batch(self.kernel, &batch, opts.insert_flags(), jobs);
-            for ((m, path, _), r) in batch.into_iter().zip(outcome) {
-                let name = self.name(m).to_string();
-                match r {
-                    Ok(()) => {
-                        if let Some(p) = self.predictor.as_mut() {
-                            p.loaded(&path);
-                        }
-                        run.results.push((name, Ok(())));
-                    }
-                    // loaded meanwhile (a softdep of two plans): as kmod, not an error
-                    Err(EEXIST) => run.results.push((name, Ok(()))),
-                    Err(e) => run.fail(m, name, Failure::errno(e)),
+            // the workers stop once this is dropped, even if preparing panics
+            let _close = CloseOnDrop(&schedule);
+            for (i, (m, _)) in order.iter().enumerate() {
+                let step = self.parallel_prepare(i, *m, opts, &schedule, sink);
+                if let Step::Insert { path, .. } = &step {
+                    paths[i] = Some(path.clone());
                 }
+                schedule.submit(i, step);
             }
+        });
+        let results = schedule.results();
+        let mut out = Vec::with_capacity(order.len());
+        for ((r, name), path) in results.into_iter().zip(names).zip(paths) {
+            if let (Ok(()), Some(path), Some(p)) = (&r, path, self.predictor.as_mut()) {
+                p.loaded(&path);
+            }
+            out.push((name, r));
         }
-        run.results
+        out
     }
 
-    /// The modules of a parallel load, once each in probe order, with their level (one more
-    /// than their deepest dependency among them) and those dependencies.
+    /// The modules of a parallel load, once each in probe order (dependencies first), each
+    /// with the positions of its dependencies among them.
     fn parallel_order(
         &mut self,
         ids: &[ModId],
         opts: &Options,
         sink: Sink,
-    ) -> Vec<(ModId, usize, Vec<ModId>)> {
+    ) -> Vec<(ModId, Vec<usize>)> {
         let mut order: Vec<ModId> = Vec::new();
         for &id in ids {
             if !opts.ignore_loaded && self.in_kernel(id) {
@@ -649,120 +665,88 @@ impl Loader<'_> {
                 }
             }
         }
-        let set: BTreeSet<ModId> = order.iter().copied().collect();
-        let mut level: HashMap<ModId, usize> = HashMap::new();
+        let pos: HashMap<ModId, usize> = order.iter().enumerate().map(|(i, m)| (*m, i)).collect();
         let mut out = Vec::new();
-        for &m in &order {
-            let d: Vec<ModId> = self
+        for (i, &m) in order.iter().enumerate() {
+            // a dependency listed after its dependent (a cycle kmod would refuse) is not
+            // waited for: that would never end
+            let d: Vec<usize> = self
                 .deps(m)
                 .into_iter()
-                .filter(|d| set.contains(d))
+                .filter_map(|d| pos.get(&d).copied())
+                .filter(|&j| j < i)
                 .collect();
-            let l = d
-                .iter()
-                .filter_map(|x| level.get(x))
-                .max()
-                .map_or(0, |x| x + 1);
-            level.insert(m, l);
-            out.push((m, l, d));
+            out.push((m, d));
         }
         out
     }
 
-    /// One module of a level: skipped (a dependency failed, built in), its install command
-    /// run, refused by the prediction, or ready to insert (returned).
+    /// The `i`-th module of a parallel load: skipped (a dependency failed, built in), its
+    /// install command run, refused by the prediction, or to be inserted.
     fn parallel_prepare(
         &mut self,
+        i: usize,
         m: ModId,
-        among: &[ModId],
         opts: &Options,
-        run: &mut ParallelRun,
+        schedule: &Schedule,
         sink: Sink,
-    ) -> Option<(ModId, PathBuf, String)> {
+    ) -> Step {
         let name = self.name(m).to_string();
-        if let Some(d) = among.iter().find(|d| run.failed.contains(d)) {
-            let detail = format!("its dependency {} failed to load", self.name(*d));
-            run.fail(
-                m,
-                name,
-                Failure {
-                    errno: ENOENT,
-                    detail: Some(detail),
-                    predicted: false,
-                },
-            );
-            return None;
+        if let Some(d) = schedule.failed_dependency(i) {
+            return Step::Done(Err(Failure {
+                errno: ENOENT,
+                detail: Some(format!("its dependency {d} failed to load")),
+                predicted: false,
+            }));
         }
         let options = self.concat_options(m, None);
         if let (Some(cmd), false) = (self.install_command(m), self.ignorecmd(m)) {
             sink(Event::Show(format!("install {cmd} {options}\n")));
-            match self.run_install(m, &cmd, &options, sink) {
-                Ok(()) => run.results.push((name, Ok(()))),
-                Err(f) => run.fail(m, name, f),
+            schedule.wait_for_dependencies(i);
+            if let Some(d) = schedule.failed_dependency(i) {
+                return Step::Done(Err(Failure {
+                    errno: ENOENT,
+                    detail: Some(format!("its dependency {d} failed to load")),
+                    predicted: false,
+                }));
             }
-            return None;
+            return Step::Done(self.run_install(m, &cmd, &options, sink));
         }
-        let path = self.path(m)?; // none: built in
+        let Some(path) = self.path(m) else {
+            return Step::Done(Ok(())); // built in
+        };
         sink(Event::Show(format!(
             "insmod {} {options}\n",
             path.display()
         )));
         if opts.predict
             && !opts.force
-            && let Some(Err(why)) = self.predictor.as_mut().map(|p| p.admit(&name, &path))
+            && let Some(p) = self.predictor.as_mut()
         {
-            let f = Failure {
-                errno: 8,
-                detail: Some(why),
-                predicted: true,
-            };
-            run.fail(m, name, f);
-            return None;
-        }
-        Some((m, path, options))
-    }
-}
-
-/// The state of a parallel load: results in order, and the modules that failed.
-#[derive(Default)]
-struct ParallelRun {
-    results: Vec<LoadResult>,
-    failed: BTreeSet<ModId>,
-}
-
-impl ParallelRun {
-    fn fail(&mut self, m: ModId, name: String, f: Failure) {
-        self.failed.insert(m);
-        self.results.push((name, Err(f)));
-    }
-}
-
-/// Insert a batch with up to `jobs` threads; each result in the batch's order.
-fn insert_batch(
-    kernel: &dyn super::kernel::KernelOps,
-    batch: &[(ModId, PathBuf, String)],
-    flags: u32,
-    jobs: usize,
-) -> Vec<Result<(), i32>> {
-    std::thread::scope(|sc| {
-        let mut out = Vec::new();
-        for chunk in batch.chunks(jobs.max(1)) {
-            let handles: Vec<_> = chunk
-                .iter()
-                .map(|(_, p, o)| {
-                    sc.spawn(move || {
-                        kernel
-                            .insert(p, o, flags)
-                            .map_err(|e| e.raw_os_error().unwrap_or(EINVAL))
-                    })
-                })
-                .collect();
-            for h in handles {
-                out.push(h.join().unwrap_or(Err(EINVAL)));
+            if let Err(why) = p.admit(&name, &path) {
+                return Step::Done(Err(Failure {
+                    errno: 8,
+                    detail: Some(why),
+                    predicted: true,
+                }));
             }
+            // the modules predicted after it may use its exports
+            p.assume(&path);
         }
-        out
-    })
+        Step::Insert {
+            path,
+            params: options,
+        }
+    }
+}
+
+/// Closes a schedule when dropped.
+struct CloseOnDrop<'s, 'a>(&'s Schedule<'a>);
+
+impl Drop for CloseOnDrop<'_, '_> {
+    fn drop(&mut self) {
+        self.0.close();
+    }
 }
 
 /// modprobe's `insmod_insert` message for a failed probe (kabi adds the errno's name and

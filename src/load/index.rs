@@ -7,6 +7,7 @@
 //! tree with the depmod code, in memory.
 
 use crate::index::{Index, Lazy};
+use crate::root::Mapped;
 use std::cell::OnceCell;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -20,12 +21,12 @@ pub struct ModuleIndex {
     pub dirname: String,
     /// Only the binary indexes, as kmod (no fallback).
     pub strict: bool,
-    dep_bin: OnceCell<Option<Vec<u8>>>,
+    dep_bin: OnceCell<Option<Mapped>>,
     dep_text: OnceCell<HashMap<String, String>>,
-    alias_bin: OnceCell<Option<Vec<u8>>>,
-    symbols_bin: OnceCell<Option<Vec<u8>>>,
-    builtin_bin: OnceCell<Option<Vec<u8>>>,
-    builtin_alias_bin: OnceCell<Option<Vec<u8>>>,
+    alias_bin: OnceCell<Option<Mapped>>,
+    symbols_bin: OnceCell<Option<Mapped>>,
+    builtin_bin: OnceCell<Option<Mapped>>,
+    builtin_alias_bin: OnceCell<Option<Mapped>>,
     builtin_text: OnceCell<Vec<String>>,
 }
 
@@ -40,6 +41,14 @@ pub fn read_index_file(path: &Path) -> Option<Vec<u8>> {
     let mut data = Vec::with_capacity(len as usize);
     f.take(MAX_INDEX).read_to_end(&mut data).ok()?;
     Some(data)
+}
+
+/// A binary index, mapped as libkmod maps it: a lookup reads the few nodes on its path, not
+/// the whole file (the indexes are replaced by rename, by kmod's depmod and kabi's alike).
+fn map_index_file(path: &Path) -> Option<Mapped> {
+    let f = super::kernel::open_regular(path).ok()?;
+    let len = f.metadata().ok()?.len();
+    Mapped::new(f, len, MAX_INDEX).ok()
 }
 
 impl ModuleIndex {
@@ -62,9 +71,9 @@ impl ModuleIndex {
     }
 
     /// An index read when first needed, looked up node by node as libkmod does.
-    fn bin<'a>(&self, cell: &'a OnceCell<Option<Vec<u8>>>, name: &str) -> Option<Lazy<'a>> {
+    fn bin<'a>(&self, cell: &'a OnceCell<Option<Mapped>>, name: &str) -> Option<Lazy<'a>> {
         let data = cell
-            .get_or_init(|| read_index_file(&self.file(name)))
+            .get_or_init(|| map_index_file(&self.file(name)))
             .as_ref()?;
         Lazy::open(data).ok()
     }
@@ -107,7 +116,7 @@ impl ModuleIndex {
     pub fn names(&self) -> Vec<String> {
         let whole = self
             .dep_bin
-            .get_or_init(|| read_index_file(&self.file("modules.dep.bin")))
+            .get_or_init(|| map_index_file(&self.file("modules.dep.bin")))
             .as_ref()
             .and_then(|d| Index::parse(d).ok());
         if let Some(idx) = whole {

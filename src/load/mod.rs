@@ -20,6 +20,7 @@ pub mod fake;
 pub mod index;
 pub mod kernel;
 pub mod predict;
+pub(crate) mod schedule;
 pub mod snapshot;
 
 use config::ModprobeConfig;

@@ -16,6 +16,10 @@ pub trait Predict {
     fn admit(&mut self, name: &str, path: &Path) -> Result<(), String>;
     /// The module was loaded: its exports serve the next predictions.
     fn loaded(&mut self, path: &Path);
+    /// The module was admitted and will be inserted before the modules that need it (a
+    /// parallel load predicts ahead of the inserts): the next predictions may count on its
+    /// exports; [`Predict::loaded`] follows once it is in.
+    fn assume(&mut self, _path: &Path) {}
     /// The run is over: keep what is worth keeping for the next one.
     fn finish(&mut self) {}
     /// Where the kernel's ABI came from, once something was predicted (for `-v`).
@@ -37,6 +41,11 @@ pub struct RunningPredictor {
     dirname: PathBuf,
     base: Option<Base>,
     extra: rustc_hash::FxHashMap<String, KernelSymbol>,
+    /// Exports of the modules admitted ahead of their insert ([`Predict::assume`]).
+    assumed: rustc_hash::FxHashMap<String, KernelSymbol>,
+    /// The modules admitted and not yet loaded, by path: name and exports (`loaded` and
+    /// `assume` then read nothing).
+    admitted: rustc_hash::FxHashMap<PathBuf, (String, Vec<KernelSymbol>)>,
     /// Names of the modules loaded by this run (the snapshot may take their exports).
     loaded_names: std::collections::HashSet<String>,
 }
@@ -93,29 +102,15 @@ fn read_snapshot(root: &crate::root::Root, name: &str) -> Option<Snapshot> {
     if owner.st_uid != 0 || owner.st_mode & 0o022 != 0 {
         return None;
     }
-    let data = crate::root::read_capped(f, st.size, snapshot::CAP).ok()?;
+    // mapped: a prediction reads a few of its pages
+    let data = crate::root::Mapped::new(f, st.size, snapshot::CAP).ok()?;
     Snapshot::parse(data).ok()
 }
 
 /// Replace the snapshot (best effort: a kabi that cannot write `/run` only predicts more
-/// slowly). Writers take the directory's lock without waiting; one that does not get it
-/// leaves the update to the other.
+/// slowly).
 fn write_snapshot(root: &crate::root::Root, files: &[(&str, &[u8])]) {
-    let Ok(run) = root.open_dir("run") else {
-        return;
-    };
-    let Ok(dir) = run.create_sub("kabi") else {
-        return;
-    };
-    let Ok(_lock) = dir.lock(std::time::Duration::ZERO, &mut || {}) else {
-        return;
-    };
-    dir.clean_temps();
-    for (name, data) in files {
-        if dir.write_atomic(name, data, 0o644).is_err() {
-            return;
-        }
-    }
+    root.write_cache(RUN_DIR, files);
 }
 
 /// The header of the modules file: which boot, which kernel, which modules.
@@ -151,6 +146,63 @@ fn wanted(m: &Module) -> Vec<&str> {
     v
 }
 
+/// What this run read of the running kernel: the system root when the snapshot may be used
+/// (root, a boot id), the boot, the release, `/proc/modules`.
+struct Running<'a> {
+    root: Option<&'a crate::root::Root>,
+    boot_id: String,
+    release: String,
+    modules: Option<&'a Vec<LoadedModule>>,
+}
+
+impl Running<'_> {
+    /// The base from this boot's snapshot, if it still describes the kernel (same boot and
+    /// release, every loaded module known to it), with the kernel's facts added to `target`.
+    fn snapshot_base(&self, target: &Target) -> Option<Base> {
+        let (Some(r), Some(now)) = (self.root, self.modules) else {
+            return None;
+        };
+        let (Some(vmlinux), Some(mods)) =
+            (read_snapshot(r, RUN_FILE), read_snapshot(r, RUN_MODULES))
+        else {
+            return None;
+        };
+        let current = [&vmlinux.header, &mods.header]
+            .iter()
+            .all(|h| h.boot_id == self.boot_id && h.release == self.release)
+            && now
+                .iter()
+                .all(|m| mods.header.modules.binary_search(m).is_ok());
+        if !current {
+            return None;
+        }
+        let h = &vmlinux.header;
+        let mut target = target.clone();
+        target.crcs_known = h.crcs_known;
+        target.vermagic = h.vermagic.clone();
+        target.this_module_size = h.this_module_size;
+        target.arch = h.arch;
+        let gone = mods
+            .header
+            .modules
+            .iter()
+            .filter(|m| now.binary_search(m).is_err())
+            .map(|m| m.name.clone())
+            .collect();
+        Some(Base {
+            target,
+            symbols: Symbols::Snapshots {
+                vmlinux: Box::new(vmlinux),
+                modules: Box::new(mods),
+            },
+            gone,
+            modules: now.clone(),
+            cache: true,
+            from_snapshot: true,
+        })
+    }
+}
+
 impl RunningPredictor {
     pub fn new(proc: &Path, dirname: Option<PathBuf>) -> RunningPredictor {
         RunningPredictor {
@@ -158,6 +210,8 @@ impl RunningPredictor {
             dirname: dirname.unwrap_or_default(),
             base: None,
             extra: Default::default(),
+            assumed: Default::default(),
+            admitted: Default::default(),
             loaded_names: Default::default(),
         }
     }
@@ -186,49 +240,34 @@ impl RunningPredictor {
         let cache = rustix::process::geteuid().is_root() && !boot_id.is_empty();
         // without a readable system root, signatures are judged by a distribution
         // kernel's defaults (not enforced, no keys)
-        let sig = root
+        let mut sig = root
             .as_ref()
             .and_then(|r| crate::sig::SigPolicy::running(r).ok())
             .unwrap_or_default();
-        let mut target = Target {
+        // the image's certificates, found by decompressing it, are kept in run/kabi too
+        if let (true, Some(r)) = (cache, &root) {
+            sig.sources.cache = crate::sig::trust::Loc::new(r, RUN_DIR).ok();
+        }
+        let target = Target {
             release: Some(release.clone()),
             sig,
             ..Target::default()
         };
-        if let (true, Some(r), Some(now)) = (cache, &root, &modules)
-            && let Some(vmlinux) = read_snapshot(r, RUN_FILE)
-            && let Some(mods) = read_snapshot(r, RUN_MODULES)
-            && [&vmlinux.header, &mods.header]
-                .iter()
-                .all(|h| h.boot_id == boot_id && h.release == release)
-            && now
-                .iter()
-                .all(|m| mods.header.modules.binary_search(m).is_ok())
-        {
-            let h = &vmlinux.header;
-            target.crcs_known = h.crcs_known;
-            target.vermagic = h.vermagic.clone();
-            target.this_module_size = h.this_module_size;
-            target.arch = h.arch;
-            let gone = mods
-                .header
-                .modules
-                .iter()
-                .filter(|m| now.binary_search(m).is_err())
-                .map(|m| m.name.clone())
-                .collect();
-            return Base {
-                target,
-                symbols: Symbols::Snapshots {
-                    vmlinux: Box::new(vmlinux),
-                    modules: Box::new(mods),
-                },
-                gone,
-                modules: now.clone(),
-                cache,
-                from_snapshot: true,
-            };
+        let kernel = Running {
+            root: root.as_ref().filter(|_| cache),
+            boot_id,
+            release,
+            modules: modules.as_ref(),
+        };
+        match kernel.snapshot_base(&target) {
+            Some(base) => base,
+            None => self.kallsyms_base(&kernel, target),
         }
+    }
+
+    /// The base read from kallsyms (and a sample module), kept as this boot's snapshot when
+    /// `/proc/modules` did not change meanwhile.
+    fn kallsyms_base(&self, k: &Running, mut target: Target) -> Base {
         let mut abi = crate::kernel::abi::KernelAbi::default();
         if let Ok((syms, known)) = crate::kernel::kallsyms::running(&self.proc) {
             abi.merge(self.proc.join("kallsyms").display().to_string(), syms);
@@ -237,13 +276,13 @@ impl RunningPredictor {
         if let Some(m) = sample_module(&self.dirname) {
             target.learn_from_module(&m);
         }
-        if let (true, Some(r), Some(now)) = (cache, &root, &modules)
+        if let (Some(r), Some(now)) = (k.root, k.modules)
             // a module loaded or unloaded meanwhile: kallsyms may not match the list
             && proc_modules(r).as_ref() == Some(now)
         {
             let header = Header {
-                boot_id,
-                release,
+                boot_id: k.boot_id.clone(),
+                release: k.release.clone(),
                 crcs_known: target.crcs_known,
                 vermagic: target.vermagic.clone(),
                 this_module_size: target.this_module_size,
@@ -267,8 +306,8 @@ impl RunningPredictor {
             target,
             symbols: Symbols::Map(abi),
             gone: Default::default(),
-            modules: modules.unwrap_or_default(),
-            cache,
+            modules: k.modules.cloned().unwrap_or_default(),
+            cache: k.root.is_some(),
             from_snapshot: false,
         }
     }
@@ -368,14 +407,30 @@ impl Predict for RunningPredictor {
     fn admit(&mut self, name: &str, path: &Path) -> Result<(), String> {
         let host = crate::root::Root::host().map_err(|e| e.to_string())?;
         let abs = std::path::absolute(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let extra = self.extra.clone();
-        let sig = self.base().target.sig.clone();
+        // the policy of the base, not a copy: its keys are loaded once per run
+        let sig = &self.base().target.sig;
         // the module and its signature check from one read of the file
-        let (m, sc) = crate::sig::read_module_in(&host, &abs, crate::module::Detail::Full, &sig)
+        let (m, sc) = crate::sig::read_module_in(&host, &abs, crate::module::Detail::Full, sig)
             .map_err(|e| e.to_string())?;
         let t = self.target_for(&m);
-        let v = check_with_sig(&m, Some(path.to_path_buf()), &t, &extra, Some(&sc));
+        let merged;
+        let extra = if self.assumed.is_empty() {
+            &self.extra
+        } else {
+            merged = self
+                .extra
+                .iter()
+                .chain(&self.assumed)
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            &merged
+        };
+        let v = check_with_sig(&m, Some(path.to_path_buf()), &t, extra, Some(&sc));
         if v.compatible() {
+            self.admitted.insert(
+                path.to_path_buf(),
+                (m.name.clone(), crate::kernel::tree::exports_of(&m, &m.name)),
+            );
             return Ok(());
         }
         let why: Vec<String> = v
@@ -386,22 +441,26 @@ impl Predict for RunningPredictor {
         Err(why.join("\n"))
     }
 
+    fn assume(&mut self, path: &Path) {
+        if let Some((_, exports)) = self.admitted.get(path) {
+            for e in exports {
+                self.assumed.insert(e.name.clone(), e.clone());
+            }
+        }
+    }
+
     fn loaded(&mut self, path: &Path) {
-        let Ok(m) = Module::open(path) else {
-            return;
+        let (name, exports) = match self.admitted.remove(path) {
+            Some(known) => known,
+            None => match Module::open(path) {
+                Ok(m) => (m.name.clone(), crate::kernel::tree::exports_of(&m, &m.name)),
+                Err(_) => return,
+            },
         };
-        self.loaded_names.insert(m.name.clone());
-        for e in &m.exports {
-            self.extra.insert(
-                e.name.clone(),
-                KernelSymbol {
-                    name: e.name.clone(),
-                    crc: e.crc,
-                    kind: e.kind,
-                    namespace: e.namespace.clone(),
-                    owner: m.name.clone(),
-                },
-            );
+        self.loaded_names.insert(name);
+        for e in exports {
+            self.assumed.remove(&e.name);
+            self.extra.insert(e.name.clone(), e);
         }
     }
 }

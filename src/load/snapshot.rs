@@ -89,10 +89,10 @@ pub struct Header {
 /// A snapshot: its header, read, and the file's bytes, whose symbol lines (from `body` on)
 /// are searched where they lie: no index is built, so a lookup costs a few line reads
 /// whatever the kernel's size.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Snapshot {
     pub header: Header,
-    data: Vec<u8>,
+    data: crate::root::Mapped,
     body: usize,
 }
 
@@ -212,7 +212,8 @@ impl Snapshot {
     /// Read a snapshot's header; anything it does not expect is an error (the caller then
     /// rebuilds). The symbol lines are not read here: a lookup reads the few it needs, and a
     /// line that does not read back is not found.
-    pub fn parse(data: Vec<u8>) -> Result<Snapshot, ParseError> {
+    pub fn parse(data: impl Into<crate::root::Mapped>) -> Result<Snapshot, ParseError> {
+        let data: crate::root::Mapped = data.into();
         let mut header = Header::default();
         let mut pos = 0usize;
         let mut first = true;

@@ -26,101 +26,138 @@ pub fn rpmvercmp(a: &[u8], b: &[u8]) -> Ordering {
         return Ordering::Equal;
     }
     let (mut i, mut j) = (0usize, 0usize);
-    let at = |s: &[u8], k: usize| s.get(k).copied().unwrap_or(0);
     while i < a.len() || j < b.len() {
-        while i < a.len() && !is_alnum(a[i]) && a[i] != b'~' && a[i] != b'^' {
-            i += 1;
-        }
-        while j < b.len() && !is_alnum(b[j]) && b[j] != b'~' && b[j] != b'^' {
-            j += 1;
-        }
-        let (ca, cb) = (at(a, i), at(b, j));
-        // tilde sorts before everything else
-        if ca == b'~' || cb == b'~' {
-            if ca != b'~' {
-                return Ordering::Greater;
+        i = skip_separators(a, i);
+        j = skip_separators(b, j);
+        match mark_rule(a, i, b, j) {
+            Mark::Decided(o) => return o,
+            Mark::Both => {
+                i += 1;
+                j += 1;
+                continue;
             }
-            if cb != b'~' {
-                return Ordering::Less;
-            }
-            i += 1;
-            j += 1;
-            continue;
-        }
-        // caret: like tilde, except that the end of a string (the base version) is older
-        if ca == b'^' || cb == b'^' {
-            if i >= a.len() {
-                return Ordering::Less;
-            }
-            if j >= b.len() {
-                return Ordering::Greater;
-            }
-            if ca != b'^' {
-                return Ordering::Greater;
-            }
-            if cb != b'^' {
-                return Ordering::Less;
-            }
-            i += 1;
-            j += 1;
-            continue;
+            Mark::Neither => {}
         }
         if i >= a.len() || j >= b.len() {
             break;
         }
-        // the next run of digits or letters of each
-        let numeric = ca.is_ascii_digit();
-        let run = |s: &[u8], from: usize| {
-            let mut k = from;
-            while k < s.len()
-                && (if numeric {
-                    s[k].is_ascii_digit()
-                } else {
-                    s[k].is_ascii_alphabetic()
-                })
-            {
-                k += 1;
-            }
-            k
-        };
-        let (ea, eb) = (run(a, i), run(b, j));
-        if ea == i {
-            // cannot happen: a's segment starts with an alphanumeric character
-            return Ordering::Less;
+        match compare_segments(a, i, b, j) {
+            Ok((ea, eb)) => (i, j) = (ea, eb),
+            Err(o) => return o,
         }
-        if eb == j {
-            // the segments are of different kinds: numeric is newer
-            return if numeric {
-                Ordering::Greater
-            } else {
-                Ordering::Less
-            };
-        }
-        let (mut sa, mut sb) = (&a[i..ea], &b[j..eb]);
-        if numeric {
-            while sa.first() == Some(&b'0') {
-                sa = &sa[1..];
-            }
-            while sb.first() == Some(&b'0') {
-                sb = &sb[1..];
-            }
-            match sa.len().cmp(&sb.len()) {
-                Ordering::Equal => {}
-                other => return other,
-            }
-        }
-        match sa.cmp(sb) {
-            Ordering::Equal => {}
-            other => return other,
-        }
-        i = ea;
-        j = eb;
     }
     match (i >= a.len(), j >= b.len()) {
         (true, true) => Ordering::Equal,
         (true, false) => Ordering::Less,
         _ => Ordering::Greater,
     }
+}
+
+/// The first position from `k` on that is an ASCII letter or digit, `~`, `^` or the end:
+/// every other character only separates segments.
+fn skip_separators(s: &[u8], mut k: usize) -> usize {
+    while k < s.len() && !is_alnum(s[k]) && s[k] != b'~' && s[k] != b'^' {
+        k += 1;
+    }
+    k
+}
+
+/// What the `~` and `^` rules say at `a[i]` and `b[j]` (each past its separators).
+#[derive(Debug, PartialEq, Eq)]
+enum Mark {
+    /// One string has a mark the other has not: the order is decided.
+    Decided(Ordering),
+    /// Both have the same mark: step over it in both.
+    Both,
+    /// Neither has a mark: compare segments.
+    Neither,
+}
+
+/// `~` sorts before everything, even the end of a string; `^` likewise, except that the end
+/// of a string (the base version) is older.
+fn mark_rule(a: &[u8], i: usize, b: &[u8], j: usize) -> Mark {
+    let at = |s: &[u8], k: usize| s.get(k).copied().unwrap_or(0);
+    let (ca, cb) = (at(a, i), at(b, j));
+    if ca == b'~' || cb == b'~' {
+        if ca != b'~' {
+            return Mark::Decided(Ordering::Greater);
+        }
+        if cb != b'~' {
+            return Mark::Decided(Ordering::Less);
+        }
+        return Mark::Both;
+    }
+    if ca == b'^' || cb == b'^' {
+        if i >= a.len() {
+            return Mark::Decided(Ordering::Less);
+        }
+        if j >= b.len() {
+            return Mark::Decided(Ordering::Greater);
+        }
+        if ca != b'^' {
+            return Mark::Decided(Ordering::Greater);
+        }
+        if cb != b'^' {
+            return Mark::Decided(Ordering::Less);
+        }
+        return Mark::Both;
+    }
+    Mark::Neither
+}
+
+/// The segments at `a[i]` and `b[j]` (both on an ASCII letter or digit): a run of digits or
+/// a run of letters, of the kind `a`'s starts with. `Ok` with where each ends when they are
+/// equal, `Err` with the order when they differ.
+fn compare_segments(a: &[u8], i: usize, b: &[u8], j: usize) -> Result<(usize, usize), Ordering> {
+    let numeric = a.get(i).is_some_and(u8::is_ascii_digit);
+    let (ea, eb) = (run_end(a, i, numeric), run_end(b, j, numeric));
+    if ea == i {
+        // cannot happen: a's segment starts with an alphanumeric character
+        return Err(Ordering::Less);
+    }
+    if eb == j {
+        // the segments are of different kinds: numeric is newer
+        return Err(if numeric {
+            Ordering::Greater
+        } else {
+            Ordering::Less
+        });
+    }
+    let (mut sa, mut sb) = (&a[i..ea], &b[j..eb]);
+    if numeric {
+        sa = strip_leading_zeros(sa);
+        sb = strip_leading_zeros(sb);
+        match sa.len().cmp(&sb.len()) {
+            Ordering::Equal => {}
+            other => return Err(other),
+        }
+    }
+    match sa.cmp(sb) {
+        Ordering::Equal => Ok((ea, eb)),
+        other => Err(other),
+    }
+}
+
+/// The end of the run of digits (`numeric`) or of ASCII letters starting at `from`.
+fn run_end(s: &[u8], from: usize, numeric: bool) -> usize {
+    let mut k = from;
+    while k < s.len()
+        && (if numeric {
+            s[k].is_ascii_digit()
+        } else {
+            s[k].is_ascii_alphabetic()
+        })
+    {
+        k += 1;
+    }
+    k
+}
+
+fn strip_leading_zeros(mut s: &[u8]) -> &[u8] {
+    while s.first() == Some(&b'0') {
+        s = &s[1..];
+    }
+    s
 }
 
 /// An epoch:version-release.
@@ -249,6 +286,24 @@ mod tests {
             assert_eq!(v(a, b), want, "rpmvercmp({a:?}, {b:?})");
             assert_eq!(v(b, a), want.reverse(), "rpmvercmp({b:?}, {a:?})");
         }
+    }
+
+    /// The steps on their own: where a segment comparison leaves each string, and what the
+    /// marks decide at the end of one string.
+    #[test]
+    fn steps() {
+        assert_eq!(skip_separators(b"._-1", 0), 3);
+        assert_eq!(skip_separators(b"..~", 0), 2);
+        assert_eq!(skip_separators(b"..", 0), 2);
+        assert_eq!(compare_segments(b"007a", 0, b"7.b", 0), Ok((3, 1)));
+        assert_eq!(compare_segments(b"abc1", 0, b"abc2", 0), Ok((3, 3)));
+        assert_eq!(compare_segments(b"10", 0, b"9", 0), Err(Greater));
+        assert_eq!(compare_segments(b"a", 0, b"1", 0), Err(Less));
+        assert_eq!(compare_segments(b"1", 0, b"a", 0), Err(Greater));
+        assert_eq!(mark_rule(b"1.0", 3, b"1.0^", 3), Mark::Decided(Less));
+        assert_eq!(mark_rule(b"1.0", 3, b"1.0~", 3), Mark::Decided(Greater));
+        assert_eq!(mark_rule(b"^a", 0, b"^b", 0), Mark::Both);
+        assert_eq!(mark_rule(b"a", 0, b"b", 0), Mark::Neither);
     }
 
     #[test]

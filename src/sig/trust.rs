@@ -207,6 +207,11 @@ pub struct KeySources {
     pub given: Vec<PathBuf>,
     /// MOK certificates go to `.machine` (`CONFIG_INTEGRITY_MACHINE_KEYRING`), else `.platform`.
     pub machine_keyring: bool,
+    /// A directory where the image's certificates are kept between runs ([`super::cache`]):
+    /// `run/kabi` of the system root for `kabi load`, none elsewhere. Not a source of keys:
+    /// not reported.
+    #[serde(skip)]
+    pub cache: Option<Loc>,
 }
 
 /// Everything about signatures that a target kernel decides by: its switches, its
@@ -417,7 +422,7 @@ impl SigPolicy {
     fn load_keys(&self) -> TrustedKeys {
         let mut t = TrustedKeys::default();
         if let Some(img) = &self.sources.vmlinuz {
-            let (n, problems) = match builtin_certs_at(img) {
+            let (n, problems) = match builtin_certs_cached(img, self.sources.cache.as_ref()) {
                 Ok(certs) => {
                     t.authoritative = true;
                     (t.add_certs(certs, Keyring::Builtin, "vmlinuz"), Vec::new())
@@ -564,6 +569,26 @@ pub fn builtin_certs_at(vmlinuz: &Loc) -> Result<Vec<Cert>, String> {
         m.insert(id, r.clone());
     }
     r
+}
+
+/// [`builtin_certs_at`] through the cache directory `cache`, when there is one.
+fn builtin_certs_cached(vmlinuz: &Loc, cache: Option<&Loc>) -> Result<Vec<Cert>, String> {
+    let Some(cache) = cache else {
+        return builtin_certs_at(vmlinuz);
+    };
+    let st = vmlinuz
+        .root
+        .stat(&vmlinuz.rel)
+        .map_err(|e| format!("{}: {e}", vmlinuz.shown().display()))?;
+    if let Some(certs) = super::cache::read(&cache.root, &cache.rel, &st) {
+        return Ok(certs);
+    }
+    let certs = builtin_certs_at(vmlinuz)?;
+    // only if the image is still the one read
+    if vmlinuz.root.stat(&vmlinuz.rel).is_ok_and(|now| now == st) {
+        super::cache::write(&cache.root, &cache.rel, &st, &certs);
+    }
+    Ok(certs)
 }
 
 /// Merge what `/proc/keys` says: which keys each system keyring holds. Keys already known with

@@ -479,144 +479,176 @@ impl Planner<'_, '_> {
         }
     }
 
-    /// `--add-kmp NVR`.
-    fn add_kmp(&mut self, nvr: &str, list: Option<&str>, packages: &[Package]) {
-        let Some((name, basename, flavor)) = self.parse_nvr(nvr) else {
-            return;
-        };
+    /// `find_kmps` for the KMP `nvr` names: its name, its flavour and the installed KMPs of
+    /// its base name and flavour. `None` (and the run fails) when `nvr` is no KMP's or
+    /// `find_kmps` would fail.
+    fn find_for(&mut self, nvr: &str, packages: &[Package]) -> Option<(String, String, FoundKmps)> {
+        let (name, basename, flavor) = self.parse_nvr(nvr)?;
         let found = kmp::find_kmps(packages, Some(&basename), &flavor);
         if !self.found_ok(&found) {
             self.plan.failed = true;
-            return;
+            return None;
         }
+        Some((name, flavor, found))
+    }
+
+    /// `--add-kmp NVR`.
+    fn add_kmp(&mut self, nvr: &str, list: Option<&str>, packages: &[Package]) {
+        let Some((name, flavor, found)) = self.find_for(nvr, packages) else {
+            return;
+        };
         let mut known = found.kmps.clone();
-        let kmp = match found.kmps.iter().find(|k| k.nvr() == nvr) {
-            Some(k) => k.clone(),
-            None if found.in_kernel.iter().any(|n| n == nvr) => {
-                self.say(
-                    Level::Log,
-                    format!("Package {nvr} provides kmp_in_kernel: nothing to link"),
-                );
-                return;
-            }
-            None => match list.and_then(|l| kmp::kmp_from_module_list(nvr, l)) {
-                Some(Ok(k)) => {
-                    known.push(k.clone());
-                    k
-                }
-                Some(Err(e @ KmpError::NoModules { .. })) if !list.unwrap_or("").is_empty() => {
-                    self.say(Level::Warn, e.to_string());
-                    return;
-                }
-                Some(Err(
-                    e @ (KmpError::MultipleKernels { .. } | KmpError::ForbiddenDir { .. }),
-                )) => {
-                    self.say(Level::Warn, e.to_string());
-                    self.plan.failed = true;
-                    return;
-                }
-                _ => {
-                    self.say(
-                        Level::Warn,
-                        format!(
-                            "ERROR: package {nvr} is not in the rpm database and no module list was given on standard input"
-                        ),
-                    );
-                    self.plan.failed = true;
-                    return;
-                }
-            },
+        let Some(kmp) = self.kmp_to_add(nvr, list, &found, &mut known) else {
+            return;
         };
         debug_assert_eq!(kmp.name, name);
         let order = found.kmps;
         for krel in self.kernels_of(&flavor) {
+            self.add_kmp_to(&krel, nvr, &kmp, &known, &order);
+        }
+    }
+
+    /// The KMP `--add-kmp NVR` adds: the installed one, else the one of the module list
+    /// given (added to `known`). `None` when there is nothing to add: the package is
+    /// `kmp_in_kernel`, or unknown (then the run fails, unless the list was merely empty).
+    fn kmp_to_add(
+        &mut self,
+        nvr: &str,
+        list: Option<&str>,
+        found: &FoundKmps,
+        known: &mut Vec<Kmp>,
+    ) -> Option<Kmp> {
+        if let Some(k) = found.kmps.iter().find(|k| k.nvr() == nvr) {
+            return Some(k.clone());
+        }
+        if found.in_kernel.iter().any(|n| n == nvr) {
             self.say(
-                Level::Debug,
-                format!("add_kmp: processing {nvr} for {krel}"),
+                Level::Log,
+                format!("Package {nvr} provides kmp_in_kernel: nothing to link"),
             );
-            let bad = self.inconsistent(&krel);
-            if !bad.is_empty() {
-                let shown = self.shown(&krel);
-                self.say(Level::Warn, format!("Warning: {shown} is inconsistent"));
+            return None;
+        }
+        match list.and_then(|l| kmp::kmp_from_module_list(nvr, l)) {
+            Some(Ok(k)) => {
+                known.push(k.clone());
+                Some(k)
+            }
+            Some(Err(e @ KmpError::NoModules { .. })) if !list.unwrap_or("").is_empty() => {
+                self.say(Level::Warn, e.to_string());
+                None
+            }
+            Some(Err(e @ (KmpError::MultipleKernels { .. } | KmpError::ForbiddenDir { .. }))) => {
+                self.say(Level::Warn, e.to_string());
+                self.plan.failed = true;
+                None
+            }
+            _ => {
                 self.say(
                     Level::Warn,
-                    "Warning: weak-updates symlinks might not be created",
+                    format!(
+                        "ERROR: package {nvr} is not in the rpm database and no module list was given on standard input"
+                    ),
                 );
-                self.say_refusals(Level::Sym, &bad);
-            }
-            let basenames: BTreeSet<String> =
-                kmp.basenames().into_iter().map(str::to_string).collect();
-            if self.present(&kmp, &krel) {
-                self.say(
-                    Level::Log,
-                    format!("Package {nvr} does not need to be added to kernel {krel}"),
-                );
-                self.depmod(&krel);
-                self.initrd(&krel, &Changed::Modules(basenames));
-                continue;
-            }
-            let old = self.previous(&kmp, &krel, &known, &order);
-            match self.can_replace(&krel, old.as_ref(), &kmp) {
-                Ok(links) => {
-                    self.commit(&krel, links);
-                    let mut changed = basenames;
-                    match &old {
-                        None => {
-                            self.say(Level::Log, format!("Package {nvr} added to kernel {krel}"))
-                        }
-                        Some(o) => {
-                            changed.extend(o.basenames().into_iter().map(str::to_string));
-                            self.say(
-                                Level::Log,
-                                format!(
-                                    "Package {} replaced by package {nvr} in kernel {krel}",
-                                    o.nvr()
-                                ),
-                            );
-                        }
-                    }
-                    self.depmod(&krel);
-                    self.initrd(&krel, &Changed::Modules(changed));
-                }
-                Err(why) => {
-                    match &old {
-                        Some(o) => self.say(
-                            Level::Log,
-                            format!(
-                                "Package {} kept in kernel {krel} (not replaced by {nvr})",
-                                o.nvr()
-                            ),
-                        ),
-                        None => {
-                            self.say(Level::Warn, format!("FAILED to add {nvr} in kernel {krel}"))
-                        }
-                    }
-                    self.say_why(Level::Log, &why);
-                }
+                self.plan.failed = true;
+                None
             }
         }
     }
 
-    /// `--remove-kmp NVR` with the KMP's module list.
-    fn remove_kmp(&mut self, nvr: &str, list: &str, packages: &[Package]) {
-        let Some((_, basename, flavor)) = self.parse_nvr(nvr) else {
-            return;
-        };
-        let found = kmp::find_kmps(packages, Some(&basename), &flavor);
-        if !self.found_ok(&found) {
-            self.plan.failed = true;
+    /// `add_kmp` for one kernel of the KMP's flavour: nothing when its modules are linked
+    /// already, else the links replacing those of its previous version, if kabi accepts them.
+    fn add_kmp_to(&mut self, krel: &str, nvr: &str, kmp: &Kmp, known: &[Kmp], order: &[Kmp]) {
+        self.say(
+            Level::Debug,
+            format!("add_kmp: processing {nvr} for {krel}"),
+        );
+        let bad = self.inconsistent(krel);
+        if !bad.is_empty() {
+            let shown = self.shown(krel);
+            self.say(Level::Warn, format!("Warning: {shown} is inconsistent"));
+            self.say(
+                Level::Warn,
+                "Warning: weak-updates symlinks might not be created",
+            );
+            self.say_refusals(Level::Sym, &bad);
+        }
+        let mut changed: BTreeSet<String> =
+            kmp.basenames().into_iter().map(str::to_string).collect();
+        if self.present(kmp, krel) {
+            self.say(
+                Level::Log,
+                format!("Package {nvr} does not need to be added to kernel {krel}"),
+            );
+            self.depmod(krel);
+            self.initrd(krel, &Changed::Modules(changed));
             return;
         }
-        let kmp = match kmp::kmp_from_module_list(nvr, list) {
-            Some(Ok(k)) => k,
+        let old = self.previous(kmp, krel, known, order);
+        let links = match self.can_replace(krel, old.as_ref(), kmp) {
+            Ok(links) => links,
+            Err(why) => {
+                match &old {
+                    Some(o) => self.say(
+                        Level::Log,
+                        format!(
+                            "Package {} kept in kernel {krel} (not replaced by {nvr})",
+                            o.nvr()
+                        ),
+                    ),
+                    None => self.say(Level::Warn, format!("FAILED to add {nvr} in kernel {krel}")),
+                }
+                self.say_why(Level::Log, &why);
+                return;
+            }
+        };
+        self.commit(krel, links);
+        match &old {
+            None => self.say(Level::Log, format!("Package {nvr} added to kernel {krel}")),
+            Some(o) => {
+                changed.extend(o.basenames().into_iter().map(str::to_string));
+                self.say(
+                    Level::Log,
+                    format!(
+                        "Package {} replaced by package {nvr} in kernel {krel}",
+                        o.nvr()
+                    ),
+                );
+            }
+        }
+        self.depmod(krel);
+        self.initrd(krel, &Changed::Modules(changed));
+    }
+
+    /// `--remove-kmp NVR` with the KMP's module list.
+    fn remove_kmp(&mut self, nvr: &str, list: &str, packages: &[Package]) {
+        let Some((_, flavor, found)) = self.find_for(nvr, packages) else {
+            return;
+        };
+        let Some(kmp) = self.kmp_to_remove(nvr, list) else {
+            return;
+        };
+        // the removed package's module list is the one given, whatever the database says
+        let order: Vec<Kmp> = found.kmps.into_iter().filter(|k| k.nvr() != nvr).collect();
+        for krel in self.kernels_of(&flavor) {
+            if self.present(&kmp, &krel) {
+                self.remove_kmp_from(&krel, nvr, &kmp, &order);
+            }
+        }
+    }
+
+    /// The KMP of the module list `--remove-kmp NVR` was given; `None` when it has none (the
+    /// run fails unless the list has no module).
+    fn kmp_to_remove(&mut self, nvr: &str, list: &str) -> Option<Kmp> {
+        match kmp::kmp_from_module_list(nvr, list) {
+            Some(Ok(k)) => Some(k),
             Some(Err(e @ KmpError::NoModules { .. })) => {
                 self.say(Level::Warn, e.to_string());
-                return;
+                None
             }
             Some(Err(e)) => {
                 self.say(Level::Warn, e.to_string());
                 self.plan.failed = true;
-                return;
+                None
             }
             None => {
                 self.say(
@@ -624,88 +656,88 @@ impl Planner<'_, '_> {
                     format!("ERROR: {nvr} is not a package's name-version-release"),
                 );
                 self.plan.failed = true;
-                return;
+                None
             }
-        };
-        let kmpshort = kmp.name.clone();
-        // the removed package's module list is the one given, whatever the database says
-        let order: Vec<Kmp> = found.kmps.into_iter().filter(|k| k.nvr() != nvr).collect();
-        let mut known = order.clone();
-        known.push(kmp.clone());
-        for krel in self.kernels_of(&flavor) {
-            if !self.present(&kmp, &krel) {
-                continue;
+        }
+    }
+
+    /// `remove_kmp` for one kernel whose links point to the KMP's modules: the links
+    /// removed, then those of the first other installed version kabi accepts (`order`,
+    /// newest first) added.
+    fn remove_kmp_from(&mut self, krel: &str, nvr: &str, kmp: &Kmp, order: &[Kmp]) {
+        self.say(
+            Level::Debug,
+            format!("remove_kmp: processing {nvr} for {krel}"),
+        );
+        let bad = self.inconsistent(krel);
+        if krel != kmp.krel {
+            let mut links = self.st(krel).links.clone();
+            for m in &kmp.modules {
+                links.remove(&m.rel);
             }
+            self.commit(krel, links);
+        }
+        let replaced = self.first_replacement(krel, order);
+        let mut changed: BTreeSet<String> =
+            kmp.basenames().into_iter().map(str::to_string).collect();
+        match replaced {
+            Some(o) => {
+                changed.extend(o.basenames().into_iter().map(str::to_string));
+                self.say(
+                    Level::Log,
+                    format!(
+                        "Package {nvr} replaced by package {} in kernel {krel}",
+                        o.nvr()
+                    ),
+                );
+            }
+            None => {
+                self.say(
+                    Level::Log,
+                    format!("Package {nvr} removed from kernel {krel}"),
+                );
+                if !order.is_empty() {
+                    self.say_no_other(krel, nvr, &kmp.name, &bad);
+                }
+            }
+        }
+        self.depmod(krel);
+        self.initrd(krel, &Changed::Modules(changed));
+    }
+
+    /// The first of the other versions (`order`) whose modules kabi accepts in `krel`, its
+    /// links committed.
+    fn first_replacement(&mut self, krel: &str, order: &[Kmp]) -> Option<Kmp> {
+        for other in order {
             self.say(
                 Level::Debug,
-                format!("remove_kmp: processing {nvr} for {krel}"),
+                format!("remove_kmp: checking other KMP {}", other.nvr()),
             );
-            let bad = self.inconsistent(&krel);
-            if krel != kmp.krel {
-                let mut links = self.st(&krel).links.clone();
-                for m in &kmp.modules {
-                    links.remove(&m.rel);
+            match self.can_replace(krel, None, other) {
+                Ok(links) => {
+                    self.commit(krel, links);
+                    return Some(other.clone());
                 }
-                self.commit(&krel, links);
+                Err(why) => self.say_why(Level::Debug, &why),
             }
-            let mut other_found = false;
-            let mut replaced: Option<Kmp> = None;
-            for other in &order {
-                other_found = true;
-                self.say(
-                    Level::Debug,
-                    format!("remove_kmp: checking other KMP {}", other.nvr()),
-                );
-                match self.can_replace(&krel, None, other) {
-                    Ok(links) => {
-                        self.commit(&krel, links);
-                        replaced = Some(other.clone());
-                        break;
-                    }
-                    Err(why) => self.say_why(Level::Debug, &why),
-                }
-            }
-            let mut changed: BTreeSet<String> =
-                kmp.basenames().into_iter().map(str::to_string).collect();
-            match replaced {
-                Some(o) => {
-                    changed.extend(o.basenames().into_iter().map(str::to_string));
-                    self.say(
-                        Level::Log,
-                        format!(
-                            "Package {nvr} replaced by package {} in kernel {krel}",
-                            o.nvr()
-                        ),
-                    );
-                }
-                None => {
-                    self.say(
-                        Level::Log,
-                        format!("Package {nvr} removed from kernel {krel}"),
-                    );
-                    if other_found {
-                        self.say(
-                            Level::Log,
-                            format!(
-                                "Weak-updates symlinks to no other {kmpshort} package could be created"
-                            ),
-                        );
-                        if !bad.is_empty() {
-                            let shown = self.shown(&krel);
-                            self.say(
-                                Level::Warn,
-                                format!(
-                                    "Warning: {shown} was inconsistent before removal of {nvr}"
-                                ),
-                            );
-                            self.say_refusals(Level::Warn, &bad);
-                        }
-                    }
-                }
-            }
-            let _ = &known;
-            self.depmod(&krel);
-            self.initrd(&krel, &Changed::Modules(changed));
+        }
+        None
+    }
+
+    /// Other versions of the KMP are installed but none could be linked in its place; the
+    /// kernel's links that failed kabi's check before the removal (`bad`), if any.
+    fn say_no_other(&mut self, krel: &str, nvr: &str, kmpshort: &str, bad: &[Refusal]) {
+        self.say(
+            Level::Log,
+            format!("Weak-updates symlinks to no other {kmpshort} package could be created"),
+        );
+        if !bad.is_empty() {
+            let shown = self.shown(krel);
+            self.say(
+                Level::Warn,
+                format!("Warning: {shown} was inconsistent before removal of {nvr}"),
+            );
+            self.say_refusals(Level::Warn, bad);
         }
     }
 
