@@ -330,3 +330,76 @@ fn the_images_certificates_are_kept_while_the_image_is_the_same() {
     let again = fs::read(&cache).unwrap();
     assert_eq!(again[again.len() - der..], first[first.len() - der..]);
 }
+
+/// A parallel load predicts ahead of its inserts: a module admitted and assumed serves the
+/// prediction of a module that needs it (udf needs crc-itu-t's export), and its exports reach
+/// the snapshot only once it is really loaded.
+#[test]
+fn an_assumed_module_serves_predictions_but_only_a_loaded_one_the_snapshot() {
+    if !is_root() {
+        assert!(!common::in_ci(), "run as root (CI=true)");
+        return;
+    }
+    let Some(s) = System::new() else { return };
+    let kernel = common::fetch_kernel("cloud-amd64", None).unwrap();
+    let (dir, _) = common::module_dir(&kernel);
+    let copy = |rel: &str| {
+        let to = s.dirname.join(rel);
+        fs::create_dir_all(to.parent().unwrap()).unwrap();
+        fs::copy(dir.join(rel), &to).unwrap();
+        to
+    };
+    let crc = copy("kernel/lib/crc-itu-t.ko");
+    let udf = copy("kernel/fs/udf/udf.ko");
+    let lib = copy("kernel/lib/libcrc32c.ko");
+    let provided: Vec<String> = kabi::Module::open(&crc)
+        .unwrap()
+        .exports
+        .iter()
+        .map(|e| e.name.clone())
+        .collect();
+    assert!(provided.contains(&"crc_itu_t".to_string()), "{provided:?}");
+    // the kernel exports everything both need, except what crc-itu-t provides
+    let mut t = String::new();
+    for m in [&crc, &udf, &lib] {
+        for u in kabi::Module::open(m).unwrap().undefined {
+            if !provided.contains(&u.name) {
+                t += &format!("ffffffff81000000 r __ksymtab_{}\n", u.name);
+            }
+        }
+    }
+    s.write("proc/kallsyms", &t);
+
+    // alone, udf is refused: its crc_itu_t is nowhere
+    let mut p = s.predictor();
+    let why = p.admit("udf", &udf).unwrap_err();
+    assert!(why.contains("crc_itu_t"), "{why}");
+    p.finish();
+
+    // crc-itu-t admitted and assumed: udf is admitted; nothing loaded, so the snapshot of
+    // the loaded modules does not get crc-itu-t's exports
+    let mut p = s.predictor();
+    assert_eq!(p.admit("crc_itu_t", &crc), Ok(()));
+    p.assume(&crc);
+    assert_eq!(p.admit("udf", &udf), Ok(()));
+    p.finish();
+    let modules = s.snapshot("running-modules").unwrap_or_default();
+    assert!(!modules.contains("\ncrc_itu_t\t"), "{modules}");
+
+    // once loaded (and in /proc/modules), they are kept; libcrc32c, admitted and assumed
+    // in the same run but never inserted (as when its insert fails), is not
+    let mut p = s.predictor();
+    assert_eq!(p.admit("crc_itu_t", &crc), Ok(()));
+    p.assume(&crc);
+    assert_eq!(p.admit("libcrc32c", &lib), Ok(()));
+    p.assume(&lib);
+    p.loaded(&crc);
+    s.write(
+        "proc/modules",
+        "dummy 16384 0 - Live 0xffffffffc0001000\ncrc_itu_t 16384 0 - Live 0xffffffffc0004000\n",
+    );
+    p.finish();
+    let modules = s.snapshot("running-modules").unwrap();
+    assert!(modules.contains("\ncrc_itu_t\t"), "{modules}");
+    assert!(!modules.contains("\ncrc32c\t"), "{modules}");
+}

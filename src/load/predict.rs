@@ -40,9 +40,9 @@ pub struct RunningPredictor {
     /// `struct module` size).
     dirname: PathBuf,
     base: Option<Base>,
+    /// Exports of the modules this run loaded, and of those admitted ahead of their insert
+    /// ([`Predict::assume`]); only those of `loaded_names` go into the snapshot.
     extra: rustc_hash::FxHashMap<String, KernelSymbol>,
-    /// Exports of the modules admitted ahead of their insert ([`Predict::assume`]).
-    assumed: rustc_hash::FxHashMap<String, KernelSymbol>,
     /// The modules admitted and not yet loaded, by path: name and exports (`loaded` and
     /// `assume` then read nothing).
     admitted: rustc_hash::FxHashMap<PathBuf, (String, Vec<KernelSymbol>)>,
@@ -210,7 +210,6 @@ impl RunningPredictor {
             dirname: dirname.unwrap_or_default(),
             base: None,
             extra: Default::default(),
-            assumed: Default::default(),
             admitted: Default::default(),
             loaded_names: Default::default(),
         }
@@ -376,7 +375,12 @@ impl RunningPredictor {
             modules: after.clone(),
             ..Header::default()
         };
-        let added: Vec<&KernelSymbol> = self.extra.values().collect();
+        // the modules really loaded: an assumed one may have failed its insert
+        let added: Vec<&KernelSymbol> = self
+            .extra
+            .values()
+            .filter(|s| self.loaded_names.contains(&s.owner))
+            .collect();
         // only the small file of the modules: vmlinux's stays as it is for the whole boot
         let data = match &base.symbols {
             Symbols::Snapshots { modules, .. } => modules.updated(&header, &keep, &added),
@@ -407,25 +411,13 @@ impl Predict for RunningPredictor {
     fn admit(&mut self, name: &str, path: &Path) -> Result<(), String> {
         let host = crate::root::Root::host().map_err(|e| e.to_string())?;
         let abs = std::path::absolute(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        // the policy of the base, not a copy: its keys are loaded once per run
+        // the base's policy, borrowed (its keys, loaded on first use, are shared)
         let sig = &self.base().target.sig;
         // the module and its signature check from one read of the file
         let (m, sc) = crate::sig::read_module_in(&host, &abs, crate::module::Detail::Full, sig)
             .map_err(|e| e.to_string())?;
         let t = self.target_for(&m);
-        let merged;
-        let extra = if self.assumed.is_empty() {
-            &self.extra
-        } else {
-            merged = self
-                .extra
-                .iter()
-                .chain(&self.assumed)
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect();
-            &merged
-        };
-        let v = check_with_sig(&m, Some(path.to_path_buf()), &t, extra, Some(&sc));
+        let v = check_with_sig(&m, Some(path.to_path_buf()), &t, &self.extra, Some(&sc));
         if v.compatible() {
             self.admitted.insert(
                 path.to_path_buf(),
@@ -444,7 +436,7 @@ impl Predict for RunningPredictor {
     fn assume(&mut self, path: &Path) {
         if let Some((_, exports)) = self.admitted.get(path) {
             for e in exports {
-                self.assumed.insert(e.name.clone(), e.clone());
+                self.extra.insert(e.name.clone(), e.clone());
             }
         }
     }
@@ -459,7 +451,6 @@ impl Predict for RunningPredictor {
         };
         self.loaded_names.insert(name);
         for e in exports {
-            self.assumed.remove(&e.name);
             self.extra.insert(e.name.clone(), e);
         }
     }
