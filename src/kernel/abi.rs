@@ -54,6 +54,7 @@ impl KernelAbi {
     /// provider wins).
     pub fn merge(&mut self, source: impl Into<String>, symbols: Vec<KernelSymbol>) {
         self.sources.push(source.into());
+        self.symbols.reserve(symbols.len());
         for s in symbols {
             self.symbols.insert(s.name.clone(), s);
         }

@@ -194,27 +194,22 @@ fn installed(root: &Root, krel: &str, depth: Depth) -> Result<Target, Error> {
                 }
             }
             SourceKind::ModuleTree => {
-                let files = module_files(root, &own);
-                if depth == Depth::Full || !have_symbols {
-                    let mut syms: Vec<KernelSymbol> = Vec::new();
-                    for (res, f) in parse_all(root, &files).into_iter().zip(&files) {
-                        // a bad module of the kernel's own is skipped: it provides nothing
-                        if let Ok(m) = res {
-                            t.learn_from_module(&m);
-                            syms.extend(tree::exports_of(&m, &owner_of(&dir, f)));
-                        }
+                if depth != Depth::Full && have_symbols {
+                    learn_from_own_module(root, &own, &mut t);
+                    continue;
+                }
+                let files = module_files(root, &own, usize::MAX);
+                let mut syms: Vec<KernelSymbol> = Vec::new();
+                for (res, f) in parse_all(root, &files).into_iter().zip(&files) {
+                    // a bad module of the kernel's own is skipped: it provides nothing
+                    if let Ok(m) = res {
+                        t.learn_from_module(&m);
+                        syms.extend(tree::exports_of(&m, &owner_of(&dir, f)));
                     }
-                    if !files.is_empty() {
-                        t.abi.merge(root.display(&own).display().to_string(), syms);
-                        have_symbols = true;
-                    }
-                } else {
-                    for f in &files {
-                        if let Ok(m) = Module::read_in(root, f, Detail::Sections) {
-                            t.learn_from_module(&m);
-                            break;
-                        }
-                    }
+                }
+                if !files.is_empty() {
+                    t.abi.merge(root.display(&own).display().to_string(), syms);
+                    have_symbols = true;
                 }
             }
             SourceKind::Running => {
@@ -252,9 +247,29 @@ fn installed(root: &Root, krel: &str, depth: Depth) -> Result<Target, Error> {
     Ok(t)
 }
 
-/// The module files below `dir` inside the root, as paths inside it, sorted.
-fn module_files(root: &Root, dir: &Path) -> Vec<PathBuf> {
-    struct Ko;
+/// Take vermagic, `struct module` size and architecture from the first of the kernel's own
+/// modules (below `own`) that parses, walking no further than needed: the first few the walk
+/// finds, or, when none of those parses, all of them.
+fn learn_from_own_module(root: &Root, own: &Path, t: &mut Target) {
+    const FIRST: usize = 4;
+    let first = module_files(root, own, FIRST);
+    let all = if first.len() < FIRST {
+        Vec::new()
+    } else {
+        module_files(root, own, usize::MAX)
+    };
+    for f in first.iter().chain(&all) {
+        if let Ok(m) = Module::read_in(root, f, Detail::Sections) {
+            t.learn_from_module(&m);
+            return;
+        }
+    }
+}
+
+/// The module files below `dir` inside the root, as paths inside it, sorted; the walk stops
+/// once `limit` were found.
+fn module_files(root: &Root, dir: &Path, limit: usize) -> Vec<PathBuf> {
+    struct Ko(usize);
     impl crate::tree::walk::Visitor for Ko {
         fn skip(&self, _: &str) -> bool {
             false
@@ -262,11 +277,14 @@ fn module_files(root: &Root, dir: &Path) -> Vec<PathBuf> {
         fn wants(&self, name: &str) -> bool {
             crate::module::strip_module_ext(name).is_some()
         }
+        fn enough(&self, found: usize) -> bool {
+            found >= self.0
+        }
     }
     let mut w = crate::tree::walk::Walk::default();
     let mut seen = Default::default();
     let shown = Path::new("/").join(dir).display().to_string();
-    if crate::tree::walk::walk(root, dir, &shown, &Ko, &mut seen, &mut w).is_err() {
+    if crate::tree::walk::walk(root, dir, &shown, &Ko(limit), &mut seen, &mut w).is_err() {
         return Vec::new();
     }
     let mut v: Vec<PathBuf> = w

@@ -34,13 +34,23 @@ impl Default for LoaderConfig {
 impl LoaderConfig {
     /// Read the switches from a kernel `.config` text; absent options are off.
     pub fn from_kconfig(text: &str) -> LoaderConfig {
-        let on = |name: &str| text.lines().any(|l| l.trim() == format!("{name}=y"));
-        LoaderConfig {
-            modversions: on("CONFIG_MODVERSIONS"),
-            force_load: on("CONFIG_MODULE_FORCE_LOAD"),
-            sig_enforce: on("CONFIG_MODULE_SIG_FORCE"),
-            allow_missing_ns: on("CONFIG_MODULE_ALLOW_MISSING_NAMESPACE_IMPORTS"),
+        // one pass over the file (a distribution's has 10,000 lines), not one per option
+        let mut c = LoaderConfig {
+            modversions: false,
+            force_load: false,
+            sig_enforce: false,
+            allow_missing_ns: false,
+        };
+        for l in text.lines() {
+            match l.trim() {
+                "CONFIG_MODVERSIONS=y" => c.modversions = true,
+                "CONFIG_MODULE_FORCE_LOAD=y" => c.force_load = true,
+                "CONFIG_MODULE_SIG_FORCE=y" => c.sig_enforce = true,
+                "CONFIG_MODULE_ALLOW_MISSING_NAMESPACE_IMPORTS=y" => c.allow_missing_ns = true,
+                _ => {}
+            }
         }
+        c
     }
 }
 
@@ -111,5 +121,30 @@ impl Target {
         let r = self.release.as_deref()?;
         let mut it = r.split(['.', '-']);
         Some((it.next()?.parse().ok()?, it.next()?.parse().ok()?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kconfig_switches_are_read_in_one_pass_and_absent_ones_are_off() {
+        let off = LoaderConfig::from_kconfig("# CONFIG_MODVERSIONS is not set\nCONFIG_X=y\n");
+        assert_eq!(
+            off,
+            LoaderConfig {
+                modversions: false,
+                force_load: false,
+                sig_enforce: false,
+                allow_missing_ns: false
+            }
+        );
+        let text = "CONFIG_A=m\n  CONFIG_MODVERSIONS=y  \nCONFIG_MODULE_FORCE_LOAD=y\n\
+                    CONFIG_MODULE_SIG_FORCE=m\nCONFIG_MODULE_ALLOW_MISSING_NAMESPACE_IMPORTS=y\n";
+        let c = LoaderConfig::from_kconfig(text);
+        assert!(c.modversions && c.force_load && c.allow_missing_ns);
+        // only `=y` turns a switch on
+        assert!(!c.sig_enforce);
     }
 }

@@ -24,6 +24,10 @@ pub trait Visitor {
     fn skip(&self, name: &str) -> bool;
     /// Is this a file of interest (by its name)?
     fn wants(&self, name: &str) -> bool;
+    /// Stop the walk once this many files were found? (By default it goes to the end.)
+    fn enough(&self, _found: usize) -> bool {
+        false
+    }
 }
 
 /// The walk's findings: files in walk order and problems in kmod's words.
@@ -51,9 +55,12 @@ pub fn walk(
     if let Ok(st) = dir_stat(&dir) {
         seen.insert((st.dev, st.ino));
     }
-    walk_dir(root, &dir, display, v, seen, out);
+    let _ = walk_dir(root, &dir, display, v, seen, out);
     Ok(())
 }
+
+/// Walk on, or stop: enough files were found.
+type Flow = std::ops::ControlFlow<()>;
 
 fn dir_stat(dir: &Dir) -> std::io::Result<Stat> {
     let st = rustix::fs::fstat(dir)?;
@@ -75,7 +82,7 @@ fn walk_dir(
     v: &dyn Visitor,
     seen: &mut rustc_hash::FxHashSet<(u64, u64)>,
     out: &mut Walk,
-) {
+) -> Flow {
     let entries = match dir.entries() {
         Ok(e) => e,
         Err(e) => {
@@ -83,7 +90,7 @@ fn walk_dir(
                 "could not read directory {display}: {}",
                 io_text(&e)
             ));
-            return;
+            return Flow::Continue(());
         }
     };
     for e in entries {
@@ -95,7 +102,7 @@ fn walk_dir(
         let rel = dir.rel().join(name);
         match e.kind {
             Kind::Dir => match dir.sub(name) {
-                Ok(sub) => enter(root, sub, &path, v, seen, out),
+                Ok(sub) => enter(root, sub, &path, v, seen, out)?,
                 Err(err) => out.problems.push(format!(
                     "openat({display}, {name}, O_RDONLY): {}",
                     io_text(&err)
@@ -120,7 +127,7 @@ fn walk_dir(
                 let inner = link_inside(root, dir, name, &rel);
                 match root.stat(&inner) {
                     Ok(st) if st.is_dir() => match root.open_dir(&inner) {
-                        Ok(sub) => enter(root, sub, &path, v, seen, out),
+                        Ok(sub) => enter(root, sub, &path, v, seen, out)?,
                         Err(err) => out.problems.push(format!(
                             "openat({display}, {name}, O_RDONLY): {}",
                             io_text(&err)
@@ -146,7 +153,11 @@ fn walk_dir(
                 }
             }
         }
+        if v.enough(out.files.len()) {
+            return Flow::Break(());
+        }
     }
+    Flow::Continue(())
 }
 
 /// Where the entry `name` (at `rel`) leads inside the root: itself, or, for a link whose
@@ -171,9 +182,9 @@ fn enter(
     v: &dyn Visitor,
     seen: &mut rustc_hash::FxHashSet<(u64, u64)>,
     out: &mut Walk,
-) {
+) -> Flow {
     match dir_stat(&sub) {
-        Ok(st) if !seen.insert((st.dev, st.ino)) => {}
+        Ok(st) if !seen.insert((st.dev, st.ino)) => Flow::Continue(()),
         _ => walk_dir(root, &sub, display, v, seen, out),
     }
 }
