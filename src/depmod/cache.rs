@@ -150,10 +150,23 @@ impl Fingerprint {
         })
     }
 
-    /// Read only the fingerprint of the cache file `name` in `dir` (not the records).
+    /// Read only the fingerprint of the cache file `name` in `dir` (a regular file, not
+    /// through a link): the header and the first block, checksummed as a whole load checks
+    /// them; the records after it are neither read nor checked (a whole load checks them).
+    ///
+    /// The file is mapped, so only the pages of the fingerprint are read (a whole tree's
+    /// cache is megabytes; its fingerprint a few hundred bytes). Mapping is safe here: kabi
+    /// replaces the cache by rename (`Dir::write_atomic`), never rewrites it in place, so
+    /// the mapped file is never truncated under the mapping.
     pub fn load(dir: &crate::root::Dir, name: &std::ffi::OsStr) -> Option<Fingerprint> {
-        let data = dir.read(name, CACHE_CAP).ok()?;
-        let mut r = Reader { data: &data };
+        let (f, st) = dir.open_file(name).ok()?;
+        let data = crate::root::Mapped::new(f, st.size, CACHE_CAP).ok()?;
+        Fingerprint::from_prefix(&data)
+    }
+
+    /// The fingerprint at the start of a cache file's bytes (what follows it is ignored).
+    pub fn from_prefix(data: &[u8]) -> Option<Fingerprint> {
+        let mut r = Reader { data };
         header(&mut r)?;
         Fingerprint::decode(get_block(&mut r)?)
     }
@@ -442,6 +455,43 @@ mod tests {
             assert_eq!(k, k2);
             assert_eq!(s, s2);
         }
+    }
+
+    #[test]
+    fn the_fingerprint_is_read_from_the_prefix_alone() {
+        let c = sample();
+        let bytes = c.encode();
+        let fp_len = c.fingerprint.encode().len();
+        // the start of the records block: header, fingerprint block (u64 + u32 + bytes)
+        let records = 8 + 4 + 4 + build_id().len() + 12 + fp_len;
+        let dir = tempfile::tempdir().unwrap();
+        let d = crate::root::Root::open(dir.path())
+            .unwrap()
+            .open_dir("")
+            .unwrap();
+        // the records block damaged, then cut off: the whole cache is refused, the
+        // fingerprint is still had (so the records were neither read nor checked)
+        let mut bad = bytes.clone();
+        let last = bad.len() - 1;
+        bad[last] ^= 0xff;
+        for damaged in [bad, bytes[..records + 5].to_vec()] {
+            assert!(decode(&damaged).is_none());
+            std::fs::write(dir.path().join("cache"), &damaged).unwrap();
+            assert_eq!(
+                Fingerprint::load(&d, "cache".as_ref()),
+                Some(c.fingerprint.clone())
+            );
+        }
+        // the fingerprint block itself damaged: refused
+        let mut bad = bytes.clone();
+        bad[records - 1] ^= 0x01;
+        std::fs::write(dir.path().join("cache"), &bad).unwrap();
+        assert_eq!(Fingerprint::load(&d, "cache".as_ref()), None);
+        // a link to a good cache is not followed
+        std::fs::write(dir.path().join("real"), &bytes).unwrap();
+        std::fs::remove_file(dir.path().join("cache")).unwrap();
+        std::os::unix::fs::symlink("real", dir.path().join("cache")).unwrap();
+        assert_eq!(Fingerprint::load(&d, "cache".as_ref()), None);
     }
 
     #[test]
