@@ -392,13 +392,11 @@ impl Dir {
     }
 
     fn walk(&self, rel: &Path, create: bool) -> Result<Dir, Error> {
-        let mut cur = Dir {
-            fd: rustix::io::fcntl_dupfd_cloexec(&self.fd, 0)
-                .map_err(|e| Error::io(&self.path, e.into()))?,
-            path: self.path.clone(),
-            rel: self.rel.clone(),
-        };
+        // the directory reached so far; `None` while it is `self` (whose descriptor is
+        // duplicated only when `rel` names nothing below it)
+        let mut opened: Option<Dir> = None;
         for c in rel.components() {
+            let cur = opened.as_ref().unwrap_or(self);
             let name = match c {
                 Component::Normal(n) => n,
                 Component::CurDir => continue,
@@ -421,13 +419,21 @@ impl Dir {
                 r => r,
             };
             let fd = fd.map_err(|e| cur.not_a_dir(name, e))?;
-            cur = Dir {
+            opened = Some(Dir {
                 fd,
                 path: cur.path.join(name),
                 rel: cur.rel.join(name),
-            };
+            });
         }
-        Ok(cur)
+        match opened {
+            Some(d) => Ok(d),
+            None => Ok(Dir {
+                fd: rustix::io::fcntl_dupfd_cloexec(&self.fd, 0)
+                    .map_err(|e| Error::io(&self.path, e.into()))?,
+                path: self.path.clone(),
+                rel: self.rel.clone(),
+            }),
+        }
     }
 
     /// An error for `name`, which was to be a directory: says what it is instead.
@@ -451,6 +457,36 @@ impl Dir {
             rustix::fs::Dir::read_from(&self.fd).map_err(|e| Error::io(&self.path, e.into()))?;
         let mut out = Vec::new();
         while let Some(e) = d.read() {
+            let e = e.map_err(|e| Error::io(&self.path, e.into()))?;
+            let name = e.file_name().to_bytes();
+            if name == b"." || name == b".." {
+                continue;
+            }
+            let name = OsString::from_vec(name.to_vec());
+            let kind = match e.file_type() {
+                FileType::Unknown => match self.lstat(&name) {
+                    Ok(st) => st.kind,
+                    Err(_) => continue, // gone meanwhile
+                },
+                t => Kind::of(t),
+            };
+            out.push(Entry { name, kind });
+        }
+        Ok(out)
+    }
+
+    /// [`Dir::entries`] for a walk that reads each directory once: read from this
+    /// descriptor itself at its current position (all of it, the first time; nothing, a
+    /// second time), with `buf` as the `getdents` buffer (kept between directories), where
+    /// `entries` opens the directory anew for each call.
+    pub fn read_entries(&mut self, buf: &mut Vec<u8>) -> Result<Vec<Entry>, Error> {
+        // room for many entries per `getdents`, and always for the longest name
+        if buf.capacity() < 32 << 10 {
+            buf.reserve(32 << 10);
+        }
+        let mut out = Vec::new();
+        let mut d = rustix::fs::RawDir::new(&self.fd, buf.spare_capacity_mut());
+        while let Some(e) = d.next() {
             let e = e.map_err(|e| Error::io(&self.path, e.into()))?;
             let name = e.file_name().to_bytes();
             if name == b"." || name == b".." {
@@ -1117,7 +1153,15 @@ mod tests {
             e.contains("is a symbolic link where a directory is expected"),
             "{e}"
         );
-        assert!(k.sub("weak-updates").is_err());
+        let e = k.sub("weak-updates").unwrap_err().to_string();
+        assert!(
+            e.contains("is a symbolic link where a directory is expected"),
+            "{e}"
+        );
+        // no component: a descriptor of its own for the same directory
+        let same = k.sub(".").unwrap();
+        assert_eq!(same.rel(), k.rel());
+        assert_eq!(same.entries().unwrap().len(), k.entries().unwrap().len());
         let e = k.create_sub("../x").unwrap_err().to_string();
         assert!(e.contains("leaves its directory"), "{e}");
         // nothing was made outside

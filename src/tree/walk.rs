@@ -49,13 +49,20 @@ pub fn walk(
     seen: &mut rustc_hash::FxHashSet<(u64, u64)>,
     out: &mut Walk,
 ) -> Result<(), String> {
-    let dir = root
+    let mut dir = root
         .open_dir(rel)
         .map_err(|e| format!("could not open directory {display}: {}", io_text(&e)))?;
     if let Ok(st) = dir_stat(&dir) {
         seen.insert((st.dev, st.ino));
     }
-    let _ = walk_dir(root, &dir, display, v, seen, out);
+    let mut w = Walker {
+        root,
+        v,
+        seen,
+        out,
+        buf: Vec::new(),
+    };
+    let _ = w.walk_dir(&mut dir, display);
     Ok(())
 }
 
@@ -75,89 +82,104 @@ fn dir_stat(dir: &Dir) -> std::io::Result<Stat> {
     })
 }
 
-fn walk_dir(
-    root: &Root,
-    dir: &Dir,
-    display: &str,
-    v: &dyn Visitor,
-    seen: &mut rustc_hash::FxHashSet<(u64, u64)>,
-    out: &mut Walk,
-) -> Flow {
-    let entries = match dir.entries() {
-        Ok(e) => e,
-        Err(e) => {
-            out.problems.push(format!(
-                "could not read directory {display}: {}",
-                io_text(&e)
-            ));
-            return Flow::Continue(());
-        }
-    };
-    for e in entries {
-        let Some(name) = e.name_str() else { continue };
-        if v.skip(name) {
-            continue;
-        }
-        let path = format!("{display}/{name}");
-        let rel = dir.rel().join(name);
-        match e.kind {
-            Kind::Dir => match dir.sub(name) {
-                Ok(sub) => enter(root, sub, &path, v, seen, out)?,
-                Err(err) => out.problems.push(format!(
-                    "openat({display}, {name}, O_RDONLY): {}",
-                    io_text(&err)
-                )),
-            },
-            Kind::File => {
-                if v.wants(name) {
-                    match dir.lstat(name) {
-                        Ok(stat) => out.files.push(Walked {
-                            display: path,
-                            rel,
-                            stat,
-                        }),
-                        Err(err) => out.problems.push(format!(
+/// One walk's state: what it walks with and what it found so far.
+struct Walker<'a> {
+    root: &'a Root,
+    v: &'a dyn Visitor,
+    seen: &'a mut rustc_hash::FxHashSet<(u64, u64)>,
+    out: &'a mut Walk,
+    /// The `getdents` buffer, kept from one directory to the next.
+    buf: Vec<u8>,
+}
+
+impl Walker<'_> {
+    fn walk_dir(&mut self, dir: &mut Dir, display: &str) -> Flow {
+        let entries = match dir.read_entries(&mut self.buf) {
+            Ok(e) => e,
+            Err(e) => {
+                self.out.problems.push(format!(
+                    "could not read directory {display}: {}",
+                    io_text(&e)
+                ));
+                return Flow::Continue(());
+            }
+        };
+        let (root, v) = (self.root, self.v);
+        for e in entries {
+            let Some(name) = e.name_str() else { continue };
+            if v.skip(name) {
+                continue;
+            }
+            let path = format!("{display}/{name}");
+            match e.kind {
+                // no link is followed: `sub` opens the one component with O_NOFOLLOW
+                Kind::Dir => match dir.sub(name) {
+                    Ok(sub) => self.enter(sub, &path)?,
+                    Err(err) => self.out.problems.push(format!(
+                        "openat({display}, {name}, O_RDONLY): {}",
+                        io_text(&err)
+                    )),
+                },
+                Kind::File => {
+                    if v.wants(name) {
+                        match dir.lstat(name) {
+                            Ok(stat) => self.out.files.push(Walked {
+                                display: path,
+                                rel: dir.rel().join(name),
+                                stat,
+                            }),
+                            Err(err) => self.out.problems.push(format!(
+                                "fstatat({display}, {name}): {}",
+                                crate::error::errno_text(&err)
+                            )),
+                        }
+                    }
+                }
+                Kind::Symlink | Kind::Other => {
+                    let rel = dir.rel().join(name);
+                    let inner = link_inside(root, dir, name, &rel);
+                    match root.stat(&inner) {
+                        Ok(st) if st.is_dir() => match root.open_dir(&inner) {
+                            Ok(sub) => self.enter(sub, &path)?,
+                            Err(err) => self.out.problems.push(format!(
+                                "openat({display}, {name}, O_RDONLY): {}",
+                                io_text(&err)
+                            )),
+                        },
+                        Ok(st) if st.is_file() => {
+                            if v.wants(name) {
+                                self.out.files.push(Walked {
+                                    display: path,
+                                    rel: inner,
+                                    stat: st,
+                                });
+                            }
+                        }
+                        Ok(st) => self.out.problems.push(format!(
+                            "unsupported file type {path}: {:o}",
+                            st.mode & 0o170000
+                        )),
+                        Err(err) => self.out.problems.push(format!(
                             "fstatat({display}, {name}): {}",
                             crate::error::errno_text(&err)
                         )),
                     }
                 }
             }
-            Kind::Symlink | Kind::Other => {
-                let inner = link_inside(root, dir, name, &rel);
-                match root.stat(&inner) {
-                    Ok(st) if st.is_dir() => match root.open_dir(&inner) {
-                        Ok(sub) => enter(root, sub, &path, v, seen, out)?,
-                        Err(err) => out.problems.push(format!(
-                            "openat({display}, {name}, O_RDONLY): {}",
-                            io_text(&err)
-                        )),
-                    },
-                    Ok(st) if st.is_file() => {
-                        if v.wants(name) {
-                            out.files.push(Walked {
-                                display: path,
-                                rel: inner,
-                                stat: st,
-                            });
-                        }
-                    }
-                    Ok(st) => out.problems.push(format!(
-                        "unsupported file type {path}: {:o}",
-                        st.mode & 0o170000
-                    )),
-                    Err(err) => out.problems.push(format!(
-                        "fstatat({display}, {name}): {}",
-                        crate::error::errno_text(&err)
-                    )),
-                }
+            if v.enough(self.out.files.len()) {
+                return Flow::Break(());
             }
         }
-        if v.enough(out.files.len()) {
-            return Flow::Break(());
+        Flow::Continue(())
+    }
+
+    /// Enter a subdirectory unless it was entered before (a loop or a second link to it).
+    fn enter(&mut self, mut sub: Dir, display: &str) -> Flow {
+        match dir_stat(&sub) {
+            Ok(st) if !self.seen.insert((st.dev, st.ino)) => Flow::Continue(()),
+            _ => self.walk_dir(&mut sub, display),
         }
     }
-    Flow::Continue(())
 }
 
 /// Where the entry `name` (at `rel`) leads inside the root: itself, or, for a link whose
@@ -172,21 +194,6 @@ fn link_inside(root: &Root, dir: &Dir, name: &str, rel: &Path) -> PathBuf {
         return inner;
     }
     rel.to_path_buf()
-}
-
-/// Enter a subdirectory unless it was entered before (a loop or a second link to it).
-fn enter(
-    root: &Root,
-    sub: Dir,
-    display: &str,
-    v: &dyn Visitor,
-    seen: &mut rustc_hash::FxHashSet<(u64, u64)>,
-    out: &mut Walk,
-) -> Flow {
-    match dir_stat(&sub) {
-        Ok(st) if !seen.insert((st.dev, st.ino)) => Flow::Continue(()),
-        _ => walk_dir(root, &sub, display, v, seen, out),
-    }
 }
 
 /// An error of kabi's as C's `%m` would print it.
@@ -210,6 +217,70 @@ mod tests {
         fn wants(&self, name: &str) -> bool {
             name.ends_with(".ko")
         }
+    }
+
+    /// The order of a depth-first walk in `readdir` order, as `std::fs::read_dir` lists.
+    fn reference(dir: &Path, shown: &str, out: &mut Vec<String>) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let e = e.unwrap();
+            let name = e.file_name().into_string().unwrap();
+            let t = e.file_type().unwrap();
+            if name == "build" {
+                continue;
+            }
+            if t.is_dir() {
+                reference(&e.path(), &format!("{shown}/{name}"), out);
+            } else if t.is_file() && name.ends_with(".ko") {
+                out.push(format!("{shown}/{name}"));
+            }
+        }
+    }
+
+    #[test]
+    fn walks_in_readdir_order_through_large_directories() {
+        let t = tempfile::tempdir().unwrap();
+        let r = t.path();
+        // more entries than one getdents buffer holds, names long enough to fill it
+        let long = "x".repeat(200);
+        for d in ["k/a", "k/b/c", "k/build/d", "k/e"] {
+            std::fs::create_dir_all(r.join(d)).unwrap();
+        }
+        for i in 0..600 {
+            std::fs::write(r.join(format!("k/a/{long}{i}.ko")), b"x").unwrap();
+        }
+        for f in [
+            "k/b/c/m.ko",
+            "k/b/n.ko",
+            "k/build/d/no.ko",
+            "k/e/o.ko",
+            "k/p.ko",
+            "k/q.txt",
+        ] {
+            std::fs::write(r.join(f), b"x").unwrap();
+        }
+        let mut want = Vec::new();
+        reference(&r.join("k"), "/k", &mut want);
+        assert_eq!(want.len(), 604);
+        let root = Root::open(r).unwrap();
+        let mut w = Walk::default();
+        walk(
+            &root,
+            Path::new("k"),
+            "/k",
+            &Ko,
+            &mut Default::default(),
+            &mut w,
+        )
+        .unwrap();
+        let got: Vec<&str> = w.files.iter().map(|f| f.display.as_str()).collect();
+        assert_eq!(got, want);
+        assert!(w.problems.is_empty(), "{:?}", w.problems);
+        // a directory is read once from its own descriptor: a second read finds nothing
+        let mut d = root.open_dir("k/a").unwrap();
+        let mut buf = Vec::new();
+        assert_eq!(d.read_entries(&mut buf).unwrap().len(), 600);
+        assert!(d.read_entries(&mut buf).unwrap().is_empty());
+        assert_eq!(d.entries().unwrap().len(), 600, "entries reads anew");
     }
 
     #[test]
