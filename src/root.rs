@@ -703,7 +703,24 @@ impl Dir {
         data: &[u8],
         mode: u32,
     ) -> Result<(), Error> {
-        let name = name.as_ref();
+        self.replace(name.as_ref(), data, mode, true)
+    }
+
+    /// [`Dir::write_atomic`] for a derived file that every reader checks (a checksum) and
+    /// rebuilds when it is wrong, such as depmod's scan cache: replaced by rename the same way
+    /// (a link at `name` is replaced, never written through; a reader sees the old file or
+    /// the new one, whole), but nothing is flushed, which costs milliseconds of journal
+    /// commit. After a power loss it may be the old file, the new one, or empty or damaged.
+    pub fn write_unflushed(
+        &self,
+        name: impl AsRef<Path>,
+        data: &[u8],
+        mode: u32,
+    ) -> Result<(), Error> {
+        self.replace(name.as_ref(), data, mode, false)
+    }
+
+    fn replace(&self, name: &Path, data: &[u8], mode: u32, flush: bool) -> Result<(), Error> {
         let shown = self.show(name);
         let n = one_name(name).map_err(|e| Error::io(&shown, e))?;
         let tmp = temp_name(n);
@@ -719,7 +736,9 @@ impl Dir {
             f.write_all(data)?;
             // the mode asked for, whatever the umask
             rustix::fs::fchmod(&f, Mode::from_raw_mode(mode))?;
-            f.sync_data()?;
+            if flush {
+                f.sync_data()?;
+            }
             drop(f);
             crate::crash::point();
             rustix::fs::renameat(&self.fd, &tmp, &self.fd, n)?;
@@ -728,6 +747,9 @@ impl Dir {
         if let Err(e) = result {
             let _ = rustix::fs::unlinkat(&self.fd, &tmp, AtFlags::empty());
             return Err(Error::io(shown, e));
+        }
+        if !flush {
+            return Ok(());
         }
         self.sync().map_err(|e| Error::io(&self.path, e))
     }
@@ -1179,6 +1201,16 @@ mod tests {
         k.write_atomic("modules.dep", b"new", 0o644).unwrap();
         assert_eq!(std::fs::read(outside.join("secret")).unwrap(), b"outside");
         assert_eq!(k.read("modules.dep", 10).unwrap(), b"new");
+        // the same without flushing
+        symlink(
+            outside.join("secret"),
+            r.join("usr/lib/modules/k/modules.kabi-cache"),
+        )
+        .unwrap();
+        k.write_unflushed("modules.kabi-cache", b"derived", 0o644)
+            .unwrap();
+        assert_eq!(std::fs::read(outside.join("secret")).unwrap(), b"outside");
+        assert_eq!(k.read("modules.kabi-cache", 10).unwrap(), b"derived");
         assert!(k.entries().unwrap().iter().all(|e| !is_temp_name(&e.name)));
     }
 

@@ -431,7 +431,10 @@ impl Run<'_> {
                 .collect(),
         };
         crate::crash::point();
-        if let Err(e) = cdir.write_atomic(cname, &cache.encode(), 0o644) {
+        // not flushed: the cache is checked on every read and rebuilt when wrong, and the
+        // outputs it describes were flushed before it (after a power loss an old cache's
+        // fingerprint names files that were replaced since: the next run rebuilds)
+        if let Err(e) = cdir.write_unflushed(cname, &cache.encode(), 0o644) {
             (self.log)(&Message::Warning(format!(
                 "could not write the scan cache: {e}"
             )));
