@@ -1,17 +1,29 @@
 #![no_main]
 //! The scan cache decoder on arbitrary bytes: never panics; what it accepts re-encodes to
 //! something that decodes to the same entries; the fingerprint read alone from the prefix
-//! never panics and agrees with the whole decode whenever that accepts the bytes.
+//! never panics and agrees with the whole decode whenever that accepts the bytes; the lazy
+//! reader (`Stored`: checked and indexed whole, each record decoded when asked for) accepts
+//! exactly what the whole decode accepts and gives the same records.
 
 use kabi::depmod::cache;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let prefix = cache::Fingerprint::from_prefix(data);
-    if let Some(c) = cache::decode(data) {
-        let again = cache::decode(&c.encode()).expect("our own encoding decodes");
-        assert_eq!(again.entries.len(), c.entries.len());
-        assert_eq!(again.fingerprint, c.fingerprint);
-        assert_eq!(prefix.as_ref(), Some(&c.fingerprint));
+    let stored = cache::Stored::parse(data.to_vec().into());
+    match cache::decode(data) {
+        Some(c) => {
+            let again = cache::decode(&c.encode()).expect("our own encoding decodes");
+            assert_eq!(again.entries.len(), c.entries.len());
+            assert_eq!(again.fingerprint, c.fingerprint);
+            assert_eq!(prefix.as_ref(), Some(&c.fingerprint));
+            let stored = stored.expect("the lazy reader accepts what decode accepts");
+            assert_eq!(stored.len(), c.entries.len());
+            assert_eq!(stored.fingerprint, c.fingerprint);
+            for (path, (key, scanned)) in &c.entries {
+                assert_eq!(stored.get(path, key).as_ref(), Some(scanned));
+            }
+        }
+        None => assert!(stored.is_err(), "the lazy reader refuses what decode refuses"),
     }
 });

@@ -216,35 +216,6 @@ impl Cache {
             .map(|(_, s)| s.clone())
     }
 
-    /// Read the cache file `name` in `dir` (a regular file, not through a link); anything
-    /// unusable gives an empty cache and the reason (the run then writes a new one).
-    pub fn load(dir: &crate::root::Dir, name: &std::ffi::OsStr) -> (Cache, Option<String>) {
-        let shown = dir.show(name);
-        match dir.read(name, CACHE_CAP) {
-            Ok(data) => match decode(&data) {
-                Some(c) => (c, None),
-                // another kabi build's cache (an upgrade): rebuilt without a word
-                None if is_foreign(&data) => (Cache::default(), None),
-                None => (
-                    Cache::default(),
-                    Some(format!(
-                        "{}: not a valid kabi scan cache; rebuilding it",
-                        shown.display()
-                    )),
-                ),
-            },
-            Err(crate::Error::Io { source, .. })
-                if source.kind() == std::io::ErrorKind::NotFound =>
-            {
-                (Cache::default(), None)
-            }
-            Err(e) => (
-                Cache::default(),
-                Some(format!("{e}; rebuilding the scan cache")),
-            ),
-        }
-    }
-
     pub fn encode(&self) -> Vec<u8> {
         let mut p = Vec::with_capacity(self.entries.len() * 512);
         put_u32(&mut p, self.entries.len() as u32);
@@ -280,13 +251,133 @@ impl Cache {
                 }
             }
         }
-        let mut out = Vec::with_capacity(p.len() + 64);
-        out.extend_from_slice(MAGIC);
-        put_u32(&mut out, FORMAT);
-        put_str(&mut out, build_id());
-        put_block(&mut out, &self.fingerprint.encode());
-        put_block(&mut out, &p);
-        out
+        let mut block = Vec::with_capacity(p.len() + 12);
+        put_block(&mut block, &p);
+        encode_file(&self.fingerprint, &block)
+    }
+
+    /// The encoding of a cache of exactly the entries of `stored` (the same paths, keys and
+    /// results) with this fingerprint: `stored`'s records block is taken as it is, not
+    /// encoded anew. (`stored` must have been loaded from a file, not be empty.)
+    pub fn encode_reusing(&self, stored: &Stored) -> Vec<u8> {
+        encode_file(&self.fingerprint, &stored.data[stored.payload.clone()])
+    }
+}
+
+/// Header, fingerprint block, and the records block as given (length, CRC and bytes).
+fn encode_file(fingerprint: &Fingerprint, records: &[u8]) -> Vec<u8> {
+    let fp = fingerprint.encode();
+    let mut out = Vec::with_capacity(records.len() + fp.len() + 128);
+    out.extend_from_slice(MAGIC);
+    put_u32(&mut out, FORMAT);
+    put_str(&mut out, build_id());
+    put_block(&mut out, &fp);
+    out.extend_from_slice(records);
+    out
+}
+
+/// A cache file as read: its bytes (mapped, see [`Fingerprint::load`] for why that is
+/// safe), checked whole when loaded (checksums, and the structure of every record), but
+/// each record decoded only when asked for, by the parallel scan that uses it.
+pub struct Stored {
+    data: crate::root::Mapped,
+    pub fingerprint: Fingerprint,
+    /// Per path: the file's key and where its state byte and record are in `data`.
+    index: FxHashMap<String, (FileKey, std::ops::Range<usize>)>,
+    /// The records block (length, CRC and bytes) in `data`.
+    payload: std::ops::Range<usize>,
+}
+
+impl Default for Stored {
+    fn default() -> Stored {
+        Stored {
+            data: Vec::new().into(),
+            fingerprint: Fingerprint::default(),
+            index: FxHashMap::default(),
+            payload: 0..0,
+        }
+    }
+}
+
+impl std::fmt::Debug for Stored {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Stored({} files, {:?})", self.index.len(), self.data)
+    }
+}
+
+impl Stored {
+    /// Check a cache file's bytes and index its records; `None` unless everything checks out
+    /// (the same bytes [`decode`] accepts).
+    pub fn parse(data: crate::root::Mapped) -> Result<Stored, crate::root::Mapped> {
+        match index(&data) {
+            Some((fingerprint, index, payload)) => Ok(Stored {
+                data,
+                fingerprint,
+                index,
+                payload,
+            }),
+            None => Err(data),
+        }
+    }
+
+    /// Read the cache file `name` in `dir` (a regular file, not through a link); anything
+    /// unusable gives an empty cache and the reason (the run then writes a new one).
+    pub fn load(dir: &crate::root::Dir, name: &std::ffi::OsStr) -> (Stored, Option<String>) {
+        let shown = dir.show(name);
+        let mapped = dir.open_file(name).and_then(|(f, st)| {
+            crate::root::Mapped::new(f, st.size, CACHE_CAP).map_err(|e| crate::Error::io(&shown, e))
+        });
+        match mapped {
+            Ok(data) => match Stored::parse(data) {
+                Ok(c) => (c, None),
+                // another kabi build's cache (an upgrade): rebuilt without a word
+                Err(data) if is_foreign(&data) => (Stored::default(), None),
+                Err(_) => (
+                    Stored::default(),
+                    Some(format!(
+                        "{}: not a valid kabi scan cache; rebuilding it",
+                        shown.display()
+                    )),
+                ),
+            },
+            Err(crate::Error::Io { source, .. })
+                if source.kind() == std::io::ErrorKind::NotFound =>
+            {
+                (Stored::default(), None)
+            }
+            Err(e) => (
+                Stored::default(),
+                Some(format!("{e}; rebuilding the scan cache")),
+            ),
+        }
+    }
+
+    /// How many files it has.
+    pub fn len(&self) -> usize {
+        self.index.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.index.is_empty()
+    }
+
+    /// The cached result for `path` if the file is still the same.
+    pub fn get(&self, path: &str, key: &FileKey) -> Option<Scanned> {
+        let (k, at) = self.index.get(path)?;
+        if k != key {
+            return None;
+        }
+        record(&mut Reader {
+            data: self.data.get(at.clone())?,
+        })
+    }
+
+    /// Every entry, decoded.
+    pub fn entries(&self) -> FxHashMap<String, (FileKey, Scanned)> {
+        self.index
+            .iter()
+            .filter_map(|(p, (k, _))| Some((p.clone(), (*k, self.get(p, k)?))))
+            .collect()
     }
 }
 
@@ -327,6 +418,10 @@ impl<'a> Reader<'a> {
         let n = self.u32()? as usize;
         std::str::from_utf8(self.take(n)?).ok().map(str::to_string)
     }
+    fn skip_str(&mut self) -> Option<()> {
+        let n = self.u32()? as usize;
+        std::str::from_utf8(self.take(n)?).ok().map(|_| ())
+    }
     /// A count that cannot exceed what is left (each item takes at least `min` bytes).
     fn count(&mut self, min: usize) -> Option<usize> {
         let n = self.u32()? as usize;
@@ -336,56 +431,115 @@ impl<'a> Reader<'a> {
 
 /// Decode a cache file; `None` unless everything checks out.
 pub fn decode(data: &[u8]) -> Option<Cache> {
+    let (fingerprint, index, _) = index(data)?;
+    let mut entries = FxHashMap::default();
+    entries.reserve(index.len());
+    for (path, (key, at)) in index {
+        let scanned = record(&mut Reader {
+            data: data.get(at)?,
+        })?;
+        entries.insert(path, (key, scanned));
+    }
+    Some(Cache {
+        entries,
+        fingerprint,
+    })
+}
+
+/// The fingerprint of a cache file, where each path's state byte and record are, and where
+/// its records block is: every checksum and the structure of every record checked (counts,
+/// lengths, UTF-8, state and key bytes), nothing but the paths allocated.
+#[allow(clippy::type_complexity)]
+fn index(
+    data: &[u8],
+) -> Option<(
+    Fingerprint,
+    FxHashMap<String, (FileKey, std::ops::Range<usize>)>,
+    std::ops::Range<usize>,
+)> {
     let mut r = Reader { data };
     header(&mut r)?;
     let fingerprint = Fingerprint::decode(get_block(&mut r)?)?;
+    let block_start = data.len() - r.data.len();
     let payload = get_block(&mut r)?;
     if !r.data.is_empty() {
         return None;
     }
+    let payload_start = data.len() - payload.len();
     let mut r = Reader { data: payload };
     let n = r.count(50)?;
-    let mut entries = FxHashMap::default();
-    entries.reserve(n);
+    let mut index = FxHashMap::default();
+    index.reserve(n);
     for _ in 0..n {
         let path = r.str()?;
         let key = get_key(&mut r)?;
-        let scanned = match r.u8()? {
-            1 => Err(r.str()?),
-            0 => {
-                let ne = r.count(12)?;
-                let mut exports = Vec::with_capacity(ne);
-                for _ in 0..ne {
-                    exports.push((r.str()?, r.u64()?));
-                }
-                let nd = r.count(13)?;
-                let mut deps = Vec::with_capacity(nd);
-                for _ in 0..nd {
-                    deps.push(DepSymbol {
-                        name: r.str()?,
-                        crc: r.u64()?,
-                        weak: r.u8()? != 0,
-                    });
-                }
-                let ni = r.count(5)?;
-                let mut info = Vec::with_capacity(ni);
-                for _ in 0..ni {
-                    info.push((InfoKey::from_u8(r.u8()?)?, r.str()?));
-                }
-                Ok(Arc::new(Record {
-                    exports,
-                    deps,
-                    info,
-                }))
-            }
-            _ => return None,
-        };
-        entries.insert(path, (key, scanned));
+        let start = payload_start + (payload.len() - r.data.len());
+        skip_record(&mut r)?;
+        let end = payload_start + (payload.len() - r.data.len());
+        index.insert(path, (key, start..end));
     }
-    r.data.is_empty().then_some(Cache {
-        entries,
-        fingerprint,
-    })
+    r.data
+        .is_empty()
+        .then_some((fingerprint, index, block_start..data.len()))
+}
+
+/// Past one state byte and record, checking them as [`record`] decodes them.
+fn skip_record(r: &mut Reader) -> Option<()> {
+    match r.u8()? {
+        1 => r.skip_str(),
+        0 => {
+            for _ in 0..r.count(12)? {
+                r.skip_str()?;
+                r.u64()?;
+            }
+            for _ in 0..r.count(13)? {
+                r.skip_str()?;
+                r.u64()?;
+                r.u8()?;
+            }
+            for _ in 0..r.count(5)? {
+                InfoKey::from_u8(r.u8()?)?;
+                r.skip_str()?;
+            }
+            Some(())
+        }
+        _ => None,
+    }
+}
+
+/// One state byte and record, which must be all of `r`.
+fn record(r: &mut Reader) -> Option<Scanned> {
+    let scanned = match r.u8()? {
+        1 => Err(r.str()?),
+        0 => {
+            let ne = r.count(12)?;
+            let mut exports = Vec::with_capacity(ne);
+            for _ in 0..ne {
+                exports.push((r.str()?, r.u64()?));
+            }
+            let nd = r.count(13)?;
+            let mut deps = Vec::with_capacity(nd);
+            for _ in 0..nd {
+                deps.push(DepSymbol {
+                    name: r.str()?,
+                    crc: r.u64()?,
+                    weak: r.u8()? != 0,
+                });
+            }
+            let ni = r.count(5)?;
+            let mut info = Vec::with_capacity(ni);
+            for _ in 0..ni {
+                info.push((InfoKey::from_u8(r.u8()?)?, r.str()?));
+            }
+            Ok(Arc::new(Record {
+                exports,
+                deps,
+                info,
+            }))
+        }
+        _ => return None,
+    };
+    r.data.is_empty().then_some(scanned)
 }
 
 #[cfg(test)]
@@ -447,8 +601,8 @@ mod tests {
         huge[at..at + 8].copy_from_slice(&(1u64 << 40).to_le_bytes());
         std::fs::write(&f, &huge).unwrap();
         assert_eq!(Fingerprint::load(&d2, "cache".as_ref()), None);
-        let (empty, why) = Cache::load(&d2, "cache".as_ref());
-        assert!(empty.entries.is_empty() && why.is_some());
+        let (empty, why) = Stored::load(&d2, "cache".as_ref());
+        assert!(empty.is_empty() && why.is_some());
         assert_eq!(d.entries.len(), 2);
         for (p, (k, s)) in &c.entries {
             let (k2, s2) = &d.entries[p];
@@ -492,6 +646,33 @@ mod tests {
         std::fs::remove_file(dir.path().join("cache")).unwrap();
         std::os::unix::fs::symlink("real", dir.path().join("cache")).unwrap();
         assert_eq!(Fingerprint::load(&d, "cache".as_ref()), None);
+    }
+
+    #[test]
+    fn stored_records_are_decoded_when_asked_and_reused_as_written() {
+        let c = sample();
+        let bytes = c.encode();
+        let s = Stored::parse(bytes.clone().into()).expect("parses");
+        assert_eq!(s.len(), 2);
+        assert_eq!(s.fingerprint, c.fingerprint);
+        for (p, (k, want)) in &c.entries {
+            assert_eq!(s.get(p, k).as_ref(), Some(want));
+            let other = FileKey { size: 11, ..*k };
+            assert_eq!(s.get(p, &other), None, "another state of the file");
+        }
+        assert_eq!(s.get("/c.ko", &c.entries["/a.ko"].0), None);
+        assert_eq!(s.entries().len(), 2);
+        // the records block reused with another fingerprint: the bytes a new encoding gives
+        let mut next = c.clone();
+        next.fingerprint.inputs = 43;
+        next.fingerprint.messages.clear();
+        assert_eq!(next.encode_reusing(&s), next.encode());
+        // whatever the whole decode refuses, parse refuses
+        for i in 0..bytes.len() {
+            let mut b = bytes.clone();
+            b[i] ^= 0x40;
+            assert!(Stored::parse(b.into()).is_err(), "flip at {i} accepted");
+        }
     }
 
     #[test]

@@ -10,7 +10,7 @@ pub mod scan;
 use crate::error::Error;
 use crate::root::{Dir, Lock, Root};
 use crate::tree::config::DepmodConfig;
-use cache::{Cache, FileKey, Scanned};
+use cache::{Cache, FileKey, Scanned, Stored};
 use graph::{Graph, KernelSymbols, Message, ModuleIn, Settings};
 use rayon::prelude::*;
 use std::io::Write;
@@ -258,7 +258,7 @@ pub fn run_locked(
     write_outputs(&kdir, &files_out, &mut run.summary)?;
     run.phase("write");
     let new_cache = match &cache_at {
-        Some((cdir, cname)) => run.write_cache(cdir, cname, &kdir, inputs, new_cache),
+        Some((cdir, cname)) => run.write_cache(cdir, cname, &kdir, inputs, new_cache, &old),
         None => new_cache,
     };
     // freeing a whole tree's records costs milliseconds: do it off the caller's path (a
@@ -350,23 +350,23 @@ impl Run<'_> {
         chosen: &ChosenFiles,
         cache_at: Option<&(Dir, std::ffi::OsString)>,
         msgs: &mut Vec<Message>,
-    ) -> (Cache, Cache, Vec<ModuleIn>) {
+    ) -> (Stored, Cache, Vec<ModuleIn>) {
         let old = match cache_at {
             Some((cdir, cname)) => {
-                let (c, why) = Cache::load(cdir, cname);
+                let (c, why) = Stored::load(cdir, cname);
                 if let Some(why) = why {
                     (self.log)(&Message::Warning(why)); // about this run only: not replayed
                 }
                 c
             }
-            None => Cache::default(),
+            None => Stored::default(),
         };
         self.phase("load cache");
         let scanned = scan_files(self.root, chosen, &old, self.opts.progress);
         self.phase("scan");
         let mut new_cache = Cache::default();
         if !self.opts.modules.is_empty() {
-            new_cache.entries = old.entries.clone();
+            new_cache.entries = old.entries();
         }
         let mut mods = Vec::with_capacity(chosen.files.len());
         for (f, (result, hit)) in chosen.files.iter().zip(scanned) {
@@ -414,6 +414,7 @@ impl Run<'_> {
         kdir: &Dir,
         inputs: u64,
         mut cache: Cache,
+        old: &Stored,
     ) -> Cache {
         cache.fingerprint = cache::Fingerprint {
             inputs,
@@ -434,7 +435,15 @@ impl Run<'_> {
         // not flushed: the cache is checked on every read and rebuilt when wrong, and the
         // outputs it describes were flushed before it (after a power loss an old cache's
         // fingerprint names files that were replaced since: the next run rebuilds)
-        if let Err(e) = cdir.write_unflushed(cname, &cache.encode(), 0o644) {
+        // every file came from the old cache, and it has no other: its records block is
+        // what encoding them would give
+        let same = self.summary.scanned == 0 && !old.is_empty() && cache.entries.len() == old.len();
+        let bytes = if same {
+            cache.encode_reusing(old)
+        } else {
+            cache.encode()
+        };
+        if let Err(e) = cdir.write_unflushed(cname, &bytes, 0o644) {
             (self.log)(&Message::Warning(format!(
                 "could not write the scan cache: {e}"
             )));
@@ -758,7 +767,7 @@ pub use crate::error::errno_text;
 pub fn scan_files(
     root: &Root,
     chosen: &ChosenFiles,
-    cache: &Cache,
+    cache: &Stored,
     progress: bool,
 ) -> Vec<(Scanned, bool)> {
     let done = AtomicUsize::new(0);
@@ -781,7 +790,7 @@ pub fn scan_files(
     })
 }
 
-fn scan_one(root: &Root, f: &Chosen, cache: &Cache) -> (Scanned, bool) {
+fn scan_one(root: &Root, f: &Chosen, cache: &Stored) -> (Scanned, bool) {
     let key = match &f.key {
         Ok(k) => k,
         Err(e) => return (Err(e.clone()), false),
@@ -1023,7 +1032,7 @@ pub fn dep_lines_in(root: &Root, kver: &str) -> Vec<String> {
             .collect(),
         config: String::new(),
     };
-    let scanned = scan_files(root, &chosen, &Cache::default(), false);
+    let scanned = scan_files(root, &chosen, &Stored::default(), false);
     let mods: Vec<ModuleIn> = chosen
         .files
         .iter()
