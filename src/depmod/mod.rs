@@ -258,7 +258,11 @@ pub fn run_locked(
     write_outputs(&kdir, &files_out, &mut run.summary)?;
     run.phase("write");
     let new_cache = match &cache_at {
-        Some((cdir, cname)) => run.write_cache(cdir, cname, &kdir, inputs, new_cache, &old),
+        Some((cdir, cname)) => {
+            let c = run.write_cache(cdir, cname, &kdir, inputs, new_cache, &old);
+            run.phase("cache");
+            c
+        }
         None => new_cache,
     };
     // freeing a whole tree's records costs milliseconds: do it off the caller's path (a
@@ -969,6 +973,9 @@ pub fn up_to_date(root: &Root, rel: &Path, dirname: &str) -> Result<bool, String
         }
         fn wants(&self, name: &str) -> bool {
             crate::module::strip_module_ext(name).is_some()
+        }
+        fn parallel(&self) -> bool {
+            true
         }
     }
     let dir = root

@@ -292,6 +292,9 @@ impl walk::Visitor for DepmodConfig {
     fn wants(&self, name: &str) -> bool {
         crate::module::strip_module_ext(name).is_some()
     }
+    fn parallel(&self) -> bool {
+        true
+    }
 }
 
 #[cfg(test)]

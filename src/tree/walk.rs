@@ -19,13 +19,19 @@ pub struct Walked {
 }
 
 /// What to do with each entry.
-pub trait Visitor {
+pub trait Visitor: Sync {
     /// Skip this entry name (at any depth)?
     fn skip(&self, name: &str) -> bool;
     /// Is this a file of interest (by its name)?
     fn wants(&self, name: &str) -> bool;
     /// Stop the walk once this many files were found? (By default it goes to the end.)
     fn enough(&self, _found: usize) -> bool {
+        false
+    }
+    /// Walk subdirectories in parallel? (The result is the same as a serial walk's; a visitor
+    /// that stops early with [`Visitor::enough`] must say no: the parallel walk reads it
+    /// all.)
+    fn parallel(&self) -> bool {
         false
     }
 }
@@ -52,8 +58,15 @@ pub fn walk(
     let mut dir = root
         .open_dir(rel)
         .map_err(|e| format!("could not open directory {display}: {}", io_text(&e)))?;
-    if let Ok(st) = dir_stat(&dir) {
-        seen.insert((st.dev, st.ino));
+    let key = dir_stat(&dir).ok().map(|st| (st.dev, st.ino));
+    if let Some(k) = key {
+        seen.insert(k);
+    }
+    if v.parallel() {
+        let ctx = Ctx { root, v };
+        let items = ctx.items(dir, display, &Chain { key, up: None });
+        replay_items(items, seen, out);
+        return Ok(());
     }
     let mut w = Walker {
         root,
@@ -104,69 +117,18 @@ impl Walker<'_> {
                 return Flow::Continue(());
             }
         };
-        let (root, v) = (self.root, self.v);
-        for e in entries {
-            let Some(name) = e.name_str() else { continue };
-            if v.skip(name) {
-                continue;
+        let ctx = Ctx {
+            root: self.root,
+            v: self.v,
+        };
+        for e in &entries {
+            match ctx.step(dir, display, e) {
+                Step::Nothing => {}
+                Step::File(w) => self.out.files.push(w),
+                Step::Problem(p) => self.out.problems.push(p),
+                Step::Enter(sub, path) => self.enter(sub, &path)?,
             }
-            let path = format!("{display}/{name}");
-            match e.kind {
-                // no link is followed: `sub` opens the one component with O_NOFOLLOW
-                Kind::Dir => match dir.sub(name) {
-                    Ok(sub) => self.enter(sub, &path)?,
-                    Err(err) => self.out.problems.push(format!(
-                        "openat({display}, {name}, O_RDONLY): {}",
-                        io_text(&err)
-                    )),
-                },
-                Kind::File => {
-                    if v.wants(name) {
-                        match dir.lstat(name) {
-                            Ok(stat) => self.out.files.push(Walked {
-                                display: path,
-                                rel: dir.rel().join(name),
-                                stat,
-                            }),
-                            Err(err) => self.out.problems.push(format!(
-                                "fstatat({display}, {name}): {}",
-                                crate::error::errno_text(&err)
-                            )),
-                        }
-                    }
-                }
-                Kind::Symlink | Kind::Other => {
-                    let rel = dir.rel().join(name);
-                    let inner = link_inside(root, dir, name, &rel);
-                    match root.stat(&inner) {
-                        Ok(st) if st.is_dir() => match root.open_dir(&inner) {
-                            Ok(sub) => self.enter(sub, &path)?,
-                            Err(err) => self.out.problems.push(format!(
-                                "openat({display}, {name}, O_RDONLY): {}",
-                                io_text(&err)
-                            )),
-                        },
-                        Ok(st) if st.is_file() => {
-                            if v.wants(name) {
-                                self.out.files.push(Walked {
-                                    display: path,
-                                    rel: inner,
-                                    stat: st,
-                                });
-                            }
-                        }
-                        Ok(st) => self.out.problems.push(format!(
-                            "unsupported file type {path}: {:o}",
-                            st.mode & 0o170000
-                        )),
-                        Err(err) => self.out.problems.push(format!(
-                            "fstatat({display}, {name}): {}",
-                            crate::error::errno_text(&err)
-                        )),
-                    }
-                }
-            }
-            if v.enough(self.out.files.len()) {
+            if self.v.enough(self.out.files.len()) {
                 return Flow::Break(());
             }
         }
@@ -178,6 +140,187 @@ impl Walker<'_> {
         match dir_stat(&sub) {
             Ok(st) if !self.seen.insert((st.dev, st.ino)) => Flow::Continue(()),
             _ => self.walk_dir(&mut sub, display),
+        }
+    }
+}
+
+/// What one walk reads with.
+#[derive(Clone, Copy)]
+struct Ctx<'a> {
+    root: &'a Root,
+    v: &'a dyn Visitor,
+}
+
+/// What one directory entry gives.
+enum Step {
+    Nothing,
+    File(Walked),
+    Problem(String),
+    /// A directory to enter (unless entered before), and its path as shown.
+    Enter(Dir, String),
+}
+
+impl Ctx<'_> {
+    /// The entry `e` of `dir` (shown as `display`): files are stat'ed, directories opened.
+    fn step(&self, dir: &Dir, display: &str, e: &crate::root::Entry) -> Step {
+        let (root, v) = (self.root, self.v);
+        let Some(name) = e.name_str() else {
+            return Step::Nothing;
+        };
+        if v.skip(name) {
+            return Step::Nothing;
+        }
+        let path = format!("{display}/{name}");
+        match e.kind {
+            // no link is followed: `sub` opens the one component with O_NOFOLLOW
+            Kind::Dir => match dir.sub(name) {
+                Ok(sub) => Step::Enter(sub, path),
+                Err(err) => Step::Problem(format!(
+                    "openat({display}, {name}, O_RDONLY): {}",
+                    io_text(&err)
+                )),
+            },
+            Kind::File if !v.wants(name) => Step::Nothing,
+            Kind::File => match dir.lstat(name) {
+                Ok(stat) => Step::File(Walked {
+                    display: path,
+                    rel: dir.rel().join(name),
+                    stat,
+                }),
+                Err(err) => Step::Problem(format!(
+                    "fstatat({display}, {name}): {}",
+                    crate::error::errno_text(&err)
+                )),
+            },
+            Kind::Symlink | Kind::Other => {
+                let rel = dir.rel().join(name);
+                let inner = link_inside(root, dir, name, &rel);
+                match root.stat(&inner) {
+                    Ok(st) if st.is_dir() => match root.open_dir(&inner) {
+                        Ok(sub) => Step::Enter(sub, path),
+                        Err(err) => Step::Problem(format!(
+                            "openat({display}, {name}, O_RDONLY): {}",
+                            io_text(&err)
+                        )),
+                    },
+                    Ok(st) if st.is_file() => match v.wants(name) {
+                        true => Step::File(Walked {
+                            display: path,
+                            rel: inner,
+                            stat: st,
+                        }),
+                        false => Step::Nothing,
+                    },
+                    Ok(st) => Step::Problem(format!(
+                        "unsupported file type {path}: {:o}",
+                        st.mode & 0o170000
+                    )),
+                    Err(err) => Step::Problem(format!(
+                        "fstatat({display}, {name}): {}",
+                        crate::error::errno_text(&err)
+                    )),
+                }
+            }
+        }
+    }
+}
+
+// The parallel walk. Each directory's entries are handled in parallel (rayon keeps their
+// order), each subdirectory giving a `Node` of what it holds; then the tree of nodes is
+// replayed in `readdir` order against the seen-set, as the serial walk would have met it.
+// While collecting, a directory is cut short only when it is one of its own ancestors (a
+// loop): the serial walk has those in its seen-set too, so the replay skips them the same
+// way. A directory reached twice otherwise (two links to it) is collected twice, and the
+// replay keeps the first, as the serial walk does.
+
+/// The directories above the one being collected (by device and inode).
+struct Chain<'a> {
+    key: Option<(u64, u64)>,
+    up: Option<&'a Chain<'a>>,
+}
+
+impl Chain<'_> {
+    fn has(&self, key: (u64, u64)) -> bool {
+        self.key == Some(key) || self.up.is_some_and(|u| u.has(key))
+    }
+}
+
+/// One directory's findings, in `readdir` order.
+struct Node {
+    key: Option<(u64, u64)>,
+    items: Vec<Item>,
+}
+
+enum Item {
+    File(Walked),
+    Problem(String),
+    Sub(Node),
+}
+
+thread_local! {
+    /// Each thread's `getdents` buffer, kept from one directory to the next.
+    static DIRENT_BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+impl Ctx<'_> {
+    /// What `dir` holds (its subdirectories collected in parallel).
+    fn items(&self, mut dir: Dir, display: &str, chain: &Chain) -> Vec<Item> {
+        use rayon::prelude::*;
+        let entries = DIRENT_BUF.with(|b| dir.read_entries(&mut b.borrow_mut()));
+        let entries = match entries {
+            Ok(e) => e,
+            Err(e) => {
+                return vec![Item::Problem(format!(
+                    "could not read directory {display}: {}",
+                    io_text(&e)
+                ))];
+            }
+        };
+        let steps: Vec<Option<Item>> = entries
+            .par_iter()
+            .with_max_len(16)
+            .map(|e| match self.step(&dir, display, e) {
+                Step::Nothing => None,
+                Step::File(w) => Some(Item::File(w)),
+                Step::Problem(p) => Some(Item::Problem(p)),
+                Step::Enter(sub, path) => Some(Item::Sub(self.node(sub, &path, chain))),
+            })
+            .collect();
+        steps.into_iter().flatten().collect()
+    }
+
+    /// A subdirectory's node: empty when it is one of its own ancestors.
+    fn node(&self, sub: Dir, display: &str, chain: &Chain) -> Node {
+        let key = dir_stat(&sub).ok().map(|st| (st.dev, st.ino));
+        if key.is_some_and(|k| chain.has(k)) {
+            return Node {
+                key,
+                items: Vec::new(),
+            };
+        }
+        let items = self.items(
+            sub,
+            display,
+            &Chain {
+                key,
+                up: Some(chain),
+            },
+        );
+        Node { key, items }
+    }
+}
+
+/// Replay collected findings in order, skipping each directory entered before.
+fn replay_items(items: Vec<Item>, seen: &mut rustc_hash::FxHashSet<(u64, u64)>, out: &mut Walk) {
+    for item in items {
+        match item {
+            Item::File(w) => out.files.push(w),
+            Item::Problem(p) => out.problems.push(p),
+            Item::Sub(n) => {
+                if n.key.is_none_or(|k| seen.insert(k)) {
+                    replay_items(n.items, seen, out);
+                }
+            }
         }
     }
 }
@@ -281,6 +424,78 @@ mod tests {
         assert_eq!(d.read_entries(&mut buf).unwrap().len(), 600);
         assert!(d.read_entries(&mut buf).unwrap().is_empty());
         assert_eq!(d.entries().unwrap().len(), 600, "entries reads anew");
+    }
+
+    struct KoParallel;
+    impl Visitor for KoParallel {
+        fn skip(&self, name: &str) -> bool {
+            Ko.skip(name)
+        }
+        fn wants(&self, name: &str) -> bool {
+            Ko.wants(name)
+        }
+        fn parallel(&self) -> bool {
+            true
+        }
+    }
+
+    /// Files (shown path, path inside the root) and problems of one walk of `k` and then of
+    /// `ext`, sharing the seen-set as a depmod run's walks do.
+    fn walk_twice(root: &Root, v: &dyn Visitor) -> (Vec<(String, PathBuf)>, Vec<String>) {
+        let mut w = Walk::default();
+        let mut seen = Default::default();
+        walk(root, Path::new("k"), "/k", v, &mut seen, &mut w).unwrap();
+        walk(root, Path::new("ext"), "/ext", v, &mut seen, &mut w).unwrap();
+        let files = w.files.into_iter().map(|f| (f.display, f.rel)).collect();
+        (files, w.problems)
+    }
+
+    #[test]
+    fn the_parallel_walk_finds_what_the_serial_walk_finds_in_its_order() {
+        let t = tempfile::tempdir().unwrap();
+        let r = t.path();
+        for d in ["k/a/b/c", "k/d/e", "k/f", "shared/g", "ext/h"] {
+            std::fs::create_dir_all(r.join(d)).unwrap();
+        }
+        for i in 0..40 {
+            std::fs::write(r.join(format!("k/f/m{i}.ko")), b"x").unwrap();
+            std::fs::create_dir(r.join(format!("k/d/e/s{i}"))).unwrap();
+            std::fs::write(r.join(format!("k/d/e/s{i}/n{i}.ko")), b"x").unwrap();
+        }
+        for f in [
+            "k/a/b/c/o.ko",
+            "k/a/p.ko",
+            "shared/g/q.ko",
+            "shared/r.ko",
+            "ext/h/s.ko",
+        ] {
+            std::fs::write(r.join(f), b"x").unwrap();
+        }
+        // loops, the same directory by two links and as itself, links out, broken links
+        symlink("..", r.join("k/a/b/up")).unwrap();
+        symlink("/k", r.join("k/a/top")).unwrap();
+        symlink("/shared", r.join("k/a/one")).unwrap();
+        symlink("../../shared", r.join("k/d/two")).unwrap();
+        symlink("/shared/g", r.join("k/f/three")).unwrap();
+        symlink("/k/a", r.join("ext/again")).unwrap();
+        symlink("/nowhere", r.join("k/d/broken")).unwrap();
+        symlink("/shared/r.ko", r.join("k/f/linked.ko")).unwrap();
+        let root = Root::open(r).unwrap();
+        let serial = walk_twice(&root, &Ko);
+        let parallel = walk_twice(&root, &KoParallel);
+        assert_eq!(parallel, serial);
+        // the shared directory's files once, the problems reported
+        let q = serial
+            .0
+            .iter()
+            .filter(|(d, _)| d.ends_with("/q.ko"))
+            .count();
+        assert_eq!(q, 1, "{:?}", serial.0);
+        assert_eq!(serial.0.len(), 40 + 40 + 6, "{:?}", serial.0);
+        assert_eq!(
+            serial.1,
+            ["fstatat(/k/d, broken): No such file or directory"]
+        );
     }
 
     #[test]
