@@ -277,8 +277,10 @@ fn encode_file(fingerprint: &Fingerprint, records: &[u8]) -> Vec<u8> {
 }
 
 /// A cache file as read: its bytes (mapped, see [`Fingerprint::load`] for why that is
-/// safe), checked whole when loaded (checksums, and the structure of every record), but
-/// each record decoded only when asked for, by the parallel scan that uses it.
+/// safe), checked whole when loaded (checksums, and the structure of every record: counts,
+/// lengths, state and key bytes), but each record decoded only when asked for, by the
+/// parallel scan that uses it. A record that does not decode then (text that is not UTF-8,
+/// which kabi never writes, under a good checksum) is a miss: the file is read again.
 pub struct Stored {
     data: crate::root::Mapped,
     pub fingerprint: Fingerprint,
@@ -306,8 +308,9 @@ impl std::fmt::Debug for Stored {
 }
 
 impl Stored {
-    /// Check a cache file's bytes and index its records; `None` unless everything checks out
-    /// (the same bytes [`decode`] accepts).
+    /// Check a cache file's bytes and index its records: whatever [`decode`] accepts, and
+    /// also files whose only fault is a record's text that is not UTF-8 (that record then
+    /// gives no result).
     pub fn parse(data: crate::root::Mapped) -> Result<Stored, crate::root::Mapped> {
         match index(&data) {
             Some((fingerprint, index, payload)) => Ok(Stored {
@@ -372,7 +375,12 @@ impl Stored {
         })
     }
 
-    /// Every entry, decoded.
+    /// Every path with its key.
+    pub fn keys(&self) -> impl Iterator<Item = (&str, &FileKey)> {
+        self.index.iter().map(|(p, (k, _))| (p.as_str(), k))
+    }
+
+    /// Every entry, decoded (a record that does not decode is left out).
     pub fn entries(&self) -> FxHashMap<String, (FileKey, Scanned)> {
         self.index
             .iter()
@@ -418,9 +426,10 @@ impl<'a> Reader<'a> {
         let n = self.u32()? as usize;
         std::str::from_utf8(self.take(n)?).ok().map(str::to_string)
     }
+    /// Past a string, not checking its UTF-8 (its decoding does).
     fn skip_str(&mut self) -> Option<()> {
         let n = self.u32()? as usize;
-        std::str::from_utf8(self.take(n)?).ok().map(|_| ())
+        self.take(n).map(|_| ())
     }
     /// A count that cannot exceed what is left (each item takes at least `min` bytes).
     fn count(&mut self, min: usize) -> Option<usize> {
@@ -448,7 +457,8 @@ pub fn decode(data: &[u8]) -> Option<Cache> {
 
 /// The fingerprint of a cache file, where each path's state byte and record are, and where
 /// its records block is: every checksum and the structure of every record checked (counts,
-/// lengths, UTF-8, state and key bytes), nothing but the paths allocated.
+/// lengths, state and key bytes; the paths' UTF-8, not the records'), nothing but the paths
+/// allocated.
 #[allow(clippy::type_complexity)]
 fn index(
     data: &[u8],
@@ -483,7 +493,8 @@ fn index(
         .then_some((fingerprint, index, block_start..data.len()))
 }
 
-/// Past one state byte and record, checking them as [`record`] decodes them.
+/// Past one state byte and record, checking them as [`record`] decodes them (but for the
+/// UTF-8 of their text).
 fn skip_record(r: &mut Reader) -> Option<()> {
     match r.u8()? {
         1 => r.skip_str(),
@@ -667,12 +678,29 @@ mod tests {
         next.fingerprint.inputs = 43;
         next.fingerprint.messages.clear();
         assert_eq!(next.encode_reusing(&s), next.encode());
-        // whatever the whole decode refuses, parse refuses
+        // every damaged byte is refused (the checksums)
         for i in 0..bytes.len() {
             let mut b = bytes.clone();
             b[i] ^= 0x40;
             assert!(Stored::parse(b.into()).is_err(), "flip at {i} accepted");
         }
+        // a record's text that is not UTF-8 under a good checksum: that record is a miss
+        let records = 8 + 4 + 4 + build_id().len() + 12 + c.fingerprint.encode().len();
+        let mut b = bytes.clone();
+        let at = records
+            + 12
+            + b[records + 12..]
+                .windows(6)
+                .position(|w| w == b"fs-udf")
+                .unwrap();
+        b[at] = 0xff;
+        let crc = crc32fast::hash(&b[records + 12..]);
+        b[records + 8..records + 12].copy_from_slice(&crc.to_le_bytes());
+        assert!(decode(&b).is_none());
+        let s = Stored::parse(b.into()).expect("the structure is sound");
+        let (ka, kb) = (&c.entries["/a.ko"].0, &c.entries["/b.ko"].0);
+        assert_eq!(s.get("/a.ko", ka), None);
+        assert_eq!(s.get("/b.ko", kb).as_ref(), Some(&c.entries["/b.ko"].1));
     }
 
     #[test]

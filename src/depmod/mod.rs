@@ -224,6 +224,8 @@ pub fn run_locked(
     if let (Some((cdir, cname)), Some(k)) = (&cache_at, &kdir)
         && run.unchanged_since_last_run(cdir, cname, k, inputs, &chosen, &mut msgs)
     {
+        // a whole tree's paths: freed off the caller's path, as below
+        std::thread::spawn(move || drop(chosen));
         return Ok(run.summary);
     }
     run.emit(&mut msgs);
