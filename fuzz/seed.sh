@@ -27,7 +27,7 @@ if [ ${#mods[@]} -lt 10 ]; then # another ABI may lack some: fill up with other 
     done < <(find "$kdir" -name '*.ko' -size -40k | sort | head -n $((10 - ${#mods[@]})))
 fi
 
-targets="module_file module_image signature decompress_xz decompress_zstd decompress_gzip fnmatch modinfo kernel_text vmlinux index depmod_config depmod_scan scan_cache initramfs modprobe_config rpm_header rpm_ndb certificates efi_lists proc_keys stablelist module_sig sysconfig running_abi builtin_certs_cache"
+targets="module_file module_image signature decompress_xz decompress_zstd decompress_gzip fnmatch modinfo kernel_text vmlinux index depmod_config depmod_scan scan_cache initramfs modprobe_config rpm_header rpm_ndb certificates efi_lists proc_keys stablelist module_sig sysconfig running_abi builtin_certs_cache sig_memo"
 for t in $targets; do mkdir -p "$corpus/$t"; done
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -179,6 +179,9 @@ if [ -s "$corpus/certificates/list.der" ]; then
     { printf 'certs %d %d\n' "$n" "$der"; cat "$corpus/certificates/list.der"; } \
         >"$corpus/builtin_certs_cache/certs"
 fi
+
+# a sig-verified file with two entries
+{ printf 'KABISIGV'; head -c 32 /dev/zero; printf '%032d' 1; } >"$corpus/sig_memo/two"
 
 for t in $targets; do
     printf '%-16s %3d seeds\n' "$t" "$(find "$corpus/$t" -type f | wc -l)"

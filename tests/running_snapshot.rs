@@ -309,14 +309,25 @@ fn the_images_certificates_are_kept_while_the_image_is_the_same() {
     }
     let ino = |p: &Path| std::os::unix::fs::MetadataExt::ino(&fs::metadata(p).unwrap());
     let before = ino(&cache);
+    // the module's signature verified with the image's key: kept, one entry
+    let memo = s.root.join("run/kabi").join(kabi::sig::memo::FILE);
+    let kept = fs::read(&memo).expect("sig-verified written");
+    assert_eq!(kabi::sig::memo::parse(&kept).map(<[_]>::len), Some(1));
+    let memo_ino = ino(&memo);
 
-    // the same image: the cache is read, not written again
+    // the same image: the cache is read, not written again; the same module: its
+    // verification is found, not made and kept again
     let (v, _) = s.run(None);
     assert_eq!(v, Ok(()));
     assert_eq!(
         ino(&cache),
         before,
         "rewritten although the image is the same"
+    );
+    assert_eq!(
+        ino(&memo),
+        memo_ino,
+        "sig-verified rewritten for a known verification"
     );
 
     // the image rewritten in place (its change time moves): read from the image again

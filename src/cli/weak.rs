@@ -192,7 +192,12 @@ pub fn run_weak_modules(a: &WeakModulesArgs) -> i32 {
             Op::RemoveKernel(k)
         }
     };
-    match ops::run(&root, layout, &op, &opts) {
+    let k = crate::weak::Kernels::new(&root, layout);
+    let res = ops::run_in(&k, &op, &opts);
+    // the process ends right after: freeing each kernel's symbol map (tens of thousands of
+    // strings) would cost milliseconds
+    std::mem::forget(k);
+    match res {
         Ok(out) => {
             for r in &out.recovered {
                 eprintln!("weak-modules: {r}");

@@ -253,16 +253,15 @@ fn installed(root: &Root, krel: &str, depth: Depth) -> Result<Target, Error> {
 fn learn_from_own_module(root: &Root, own: &Path, t: &mut Target) {
     const FIRST: usize = 4;
     let first = module_files(root, own, FIRST);
-    let all = if first.len() < FIRST {
-        Vec::new()
-    } else {
-        module_files(root, own, usize::MAX)
+    let learn = |files: &[PathBuf], t: &mut Target| {
+        files.iter().any(|f| {
+            Module::read_in(root, f, Detail::Sections)
+                .map(|m| t.learn_from_module(&m))
+                .is_ok()
+        })
     };
-    for f in first.iter().chain(&all) {
-        if let Ok(m) = Module::read_in(root, f, Detail::Sections) {
-            t.learn_from_module(&m);
-            return;
-        }
+    if !learn(&first, t) && first.len() == FIRST {
+        learn(&module_files(root, own, usize::MAX), t);
     }
 }
 

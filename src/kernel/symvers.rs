@@ -15,7 +15,14 @@ pub fn parse(text: &str) -> Result<Vec<KernelSymbol>, ParseError> {
             continue;
         }
         let bad = |why: &str| ParseError::section(&format!("line {}", i + 1), why.to_string());
-        let f: Vec<&str> = line.split('\t').collect();
+        // at most the 5 fields used (and whether there are more), without a vector per line
+        let mut f: [&str; 5] = [""; 5];
+        let mut n = 0;
+        for (slot, v) in f.iter_mut().zip(line.split('\t')) {
+            *slot = v;
+            n += 1;
+        }
+        let f = &f[..n];
         if f.len() < 3 {
             return Err(bad(
                 "expected at least 3 tab-separated fields (crc, symbol, owner)",

@@ -5,6 +5,7 @@
 //! * [`cert`]: X.509 certificates as the kernel sees them (names, key ids, descriptions);
 //! * [`certlist`]: the certificates built into a vmlinux (`system_certificate_list`);
 //! * [`keys`]: the running kernel's keyrings (`/proc/keys`, `KEYCTL_READ`);
+//! * [`memo`]: signatures verified before, kept under `/run/kabi` between `kabi load`s;
 //! * [`efi`]: UEFI signature lists (`db`, `dbx`, `MokListRT`) and the Secure Boot state;
 //! * [`state`]: enforcement (`CONFIG_MODULE_SIG_FORCE`, `module.sig_enforce`, lockdown);
 //! * [`pkcs7`]: a module signature's PKCS#7 message as the kernel parses it;
@@ -25,6 +26,7 @@ pub mod cert;
 pub mod certlist;
 pub mod efi;
 pub mod keys;
+pub mod memo;
 pub mod pkcs7;
 pub mod sign;
 pub mod state;

@@ -145,15 +145,53 @@ impl Default for SigConfig {
 impl SigConfig {
     /// Read the switches from a kernel `.config` text (`=y` and `=m` both count for crypto).
     pub fn from_kconfig(text: &str) -> SigConfig {
-        // one pass over the file (a distribution's has 10,000 lines): the first value of each
-        // option; a search of the whole text per option cost 18 M instructions per kabi load
-        let mut values: std::collections::HashMap<&str, &str> = std::collections::HashMap::new();
-        for (k, v) in text.lines().filter_map(|l| l.trim().split_once('=')) {
-            values.entry(k).or_insert(v);
+        SigConfig::from_kconfig_bytes(text.as_bytes())
+    }
+
+    /// [`SigConfig::from_kconfig`] of the file's bytes (not validated as UTF-8 first: only
+    /// the few lines used are looked at).
+    pub fn from_kconfig_bytes(text: &[u8]) -> SigConfig {
+        // one pass over the file (a distribution's has 10,000 lines), keeping the first value
+        // of the options used only: a search of the whole text per option cost 18 M
+        // instructions per kabi load, a map of every option 3 M
+        const USED: [&str; 17] = [
+            "CONFIG_CRYPTO_MD4",
+            "CONFIG_CRYPTO_MD5",
+            "CONFIG_CRYPTO_SHA1",
+            "CONFIG_CRYPTO_SHA256",
+            "CONFIG_CRYPTO_SHA512",
+            "CONFIG_CRYPTO_SM3_GENERIC",
+            "CONFIG_CRYPTO_SM3",
+            "CONFIG_CRYPTO_STREEBOG",
+            "CONFIG_MODULE_SIG",
+            "CONFIG_MODULE_SIG_FORCE",
+            "CONFIG_LOCK_DOWN_IN_EFI_SECURE_BOOT",
+            "CONFIG_LOCK_DOWN_KERNEL_FORCE_CONFIDENTIALITY",
+            "CONFIG_LOCK_DOWN_KERNEL_FORCE_INTEGRITY",
+            "CONFIG_SECURITY_LOCKDOWN_LSM",
+            "CONFIG_CRYPTO_RSA",
+            "CONFIG_CRYPTO_ECDSA",
+            "CONFIG_INTEGRITY_PLATFORM_KEYRING",
+        ];
+        let mut values: [Option<&[u8]>; USED.len()] = [None; USED.len()];
+        for l in text.split(|&b| b == b'\n') {
+            let l = l.trim_ascii();
+            if !l.starts_with(b"CONFIG_") {
+                continue; // comments ("# CONFIG_X is not set") and blank lines
+            }
+            if let Some(eq) = l.iter().position(|&b| b == b'=')
+                && let Some(i) = USED.iter().position(|u| u.as_bytes() == &l[..eq])
+            {
+                values[i].get_or_insert(&l[eq + 1..]);
+            }
         }
-        let value = |name: &str| values.get(name).map(|v| v.to_string());
-        let on = |name: &str| value(name).is_some_and(|v| v == "y");
-        let have = |name: &str| value(name).is_some_and(|v| v == "y" || v == "m");
+        let value = |name: &str| {
+            let i = USED.iter().position(|u| *u == name);
+            debug_assert!(i.is_some(), "{name} is not in USED");
+            i.and_then(|i| values[i])
+        };
+        let on = |name: &str| value(name).is_some_and(|v| v == b"y");
+        let have = |name: &str| value(name).is_some_and(|v| v == b"y" || v == b"m");
         let mut hashes = Vec::new();
         let mut add = |cond: bool, h: &[HashAlgo]| {
             if cond {
@@ -307,5 +345,12 @@ mod tests {
         let e = Enforcement::at_boot(&cfg, Some("module.sig_enforce=1"), SecureBoot::Enabled);
         assert!(e.enforced);
         assert_eq!(e.lockdown, Lockdown::Integrity);
+        // bytes, not text: a line that is not UTF-8 does not matter; the first value of an
+        // option counts; surrounding blanks do not
+        let mut raw =
+            b"CONFIG_LOCALVERSION=\"\xff\xfe\"\n  CONFIG_MODULE_SIG_FORCE=y \r\n".to_vec();
+        raw.extend_from_slice(b"CONFIG_MODULE_SIG_FORCE=n\nCONFIG_CRYPTO_ECDSA=m\n");
+        let b = SigConfig::from_kconfig_bytes(&raw);
+        assert!(b.sig_force && b.ecdsa && !b.module_sig && b.from_config);
     }
 }

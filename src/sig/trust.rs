@@ -79,6 +79,14 @@ impl Loc {
     pub fn is_dir(&self) -> bool {
         self.root.is_dir(&self.rel)
     }
+    /// Was this verification kept in this (cache) directory before? ([`super::memo`])
+    pub fn verified(&self, e: &super::memo::Entry) -> bool {
+        super::memo::known(&self.root, &self.rel, e)
+    }
+    /// Keep this verification in this (cache) directory.
+    pub fn remember_verified(&self, e: &super::memo::Entry) {
+        super::memo::remember(&self.root, &self.rel, e)
+    }
 }
 
 impl std::fmt::Debug for Loc {
@@ -282,7 +290,7 @@ impl SigPolicy {
             &format!("boot/config-{kver}"),
             crate::root::caps::CONFIG,
         )
-        .map(|t| SigConfig::from_kconfig(&String::from_utf8_lossy(&t)))
+        .map(|t| SigConfig::from_kconfig_bytes(&t))
         .unwrap_or_default();
         let cmdline = (release_of(root).as_deref() == Some(kver))
             .then(|| read_small(root, "proc/cmdline", 64 << 10))

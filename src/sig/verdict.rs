@@ -251,6 +251,36 @@ fn find_key<'a>(keys: impl Iterator<Item = &'a TrustedKey>, si: &SignerInfo) -> 
     maybe.map_or(Found::None, Found::DescriptionOnly)
 }
 
+/// The crypto of one verification, unless it succeeded before: with a cache directory
+/// (`kabi load`), successes are kept ([`super::memo`]).
+fn memoized(
+    key: &Cert,
+    si: &SignerInfo,
+    digest: &[u8],
+    policy: &SigPolicy,
+    verify: impl FnOnce() -> Result<(), Option<Errno>>,
+) -> Result<(), Option<Errno>> {
+    let Some(cache) = &policy.sources.cache else {
+        return verify();
+    };
+    let algos = format!("{} {:?} {:?}", key.pkey_algo, si.pkey, si.hash);
+    let e = super::memo::entry(key, &algos, &si.signature, digest);
+    if cache.verified(&e) {
+        return Ok(());
+    }
+    #[cfg(test)]
+    MEMO_MISSES.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let r = verify();
+    if r.is_ok() {
+        cache.remember_verified(&e);
+    }
+    r
+}
+
+/// Verifications made with a cache directory (the tests count them).
+#[cfg(test)]
+static MEMO_MISSES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
 /// Verify one signer's signature with `key` over `digest`: `public_key_verify_signature()`.
 /// `Err(None)`: kabi cannot tell.
 fn verify_with(
@@ -278,8 +308,10 @@ fn verify_with(
                 }
                 HashAlgo::Md5 => return Err(None),
             };
-            k.verify(scheme, digest, &si.signature)
-                .map_err(|_| Some(Errno::EKEYREJECTED))
+            memoized(key, si, digest, policy, || {
+                k.verify(scheme, digest, &si.signature)
+                    .map_err(|_| Some(Errno::EKEYREJECTED))
+            })
         }
         (PublicKey::P256(k), SigAlgo::Ecdsa) => {
             use p256::ecdsa::signature::hazmat::PrehashVerifier;
@@ -288,8 +320,10 @@ fn verify_with(
             }
             let sig = p256::ecdsa::Signature::from_der(&si.signature)
                 .map_err(|_| Some(Errno::EBADMSG))?;
-            k.verify_prehash(digest, &sig)
-                .map_err(|_| Some(Errno::EKEYREJECTED))
+            memoized(key, si, digest, policy, || {
+                k.verify_prehash(digest, &sig)
+                    .map_err(|_| Some(Errno::EKEYREJECTED))
+            })
         }
         (PublicKey::P384(k), SigAlgo::Ecdsa) => {
             use p384::ecdsa::signature::hazmat::PrehashVerifier;
@@ -298,8 +332,10 @@ fn verify_with(
             }
             let sig = p384::ecdsa::Signature::from_der(&si.signature)
                 .map_err(|_| Some(Errno::EBADMSG))?;
-            k.verify_prehash(digest, &sig)
-                .map_err(|_| Some(Errno::EKEYREJECTED))
+            memoized(key, si, digest, policy, || {
+                k.verify_prehash(digest, &sig)
+                    .map_err(|_| Some(Errno::EKEYREJECTED))
+            })
         }
         (PublicKey::Other, _) => Err(None),
         // the key's algorithm and the signature's differ
@@ -712,6 +748,56 @@ mod tests {
                 "{name}: {sc:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_verification_that_succeeded_is_kept_and_not_made_again() {
+        use std::sync::atomic::Ordering::SeqCst;
+        if !rustix::process::geteuid().is_root() {
+            // the kept file is believed only when root's
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "run as root (CI=true)"
+            );
+            return;
+        }
+        let t = tempfile::tempdir().unwrap();
+        std::fs::create_dir(t.path().join("run")).unwrap();
+        let root = crate::root::Root::open(t.path()).unwrap();
+        let file = t.path().join("run/kabi").join(crate::sig::memo::FILE);
+        let entries = || {
+            let data = std::fs::read(&file).unwrap();
+            crate::sig::memo::parse(&data).unwrap().len()
+        };
+        for (name, hash) in [("rsa2048", HashAlgo::Sha256), ("p256", HashAlgo::Sha256)] {
+            let (signed, cert) = sign(name, hash);
+            let mut p = trusting(&[&cert]);
+            p.sources.cache = Some(crate::sig::trust::Loc::new(&root, "run/kabi").unwrap());
+            let before = MEMO_MISSES.load(SeqCst);
+            assert!(check_image(&signed, &p).is_verified(), "{name}");
+            assert_eq!(
+                MEMO_MISSES.load(SeqCst),
+                before + 1,
+                "{name}: verified once"
+            );
+            let kept = entries();
+            // the same check again: the same verdict, from the file
+            assert!(check_image(&signed, &p).is_verified(), "{name}");
+            assert_eq!(
+                MEMO_MISSES.load(SeqCst),
+                before + 1,
+                "{name}: not verified again"
+            );
+            // a failed verification is made each time and never kept
+            let mut bad = signed.clone();
+            bad[100] ^= 1;
+            for n in 2..4 {
+                assert_eq!(errno(&check_image(&bad, &p)), Some("EKEYREJECTED"));
+                assert_eq!(MEMO_MISSES.load(SeqCst), before + n);
+            }
+            assert_eq!(entries(), kept);
+        }
+        assert_eq!(entries(), 2);
     }
 
     /// `check_image` with a given key set.

@@ -300,27 +300,33 @@ impl<'r> Kernels<'r> {
         t
     }
 
+    /// Read the targets of these kernels side by side (each is a symvers file to decompress
+    /// and parse: milliseconds), for the decisions to come.
+    pub fn prefetch(&self, krels: &[String]) {
+        use rayon::prelude::*;
+        let missing: Vec<&String> = krels
+            .iter()
+            .filter(|k| !self.targets.borrow().contains_key(k.as_str()))
+            .collect();
+        if missing.len() < 2 {
+            return; // one is read when it is needed
+        }
+        let (root, signatures) = (self.root, self.signatures);
+        let read: Vec<(String, Result<Target, String>)> = missing
+            .into_par_iter()
+            .map(|k| {
+                let t = read_target(root, k, signatures).map_err(|e| e.to_string());
+                (k.clone(), t)
+            })
+            .collect();
+        let mut targets = self.targets.borrow_mut();
+        for (k, t) in read {
+            targets.insert(k, std::rc::Rc::new(t));
+        }
+    }
+
     fn read_target(&self, krel: &str) -> Result<Target, Error> {
-        if self.symvers(krel).is_none() {
-            return Err(Error::Usage(format!(
-                "kernel {krel}: no symvers file ({}) under {}",
-                symvers::candidates(krel)
-                    .iter()
-                    .map(|p| p.display().to_string())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                self.root.path().display()
-            )));
-        }
-        let mut t = crate::kernel::source::resolve(
-            self.root,
-            &crate::kernel::source::KernelSpec::Installed(krel.to_string()),
-            crate::kernel::source::Depth::Symvers,
-        )?;
-        if self.signatures {
-            t.sig = crate::sig::SigPolicy::installed(self.root, krel)?;
-        }
-        Ok(t)
+        read_target(self.root, krel, self.signatures)
     }
 
     /// The modules of kernel `krel`'s own `extra/` and `updates/` (real files, not links),
@@ -352,6 +358,10 @@ impl<'r> Kernels<'r> {
     /// and `updates/` modules and the other proposed modules, as one set: a module whose
     /// provider in the set is refused is refused too.
     pub fn decide(&self, krel: &str, proposal: &Links) -> Result<Decision, Error> {
+        if proposal.is_empty() {
+            // nothing to judge: the kernel's target is not even read
+            return Ok(Decision::default());
+        }
         let target = self.target(krel);
         let target = target
             .as_ref()
@@ -432,9 +442,69 @@ impl<'r> Kernels<'r> {
     }
 }
 
+/// The kernel `krel` as its loader sees it (see [`Kernels::target`]).
+fn read_target(root: &Root, krel: &str, signatures: bool) -> Result<Target, Error> {
+    if symvers::find_in(root, krel).is_none() {
+        return Err(Error::Usage(format!(
+            "kernel {krel}: no symvers file ({}) under {}",
+            symvers::candidates(krel)
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+            root.path().display()
+        )));
+    }
+    let mut t = crate::kernel::source::resolve(
+        root,
+        &crate::kernel::source::KernelSpec::Installed(krel.to_string()),
+        crate::kernel::source::Depth::Symvers,
+    )?;
+    if signatures {
+        t.sig = crate::sig::SigPolicy::installed(root, krel)?;
+    }
+    Ok(t)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nothing_proposed_needs_no_target_and_targets_are_read_once() {
+        let t = tempfile::tempdir().unwrap();
+        let k = "6.1.0-1-amd64";
+        std::fs::create_dir_all(t.path().join("lib/modules").join(k)).unwrap();
+        std::fs::create_dir_all(t.path().join("boot")).unwrap();
+        let root = Root::open(t.path()).unwrap();
+        let ks = Kernels::new(&root, Layout::default());
+        // no symvers at all: nothing to judge is no error, and reads nothing
+        let d = ks.decide(k, &Links::new()).unwrap();
+        assert!(d.accepted.is_empty() && d.refused.is_empty() && d.shadowed.is_empty());
+        assert!(ks.targets.borrow().is_empty());
+        // a proposal does need the kernel: without a symvers file it is an error naming it
+        let one: Links = [(
+            PathBuf::from("x/m.ko"),
+            PathBuf::from("/lib/modules/6.1.0-2-amd64/extra/m.ko"),
+        )]
+        .into_iter()
+        .collect();
+        let e = ks.decide(k, &one).unwrap_err().to_string();
+        assert!(e.contains("no symvers file"), "{e}");
+        // prefetched side by side: one entry per kernel, the same as read one by one
+        std::fs::write(
+            t.path().join("boot/symvers-6.1.0-1-amd64"),
+            "0x12345678\tprintk\tvmlinux\tEXPORT_SYMBOL\t\n",
+        )
+        .unwrap();
+        let ks = Kernels::new(&root, Layout::default());
+        ks.prefetch(&[k.to_string(), "6.1.0-9-amd64".to_string()]);
+        let targets = ks.targets.borrow();
+        assert_eq!(targets.len(), 2);
+        let t1 = targets[k].as_ref().as_ref().unwrap();
+        assert_eq!(t1.abi.get("printk").unwrap().crc, Some(0x12345678));
+        assert!(targets["6.1.0-9-amd64"].is_err());
+    }
 
     #[test]
     fn link_paths_follow_rhel_and_suse() {

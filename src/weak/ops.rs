@@ -174,23 +174,24 @@ fn images(root: &Root, layout: Layout, op: &Op, plan: &Plan, opts: &Options) -> 
 /// How long one initramfs rebuild may take before it is stopped.
 pub const DRACUT_TIMEOUT: Duration = Duration::from_secs(1800);
 
-/// Run `op` on `root`.
-pub fn run(root: &Root, layout: Layout, op: &Op, opts: &Options) -> Result<Outcome, Error> {
+/// Run `op` on the root of `k`. `k` is the caller's, not read yet: it reads what it needs once the lock is held (a process
+/// that exits right after may leave it unfreed).
+pub fn run_in(k: &Kernels, op: &Op, opts: &Options) -> Result<Outcome, Error> {
+    let (root, layout) = (k.root, k.layout);
     if !root.is_dir(layout.base()) {
         // no kernel at all: nothing to link, nothing to remove
         return Ok(Outcome::default());
     }
     let _lock = crate::depmod::lock(root)?;
-    let k = Kernels::new(root, layout);
     let mut out = Outcome {
-        recovered: recover_all(&k, opts.dry_run, opts.verbose)?,
+        recovered: recover_all(k, opts.dry_run, opts.verbose)?,
         ..Outcome::default()
     };
-    let snap = Snapshot::read(&k)?;
+    let snap = Snapshot::read(k)?;
     let p = match op {
-        Op::AddModules(m) => plan::add_modules(&k, &snap, m)?,
-        Op::RemoveModules(m) => plan::remove_modules(&k, &snap, m)?,
-        Op::AddKernel(krel) => plan::add_kernel(&k, &snap, krel)?,
+        Op::AddModules(m) => plan::add_modules(k, &snap, m)?,
+        Op::RemoveModules(m) => plan::remove_modules(k, &snap, m)?,
+        Op::AddKernel(krel) => plan::add_kernel(k, &snap, krel)?,
         Op::RemoveKernel(krel) => plan::remove_kernel(&snap, krel),
     };
     if !opts.no_initramfs {

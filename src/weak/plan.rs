@@ -140,6 +140,22 @@ pub fn conflict(others: &[Other], link: &Path) -> Option<String> {
 /// proposal with `change`, decide, and say what changes. `force`: keep what is compatible
 /// even if part of the proposal is refused (add-kernel, remove-modules); otherwise a refusal
 /// keeps the previous state (add-modules).
+/// Read side by side the targets of the kernels that will have links to judge (an empty
+/// proposal needs no target).
+fn prefetch(
+    k: &Kernels,
+    snap: &Snapshot,
+    kernels: &[String],
+    propose: &dyn Fn(&str, &Links) -> Links,
+) {
+    let busy: Vec<String> = kernels
+        .iter()
+        .filter(|krel| !propose(krel, &snap.state(krel).links).is_empty())
+        .cloned()
+        .collect();
+    k.prefetch(&busy);
+}
+
 fn update_kernel(
     k: &Kernels,
     st: &WeakState,
@@ -256,19 +272,22 @@ pub fn add_modules(k: &Kernels, snap: &Snapshot, modules: &[PathBuf]) -> Result<
         })?;
         offers.push((m.clone(), mkrel, link));
     }
-    for krel in k.installed() {
-        let own_dir = Path::new("/").join(k.layout.kernel(&krel));
-        let st = snap.state(&krel);
-        update_kernel(k, &st, false, &mut plan, &|before| {
-            let mut p = before.clone();
-            for (m, mkrel, link) in &offers {
-                if m.starts_with(&own_dir) || *mkrel == krel {
-                    continue; // the module's own kernel
-                }
-                p.insert(link.clone(), m.clone());
+    let propose = |krel: &str, before: &Links| {
+        let own_dir = Path::new("/").join(k.layout.kernel(krel));
+        let mut p = before.clone();
+        for (m, mkrel, link) in &offers {
+            if m.starts_with(&own_dir) || *mkrel == krel {
+                continue; // the module's own kernel
             }
-            p
-        })?;
+            p.insert(link.clone(), m.clone());
+        }
+        p
+    };
+    let kernels = k.installed();
+    prefetch(k, snap, &kernels, &propose);
+    for krel in &kernels {
+        let st = snap.state(krel);
+        update_kernel(k, &st, false, &mut plan, &|before| propose(krel, before))?;
     }
     own_kernels(k, &mut plan, modules);
     Ok(plan)
@@ -278,15 +297,18 @@ pub fn add_modules(k: &Kernels, snap: &Snapshot, modules: &[PathBuf]) -> Result<
 /// gone: in an update, the new file is already in place and its links stay).
 pub fn remove_modules(k: &Kernels, snap: &Snapshot, modules: &[PathBuf]) -> Result<Plan, Error> {
     let mut plan = Plan::default();
-    for krel in k.installed() {
-        let st = snap.state(&krel);
-        update_kernel(k, &st, true, &mut plan, &|before| {
-            before
-                .iter()
-                .filter(|(_, tgt)| !modules.contains(tgt) || k.root.is_file(tgt))
-                .map(|(l, t)| (l.clone(), t.clone()))
-                .collect()
-        })?;
+    let propose = |_: &str, before: &Links| -> Links {
+        before
+            .iter()
+            .filter(|(_, tgt)| !modules.contains(tgt) || k.root.is_file(tgt))
+            .map(|(l, t)| (l.clone(), t.clone()))
+            .collect()
+    };
+    let kernels = k.installed();
+    prefetch(k, snap, &kernels, &propose);
+    for krel in &kernels {
+        let st = snap.state(krel);
+        update_kernel(k, &st, true, &mut plan, &|before| propose(krel, before))?;
     }
     own_kernels(k, &mut plan, modules);
     Ok(plan)

@@ -2,13 +2,15 @@
 # Generate and build 20 distinct out-of-tree "vendor" modules against a real Debian kernel's
 # headers (for scripts/bench-weak.sh), print the directory that holds them.
 #
-#   testdata/vendor-many/build.sh ABI [FLAVOUR]      e.g.  build.sh 57   (cloud-amd64)
+#   testdata/vendor-many/build.sh ABI [FLAVOUR [PAIRS]]   e.g.  build.sh 57   (cloud-amd64)
 #
 # Output: $KABI_CACHE/vendor-many/6.1.0-ABI-FLAVOUR/ with kabi_bench_a01.ko ... a10.ko and
 # kabi_bench_b01.ko ... b10.ko (debug info stripped, like an installed module; unsigned), the
 # build's Module.symvers (owners as module names), build.log and the generated sources
 # (src/). Ten pairs: kabi_bench_aNN exports the GPL function kabi_bench_aNN_get and
-# kabi_bench_bNN calls it, so bNN's .modinfo says `depends: kabi_bench_aNN`.
+# kabi_bench_bNN calls it, so bNN's .modinfo says `depends: kabi_bench_aNN`. PAIRS (1-999,
+# default 10) other than 10 makes that many pairs, in .../6.1.0-ABI-FLAVOUR-pPAIRS/, numbered
+# with three digits from 100 pairs on (kabi_bench_a001 ... a100 and b001 ... b100).
 #
 # Every module imports a few common kernel exports (_printk, kmalloc_trace/__kmalloc,
 # kfree, msleep, mutex_lock/unlock; ktime_get in the b's). Each aNN also has, by NN mod 3:
@@ -35,11 +37,15 @@ self="$here/$(basename "${BASH_SOURCE[0]}")"
 kver="6.1.0-$abi-$flavour"
 hroot="$cache/headers/$kver"
 out="$cache/vendor-many/$kver"
-pairs=10
+pairs=${3:-10}
 
 die() { echo "vendor-many/build.sh: $*" >&2; exit 1; }
 
 [[ $abi =~ ^[0-9]+$ ]] || die "ABI must be a number like 57, not '$abi'"
+[[ $pairs =~ ^[1-9][0-9]{0,2}$ ]] || die "PAIRS must be a number from 1 to 999, not '$pairs'"
+[ "$pairs" = 10 ] || out="$out-p$pairs"
+width=2
+[ "$pairs" -lt 100 ] || width=3
 for tool in make gcc-12 strip flock; do
     command -v "$tool" >/dev/null || die "$tool is missing (run scripts/deps.sh)"
 done
@@ -49,7 +55,7 @@ fi
 [ -f "$hroot/.complete" ] || die "no headers in $hroot after build-vendor.sh"
 mkdir -p "$cache/vendor-many"
 
-exec 9>"$cache/vendor-many/.lock-$kver"
+exec 9>"$cache/vendor-many/.lock-${out##*/}"
 flock 9
 
 if [ -f "$out/.complete" ] && [ ! "$self" -nt "$out/.complete" ]; then
@@ -57,19 +63,20 @@ if [ -f "$out/.complete" ] && [ ! "$self" -nt "$out/.complete" ]; then
     exit 0
 fi
 
-tmp=$(mktemp -d "$cache/vendor-many/.build-$kver.XXXXXX")
+tmp=$(mktemp -d "$cache/vendor-many/.build-${out##*/}.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 mkdir "$tmp/build" "$tmp/out"
 
 gen_a() { # NN: kabi_bench_aNN.c
-    local n=$1 kind=$((10#$1 % 3)) inc feat_decl feat_init feat_exit crc
+    local n=$1 i=$((10#$1)) kind=$((10#$1 % 3)) inc feat_decl feat_init feat_exit crc dev
+    dev=$(printf '0x%04x' $((0xbe00 + 10#$1)))
     case $kind in
         0)
             inc='#include <linux/crc-itu-t.h>
 #include <linux/pci.h>'
             crc='crc_itu_t(0, (const u8 *)state->buf, len)'
             feat_decl="static const struct pci_device_id kabi_bench_a${n}_ids[] = {
-	{ PCI_DEVICE(0x1234, 0xbe${n}) },
+	{ PCI_DEVICE(0x1234, ${dev}) },
 	{ }
 };
 MODULE_DEVICE_TABLE(pci, kabi_bench_a${n}_ids);
@@ -127,7 +134,7 @@ static DECLARE_DELAYED_WORK(kabi_bench_a${n}_work, kabi_bench_a${n}_tick);"
 #include <linux/slab.h>
 ${inc}
 
-static unsigned int bufsize = 32 + ${n#0};
+static unsigned int bufsize = 32 + ${i};
 module_param(bufsize, uint, 0444);
 MODULE_PARM_DESC(bufsize, "size of the buffer");
 
@@ -195,7 +202,7 @@ MODULE_LICENSE("GPL");
 MODULE_ALIAS("kabi-bench-a${n}");
 MODULE_DESCRIPTION("kabi bench: generated vendor module a${n}");
 MODULE_AUTHOR("kabi bench");
-MODULE_VERSION("1.${n#0}");
+MODULE_VERSION("1.$((10#$n))");
 EOF
 }
 
@@ -242,7 +249,7 @@ EOF
 
 mods=()
 for ((i = 1; i <= pairs; i++)); do
-    n=$(printf '%02d' "$i")
+    n=$(printf '%0*d' "$width" "$i")
     gen_a "$n" >"$tmp/build/kabi_bench_a$n.c"
     gen_b "$n" >"$tmp/build/kabi_bench_b$n.c"
     mods+=("kabi_bench_a$n" "kabi_bench_b$n")
