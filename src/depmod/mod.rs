@@ -558,21 +558,17 @@ fn choose_files(
         DepmodError::Fatal(format!("could not search modules: {why}"))
     })?;
     msgs.extend(walk.problems.into_iter().map(Message::Error));
-    let paths: Vec<String> = walk.files.iter().map(|w| w.display.clone()).collect();
-    let mut by_path: rustc_hash::FxHashMap<&str, &crate::tree::walk::Walked> =
-        walk.files.iter().map(|w| (w.display.as_str(), w)).collect();
-    let files = cfg
-        .select(dirname, &paths)
+    let picked = cfg.select_by(dirname, &walk.files, |w| w.display.as_str());
+    // each file is chosen at most once: moved out of the walk, not copied
+    let mut found: Vec<Option<crate::tree::walk::Walked>> =
+        walk.files.into_iter().map(Some).collect();
+    let files = picked
         .into_iter()
-        .map(|(_, p)| {
-            let w = by_path.remove(p.as_str());
-            Chosen {
-                rel: w.map(|w| w.rel.clone()).unwrap_or_default(),
-                key: w
-                    .map(|w| FileKey::from(&w.stat))
-                    .ok_or_else(|| format!("{p}: vanished during the scan")),
-                display: p,
-            }
+        .filter_map(|(_, i)| found.get_mut(i)?.take())
+        .map(|w| Chosen {
+            key: Ok(FileKey::from(&w.stat)),
+            display: w.display,
+            rel: w.rel,
         })
         .collect();
     Ok(ChosenFiles {

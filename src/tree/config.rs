@@ -263,20 +263,36 @@ impl DepmodConfig {
     /// One file per module name, chosen as depmod chooses: (module name, path), in the order
     /// the kept files were first added.
     pub fn select(&self, dirname: &str, files: &[String]) -> Vec<(String, String)> {
-        let mut chosen: Vec<(String, String)> = Vec::new();
+        self.select_by(dirname, files, String::as_str)
+            .into_iter()
+            .map(|(name, i)| (name, files[i].clone()))
+            .collect()
+    }
+
+    /// [`DepmodConfig::select`] over any list of files (`path` gives each one's path):
+    /// (module name, index of the chosen file in `files`).
+    pub fn select_by<T>(
+        &self,
+        dirname: &str,
+        files: &[T],
+        path: impl Fn(&T) -> &str,
+    ) -> Vec<(String, usize)> {
+        let mut chosen: Vec<(String, usize)> = Vec::new();
         let mut index: rustc_hash::FxHashMap<String, usize> = Default::default();
-        for f in files {
+        index.reserve(files.len());
+        for (n, f) in files.iter().enumerate() {
+            let f = path(f);
             let Some(name) = crate::tree::lookup::module_name_of(f) else {
                 continue;
             };
             match index.get(&name) {
                 None => {
                     index.insert(name.clone(), chosen.len());
-                    chosen.push((name, f.clone()));
+                    chosen.push((name, n));
                 }
                 Some(&i) => {
-                    if !self.keep_existing(dirname, &chosen[i].1, f) {
-                        chosen[i].1 = f.clone();
+                    if !self.keep_existing(dirname, path(&files[chosen[i].1]), f) {
+                        chosen[i].1 = n;
                     }
                 }
             }
