@@ -48,7 +48,10 @@
 #   kabi no-op         the same again right after `kabi cold`: everything already linked
 #   kmod depmod -aeE   depmod -aeE SYMVERS K, once, in the linked state (SYMVERS = K's
 #                      symvers, uncompressed): the unit RHEL's script repeats in its
-#                      validation loop (at least twice per kernel)
+#                      validation loop (at least twice per kernel); run on a hard-linked
+#                      copy of the root whose links name the root's own path, as RHEL's
+#                      script writes them under --basedir (kabi's name /lib/modules/...,
+#                      the installed system's path, which depmod -b cannot follow here)
 #   RHEL minimum       2 x depmod -naeE SYMVERS K (output to /dev/null) + 1 x
 #                      depmod -ae -F SYSTEM.MAP K, timed together: the least depmod work the
 #                      script does for one --add-kernel (its own shell, rpm, cp and dracut
@@ -268,11 +271,14 @@ clean() { # untimed: $new without links (and, with "nocache", without its scan c
     if [ "${1:-}" = nocache ]; then rm -f "$md/modules.kabi-cache"; fi
 }
 kabi_add() { timed "$1" "$kabi" weak-modules --basedir "$root" --no-initramfs --add-kernel "$k_new" >"$tmp/add.out" 2>&1; }
-kmod_aeE() { timed "$1" "$depmod" -b "$root" -C "$root/etc/depmod.d" -aeE "$symvers" "$k_new" >"$tmp/kmod.out" 2>&1; }
+# kmod's depmod runs on $kroot: the linked state with each link naming the root's own path,
+# as RHEL's script writes them under --basedir (kabi's name the module as the installed
+# system sees it, /lib/modules/..., which kmod's depmod -b would look up on this host)
+kmod_aeE() { timed "$1" "$depmod" -b "$kroot" -C "$kroot/etc/depmod.d" -aeE "$symvers" "$k_new" >"$tmp/kmod.out" 2>&1; }
 rhel_min() {
-    timed "$1" "$depmod" -b "$root" -C "$root/etc/depmod.d" -naeE "$symvers" "$k_new" >/dev/null 2>>"$tmp/rhel.err" &&
-    timed "$1" "$depmod" -b "$root" -C "$root/etc/depmod.d" -naeE "$symvers" "$k_new" >/dev/null 2>>"$tmp/rhel.err" &&
-    timed "$1" "$depmod" -b "$root" -C "$root/etc/depmod.d" -ae -F "$sysmap" "$k_new" >/dev/null 2>>"$tmp/rhel.err"
+    timed "$1" "$depmod" -b "$kroot" -C "$kroot/etc/depmod.d" -naeE "$symvers" "$k_new" >/dev/null 2>>"$tmp/rhel.err" &&
+    timed "$1" "$depmod" -b "$kroot" -C "$kroot/etc/depmod.d" -naeE "$symvers" "$k_new" >/dev/null 2>>"$tmp/rhel.err" &&
+    timed "$1" "$depmod" -b "$kroot" -C "$kroot/etc/depmod.d" -ae -F "$sysmap" "$k_new" >/dev/null 2>>"$tmp/rhel.err"
 }
 elapsed=
 run_w() { # NAME RSSFILE: untimed preparation, then the workload; its wall time in $elapsed
@@ -310,8 +316,10 @@ mapfile -t got < <(links_state)
 for m in "${mods[@]}"; do
     l=$md/weak-updates/bench/$m
     [ -L "$l" ] || die "no link $l"
-    [ "$(readlink -f "$l")" = "$(readlink -f "$root/lib/modules/$k_old/extra/bench/$m")" ] \
-        || die "$l points to $(readlink "$l"), not $old's extra/bench/$m"
+    # the link names the module as the installed system sees it (RHEL's convention), not
+    # through this root: compare the target itself, not the host's view of it
+    [ "$(readlink "$l")" = "/lib/modules/$k_old/extra/bench/$m" ] \
+        || die "$l points to $(readlink "$l"), not /lib/modules/$k_old/extra/bench/$m"
 done
 for ((i = 1; i <= 10; i++)); do
     n=$(printf '%02d' "$i")
@@ -333,10 +341,18 @@ done
 for f in "$tmp"/kabi-out/*; do
     cmp -s "$f" "$md/$(basename "$f")" || die "the no-op run changed $(basename "$f")"
 done
+# $kroot: hard links to $root (kmod replaces the files it writes by rename), its own
+# weak-updates/ of $new with links naming the root's path
+kroot=$tmp/kroot
+kmd=$kroot/lib/modules/$k_new
+cp -al "$root" "$kroot"
+rm -rf "$kmd/weak-updates"
+mkdir -p "$kmd/weak-updates/bench"
+for m in "${mods[@]}"; do ln -s "$kroot/lib/modules/$k_old/extra/bench/$m" "$kmd/weak-updates/bench/$m"; done
 : >"$tmp/rss.kmod"; run_w kmod "$tmp/rss.kmod"
 [ ! -s "$tmp/kmod.out" ] || { head -n 5 "$tmp/kmod.out" >&2; die "kmod depmod -aeE warned on the linked state (above)"; }
 mismatch=()
-for f in "$md"/modules.*; do
+for f in "$kmd"/modules.*; do
     b=$(basename "$f")
     case $b in modules.kabi-cache | modules.builtin | modules.builtin.modinfo | modules.order) continue ;; esac
     if [ ! -f "$tmp/kabi-out/$b" ]; then
@@ -347,7 +363,7 @@ for f in "$md"/modules.*; do
 done
 for f in "$tmp"/kabi-out/*; do
     b=$(basename "$f")
-    [ -f "$md/$b" ] || mismatch+=("$b: written by kabi, not by kmod")
+    [ -f "$kmd/$b" ] || mismatch+=("$b: written by kabi, not by kmod")
 done
 # (modules.weakdep, which kabi writes as kmod 33 does and kmod 30 does not, stays from kabi's
 # run: kmod does not remove it, so it compares equal)

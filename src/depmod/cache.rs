@@ -217,10 +217,31 @@ impl Cache {
     }
 
     pub fn encode(&self) -> Vec<u8> {
-        let mut p = Vec::with_capacity(self.entries.len() * 512);
-        put_u32(&mut p, self.entries.len() as u32);
         let mut paths: Vec<&String> = self.entries.keys().collect();
         paths.sort();
+        // the whole file in one buffer of the size it will have: a cold run's records are
+        // megabytes, and a buffer grown by doubling, then copied into a block and into the
+        // file, was the peak of the run's memory (three copies)
+        let str_len = |s: &str| 4 + s.len();
+        let size = 4 + paths
+            .iter()
+            .map(|path| {
+                str_len(path)
+                    + 48
+                    + 1
+                    + match &self.entries[*path].1 {
+                        Err(e) => str_len(e),
+                        Ok(r) => {
+                            12 + r.exports.iter().map(|(n, _)| str_len(n) + 8).sum::<usize>()
+                                + r.deps.iter().map(|d| str_len(&d.name) + 9).sum::<usize>()
+                                + r.info.iter().map(|(_, v)| 1 + str_len(v)).sum::<usize>()
+                        }
+                    }
+            })
+            .sum::<usize>();
+        let mut p = file_head(&self.fingerprint, size);
+        let start = p.len();
+        put_u32(&mut p, self.entries.len() as u32);
         for path in paths {
             let (k, s) = &self.entries[path];
             put_str(&mut p, path);
@@ -251,9 +272,13 @@ impl Cache {
                 }
             }
         }
-        let mut block = Vec::with_capacity(p.len() + 12);
-        put_block(&mut block, &p);
-        encode_file(&self.fingerprint, &block)
+        debug_assert_eq!(p.len() - start, size, "the records' size computed ahead");
+        // the records block's length and checksum, in the 12 bytes left before it
+        let (head, block) = p.split_at_mut(start);
+        let at = head.len() - 12;
+        head[at..at + 8].copy_from_slice(&(block.len() as u64).to_le_bytes());
+        head[at + 8..].copy_from_slice(&crc32fast::hash(block).to_le_bytes());
+        p
     }
 
     /// The encoding of a cache of exactly the entries of `stored` (the same paths, keys and
@@ -266,13 +291,22 @@ impl Cache {
 
 /// Header, fingerprint block, and the records block as given (length, CRC and bytes).
 fn encode_file(fingerprint: &Fingerprint, records: &[u8]) -> Vec<u8> {
+    let mut out = file_head(fingerprint, records.len());
+    out.truncate(out.len() - 12);
+    out.extend_from_slice(records);
+    out
+}
+
+/// Header and fingerprint block, then 12 bytes for the records block's length and CRC, in
+/// a buffer with room for `records` more bytes.
+fn file_head(fingerprint: &Fingerprint, records: usize) -> Vec<u8> {
     let fp = fingerprint.encode();
-    let mut out = Vec::with_capacity(records.len() + fp.len() + 128);
+    let mut out = Vec::with_capacity(records + fp.len() + build_id().len() + 64);
     out.extend_from_slice(MAGIC);
     put_u32(&mut out, FORMAT);
     put_str(&mut out, build_id());
     put_block(&mut out, &fp);
-    out.extend_from_slice(records);
+    out.extend_from_slice(&[0; 12]);
     out
 }
 

@@ -258,6 +258,8 @@ pub fn run_locked(
     let kdir = kdir
         .ok_or_else(|| DepmodError::Fatal(format!("could not open directory {}", run.dirname)))?;
     write_outputs(&kdir, &files_out, &mut run.summary)?;
+    // written: the indexes' bytes (megabytes) are not held while the scan cache is encoded
+    drop(files_out);
     run.phase("write");
     let new_cache = match &cache_at {
         Some((cdir, cname)) => {
@@ -269,7 +271,7 @@ pub fn run_locked(
     };
     // freeing a whole tree's records costs milliseconds: do it off the caller's path (a
     // process that exits first lets the kernel reclaim it all at once)
-    std::thread::spawn(move || drop((g, new_cache, old, files_out)));
+    std::thread::spawn(move || drop((g, new_cache, old)));
     Ok(run.summary)
 }
 
