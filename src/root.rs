@@ -458,21 +458,23 @@ impl Dir {
         let mut out = Vec::new();
         while let Some(e) = d.read() {
             let e = e.map_err(|e| Error::io(&self.path, e.into()))?;
-            let name = e.file_name().to_bytes();
-            if name == b"." || name == b".." {
-                continue;
-            }
-            let name = OsString::from_vec(name.to_vec());
-            let kind = match e.file_type() {
-                FileType::Unknown => match self.lstat(&name) {
-                    Ok(st) => st.kind,
-                    Err(_) => continue, // gone meanwhile
-                },
-                t => Kind::of(t),
-            };
-            out.push(Entry { name, kind });
+            out.extend(self.entry_of(e.file_name().to_bytes(), e.file_type()));
         }
         Ok(out)
+    }
+
+    /// A `getdents` entry as an [`Entry`]: `None` for `.`, `..`, and an entry of unknown
+    /// type gone before its `lstat`.
+    fn entry_of(&self, name: &[u8], t: FileType) -> Option<Entry> {
+        if name == b"." || name == b".." {
+            return None;
+        }
+        let name = OsString::from_vec(name.to_vec());
+        let kind = match t {
+            FileType::Unknown => self.lstat(&name).ok()?.kind,
+            t => Kind::of(t),
+        };
+        Some(Entry { name, kind })
     }
 
     /// [`Dir::entries`] for a walk that reads each directory once: read from this
@@ -488,19 +490,7 @@ impl Dir {
         let mut d = rustix::fs::RawDir::new(&self.fd, buf.spare_capacity_mut());
         while let Some(e) = d.next() {
             let e = e.map_err(|e| Error::io(&self.path, e.into()))?;
-            let name = e.file_name().to_bytes();
-            if name == b"." || name == b".." {
-                continue;
-            }
-            let name = OsString::from_vec(name.to_vec());
-            let kind = match e.file_type() {
-                FileType::Unknown => match self.lstat(&name) {
-                    Ok(st) => st.kind,
-                    Err(_) => continue, // gone meanwhile
-                },
-                t => Kind::of(t),
-            };
-            out.push(Entry { name, kind });
+            out.extend(self.entry_of(e.file_name().to_bytes(), e.file_type()));
         }
         Ok(out)
     }
