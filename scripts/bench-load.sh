@@ -102,10 +102,11 @@ insert=1
 
 cat >"$tmp/inner.sh" <<'EOF'
 set -uo pipefail
-mount -t proc proc "$tmp/realproc"
-mount --bind "$tmp/proc" /proc
-mount --bind "$tmp/sysmodule" /sys/module
-mount -t tmpfs none /run
+# the stand-in kernel and a private /run, or nothing at all: without them the tools would
+# read the host's /proc and kabi would write the host's /run/kabi
+mount -t proc proc "$tmp/realproc" && mount --bind "$tmp/proc" /proc &&
+    mount --bind "$tmp/sysmodule" /sys/module && mount -t tmpfs none /run ||
+    { echo "bench-load.sh: the private mounts failed; nothing was run" >&2; exit 1; }
 ms() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", (b - a) * 1000 }'; }
 median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 # case label, then "kmod command" and "kabi command" as two strings
@@ -150,6 +151,6 @@ echo "kmod:    $(modprobe --version | head -1)"
 echo "machine: $(nproc) CPUs; load average $(cut -d' ' -f1-3 /proc/loadavg); N=$N per command"
 echo
 tmp=$tmp R=$R kver=$kver kabi=$kabi N=$N insert=$insert \
-    unshare -m --propagation private bash "$tmp/inner.sh"
+    unshare -m --propagation private bash "$tmp/inner.sh" || die "the measurement in a private mount namespace failed"
 echo
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
