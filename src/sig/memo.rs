@@ -107,6 +107,68 @@ pub fn remember(root: &Root, dir: &std::path::Path, e: &Entry) {
 mod tests {
     use super::*;
 
+    #[test]
+    fn only_roots_regular_file_is_believed_and_nothing_outside_is_written() {
+        use std::os::unix::fs::{PermissionsExt, symlink};
+        if !rustix::process::geteuid().is_root() {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "run as root (CI=true)"
+            );
+            return;
+        }
+        let t = tempfile::tempdir().unwrap();
+        let dir = t.path().join("run/kabi");
+        std::fs::create_dir_all(&dir).unwrap();
+        let outside = t.path().join("outside");
+        let e = [7u8; 32];
+        let good = render(&[], &e);
+        std::fs::write(&outside, &good).unwrap();
+        let root = Root::open(t.path()).unwrap();
+        let rel = std::path::Path::new("run/kabi");
+        let file = dir.join(FILE);
+        // absent: not known
+        assert!(!known(&root, rel, &e));
+        // a link to a good file, a FIFO (no hang), a file others may write, one too large
+        symlink(&outside, &file).unwrap();
+        assert!(!known(&root, rel, &e), "followed a link");
+        std::fs::remove_file(&file).unwrap();
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            &file,
+            rustix::fs::FileType::Fifo,
+            rustix::fs::Mode::from_raw_mode(0o600),
+            0,
+        )
+        .unwrap();
+        assert!(!known(&root, rel, &e), "read a FIFO");
+        std::fs::remove_file(&file).unwrap();
+        std::fs::write(&file, &good).unwrap();
+        assert!(known(&root, rel, &e));
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o666)).unwrap();
+        assert!(!known(&root, rel, &e), "believed a file others may write");
+        let mut big = good.clone();
+        big.resize(MAGIC.len() + (MAX + 1) * 32, 0);
+        std::fs::write(&file, &big).unwrap();
+        assert!(!known(&root, rel, &e), "believed a file over the cap");
+        // remembering where the file is a link replaces the link; the target is untouched
+        std::fs::remove_file(&file).unwrap();
+        symlink(&outside, &file).unwrap();
+        remember(&root, rel, &[9u8; 32]);
+        assert_eq!(
+            std::fs::read(&outside).unwrap(),
+            good,
+            "wrote through a link"
+        );
+        assert!(
+            std::fs::symlink_metadata(&file)
+                .unwrap()
+                .file_type()
+                .is_file()
+        );
+        assert!(known(&root, rel, &[9u8; 32]));
+    }
+
     fn cert() -> Cert {
         let pem = std::fs::read(concat!(
             env!("CARGO_MANIFEST_DIR"),
