@@ -243,8 +243,17 @@ pub fn run_load(a: &LoadArgs) -> i32 {
             println!("kabi: the running kernel's ABI came from {from}");
         }
     }
+    // the process ends with this command: its mapped indexes and snapshots and its
+    // descriptors go with it (a dozen system calls per load, as udev runs it, saved); a
+    // long-lived process (kabi as PID 1 running a command itself) frees them
+    if !LONG_LIVED.load(std::sync::atomic::Ordering::Relaxed) {
+        std::mem::forget(l);
+    }
     status
 }
+
+/// Set while this process outlives the command it runs (`kabi` as `/init`).
+static LONG_LIVED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 /// Many modules at once, in parallel where the dependency graph allows.
 fn load_many(
@@ -350,6 +359,7 @@ pub fn run_lsmod() -> i32 {
 /// the console, then power off. Only as PID 1: anywhere else it would
 /// mount over the host's directories and power the machine off.
 pub fn run_init() -> i32 {
+    LONG_LIVED.store(true, std::sync::atomic::Ordering::Relaxed);
     let pid = rustix::process::getpid();
     if !pid.is_init() {
         eprintln!(
@@ -439,6 +449,7 @@ fn run_child(args: Vec<std::ffi::OsString>) -> i32 {
     // SAFETY: PID 1 runs single-threaded here; the child only runs kabi's command and exits
     let pid = unsafe { libc::fork() };
     if pid == 0 {
+        LONG_LIVED.store(false, std::sync::atomic::Ordering::Relaxed);
         let code = super::main_kabi(args);
         let _ = std::io::stdout().flush();
         // SAFETY: leave the child without running the parent's exit handlers
