@@ -7,7 +7,9 @@
 //! standard descriptors are made sure to be open, SIGPIPE is the default, and a panic ends the
 //! process with status 101 as it would have.
 
-#![no_main]
+// The test harness of this target brings its own `main`.
+#![cfg_attr(not(test), no_main)]
+#![cfg_attr(test, allow(dead_code))]
 
 use std::ffi::OsString;
 
@@ -64,6 +66,7 @@ fn run() -> i32 {
     entry(args)
 }
 
+#[cfg(not(test))]
 #[unsafe(no_mangle)]
 extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> libc::c_int {
     sanitize_standard_fds();
