@@ -114,10 +114,9 @@ impl<'g> Outputs<'g> {
     fn info(&self, key: InfoKey) -> impl Iterator<Item = (usize, &str)> {
         self.g.mods.iter().enumerate().flat_map(move |(i, m)| {
             m.record
-                .info
-                .iter()
+                .info()
                 .filter(move |(k, _)| *k == key)
-                .map(move |(_, v)| (i, v.as_str()))
+                .map(move |(_, v)| (i, v))
         })
     }
 
@@ -194,8 +193,8 @@ impl<'g> Outputs<'g> {
         for m in &self.g.mods {
             let mut devname: Option<&str> = None;
             let mut dev: Option<(char, u32, u32)> = None;
-            for (k, v) in &m.record.info {
-                if *k != InfoKey::Alias {
+            for (k, v) in m.record.info() {
+                if k != InfoKey::Alias {
                     continue;
                 }
                 if let Some(d) = v.strip_prefix("devname:") {
