@@ -1290,6 +1290,41 @@ mod tests {
     }
 
     #[test]
+    fn write_atomic_all_replaces_each_file_and_leaves_no_temporary_file() {
+        let t = tempfile::tempdir().unwrap();
+        std::fs::write(t.path().join("target"), b"outside").unwrap();
+        std::os::unix::fs::symlink("target", t.path().join("b")).unwrap();
+        std::fs::write(t.path().join("a"), b"old").unwrap();
+        let root = Root::open(t.path()).unwrap();
+        let d = root.open_dir("").unwrap();
+        d.write_atomic_all(&[("a", b"new a"), ("b", b"new b"), ("c", b"")], 0o640)
+            .unwrap();
+        assert_eq!(std::fs::read(t.path().join("a")).unwrap(), b"new a");
+        // the link was replaced, its target left alone
+        assert!(!t.path().join("b").is_symlink());
+        assert_eq!(std::fs::read(t.path().join("b")).unwrap(), b"new b");
+        assert_eq!(std::fs::read(t.path().join("target")).unwrap(), b"outside");
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(t.path().join("c"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o640);
+        // a name that is not one file name: an error, nothing renamed, nothing left
+        let e = d
+            .write_atomic_all(&[("a", b"newer"), ("x/y", b"z")], 0o644)
+            .unwrap_err();
+        assert!(e.to_string().contains("x/y"), "{e}");
+        assert_eq!(std::fs::read(t.path().join("a")).unwrap(), b"new a");
+        let mut names: Vec<_> = std::fs::read_dir(t.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["a", "b", "c", "target"]);
+    }
+
+    #[test]
     fn temp_names_are_recognised_and_cleaned() {
         assert!(is_temp_name(OsStr::new(".kabi-tmp.modules.dep.12.0")));
         assert!(is_temp_name(OsStr::new(".modules.dep.1234.56789.tmp")));
