@@ -171,32 +171,35 @@ impl IndexBuilder {
         loop {
             // Make the node's prefix a prefix of key[i..], splitting the node if it is not.
             let p = self.nodes[n].prefix;
-            let mut j = 0;
-            while j < p.len {
+            let rest = key.get(i..).unwrap_or(&[]);
+            let j = self
+                .text(p)
+                .iter()
+                .zip(rest)
+                .take_while(|(a, b)| a == b)
+                .count();
+            if j < p.len {
+                // the node's prefix is not a prefix of key[i..]: split it
                 let ch = self.bytes[p.start + j];
-                if key.get(i + j) != Some(&ch) {
-                    let old = std::mem::take(&mut self.nodes[n]);
-                    let child = WNode {
-                        prefix: Span {
-                            start: p.start + j + 1,
-                            len: p.len - j - 1,
-                        },
-                        children: old.children,
-                        first: old.first,
-                    };
-                    let cid = self.nodes.len();
-                    self.nodes.push(child);
-                    self.nodes[n] = WNode {
-                        prefix: Span {
-                            start: p.start,
-                            len: j,
-                        },
-                        children: Children(vec![(ch, cid)]),
-                        first: NO_VALUE,
-                    };
-                    break;
-                }
-                j += 1;
+                let old = std::mem::take(&mut self.nodes[n]);
+                let child = WNode {
+                    prefix: Span {
+                        start: p.start + j + 1,
+                        len: p.len - j - 1,
+                    },
+                    children: old.children,
+                    first: old.first,
+                };
+                let cid = self.nodes.len();
+                self.nodes.push(child);
+                self.nodes[n] = WNode {
+                    prefix: Span {
+                        start: p.start,
+                        len: j,
+                    },
+                    children: Children(vec![(ch, cid)]),
+                    first: NO_VALUE,
+                };
             }
             i += j;
             let Some(&ch) = key.get(i) else {

@@ -176,8 +176,10 @@ impl<'g> Outputs<'g> {
 
     pub fn modules_symbols_bin(&self, warn_dups: bool, msgs: &mut Vec<Message>) -> Vec<u8> {
         let mut idx = IndexBuilder::new();
+        let mut alias = String::from("symbol:");
         for (name, owner) in &self.g.symbols {
-            let alias = format!("symbol:{name}");
+            alias.truncate("symbol:".len());
+            alias.push_str(name);
             let modname = &self.g.mods[*owner].name;
             if insert(&mut idx, &alias, modname, *owner as u32, msgs) && warn_dups {
                 msgs.push(Message::Warning(format!(
