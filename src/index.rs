@@ -399,21 +399,31 @@ pub struct Lazy<'a> {
 }
 
 fn be32(data: &[u8], at: usize, expected: &str) -> Result<u32, IndexError> {
+    be32_or(data, at, || expected.to_string())
+}
+
+/// [`be32`] whose message is made only when it is needed (a lookup reads thousands of
+/// values: formatting each one's description cost more than the lookup).
+fn be32_or(data: &[u8], at: usize, expected: impl FnOnce() -> String) -> Result<u32, IndexError> {
     data.get(at..at + 4)
         .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
         .ok_or_else(|| IndexError::Truncated {
             offset: at,
-            expected: expected.to_string(),
+            expected: expected(),
         })
 }
 
 fn cstr<'a>(data: &'a [u8], at: usize, expected: &str) -> Result<&'a [u8], IndexError> {
+    cstr_or(data, at, || expected.to_string())
+}
+
+fn cstr_or(data: &[u8], at: usize, expected: impl FnOnce() -> String) -> Result<&[u8], IndexError> {
     let rest = data.get(at..).unwrap_or(&[]);
     match rest.iter().position(|&b| b == 0) {
         Some(end) => Ok(&rest[..end]),
         None => Err(IndexError::Truncated {
             offset: at,
-            expected: expected.to_string(),
+            expected: expected(),
         }),
     }
 }
@@ -456,11 +466,9 @@ fn read_node<'a>(data: &'a [u8], reference: u32) -> Result<(RNode<'a>, Vec<u32>)
         pos += 2;
         let count = usize::from(last - first) + 1;
         for k in 0..count {
-            child_refs.push(be32(
-                data,
-                pos,
-                &format!("child reference {} of {count}", k + 1),
-            )?);
+            child_refs.push(be32_or(data, pos, || {
+                format!("child reference {} of {count}", k + 1)
+            })?);
             pos += 4;
         }
         node.first = first;
@@ -478,9 +486,9 @@ fn read_node<'a>(data: &'a [u8], reference: u32) -> Result<(RNode<'a>, Vec<u32>)
         }
         node.values.reserve(count);
         for k in 0..count {
-            let priority = be32(data, pos, &format!("the priority of value {}", k + 1))?;
+            let priority = be32_or(data, pos, || format!("the priority of value {}", k + 1))?;
             pos += 4;
-            let value = cstr(data, pos, &format!("NUL-terminated value {}", k + 1))?;
+            let value = cstr_or(data, pos, || format!("NUL-terminated value {}", k + 1))?;
             pos += value.len() + 1;
             node.values.push((priority, value));
         }

@@ -129,8 +129,13 @@ pub fn main_kabi(args: Vec<std::ffi::OsString>) -> i32 {
 /// definition of `load` alone: building every subcommand's would cost each load a few
 /// hundred microseconds (tens of milliseconds in an emulated guest). The help and errors are
 /// those of `kabi load` in the full definition (a test compares them).
+///
+/// The common forms do not build clap's parser at all ([`load::LoadArgs::quick`]).
 fn main_load(mut args: Vec<std::ffi::OsString>) -> i32 {
     args.remove(1);
+    if let Some(a) = load::LoadArgs::quick(&args[1..]) {
+        return load::run_load(&a);
+    }
     match LoadCli::try_parse_from(args) {
         Ok(c) => load::run_load(&c.args),
         Err(e) => exit::parse_failure(&e, exit::USAGE),
@@ -225,6 +230,98 @@ pub fn main_init(_args: Vec<std::ffi::OsString>) -> i32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What the quick parser of `kabi load` accepts, clap parses to the same arguments; it
+    /// accepts the forms udev and scripts use.
+    #[test]
+    fn the_quick_load_parser_agrees_with_clap() {
+        use proptest::prelude::*;
+        let words = [
+            "-n",
+            "--dry-run",
+            "-D",
+            "--show-depends",
+            "-q",
+            "--quiet",
+            "-v",
+            "--verbose",
+            "-f",
+            "--force",
+            "-b",
+            "--use-blacklist",
+            "-i",
+            "--ignore-install",
+            "--first-time",
+            "--no-check",
+            "-a",
+            "--all",
+            "--coldplug",
+            "-nv",
+            "-j",
+            "2",
+            "--jobs=2",
+            "-S",
+            "6.1.0-9-amd64",
+            "--root",
+            "/r",
+            "-C",
+            "/etc/x.conf",
+            "--",
+            "-",
+            "--help",
+            "-h",
+            "-V",
+            "--bogus",
+            "-1",
+            "nls_utf8",
+            "snd-hda",
+            "x=1",
+            "y=-1",
+            "opt=a,b",
+            "",
+            "é",
+            "--verbose=true",
+            "-vv",
+        ];
+        let quick = |v: &[&str]| {
+            let os: Vec<std::ffi::OsString> = v.iter().map(Into::into).collect();
+            load::LoadArgs::quick(&os)
+        };
+        let clap = |v: &[&str]| LoadCli::try_parse_from(["kabi"].iter().chain(v.iter()));
+        let agree = |v: &[&str]| {
+            if let Some(q) = quick(v) {
+                let c = clap(v).unwrap_or_else(|e| panic!("{v:?}: quick accepts, clap: {e}"));
+                assert_eq!(format!("{q:?}"), format!("{:?}", c.args), "{v:?}");
+            }
+        };
+        // the forms udev and scripts use are taken by the quick parser
+        for v in [
+            &["nls_utf8"][..],
+            &["-v", "nls_utf8"],
+            &["-n", "-v", "nls_utf8", "x=1", "y=-1"],
+            &["--no-check", "-q", "snd-hda", "opt=a,b"],
+            &["-a", "nls_utf8", "snd-hda"],
+            &["nls_utf8", "-v"],
+            &["--coldplug"],
+        ] {
+            assert!(quick(v).is_some(), "{v:?}");
+            agree(v);
+        }
+        // and clap's own business is left to it
+        for v in [
+            &[][..],
+            &["-nv", "x"],
+            &["-v", "-v", "x"],
+            &["--help"],
+            &["-j", "2", "x"],
+        ] {
+            assert!(quick(v).is_none(), "{v:?}");
+        }
+        proptest!(ProptestConfig::with_cases(4000), |(idx in proptest::collection::vec(0..words.len(), 0..7))| {
+            let v: Vec<&str> = idx.iter().map(|&i| words[i]).collect();
+            agree(&v);
+        });
+    }
 
     /// `kabi load` parsed alone says what the full definition says: the same help, the same
     /// errors, the same arguments.

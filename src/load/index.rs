@@ -33,8 +33,7 @@ pub struct ModuleIndex {
 /// A regular file of at most [`MAX_INDEX`] bytes.
 pub fn read_index_file(path: &Path) -> Option<Vec<u8>> {
     use std::io::Read;
-    let f = super::kernel::open_regular(path).ok()?;
-    let len = f.metadata().ok()?.len();
+    let (f, len) = super::kernel::open_regular_sized(path).ok()?;
     if len > MAX_INDEX {
         return None;
     }
@@ -46,8 +45,7 @@ pub fn read_index_file(path: &Path) -> Option<Vec<u8>> {
 /// A binary index, mapped as libkmod maps it: a lookup reads the few nodes on its path, not
 /// the whole file (the indexes are replaced by rename, by kmod's depmod and kabi's alike).
 fn map_index_file(path: &Path) -> Option<Mapped> {
-    let f = super::kernel::open_regular(path).ok()?;
-    let len = f.metadata().ok()?.len();
+    let (f, len) = super::kernel::open_regular_sized(path).ok()?;
     Mapped::new(f, len, MAX_INDEX).ok()
 }
 

@@ -54,10 +54,8 @@ impl System {
 
     /// `uname -r`, from `<proc>/sys/kernel/osrelease`.
     pub fn release(&self) -> Option<String> {
-        std::fs::read_to_string(self.proc.join("sys/kernel/osrelease"))
-            .ok()
-            .map(|s| s.trim().to_string())
-            .filter(|s| !s.is_empty())
+        let b = read_small(&self.proc.join("sys/kernel/osrelease"), 4096)?;
+        Some(String::from_utf8_lossy(&b).trim().to_string()).filter(|s| !s.is_empty())
     }
 
     /// `<proc>/cmdline`, as kmod reads it (at most 4095 bytes).
@@ -137,11 +135,10 @@ impl KernelOps for LiveKernel {
     fn insert(&self, path: &Path, params: &str, flags: u32) -> io::Result<()> {
         use std::io::Read;
         let params = std::ffi::CString::new(params).map_err(io::Error::other)?;
-        let f = open_regular(path)?;
+        let (f, len) = open_regular_sized(path)?;
         let mut head = [0u8; 8];
-        let n = (&f).read(&mut head)?;
+        let n = rustix::io::pread(&f, &mut head, 0)?;
         let kind = Compression::detect(&head[..n]).unwrap_or(Compression::None);
-        rustix::fs::seek(&f, rustix::fs::SeekFrom::Start(0))?;
         let flags = flags as i32;
         if kind == Compression::None {
             return rustix::system::finit_module(&f, &params, flags).map_err(Into::into);
@@ -153,7 +150,6 @@ impl KernelOps for LiveKernel {
             }
         }
         // decompressed here, into memory the kernel reads through a file descriptor
-        let len = f.metadata()?.len();
         if len > crate::compress::DEFAULT_LIMIT {
             return Err(io::Error::other(format!(
                 "{}: {len} bytes is larger than a module can be",
@@ -308,28 +304,41 @@ impl KernelOps for LiveKernel {
 }
 
 /// A small file of the kernel's (procfs, sysfs), at most `cap` bytes.
+///
+/// The machine's own `/proc` and `/sys` are read through [`crate::root::read_kernel_file`]
+/// (no probe, boot constants once per process).
 fn read_small(path: &Path, cap: u64) -> Option<Vec<u8>> {
     use std::io::Read;
+    if let Some(rel) = path.to_str().and_then(|p| p.strip_prefix('/'))
+        && (rel.starts_with("proc/") || rel.starts_with("sys/"))
+        && let Some(r) = crate::root::read_kernel_file(rel, 1 << 20)
+    {
+        let mut b = r.ok()?;
+        b.truncate(cap as usize);
+        return Some(b);
+    }
     let f = std::fs::File::open(path).ok()?;
     let mut out = Vec::new();
     f.take(cap).read_to_end(&mut out).ok()?;
     Some(out)
 }
 
-/// Open a module file: a regular file only (`O_NONBLOCK`, then `fstat`).
-pub fn open_regular(path: &Path) -> io::Result<std::fs::File> {
+/// Open a module file or an index: a regular file only (`O_NONBLOCK`, then `fstat`), with
+/// its size.
+pub fn open_regular_sized(path: &Path) -> io::Result<(std::fs::File, u64)> {
     use std::os::unix::fs::OpenOptionsExt;
     let f = std::fs::File::options()
         .read(true)
         .custom_flags(0o4000)
         .open(path)?;
-    if !f.metadata()?.is_file() {
+    let m = f.metadata()?;
+    if !m.is_file() {
         return Err(io::Error::other(format!(
             "{}: not a regular file",
             path.display()
         )));
     }
-    Ok(f)
+    Ok((f, m.len()))
 }
 
 /// `/dev/kmsg`, positioned at its end.

@@ -48,6 +48,8 @@ pub struct RunningPredictor {
     admitted: rustc_hash::FxHashMap<PathBuf, (String, Vec<KernelSymbol>)>,
     /// Names of the modules loaded by this run (the snapshot may take their exports).
     loaded_names: std::collections::HashSet<String>,
+    /// The system root (the directory holding `proc`), opened once.
+    sysroot: std::sync::OnceLock<Option<crate::root::Root>>,
 }
 
 /// Where the kernel's symbols are looked up.
@@ -94,14 +96,10 @@ fn proc_modules(root: &crate::root::Root) -> Option<Vec<LoadedModule>> {
     Some(snapshot::parse_proc_modules(&String::from_utf8_lossy(&b)))
 }
 
-/// The snapshot file, if it is a regular file owned by root and writable by no one else.
-fn read_snapshot(root: &crate::root::Root, name: &str) -> Option<Snapshot> {
-    let dir = root.open_dir(RUN_DIR).ok()?;
-    let (f, st) = dir.open_file(name).ok()?;
-    let owner = rustix::fs::fstat(&f).ok()?;
-    if owner.st_uid != 0 || owner.st_mode & 0o022 != 0 {
-        return None;
-    }
+/// The snapshot file of `dir` (`run/kabi`), if it is a regular file owned by root and
+/// writable by no one else.
+fn read_snapshot(dir: &crate::root::Dir, name: &str) -> Option<Snapshot> {
+    let (f, st) = dir.open_root_owned(name)?;
     // mapped: a prediction reads a few of its pages
     let data = crate::root::Mapped::new(f, st.size, snapshot::CAP).ok()?;
     Snapshot::parse(data).ok()
@@ -162,9 +160,11 @@ impl Running<'_> {
         let (Some(r), Some(now)) = (self.root, self.modules) else {
             return None;
         };
-        let (Some(vmlinux), Some(mods)) =
-            (read_snapshot(r, RUN_FILE), read_snapshot(r, RUN_MODULES))
-        else {
+        let dir = r.open_dir(RUN_DIR).ok()?;
+        let (Some(vmlinux), Some(mods)) = (
+            read_snapshot(&dir, RUN_FILE),
+            read_snapshot(&dir, RUN_MODULES),
+        ) else {
             return None;
         };
         let current = [&vmlinux.header, &mods.header]
@@ -212,11 +212,16 @@ impl RunningPredictor {
             extra: Default::default(),
             admitted: Default::default(),
             loaded_names: Default::default(),
+            sysroot: Default::default(),
         }
     }
 
-    fn system_root(&self) -> Option<crate::root::Root> {
-        crate::root::Root::open(self.proc.parent().unwrap_or(Path::new("/"))).ok()
+    fn system_root(&self) -> Option<&crate::root::Root> {
+        self.sysroot
+            .get_or_init(|| {
+                crate::root::Root::open(self.proc.parent().unwrap_or(Path::new("/"))).ok()
+            })
+            .as_ref()
     }
 
     fn base(&mut self) -> &Base {
@@ -228,14 +233,10 @@ impl RunningPredictor {
 
     fn make_base(&self) -> Base {
         let root = self.system_root();
-        let text = |rel: &str| {
-            root.as_ref()
-                .map(|r| read_trimmed(r, rel))
-                .unwrap_or_default()
-        };
+        let text = |rel: &str| root.map(|r| read_trimmed(r, rel)).unwrap_or_default();
         let release = text("proc/sys/kernel/osrelease");
         let boot_id = text("proc/sys/kernel/random/boot_id");
-        let modules = root.as_ref().and_then(proc_modules);
+        let modules = root.and_then(proc_modules);
         let cache = rustix::process::geteuid().is_root() && !boot_id.is_empty();
         // without a readable system root, signatures are judged by a distribution
         // kernel's defaults (not enforced, no keys)
@@ -245,7 +246,10 @@ impl RunningPredictor {
             .unwrap_or_default();
         // the image's certificates, found by decompressing it, are kept in run/kabi too
         if let (true, Some(r)) = (cache, &root) {
-            sig.sources.cache = crate::sig::trust::Loc::new(r, RUN_DIR).ok();
+            sig.sources.cache = match &sig.sources.vmlinuz {
+                Some(l) => Some(l.sibling(RUN_DIR)),
+                None => crate::sig::trust::Loc::new(r, RUN_DIR).ok(),
+            };
         }
         let target = Target {
             release: Some(release.clone()),
@@ -253,7 +257,7 @@ impl RunningPredictor {
             ..Target::default()
         };
         let kernel = Running {
-            root: root.as_ref().filter(|_| cache),
+            root: root.filter(|_| cache),
             boot_id,
             release,
             modules: modules.as_ref(),
@@ -346,7 +350,7 @@ impl RunningPredictor {
         if !base.cache {
             return;
         }
-        let Some(after) = proc_modules(&root) else {
+        let Some(after) = proc_modules(root) else {
             return;
         };
         let norm = |n: &str| n.replace('-', "_");
@@ -370,7 +374,7 @@ impl RunningPredictor {
                 && !base.gone.contains(owner)
         };
         let header = Header {
-            boot_id: read_trimmed(&root, "proc/sys/kernel/random/boot_id"),
+            boot_id: read_trimmed(root, "proc/sys/kernel/random/boot_id"),
             release: base.target.release.clone().unwrap_or_default(),
             modules: after.clone(),
             ..Header::default()
@@ -392,7 +396,7 @@ impl RunningPredictor {
                     .chain(added.iter().copied()),
             ),
         };
-        write_snapshot(&root, &[(RUN_MODULES, &data)]);
+        write_snapshot(root, &[(RUN_MODULES, &data)]);
     }
 }
 
@@ -409,12 +413,21 @@ impl Predict for RunningPredictor {
     }
 
     fn admit(&mut self, name: &str, path: &Path) -> Result<(), String> {
-        let host = crate::root::Root::host().map_err(|e| e.to_string())?;
         let abs = std::path::absolute(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        self.base();
         // the base's policy, borrowed (its keys, loaded on first use, are shared)
-        let sig = &self.base().target.sig;
+        let sig = &self.base.as_ref().expect("just made").target.sig;
+        // the module is named by its path on this machine: the system root when that is `/`
+        let own;
+        let host = match self.system_root().filter(|r| r.is_host()) {
+            Some(r) => r,
+            None => {
+                own = crate::root::Root::host().map_err(|e| e.to_string())?;
+                &own
+            }
+        };
         // the module and its signature check from one read of the file
-        let (m, sc) = crate::sig::read_module_in(&host, &abs, crate::module::Detail::Full, sig)
+        let (m, sc) = crate::sig::read_module_in(host, &abs, crate::module::Detail::Full, sig)
             .map_err(|e| e.to_string())?;
         let t = self.target_for(&m);
         let v = check_with_sig(&m, Some(path.to_path_buf()), &t, &self.extra, Some(&sc));

@@ -63,6 +63,13 @@ impl Loc {
     pub fn host(path: impl AsRef<Path>) -> Result<Loc, Error> {
         Loc::new(&Root::host()?, absolute(path.as_ref()))
     }
+    /// Another path inside the same root (sharing its descriptor).
+    pub fn sibling(&self, rel: impl Into<PathBuf>) -> Loc {
+        Loc {
+            root: self.root.clone(),
+            rel: rel.into(),
+        }
+    }
     pub fn join(&self, name: impl AsRef<Path>) -> Loc {
         Loc {
             root: self.root.clone(),
@@ -300,9 +307,10 @@ impl SigPolicy {
         let secure_boot = secure_boot(&efivars);
         let mut p = SigPolicy::with_config(config);
         p.enforcement = Enforcement::at_boot(&p.config, cmdline.as_deref(), secure_boot);
-        p.sources.vmlinuz = Some(Loc::new(root, format!("boot/vmlinuz-{kver}"))?);
+        // one descriptor of the root for all of them
+        p.sources.vmlinuz = Some(efivars.sibling(format!("boot/vmlinuz-{kver}")));
         if efivars.is_dir() {
-            p.sources.mok_variables = Some(Loc::new(root, "sys/firmware/efi/mok-variables")?);
+            p.sources.mok_variables = Some(efivars.sibling("sys/firmware/efi/mok-variables"));
             p.sources.efivars = Some(efivars);
         }
         p.sources.machine_keyring = true;
@@ -315,7 +323,10 @@ impl SigPolicy {
     pub fn running(root: &Root) -> Result<SigPolicy, Error> {
         let release = release_of(root).unwrap_or_default();
         let mut p = SigPolicy::installed(root, &release)?;
-        p.sources.proc = Some(Loc::new(root, "proc")?);
+        p.sources.proc = Some(match &p.sources.vmlinuz {
+            Some(l) => l.sibling("proc"),
+            None => Loc::new(root, "proc")?,
+        });
         if let Some(c) = read_small(root, "proc/self/comm", 64) {
             let c = String::from_utf8_lossy(&c).trim().to_string();
             if !c.is_empty() {

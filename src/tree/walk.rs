@@ -83,15 +83,9 @@ pub fn walk(
 type Flow = std::ops::ControlFlow<()>;
 
 fn dir_stat(dir: &Dir) -> std::io::Result<Stat> {
-    let st = rustix::fs::fstat(dir)?;
     Ok(Stat {
         kind: Kind::Dir,
-        size: st.st_size as u64,
-        mtime: (st.st_mtime, st.st_mtime_nsec as u32),
-        ctime: (st.st_ctime, st.st_ctime_nsec as u32),
-        ino: st.st_ino,
-        dev: st.st_dev,
-        mode: st.st_mode,
+        ..Stat::from(&rustix::fs::fstat(dir)?)
     })
 }
 

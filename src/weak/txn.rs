@@ -197,10 +197,10 @@ pub fn recover_if_pending(
     layout: super::Layout,
     krel: &str,
 ) -> Result<Option<String>, String> {
-    let Ok(kdir) = root.open_dir(layout.kernel(krel)) else {
+    let Ok(mut kdir) = root.open_dir(layout.kernel(krel)) else {
         return Ok(None);
     };
-    if !left_behind(&kdir) {
+    if !left_behind(&mut kdir) {
         return Ok(None);
     }
     let _lock = crate::depmod::lock(root).map_err(|e| e.to_string())?;
@@ -221,9 +221,10 @@ pub fn recover_if_pending(
 }
 
 /// Did an interrupted run leave something in the kernel's module directory: its intent
-/// record, a staging tree, a temporary file? (One read of the directory.)
-fn left_behind(kdir: &Dir) -> bool {
-    kdir.entries().is_ok_and(|es| {
+/// record, a staging tree, a temporary file? (One read of the directory, from `kdir`'s own
+/// descriptor: `kabi load` asks before every load.)
+fn left_behind(kdir: &mut Dir) -> bool {
+    kdir.read_entries(&mut Vec::new()).is_ok_and(|es| {
         es.iter().any(|e| {
             e.name == RECORD
                 || e.name
