@@ -294,6 +294,20 @@ pub fn decompress(kind: Compression, data: &[u8], limit: u64) -> Result<Decoded,
         }
         Compression::Zstd => {
             let header = zstd_frame(data);
+            // a frame that states its size (as the kernel's build writes modules), within
+            // the limit and what the input can plausibly hold: decoded in one call straight
+            // into a buffer of that size (no window buffer, no copy through a chunk); a
+            // file of several frames, or one that does not decode to that size, streams
+            if let Some(n) = header
+                .and_then(|h| h.content)
+                .filter(|&n| n <= limit && n <= data.len() as u64 * 32 + 65536)
+            {
+                lease.resize(n + (256 << 10))?;
+                if let Some(out) = zstd_whole(data, n) {
+                    lease.resize(out.capacity() as u64)?;
+                    return Ok(out);
+                }
+            }
             let window = header.map_or(MAX_WINDOW, |h| h.window).min(MAX_WINDOW);
             lease.resize(window + (256 << 10))?;
             let mut dec =
@@ -324,6 +338,28 @@ pub fn decompress(kind: Compression, data: &[u8], limit: u64) -> Result<Decoded,
         data: out,
         _lease: lease,
     })
+}
+
+/// A zstd input decoded in one call into a buffer of exactly `size` bytes, with each
+/// thread's decoder context reused (windows above 2^27 bytes refused, as when streaming);
+/// `None` unless it decodes to exactly `size` bytes.
+fn zstd_whole(data: &[u8], size: u64) -> Option<Vec<u8>> {
+    thread_local! {
+        static DCTX: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> =
+            const { std::cell::RefCell::new(None) };
+    }
+    let mut out = Vec::with_capacity(usize::try_from(size).ok()?);
+    DCTX.with(|d| {
+        let mut d = d.borrow_mut();
+        if d.is_none() {
+            let mut dec = zstd::bulk::Decompressor::new().ok()?;
+            dec.window_log_max(27).ok()?;
+            *d = Some(dec);
+        }
+        let got = d.as_mut()?.decompress_to_buffer(data, &mut out).ok()?;
+        (got as u64 == size && out.len() as u64 == size).then_some(())
+    })?;
+    Some(out)
 }
 
 pub(crate) fn corrupt(format: &'static str, e: impl std::fmt::Display) -> ParseError {
@@ -503,6 +539,45 @@ fn read_into(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_zstd_frame_of_stated_size_decodes_whole_and_anything_else_streams() {
+        let payload: Vec<u8> = (0..300_000u32)
+            .map(|i| (i % 251) as u8 ^ (i >> 9) as u8)
+            .collect();
+        // one frame that states its size, as the kernel's build writes modules
+        let one = zstd::bulk::compress(&payload, 3).unwrap();
+        assert_eq!(
+            zstd_frame(&one).unwrap().content,
+            Some(payload.len() as u64)
+        );
+        assert_eq!(zstd_whole(&one, payload.len() as u64).unwrap(), payload);
+        assert_eq!(
+            decompress(Compression::Zstd, &one, 1 << 20).unwrap(),
+            payload
+        );
+        // a stated size that is not the frame's: not decoded whole
+        assert_eq!(zstd_whole(&one, payload.len() as u64 + 1), None);
+        assert_eq!(zstd_whole(&one, payload.len() as u64 - 1), None);
+        // two frames: more than the first one states, so they stream, and both are had
+        let mut two = one.clone();
+        two.extend_from_slice(&zstd::bulk::compress(b"tail", 3).unwrap());
+        let mut want = payload.clone();
+        want.extend_from_slice(b"tail");
+        assert_eq!(decompress(Compression::Zstd, &two, 1 << 20).unwrap(), want);
+        // the limit holds on either path
+        let e = decompress(Compression::Zstd, &one, 1000).unwrap_err();
+        assert!(matches!(e, ParseError::TooLarge { .. }), "{e:?}");
+        // a damaged frame is an error, and the thread's decoder still works afterwards
+        let mut bad = one.clone();
+        let mid = bad.len() / 2;
+        bad[mid] ^= 0xff;
+        assert!(decompress(Compression::Zstd, &bad, 1 << 20).is_err());
+        assert_eq!(
+            decompress(Compression::Zstd, &one, 1 << 20).unwrap(),
+            payload
+        );
+    }
     use std::sync::atomic::Ordering;
 
     #[test]

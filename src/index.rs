@@ -69,21 +69,45 @@ pub enum IndexError {
 // ---------------------------------------------------------------------------------------
 // Writer
 
+/// Bytes of [`IndexBuilder::bytes`]: a node's prefix or a value.
+#[derive(Debug, Default, Clone, Copy)]
+struct Span {
+    start: usize,
+    len: usize,
+}
+
+/// No value: the end of a node's list.
+const NO_VALUE: u32 = u32::MAX;
+
 #[derive(Debug, Default, Clone)]
 struct WNode {
-    prefix: Vec<u8>,
+    prefix: Span,
     children: Children,
-    /// Sorted by ascending priority; a value is inserted before the first one whose
-    /// priority is >= its own (so among equal priorities the newest comes first).
-    values: Vec<(u32, String)>,
+    /// The node's first value in [`IndexBuilder::values`] ([`NO_VALUE`]: none). Each node's
+    /// values are a list sorted by ascending priority; a value is inserted before the first
+    /// one whose priority is >= its own (so among equal priorities the newest comes first).
+    first: u32,
+}
+
+/// One value of a node: its priority, its text, the node's next value.
+#[derive(Debug, Clone, Copy)]
+struct WValue {
+    priority: u32,
+    text: Span,
+    next: u32,
 }
 
 /// Builds an index exactly as kmod 30's `depmod` does (`index_create`, `index_insert`,
-/// `index_write`): the same insertions in the same order give the same bytes.
+/// `index_write`): the same insertions in the same order give the same bytes. Prefixes and
+/// values are kept in one buffer and values in one list, so an insertion allocates nothing
+/// but a new branch's list of children.
 #[derive(Debug, Clone)]
 pub struct IndexBuilder {
     /// `nodes[0]` is the root.
     nodes: Vec<WNode>,
+    values: Vec<WValue>,
+    /// Every prefix and value.
+    bytes: Vec<u8>,
 }
 
 impl Default for IndexBuilder {
@@ -95,7 +119,12 @@ impl Default for IndexBuilder {
 impl IndexBuilder {
     pub fn new() -> Self {
         IndexBuilder {
-            nodes: vec![WNode::default()],
+            nodes: vec![WNode {
+                first: NO_VALUE,
+                ..WNode::default()
+            }],
+            values: Vec::new(),
+            bytes: Vec::new(),
         }
     }
 
@@ -141,32 +170,40 @@ impl IndexBuilder {
         let mut i = 0usize;
         loop {
             // Make the node's prefix a prefix of key[i..], splitting the node if it is not.
-            let mut j = 0;
-            while j < self.nodes[n].prefix.len() {
-                let ch = self.nodes[n].prefix[j];
-                if key.get(i + j) != Some(&ch) {
-                    let old = std::mem::take(&mut self.nodes[n]);
-                    let child = WNode {
-                        prefix: old.prefix[j + 1..].to_vec(),
-                        children: old.children,
-                        values: old.values,
-                    };
-                    let cid = self.nodes.len();
-                    self.nodes.push(child);
-                    let mut prefix = old.prefix;
-                    prefix.truncate(j);
-                    self.nodes[n] = WNode {
-                        prefix,
-                        children: Children(vec![(ch, cid)]),
-                        values: Vec::new(),
-                    };
-                    break;
-                }
-                j += 1;
+            let p = self.nodes[n].prefix;
+            let rest = key.get(i..).unwrap_or(&[]);
+            let j = self
+                .text(p)
+                .iter()
+                .zip(rest)
+                .take_while(|(a, b)| a == b)
+                .count();
+            if j < p.len {
+                // the node's prefix is not a prefix of key[i..]: split it
+                let ch = self.bytes[p.start + j];
+                let old = std::mem::take(&mut self.nodes[n]);
+                let child = WNode {
+                    prefix: Span {
+                        start: p.start + j + 1,
+                        len: p.len - j - 1,
+                    },
+                    children: old.children,
+                    first: old.first,
+                };
+                let cid = self.nodes.len();
+                self.nodes.push(child);
+                self.nodes[n] = WNode {
+                    prefix: Span {
+                        start: p.start,
+                        len: j,
+                    },
+                    children: Children(vec![(ch, cid)]),
+                    first: NO_VALUE,
+                };
             }
             i += j;
             let Some(&ch) = key.get(i) else {
-                return Ok(add_value(&mut self.nodes[n].values, value, priority));
+                return Ok(self.add_value(n, value, priority));
             };
             match self.nodes[n].children.get(&ch) {
                 Some(&c) => {
@@ -175,16 +212,70 @@ impl IndexBuilder {
                 }
                 None => {
                     let cid = self.nodes.len();
+                    let prefix = self.push_bytes(&key[i + 1..]);
                     self.nodes.push(WNode {
-                        prefix: key[i + 1..].to_vec(),
+                        prefix,
                         children: Children::default(),
-                        values: vec![(priority, value.to_string())],
+                        first: NO_VALUE,
                     });
+                    self.add_value(cid, value, priority);
                     self.nodes[n].children.insert(ch, cid);
                     return Ok(false);
                 }
             }
         }
+    }
+
+    fn push_bytes(&mut self, b: &[u8]) -> Span {
+        let start = self.bytes.len();
+        self.bytes.extend_from_slice(b);
+        Span {
+            start,
+            len: b.len(),
+        }
+    }
+
+    fn text(&self, s: Span) -> &[u8] {
+        &self.bytes[s.start..s.start + s.len]
+    }
+
+    /// Node `n`'s values in order.
+    fn node_values(&self, n: usize) -> impl Iterator<Item = &WValue> {
+        let mut at = self.nodes[n].first;
+        std::iter::from_fn(move || {
+            let v = self.values.get(at as usize)?;
+            at = v.next;
+            Some(v)
+        })
+    }
+
+    /// Add a value to node `n`'s list; whether it already had this text.
+    fn add_value(&mut self, n: usize, value: &str, priority: u32) -> bool {
+        let duplicate = self
+            .node_values(n)
+            .any(|v| self.text(v.text) == value.as_bytes());
+        let text = self.push_bytes(value.as_bytes());
+        let id = self.values.len() as u32;
+        // the link to the first value whose priority is >= this one's
+        let mut link: Option<usize> = None; // None: the node's `first`
+        let mut at = self.nodes[n].first;
+        while let Some(v) = self.values.get(at as usize) {
+            if v.priority >= priority {
+                break;
+            }
+            link = Some(at as usize);
+            at = v.next;
+        }
+        self.values.push(WValue {
+            priority,
+            text,
+            next: at,
+        });
+        match link {
+            None => self.nodes[n].first = id,
+            Some(l) => self.values[l].next = id,
+        }
+        duplicate
     }
 
     /// The index file, byte for byte as kmod 30 writes it.
@@ -217,8 +308,8 @@ impl IndexBuilder {
                 return Err(IndexError::TooLarge { offset });
             }
             let mut r = offset as u32;
-            if !node.prefix.is_empty() {
-                out.extend_from_slice(&node.prefix);
+            if node.prefix.len > 0 {
+                out.extend_from_slice(self.text(node.prefix));
                 out.push(0);
                 r |= NODE_PREFIX;
             }
@@ -237,11 +328,12 @@ impl IndexBuilder {
                 }
                 r |= NODE_CHILDS;
             }
-            if !node.values.is_empty() {
-                out.extend_from_slice(&(node.values.len() as u32).to_be_bytes());
-                for (priority, value) in &node.values {
-                    out.extend_from_slice(&priority.to_be_bytes());
-                    out.extend_from_slice(value.as_bytes());
+            if node.first != NO_VALUE {
+                let count = self.node_values(n).count() as u32;
+                out.extend_from_slice(&count.to_be_bytes());
+                for v in self.node_values(n) {
+                    out.extend_from_slice(&v.priority.to_be_bytes());
+                    out.extend_from_slice(self.text(v.text));
                     out.push(0);
                 }
                 r |= NODE_VALUES;
@@ -270,16 +362,6 @@ impl Children {
             Err(i) => self.0.insert(i, (ch, node)),
         }
     }
-}
-
-fn add_value(values: &mut Vec<(u32, String)>, value: &str, priority: u32) -> bool {
-    let duplicate = values.iter().any(|(_, v)| v == value);
-    let pos = values
-        .iter()
-        .position(|(p, _)| *p >= priority)
-        .unwrap_or(values.len());
-    values.insert(pos, (priority, value.to_string()));
-    duplicate
 }
 
 // ---------------------------------------------------------------------------------------

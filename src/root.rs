@@ -739,7 +739,7 @@ impl Dir {
         data: &[u8],
         mode: u32,
     ) -> Result<(), Error> {
-        self.replace(name.as_ref(), data, mode, true)
+        self.replace(name.as_ref(), &[data], mode, true)
     }
 
     /// [`Dir::write_atomic`] for a derived file that every reader checks (a checksum) and
@@ -753,11 +753,94 @@ impl Dir {
         data: &[u8],
         mode: u32,
     ) -> Result<(), Error> {
-        self.replace(name.as_ref(), data, mode, false)
+        self.replace(name.as_ref(), &[data], mode, false)
     }
 
-    fn replace(&self, name: &Path, data: &[u8], mode: u32, flush: bool) -> Result<(), Error> {
-        self.replace_via(name, data, mode, flush, false)
+    /// [`Dir::write_unflushed`] of a file made of `parts`, one after another.
+    pub fn write_unflushed_parts(
+        &self,
+        name: impl AsRef<Path>,
+        parts: &[&[u8]],
+        mode: u32,
+    ) -> Result<(), Error> {
+        self.replace(name.as_ref(), parts, mode, false)
+    }
+
+    /// [`Dir::write_atomic`] for several files, with the same guarantees for each (a link
+    /// at a name is replaced, never written through; a reader sees the old file or the new
+    /// one, whole; when this returns `Ok`, every file is on disk under its name), but
+    /// flushed together: every new file is written to a temporary file, the temporary files
+    /// are flushed at once (one journal commit serves them all instead of one per file),
+    /// then each is renamed into place and the directory is flushed once. A crash point
+    /// comes before each file's writing and before each rename; after a crash each name has
+    /// its old file or its new one, and the temporary files left are removed by
+    /// [`Dir::clean_temps`]. On an error nothing more is renamed and the temporary files not
+    /// renamed yet are removed.
+    pub fn write_atomic_all(&self, files: &[(&str, &[u8])], mode: u32) -> Result<(), Error> {
+        use rayon::prelude::*;
+        let mut temps: Vec<(OsString, &OsStr, File)> = Vec::with_capacity(files.len());
+        let unlink_all = |temps: &[(OsString, &OsStr, File)]| {
+            for (tmp, _, _) in temps {
+                let _ = rustix::fs::unlinkat(&self.fd, tmp, AtFlags::empty());
+            }
+        };
+        for (name, data) in files {
+            let shown = self.show(name);
+            crate::crash::point();
+            let written = (|| -> std::io::Result<(OsString, &OsStr, File)> {
+                use std::io::Write;
+                let n = one_name(Path::new(name))?;
+                let tmp = temp_name(n);
+                let fd = rustix::fs::openat(
+                    &self.fd,
+                    &tmp,
+                    OFlags::WRONLY
+                        | OFlags::CREATE
+                        | OFlags::EXCL
+                        | OFlags::NOFOLLOW
+                        | OFlags::CLOEXEC,
+                    Mode::from_raw_mode(mode),
+                )?;
+                let mut f = File::from(fd);
+                let done = f
+                    .write_all(data)
+                    // the mode asked for, whatever the umask
+                    .and_then(|_| Ok(rustix::fs::fchmod(&f, Mode::from_raw_mode(mode))?));
+                if let Err(e) = done {
+                    let _ = rustix::fs::unlinkat(&self.fd, &tmp, AtFlags::empty());
+                    return Err(e);
+                }
+                Ok((tmp, n, f))
+            })();
+            match written {
+                Ok(t) => temps.push(t),
+                Err(e) => {
+                    unlink_all(&temps);
+                    return Err(Error::io(shown, e));
+                }
+            }
+        }
+        // flushed concurrently: the file system commits them together
+        let flushed: Result<(), Error> = temps
+            .par_iter()
+            .try_for_each(|(_, n, f)| f.sync_data().map_err(|e| Error::io(self.show(n), e)));
+        if let Err(e) = flushed {
+            unlink_all(&temps);
+            return Err(e);
+        }
+        for (i, (tmp, n, _)) in temps.iter().enumerate() {
+            crate::crash::point();
+            if let Err(e) = rustix::fs::renameat(&self.fd, tmp, &self.fd, *n) {
+                unlink_all(&temps[i..]);
+                return Err(Error::io(self.show(n), e.into()));
+            }
+        }
+        drop(temps);
+        self.sync().map_err(|e| Error::io(&self.path, e))
+    }
+
+    fn replace(&self, name: &Path, parts: &[&[u8]], mode: u32, flush: bool) -> Result<(), Error> {
+        self.replace_via(name, parts, mode, flush, false)
     }
 
     /// [`Dir::write_atomic`] for a writer that holds this directory's lock
@@ -770,13 +853,13 @@ impl Dir {
         data: &[u8],
         mode: u32,
     ) -> Result<(), Error> {
-        self.replace_via(name.as_ref(), data, mode, true, true)
+        self.replace_via(name.as_ref(), &[data], mode, true, true)
     }
 
     fn replace_via(
         &self,
         name: &Path,
-        data: &[u8],
+        parts: &[&[u8]],
         mode: u32,
         flush: bool,
         locked: bool,
@@ -814,7 +897,9 @@ impl Dir {
                 r => r?,
             };
             let mut f = File::from(fd);
-            f.write_all(data)?;
+            for data in parts {
+                f.write_all(data)?;
+            }
             // the mode asked for, whatever the umask
             rustix::fs::fchmod(&f, Mode::from_raw_mode(mode))?;
             if flush {
@@ -1293,6 +1378,41 @@ mod tests {
         assert_eq!(std::fs::read(outside.join("secret")).unwrap(), b"outside");
         assert_eq!(k.read("modules.kabi-cache", 10).unwrap(), b"derived");
         assert!(k.entries().unwrap().iter().all(|e| !is_temp_name(&e.name)));
+    }
+
+    #[test]
+    fn write_atomic_all_replaces_each_file_and_leaves_no_temporary_file() {
+        let t = tempfile::tempdir().unwrap();
+        std::fs::write(t.path().join("target"), b"outside").unwrap();
+        std::os::unix::fs::symlink("target", t.path().join("b")).unwrap();
+        std::fs::write(t.path().join("a"), b"old").unwrap();
+        let root = Root::open(t.path()).unwrap();
+        let d = root.open_dir("").unwrap();
+        d.write_atomic_all(&[("a", b"new a"), ("b", b"new b"), ("c", b"")], 0o640)
+            .unwrap();
+        assert_eq!(std::fs::read(t.path().join("a")).unwrap(), b"new a");
+        // the link was replaced, its target left alone
+        assert!(!t.path().join("b").is_symlink());
+        assert_eq!(std::fs::read(t.path().join("b")).unwrap(), b"new b");
+        assert_eq!(std::fs::read(t.path().join("target")).unwrap(), b"outside");
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(t.path().join("c"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o640);
+        // a name that is not one file name: an error, nothing renamed, nothing left
+        let e = d
+            .write_atomic_all(&[("a", b"newer"), ("x/y", b"z")], 0o644)
+            .unwrap_err();
+        assert!(e.to_string().contains("x/y"), "{e}");
+        assert_eq!(std::fs::read(t.path().join("a")).unwrap(), b"new a");
+        let mut names: Vec<_> = std::fs::read_dir(t.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["a", "b", "c", "target"]);
     }
 
     #[test]

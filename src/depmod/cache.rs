@@ -14,15 +14,19 @@
 //! bytes: the fingerprint (u64 input hash, u32 count of outputs, each name and
 //! [`FileKey`], u32 count of messages, each u8 level and text) and the payload: u32 count,
 //! then per file: path, [`FileKey`], u8 state (0 parsed, 1 error), then either the error
-//! text or the record (exports, dependency symbols, `.modinfo` records).
+//! text or the record: its text (every string of it, one after another: the exports' names,
+//! the dependency symbols' names, the `.modinfo` values), then the exports (u32 count; each
+//! u32 length of its name in the text, u64 CRC), the dependency symbols (u32 count; each
+//! length, u64 CRC, u8 weak 0 or 1) and the `.modinfo` records (u32 count; each u8 key,
+//! length). The lengths must add up to the text's, each string whole characters.
 
-use super::scan::{DepSymbol, InfoKey, Record};
+use super::scan::{InfoKey, Record, Span};
 use rustc_hash::FxHashMap;
 use std::os::unix::fs::MetadataExt;
 use std::sync::Arc;
 
 const MAGIC: &[u8; 8] = b"KABISCAN";
-const FORMAT: u32 = 2;
+const FORMAT: u32 = 3;
 /// Extraction rules belong to this build: another build's cache is not reused. The build is
 /// known by the version and the identity of the running executable.
 pub fn build_id() -> &'static str {
@@ -80,6 +84,12 @@ pub type Scanned = Result<Arc<Record>, String>;
 pub struct Cache {
     pub entries: FxHashMap<String, (FileKey, Scanned)>,
     pub fingerprint: Fingerprint,
+}
+
+/// A cache's records block, encoded, with its CRC-32.
+pub struct Records {
+    pub bytes: Vec<u8>,
+    pub crc: u32,
 }
 
 /// What the last run read and wrote.
@@ -217,11 +227,18 @@ impl Cache {
     }
 
     pub fn encode(&self) -> Vec<u8> {
+        let records = self.encode_records();
+        let mut out = self.encode_head(&records);
+        out.extend_from_slice(&records.bytes);
+        out
+    }
+
+    /// The records block (every entry; not the fingerprint), with its checksum: what
+    /// [`Cache::encode_head`] puts a header and the fingerprint before.
+    pub fn encode_records(&self) -> Records {
         let mut paths: Vec<&String> = self.entries.keys().collect();
         paths.sort();
-        // the whole file in one buffer of the size it will have: a cold run's records are
-        // megabytes, and a buffer grown by doubling, then copied into a block and into the
-        // file, was the peak of the run's memory (three copies)
+        // in one buffer of the size it will have (a cold run's records are megabytes)
         let str_len = |s: &str| 4 + s.len();
         let size = 4 + paths
             .iter()
@@ -231,16 +248,11 @@ impl Cache {
                     + 1
                     + match &self.entries[*path].1 {
                         Err(e) => str_len(e),
-                        Ok(r) => {
-                            12 + r.exports.iter().map(|(n, _)| str_len(n) + 8).sum::<usize>()
-                                + r.deps.iter().map(|d| str_len(&d.name) + 9).sum::<usize>()
-                                + r.info.iter().map(|(_, v)| 1 + str_len(v)).sum::<usize>()
-                        }
+                        Ok(r) => record_len(r),
                     }
             })
             .sum::<usize>();
-        let mut p = file_head(&self.fingerprint, size);
-        let start = p.len();
+        let mut p = Vec::with_capacity(size);
         put_u32(&mut p, self.entries.len() as u32);
         for path in paths {
             let (k, s) = &self.entries[path];
@@ -253,32 +265,25 @@ impl Cache {
                 }
                 Ok(r) => {
                     p.push(0);
-                    put_u32(&mut p, r.exports.len() as u32);
-                    for (n, c) in &r.exports {
-                        put_str(&mut p, n);
-                        put_u64(&mut p, *c);
-                    }
-                    put_u32(&mut p, r.deps.len() as u32);
-                    for d in &r.deps {
-                        put_str(&mut p, &d.name);
-                        put_u64(&mut p, d.crc);
-                        p.push(d.weak as u8);
-                    }
-                    put_u32(&mut p, r.info.len() as u32);
-                    for (k, v) in &r.info {
-                        p.push(k.to_u8());
-                        put_str(&mut p, v);
-                    }
+                    put_record(&mut p, r);
                 }
             }
         }
-        debug_assert_eq!(p.len() - start, size, "the records' size computed ahead");
-        // the records block's length and checksum, in the 12 bytes left before it
-        let (head, block) = p.split_at_mut(start);
-        let at = head.len() - 12;
-        head[at..at + 8].copy_from_slice(&(block.len() as u64).to_le_bytes());
-        head[at + 8..].copy_from_slice(&crc32fast::hash(block).to_le_bytes());
-        p
+        debug_assert_eq!(p.len(), size, "the records' size computed ahead");
+        Records {
+            crc: crc32fast::hash(&p),
+            bytes: p,
+        }
+    }
+
+    /// The start of the cache file whose records block is `records`: header, fingerprint
+    /// block, and the records block's length and checksum (its bytes follow).
+    pub fn encode_head(&self, records: &Records) -> Vec<u8> {
+        let mut out = file_head(&self.fingerprint, 0);
+        let at = out.len() - 12;
+        out[at..at + 8].copy_from_slice(&(records.bytes.len() as u64).to_le_bytes());
+        out[at + 8..].copy_from_slice(&records.crc.to_le_bytes());
+        out
     }
 
     /// The encoding of a cache of exactly the entries of `stored` (the same paths, keys and
@@ -434,6 +439,46 @@ fn put_str(out: &mut Vec<u8>, s: &str) {
     out.extend_from_slice(s.as_bytes());
 }
 
+/// The bytes [`put_record`] writes.
+fn record_len(r: &Record) -> usize {
+    let text: usize = r.strings().map(str::len).sum();
+    4 + text + 4 + 12 * r.exports.len() + 4 + 13 * r.deps.len() + 4 + 5 * r.info.len()
+}
+
+fn put_record(p: &mut Vec<u8>, r: &Record) {
+    // the text as the strings follow one another (a record built by the scan already is)
+    let mut at = 0;
+    let contiguous = r.spans().all(|s| {
+        let ok = s.start as usize == at;
+        at += s.len as usize;
+        ok
+    }) && at == r.text.len();
+    if contiguous {
+        put_str(p, &r.text);
+    } else {
+        put_u32(p, r.strings().map(str::len).sum::<usize>() as u32);
+        for s in r.strings() {
+            p.extend_from_slice(s.as_bytes());
+        }
+    }
+    put_u32(p, r.exports.len() as u32);
+    for (n, c) in r.exports() {
+        put_u32(p, n.len() as u32);
+        put_u64(p, c);
+    }
+    put_u32(p, r.deps.len() as u32);
+    for d in r.deps() {
+        put_u32(p, d.name.len() as u32);
+        put_u64(p, d.crc);
+        p.push(d.weak as u8);
+    }
+    put_u32(p, r.info.len() as u32);
+    for (k, v) in r.info() {
+        p.push(k.to_u8());
+        put_u32(p, v.len() as u32);
+    }
+}
+
 struct Reader<'a> {
     data: &'a [u8],
 }
@@ -464,6 +509,23 @@ impl<'a> Reader<'a> {
     fn skip_str(&mut self) -> Option<()> {
         let n = self.u32()? as usize;
         self.take(n).map(|_| ())
+    }
+    /// The next string of a text of `len` bytes, `at` bytes of which were taken: its span.
+    fn span(&mut self, at: &mut usize, len: usize) -> Option<Span> {
+        let n = self.u32()?;
+        let start = *at;
+        *at = at.checked_add(n as usize).filter(|&end| end <= len)?;
+        Some(Span {
+            start: start as u32,
+            len: n,
+        })
+    }
+    fn bool(&mut self) -> Option<bool> {
+        match self.u8()? {
+            0 => Some(false),
+            1 => Some(true),
+            _ => None,
+        }
     }
     /// A count that cannot exceed what is left (each item takes at least `min` bytes).
     fn count(&mut self, min: usize) -> Option<usize> {
@@ -533,20 +595,23 @@ fn skip_record(r: &mut Reader) -> Option<()> {
     match r.u8()? {
         1 => r.skip_str(),
         0 => {
+            let n = r.u32()? as usize;
+            r.take(n)?;
+            let mut at = 0;
             for _ in 0..r.count(12)? {
-                r.skip_str()?;
+                r.span(&mut at, n)?;
                 r.u64()?;
             }
             for _ in 0..r.count(13)? {
-                r.skip_str()?;
+                r.span(&mut at, n)?;
                 r.u64()?;
-                r.u8()?;
+                r.bool()?;
             }
             for _ in 0..r.count(5)? {
                 InfoKey::from_u8(r.u8()?)?;
-                r.skip_str()?;
+                r.span(&mut at, n)?;
             }
-            Some(())
+            (at == n).then_some(())
         }
         _ => None,
     }
@@ -557,26 +622,38 @@ fn record(r: &mut Reader) -> Option<Scanned> {
     let scanned = match r.u8()? {
         1 => Err(r.str()?),
         0 => {
+            let text = r.str()?;
+            let n = text.len();
+            let mut at = 0;
+            // each string must be whole characters of the text
+            let whole = |at: usize| text.is_char_boundary(at).then_some(());
             let ne = r.count(12)?;
             let mut exports = Vec::with_capacity(ne);
             for _ in 0..ne {
-                exports.push((r.str()?, r.u64()?));
+                let s = r.span(&mut at, n)?;
+                whole(at)?;
+                exports.push((s, r.u64()?));
             }
             let nd = r.count(13)?;
             let mut deps = Vec::with_capacity(nd);
             for _ in 0..nd {
-                deps.push(DepSymbol {
-                    name: r.str()?,
-                    crc: r.u64()?,
-                    weak: r.u8()? != 0,
-                });
+                let s = r.span(&mut at, n)?;
+                whole(at)?;
+                deps.push((s, r.u64()?, r.bool()?));
             }
             let ni = r.count(5)?;
             let mut info = Vec::with_capacity(ni);
             for _ in 0..ni {
-                info.push((InfoKey::from_u8(r.u8()?)?, r.str()?));
+                let k = InfoKey::from_u8(r.u8()?)?;
+                let s = r.span(&mut at, n)?;
+                whole(at)?;
+                info.push((k, s));
+            }
+            if at != n {
+                return None;
             }
             Ok(Arc::new(Record {
+                text,
                 exports,
                 deps,
                 info,
@@ -600,18 +677,12 @@ mod tests {
             ino: 5,
             dev: 6,
         };
-        let rec = Record {
-            exports: vec![("crc_itu_t".into(), 0x1234)],
-            deps: vec![DepSymbol {
-                name: "module_layout".into(),
-                crc: 7,
-                weak: true,
-            }],
-            info: vec![
-                (InfoKey::Alias, "fs-udf".into()),
-                (InfoKey::Weakdep, "x".into()),
-            ],
-        };
+        let mut rec = crate::depmod::scan::RecordBuilder::default();
+        rec.export(b"crc_itu_t", 0x1234);
+        rec.dep(b"module_layout", 7, true);
+        rec.info(InfoKey::Alias, b"fs-udf");
+        rec.info(InfoKey::Weakdep, b"x");
+        let rec = rec.finish();
         c.entries.insert("/a.ko".into(), (key, Ok(Arc::new(rec))));
         c.entries
             .insert("/b.ko".into(), (key, Err("bad ELF".into())));
@@ -735,6 +806,62 @@ mod tests {
         let (ka, kb) = (&c.entries["/a.ko"].0, &c.entries["/b.ko"].0);
         assert_eq!(s.get("/a.ko", ka), None);
         assert_eq!(s.get("/b.ko", kb).as_ref(), Some(&c.entries["/b.ko"].1));
+    }
+
+    /// The cache's bytes with the records block's checksum made right again.
+    fn rechecksum(c: &Cache, b: &mut [u8]) {
+        let records = 8 + 4 + 4 + build_id().len() + 12 + c.fingerprint.encode().len();
+        let crc = crc32fast::hash(&b[records + 12..]);
+        b[records + 8..records + 12].copy_from_slice(&crc.to_le_bytes());
+    }
+
+    #[test]
+    fn lengths_past_the_text_or_inside_a_character_are_refused() {
+        let mut c = Cache::default();
+        let key = sample().entries["/a.ko"].0;
+        let mut rec = crate::depmod::scan::RecordBuilder::default();
+        rec.info(InfoKey::Alias, "é".as_bytes());
+        rec.export(b"sym", 1);
+        let rec = rec.finish();
+        // built out of order: encoded with the text in order all the same
+        assert_eq!(rec.text, "ésym");
+        assert_eq!(rec.exports().collect::<Vec<_>>(), [("sym", 1)]);
+        assert_eq!(rec.info().collect::<Vec<_>>(), [(InfoKey::Alias, "é")]);
+        let rec = Arc::new(rec);
+        c.entries.insert("/a.ko".into(), (key, Ok(rec.clone())));
+        let bytes = c.encode();
+        let d = decode(&bytes).expect("decodes");
+        let Ok(back) = &d.entries["/a.ko"].1 else {
+            panic!("an error decoded")
+        };
+        assert_eq!(back.text, "symé");
+        assert!(back.exports().eq(rec.exports()) && back.info().eq(rec.info()));
+        // after the text: the export count, then its name's length
+        let text = bytes
+            .windows(5)
+            .position(|w| w == "symé".as_bytes())
+            .unwrap()
+            + 5;
+        let export_len = text + 4;
+        let info_len = text + 4 + 12 + 4 + 4 + 1;
+        assert_eq!(bytes[export_len..export_len + 4], 3u32.to_le_bytes());
+        assert_eq!(bytes[info_len..info_len + 4], 2u32.to_le_bytes());
+        // lengths past the text, or short of it: the structure is wrong, the cache refused
+        for (at, len) in [(export_len, 3000u32), (info_len, 3), (info_len, 1)] {
+            let mut b = bytes.clone();
+            b[at..at + 4].copy_from_slice(&len.to_le_bytes());
+            rechecksum(&c, &mut b);
+            assert!(decode(&b).is_none(), "length {len} at {at}");
+            assert!(Stored::parse(b.into()).is_err(), "length {len} at {at}");
+        }
+        // a name ending inside the two bytes of "é": the record is a miss
+        let mut b = bytes.clone();
+        b[export_len..export_len + 4].copy_from_slice(&4u32.to_le_bytes());
+        b[info_len..info_len + 4].copy_from_slice(&1u32.to_le_bytes());
+        rechecksum(&c, &mut b);
+        assert!(decode(&b).is_none());
+        let s = Stored::parse(b.into()).expect("the structure is sound");
+        assert_eq!(s.get("/a.ko", &key), None);
     }
 
     #[test]

@@ -203,8 +203,8 @@ fn symbol_table<'m>(
         table.entry("TOC.").or_insert((None, 0));
     }
     for (i, m) in mods.iter().enumerate() {
-        for (name, crc) in &m.record.exports {
-            table.insert(strip_prefix(prefix, name), (Some(i), *crc));
+        for (name, crc) in m.record.exports() {
+            table.insert(strip_prefix(prefix, name), (Some(i), crc));
         }
     }
     table
@@ -227,8 +227,8 @@ fn resolve(
         .map(|m| {
             let mut mine: Vec<usize> = Vec::new();
             let mut warn = Vec::new();
-            for d in &m.record.deps {
-                let key = d.name.strip_prefix('.').unwrap_or(&d.name);
+            for d in m.record.deps() {
+                let key = d.name.strip_prefix('.').unwrap_or(d.name);
                 let key = strip_prefix(settings.sym_prefix, key);
                 let Some(&(owner, crc)) = table.get(key) else {
                     if print_unknown && !d.weak {
@@ -380,25 +380,21 @@ fn remove_rotating(roots: &mut std::collections::VecDeque<usize>, m: usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::depmod::scan::DepSymbol;
+    use crate::depmod::scan::RecordBuilder;
 
     fn module(name: &str, exports: &[&str], needs: &[&str]) -> ModuleIn {
+        let mut r = RecordBuilder::default();
+        for e in exports {
+            r.export(e.as_bytes(), 1);
+        }
+        for n in needs {
+            r.dep(n.as_bytes(), 1, false);
+        }
         ModuleIn {
             name: name.into(),
             path: format!("/lib/modules/k/kernel/{name}.ko"),
             rel: Some(format!("kernel/{name}.ko")),
-            record: Arc::new(Record {
-                exports: exports.iter().map(|e| (e.to_string(), 1)).collect(),
-                deps: needs
-                    .iter()
-                    .map(|n| DepSymbol {
-                        name: n.to_string(),
-                        crc: 1,
-                        weak: false,
-                    })
-                    .collect(),
-                info: Vec::new(),
-            }),
+            record: Arc::new(r.finish()),
         }
     }
 

@@ -244,7 +244,13 @@ pub fn run_locked(
     msgs = g.messages.clone();
     run.emit(&mut msgs);
     run.phase("graph");
-    let files_out = render(root, &g, opts, &run.dirname, &mut msgs);
+    // the scan cache's records are encoded while the indexes are rendered (they do not
+    // depend on the graph): unless they are all the old cache's, which is then reused
+    let reuse = run.summary.scanned == 0 && !old.is_empty() && new_cache.entries.len() == old.len();
+    let (files_out, records) = rayon::join(
+        || render(root, &g, opts, &run.dirname, &mut msgs),
+        || (cache_at.is_some() && !opts.to_stdout && !reuse).then(|| new_cache.encode_records()),
+    );
     run.phase("render");
     run.emit(&mut msgs);
     if opts.to_stdout {
@@ -262,8 +268,8 @@ pub fn run_locked(
     drop(files_out);
     run.phase("write");
     let new_cache = match &cache_at {
-        Some((cdir, cname)) => {
-            let c = run.write_cache(cdir, cname, &kdir, inputs, new_cache, &old);
+        Some(at) => {
+            let c = run.write_cache(at, &kdir, inputs, new_cache, &old, records);
             run.phase("cache");
             c
         }
@@ -417,12 +423,12 @@ impl Run<'_> {
     /// The cache last: its fingerprint describes the files just written.
     fn write_cache(
         &mut self,
-        cdir: &Dir,
-        cname: &std::ffi::OsStr,
+        (cdir, cname): &(Dir, std::ffi::OsString),
         kdir: &Dir,
         inputs: u64,
         mut cache: Cache,
         old: &Stored,
+        records: Option<cache::Records>,
     ) -> Cache {
         cache.fingerprint = cache::Fingerprint {
             inputs,
@@ -443,15 +449,17 @@ impl Run<'_> {
         // not flushed: the cache is checked on every read and rebuilt when wrong, and the
         // outputs it describes were flushed before it (after a power loss an old cache's
         // fingerprint names files that were replaced since: the next run rebuilds)
-        // every file came from the old cache, and it has no other: its records block is
-        // what encoding them would give
-        let same = self.summary.scanned == 0 && !old.is_empty() && cache.entries.len() == old.len();
-        let bytes = if same {
-            cache.encode_reusing(old)
-        } else {
-            cache.encode()
+        // without records encoded, every file came from the old cache, and it has no other:
+        // its records block is what encoding them would give
+        let written = match &records {
+            Some(r) => {
+                let head = cache.encode_head(r);
+                cdir.write_unflushed_parts(cname, &[&head, &r.bytes], 0o644)
+            }
+            None => cdir.write_unflushed(cname, &cache.encode_reusing(old), 0o644),
         };
-        if let Err(e) = cdir.write_unflushed(cname, &bytes, 0o644) {
+        drop(records);
+        if let Err(e) = written {
             (self.log)(&Message::Warning(format!(
                 "could not write the scan cache: {e}"
             )));
@@ -460,13 +468,15 @@ impl Run<'_> {
     }
 }
 
-/// Write each output whose content changed (a crash point before each), and keep
-/// `modules.dep`'s time current when it did not (`-A` compares module times with it).
+/// Write each output whose content changed (flushed together, a crash point before each
+/// file and each rename: see [`Dir::write_atomic_all`]), and keep `modules.dep`'s time
+/// current when it did not (`-A` compares module times with it).
 fn write_outputs(
     kdir: &Dir,
     files_out: &[(&'static str, Vec<u8>)],
     summary: &mut Summary,
 ) -> Result<(), DepmodError> {
+    let mut changed: Vec<(&str, &[u8])> = Vec::new();
     for (name, data) in files_out {
         // read without following a link: a link is replaced, never written through
         if kdir
@@ -474,11 +484,15 @@ fn write_outputs(
             .is_ok_and(|old| old == *data)
         {
             summary.unchanged.push(name.to_string());
-            continue;
+        } else {
+            changed.push((name, data));
         }
-        crate::crash::point();
-        kdir.write_atomic(name, data, 0o644)?;
-        summary.written.push(name.to_string());
+    }
+    if !changed.is_empty() {
+        kdir.write_atomic_all(&changed, 0o644)?;
+        summary
+            .written
+            .extend(changed.iter().map(|(n, _)| n.to_string()));
     }
     if summary.unchanged.iter().any(|n| n == "modules.dep") {
         let _ = kdir.touch("modules.dep");

@@ -114,10 +114,9 @@ impl<'g> Outputs<'g> {
     fn info(&self, key: InfoKey) -> impl Iterator<Item = (usize, &str)> {
         self.g.mods.iter().enumerate().flat_map(move |(i, m)| {
             m.record
-                .info
-                .iter()
+                .info()
                 .filter(move |(k, _)| *k == key)
-                .map(move |(_, v)| (i, v.as_str()))
+                .map(move |(_, v)| (i, v))
         })
     }
 
@@ -177,8 +176,10 @@ impl<'g> Outputs<'g> {
 
     pub fn modules_symbols_bin(&self, warn_dups: bool, msgs: &mut Vec<Message>) -> Vec<u8> {
         let mut idx = IndexBuilder::new();
+        let mut alias = String::from("symbol:");
         for (name, owner) in &self.g.symbols {
-            let alias = format!("symbol:{name}");
+            alias.truncate("symbol:".len());
+            alias.push_str(name);
             let modname = &self.g.mods[*owner].name;
             if insert(&mut idx, &alias, modname, *owner as u32, msgs) && warn_dups {
                 msgs.push(Message::Warning(format!(
@@ -194,8 +195,8 @@ impl<'g> Outputs<'g> {
         for m in &self.g.mods {
             let mut devname: Option<&str> = None;
             let mut dev: Option<(char, u32, u32)> = None;
-            for (k, v) in &m.record.info {
-                if *k != InfoKey::Alias {
+            for (k, v) in m.record.info() {
+                if k != InfoKey::Alias {
                     continue;
                 }
                 if let Some(d) = v.strip_prefix("devname:") {

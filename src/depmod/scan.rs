@@ -17,9 +17,9 @@ use std::path::Path;
 
 /// A symbol a module needs: an undefined `.symtab` entry, or a `__versions` entry that no
 /// undefined symbol named (`module_layout`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DepSymbol {
-    pub name: String,
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DepSymbol<'r> {
+    pub name: &'r str,
     /// From `__versions` (first entry of that name), 0 when absent.
     pub crc: u64,
     pub weak: bool,
@@ -59,15 +59,113 @@ impl InfoKey {
     }
 }
 
-/// Everything depmod takes from one module.
+/// Where a string is in a [`Record`]'s text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct Span {
+    pub(crate) start: u32,
+    pub(crate) len: u32,
+}
+
+/// Everything depmod takes from one module. Its strings (hundreds of symbol names) are one
+/// text, each named by a [`Span`]: a handful of allocations per module instead of one per
+/// name, in the scan, in the scan cache and when freed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Record {
+    pub(crate) text: String,
     /// Exported symbols with their CRCs, in `.symtab` order (`__crc_*`), or the strings of
     /// `__ksymtab_strings` (CRC 0) when the module has no `__crc_` symbol.
-    pub exports: Vec<(String, u64)>,
-    pub deps: Vec<DepSymbol>,
+    pub(crate) exports: Vec<(Span, u64)>,
+    /// Needed symbols: name, CRC, weak.
+    pub(crate) deps: Vec<(Span, u64, bool)>,
     /// `alias`, `softdep` and `weakdep` records in `.modinfo` order.
-    pub info: Vec<(InfoKey, String)>,
+    pub(crate) info: Vec<(InfoKey, Span)>,
+}
+
+impl Record {
+    /// The string at `s` (empty if `s` is not one of this record's: never for a record
+    /// built by [`RecordBuilder`] or decoded by the scan cache, which checks every span).
+    pub(crate) fn str(&self, s: Span) -> &str {
+        let start = s.start as usize;
+        self.text.get(start..start + s.len as usize).unwrap_or("")
+    }
+
+    /// Exported symbols with their CRCs.
+    pub fn exports(&self) -> impl ExactSizeIterator<Item = (&str, u64)> + Clone {
+        self.exports.iter().map(|&(n, c)| (self.str(n), c))
+    }
+
+    /// Needed symbols, in kmod's order.
+    pub fn deps(&self) -> impl ExactSizeIterator<Item = DepSymbol<'_>> + Clone {
+        self.deps.iter().map(|&(n, crc, weak)| DepSymbol {
+            name: self.str(n),
+            crc,
+            weak,
+        })
+    }
+
+    /// Every span, in the order the scan cache writes them: exports, dependency symbols,
+    /// `.modinfo` values.
+    pub(crate) fn spans(&self) -> impl Iterator<Item = Span> + '_ {
+        let e = self.exports.iter().map(|&(s, _)| s);
+        let d = self.deps.iter().map(|&(s, _, _)| s);
+        e.chain(d).chain(self.info.iter().map(|&(_, s)| s))
+    }
+
+    /// Every string, in that order.
+    pub(crate) fn strings(&self) -> impl Iterator<Item = &str> + '_ {
+        self.spans().map(|s| self.str(s))
+    }
+
+    /// The `alias`, `softdep` and `weakdep` records.
+    pub fn info(&self) -> impl ExactSizeIterator<Item = (InfoKey, &str)> + Clone {
+        self.info.iter().map(|&(k, v)| (k, self.str(v)))
+    }
+}
+
+/// Builds a [`Record`], its strings appended to one text (bytes that are not UTF-8
+/// replaced, as `String::from_utf8_lossy` does).
+#[derive(Default)]
+pub struct RecordBuilder {
+    r: Record,
+}
+
+impl RecordBuilder {
+    fn span(&mut self, b: &[u8]) -> Span {
+        let start = self.r.text.len();
+        // a module is at most 384 MiB (caps::MODULE, compress::DEFAULT_LIMIT), its text at
+        // most three times that (a replacement character for each byte): below 4 GiB
+        match std::str::from_utf8(b) {
+            Ok(s) => self.r.text.push_str(s),
+            Err(_) => self.r.text.push_str(&String::from_utf8_lossy(b)),
+        }
+        match (
+            u32::try_from(start),
+            u32::try_from(self.r.text.len() - start),
+        ) {
+            (Ok(start), Ok(len)) => Span { start, len },
+            _ => Span::default(),
+        }
+    }
+
+    pub fn export(&mut self, name: &[u8], crc: u64) {
+        let n = self.span(name);
+        self.r.exports.push((n, crc));
+    }
+
+    pub fn dep(&mut self, name: &[u8], crc: u64, weak: bool) {
+        let n = self.span(name);
+        self.r.deps.push((n, crc, weak));
+    }
+
+    pub fn info(&mut self, key: InfoKey, value: &[u8]) {
+        let v = self.span(value);
+        self.r.info.push((key, v));
+    }
+
+    pub fn finish(mut self) -> Record {
+        self.r.text.shrink_to_fit();
+        self.r
+    }
 }
 
 /// Files up to this size are read whole: one `read` costs less than finding the parts.
@@ -131,7 +229,7 @@ fn rename(e: Error, shown: &str) -> Error {
 #[doc(hidden)]
 pub fn scan_sparse(file: &File, size: u64) -> Option<Record> {
     let sparse = read_sparse(file, size).ok()??;
-    let bytes = words_as_bytes(&sparse.buf, size as usize);
+    let bytes = sparse.buf.bytes(size as usize);
     let elf = ElfFile::parse(bytes, |_| false).ok()?;
     // every CRC must live in a section that was read, or the whole file is needed
     crc_sections_loaded(&elf, &sparse.loaded).then(|| extract(&elf))
@@ -165,47 +263,40 @@ pub fn decompress_in(root: &crate::root::Root, rel: &Path) -> Result<u64, Error>
 
 /// The extraction proper, on a parsed ELF file.
 pub fn extract(elf: &ElfFile) -> Record {
-    let info = elf
-        .section_by_name(".modinfo")
-        .and_then(|(_, s)| s.data)
-        .map(modinfo::parse)
-        .unwrap_or_default()
-        .into_iter()
-        .filter_map(|e| {
-            InfoKey::from_key(&e.key).map(|k| (k, String::from_utf8_lossy(&e.value).into_owned()))
-        })
-        .collect();
-    Record {
-        exports: exports(elf),
-        deps: dependency_symbols(elf),
-        info,
+    let mut b = RecordBuilder::default();
+    // the text's size, roughly: every symbol's name and the records kept
+    let names: usize = elf.symbols.iter().map(|s| s.name.len()).sum();
+    b.r.text.reserve(names + 256);
+    exports(elf, &mut b);
+    dependency_symbols(elf, &mut b);
+    if let Some(data) = elf.section_by_name(".modinfo").and_then(|(_, s)| s.data) {
+        for (key, value) in modinfo::records(data) {
+            if let Some(k) = InfoKey::from_key(key) {
+                b.info(k, value);
+            }
+        }
     }
-}
-
-fn lossy(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
+    b.finish()
 }
 
 /// kmod's `kmod_elf_get_symbols`.
-fn exports(elf: &ElfFile) -> Vec<(String, u64)> {
-    let crcs: Vec<(String, u64)> = elf
-        .symbols
-        .iter()
-        .skip(1)
-        .filter_map(|s| {
-            let name = s.name.strip_prefix(b"__crc_")?;
-            Some((lossy(name), resolve_crc(elf, s.value, s.shndx)))
-        })
-        .collect();
-    if !crcs.is_empty() {
-        return crcs;
+fn exports(elf: &ElfFile, b: &mut RecordBuilder) {
+    let mut any = false;
+    for s in elf.symbols.iter().skip(1) {
+        if let Some(name) = s.name.strip_prefix(b"__crc_") {
+            b.export(name, resolve_crc(elf, s.value, s.shndx));
+            any = true;
+        }
+    }
+    if any {
+        return;
     }
     // fallback: every string of __ksymtab_strings
     let Some(strings) = elf
         .section_by_name("__ksymtab_strings")
         .and_then(|(_, s)| s.data)
     else {
-        return Vec::new();
+        return;
     };
     let start = strings
         .iter()
@@ -214,12 +305,11 @@ fn exports(elf: &ElfFile) -> Vec<(String, u64)> {
         .min(strings.len().saturating_sub(1));
     let body = &strings[start..];
     if body.len() <= 1 {
-        return Vec::new();
+        return;
     }
-    body.split(|&b| b == 0)
-        .filter(|s| !s.is_empty())
-        .map(|s| (lossy(s), 0))
-        .collect()
+    for s in body.split(|&b| b == 0).filter(|s| !s.is_empty()) {
+        b.export(s, 0);
+    }
 }
 
 /// kmod's `kmod_elf_resolve_crc`: an absolute (or undefined) symbol's value is the CRC;
@@ -241,7 +331,7 @@ fn resolve_crc(elf: &ElfFile, value: u64, shndx: u16) -> u64 {
 }
 
 /// kmod's `kmod_elf_get_dependency_symbols`.
-fn dependency_symbols(elf: &ElfFile) -> Vec<DepSymbol> {
+fn dependency_symbols(elf: &ElfFile, b: &mut RecordBuilder) {
     let (crc_len, step) = if elf.ident.bits == 32 {
         (4usize, 64usize)
     } else {
@@ -262,12 +352,12 @@ fn dependency_symbols(elf: &ElfFile) -> Vec<DepSymbol> {
         })
         .collect();
     let mut first: rustc_hash::FxHashMap<&[u8], usize> = Default::default();
+    first.reserve(records.len());
     for (i, (name, _)) in records.iter().enumerate().rev() {
         first.insert(name, i);
     }
     let mut visited = vec![false; records.len()];
     let sparc = matches!(elf.ident.machine, elf::EM_SPARC | elf::EM_SPARCV9);
-    let mut out = Vec::new();
     for s in elf.symbols.iter().skip(1) {
         if s.shndx != elf::SHN_UNDEF || (sparc && s.kind == 13/* STT_REGISTER */) {
             continue;
@@ -282,30 +372,98 @@ fn dependency_symbols(elf: &ElfFile) -> Vec<DepSymbol> {
             }
             None => 0,
         };
-        out.push(DepSymbol {
-            name: lossy(s.name),
-            crc,
-            weak: s.bind == elf::STB_WEAK,
-        });
+        b.dep(s.name, crc, s.bind == elf::STB_WEAK);
     }
     for (i, (name, crc)) in records.iter().enumerate() {
         if !visited[i] {
-            out.push(DepSymbol {
-                name: lossy(name),
-                crc: *crc,
-                weak: false,
-            });
+            b.dep(name, *crc, false);
         }
     }
-    out
 }
 
 // --- reading only what is needed -------------------------------------------------------------
 
 struct Sparse {
-    buf: Vec<u64>,
+    buf: ZeroWords,
     /// Section indexes whose contents were read.
     loaded: Vec<bool>,
+}
+
+/// Modules up to this size are read sparsely into a buffer that each thread keeps, zeroed
+/// again where it was written once the module is done: no allocation and no page fault per
+/// module. (A fresh zeroed buffer of a module's size is cleared in full by the allocator,
+/// recycled memory; a fresh mapping faults on every page the reads touch.) At most this
+/// much stays allocated per thread.
+const POOLED_MAX: usize = 4 << 20;
+
+thread_local! {
+    /// Each thread's buffer for the sparse reader: all zeros between uses.
+    static POOL: std::cell::RefCell<Vec<u64>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Zeroed 8-byte words for one module's sparse read: the thread's pooled buffer, or a fresh
+/// one for a module larger than [`POOLED_MAX`]. Every byte written goes through
+/// [`ZeroWords::bytes_mut`], which remembers it, so that the pooled buffer is zeroed again
+/// when this is dropped (whatever the outcome of the read).
+struct ZeroWords {
+    words: Vec<u64>,
+    /// Words in use.
+    len: usize,
+    pooled: bool,
+    /// Byte ranges written.
+    dirty: Vec<(usize, usize)>,
+}
+
+impl ZeroWords {
+    fn new(len: usize) -> ZeroWords {
+        if len.saturating_mul(8) > POOLED_MAX {
+            return ZeroWords {
+                words: vec![0; len],
+                len,
+                pooled: false,
+                dirty: Vec::new(),
+            };
+        }
+        let mut words = POOL.with(|p| std::mem::take(&mut *p.borrow_mut()));
+        if words.len() < len {
+            // made once at its largest: zeroed pages from the system, faulted in only where
+            // written (grown step by step, it would be copied and cleared at each step)
+            words = vec![0; POOLED_MAX / 8];
+        }
+        ZeroWords {
+            words,
+            len,
+            pooled: true,
+            dirty: Vec::new(),
+        }
+    }
+
+    /// The bytes of the module (`size` of them).
+    fn bytes(&self, size: usize) -> &[u8] {
+        words_as_bytes(&self.words[..self.len], size)
+    }
+
+    /// The bytes `start..end`, to be written.
+    fn bytes_mut(&mut self, start: usize, end: usize) -> &mut [u8] {
+        self.dirty.push((start, end));
+        &mut words_as_bytes_mut(&mut self.words[..self.len])[start..end]
+    }
+}
+
+impl Drop for ZeroWords {
+    fn drop(&mut self) {
+        if !self.pooled {
+            return;
+        }
+        for &(start, end) in &self.dirty {
+            let to = end.div_ceil(8).min(self.words.len());
+            if let Some(w) = self.words.get_mut(start / 8..to) {
+                w.fill(0);
+            }
+        }
+        let words = std::mem::take(&mut self.words);
+        POOL.with(|p| *p.borrow_mut() = words);
+    }
 }
 
 fn to_words(data: &[u8]) -> Vec<u64> {
@@ -485,15 +643,14 @@ fn read_sparse(file: &File, size: u64) -> std::io::Result<Option<Sparse>> {
     let Some(g) = geometry(&ident, size) else {
         return Ok(None);
     };
-    let mut buf = vec![0u64; (size as usize).div_ceil(8)];
-    let bytes = words_as_bytes_mut(&mut buf);
-    bytes[..64].copy_from_slice(&ident);
+    let mut buf = ZeroWords::new((size as usize).div_ceil(8));
+    buf.bytes_mut(0, 64).copy_from_slice(&ident);
     // the tail: the section table and what usually precedes it
     let tail = g.shoff.min(size.saturating_sub(TAIL));
-    file.read_exact_at(&mut bytes[tail as usize..size as usize], tail)?;
+    file.read_exact_at(buf.bytes_mut(tail as usize, size as usize), tail)?;
     let have = |off: u64, len: u64| off >= tail || off + len <= 64;
     let table_end = (g.shoff + g.shentsize * g.shnum) as usize;
-    let sh = section_headers(&bytes[g.shoff as usize..table_end], &g);
+    let sh = section_headers(&buf.bytes(size as usize)[g.shoff as usize..table_end], &g);
     let in_file = |s: &Sh| {
         s.kind != elf::SHT_NOBITS as u64 && s.offset.checked_add(s.size).is_some_and(|e| e <= size)
     };
@@ -503,9 +660,16 @@ fn read_sparse(file: &File, size: u64) -> std::io::Result<Option<Sparse>> {
     }
     let names_range = strtab.offset as usize..(strtab.offset + strtab.size) as usize;
     if !have(strtab.offset, strtab.size) {
-        file.read_exact_at(&mut bytes[names_range.clone()], strtab.offset)?;
+        file.read_exact_at(
+            buf.bytes_mut(names_range.start, names_range.end),
+            strtab.offset,
+        )?;
     }
-    let want = wanted_sections(&sh, &bytes[names_range], g.shstrndx as usize);
+    let want = wanted_sections(
+        &sh,
+        &buf.bytes(size as usize)[names_range],
+        g.shstrndx as usize,
+    );
     // the wanted ranges not read yet, merged when close
     let ranges: Vec<(u64, u64)> = sh
         .iter()
@@ -514,7 +678,7 @@ fn read_sparse(file: &File, size: u64) -> std::io::Result<Option<Sparse>> {
         .map(|(s, _)| (s.offset, (s.offset + s.size).min(tail)))
         .collect();
     for (start, end) in merge_ranges(ranges) {
-        file.read_exact_at(&mut bytes[start as usize..end as usize], start)?;
+        file.read_exact_at(buf.bytes_mut(start as usize, end as usize), start)?;
     }
     let loaded = sh
         .iter()
@@ -570,31 +734,41 @@ mod tests {
             }
         }
         assert!(n >= 10, "only {n} modules in testdata");
+        // the thread's buffer was used, and was left all zeros
+        POOL.with(|p| {
+            let p = p.borrow();
+            assert!(!p.is_empty());
+            assert!(
+                p.iter().all(|&w| w == 0),
+                "the pooled buffer keeps old bytes"
+            );
+        });
+        // one byte written anywhere is zeroed again, whatever happens next
+        let mut z = ZeroWords::new(1000);
+        z.bytes_mut(4000, 7999).fill(0xff);
+        z.bytes_mut(3, 4).fill(0xff);
+        drop(z);
+        POOL.with(|p| assert!(p.borrow().iter().all(|&w| w == 0)));
     }
 
     #[test]
     fn real_exports_imports_and_aliases() {
         let dir = testdata_module("6.1.0-56-amd64");
         let crc = scan_file(&find(&dir, "crc-itu-t.ko").unwrap()).unwrap();
-        let names: Vec<&str> = crc.exports.iter().map(|(n, _)| n.as_str()).collect();
+        let names: Vec<&str> = crc.exports().map(|(n, _)| n).collect();
         assert_eq!(names, ["crc_itu_t_table", "crc_itu_t"], "in .symtab order");
-        assert!(
-            crc.exports
-                .iter()
-                .all(|(_, c)| *c != 0 && *c <= u32::MAX as u64)
-        );
+        assert!(crc.exports().all(|(_, c)| c != 0 && c <= u32::MAX as u64));
 
         let ftp = scan_file(&find(&dir, "nf_conntrack_ftp.ko").unwrap()).unwrap();
-        let dep = |n: &str| ftp.deps.iter().find(|d| d.name == n);
+        let dep = |n: &str| ftp.deps().find(|d| d.name == n);
         let exp = dep("nf_ct_expect_alloc").expect("ftp needs nf_ct_expect_alloc");
         assert_ne!(exp.crc, 0, "its CRC comes from __versions");
         assert!(!exp.weak);
         // module_layout is no undefined symbol: it is appended from the unvisited __versions
-        assert_eq!(ftp.deps.last().unwrap().name, "module_layout");
+        assert_eq!(ftp.deps().last().unwrap().name, "module_layout");
         assert!(
-            ftp.info
-                .iter()
-                .any(|(k, v)| *k == InfoKey::Alias && v == "nfct-helper-ftp")
+            ftp.info()
+                .any(|(k, v)| k == InfoKey::Alias && v == "nfct-helper-ftp")
         );
     }
 }

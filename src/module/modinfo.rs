@@ -16,27 +16,29 @@ pub struct ModinfoEntry {
 /// remaining byte holds nothing, every maximal run of non-NUL bytes is one record, and a
 /// record without `=` is a key with an empty value.
 pub fn parse(section: &[u8]) -> Vec<ModinfoEntry> {
+    records(section)
+        .map(|(key, value)| ModinfoEntry {
+            key: key.to_vec(),
+            value: value.to_vec(),
+        })
+        .collect()
+}
+
+/// [`parse`] without copying: each record's key and value, borrowed from the section.
+pub fn records(section: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
     let start = section
         .iter()
         .position(|&b| b != 0)
         .unwrap_or(section.len());
     let body = &section[start.min(section.len().saturating_sub(1))..];
-    if body.len() <= 1 {
-        return Vec::new();
-    }
+    // a body of at most one byte holds nothing
+    let body = if body.len() <= 1 { &[][..] } else { body };
     body.split(|&b| b == 0)
         .filter(|s| !s.is_empty())
         .map(|rec| match rec.iter().position(|&b| b == b'=') {
-            Some(eq) => ModinfoEntry {
-                key: rec[..eq].to_vec(),
-                value: rec[eq + 1..].to_vec(),
-            },
-            None => ModinfoEntry {
-                key: rec.to_vec(),
-                value: Vec::new(),
-            },
+            Some(eq) => (&rec[..eq], &rec[eq + 1..]),
+            None => (rec, &[][..]),
         })
-        .collect()
 }
 
 /// The first value of `key`, as the kernel reads single-valued keys.
