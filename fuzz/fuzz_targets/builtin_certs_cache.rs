@@ -17,6 +17,7 @@ fuzz_target!(|data: &[u8]| {
         ino: 12,
         dev: 2049,
         mode: 0o100644,
+        uid: 0,
     };
     let _ = parse(data, &st);
     let mut file = render(&st, &[]);
