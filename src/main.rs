@@ -13,6 +13,12 @@
 
 use std::ffi::OsString;
 
+// Without the standard start-up, `std::env::args_os()` has the arguments only where the C
+// library hands them to `.init_array` functions (glibc); elsewhere it would be empty and every
+// personality would run without arguments.
+#[cfg(all(not(test), not(target_env = "gnu")))]
+compile_error!("kabi's own C entry point needs glibc (std::env::args_os() without std's start-up)");
+
 type Entry = fn(Vec<OsString>) -> i32;
 
 /// argv[0] basename → entry point (kmod's model: `main` only looks the name up).
@@ -31,6 +37,12 @@ const COMMANDS: &[(&str, Entry)] = &[
 
 /// Descriptors 0, 1 and 2 open: a closed one is opened on `/dev/null`, so that no file kabi
 /// opens later becomes its standard output or error (and receives its messages). One `poll`.
+/// Where `/dev/null` cannot be opened (kabi as the `/init` of an initramfs without
+/// `/dev/console`, the kernel's built-in one included: the kernel then starts it with nothing
+/// open, before any `/dev` exists; the standard start-up aborted there, a kernel panic) the
+/// place is held by a descriptor of `/` opened `O_PATH`, on which reads and writes fail
+/// (`EBADF`, which the standard streams ignore); `run_init` puts the console there once
+/// devtmpfs is mounted.
 fn sanitize_standard_fds() {
     let mut fds = [0, 1, 2].map(|fd| libc::pollfd {
         fd,
@@ -38,15 +50,23 @@ fn sanitize_standard_fds() {
         revents: 0,
     });
     // SAFETY: `fds` is a valid array of three pollfd; a zero timeout does not wait.
-    let r = unsafe { libc::poll(fds.as_mut_ptr(), 3, 0) };
-    if r < 0 {
-        return;
-    }
+    let polled = unsafe { libc::poll(fds.as_mut_ptr(), 3, 0) } >= 0;
     for p in fds {
-        if p.revents & libc::POLLNVAL != 0 {
-            // SAFETY: a constant NUL-terminated path; the descriptor is the lowest free
-            // one, which is the closed standard descriptor (the lower ones are open).
-            unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDWR) };
+        let closed = if polled {
+            p.revents & libc::POLLNVAL != 0
+        } else {
+            // SAFETY: F_GETFD on a descriptor number only reads its flags
+            let r = unsafe { libc::fcntl(p.fd, libc::F_GETFD) };
+            r < 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::EBADF)
+        };
+        if closed {
+            // SAFETY: constant NUL-terminated paths; the descriptor is the lowest free one,
+            // which is the closed standard descriptor (the lower ones are open by now)
+            unsafe {
+                if libc::open(c"/dev/null".as_ptr(), libc::O_RDWR) < 0 {
+                    libc::open(c"/".as_ptr(), libc::O_PATH | libc::O_DIRECTORY);
+                }
+            }
         }
     }
 }
@@ -80,4 +100,63 @@ extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> lib
     let code = std::panic::catch_unwind(run).unwrap_or(101);
     // flushes standard output, as returning from a Rust `main` would
     std::process::exit(code)
+}
+
+#[cfg(test)]
+mod tests {
+    /// With standard output closed and no `/dev/null` (a private mount namespace with an
+    /// empty `/dev`), descriptor 1 is held by an `O_PATH` placeholder, not left for the next
+    /// file kabi opens. Run in a child process (root only: it needs a mount namespace).
+    #[test]
+    fn a_closed_standard_descriptor_is_held_even_without_dev_null() {
+        if !rustix::process::geteuid().is_root() {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "CI runs the tests as root"
+            );
+            return;
+        }
+        // SAFETY: the child only makes system calls and exits
+        let pid = unsafe { libc::fork() };
+        if pid == 0 {
+            // SAFETY: in the child alone: its own mount namespace, an empty /dev, fd 1 closed
+            let code = unsafe {
+                if libc::unshare(libc::CLONE_NEWNS) != 0
+                    || libc::mount(
+                        c"none".as_ptr(),
+                        c"/".as_ptr(),
+                        std::ptr::null(),
+                        libc::MS_REC | libc::MS_PRIVATE,
+                        std::ptr::null(),
+                    ) != 0
+                    || libc::mount(
+                        c"none".as_ptr(),
+                        c"/dev".as_ptr(),
+                        c"tmpfs".as_ptr(),
+                        0,
+                        std::ptr::null(),
+                    ) != 0
+                {
+                    2
+                } else {
+                    libc::close(1);
+                    super::sanitize_standard_fds();
+                    let fl = libc::fcntl(1, libc::F_GETFL);
+                    let held = fl >= 0 && (fl & libc::O_PATH) != 0;
+                    if held { 0 } else { 1 }
+                }
+            };
+            // SAFETY: leave the child without the test harness's exit handlers
+            unsafe { libc::_exit(code) };
+        }
+        let mut status = 0;
+        // SAFETY: waiting for the child just made
+        assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+        assert!(libc::WIFEXITED(status));
+        assert_eq!(
+            libc::WEXITSTATUS(status),
+            0,
+            "2: no mount namespace; 1: fd 1 not held"
+        );
+    }
 }

@@ -413,6 +413,34 @@ pub fn run_lsmod() -> i32 {
 /// (`!NAME=VALUE PROGRAM ARGS`), printing `KABI-RUN:` / `KABI-EXIT:` markers around each on
 /// the console, then power off. Only as PID 1: anywhere else it would
 /// mount over the host's directories and power the machine off.
+/// Started with no `/dev/console` in the initramfs, init had nothing open: its standard
+/// descriptors hold `O_PATH` placeholders (see `main`). Now that devtmpfs is mounted, the
+/// console takes their place, so that what the commands print is seen.
+fn console_on_placeholders() {
+    use rustix::fs::OFlags;
+    let held: Vec<i32> = (0..3)
+        .filter(|&fd| {
+            // SAFETY: F_GETFL on a standard descriptor number only reads its flags
+            let fl = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+            fl >= 0 && (fl & libc::O_PATH) != 0
+        })
+        .collect();
+    if held.is_empty() {
+        return;
+    }
+    let Ok(console) = rustix::fs::open(
+        "/dev/console",
+        OFlags::RDWR | OFlags::NOCTTY | OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    ) else {
+        return;
+    };
+    for fd in held {
+        // SAFETY: dup2 onto a standard descriptor this process holds a placeholder at
+        unsafe { libc::dup2(std::os::fd::AsRawFd::as_raw_fd(&console), fd) };
+    }
+}
+
 pub fn run_init() -> i32 {
     LONG_LIVED.store(true, std::sync::atomic::Ordering::Relaxed);
     let pid = rustix::process::getpid();
@@ -434,6 +462,7 @@ pub fn run_init() -> i32 {
     let _ = mount("proc", "/proc", "proc", MountFlags::empty(), None);
     let _ = mount("sysfs", "/sys", "sysfs", MountFlags::empty(), None);
     let _ = mount("devtmpfs", "/dev", "devtmpfs", MountFlags::empty(), None);
+    console_on_placeholders();
     let script = std::fs::read_to_string("/etc/kabi-init").unwrap_or_default();
     for line in script.lines() {
         let line = line.trim();
