@@ -866,36 +866,44 @@ impl Dir {
     ) -> Result<(), Error> {
         let shown = self.show(name);
         let n = one_name(name).map_err(|e| Error::io(&shown, e))?;
-        let tmp = if locked {
+        let create = |t: &OsStr| {
+            rustix::fs::openat(
+                &self.fd,
+                t,
+                OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                Mode::from_raw_mode(mode),
+            )
+        };
+        let mut tmp = if locked {
             let mut t = OsString::from(TEMP_PREFIX);
             t.push(n);
             t
         } else {
             temp_name(n)
         };
+        let opened = match create(&tmp) {
+            // a leftover at the fixed name (a killed writer's: the lock says no live writer
+            // uses it) is removed, whatever it is (a file or a link, never written through;
+            // an empty directory); one that cannot be removed (a directory with something in
+            // it) is left, and this write takes a name of its own
+            Err(Errno::EXIST) if locked => {
+                let gone = match rustix::fs::unlinkat(&self.fd, &tmp, AtFlags::empty()) {
+                    Ok(()) => true,
+                    Err(Errno::ISDIR) | Err(Errno::PERM) => {
+                        rustix::fs::unlinkat(&self.fd, &tmp, AtFlags::REMOVEDIR).is_ok()
+                    }
+                    Err(_) => false,
+                };
+                if !gone {
+                    tmp = temp_name(n);
+                }
+                create(&tmp)
+            }
+            r => r,
+        };
+        let fd = opened.map_err(|e| Error::io(&shown, e.into()))?;
         let result = (|| -> std::io::Result<()> {
             use std::io::Write;
-            let create = || {
-                rustix::fs::openat(
-                    &self.fd,
-                    &tmp,
-                    OFlags::WRONLY
-                        | OFlags::CREATE
-                        | OFlags::EXCL
-                        | OFlags::NOFOLLOW
-                        | OFlags::CLOEXEC,
-                    Mode::from_raw_mode(mode),
-                )
-            };
-            let fd = match create() {
-                // left by a killed writer (the lock says no live one uses it): whatever it
-                // is, a file or a link, the name is removed, never written through
-                Err(Errno::EXIST) if locked => {
-                    rustix::fs::unlinkat(&self.fd, &tmp, AtFlags::empty())?;
-                    create()?
-                }
-                r => r?,
-            };
             let mut f = File::from(fd);
             for data in parts {
                 f.write_all(data)?;
@@ -1441,6 +1449,17 @@ mod tests {
             .filter(|n| is_temp_name(n))
             .collect();
         assert!(left.is_empty(), "{left:?}");
+        // a directory left at the fixed name: removed when empty; when it is not, the
+        // write takes a name of its own (and still succeeds, each time)
+        std::fs::create_dir(root.join("weak/.kabi-tmp.cache")).unwrap();
+        d.write_atomic_locked("cache", b"again", 0o644).unwrap();
+        assert!(!root.join("weak/.kabi-tmp.cache").exists());
+        std::fs::create_dir_all(root.join("weak/.kabi-tmp.cache/x")).unwrap();
+        for data in [b"third", b"fourt"] {
+            d.write_atomic_locked("cache", data, 0o644).unwrap();
+            assert_eq!(std::fs::read(root.join("weak/cache")).unwrap(), data);
+        }
+        assert!(root.join("weak/.kabi-tmp.cache/x").is_dir());
     }
 
     #[test]
