@@ -48,3 +48,15 @@ pub use kernel::target::Target;
 pub use module::Module;
 pub use root::Root;
 pub use sig::SigPolicy;
+
+/// For a unit test that needs root (a mount namespace, files believed only when root's):
+/// `false`, and the test returns, when not root; with `CI=true` not being root fails it.
+#[cfg(test)]
+pub(crate) fn test_is_root() -> bool {
+    let root = rustix::process::geteuid().is_root();
+    assert!(
+        root || std::env::var("CI").as_deref() != Ok("true"),
+        "run as root (CI=true)"
+    );
+    root
+}
