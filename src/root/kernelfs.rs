@@ -156,10 +156,23 @@ mod tests {
     #[test]
     fn proc_and_sys_of_this_machine_read_as_the_general_path_reads_them() {
         // the fast path is taken where /proc is procfs (every test machine: cargo runs there)
+        // a kernel or sandbox without openat2 has no fast path: nothing to test there (the
+        // general path is tested in root::tests)
+        let openat2 = rustix::fs::openat2(
+            rustix::fs::CWD,
+            "/",
+            OFlags::PATH | OFlags::CLOEXEC,
+            Mode::empty(),
+            ResolveFlags::empty(),
+        );
+        if matches!(openat2, Err(Errno::NOSYS) | Err(Errno::PERM)) {
+            eprintln!("SKIPPED: no openat2 here");
+            return;
+        }
         let Some(r) = read("proc/sys/kernel/osrelease", 256) else {
             assert!(
                 std::env::var("CI").as_deref() != Ok("true"),
-                "/proc is not procfs or openat2 is missing: the fast path is not tested"
+                "/proc is not procfs: the fast path is not tested"
             );
             return;
         };
