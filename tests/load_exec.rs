@@ -641,3 +641,132 @@ fn dry_run_touches_nothing_and_kernel_log_is_attached() {
     );
     let _ = Level::Err;
 }
+
+/// A predictor that records what it is asked and refuses the names it is given.
+struct Judge {
+    log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    refuse: Vec<&'static str>,
+}
+
+impl kabi::load::predict::Predict for Judge {
+    fn admit(&mut self, name: &str, _path: &Path) -> Result<(), String> {
+        self.log.lock().unwrap().push(format!("admit {name}"));
+        match self.refuse.contains(&name) {
+            true => Err(format!("  {name}: disagrees about version of symbol x")),
+            false => Ok(()),
+        }
+    }
+    fn loaded(&mut self, path: &Path) {
+        let stem = path.file_stem().unwrap().to_string_lossy().into_owned();
+        self.log.lock().unwrap().push(format!("loaded {stem}"));
+    }
+}
+
+#[test]
+fn the_kernels_own_modules_are_inserted_first_and_predicted_only_to_explain_a_refusal() {
+    let t = tree();
+    let dir = Path::new(&t.dir);
+    let o = Options {
+        predict: true,
+        explain: true,
+        all: true,
+        // kernel/fs is "the running kernel's own" here: udf, isofs, xfs, cramfs, nls_utf8;
+        // cdrom, crc-itu-t, libcrc32c, dummy are not
+        own_modules: Some(dir.join("kernel/fs")),
+        ..Options::default()
+    };
+    // which paths count: below the directory by plain names only
+    assert!(o.is_own(&dir.join("kernel/fs/udf/udf.ko")));
+    assert!(!o.is_own(&dir.join("kernel/fs")));
+    assert!(!o.is_own(&dir.join("kernel/fs/../drivers/net/dummy.ko")));
+    assert!(!o.is_own(&dir.join("kernel/fsx/a.ko")));
+    assert!(!o.is_own(&dir.join("updates/fs/udf/udf.ko")));
+    assert!(!Options::default().is_own(&dir.join("kernel/fs/udf/udf.ko")));
+
+    let run = |k: &FakeKernel, refuse: Vec<&'static str>, names: &[&str], jobs: usize| {
+        let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (mut l, mut ev) = with(&t, ModprobeConfig::default(), k);
+        l.predictor = Some(Box::new(Judge {
+            log: log.clone(),
+            refuse,
+        }));
+        let mut failures = Vec::new();
+        if jobs > 1 {
+            let ids: Vec<usize> = names.iter().flat_map(|m| l.lookup(m).unwrap()).collect();
+            for (n, r) in l.load_parallel(&ids, &o, jobs, &mut |_| {}) {
+                if let Err(f) = r {
+                    failures.push(kabi::load::exec::insert_failure(&n, &f, &o));
+                }
+            }
+        } else {
+            for n in names {
+                probe(&mut l, n, None, &o, &mut ev);
+            }
+            failures = messages(&ev);
+        }
+        let log = log.lock().unwrap().clone();
+        (log, failures)
+    };
+
+    // udf (own) and its dependencies (not): only the dependencies are predicted
+    let k = FakeKernel::new();
+    let (log, failures) = run(&k, vec![], &["udf"], 1);
+    assert_eq!(
+        log,
+        [
+            "admit cdrom",
+            "loaded cdrom",
+            "admit crc_itu_t",
+            "loaded crc-itu-t",
+            "loaded udf"
+        ]
+    );
+    assert!(failures.is_empty(), "{failures:?}");
+    assert_eq!(k.inserted(), ["cdrom", "crc_itu_t", "udf"]);
+
+    // a module that is not the kernel's own and is predicted to fail is never inserted
+    let k = FakeKernel::new();
+    let (log, failures) = run(&k, vec!["dummy"], &["dummy"], 1);
+    assert_eq!(log, ["admit dummy"]);
+    assert!(k.inserted().is_empty());
+    assert!(
+        failures[0].contains("kabi check predicts the kernel will refuse it"),
+        "{failures:?}"
+    );
+
+    // one of its own that the kernel refuses: inserted first, then predicted to say why
+    let k = FakeKernel::new().failing("cramfs", 8, "cramfs: disagrees about version of symbol x");
+    let (log, failures) = run(&k, vec!["cramfs"], &["cramfs"], 1);
+    assert_eq!(k.inserted(), ["cramfs"]);
+    assert_eq!(log, ["admit cramfs"]);
+    assert_eq!(
+        failures.last().unwrap(),
+        "ERROR: could not insert 'cramfs': Exec format error (ENOEXEC); the kernel says: \
+         cramfs: disagrees about version of symbol x; kabi check says why:\n  cramfs: \
+         disagrees about version of symbol x\n"
+    );
+
+    // the same in a parallel load: own modules are not predicted ahead, a refusal is explained
+    let k = FakeKernel::new().failing("isofs", 8, "isofs: bad");
+    let (log, failures) = run(&k, vec!["isofs"], &["isofs", "xfs"], 2);
+    let mut admitted: Vec<&String> = log.iter().filter(|l| l.starts_with("admit")).collect();
+    admitted.sort();
+    // cdrom and libcrc32c ahead of their inserts; isofs after the kernel refused it
+    assert_eq!(admitted, ["admit cdrom", "admit isofs", "admit libcrc32c"]);
+    assert_eq!(failures.len(), 1, "{failures:?}");
+    assert!(
+        failures[0].contains("; kabi check says why:\n  isofs: disagrees"),
+        "{failures:?}"
+    );
+    assert!(k.loaded_now().contains(&"xfs".to_string()));
+
+    // a link among its own modules may lead anywhere: predicted first, not inserted
+    let f = dir.join("kernel/fs/nls/nls_utf8.ko");
+    std::fs::remove_file(&f).unwrap();
+    std::fs::write(dir.join("elsewhere.ko"), b"x").unwrap();
+    std::os::unix::fs::symlink("../../../elsewhere.ko", &f).unwrap();
+    let k = FakeKernel::new();
+    let (log, _) = run(&k, vec!["nls_utf8"], &["nls_utf8"], 1);
+    assert_eq!(log, ["admit nls_utf8"]);
+    assert!(k.inserted().is_empty());
+}

@@ -2,8 +2,10 @@
 //! nothing else. The work is the library's ([`crate::load`]); this file parses and renders.
 //!
 //! `kabi load` behaves as kmod's modprobe (the same plan, the same skips, the same
-//! messages, `-n` silent without `-v`), plus: the kernel's verdict is predicted before each
-//! insert (`--no-check` to let the kernel decide), a failure names its errno and what the
+//! messages, `-n` silent without `-v`), plus: the kernel's verdict is predicted before the
+//! insert of each module that is not the running kernel's own (`--no-check` to let the
+//! kernel decide; its own modules are inserted at once, and the prediction says why when the
+//! kernel refuses one), a failure names its errno and what the
 //! kernel logged, `-j N` loads in parallel, `--coldplug` loads what the devices ask for, a
 //! directory without `modules.dep.bin` is read from `modules.dep` or scanned. With
 //! `--root DIR`, the module directory and the modprobe.d directories are those below DIR
@@ -249,6 +251,7 @@ pub fn run_load(a: &LoadArgs) -> i32 {
         predict: !a.no_check,
         force: a.force,
         explain: true,
+        own_modules: own_modules(&a.root, a.kver.as_deref(), &system),
         ..Options::default()
     };
     if opts.predict && !opts.dry_run {
@@ -305,6 +308,19 @@ pub fn run_load(a: &LoadArgs) -> i32 {
         std::mem::forget(l);
     }
     status
+}
+
+/// The running kernel's own modules, `/lib/modules/RELEASE/kernel`, when the modules loaded
+/// are the running release's of this machine's root (see [`Options::own_modules`]).
+fn own_modules(root: &Path, kver: Option<&str>, system: &System) -> Option<PathBuf> {
+    if root != Path::new("/") {
+        return None;
+    }
+    let running = system.release()?;
+    if kver.is_some_and(|k| k != running) {
+        return None;
+    }
+    Some(PathBuf::from(dirname(root, &running)).join("kernel"))
 }
 
 /// Set while this process outlives the command it runs (`kabi` as `/init`).

@@ -181,7 +181,12 @@ impl Loader<'_> {
             ));
             return Err(Failure::errno(ENOENT));
         };
+        // one lstat: whether the file is there to insert (kmod's check) and whether it is
+        // a link (which may lead anywhere: never taken for one of the kernel's own modules)
+        let (openable, link) = openable(&path);
+        let own = opts.is_own(&path) && !link;
         if opts.predict
+            && !own
             && let Some(p) = self.predictor.as_mut()
             && let Err(why) = p.admit(self.pool[id].name.as_str(), &path)
             && !opts.force
@@ -190,6 +195,7 @@ impl Loader<'_> {
                 errno: 8,
                 detail: Some(why),
                 predicted: true,
+                why: None,
             });
         }
         let mut cursor = if opts.explain {
@@ -201,7 +207,7 @@ impl Loader<'_> {
         if opts.force && opts.predict {
             flags |= super::kernel::IGNORE_MODVERSIONS | super::kernel::IGNORE_VERMAGIC;
         }
-        match openable(&path).and_then(|()| self.kernel.insert(&path, options, flags)) {
+        match openable.and_then(|()| self.kernel.insert(&path, options, flags)) {
             Ok(()) => {
                 if let Some(p) = self.predictor.as_mut() {
                     p.loaded(&path);
@@ -227,10 +233,19 @@ impl Loader<'_> {
                     .into_iter()
                     .filter(|l| l.contains(&name))
                     .collect();
+                // one of the kernel's own modules, refused: the prediction says why
+                let why = match (
+                    own && opts.predict && errno != EEXIST,
+                    self.predictor.as_mut(),
+                ) {
+                    (true, Some(p)) => p.admit(&name, &path).err(),
+                    _ => None,
+                };
                 Err(Failure {
                     errno,
                     detail: (!said.is_empty()).then(|| said.join("; ")),
                     predicted: false,
+                    why,
                 })
             }
         }
@@ -634,9 +649,17 @@ impl Loader<'_> {
         });
         let results = schedule.results();
         let mut out = Vec::with_capacity(order.len());
-        for ((r, name), path) in results.into_iter().zip(names).zip(paths) {
-            if let (Ok(()), Some(path), Some(p)) = (&r, path, self.predictor.as_mut()) {
-                p.loaded(&path);
+        for ((mut r, name), path) in results.into_iter().zip(names).zip(paths) {
+            match (&mut r, path, self.predictor.as_mut()) {
+                (Ok(()), Some(path), Some(p)) => p.loaded(&path),
+                // one of the kernel's own modules, refused by the kernel: the prediction
+                // says why
+                (Err(f), Some(path), Some(p))
+                    if opts.predict && !f.predicted && f.errno != EEXIST && opts.is_own(&path) =>
+                {
+                    f.why = p.admit(&name, &path).err();
+                }
+                _ => {}
             }
             out.push((name, r));
         }
@@ -697,6 +720,7 @@ impl Loader<'_> {
                 errno: ENOENT,
                 detail: Some(format!("its dependency {d} failed to load")),
                 predicted: false,
+                why: None,
             }));
         }
         let options = self.concat_options(m, None);
@@ -708,6 +732,7 @@ impl Loader<'_> {
                     errno: ENOENT,
                     detail: Some(format!("its dependency {d} failed to load")),
                     predicted: false,
+                    why: None,
                 }));
             }
             return Step::Done(self.run_install(m, &cmd, &options, sink));
@@ -723,11 +748,14 @@ impl Loader<'_> {
             && !opts.force
             && let Some(p) = self.predictor.as_mut()
         {
-            if let Err(why) = p.admit(&name, &path) {
+            // the kernel's own modules (not through a link) are not predicted ahead
+            let own = opts.is_own(&path) && !openable(&path).1;
+            if !own && let Err(why) = p.admit(&name, &path) {
                 return Step::Done(Err(Failure {
                     errno: 8,
                     detail: Some(why),
                     predicted: true,
+                    why: None,
                 }));
             }
             // the modules predicted after it may use its exports
@@ -769,6 +797,9 @@ pub fn insert_failure(name: &str, f: &Failure, opts: &Options) -> String {
         let mut s = format!("{base} ({})", super::errno_name(f.errno));
         if let Some(d) = &f.detail {
             s.push_str(&format!("; the kernel says: {d}"));
+        }
+        if let Some(w) = &f.why {
+            s.push_str(&format!("; kabi check says why:\n{w}"));
         }
         return s + "\n";
     }
@@ -840,6 +871,7 @@ pub fn insmod(
         0
     };
     match openable(std::path::Path::new(&abs))
+        .0
         .and_then(|()| kernel.insert(std::path::Path::new(&abs), params, flags))
     {
         Ok(()) => true,
@@ -863,9 +895,17 @@ pub fn insmod(
 
 /// What libkmod's `kmod_file_open` refuses before any system call: an empty file cannot be
 /// mapped (`EINVAL`).
-fn openable(path: &std::path::Path) -> std::io::Result<()> {
-    match std::fs::metadata(path) {
+/// kmod's check before an insert (an empty file is `EINVAL`), and whether `path` is a
+/// symbolic link; one `lstat` unless it is one.
+fn openable(path: &std::path::Path) -> (std::io::Result<()>, bool) {
+    let mut meta = std::fs::symlink_metadata(path);
+    let link = meta.as_ref().is_ok_and(|m| m.file_type().is_symlink());
+    if link {
+        meta = std::fs::metadata(path);
+    }
+    let r = match meta {
         Ok(m) if m.is_file() && m.len() == 0 => Err(std::io::Error::from_raw_os_error(EINVAL)),
         _ => Ok(()),
-    }
+    };
+    (r, link)
 }

@@ -112,6 +112,12 @@ pub struct Options {
     pub predict: bool,
     /// Insert even when the prediction says the kernel will refuse.
     pub force: bool,
+    /// The running kernel's own modules (`lib/modules/RELEASE/kernel` of the release that
+    /// runs): built with the kernel, they are inserted without a prediction first (what
+    /// they need is there by construction), and the prediction runs only when the kernel
+    /// refuses one, to say why. Every other module (`updates/`, `extra/`, `weak-updates/`,
+    /// a path) is predicted before its insert.
+    pub own_modules: Option<PathBuf>,
     /// Only print the names a query resolves to (`-R`).
     pub lookup_only: bool,
     /// kabi's own detail in a failure: the errno's name and what the kernel logged
@@ -171,6 +177,8 @@ pub struct Failure {
     pub detail: Option<String>,
     /// The prediction refused it (nothing was inserted).
     pub predicted: bool,
+    /// Why, by the prediction made after the kernel refused one of its own modules.
+    pub why: Option<String>,
 }
 
 impl Failure {
@@ -179,7 +187,24 @@ impl Failure {
             errno,
             detail: None,
             predicted: false,
+            why: None,
         }
+    }
+}
+
+impl Options {
+    /// Whether `path` names one of the running kernel's own modules (see `own_modules`):
+    /// below that directory, by plain names (no `..`). Whether it is a link is the caller's
+    /// to ask (a link there may lead anywhere).
+    pub fn is_own(&self, path: &Path) -> bool {
+        self.own_modules.as_deref().is_some_and(|d| {
+            path.strip_prefix(d).is_ok_and(|rest| {
+                rest.components().next().is_some()
+                    && rest
+                        .components()
+                        .all(|c| matches!(c, std::path::Component::Normal(_)))
+            })
+        })
     }
 }
 

@@ -48,6 +48,10 @@ pub struct RunningPredictor {
     admitted: rustc_hash::FxHashMap<PathBuf, (String, Vec<KernelSymbol>)>,
     /// Names of the modules loaded by this run (the snapshot may take their exports).
     loaded_names: std::collections::HashSet<String>,
+    /// Modules loaded (true) or to be loaded (false) by this run that were not admitted
+    /// first (the kernel's own, see [`super::Options::own_modules`]): their exports are read
+    /// only if a prediction or the snapshot comes to need them.
+    unread: Vec<(PathBuf, bool)>,
     /// The system root (the directory holding `proc`), opened once.
     sysroot: std::sync::OnceLock<Option<crate::root::Root>>,
 }
@@ -212,7 +216,31 @@ impl RunningPredictor {
             extra: Default::default(),
             admitted: Default::default(),
             loaded_names: Default::default(),
+            unread: Default::default(),
             sysroot: Default::default(),
+        }
+    }
+
+    /// Read the exports of the modules in `unread` (see there).
+    fn settle(&mut self) {
+        for (path, loaded) in std::mem::take(&mut self.unread) {
+            let Ok(m) = Module::open(&path) else {
+                continue;
+            };
+            for e in crate::kernel::tree::exports_of(&m, &m.name) {
+                self.extra.insert(e.name.clone(), e);
+            }
+            if loaded {
+                self.loaded_names.insert(m.name.clone());
+            }
+        }
+    }
+
+    /// Note a module not admitted first: `loaded` when it is in.
+    fn note_unread(&mut self, path: &Path, loaded: bool) {
+        match self.unread.iter_mut().find(|(p, _)| p == path) {
+            Some(e) => e.1 |= loaded,
+            None => self.unread.push((path.to_path_buf(), loaded)),
         }
     }
 
@@ -343,6 +371,10 @@ impl RunningPredictor {
     /// they are the only change to `/proc/modules` since it began; else leave it (the next
     /// run rebuilds it).
     pub fn update_snapshot(&mut self) {
+        if self.base.is_none() {
+            return;
+        }
+        self.settle();
         let Some(base) = &self.base else { return };
         let Some(root) = self.system_root() else {
             return;
@@ -414,6 +446,7 @@ impl Predict for RunningPredictor {
 
     fn admit(&mut self, name: &str, path: &Path) -> Result<(), String> {
         let abs = std::path::absolute(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        self.settle();
         self.base();
         // the base's policy, borrowed (its keys, loaded on first use, are shared)
         let sig = &self.base.as_ref().expect("just made").target.sig;
@@ -447,20 +480,20 @@ impl Predict for RunningPredictor {
     }
 
     fn assume(&mut self, path: &Path) {
-        if let Some((_, exports)) = self.admitted.get(path) {
-            for e in exports {
-                self.extra.insert(e.name.clone(), e.clone());
+        match self.admitted.get(path) {
+            Some((_, exports)) => {
+                for e in exports {
+                    self.extra.insert(e.name.clone(), e.clone());
+                }
             }
+            None => self.note_unread(path, false),
         }
     }
 
     fn loaded(&mut self, path: &Path) {
-        let (name, exports) = match self.admitted.remove(path) {
-            Some(known) => known,
-            None => match Module::open(path) {
-                Ok(m) => (m.name.clone(), crate::kernel::tree::exports_of(&m, &m.name)),
-                Err(_) => return,
-            },
+        let Some((name, exports)) = self.admitted.remove(path) else {
+            self.note_unread(path, true);
+            return;
         };
         self.loaded_names.insert(name);
         for e in exports {

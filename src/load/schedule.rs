@@ -146,6 +146,7 @@ impl<'a> Schedule<'a> {
                     errno: ENOENT,
                     detail: Some(detail),
                     predicted: false,
+                    why: None,
                 }));
                 continue;
             }
