@@ -1,7 +1,8 @@
 //! `kabi load`'s prediction keeps the running kernel's ABI under `/run/kabi` between
 //! invocations: written by the first prediction of a boot, reused while the boot id, the
 //! release and the loaded modules say it still describes the kernel, brought up to date by
-//! kabi after its own loads, and rebuilt when someone else loaded a module. The system root
+//! kabi after its own loads, the kernel's own modules loaded since read from their files, and
+//! rebuilt when someone else loaded any other module. The system root
 //! here is a directory with the files the predictor reads (`proc/kallsyms`, `proc/modules`,
 //! the boot id, the release) around a real Debian module; whether the snapshot or kallsyms
 //! served a prediction is seen from the verdict itself: kallsyms is emptied after the first
@@ -19,6 +20,8 @@ struct System {
     dirname: PathBuf,
     module: PathBuf,
     needs: Vec<String>,
+    /// The real kernel's module directory.
+    src: PathBuf,
 }
 
 impl System {
@@ -43,6 +46,7 @@ impl System {
             dirname,
             module,
             needs,
+            src: dir.clone(),
         };
         s.write("proc/sys/kernel/osrelease", &format!("{kver}\n"));
         s.write("proc/sys/kernel/random/boot_id", "b0b0b0b0-1111\n");
@@ -172,8 +176,61 @@ fn written_once_reused_updated_and_rebuilt() {
     let modules = s.snapshot("running-modules").unwrap();
     assert!(!modules.contains("dummy"), "{modules}");
 
-    // 4. a module loaded by someone else (or reloaded: a new address): rebuilt from
-    // kallsyms, which is empty now, so the prediction finds no symbol
+    // 4a. one of the kernel's own modules loaded since (kabi inserts them without a
+    // prediction; or another tool loaded it): read from its file, found through the index
+    // below kernel/; still the snapshot (kallsyms is empty), and the snapshot takes it in
+    // with its exports
+    let own = "kernel/lib/crc-itu-t.ko";
+    fs::create_dir_all(s.dirname.join("kernel/lib")).unwrap();
+    fs::copy(s.src.join(own), s.dirname.join(own)).unwrap();
+    let mut b = kabi::index::IndexBuilder::new();
+    b.insert("crc_itu_t", &format!("{own}:"), 0).unwrap();
+    b.insert("nls_cp437", "kernel/fs/nls/nls_cp437.ko:", 1)
+        .unwrap();
+    fs::write(s.dirname.join("modules.dep.bin"), b.write()).unwrap();
+    let with_own = "crc_itu_t 16384 0 - Live 0xffffffffc0004000
+                    nls_cp437 12288 0 - Live 0xffffffffc0002000
+";
+    s.write("proc/modules", with_own);
+    let (v, src) = s.run(None);
+    assert_eq!((v, from_kallsyms(&src)), (Ok(()), false), "{src}");
+    let modules = s.snapshot("running-modules").unwrap();
+    assert!(
+        modules.contains(
+            "module crc_itu_t 16384 ffffffffc0004000
+"
+        ) && modules.contains(
+            "
+crc_itu_t	"
+        ),
+        "the module and its export crc_itu_t:
+{modules}"
+    );
+    // the same module through a link (which may lead anywhere): not read, kallsyms is
+    s.write(
+        "proc/modules",
+        "nls_cp437 12288 0 - Live 0xffffffffc0002000
+",
+    );
+    let _ = s.run(None);
+    fs::remove_file(s.dirname.join(own)).unwrap();
+    fs::copy(s.src.join(own), s.root.join("elsewhere.ko")).unwrap();
+    std::os::unix::fs::symlink(s.root.join("elsewhere.ko"), s.dirname.join(own)).unwrap();
+    s.write("proc/modules", with_own);
+    let (v, src) = s.run(None);
+    assert!(from_kallsyms(&src) && v.is_err(), "{src} {v:?}");
+    s.write(
+        "proc/modules",
+        "nls_cp437 12288 0 - Live 0xffffffffc0002000
+",
+    );
+    s.kallsyms(true);
+    let _ = s.run(None);
+    s.kallsyms(false);
+
+    // 4. a module loaded by someone else (or reloaded: a new address), not one of the
+    // kernel's own: rebuilt from kallsyms, which is empty now, so the prediction finds no
+    // symbol
     s.write(
         "proc/modules",
         "nls_cp437 12288 0 - Live 0xffffffffc0002000\nforeign 4096 0 - Live 0xffffffffc0003000\n",

@@ -80,6 +80,10 @@ struct Base {
     cache: bool,
     /// How the base was made, for `-v`.
     from_snapshot: bool,
+    /// Loaded modules unknown to the snapshot, read from their files ([`learn_own`]): name
+    /// and exports (copied by [`RunningPredictor::base`] into `extra`, for the predictions
+    /// and the snapshot's update).
+    learned: Vec<(String, Vec<KernelSymbol>)>,
 }
 
 /// The snapshot's directory below the system root.
@@ -148,9 +152,52 @@ fn wanted(m: &Module) -> Vec<&str> {
     v
 }
 
+/// At most this many loaded modules unknown to the snapshot are read from their files (see
+/// [`learn_own`]); with more, kallsyms is read.
+const LEARN_MAX: usize = 32;
+
+/// The exports of loaded modules the snapshot does not know, read from their files, when
+/// each is one of the running kernel's own modules: found by its name in the index of the
+/// running release's directory `dirname`, below its `kernel/` by plain names, not a link,
+/// and carrying the name it is loaded under. Such modules are what `kabi load` inserts
+/// without a prediction (see [`super::Options::own_modules`]), or another tool loaded. `None`
+/// when one is not, or there are more than [`LEARN_MAX`]: the snapshot cannot describe the
+/// kernel then, and kallsyms is read.
+fn learn_own(
+    dirname: &Path,
+    release: &str,
+    unknown: &[&LoadedModule],
+) -> Option<Vec<(String, Vec<KernelSymbol>)>> {
+    if unknown.len() > LEARN_MAX || dirname.file_name()? != std::ffi::OsStr::new(release) {
+        return None;
+    }
+    let index = crate::load::index::ModuleIndex::new(dirname.to_str()?, true);
+    let own = dirname.join("kernel");
+    unknown
+        .iter()
+        .map(|lm| {
+            let line = index.dep_line(&lm.name)?;
+            let path = index.join(line.split_once(':')?.0);
+            let below = path.strip_prefix(&own).ok()?;
+            if !below
+                .components()
+                .all(|c| matches!(c, std::path::Component::Normal(_)))
+                || !std::fs::symlink_metadata(&path).ok()?.is_file()
+            {
+                return None;
+            }
+            let m = Module::open(&path).ok()?;
+            (m.name.replace('-', "_") == lm.name)
+                .then(|| (m.name.clone(), crate::kernel::tree::exports_of(&m, &m.name)))
+        })
+        .collect()
+}
+
 /// What this run read of the running kernel: the system root when the snapshot may be used
 /// (root, a boot id), the boot, the release, `/proc/modules`.
 struct Running<'a> {
+    /// The running release's module directory (see [`learn_own`]).
+    dirname: &'a Path,
     root: Option<&'a crate::root::Root>,
     boot_id: String,
     release: String,
@@ -173,13 +220,19 @@ impl Running<'_> {
         };
         let current = [&vmlinux.header, &mods.header]
             .iter()
-            .all(|h| h.boot_id == self.boot_id && h.release == self.release)
-            && now
-                .iter()
-                .all(|m| mods.header.modules.binary_search(m).is_ok());
+            .all(|h| h.boot_id == self.boot_id && h.release == self.release);
         if !current {
             return None;
         }
+        // loaded since and unknown to it: the kernel's own modules are read from their files
+        let unknown: Vec<&LoadedModule> = now
+            .iter()
+            .filter(|m| mods.header.modules.binary_search(m).is_err())
+            .collect();
+        let learned = match unknown.is_empty() {
+            true => Vec::new(),
+            false => learn_own(self.dirname, &self.release, &unknown)?,
+        };
         let h = &vmlinux.header;
         let mut target = target.clone();
         target.crcs_known = h.crcs_known;
@@ -203,6 +256,7 @@ impl Running<'_> {
             modules: now.clone(),
             cache: true,
             from_snapshot: true,
+            learned,
         })
     }
 }
@@ -254,7 +308,16 @@ impl RunningPredictor {
 
     fn base(&mut self) -> &Base {
         if self.base.is_none() {
-            self.base = Some(self.make_base());
+            let b = self.make_base();
+            // the modules read from their files count as loaded by this run: the snapshot
+            // takes them in when it is brought up to date
+            for (name, exports) in &b.learned {
+                for e in exports {
+                    self.extra.insert(e.name.clone(), e.clone());
+                }
+                self.loaded_names.insert(name.clone());
+            }
+            self.base = Some(b);
         }
         self.base.as_ref().expect("just made")
     }
@@ -285,6 +348,7 @@ impl RunningPredictor {
             ..Target::default()
         };
         let kernel = Running {
+            dirname: &self.dirname,
             root: root.filter(|_| cache),
             boot_id,
             release,
@@ -340,6 +404,7 @@ impl RunningPredictor {
             modules: k.modules.cloned().unwrap_or_default(),
             cache: k.root.is_some(),
             from_snapshot: false,
+            learned: Vec::new(),
         }
     }
 
@@ -392,7 +457,7 @@ impl RunningPredictor {
             .iter()
             .filter(|m| base.modules.binary_search(m).is_err())
             .collect();
-        if new.is_empty() && base.gone.is_empty() && base.from_snapshot {
+        if new.is_empty() && base.gone.is_empty() && base.from_snapshot && base.learned.is_empty() {
             return;
         }
         if !new.iter().all(|m| loaded.contains(&norm(&m.name))) {
