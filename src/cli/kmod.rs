@@ -47,7 +47,8 @@ pub struct Log {
     pub verbose: i32,
     pub syslog: bool,
     out: std::cell::RefCell<Vec<u8>>,
-    tty: bool,
+    /// Whether stdout is a terminal (line-buffered then), asked on the first output.
+    tty: std::cell::OnceCell<bool>,
 }
 
 /// stdio's buffer size for a pipe or a file.
@@ -61,13 +62,12 @@ impl Drop for Log {
 
 impl Log {
     pub fn new(prog: &str, verbose: i32) -> Log {
-        use std::io::IsTerminal;
         Log {
             prog: prog.to_string(),
             verbose,
             syslog: false,
             out: std::cell::RefCell::new(Vec::new()),
-            tty: std::io::stdout().is_terminal(),
+            tty: std::cell::OnceCell::new(),
         }
     }
 
@@ -82,11 +82,12 @@ impl Log {
 
     /// `printf` to stdout.
     fn printf(&self, s: &str) {
+        use std::io::IsTerminal;
         let mut b = self.out.borrow_mut();
         b.extend_from_slice(s.as_bytes());
         let full = b.len() >= STDIO_BUFSIZ;
         drop(b);
-        if self.tty || full {
+        if full || *self.tty.get_or_init(|| std::io::stdout().is_terminal()) {
             self.flush();
         }
     }

@@ -111,41 +111,54 @@ pub fn underscores(s: &str) -> Option<String> {
 
 /// kmod's `getline_wrapped`: the logical lines of a file with their last physical line
 /// number. A backslash before a newline joins the lines; before any other character it is
-/// dropped and the character kept.
-fn wrapped_lines(data: &[u8]) -> Vec<(Vec<u8>, u32)> {
+/// dropped and the character kept. A line without a backslash (nearly all) is borrowed.
+fn wrapped_lines(data: &[u8]) -> Vec<(std::borrow::Cow<'_, [u8]>, u32)> {
+    use std::borrow::Cow;
     let mut out = Vec::new();
-    let mut cur: Vec<u8> = Vec::new();
     let mut line = 0u32;
-    let mut pending = 0u32;
     let mut i = 0usize;
     while i < data.len() {
-        let c = data[i];
-        i += 1;
-        match c {
-            b'\n' => {
-                pending += 1;
-                line += pending;
-                pending = 0;
-                out.push((std::mem::take(&mut cur), line));
-            }
-            b'\\' => match data.get(i) {
-                Some(b'\n') => {
-                    i += 1;
-                    pending += 1;
-                }
-                Some(&n) => {
-                    i += 1;
-                    cur.push(n);
-                }
-                // getc() gave EOF: kmod stores it as the byte 0xff
-                None => cur.push(0xff),
-            },
-            c => cur.push(c),
+        let end = data[i..].iter().position(|&c| c == b'\n').map(|n| i + n);
+        let seg = &data[i..end.unwrap_or(data.len())];
+        if !seg.contains(&b'\\') {
+            line += 1;
+            out.push((Cow::Borrowed(seg), line));
+            i = end.map_or(data.len(), |e| e + 1);
+            continue;
         }
-    }
-    if !cur.is_empty() {
-        line += pending + 1;
-        out.push((cur, line));
+        // one logical line, byte by byte from here
+        let mut cur: Vec<u8> = Vec::new();
+        let mut pending = 0u32;
+        let mut ended = false;
+        while i < data.len() {
+            let c = data[i];
+            i += 1;
+            match c {
+                b'\n' => {
+                    line += pending + 1;
+                    out.push((Cow::Owned(std::mem::take(&mut cur)), line));
+                    ended = true;
+                    break;
+                }
+                b'\\' => match data.get(i) {
+                    Some(b'\n') => {
+                        i += 1;
+                        pending += 1;
+                    }
+                    Some(&n) => {
+                        i += 1;
+                        cur.push(n);
+                    }
+                    // getc() gave EOF: kmod stores it as the byte 0xff
+                    None => cur.push(0xff),
+                },
+                c => cur.push(c),
+            }
+        }
+        if !ended && !cur.is_empty() {
+            line += pending + 1;
+            out.push((Cow::Owned(cur), line));
+        }
     }
     out
 }
@@ -293,10 +306,12 @@ impl ModprobeConfig {
             insert("modules.softdep".into(), d.join("modules.softdep"));
         }
         for p in paths {
-            let Ok(meta) = std::fs::metadata(p) else {
+            // (rustix: std's first stat probes the system call with one more)
+            let Ok(meta) = rustix::fs::stat(p.as_path()) else {
                 continue;
             };
-            if meta.is_file() {
+            let kind = rustix::fs::FileType::from_raw_mode(meta.st_mode);
+            if kind.is_file() {
                 let name = p
                     .file_name()
                     .map(|n| n.to_string_lossy().into_owned())
@@ -304,7 +319,7 @@ impl ModprobeConfig {
                 insert(name, p.clone());
                 continue;
             }
-            if !meta.is_dir() {
+            if !kind.is_dir() {
                 continue;
             }
             let Ok(rd) = std::fs::read_dir(p) else {
@@ -582,6 +597,54 @@ pub fn split_cmdline(s: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// kmod's `getline_wrapped` byte by byte: what `wrapped_lines` must agree with.
+    fn wrapped_lines_bytewise(data: &[u8]) -> Vec<(Vec<u8>, u32)> {
+        let mut out = Vec::new();
+        let mut cur: Vec<u8> = Vec::new();
+        let (mut line, mut pending, mut i) = (0u32, 0u32, 0usize);
+        while i < data.len() {
+            let c = data[i];
+            i += 1;
+            match c {
+                b'\n' => {
+                    line += pending + 1;
+                    pending = 0;
+                    out.push((std::mem::take(&mut cur), line));
+                }
+                b'\\' => match data.get(i) {
+                    Some(b'\n') => {
+                        i += 1;
+                        pending += 1;
+                    }
+                    Some(&n) => {
+                        i += 1;
+                        cur.push(n);
+                    }
+                    None => cur.push(0xff),
+                },
+                c => cur.push(c),
+            }
+        }
+        if !cur.is_empty() {
+            line += pending + 1;
+            out.push((cur, line));
+        }
+        out
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(4000))]
+        /// Lines of `a`, `\\`, newlines and spaces in any order, ending anyhow.
+        #[test]
+        fn wrapped_lines_agree_with_getline_wrapped(
+            data in proptest::collection::vec(proptest::sample::select(b"a \\\n#".to_vec()), 0..40)
+        ) {
+            let fast: Vec<(Vec<u8>, u32)> =
+                wrapped_lines(&data).into_iter().map(|(l, n)| (l.into_owned(), n)).collect();
+            proptest::prop_assert_eq!(fast, wrapped_lines_bytewise(&data));
+        }
+    }
 
     #[test]
     fn modprobe_d_as_libkmod() {

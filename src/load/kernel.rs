@@ -54,6 +54,11 @@ impl System {
 
     /// `uname -r`, from `<proc>/sys/kernel/osrelease`.
     pub fn release(&self) -> Option<String> {
+        // this machine's own: what uname says (one system call; the same text)
+        if self.proc == Path::new("/proc") {
+            let u = rustix::system::uname();
+            return Some(u.release().to_string_lossy().into_owned()).filter(|s| !s.is_empty());
+        }
         let b = read_small(&self.proc.join("sys/kernel/osrelease"), 4096)?;
         Some(String::from_utf8_lossy(&b).trim().to_string()).filter(|s| !s.is_empty())
     }
@@ -188,10 +193,12 @@ impl KernelOps for LiveKernel {
                 b"going\n" => InitState::Going,
                 _ => InitState::Absent(22),
             },
-            None => match std::fs::metadata(&dir) {
-                Ok(m) if m.is_dir() => InitState::Coming,
+            None => match rustix::fs::stat(&dir) {
+                Ok(m) if rustix::fs::FileType::from_raw_mode(m.st_mode).is_dir() => {
+                    InitState::Coming
+                }
                 Ok(_) => InitState::Absent(20),
-                Err(e) => InitState::Absent(e.raw_os_error().unwrap_or(2)),
+                Err(e) => InitState::Absent(e.raw_os_error()),
             },
         }
     }

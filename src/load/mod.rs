@@ -26,7 +26,6 @@ pub mod snapshot;
 use config::ModprobeConfig;
 use index::{ModuleIndex, alias_normalize, kmod_modname};
 use kernel::{InitState, KernelOps};
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 /// Message priorities, as syslog numbers them (kmod's tools filter and name them so).
@@ -214,7 +213,7 @@ pub struct Loader<'k> {
     pub config: ModprobeConfig,
     pub kernel: &'k dyn KernelOps,
     pool: Vec<Mod>,
-    keys: HashMap<(String, Option<String>), ModId>,
+    keys: rustc_hash::FxHashMap<(String, Option<String>), ModId>,
     /// The prediction, made on first use (`kabi load` only).
     pub predictor: Option<Box<dyn predict::Predict + 'k>>,
 }
@@ -230,7 +229,7 @@ impl<'k> Loader<'k> {
             config,
             kernel,
             pool: Vec::new(),
-            keys: HashMap::new(),
+            keys: Default::default(),
             predictor: None,
         }
     }
