@@ -201,20 +201,10 @@ fn complete_pending(root: &Path, kver: Option<&str>, system: &System, dry_run: b
     else {
         return;
     };
-    let layout = crate::weak::Layout::default();
-    // only an intent record makes the links and modules.dep disagree (a staging tree or a
-    // temporary file left without one is stale, cleaned by the next command that writes):
-    // one lstat before every load, through the path (a hint, nothing is read or written
-    // through it); what it finds is then opened below the root's descriptor
-    let record = root
-        .join(layout.kernel(&kver))
-        .join(crate::weak::txn::RECORD);
-    if rustix::fs::lstat(&record).is_err() {
-        return;
-    }
     let Ok(r) = crate::root::Root::open(root) else {
         return;
     };
+    let layout = crate::weak::Layout::default();
     if dry_run {
         let pending = r
             .open_dir(layout.kernel(&kver))
