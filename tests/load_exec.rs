@@ -746,6 +746,15 @@ fn the_kernels_own_modules_are_inserted_first_and_predicted_only_to_explain_a_re
          disagrees about version of symbol x\n"
     );
 
+    // its init failing (ENODEV) is not a refusal the prediction could explain: not asked
+    let k = FakeKernel::new().failing("cramfs", 19, "cramfs: no device");
+    let (log, failures) = run(&k, vec!["cramfs"], &["cramfs"], 1);
+    assert!(log.is_empty(), "{log:?}");
+    assert!(
+        !failures.last().unwrap().contains("kabi check"),
+        "{failures:?}"
+    );
+
     // the same in a parallel load: own modules are not predicted ahead, a refusal is explained
     let k = FakeKernel::new().failing("isofs", 8, "isofs: bad");
     let (log, failures) = run(&k, vec!["isofs"], &["isofs", "xfs"], 2);

@@ -75,7 +75,7 @@ impl System {
     }
 
     fn predictor(&self) -> RunningPredictor {
-        RunningPredictor::new(&self.root.join("proc"), Some(self.dirname.clone()))
+        RunningPredictor::new(&self.root.join("proc"), Some(self.dirname.clone())).learning(true)
     }
 
     /// One run: a prediction for the module; if `loaded` (the new `/proc/modules`), the
@@ -188,10 +188,44 @@ fn written_once_reused_updated_and_rebuilt() {
     b.insert("nls_cp437", "kernel/fs/nls/nls_cp437.ko:", 1)
         .unwrap();
     fs::write(s.dirname.join("modules.dep.bin"), b.write()).unwrap();
-    let with_own = "crc_itu_t 16384 0 - Live 0xffffffffc0004000
-                    nls_cp437 12288 0 - Live 0xffffffffc0002000
-";
+    let with_own = "crc_itu_t 16384 0 - Live 0xffffffffc0004000\n\
+                    nls_cp437 12288 0 - Live 0xffffffffc0002000\n";
+    // what the kernel shows of the loaded module: its state, its build id
+    let sysdir = s.root.join("sys/module/crc_itu_t");
+    fs::create_dir_all(sysdir.join("notes")).unwrap();
+    let note = {
+        use object::{Object, ObjectSection};
+        let data = fs::read(s.dirname.join(own)).unwrap();
+        let elf = object::File::parse(&*data).unwrap();
+        let n = elf
+            .section_by_name(".note.gnu.build-id")
+            .expect("a build id");
+        n.data().unwrap().to_vec()
+    };
+    let state = |st: &str, id: &[u8]| {
+        fs::write(sysdir.join("initstate"), st).unwrap();
+        fs::write(sysdir.join("notes/.note.gnu.build-id"), id).unwrap();
+    };
     s.write("proc/modules", with_own);
+    // not the file loaded (another build id), or not live yet: kallsyms (empty) is read
+    let mut other = note.clone();
+    *other.last_mut().unwrap() ^= 1;
+    for (st, id) in [("live\n", &other[..]), ("coming\n", &note[..])] {
+        state(st, id);
+        let (v, src) = s.run(None);
+        assert!(from_kallsyms(&src) && v.is_err(), "{st} {src} {v:?}");
+        // a good snapshot again (the failed run kept what it read: nothing)
+        s.write(
+            "proc/modules",
+            "nls_cp437 12288 0 - Live 0xffffffffc0002000\n",
+        );
+        fs::remove_dir_all(s.root.join("run/kabi")).unwrap();
+        s.kallsyms(true);
+        assert_eq!(s.run(None).0, Ok(()));
+        s.kallsyms(false);
+        s.write("proc/modules", with_own);
+    }
+    state("live\n", &note);
     let (v, src) = s.run(None);
     assert_eq!((v, from_kallsyms(&src)), (Ok(()), false), "{src}");
     let modules = s.snapshot("running-modules").unwrap();

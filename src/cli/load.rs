@@ -255,10 +255,10 @@ pub fn run_load(a: &LoadArgs) -> i32 {
         ..Options::default()
     };
     if opts.predict && !opts.dry_run {
-        l.predictor = Some(Box::new(RunningPredictor::new(
-            &system.proc,
-            Some(PathBuf::from(&l.index.dirname)),
-        )));
+        l.predictor = Some(Box::new(
+            RunningPredictor::new(&system.proc, Some(PathBuf::from(&l.index.dirname)))
+                .learning(opts.own_modules.is_some()),
+        ));
     }
     let verbose = if a.quiet {
         0

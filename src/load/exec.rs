@@ -235,7 +235,7 @@ impl Loader<'_> {
                     .collect();
                 // one of the kernel's own modules, refused: the prediction says why
                 let why = match (
-                    own && opts.predict && errno != EEXIST,
+                    own && opts.predict && refused_by_checks(errno),
                     self.predictor.as_mut(),
                 ) {
                     (true, Some(p)) => p.admit(&name, &path).err(),
@@ -652,10 +652,18 @@ impl Loader<'_> {
         for ((mut r, name), path) in results.into_iter().zip(names).zip(paths) {
             match (&mut r, path, self.predictor.as_mut()) {
                 (Ok(()), Some(path), Some(p)) => p.loaded(&path),
-                // one of the kernel's own modules, refused by the kernel: the prediction
-                // says why
+                // one of the kernel's own modules, refused by the kernel's checks (not
+                // skipped for a failed dependency): the prediction says why
                 (Err(f), Some(path), Some(p))
-                    if opts.predict && !f.predicted && f.errno != EEXIST && opts.is_own(&path) =>
+                    if opts.predict
+                        && !f.predicted
+                        && refused_by_checks(f.errno)
+                        && !f
+                            .detail
+                            .as_deref()
+                            .is_some_and(|d| d.starts_with("its dependency "))
+                        && opts.is_own(&path)
+                        && !openable(&path).1 =>
                 {
                     f.why = p.admit(&name, &path).err();
                 }
@@ -895,6 +903,14 @@ pub fn insmod(
 
 /// What libkmod's `kmod_file_open` refuses before any system call: an empty file cannot be
 /// mapped (`EINVAL`).
+/// Whether `errno` from an insert can be one of the load checks the prediction makes
+/// (vermagic and `struct module`: ENOEXEC; a symbol's version: EINVAL; an unknown symbol:
+/// ENOENT; the signature: EKEYREJECTED, ENOKEY, EKEYEXPIRED, EBADMSG; lockdown: EPERM),
+/// not a failure of the module's init or a module already there.
+fn refused_by_checks(errno: i32) -> bool {
+    matches!(errno, 1 | 2 | 8 | 22 | 74 | 126 | 127 | 129)
+}
+
 /// kmod's check before an insert (an empty file is `EINVAL`), and whether `path` is a
 /// symbolic link; one `lstat` unless it is one.
 fn openable(path: &std::path::Path) -> (std::io::Result<()>, bool) {

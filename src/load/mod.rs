@@ -112,10 +112,13 @@ pub struct Options {
     /// Insert even when the prediction says the kernel will refuse.
     pub force: bool,
     /// The running kernel's own modules (`lib/modules/RELEASE/kernel` of the release that
-    /// runs): built with the kernel, they are inserted without a prediction first (what
-    /// they need is there by construction), and the prediction runs only when the kernel
-    /// refuses one, to say why. Every other module (`updates/`, `extra/`, `weak-updates/`,
-    /// a path) is predicted before its insert.
+    /// runs): as a rule built with the kernel, they are inserted without a prediction first
+    /// and the prediction runs only when the kernel refuses one, to say why. The kernel
+    /// makes every check the prediction models, so the verdict is the same; what a module
+    /// placed there by someone else (a DKMS module installed below `kernel/`, or an
+    /// in-tree module whose dependency `updates/` overrides) loses is the refusal before
+    /// the insert, not the refusal. Every other module (`updates/`, `extra/`,
+    /// `weak-updates/`, a path) is predicted before its insert.
     pub own_modules: Option<PathBuf>,
     /// Only print the names a query resolves to (`-R`).
     pub lookup_only: bool,

@@ -48,6 +48,9 @@ pub struct RunningPredictor {
     admitted: rustc_hash::FxHashMap<PathBuf, (String, Vec<KernelSymbol>)>,
     /// Names of the modules loaded by this run (the snapshot may take their exports).
     loaded_names: std::collections::HashSet<String>,
+    /// Whether loaded modules unknown to the snapshot may be read from `dirname` (it is the
+    /// running release's own directory on this machine: [`RunningPredictor::learning`]).
+    learn: bool,
     /// Modules loaded (true) or to be loaded (false) by this run that were not admitted
     /// first (the kernel's own, see [`super::Options::own_modules`]): their exports are read
     /// only if a prediction or the snapshot comes to need them.
@@ -157,13 +160,17 @@ fn wanted(m: &Module) -> Vec<&str> {
 const LEARN_MAX: usize = 32;
 
 /// The exports of loaded modules the snapshot does not know, read from their files, when
-/// each is one of the running kernel's own modules: found by its name in the index of the
-/// running release's directory `dirname`, below its `kernel/` by plain names, not a link,
-/// and carrying the name it is loaded under. Such modules are what `kabi load` inserts
-/// without a prediction (see [`super::Options::own_modules`]), or another tool loaded. `None`
-/// when one is not, or there are more than [`LEARN_MAX`]: the snapshot cannot describe the
-/// kernel then, and kallsyms is read.
+/// each is one of the running kernel's own modules and that file is the one loaded: found by
+/// its name in the index of the running release's directory `dirname`, below its `kernel/`
+/// by plain names, not a link, carrying the name it is loaded under, live (not still
+/// loading: its init may fail), and with the GNU build id the kernel shows for the loaded
+/// module (`/sys/module/NAME/notes`), so that a file replaced since, or another module of
+/// the same name loaded from elsewhere, is never taken for it. Such modules are what
+/// `kabi load` inserts without a prediction (see [`super::Options::own_modules`]), or
+/// another tool loaded. `None` when one is not, or there are more than [`LEARN_MAX`]: the
+/// snapshot cannot describe the kernel then, and kallsyms is read.
 fn learn_own(
+    sys: &crate::root::Root,
     dirname: &Path,
     release: &str,
     unknown: &[&LoadedModule],
@@ -186,18 +193,41 @@ fn learn_own(
             {
                 return None;
             }
-            let m = Module::open(&path).ok()?;
+            let sysdir = Path::new("sys/module").join(&lm.name);
+            if sys.read(sysdir.join("initstate"), 32).ok()? != b"live\n" {
+                return None;
+            }
+            let loaded_id = sys
+                .read(sysdir.join("notes/.note.gnu.build-id"), 4096)
+                .ok()?;
+            let root = crate::root::Root::host().ok()?;
+            let (f, st) = root.open_file(&path).ok()?;
+            let data = crate::compress::read_file(&f, st.size, crate::root::caps::MODULE).ok()?;
+            let image = crate::module::decompress(&data).ok()?;
+            if build_id_note(&image)? != loaded_id.as_slice() {
+                return None;
+            }
+            let m = Module::parse_image(&image).ok()?;
             (m.name.replace('-', "_") == lm.name)
                 .then(|| (m.name.clone(), crate::kernel::tree::exports_of(&m, &m.name)))
         })
         .collect()
 }
 
+/// The contents of a module image's `.note.gnu.build-id` section: the bytes the kernel shows
+/// in `/sys/module/NAME/notes/.note.gnu.build-id`.
+fn build_id_note(image: &[u8]) -> Option<&[u8]> {
+    use object::{Object, ObjectSection};
+    let elf = object::File::parse(image).ok()?;
+    elf.section_by_name(".note.gnu.build-id")?.data().ok()
+}
+
 /// What this run read of the running kernel: the system root when the snapshot may be used
 /// (root, a boot id), the boot, the release, `/proc/modules`.
 struct Running<'a> {
-    /// The running release's module directory (see [`learn_own`]).
-    dirname: &'a Path,
+    /// The running release's module directory, when its own modules may be read from it
+    /// (see [`learn_own`]).
+    dirname: Option<&'a Path>,
     root: Option<&'a crate::root::Root>,
     boot_id: String,
     release: String,
@@ -231,7 +261,7 @@ impl Running<'_> {
             .collect();
         let learned = match unknown.is_empty() {
             true => Vec::new(),
-            false => learn_own(self.dirname, &self.release, &unknown)?,
+            false => learn_own(r, self.dirname?, &self.release, &unknown)?,
         };
         let h = &vmlinux.header;
         let mut target = target.clone();
@@ -271,8 +301,17 @@ impl RunningPredictor {
             admitted: Default::default(),
             loaded_names: Default::default(),
             unread: Default::default(),
+            learn: false,
             sysroot: Default::default(),
         }
+    }
+
+    /// Let the snapshot take in loaded modules it does not know that are the running
+    /// kernel's own, read from `dirname` ([`learn_own`]); only when `dirname` is the running
+    /// release's directory of this machine (`kabi load` without `--root`).
+    pub fn learning(mut self, on: bool) -> Self {
+        self.learn = on;
+        self
     }
 
     /// Read the exports of the modules in `unread` (see there).
@@ -348,7 +387,7 @@ impl RunningPredictor {
             ..Target::default()
         };
         let kernel = Running {
-            dirname: &self.dirname,
+            dirname: self.learn.then_some(self.dirname.as_path()),
             root: root.filter(|_| cache),
             boot_id,
             release,
@@ -476,11 +515,12 @@ impl RunningPredictor {
             modules: after.clone(),
             ..Header::default()
         };
-        // the modules really loaded: an assumed one may have failed its insert
+        // the modules really loaded and still there: an assumed one may have failed its
+        // insert, a learned one may have gone meanwhile
         let added: Vec<&KernelSymbol> = self
             .extra
             .values()
-            .filter(|s| self.loaded_names.contains(&s.owner))
+            .filter(|s| self.loaded_names.contains(&s.owner) && still.contains(s.owner.as_str()))
             .collect();
         // only the small file of the modules: vmlinux's stays as it is for the whole boot
         let data = match &base.symbols {
