@@ -107,6 +107,13 @@ fn one_load_per_command_against_busybox() {
     script += &format!("load -v -a {}\nlsmod\n", names.join(" "));
     script += &format!("unload {}\n", names.join(" "));
     script += &format!("load -v -j 2 -a {}\nlsmod\n", names.join(" "));
+    // own modules loaded without a prediction, then a vendor module predicted: the snapshot
+    // (not kallsyms) serves it, the own modules read from their files (their build ids are
+    // the ones the kernel shows), and takes them in
+    script += &format!("unload {}\n", names.join(" "));
+    script += &format!("load -a {}\n", names[..5].join(" "));
+    script += &format!("!/bin/kabi load -v /vendor/{}.ko\n", names[5]);
+    script += "!/bin/busybox cat /run/kabi/running-modules\n";
     let refs: Vec<&str> = mods.iter().map(String::as_str).collect();
     let kver = common::module_dir(&root).1;
     let mut ird = Initramfs::kabi(&script.replace("KVER", &kver));
@@ -240,6 +247,22 @@ fn one_load_per_command_against_busybox() {
     }
     for r in [serial, par] {
         no_prediction(r);
+    }
+    let after_own = log.find(&format!("!/bin/kabi load -v /vendor/{}.ko", names[5]));
+    assert_eq!(after_own.exit, Some(0), "{}", after_own.output);
+    assert!(
+        from(after_own).starts_with("the snapshot"),
+        "own modules loaded since made it read kallsyms:\n{}",
+        after_own.output
+    );
+    let snap = log.find("!/bin/busybox cat /run/kabi/running-modules");
+    for n in &names[..6] {
+        assert!(
+            snap.output
+                .contains(&format!("module {} ", n.replace('-', "_"))),
+            "{n} not in the snapshot:\n{}",
+            snap.output
+        );
     }
 
     let no_check = median(&mut times("!/bin/kabi load --no-check", 10));
