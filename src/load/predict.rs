@@ -317,6 +317,18 @@ impl RunningPredictor {
     /// Read the exports of the modules in `unread` (see there).
     fn settle(&mut self) {
         for (path, loaded) in std::mem::take(&mut self.unread) {
+            // loaded before the base was made: the base has its exports already (from
+            // kallsyms, the snapshot or its file)
+            let name = crate::load::index::kmod_modname(&path.to_string_lossy());
+            if loaded
+                && self.base.as_ref().is_some_and(|b| {
+                    b.modules
+                        .binary_search_by(|m| m.name.as_str().cmp(&name))
+                        .is_ok()
+                })
+            {
+                continue;
+            }
             let Ok(m) = Module::open(&path) else {
                 continue;
             };
@@ -551,8 +563,8 @@ impl Predict for RunningPredictor {
 
     fn admit(&mut self, name: &str, path: &Path) -> Result<(), String> {
         let abs = std::path::absolute(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        self.settle();
         self.base();
+        self.settle();
         // the base's policy, borrowed (its keys, loaded on first use, are shared)
         let sig = &self.base.as_ref().expect("just made").target.sig;
         // the module is named by its path on this machine: the system root when that is `/`
