@@ -9,16 +9,17 @@ cd "$(dirname "$0")/.."
 bash scripts/deps.sh
 cargo build --release --quiet
 kabi=./target/release/kabi
-old=testdata/lib/modules/6.1.0-47-cloud-amd64/kernel/drivers/net/dummy.ko
-new=testdata/lib/modules/6.1.0-56-amd64/kernel/drivers/net/dummy.ko
+# (not $old/$new: kernel-roles.sh below sets those to ABI numbers)
+old_ko=testdata/lib/modules/6.1.0-47-cloud-amd64/kernel/drivers/net/dummy.ko
+new_ko=testdata/lib/modules/6.1.0-56-amd64/kernel/drivers/net/dummy.ko
 
 echo "== kabi info (byte-identical to kmod's modinfo) =="
-$kabi info "$new"
+$kabi info "$new_ko"
 echo
 echo "== the same module built for two ABIs: imported symbol versions that differ =="
 join -t $'\t' -1 2 -2 2 -o 0,1.1,2.1 \
-    <($kabi modversions "$old" | sort -t $'\t' -k2) \
-    <($kabi modversions "$new" | sort -t $'\t' -k2) \
+    <($kabi modversions "$old_ko" | sort -t $'\t' -k2) \
+    <($kabi modversions "$new_ko" | sort -t $'\t' -k2) \
     | awk -F'\t' '$2 != $3 { printf "  %-28s 6.1.0-47: %s  6.1.0-56: %s\n", $1, $2, $3 }'
 echo
 echo "== exports of a module, in Module.symvers format =="
@@ -38,7 +39,7 @@ $kabi check --root "$r56" -k "$k56" "$r55/lib/modules/$k55/kernel/fs/udf" "$r55/
     && echo "exit 0: all compatible"
 echo
 echo "== and the 6.1.0-47 build of dummy.ko? every reason, in the kernel's words =="
-$kabi check -v --root "$r56" -k "$k56" "$old" | head -12 || true
+$kabi check -v --root "$r56" -k "$k56" "$old_ko" | head -12 || true
 echo
 echo "== kabi depmod on a copy of the 6.1.0-$new cloud tree: cold, then warm; compared with kmod's depmod =="
 work=$(mktemp -d)
@@ -58,5 +59,5 @@ if command -v depmod >/dev/null || [ -x /usr/sbin/depmod ]; then
 fi
 echo
 if command -v modinfo >/dev/null; then
-    cmp <($kabi info "$new") <(modinfo "$new") && echo && echo "kabi info and kmod's modinfo agree byte for byte."
+    cmp <($kabi info "$new_ko") <(modinfo "$new_ko") && echo && echo "kabi info and kmod's modinfo agree byte for byte."
 fi
