@@ -180,6 +180,8 @@ fn learn_own(
     }
     let index = crate::load::index::ModuleIndex::new(dirname.to_str()?, true);
     let own = dirname.join("kernel");
+    // the module files, named by their paths on this machine
+    let host = crate::root::Root::host().ok()?;
     unknown
         .iter()
         .map(|lm| {
@@ -200,8 +202,7 @@ fn learn_own(
             let loaded_id = sys
                 .read(sysdir.join("notes/.note.gnu.build-id"), 4096)
                 .ok()?;
-            let root = crate::root::Root::host().ok()?;
-            let (f, st) = root.open_file(&path).ok()?;
+            let (f, st) = host.open_file(&path).ok()?;
             let data = crate::compress::read_file(&f, st.size, crate::root::caps::MODULE).ok()?;
             let image = crate::module::decompress(&data).ok()?;
             if build_id_note(&image)? != loaded_id.as_slice() {
