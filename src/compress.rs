@@ -200,12 +200,7 @@ pub fn read_file(file: &std::fs::File, size: u64, cap: u64) -> Result<Decoded, P
     }
     let (data, lease) = BUDGET.run(|lease| {
         lease.resize(size + 1)?;
-        let mut data = Vec::with_capacity(size as usize + 1);
-        let mut f = file;
-        use std::io::Seek;
-        f.seek(std::io::SeekFrom::Start(0))
-            .and_then(|_| f.take(cap + 1).read_to_end(&mut data))
-            .map_err(|e| ParseError::Read(e.to_string()))?;
+        let data = read_whole(file, size, cap).map_err(|e| ParseError::Read(e.to_string()))?;
         if data.len() as u64 > cap {
             return Err(ParseError::FileTooLarge {
                 size: data.len() as u64,
@@ -219,6 +214,29 @@ pub fn read_file(file: &std::fs::File, size: u64, cap: u64) -> Result<Decoded, P
         data,
         _lease: lease,
     })
+}
+
+/// All of `file` from its start, at most `cap + 1` bytes, by positional reads into a
+/// buffer of the size `fstat` gave (one read and the one that says the end, for a file that
+/// did not change; one that grew is read on, up to the cap).
+fn read_whole(file: &std::fs::File, size: u64, cap: u64) -> std::io::Result<Vec<u8>> {
+    let limit = cap.saturating_add(1);
+    let mut data: Vec<u8> = Vec::with_capacity(size.min(limit) as usize + 1);
+    while (data.len() as u64) < limit {
+        if data.len() == data.capacity() {
+            // it grew since the fstat: read on, up to the cap
+            let more = (data.len() as u64).min(limit - data.len() as u64).max(1);
+            data.reserve_exact(more as usize);
+        }
+        let at = data.len() as u64;
+        match rustix::io::pread(file, rustix::buffer::spare_capacity(&mut data), at) {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(rustix::io::Errno::INTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(data)
 }
 
 /// How a module file is stored on disk.
@@ -539,6 +557,35 @@ fn read_into(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_file_is_read_whole_from_its_start_whatever_its_offset_and_growth_up_to_the_cap() {
+        use std::io::{Seek, Write};
+        let mut f = tempfile::tempfile().unwrap();
+        let bytes: Vec<u8> = (0..10_000u32).map(|i| (i % 253) as u8).collect();
+        f.write_all(&bytes).unwrap();
+        // the offset is at the end: the read starts at 0 all the same, and leaves it
+        let at = f.stream_position().unwrap();
+        assert_eq!(&read_file(&f, 10_000, 1 << 20).unwrap()[..], &bytes[..]);
+        assert_eq!(f.stream_position().unwrap(), at);
+        // it grew since its size was taken: read on
+        assert_eq!(&read_file(&f, 100, 1 << 20).unwrap()[..], &bytes[..]);
+        assert_eq!(&read_file(&f, 0, 1 << 20).unwrap()[..], &bytes[..]);
+        // it shrank: what is there
+        assert_eq!(&read_file(&f, 20_000, 1 << 20).unwrap()[..], &bytes[..]);
+        // larger than the cap, said by the size or found by reading: refused
+        assert!(matches!(
+            read_file(&f, 10_000, 9_999),
+            Err(ParseError::FileTooLarge { .. })
+        ));
+        assert!(matches!(
+            read_file(&f, 10, 9_999),
+            Err(ParseError::FileTooLarge { .. })
+        ));
+        assert_eq!(read_file(&f, 10, 10_000).unwrap().len(), 10_000);
+        let empty = tempfile::tempfile().unwrap();
+        assert!(read_file(&empty, 0, 16).unwrap().is_empty());
+    }
 
     #[test]
     fn a_zstd_frame_of_stated_size_decodes_whole_and_anything_else_streams() {
