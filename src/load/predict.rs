@@ -117,9 +117,10 @@ fn read_snapshot(dir: &crate::root::Dir, name: &str) -> Option<Snapshot> {
 }
 
 /// Replace the snapshot (best effort: a kabi that cannot write `/run` only predicts more
-/// slowly).
+/// slowly). Not flushed to disk: it is valid for this boot only (a crash of the machine ends
+/// the boot), and `/run` is a tmpfs on any system with systemd.
 fn write_snapshot(root: &crate::root::Root, files: &[(&str, &[u8])]) {
-    root.write_cache(RUN_DIR, files);
+    root.write_cache_unflushed(RUN_DIR, files);
 }
 
 /// The header of the modules file: which boot, which kernel, which modules.

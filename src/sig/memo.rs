@@ -96,7 +96,10 @@ pub fn remember(root: &Root, dir: &std::path::Path, e: &Entry) {
     }
     let old = load(root, dir);
     let entries = old.as_deref().and_then(parse).unwrap_or(&[]);
-    root.write_cache(dir, &[(FILE, &render(entries, e))]);
+    // not flushed to disk: what a crash of the machine can leave of it (nothing, the old
+    // entries, zeroed blocks, stale blocks of its own older versions) makes a lookup miss,
+    // never find an entry that no verification made (`/run` is a tmpfs on systemd systems)
+    root.write_cache_unflushed(dir, &[(FILE, &render(entries, e))]);
 }
 
 #[cfg(test)]
