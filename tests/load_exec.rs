@@ -779,3 +779,64 @@ fn the_kernels_own_modules_are_inserted_first_and_predicted_only_to_explain_a_re
     assert_eq!(log, ["admit nls_utf8"]);
     assert!(k.inserted().is_empty());
 }
+
+/// A predictor that reads the module from the descriptor it is given, then has the path
+/// replaced (another writer, between the verdict and the insert).
+struct Swapper {
+    read: std::sync::Arc<std::sync::Mutex<Vec<Vec<u8>>>>,
+    by_path: std::sync::Arc<std::sync::Mutex<usize>>,
+}
+
+impl kabi::load::predict::Predict for Swapper {
+    fn admit(&mut self, _name: &str, _path: &Path) -> Result<(), String> {
+        *self.by_path.lock().unwrap() += 1;
+        Ok(())
+    }
+    fn admit_file(
+        &mut self,
+        _name: &str,
+        path: &Path,
+        file: &std::fs::File,
+        len: u64,
+    ) -> Result<(), String> {
+        let mut data = vec![0u8; len as usize];
+        let n = std::os::unix::fs::FileExt::read_at(file, &mut data, 0).unwrap();
+        data.truncate(n);
+        self.read.lock().unwrap().push(data);
+        // replaced by rename, as a package manager replaces a file
+        let new = path.with_extension("new");
+        std::fs::write(&new, b"\x7fELF replaced after the verdict").unwrap();
+        std::fs::rename(&new, path).unwrap();
+        Ok(())
+    }
+    fn loaded(&mut self, _path: &Path) {}
+}
+
+#[test]
+fn a_predicted_module_is_inserted_from_the_file_the_prediction_read() {
+    let t = tree();
+    let dir = Path::new(&t.dir);
+    let path = dir.join("kernel/drivers/net/dummy.ko");
+    let before = std::fs::read(&path).unwrap();
+    let o = Options {
+        predict: true,
+        explain: true,
+        ..Options::default()
+    };
+    let k = FakeKernel::new();
+    let read = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let by_path = std::sync::Arc::new(std::sync::Mutex::new(0));
+    let (mut l, mut ev) = with(&t, ModprobeConfig::default(), &k);
+    l.predictor = Some(Box::new(Swapper {
+        read: read.clone(),
+        by_path: by_path.clone(),
+    }));
+    assert!(probe(&mut l, "dummy", None, &o, &mut ev), "{ev:?}");
+    assert_eq!(k.inserted(), ["dummy"]);
+    // the prediction read the file once, from the descriptor; the kernel got that file,
+    // not the one now at the path
+    assert_eq!(*read.lock().unwrap(), std::slice::from_ref(&before));
+    assert_eq!(*by_path.lock().unwrap(), 0);
+    assert_eq!(k.inserted_bytes(), [before]);
+    assert_ne!(std::fs::read(&path).unwrap(), k.inserted_bytes()[0]);
+}

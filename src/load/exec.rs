@@ -185,18 +185,31 @@ impl Loader<'_> {
         // a link (which may lead anywhere: never taken for one of the kernel's own modules)
         let (openable, link) = openable(&path);
         let own = opts.is_own(&path) && !link;
+        // a module predicted is opened once: the verdict is on the very file the kernel gets
+        let mut opened = None;
         if opts.predict
             && !own
             && let Some(p) = self.predictor.as_mut()
-            && let Err(why) = p.admit(self.pool[id].name.as_str(), &path)
-            && !opts.force
         {
-            return Err(Failure {
-                errno: 8,
-                detail: Some(why),
-                predicted: true,
-                why: None,
-            });
+            let name = self.pool[id].name.as_str();
+            opened = openable
+                .as_ref()
+                .ok()
+                .and_then(|()| super::kernel::open_regular_sized(&path).ok());
+            let verdict = match &opened {
+                Some((f, len)) => p.admit_file(name, &path, f, *len),
+                None => p.admit(name, &path),
+            };
+            if let Err(why) = verdict
+                && !opts.force
+            {
+                return Err(Failure {
+                    errno: 8,
+                    detail: Some(why),
+                    predicted: true,
+                    why: None,
+                });
+            }
         }
         let mut cursor = if opts.explain {
             self.kernel.log_cursor()
@@ -207,7 +220,12 @@ impl Loader<'_> {
         if opts.force && opts.predict {
             flags |= super::kernel::IGNORE_MODVERSIONS | super::kernel::IGNORE_VERMAGIC;
         }
-        match openable.and_then(|()| self.kernel.insert(&path, options, flags)) {
+        let inserted = openable.and_then(|()| match &opened {
+            Some((f, len)) => self.kernel.insert_file(f, *len, &path, options, flags),
+            None => self.kernel.insert(&path, options, flags),
+        });
+        drop(opened);
+        match inserted {
             Ok(()) => {
                 if let Some(p) = self.predictor.as_mut() {
                     p.loaded(&path);

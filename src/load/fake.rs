@@ -36,6 +36,8 @@ struct State {
     builtin_dirs: BTreeSet<String>,
     log: Vec<String>,
     calls: Vec<Call>,
+    /// The bytes of each module file the kernel was given, in insert order.
+    files: Vec<Vec<u8>>,
 }
 
 /// The fake kernel. Module names come from the file name (`kernel/fs/udf.ko` is `udf`).
@@ -131,14 +133,13 @@ impl FakeKernel {
             .collect()
     }
 
-    /// Loaded modules, in load order.
-    pub fn loaded_now(&self) -> Vec<String> {
-        self.state.lock().unwrap().loaded.clone()
+    /// The bytes of each module file the kernel was given (read from the descriptor it got,
+    /// else from the path), in insert order.
+    pub fn inserted_bytes(&self) -> Vec<Vec<u8>> {
+        self.state.lock().unwrap().files.clone()
     }
-}
 
-impl KernelOps for FakeKernel {
-    fn insert(&self, path: &Path, params: &str, flags: u32) -> io::Result<()> {
+    fn insert_recorded(&self, path: &Path, params: &str, flags: u32) -> io::Result<()> {
         let name = name_of(path);
         let mut s = self.state.lock().unwrap();
         s.calls.push(Call::Insert {
@@ -167,6 +168,35 @@ impl KernelOps for FakeKernel {
         }
         s.loaded.push(name);
         Ok(())
+    }
+
+    /// Loaded modules, in load order.
+    pub fn loaded_now(&self) -> Vec<String> {
+        self.state.lock().unwrap().loaded.clone()
+    }
+}
+
+impl KernelOps for FakeKernel {
+    fn insert_file(
+        &self,
+        file: &std::fs::File,
+        len: u64,
+        path: &Path,
+        params: &str,
+        flags: u32,
+    ) -> io::Result<()> {
+        let mut data = vec![0u8; len as usize];
+        let n = std::os::unix::fs::FileExt::read_at(file, &mut data, 0)?;
+        data.truncate(n);
+        self.state.lock().unwrap().files.push(data);
+        self.insert_recorded(path, params, flags)
+    }
+
+    fn insert(&self, path: &Path, params: &str, flags: u32) -> io::Result<()> {
+        if let Ok(data) = std::fs::read(path) {
+            self.state.lock().unwrap().files.push(data);
+        }
+        self.insert_recorded(path, params, flags)
     }
 
     fn delete(&self, name: &str, flags: u32) -> io::Result<()> {

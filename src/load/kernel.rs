@@ -83,6 +83,18 @@ pub enum InitState {
 pub trait KernelOps: Sync {
     /// Insert a module file with these parameters and `MODULE_INIT_*` flags.
     fn insert(&self, path: &Path, params: &str, flags: u32) -> io::Result<()>;
+    /// [`KernelOps::insert`] of `path` already open as `file` (a regular file of `len`
+    /// bytes, from [`open_regular_sized`]): the kernel gets the file the caller read.
+    fn insert_file(
+        &self,
+        _file: &std::fs::File,
+        _len: u64,
+        path: &Path,
+        params: &str,
+        flags: u32,
+    ) -> io::Result<()> {
+        self.insert(path, params, flags)
+    }
     /// `delete_module(name, flags)`.
     fn delete(&self, name: &str, flags: u32) -> io::Result<()>;
     /// `/sys/module/<name>/initstate` (a directory without it: coming, as kmod 30 says).
@@ -138,18 +150,28 @@ impl LiveKernel {
 
 impl KernelOps for LiveKernel {
     fn insert(&self, path: &Path, params: &str, flags: u32) -> io::Result<()> {
-        use std::io::Read;
-        let params = std::ffi::CString::new(params).map_err(io::Error::other)?;
         let (f, len) = open_regular_sized(path)?;
+        self.insert_file(&f, len, path, params, flags)
+    }
+
+    fn insert_file(
+        &self,
+        f: &std::fs::File,
+        len: u64,
+        path: &Path,
+        params: &str,
+        flags: u32,
+    ) -> io::Result<()> {
+        let params = std::ffi::CString::new(params).map_err(io::Error::other)?;
         let mut head = [0u8; 8];
-        let n = rustix::io::pread(&f, &mut head, 0)?;
+        let n = rustix::io::pread(f, &mut head, 0)?;
         let kind = Compression::detect(&head[..n]).unwrap_or(Compression::None);
         let flags = flags as i32;
         if kind == Compression::None {
-            return rustix::system::finit_module(&f, &params, flags).map_err(Into::into);
+            return rustix::system::finit_module(f, &params, flags).map_err(Into::into);
         }
         if self.kernel_decompresses(kind) {
-            match rustix::system::finit_module(&f, &params, flags | COMPRESSED_FILE as i32) {
+            match rustix::system::finit_module(f, &params, flags | COMPRESSED_FILE as i32) {
                 Err(rustix::io::Errno::OPNOTSUPP) => {}
                 r => return r.map_err(Into::into),
             }
@@ -161,8 +183,18 @@ impl KernelOps for LiveKernel {
                 path.display()
             )));
         }
+        // from its start, whatever a caller's reads did to the offset
         let mut data = Vec::with_capacity(len as usize);
-        (&f).take(len).read_to_end(&mut data)?;
+        let mut at = 0u64;
+        while at < len {
+            let mut chunk = vec![0u8; (len - at).min(1 << 20) as usize];
+            let n = std::os::unix::fs::FileExt::read_at(f, &mut chunk, at)?;
+            if n == 0 {
+                break;
+            }
+            data.extend_from_slice(&chunk[..n]);
+            at += n as u64;
+        }
         let image = crate::compress::decompress(kind, &data, crate::compress::DEFAULT_LIMIT)
             .map_err(io::Error::other)?;
         let fd = rustix::fs::memfd_create("kabi-module", rustix::fs::MemfdFlags::CLOEXEC)?;

@@ -14,6 +14,17 @@ use std::path::{Path, PathBuf};
 pub trait Predict {
     /// `Err(why)`, in the kernel's words, when the kernel will refuse the module.
     fn admit(&mut self, name: &str, path: &Path) -> Result<(), String>;
+    /// [`Predict::admit`] of `path` already open as `file` (a regular file of `len` bytes),
+    /// the file that will be given to the kernel: the verdict is on the bytes inserted.
+    fn admit_file(
+        &mut self,
+        name: &str,
+        path: &Path,
+        _file: &std::fs::File,
+        _len: u64,
+    ) -> Result<(), String> {
+        self.admit(name, path)
+    }
     /// The module was loaded: its exports serve the next predictions.
     fn loaded(&mut self, path: &Path);
     /// The module was admitted and will be inserted before the modules that need it (a
@@ -485,6 +496,53 @@ impl RunningPredictor {
         t
     }
 
+    /// [`Predict::admit`], the module read from `opened` when the caller has it open.
+    fn admit_from(
+        &mut self,
+        name: &str,
+        path: &Path,
+        opened: Option<(&std::fs::File, u64)>,
+    ) -> Result<(), String> {
+        let abs = std::path::absolute(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        self.base();
+        self.settle();
+        // the base's policy, borrowed (its keys, loaded on first use, are shared)
+        let sig = &self.base.as_ref().expect("just made").target.sig;
+        let detail = crate::module::Detail::Full;
+        // the module and its signature check from one read of the file
+        let (m, sc) = match opened {
+            Some((f, len)) => crate::sig::read_module_from(f, len, &abs, detail, sig),
+            None => {
+                // named by its path on this machine: the system root when that is `/`
+                let own;
+                let host = match self.system_root().filter(|r| r.is_host()) {
+                    Some(r) => r,
+                    None => {
+                        own = crate::root::Root::host().map_err(|e| e.to_string())?;
+                        &own
+                    }
+                };
+                crate::sig::read_module_in(host, &abs, detail, sig)
+            }
+        }
+        .map_err(|e| e.to_string())?;
+        let t = self.target_for(&m);
+        let v = check_with_sig(&m, Some(path.to_path_buf()), &t, &self.extra, Some(&sc));
+        if v.compatible() {
+            self.admitted.insert(
+                path.to_path_buf(),
+                (m.name.clone(), crate::kernel::tree::exports_of(&m, &m.name)),
+            );
+            return Ok(());
+        }
+        let why: Vec<String> = v
+            .problems
+            .iter()
+            .map(|p| format!("  {}", p.describe(name)))
+            .collect();
+        Err(why.join("\n"))
+    }
+
     /// After the run: bring the snapshot up to date with the modules this run loaded, if
     /// they are the only change to `/proc/modules` since it began; else leave it (the next
     /// run rebuilds it).
@@ -564,38 +622,17 @@ impl Predict for RunningPredictor {
     }
 
     fn admit(&mut self, name: &str, path: &Path) -> Result<(), String> {
-        let abs = std::path::absolute(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        self.base();
-        self.settle();
-        // the base's policy, borrowed (its keys, loaded on first use, are shared)
-        let sig = &self.base.as_ref().expect("just made").target.sig;
-        // the module is named by its path on this machine: the system root when that is `/`
-        let own;
-        let host = match self.system_root().filter(|r| r.is_host()) {
-            Some(r) => r,
-            None => {
-                own = crate::root::Root::host().map_err(|e| e.to_string())?;
-                &own
-            }
-        };
-        // the module and its signature check from one read of the file
-        let (m, sc) = crate::sig::read_module_in(host, &abs, crate::module::Detail::Full, sig)
-            .map_err(|e| e.to_string())?;
-        let t = self.target_for(&m);
-        let v = check_with_sig(&m, Some(path.to_path_buf()), &t, &self.extra, Some(&sc));
-        if v.compatible() {
-            self.admitted.insert(
-                path.to_path_buf(),
-                (m.name.clone(), crate::kernel::tree::exports_of(&m, &m.name)),
-            );
-            return Ok(());
-        }
-        let why: Vec<String> = v
-            .problems
-            .iter()
-            .map(|p| format!("  {}", p.describe(name)))
-            .collect();
-        Err(why.join("\n"))
+        self.admit_from(name, path, None)
+    }
+
+    fn admit_file(
+        &mut self,
+        name: &str,
+        path: &Path,
+        file: &std::fs::File,
+        len: u64,
+    ) -> Result<(), String> {
+        self.admit_from(name, path, Some((file, len)))
     }
 
     fn assume(&mut self, path: &Path) {

@@ -53,11 +53,24 @@ pub fn read_module_in(
 ) -> Result<(Module, SigCheck), Error> {
     let shown = root.display(rel);
     let (f, st) = root.open_file(rel)?;
-    let data = crate::compress::read_file(&f, st.size, crate::root::caps::MODULE)
-        .map_err(|e| Error::parse(&shown, e))?;
-    let image = crate::module::decompress(&data).map_err(|e| Error::parse(&shown, e))?;
+    read_module_from(&f, st.size, &shown, detail, policy)
+}
+
+/// [`read_module_in`] from a regular file already open (`size` bytes by its `fstat`), named
+/// `shown`: the very file a caller then gives the kernel.
+pub fn read_module_from(
+    f: &std::fs::File,
+    size: u64,
+    shown: &Path,
+    detail: Detail,
+    policy: &SigPolicy,
+) -> Result<(Module, SigCheck), Error> {
+    let rel = shown;
+    let data = crate::compress::read_file(f, size, crate::root::caps::MODULE)
+        .map_err(|e| Error::parse(shown, e))?;
+    let image = crate::module::decompress(&data).map_err(|e| Error::parse(shown, e))?;
     let sc = verdict::check_image(&image, policy);
-    let mut m = Module::parse_image_with(&image, detail).map_err(|e| Error::parse(&shown, e))?;
+    let mut m = Module::parse_image_with(&image, detail).map_err(|e| Error::parse(shown, e))?;
     m.compression = Compression::detect(&data).unwrap_or(Compression::None);
     if m.name.is_empty() {
         m.name = crate::module::name_from_path(rel);
