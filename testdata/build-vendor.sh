@@ -43,6 +43,8 @@ hroot="$cache/headers/$kver"
 out="$cache/vendor/$kver"
 
 die() { echo "build-vendor.sh: $*" >&2; exit 1; }
+# shellcheck source=testdata/apt-lists.sh
+. "$here/apt-lists.sh"
 
 [[ $abi =~ ^[0-9]+$ ]] || die "ABI must be a number like 57, not '$abi'"
 for tool in apt-get apt-cache dpkg-deb make gcc-12 strip flock; do
@@ -66,14 +68,13 @@ cached_deb() { # the cached .deb of PKG[=VERSION], if any
     find . -maxdepth 1 -name "$pattern" -printf '%f\n' | sort -V | tail -n 1
 }
 download() { # [--foreign] PKG[=VERSION]...
-    local p missing=() opts=()
+    local p missing=() opts=() lock="$cache/.lock-apt-update"
     if [ "$1" = --foreign ]; then
         shift
-        local private="$cache/apt-$ARCH"
-        mkdir -p "$private/lists/partial" "$private/cache/archives/partial"
-        opts=(-o "Dir::State::Lists=$private/lists" -o "Dir::Cache=$private/cache"
-              -o "APT::Architectures::=$ARCH" -o "APT::Architecture=$ARCH")
-        [ -f "$private/.updated" ] || { apt-get "${opts[@]}" update -qq >/dev/null 2>&1 || true; touch "$private/.updated"; }
+        local apt_opts
+        private_apt_lists "$ARCH"
+        opts=("${apt_opts[@]}")
+        lock="$cache/apt-$ARCH/.lock-update"
     fi
     for p in "$@"; do [ -n "$(cached_deb "$p")" ] || missing+=("$p"); done
     [ ${#missing[@]} -gt 0 ] || return 0
@@ -81,7 +82,7 @@ download() { # [--foreign] PKG[=VERSION]...
     (
     flock -w 1800 7 || die "timed out waiting for the apt lock of $cache/debs"
     apt-get "${opts[@]}" download "${missing[@]}" >/dev/null 2>&1 \
-        || { apt-get "${opts[@]}" update -qq >/dev/null 2>&1; apt-get "${opts[@]}" download "${missing[@]}" >/dev/null 2>&1; } \
+        || { apt_lists_update "$lock" "${opts[@]}"; apt-get "${opts[@]}" download "${missing[@]}" >/dev/null 2>&1; } \
         || die "apt-get download ${missing[*]} failed (is ABI $abi still in the archive? apt-cache search --names-only '^linux-headers-6.1.0-[0-9]+-$flavour\$')"
     ) 7>"$cache/debs/.lock"
 }
@@ -120,7 +121,7 @@ if [ ! -f "$hroot/.complete" ]; then
     }
     kb=$(pick)
     if [ -z "$kb" ]; then
-        apt-get update -qq >/dev/null 2>&1 || true
+        apt_lists_update "$cache/.lock-apt-update" || true
         kb=$(pick)
     fi
     [ -n "$kb" ] || die "no linux-kbuild-6.1 version satisfying ($op $want) in the apt lists (have: $(versions | tr '\n' ' '))"

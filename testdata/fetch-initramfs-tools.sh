@@ -13,6 +13,8 @@ cache=${KABI_CACHE:-$HOME/.cache/kabi}
 dir="$cache/initramfs-tools"
 pkgs="initramfs-tools initramfs-tools-core klibc-utils libklibc busybox cpio"
 die() { echo "fetch-initramfs-tools.sh: $*" >&2; exit 1; }
+# shellcheck source=testdata/apt-lists.sh
+. "$(dirname "${BASH_SOURCE[0]}")/apt-lists.sh"
 
 if [ -f "$dir/.complete" ]; then
     echo "$dir/usr"
@@ -31,7 +33,7 @@ flock -w 1800 9 || die "timed out waiting for the apt lock of $cache/debs"
 for pkg in $pkgs; do
     if ! ls "${pkg}_"*.deb >/dev/null 2>&1; then
         apt-get download "$pkg" >/dev/null 2>&1 \
-            || { apt-get update -qq >/dev/null 2>&1; apt-get download "$pkg" >/dev/null 2>&1; } \
+            || { apt_lists_update "$cache/.lock-apt-update"; apt-get download "$pkg" >/dev/null 2>&1; } \
             || die "apt-get download $pkg failed"
     fi
 done

@@ -31,19 +31,19 @@ abi=${2:-}
 cache=${KABI_CACHE:-$HOME/.cache/kabi}
 mkdir -p "$cache/debs" "$cache/trees"
 
+die() { echo "fetch-kernel.sh: $*" >&2; exit 1; }
+# shellcheck source=testdata/apt-lists.sh
+. "$(dirname "${BASH_SOURCE[0]}")/apt-lists.sh"
+
 apt_opts=()
+update_lock="$cache/.lock-apt-update"
 if [ -n "${ARCH:-}" ] && [ "$ARCH" != "$(dpkg --print-architecture)" ]; then
-    private="$cache/apt-$ARCH"
-    mkdir -p "$private/lists/partial" "$private/cache/archives/partial"
-    apt_opts=(-o "Dir::State::Lists=$private/lists" -o "Dir::Cache=$private/cache"
-              -o "APT::Architectures::=$ARCH" -o "APT::Architecture=$ARCH")
-    # a list that fails to download (a mirror in sync) must not stop the others
-    [ -f "$private/.updated" ] || { apt-get "${apt_opts[@]}" update -qq >/dev/null 2>&1 || true; touch "$private/.updated"; }
+    private_apt_lists "$ARCH"
+    update_lock="$cache/apt-$ARCH/.lock-update"
 fi
 apt-get() { command apt-get "${apt_opts[@]}" "$@"; }
 apt-cache() { command apt-cache "${apt_opts[@]}" "$@"; }
-
-die() { echo "fetch-kernel.sh: $*" >&2; exit 1; }
+lists_update() { apt_lists_update "$update_lock" "${apt_opts[@]}" || true; }
 
 abis_of() { # list NN for which package pattern $1 (with NN placeholder) exists
     apt-cache search --names-only "^$1\$" | sed -E 's/^linux-[a-z]+-6\.1\.0-([0-9]+)-.*/\1/' | sort -n | uniq
@@ -52,7 +52,7 @@ abis_of() { # list NN for which package pattern $1 (with NN placeholder) exists
 if [ -z "$abi" ]; then
     img=$(abis_of "linux-image-6.1.0-[0-9]+-$flavour-unsigned")
     if [ -z "$img" ]; then
-        apt-get update -qq >/dev/null 2>&1 || true
+        lists_update
         img=$(abis_of "linux-image-6.1.0-[0-9]+-$flavour-unsigned")
     fi
     hdr=$(abis_of "linux-headers-6.1.0-[0-9]+-$flavour")
@@ -85,7 +85,7 @@ if [ -n "$symvers_only" ]; then
         pkg="linux-headers-$kver"
         if ! ls "${pkg}_"*.deb >/dev/null 2>&1; then
             apt-get download "$pkg" >/dev/null 2>&1 \
-                || { apt-get update -qq >/dev/null 2>&1; apt-get download "$pkg" >/dev/null 2>&1; } \
+                || { lists_update; apt-get download "$pkg" >/dev/null 2>&1; } \
                 || die "apt-get download $pkg failed (is the ABI $abi still in the archive?)"
         fi
         flock -u 9
@@ -117,7 +117,7 @@ flock -w 1800 9 || die "timed out waiting for the apt lock of $cache/debs"
 for pkg in "linux-image-$kver-unsigned" "linux-headers-$kver"; do
     if ! ls "${pkg}_"*.deb >/dev/null 2>&1; then
         apt-get download "$pkg" >/dev/null 2>&1 \
-            || { apt-get update -qq >/dev/null 2>&1; apt-get download "$pkg" >/dev/null 2>&1; } \
+            || { lists_update; apt-get download "$pkg" >/dev/null 2>&1; } \
             || die "apt-get download $pkg failed (is the ABI $abi still in the archive?)"
     fi
 done
