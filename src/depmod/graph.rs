@@ -71,8 +71,9 @@ impl std::fmt::Display for Message {
 /// The computed dependency graph, ready to be written out.
 #[derive(Debug)]
 pub struct Graph {
-    /// kmod's module array: hash order, then stably sorted by `modules.order`.
-    pub mods: Vec<ModuleIn>,
+    /// kmod's module array: hash order, then stably sorted by `modules.order` (shared with
+    /// what [`build_with`] runs beside the graph).
+    pub mods: Arc<Vec<ModuleIn>>,
     /// Direct dependencies of each module, sorted by [`Graph::dep_sort`].
     pub deps: Vec<Vec<usize>>,
     /// Topological index: a module comes before everything it depends on.
@@ -159,30 +160,38 @@ pub fn build(
     settings: Settings,
     messages: Vec<Message>,
 ) -> Result<Graph, Cycles> {
-    build_with(mods, kernel, settings, messages, |_| ()).0
+    build_with(mods, kernel, settings, messages, |_| (), |_| ())
+        .0
+        .map(|(g, ())| g)
 }
 
-/// [`build`], running `side` on the module array (in its final order) at the same time.
-pub fn build_with<R: Send>(
+/// [`build`], running `side` on the module array (in its final order) at the same time,
+/// and `then` on the graph as soon as it is computed (while `side` may still run).
+pub fn build_with<R: Send, T: Send>(
     mods: Vec<ModuleIn>,
     kernel: Option<&KernelSymbols>,
     settings: Settings,
     messages: Vec<Message>,
     side: impl FnOnce(&[ModuleIn]) -> R + Send,
-) -> (Result<Graph, Cycles>, R) {
-    let (parts, r) = rayon::join(
-        || compute(&mods, kernel, settings, messages),
+    then: impl FnOnce(&Graph) -> T + Send,
+) -> (Result<(Graph, T), Cycles>, R) {
+    let mods = Arc::new(mods);
+    rayon::join(
+        || {
+            let (deps, dep_sort, symbols, messages) = compute(&mods, kernel, settings, messages)?;
+            let g = Graph {
+                mods: Arc::clone(&mods),
+                deps,
+                dep_sort,
+                symbols,
+                sym_prefix: settings.sym_prefix,
+                messages,
+            };
+            let t = then(&g);
+            Ok((g, t))
+        },
         || side(&mods),
-    );
-    let graph = parts.map(|(deps, dep_sort, symbols, messages)| Graph {
-        mods,
-        deps,
-        dep_sort,
-        symbols,
-        sym_prefix: settings.sym_prefix,
-        messages,
-    });
-    (graph, r)
+    )
 }
 
 /// A graph's parts: dependencies, topological index, symbols, messages.

@@ -230,9 +230,6 @@ pub fn run_locked(
     }
     run.emit(&mut msgs);
     let (old, new_cache, mods) = run.scan(&chosen, cache_at.as_ref(), &mut msgs);
-    let order_path = format!("{}/modules.order", run.dirname);
-    let order = read_input(root, opts, &run.dirname, "modules.order", &mut msgs);
-    let mods = graph::order_modules(mods, order.as_deref(), &order_path, &mut msgs);
     // the files made from the module array alone and the scan cache's records (unless they
     // are all the old cache's, which is then reused) are rendered while the graph is
     // computed: none depends on it
@@ -262,14 +259,18 @@ pub fn run_locked(
             || encode.then(|| new_cache.encode_records()),
         )
     };
+    // the files that need the graph, rendered as soon as it is there (while the module
+    // array's files may still be rendered)
+    let late = |g: &Graph| inputs_read.is_some().then(|| render_graph_files(g, w));
     let (built, (early_files, records)) = graph::build_with(
         mods,
         kernel.as_ref(),
         settings,
         std::mem::take(&mut msgs),
         early,
+        late,
     );
-    let g = match built {
+    let (g, late_files) = match built {
         Ok(g) => g,
         Err(c) => {
             let mut m = c.messages;
@@ -280,12 +281,12 @@ pub fn run_locked(
     msgs = g.messages.clone();
     run.emit(&mut msgs);
     run.phase("graph");
-    let files_out = match early_files {
-        Some(early) => {
+    let files_out = match (early_files, late_files) {
+        (Some(early), Some(late)) => {
             msgs.append(&mut input_msgs);
-            assemble(early, render_graph_files(&g, w), &mut msgs)
+            assemble(early, late, &mut msgs)
         }
-        None => render(root, &g, opts, &run.dirname, &mut msgs),
+        _ => render(root, &g, opts, &run.dirname, &mut msgs),
     };
     run.phase("render");
     run.emit(&mut msgs);
@@ -414,44 +415,70 @@ impl Run<'_> {
         self.phase("load cache");
         let scanned = scan_files(self.root, chosen, &old, self.opts.progress);
         self.phase("scan");
-        let mut new_cache = Cache::default();
-        if !self.opts.modules.is_empty() {
-            new_cache.entries = old.entries();
-        }
-        let mut mods = Vec::with_capacity(chosen.files.len());
-        for (f, (result, hit)) in chosen.files.iter().zip(scanned) {
-            if hit {
-                self.summary.cached += 1;
-            } else {
-                self.summary.scanned += 1;
-            }
-            if let Ok(key) = &f.key {
-                new_cache
-                    .entries
-                    .insert(f.display.clone(), (*key, result.clone()));
-            }
-            match result {
-                Ok(record) => mods.push(ModuleIn {
-                    name: output::path_to_modname(&f.display),
-                    path: f.display.clone(),
-                    rel: f
-                        .display
-                        .strip_prefix(&self.dirname)
-                        .and_then(|r| r.strip_prefix('/'))
-                        .map(str::to_string),
-                    record,
-                }),
-                Err(e) => {
-                    self.summary.failed += 1;
-                    msgs.push(Message::Warning(format!("{e}: left out of the indexes")));
+        let order_path = format!("{}/modules.order", self.dirname);
+        let mut later = Vec::new();
+        let order = read_input(
+            self.root,
+            self.opts,
+            &self.dirname,
+            "modules.order",
+            &mut later,
+        );
+        let explicit = !self.opts.modules.is_empty();
+        let dirname = self.dirname.as_str();
+        // the new cache and the ordered module array are made at the same time
+        let (new_cache, (mods, counts, mut said)) = rayon::join(
+            || {
+                let mut c = Cache::default();
+                if explicit {
+                    c.entries = old.entries();
                 }
-            }
-        }
-        // explicit module lists may name two files of one module: kmod keeps the first
-        if !self.opts.modules.is_empty() {
-            let mut seen = rustc_hash::FxHashSet::default();
-            mods.retain(|m| seen.insert(m.name.clone()));
-        }
+                c.entries.reserve(chosen.files.len());
+                for (f, (result, _)) in chosen.files.iter().zip(&scanned) {
+                    if let Ok(key) = &f.key {
+                        c.entries.insert(f.display.clone(), (*key, result.clone()));
+                    }
+                }
+                c
+            },
+            || {
+                let mut said = Vec::new();
+                let mut counts = [0usize; 3]; // cached, scanned, failed
+                let mut mods = Vec::with_capacity(chosen.files.len());
+                for (f, (result, hit)) in chosen.files.iter().zip(&scanned) {
+                    counts[usize::from(!*hit)] += 1;
+                    match result {
+                        Ok(record) => mods.push(ModuleIn {
+                            name: output::path_to_modname(&f.display),
+                            path: f.display.clone(),
+                            rel: f
+                                .display
+                                .strip_prefix(dirname)
+                                .and_then(|r| r.strip_prefix('/'))
+                                .map(str::to_string),
+                            record: Arc::clone(record),
+                        }),
+                        Err(e) => {
+                            counts[2] += 1;
+                            said.push(Message::Warning(format!("{e}: left out of the indexes")));
+                        }
+                    }
+                }
+                // explicit module lists may name two files of one module: kmod keeps the
+                // first
+                if explicit {
+                    let mut seen = rustc_hash::FxHashSet::default();
+                    mods.retain(|m| seen.insert(m.name.clone()));
+                }
+                said.append(&mut later);
+                let mods = graph::order_modules(mods, order.as_deref(), &order_path, &mut said);
+                (mods, counts, said)
+            },
+        );
+        self.summary.cached += counts[0];
+        self.summary.scanned += counts[1];
+        self.summary.failed += counts[2];
+        msgs.append(&mut said);
         self.summary.modules = mods.len();
         (old, new_cache, mods)
     }
