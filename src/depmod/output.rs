@@ -8,7 +8,11 @@ use std::io::Write;
 
 /// kmod's `alias_normalize`: `-` becomes `_` outside `[...]`; `None` for an unmatched
 /// bracket.
-pub fn alias_normalize(alias: &str) -> Option<String> {
+pub fn alias_normalize(alias: &str) -> Option<std::borrow::Cow<'_, str>> {
+    // most aliases have nothing to change: borrowed, no copy
+    if !alias.contains(['-', '[', ']']) {
+        return Some(std::borrow::Cow::Borrowed(alias));
+    }
     let mut out = String::with_capacity(alias.len());
     let mut chars = alias.chars();
     while let Some(c) = chars.next() {
@@ -31,7 +35,7 @@ pub fn alias_normalize(alias: &str) -> Option<String> {
             c => out.push(c),
         }
     }
-    Some(out)
+    Some(std::borrow::Cow::Owned(out))
 }
 
 /// kmod's `modname_normalize` of a path's base name: up to the first `.`, `-` as `_`.
