@@ -791,7 +791,6 @@ impl Dir {
     /// [`Dir::clean_temps`]. On an error nothing more is renamed and the temporary files not
     /// renamed yet are removed.
     pub fn write_atomic_all(&self, files: &[(&str, &[u8])], mode: u32) -> Result<(), Error> {
-        use rayon::prelude::*;
         let mut temps: Vec<(OsString, &OsStr, File)> = Vec::with_capacity(files.len());
         let unlink_all = |temps: &[(OsString, &OsStr, File)]| {
             for (tmp, _, _) in temps {
@@ -834,10 +833,20 @@ impl Dir {
                 }
             }
         }
-        // flushed concurrently: the file system commits them together
-        let flushed: Result<(), Error> = temps
-            .par_iter()
-            .try_for_each(|(_, n, f)| f.sync_data().map_err(|e| Error::io(self.show(n), e)));
+        // flushed concurrently, every file at once (one thread each: a flush waits on the
+        // disk, not on a CPU), so the file system commits them together
+        let flushed: Result<(), Error> = std::thread::scope(|scope| {
+            let flushes: Vec<_> = temps
+                .iter()
+                .map(|(_, n, f)| (n, scope.spawn(|| f.sync_data())))
+                .collect();
+            flushes.into_iter().try_for_each(|(n, h)| {
+                let done = h
+                    .join()
+                    .unwrap_or_else(|_| Err(std::io::Error::other("the flush panicked")));
+                done.map_err(|e| Error::io(self.show(n), e))
+            })
+        });
         if let Err(e) = flushed {
             unlink_all(&temps);
             return Err(e);

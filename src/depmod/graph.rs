@@ -71,15 +71,31 @@ impl std::fmt::Display for Message {
 /// The computed dependency graph, ready to be written out.
 #[derive(Debug)]
 pub struct Graph {
-    /// kmod's module array: hash order, then stably sorted by `modules.order`.
-    pub mods: Vec<ModuleIn>,
+    /// kmod's module array: hash order, then stably sorted by `modules.order` (shared with
+    /// what [`build_with`] runs beside the graph).
+    pub mods: Arc<Vec<ModuleIn>>,
     /// Direct dependencies of each module, sorted by [`Graph::dep_sort`].
     pub deps: Vec<Vec<usize>>,
     /// Topological index: a module comes before everything it depends on.
     pub dep_sort: Vec<usize>,
-    /// Exported symbols owned by a module, in kmod's hash order: (name, owner index).
-    pub symbols: Vec<(String, usize)>,
+    /// Exported symbols owned by a module, in kmod's hash order: (owner index, index of the
+    /// export in the owner's record); see [`Graph::symbols`].
+    symbols: Vec<(u32, u32)>,
+    /// `-P`: the prefix left out of the symbols' names.
+    sym_prefix: Option<u8>,
     pub messages: Vec<Message>,
+}
+
+impl Graph {
+    /// Exported symbols owned by a module, in kmod's hash order: (name, owner index). The
+    /// names are borrowed from the owners' records.
+    pub fn symbols(&self) -> impl ExactSizeIterator<Item = (&str, usize)> + '_ {
+        self.symbols.iter().map(|&(o, e)| {
+            let r = &self.mods[o as usize].record;
+            let name = r.exports.get(e as usize).map_or("", |&(n, _)| r.str(n));
+            (strip_prefix(self.sym_prefix, name), o as usize)
+        })
+    }
 }
 
 /// The graph has cycles; nothing may be written.
@@ -142,14 +158,57 @@ pub fn build(
     mods: Vec<ModuleIn>,
     kernel: Option<&KernelSymbols>,
     settings: Settings,
-    mut messages: Vec<Message>,
+    messages: Vec<Message>,
 ) -> Result<Graph, Cycles> {
-    let table = symbol_table(&mods, kernel, settings.sym_prefix);
-    let (deps, users) = resolve(&mods, &table, kernel, settings, &mut messages);
+    build_with(mods, kernel, settings, messages, |_| (), |_| ())
+        .0
+        .map(|(g, ())| g)
+}
+
+/// [`build`], running `side` on the module array (in its final order) at the same time,
+/// and `then` on the graph as soon as it is computed (while `side` may still run).
+pub fn build_with<R: Send, T: Send>(
+    mods: Vec<ModuleIn>,
+    kernel: Option<&KernelSymbols>,
+    settings: Settings,
+    messages: Vec<Message>,
+    side: impl FnOnce(&[ModuleIn]) -> R + Send,
+    then: impl FnOnce(&Graph) -> T + Send,
+) -> (Result<(Graph, T), Cycles>, R) {
+    let mods = Arc::new(mods);
+    rayon::join(
+        || {
+            let (deps, dep_sort, symbols, messages) = compute(&mods, kernel, settings, messages)?;
+            let g = Graph {
+                mods: Arc::clone(&mods),
+                deps,
+                dep_sort,
+                symbols,
+                sym_prefix: settings.sym_prefix,
+                messages,
+            };
+            let t = then(&g);
+            Ok((g, t))
+        },
+        || side(&mods),
+    )
+}
+
+/// A graph's parts: dependencies, topological index, symbols, messages.
+type Parts = (Vec<Vec<usize>>, Vec<usize>, Vec<(u32, u32)>, Vec<Message>);
+
+fn compute(
+    mods: &[ModuleIn],
+    kernel: Option<&KernelSymbols>,
+    settings: Settings,
+    mut messages: Vec<Message>,
+) -> Result<Parts, Cycles> {
+    let table = symbol_table(mods, kernel, settings.sym_prefix);
+    let (deps, users) = resolve(mods, &table, kernel, settings, &mut messages);
     let (mut deps, dep_sort) = match sort(deps, &users) {
         Ok(x) => x,
         Err((deps, remaining)) => {
-            let (cycles, count) = report_cycles(&mods, &deps, &remaining);
+            let (cycles, count) = report_cycles(mods, &deps, &remaining);
             for c in &cycles {
                 messages.push(Message::Error(format!("Cycle detected: {c}")));
             }
@@ -167,13 +226,7 @@ pub fn build(
         d.sort_by_key(|&x| dep_sort[x]);
     }
     let symbols = sorted_symbols(table);
-    Ok(Graph {
-        mods,
-        deps,
-        dep_sort,
-        symbols,
-        messages,
-    })
+    Ok((deps, dep_sort, symbols, messages))
 }
 
 /// A symbol without the architecture's prefix (`-P`).
@@ -184,14 +237,18 @@ fn strip_prefix(prefix: Option<u8>, name: &str) -> &str {
     }
 }
 
-/// Symbol → (providing module, or the kernel; CRC): the kernel's symbols and the loader's
-/// fake ones first, then every module's exports, a later provider replacing an earlier one.
+/// Symbol → (providing module and the export's index in its record, or the kernel; CRC).
+type Table<'m> = FxHashMap<&'m str, (Option<(u32, u32)>, u64)>;
+
+/// Symbol → (providing module and the export's index in its record, or the kernel; CRC):
+/// the kernel's symbols and the loader's fake ones first, then every module's exports, a
+/// later provider replacing an earlier one.
 fn symbol_table<'m>(
     mods: &'m [ModuleIn],
     kernel: Option<&'m KernelSymbols>,
     prefix: Option<u8>,
-) -> FxHashMap<&'m str, (Option<usize>, u64)> {
-    let mut table: FxHashMap<&str, (Option<usize>, u64)> = FxHashMap::default();
+) -> Table<'m> {
+    let mut table: Table = FxHashMap::default();
     table.reserve(mods.iter().map(|m| m.record.exports.len()).sum::<usize>() + 32_768);
     if let Some(k) = kernel {
         for (name, crc) in &k.symbols {
@@ -203,8 +260,11 @@ fn symbol_table<'m>(
         table.entry("TOC.").or_insert((None, 0));
     }
     for (i, m) in mods.iter().enumerate() {
-        for (name, crc) in m.record.exports() {
-            table.insert(strip_prefix(prefix, name), (Some(i), crc));
+        for (e, (name, crc)) in m.record.exports().enumerate() {
+            table.insert(
+                strip_prefix(prefix, name),
+                (Some((i as u32, e as u32)), crc),
+            );
         }
     }
     table
@@ -214,7 +274,7 @@ fn symbol_table<'m>(
 /// `-e` warnings, computed in parallel.
 fn resolve(
     mods: &[ModuleIn],
-    table: &FxHashMap<&str, (Option<usize>, u64)>,
+    table: &Table,
     kernel: Option<&KernelSymbols>,
     settings: Settings,
     messages: &mut Vec<Message>,
@@ -245,10 +305,10 @@ fn resolve(
                         m.path, d.name
                     )));
                 }
-                if let Some(o) = owner
-                    && !mine.contains(&o)
+                if let Some((o, _)) = owner
+                    && !mine.contains(&(o as usize))
                 {
-                    mine.push(o);
+                    mine.push(o as usize);
                 }
             }
             (mine, warn)
@@ -295,19 +355,16 @@ fn sort(
     }
 }
 
-/// The modules' symbols in kmod's hash order.
-fn sorted_symbols(table: FxHashMap<&str, (Option<usize>, u64)>) -> Vec<(String, usize)> {
-    let mut symbols: Vec<(u32, &str, usize)> = table
+/// The modules' symbols in kmod's hash order: (owner, export index).
+fn sorted_symbols(table: Table) -> Vec<(u32, u32)> {
+    let mut symbols: Vec<(u32, &str, (u32, u32))> = table
         .into_iter()
         .filter_map(|(name, (owner, _))| {
             owner.map(|o| (hash_order_key(name, SYMBOL_BUCKETS).0, name, o))
         })
         .collect();
     symbols.sort_unstable_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
-    symbols
-        .into_iter()
-        .map(|(_, n, o)| (n.to_string(), o))
-        .collect()
+    symbols.into_iter().map(|(_, _, o)| o).collect()
 }
 
 /// kmod's `depmod_report_cycles`: a depth-first walk from each module still having users,

@@ -230,10 +230,47 @@ pub fn run_locked(
     }
     run.emit(&mut msgs);
     let (old, new_cache, mods) = run.scan(&chosen, cache_at.as_ref(), &mut msgs);
-    let order_path = format!("{}/modules.order", run.dirname);
-    let order = read_input(root, opts, &run.dirname, "modules.order", &mut msgs);
-    let mods = graph::order_modules(mods, order.as_deref(), &order_path, &mut msgs);
-    let g = match graph::build(mods, kernel.as_ref(), settings, std::mem::take(&mut msgs)) {
+    // the files made from the module array alone and the scan cache's records (unless they
+    // are all the old cache's, which is then reused) are rendered while the graph is
+    // computed: none depends on it
+    let reuse = run.summary.scanned == 0 && !old.is_empty() && new_cache.entries.len() == old.len();
+    let encode = cache_at.is_some() && !opts.to_stdout && !reuse;
+    let mut input_msgs = Vec::new();
+    let inputs_read = (!opts.to_stdout).then(|| {
+        (
+            read_input(root, opts, &run.dirname, "modules.builtin", &mut input_msgs),
+            read_input(
+                root,
+                opts,
+                &run.dirname,
+                "modules.builtin.modinfo",
+                &mut input_msgs,
+            ),
+        )
+    });
+    let w = opts.warn_dups;
+    let early = |mods: &[ModuleIn]| {
+        rayon::join(
+            || {
+                inputs_read.as_ref().map(|(builtin, modinfo)| {
+                    render_mod_files(mods, builtin.as_deref(), modinfo.as_deref(), w)
+                })
+            },
+            || encode.then(|| new_cache.encode_records()),
+        )
+    };
+    // the files that need the graph, rendered as soon as it is there (while the module
+    // array's files may still be rendered)
+    let late = |g: &Graph| inputs_read.is_some().then(|| render_graph_files(g, w));
+    let (built, (early_files, records)) = graph::build_with(
+        mods,
+        kernel.as_ref(),
+        settings,
+        std::mem::take(&mut msgs),
+        early,
+        late,
+    );
+    let (g, late_files) = match built {
         Ok(g) => g,
         Err(c) => {
             let mut m = c.messages;
@@ -244,13 +281,13 @@ pub fn run_locked(
     msgs = g.messages.clone();
     run.emit(&mut msgs);
     run.phase("graph");
-    // the scan cache's records are encoded while the indexes are rendered (they do not
-    // depend on the graph): unless they are all the old cache's, which is then reused
-    let reuse = run.summary.scanned == 0 && !old.is_empty() && new_cache.entries.len() == old.len();
-    let (files_out, records) = rayon::join(
-        || render(root, &g, opts, &run.dirname, &mut msgs),
-        || (cache_at.is_some() && !opts.to_stdout && !reuse).then(|| new_cache.encode_records()),
-    );
+    let files_out = match (early_files, late_files) {
+        (Some(early), Some(late)) => {
+            msgs.append(&mut input_msgs);
+            assemble(early, late, &mut msgs)
+        }
+        _ => render(root, &g, opts, &run.dirname, &mut msgs),
+    };
     run.phase("render");
     run.emit(&mut msgs);
     if opts.to_stdout {
@@ -378,44 +415,70 @@ impl Run<'_> {
         self.phase("load cache");
         let scanned = scan_files(self.root, chosen, &old, self.opts.progress);
         self.phase("scan");
-        let mut new_cache = Cache::default();
-        if !self.opts.modules.is_empty() {
-            new_cache.entries = old.entries();
-        }
-        let mut mods = Vec::with_capacity(chosen.files.len());
-        for (f, (result, hit)) in chosen.files.iter().zip(scanned) {
-            if hit {
-                self.summary.cached += 1;
-            } else {
-                self.summary.scanned += 1;
-            }
-            if let Ok(key) = &f.key {
-                new_cache
-                    .entries
-                    .insert(f.display.clone(), (*key, result.clone()));
-            }
-            match result {
-                Ok(record) => mods.push(ModuleIn {
-                    name: output::path_to_modname(&f.display),
-                    path: f.display.clone(),
-                    rel: f
-                        .display
-                        .strip_prefix(&self.dirname)
-                        .and_then(|r| r.strip_prefix('/'))
-                        .map(str::to_string),
-                    record,
-                }),
-                Err(e) => {
-                    self.summary.failed += 1;
-                    msgs.push(Message::Warning(format!("{e}: left out of the indexes")));
+        let order_path = format!("{}/modules.order", self.dirname);
+        let mut later = Vec::new();
+        let order = read_input(
+            self.root,
+            self.opts,
+            &self.dirname,
+            "modules.order",
+            &mut later,
+        );
+        let explicit = !self.opts.modules.is_empty();
+        let dirname = self.dirname.as_str();
+        // the new cache and the ordered module array are made at the same time
+        let (new_cache, (mods, counts, mut said)) = rayon::join(
+            || {
+                let mut c = Cache::default();
+                if explicit {
+                    c.entries = old.entries();
                 }
-            }
-        }
-        // explicit module lists may name two files of one module: kmod keeps the first
-        if !self.opts.modules.is_empty() {
-            let mut seen = rustc_hash::FxHashSet::default();
-            mods.retain(|m| seen.insert(m.name.clone()));
-        }
+                c.entries.reserve(chosen.files.len());
+                for (f, (result, _)) in chosen.files.iter().zip(&scanned) {
+                    if let Ok(key) = &f.key {
+                        c.entries.insert(f.display.clone(), (*key, result.clone()));
+                    }
+                }
+                c
+            },
+            || {
+                let mut said = Vec::new();
+                let mut counts = [0usize; 3]; // cached, scanned, failed
+                let mut mods = Vec::with_capacity(chosen.files.len());
+                for (f, (result, hit)) in chosen.files.iter().zip(&scanned) {
+                    counts[usize::from(!*hit)] += 1;
+                    match result {
+                        Ok(record) => mods.push(ModuleIn {
+                            name: output::path_to_modname(&f.display),
+                            path: f.display.clone(),
+                            rel: f
+                                .display
+                                .strip_prefix(dirname)
+                                .and_then(|r| r.strip_prefix('/'))
+                                .map(str::to_string),
+                            record: Arc::clone(record),
+                        }),
+                        Err(e) => {
+                            counts[2] += 1;
+                            said.push(Message::Warning(format!("{e}: left out of the indexes")));
+                        }
+                    }
+                }
+                // explicit module lists may name two files of one module: kmod keeps the
+                // first
+                if explicit {
+                    let mut seen = rustc_hash::FxHashSet::default();
+                    mods.retain(|m| seen.insert(m.name.clone()));
+                }
+                said.append(&mut later);
+                let mods = graph::order_modules(mods, order.as_deref(), &order_path, &mut said);
+                (mods, counts, said)
+            },
+        );
+        self.summary.cached += counts[0];
+        self.summary.scanned += counts[1];
+        self.summary.failed += counts[2];
+        msgs.append(&mut said);
         self.summary.modules = mods.len();
         (old, new_cache, mods)
     }
@@ -688,42 +751,54 @@ pub fn render(
     dirname: &str,
     msgs: &mut Vec<Message>,
 ) -> Vec<(&'static str, Vec<u8>)> {
-    let o = output::Outputs::new(g);
-    let w = opts.warn_dups;
-    let mut files: Vec<(&'static str, Vec<u8>)> = Vec::new();
     if opts.to_stdout {
+        let o = output::Outputs::new(g);
+        let f = o.mod_files();
+        let mut files: Vec<(&'static str, Vec<u8>)> = Vec::new();
         files.push(("modules.dep", o.modules_dep()));
-        files.push(("modules.alias", o.modules_alias()));
-        files.push(("modules.softdep", o.modules_softdep()));
-        if o.has_weakdeps() {
-            files.push(("modules.weakdep", o.modules_weakdep()));
+        files.push(("modules.alias", f.modules_alias()));
+        files.push(("modules.softdep", f.modules_softdep()));
+        if f.has_weakdeps() {
+            files.push(("modules.weakdep", f.modules_weakdep()));
         }
         files.push(("modules.symbols", o.modules_symbols()));
-        files.push(("modules.devname", o.modules_devname(msgs)));
+        files.push(("modules.devname", f.modules_devname(msgs)));
         return files;
     }
-    // every file in parallel; messages kept in kmod's order
     // a missing input gives an empty file, as kmod writes it (not an empty index)
     let builtin = read_input(root, opts, dirname, "modules.builtin", msgs);
     let modinfo = read_input(root, opts, dirname, "modules.builtin.modinfo", msgs);
+    let w = opts.warn_dups;
+    let (early, late) = rayon::join(
+        || render_mod_files(&g.mods, builtin.as_deref(), modinfo.as_deref(), w),
+        || render_graph_files(g, w),
+    );
+    assemble(early, late, msgs)
+}
+
+/// Files rendered, each with the messages its rendering gave.
+type Rendered = Vec<(&'static str, Vec<u8>, Vec<Message>)>;
+
+/// Every file made from the module array alone (and the builtin inputs), in parallel: the
+/// longest (`modules.alias.bin`) first. A missing input gives an empty file, as kmod writes
+/// it (not an empty index).
+fn render_mod_files(
+    mods: &[ModuleIn],
+    builtin: Option<&[u8]>,
+    modinfo: Option<&[u8]>,
+    w: bool,
+) -> Rendered {
+    let f = output::ModFiles::new(mods);
     type Job<'a> = Box<dyn Fn(&mut Vec<Message>) -> Vec<u8> + Send + Sync + 'a>;
     let jobs: Vec<(&'static str, Job)> = vec![
-        ("modules.dep", Box::new(|_| o.modules_dep())),
-        ("modules.dep.bin", Box::new(|m| o.modules_dep_bin(w, m))),
-        ("modules.alias", Box::new(|_| o.modules_alias())),
-        ("modules.alias.bin", Box::new(|m| o.modules_alias_bin(w, m))),
-        ("modules.softdep", Box::new(|_| o.modules_softdep())),
-        ("modules.weakdep", Box::new(|_| o.modules_weakdep())),
-        ("modules.symbols", Box::new(|_| o.modules_symbols())),
-        (
-            "modules.symbols.bin",
-            Box::new(|m| o.modules_symbols_bin(w, m)),
-        ),
+        ("modules.alias.bin", Box::new(|m| f.modules_alias_bin(w, m))),
+        ("modules.alias", Box::new(|_| f.modules_alias())),
+        ("modules.softdep", Box::new(|_| f.modules_softdep())),
+        ("modules.weakdep", Box::new(|_| f.modules_weakdep())),
         (
             "modules.builtin.bin",
             Box::new(|m| {
                 builtin
-                    .as_ref()
                     .map(|b| output::builtin_bin(b, m))
                     .unwrap_or_default()
             }),
@@ -732,26 +807,63 @@ pub fn render(
             "modules.builtin.alias.bin",
             Box::new(|m| {
                 modinfo
-                    .as_ref()
                     .map(|b| output::builtin_alias_bin(b, m))
                     .unwrap_or_default()
             }),
         ),
-        ("modules.devname", Box::new(|m| o.modules_devname(m))),
+        ("modules.devname", Box::new(|m| f.modules_devname(m))),
     ];
-    let results: Vec<(&'static str, Vec<u8>, Vec<Message>)> = jobs
-        .par_iter()
+    jobs.par_iter()
         .map(|(name, job)| {
             let mut m = Vec::new();
             let data = job(&mut m);
             (*name, data, m)
         })
-        .collect();
-    for (name, data, m) in results {
-        msgs.extend(m);
-        files.push((name, data));
-    }
-    files
+        .collect()
+}
+
+/// Every file the dependency graph is needed for, in parallel.
+fn render_graph_files(g: &Graph, w: bool) -> Rendered {
+    let one = |name: &'static str, job: &dyn Fn(&mut Vec<Message>) -> Vec<u8>| {
+        let mut m = Vec::new();
+        let data = job(&mut m);
+        (name, data, m)
+    };
+    let (symbols_bin, (deps, symbols)) = rayon::join(
+        || {
+            one("modules.symbols.bin", &|m| {
+                output::Outputs::symbols_bin(g, w, m)
+            })
+        },
+        || {
+            let o = output::Outputs::new(g);
+            rayon::join(
+                || {
+                    [
+                        one("modules.dep", &|_| o.modules_dep()),
+                        one("modules.dep.bin", &|m| o.modules_dep_bin(w, m)),
+                    ]
+                },
+                || one("modules.symbols", &|_| output::Outputs::symbols_text(g)),
+            )
+        },
+    );
+    let mut out: Rendered = deps.into();
+    out.push(symbols);
+    out.push(symbols_bin);
+    out
+}
+
+/// The files in kmod's order ([`OUTPUTS`]), their messages added to `msgs` in that order.
+fn assemble(a: Rendered, b: Rendered, msgs: &mut Vec<Message>) -> Vec<(&'static str, Vec<u8>)> {
+    let mut all: Rendered = a.into_iter().chain(b).collect();
+    all.sort_by_key(|(name, _, _)| OUTPUTS.iter().position(|o| o == name));
+    all.into_iter()
+        .map(|(name, data, m)| {
+            msgs.extend(m);
+            (name, data)
+        })
+        .collect()
 }
 
 /// An input file of the module directory (a link is followed inside the root); a missing

@@ -1,14 +1,18 @@
 //! The files depmod writes, rendered byte for byte as kmod 30 writes them (its `output_*`
 //! functions), plus `modules.weakdep` as kmod 33 writes it.
 
-use super::graph::{Graph, Message};
+use super::graph::{Graph, Message, ModuleIn};
 use super::scan::InfoKey;
 use crate::index::IndexBuilder;
 use std::io::Write;
 
 /// kmod's `alias_normalize`: `-` becomes `_` outside `[...]`; `None` for an unmatched
 /// bracket.
-pub fn alias_normalize(alias: &str) -> Option<String> {
+pub fn alias_normalize(alias: &str) -> Option<std::borrow::Cow<'_, str>> {
+    // most aliases have nothing to change: borrowed, no copy
+    if !alias.contains(['-', '[', ']']) {
+        return Some(std::borrow::Cow::Borrowed(alias));
+    }
     let mut out = String::with_capacity(alias.len());
     let mut chars = alias.chars();
     while let Some(c) = chars.next() {
@@ -31,7 +35,7 @@ pub fn alias_normalize(alias: &str) -> Option<String> {
             c => out.push(c),
         }
     }
-    Some(out)
+    Some(std::borrow::Cow::Owned(out))
 }
 
 /// kmod's `modname_normalize` of a path's base name: up to the first `.`, `-` as `_`.
@@ -86,6 +90,11 @@ impl<'g> Outputs<'g> {
         Outputs { g, dep_lines }
     }
 
+    /// The files made from the module array alone.
+    pub fn mod_files(&self) -> ModFiles<'g> {
+        ModFiles::new(&self.g.mods)
+    }
+
     /// Each module's `modules.dep` line, in module order.
     pub fn dep_lines(&self) -> &[String] {
         &self.dep_lines
@@ -111,8 +120,54 @@ impl<'g> Outputs<'g> {
         write_index(&idx, "modules.dep.bin", msgs)
     }
 
+    pub fn modules_symbols(&self) -> Vec<u8> {
+        Self::symbols_text(self.g)
+    }
+
+    pub fn modules_symbols_bin(&self, warn_dups: bool, msgs: &mut Vec<Message>) -> Vec<u8> {
+        Self::symbols_bin(self.g, warn_dups, msgs)
+    }
+
+    /// `modules.symbols` (no `modules.dep` line needed).
+    pub fn symbols_text(g: &Graph) -> Vec<u8> {
+        let mut out = b"# Aliases for symbols, used by symbol_request().\n".to_vec();
+        for (name, owner) in g.symbols() {
+            line(&mut out, &["alias symbol:", name, " ", &g.mods[owner].name]);
+        }
+        out
+    }
+
+    /// `modules.symbols.bin` (no `modules.dep` line needed).
+    pub fn symbols_bin(g: &Graph, warn_dups: bool, msgs: &mut Vec<Message>) -> Vec<u8> {
+        let mut idx = IndexBuilder::new();
+        let mut alias = String::from("symbol:");
+        for (name, owner) in g.symbols() {
+            alias.truncate("symbol:".len());
+            alias.push_str(name);
+            let modname = &g.mods[owner].name;
+            if insert(&mut idx, &alias, modname, owner as u32, msgs) && warn_dups {
+                msgs.push(Message::Warning(format!(
+                    "duplicate module syms:\n{alias} {modname}"
+                )));
+            }
+        }
+        write_index(&idx, "modules.symbols.bin", msgs)
+    }
+}
+
+/// The files made from the module array alone (its order and each module's record): they
+/// need no dependency graph, so they can be rendered while it is computed.
+pub struct ModFiles<'m> {
+    mods: &'m [ModuleIn],
+}
+
+impl<'m> ModFiles<'m> {
+    pub fn new(mods: &'m [ModuleIn]) -> Self {
+        ModFiles { mods }
+    }
+
     fn info(&self, key: InfoKey) -> impl Iterator<Item = (usize, &str)> {
-        self.g.mods.iter().enumerate().flat_map(move |(i, m)| {
+        self.mods.iter().enumerate().flat_map(move |(i, m)| {
             m.record
                 .info()
                 .filter(move |(k, _)| *k == key)
@@ -123,7 +178,7 @@ impl<'g> Outputs<'g> {
     pub fn modules_alias(&self) -> Vec<u8> {
         let mut out = b"# Aliases extracted from modules themselves.\n".to_vec();
         for (i, v) in self.info(InfoKey::Alias) {
-            let _ = writeln!(out, "alias {v} {}", self.g.mods[i].name);
+            line(&mut out, &["alias ", v, " ", &self.mods[i].name]);
         }
         out
     }
@@ -135,7 +190,7 @@ impl<'g> Outputs<'g> {
                 msgs.push(Message::Warning(format!("Unmatched bracket in {v}")));
                 continue;
             };
-            let name = &self.g.mods[i].name;
+            let name = &self.mods[i].name;
             if insert(&mut idx, &alias, name, i as u32, msgs) && warn_dups {
                 msgs.push(Message::Warning(format!(
                     "duplicate module alias:\n{alias} {name}"
@@ -148,7 +203,7 @@ impl<'g> Outputs<'g> {
     pub fn modules_softdep(&self) -> Vec<u8> {
         let mut out = b"# Soft dependencies extracted from modules themselves.\n".to_vec();
         for (i, v) in self.info(InfoKey::Softdep) {
-            let _ = writeln!(out, "softdep {} {v}", self.g.mods[i].name);
+            line(&mut out, &["softdep ", &self.mods[i].name, " ", v]);
         }
         out
     }
@@ -157,7 +212,7 @@ impl<'g> Outputs<'g> {
     pub fn modules_weakdep(&self) -> Vec<u8> {
         let mut out = b"# Weak dependencies extracted from modules themselves.\n".to_vec();
         for (i, v) in self.info(InfoKey::Weakdep) {
-            let _ = writeln!(out, "weakdep {} {v}", self.g.mods[i].name);
+            line(&mut out, &["weakdep ", &self.mods[i].name, " ", v]);
         }
         out
     }
@@ -166,33 +221,9 @@ impl<'g> Outputs<'g> {
         self.info(InfoKey::Weakdep).next().is_some()
     }
 
-    pub fn modules_symbols(&self) -> Vec<u8> {
-        let mut out = b"# Aliases for symbols, used by symbol_request().\n".to_vec();
-        for (name, owner) in &self.g.symbols {
-            let _ = writeln!(out, "alias symbol:{name} {}", self.g.mods[*owner].name);
-        }
-        out
-    }
-
-    pub fn modules_symbols_bin(&self, warn_dups: bool, msgs: &mut Vec<Message>) -> Vec<u8> {
-        let mut idx = IndexBuilder::new();
-        let mut alias = String::from("symbol:");
-        for (name, owner) in &self.g.symbols {
-            alias.truncate("symbol:".len());
-            alias.push_str(name);
-            let modname = &self.g.mods[*owner].name;
-            if insert(&mut idx, &alias, modname, *owner as u32, msgs) && warn_dups {
-                msgs.push(Message::Warning(format!(
-                    "duplicate module syms:\n{alias} {modname}"
-                )));
-            }
-        }
-        write_index(&idx, "modules.symbols.bin", msgs)
-    }
-
     pub fn modules_devname(&self, msgs: &mut Vec<Message>) -> Vec<u8> {
         let mut out = Vec::new();
-        for m in &self.g.mods {
+        for m in self.mods {
             let mut devname: Option<&str> = None;
             let mut dev: Option<(char, u32, u32)> = None;
             for (k, v) in m.record.info() {
@@ -228,6 +259,14 @@ impl<'g> Outputs<'g> {
         }
         out
     }
+}
+
+/// Append the pieces and a newline.
+fn line(out: &mut Vec<u8>, pieces: &[&str]) {
+    for p in pieces {
+        out.extend_from_slice(p.as_bytes());
+    }
+    out.push(b'\n');
 }
 
 /// `sscanf(value, "char-major-%u-%u", ...) == 2`: two unsigned numbers after the prefix
