@@ -781,10 +781,12 @@ fn the_kernels_own_modules_are_inserted_first_and_predicted_only_to_explain_a_re
 }
 
 /// A predictor that reads the module from the descriptor it is given, then has the path
-/// replaced (another writer, between the verdict and the insert).
+/// replaced (another writer, between the verdict and the insert): by rename, as a package
+/// manager replaces a file, or rewritten in place (`cp` over it).
 struct Swapper {
     read: std::sync::Arc<std::sync::Mutex<Vec<Vec<u8>>>>,
     by_path: std::sync::Arc<std::sync::Mutex<usize>>,
+    in_place: bool,
 }
 
 impl kabi::load::predict::Predict for Swapper {
@@ -803,10 +805,13 @@ impl kabi::load::predict::Predict for Swapper {
         let n = std::os::unix::fs::FileExt::read_at(file, &mut data, 0).unwrap();
         data.truncate(n);
         self.read.lock().unwrap().push(data);
-        // replaced by rename, as a package manager replaces a file
-        let new = path.with_extension("new");
-        std::fs::write(&new, b"\x7fELF replaced after the verdict").unwrap();
-        std::fs::rename(&new, path).unwrap();
+        if self.in_place {
+            std::fs::write(path, b"\x7fELF rewritten after the verdict").unwrap();
+        } else {
+            let new = path.with_extension("new");
+            std::fs::write(&new, b"\x7fELF replaced after the verdict").unwrap();
+            std::fs::rename(&new, path).unwrap();
+        }
         Ok(())
     }
     fn loaded(&mut self, _path: &Path) {}
@@ -814,29 +819,79 @@ impl kabi::load::predict::Predict for Swapper {
 
 #[test]
 fn a_predicted_module_is_inserted_from_the_file_the_prediction_read() {
-    let t = tree();
-    let dir = Path::new(&t.dir);
-    let path = dir.join("kernel/drivers/net/dummy.ko");
-    let before = std::fs::read(&path).unwrap();
-    let o = Options {
-        predict: true,
-        explain: true,
-        ..Options::default()
-    };
-    let k = FakeKernel::new();
-    let read = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let by_path = std::sync::Arc::new(std::sync::Mutex::new(0));
-    let (mut l, mut ev) = with(&t, ModprobeConfig::default(), &k);
-    l.predictor = Some(Box::new(Swapper {
-        read: read.clone(),
-        by_path: by_path.clone(),
-    }));
-    assert!(probe(&mut l, "dummy", None, &o, &mut ev), "{ev:?}");
-    assert_eq!(k.inserted(), ["dummy"]);
-    // the prediction read the file once, from the descriptor; the kernel got that file,
-    // not the one now at the path
-    assert_eq!(*read.lock().unwrap(), std::slice::from_ref(&before));
-    assert_eq!(*by_path.lock().unwrap(), 0);
-    assert_eq!(k.inserted_bytes(), [before]);
-    assert_ne!(std::fs::read(&path).unwrap(), k.inserted_bytes()[0]);
+    // serially and with -j 2 (the prediction on the submitting thread, the insert on a worker)
+    for jobs in [1, 2] {
+        let t = tree();
+        let dir = Path::new(&t.dir);
+        let path = dir.join("kernel/drivers/net/dummy.ko");
+        let before = std::fs::read(&path).unwrap();
+        let o = Options {
+            predict: true,
+            explain: true,
+            ..Options::default()
+        };
+        let k = FakeKernel::new();
+        let read = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let by_path = std::sync::Arc::new(std::sync::Mutex::new(0));
+        let (mut l, mut ev) = with(&t, ModprobeConfig::default(), &k);
+        l.predictor = Some(Box::new(Swapper {
+            read: read.clone(),
+            by_path: by_path.clone(),
+            in_place: false,
+        }));
+        if jobs == 1 {
+            assert!(probe(&mut l, "dummy", None, &o, &mut ev), "{ev:?}");
+        } else {
+            let ids = l.lookup("dummy").unwrap();
+            let r = l.load_parallel(&ids, &o, jobs, &mut |_| {});
+            assert!(r.iter().all(|(_, r)| r.is_ok()), "{r:?}");
+        }
+        assert_eq!(k.inserted(), ["dummy"], "-j {jobs}");
+        // the prediction read the file once, from the descriptor; the kernel got that file,
+        // not the one now at the path
+        assert_eq!(*read.lock().unwrap(), std::slice::from_ref(&before));
+        assert_eq!(*by_path.lock().unwrap(), 0);
+        assert_eq!(k.inserted_bytes(), [before], "-j {jobs}");
+        assert_ne!(std::fs::read(&path).unwrap(), k.inserted_bytes()[0]);
+    }
+}
+
+#[test]
+fn a_predicted_module_rewritten_in_place_after_its_verdict_is_not_inserted() {
+    for jobs in [1, 2] {
+        let t = tree();
+        let o = Options {
+            predict: true,
+            ..Options::default()
+        };
+        let k = FakeKernel::new();
+        let (mut l, mut ev) = with(&t, ModprobeConfig::default(), &k);
+        l.predictor = Some(Box::new(Swapper {
+            read: Default::default(),
+            by_path: Default::default(),
+            in_place: true,
+        }));
+        let failure = if jobs == 1 {
+            assert!(!probe(&mut l, "dummy", None, &o, &mut ev));
+            ev.iter()
+                .find_map(|e| match e {
+                    Event::Tool(_, m) if m.contains("could not insert") => Some(m.clone()),
+                    _ => None,
+                })
+                .unwrap_or_else(|| panic!("{ev:?}"))
+        } else {
+            let ids = l.lookup("dummy").unwrap();
+            let r = l.load_parallel(&ids, &o, jobs, &mut |_| {});
+            let f = r[0].1.as_ref().unwrap_err();
+            assert_eq!(f.errno, 11);
+            kabi::load::exec::insert_failure("dummy", f, &o)
+        };
+        // the kernel never got the bytes nobody judged
+        assert!(k.inserted().is_empty(), "-j {jobs}: {:?}", k.inserted());
+        assert!(
+            failure.starts_with("could not insert 'dummy': ")
+                && failure.contains("dummy.ko changed while kabi checked it: not inserted"),
+            "-j {jobs}: {failure}"
+        );
+    }
 }

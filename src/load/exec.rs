@@ -2,7 +2,7 @@
 //! [`KernelOps`](super::kernel::KernelOps). Messages go out as [`Event`]s in kmod's words;
 //! the command layer prints them.
 
-use super::kernel::{InitState, REMOVE_FORCE, REMOVE_NOWAIT};
+use super::kernel::{InitState, Opened, REMOVE_FORCE, REMOVE_NOWAIT};
 use super::schedule::{Schedule, Step};
 use super::{EEXIST, EINVAL, ENOENT, Event, Failure, Level, Loader, ModId, Options, Sink};
 use std::collections::HashMap;
@@ -195,20 +195,16 @@ impl Loader<'_> {
             opened = openable
                 .as_ref()
                 .ok()
-                .and_then(|()| super::kernel::open_regular_sized(&path).ok());
+                .and_then(|()| Opened::open(&path).ok());
             let verdict = match &opened {
-                Some((f, len)) => p.admit_file(name, &path, f, *len),
+                Some(o) => p.admit_file(name, &path, &o.file, o.len),
                 None => p.admit(name, &path),
             };
-            if let Err(why) = verdict
-                && !opts.force
-            {
-                return Err(Failure {
-                    errno: 8,
-                    detail: Some(why),
-                    predicted: true,
-                    why: None,
-                });
+            if !opts.force {
+                verdict.map_err(Failure::predicted)?;
+                if let Some(f) = &opened {
+                    unchanged_since_checked(f, &path)?;
+                }
             }
         }
         let mut cursor = if opts.explain {
@@ -221,7 +217,9 @@ impl Loader<'_> {
             flags |= super::kernel::IGNORE_MODVERSIONS | super::kernel::IGNORE_VERMAGIC;
         }
         let inserted = openable.and_then(|()| match &opened {
-            Some((f, len)) => self.kernel.insert_file(f, *len, &path, options, flags),
+            Some(o) => self
+                .kernel
+                .insert_file(&o.file, o.len, &path, options, flags),
             None => self.kernel.insert(&path, options, flags),
         });
         drop(opened);
@@ -648,10 +646,15 @@ impl Loader<'_> {
         std::thread::scope(|sc| {
             for _ in 0..jobs.max(1) {
                 sc.spawn(|| {
-                    schedule.work(&|p, o| {
-                        kernel
-                            .insert(p, o, flags)
-                            .map_err(|e| e.raw_os_error().unwrap_or(EINVAL))
+                    schedule.work(&|p, file, o| {
+                        let inserted = match file {
+                            Some(f) => {
+                                unchanged_since_checked(f, p)?;
+                                kernel.insert_file(&f.file, f.len, p, o, flags)
+                            }
+                            None => kernel.insert(p, o, flags),
+                        };
+                        inserted.map_err(|e| Failure::errno(e.raw_os_error().unwrap_or(EINVAL)))
                     })
                 });
             }
@@ -770,19 +773,23 @@ impl Loader<'_> {
             "insmod {} {options}\n",
             path.display()
         )));
+        let mut file = None;
         if opts.predict
             && !opts.force
             && let Some(p) = self.predictor.as_mut()
         {
             // the kernel's own modules (not through a link) are not predicted ahead
-            let own = opts.is_own(&path) && !openable(&path).1;
-            if !own && let Err(why) = p.admit(&name, &path) {
-                return Step::Done(Err(Failure {
-                    errno: 8,
-                    detail: Some(why),
-                    predicted: true,
-                    why: None,
-                }));
+            let (openable, link) = openable(&path);
+            if !opts.is_own(&path) || link {
+                // opened once, as in a serial load: the verdict is on the file the kernel gets
+                file = openable.ok().and_then(|()| Opened::open(&path).ok());
+                let verdict = match &file {
+                    Some(f) => p.admit_file(&name, &path, &f.file, f.len),
+                    None => p.admit(&name, &path),
+                };
+                if let Err(why) = verdict {
+                    return Step::Done(Err(Failure::predicted(why)));
+                }
             }
             // the modules predicted after it may use its exports
             p.assume(&path);
@@ -790,6 +797,7 @@ impl Loader<'_> {
         Step::Insert {
             path,
             params: options,
+            file,
         }
     }
 }
@@ -806,6 +814,12 @@ impl Drop for CloseOnDrop<'_, '_> {
 /// modprobe's `insmod_insert` message for a failed probe (kabi adds the errno's name and
 /// what the kernel logged with `opts.explain`, and says why a prediction refused it).
 pub fn insert_failure(name: &str, f: &Failure, opts: &Options) -> String {
+    if f.predicted && f.errno == EAGAIN {
+        return format!(
+            "could not insert '{name}': {}\n",
+            f.detail.as_deref().unwrap_or("")
+        );
+    }
     if f.predicted {
         return format!(
             "could not insert '{name}': kabi check predicts the kernel will refuse it (use --force to try):\n{}\n",
@@ -931,6 +945,24 @@ fn refused_by_checks(errno: i32) -> bool {
 
 /// kmod's check before an insert (an empty file is `EINVAL`), and whether `path` is a
 /// symbolic link; one `lstat` unless it is one.
+/// The file the prediction read was not rewritten in place since it was opened (a rename
+/// over its path changes nothing: the kernel gets the descriptor). Otherwise the verdict is
+/// on other bytes: refused, to be tried again.
+fn unchanged_since_checked(o: &Opened, path: &std::path::Path) -> Result<(), Failure> {
+    if o.unchanged() {
+        return Ok(());
+    }
+    Err(Failure {
+        errno: EAGAIN,
+        detail: Some(format!(
+            "{} changed while kabi checked it: not inserted (load it again)",
+            path.display()
+        )),
+        predicted: true,
+        why: None,
+    })
+}
+
 fn openable(path: &std::path::Path) -> (std::io::Result<()>, bool) {
     let mut meta = std::fs::symlink_metadata(path);
     let link = meta.as_ref().is_ok_and(|m| m.file_type().is_symlink());

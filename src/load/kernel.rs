@@ -362,22 +362,71 @@ fn read_small(path: &Path, cap: u64) -> Option<Vec<u8>> {
     Some(out)
 }
 
-/// Open a module file or an index: a regular file only (`O_NONBLOCK`, then `fstat`), with
-/// its size.
+/// Open a module file or an index: a regular file only, with its size. The path is `stat`ed
+/// first (links followed, as the open follows them) and anything but a regular file is
+/// refused unopened: opening a device has effects of its own (a watchdog armed, a tape
+/// rewound, a terminal made the controlling one). The open (`O_NONBLOCK | O_NOCTTY`) must
+/// then find the same file, still a regular one.
 pub fn open_regular_sized(path: &Path) -> io::Result<(std::fs::File, u64)> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let f = std::fs::File::options()
-        .read(true)
-        .custom_flags(0o4000)
-        .open(path)?;
-    let m = f.metadata()?;
-    if !m.is_file() {
+    use rustix::fs::{FileType, Mode, OFlags};
+    let not_regular = || io::Error::other(format!("{}: not a regular file", path.display()));
+    let before = rustix::fs::stat(path)?;
+    if FileType::from_raw_mode(before.st_mode) != FileType::RegularFile {
+        return Err(not_regular());
+    }
+    let fd = rustix::fs::open(
+        path,
+        OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
+    let now = rustix::fs::fstat(&fd)?;
+    if FileType::from_raw_mode(now.st_mode) != FileType::RegularFile {
+        return Err(not_regular());
+    }
+    if (now.st_dev, now.st_ino) != (before.st_dev, before.st_ino) {
         return Err(io::Error::other(format!(
-            "{}: not a regular file",
+            "{}: replaced while it was opened",
             path.display()
         )));
     }
-    Ok((f, m.len()))
+    Ok((std::fs::File::from(fd), now.st_size as u64))
+}
+
+/// The identity of an open file's contents as `fstat` shows them: its size and modification
+/// time (a write changes the time, at the clock's granularity). Not the change time: a file
+/// that another is renamed over (unlinked, so its link count changes) keeps its contents.
+type ContentsId = (u64, i64, u64);
+
+fn contents_id(f: &std::fs::File) -> io::Result<ContentsId> {
+    let st = rustix::fs::fstat(f)?;
+    Ok((
+        st.st_size as u64,
+        st.st_mtime as i64,
+        st.st_mtime_nsec as u64,
+    ))
+}
+
+/// A module opened for its prediction and then its insert ([`KernelOps::insert_file`]): the
+/// verdict is on the file the kernel gets, even if another file is renamed over its path.
+#[derive(Debug)]
+pub struct Opened {
+    pub file: std::fs::File,
+    pub len: u64,
+    id: ContentsId,
+}
+
+impl Opened {
+    /// [`open_regular_sized`], with the identity of the contents as opened.
+    pub fn open(path: &Path) -> io::Result<Opened> {
+        let (file, len) = open_regular_sized(path)?;
+        let id = contents_id(&file)?;
+        Ok(Opened { file, len, id })
+    }
+
+    /// Not rewritten in place since it was opened (so not since it was judged).
+    pub fn unchanged(&self) -> bool {
+        contents_id(&self.file).is_ok_and(|id| id == self.id)
+    }
 }
 
 /// `/dev/kmsg`, positioned at its end.
@@ -400,5 +449,57 @@ impl LogCursor for Kmsg {
             }
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Was `path` opened since the watch began? (inotify's `IN_OPEN`, read without waiting.)
+    fn opened_since(inot: &std::os::fd::OwnedFd) -> bool {
+        let mut buf = [std::mem::MaybeUninit::<u8>::uninit(); 1024];
+        let mut r = rustix::fs::inotify::Reader::new(inot, &mut buf);
+        let mut seen = false;
+        while let Ok(e) = r.next() {
+            seen |= e.events().contains(rustix::fs::inotify::ReadFlags::OPEN);
+        }
+        seen
+    }
+
+    #[test]
+    fn only_a_regular_file_is_opened_and_anything_else_is_refused_unopened() {
+        use rustix::fs::inotify;
+        let t = tempfile::tempdir().unwrap();
+        let fifo = t.path().join("m.ko");
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            &fifo,
+            rustix::fs::FileType::Fifo,
+            rustix::fs::Mode::from_raw_mode(0o600),
+            0,
+        )
+        .unwrap();
+        let link = t.path().join("link.ko");
+        std::os::unix::fs::symlink("m.ko", &link).unwrap();
+        let inot =
+            inotify::init(inotify::CreateFlags::NONBLOCK | inotify::CreateFlags::CLOEXEC).unwrap();
+        inotify::add_watch(&inot, &fifo, inotify::WatchFlags::OPEN).unwrap();
+        for p in [&fifo, &link] {
+            let e = open_regular_sized(p).unwrap_err();
+            assert!(e.to_string().contains("not a regular file"), "{e}");
+        }
+        assert!(!opened_since(&inot), "the FIFO was opened");
+        // the watch works: a regular file is opened, with its size
+        let file = t.path().join("r.ko");
+        std::fs::write(&file, b"\x7fELF module").unwrap();
+        inotify::add_watch(&inot, &file, inotify::WatchFlags::OPEN).unwrap();
+        let (_f, len) = open_regular_sized(&file).unwrap();
+        assert_eq!(len, 11);
+        assert!(opened_since(&inot));
+        // a directory is refused too, and a missing file says so
+        assert!(open_regular_sized(t.path()).is_err());
+        let e = open_regular_sized(&t.path().join("none.ko")).unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(2));
     }
 }

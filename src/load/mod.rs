@@ -192,6 +192,16 @@ impl Failure {
             why: None,
         }
     }
+
+    /// Refused by the prediction (ENOEXEC), for `why`.
+    pub fn predicted(why: String) -> Failure {
+        Failure {
+            errno: 8,
+            detail: Some(why),
+            predicted: true,
+            why: None,
+        }
+    }
 }
 
 impl Options {

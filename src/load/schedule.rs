@@ -8,6 +8,7 @@
 //! fails with "its dependency X failed to load"; a module already in the kernel when its
 //! insert comes (`EEXIST`: a soft dependency of two plans) is not an error.
 
+use super::kernel::Opened;
 use super::{EEXIST, EINVAL, ENOENT, Failure};
 use std::path::PathBuf;
 use std::sync::{Condvar, Mutex};
@@ -15,8 +16,13 @@ use std::sync::{Condvar, Mutex};
 /// What the submitter decided for one module.
 #[derive(Debug)]
 pub enum Step {
-    /// Insert this file with these parameters once the dependencies are in.
-    Insert { path: PathBuf, params: String },
+    /// Insert this file with these parameters once the dependencies are in (`file`: the
+    /// module as its prediction opened and read it, the descriptor the kernel gets).
+    Insert {
+        path: PathBuf,
+        params: String,
+        file: Option<Opened>,
+    },
     /// Nothing to insert: done (built in, an install command that ran) or refused.
     Done(Result<(), Failure>),
 }
@@ -29,6 +35,7 @@ enum State {
     Ready {
         path: PathBuf,
         params: String,
+        file: Option<Opened>,
     },
     /// A worker is inserting it.
     Running,
@@ -59,9 +66,12 @@ pub struct Schedule<'a> {
     changed: Condvar,
 }
 
+/// How a worker inserts one module: its path, the file its prediction opened, its parameters.
+pub type Insert<'f> = dyn Fn(&std::path::Path, Option<&Opened>, &str) -> Result<(), Failure> + 'f;
+
 /// The next thing a worker does.
 enum Next {
-    Insert(usize, PathBuf, String),
+    Insert(usize, PathBuf, String, Option<Opened>),
     Wait,
     Stop,
 }
@@ -108,7 +118,7 @@ impl<'a> Schedule<'a> {
     pub fn submit(&self, i: usize, step: Step) {
         let mut s = self.lock();
         s.states[i] = match step {
-            Step::Insert { path, params } => State::Ready { path, params },
+            Step::Insert { path, params, file } => State::Ready { path, params, file },
             Step::Done(r) => State::Finished(r),
         };
         self.changed.notify_all();
@@ -151,12 +161,12 @@ impl<'a> Schedule<'a> {
                 continue;
             }
             if self.deps[i].iter().all(|&d| s.states[d].ok()) {
-                let State::Ready { path, params } =
+                let State::Ready { path, params, file } =
                     std::mem::replace(&mut s.states[i], State::Running)
                 else {
                     unreachable!("matched Ready above")
                 };
-                return Next::Insert(i, path, params);
+                return Next::Insert(i, path, params, file);
             }
             pending = true;
         }
@@ -168,16 +178,17 @@ impl<'a> Schedule<'a> {
     }
 
     /// A worker: insert modules with `insert` until none is left.
-    pub fn work(&self, insert: &dyn Fn(&std::path::Path, &str) -> Result<(), i32>) {
+    pub fn work(&self, insert: &Insert) {
         let mut s = self.lock();
         loop {
             match self.next(&mut s) {
-                Next::Insert(i, path, params) => {
+                Next::Insert(i, path, params, file) => {
                     drop(s);
-                    let r = match insert(&path, &params) {
-                        Ok(()) | Err(EEXIST) => Ok(()),
-                        Err(e) => Err(Failure::errno(e)),
+                    let r = match insert(&path, file.as_ref(), &params) {
+                        Err(f) if f.errno == EEXIST && !f.predicted => Ok(()),
+                        r => r,
                     };
+                    drop(file);
                     s = self.lock();
                     s.states[i] = State::Finished(r);
                     self.changed.notify_all();
@@ -219,6 +230,7 @@ mod tests {
         Step::Insert {
             path: PathBuf::from(format!("m{i}.ko")),
             params: String::new(),
+            file: None,
         }
     }
 
@@ -234,11 +246,11 @@ mod tests {
         std::thread::scope(|sc| {
             for _ in 0..jobs {
                 sc.spawn(|| {
-                    s.work(&|p: &Path, _: &str| {
+                    s.work(&|p: &Path, _, _: &str| {
                         let name = p.file_stem().unwrap().to_string_lossy().into_owned();
                         order.lock().unwrap().push(name.clone());
                         if fails.contains(&name.as_str()) {
-                            Err(8)
+                            Err(Failure::errno(8))
                         } else {
                             Ok(())
                         }
@@ -289,9 +301,9 @@ mod tests {
         let calls = AtomicUsize::new(0);
         std::thread::scope(|sc| {
             sc.spawn(|| {
-                s.work(&|_, _| {
+                s.work(&|_, _, _| {
                     calls.fetch_add(1, Ordering::SeqCst);
-                    Err(EEXIST)
+                    Err(Failure::errno(EEXIST))
                 })
             });
             // m0 needs no insert (built in): m1 may go
@@ -318,7 +330,7 @@ mod tests {
         let s = Schedule::new(&n, &deps);
         std::thread::scope(|sc| {
             for _ in 0..2 {
-                sc.spawn(|| s.work(&|_, _| Ok(())));
+                sc.spawn(|| s.work(&|_, _, _| Ok(())));
             }
             s.submit(0, insert_step(0));
             s.submit(2, insert_step(2)); // its dependency m1 never comes
