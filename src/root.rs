@@ -17,7 +17,7 @@
 //!   `symlinkat`, never followed. A file is replaced by writing a temporary file in the same
 //!   directory, flushing it, and renaming it over the old one.
 
-mod kernelfs;
+pub(crate) mod kernelfs;
 
 pub use kernelfs::read as read_kernel_file;
 
@@ -833,20 +833,9 @@ impl Dir {
                 }
             }
         }
-        // flushed concurrently, every file at once (one thread each: a flush waits on the
-        // disk, not on a CPU), so the file system commits them together
-        let flushed: Result<(), Error> = std::thread::scope(|scope| {
-            let flushes: Vec<_> = temps
-                .iter()
-                .map(|(_, n, f)| (n, scope.spawn(|| f.sync_data())))
-                .collect();
-            flushes.into_iter().try_for_each(|(n, h)| {
-                let done = h
-                    .join()
-                    .unwrap_or_else(|_| Err(std::io::Error::other("the flush panicked")));
-                done.map_err(|e| Error::io(self.show(n), e))
-            })
-        });
+        let files: Vec<&File> = temps.iter().map(|(_, _, f)| f).collect();
+        let flushed = sync_all_at_once(&files, FLUSH_THREAD_STACK)
+            .map_err(|(i, e)| Error::io(self.show(temps[i].1), e));
         if let Err(e) = flushed {
             unlink_all(&temps);
             return Err(e);
@@ -1266,6 +1255,41 @@ fn push_components(todo: &mut std::collections::VecDeque<OsString>, p: &Path, fr
     }
 }
 
+/// The most flushes [`sync_all_at_once`] waits on together.
+const FLUSH_THREADS: usize = 16;
+/// A flushing thread's stack: it only makes one system call.
+const FLUSH_THREAD_STACK: usize = 64 * 1024;
+
+/// `fdatasync` every file, up to [`FLUSH_THREADS`] at once (one thread each: a flush waits on
+/// the disk, not on a CPU, so the file system commits them together). A thread that cannot
+/// be made (a `pids` limit, no memory) is no error: that file is flushed on this thread.
+/// The first failure, with the file's index.
+fn sync_all_at_once(files: &[&File], stack: usize) -> Result<(), (usize, std::io::Error)> {
+    for (c, chunk) in files.chunks(FLUSH_THREADS).enumerate() {
+        std::thread::scope(|scope| {
+            let flushes: Vec<_> = chunk
+                .iter()
+                .map(|f| {
+                    std::thread::Builder::new()
+                        .stack_size(stack)
+                        .spawn_scoped(scope, || f.sync_data())
+                        .map_err(|_| f.sync_data())
+                })
+                .collect();
+            flushes.into_iter().enumerate().try_for_each(|(i, h)| {
+                let done = match h {
+                    Ok(h) => h
+                        .join()
+                        .unwrap_or_else(|_| Err(std::io::Error::other("the flush panicked"))),
+                    Err(inline) => inline,
+                };
+                done.map_err(|e| (c * FLUSH_THREADS + i, e))
+            })
+        })?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1409,6 +1433,34 @@ mod tests {
         assert_eq!(std::fs::read(outside.join("secret")).unwrap(), b"outside");
         assert_eq!(k.read("modules.kabi-cache", 10).unwrap(), b"derived");
         assert!(k.entries().unwrap().iter().all(|e| !is_temp_name(&e.name)));
+    }
+
+    #[test]
+    fn files_are_flushed_on_this_thread_when_no_thread_can_be_made() {
+        let t = tempfile::tempdir().unwrap();
+        let files: Vec<File> = (0..40)
+            .map(|i| File::create(t.path().join(format!("f{i}"))).unwrap())
+            .collect();
+        let refs: Vec<&File> = files.iter().collect();
+        // more files than threads at once, in chunks
+        sync_all_at_once(&refs, FLUSH_THREAD_STACK).unwrap();
+        // a stack no thread can have: every spawn fails, every file is still flushed, no panic
+        assert!(
+            std::thread::Builder::new()
+                .stack_size(usize::MAX / 2)
+                .spawn(|| ())
+                .is_err()
+        );
+        sync_all_at_once(&refs, usize::MAX / 2).unwrap();
+        // a failure names its file, in either case (a pipe cannot be flushed)
+        let (r, _w) = std::io::pipe().unwrap();
+        let pipe = File::from(std::os::fd::OwnedFd::from(r));
+        let mut with_pipe = refs.clone();
+        with_pipe.insert(21, &pipe);
+        for stack in [FLUSH_THREAD_STACK, usize::MAX / 2] {
+            let (i, e) = sync_all_at_once(&with_pipe, stack).unwrap_err();
+            assert_eq!((i, e.raw_os_error()), (21, Some(22)));
+        }
     }
 
     #[test]
