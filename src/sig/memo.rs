@@ -4,11 +4,15 @@
 //! host (more under emulation), where kmod's `modprobe` pays none.
 //!
 //! Only successes are kept, each as the SHA-256 of everything the verification read: the
-//! certificate (DER), the signature's algorithms, the signature and the digest it signs. A
-//! verification is a pure function of those bytes, so an entry never goes stale; a changed
-//! module, key or signature gives another entry. The file is `KABISIGV` followed by the
-//! entries, 32 bytes each, sorted, at most [`MAX`]: a lookup is a binary search, and a full
-//! file starts over.
+//! certificate (DER), the signature's algorithms, the signature and the digest it signs,
+//! salted with the boot id. A verification is a pure function of those bytes, so an entry
+//! never goes stale during a boot; a changed module, key or signature gives another entry.
+//! The salt makes every entry of an earlier boot miss: the file is not flushed to disk, and
+//! what a crash leaves of it where `/run` is on a disk (stale blocks of another file, which
+//! someone could have filled with entries computed from public bytes) was written before the
+//! boot id of the next boot could be known. The file is `KABISIGV` followed by the entries,
+//! 32 bytes each, sorted, at most [`MAX`]: a lookup is a binary search, and a full file
+//! starts over.
 
 use super::cert::Cert;
 use crate::root::Root;
@@ -23,12 +27,20 @@ pub const MAX: usize = 4096;
 /// One verification's entry.
 pub type Entry = [u8; 32];
 
+/// The running kernel's boot id, the entries' salt (`None`: no memo).
+pub fn boot_id() -> Option<Vec<u8>> {
+    crate::root::kernelfs::read("proc/sys/kernel/random/boot_id", 64)?
+        .ok()
+        .filter(|b| b.len() > 30)
+}
+
 /// The entry of verifying `signature` over `digest` with `key`'s certificate, `algos`
-/// naming the signature and hash algorithms.
-pub fn entry(key: &Cert, algos: &str, signature: &[u8], digest: &[u8]) -> Entry {
+/// naming the signature and hash algorithms, during the boot `boot` ([`boot_id`]).
+pub fn entry(boot: &[u8], key: &Cert, algos: &str, signature: &[u8], digest: &[u8]) -> Entry {
     let mut h = Sha256::new();
     for part in [
         MAGIC.as_slice(),
+        boot,
         &key.der,
         algos.as_bytes(),
         signature,
@@ -96,9 +108,9 @@ pub fn remember(root: &Root, dir: &std::path::Path, e: &Entry) {
     }
     let old = load(root, dir);
     let entries = old.as_deref().and_then(parse).unwrap_or(&[]);
-    // not flushed to disk: what a crash of the machine can leave of it (nothing, the old
-    // entries, zeroed blocks, stale blocks of its own older versions) makes a lookup miss,
-    // never find an entry that no verification made (`/run` is a tmpfs on systemd systems)
+    // not flushed to disk: whatever a crash of the machine leaves of it (nothing, the old
+    // entries, zeroed or stale blocks) was written during another boot, so its entries miss
+    // ([`entry`]'s salt); `/run` is a tmpfs on systemd systems anyway
     root.write_cache_unflushed(dir, &[(FILE, &render(entries, e))]);
 }
 
@@ -176,19 +188,24 @@ mod tests {
     #[test]
     fn entries_bind_every_input_and_the_file_stays_sorted_and_bounded() {
         let c = cert();
-        let e = entry(&c, "rsa sha256", b"sig", b"digest");
-        // any input changed, or moved between fields: another entry
+        let boot = boot_id().expect("the machine's boot id");
+        let e = entry(&boot, &c, "rsa sha256", b"sig", b"digest");
+        assert_eq!(e, entry(&boot, &c, "rsa sha256", b"sig", b"digest"));
+        // any input changed, or moved between fields, or another boot: another entry
+        let mut next_boot = boot.clone();
+        next_boot[0] ^= 1;
         for other in [
-            entry(&c, "rsa sha512", b"sig", b"digest"),
-            entry(&c, "rsa sha256", b"sih", b"digest"),
-            entry(&c, "rsa sha256", b"sig", b"digesu"),
-            entry(&c, "rsa sha256", b"sigd", b"igest"),
+            entry(&boot, &c, "rsa sha512", b"sig", b"digest"),
+            entry(&boot, &c, "rsa sha256", b"sih", b"digest"),
+            entry(&boot, &c, "rsa sha256", b"sig", b"digesu"),
+            entry(&boot, &c, "rsa sha256", b"sigd", b"igest"),
+            entry(&next_boot, &c, "rsa sha256", b"sig", b"digest"),
         ] {
             assert_ne!(e, other);
         }
         let mut other_key = c.clone();
         other_key.der.push(0);
-        assert_ne!(e, entry(&other_key, "rsa sha256", b"sig", b"digest"));
+        assert_ne!(e, entry(&boot, &other_key, "rsa sha256", b"sig", b"digest"));
 
         let one = render(&[], &e);
         let v = parse(&one).unwrap();

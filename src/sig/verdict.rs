@@ -260,11 +260,11 @@ fn memoized(
     policy: &SigPolicy,
     verify: impl FnOnce() -> Result<(), Option<Errno>>,
 ) -> Result<(), Option<Errno>> {
-    let Some(cache) = &policy.sources.cache else {
+    let (Some(cache), Some(boot)) = (&policy.sources.cache, super::memo::boot_id()) else {
         return verify();
     };
     let algos = format!("{} {:?} {:?}", key.pkey_algo, si.pkey, si.hash);
-    let e = super::memo::entry(key, &algos, &si.signature, digest);
+    let e = super::memo::entry(&boot, key, &algos, &si.signature, digest);
     if cache.verified(&e) {
         return Ok(());
     }
