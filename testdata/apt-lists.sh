@@ -16,30 +16,54 @@
 # lists the first time, under the directory's lock. The directory is marked updated only when
 # an update succeeded and left a Packages list, so a failed first try is retried by the next
 # caller instead of leaving empty lists for good.
-# Needs: $cache, die(), apt-get, flock.
+#   host_lists_lock
+#
+# Prints the lock for updating the machine's own lists (one per machine, not per cache).
+# Needs: $cache, apt-get, flock, timeout.
 
 apt_lists_update() {
-    local lock=$1 fd try before after
+    local lock=$1 fd try tries=3 before after
     shift
+    # the machine's own lists (no Dir::State::Lists given) can only be updated by root
+    [ $# -gt 0 ] || [ "$(id -u)" = 0 ] || tries=1
+    mkdir -p "$(dirname "$lock")"
     before=$(stat -c %Y "$lock.done" 2>/dev/null || echo 0)
-    exec {fd}>>"$lock"
-    flock -w 900 "$fd" || die "timed out waiting for $lock (another apt-get update)"
+    if ! exec {fd}>>"$lock"; then
+        echo "apt-lists.sh: cannot open the lock $lock" >&2
+        return 1
+    fi
+    if ! flock -w 900 "$fd"; then
+        echo "apt-lists.sh: timed out after 900 s waiting for $lock (another apt-get update)" >&2
+        exec {fd}>&-
+        return 1
+    fi
     after=$(stat -c %Y "$lock.done" 2>/dev/null || echo 0)
     # another caller updated these lists while this one waited: done
     if [ "$after" -gt "$before" ]; then
         exec {fd}>&-
         return 0
     fi
-    for try in 1 2 3; do
-        if command apt-get "$@" update -qq >/dev/null 2>&1; then
+    for try in $(seq "$tries"); do
+        # bounded: the waiters' 900 s must cover all tries
+        if timeout 240 apt-get "$@" update -qq >/dev/null 2>&1; then
             touch "$lock.done"
             exec {fd}>&-
             return 0
         fi
-        [ "$try" = 3 ] || sleep $((try * 5))
+        [ "$try" = "$tries" ] || sleep $((try * 5))
     done
     exec {fd}>&-
     return 1
+}
+
+# The lock for updates of the machine's own lists (/var/lib/apt/lists): one for the whole
+# machine, whatever cache a caller uses (tests may each have their own).
+host_lists_lock() {
+    if [ -d /run/lock ] && [ -w /run/lock ]; then
+        echo /run/lock/kabi-apt-update.lock
+    else
+        echo "$cache/.lock-apt-update"
+    fi
 }
 
 private_apt_lists() {

@@ -68,7 +68,7 @@ cached_deb() { # the cached .deb of PKG[=VERSION], if any
     find . -maxdepth 1 -name "$pattern" -printf '%f\n' | sort -V | tail -n 1
 }
 download() { # [--foreign] PKG[=VERSION]...
-    local p missing=() opts=() lock="$cache/.lock-apt-update"
+    local p missing=() opts=() lock="$(host_lists_lock)"
     if [ "$1" = --foreign ]; then
         shift
         local apt_opts
@@ -121,7 +121,7 @@ if [ ! -f "$hroot/.complete" ]; then
     }
     kb=$(pick)
     if [ -z "$kb" ]; then
-        apt_lists_update "$cache/.lock-apt-update" || true
+        apt_lists_update "$(host_lists_lock)" || true
         kb=$(pick)
     fi
     [ -n "$kb" ] || die "no linux-kbuild-6.1 version satisfying ($op $want) in the apt lists (have: $(versions | tr '\n' ' '))"

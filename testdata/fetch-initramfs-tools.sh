@@ -33,7 +33,7 @@ flock -w 1800 9 || die "timed out waiting for the apt lock of $cache/debs"
 for pkg in $pkgs; do
     if ! ls "${pkg}_"*.deb >/dev/null 2>&1; then
         apt-get download "$pkg" >/dev/null 2>&1 \
-            || { apt_lists_update "$cache/.lock-apt-update"; apt-get download "$pkg" >/dev/null 2>&1; } \
+            || { apt_lists_update "$(host_lists_lock)"; apt-get download "$pkg" >/dev/null 2>&1; } \
             || die "apt-get download $pkg failed"
     fi
 done

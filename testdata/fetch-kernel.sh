@@ -36,7 +36,7 @@ die() { echo "fetch-kernel.sh: $*" >&2; exit 1; }
 . "$(dirname "${BASH_SOURCE[0]}")/apt-lists.sh"
 
 apt_opts=()
-update_lock="$cache/.lock-apt-update"
+update_lock="$(host_lists_lock)"
 if [ -n "${ARCH:-}" ] && [ "$ARCH" != "$(dpkg --print-architecture)" ]; then
     private_apt_lists "$ARCH"
     update_lock="$cache/apt-$ARCH/.lock-update"
