@@ -75,8 +75,23 @@ pub fn replace(kdir: &Dir, links: &Links, others: &[Other]) -> Result<(), Error>
             }
         }
     }
-    // the new tree on disk before it takes the old one's place
-    rustix::fs::syncfs(&new).map_err(|e| Error::io(new.path(), e.into()))?;
+    // the new tree on disk before it takes the old one's place: each of its directories
+    // flushed (its entries, and with them the links and hard links made in it), not the
+    // whole file system (`syncfs` would also write out every other process's dirty data:
+    // seconds on a busy host)
+    for rel in tree_dirs(
+        links
+            .keys()
+            .map(PathBuf::as_path)
+            .chain(others.iter().map(Other::path)),
+    ) {
+        let synced = if rel.as_os_str().is_empty() {
+            new.sync()
+        } else {
+            new.sub(&rel)?.sync()
+        };
+        synced.map_err(io(&new, &rel))?;
+    }
     crate::crash::point();
     match old {
         Some(old) => {
@@ -97,6 +112,18 @@ pub fn replace(kdir: &Dir, links: &Links, others: &[Other]) -> Result<(), Error>
     }
     crate::crash::point();
     Ok(())
+}
+
+/// Every directory of a tree holding `paths` (relative to its top, which is `""` and always
+/// one of them), the deepest first.
+fn tree_dirs<'a>(paths: impl Iterator<Item = &'a Path>) -> Vec<PathBuf> {
+    let mut dirs = std::collections::BTreeSet::from([PathBuf::new()]);
+    for p in paths {
+        dirs.extend(p.ancestors().skip(1).map(Path::to_path_buf));
+    }
+    let mut v: Vec<PathBuf> = dirs.into_iter().collect();
+    v.sort_by_key(|d| std::cmp::Reverse(d.components().count()));
+    v
 }
 
 /// Take apart the tree `name` of `kdir` (a staging tree, or the old tree after the
@@ -194,6 +221,18 @@ pub fn read(dir: &Path) -> (Links, Vec<PathBuf>) {
 mod tests {
     use super::*;
     use crate::root::Root;
+
+    #[test]
+    fn every_directory_of_the_tree_is_flushed_deepest_first() {
+        let paths: Vec<PathBuf> = ["extra/a/x.ko", "extra/b.ko", "top.ko", "extra/a/y.ko"]
+            .iter()
+            .map(PathBuf::from)
+            .collect();
+        let dirs = tree_dirs(paths.iter().map(PathBuf::as_path));
+        let shown: Vec<&str> = dirs.iter().map(|d| d.to_str().unwrap()).collect();
+        assert_eq!(shown, ["extra/a", "extra", ""]);
+        assert_eq!(tree_dirs(std::iter::empty()), [PathBuf::new()]);
+    }
 
     #[test]
     fn replace_keeps_other_entries_and_is_exact() {
