@@ -183,7 +183,7 @@ impl Loader<'_> {
         };
         // one lstat: whether the file is there to insert (kmod's check) and whether it is
         // a link (which may lead anywhere: never taken for one of the kernel's own modules)
-        let (openable, link) = openable(&path);
+        let (openable, link, meta) = openable(&path);
         let own = opts.is_own(&path) && !link;
         // a module predicted is opened once: the verdict is on the very file the kernel gets
         let mut opened = None;
@@ -195,7 +195,7 @@ impl Loader<'_> {
             opened = openable
                 .as_ref()
                 .ok()
-                .and_then(|()| Opened::open(&path).ok());
+                .and_then(|()| Opened::open(&path, meta.as_ref()).ok());
             let verdict = match &opened {
                 Some(o) => p.admit_file(name, &path, &o.file, o.len),
                 None => p.admit(name, &path),
@@ -779,10 +779,12 @@ impl Loader<'_> {
             && let Some(p) = self.predictor.as_mut()
         {
             // the kernel's own modules (not through a link) are not predicted ahead
-            let (openable, link) = openable(&path);
+            let (openable, link, meta) = openable(&path);
             if !opts.is_own(&path) || link {
                 // opened once, as in a serial load: the verdict is on the file the kernel gets
-                file = openable.ok().and_then(|()| Opened::open(&path).ok());
+                file = openable
+                    .ok()
+                    .and_then(|()| Opened::open(&path, meta.as_ref()).ok());
                 let verdict = match &file {
                     Some(f) => p.admit_file(&name, &path, &f.file, f.len),
                     None => p.admit(&name, &path),
@@ -943,8 +945,6 @@ fn refused_by_checks(errno: i32) -> bool {
     matches!(errno, 1 | 2 | 8 | 22 | 74 | 126 | 127 | 129)
 }
 
-/// kmod's check before an insert (an empty file is `EINVAL`), and whether `path` is a
-/// symbolic link; one `lstat` unless it is one.
 /// The file the prediction read was not rewritten in place since it was opened (a rename
 /// over its path changes nothing: the kernel gets the descriptor). Otherwise the verdict is
 /// on other bytes: refused, to be tried again.
@@ -963,15 +963,18 @@ fn unchanged_since_checked(o: &Opened, path: &std::path::Path) -> Result<(), Fai
     })
 }
 
-fn openable(path: &std::path::Path) -> (std::io::Result<()>, bool) {
+/// kmod's check before an insert (an empty file is `EINVAL`), whether `path` is a symbolic
+/// link, and what it leads to (links followed, for [`Opened::open`] not to ask again); one
+/// `lstat` unless it is a link.
+fn openable(path: &std::path::Path) -> (std::io::Result<()>, bool, Option<std::fs::Metadata>) {
     let mut meta = std::fs::symlink_metadata(path);
     let link = meta.as_ref().is_ok_and(|m| m.file_type().is_symlink());
     if link {
         meta = std::fs::metadata(path);
     }
-    let r = match meta {
+    let r = match &meta {
         Ok(m) if m.is_file() && m.len() == 0 => Err(std::io::Error::from_raw_os_error(EINVAL)),
         _ => Ok(()),
     };
-    (r, link)
+    (r, link, meta.ok())
 }

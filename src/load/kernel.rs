@@ -368,10 +368,27 @@ fn read_small(path: &Path, cap: u64) -> Option<Vec<u8>> {
 /// rewound, a terminal made the controlling one). The open (`O_NONBLOCK | O_NOCTTY`) must
 /// then find the same file, still a regular one.
 pub fn open_regular_sized(path: &Path) -> io::Result<(std::fs::File, u64)> {
+    open_regular_as(path, None)
+}
+
+/// [`open_regular_sized`] with what `stat` of `path` (links followed) already said, when the
+/// caller asked (one system call fewer).
+fn open_regular_as(
+    path: &Path,
+    known: Option<&std::fs::Metadata>,
+) -> io::Result<(std::fs::File, u64)> {
     use rustix::fs::{FileType, Mode, OFlags};
+    use std::os::unix::fs::MetadataExt;
     let not_regular = || io::Error::other(format!("{}: not a regular file", path.display()));
-    let before = rustix::fs::stat(path)?;
-    if FileType::from_raw_mode(before.st_mode) != FileType::RegularFile {
+    let (regular, dev, ino) = match known {
+        Some(m) => (m.is_file(), m.dev(), m.ino()),
+        None => {
+            let st = rustix::fs::stat(path)?;
+            let regular = FileType::from_raw_mode(st.st_mode) == FileType::RegularFile;
+            (regular, st.st_dev as u64, st.st_ino as u64)
+        }
+    };
+    if !regular {
         return Err(not_regular());
     }
     let fd = rustix::fs::open(
@@ -383,7 +400,7 @@ pub fn open_regular_sized(path: &Path) -> io::Result<(std::fs::File, u64)> {
     if FileType::from_raw_mode(now.st_mode) != FileType::RegularFile {
         return Err(not_regular());
     }
-    if (now.st_dev, now.st_ino) != (before.st_dev, before.st_ino) {
+    if (now.st_dev as u64, now.st_ino as u64) != (dev, ino) {
         return Err(io::Error::other(format!(
             "{}: replaced while it was opened",
             path.display()
@@ -416,9 +433,10 @@ pub struct Opened {
 }
 
 impl Opened {
-    /// [`open_regular_sized`], with the identity of the contents as opened.
-    pub fn open(path: &Path) -> io::Result<Opened> {
-        let (file, len) = open_regular_sized(path)?;
+    /// [`open_regular_sized`], with the identity of the contents as opened; `known`: what
+    /// `stat` of `path` already said.
+    pub fn open(path: &Path, known: Option<&std::fs::Metadata>) -> io::Result<Opened> {
+        let (file, len) = open_regular_as(path, known)?;
         let id = contents_id(&file)?;
         Ok(Opened { file, len, id })
     }
@@ -489,6 +507,10 @@ mod tests {
             let e = open_regular_sized(p).unwrap_err();
             assert!(e.to_string().contains("not a regular file"), "{e}");
         }
+        // the same when the caller's stat is given
+        let known = std::fs::metadata(&link).unwrap();
+        let e = Opened::open(&link, Some(&known)).unwrap_err();
+        assert!(e.to_string().contains("not a regular file"), "{e}");
         assert!(!opened_since(&inot), "the FIFO was opened");
         // the watch works: a regular file is opened, with its size
         let file = t.path().join("r.ko");
@@ -497,6 +519,17 @@ mod tests {
         let (_f, len) = open_regular_sized(&file).unwrap();
         assert_eq!(len, 11);
         assert!(opened_since(&inot));
+        // a stat of another file than the one opened (replaced in between): refused
+        let other = t.path().join("other.ko");
+        std::fs::write(&other, b"\x7fELF other").unwrap();
+        let stale = std::fs::metadata(&other).unwrap();
+        let e = Opened::open(&file, Some(&stale)).unwrap_err();
+        assert!(
+            e.to_string().contains("replaced while it was opened"),
+            "{e}"
+        );
+        let o = Opened::open(&file, Some(&std::fs::metadata(&file).unwrap())).unwrap();
+        assert!(o.len == 11 && o.unchanged());
         // a directory is refused too, and a missing file says so
         assert!(open_regular_sized(t.path()).is_err());
         let e = open_regular_sized(&t.path().join("none.ko")).unwrap_err();
