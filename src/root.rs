@@ -17,7 +17,7 @@
 //!   `symlinkat`, never followed. A file is replaced by writing a temporary file in the same
 //!   directory, flushing it, and renaming it over the old one.
 
-pub(crate) mod kernelfs;
+mod kernelfs;
 
 pub use kernelfs::read as read_kernel_file;
 

@@ -29,7 +29,7 @@ pub type Entry = [u8; 32];
 
 /// The running kernel's boot id, the entries' salt (`None`: no memo).
 pub fn boot_id() -> Option<Vec<u8>> {
-    crate::root::kernelfs::read("proc/sys/kernel/random/boot_id", 64)?
+    crate::root::read_kernel_file("proc/sys/kernel/random/boot_id", 64)?
         .ok()
         .filter(|b| b.len() > 30)
 }
