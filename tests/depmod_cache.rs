@@ -155,3 +155,124 @@ fn no_cache_means_no_cache_file_and_the_same_outputs() {
     assert!(!dir.join(depmod::CACHE_NAME).exists());
     assert_eq!(outputs(&dir), first);
 }
+
+/// A run whose walk is recorded at once (the tree was just made).
+fn settled(root: &Path) -> Options {
+    Options {
+        settle: Some(std::time::Duration::ZERO),
+        ..opts(root)
+    }
+}
+
+fn dep(dir: &Path) -> String {
+    std::fs::read_to_string(dir.join("modules.dep")).unwrap()
+}
+
+#[test]
+fn an_unchanged_tree_is_known_from_the_last_walk_and_every_change_is_seen() {
+    let (tmp, dir) = tree();
+    let o = settled(tmp.path());
+    // everything the walk records changed before it began
+    std::thread::sleep(std::time::Duration::from_millis(30));
+    let (cold, _) = run(&o);
+    assert!(!cold.tree_known);
+    let first = outputs(&dir);
+    let (warm, _) = run(&o);
+    assert!(warm.up_to_date && warm.tree_known, "{warm:?}");
+    assert_eq!(warm.modules, cold.modules);
+
+    let lib = dir.join("kernel/lib");
+    let crc = lib.join("crc-itu-t.ko");
+    let known = |what: &str| {
+        let (s, _) = run(&o);
+        assert!(!s.tree_known, "{what}: the walk was skipped: {s:?}");
+        std::thread::sleep(std::time::Duration::from_millis(30));
+        let (s2, _) = run(&o);
+        assert!(
+            s2.up_to_date && s2.tree_known,
+            "{what}: not recorded again: {s2:?}"
+        );
+        s
+    };
+
+    // a module added below a directory: its directory's times moved
+    std::fs::copy(&crc, lib.join("kabi_copy.ko")).unwrap();
+    known("a file added");
+    assert!(
+        dep(&dir).contains("kernel/lib/kabi_copy.ko:"),
+        "{}",
+        dep(&dir)
+    );
+    // and removed again
+    std::fs::remove_file(lib.join("kabi_copy.ko")).unwrap();
+    known("a file removed");
+    assert_eq!(outputs(&dir), first);
+
+    // a module added in the top directory, whose times every run moves: read, not trusted
+    std::fs::copy(&crc, dir.join("kabi_top.ko")).unwrap();
+    known("a file added at the top");
+    assert!(dep(&dir).contains("kabi_top.ko:"), "{}", dep(&dir));
+    std::fs::remove_file(dir.join("kabi_top.ko")).unwrap();
+    known("a file removed at the top");
+    assert_eq!(outputs(&dir), first);
+
+    // a module rewritten in place (the same inode): read again
+    let other = common::walk(&dir, &|p| {
+        p.extension().is_some_and(|e| e == "ko") && !p.ends_with("crc-itu-t.ko")
+    })
+    .pop()
+    .unwrap();
+    let saved = std::fs::read(&crc).unwrap();
+    let ino = std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&crc).unwrap());
+    std::fs::write(&crc, std::fs::read(&other).unwrap()).unwrap();
+    assert_eq!(
+        std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&crc).unwrap()),
+        ino
+    );
+    let s = known("a file rewritten in place");
+    assert_eq!(s.scanned, 1, "{s:?}");
+    assert!(
+        !std::fs::read_to_string(dir.join("modules.symbols"))
+            .unwrap()
+            .contains("symbol:crc_itu_t ")
+    );
+    std::fs::write(&crc, &saved).unwrap();
+    known("a file rewritten back");
+    assert_eq!(outputs(&dir), first);
+
+    // a file added and its directory's modification time set back: its change time moved
+    let before = std::fs::metadata(&lib).unwrap().modified().unwrap();
+    std::fs::copy(&crc, lib.join("kabi_hidden.ko")).unwrap();
+    std::fs::File::open(&lib)
+        .unwrap()
+        .set_modified(before)
+        .unwrap();
+    assert_eq!(std::fs::metadata(&lib).unwrap().modified().unwrap(), before);
+    known("a file added behind a restored modification time");
+    assert!(dep(&dir).contains("kabi_hidden.ko:"), "{}", dep(&dir));
+    std::fs::remove_file(lib.join("kabi_hidden.ko")).unwrap();
+    known("a hidden file removed");
+
+    // a directory replaced by a link to a copy of it, elsewhere in the root: the same
+    // modules under the same paths, but another directory
+    let copy = tmp.path().join("elsewhere");
+    std::fs::create_dir(&copy).unwrap();
+    for f in std::fs::read_dir(&lib).unwrap() {
+        let f = f.unwrap().path();
+        std::fs::copy(&f, copy.join(f.file_name().unwrap())).unwrap();
+    }
+    std::fs::rename(&lib, tmp.path().join("lib.orig")).unwrap();
+    std::os::unix::fs::symlink("/elsewhere", &lib).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(30));
+    known("a directory replaced by a link");
+    assert_eq!(outputs(&dir), first);
+
+    // the cache of a fresh tree: with the default settling time nothing is recorded, and
+    // each run walks
+    let (tmp2, _) = tree();
+    let o2 = opts(tmp2.path());
+    for _ in 0..3 {
+        let (s, _) = run(&o2);
+        assert!(!s.tree_known, "{s:?}");
+    }
+}

@@ -5,6 +5,8 @@
 //! reader (`Stored`: checked and indexed whole, each record decoded when asked for) never
 //! panics, accepts what the whole decode accepts and gives the same records (it also accepts
 //! records whose text is not UTF-8, which decode refuses and its `get` gives as misses).
+//! Replacing the fingerprint (`with_fingerprint`) never panics; on a file decode accepts it
+//! gives a file with the same entries and the new fingerprint.
 
 use kabi::depmod::cache;
 use libfuzzer_sys::fuzz_target;
@@ -33,8 +35,17 @@ fuzz_target!(|data: &[u8]| {
             for (path, (key, scanned)) in &c.entries {
                 assert_eq!(stored.get(path, key).as_ref(), Some(scanned));
             }
+            let fp = cache::Fingerprint {
+                tree: None,
+                ..c.fingerprint.clone()
+            };
+            let swapped = cache::with_fingerprint(data, &fp).expect("a cache file");
+            let d = cache::decode(&swapped).expect("the same records under another fingerprint");
+            assert_eq!(d.entries, c.entries);
+            assert_eq!(d.fingerprint, fp);
         }
         None => {
+            let _ = cache::with_fingerprint(data, &cache::Fingerprint::default());
             if let Ok(s) = stored {
                 for (path, key) in s.keys() {
                     let _ = s.get(path, key);

@@ -150,6 +150,7 @@ fn options(a: &DepmodArgs) -> Result<Options, i32> {
         },
         sym_prefix,
         progress: std::io::stderr().is_terminal() && !a.show,
+        settle: None,
     })
 }
 
@@ -163,8 +164,13 @@ fn say(s: &depmod::Summary, secs: f64) {
         }
     };
     if s.up_to_date && !s.unchanged.is_empty() {
+        let how = if s.tree_known {
+            "directories as the last run found them, "
+        } else {
+            ""
+        };
         eprintln!(
-            "depmod: {} modules, nothing changed since the last run: nothing to do ({secs:.3} s)",
+            "depmod: {} modules, {how}nothing changed since the last run: nothing to do ({secs:.3} s)",
             s.modules
         );
     } else if s.up_to_date {

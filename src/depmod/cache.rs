@@ -12,7 +12,11 @@
 //! Layout (integers little-endian): `KABISCAN`, u32 format, u32 length of the version
 //! string, the version string; then two checksummed blocks, each as u64 length, u32 CRC-32,
 //! bytes: the fingerprint (u64 input hash, u32 count of outputs, each name and
-//! [`FileKey`], u32 count of messages, each u8 level and text) and the payload: u32 count,
+//! [`FileKey`], u32 count of messages, each u8 level and text, then u8 0, or 1 and the
+//! [`Tree`]: the root's path; u32 count of top directories, each path and u32 count of
+//! entries, each name and u8 kind; u32 count of directories, each path, u8 link and
+//! [`FileKey`]; u32 count of files, each path shown, path, u8 link and [`FileKey`]; paths
+//! and names as u32 length and bytes) and the payload: u32 count,
 //! then per file: path, [`FileKey`], u8 state (0 parsed, 1 error), then either the error
 //! text or the record: its text (every string of it, one after another: the exports' names,
 //! the dependency symbols' names, the `.modinfo` values), then the exports (u32 count; each
@@ -26,7 +30,7 @@ use std::os::unix::fs::MetadataExt;
 use std::sync::Arc;
 
 const MAGIC: &[u8; 8] = b"KABISCAN";
-const FORMAT: u32 = 3;
+const FORMAT: u32 = 4;
 /// Extraction rules belong to this build: another build's cache is not reused. The build is
 /// known by the version and the identity of the running executable.
 pub fn build_id() -> &'static str {
@@ -101,6 +105,102 @@ pub struct Fingerprint {
     pub outputs: Vec<(String, FileKey)>,
     /// The run's messages: (0 warning, 1 error; text).
     pub messages: Vec<(u8, String)>,
+    /// The run's walk, when it can be checked again without reading it (see
+    /// [`super::snapshot`]).
+    pub tree: Option<Tree>,
+}
+
+/// A walk as [`super::snapshot`] checks it again: what it found in its top directories,
+/// the identity of every directory it entered below them, and the files it chose.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Tree {
+    /// The root's path (absolute links are resolved against it).
+    pub root: Vec<u8>,
+    /// Each top directory (inside the root) with its relevant entries.
+    pub tops: Vec<(Vec<u8>, TopEntries)>,
+    /// Each directory entered below them: path inside the root, how to resolve it (a
+    /// [`resolve`] code), key.
+    pub dirs: Vec<(Vec<u8>, u8, FileKey)>,
+    /// Each chosen module file, in order: path shown, path inside the root, how to resolve
+    /// it, key.
+    pub files: Vec<(String, Vec<u8>, u8, FileKey)>,
+}
+
+/// A top directory's relevant entries, in `readdir` order: name, kind code.
+pub type TopEntries = Vec<(Vec<u8>, u8)>;
+
+/// How a path of a [`Tree`] is resolved to check it again.
+pub mod resolve {
+    /// The entry itself, below the top directory whose path begins it (or the root).
+    pub const ITSELF: u8 = 0;
+    /// Links followed inside the root, the last one too (an entry that is a link).
+    pub const FOLLOW: u8 = 1;
+    /// Links on the way followed inside the root, not the last one (an entry in a directory
+    /// reached through a link).
+    pub const IN_ROOT: u8 = 2;
+}
+
+fn resolve(r: &mut Reader) -> Option<u8> {
+    r.u8().filter(|&c| c <= resolve::IN_ROOT)
+}
+
+impl Tree {
+    fn encode(&self, p: &mut Vec<u8>) {
+        put_bytes(p, &self.root);
+        put_u32(p, self.tops.len() as u32);
+        for (rel, entries) in &self.tops {
+            put_bytes(p, rel);
+            put_u32(p, entries.len() as u32);
+            for (name, kind) in entries {
+                put_bytes(p, name);
+                p.push(*kind);
+            }
+        }
+        put_u32(p, self.dirs.len() as u32);
+        for (rel, how, key) in &self.dirs {
+            put_bytes(p, rel);
+            p.push(*how);
+            put_key(p, key);
+        }
+        put_u32(p, self.files.len() as u32);
+        for (shown, rel, how, key) in &self.files {
+            put_str(p, shown);
+            put_bytes(p, rel);
+            p.push(*how);
+            put_key(p, key);
+        }
+    }
+
+    fn decode(r: &mut Reader) -> Option<Tree> {
+        let root = r.bytes()?.to_vec();
+        let n = r.count(8)?;
+        let mut tops = Vec::with_capacity(n);
+        for _ in 0..n {
+            let rel = r.bytes()?.to_vec();
+            let m = r.count(5)?;
+            let mut entries = Vec::with_capacity(m);
+            for _ in 0..m {
+                entries.push((r.bytes()?.to_vec(), r.u8()?));
+            }
+            tops.push((rel, entries));
+        }
+        let n = r.count(53)?;
+        let mut dirs = Vec::with_capacity(n);
+        for _ in 0..n {
+            dirs.push((r.bytes()?.to_vec(), resolve(r)?, get_key(r)?));
+        }
+        let n = r.count(57)?;
+        let mut files = Vec::with_capacity(n);
+        for _ in 0..n {
+            files.push((r.str()?, r.bytes()?.to_vec(), resolve(r)?, get_key(r)?));
+        }
+        Some(Tree {
+            root,
+            tops,
+            dirs,
+            files,
+        })
+    }
 }
 
 fn put_key(p: &mut Vec<u8>, k: &FileKey) {
@@ -137,6 +237,13 @@ impl Fingerprint {
             p.push(*l);
             put_str(&mut p, m);
         }
+        match &self.tree {
+            None => p.push(0),
+            Some(t) => {
+                p.push(1);
+                t.encode(&mut p);
+            }
+        }
         p
     }
 
@@ -153,10 +260,15 @@ impl Fingerprint {
         for _ in 0..n {
             messages.push((r.u8()?, r.str()?));
         }
+        let tree = match r.bool()? {
+            false => None,
+            true => Some(Tree::decode(&mut r)?),
+        };
         r.data.is_empty().then_some(Fingerprint {
             inputs,
             outputs,
             messages,
+            tree,
         })
     }
 
@@ -292,6 +404,18 @@ impl Cache {
     pub fn encode_reusing(&self, stored: &Stored) -> Vec<u8> {
         encode_file(&self.fingerprint, &stored.data[stored.payload.clone()])
     }
+}
+
+/// The cache file `data` with its fingerprint replaced by `fp`, its records block taken as
+/// it is (length, CRC and bytes; checked when the file is next loaded whole). `None` when
+/// `data` is not a cache file of this build.
+pub fn with_fingerprint(data: &[u8], fp: &Fingerprint) -> Option<Vec<u8>> {
+    let mut r = Reader { data };
+    header(&mut r)?;
+    get_block(&mut r)?;
+    let rest = r.data;
+    let len = usize::try_from(u64::from_le_bytes(rest.get(..8)?.try_into().ok()?)).ok()?;
+    (rest.len() == len.checked_add(12)?).then(|| encode_file(fp, rest))
 }
 
 /// Header, fingerprint block, and the records block as given (length, CRC and bytes).
@@ -435,8 +559,11 @@ fn put_u64(out: &mut Vec<u8>, v: u64) {
     out.extend_from_slice(&v.to_le_bytes());
 }
 fn put_str(out: &mut Vec<u8>, s: &str) {
-    put_u32(out, s.len() as u32);
-    out.extend_from_slice(s.as_bytes());
+    put_bytes(out, s.as_bytes());
+}
+fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
+    put_u32(out, b.len() as u32);
+    out.extend_from_slice(b);
 }
 
 /// The bytes [`put_record`] writes.
@@ -502,8 +629,11 @@ impl<'a> Reader<'a> {
         Some(u64::from_le_bytes(self.take(8)?.try_into().ok()?))
     }
     fn str(&mut self) -> Option<String> {
+        std::str::from_utf8(self.bytes()?).ok().map(str::to_string)
+    }
+    fn bytes(&mut self) -> Option<&'a [u8]> {
         let n = self.u32()? as usize;
-        std::str::from_utf8(self.take(n)?).ok().map(str::to_string)
+        self.take(n)
     }
     /// Past a string, not checking its UTF-8 (its decoding does).
     fn skip_str(&mut self) -> Option<()> {
@@ -690,6 +820,15 @@ mod tests {
             inputs: 42,
             outputs: vec![("modules.dep".into(), key)],
             messages: vec![(0, "could not open modules.order".into())],
+            tree: Some(Tree {
+                root: b"/r".to_vec(),
+                tops: vec![(
+                    b"lib/modules/k".to_vec(),
+                    vec![(b"kernel".to_vec(), 1), (b"m\xff.ko".to_vec(), 0)],
+                )],
+                dirs: vec![(b"lib/modules/k/kernel".to_vec(), 0, key)],
+                files: vec![("/a.ko".into(), b"lib/modules/k/a.ko".to_vec(), 2, key)],
+            }),
         };
         c
     }
@@ -725,6 +864,30 @@ mod tests {
             assert_eq!(k, k2);
             assert_eq!(s, s2);
         }
+    }
+
+    #[test]
+    fn the_fingerprint_is_replaced_and_the_records_kept_as_they_are() {
+        let c = sample();
+        let bytes = c.encode();
+        let fp = Fingerprint {
+            tree: None,
+            ..c.fingerprint.clone()
+        };
+        let again = with_fingerprint(&bytes, &fp).expect("a cache file");
+        let d = decode(&again).expect("decodes");
+        assert_eq!(d.fingerprint, fp);
+        assert_eq!(d.entries.len(), 2);
+        let records = |b: &[u8]| b[b.len() - c.encode_records().bytes.len()..].to_vec();
+        assert_eq!(records(&again), records(&bytes));
+        // back: the original file, byte for byte
+        assert_eq!(
+            with_fingerprint(&again, &c.fingerprint),
+            Some(bytes.clone())
+        );
+        // not a whole cache file: nothing
+        assert_eq!(with_fingerprint(&bytes[..bytes.len() - 1], &fp), None);
+        assert_eq!(with_fingerprint(b"KABISCAN", &fp), None);
     }
 
     #[test]

@@ -6,6 +6,7 @@ pub mod graph;
 pub(crate) mod order;
 pub mod output;
 pub mod scan;
+pub mod snapshot;
 
 use crate::error::Error;
 use crate::root::{Dir, Lock, Root};
@@ -59,6 +60,9 @@ pub struct Options {
     pub sym_prefix: Option<u8>,
     /// Show a progress line on standard error (only worth it on a terminal).
     pub progress: bool,
+    /// How long before a run began everything its walk records for the next run must have
+    /// last changed (`None`: [`snapshot::SETTLE`]; tests shorten it).
+    pub settle: Option<std::time::Duration>,
 }
 
 /// What a run did.
@@ -82,6 +86,9 @@ pub struct Summary {
     pub cleaned: Vec<String>,
     /// Seconds spent in each phase: (name, seconds), in order.
     pub phases: Vec<(&'static str, f64)>,
+    /// Nothing had changed, and the tree was known from the last run's walk: no directory
+    /// below the top ones was read (see [`snapshot`]).
+    pub tree_known: bool,
 }
 
 /// Why a run stopped.
@@ -201,13 +208,6 @@ pub fn run_locked(
     if opts.print_unknown && kernel.is_none() {
         msgs.push(Message::Warning("-e needs -E or -F".into()));
     }
-    let chosen = match choose_files(root, opts, &run.dirname, &mut msgs) {
-        Ok(c) => c,
-        Err(e) => {
-            run.emit(&mut msgs);
-            return Err(e);
-        }
-    };
     let kdir = (!opts.to_stdout)
         .then(|| root.open_dir(opts.rel()).ok())
         .flatten();
@@ -218,16 +218,57 @@ pub fn run_locked(
             .map(|n| n.to_string_lossy().into_owned())
             .collect();
     }
-    run.phase("walk");
     let cache_at = opts.cache_location(root);
-    let inputs = input_hash(root, opts, &run.dirname, &chosen);
-    if let (Some((cdir, cname)), Some(k)) = (&cache_at, &kdir)
-        && run.unchanged_since_last_run(cdir, cname, k, inputs, &chosen, &mut msgs)
+    let last = match (&cache_at, &kdir) {
+        (Some((cdir, cname)), Some(_)) => cache::Fingerprint::load(cdir, cname),
+        _ => None,
+    };
+    let cfg = opts
+        .modules
+        .is_empty()
+        .then(|| load_config(root, opts, &mut msgs));
+    // the last run's walk still holds: when nothing else changed either, done without
+    // walking (else the walk below decides)
+    if let (Some(cfg), Some(fp), Some(k)) = (&cfg, &last, &kdir)
+        && let Some(tree) = &fp.tree
+        && let Some(files) = snapshot::check(root, cfg, tree)
     {
+        let chosen = ChosenFiles {
+            files,
+            config: format!("{cfg:?}"),
+            tree: None,
+        };
+        let inputs = input_hash(root, opts, &run.dirname, &chosen);
+        if run.unchanged_since_last_run(fp, k, inputs, &chosen, &mut msgs) {
+            run.summary.tree_known = true;
+            run.phase("check");
+            std::thread::spawn(move || drop(chosen));
+            return Ok(run.summary);
+        }
+    }
+    let mut chosen = match choose_files(root, opts, cfg, &run.dirname, &mut msgs) {
+        Ok(c) => c,
+        Err(e) => {
+            run.emit(&mut msgs);
+            return Err(e);
+        }
+    };
+    run.phase("walk");
+    let inputs = input_hash(root, opts, &run.dirname, &chosen);
+    if let (Some(fp), Some(k)) = (&last, &kdir)
+        && run.unchanged_since_last_run(fp, k, inputs, &chosen, &mut msgs)
+    {
+        // the walk is recorded for the next run, when the last run's record is not it
+        if let (Some((cdir, cname)), Some(tree)) = (&cache_at, chosen.tree.take())
+            && fp.tree.as_ref() != Some(&tree)
+        {
+            record_tree(cdir, cname, fp, tree);
+        }
         // a whole tree's paths: freed off the caller's path, as below
         std::thread::spawn(move || drop(chosen));
         return Ok(run.summary);
     }
+    let tree = chosen.tree.take();
     run.emit(&mut msgs);
     let (old, new_cache, mods) = run.scan(&chosen, cache_at.as_ref(), &mut msgs);
     // the files made from the module array alone and the scan cache's records (unless they
@@ -306,6 +347,8 @@ pub fn run_locked(
     run.phase("write");
     let new_cache = match &cache_at {
         Some(at) => {
+            let mut new_cache = new_cache;
+            new_cache.fingerprint.tree = tree;
             let c = run.write_cache(at, &kdir, inputs, new_cache, &old, records);
             run.phase("cache");
             c
@@ -365,8 +408,7 @@ impl Run<'_> {
     /// Nothing changed since the last run, which wrote what is there: replay its messages.
     fn unchanged_since_last_run(
         &mut self,
-        cdir: &Dir,
-        cname: &std::ffi::OsStr,
+        fp: &cache::Fingerprint,
         kdir: &Dir,
         inputs: u64,
         chosen: &ChosenFiles,
@@ -376,9 +418,6 @@ impl Run<'_> {
         if o.to_stdout || o.print_unknown || o.warn_dups {
             return false;
         }
-        let Some(fp) = cache::Fingerprint::load(cdir, cname) else {
-            return false;
-        };
         if fp.inputs != inputs || !outputs_intact(kdir, &fp.outputs) {
             return false;
         }
@@ -495,6 +534,8 @@ impl Run<'_> {
     ) -> Cache {
         cache.fingerprint = cache::Fingerprint {
             inputs,
+            // the walk's record, as the caller put it there
+            tree: cache.fingerprint.tree.take(),
             outputs: OUTPUTS
                 .iter()
                 .filter_map(|n| Some((n.to_string(), FileKey::from(&kdir.lstat(n).ok()?))))
@@ -575,21 +616,53 @@ pub struct Chosen {
 }
 
 /// The files of a run, with the configuration they were chosen by (as text, for the
-/// fingerprint).
+/// fingerprint), and the walk that found them as the next run is to check it (see
+/// [`snapshot`]), when it can be.
 #[derive(Debug, Default)]
 pub struct ChosenFiles {
     pub files: Vec<Chosen>,
     pub config: String,
+    pub tree: Option<cache::Tree>,
 }
 
-/// Which files: the tree as the configuration selects it, or the explicit list.
+/// The depmod configuration of a run on the tree, its warnings added to `msgs`.
+fn load_config(root: &Root, opts: &Options, msgs: &mut Vec<Message>) -> DepmodConfig {
+    let cfg = DepmodConfig::load(root, &opts.kver, opts.config.as_deref());
+    for w in &cfg.warnings {
+        msgs.push(Message::Error(w.clone()));
+    }
+    cfg
+}
+
+/// Write the cache file again with `tree` in its fingerprint (`fp`, the file's), its
+/// records as they are. Best effort, as the cache is: a failure leaves the file as it was.
+fn record_tree(cdir: &Dir, cname: &std::ffi::OsStr, fp: &cache::Fingerprint, tree: cache::Tree) {
+    let Ok((f, st)) = cdir.open_file(cname) else {
+        return;
+    };
+    let Ok(data) = crate::root::Mapped::new(f, st.size, cache::CACHE_CAP) else {
+        return;
+    };
+    let fp = cache::Fingerprint {
+        tree: Some(tree),
+        ..fp.clone()
+    };
+    if let Some(bytes) = cache::with_fingerprint(&data, &fp) {
+        drop(data);
+        let _ = cdir.write_unflushed(cname, &bytes, 0o644);
+    }
+}
+
+/// Which files: the tree as the configuration `cfg` selects it (walked), or the explicit
+/// list (`cfg` is `None`).
 fn choose_files(
     root: &Root,
     opts: &Options,
+    cfg: Option<DepmodConfig>,
     dirname: &str,
     msgs: &mut Vec<Message>,
 ) -> Result<ChosenFiles, DepmodError> {
-    if !opts.modules.is_empty() {
+    let Some(cfg) = cfg else {
         let mut files = Vec::new();
         for p in &opts.modules {
             if !p.is_absolute() {
@@ -625,19 +698,24 @@ fn choose_files(
         return Ok(ChosenFiles {
             files,
             config: String::new(),
+            tree: None,
         });
-    }
-    let cfg = DepmodConfig::load(root, &opts.kver, opts.config.as_deref());
-    for w in &cfg.warnings {
-        msgs.push(Message::Error(w.clone()));
-    }
+    };
+    let began = std::time::SystemTime::now();
     let walk = cfg.walk(root, dirname, &opts.rel()).map_err(|e| {
         msgs.push(Message::Error(e.clone()));
         let why = e.rsplit(": ").next().unwrap_or(&e).to_string();
         DepmodError::Fatal(format!("could not search modules: {why}"))
     })?;
-    msgs.extend(walk.problems.into_iter().map(Message::Error));
     let picked = cfg.select_by(dirname, &walk.files, |w| w.display.as_str());
+    let tree = snapshot::record(
+        root,
+        &walk,
+        picked.iter().map(|&(_, i)| &walk.files[i]),
+        began,
+        opts.settle.unwrap_or(snapshot::SETTLE),
+    );
+    msgs.extend(walk.problems.into_iter().map(Message::Error));
     // each file is chosen at most once: moved out of the walk, not copied
     let mut found: Vec<Option<crate::tree::walk::Walked>> =
         walk.files.into_iter().map(Some).collect();
@@ -653,6 +731,7 @@ fn choose_files(
     Ok(ChosenFiles {
         files,
         config: format!("{cfg:?}"),
+        tree,
     })
 }
 
@@ -963,7 +1042,11 @@ fn progress_line(total: usize, done: &AtomicUsize, finished: &std::sync::atomic:
 pub fn decompress_only(opts: &Options) -> Result<(usize, u64), DepmodError> {
     let root = opts.open_root()?;
     let mut msgs = Vec::new();
-    let chosen = choose_files(&root, opts, &opts.dirname(), &mut msgs)?;
+    let cfg = opts
+        .modules
+        .is_empty()
+        .then(|| load_config(&root, opts, &mut msgs));
+    let chosen = choose_files(&root, opts, cfg, &opts.dirname(), &mut msgs)?;
     let bytes: u64 = chosen
         .files
         .par_iter()
@@ -1164,6 +1247,7 @@ pub fn dep_lines_in(root: &Root, kver: &str) -> Vec<String> {
             })
             .collect(),
         config: String::new(),
+        tree: None,
     };
     let scanned = scan_files(root, &chosen, &Stored::default(), false);
     let mods: Vec<ModuleIn> = chosen

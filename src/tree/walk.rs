@@ -3,7 +3,7 @@
 //! inside the root, and no directory (by device and inode) is entered twice, so a loop of
 //! links ends the walk of that branch instead of running forever.
 
-use crate::root::{Dir, Kind, Root, Stat};
+use crate::root::{Dir, Entry, Kind, Root, Stat};
 use std::path::{Path, PathBuf};
 
 /// One file the walk found.
@@ -16,6 +16,33 @@ pub struct Walked {
     pub rel: PathBuf,
     /// The file's `stat` (a link followed inside the root).
     pub stat: Stat,
+    /// Reached through a link: `rel` is to be resolved with links followed inside the root
+    /// (else it names the file itself, below directories the walk entered).
+    pub follow: bool,
+    /// In a directory reached through a link (itself or one above it): `rel` names the
+    /// entry itself, but the links on the way must be resolved inside the root.
+    pub linked: bool,
+}
+
+/// One directory a walk entered below its top directory.
+#[derive(Debug, Clone)]
+pub struct WalkedDir {
+    /// Inside the root, as the walk opened it.
+    pub rel: PathBuf,
+    /// Reached through a link (see [`Walked::follow`]).
+    pub follow: bool,
+    /// Below a directory reached through a link (see [`Walked::linked`]).
+    pub linked: bool,
+    /// The directory's `stat` when the walk opened it, before reading it.
+    pub stat: Stat,
+}
+
+/// A walk's top directory and the entries of it the walk acted on ([`relevant`]), in
+/// `readdir` order.
+#[derive(Debug, Clone)]
+pub struct Top {
+    pub rel: PathBuf,
+    pub entries: Vec<Entry>,
 }
 
 /// What to do with each entry.
@@ -36,11 +63,29 @@ pub trait Visitor: Sync {
     }
 }
 
-/// The walk's findings: files in walk order and problems in kmod's words.
+/// The walk's findings: files in walk order and problems in kmod's words; and, from the
+/// parallel walk, every directory it entered and what it found in each top directory (what
+/// a later run checks to know the walk would find the same: see `depmod::snapshot`).
 #[derive(Debug, Default)]
 pub struct Walk {
     pub files: Vec<Walked>,
     pub problems: Vec<String>,
+    pub dirs: Vec<WalkedDir>,
+    pub tops: Vec<Top>,
+    /// Some walk did not record its directories (a serial walk, or a directory whose
+    /// `stat` failed): `dirs` and `tops` are incomplete.
+    pub unrecorded: bool,
+}
+
+/// Is the entry `e` one a walk with `v` acts on (enters, follows, reads or reports)?
+/// Entries it passes over without a look (names skipped, names that are not valid UTF-8,
+/// regular files it does not want) are not.
+pub fn relevant(v: &dyn Visitor, e: &crate::root::Entry) -> bool {
+    match e.name_str() {
+        None => false,
+        Some(name) if v.skip(name) => false,
+        Some(name) => e.kind != Kind::File || v.wants(name),
+    }
 }
 
 /// Walk the directory `rel` (inside `root`; links on the way to it followed inside the root),
@@ -64,10 +109,17 @@ pub fn walk(
     }
     if v.parallel() {
         let ctx = Ctx { root, v };
-        let items = ctx.items(dir, display, &Chain { key, up: None });
+        let mut top = Top {
+            rel: dir.rel().to_path_buf(),
+            entries: Vec::new(),
+        };
+        let chain = Chain { key, up: None };
+        let items = ctx.items(dir, display, false, &chain, Some(&mut top.entries));
+        out.tops.push(top);
         replay_items(items, seen, out);
         return Ok(());
     }
+    out.unrecorded = true;
     let mut w = Walker {
         root,
         v,
@@ -116,11 +168,11 @@ impl Walker<'_> {
             v: self.v,
         };
         for e in &entries {
-            match ctx.step(dir, display, e) {
+            match ctx.step(dir, display, false, e) {
                 Step::Nothing => {}
                 Step::File(w) => self.out.files.push(w),
                 Step::Problem(p) => self.out.problems.push(p),
-                Step::Enter(sub, path) => self.enter(sub, &path)?,
+                Step::Enter(sub, path, _) => self.enter(sub, &path)?,
             }
             if self.v.enough(self.out.files.len()) {
                 return Flow::Break(());
@@ -150,13 +202,15 @@ enum Step {
     Nothing,
     File(Walked),
     Problem(String),
-    /// A directory to enter (unless entered before), and its path as shown.
-    Enter(Dir, String),
+    /// A directory to enter (unless entered before), its path as shown, and whether it
+    /// was reached through a link.
+    Enter(Dir, String, bool),
 }
 
 impl Ctx<'_> {
-    /// The entry `e` of `dir` (shown as `display`): files are stat'ed, directories opened.
-    fn step(&self, dir: &Dir, display: &str, e: &crate::root::Entry) -> Step {
+    /// The entry `e` of `dir` (shown as `display`; `linked`: reached through a link): files
+    /// are stat'ed, directories opened.
+    fn step(&self, dir: &Dir, display: &str, linked: bool, e: &Entry) -> Step {
         let (root, v) = (self.root, self.v);
         let Some(name) = e.name_str() else {
             return Step::Nothing;
@@ -168,7 +222,7 @@ impl Ctx<'_> {
         match e.kind {
             // no link is followed: `sub` opens the one component with O_NOFOLLOW
             Kind::Dir => match dir.sub(name) {
-                Ok(sub) => Step::Enter(sub, path),
+                Ok(sub) => Step::Enter(sub, path, false),
                 Err(err) => Step::Problem(format!(
                     "openat({display}, {name}, O_RDONLY): {}",
                     io_text(&err)
@@ -180,6 +234,8 @@ impl Ctx<'_> {
                     display: path,
                     rel: dir.rel().join(name),
                     stat,
+                    follow: false,
+                    linked,
                 }),
                 Err(err) => Step::Problem(format!(
                     "fstatat({display}, {name}): {}",
@@ -191,7 +247,7 @@ impl Ctx<'_> {
                 let inner = link_inside(root, dir, name, &rel);
                 match root.stat(&inner) {
                     Ok(st) if st.is_dir() => match root.open_dir(&inner) {
-                        Ok(sub) => Step::Enter(sub, path),
+                        Ok(sub) => Step::Enter(sub, path, true),
                         Err(err) => Step::Problem(format!(
                             "openat({display}, {name}, O_RDONLY): {}",
                             io_text(&err)
@@ -202,6 +258,8 @@ impl Ctx<'_> {
                             display: path,
                             rel: inner,
                             stat: st,
+                            follow: true,
+                            linked,
                         }),
                         false => Step::Nothing,
                     },
@@ -242,6 +300,8 @@ impl Chain<'_> {
 /// One directory's findings, in `readdir` order.
 struct Node {
     key: Option<(u64, u64)>,
+    /// The directory as it was entered (`None`: its `stat` failed).
+    dir: Option<WalkedDir>,
     items: Vec<Item>,
 }
 
@@ -257,8 +317,16 @@ thread_local! {
 }
 
 impl Ctx<'_> {
-    /// What `dir` holds (its subdirectories collected in parallel).
-    fn items(&self, mut dir: Dir, display: &str, chain: &Chain) -> Vec<Item> {
+    /// What `dir` holds (its subdirectories collected in parallel; `linked`: reached through
+    /// a link). `top`, when given, receives the [`relevant`] entries of `dir` itself.
+    fn items(
+        &self,
+        mut dir: Dir,
+        display: &str,
+        linked: bool,
+        chain: &Chain,
+        top: Option<&mut Vec<Entry>>,
+    ) -> Vec<Item> {
         use rayon::prelude::*;
         let entries = DIRENT_BUF.with(|b| dir.read_entries(&mut b.borrow_mut()));
         let entries = match entries {
@@ -270,37 +338,52 @@ impl Ctx<'_> {
                 ))];
             }
         };
+        if let Some(top) = top {
+            top.extend(entries.iter().filter(|e| relevant(self.v, e)).cloned());
+        }
         let steps: Vec<Option<Item>> = entries
             .par_iter()
             .with_max_len(16)
-            .map(|e| match self.step(&dir, display, e) {
+            .map(|e| match self.step(&dir, display, linked, e) {
                 Step::Nothing => None,
                 Step::File(w) => Some(Item::File(w)),
                 Step::Problem(p) => Some(Item::Problem(p)),
-                Step::Enter(sub, path) => Some(Item::Sub(self.node(sub, &path, chain))),
+                Step::Enter(sub, path, follow) => {
+                    Some(Item::Sub(self.node(sub, &path, follow, linked, chain)))
+                }
             })
             .collect();
         steps.into_iter().flatten().collect()
     }
 
-    /// A subdirectory's node: empty when it is one of its own ancestors.
-    fn node(&self, sub: Dir, display: &str, chain: &Chain) -> Node {
-        let key = dir_stat(&sub).ok().map(|st| (st.dev, st.ino));
+    /// A subdirectory's node (`follow`: reached through a link; `linked`: in a directory
+    /// that was): empty when it is one of its own ancestors.
+    fn node(&self, sub: Dir, display: &str, follow: bool, linked: bool, chain: &Chain) -> Node {
+        let dir = dir_stat(&sub).ok().map(|stat| WalkedDir {
+            rel: sub.rel().to_path_buf(),
+            follow,
+            linked,
+            stat,
+        });
+        let key = dir.as_ref().map(|d| (d.stat.dev, d.stat.ino));
         if key.is_some_and(|k| chain.has(k)) {
             return Node {
                 key,
+                dir,
                 items: Vec::new(),
             };
         }
         let items = self.items(
             sub,
             display,
+            linked || follow,
             &Chain {
                 key,
                 up: Some(chain),
             },
+            None,
         );
-        Node { key, items }
+        Node { key, dir, items }
     }
 }
 
@@ -312,6 +395,10 @@ fn replay_items(items: Vec<Item>, seen: &mut rustc_hash::FxHashSet<(u64, u64)>, 
             Item::Problem(p) => out.problems.push(p),
             Item::Sub(n) => {
                 if n.key.is_none_or(|k| seen.insert(k)) {
+                    match n.dir {
+                        Some(d) => out.dirs.push(d),
+                        None => out.unrecorded = true,
+                    }
                     replay_items(n.items, seen, out);
                 }
             }
