@@ -6,6 +6,7 @@
 mod common;
 
 use kabi::depmod::{self, CacheMode, Options, graph::Message};
+use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 
 const KVER: &str = "6.1.0-56-amd64";
@@ -275,4 +276,128 @@ fn an_unchanged_tree_is_known_from_the_last_walk_and_every_change_is_seen() {
         let (s, _) = run(&o2);
         assert!(!s.tree_known, "{s:?}");
     }
+}
+
+/// Each way a link can change what the walk finds, with the directories it passed through
+/// unchanged: the next run walks and finds it.
+#[test]
+fn a_changed_link_is_seen_wherever_it_leads() {
+    let (tmp, dir) = tree();
+    let r = tmp.path();
+    let o = settled(r);
+    let crc = dir.join("kernel/lib/crc-itu-t.ko");
+    let module = std::fs::read(&crc).unwrap();
+    for d in ["opt/v1", "opt/v2", "opt/w1", "opt/w2", "opt/vendor"] {
+        std::fs::create_dir_all(r.join(d)).unwrap();
+    }
+    std::fs::write(r.join("opt/v1/kabi_one.ko"), &module).unwrap();
+    std::fs::write(r.join("opt/v2/kabi_two.ko"), &module).unwrap();
+    std::fs::write(r.join("opt/w1/kabi_w1.ko"), &module).unwrap();
+    std::fs::write(r.join("opt/w2/kabi_w2.ko"), &module).unwrap();
+    std::fs::write(r.join("opt/vendor/kabi_vendor.ko"), &module).unwrap();
+    std::fs::write(r.join("opt/stuff"), b"not a module").unwrap();
+    std::fs::write(r.join("opt/README"), b"text").unwrap();
+    // two links to one directory in the top directory (whose times every run moves): the
+    // second the walk meets is passed over
+    symlink("/opt/v1", dir.join("first")).unwrap();
+    symlink("/opt/v1", dir.join("again")).unwrap();
+    let second = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n == "first" || n == "again")
+        .nth(1)
+        .unwrap();
+    // a link below the top through another link outside the tree, to a directory reached
+    // before
+    symlink("/opt/v1", r.join("opt/chain")).unwrap();
+    symlink("/opt/chain", dir.join("kernel/chained")).unwrap();
+    // a top-level link naming the root by its outside path (as weak-modules --basedir does)
+    symlink(r.join("opt/w1"), dir.join("vend")).unwrap();
+    // links to files the walk does not want
+    symlink("/opt/stuff", dir.join("kernel/stuff")).unwrap();
+    symlink("/opt/README", dir.join("kernel/README")).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(30));
+    let (cold, msgs) = run(&o);
+    assert!(problems(&msgs).is_empty(), "{msgs:?}");
+    let (warm, _) = run(&o);
+    assert!(warm.up_to_date && warm.tree_known, "{warm:?} {cold:?}");
+
+    let seen = |what: &str, want: &str| {
+        let (s, msgs) = run(&o);
+        assert!(!s.tree_known, "{what}: the walk was skipped: {s:?}");
+        assert!(
+            dep(&dir).contains(want),
+            "{what}: {want} not in {}",
+            dep(&dir)
+        );
+        std::thread::sleep(std::time::Duration::from_millis(30));
+        let (s2, _) = run(&o);
+        assert!(s2.tree_known, "{what}: not recorded again: {s2:?}");
+        msgs
+    };
+    let second = dir.join(second);
+    std::fs::remove_file(&second).unwrap();
+    symlink("/opt/vendor", &second).unwrap();
+    seen("a link passed over retargeted", "/kabi_vendor.ko:");
+    std::fs::remove_file(r.join("opt/chain")).unwrap();
+    symlink("/opt/v2", r.join("opt/chain")).unwrap();
+    seen(
+        "a link outside the tree retargeted",
+        "kernel/chained/kabi_two.ko:",
+    );
+    std::fs::remove_file(dir.join("vend")).unwrap();
+    symlink(r.join("opt/w2"), dir.join("vend")).unwrap();
+    seen(
+        "a link by the root's outside path retargeted",
+        "vend/kabi_w2.ko:",
+    );
+    std::fs::remove_file(r.join("opt/stuff")).unwrap();
+    std::fs::create_dir(r.join("opt/stuff")).unwrap();
+    std::fs::write(r.join("opt/stuff/kabi_new.ko"), &module).unwrap();
+    seen(
+        "a linked file that became a directory",
+        "kernel/stuff/kabi_new.ko:",
+    );
+    // a link that no longer leads anywhere: reported (and not again once it does)
+    std::fs::remove_file(r.join("opt/README")).unwrap();
+    let dangling = |msgs: &[String]| {
+        msgs.iter()
+            .any(|m| m.contains("README") && m.contains("No such file"))
+    };
+    let (s, msgs) = run(&o);
+    assert!(!s.tree_known && dangling(&msgs), "{s:?} {msgs:?}");
+    // a walk that met a problem is not recorded: each run walks (and says it again)
+    std::thread::sleep(std::time::Duration::from_millis(30));
+    let (s, msgs) = run(&o);
+    assert!(
+        s.up_to_date && !s.tree_known && dangling(&msgs),
+        "{s:?} {msgs:?}"
+    );
+    std::fs::write(r.join("opt/README"), b"text").unwrap();
+    let (s, msgs) = run(&o);
+    assert!(!s.up_to_date, "a problem gone is a change: {s:?}");
+    assert!(
+        problems(&msgs).is_empty(),
+        "a problem gone is not said again: {msgs:?}"
+    );
+}
+
+/// The messages but those about the inputs this small tree lacks (`modules.order`, ...).
+fn problems(msgs: &[String]) -> Vec<&String> {
+    msgs.iter()
+        .filter(|m| !m.contains("could not open modules."))
+        .collect()
+}
+
+#[test]
+fn the_configuration_warns_once_on_a_warm_run() {
+    let (tmp, _) = tree();
+    std::fs::write(tmp.path().join("empty/bad.conf"), "nonsense here\n").unwrap();
+    let o = opts(tmp.path());
+    let (_, cold) = run(&o);
+    let (warm, again) = run(&o);
+    assert!(warm.up_to_date);
+    let bad = |m: &[String]| m.iter().filter(|m| m.contains("bad.conf")).count();
+    assert_eq!(bad(&cold), 1, "the bad line is reported: {cold:?}");
+    assert_eq!(again, cold);
 }

@@ -14,9 +14,9 @@
 //! bytes: the fingerprint (u64 input hash, u32 count of outputs, each name and
 //! [`FileKey`], u32 count of messages, each u8 level and text, then u8 0, or 1 and the
 //! [`Tree`]: the root's path; u32 count of top directories, each path and u32 count of
-//! entries, each name and u8 kind; u32 count of directories, each path, u8 link and
-//! [`FileKey`]; u32 count of files, each path shown, path, u8 link and [`FileKey`]; paths
-//! and names as u32 length and bytes) and the payload: u32 count,
+//! entries, each name and u8 kind; u32 count of paths looked at, each path, u8 resolution,
+//! u8 kind and [`FileKey`]; u32 count of files, each path shown, path, u8 resolution and
+//! [`FileKey`]; paths and names as u32 length and bytes) and the payload: u32 count,
 //! then per file: path, [`FileKey`], u8 state (0 parsed, 1 error), then either the error
 //! text or the record: its text (every string of it, one after another: the exports' names,
 //! the dependency symbols' names, the `.modinfo` values), then the exports (u32 count; each
@@ -118,9 +118,9 @@ pub struct Tree {
     pub root: Vec<u8>,
     /// Each top directory (inside the root) with its relevant entries.
     pub tops: Vec<(Vec<u8>, TopEntries)>,
-    /// Each directory entered below them: path inside the root, how to resolve it (a
-    /// [`resolve`] code), key.
-    pub dirs: Vec<(Vec<u8>, u8, FileKey)>,
+    /// Each other path the walk looked at below them (directories, links, where links
+    /// lead): path inside the root, how to resolve it (a [`resolve`] code), kind code, key.
+    pub paths: Vec<(Vec<u8>, u8, u8, FileKey)>,
     /// Each chosen module file, in order: path shown, path inside the root, how to resolve
     /// it, key.
     pub files: Vec<(String, Vec<u8>, u8, FileKey)>,
@@ -145,6 +145,11 @@ fn resolve(r: &mut Reader) -> Option<u8> {
 }
 
 impl Tree {
+    /// The most entries all top directories of a recorded walk hold together (a Debian
+    /// tree's has a few): a walk with more is not recorded, a cache with more is refused
+    /// (what it would take to decode stays within a few megabytes).
+    pub const MAX_TOP_ENTRIES: usize = 1 << 16;
+
     fn encode(&self, p: &mut Vec<u8>) {
         put_bytes(p, &self.root);
         put_u32(p, self.tops.len() as u32);
@@ -156,10 +161,11 @@ impl Tree {
                 p.push(*kind);
             }
         }
-        put_u32(p, self.dirs.len() as u32);
-        for (rel, how, key) in &self.dirs {
+        put_u32(p, self.paths.len() as u32);
+        for (rel, how, kind, key) in &self.paths {
             put_bytes(p, rel);
             p.push(*how);
+            p.push(*kind);
             put_key(p, key);
         }
         put_u32(p, self.files.len() as u32);
@@ -175,19 +181,21 @@ impl Tree {
         let root = r.bytes()?.to_vec();
         let n = r.count(8)?;
         let mut tops = Vec::with_capacity(n);
+        let mut left = Tree::MAX_TOP_ENTRIES;
         for _ in 0..n {
             let rel = r.bytes()?.to_vec();
             let m = r.count(5)?;
+            left = left.checked_sub(m)?;
             let mut entries = Vec::with_capacity(m);
             for _ in 0..m {
                 entries.push((r.bytes()?.to_vec(), r.u8()?));
             }
             tops.push((rel, entries));
         }
-        let n = r.count(53)?;
-        let mut dirs = Vec::with_capacity(n);
+        let n = r.count(54)?;
+        let mut paths = Vec::with_capacity(n);
         for _ in 0..n {
-            dirs.push((r.bytes()?.to_vec(), resolve(r)?, get_key(r)?));
+            paths.push((r.bytes()?.to_vec(), resolve(r)?, r.u8()?, get_key(r)?));
         }
         let n = r.count(57)?;
         let mut files = Vec::with_capacity(n);
@@ -197,7 +205,7 @@ impl Tree {
         Some(Tree {
             root,
             tops,
-            dirs,
+            paths,
             files,
         })
     }
@@ -826,7 +834,7 @@ mod tests {
                     b"lib/modules/k".to_vec(),
                     vec![(b"kernel".to_vec(), 1), (b"m\xff.ko".to_vec(), 0)],
                 )],
-                dirs: vec![(b"lib/modules/k/kernel".to_vec(), 0, key)],
+                paths: vec![(b"lib/modules/k/kernel".to_vec(), 0, 1, key)],
                 files: vec![("/a.ko".into(), b"lib/modules/k/a.ko".to_vec(), 2, key)],
             }),
         };

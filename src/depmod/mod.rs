@@ -231,12 +231,13 @@ pub fn run_locked(
     // walking (else the walk below decides)
     if let (Some(cfg), Some(fp), Some(k)) = (&cfg, &last, &kdir)
         && let Some(tree) = &fp.tree
-        && let Some(files) = snapshot::check(root, cfg, tree)
+        && let Some(files) = snapshot::check(root, cfg, &walk_tops(root, opts, cfg), tree)
     {
         let chosen = ChosenFiles {
             files,
             config: format!("{cfg:?}"),
             tree: None,
+            problems: Vec::new(),
         };
         let inputs = input_hash(root, opts, &run.dirname, &chosen);
         if run.unchanged_since_last_run(fp, k, inputs, &chosen, &mut msgs) {
@@ -421,6 +422,9 @@ impl Run<'_> {
         if fp.inputs != inputs || !outputs_intact(kdir, &fp.outputs) {
             return false;
         }
+        // what this run said so far (the configuration's warnings) the last run said too,
+        // from the same inputs: its messages are replayed instead, each once
+        msgs.clear();
         msgs.extend(fp.messages.iter().map(|(l, t)| match l {
             0 => Message::Warning(t.clone()),
             _ => Message::Error(t.clone()),
@@ -623,6 +627,16 @@ pub struct ChosenFiles {
     pub files: Vec<Chosen>,
     pub config: String,
     pub tree: Option<cache::Tree>,
+    /// What went wrong on the walk (a run that met another problem, or none, is not
+    /// unchanged).
+    pub problems: Vec<String>,
+}
+
+/// The top directories a walk of the tree starts from, in order (inside the root).
+fn walk_tops(root: &Root, opts: &Options, cfg: &DepmodConfig) -> Vec<PathBuf> {
+    let mut tops = vec![opts.rel()];
+    tops.extend(cfg.external_dirs(root).into_iter().map(|(rel, _)| rel));
+    tops
 }
 
 /// The depmod configuration of a run on the tree, its warnings added to `msgs`.
@@ -699,6 +713,7 @@ fn choose_files(
             files,
             config: String::new(),
             tree: None,
+            problems: Vec::new(),
         });
     };
     let began = std::time::SystemTime::now();
@@ -715,6 +730,7 @@ fn choose_files(
         began,
         opts.settle.unwrap_or(snapshot::SETTLE),
     );
+    let problems = walk.problems.clone();
     msgs.extend(walk.problems.into_iter().map(Message::Error));
     // each file is chosen at most once: moved out of the walk, not copied
     let mut found: Vec<Option<crate::tree::walk::Walked>> =
@@ -732,6 +748,7 @@ fn choose_files(
         files,
         config: format!("{cfg:?}"),
         tree,
+        problems,
     })
 }
 
@@ -777,6 +794,7 @@ fn input_hash(root: &Root, opts: &Options, dirname: &str, chosen: &ChosenFiles) 
     cache::build_id().hash(&mut h);
     dirname.hash(&mut h);
     chosen.config.hash(&mut h);
+    chosen.problems.hash(&mut h);
     format!(
         "{:?} {:?} {:?} {:?} {} {}",
         opts.symvers,
@@ -1248,6 +1266,7 @@ pub fn dep_lines_in(root: &Root, kver: &str) -> Vec<String> {
             .collect(),
         config: String::new(),
         tree: None,
+        problems: Vec::new(),
     };
     let scanned = scan_files(root, &chosen, &Stored::default(), false);
     let mods: Vec<ModuleIn> = chosen

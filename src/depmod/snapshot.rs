@@ -4,23 +4,29 @@
 //! every directory (about 900 in a Debian amd64 tree) to find the files the last run
 //! already found. A directory's entries change only together with its change time (an
 //! entry added, removed or renamed updates it, as does any change of the directory
-//! itself), so the last run's walk still holds while every directory it entered below its
-//! top directories is the same directory (device and inode) with the same size and times.
-//! The top directories are read: they also hold the outputs, which every run replaces.
-//! Checking all that takes one `stat` per directory and per chosen file (which the walk
-//! makes too), instead of an `open`, two `getdents`, a `stat` and a `close` per directory.
+//! itself). So the last run's walk still holds while every path it looked at below its top
+//! directories resolves, as the walk resolved it, to the same file (device and inode) with
+//! the same type, size and times: every directory (entered, or passed over as one entered
+//! before or as its own ancestor), every link (the link itself: a link is replaced, never
+//! changed) and where each link leads, and every file it chose. The top directories are
+//! read again: they also hold the outputs, which every run replaces, so their times say
+//! nothing; their relevant entries ([`walk::relevant`]) must be the same, and the top
+//! directories themselves the ones the configuration names now. Checking all that takes
+//! one `stat` per path (which the walk makes too), instead of an `open`, two `getdents`, a
+//! `stat` and a `close` per directory.
 //!
 //! A time has a granularity (a clock tick, or more on some file systems): a directory the
 //! walk read could change again within the tick its times were set in, and keep them. So a
-//! walk is recorded only when every directory and file it recorded last changed at least
-//! [`SETTLE`] before the walk began; else the next run walks again (and records then).
-//! A file system whose clock runs more than that behind the host's is not protected.
+//! walk is recorded only when everything it recorded last changed at least [`SETTLE`]
+//! before the walk began; else the next run walks again (and records then). A file system
+//! whose clock runs more than that behind the host's is not protected.
 //!
-//! Only what the walk depends on is checked: the root's path, the top directories' relevant
-//! entries ([`walk::relevant`]), each directory's identity, each chosen file's identity.
-//! The configuration (which entries are skipped, which file of a module is chosen) is in
-//! the run's input hash, which the caller compares as for any run. A walk that met a
-//! problem is not recorded (a directory it could not open has no identity to check).
+//! A walk that met a problem is not recorded (what it could not open or `stat` has no
+//! identity to check). The configuration (which entries are skipped, which file of a
+//! module is chosen) is in the run's input hash, which the caller compares as for any run.
+//! Each path is resolved inside the root: one the walk reached without a link from the
+//! top directory it is below (names only), one it reached through a link as the root
+//! resolves links.
 
 use super::Chosen;
 use super::cache::{FileKey, Tree, resolve};
@@ -29,7 +35,7 @@ use crate::tree::walk::{self, Visitor, Walk, Walked};
 use std::ffi::OsStr;
 use std::os::fd::AsFd;
 use std::os::unix::ffi::OsStrExt;
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 /// How long before a walk began everything it records must have last changed.
@@ -64,8 +70,8 @@ fn settled_before(began: SystemTime, settle: Duration) -> (i64, u32) {
 }
 
 /// The walk `w` (begun at `began`), which chose `chosen`, as a tree to check later: `None`
-/// when it met a problem, did not record its directories, or something it found changed
-/// less than `settle` before it began.
+/// when it met a problem, did not record what it looked at, or something it recorded
+/// changed less than `settle` before it began.
 pub fn record<'a>(
     root: &Root,
     w: &Walk,
@@ -74,6 +80,9 @@ pub fn record<'a>(
     settle: Duration,
 ) -> Option<Tree> {
     if !w.problems.is_empty() || w.unrecorded {
+        return None;
+    }
+    if w.tops.iter().map(|t| t.entries.len()).sum::<usize>() > Tree::MAX_TOP_ENTRIES {
         return None;
     }
     let before = settled_before(began, settle);
@@ -90,15 +99,16 @@ pub fn record<'a>(
             (t.rel.as_os_str().as_bytes().to_vec(), entries)
         })
         .collect();
-    let mut dirs = Vec::with_capacity(w.dirs.len());
-    for d in &w.dirs {
-        if !settled(&d.stat) {
+    let mut paths = Vec::with_capacity(w.looked.len());
+    for l in &w.looked {
+        if !settled(&l.stat) {
             return None;
         }
-        dirs.push((
-            d.rel.as_os_str().as_bytes().to_vec(),
-            how(d.follow, d.linked),
-            FileKey::from(&d.stat),
+        paths.push((
+            l.rel.as_os_str().as_bytes().to_vec(),
+            how(l.follow, l.linked),
+            kind_code(l.stat.kind),
+            FileKey::from(&l.stat),
         ));
     }
     let mut files = Vec::new();
@@ -116,23 +126,34 @@ pub fn record<'a>(
     Some(Tree {
         root: root.path().as_os_str().as_bytes().to_vec(),
         tops,
-        dirs,
+        paths,
         files,
     })
 }
 
-/// The files the walk recorded in `tree` chose, if a walk with `v` would find them again
-/// as they were: `None` as soon as anything differs (the caller then walks).
-pub fn check(root: &Root, v: &dyn Visitor, tree: &Tree) -> Option<Vec<Chosen>> {
+/// A path below a top directory, relative to it: only names (no `..`, no root).
+fn below<'p>(rel: &'p Path, top: &Path) -> Option<&'p Path> {
+    let top = top.strip_prefix("/").unwrap_or(top);
+    let rest = rel.strip_prefix(top).ok()?;
+    let names = rest.components().all(|c| matches!(c, Component::Normal(_)));
+    (names && !rest.as_os_str().is_empty()).then_some(rest)
+}
+
+/// The files the walk recorded in `tree` chose, if a walk with `v` from the top directories
+/// `tops` (inside the root, in walk order) would find them again as they were: `None` as
+/// soon as anything differs (the caller then walks).
+pub fn check(root: &Root, v: &dyn Visitor, tops: &[PathBuf], tree: &Tree) -> Option<Vec<Chosen>> {
     use rayon::prelude::*;
-    if tree.root != root.path().as_os_str().as_bytes() {
+    if tree.root != root.path().as_os_str().as_bytes() || tree.tops.len() != tops.len() {
         return None;
     }
     let mut buf = Vec::new();
-    let mut tops = Vec::with_capacity(tree.tops.len());
-    for (rel, entries) in &tree.tops {
-        let rel = Path::new(OsStr::from_bytes(rel));
-        let mut d = root.open_dir(rel).ok()?;
+    let mut opened = Vec::with_capacity(tops.len());
+    for ((rel, entries), now_rel) in tree.tops.iter().zip(tops) {
+        if rel.as_slice() != now_rel.as_os_str().as_bytes() {
+            return None;
+        }
+        let mut d = root.open_dir(now_rel).ok()?;
         let now = d.read_entries(&mut buf).ok()?;
         let mut now = now.iter().filter(|e| walk::relevant(v, e));
         let same = entries.iter().all(|(name, kind)| {
@@ -142,46 +163,114 @@ pub fn check(root: &Root, v: &dyn Visitor, tree: &Tree) -> Option<Vec<Chosen>> {
         if !same {
             return None;
         }
-        tops.push((rel.to_path_buf(), d));
+        opened.push((now_rel.as_path(), d));
     }
-    // a path that names the entry itself is resolved from the top directory it is in (as
-    // the walk resolved it, opening one component after another), one reached through a
-    // link with links resolved inside the root (as the walk resolved it)
-    let key_of = |rel: &[u8], how: u8| -> Option<(Kind, FileKey)> {
+    // each path resolved as the walk resolved it: an entry itself from the top directory it
+    // is below (the deepest, names only: the walk opened one component after another); one
+    // reached through a link, or below a directory that was, with links resolved inside the
+    // root
+    let key_of = |rel: &[u8], how: u8| -> Option<(u8, FileKey)> {
         let rel = Path::new(OsStr::from_bytes(rel));
-        let st = if how == resolve::FOLLOW {
-            root.stat(rel).ok()?
-        } else if how == resolve::IN_ROOT {
-            root.lstat(rel).ok()?
-        } else {
-            let (fd, rest) = tops
-                .iter()
-                .find_map(|(top, d)| {
-                    let rest = rel.strip_prefix(top).ok()?;
-                    (!rest.as_os_str().is_empty()).then_some((d.as_fd(), rest))
-                })
-                .unwrap_or((root.fd(), rel));
-            Stat::from(&rustix::fs::statat(fd, rest, rustix::fs::AtFlags::SYMLINK_NOFOLLOW).ok()?)
+        let st = match how {
+            resolve::FOLLOW => root.stat(rel).ok()?,
+            resolve::IN_ROOT => root.lstat(rel).ok()?,
+            _ => {
+                let (d, rest) = opened
+                    .iter()
+                    .filter_map(|(top, d)| Some((d, below(rel, top)?)))
+                    .min_by_key(|(_, rest)| rest.components().count())?;
+                let st = rustix::fs::statat(d.as_fd(), rest, rustix::fs::AtFlags::SYMLINK_NOFOLLOW);
+                Stat::from(&st.ok()?)
+            }
         };
-        Some((st.kind, FileKey::from(&st)))
+        Some((kind_code(st.kind), FileKey::from(&st)))
     };
-    let dirs_same = tree
-        .dirs
+    let same = tree
+        .paths
         .par_iter()
         .with_min_len(64)
-        .all(|(rel, how, key)| key_of(rel, *how) == Some((Kind::Dir, *key)));
-    if !dirs_same {
+        .all(|(rel, how, kind, key)| key_of(rel, *how) == Some((*kind, *key)));
+    if !same {
         return None;
     }
     tree.files
         .par_iter()
         .with_min_len(64)
         .map(|(shown, rel, how, key)| {
-            (key_of(rel, *how)? == (Kind::File, *key)).then(|| Chosen {
+            (key_of(rel, *how)? == (kind_code(Kind::File), *key)).then(|| Chosen {
                 display: shown.clone(),
                 rel: PathBuf::from(OsStr::from_bytes(rel)),
                 key: Ok(*key),
             })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_path_below_a_top_is_names_only() {
+        let top = Path::new("lib/modules/k");
+        let p = |s: &str| below(Path::new(s), top).map(Path::to_path_buf);
+        assert_eq!(p("lib/modules/k/kernel/a.ko"), Some("kernel/a.ko".into()));
+        assert_eq!(
+            below(Path::new("lib/modules/k/x"), Path::new("/lib/modules/k")),
+            Some(Path::new("x"))
+        );
+        assert_eq!(p("lib/modules/k"), None);
+        assert_eq!(p("lib/modules/k/../../../etc"), None);
+        assert_eq!(p("lib/modules/k/kernel/../../../../etc"), None);
+        assert_eq!(p("lib/modules/other/a.ko"), None);
+        assert_eq!(p("/etc"), None);
+    }
+
+    struct Ko;
+    impl Visitor for Ko {
+        fn skip(&self, _: &str) -> bool {
+            false
+        }
+        fn wants(&self, name: &str) -> bool {
+            name.ends_with(".ko")
+        }
+    }
+
+    #[test]
+    fn a_record_naming_paths_outside_its_tops_is_not_checked_outside_the_root() {
+        let t = tempfile::tempdir().unwrap();
+        let r = t.path();
+        std::fs::create_dir_all(r.join("lib/modules/k/kernel")).unwrap();
+        let root = Root::open(r).unwrap();
+        let etc = Stat::from(&rustix::fs::stat("/etc").unwrap());
+        let kernel = root.lstat("lib/modules/k/kernel").unwrap();
+        let tree = |path: &str, key: &Stat| Tree {
+            root: r.as_os_str().as_bytes().to_vec(),
+            tops: vec![(b"lib/modules/k".to_vec(), vec![(b"kernel".to_vec(), 1)])],
+            paths: vec![(
+                path.as_bytes().to_vec(),
+                resolve::ITSELF,
+                1,
+                FileKey::from(key),
+            )],
+            files: Vec::new(),
+        };
+        let tops = [PathBuf::from("lib/modules/k")];
+        // the record as a walk makes it holds
+        assert_eq!(
+            check(&root, &Ko, &tops, &tree("lib/modules/k/kernel", &kernel)).map(|f| f.len()),
+            Some(0)
+        );
+        // the host's /etc, named by `..` or absolutely, with its own key: never stat'ed there
+        for p in ["lib/modules/k/../../../../../../../../etc", "/etc", "etc"] {
+            assert_eq!(
+                check(&root, &Ko, &tops, &tree(p, &etc)).map(|f| f.len()),
+                None,
+                "{p}"
+            );
+        }
+        // other top directories than the configuration's now
+        let other = [PathBuf::from("lib/modules/k"), PathBuf::from("ext")];
+        assert!(check(&root, &Ko, &other, &tree("lib/modules/k/kernel", &kernel)).is_none());
+    }
 }

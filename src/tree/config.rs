@@ -246,18 +246,30 @@ impl DepmodConfig {
         let mut out = Walk::default();
         let mut seen = Default::default();
         walk::walk(root, rel, dirname, self, &mut seen, &mut out)?;
-        for ext in self.externals.iter().rev() {
-            // a directory named with the root's own path in front is the same directory seen
-            // from outside (what kmod, which reads it from the host, needs); any other path
-            // is inside the root
-            let rel = root
-                .inside(Path::new(ext))
-                .unwrap_or_else(|| PathBuf::from(ext));
+        for (rel, ext) in self.external_dirs(root) {
             if let Err(e) = walk::walk(root, &rel, ext, self, &mut seen, &mut out) {
                 out.problems.push(e);
             }
         }
         Ok(out)
+    }
+
+    /// The external directories, in the order [`DepmodConfig::walk`] walks them: each as the
+    /// path inside `root` it walks and the name it shows.
+    pub fn external_dirs<'a>(&'a self, root: &Root) -> Vec<(PathBuf, &'a str)> {
+        self.externals
+            .iter()
+            .rev()
+            .map(|ext| {
+                // a directory named with the root's own path in front is the same directory
+                // seen from outside (what kmod, which reads it from the host, needs); any
+                // other path is inside the root
+                let rel = root
+                    .inside(Path::new(ext))
+                    .unwrap_or_else(|| PathBuf::from(ext));
+                (rel, ext.as_str())
+            })
+            .collect()
     }
 
     /// One file per module name, chosen as depmod chooses: (module name, path), in the order

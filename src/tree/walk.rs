@@ -24,21 +24,24 @@ pub struct Walked {
     pub linked: bool,
 }
 
-/// One directory a walk entered below its top directory.
+/// One path a walk looked at below its top directory, other than the files it found: a
+/// directory (entered, or passed over as one entered before or as its own ancestor), a link
+/// (the link itself), or where a link leads.
 #[derive(Debug, Clone)]
-pub struct WalkedDir {
-    /// Inside the root, as the walk opened it.
+pub struct Looked {
+    /// Inside the root, as the walk resolved it.
     pub rel: PathBuf,
-    /// Reached through a link (see [`Walked::follow`]).
+    /// Resolved with links followed inside the root, the last one too (see
+    /// [`Walked::follow`]).
     pub follow: bool,
     /// Below a directory reached through a link (see [`Walked::linked`]).
     pub linked: bool,
-    /// The directory's `stat` when the walk opened it, before reading it.
+    /// Its `stat` as the walk saw it (a directory's before reading it).
     pub stat: Stat,
 }
 
-/// A walk's top directory and the entries of it the walk acted on ([`relevant`]), in
-/// `readdir` order.
+/// A walk's top directory (as the walk was given it) and the entries of it the walk acted on
+/// ([`relevant`]), in `readdir` order.
 #[derive(Debug, Clone)]
 pub struct Top {
     pub rel: PathBuf,
@@ -64,16 +67,16 @@ pub trait Visitor: Sync {
 }
 
 /// The walk's findings: files in walk order and problems in kmod's words; and, from the
-/// parallel walk, every directory it entered and what it found in each top directory (what
-/// a later run checks to know the walk would find the same: see `depmod::snapshot`).
+/// parallel walk, every other path it looked at and what it found in each top directory
+/// (what a later run checks to know the walk would find the same: see `depmod::snapshot`).
 #[derive(Debug, Default)]
 pub struct Walk {
     pub files: Vec<Walked>,
     pub problems: Vec<String>,
-    pub dirs: Vec<WalkedDir>,
+    pub looked: Vec<Looked>,
     pub tops: Vec<Top>,
-    /// Some walk did not record its directories (a serial walk, or a directory whose
-    /// `stat` failed): `dirs` and `tops` are incomplete.
+    /// Some walk did not record what it looked at (a serial walk, or a `stat` that failed):
+    /// `looked` and `tops` are incomplete.
     pub unrecorded: bool,
 }
 
@@ -108,9 +111,13 @@ pub fn walk(
         seen.insert(k);
     }
     if v.parallel() {
-        let ctx = Ctx { root, v };
+        let ctx = Ctx {
+            root,
+            v,
+            record: true,
+        };
         let mut top = Top {
-            rel: dir.rel().to_path_buf(),
+            rel: rel.to_path_buf(),
             entries: Vec::new(),
         };
         let chain = Chain { key, up: None };
@@ -166,9 +173,10 @@ impl Walker<'_> {
         let ctx = Ctx {
             root: self.root,
             v: self.v,
+            record: false,
         };
         for e in &entries {
-            match ctx.step(dir, display, false, e) {
+            match ctx.step(dir, display, false, e).0 {
                 Step::Nothing => {}
                 Step::File(w) => self.out.files.push(w),
                 Step::Problem(p) => self.out.problems.push(p),
@@ -195,6 +203,8 @@ impl Walker<'_> {
 struct Ctx<'a> {
     root: &'a Root,
     v: &'a dyn Visitor,
+    /// Record what the walk looks at (see [`Looked`]).
+    record: bool,
 }
 
 /// What one directory entry gives.
@@ -209,17 +219,41 @@ enum Step {
 
 impl Ctx<'_> {
     /// The entry `e` of `dir` (shown as `display`; `linked`: reached through a link): files
-    /// are stat'ed, directories opened.
-    fn step(&self, dir: &Dir, display: &str, linked: bool, e: &Entry) -> Step {
+    /// are stat'ed, directories opened. A link also gives what the walk saw of it: the link
+    /// itself and where it leads (`None` when a `stat` failed: there is a problem then).
+    fn step(&self, dir: &Dir, display: &str, linked: bool, e: &Entry) -> (Step, Vec<Looked>) {
         let (root, v) = (self.root, self.v);
         let Some(name) = e.name_str() else {
-            return Step::Nothing;
+            return (Step::Nothing, Vec::new());
         };
         if v.skip(name) {
-            return Step::Nothing;
+            return (Step::Nothing, Vec::new());
         }
         let path = format!("{display}/{name}");
-        match e.kind {
+        if matches!(e.kind, Kind::Symlink | Kind::Other) {
+            let rel = dir.rel().join(name);
+            let inner = link_inside(root, dir, name, &rel);
+            let target = root.stat(&inner);
+            let mut looked = Vec::new();
+            if self.record
+                && let (Ok(own), Ok(st)) = (dir.lstat(name), &target)
+            {
+                looked.push(Looked {
+                    rel,
+                    follow: false,
+                    linked,
+                    stat: own,
+                });
+                looked.push(Looked {
+                    rel: inner.clone(),
+                    follow: true,
+                    linked,
+                    stat: *st,
+                });
+            }
+            return (self.link_step(display, name, path, inner, target), looked);
+        }
+        let step = match e.kind {
             // no link is followed: `sub` opens the one component with O_NOFOLLOW
             Kind::Dir => match dir.sub(name) {
                 Ok(sub) => Step::Enter(sub, path, false),
@@ -242,37 +276,47 @@ impl Ctx<'_> {
                     crate::error::errno_text(&err)
                 )),
             },
-            Kind::Symlink | Kind::Other => {
-                let rel = dir.rel().join(name);
-                let inner = link_inside(root, dir, name, &rel);
-                match root.stat(&inner) {
-                    Ok(st) if st.is_dir() => match root.open_dir(&inner) {
-                        Ok(sub) => Step::Enter(sub, path, true),
-                        Err(err) => Step::Problem(format!(
-                            "openat({display}, {name}, O_RDONLY): {}",
-                            io_text(&err)
-                        )),
-                    },
-                    Ok(st) if st.is_file() => match v.wants(name) {
-                        true => Step::File(Walked {
-                            display: path,
-                            rel: inner,
-                            stat: st,
-                            follow: true,
-                            linked,
-                        }),
-                        false => Step::Nothing,
-                    },
-                    Ok(st) => Step::Problem(format!(
-                        "unsupported file type {path}: {:o}",
-                        st.mode & 0o170000
-                    )),
-                    Err(err) => Step::Problem(format!(
-                        "fstatat({display}, {name}): {}",
-                        crate::error::errno_text(&err)
-                    )),
-                }
-            }
+            Kind::Symlink | Kind::Other => unreachable!("handled above"),
+        };
+        (step, Vec::new())
+    }
+
+    /// A link's step (or an entry of another type, which `stat` then reports): where it
+    /// leads (`inner`, with its `target` stat) is entered or found as the entry itself.
+    fn link_step(
+        &self,
+        display: &str,
+        name: &str,
+        path: String,
+        inner: PathBuf,
+        target: std::io::Result<Stat>,
+    ) -> Step {
+        match target {
+            Ok(st) if st.is_dir() => match self.root.open_dir(&inner) {
+                Ok(sub) => Step::Enter(sub, path, true),
+                Err(err) => Step::Problem(format!(
+                    "openat({display}, {name}, O_RDONLY): {}",
+                    io_text(&err)
+                )),
+            },
+            Ok(st) if st.is_file() => match self.v.wants(name) {
+                true => Step::File(Walked {
+                    display: path,
+                    rel: inner,
+                    stat: st,
+                    follow: true,
+                    linked: false,
+                }),
+                false => Step::Nothing,
+            },
+            Ok(st) => Step::Problem(format!(
+                "unsupported file type {path}: {:o}",
+                st.mode & 0o170000
+            )),
+            Err(err) => Step::Problem(format!(
+                "fstatat({display}, {name}): {}",
+                crate::error::errno_text(&err)
+            )),
         }
     }
 }
@@ -300,8 +344,8 @@ impl Chain<'_> {
 /// One directory's findings, in `readdir` order.
 struct Node {
     key: Option<(u64, u64)>,
-    /// The directory as it was entered (`None`: its `stat` failed).
-    dir: Option<WalkedDir>,
+    /// The directory as the walk reached it (`None`: its `stat` failed).
+    dir: Option<Looked>,
     items: Vec<Item>,
 }
 
@@ -309,6 +353,8 @@ enum Item {
     File(Walked),
     Problem(String),
     Sub(Node),
+    /// What the walk saw of a link.
+    Looked(Vec<Looked>),
 }
 
 thread_local! {
@@ -341,25 +387,29 @@ impl Ctx<'_> {
         if let Some(top) = top {
             top.extend(entries.iter().filter(|e| relevant(self.v, e)).cloned());
         }
-        let steps: Vec<Option<Item>> = entries
+        let steps: Vec<[Option<Item>; 2]> = entries
             .par_iter()
             .with_max_len(16)
-            .map(|e| match self.step(&dir, display, linked, e) {
-                Step::Nothing => None,
-                Step::File(w) => Some(Item::File(w)),
-                Step::Problem(p) => Some(Item::Problem(p)),
-                Step::Enter(sub, path, follow) => {
-                    Some(Item::Sub(self.node(sub, &path, follow, linked, chain)))
-                }
+            .map(|e| {
+                let (step, looked) = self.step(&dir, display, linked, e);
+                let item = match step {
+                    Step::Nothing => None,
+                    Step::File(w) => Some(Item::File(w)),
+                    Step::Problem(p) => Some(Item::Problem(p)),
+                    Step::Enter(sub, path, follow) => {
+                        Some(Item::Sub(self.node(sub, &path, follow, linked, chain)))
+                    }
+                };
+                [(!looked.is_empty()).then_some(Item::Looked(looked)), item]
             })
             .collect();
-        steps.into_iter().flatten().collect()
+        steps.into_iter().flatten().flatten().collect()
     }
 
     /// A subdirectory's node (`follow`: reached through a link; `linked`: in a directory
     /// that was): empty when it is one of its own ancestors.
     fn node(&self, sub: Dir, display: &str, follow: bool, linked: bool, chain: &Chain) -> Node {
-        let dir = dir_stat(&sub).ok().map(|stat| WalkedDir {
+        let dir = dir_stat(&sub).ok().map(|stat| Looked {
             rel: sub.rel().to_path_buf(),
             follow,
             linked,
@@ -393,12 +443,14 @@ fn replay_items(items: Vec<Item>, seen: &mut rustc_hash::FxHashSet<(u64, u64)>, 
         match item {
             Item::File(w) => out.files.push(w),
             Item::Problem(p) => out.problems.push(p),
+            Item::Looked(l) => out.looked.extend(l),
             Item::Sub(n) => {
+                // recorded whether entered or passed over (what the path leads to decides)
+                match n.dir {
+                    Some(d) => out.looked.push(d),
+                    None => out.unrecorded = true,
+                }
                 if n.key.is_none_or(|k| seen.insert(k)) {
-                    match n.dir {
-                        Some(d) => out.dirs.push(d),
-                        None => out.unrecorded = true,
-                    }
                     replay_items(n.items, seen, out);
                 }
             }
