@@ -401,3 +401,58 @@ fn the_configuration_warns_once_on_a_warm_run() {
     assert_eq!(bad(&cold), 1, "the bad line is reported: {cold:?}");
     assert_eq!(again, cold);
 }
+
+/// A link back to the module directory (whose times every run moves) is compared by what it
+/// leads to, not by those times: the walk stays recorded, the cache is not rewritten.
+#[test]
+fn a_link_back_to_the_module_directory_keeps_the_record() {
+    let (tmp, dir) = tree();
+    symlink("..", dir.join("kernel/top")).unwrap();
+    symlink(format!("/lib/modules/{KVER}"), dir.join("kernel/lib/again")).unwrap();
+    let o = settled(tmp.path());
+    std::thread::sleep(std::time::Duration::from_millis(30));
+    run(&o);
+    let cache = dir.join(depmod::CACHE_NAME);
+    let ino = |p: &Path| std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(p).unwrap());
+    let before = ino(&cache);
+    for _ in 0..3 {
+        let (s, _) = run(&o);
+        assert!(s.up_to_date && s.tree_known, "{s:?}");
+    }
+    assert_eq!(ino(&cache), before, "the cache was rewritten");
+}
+
+/// `-E FILE` relative to the working directory: a changed file there is a change.
+#[test]
+fn a_relative_symvers_file_is_watched_where_it_is_read() {
+    let (tmp, _) = tree();
+    let cwd = tmp.path().join("cwd");
+    std::fs::create_dir(&cwd).unwrap();
+    let symvers = cwd.join("Module.symvers");
+    std::fs::write(
+        &symvers,
+        "0x1\tprintk\tvmlinux\tEXPORT_SYMBOL\n0xZZ\tbad1\tvmlinux\tE\n",
+    )
+    .unwrap();
+    let depmod = |verbose: bool| {
+        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_kabi"));
+        c.current_dir(&cwd).arg("depmod").arg("-b").arg(tmp.path());
+        c.arg("-C").arg(tmp.path().join("empty"));
+        if verbose {
+            c.arg("-v");
+        }
+        let out = c.args(["-E", "Module.symvers", KVER]).output().unwrap();
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8(out.stderr).unwrap()
+    };
+    depmod(false);
+    let warm = depmod(true);
+    assert!(warm.contains("nothing changed"), "{warm}");
+    std::fs::write(
+        &symvers,
+        "0x1\tprintk\tvmlinux\tEXPORT_SYMBOL\n0xQQ\tbad2\tvmlinux\tE\n0xRR\tbad3\tvmlinux\tE\n",
+    )
+    .unwrap();
+    let changed = depmod(true);
+    assert!(!changed.contains("nothing changed"), "{changed}");
+}

@@ -51,7 +51,7 @@ fn kabi_choice(root: &Path, conf: &Path) -> Vec<String> {
     let r = kabi::root::Root::open(root).unwrap();
     let cfg = DepmodConfig::load(&r, KVER, Some(&[conf.to_path_buf()]));
     let walk = cfg
-        .walk(&r, &dirname, &Path::new("lib/modules").join(KVER))
+        .walk(&r, &dirname, &Path::new("lib/modules").join(KVER), false)
         .unwrap();
     let files: Vec<String> = walk.files.into_iter().map(|w| w.display).collect();
     let mut v: Vec<String> = cfg

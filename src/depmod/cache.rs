@@ -180,6 +180,9 @@ impl Tree {
     fn decode(r: &mut Reader) -> Option<Tree> {
         let root = r.bytes()?.to_vec();
         let n = r.count(8)?;
+        if n > super::snapshot::MAX_TOPS {
+            return None;
+        }
         let mut tops = Vec::with_capacity(n);
         let mut left = Tree::MAX_TOP_ENTRIES;
         for _ in 0..n {

@@ -717,7 +717,7 @@ fn choose_files(
         });
     };
     let began = std::time::SystemTime::now();
-    let walk = cfg.walk(root, dirname, &opts.rel()).map_err(|e| {
+    let walk = cfg.walk(root, dirname, &opts.rel(), true).map_err(|e| {
         msgs.push(Message::Error(e.clone()));
         let why = e.rsplit(": ").next().unwrap_or(&e).to_string();
         DepmodError::Fatal(format!("could not search modules: {why}"))
@@ -814,9 +814,11 @@ fn input_hash(root: &Root, opts: &Options, dirname: &str, chosen: &ChosenFiles) 
     };
     let host = Root::host().ok();
     for p in [&opts.symvers, &opts.system_map].into_iter().flatten() {
+        // a relative path as the reading resolves it: from the working directory
         let k = host
             .as_ref()
-            .and_then(|r| r.stat(p).ok())
+            .zip(std::path::absolute(p).ok())
+            .and_then(|(r, p)| r.stat(p).ok())
             .map(|s| FileKey::from(&s));
         key_hash(k, &mut h);
     }
@@ -1245,7 +1247,7 @@ pub fn dep_lines_in(root: &Root, kver: &str) -> Vec<String> {
         ],
         ..DepmodConfig::default()
     };
-    let Ok(walk) = cfg.walk(root, &dirname, &opts.rel()) else {
+    let Ok(walk) = cfg.walk(root, &dirname, &opts.rel(), false) else {
         return Vec::new();
     };
     let paths: Vec<String> = walk.files.iter().map(|w| w.display.clone()).collect();

@@ -26,7 +26,10 @@
 //! module is chosen) is in the run's input hash, which the caller compares as for any run.
 //! Each path is resolved inside the root: one the walk reached without a link from the
 //! top directory it is below (names only), one it reached through a link as the root
-//! resolves links.
+//! resolves links. Paths are checked shallowest first, so that the directories a path
+//! goes through were found to be those directories (not links) before a `stat` goes
+//! through them. A path that leads back to a top directory is compared by its identity
+//! alone (device and inode).
 
 use super::Chosen;
 use super::cache::{FileKey, Tree, resolve};
@@ -49,6 +52,15 @@ fn kind_code(k: Kind) -> u8 {
         Kind::Other => 3,
     }
 }
+
+/// The kind code of a path that leads to a top directory: only its identity (device and
+/// inode) is compared, as its times move with every run's outputs (its entries are
+/// compared instead).
+const TOP: u8 = 4;
+
+/// The most top directories a recorded walk has (the module directory and the external
+/// ones): a walk with more is not recorded.
+pub const MAX_TOPS: usize = 64;
 
 /// How an entry the walk reached (`follow`: through a link; `linked`: in a directory it
 /// reached through one) is resolved again: as the walk resolved it.
@@ -79,7 +91,7 @@ pub fn record<'a>(
     began: SystemTime,
     settle: Duration,
 ) -> Option<Tree> {
-    if !w.problems.is_empty() || w.unrecorded {
+    if !w.problems.is_empty() || w.unrecorded || w.tops.len() > MAX_TOPS {
         return None;
     }
     if w.tops.iter().map(|t| t.entries.len()).sum::<usize>() > Tree::MAX_TOP_ENTRIES {
@@ -87,6 +99,14 @@ pub fn record<'a>(
     }
     let before = settled_before(began, settle);
     let settled = |s: &Stat| s.ctime < before;
+    let top_keys: Vec<(u64, u64)> = w.tops.iter().filter_map(|t| t.key).collect();
+    let chosen: Vec<&Walked> = chosen.collect();
+    // a chosen file reached through a link is recorded once, as a file
+    let linked_files: std::collections::HashSet<&Path> = chosen
+        .iter()
+        .filter(|f| f.follow)
+        .map(|f| f.rel.as_path())
+        .collect();
     let tops = w
         .tops
         .iter()
@@ -101,15 +121,26 @@ pub fn record<'a>(
         .collect();
     let mut paths = Vec::with_capacity(w.looked.len());
     for l in &w.looked {
+        if l.follow && linked_files.contains(l.rel.as_path()) {
+            continue;
+        }
+        let rel = l.rel.as_os_str().as_bytes().to_vec();
+        let how = how(l.follow, l.linked);
+        if l.stat.is_dir() && top_keys.contains(&(l.stat.dev, l.stat.ino)) {
+            let identity = FileKey {
+                size: 0,
+                mtime: (0, 0),
+                ctime: (0, 0),
+                ino: l.stat.ino,
+                dev: l.stat.dev,
+            };
+            paths.push((rel, how, TOP, identity));
+            continue;
+        }
         if !settled(&l.stat) {
             return None;
         }
-        paths.push((
-            l.rel.as_os_str().as_bytes().to_vec(),
-            how(l.follow, l.linked),
-            kind_code(l.stat.kind),
-            FileKey::from(&l.stat),
-        ));
+        paths.push((rel, how, kind_code(l.stat.kind), FileKey::from(&l.stat)));
     }
     let mut files = Vec::new();
     for f in chosen {
@@ -169,41 +200,53 @@ pub fn check(root: &Root, v: &dyn Visitor, tops: &[PathBuf], tree: &Tree) -> Opt
     // is below (the deepest, names only: the walk opened one component after another); one
     // reached through a link, or below a directory that was, with links resolved inside the
     // root
-    let key_of = |rel: &[u8], how: u8| -> Option<(u8, FileKey)> {
-        let rel = Path::new(OsStr::from_bytes(rel));
-        let st = match how {
-            resolve::FOLLOW => root.stat(rel).ok()?,
-            resolve::IN_ROOT => root.lstat(rel).ok()?,
+    let key_of = |rel: &Path, how: u8| -> Option<Stat> {
+        match how {
+            resolve::FOLLOW => root.stat(rel).ok(),
+            resolve::IN_ROOT => root.lstat(rel).ok(),
             _ => {
                 let (d, rest) = opened
                     .iter()
                     .filter_map(|(top, d)| Some((d, below(rel, top)?)))
                     .min_by_key(|(_, rest)| rest.components().count())?;
                 let st = rustix::fs::statat(d.as_fd(), rest, rustix::fs::AtFlags::SYMLINK_NOFOLLOW);
-                Stat::from(&st.ok()?)
+                Some(Stat::from(&st.ok()?))
             }
-        };
-        Some((kind_code(st.kind), FileKey::from(&st)))
+        }
     };
-    let same = tree
+    let same = |(rel, how, kind, key): &(&Path, u8, u8, FileKey)| {
+        key_of(rel, *how).is_some_and(|st| match *kind {
+            TOP => st.is_dir() && (st.dev, st.ino) == (key.dev, key.ino),
+            k => k == kind_code(st.kind) && FileKey::from(&st) == *key,
+        })
+    };
+    // shallower paths first, each depth in parallel: a path's directories are known to be
+    // the directories they were (not links) before a `stat` goes through them
+    let mut all: Vec<(&Path, u8, u8, FileKey)> = tree
         .paths
-        .par_iter()
-        .with_min_len(64)
-        .all(|(rel, how, kind, key)| key_of(rel, *how) == Some((*kind, *key)));
-    if !same {
-        return None;
+        .iter()
+        .map(|(rel, how, kind, key)| (Path::new(OsStr::from_bytes(rel)), *how, *kind, *key))
+        .chain(tree.files.iter().map(|(_, rel, how, key)| {
+            let rel = Path::new(OsStr::from_bytes(rel));
+            (rel, *how, kind_code(Kind::File), *key)
+        }))
+        .collect();
+    all.sort_by_cached_key(|(rel, _, _, _)| rel.components().count());
+    for depth in all.chunk_by(|a, b| a.0.components().count() == b.0.components().count()) {
+        if !depth.par_iter().with_min_len(64).all(same) {
+            return None;
+        }
     }
-    tree.files
-        .par_iter()
-        .with_min_len(64)
-        .map(|(shown, rel, how, key)| {
-            (key_of(rel, *how)? == (kind_code(Kind::File), *key)).then(|| Chosen {
+    Some(
+        tree.files
+            .iter()
+            .map(|(shown, rel, _, key)| Chosen {
                 display: shown.clone(),
                 rel: PathBuf::from(OsStr::from_bytes(rel)),
                 key: Ok(*key),
             })
-        })
-        .collect()
+            .collect(),
+    )
 }
 
 #[cfg(test)]

@@ -242,8 +242,19 @@ impl DepmodConfig {
     /// inside `root`, named `dirname` as kmod names it) depth-first in `readdir` order, then
     /// each external directory (the last `external` line first), with what went wrong on the
     /// way in kmod's words. `Err` when the module directory itself cannot be opened.
-    pub fn walk(&self, root: &Root, dirname: &str, rel: &Path) -> Result<Walk, String> {
-        let mut out = Walk::default();
+    ///
+    /// With `record`, the walk records what it looks at (see [`Walk::record`]).
+    pub fn walk(
+        &self,
+        root: &Root,
+        dirname: &str,
+        rel: &Path,
+        record: bool,
+    ) -> Result<Walk, String> {
+        let mut out = Walk {
+            record,
+            ..Walk::default()
+        };
         let mut seen = Default::default();
         walk::walk(root, rel, dirname, self, &mut seen, &mut out)?;
         for (rel, ext) in self.external_dirs(root) {

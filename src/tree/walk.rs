@@ -45,6 +45,8 @@ pub struct Looked {
 #[derive(Debug, Clone)]
 pub struct Top {
     pub rel: PathBuf,
+    /// Its device and inode (`None`: its `stat` failed).
+    pub key: Option<(u64, u64)>,
     pub entries: Vec<Entry>,
 }
 
@@ -78,6 +80,9 @@ pub struct Walk {
     /// Some walk did not record what it looked at (a serial walk, or a `stat` that failed):
     /// `looked` and `tops` are incomplete.
     pub unrecorded: bool,
+    /// Set by the caller: record what the walk looks at (`looked`, `tops`; costs a `stat`
+    /// per link). Without it, `unrecorded` is set.
+    pub record: bool,
 }
 
 /// Is the entry `e` one a walk with `v` acts on (enters, follows, reads or reports)?
@@ -114,10 +119,12 @@ pub fn walk(
         let ctx = Ctx {
             root,
             v,
-            record: true,
+            record: out.record,
         };
+        out.unrecorded |= !out.record || key.is_none();
         let mut top = Top {
             rel: rel.to_path_buf(),
+            key,
             entries: Vec::new(),
         };
         let chain = Chain { key, up: None };
@@ -219,38 +226,50 @@ enum Step {
 
 impl Ctx<'_> {
     /// The entry `e` of `dir` (shown as `display`; `linked`: reached through a link): files
-    /// are stat'ed, directories opened. A link also gives what the walk saw of it: the link
-    /// itself and where it leads (`None` when a `stat` failed: there is a problem then).
-    fn step(&self, dir: &Dir, display: &str, linked: bool, e: &Entry) -> (Step, Vec<Looked>) {
+    /// are stat'ed, directories opened. When recording, a link also gives what the walk saw
+    /// of it: the link itself, and where it leads when that is a file (a directory is
+    /// recorded as the walk reaches it); `None` when that cannot be had (the walk is then
+    /// not recorded).
+    fn step(
+        &self,
+        dir: &Dir,
+        display: &str,
+        linked: bool,
+        e: &Entry,
+    ) -> (Step, Option<Vec<Looked>>) {
         let (root, v) = (self.root, self.v);
         let Some(name) = e.name_str() else {
-            return (Step::Nothing, Vec::new());
+            return (Step::Nothing, Some(Vec::new()));
         };
         if v.skip(name) {
-            return (Step::Nothing, Vec::new());
+            return (Step::Nothing, Some(Vec::new()));
         }
         let path = format!("{display}/{name}");
         if matches!(e.kind, Kind::Symlink | Kind::Other) {
             let rel = dir.rel().join(name);
             let inner = link_inside(root, dir, name, &rel);
             let target = root.stat(&inner);
-            let mut looked = Vec::new();
-            if self.record
-                && let (Ok(own), Ok(st)) = (dir.lstat(name), &target)
-            {
-                looked.push(Looked {
-                    rel,
-                    follow: false,
-                    linked,
-                    stat: own,
-                });
-                looked.push(Looked {
-                    rel: inner.clone(),
-                    follow: true,
-                    linked,
-                    stat: *st,
-                });
-            }
+            // a link that leads nowhere is a problem: nothing is recorded then anyway
+            let looked = match (&target, self.record) {
+                (Ok(st), true) => dir.lstat(name).ok().map(|own| {
+                    let mut l = vec![Looked {
+                        rel,
+                        follow: false,
+                        linked,
+                        stat: own,
+                    }];
+                    if !st.is_dir() {
+                        l.push(Looked {
+                            rel: inner.clone(),
+                            follow: true,
+                            linked,
+                            stat: *st,
+                        });
+                    }
+                    l
+                }),
+                _ => Some(Vec::new()),
+            };
             return (self.link_step(display, name, path, inner, target), looked);
         }
         let step = match e.kind {
@@ -278,7 +297,7 @@ impl Ctx<'_> {
             },
             Kind::Symlink | Kind::Other => unreachable!("handled above"),
         };
-        (step, Vec::new())
+        (step, Some(Vec::new()))
     }
 
     /// A link's step (or an entry of another type, which `stat` then reports): where it
@@ -353,8 +372,8 @@ enum Item {
     File(Walked),
     Problem(String),
     Sub(Node),
-    /// What the walk saw of a link.
-    Looked(Vec<Looked>),
+    /// What the walk saw of a link (`None`: it could not be had).
+    Looked(Option<Vec<Looked>>),
 }
 
 thread_local! {
@@ -400,7 +419,8 @@ impl Ctx<'_> {
                         Some(Item::Sub(self.node(sub, &path, follow, linked, chain)))
                     }
                 };
-                [(!looked.is_empty()).then_some(Item::Looked(looked)), item]
+                let any = looked.as_ref().is_none_or(|l| !l.is_empty());
+                [any.then_some(Item::Looked(looked)), item]
             })
             .collect();
         steps.into_iter().flatten().flatten().collect()
@@ -443,11 +463,13 @@ fn replay_items(items: Vec<Item>, seen: &mut rustc_hash::FxHashSet<(u64, u64)>, 
         match item {
             Item::File(w) => out.files.push(w),
             Item::Problem(p) => out.problems.push(p),
-            Item::Looked(l) => out.looked.extend(l),
+            Item::Looked(Some(l)) => out.looked.extend(l),
+            Item::Looked(None) => out.unrecorded = true,
             Item::Sub(n) => {
                 // recorded whether entered or passed over (what the path leads to decides)
                 match n.dir {
-                    Some(d) => out.looked.push(d),
+                    Some(d) if out.record => out.looked.push(d),
+                    Some(_) => {}
                     None => out.unrecorded = true,
                 }
                 if n.key.is_none_or(|k| seen.insert(k)) {
