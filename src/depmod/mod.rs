@@ -231,19 +231,18 @@ pub fn run_locked(
     // walking (else the walk below decides)
     if let (Some(cfg), Some(fp), Some(k)) = (&cfg, &last, &kdir)
         && let Some(tree) = &fp.tree
-        && let Some(files) = snapshot::check(root, cfg, &walk_tops(root, opts, cfg), tree)
+        && snapshot::check(root, cfg, &walk_tops(root, opts, cfg), tree)
     {
-        let chosen = ChosenFiles {
-            files,
-            config: format!("{cfg:?}"),
-            tree: None,
-            problems: Vec::new(),
-        };
-        let inputs = input_hash(root, opts, &run.dirname, &chosen);
-        if run.unchanged_since_last_run(fp, k, inputs, &chosen, &mut msgs) {
+        // the files the walk would choose: the recorded ones, as they were (a walk that
+        // met a problem is not recorded)
+        let files = tree
+            .files
+            .iter()
+            .map(|(shown, _, _, key)| (shown.as_str(), Some(*key)));
+        let inputs = input_hash(root, opts, &run.dirname, &format!("{cfg:?}"), &[], files);
+        if run.unchanged_since_last_run(fp, k, inputs, tree.files.len(), &mut msgs) {
             run.summary.tree_known = true;
             run.phase("check");
-            std::thread::spawn(move || drop(chosen));
             return Ok(run.summary);
         }
     }
@@ -255,9 +254,9 @@ pub fn run_locked(
         }
     };
     run.phase("walk");
-    let inputs = input_hash(root, opts, &run.dirname, &chosen);
+    let inputs = chosen_hash(root, opts, &run.dirname, &chosen);
     if let (Some(fp), Some(k)) = (&last, &kdir)
-        && run.unchanged_since_last_run(fp, k, inputs, &chosen, &mut msgs)
+        && run.unchanged_since_last_run(fp, k, inputs, chosen.files.len(), &mut msgs)
     {
         // the walk is recorded for the next run, when the last run's record is not it
         if let (Some((cdir, cname)), Some(tree)) = (&cache_at, chosen.tree.take())
@@ -412,7 +411,7 @@ impl Run<'_> {
         fp: &cache::Fingerprint,
         kdir: &Dir,
         inputs: u64,
-        chosen: &ChosenFiles,
+        modules: usize,
         msgs: &mut Vec<Message>,
     ) -> bool {
         let o = self.opts;
@@ -431,8 +430,8 @@ impl Run<'_> {
         }));
         self.emit(msgs);
         let s = &mut self.summary;
-        s.modules = chosen.files.len();
-        s.cached = chosen.files.len();
+        s.modules = modules;
+        s.cached = modules;
         s.unchanged = OUTPUTS.iter().map(|s| s.to_string()).collect();
         s.up_to_date = true;
         true
@@ -788,13 +787,30 @@ fn outputs_intact(kdir: &Dir, outputs: &[(String, FileKey)]) -> bool {
 /// A hash of everything a run's result depends on: the build of kabi, the options, the
 /// configuration, the module files chosen (in order, with their identities) and the other
 /// inputs' identities.
-fn input_hash(root: &Root, opts: &Options, dirname: &str, chosen: &ChosenFiles) -> u64 {
+fn chosen_hash(root: &Root, opts: &Options, dirname: &str, chosen: &ChosenFiles) -> u64 {
+    let files = chosen
+        .files
+        .iter()
+        .map(|f| (f.display.as_str(), f.key.as_ref().ok().copied()));
+    input_hash(root, opts, dirname, &chosen.config, &chosen.problems, files)
+}
+
+/// [`chosen_hash`] from its parts: the configuration (as text), the walk's problems, each
+/// chosen file's path shown and identity.
+fn input_hash<'a>(
+    root: &Root,
+    opts: &Options,
+    dirname: &str,
+    config: &str,
+    problems: &[String],
+    files: impl Iterator<Item = (&'a str, Option<FileKey>)>,
+) -> u64 {
     use std::hash::{Hash, Hasher};
     let mut h = std::collections::hash_map::DefaultHasher::new();
     cache::build_id().hash(&mut h);
     dirname.hash(&mut h);
-    chosen.config.hash(&mut h);
-    chosen.problems.hash(&mut h);
+    config.hash(&mut h);
+    problems.hash(&mut h);
     format!(
         "{:?} {:?} {:?} {:?} {} {}",
         opts.symvers,
@@ -833,9 +849,9 @@ fn input_hash(root: &Root, opts: &Options, dirname: &str, chosen: &ChosenFiles) 
             .map(|s| FileKey::from(&s));
         key_hash(k, &mut h);
     }
-    for f in &chosen.files {
-        f.display.hash(&mut h);
-        key_hash(f.key.as_ref().ok().copied(), &mut h);
+    for (shown, key) in files {
+        shown.hash(&mut h);
+        key_hash(key, &mut h);
     }
     h.finish()
 }

@@ -31,14 +31,13 @@
 //! through them. A path that leads back to a top directory is compared by its identity
 //! alone (device and inode).
 
-use super::Chosen;
 use super::cache::{FileKey, Tree, resolve};
 use crate::root::{Kind, Root, Stat};
 use crate::tree::walk::{self, Visitor, Walk, Walked};
 use std::ffi::OsStr;
 use std::os::fd::AsFd;
 use std::os::unix::ffi::OsStrExt;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 /// How long before a walk began everything it records must have last changed.
@@ -162,18 +161,29 @@ pub fn record<'a>(
     })
 }
 
-/// A path below a top directory, relative to it: only names (no `..`, no root).
-fn below<'p>(rel: &'p Path, top: &Path) -> Option<&'p Path> {
-    let top = top.strip_prefix("/").unwrap_or(top);
-    let rest = rel.strip_prefix(top).ok()?;
-    let names = rest.components().all(|c| matches!(c, Component::Normal(_)));
-    (names && !rest.as_os_str().is_empty()).then_some(rest)
+/// A path below a top directory, relative to it: only names (none empty, `.` or `..`).
+fn below<'p>(rel: &'p [u8], top: &[u8]) -> Option<&'p [u8]> {
+    let top = top.strip_prefix(b"/").unwrap_or(top);
+    let rest = rel.strip_prefix(top)?.strip_prefix(b"/")?;
+    let names = rest
+        .split(|&b| b == b'/')
+        .all(|c| !c.is_empty() && c != b"." && c != b"..");
+    names.then_some(rest)
 }
 
-/// The files the walk recorded in `tree` chose, if a walk with `v` from the top directories
-/// `tops` (inside the root, in walk order) would find them again as they were: `None` as
-/// soon as anything differs (the caller then walks).
-pub fn check(root: &Root, v: &dyn Visitor, tops: &[PathBuf], tree: &Tree) -> Option<Vec<Chosen>> {
+/// How deep a path is (its separators): a directory is shallower than what is below it.
+fn depth(rel: &[u8]) -> usize {
+    rel.iter().filter(|&&b| b == b'/').count()
+}
+
+/// Would a walk with `v` from the top directories `tops` (inside the root, in walk order)
+/// find what the walk recorded in `tree` found, and choose its files as they were? `false`
+/// as soon as anything differs (the caller then walks).
+pub fn check(root: &Root, v: &dyn Visitor, tops: &[PathBuf], tree: &Tree) -> bool {
+    holds(root, v, tops, tree).is_some()
+}
+
+fn holds(root: &Root, v: &dyn Visitor, tops: &[PathBuf], tree: &Tree) -> Option<()> {
     use rayon::prelude::*;
     if tree.root != root.path().as_os_str().as_bytes() || tree.tops.len() != tops.len() {
         return None;
@@ -194,59 +204,53 @@ pub fn check(root: &Root, v: &dyn Visitor, tops: &[PathBuf], tree: &Tree) -> Opt
         if !same {
             return None;
         }
-        opened.push((now_rel.as_path(), d));
+        opened.push((now_rel.as_os_str().as_bytes(), d));
     }
     // each path resolved as the walk resolved it: an entry itself from the top directory it
     // is below (the deepest, names only: the walk opened one component after another); one
     // reached through a link, or below a directory that was, with links resolved inside the
     // root
-    let key_of = |rel: &Path, how: u8| -> Option<Stat> {
+    let key_of = |rel: &[u8], how: u8| -> Option<Stat> {
         match how {
-            resolve::FOLLOW => root.stat(rel).ok(),
-            resolve::IN_ROOT => root.lstat(rel).ok(),
+            resolve::FOLLOW => root.stat(OsStr::from_bytes(rel)).ok(),
+            resolve::IN_ROOT => root.lstat(OsStr::from_bytes(rel)).ok(),
             _ => {
-                let (d, rest) = opened
+                let (top, d) = opened
                     .iter()
-                    .filter_map(|(top, d)| Some((d, below(rel, top)?)))
-                    .min_by_key(|(_, rest)| rest.components().count())?;
+                    .filter(|(top, _)| below(rel, top).is_some())
+                    .max_by_key(|(top, _)| top.len())?;
+                let rest = OsStr::from_bytes(below(rel, top)?);
                 let st = rustix::fs::statat(d.as_fd(), rest, rustix::fs::AtFlags::SYMLINK_NOFOLLOW);
                 Some(Stat::from(&st.ok()?))
             }
         }
     };
-    let same = |(rel, how, kind, key): &(&Path, u8, u8, FileKey)| {
-        key_of(rel, *how).is_some_and(|st| match *kind {
+    let same = |&(_, rel, how, kind, key): &(usize, &[u8], u8, u8, FileKey)| {
+        key_of(rel, how).is_some_and(|st| match kind {
             TOP => st.is_dir() && (st.dev, st.ino) == (key.dev, key.ino),
-            k => k == kind_code(st.kind) && FileKey::from(&st) == *key,
+            k => k == kind_code(st.kind) && FileKey::from(&st) == key,
         })
     };
     // shallower paths first, each depth in parallel: a path's directories are known to be
     // the directories they were (not links) before a `stat` goes through them
-    let mut all: Vec<(&Path, u8, u8, FileKey)> = tree
+    let mut all: Vec<(usize, &[u8], u8, u8, FileKey)> = tree
         .paths
         .iter()
-        .map(|(rel, how, kind, key)| (Path::new(OsStr::from_bytes(rel)), *how, *kind, *key))
+        .map(|(rel, how, kind, key)| (depth(rel), rel.as_slice(), *how, *kind, *key))
         .chain(tree.files.iter().map(|(_, rel, how, key)| {
-            let rel = Path::new(OsStr::from_bytes(rel));
-            (rel, *how, kind_code(Kind::File), *key)
+            (
+                depth(rel),
+                rel.as_slice(),
+                *how,
+                kind_code(Kind::File),
+                *key,
+            )
         }))
         .collect();
-    all.sort_by_cached_key(|(rel, _, _, _)| rel.components().count());
-    for depth in all.chunk_by(|a, b| a.0.components().count() == b.0.components().count()) {
-        if !depth.par_iter().with_min_len(64).all(same) {
-            return None;
-        }
-    }
-    Some(
-        tree.files
-            .iter()
-            .map(|(shown, rel, _, key)| Chosen {
-                display: shown.clone(),
-                rel: PathBuf::from(OsStr::from_bytes(rel)),
-                key: Ok(*key),
-            })
-            .collect(),
-    )
+    all.sort_by_key(|c| c.0);
+    all.chunk_by(|a, b| a.0 == b.0)
+        .all(|level| level.par_iter().with_min_len(64).all(same))
+        .then_some(())
 }
 
 #[cfg(test)]
@@ -255,18 +259,29 @@ mod tests {
 
     #[test]
     fn a_path_below_a_top_is_names_only() {
-        let top = Path::new("lib/modules/k");
-        let p = |s: &str| below(Path::new(s), top).map(Path::to_path_buf);
-        assert_eq!(p("lib/modules/k/kernel/a.ko"), Some("kernel/a.ko".into()));
+        let p = |s: &str| below(s.as_bytes(), b"lib/modules/k").map(<[u8]>::to_vec);
         assert_eq!(
-            below(Path::new("lib/modules/k/x"), Path::new("/lib/modules/k")),
-            Some(Path::new("x"))
+            p("lib/modules/k/kernel/a.ko"),
+            Some(b"kernel/a.ko".to_vec())
         );
-        assert_eq!(p("lib/modules/k"), None);
-        assert_eq!(p("lib/modules/k/../../../etc"), None);
-        assert_eq!(p("lib/modules/k/kernel/../../../../etc"), None);
-        assert_eq!(p("lib/modules/other/a.ko"), None);
-        assert_eq!(p("/etc"), None);
+        assert_eq!(
+            below(b"lib/modules/k/x", b"/lib/modules/k"),
+            Some(b"x".as_slice())
+        );
+        for no in [
+            "lib/modules/k",
+            "lib/modules/k/",
+            "lib/modules/kk/a.ko",
+            "lib/modules/k/../../../etc",
+            "lib/modules/k/kernel/../../../../etc",
+            "lib/modules/k/./a.ko",
+            "lib/modules/k//a.ko",
+            "lib/modules/other/a.ko",
+            "/etc",
+        ] {
+            assert_eq!(p(no), None, "{no}");
+        }
+        assert!(depth(b"a/b") < depth(b"a/b/c.ko"));
     }
 
     struct Ko;
@@ -300,20 +315,23 @@ mod tests {
         };
         let tops = [PathBuf::from("lib/modules/k")];
         // the record as a walk makes it holds
-        assert_eq!(
-            check(&root, &Ko, &tops, &tree("lib/modules/k/kernel", &kernel)).map(|f| f.len()),
-            Some(0)
-        );
+        assert!(check(
+            &root,
+            &Ko,
+            &tops,
+            &tree("lib/modules/k/kernel", &kernel)
+        ));
         // the host's /etc, named by `..` or absolutely, with its own key: never stat'ed there
         for p in ["lib/modules/k/../../../../../../../../etc", "/etc", "etc"] {
-            assert_eq!(
-                check(&root, &Ko, &tops, &tree(p, &etc)).map(|f| f.len()),
-                None,
-                "{p}"
-            );
+            assert!(!check(&root, &Ko, &tops, &tree(p, &etc)), "{p}");
         }
         // other top directories than the configuration's now
         let other = [PathBuf::from("lib/modules/k"), PathBuf::from("ext")];
-        assert!(check(&root, &Ko, &other, &tree("lib/modules/k/kernel", &kernel)).is_none());
+        assert!(!check(
+            &root,
+            &Ko,
+            &other,
+            &tree("lib/modules/k/kernel", &kernel)
+        ));
     }
 }
