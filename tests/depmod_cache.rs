@@ -456,3 +456,41 @@ fn a_relative_symvers_file_is_watched_where_it_is_read() {
     let changed = depmod(true);
     assert!(!changed.contains("nothing changed"), "{changed}");
 }
+
+/// An external directory given by a link, pointed elsewhere, while another link still leads
+/// to the directory it was: that directory is no longer a top one, and what is added to it
+/// is found.
+#[test]
+fn a_top_directory_swapped_for_another_is_seen() {
+    let (tmp, dir) = tree();
+    let r = tmp.path();
+    for d in ["r1", "r2", "e2"] {
+        std::fs::create_dir(r.join(d)).unwrap();
+    }
+    symlink("/r1", r.join("e1")).unwrap();
+    symlink("/r1", r.join("e2/m")).unwrap();
+    std::fs::write(
+        r.join("empty/ext.conf"),
+        "external * /e1\nexternal * /e2\nsearch updates external built-in\n",
+    )
+    .unwrap();
+    let o = settled(r);
+    std::thread::sleep(std::time::Duration::from_millis(30));
+    run(&o);
+    let (warm, _) = run(&o);
+    assert!(warm.up_to_date && warm.tree_known, "{warm:?}");
+    std::fs::remove_file(r.join("e1")).unwrap();
+    symlink("/r2", r.join("e1")).unwrap();
+    std::fs::copy(
+        dir.join("kernel/lib/crc-itu-t.ko"),
+        r.join("r1/kabi_swapped.ko"),
+    )
+    .unwrap();
+    let (s, _) = run(&o);
+    assert!(!s.tree_known, "{s:?}");
+    assert!(
+        dep(&dir).contains("/e2/m/kabi_swapped.ko:"),
+        "{}",
+        dep(&dir)
+    );
+}

@@ -13,8 +13,8 @@
 //! string, the version string; then two checksummed blocks, each as u64 length, u32 CRC-32,
 //! bytes: the fingerprint (u64 input hash, u32 count of outputs, each name and
 //! [`FileKey`], u32 count of messages, each u8 level and text, then u8 0, or 1 and the
-//! [`Tree`]: the root's path; u32 count of top directories, each path and u32 count of
-//! entries, each name and u8 kind; u32 count of paths looked at, each path, u8 resolution,
+//! [`Tree`]: the root's path; u32 count of top directories, each path, u64 device, u64
+//! inode and u32 count of entries, each name and u8 kind; u32 count of paths looked at, each path, u8 resolution,
 //! u8 kind and [`FileKey`]; u32 count of files, each path shown, path, u8 resolution and
 //! [`FileKey`]; paths and names as u32 length and bytes) and the payload: u32 count,
 //! then per file: path, [`FileKey`], u8 state (0 parsed, 1 error), then either the error
@@ -116,8 +116,8 @@ pub struct Fingerprint {
 pub struct Tree {
     /// The root's path (absolute links are resolved against it).
     pub root: Vec<u8>,
-    /// Each top directory (inside the root) with its relevant entries.
-    pub tops: Vec<(Vec<u8>, TopEntries)>,
+    /// Each top directory.
+    pub tops: Vec<TopRecord>,
     /// Each other path the walk looked at below them (directories, links, where links
     /// lead): path inside the root, how to resolve it (a [`resolve`] code), kind code, key.
     pub paths: Vec<(Vec<u8>, u8, u8, FileKey)>,
@@ -126,8 +126,17 @@ pub struct Tree {
     pub files: Vec<(String, Vec<u8>, u8, FileKey)>,
 }
 
-/// A top directory's relevant entries, in `readdir` order: name, kind code.
-pub type TopEntries = Vec<(Vec<u8>, u8)>;
+/// A top directory of a recorded walk.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct TopRecord {
+    /// Inside the root, as the walk was given it.
+    pub rel: Vec<u8>,
+    /// The directory's device and inode.
+    pub dev: u64,
+    pub ino: u64,
+    /// Its relevant entries, in `readdir` order: name, kind code.
+    pub entries: Vec<(Vec<u8>, u8)>,
+}
 
 /// How a path of a [`Tree`] is resolved to check it again.
 pub mod resolve {
@@ -153,10 +162,12 @@ impl Tree {
     fn encode(&self, p: &mut Vec<u8>) {
         put_bytes(p, &self.root);
         put_u32(p, self.tops.len() as u32);
-        for (rel, entries) in &self.tops {
-            put_bytes(p, rel);
-            put_u32(p, entries.len() as u32);
-            for (name, kind) in entries {
+        for t in &self.tops {
+            put_bytes(p, &t.rel);
+            put_u64(p, t.dev);
+            put_u64(p, t.ino);
+            put_u32(p, t.entries.len() as u32);
+            for (name, kind) in &t.entries {
                 put_bytes(p, name);
                 p.push(*kind);
             }
@@ -179,7 +190,7 @@ impl Tree {
 
     fn decode(r: &mut Reader) -> Option<Tree> {
         let root = r.bytes()?.to_vec();
-        let n = r.count(8)?;
+        let n = r.count(24)?;
         if n > super::snapshot::MAX_TOPS {
             return None;
         }
@@ -187,13 +198,19 @@ impl Tree {
         let mut left = Tree::MAX_TOP_ENTRIES;
         for _ in 0..n {
             let rel = r.bytes()?.to_vec();
+            let (dev, ino) = (r.u64()?, r.u64()?);
             let m = r.count(5)?;
             left = left.checked_sub(m)?;
             let mut entries = Vec::with_capacity(m);
             for _ in 0..m {
                 entries.push((r.bytes()?.to_vec(), r.u8()?));
             }
-            tops.push((rel, entries));
+            tops.push(TopRecord {
+                rel,
+                dev,
+                ino,
+                entries,
+            });
         }
         let n = r.count(54)?;
         let mut paths = Vec::with_capacity(n);
@@ -833,10 +850,12 @@ mod tests {
             messages: vec![(0, "could not open modules.order".into())],
             tree: Some(Tree {
                 root: b"/r".to_vec(),
-                tops: vec![(
-                    b"lib/modules/k".to_vec(),
-                    vec![(b"kernel".to_vec(), 1), (b"m\xff.ko".to_vec(), 0)],
-                )],
+                tops: vec![TopRecord {
+                    rel: b"lib/modules/k".to_vec(),
+                    dev: 8,
+                    ino: 9,
+                    entries: vec![(b"kernel".to_vec(), 1), (b"m\xff.ko".to_vec(), 0)],
+                }],
                 paths: vec![(b"lib/modules/k/kernel".to_vec(), 0, 1, key)],
                 files: vec![("/a.ko".into(), b"lib/modules/k/a.ko".to_vec(), 2, key)],
             }),

@@ -31,7 +31,7 @@
 //! through them. A path that leads back to a top directory is compared by its identity
 //! alone (device and inode).
 
-use super::cache::{FileKey, Tree, resolve};
+use super::cache::{FileKey, TopRecord, Tree, resolve};
 use crate::root::{Kind, Root, Stat};
 use crate::tree::walk::{self, Visitor, Walk, Walked};
 use std::ffi::OsStr;
@@ -106,18 +106,20 @@ pub fn record<'a>(
         .filter(|f| f.follow)
         .map(|f| f.rel.as_path())
         .collect();
-    let tops = w
-        .tops
-        .iter()
-        .map(|t| {
-            let entries = t
+    let mut tops = Vec::with_capacity(w.tops.len());
+    for t in &w.tops {
+        let (dev, ino) = t.key?;
+        tops.push(TopRecord {
+            rel: t.rel.as_os_str().as_bytes().to_vec(),
+            dev,
+            ino,
+            entries: t
                 .entries
                 .iter()
                 .map(|e| (e.name.as_bytes().to_vec(), kind_code(e.kind)))
-                .collect();
-            (t.rel.as_os_str().as_bytes().to_vec(), entries)
-        })
-        .collect();
+                .collect(),
+        });
+    }
     let mut paths = Vec::with_capacity(w.looked.len());
     for l in &w.looked {
         if l.follow && linked_files.contains(l.rel.as_path()) {
@@ -190,14 +192,20 @@ fn holds(root: &Root, v: &dyn Visitor, tops: &[PathBuf], tree: &Tree) -> Option<
     }
     let mut buf = Vec::new();
     let mut opened = Vec::with_capacity(tops.len());
-    for ((rel, entries), now_rel) in tree.tops.iter().zip(tops) {
-        if rel.as_slice() != now_rel.as_os_str().as_bytes() {
+    for (top, now_rel) in tree.tops.iter().zip(tops) {
+        if top.rel.as_slice() != now_rel.as_os_str().as_bytes() {
             return None;
         }
         let mut d = root.open_dir(now_rel).ok()?;
+        // the same directory (a path that leads to it is compared by this identity alone),
+        // with the same entries
+        let st = rustix::fs::fstat(&d).ok()?;
+        if (st.st_dev, st.st_ino) != (top.dev, top.ino) {
+            return None;
+        }
         let now = d.read_entries(&mut buf).ok()?;
         let mut now = now.iter().filter(|e| walk::relevant(v, e));
-        let same = entries.iter().all(|(name, kind)| {
+        let same = top.entries.iter().all(|(name, kind)| {
             now.next()
                 .is_some_and(|e| e.name.as_bytes() == name && kind_code(e.kind) == *kind)
         }) && now.next().is_none();
@@ -302,9 +310,15 @@ mod tests {
         let root = Root::open(r).unwrap();
         let etc = Stat::from(&rustix::fs::stat("/etc").unwrap());
         let kernel = root.lstat("lib/modules/k/kernel").unwrap();
+        let top = root.lstat("lib/modules/k").unwrap();
         let tree = |path: &str, key: &Stat| Tree {
             root: r.as_os_str().as_bytes().to_vec(),
-            tops: vec![(b"lib/modules/k".to_vec(), vec![(b"kernel".to_vec(), 1)])],
+            tops: vec![TopRecord {
+                rel: b"lib/modules/k".to_vec(),
+                dev: top.dev,
+                ino: top.ino,
+                entries: vec![(b"kernel".to_vec(), 1)],
+            }],
             paths: vec![(
                 path.as_bytes().to_vec(),
                 resolve::ITSELF,
