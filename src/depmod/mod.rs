@@ -830,11 +830,10 @@ fn input_hash<'a>(
     };
     let host = Root::host().ok();
     for p in [&opts.symvers, &opts.system_map].into_iter().flatten() {
-        // a relative path as the reading resolves it: from the working directory
+        // the file the run reads (see `kernel_symbols`)
         let k = host
             .as_ref()
-            .zip(std::path::absolute(p).ok())
-            .and_then(|(r, p)| r.stat(p).ok())
+            .and_then(|r| r.stat(host_path(p)).ok())
             .map(|s| FileKey::from(&s));
         key_hash(k, &mut h);
     }
@@ -1093,6 +1092,12 @@ pub fn decompress_only(opts: &Options) -> Result<(usize, u64), DepmodError> {
 
 /// The kernel's own symbols from `-E` or `-F` (files named on the command line), parsed as
 /// kmod does.
+/// Where a file named on the command line (`-E`, `-F`) is on the host: a relative path from
+/// the working directory, as the user means it.
+fn host_path(p: &Path) -> PathBuf {
+    std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
+}
+
 fn kernel_symbols(
     opts: &Options,
     msgs: &mut Vec<Message>,
@@ -1101,16 +1106,13 @@ fn kernel_symbols(
         let fail =
             |why: String| DepmodError::Fatal(format!("could not load {}: {why}", p.display()));
         let host = Root::host().map_err(|e| fail(e.to_string()))?;
-        host.read(
-            std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf()),
-            crate::root::caps::INDEX,
-        )
-        .map_err(|e| {
-            fail(match &e {
-                Error::Io { source, .. } => errno_text(source),
-                e => e.to_string(),
+        host.read(host_path(p), crate::root::caps::INDEX)
+            .map_err(|e| {
+                fail(match &e {
+                    Error::Io { source, .. } => errno_text(source),
+                    e => e.to_string(),
+                })
             })
-        })
     };
     if let Some(p) = &opts.symvers {
         let text = read(p)?;
