@@ -292,16 +292,6 @@ mod tests {
         assert!(depth(b"a/b") < depth(b"a/b/c.ko"));
     }
 
-    struct Ko;
-    impl Visitor for Ko {
-        fn skip(&self, _: &str) -> bool {
-            false
-        }
-        fn wants(&self, name: &str) -> bool {
-            name.ends_with(".ko")
-        }
-    }
-
     #[test]
     fn a_record_naming_paths_outside_its_tops_is_not_checked_outside_the_root() {
         let t = tempfile::tempdir().unwrap();
@@ -328,22 +318,23 @@ mod tests {
             files: Vec::new(),
         };
         let tops = [PathBuf::from("lib/modules/k")];
+        let cfg = crate::tree::config::DepmodConfig::default();
         // the record as a walk makes it holds
         assert!(check(
             &root,
-            &Ko,
+            &cfg,
             &tops,
             &tree("lib/modules/k/kernel", &kernel)
         ));
         // the host's /etc, named by `..` or absolutely, with its own key: never stat'ed there
         for p in ["lib/modules/k/../../../../../../../../etc", "/etc", "etc"] {
-            assert!(!check(&root, &Ko, &tops, &tree(p, &etc)), "{p}");
+            assert!(!check(&root, &cfg, &tops, &tree(p, &etc)), "{p}");
         }
         // other top directories than the configuration's now
         let other = [PathBuf::from("lib/modules/k"), PathBuf::from("ext")];
         assert!(!check(
             &root,
-            &Ko,
+            &cfg,
             &other,
             &tree("lib/modules/k/kernel", &kernel)
         ));
