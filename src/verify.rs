@@ -354,8 +354,14 @@ fn judge(
         .into_par_iter()
         .map(|(fi, p)| {
             let m = match target {
-                Some(t) => crate::sig::read_module_in(root, &p, Detail::Full, &t.sig)
-                    .map(|(m, sc)| (m, Some(sc))),
+                Some(t) => crate::sig::read_module_in(
+                    root,
+                    &p,
+                    Detail::Full,
+                    &t.sig,
+                    crate::sig::Math::Here,
+                )
+                .map(|(m, sc)| (m, Some(sc))),
                 None => Module::read_in(root, &p, Detail::Full).map(|m| (m, None)),
             };
             (fi, p, m)

@@ -263,6 +263,8 @@ fn boot_and_compare(
     for c in &CASES {
         script.push_str(&format!("load --no-check /sig/{}\n", c.file));
     }
+    // predicted: the arithmetic of a signature whose key the kernel trusts is the kernel's
+    script.push_str("load /sig/flipped-crc7.ko\n");
     script.push_str(&format!("check --running {}\n", all.join(" ")));
     let mut ird = Initramfs::kabi(&script);
     for (g, d) in files {
@@ -285,6 +287,22 @@ fn boot_and_compare(
         eprintln!("{}", log.raw);
     }
     log.assert_done();
+    // the prediction leaves a signature to the kernel once it found the key: the kernel
+    // refuses, and kabi's full check then says why, in the kernel's words
+    let flipped = log.find("load /sig/flipped-crc7.ko");
+    assert_eq!(flipped.exit, Some(1), "{}", flipped.output);
+    for want in [
+        // named by its file, as kmod names a module given by its path
+        "could not insert 'flipped_crc7': Key was rejected by service (EKEYREJECTED)",
+        "kabi check says why:\n  EKEYREJECTED: flipped_crc7: the signature does not verify with the trusted key '",
+    ] {
+        assert!(flipped.output.contains(want), "{want}:\n{}", flipped.output);
+    }
+    assert!(
+        !flipped.output.contains("predicts the kernel will refuse"),
+        "verified before the insert:\n{}",
+        flipped.output
+    );
     let after = log.runs.last().unwrap();
     let t = taints(&after.output);
     let checked = log.run(1);

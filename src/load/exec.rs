@@ -249,12 +249,14 @@ impl Loader<'_> {
                     .into_iter()
                     .filter(|l| l.contains(&name))
                     .collect();
-                // one of the kernel's own modules, refused: the prediction says why
+                // refused by the kernel's checks: the prediction says why (one of the kernel's
+                // own modules, not predicted ahead; or one admitted with the signature's
+                // arithmetic left to the kernel, see `Predict::explain`)
                 let why = match (
-                    own && opts.predict && refused_by_checks(errno),
+                    opts.predict && refused_by_checks(errno),
                     self.predictor.as_mut(),
                 ) {
-                    (true, Some(p)) => p.admit(&name, &path).err(),
+                    (true, Some(p)) => p.explain(&name, &path),
                     _ => None,
                 };
                 Err(Failure {
@@ -673,8 +675,8 @@ impl Loader<'_> {
         for ((mut r, name), path) in results.into_iter().zip(names).zip(paths) {
             match (&mut r, path, self.predictor.as_mut()) {
                 (Ok(()), Some(path), Some(p)) => p.loaded(&path),
-                // one of the kernel's own modules, refused by the kernel's checks (not
-                // skipped for a failed dependency): the prediction says why
+                // refused by the kernel's checks (not skipped for a failed dependency): the
+                // prediction says why, as for one load
                 (Err(f), Some(path), Some(p))
                     if opts.predict
                         && !f.predicted
@@ -682,11 +684,9 @@ impl Loader<'_> {
                         && !f
                             .detail
                             .as_deref()
-                            .is_some_and(|d| d.starts_with("its dependency "))
-                        && opts.is_own(&path)
-                        && !openable(&path).1 =>
+                            .is_some_and(|d| d.starts_with("its dependency ")) =>
                 {
-                    f.why = p.admit(&name, &path).err();
+                    f.why = p.explain(&name, &path);
                 }
                 _ => {}
             }

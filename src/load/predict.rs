@@ -25,6 +25,11 @@ pub trait Predict {
     ) -> Result<(), String> {
         self.admit(name, path)
     }
+    /// Why the kernel refused `path`, which it was given: the full verdict, every check
+    /// made here (`None` when it finds no reason).
+    fn explain(&mut self, name: &str, path: &Path) -> Option<String> {
+        self.admit(name, path).err()
+    }
     /// The module was loaded: its exports serve the next predictions.
     fn loaded(&mut self, path: &Path);
     /// The module was admitted and will be inserted before the modules that need it (a
@@ -98,6 +103,15 @@ struct Base {
     /// and exports (copied by [`RunningPredictor::base`] into `extra`, for the predictions
     /// and the snapshot's update).
     learned: Vec<(String, Vec<KernelSymbol>)>,
+}
+
+/// Why a verdict did not admit a module.
+enum Deferred {
+    /// Refused, in the kernel's words.
+    Refused(String),
+    /// Refused for another reason while the signature's arithmetic was left to the kernel,
+    /// which checks the signature first: the verdict must be made again with it done here.
+    Signature,
 }
 
 /// The snapshot's directory below the system root.
@@ -497,13 +511,38 @@ impl RunningPredictor {
     }
 
     /// [`Predict::admit`], the module read from `opened` when the caller has it open.
+    /// The verdict on `path` (open as `opened`, if given): with the signature's arithmetic
+    /// left to the kernel (see [`crate::sig::Math::Kernel`]) while the rest of the verdict
+    /// admits the module, and done here when a refusal must be explained, since the kernel
+    /// checks the signature first and its reason may then be the signature's.
     fn admit_from(
         &mut self,
         name: &str,
         path: &Path,
         opened: Option<(&std::fs::File, u64)>,
     ) -> Result<(), String> {
-        let abs = std::path::absolute(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        match self.verdict_on(name, path, opened, crate::sig::Math::Kernel) {
+            Err(Deferred::Signature) => {
+                match self.verdict_on(name, path, opened, crate::sig::Math::Here) {
+                    Err(Deferred::Signature) => unreachable!("kabi did the arithmetic"),
+                    Err(Deferred::Refused(why)) => Err(why),
+                    Ok(()) => Ok(()),
+                }
+            }
+            Err(Deferred::Refused(why)) => Err(why),
+            Ok(()) => Ok(()),
+        }
+    }
+
+    fn verdict_on(
+        &mut self,
+        name: &str,
+        path: &Path,
+        opened: Option<(&std::fs::File, u64)>,
+        math: crate::sig::Math,
+    ) -> Result<(), Deferred> {
+        let abs = std::path::absolute(path)
+            .map_err(|e| Deferred::Refused(format!("{}: {e}", path.display())))?;
         self.base();
         self.settle();
         // the base's policy, borrowed (its keys, loaded on first use, are shared)
@@ -511,21 +550,22 @@ impl RunningPredictor {
         let detail = crate::module::Detail::Full;
         // the module and its signature check from one read of the file
         let (m, sc) = match opened {
-            Some((f, len)) => crate::sig::read_module_from(f, len, &abs, detail, sig),
+            Some((f, len)) => crate::sig::read_module_from(f, len, &abs, detail, sig, math),
             None => {
                 // named by its path on this machine: the system root when that is `/`
                 let own;
                 let host = match self.system_root().filter(|r| r.is_host()) {
                     Some(r) => r,
                     None => {
-                        own = crate::root::Root::host().map_err(|e| e.to_string())?;
+                        own = crate::root::Root::host()
+                            .map_err(|e| Deferred::Refused(e.to_string()))?;
                         &own
                     }
                 };
-                crate::sig::read_module_in(host, &abs, detail, sig)
+                crate::sig::read_module_in(host, &abs, detail, sig, math)
             }
         }
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| Deferred::Refused(e.to_string()))?;
         let t = self.target_for(&m);
         let v = check_with_sig(&m, Some(path.to_path_buf()), &t, &self.extra, Some(&sc));
         if v.compatible() {
@@ -535,12 +575,17 @@ impl RunningPredictor {
             );
             return Ok(());
         }
+        if math == crate::sig::Math::Kernel
+            && matches!(sc.outcome, crate::sig::Outcome::Unknown { .. })
+        {
+            return Err(Deferred::Signature);
+        }
         let why: Vec<String> = v
             .problems
             .iter()
             .map(|p| format!("  {}", p.describe(name)))
             .collect();
-        Err(why.join("\n"))
+        Err(Deferred::Refused(why.join("\n")))
     }
 
     /// After the run: bring the snapshot up to date with the modules this run loaded, if
@@ -623,6 +668,18 @@ impl Predict for RunningPredictor {
 
     fn admit(&mut self, name: &str, path: &Path) -> Result<(), String> {
         self.admit_from(name, path, None)
+    }
+
+    fn explain(&mut self, name: &str, path: &Path) -> Option<String> {
+        match self.verdict_on(name, path, None, crate::sig::Math::Here) {
+            Err(Deferred::Refused(why)) => Some(why),
+            Err(Deferred::Signature) => None,
+            Ok(()) => {
+                // refused all the same: its exports are not to be counted on
+                self.admitted.remove(path);
+                None
+            }
+        }
     }
 
     fn admit_file(

@@ -34,7 +34,7 @@ pub mod trust;
 pub mod verdict;
 
 pub use trust::SigPolicy;
-pub use verdict::{Outcome, SigCheck, Soft};
+pub use verdict::{Math, Outcome, SigCheck, Soft};
 
 use crate::compress::Compression;
 use crate::error::Error;
@@ -44,16 +44,17 @@ use std::path::Path;
 /// [`Module::read_in`] and the kernel's signature check of the same file
 /// ([`verdict::check_image`]), from one read: both come from the same decompressed image.
 /// The keys of `policy` are loaded only if a signed module needs them, and the module body is
-/// hashed only when a trusted key must verify it.
+/// hashed only when a trusted key must verify it (and `math` says kabi does).
 pub fn read_module_in(
     root: &crate::root::Root,
     rel: &Path,
     detail: Detail,
     policy: &SigPolicy,
+    math: verdict::Math,
 ) -> Result<(Module, SigCheck), Error> {
     let shown = root.display(rel);
     let (f, st) = root.open_file(rel)?;
-    read_module_from(&f, st.size, &shown, detail, policy)
+    read_module_from(&f, st.size, &shown, detail, policy, math)
 }
 
 /// [`read_module_in`] from a regular file already open (`size` bytes by its `fstat`), named
@@ -64,12 +65,13 @@ pub fn read_module_from(
     shown: &Path,
     detail: Detail,
     policy: &SigPolicy,
+    math: verdict::Math,
 ) -> Result<(Module, SigCheck), Error> {
     let rel = shown;
     let data = crate::compress::read_file(f, size, crate::root::caps::MODULE)
         .map_err(|e| Error::parse(shown, e))?;
     let image = crate::module::decompress(&data).map_err(|e| Error::parse(shown, e))?;
-    let sc = verdict::check_image(&image, policy);
+    let sc = verdict::check_image_math(&image, policy, math);
     let mut m = Module::parse_image_with(&image, detail).map_err(|e| Error::parse(shown, e))?;
     m.compression = Compression::detect(&data).unwrap_or(Compression::None);
     if m.name.is_empty() {

@@ -138,9 +138,36 @@ pub fn check_image(image: &[u8], policy: &SigPolicy) -> SigCheck {
     check_image_flags(image, policy, false)
 }
 
+/// Who does a signature's arithmetic (the digest of the module and the public-key operation)
+/// once a trusted key is found for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Math {
+    /// kabi does: the check ends in a verdict.
+    #[default]
+    Here,
+    /// The kernel about to be given the module does: with a trusted key found the check ends
+    /// in [`Outcome::Unknown`] and reads no more of the module. For an insert: the kernel
+    /// verifies a signature before it looks at anything else of the module, so one that does
+    /// not verify is refused there with no effect, and verifying it first would double the
+    /// cost of every signed load (in an emulated guest, 3-4 ms a module, as much as the
+    /// kernel's own check). Everything before the arithmetic (the form of the message, the
+    /// digests the kernel supports, which key, if any, the kernel trusts for it) is still
+    /// decided here.
+    Kernel,
+}
+
+/// [`check_image`], with the arithmetic done by `math`.
+pub fn check_image_math(image: &[u8], policy: &SigPolicy, math: Math) -> SigCheck {
+    check_image_with(image, policy, false, math)
+}
+
 /// As [`check_image`], for a load with `MODULE_INIT_IGNORE_MODVERSIONS` or
 /// `MODULE_INIT_IGNORE_VERMAGIC` (`mangled`): the signature is then not looked at.
 pub fn check_image_flags(image: &[u8], policy: &SigPolicy, mangled: bool) -> SigCheck {
+    check_image_with(image, policy, mangled, Math::Here)
+}
+
+fn check_image_with(image: &[u8], policy: &SigPolicy, mangled: bool, math: Math) -> SigCheck {
     let marker = MAGIC.len();
     if mangled || image.len() <= marker || &image[image.len() - marker..] != MAGIC {
         return SigCheck::soft(Soft::Unsigned, "no signature appended");
@@ -160,7 +187,7 @@ pub fn check_image_flags(image: &[u8], policy: &SigPolicy, mangled: bool) -> Sig
     }
     let body_len = modlen - HEADER_LEN - sig_len;
     let blob = &image[body_len..modlen - HEADER_LEN];
-    verify_message(blob, Some(&image[..body_len]), Some(image), policy)
+    verify_message(blob, Some(&image[..body_len]), Some(image), policy, math)
 }
 
 /// `mod_check_sig()` on the 12-byte header of a file whose length without the marker is
@@ -213,7 +240,7 @@ pub fn check_trailer(trailer: &Trailer, policy: &SigPolicy) -> SigCheck {
             if let Err(r) = mod_check_sig(&raw, file_len) {
                 return SigCheck::refused(r);
             }
-            verify_message(&sig.sig, None, None, policy)
+            verify_message(&sig.sig, None, None, policy, Math::Here)
         }
     }
 }
@@ -354,12 +381,13 @@ fn verify_message(
     body: Option<&[u8]>,
     whole: Option<&[u8]>,
     policy: &SigPolicy,
+    math: Math,
 ) -> SigCheck {
     let msg = match pkcs7::parse(blob) {
         Ok(m) => m,
         Err(r) => return SigCheck::refused(r),
     };
-    let mut c = judge_message(&msg, body, whole, policy).unwrap_or_else(|verdict| *verdict);
+    let mut c = judge_message(&msg, body, whole, policy, math).unwrap_or_else(|verdict| *verdict);
     c.signer = msg.signers.first().cloned();
     c
 }
@@ -372,6 +400,7 @@ fn judge_message(
     body: Option<&[u8]>,
     whole: Option<&[u8]>,
     policy: &SigPolicy,
+    math: Math,
 ) -> Result<SigCheck, Box<SigCheck>> {
     module_signature_form(msg)?;
     let mut digests = Digests {
@@ -408,6 +437,7 @@ fn judge_message(
             unsupported: &unsupported,
             keys,
             secondary,
+            math,
         };
         match search.run(&mut digests, policy)? {
             Pass::Verified(key, keyring) => {
@@ -538,6 +568,7 @@ struct TrustSearch<'a> {
     unsupported: &'a [bool],
     keys: &'a TrustedKeys,
     secondary: bool,
+    math: Math,
 }
 
 impl TrustSearch<'_> {
@@ -554,6 +585,14 @@ impl TrustSearch<'_> {
                 Found::DescriptionOnly(k) => {
                     return Err(Box::new(SigCheck::unknown(format!(
                         "signed by {}; the kernel has key '{}' in {}, whose certificate kabi does not have",
+                        si.describe(),
+                        k.description,
+                        k.keyring.name()
+                    ))));
+                }
+                Found::Key(k, _) if self.math == Math::Kernel => {
+                    return Err(Box::new(SigCheck::unknown(format!(
+                        "signed by {} with the key '{}' the kernel trusts ({}): the kernel verifies the signature itself",
                         si.describe(),
                         k.description,
                         k.keyring.name()
@@ -794,6 +833,44 @@ mod tests {
             assert_eq!(entries(), kept);
         }
         assert_eq!(entries(), 2);
+    }
+
+    #[test]
+    fn the_arithmetic_may_be_left_to_the_kernel() {
+        let (signed, cert) = sign("rsa2048", HashAlgo::Sha256);
+        let p = trusting(&[&cert]);
+        let mut bad = signed.clone();
+        bad[100] ^= 1;
+        assert_eq!(
+            errno(&check_image_math(&bad, &p, Math::Here)),
+            Some("EKEYREJECTED")
+        );
+        // a trusted key found: no verdict, whether the signature verifies or not
+        for image in [&signed, &bad] {
+            let sc = check_image_math(image, &p, Math::Kernel);
+            match &sc.outcome {
+                Outcome::Unknown { detail } => assert!(
+                    detail.ends_with("the kernel verifies the signature itself"),
+                    "{detail}"
+                ),
+                o => panic!("{o:?}"),
+            }
+            assert!(sc.signer.is_some());
+        }
+        // what comes before the arithmetic is decided as before
+        assert_eq!(
+            soft(&check_image_math(body(), &p, Math::Kernel)),
+            Some(Soft::Unsigned)
+        );
+        let (_, other) = key("p256");
+        assert_eq!(
+            soft(&check_image_math(
+                &signed,
+                &trusting(&[&other]),
+                Math::Kernel
+            )),
+            Some(Soft::UnavailableKey)
+        );
     }
 
     /// `check_image` with a given key set.

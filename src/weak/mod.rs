@@ -393,8 +393,14 @@ impl<'r> Kernels<'r> {
             .into_par_iter()
             .map(|(l, t)| {
                 let m = if signatures {
-                    crate::sig::read_module_in(root, &t, Detail::Full, policy)
-                        .map(|(m, sc)| (m, Some(sc)))
+                    crate::sig::read_module_in(
+                        root,
+                        &t,
+                        Detail::Full,
+                        policy,
+                        crate::sig::Math::Here,
+                    )
+                    .map(|(m, sc)| (m, Some(sc)))
                 } else {
                     Module::read_in(root, &t, Detail::Full).map(|m| (m, None))
                 };
