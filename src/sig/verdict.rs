@@ -146,7 +146,9 @@ pub enum Math {
     #[default]
     Here,
     /// The kernel about to be given the module does: with a trusted key found the check ends
-    /// in [`Outcome::Unknown`] and reads no more of the module. For an insert: the kernel
+    /// in [`Outcome::Unknown`] and reads no more of the module, and where nothing enforces
+    /// signatures (a key the kernel lacks only taints) no key is looked for. For an insert:
+    /// the kernel
     /// verifies a signature before it looks at anything else of the module, so one that does
     /// not verify is refused there with no effect, and verifying it first would double the
     /// cost of every signed load (in an emulated guest, 3-4 ms a module, as much as the
@@ -418,6 +420,16 @@ fn judge_message(
         return Ok(SigCheck::soft(
             Soft::UnsupportedCrypto,
             format!("the kernel cannot compute {}", names.join(", ")),
+        ));
+    }
+    // nothing enforced: a key the kernel lacks only taints, so which key signed matters only
+    // to the arithmetic, which is the kernel's here (the keys are not even read)
+    if math == Math::Kernel
+        && !policy.enforcement.enforced
+        && policy.enforcement.lockdown == super::state::Lockdown::None
+    {
+        return Ok(SigCheck::unknown(
+            "signatures are not enforced: the kernel looks for the key and verifies the signature itself",
         ));
     }
     let keys = policy.keys();
@@ -845,16 +857,30 @@ mod tests {
             errno(&check_image_math(&bad, &p, Math::Here)),
             Some("EKEYREJECTED")
         );
-        // a trusted key found: no verdict, whether the signature verifies or not
+        let (_, other) = key("p256");
+        let unknown = |sc: &SigCheck, why: &str| match &sc.outcome {
+            Outcome::Unknown { detail } => assert!(detail.starts_with(why), "{detail}"),
+            o => panic!("{o:?}"),
+        };
+        // nothing enforced: a key the kernel lacks would only taint, so no key is looked for
+        assert!(!p.enforcement.enforced);
+        for (image, keys) in [(&signed, &p), (&bad, &p), (&signed, &trusting(&[&other]))] {
+            let sc = check_image_math(image, keys, Math::Kernel);
+            unknown(
+                &sc,
+                "signatures are not enforced: the kernel looks for the key",
+            );
+            assert!(sc.signer.is_some());
+        }
+        // enforced: a trusted key found, no verdict whether the signature verifies or not
+        let enforced = |mut p: SigPolicy| {
+            p.enforcement.enforce("a test");
+            p
+        };
+        let p = enforced(p);
         for image in [&signed, &bad] {
             let sc = check_image_math(image, &p, Math::Kernel);
-            match &sc.outcome {
-                Outcome::Unknown { detail } => assert!(
-                    detail.ends_with("the kernel verifies the signature itself"),
-                    "{detail}"
-                ),
-                o => panic!("{o:?}"),
-            }
+            unknown(&sc, "signed by ");
             assert!(sc.signer.is_some());
         }
         // what comes before the arithmetic is decided as before
@@ -862,11 +888,10 @@ mod tests {
             soft(&check_image_math(body(), &p, Math::Kernel)),
             Some(Soft::Unsigned)
         );
-        let (_, other) = key("p256");
         assert_eq!(
             soft(&check_image_math(
                 &signed,
-                &trusting(&[&other]),
+                &enforced(trusting(&[&other])),
                 Math::Kernel
             )),
             Some(Soft::UnavailableKey)
