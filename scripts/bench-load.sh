@@ -26,8 +26,11 @@
 #              first (its snapshot of the stand-in kernel under /run/kabi, written by an
 #              untimed first run, is then reused). Run only where the real /proc/modules is
 #              absent: nothing can be loaded by accident. Twice: with the root's /boot visible
-#              at /boot (kabi verifies the module's signature against the image's keys, kept
-#              in /run/kabi/builtin-certs after the first run), and with /boot empty.
+#              at /boot, and with /boot empty. The stand-in kernel enforces no signatures, so
+#              kabi's prediction reads no keys in either (a key the kernel lacks would only
+#              taint; the signature's arithmetic is the kernel's). Once more with signatures
+#              enforced (`sig_enforce` Y in the stand-in /sys/module): kabi then looks for the
+#              signer's key among the image's certificates (kept in /run/kabi/builtin-certs).
 # The exit codes of the two tools must match in every case (else MISMATCH). /run/kabi is
 # a private tmpfs inside the namespace: the host's is not touched.
 #
@@ -137,7 +140,15 @@ if [ "$insert" = 1 ]; then
     $kabi load --root "$R" -S "$kver" nls_ascii >/dev/null 2>&1
     [ -f /run/kabi/running-abi ] || echo "NOTE: kabi wrote no /run/kabi/running-abi"
     bench "insert, /boot" "modprobe -d $R -S $kver nls_ascii" "$kabi load --root $R -S $kver nls_ascii"
+    [ -f /run/kabi/builtin-certs ] && echo "NOTE: kabi read the image's keys, which nothing here enforces"
+    # signatures enforced (sig_enforce Y): the keys are looked for, from the image's
+    # certificates (kept in /run/kabi/builtin-certs by an untimed first run)
+    mkdir -p "$tmp/sysmodule/module/parameters"
+    echo Y >"$tmp/sysmodule/module/parameters/sig_enforce"
+    $kabi load --root "$R" -S "$kver" nls_ascii >/dev/null 2>&1
     [ -f /run/kabi/builtin-certs ] || echo "NOTE: kabi wrote no /run/kabi/builtin-certs"
+    bench "insert, enforced" "modprobe -d $R -S $kver nls_ascii" "$kabi load --root $R -S $kver nls_ascii"
+    rm -r "$tmp/sysmodule/module"
     mount --bind "$tmp/emptyboot" /boot
     bench "insert, no /boot" "modprobe -d $R -S $kver nls_ascii" "$kabi load --root $R -S $kver nls_ascii"
     bench "insert, --no-check" "modprobe -d $R -S $kver nls_ascii" "$kabi load --no-check --root $R -S $kver nls_ascii"
