@@ -174,12 +174,23 @@ impl SigConfig {
             "CONFIG_INTEGRITY_PLATFORM_KEYRING",
         ];
         let mut values: [Option<&[u8]>; USED.len()] = [None; USED.len()];
-        for l in text.split(|&b| b == b'\n') {
-            let l = l.trim_ascii();
-            if !l.starts_with(b"CONFIG_") {
-                continue; // comments ("# CONFIG_X is not set") and blank lines
+        // the byte after `CONFIG_` of the options used: most lines are passed over on it
+        const AT: usize = "CONFIG_".len();
+        let mut after = [false; 256];
+        for u in USED {
+            after[usize::from(u.as_bytes()[AT])] = true;
+        }
+        // lines found with memchr: a byte-by-byte split was half of the 1.3 M instructions
+        // this cost per kabi load (a distribution's file, 250 KB)
+        let mut start = 0;
+        for end in memchr::memchr_iter(b'\n', text).chain([text.len()]) {
+            let l = text[start..end].trim_ascii();
+            start = end + 1;
+            // comments ("# CONFIG_X is not set"), blank lines, options not used
+            if l.len() <= AT || !l.starts_with(b"CONFIG_") || !after[usize::from(l[AT])] {
+                continue;
             }
-            if let Some(eq) = l.iter().position(|&b| b == b'=')
+            if let Some(eq) = memchr::memchr(b'=', l)
                 && let Some(i) = USED.iter().position(|u| u.as_bytes() == &l[..eq])
             {
                 values[i].get_or_insert(&l[eq + 1..]);
