@@ -780,6 +780,93 @@ fn the_kernels_own_modules_are_inserted_first_and_predicted_only_to_explain_a_re
     assert!(k.inserted().is_empty());
 }
 
+/// A predictor that admits everything and, asked after the kernel refused a module, finds
+/// why (as the running kernel's predictor, which leaves a signature's arithmetic to the
+/// kernel, finds a signature that does not verify).
+struct Lenient {
+    log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl kabi::load::predict::Predict for Lenient {
+    fn admit(&mut self, name: &str, _path: &Path) -> Result<(), String> {
+        self.log.lock().unwrap().push(format!("admit {name}"));
+        Ok(())
+    }
+    fn explain(
+        &mut self,
+        name: &str,
+        _path: &Path,
+        file: Option<(&std::fs::File, u64)>,
+    ) -> Option<String> {
+        let how = if file.is_some() {
+            "the file"
+        } else {
+            "the path"
+        };
+        self.log
+            .lock()
+            .unwrap()
+            .push(format!("explain {name} from {how}"));
+        Some(format!(
+            "  EKEYREJECTED: {name}: the signature does not verify"
+        ))
+    }
+    fn loaded(&mut self, _path: &Path) {}
+}
+
+#[test]
+fn a_module_admitted_and_refused_by_the_kernel_is_explained_unless_forced() {
+    let t = tree();
+    let run = |force: bool, jobs: usize| {
+        let k = FakeKernel::new().failing("dummy", 129, "");
+        let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (mut l, mut ev) = with(&t, ModprobeConfig::default(), &k);
+        l.predictor = Some(Box::new(Lenient { log: log.clone() }));
+        let o = Options {
+            predict: true,
+            explain: true,
+            force,
+            ..Options::default()
+        };
+        let failures = if jobs > 1 {
+            let ids = l.lookup("dummy").unwrap();
+            l.load_parallel(&ids, &o, jobs, &mut |_| {})
+                .into_iter()
+                .filter_map(|(n, r)| {
+                    r.err()
+                        .map(|f| kabi::load::exec::insert_failure(&n, &f, &o))
+                })
+                .collect()
+        } else {
+            probe(&mut l, "dummy", None, &o, &mut ev);
+            messages(&ev)
+        };
+        assert_eq!(k.inserted(), ["dummy"], "force {force}, jobs {jobs}");
+        let log = log.lock().unwrap().clone();
+        (log, failures)
+    };
+    // explained from the very file the kernel was given (one load), by path (parallel)
+    for (jobs, from) in [(1, "the file"), (2, "the path")] {
+        let (log, failures) = run(false, jobs);
+        assert_eq!(log, ["admit dummy", &format!("explain dummy from {from}")]);
+        assert!(
+            failures.last().unwrap().contains(
+                "Key was rejected by service (EKEYREJECTED); kabi check says why:\n  EKEYREJECTED: dummy: the signature does not verify"
+            ),
+            "{failures:?}"
+        );
+    }
+    // forced, the kernel judges otherwise (no vermagic, no versions, no signature): no reason
+    for jobs in [1, 2] {
+        let (log, failures) = run(true, jobs);
+        assert!(!log.iter().any(|l| l.starts_with("explain")), "{log:?}");
+        assert!(
+            !failures.last().unwrap().contains("kabi check says why"),
+            "{failures:?}"
+        );
+    }
+}
+
 /// A predictor that reads the module from the descriptor it is given, then has the path
 /// replaced (another writer, between the verdict and the insert): by rename, as a package
 /// manager replaces a file, or rewritten in place (`cp` over it).

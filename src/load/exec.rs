@@ -222,7 +222,6 @@ impl Loader<'_> {
                 .insert_file(&o.file, o.len, &path, options, flags),
             None => self.kernel.insert(&path, options, flags),
         });
-        drop(opened);
         match inserted {
             Ok(()) => {
                 if let Some(p) = self.predictor.as_mut() {
@@ -251,14 +250,19 @@ impl Loader<'_> {
                     .collect();
                 // refused by the kernel's checks: the prediction says why (one of the kernel's
                 // own modules, not predicted ahead; or one admitted with the signature's
-                // arithmetic left to the kernel, see `Predict::explain`)
+                // arithmetic left to the kernel, see `Predict::explain`), of the very file
+                // the kernel was given; not for a forced insert, which the kernel judges
+                // otherwise (no vermagic, no symbol versions, the signature not looked at)
                 let why = match (
-                    opts.predict && refused_by_checks(errno),
+                    opts.predict && !opts.force && refused_by_checks(errno),
                     self.predictor.as_mut(),
                 ) {
-                    (true, Some(p)) => p.explain(&name, &path),
+                    (true, Some(p)) => {
+                        p.explain(&name, &path, opened.as_ref().map(|o| (&o.file, o.len)))
+                    }
                     _ => None,
                 };
+                drop(opened);
                 Err(Failure {
                     errno,
                     detail: (!said.is_empty()).then(|| said.join("; ")),
@@ -679,6 +683,7 @@ impl Loader<'_> {
                 // prediction says why, as for one load
                 (Err(f), Some(path), Some(p))
                     if opts.predict
+                        && !opts.force
                         && !f.predicted
                         && refused_by_checks(f.errno)
                         && !f
@@ -686,7 +691,7 @@ impl Loader<'_> {
                             .as_deref()
                             .is_some_and(|d| d.starts_with("its dependency ")) =>
                 {
-                    f.why = p.explain(&name, &path);
+                    f.why = p.explain(&name, &path, None);
                 }
                 _ => {}
             }

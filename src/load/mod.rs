@@ -179,7 +179,8 @@ pub struct Failure {
     pub detail: Option<String>,
     /// The prediction refused it (nothing was inserted).
     pub predicted: bool,
-    /// Why, by the prediction made after the kernel refused one of its own modules.
+    /// Why, by the full prediction made after the kernel refused the module (one of its own,
+    /// not predicted ahead, or one whose signature the prediction left to the kernel).
     pub why: Option<String>,
 }
 

@@ -12,7 +12,10 @@ use std::path::{Path, PathBuf};
 
 /// Predicts whether the kernel will accept a module.
 pub trait Predict {
-    /// `Err(why)`, in the kernel's words, when the kernel will refuse the module.
+    /// `Err(why)`, in the kernel's words, when the kernel will refuse the module. A
+    /// predictor may leave to the kernel a check the kernel makes before anything else and
+    /// that refuses without loading anything (a signature's arithmetic, see
+    /// [`crate::sig::Math::Kernel`]): [`Predict::explain`] then says why after the refusal.
     fn admit(&mut self, name: &str, path: &Path) -> Result<(), String>;
     /// [`Predict::admit`] of `path` already open as `file` (a regular file of `len` bytes),
     /// the file that will be given to the kernel: the verdict is on the bytes inserted.
@@ -25,9 +28,15 @@ pub trait Predict {
     ) -> Result<(), String> {
         self.admit(name, path)
     }
-    /// Why the kernel refused `path`, which it was given: the full verdict, every check
-    /// made here (`None` when it finds no reason).
-    fn explain(&mut self, name: &str, path: &Path) -> Option<String> {
+    /// Why the kernel refused `path`, which it was given (as `file`, `len` bytes, when the
+    /// caller still has it open): the full verdict, every check made here (`None` when it
+    /// finds no reason). Not for a forced insert, which the kernel judges otherwise.
+    fn explain(
+        &mut self,
+        name: &str,
+        path: &Path,
+        _file: Option<(&std::fs::File, u64)>,
+    ) -> Option<String> {
         self.admit(name, path).err()
     }
     /// The module was loaded: its exports serve the next predictions.
@@ -49,7 +58,8 @@ pub trait Predict {
 /// it is now ([`crate::sig::SigPolicy::running`] of the system root, the directory holding
 /// `proc`: `module.sig_enforce`, lockdown, the trusted keys). Built on first use, from the
 /// snapshot of this boot under `run/kabi` when it still describes the kernel (see
-/// [`super::snapshot`]); the keys are read only when a signed module must be verified.
+/// [`super::snapshot`]); the keys are read only where signatures are enforced (or the
+/// kernel is locked down), or to say why the kernel refused a module.
 pub struct RunningPredictor {
     proc: PathBuf,
     /// The running kernel's module directory (one of its modules gives vermagic and
@@ -510,7 +520,6 @@ impl RunningPredictor {
         t
     }
 
-    /// [`Predict::admit`], the module read from `opened` when the caller has it open.
     /// The verdict on `path` (open as `opened`, if given): with the signature's arithmetic
     /// left to the kernel (see [`crate::sig::Math::Kernel`]) while the rest of the verdict
     /// admits the module, and done here when a refusal must be explained, since the kernel
@@ -670,16 +679,19 @@ impl Predict for RunningPredictor {
         self.admit_from(name, path, None)
     }
 
-    fn explain(&mut self, name: &str, path: &Path) -> Option<String> {
-        match self.verdict_on(name, path, None, crate::sig::Math::Here) {
+    fn explain(
+        &mut self,
+        name: &str,
+        path: &Path,
+        file: Option<(&std::fs::File, u64)>,
+    ) -> Option<String> {
+        let why = match self.verdict_on(name, path, file, crate::sig::Math::Here) {
             Err(Deferred::Refused(why)) => Some(why),
-            Err(Deferred::Signature) => None,
-            Ok(()) => {
-                // refused all the same: its exports are not to be counted on
-                self.admitted.remove(path);
-                None
-            }
-        }
+            Err(Deferred::Signature) | Ok(()) => None,
+        };
+        // refused all the same: not to be inserted on the strength of this verdict
+        self.admitted.remove(path);
+        why
     }
 
     fn admit_file(

@@ -148,10 +148,11 @@ pub enum Math {
     /// The kernel about to be given the module does: with a trusted key found the check ends
     /// in [`Outcome::Unknown`] and reads no more of the module, and where nothing enforces
     /// signatures (a key the kernel lacks only taints) no key is looked for. For an insert:
-    /// the kernel
-    /// verifies a signature before it looks at anything else of the module, so one that does
-    /// not verify is refused there with no effect, and verifying it first would double the
-    /// cost of every signed load (in an emulated guest, 3-4 ms a module, as much as the
+    /// the kernel verifies a signature before it looks at anything else of the module, so
+    /// one that does not verify is refused there without anything of it loaded (the file
+    /// was read: security modules that watch the kernel's reads, LoadPin and IMA, see it as
+    /// they see every module given to the kernel), and verifying it first would double the
+    /// cost of every signed load (in an emulated guest 2-3 ms a module, as much as the
     /// kernel's own check). Everything before the arithmetic (the form of the message, the
     /// digests the kernel supports, which key, if any, the kernel trusts for it) is still
     /// decided here.
