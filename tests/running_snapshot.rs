@@ -358,9 +358,11 @@ fn listing(dir: &Path) -> Vec<(String, u64, std::time::SystemTime)> {
 }
 
 /// The certificates built into the running kernel's image (found by decompressing it) are
-/// kept in `run/kabi/builtin-certs` by the first prediction that verifies a signature, read
-/// back by the next ones while the image is the same file, and read again from the image once
-/// it changed.
+/// kept in `run/kabi/builtin-certs` by the first prediction that looks for a signer's key
+/// (signatures enforced), read back by the next ones while the image is the same file, and
+/// read again from the image once it changed. Where nothing enforces signatures no key is
+/// looked for, and the image is not read. A verification made to say why the kernel refused
+/// a module (the prediction leaves it to the kernel) is kept in `run/kabi/sig-verified`.
 #[test]
 fn the_images_certificates_are_kept_while_the_image_is_the_same() {
     if !is_root() {
@@ -382,6 +384,12 @@ fn the_images_certificates_are_kept_while_the_image_is_the_same() {
     let (v, _) = s.run(None);
     assert_eq!(v, Ok(()));
     let cache = s.root.join("run/kabi/builtin-certs");
+    assert!(!cache.exists(), "the image read with nothing enforced");
+    let param = s.root.join("sys/module/module/parameters");
+    fs::create_dir_all(&param).unwrap();
+    fs::write(param.join("sig_enforce"), "Y\n").unwrap();
+    let (v, _) = s.run(None);
+    assert_eq!(v, Ok(()));
     let first = fs::read(&cache).expect("builtin-certs written");
     let want = kabi::sig::trust::builtin_certs(&image).unwrap();
     assert!(!want.is_empty());
@@ -400,8 +408,12 @@ fn the_images_certificates_are_kept_while_the_image_is_the_same() {
     }
     let ino = |p: &Path| std::os::unix::fs::MetadataExt::ino(&fs::metadata(p).unwrap());
     let before = ino(&cache);
-    // the module's signature verified with the image's key: kept, one entry
+    // the prediction left the arithmetic to the kernel: nothing verified, nothing kept;
+    // to say why the kernel refused it, the module's signature is verified with the image's
+    // key: kept, one entry
     let memo = s.root.join("run/kabi").join(kabi::sig::memo::FILE);
+    assert!(!memo.exists(), "verified before the insert");
+    assert_eq!(s.predictor().explain("nls_cp437", &s.module, None), None);
     let kept = fs::read(&memo).expect("sig-verified written");
     assert_eq!(kabi::sig::memo::parse(&kept).map(<[_]>::len), Some(1));
     let memo_ino = ino(&memo);
@@ -410,6 +422,7 @@ fn the_images_certificates_are_kept_while_the_image_is_the_same() {
     // verification is found, not made and kept again
     let (v, _) = s.run(None);
     assert_eq!(v, Ok(()));
+    assert_eq!(s.predictor().explain("nls_cp437", &s.module, None), None);
     assert_eq!(
         ino(&cache),
         before,
