@@ -146,17 +146,26 @@ pub enum Math {
     #[default]
     Here,
     /// The kernel about to be given the module does: with a trusted key found the check ends
-    /// in [`Outcome::Unknown`] and reads no more of the module, and where nothing enforces
-    /// signatures (a key the kernel lacks only taints) no key is looked for. For an insert:
-    /// the kernel verifies a signature before it looks at anything else of the module, so
-    /// one that does not verify is refused there without anything of it loaded (the file
-    /// was read: security modules that watch the kernel's reads, LoadPin and IMA, see it as
-    /// they see every module given to the kernel), and verifying it first would double the
-    /// cost of every signed load (in an emulated guest 2-3 ms a module, as much as the
-    /// kernel's own check). Everything before the arithmetic (the form of the message, the
-    /// digests the kernel supports, which key, if any, the kernel trusts for it) is still
-    /// decided here.
+    /// in [`Outcome::Unknown`] and reads no more of the module. Where nothing enforces
+    /// signatures (no `sig_enforce`, no lockdown) the signature is not read at all: a key the
+    /// kernel lacks, a form it refuses, an unsupported digest only taint or are refused by
+    /// the kernel before anything else, so the verdict is [`Outcome::Unknown`] at once. For
+    /// an insert: the kernel verifies a signature before it looks at anything else of the
+    /// module, so one that does not verify is refused there without anything of it loaded
+    /// (the file was read: security modules that watch the kernel's reads, LoadPin and IMA,
+    /// see it as they see every module given to the kernel), and verifying it first would
+    /// double the cost of every signed load (in an emulated guest 2-3 ms a module, as much
+    /// as the kernel's own check). Where signatures are enforced, everything before the
+    /// arithmetic (the form of the message, the digests the kernel supports, which key, if
+    /// any, the kernel trusts for it) is still decided here: an unsigned module, or one
+    /// signed by a key the kernel lacks, is refused before its dependencies are inserted.
     Kernel,
+}
+
+/// Whether a signature the kernel cannot verify keeps a module out: enforced signatures, or
+/// lockdown (which makes the errors `module_sig_check` otherwise tolerates fatal).
+fn enforces(policy: &SigPolicy) -> bool {
+    policy.enforcement.enforced || policy.enforcement.lockdown != super::state::Lockdown::None
 }
 
 /// [`check_image`], with the arithmetic done by `math`.
@@ -174,6 +183,13 @@ fn check_image_with(image: &[u8], policy: &SigPolicy, mangled: bool, math: Math)
     let marker = MAGIC.len();
     if mangled || image.len() <= marker || &image[image.len() - marker..] != MAGIC {
         return SigCheck::soft(Soft::Unsigned, "no signature appended");
+    }
+    // nothing enforced: whatever the signature, the kernel decides on it before it looks at
+    // anything else of the module, and any refusal of it is made there (see [`Math::Kernel`])
+    if math == Math::Kernel && !enforces(policy) {
+        return SigCheck::unknown(
+            "signatures are not enforced: the kernel checks the signature itself",
+        );
     }
     let modlen = image.len() - marker;
     // mod_verify_sig
@@ -421,16 +437,6 @@ fn judge_message(
         return Ok(SigCheck::soft(
             Soft::UnsupportedCrypto,
             format!("the kernel cannot compute {}", names.join(", ")),
-        ));
-    }
-    // nothing enforced: a key the kernel lacks only taints, so which key signed matters only
-    // to the arithmetic, which is the kernel's here (the keys are not even read)
-    if math == Math::Kernel
-        && !policy.enforcement.enforced
-        && policy.enforcement.lockdown == super::state::Lockdown::None
-    {
-        return Ok(SigCheck::unknown(
-            "signatures are not enforced: the kernel looks for the key and verifies the signature itself",
         ));
     }
     let keys = policy.keys();
@@ -863,16 +869,51 @@ mod tests {
             Outcome::Unknown { detail } => assert!(detail.starts_with(why), "{detail}"),
             o => panic!("{o:?}"),
         };
-        // nothing enforced: a key the kernel lacks would only taint, so no key is looked for
+        // a message that does not parse: refused, whoever does the arithmetic, once the
+        // signature is read
+        let mut garbled = signed.clone();
+        let sig_len = {
+            let h = &garbled[garbled.len() - MAGIC.len() - HEADER_LEN..garbled.len() - MAGIC.len()];
+            u32::from_be_bytes([h[8], h[9], h[10], h[11]]) as usize
+        };
+        let msg_at = garbled.len() - MAGIC.len() - HEADER_LEN - sig_len;
+        garbled[msg_at] ^= 0xff;
+        assert_eq!(
+            errno(&check_image_math(&garbled, &p, Math::Here)),
+            Some("EBADMSG")
+        );
+        // nothing enforced: the signature is not read at all (a key the kernel lacks, a
+        // message it cannot parse only taint, or are refused before anything else)
         assert!(!p.enforcement.enforced);
-        for (image, keys) in [(&signed, &p), (&bad, &p), (&signed, &trusting(&[&other]))] {
+        for (image, keys) in [
+            (&signed, &p),
+            (&bad, &p),
+            (&garbled, &p),
+            (&signed, &trusting(&[&other])),
+        ] {
             let sc = check_image_math(image, keys, Math::Kernel);
             unknown(
                 &sc,
-                "signatures are not enforced: the kernel looks for the key",
+                "signatures are not enforced: the kernel checks the signature itself",
             );
-            assert!(sc.signer.is_some());
+            assert!(sc.signer.is_none(), "the message was not read");
         }
+        // an unsigned module is still told apart (no marker: nothing to read)
+        assert_eq!(
+            soft(&check_image_math(body(), &p, Math::Kernel)),
+            Some(Soft::Unsigned)
+        );
+        // lockdown makes what would only taint fatal: the signature is read
+        let mut locked = trusting(&[&other]);
+        locked.enforcement.lockdown = crate::sig::state::Lockdown::Integrity;
+        assert_eq!(
+            soft(&check_image_math(&signed, &locked, Math::Kernel)),
+            Some(Soft::UnavailableKey)
+        );
+        assert_eq!(
+            errno(&check_image_math(&garbled, &locked, Math::Kernel)),
+            Some("EBADMSG")
+        );
         // enforced: a trusted key found, no verdict whether the signature verifies or not
         let enforced = |mut p: SigPolicy| {
             p.enforcement.enforce("a test");
