@@ -90,7 +90,16 @@ impl ConfigMessage {
 /// kmod's `underscores()`: `-` becomes `_`, except inside `[...]`; `None` for an
 /// unmatched `]` or an unclosed `[` (kmod refuses the line).
 pub fn underscores(s: &str) -> Option<String> {
-    let b = s.as_bytes();
+    underscores_bytes(s.as_bytes())
+}
+
+/// [`underscores`] of bytes as a configuration file has them (invalid UTF-8 replaced after:
+/// the characters it changes are ASCII, never part of a longer sequence).
+fn underscores_bytes(b: &[u8]) -> Option<String> {
+    // nearly every name: nothing to change, one allocation
+    if !b.iter().any(|&c| matches!(c, b'-' | b'[' | b']')) {
+        return Some(text(b));
+    }
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0usize;
     while i < b.len() {
@@ -106,7 +115,7 @@ pub fn underscores(s: &str) -> Option<String> {
         }
         i += 1;
     }
-    Some(String::from_utf8_lossy(&out).into_owned())
+    Some(String::from_utf8(out).unwrap_or_else(|e| text(e.as_bytes())))
 }
 
 /// kmod's `getline_wrapped`: the logical lines of a file with their last physical line
@@ -114,7 +123,7 @@ pub fn underscores(s: &str) -> Option<String> {
 /// dropped and the character kept. A line without a backslash (nearly all) is borrowed.
 fn wrapped_lines(data: &[u8]) -> Vec<(std::borrow::Cow<'_, [u8]>, u32)> {
     use std::borrow::Cow;
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(memchr::memchr_iter(b'\n', data).count() + 1);
     let mut line = 0u32;
     let mut i = 0usize;
     while i < data.len() {
@@ -193,8 +202,8 @@ impl ModprobeConfig {
             let Some((cmd, rest)) = token(line) else {
                 continue;
             };
-            let cmd_s = text(cmd);
-            if !self.parse_line(&cmd_s, rest) {
+            if !self.parse_line(cmd, rest) {
+                let cmd_s = text(cmd);
                 if cmd_s == "include" || cmd_s == "config" {
                     self.messages.push(ConfigMessage {
                         line: 708,
@@ -217,48 +226,47 @@ impl ModprobeConfig {
     }
 
     /// One line's command; false for a bad or unknown line.
-    fn parse_line(&mut self, cmd: &str, rest: &[u8]) -> bool {
-        // the remainder as strtok_r(NULL, "\0") gives it: everything after one separator,
-        // or nothing when that is empty
-        let remainder = |r: &[u8]| -> Option<String> { (!r.is_empty()).then(|| text(r)) };
+    fn parse_line(&mut self, cmd: &[u8], rest: &[u8]) -> bool {
         match cmd {
-            "alias" => {
+            b"alias" => {
                 let Some((alias, r)) = token(rest) else {
                     return false;
                 };
                 let Some((module, _)) = token(r) else {
                     return false;
                 };
-                let (Some(a), Some(m)) = (underscores(&text(alias)), underscores(&text(module)))
+                let (Some(a), Some(m)) = (underscores_bytes(alias), underscores_bytes(module))
                 else {
                     return false;
                 };
                 self.aliases.push((a, m));
             }
-            "blacklist" => {
+            b"blacklist" => {
                 let Some((module, _)) = token(rest) else {
                     return false;
                 };
-                let Some(m) = underscores(&text(module)) else {
+                let Some(m) = underscores_bytes(module) else {
                     return false;
                 };
                 self.blacklists.push(m);
             }
-            "options" | "install" | "remove" | "softdep" => {
+            b"options" | b"install" | b"remove" | b"softdep" => {
                 let Some((module, r)) = token(rest) else {
                     return false;
                 };
-                let Some(value) = remainder(r) else {
+                // the remainder as strtok_r(NULL, "\0") gives it: everything after one
+                // separator, or nothing when that is empty
+                if r.is_empty() {
                     return false;
-                };
-                let Some(module) = underscores(&text(module)) else {
+                }
+                let Some(module) = underscores_bytes(module) else {
                     return false;
                 };
                 match cmd {
-                    "options" => self.options.push((module, value.replace('\t', " "))),
-                    "install" => self.install.push((module, value)),
-                    "remove" => self.remove.push((module, value)),
-                    _ => self.softdeps.push(parse_softdep(module, &value)),
+                    b"options" => self.options.push((module, text(r).replace('\t', " "))),
+                    b"install" => self.install.push((module, text(r))),
+                    b"remove" => self.remove.push((module, text(r))),
+                    _ => self.softdeps.push(parse_softdep(module, r)),
                 }
             }
             _ => return false,
@@ -461,19 +469,20 @@ const fn libc_nonblock() -> i32 {
 
 /// A `softdep` line's names after the module: words after `pre:` go before, after `post:`
 /// after; words before either are dropped.
-fn parse_softdep(name: String, line: &str) -> Softdep {
+fn parse_softdep(name: String, line: &[u8]) -> Softdep {
     let mut d = Softdep {
         name,
         ..Softdep::default()
     };
     let mut mode = 0u8;
-    for w in line.split(|c: char| c.is_ascii_whitespace() || c == '\x0b' || c == '\x0c') {
+    // (isspace: the ASCII white space, vertical tab and form feed included)
+    for w in line.split(|&c| c.is_ascii_whitespace() || c == b'\x0b' || c == b'\x0c') {
         match w {
-            "" => {}
-            "pre:" => mode = 1,
-            "post:" => mode = 2,
-            w if mode == 1 => d.pre.push(w.to_string()),
-            w if mode == 2 => d.post.push(w.to_string()),
+            b"" => {}
+            b"pre:" => mode = 1,
+            b"post:" => mode = 2,
+            w if mode == 1 => d.pre.push(text(w)),
+            w if mode == 2 => d.post.push(text(w)),
             _ => {}
         }
     }
