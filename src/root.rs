@@ -736,6 +736,48 @@ impl Dir {
         (st.is_file() && trusted(st.mode, st.uid)).then_some((f, st))
     }
 
+    /// Append `data` to the regular file `name` of this directory (not through a link, not
+    /// created) in one `write`, when it is still the file `(dev, ino)` a caller read, owned by
+    /// root and writable by no one else. `O_APPEND`: writers appending at once do not mix
+    /// their bytes. Best effort, for caches: false when anything is otherwise or the write
+    /// is short (the reader then finds a record cut short and refuses the file).
+    pub fn append_root_owned(
+        &self,
+        name: impl AsRef<Path>,
+        data: &[u8],
+        (dev, ino): (u64, u64),
+    ) -> bool {
+        let Ok(n) = one_name(name.as_ref()) else {
+            return false;
+        };
+        let Ok(fd) = rustix::fs::openat(
+            &self.fd,
+            n,
+            OFlags::WRONLY
+                | OFlags::APPEND
+                | OFlags::NOFOLLOW
+                | OFlags::NONBLOCK
+                | OFlags::NOCTTY
+                | OFlags::CLOEXEC,
+            Mode::empty(),
+        ) else {
+            return false;
+        };
+        let Ok(st) = rustix::fs::fstat(&fd).map(|st| Stat::from(&st)) else {
+            return false;
+        };
+        if !st.is_file() || st.uid != 0 || st.mode & 0o022 != 0 || (st.dev, st.ino) != (dev, ino) {
+            return false;
+        }
+        loop {
+            match rustix::io::write(&fd, data) {
+                Ok(w) => return w == data.len(),
+                Err(Errno::INTR) => continue,
+                Err(_) => return false,
+            }
+        }
+    }
+
     /// The regular file `name` of this directory (not through a link), up to `cap` bytes.
     pub fn read(&self, name: impl AsRef<Path>, cap: u64) -> Result<Vec<u8>, Error> {
         let name = name.as_ref();
@@ -1580,6 +1622,64 @@ mod tests {
             assert_eq!(std::fs::read(root.join("weak/cache")).unwrap(), data);
         }
         assert!(root.join("weak/.kabi-tmp.cache/x").is_dir());
+    }
+
+    #[test]
+    fn an_append_goes_only_to_the_file_read_and_through_no_link() {
+        use std::os::unix::fs::PermissionsExt;
+        if !rustix::process::geteuid().is_root() {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "the file must be root's: run as root (CI=true)"
+            );
+            eprintln!("SKIPPED: the file must be root's (run as root)");
+            return;
+        }
+        let (_t, root, outside) = tree();
+        let r = Root::open(&root).unwrap();
+        let d = r.open_dir("weak").unwrap();
+        let file = root.join("weak/cache");
+        std::fs::write(&file, b"head\n").unwrap();
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let id = |p: &Path| {
+            use std::os::unix::fs::MetadataExt;
+            let m = std::fs::symlink_metadata(p).unwrap();
+            (m.dev(), m.ino())
+        };
+        let read = id(&file);
+        assert!(d.append_root_owned("cache", b"one\n", read));
+        assert!(d.append_root_owned("cache", b"two\n", read));
+        assert_eq!(std::fs::read(&file).unwrap(), b"head\none\ntwo\n");
+        // writable by others: not appended to
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o666)).unwrap();
+        assert!(!d.append_root_owned("cache", b"x\n", read));
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+        // replaced since it was read (another inode): not appended to
+        std::fs::write(root.join("weak/new"), b"other\n").unwrap();
+        std::fs::rename(root.join("weak/new"), &file).unwrap();
+        assert!(!d.append_root_owned("cache", b"x\n", read));
+        assert_eq!(std::fs::read(&file).unwrap(), b"other\n");
+        // a link at the name, even to the very file read: nothing written through it
+        let now = id(&file);
+        std::fs::rename(&file, outside.join("moved")).unwrap();
+        symlink(outside.join("moved"), &file).unwrap();
+        assert!(!d.append_root_owned("cache", b"x\n", now));
+        assert_eq!(std::fs::read(outside.join("moved")).unwrap(), b"other\n");
+        // a FIFO at the name: no hang, nothing written
+        std::fs::remove_file(&file).unwrap();
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            &file,
+            rustix::fs::FileType::Fifo,
+            Mode::from_raw_mode(0o644),
+            0,
+        )
+        .unwrap();
+        assert!(!d.append_root_owned("cache", b"x\n", id(&file)));
+        // missing: not created
+        std::fs::remove_file(&file).unwrap();
+        assert!(!d.append_root_owned("cache", b"x\n", read));
+        assert!(!file.exists());
     }
 
     #[test]

@@ -229,16 +229,11 @@ fn written_once_reused_updated_and_rebuilt() {
     let (v, src) = s.run(None);
     assert_eq!((v, from_kallsyms(&src)), (Ok(()), false), "{src}");
     let modules = s.snapshot("running-modules").unwrap();
+    // appended as one record: the module and its export crc_itu_t
     assert!(
-        modules.contains(
-            "module crc_itu_t 16384 ffffffffc0004000
-"
-        ) && modules.contains(
-            "
-crc_itu_t	"
-        ),
-        "the module and its export crc_itu_t:
-{modules}"
+        modules.contains("\n+module crc_itu_t 16384 ffffffffc0004000\n+crc_itu_t\t")
+            && modules.ends_with("\n+end\n"),
+        "{modules}"
     );
     // the same module through a link (which may lead anywhere): not read, kallsyms is
     s.write(
@@ -499,7 +494,7 @@ fn an_assumed_module_serves_predictions_but_only_a_loaded_one_the_snapshot() {
     assert_eq!(p.admit("udf", &udf), Ok(()));
     p.finish();
     let modules = s.snapshot("running-modules").unwrap_or_default();
-    assert!(!modules.contains("\ncrc_itu_t\t"), "{modules}");
+    assert!(!modules.contains("crc_itu_t\t"), "{modules}");
 
     // once loaded (and in /proc/modules), they are kept; libcrc32c, admitted and assumed
     // in the same run but never inserted (as when its insert fails), is not
@@ -515,6 +510,46 @@ fn an_assumed_module_serves_predictions_but_only_a_loaded_one_the_snapshot() {
     );
     p.finish();
     let modules = s.snapshot("running-modules").unwrap();
-    assert!(modules.contains("\ncrc_itu_t\t"), "{modules}");
-    assert!(!modules.contains("\ncrc32c\t"), "{modules}");
+    assert!(modules.contains("\n+crc_itu_t\t"), "{modules}");
+    assert!(!modules.contains("crc32c\t"), "{modules}");
+    // the next run finds crc-itu-t's export in the record: udf is admitted from the snapshot
+    // alone (kallsyms emptied)
+    s.kallsyms(false);
+    let mut p = s.predictor();
+    assert_eq!(p.admit("udf", &udf), Ok(()));
+    assert!(!from_kallsyms(&p.source().unwrap()));
+    p.finish();
+
+    // crc-itu-t reloaded (another address) by a run: a record cannot drop the exports of the
+    // module that is gone, so the file is rewritten whole, the records merged into its
+    // sorted lines
+    s.write("proc/modules", "dummy 16384 0 - Live 0xffffffffc0001000\n");
+    let mut p = s.predictor();
+    assert_eq!(p.admit("crc_itu_t", &crc), Ok(()));
+    p.loaded(&crc);
+    s.write(
+        "proc/modules",
+        "dummy 16384 0 - Live 0xffffffffc0001000\ncrc_itu_t 16384 0 - Live 0xffffffffc0005000\n",
+    );
+    p.finish();
+    let modules = s.snapshot("running-modules").unwrap();
+    assert!(!modules.contains("\n+"), "no record left:\n{modules}");
+    assert!(
+        modules.contains("\nmodule crc_itu_t 16384 ffffffffc0005000\n")
+            && modules.contains("\ncrc_itu_t\t")
+            && !modules.contains("ffffffffc0004000"),
+        "{modules}"
+    );
+
+    // a record cut short (a write that did not end): the file is refused, kallsyms is read
+    s.write("proc/kallsyms", &t);
+    let path = s.root.join("run/kabi/running-modules");
+    let mut torn = fs::read(&path).unwrap();
+    torn.extend_from_slice(
+        b"+module libcrc32c 16384 ffffffffc0006000\n+crc32c\t-\tEXPORT_SYMBOL\tlibcrc32c\t\n",
+    );
+    fs::write(&path, &torn).unwrap();
+    let mut p = s.predictor();
+    let _ = p.admit("udf", &udf);
+    assert!(from_kallsyms(&p.source().unwrap()));
 }

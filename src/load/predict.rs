@@ -113,6 +113,9 @@ struct Base {
     /// and exports (copied by [`RunningPredictor::base`] into `extra`, for the predictions
     /// and the snapshot's update).
     learned: Vec<(String, Vec<KernelSymbol>)>,
+    /// The modules file read, `(dev, ino)`: a record is appended to it only while it is the
+    /// same file.
+    modules_file: Option<(u64, u64)>,
 }
 
 /// Why a verdict did not admit a module.
@@ -143,12 +146,21 @@ fn proc_modules(root: &crate::root::Root) -> Option<Vec<LoadedModule>> {
 }
 
 /// The snapshot file of `dir` (`run/kabi`), if it is a regular file owned by root and
-/// writable by no one else.
-fn read_snapshot(dir: &crate::root::Dir, name: &str) -> Option<Snapshot> {
+/// writable by no one else, with its `(dev, ino)`. Mapped when `mapped` (vmlinux's: a
+/// prediction reads a few of its pages), else read (the modules', a few KiB).
+fn read_snapshot(
+    dir: &crate::root::Dir,
+    name: &str,
+    mapped: bool,
+) -> Option<(Snapshot, (u64, u64))> {
     let (f, st) = dir.open_root_owned(name)?;
-    // mapped: a prediction reads a few of its pages
-    let data = crate::root::Mapped::new(f, st.size, snapshot::CAP).ok()?;
-    Snapshot::parse(data).ok()
+    let data = match mapped {
+        true => crate::root::Mapped::new(f, st.size, snapshot::CAP).ok()?,
+        false => crate::root::read_capped(f, st.size, snapshot::CAP)
+            .ok()?
+            .into(),
+    };
+    Some((Snapshot::parse(data).ok()?, (st.dev, st.ino)))
 }
 
 /// Replace the snapshot (best effort: a kabi that cannot write `/run` only predicts more
@@ -279,9 +291,9 @@ impl Running<'_> {
             return None;
         };
         let dir = r.open_dir(RUN_DIR).ok()?;
-        let (Some(vmlinux), Some(mods)) = (
-            read_snapshot(&dir, RUN_FILE),
-            read_snapshot(&dir, RUN_MODULES),
+        let (Some((vmlinux, _)), Some((mods, modules_file))) = (
+            read_snapshot(&dir, RUN_FILE, true),
+            read_snapshot(&dir, RUN_MODULES, false),
         ) else {
             return None;
         };
@@ -324,6 +336,7 @@ impl Running<'_> {
             cache: true,
             from_snapshot: true,
             learned,
+            modules_file: Some(modules_file),
         })
     }
 }
@@ -493,6 +506,7 @@ impl RunningPredictor {
             cache: k.root.is_some(),
             from_snapshot: false,
             learned: Vec::new(),
+            modules_file: None,
         }
     }
 
@@ -648,6 +662,29 @@ impl RunningPredictor {
             .values()
             .filter(|s| self.loaded_names.contains(&s.owner) && still.contains(s.owner.as_str()))
             .collect();
+        // one record appended to the modules file, where a record can say it all: modules
+        // the file does not know were loaded (none only unloaded: the rewrite drops them),
+        // none of their names is in the file (a reloaded one: its old exports must go), and
+        // the file is small
+        if let (Symbols::Snapshots { modules, .. }, Some(file)) = (&base.symbols, base.modules_file)
+            && (modules.file_len() as u64) < snapshot::APPEND_MAX
+        {
+            // loaded by this run, or learned from their files by it
+            let unknown: Vec<&LoadedModule> = after
+                .iter()
+                .filter(|m| modules.header.modules.binary_search(m).is_err())
+                .collect();
+            let reloaded = unknown
+                .iter()
+                .any(|m| modules.header.modules.iter().any(|k| k.name == m.name));
+            if !unknown.is_empty()
+                && !reloaded
+                && let Ok(dir) = root.open_dir(RUN_DIR)
+                && dir.append_root_owned(RUN_MODULES, &snapshot::record(&unknown, &added), file)
+            {
+                return;
+            }
+        }
         // only the small file of the modules: vmlinux's stays as it is for the whole boot
         let data = match &base.symbols {
             Symbols::Snapshots { modules, .. } => modules.updated(&header, &keep, &added),

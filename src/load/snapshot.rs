@@ -12,6 +12,12 @@
 //! next prediction rebuilds it from kallsyms. kabi itself adds the exports of the modules it
 //! loaded, read from the very files it gave the kernel.
 //!
+//! After a load, kabi appends one record to `running-modules` rather than rewriting it (the
+//! file is rewritten whole, without records, when a record could not say it: a module
+//! reloaded under a name the file knows, or a file grown past [`APPEND_MAX`]). A record is
+//! written by one `write` and read only whole (its last line `+end`): a file whose last
+//! record is cut short is refused, and the next prediction rebuilds it.
+//!
 //! The file is text, one header line per fact, then the symbols sorted by name (bytewise),
 //! so that a lookup is a binary search over line offsets and an administrator can read it:
 //!
@@ -26,6 +32,9 @@
 //! module nls_ascii 12288 ffffffffc0a0b000
 //! symbols
 //! __bitmap_and<TAB>0x1b9e2f34<TAB>EXPORT_SYMBOL<TAB>vmlinux<TAB>
+//! +module mlx_compat 16384 ffffffffc0a20000
+//! +mlx_compat_init<TAB>0x12345678<TAB>EXPORT_SYMBOL_GPL<TAB>mlx_compat<TAB>
+//! +end
 //! ```
 
 use crate::error::ParseError;
@@ -36,6 +45,8 @@ use crate::module::{ExportKind, Ident};
 pub const MAGIC: &str = "kabi-running-abi 1";
 /// The largest snapshot read (a distribution kernel's is about 1 MiB).
 pub const CAP: u64 = 64 << 20;
+/// A modules file this large is rewritten whole rather than appended to.
+pub const APPEND_MAX: u64 = 64 << 10;
 
 /// One `/proc/modules` entry, as far as it names a loaded module's identity.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -91,9 +102,14 @@ pub struct Header {
 /// whatever the kernel's size.
 #[derive(Debug)]
 pub struct Snapshot {
+    /// The header, with the modules of the appended records.
     pub header: Header,
     data: crate::root::Mapped,
     body: usize,
+    /// Where the sorted symbol lines end (the appended records begin).
+    body_end: usize,
+    /// The symbols of the appended records, in file order (a later one wins).
+    tail: Vec<KernelSymbol>,
 }
 
 fn bad(what: impl Into<String>) -> ParseError {
@@ -134,6 +150,7 @@ fn plain(s: &str) -> bool {
 /// The line of one symbol (without its line break), unless a field cannot be written.
 fn symbol_line(s: &KernelSymbol) -> Option<String> {
     if s.name.is_empty()
+        || s.name.starts_with('+')
         || s.name.contains(' ')
         || !plain(&s.name)
         || !plain(&s.owner)
@@ -255,22 +272,45 @@ impl Snapshot {
         if data.len() > body && data.last() != Some(&b'\n') {
             return Err(bad("the last symbol line is cut short (truncated)"));
         }
+        // the appended records, if any: the lines at the end that start with `+`, found
+        // from the end (vmlinux's file has none: only its last line is looked at)
+        let mut body_end = data.len();
+        while body_end > body {
+            let start =
+                memchr::memrchr(b'\n', &data[body..body_end - 1]).map_or(body, |i| body + i + 1);
+            if data[start] != b'+' {
+                break;
+            }
+            body_end = start;
+        }
+        let tail = read_records(&data[body_end..], &mut header.modules)?;
         header.modules.sort();
-        Ok(Snapshot { header, data, body })
+        Ok(Snapshot {
+            header,
+            data,
+            body,
+            body_end,
+            tail,
+        })
     }
 
-    /// The symbol lines, in file order.
+    /// Bytes of the file.
+    pub fn file_len(&self) -> usize {
+        self.data.len()
+    }
+
+    /// The sorted symbol lines, in file order.
     fn lines(&self) -> impl Iterator<Item = &[u8]> + '_ {
-        let body = &self.data[self.body..];
+        let body = &self.data[self.body..self.body_end];
         body.strip_suffix(b"\n")
             .unwrap_or(body)
             .split(|&b| b == b'\n')
             .filter(|l| !l.is_empty())
     }
 
-    /// How many symbols it holds.
+    /// How many symbol lines it holds (a name in the sorted lines and a record counts twice).
     pub fn len(&self) -> usize {
-        self.lines().count()
+        self.lines().count() + self.tail.len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -300,9 +340,13 @@ impl Snapshot {
         })
     }
 
-    /// The symbol `name`: a binary search over the bytes of the sorted lines.
+    /// The symbol `name`: the last record's that has it, else a binary search over the
+    /// bytes of the sorted lines.
     pub fn get(&self, name: &str) -> Option<KernelSymbol> {
-        let d = &self.data;
+        if let Some(s) = self.tail.iter().rev().find(|s| s.name == name) {
+            return Some(s.clone());
+        }
+        let d = &self.data[..self.body_end];
         let (mut lo, mut hi) = (self.body, d.len());
         // invariant: lo is the start of a line (or hi), hi the end of one
         while lo < hi {
@@ -321,15 +365,21 @@ impl Snapshot {
     }
 
     /// This snapshot with a new `header`, without the symbols of owners `keep_owner` refuses,
-    /// with `added` (which win over a symbol of the same name). The kept lines are copied as
-    /// they are, merged in order: no symbol is parsed again.
+    /// with `added` (which win over a symbol of the same name), its records merged into the
+    /// sorted lines. The kept lines are copied as they are, merged in order: no symbol is
+    /// parsed again.
     pub fn updated(
         &self,
         header: &Header,
         keep_owner: &dyn Fn(&str) -> bool,
         added: &[&KernelSymbol],
     ) -> Vec<u8> {
-        let add = sorted_lines(added.iter().copied());
+        let add = sorted_lines(
+            self.tail
+                .iter()
+                .filter(|s| keep_owner(&s.owner))
+                .chain(added.iter().copied()),
+        );
         let mut out = Vec::with_capacity(self.data.len() + 4096);
         render_header(header, &mut out);
         let mut j = 0;
@@ -356,10 +406,68 @@ impl Snapshot {
         out
     }
 
-    /// Every symbol, in name order.
+    /// Every symbol of the sorted lines, in name order, then those of the records.
     pub fn symbols(&self) -> impl Iterator<Item = KernelSymbol> + '_ {
-        self.lines().filter_map(Snapshot::symbol_of)
+        self.lines()
+            .filter_map(Snapshot::symbol_of)
+            .chain(self.tail.iter().cloned())
     }
+}
+
+/// The record appended to a modules file for `modules`, loaded, and their exports `symbols`
+/// (a symbol whose fields cannot be written is left out, as [`render`] leaves it out).
+pub fn record(modules: &[&LoadedModule], symbols: &[&KernelSymbol]) -> Vec<u8> {
+    use std::io::Write;
+    let mut out = Vec::new();
+    for m in modules {
+        let _ = writeln!(out, "+module {} {} {:x}", m.name, m.size, m.addr);
+    }
+    for (_, l) in sorted_lines(symbols.iter().copied()) {
+        out.push(b'+');
+        out.extend_from_slice(l.as_bytes());
+        out.push(b'\n');
+    }
+    out.extend_from_slice(b"+end\n");
+    out
+}
+
+/// The appended records `tail` (empty, or whole records each ending in `+end`): their
+/// symbols, their modules added to `modules`. A module named as one already there but with
+/// another size or address (reloaded) is refused: the sorted lines may hold exports of the
+/// module that is gone.
+fn read_records(
+    tail: &[u8],
+    modules: &mut Vec<LoadedModule>,
+) -> Result<Vec<KernelSymbol>, ParseError> {
+    let mut out = Vec::new();
+    if tail.is_empty() {
+        return Ok(out);
+    }
+    if !tail.ends_with(b"+end\n") {
+        return Err(bad("the last record is cut short (no +end)"));
+    }
+    for line in tail[..tail.len() - 1].split(|&b| b == b'\n') {
+        let line = line
+            .strip_prefix(b"+")
+            .ok_or_else(|| bad("a line after the records does not start with +"))?;
+        if line == b"end" {
+            continue;
+        }
+        if let Some(m) = line.strip_prefix(b"module ") {
+            let m = std::str::from_utf8(m).map_err(|_| bad("a record's module is not UTF-8"))?;
+            let m = parse_module(m)?;
+            match modules.iter().find(|k| k.name == m.name) {
+                Some(k) if *k == m => {}
+                Some(_) => return Err(bad(format!("module {} is recorded twice", m.name))),
+                None => modules.push(m),
+            }
+            continue;
+        }
+        out.push(
+            Snapshot::symbol_of(line).ok_or_else(|| bad("a record's symbol line does not read"))?,
+        );
+    }
+    Ok(out)
 }
 
 fn cut(s: &str) -> &str {
@@ -513,6 +621,90 @@ mod tests {
         assert_eq!(u.get("a").unwrap().crc, Some(5));
         assert_eq!(u.get("m1"), None);
         assert_eq!(u.len(), 3);
+    }
+
+    #[test]
+    fn records_are_appended_found_first_and_merged_by_a_rewrite() {
+        let old = [sym("a", Some(1), "vmlinux"), sym("m1", Some(2), "mod1")];
+        let mut data = render(&header(), &old);
+        let m2 = LoadedModule {
+            name: "mod2".into(),
+            size: 4096,
+            addr: 0xffff_ffff_c0a2_0000,
+        };
+        let added = [sym("m2", Some(3), "mod2"), sym("a", Some(4), "mod2")];
+        let refs: Vec<&KernelSymbol> = added.iter().collect();
+        let rec = record(&[&m2], &refs);
+        assert_eq!(
+            String::from_utf8(rec.clone()).unwrap(),
+            "+module mod2 4096 ffffffffc0a20000\n\
+             +a\t0x00000004\tEXPORT_SYMBOL_GPL\tmod2\tNS\n\
+             +m2\t0x00000003\tEXPORT_SYMBOL_GPL\tmod2\tNS\n+end\n"
+        );
+        data.extend_from_slice(&rec);
+        let s = Snapshot::parse(data.clone()).unwrap();
+        // the record's module joins the header; its symbols are found, and win
+        assert!(s.header.modules.contains(&m2));
+        assert_eq!(s.get("m2").unwrap().crc, Some(3));
+        assert_eq!(s.get("a").unwrap().crc, Some(4));
+        assert_eq!(s.get("m1").unwrap().crc, Some(2));
+        assert_eq!(s.get("nosuch"), None);
+        // a second record: the later one wins
+        let again = [sym("m2", Some(9), "mod2")];
+        data.extend_from_slice(&record(&[&m2], &[&again[0]]));
+        let s = Snapshot::parse(data.clone()).unwrap();
+        assert_eq!(s.get("m2").unwrap().crc, Some(9));
+        assert_eq!(
+            s.header.modules.iter().filter(|m| m.name == "mod2").count(),
+            1
+        );
+        // a rewrite merges the records into the sorted lines, keeping only wanted owners
+        let h = s.header.clone();
+        let merged = s.updated(&h, &|o: &str| o != "mod1", &[]);
+        assert!(!merged.windows(2).any(|w| w == b"\n+"));
+        let m = Snapshot::parse(merged).unwrap();
+        assert_eq!(m.get("m2").unwrap().crc, Some(9));
+        assert_eq!(m.get("a").unwrap().crc, Some(4));
+        assert_eq!(m.get("m1"), None);
+    }
+
+    #[test]
+    fn a_record_cut_short_or_contradicting_the_file_is_refused() {
+        let base = render(&header(), &[sym("a", Some(1), "vmlinux")]);
+        let m = LoadedModule {
+            name: "mod2".into(),
+            size: 4096,
+            addr: 0x1000,
+        };
+        let rec = record(&[&m], &[&sym("m2", Some(3), "mod2")]);
+        for cut in 1..rec.len() {
+            let mut d = base.clone();
+            d.extend_from_slice(&rec[..cut]);
+            assert!(Snapshot::parse(d).is_err(), "cut at {cut}");
+        }
+        // records are only at the end: followed by another line, they are not read as
+        // records (their module stays unknown, so the next run does not rely on the file)
+        let mut d = base.clone();
+        d.extend_from_slice(&rec);
+        d.extend_from_slice(b"b\t0x1\tEXPORT_SYMBOL\tvmlinux\t\n");
+        let s = Snapshot::parse(d).unwrap();
+        assert!(!s.header.modules.iter().any(|m| m.name == "mod2"));
+        assert_eq!(s.get("m2"), None);
+        // a loaded module of the header recorded again with another address (reloaded)
+        let mut d = base.clone();
+        let dummy = LoadedModule {
+            name: "dummy".into(),
+            size: 12288,
+            addr: 0x2000,
+        };
+        d.extend_from_slice(&record(&[&dummy], &[]));
+        assert!(Snapshot::parse(d).is_err());
+        // the same identity again is no contradiction
+        let mut d = base.clone();
+        d.extend_from_slice(&record(&[&header().modules[0]], &[]));
+        assert!(Snapshot::parse(d).is_ok());
+        // a symbol named with a leading `+` is not written (it would read as a record)
+        assert_eq!(symbol_line(&sym("+x", None, "vmlinux")), None);
     }
 
     #[test]
