@@ -663,9 +663,8 @@ impl RunningPredictor {
             .filter(|s| self.loaded_names.contains(&s.owner) && still.contains(s.owner.as_str()))
             .collect();
         // one record appended to the modules file, where a record can say it all: modules
-        // the file does not know were loaded (none only unloaded: the rewrite drops them),
-        // none of their names is in the file (a reloaded one: its old exports must go), and
-        // the file is small
+        // the file does not know were loaded (none, only unloads: the rewrite drops them;
+        // one reloaded, its record replaces it) and the file is small
         if let (Symbols::Snapshots { modules, .. }, Some(file)) = (&base.symbols, base.modules_file)
             && (modules.file_len() as u64) < snapshot::APPEND_MAX
         {
@@ -674,11 +673,7 @@ impl RunningPredictor {
                 .iter()
                 .filter(|m| modules.header.modules.binary_search(m).is_err())
                 .collect();
-            let reloaded = unknown
-                .iter()
-                .any(|m| modules.header.modules.iter().any(|k| k.name == m.name));
             if !unknown.is_empty()
-                && !reloaded
                 && let Ok(dir) = root.open_dir(RUN_DIR)
                 && dir.append_root_owned(RUN_MODULES, &snapshot::record(&unknown, &added), file)
             {

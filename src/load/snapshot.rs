@@ -13,10 +13,12 @@
 //! loaded, read from the very files it gave the kernel.
 //!
 //! After a load, kabi appends one record to `running-modules` rather than rewriting it (the
-//! file is rewritten whole, without records, when a record could not say it: a module
-//! reloaded under a name the file knows, or a file grown past [`APPEND_MAX`]). A record is
-//! written by one `write` and read only whole (its last line `+end`): a file whose last
-//! record is cut short is refused, and the next prediction rebuilds it.
+//! file is rewritten whole, without records, when only unloads changed it or once it grew
+//! past [`APPEND_MAX`]). A record names the modules it brings and their exports; a module it
+//! names with another size or address than the file knew (reloaded) replaces the old one,
+//! whose exports are then ignored. A record is written by one `write` and read only whole
+//! (its last line `+end`): a file whose last record is cut short is refused, and the next
+//! prediction rebuilds it.
 //!
 //! The file is text, one header line per fact, then the symbols sorted by name (bytewise),
 //! so that a lookup is a binary search over line offsets and an administrator can read it:
@@ -110,6 +112,9 @@ pub struct Snapshot {
     body_end: usize,
     /// The symbols of the appended records, in file order (a later one wins).
     tail: Vec<KernelSymbol>,
+    /// Modules a record names with another size or address than the sorted lines' header
+    /// (reloaded since): the sorted lines' symbols of theirs are gone.
+    superseded: Vec<String>,
 }
 
 fn bad(what: impl Into<String>) -> ParseError {
@@ -283,7 +288,7 @@ impl Snapshot {
             }
             body_end = start;
         }
-        let tail = read_records(&data[body_end..], &mut header.modules)?;
+        let (tail, superseded) = read_records(&data[body_end..], &mut header.modules)?;
         header.modules.sort();
         Ok(Snapshot {
             header,
@@ -291,6 +296,7 @@ impl Snapshot {
             body,
             body_end,
             tail,
+            superseded,
         })
     }
 
@@ -358,7 +364,9 @@ impl Snapshot {
             match n.cmp(name.as_bytes()) {
                 std::cmp::Ordering::Less => lo = end + 1,
                 std::cmp::Ordering::Greater => hi = start,
-                std::cmp::Ordering::Equal => return Snapshot::symbol_of(line),
+                std::cmp::Ordering::Equal => {
+                    return Snapshot::symbol_of(line).filter(|s| !self.is_superseded(&s.owner));
+                }
             }
         }
         None
@@ -394,7 +402,8 @@ impl Snapshot {
                 continue; // replaced by the added one, written next
             }
             let owner = line.split(|&b| b == b'\t').nth(3).unwrap_or(&[]);
-            if keep_owner(std::str::from_utf8(owner).unwrap_or("")) {
+            let owner = std::str::from_utf8(owner).unwrap_or("");
+            if keep_owner(owner) && !self.is_superseded(owner) {
                 out.extend_from_slice(line);
                 out.push(b'\n');
             }
@@ -410,7 +419,13 @@ impl Snapshot {
     pub fn symbols(&self) -> impl Iterator<Item = KernelSymbol> + '_ {
         self.lines()
             .filter_map(Snapshot::symbol_of)
+            .filter(|s| !self.is_superseded(&s.owner))
             .chain(self.tail.iter().cloned())
+    }
+
+    /// Whether a record says `owner` was reloaded since the sorted lines were written.
+    fn is_superseded(&self, owner: &str) -> bool {
+        self.superseded.iter().any(|m| m == owner)
     }
 }
 
@@ -432,16 +447,18 @@ pub fn record(modules: &[&LoadedModule], symbols: &[&KernelSymbol]) -> Vec<u8> {
 }
 
 /// The appended records `tail` (empty, or whole records each ending in `+end`): their
-/// symbols, their modules added to `modules`. A module named as one already there but with
-/// another size or address (reloaded) is refused: the sorted lines may hold exports of the
-/// module that is gone.
+/// symbols, their modules added to `modules`, and the modules they say were reloaded. A
+/// module a record names as one already there but with another size or address (reloaded)
+/// replaces it: the earlier records' symbols of that module are dropped here, and the names
+/// returned tell the sorted lines' symbols of it to be ignored.
 fn read_records(
     tail: &[u8],
     modules: &mut Vec<LoadedModule>,
-) -> Result<Vec<KernelSymbol>, ParseError> {
-    let mut out = Vec::new();
+) -> Result<(Vec<KernelSymbol>, Vec<String>), ParseError> {
+    let mut out: Vec<KernelSymbol> = Vec::new();
+    let mut superseded: Vec<String> = Vec::new();
     if tail.is_empty() {
-        return Ok(out);
+        return Ok((out, superseded));
     }
     if !tail.ends_with(b"+end\n") {
         return Err(bad("the last record is cut short (no +end)"));
@@ -456,9 +473,15 @@ fn read_records(
         if let Some(m) = line.strip_prefix(b"module ") {
             let m = std::str::from_utf8(m).map_err(|_| bad("a record's module is not UTF-8"))?;
             let m = parse_module(m)?;
-            match modules.iter().find(|k| k.name == m.name) {
+            match modules.iter_mut().find(|k| k.name == m.name) {
                 Some(k) if *k == m => {}
-                Some(_) => return Err(bad(format!("module {} is recorded twice", m.name))),
+                Some(k) => {
+                    out.retain(|s| s.owner != m.name);
+                    if !superseded.contains(&m.name) {
+                        superseded.push(m.name.clone());
+                    }
+                    *k = m;
+                }
                 None => modules.push(m),
             }
             continue;
@@ -467,7 +490,7 @@ fn read_records(
             Snapshot::symbol_of(line).ok_or_else(|| bad("a record's symbol line does not read"))?,
         );
     }
-    Ok(out)
+    Ok((out, superseded))
 }
 
 fn cut(s: &str) -> &str {
@@ -669,7 +692,56 @@ mod tests {
     }
 
     #[test]
-    fn a_record_cut_short_or_contradicting_the_file_is_refused() {
+    fn a_reloaded_module_is_replaced_with_its_exports() {
+        // dummy (12288 at 0xffffffffc0a0b000 in the header) exports d1 and d2
+        let old = [
+            sym("a", Some(1), "vmlinux"),
+            sym("d1", Some(2), "dummy"),
+            sym("d2", Some(3), "dummy"),
+        ];
+        let mut data = render(&header(), &old);
+        let again = LoadedModule {
+            name: "dummy".into(),
+            size: 16384,
+            addr: 0xffff_ffff_c0b0_0000,
+        };
+        // reloaded, a build that exports d1 (changed) and d3, no longer d2
+        let new = [sym("d1", Some(7), "dummy"), sym("d3", Some(8), "dummy")];
+        data.extend_from_slice(&record(&[&again], &[&new[0], &new[1]]));
+        let s = Snapshot::parse(data.clone()).unwrap();
+        assert_eq!(
+            s.header
+                .modules
+                .iter()
+                .filter(|m| m.name == "dummy")
+                .collect::<Vec<_>>(),
+            [&again]
+        );
+        assert_eq!(s.get("d1").unwrap().crc, Some(7));
+        assert_eq!(s.get("d3").unwrap().crc, Some(8));
+        assert_eq!(s.get("d2"), None, "the old build's export is gone");
+        assert_eq!(s.get("a").unwrap().crc, Some(1));
+        // reloaded once more (a third build without d3): the earlier record's exports go too
+        let third = LoadedModule {
+            addr: 0xffff_ffff_c0c0_0000,
+            ..again.clone()
+        };
+        data.extend_from_slice(&record(&[&third], &[&sym("d1", Some(9), "dummy")]));
+        let s = Snapshot::parse(data).unwrap();
+        assert_eq!(s.get("d1").unwrap().crc, Some(9));
+        assert_eq!((s.get("d2"), s.get("d3")), (None, None));
+        let names: Vec<String> = s.symbols().map(|x| x.name).collect();
+        assert_eq!(names, ["a", "d1"]);
+        // a rewrite keeps the last build's exports only
+        let h = s.header.clone();
+        let merged = Snapshot::parse(s.updated(&h, &|_: &str| true, &[])).unwrap();
+        assert_eq!(merged.get("d1").unwrap().crc, Some(9));
+        assert_eq!((merged.get("d2"), merged.get("d3")), (None, None));
+        assert!(merged.header.modules.contains(&third));
+    }
+
+    #[test]
+    fn a_record_cut_short_is_refused() {
         let base = render(&header(), &[sym("a", Some(1), "vmlinux")]);
         let m = LoadedModule {
             name: "mod2".into(),
@@ -690,15 +762,6 @@ mod tests {
         let s = Snapshot::parse(d).unwrap();
         assert!(!s.header.modules.iter().any(|m| m.name == "mod2"));
         assert_eq!(s.get("m2"), None);
-        // a loaded module of the header recorded again with another address (reloaded)
-        let mut d = base.clone();
-        let dummy = LoadedModule {
-            name: "dummy".into(),
-            size: 12288,
-            addr: 0x2000,
-        };
-        d.extend_from_slice(&record(&[&dummy], &[]));
-        assert!(Snapshot::parse(d).is_err());
         // the same identity again is no contradiction
         let mut d = base.clone();
         d.extend_from_slice(&record(&[&header().modules[0]], &[]));
