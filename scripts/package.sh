@@ -38,7 +38,18 @@ summary="kernel-module ABI checks, depmod and weak-updates for out-of-tree drive
 
 if [ -z "$bin" ]; then
     target=x86_64-unknown-linux-gnu
-    RUSTFLAGS='-C target-feature=+crt-static' CARGO_TARGET_DIR="$repo/target/package" \
+    # static; the functions of a load placed first (build/hot-functions.txt: a load then
+    # touches a few 64 KiB windows of the code, not dozens; tests/code_order.rs). The names
+    # in that list carry a hash of the build's profile: built with the profile of
+    # scripts/hot-functions.sh (debug info stripped), the symbols stripped by the linker
+    # (under a name of its content: cargo relinks when the list changes)
+    mkdir -p "$repo/target/package"
+    order=$repo/target/package/hot-functions.$(cksum <"$repo/build/hot-functions.txt" | cut -d' ' -f1).txt
+    [ -f "$order" ] || cp "$repo/build/hot-functions.txt" "$order"
+    us=$'\x1f'
+    CARGO_ENCODED_RUSTFLAGS="-C${us}target-feature=+crt-static${us}-C${us}link-arg=-Wl,--symbol-ordering-file=$order${us}-C${us}link-arg=-Wl,--no-warn-symbol-ordering${us}-C${us}link-arg=-Wl,--strip-all" \
+        RUSTFLAGS= CARGO_PROFILE_RELEASE_DEBUG=0 CARGO_PROFILE_RELEASE_STRIP=debuginfo \
+        CARGO_TARGET_DIR="$repo/target/package" \
         cargo build --release --locked --quiet --bin kabi --target "$target"
     bin="$repo/target/package/$target/release/kabi"
 fi

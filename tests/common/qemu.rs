@@ -93,18 +93,33 @@ fn build_static(dir: &str, fixed_address: bool) -> PathBuf {
         cmd.env("CARGO_PROFILE_RELEASE_LTO", "false")
             .env("CARGO_PROFILE_RELEASE_CODEGEN_UNITS", "16");
     }
+    // as scripts/package.sh builds it: static, and the functions of a load placed first
+    // (build/hot-functions.txt, tests/code_order.rs)
+    let mut flags = vec!["-C".to_string(), "target-feature=+crt-static".to_string()];
+    if fixed_address {
+        flags.extend(["-C".into(), "relocation-model=static".into()]);
+    }
+    // under a name of its content: cargo relinks when the list changes (it does not look
+    // into files named by link arguments)
+    let order = repo().join("build/hot-functions.txt");
+    let list = std::fs::read(&order).unwrap_or_else(|e| panic!("{}: {e}", order.display()));
+    let order = dir.join(format!("hot-functions.{:08x}.txt", crc32fast::hash(&list)));
+    std::fs::create_dir_all(&dir).unwrap();
+    if !order.exists() {
+        std::fs::write(&order, &list).unwrap();
+    }
+    flags.extend([
+        "-C".into(),
+        format!("link-arg=-Wl,--symbol-ordering-file={}", order.display()),
+        "-C".into(),
+        "link-arg=-Wl,--no-warn-symbol-ordering".into(),
+    ]);
     let out = cmd
         .current_dir(repo())
         .args(["build", "--release", "--bin", "kabi", "--target", target])
         .env("CARGO_TARGET_DIR", &dir)
-        .env(
-            "RUSTFLAGS",
-            if fixed_address {
-                "-C target-feature=+crt-static -C relocation-model=static"
-            } else {
-                "-C target-feature=+crt-static"
-            },
-        )
+        .env_remove("RUSTFLAGS")
+        .env("CARGO_ENCODED_RUSTFLAGS", flags.join("\x1f"))
         .env("CARGO_PROFILE_RELEASE_DEBUG", "0")
         .env("CARGO_PROFILE_RELEASE_STRIP", "debuginfo")
         .output()

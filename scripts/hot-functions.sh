@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# Regenerate build/hot-functions.txt: the functions one `kabi load` runs, in the order the
+# linker is to place them first (`--symbol-ordering-file`, lld: the toolchain's default
+# linker on x86_64 Linux), so that a load touches a few 64 KiB windows of the static
+# binary's code instead of dozens. Each window costs a page fault on first touch (the kernel
+# maps 64 KiB of a file around a fault); under qemu's TCG a fault costs tens of
+# microseconds, and a load without the order took about 30 more faults than busybox's
+# `modprobe` (tests/code_order.rs checks the file against the binary).
+#
+#   scripts/hot-functions.sh          (needs root, valgrind, and what scripts/bench-load.sh needs)
+#
+# How: scripts/bench-load.sh with N=1, its kabi replaced by a wrapper that runs the release
+# binary under callgrind (names not demangled); every function callgrind saw run, plus the
+# kernel-file fast path (`kabi::root::kernelfs`, which valgrind's missing `openat2` hides),
+# in the order of their cost (the hottest first), symbols the binary does not define dropped.
+set -euo pipefail
+export LC_ALL=C
+repo=$(cd "$(dirname "$0")/.." && pwd)
+die() { echo "hot-functions.sh: $*" >&2; exit 1; }
+[ "$(id -u)" = 0 ] || die "needs root (scripts/bench-load.sh does)"
+command -v valgrind >/dev/null || die "valgrind is missing: apt-get install valgrind"
+command -v nm >/dev/null || die "nm (binutils) is missing"
+
+target=x86_64-unknown-linux-gnu
+out=$(mktemp -d "${TMPDIR:-/tmp}/kabi-hot.XXXXXX")
+trap 'rm -rf "$out"' EXIT
+# built as the guests' and the packages' binary is (static, whole-program, debug info
+# stripped, the symbol table kept), without an order: the names of kabi's functions carry a
+# hash of the build's profile, which must be theirs (a link argument does not change it)
+(cd "$repo" && RUSTFLAGS='-C target-feature=+crt-static -C relocation-model=static' \
+    CARGO_TARGET_DIR="$repo/target/hot" CARGO_PROFILE_RELEASE_DEBUG=0 \
+    CARGO_PROFILE_RELEASE_STRIP=debuginfo \
+    cargo build --release --quiet --bin kabi --target "$target") || die "cargo build failed"
+bin=$repo/target/hot/$target/release/kabi
+cat >"$out/kabi" <<EOF
+#!/bin/sh
+exec valgrind --tool=callgrind --demangle=no --callgrind-out-file="$out/cg.%p" "$bin" "\$@"
+EOF
+chmod +x "$out/kabi"
+KABI=$out/kabi N=1 bash "$repo/scripts/bench-load.sh" 1 >"$out/bench.log" 2>&1 ||
+    { cat "$out/bench.log" >&2; die "scripts/bench-load.sh failed"; }
+ls "$out"/cg.* >/dev/null 2>&1 || die "callgrind wrote no profile"
+
+nm --defined-only "$bin" | awk '$2 ~ /^[tTwW]$/ {print $3}' | sort -u >"$out/defined"
+# inclusive cost per function name, summed over the runs: `fn=(id) name` defines an id, the
+# lines that follow until the next fn= are its own cost ("line cost" pairs)
+awk '
+    /^fn=\(/ {
+        id = $1; sub(/^fn=/, "", id)
+        name = $0; sub(/^fn=\([0-9]+\) ?/, "", name)
+        if (name != "") names[id] = name
+        cur = names[id]; next
+    }
+    /^(cfn|cfi|cfl|calls|fl|fi|fe|ob|cob)=/ { if ($0 ~ /^calls=/) skip = 1; next }
+    /^[0-9+*-]/ { if (skip) { skip = 0; next } if (cur != "") cost[cur] += $2; next }
+    END { for (n in cost) print cost[n], n }
+' "$out"/cg.* | sort -k1,1nr | awk '{print $2}' >"$out/by-cost"
+{
+    grep -vE '^(0x|\(below)' "$out/by-cost"
+    # (the same symbols in the same order, mangled and demangled)
+    paste -d '\t' <(nm -p --defined-only "$bin") <(nm -p --defined-only -C "$bin") |
+        awk -F '\t' '$2 ~ /kabi::root::kernelfs/ {split($1, m, " "); print m[3]}'
+} | awk '!seen[$0]++' | grep -Fxf "$out/defined" >"$out/hot"
+n=$(wc -l <"$out/hot")
+[ "$n" -ge 100 ] || die "only $n hot functions found: the profile is not what it should be"
+mkdir -p "$repo/build"
+{
+    echo "# The functions one 'kabi load' runs, hottest first: the linker places them first"
+    echo "# (--symbol-ordering-file). Made by scripts/hot-functions.sh; checked by"
+    echo "# tests/code_order.rs. $n symbols."
+    cat "$out/hot"
+} >"$repo/build/hot-functions.txt"
+echo "build/hot-functions.txt: $n functions"
