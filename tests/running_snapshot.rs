@@ -173,8 +173,15 @@ fn written_once_reused_updated_and_rebuilt() {
     );
     let (v, src) = s.run(None);
     assert_eq!((v, from_kallsyms(&src)), (Ok(()), false));
+    // a record says it is gone: the module and its exports are no longer read from the file
     let modules = s.snapshot("running-modules").unwrap();
-    assert!(!modules.contains("dummy"), "{modules}");
+    assert!(
+        modules.contains("\n+gone dummy 16384 ffffffffc0001000\n"),
+        "{modules}"
+    );
+    let read = kabi::load::snapshot::Snapshot::parse(modules.clone().into_bytes()).unwrap();
+    assert!(!read.header.modules.iter().any(|m| m.name == "dummy"));
+    assert_eq!(read.get("dummy_export"), None, "{modules}");
 
     // 4a. one of the kernel's own modules loaded since (kabi inserts them without a
     // prediction; or another tool loaded it): read from its file, found through the index
@@ -232,7 +239,9 @@ fn written_once_reused_updated_and_rebuilt() {
     // appended as one record: the module and its export crc_itu_t
     assert!(
         modules.contains("\n+module crc_itu_t 16384 ffffffffc0004000\n+crc_itu_t\t")
-            && modules.ends_with("\n+end\n"),
+            && modules
+                .rsplit_once("\n+end ")
+                .is_some_and(|(_, n)| n.trim_end().parse::<usize>().is_ok()),
         "{modules}"
     );
     // the same module through a link (which may lead anywhere): not read, kallsyms is
@@ -533,23 +542,61 @@ fn an_assumed_module_serves_predictions_but_only_a_loaded_one_the_snapshot() {
     p.finish();
     let modules = s.snapshot("running-modules").unwrap();
     assert!(
-        modules.ends_with("+module crc_itu_t 16384 ffffffffc0005000\n+crc_itu_t\t0x09a34a2b\tEXPORT_SYMBOL\tcrc_itu_t\t\n+crc_itu_t_table\t0xd819a524\tEXPORT_SYMBOL\tcrc_itu_t\t\n+end\n"),
+        modules.contains("\n+gone crc_itu_t 16384 ffffffffc0004000\n+module crc_itu_t 16384 ffffffffc0005000\n+crc_itu_t\t0x09a34a2b\tEXPORT_SYMBOL\tcrc_itu_t\t\n+crc_itu_t_table\t0xd819a524\tEXPORT_SYMBOL\tcrc_itu_t\t\n+end "),
         "{modules}"
     );
     let mut p = s.predictor();
     assert_eq!(p.admit("udf", &udf), Ok(()));
     assert!(!from_kallsyms(&p.source().unwrap()));
     p.finish();
-    // unloaded, nothing loaded: the file is rewritten whole, the records merged into its
-    // sorted lines, the module gone
+    // unloaded, nothing loaded: a record says so; once the file passed 64 KiB (here: a big
+    // record of a module since gone) it is rewritten whole, the records merged into its
+    // sorted lines, the modules gone left out
     s.write("proc/modules", "dummy 16384 0 - Live 0xffffffffc0001000\n");
     let mut p = s.predictor();
     let _ = p.admit("udf", &udf);
     p.finish();
     let modules = s.snapshot("running-modules").unwrap();
     assert!(
-        !modules.contains("\n+") && !modules.contains("crc_itu_t"),
+        modules.contains("\n+gone crc_itu_t 16384 ffffffffc0005000\n"),
         "{modules}"
+    );
+    let path = s.root.join("run/kabi/running-modules");
+    let mut big = fs::read(&path).unwrap();
+    let pad = kabi::load::snapshot::LoadedModule {
+        name: "pad".into(),
+        size: 4096,
+        addr: 0xffff_ffff_c000_9000,
+    };
+    let syms: Vec<kabi::kernel::abi::KernelSymbol> = (0..2000)
+        .map(|i| kabi::kernel::abi::KernelSymbol {
+            name: format!("pad_symbol_{i:05}"),
+            crc: None,
+            kind: kabi::module::ExportKind::Plain,
+            namespace: String::new(),
+            owner: "pad".into(),
+        })
+        .collect();
+    big.extend_from_slice(&kabi::load::snapshot::record(
+        &[],
+        &[&pad],
+        &syms.iter().collect::<Vec<_>>(),
+    ));
+    assert!(big.len() > 64 << 10);
+    fs::write(&path, &big).unwrap();
+    let mut p = s.predictor();
+    assert_eq!(p.admit("crc_itu_t", &crc), Ok(()));
+    p.loaded(&crc);
+    s.write(
+        "proc/modules",
+        "dummy 16384 0 - Live 0xffffffffc0001000\ncrc_itu_t 16384 0 - Live 0xffffffffc0006000\n",
+    );
+    p.finish();
+    let modules = s.snapshot("running-modules").unwrap();
+    assert!(
+        !modules.contains("\n+") && !modules.contains("pad_symbol") && modules.len() < 64 << 10,
+        "{}",
+        &modules[..modules.len().min(2000)]
     );
 
     // a record cut short (a write that did not end): the file is refused, kallsyms is read

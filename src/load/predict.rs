@@ -662,20 +662,34 @@ impl RunningPredictor {
             .values()
             .filter(|s| self.loaded_names.contains(&s.owner) && still.contains(s.owner.as_str()))
             .collect();
-        // one record appended to the modules file, where a record can say it all: modules
-        // the file does not know were loaded (none, only unloads: the rewrite drops them;
-        // one reloaded, its record replaces it) and the file is small
+        // one record appended to the modules file while it is small: the modules it knows
+        // that are gone (unloaded, or loaded again elsewhere), those it does not know, loaded
+        // by this run or learned from their files by it, and their exports
         if let (Symbols::Snapshots { modules, .. }, Some(file)) = (&base.symbols, base.modules_file)
             && (modules.file_len() as u64) < snapshot::APPEND_MAX
         {
-            // loaded by this run, or learned from their files by it
+            let known = &modules.header.modules;
+            // loaded since the run began, at the size and address the file knew (a module
+            // unloaded and loaded again can get them back): another build, maybe
+            let again = |m: &&LoadedModule| {
+                known.binary_search(m).is_ok() && base.modules.binary_search(m).is_err()
+            };
+            let gone: Vec<&LoadedModule> = known
+                .iter()
+                .filter(|m| after.binary_search(m).is_err())
+                .chain(after.iter().filter(again))
+                .collect();
             let unknown: Vec<&LoadedModule> = after
                 .iter()
-                .filter(|m| modules.header.modules.binary_search(m).is_err())
+                .filter(|m| known.binary_search(m).is_err() || again(m))
                 .collect();
-            if !unknown.is_empty()
+            if (!unknown.is_empty() || !gone.is_empty())
                 && let Ok(dir) = root.open_dir(RUN_DIR)
-                && dir.append_root_owned(RUN_MODULES, &snapshot::record(&unknown, &added), file)
+                && dir.append_root_owned(
+                    RUN_MODULES,
+                    &snapshot::record(&gone, &unknown, &added),
+                    file,
+                )
             {
                 return;
             }

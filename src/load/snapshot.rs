@@ -13,12 +13,13 @@
 //! loaded, read from the very files it gave the kernel.
 //!
 //! After a load, kabi appends one record to `running-modules` rather than rewriting it (the
-//! file is rewritten whole, without records, when only unloads changed it or once it grew
-//! past [`APPEND_MAX`]). A record names the modules it brings and their exports; a module it
-//! names with another size or address than the file knew (reloaded) replaces the old one,
-//! whose exports are then ignored. A record is written by one `write` and read only whole
-//! (its last line `+end`): a file whose last record is cut short is refused, and the next
-//! prediction rebuilds it.
+//! file is rewritten whole, without records, once it grew past [`APPEND_MAX`]). A record
+//! names the modules of the file that are gone (`+gone`: unloaded, or loaded again, even at
+//! the same size and address), the modules it brings (`+module`) and their exports; a gone
+//! or replaced module's exports are then ignored. A record is written by one `write` and read
+//! only whole: its last line, `+end N`, gives its length, so that a record cut short (a
+//! short write) is refused even when another follows it, and the next prediction rebuilds
+//! the file.
 //!
 //! The file is text, one header line per fact, then the symbols sorted by name (bytewise),
 //! so that a lookup is a binary search over line offsets and an administrator can read it:
@@ -34,9 +35,10 @@
 //! module nls_ascii 12288 ffffffffc0a0b000
 //! symbols
 //! __bitmap_and<TAB>0x1b9e2f34<TAB>EXPORT_SYMBOL<TAB>vmlinux<TAB>
+//! +gone nls_ascii 12288 ffffffffc0a0b000
 //! +module mlx_compat 16384 ffffffffc0a20000
 //! +mlx_compat_init<TAB>0x12345678<TAB>EXPORT_SYMBOL_GPL<TAB>mlx_compat<TAB>
-//! +end
+//! +end 128
 //! ```
 
 use crate::error::ParseError;
@@ -429,11 +431,21 @@ impl Snapshot {
     }
 }
 
-/// The record appended to a modules file for `modules`, loaded, and their exports `symbols`
-/// (a symbol whose fields cannot be written is left out, as [`render`] leaves it out).
-pub fn record(modules: &[&LoadedModule], symbols: &[&KernelSymbol]) -> Vec<u8> {
+/// The record appended to a modules file: `gone`, modules of the file no longer loaded (or
+/// loaded again with another size or address), `modules`, loaded, and their exports
+/// `symbols` (a symbol whose fields cannot be written is left out, as [`render`] leaves it
+/// out). Its last line, `+end N`, gives the bytes before it: a record cut short, even if
+/// another follows, does not read.
+pub fn record(
+    gone: &[&LoadedModule],
+    modules: &[&LoadedModule],
+    symbols: &[&KernelSymbol],
+) -> Vec<u8> {
     use std::io::Write;
     let mut out = Vec::new();
+    for m in gone {
+        let _ = writeln!(out, "+gone {} {} {:x}", m.name, m.size, m.addr);
+    }
     for m in modules {
         let _ = writeln!(out, "+module {} {} {:x}", m.name, m.size, m.addr);
     }
@@ -442,55 +454,109 @@ pub fn record(modules: &[&LoadedModule], symbols: &[&KernelSymbol]) -> Vec<u8> {
         out.extend_from_slice(l.as_bytes());
         out.push(b'\n');
     }
-    out.extend_from_slice(b"+end\n");
+    let n = out.len();
+    let _ = writeln!(out, "+end {n}");
     out
 }
 
-/// The appended records `tail` (empty, or whole records each ending in `+end`): their
-/// symbols, their modules added to `modules`, and the modules they say were reloaded. A
-/// module a record names as one already there but with another size or address (reloaded)
-/// replaces it: the earlier records' symbols of that module are dropped here, and the names
-/// returned tell the sorted lines' symbols of it to be ignored.
+/// The most module lines (`+module`, `+gone`) the records of one file may hold: a file is
+/// rewritten once it passed [`APPEND_MAX`] bytes, so more means a file kabi did not write.
+const MAX_RECORD_MODULES: usize = 4096;
+
+/// The appended records `tail` (empty, or whole records each ending in `+end N`, N the
+/// bytes of the record before that line): their symbols (those of a module a later line
+/// replaced or removed dropped), `modules` brought up to date, and the names of the modules
+/// whose sorted lines' symbols are gone (removed, or loaded again with another size or
+/// address). Linear in the records' size.
 fn read_records(
     tail: &[u8],
     modules: &mut Vec<LoadedModule>,
 ) -> Result<(Vec<KernelSymbol>, Vec<String>), ParseError> {
+    use std::collections::HashMap;
     let mut out: Vec<KernelSymbol> = Vec::new();
-    let mut superseded: Vec<String> = Vec::new();
     if tail.is_empty() {
-        return Ok((out, superseded));
+        return Ok((out, Vec::new()));
     }
-    if !tail.ends_with(b"+end\n") {
+    // name -> the module now (None: gone)
+    let mut now: HashMap<String, Option<LoadedModule>> = modules
+        .iter()
+        .map(|m| (m.name.clone(), Some(m.clone())))
+        .collect();
+    // owner -> the symbols of `out` before this index are of a module that is gone
+    let mut cut: HashMap<String, usize> = HashMap::new();
+    let mut module_lines = 0usize;
+    let mut record_start = 0usize;
+    let mut at = 0usize;
+    for raw in tail.split_inclusive(|&b| b == b'\n') {
+        let line_start = at;
+        at += raw.len();
+        let line = raw
+            .strip_suffix(b"\n")
+            .ok_or_else(|| bad("the last record is cut short"))?
+            .strip_prefix(b"+")
+            .ok_or_else(|| bad("a line among the records does not start with +"))?;
+        if let Some(n) = line.strip_prefix(b"end ") {
+            let n: usize = std::str::from_utf8(n)
+                .ok()
+                .and_then(|n| n.parse().ok())
+                .ok_or_else(|| bad("a record's +end has no length"))?;
+            if line_start - record_start != n {
+                return Err(bad(
+                    "a record is cut short (its length is not what +end says)",
+                ));
+            }
+            record_start = at;
+            continue;
+        }
+        let module = |rest: &[u8]| -> Result<LoadedModule, ParseError> {
+            parse_module(
+                std::str::from_utf8(rest).map_err(|_| bad("a record's module is not UTF-8"))?,
+            )
+        };
+        if let Some(rest) = line.strip_prefix(b"module ") {
+            let m = module(rest)?;
+            module_lines += 1;
+            match now.get(&m.name) {
+                Some(Some(k)) if *k == m => {}
+                // loaded again (another size or address), or again after it was gone
+                Some(_) => {
+                    cut.insert(m.name.clone(), out.len());
+                    now.insert(m.name.clone(), Some(m));
+                }
+                None => {
+                    now.insert(m.name.clone(), Some(m));
+                }
+            }
+        } else if let Some(rest) = line.strip_prefix(b"gone ") {
+            let m = module(rest)?;
+            module_lines += 1;
+            if let Some(Some(k)) = now.get(&m.name)
+                && *k == m
+            {
+                cut.insert(m.name.clone(), out.len());
+                now.insert(m.name.clone(), None);
+            }
+        } else {
+            out.push(
+                Snapshot::symbol_of(line)
+                    .ok_or_else(|| bad("a record's symbol line does not read"))?,
+            );
+        }
+        if module_lines > MAX_RECORD_MODULES {
+            return Err(bad("more records than kabi writes"));
+        }
+    }
+    if record_start != tail.len() {
         return Err(bad("the last record is cut short (no +end)"));
     }
-    for line in tail[..tail.len() - 1].split(|&b| b == b'\n') {
-        let line = line
-            .strip_prefix(b"+")
-            .ok_or_else(|| bad("a line after the records does not start with +"))?;
-        if line == b"end" {
-            continue;
-        }
-        if let Some(m) = line.strip_prefix(b"module ") {
-            let m = std::str::from_utf8(m).map_err(|_| bad("a record's module is not UTF-8"))?;
-            let m = parse_module(m)?;
-            match modules.iter_mut().find(|k| k.name == m.name) {
-                Some(k) if *k == m => {}
-                Some(k) => {
-                    out.retain(|s| s.owner != m.name);
-                    if !superseded.contains(&m.name) {
-                        superseded.push(m.name.clone());
-                    }
-                    *k = m;
-                }
-                None => modules.push(m),
-            }
-            continue;
-        }
-        out.push(
-            Snapshot::symbol_of(line).ok_or_else(|| bad("a record's symbol line does not read"))?,
-        );
-    }
-    Ok((out, superseded))
+    let out = out
+        .into_iter()
+        .enumerate()
+        .filter(|(i, s)| cut.get(&s.owner).is_none_or(|&c| *i >= c))
+        .map(|(_, s)| s)
+        .collect();
+    *modules = now.into_values().flatten().collect();
+    Ok((out, cut.into_keys().collect()))
 }
 
 fn cut(s: &str) -> &str {
@@ -657,12 +723,12 @@ mod tests {
         };
         let added = [sym("m2", Some(3), "mod2"), sym("a", Some(4), "mod2")];
         let refs: Vec<&KernelSymbol> = added.iter().collect();
-        let rec = record(&[&m2], &refs);
+        let rec = record(&[], &[&m2], &refs);
         assert_eq!(
             String::from_utf8(rec.clone()).unwrap(),
             "+module mod2 4096 ffffffffc0a20000\n\
              +a\t0x00000004\tEXPORT_SYMBOL_GPL\tmod2\tNS\n\
-             +m2\t0x00000003\tEXPORT_SYMBOL_GPL\tmod2\tNS\n+end\n"
+             +m2\t0x00000003\tEXPORT_SYMBOL_GPL\tmod2\tNS\n+end 116\n"
         );
         data.extend_from_slice(&rec);
         let s = Snapshot::parse(data.clone()).unwrap();
@@ -674,7 +740,7 @@ mod tests {
         assert_eq!(s.get("nosuch"), None);
         // a second record: the later one wins
         let again = [sym("m2", Some(9), "mod2")];
-        data.extend_from_slice(&record(&[&m2], &[&again[0]]));
+        data.extend_from_slice(&record(&[], &[&m2], &[&again[0]]));
         let s = Snapshot::parse(data.clone()).unwrap();
         assert_eq!(s.get("m2").unwrap().crc, Some(9));
         assert_eq!(
@@ -707,7 +773,7 @@ mod tests {
         };
         // reloaded, a build that exports d1 (changed) and d3, no longer d2
         let new = [sym("d1", Some(7), "dummy"), sym("d3", Some(8), "dummy")];
-        data.extend_from_slice(&record(&[&again], &[&new[0], &new[1]]));
+        data.extend_from_slice(&record(&[], &[&again], &[&new[0], &new[1]]));
         let s = Snapshot::parse(data.clone()).unwrap();
         assert_eq!(
             s.header
@@ -726,7 +792,7 @@ mod tests {
             addr: 0xffff_ffff_c0c0_0000,
             ..again.clone()
         };
-        data.extend_from_slice(&record(&[&third], &[&sym("d1", Some(9), "dummy")]));
+        data.extend_from_slice(&record(&[], &[&third], &[&sym("d1", Some(9), "dummy")]));
         let s = Snapshot::parse(data).unwrap();
         assert_eq!(s.get("d1").unwrap().crc, Some(9));
         assert_eq!((s.get("d2"), s.get("d3")), (None, None));
@@ -748,7 +814,7 @@ mod tests {
             size: 4096,
             addr: 0x1000,
         };
-        let rec = record(&[&m], &[&sym("m2", Some(3), "mod2")]);
+        let rec = record(&[], &[&m], &[&sym("m2", Some(3), "mod2")]);
         for cut in 1..rec.len() {
             let mut d = base.clone();
             d.extend_from_slice(&rec[..cut]);
@@ -764,10 +830,93 @@ mod tests {
         assert_eq!(s.get("m2"), None);
         // the same identity again is no contradiction
         let mut d = base.clone();
-        d.extend_from_slice(&record(&[&header().modules[0]], &[]));
+        d.extend_from_slice(&record(&[], &[&header().modules[0]], &[]));
         assert!(Snapshot::parse(d).is_ok());
         // a symbol named with a leading `+` is not written (it would read as a record)
         assert_eq!(symbol_line(&sym("+x", None, "vmlinux")), None);
+        // a record cut short, followed by another whole one (a short write, then another
+        // run's append): refused, wherever the cut
+        let x = LoadedModule {
+            name: "x".into(),
+            size: 4096,
+            addr: 0x3000,
+        };
+        let xs = [sym("x_a", Some(1), "x"), sym("x_b", Some(2), "x")];
+        let rx = record(&[], &[&x], &[&xs[0], &xs[1]]);
+        let ry = record(&[], &[&m], &[&sym("m2", Some(3), "mod2")]);
+        for cut in 1..rx.len() {
+            let mut d = base.clone();
+            d.extend_from_slice(&rx[..cut]);
+            d.extend_from_slice(&ry);
+            assert!(Snapshot::parse(d).is_err(), "cut at {cut}");
+        }
+        // a length that is not the record's, or none (a line merely ending in +end)
+        let body = &rx[..memchr::memmem::rfind(&rx, b"+end ").unwrap()];
+        let mut d = base.clone();
+        d.extend_from_slice(body);
+        d.extend_from_slice(format!("+end {}\n", body.len()).as_bytes());
+        assert!(Snapshot::parse(d).is_ok(), "the right length reads");
+        for end in ["+end 3\n", "+end\n", "+end x\n"] {
+            let mut d = base.clone();
+            d.extend_from_slice(body);
+            d.extend_from_slice(end.as_bytes());
+            assert!(Snapshot::parse(d).is_err(), "{end:?}");
+        }
+        // more module lines than kabi writes: refused, in linear time
+        let mut d = base.clone();
+        let many: Vec<LoadedModule> = (0..super::MAX_RECORD_MODULES + 1)
+            .map(|i| LoadedModule {
+                name: format!("m{i}"),
+                size: 4096,
+                addr: i as u64,
+            })
+            .collect();
+        d.extend_from_slice(&record(&[], &many.iter().collect::<Vec<_>>(), &[]));
+        assert!(Snapshot::parse(d).is_err());
+    }
+
+    #[test]
+    fn a_gone_module_leaves_with_its_exports_even_when_loaded_again_at_its_address() {
+        // dummy (in the header) exports d1 and d2
+        let old = [sym("d1", Some(2), "dummy"), sym("d2", Some(3), "dummy")];
+        let mut data = render(&header(), &old);
+        let dummy = header().modules[0].clone();
+        let x = LoadedModule {
+            name: "x".into(),
+            size: 4096,
+            addr: 0x3000,
+        };
+        // unloaded, while a run loaded x: the record says dummy is gone
+        data.extend_from_slice(&record(&[&dummy], &[&x], &[&sym("x_a", Some(1), "x")]));
+        let s = Snapshot::parse(data.clone()).unwrap();
+        assert!(!s.header.modules.contains(&dummy));
+        assert_eq!((s.get("d1"), s.get("d2")), (None, None));
+        assert_eq!(s.get("x_a").unwrap().crc, Some(1));
+        // another build loaded at the very size and address: its record brings its exports
+        // only (d2 is not one of them)
+        data.extend_from_slice(&record(&[], &[&dummy], &[&sym("d1", Some(7), "dummy")]));
+        let s = Snapshot::parse(data.clone()).unwrap();
+        assert!(s.header.modules.contains(&dummy));
+        assert_eq!(s.get("d1").unwrap().crc, Some(7));
+        assert_eq!(s.get("d2"), None);
+        // loaded again by a run at the same address while the file knew it (gone and back in
+        // one record): the old build's exports go
+        let mut data = render(&header(), &old);
+        data.extend_from_slice(&record(
+            &[&dummy],
+            &[&dummy],
+            &[&sym("d1", Some(8), "dummy")],
+        ));
+        let s = Snapshot::parse(data).unwrap();
+        assert!(s.header.modules.contains(&dummy));
+        assert_eq!(s.get("d1").unwrap().crc, Some(8));
+        assert_eq!(s.get("d2"), None);
+        let h = s.header.clone();
+        let merged = Snapshot::parse(s.updated(&h, &|_: &str| true, &[])).unwrap();
+        assert_eq!(
+            (merged.get("d1").unwrap().crc, merged.get("d2")),
+            (Some(8), None)
+        );
     }
 
     #[test]
