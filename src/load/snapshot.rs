@@ -336,7 +336,8 @@ impl Snapshot {
         let kind = kind_of(f.next()?)?;
         let owner = f.next()?;
         let namespace = f.next()?;
-        if f.next().is_some() || name.is_empty() {
+        // (a name kabi does not write: a line starting with `+` is a record's)
+        if f.next().is_some() || name.is_empty() || name.starts_with('+') {
             return None;
         }
         Some(KernelSymbol {
@@ -394,6 +395,10 @@ impl Snapshot {
         render_header(header, &mut out);
         let mut j = 0;
         for line in self.lines() {
+            // not a line kabi writes, and it would read as a record at the end of the file
+            if line.starts_with(b"+") {
+                continue;
+            }
             let name = line.split(|&b| b == b'\t').next().unwrap_or(&[]);
             while j < add.len() && add[j].0.as_bytes() < name {
                 out.extend_from_slice(add[j].1.as_bytes());
@@ -873,6 +878,22 @@ mod tests {
             .collect();
         d.extend_from_slice(&record(&[], &many.iter().collect::<Vec<_>>(), &[]));
         assert!(Snapshot::parse(d).is_err());
+    }
+
+    #[test]
+    fn a_line_starting_with_plus_among_the_sorted_ones_is_no_symbol_and_not_kept() {
+        // (found by fuzzing: such a line, copied by a rewrite to the end of the file, read
+        // as a record cut short)
+        let text = String::from_utf8(render(&header(), &[sym("a", Some(1), "vmlinux")])).unwrap();
+        let data = text + "+b\t0x2\tEXPORT_SYMBOL\tvmlinux\t\nc\t0x3\tEXPORT_SYMBOL\tvmlinux\t\n";
+        let s = Snapshot::parse(data.into_bytes()).unwrap();
+        let names: Vec<String> = s.symbols().map(|x| x.name).collect();
+        assert_eq!(names, ["a", "c"]);
+        assert_eq!(s.get("+b"), None);
+        let h = s.header.clone();
+        let rewritten = s.updated(&h, &|_: &str| true, &[]);
+        assert!(!rewritten.windows(2).any(|w| w == b"\n+"));
+        assert_eq!(Snapshot::parse(rewritten).unwrap().len(), 2);
     }
 
     #[test]
