@@ -116,6 +116,8 @@ struct Base {
     /// The modules file read, `(dev, ino)`: a record is appended to it only while it is the
     /// same file.
     modules_file: Option<(u64, u64)>,
+    /// `run/kabi`, opened once to read the snapshot and kept to append to it.
+    run_dir: Option<crate::root::Dir>,
 }
 
 /// Why a verdict did not admit a module.
@@ -337,6 +339,7 @@ impl Running<'_> {
             from_snapshot: true,
             learned,
             modules_file: Some(modules_file),
+            run_dir: Some(dir),
         })
     }
 }
@@ -507,6 +510,7 @@ impl RunningPredictor {
             from_snapshot: false,
             learned: Vec::new(),
             modules_file: None,
+            run_dir: None,
         }
     }
 
@@ -684,7 +688,7 @@ impl RunningPredictor {
                 .filter(|m| known.binary_search(m).is_err() || again(m))
                 .collect();
             if (!unknown.is_empty() || !gone.is_empty())
-                && let Ok(dir) = root.open_dir(RUN_DIR)
+                && let Some(dir) = &base.run_dir
                 && dir.append_root_owned(
                     RUN_MODULES,
                     &snapshot::record(&gone, &unknown, &added),
