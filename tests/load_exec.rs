@@ -769,6 +769,24 @@ fn the_kernels_own_modules_are_inserted_first_and_predicted_only_to_explain_a_re
     );
     assert!(k.loaded_now().contains(&"xfs".to_string()));
 
+    // found in the kernel at its insert (EEXIST: someone else loaded a module of that name
+    // meanwhile): a success for the load, as serially, but not this file's, so the
+    // predictor is not told it loaded (its exports would describe another build)
+    for jobs in [1, 2] {
+        let k = FakeKernel::new().failing("dummy", 17, "");
+        let (log, failures) = run(&k, vec![], &["dummy", "xfs"], jobs);
+        assert!(
+            !failures.iter().any(|f| f.contains("ERROR")),
+            "{jobs}: {failures:?}"
+        );
+        assert!(log.contains(&"admit dummy".to_string()), "{jobs}: {log:?}");
+        assert!(
+            !log.contains(&"loaded dummy".to_string()),
+            "{jobs}: {log:?}"
+        );
+        assert!(log.contains(&"loaded xfs".to_string()), "{jobs}: {log:?}");
+    }
+
     // a link among its own modules may lead anywhere: predicted first, not inserted
     let f = dir.join("kernel/fs/nls/nls_utf8.ko");
     std::fs::remove_file(&f).unwrap();

@@ -676,8 +676,10 @@ impl Loader<'_> {
         });
         let results = schedule.results();
         let mut out = Vec::with_capacity(order.len());
-        for ((mut r, name), path) in results.into_iter().zip(names).zip(paths) {
+        for (((mut r, existed), name), path) in results.into_iter().zip(names).zip(paths) {
             match (&mut r, path, self.predictor.as_mut()) {
+                // in the kernel already: not this file, so not its exports for the snapshot
+                (Ok(()), Some(_), Some(_)) if existed => {}
                 (Ok(()), Some(path), Some(p)) => p.loaded(&path),
                 // refused by the kernel's checks (not skipped for a failed dependency): the
                 // prediction says why, as for one load

@@ -53,6 +53,8 @@ impl State {
 
 struct Shared {
     states: Vec<State>,
+    /// Found in the kernel at its insert (`EEXIST`): loaded, but not from this file.
+    existed: Vec<bool>,
     /// No more submissions will come.
     closed: bool,
 }
@@ -83,6 +85,7 @@ impl<'a> Schedule<'a> {
             deps,
             shared: Mutex::new(Shared {
                 states: names.iter().map(|_| State::Waiting).collect(),
+                existed: vec![false; names.len()],
                 closed: false,
             }),
             changed: Condvar::new(),
@@ -184,12 +187,12 @@ impl<'a> Schedule<'a> {
             match self.next(&mut s) {
                 Next::Insert(i, path, params, file) => {
                     drop(s);
-                    let r = match insert(&path, file.as_ref(), &params) {
-                        Err(f) if f.errno == EEXIST && !f.predicted => Ok(()),
-                        r => r,
-                    };
+                    let r = insert(&path, file.as_ref(), &params);
+                    let existed = matches!(&r, Err(f) if f.errno == EEXIST && !f.predicted);
+                    let r = if existed { Ok(()) } else { r };
                     drop(file);
                     s = self.lock();
+                    s.existed[i] = existed;
                     s.states[i] = State::Finished(r);
                     self.changed.notify_all();
                 }
@@ -203,14 +206,17 @@ impl<'a> Schedule<'a> {
         }
     }
 
-    /// Every module's outcome, in the order given (a module never submitted: `EINVAL`).
-    pub fn results(self) -> Vec<Result<(), Failure>> {
+    /// Every module's outcome, in the order given (a module never submitted: `EINVAL`), and
+    /// whether it was in the kernel already when its insert came: a success, but another
+    /// file's (of the same name, loaded by someone else meanwhile) is what the kernel has.
+    pub fn results(self) -> Vec<(Result<(), Failure>, bool)> {
         let s = self.shared.into_inner().unwrap_or_else(|p| p.into_inner());
         s.states
             .into_iter()
-            .map(|st| match st {
-                State::Finished(r) => r,
-                _ => Err(Failure::errno(EINVAL)),
+            .zip(s.existed)
+            .map(|(st, existed)| match st {
+                State::Finished(r) => (r, existed),
+                _ => (Err(Failure::errno(EINVAL)), false),
             })
             .collect()
     }
@@ -262,7 +268,8 @@ mod tests {
             }
             s.close();
         });
-        (s.results(), order.into_inner().unwrap())
+        let r = s.results().into_iter().map(|(r, _)| r).collect();
+        (r, order.into_inner().unwrap())
     }
 
     #[test]
@@ -317,8 +324,10 @@ mod tests {
         });
         assert_eq!(calls.load(Ordering::SeqCst), 1);
         let r = s.results();
-        assert!(r[0].is_ok() && r[1].is_ok());
-        assert_eq!(r[2].as_ref().unwrap_err().errno, 8);
+        // m1 succeeded, but what the kernel has is not its file: said apart from m0's success
+        assert!(r[0].0.is_ok() && r[1].0.is_ok());
+        assert_eq!((r[0].1, r[1].1, r[2].1), (false, true, false));
+        assert_eq!(r[2].0.as_ref().unwrap_err().errno, 8);
     }
 
     /// The submitter stops early (a panic while preparing closes the schedule): the workers
@@ -336,7 +345,7 @@ mod tests {
             s.submit(2, insert_step(2)); // its dependency m1 never comes
             s.close();
         });
-        let r = s.results();
+        let r: Vec<_> = s.results().into_iter().map(|(r, _)| r).collect();
         assert!(r[0].is_ok());
         assert_eq!(r[1].as_ref().unwrap_err().errno, EINVAL);
         assert_eq!(r[2].as_ref().unwrap_err().errno, ENOENT);
