@@ -214,14 +214,8 @@ fn written_once_reused_updated_and_rebuilt() {
         fs::write(sysdir.join("notes/.note.gnu.build-id"), id).unwrap();
     };
     s.write("proc/modules", with_own);
-    // not the file loaded (another build id), or not live yet: kallsyms (empty) is read
-    let mut other = note.clone();
-    *other.last_mut().unwrap() ^= 1;
-    for (st, id) in [("live\n", &other[..]), ("coming\n", &note[..])] {
-        state(st, id);
-        let (v, src) = s.run(None);
-        assert!(from_kallsyms(&src) && v.is_err(), "{st} {src} {v:?}");
-        // a good snapshot again (the failed run kept what it read: nothing)
+    // a snapshot made from kallsyms without crc_itu_t, which is then loaded
+    let fresh_snapshot = || {
         s.write(
             "proc/modules",
             "nls_cp437 12288 0 - Live 0xffffffffc0002000\n",
@@ -231,6 +225,16 @@ fn written_once_reused_updated_and_rebuilt() {
         assert_eq!(s.run(None).0, Ok(()));
         s.kallsyms(false);
         s.write("proc/modules", with_own);
+    };
+    // not the file loaded (another build id), or not live yet: kallsyms (empty) is read
+    let mut other = note.clone();
+    *other.last_mut().unwrap() ^= 1;
+    for (st, id) in [("live\n", &other[..]), ("coming\n", &note[..])] {
+        state(st, id);
+        let (v, src) = s.run(None);
+        assert!(from_kallsyms(&src) && v.is_err(), "{st} {src} {v:?}");
+        // a good snapshot again (the failed run kept what it read: nothing)
+        fresh_snapshot();
     }
     state("live\n", &note);
     let (v, src) = s.run(None);
@@ -244,6 +248,34 @@ fn written_once_reused_updated_and_rebuilt() {
                 .is_some_and(|(_, n)| n.trim_end().parse::<usize>().is_ok()),
         "{modules}"
     );
+    // learned, then loaded again by another tool before the run ends (at another address,
+    // or at the same with another build id): the run's record would give it the old
+    // build's exports, so nothing is written, and the next run learns it again
+    let reloaded = "crc_itu_t 16384 0 - Live 0xffffffffc0007000\n\
+                    nls_cp437 12288 0 - Live 0xffffffffc0002000\n";
+    for (after, id) in [(reloaded, &note[..]), (with_own, &other[..])] {
+        fresh_snapshot();
+        state("live\n", &note);
+        let before = s.snapshot("running-modules").unwrap();
+        let mut p = s.predictor();
+        assert_eq!(p.admit("nls_cp437", &s.module), Ok(()));
+        assert!(!from_kallsyms(&p.source().unwrap()));
+        s.write("proc/modules", after);
+        state("live\n", id);
+        p.finish();
+        assert_eq!(s.snapshot("running-modules").unwrap(), before, "{after}");
+        state("live\n", &note);
+    }
+    // the same run with the module left as it was: its record is written
+    s.write("proc/modules", with_own);
+    let (v, src) = s.run(None);
+    assert_eq!((v, from_kallsyms(&src)), (Ok(()), false), "{src}");
+    assert!(
+        s.snapshot("running-modules")
+            .unwrap()
+            .contains("\n+module crc_itu_t 16384 ffffffffc0004000\n+crc_itu_t\t")
+    );
+
     // the same module through a link (which may lead anywhere): not read, kallsyms is
     s.write(
         "proc/modules",

@@ -109,10 +109,10 @@ struct Base {
     cache: bool,
     /// How the base was made, for `-v`.
     from_snapshot: bool,
-    /// Loaded modules unknown to the snapshot, read from their files ([`learn_own`]): name
-    /// and exports (copied by [`RunningPredictor::base`] into `extra`, for the predictions
+    /// Loaded modules unknown to the snapshot, read from their files ([`learn_own`]) (their
+    /// exports are copied by [`RunningPredictor::base`] into `extra`, for the predictions
     /// and the snapshot's update).
-    learned: Vec<(String, Vec<KernelSymbol>)>,
+    learned: Vec<Learned>,
     /// The modules file read, `(dev, ino)`: a record is appended to it only while it is the
     /// same file.
     modules_file: Option<(u64, u64)>,
@@ -205,6 +205,37 @@ fn wanted(m: &Module) -> Vec<&str> {
     v
 }
 
+/// A loaded module read from its file (see [`learn_own`]).
+struct Learned {
+    /// As `/proc/modules` showed it when it was read.
+    loaded: LoadedModule,
+    /// Its name and exports, from its file.
+    name: String,
+    exports: Vec<KernelSymbol>,
+    /// The build id the kernel showed for it, equal to its file's.
+    build_id: Vec<u8>,
+}
+
+impl Learned {
+    /// Whether the module `/proc/modules` shows now under this name is another than the one
+    /// read: loaded again elsewhere, or at the same size and address with another build id
+    /// (`after`: `/proc/modules` now, sorted).
+    fn replaced(&self, sys: &crate::root::Root, after: &[LoadedModule]) -> bool {
+        let Some(now) = after.iter().find(|m| m.name == self.loaded.name) else {
+            return false;
+        };
+        *now != self.loaded || loaded_build_id(sys, &now.name).as_deref() != Some(&self.build_id)
+    }
+}
+
+/// The build id the kernel shows for the loaded module `name`.
+fn loaded_build_id(sys: &crate::root::Root, name: &str) -> Option<Vec<u8>> {
+    let path = Path::new("sys/module")
+        .join(name)
+        .join("notes/.note.gnu.build-id");
+    sys.read(path, 4096).ok()
+}
+
 /// At most this many loaded modules unknown to the snapshot are read from their files (see
 /// [`learn_own`]); with more, kallsyms is read.
 const LEARN_MAX: usize = 32;
@@ -224,7 +255,7 @@ fn learn_own(
     dirname: &Path,
     release: &str,
     unknown: &[&LoadedModule],
-) -> Option<Vec<(String, Vec<KernelSymbol>)>> {
+) -> Option<Vec<Learned>> {
     if unknown.len() > LEARN_MAX || dirname.file_name()? != std::ffi::OsStr::new(release) {
         return None;
     }
@@ -249,9 +280,7 @@ fn learn_own(
             if sys.read(sysdir.join("initstate"), 32).ok()? != b"live\n" {
                 return None;
             }
-            let loaded_id = sys
-                .read(sysdir.join("notes/.note.gnu.build-id"), 4096)
-                .ok()?;
+            let loaded_id = loaded_build_id(sys, &lm.name)?;
             let (f, st) = host.open_file(&path).ok()?;
             let data = crate::compress::read_file(&f, st.size, crate::root::caps::MODULE).ok()?;
             let image = crate::module::decompress(&data).ok()?;
@@ -259,8 +288,12 @@ fn learn_own(
                 return None;
             }
             let m = Module::parse_image(&image).ok()?;
-            (m.name.replace('-', "_") == lm.name)
-                .then(|| (m.name.clone(), crate::kernel::tree::exports_of(&m, &m.name)))
+            (m.name.replace('-', "_") == lm.name).then(|| Learned {
+                loaded: (*lm).clone(),
+                exports: crate::kernel::tree::exports_of(&m, &m.name),
+                name: m.name,
+                build_id: loaded_id,
+            })
         })
         .collect()
 }
@@ -415,11 +448,11 @@ impl RunningPredictor {
             let b = self.make_base();
             // the modules read from their files count as loaded by this run: the snapshot
             // takes them in when it is brought up to date
-            for (name, exports) in &b.learned {
-                for e in exports {
+            for l in &b.learned {
+                for e in &l.exports {
                     self.extra.insert(e.name.clone(), e.clone());
                 }
-                self.loaded_names.insert(name.clone());
+                self.loaded_names.insert(l.name.clone());
             }
             self.base = Some(b);
         }
@@ -644,6 +677,11 @@ impl RunningPredictor {
             return;
         }
         if !new.iter().all(|m| loaded.contains(&norm(&m.name))) {
+            return;
+        }
+        // a module read from its file and loaded again since by another tool: its exports
+        // here are the old build's
+        if base.learned.iter().any(|l| l.replaced(root, &after)) {
             return;
         }
         let still: std::collections::HashSet<&str> =
