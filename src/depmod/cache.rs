@@ -87,6 +87,10 @@ pub type Scanned = Result<Arc<Record>, String>;
 #[derive(Debug, Default, Clone)]
 pub struct Cache {
     pub entries: FxHashMap<String, (FileKey, Scanned)>,
+    /// The paths whose entries were taken from the old cache as they were (its record
+    /// decoded, the file's key unchanged): [`Cache::encode_records_reusing`] copies their
+    /// encoded bytes from it instead of encoding them again.
+    pub reused: rustc_hash::FxHashSet<String>,
     pub fingerprint: Fingerprint,
 }
 
@@ -376,34 +380,57 @@ impl Cache {
     /// The records block (every entry; not the fingerprint), with its checksum: what
     /// [`Cache::encode_head`] puts a header and the fingerprint before.
     pub fn encode_records(&self) -> Records {
-        let mut paths: Vec<&String> = self.entries.keys().collect();
-        paths.sort();
+        self.encode_records_reusing(&Stored::default())
+    }
+
+    /// [`Cache::encode_records`], each entry of [`Cache::reused`] copied from `old` (the
+    /// cache it was decoded from) as it is there: its encoding, byte for byte, since the
+    /// encoding of a decoded record is the bytes it was decoded from. A cache where few files
+    /// changed (a weak-updates link added) is written at the speed of a copy.
+    pub fn encode_records_reusing(&self, old: &Stored) -> Records {
+        let mut paths: Vec<(&String, &(FileKey, Scanned))> = self.entries.iter().collect();
+        paths.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        // an entry's state byte and record as the old cache has them, when reused
+        let copied: Vec<Option<&[u8]>> = paths
+            .iter()
+            .map(|(path, (key, _))| {
+                if !self.reused.contains(*path) {
+                    return None;
+                }
+                let (k, at) = old.index.get(*path)?;
+                if k != key {
+                    return None;
+                }
+                old.data.get(at.clone())
+            })
+            .collect();
         // in one buffer of the size it will have (a cold run's records are megabytes)
         let str_len = |s: &str| 4 + s.len();
         let size = 4 + paths
             .iter()
-            .map(|path| {
+            .zip(&copied)
+            .map(|((path, (_, s)), c)| {
                 str_len(path)
                     + 48
-                    + 1
-                    + match &self.entries[*path].1 {
-                        Err(e) => str_len(e),
-                        Ok(r) => record_len(r),
+                    + match (c, s) {
+                        (Some(c), _) => c.len(),
+                        (None, Err(e)) => 1 + str_len(e),
+                        (None, Ok(r)) => 1 + record_len(r),
                     }
             })
             .sum::<usize>();
         let mut p = Vec::with_capacity(size);
         put_u32(&mut p, self.entries.len() as u32);
-        for path in paths {
-            let (k, s) = &self.entries[path];
+        for ((path, (k, s)), c) in paths.into_iter().zip(copied) {
             put_str(&mut p, path);
             put_key(&mut p, k);
-            match s {
-                Err(e) => {
+            match (c, s) {
+                (Some(c), _) => p.extend_from_slice(c),
+                (None, Err(e)) => {
                     p.push(1);
                     put_str(&mut p, e);
                 }
-                Ok(r) => {
+                (None, Ok(r)) => {
                     p.push(0);
                     put_record(&mut p, r);
                 }
@@ -706,6 +733,7 @@ pub fn decode(data: &[u8]) -> Option<Cache> {
     Some(Cache {
         entries,
         fingerprint,
+        reused: Default::default(),
     })
 }
 
@@ -894,6 +922,51 @@ mod tests {
             assert_eq!(k, k2);
             assert_eq!(s, s2);
         }
+    }
+
+    /// A run where few files changed copies the others' records from the cache it read:
+    /// the same bytes as encoding them all, and only entries still of the same file copied.
+    #[test]
+    fn unchanged_records_are_copied_from_the_old_cache() {
+        let c = sample();
+        let old = Stored::parse(c.encode().into()).unwrap_or_else(|_| panic!("a cache"));
+        // a new run: /a.ko and /b.ko taken from the old cache, /c.ko scanned
+        let mut new = Cache::default();
+        for p in ["/a.ko", "/b.ko"] {
+            let (k, _) = &c.entries[p];
+            new.entries
+                .insert(p.into(), (*k, old.get(p, k).expect("in the old cache")));
+            new.reused.insert(p.into());
+        }
+        let mut rec = crate::depmod::scan::RecordBuilder::default();
+        rec.export(b"crc7", 9);
+        let (key_a, _) = c.entries["/a.ko"];
+        new.entries
+            .insert("/c.ko".into(), (key_a, Ok(Arc::new(rec.finish()))));
+        let all = new.encode_records();
+        let reusing = new.encode_records_reusing(&old);
+        assert_eq!(reusing.bytes, all.bytes);
+        assert_eq!(reusing.crc, all.crc);
+        // what is copied is the old cache's bytes: an entry said to be reused whose file
+        // is another now (its key changed) is encoded from its record instead
+        let mut changed = new.clone();
+        let mut rec = crate::depmod::scan::RecordBuilder::default();
+        rec.export(b"other", 1);
+        let key_b = FileKey { size: 11, ..key_a };
+        changed
+            .entries
+            .insert("/a.ko".into(), (key_b, Ok(Arc::new(rec.finish()))));
+        assert_eq!(
+            changed.encode_records_reusing(&old).bytes,
+            changed.encode_records().bytes
+        );
+        // and the copy is taken as it is, not re-encoded: a stale record under the same
+        // key (which a scan never gives) comes out as the old cache has it
+        let mut stale = changed.clone();
+        let (_, a_now) = stale.entries["/a.ko"].clone();
+        stale.entries.insert("/a.ko".into(), (key_a, a_now));
+        assert_eq!(stale.encode_records_reusing(&old).bytes, all.bytes);
+        assert_ne!(stale.encode_records().bytes, all.bytes);
     }
 
     #[test]

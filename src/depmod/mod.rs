@@ -297,7 +297,7 @@ pub fn run_locked(
                     render_mod_files(mods, builtin.as_deref(), modinfo.as_deref(), w)
                 })
             },
-            || encode.then(|| new_cache.encode_records()),
+            || encode.then(|| new_cache.encode_records_reusing(&old)),
         )
     };
     // the files that need the graph, rendered as soon as it is there (while the module
@@ -476,9 +476,12 @@ impl Run<'_> {
                     c.entries = old.entries();
                 }
                 c.entries.reserve(chosen.files.len());
-                for (f, (result, _)) in chosen.files.iter().zip(&scanned) {
+                for (f, (result, hit)) in chosen.files.iter().zip(&scanned) {
                     if let Ok(key) = &f.key {
                         c.entries.insert(f.display.clone(), (*key, result.clone()));
+                        if *hit {
+                            c.reused.insert(f.display.clone());
+                        }
                     }
                 }
                 c
