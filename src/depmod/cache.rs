@@ -419,6 +419,7 @@ impl Cache {
                     }
             })
             .sum::<usize>();
+        let copied_any = copied.iter().any(Option::is_some);
         let mut p = Vec::with_capacity(size);
         put_u32(&mut p, self.entries.len() as u32);
         for ((path, (k, s)), c) in paths.into_iter().zip(copied) {
@@ -437,6 +438,12 @@ impl Cache {
             }
         }
         debug_assert_eq!(p.len(), size, "the records' size computed ahead");
+        // the copies are of the old file as it is now: it must still be what was checked
+        // when it was loaded (kabi replaces it by rename, but another writer may have
+        // changed it in place), else its bytes would get a checksum of their own here
+        if copied_any && !old.records_intact() {
+            return self.encode_records();
+        }
         Records {
             crc: crc32fast::hash(&p),
             bytes: p,
@@ -571,6 +578,15 @@ impl Stored {
                 Some(format!("{e}; rebuilding the scan cache")),
             ),
         }
+    }
+
+    /// Whether the records block still has the checksum it was loaded with (read again
+    /// from the mapped file).
+    fn records_intact(&self) -> bool {
+        let mut r = Reader {
+            data: self.data.get(self.payload.clone()).unwrap_or(&[]),
+        };
+        get_block(&mut r).is_some() && r.data.is_empty()
     }
 
     /// How many files it has.
@@ -967,6 +983,46 @@ mod tests {
         stale.entries.insert("/a.ko".into(), (key_a, a_now));
         assert_eq!(stale.encode_records_reusing(&old).bytes, all.bytes);
         assert_ne!(stale.encode_records().bytes, all.bytes);
+    }
+
+    /// The old cache file changed in place after it was loaded (not by kabi, which replaces
+    /// it by rename): its bytes are not copied under a checksum of their own, the records
+    /// are encoded from what the run decoded.
+    #[test]
+    fn a_cache_changed_in_place_is_not_copied() {
+        use std::io::{Seek, SeekFrom, Write};
+        let c = sample();
+        let bytes = c.encode();
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("cache");
+        std::fs::write(&f, &bytes).unwrap();
+        let d = crate::root::Root::open(dir.path())
+            .unwrap()
+            .open_dir("")
+            .unwrap();
+        let (old, why) = Stored::load(&d, "cache".as_ref());
+        assert!(why.is_none() && old.records_intact());
+        let mut new = Cache::default();
+        for p in ["/a.ko", "/b.ko"] {
+            let (k, _) = &c.entries[p];
+            new.entries
+                .insert(p.into(), (*k, old.get(p, k).expect("decoded")));
+            new.reused.insert(p.into());
+        }
+        // /a.ko's export CRC 0x1234 becomes 0x1235 in the mapped file
+        let at = bytes
+            .windows(8)
+            .position(|w| w == 0x1234u64.to_le_bytes())
+            .expect("the CRC in the file");
+        let mut w = std::fs::OpenOptions::new().write(true).open(&f).unwrap();
+        w.seek(SeekFrom::Start(at as u64)).unwrap();
+        w.write_all(&0x1235u64.to_le_bytes()).unwrap();
+        drop(w);
+        assert!(!old.records_intact());
+        assert_eq!(
+            new.encode_records_reusing(&old).bytes,
+            new.encode_records().bytes
+        );
     }
 
     #[test]
