@@ -610,6 +610,83 @@ fn parallel_load_reaches_the_serial_end_state_and_skips_dependents_of_failures()
     assert!(bad.loaded_now().contains(&"dummy".to_string()));
 }
 
+/// A parallel load fails where a serial one fails: an alias to a module no index knows (no
+/// file, not built in) is ENOENT, not "built in"; with --first-time a module asked for that is
+/// in the kernel already, or gets there before its insert, is EEXIST.
+#[test]
+fn parallel_load_fails_where_serial_load_fails() {
+    let t = tree();
+    let cfg = || config("alias mod-simple deaddood\n", "");
+    let k = FakeKernel::new();
+    let (mut l, mut ev) = with(&t, cfg(), &k);
+    assert!(!probe(
+        &mut l,
+        "mod-simple",
+        None,
+        &Options::default(),
+        &mut ev
+    ));
+    let k = FakeKernel::new();
+    let (mut l, mut ev) = with(&t, cfg(), &k);
+    let ids = l.lookup("mod-simple").unwrap();
+    let mut sink = |e| ev.push(e);
+    let r = l.load_parallel(&ids, &Options::default(), 2, &mut sink);
+    assert_eq!(r.len(), 1, "{r:?}");
+    assert_eq!(r[0].1.as_ref().unwrap_err().errno, 2, "{r:?}");
+    assert!(
+        messages(&ev)
+            .iter()
+            .any(|m| m.contains("could not find module by name='deaddood'")),
+        "{:?}",
+        messages(&ev)
+    );
+    assert!(k.inserted().is_empty());
+
+    let first = Options {
+        first_time: true,
+        ..Options::default()
+    };
+    for jobs in [1, 2] {
+        let k = FakeKernel::new().preload("dummy");
+        let (mut l, mut ev) = with(&t, ModprobeConfig::default(), &k);
+        if jobs == 1 {
+            assert!(!probe(&mut l, "dummy", None, &first, &mut ev));
+            continue;
+        }
+        let ids: Vec<usize> = ["dummy", "xfs"]
+            .iter()
+            .flat_map(|m| l.lookup(m).unwrap())
+            .collect();
+        let r = l.load_parallel(&ids, &first, jobs, &mut |_| {});
+        let dummy = r.iter().find(|(n, _)| n == "dummy").expect("reported");
+        assert_eq!(dummy.1.as_ref().unwrap_err().errno, 17, "{r:?}");
+        assert!(r.iter().any(|(n, r)| n == "xfs" && r.is_ok()), "{r:?}");
+        // without --first-time it is no error, as serially
+        let k = FakeKernel::new().preload("dummy");
+        let (mut l, _) = with(&t, ModprobeConfig::default(), &k);
+        let ids = l.lookup("dummy").unwrap();
+        let r = l.load_parallel(&ids, &Options::default(), jobs, &mut |_| {});
+        assert!(r.iter().all(|(_, r)| r.is_ok()), "{r:?}");
+    }
+    // in the kernel by the time of its insert (EEXIST from the kernel): an error for a
+    // module asked for with --first-time, not for a dependency
+    let k = FakeKernel::new()
+        .failing("dummy", 17, "")
+        .failing("cdrom", 17, "");
+    let (mut l, _) = with(&t, ModprobeConfig::default(), &k);
+    let ids: Vec<usize> = ["dummy", "udf"]
+        .iter()
+        .flat_map(|m| l.lookup(m).unwrap())
+        .collect();
+    let r = l.load_parallel(&ids, &first, 2, &mut |_| {});
+    let of = |n: &str| r.iter().find(|(m, _)| m == n).map(|(_, r)| r.clone());
+    assert_eq!(of("dummy").unwrap().unwrap_err().errno, 17, "{r:?}");
+    assert!(
+        of("cdrom").unwrap().is_ok() && of("udf").unwrap().is_ok(),
+        "{r:?}"
+    );
+}
+
 #[test]
 fn dry_run_touches_nothing_and_kernel_log_is_attached() {
     let t = tree();

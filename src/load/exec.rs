@@ -118,6 +118,17 @@ impl Loader<'_> {
         }
     }
 
+    /// A module to insert that has no file (an alias to a name no index knows): kmod's
+    /// error, `ENOENT`.
+    fn no_file(&self, id: ModId, sink: Sink) -> Failure {
+        sink(Event::Lib(
+            Level::Err,
+            "libkmod-module.c:895 kmod_module_insert_module",
+            format!("could not find module by name='{}'\n", self.name(id)),
+        ));
+        Failure::errno(ENOENT)
+    }
+
     /// `module_do_install_commands`: `$CMDLINE_OPTS` replaced by the options, the command
     /// run by the shell; a failure (or no shell to run it) refuses the module.
     fn run_install(
@@ -174,12 +185,7 @@ impl Loader<'_> {
         sink: Sink,
     ) -> Result<(), Failure> {
         let Some(path) = self.path(id) else {
-            sink(Event::Lib(
-                Level::Err,
-                "libkmod-module.c:895 kmod_module_insert_module",
-                format!("could not find module by name='{}'\n", self.name(id)),
-            ));
-            return Err(Failure::errno(ENOENT));
+            return Err(self.no_file(id, sink));
         };
         // one lstat: whether the file is there to insert (kmod's check) and whether it is
         // a link (which may lead anywhere: never taken for one of the kernel's own modules)
@@ -639,7 +645,19 @@ impl Loader<'_> {
         jobs: usize,
         sink: Sink,
     ) -> Vec<LoadResult> {
+        // with --first-time, a module asked for that is in the kernel already is an error,
+        // as in a serial load (it is not in the order: nothing of it is inserted)
+        let mut out: Vec<LoadResult> = Vec::new();
+        let first_time = opts.first_time && !opts.ignore_loaded;
+        if first_time {
+            for &id in ids {
+                if self.in_kernel(id) && !out.iter().any(|(n, _)| n == self.name(id)) {
+                    out.push((self.name(id).to_string(), Err(Failure::errno(EEXIST))));
+                }
+            }
+        }
         let order = self.parallel_order(ids, opts, sink);
+        let asked: Vec<bool> = order.iter().map(|(m, _)| ids.contains(m)).collect();
         let names: Vec<String> = order
             .iter()
             .map(|(m, _)| self.name(*m).to_string())
@@ -675,8 +693,14 @@ impl Loader<'_> {
             }
         });
         let results = schedule.results();
-        let mut out = Vec::with_capacity(order.len());
-        for (((mut r, existed), name), path) in results.into_iter().zip(names).zip(paths) {
+        out.reserve(order.len());
+        for ((((mut r, existed), name), path), asked) in
+            results.into_iter().zip(names).zip(paths).zip(asked)
+        {
+            // loaded meanwhile by someone else: --first-time says so for a module asked for
+            if existed && first_time && asked {
+                r = Err(Failure::errno(EEXIST));
+            }
             match (&mut r, path, self.predictor.as_mut()) {
                 // in the kernel already: not this file, so not its exports for the snapshot
                 (Ok(()), Some(_), Some(_)) if existed => {}
@@ -773,8 +797,9 @@ impl Loader<'_> {
             }
             return Step::Done(self.run_install(m, &cmd, &options, sink));
         }
+        // (a built-in module is in the kernel: never in the order)
         let Some(path) = self.path(m) else {
-            return Step::Done(Ok(())); // built in
+            return Step::Done(Err(self.no_file(m, sink)));
         };
         sink(Event::Show(format!(
             "insmod {} {options}\n",
