@@ -282,7 +282,7 @@ pub fn run_load(a: &LoadArgs) -> i32 {
         let p = a.args[1..].join(" ");
         (vec![a.args[0].clone()], (!p.is_empty()).then_some(p))
     };
-    let status = if (a.jobs > 1 || a.coldplug) && !opts.dry_run {
+    let status = if in_parallel(a.jobs, a.coldplug, params.as_deref(), opts.dry_run) {
         load_many(&mut l, &names, &opts, a, &log, &mut sink)
     } else {
         let mut failed = false;
@@ -327,6 +327,13 @@ fn own_modules(root: &Path, kver: Option<&str>, system: &System) -> Option<PathB
 static LONG_LIVED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 /// Many modules at once, in parallel where the dependency graph allows.
+/// Whether a load goes through the parallel schedule: `-j N` or coldplug, not a dry run, and
+/// not one module given parameters (the schedule takes none: it would drop them), which is
+/// loaded as one command loads it.
+fn in_parallel(jobs: usize, coldplug: bool, params: Option<&str>, dry_run: bool) -> bool {
+    (coldplug || (jobs > 1 && params.is_none())) && !dry_run
+}
+
 fn load_many(
     l: &mut Loader,
     names: &[String],
@@ -567,5 +574,21 @@ fn run_child(args: Vec<std::ffi::OsString>) -> i32 {
         libc::WEXITSTATUS(status)
     } else {
         exit::NO_STATUS + libc::WTERMSIG(status)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::in_parallel;
+
+    /// `kabi load -j 4 foo debug=1` loads foo with its parameter (serially); the parallel
+    /// schedule is for several modules, coldplug, and one module without parameters.
+    #[test]
+    fn parameters_are_never_dropped_by_a_parallel_load() {
+        assert!(!in_parallel(4, false, Some("debug=1"), false));
+        assert!(in_parallel(4, false, None, false));
+        assert!(!in_parallel(1, false, None, false));
+        assert!(in_parallel(1, true, None, false));
+        assert!(!in_parallel(4, true, None, true));
     }
 }
