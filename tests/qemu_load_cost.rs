@@ -10,7 +10,8 @@
 //!    then `kabi unload` of each;
 //! 3. the same again (the snapshot now exists and must be used, not rebuilt);
 //! 4. busybox `modprobe` and `kabi load` (predicted, without `-v`) in turns, module by
-//!    module, each unloaded before the next: the figure to compare;
+//!    module, each unloaded before the next: the figure to compare; with them in the same
+//!    turns `kabi load --no-check` of the same file, which says what the prediction costs;
 //! 5. for reference, ten loads without prediction (`--no-check`) and ten plans (`-n`);
 //! 6. every module in one command, serially and with `-j 2`.
 //!
@@ -106,6 +107,9 @@ fn one_load_per_command_against_busybox() {
     for n in &names {
         script += &format!("!KABI_PAIR=busybox /bin/busybox modprobe {n}\nunload {n}\n");
         script += &format!("!KABI_PAIR=kabi /bin/kabi load /vendor/{n}.ko\nunload {n}\n");
+        // the same load without the prediction: what the prediction itself costs
+        script +=
+            &format!("!KABI_PAIR=nocheck /bin/kabi load --no-check /vendor/{n}.ko\nunload {n}\n");
     }
     for n in &names[..10] {
         script += &format!("!/bin/kabi load --no-check {n}\n");
@@ -186,6 +190,7 @@ fn one_load_per_command_against_busybox() {
     let mut warm = times("!KABI_ROUND=warm", names.len());
     let mut pair_bb = times("!KABI_PAIR=busybox", names.len());
     let mut pair_kabi = times("!KABI_PAIR=kabi", names.len());
+    let mut pair_nocheck = times("!KABI_PAIR=nocheck", names.len());
     // lsmod shows the kernel's names: '-' in a file name is '_'
     let mut sorted: Vec<String> = names.iter().map(|n| n.replace('-', "_")).collect();
     sorted.sort();
@@ -303,7 +308,12 @@ fn one_load_per_command_against_busybox() {
         cold.iter().sum(),
         warm.iter().sum(),
     );
-    let (spb, spk): (f64, f64) = (pair_bb.iter().sum(), pair_kabi.iter().sum());
+    let (spb, spk, spn): (f64, f64, f64) = (
+        pair_bb.iter().sum(),
+        pair_kabi.iter().sum(),
+        pair_nocheck.iter().sum(),
+    );
+    let mpn = median(&mut pair_nocheck);
     let (mb, mo, mc, mw, mpb, mpk) = (
         median(&mut bb),
         median(&mut own),
@@ -322,7 +332,8 @@ fn one_load_per_command_against_busybox() {
          in turns, module by module (kabi predicted, without -v):\n\
          busybox modprobe   total {spb:.3} s  median {:.1} ms\n\
          kabi load          total {spk:.3} s  median {:.1} ms  ratio {:.2}x (medians {:.2}x)\n\
-         kabi load --no-check (no prediction) median {:.1} ms; load -n (plan only) median {:.1} ms\n\
+         kabi load --no-check total {spn:.3} s  median {:.1} ms  ratio {:.2}x (the prediction: {:.1} ms a load)\n\
+         kabi load --no-check NAME (no prediction) median {:.1} ms; load -n (plan only) median {:.1} ms\n\
          kabi load -a       {:.3} s\n\
          kabi load -j 2 -a  {:.3} s",
         names.len(),
@@ -338,6 +349,9 @@ fn one_load_per_command_against_busybox() {
         mpk * 1e3,
         spk / spb,
         mpk / mpb,
+        mpn * 1e3,
+        spn / spb,
+        (spk - spn) / names.len() as f64 * 1e3,
         no_check * 1e3,
         plan_only * 1e3,
         serial.secs.unwrap(),
