@@ -8,11 +8,14 @@ bash scripts/deps.sh
 # a CI run builds everything once: incremental state would only take disk (0.7 GB)
 if [ "${CI:-}" = true ]; then export CARGO_INCREMENTAL=0; fi
 cargo fmt --all -- --check
-cargo clippy --all-targets --features crash-injection,gen-docs --quiet -- -D warnings
+cargo clippy --all-targets --features crash-injection,gen-docs,phase-probe --quiet -- -D warnings
 cargo clippy --all-targets --quiet -- -D warnings
 # crash-injection: the tests kill kabi at each of its crash points (KABI_CRASH_AT=N);
 # gen-docs: the man pages and completions of dist/ are checked against the command line
 cargo test --all-targets --features crash-injection,gen-docs
+# where one `kabi load` spends its time in a real kernel under qemu, phase by phase (the marks
+# are compiled in only with phase-probe; see src/phase.rs)
+cargo test --release --features phase-probe --test qemu_phases -- --nocapture
 # every fuzz target built and run briefly (a crash fails the run; the long campaign is
 # `bash fuzz/run-all.sh 600`)
 bash fuzz/run-all.sh 5

@@ -31,6 +31,7 @@ pub mod index;
 pub mod kernel;
 pub mod load;
 pub mod module;
+pub mod phase;
 pub mod report;
 pub mod root;
 pub mod rpmdb;

@@ -89,6 +89,7 @@ fn run() -> i32 {
 #[cfg(not(test))]
 #[unsafe(no_mangle)]
 extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> libc::c_int {
+    kabi::phase::mark("main");
     sanitize_standard_fds();
     // A closed pipe ends the program quietly, as it does kmod's tools (the default
     // disposition, whatever the parent left).
@@ -98,6 +99,8 @@ extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> lib
     }
     // the arguments come from glibc's `.init_array` call, as under the standard start-up
     let code = std::panic::catch_unwind(run).unwrap_or(101);
+    kabi::phase::mark("end");
+    kabi::phase::dump();
     // flushes standard output, as returning from a Rust `main` would
     std::process::exit(code)
 }

@@ -42,41 +42,7 @@ fn one_load_per_command_against_busybox() {
         return;
     };
     let (dir, _) = common::module_dir(&root);
-    // independent modules only: none needs another, none is needed; the modinfo `depends`
-    // field says, except for nls_euc-jp, whose init takes nls_cp932 at run time
-    // (load_nls("cp932")), which no index shows
-    let mut linked = std::collections::HashSet::from(["nls_euc_jp".to_string()]);
-    for e in std::fs::read_dir(dir.join("kernel/fs/nls")).unwrap() {
-        let m = kabi::Module::open(e.unwrap().path()).unwrap();
-        let deps = m
-            .modinfo_first("depends")
-            .map(|d| String::from_utf8_lossy(d).into_owned())
-            .unwrap_or_default();
-        let deps: Vec<String> = deps
-            .split(',')
-            .filter(|d| !d.is_empty())
-            .map(|d| d.replace('-', "_"))
-            .collect();
-        if !deps.is_empty() {
-            linked.insert(m.name.replace('-', "_"));
-            linked.extend(deps);
-        }
-    }
-    let mut names: Vec<String> = std::fs::read_dir(dir.join("kernel/fs/nls"))
-        .unwrap()
-        .filter_map(|e| {
-            let n = e.unwrap().file_name().to_string_lossy().into_owned();
-            n.strip_suffix(".ko").map(str::to_string)
-        })
-        .filter(|n| n.starts_with("nls_") && !linked.contains(&n.replace('-', "_")))
-        .collect();
-    names.sort();
-    names.truncate(30);
-    assert!(names.len() >= 20, "too few nls modules: {names:?}");
-    let mods: Vec<String> = names
-        .iter()
-        .map(|n| format!("kernel/fs/nls/{n}.ko"))
-        .collect();
+    let (names, mods) = qemu::independent_nls(&dir);
 
     let mut script = String::from("!/bin/busybox mkdir -p /run\n");
     for n in &names {

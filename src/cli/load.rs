@@ -224,6 +224,7 @@ fn complete_pending(root: &Path, kver: Option<&str>, system: &System, dry_run: b
 }
 
 pub fn run_load(a: &LoadArgs) -> i32 {
+    crate::phase::mark("args");
     let system = System::host();
     complete_pending(
         &a.root,
@@ -231,7 +232,9 @@ pub fn run_load(a: &LoadArgs) -> i32 {
         &system,
         a.dry_run || a.show_depends,
     );
+    crate::phase::mark("pending");
     let (index, config) = loader_parts(&a.root, a.kver.as_deref(), &a.config, &system);
+    crate::phase::mark("loader");
     for m in &config.messages {
         eprint!("{}", m.render());
     }
@@ -295,6 +298,7 @@ pub fn run_load(a: &LoadArgs) -> i32 {
     };
     if let Some(p) = l.predictor.as_mut() {
         p.finish();
+        crate::phase::mark("update");
         if a.verbose
             && let Some(from) = p.source()
         {

@@ -222,12 +222,14 @@ impl Loader<'_> {
         if opts.force && opts.predict {
             flags |= super::kernel::IGNORE_MODVERSIONS | super::kernel::IGNORE_VERMAGIC;
         }
+        crate::phase::mark("prepare");
         let inserted = openable.and_then(|()| match &opened {
             Some(o) => self
                 .kernel
                 .insert_file(&o.file, o.len, &path, options, flags),
             None => self.kernel.insert(&path, options, flags),
         });
+        crate::phase::mark("insert");
         match inserted {
             Ok(()) => {
                 if let Some(p) = self.predictor.as_mut() {

@@ -465,6 +465,7 @@ impl RunningPredictor {
         let release = text("proc/sys/kernel/osrelease");
         let boot_id = text("proc/sys/kernel/random/boot_id");
         let modules = root.and_then(proc_modules);
+        crate::phase::mark("running");
         let cache = rustix::process::geteuid().is_root() && !boot_id.is_empty();
         // without a readable system root, signatures are judged by a distribution
         // kernel's defaults (not enforced, no keys)
@@ -479,6 +480,7 @@ impl RunningPredictor {
                 None => crate::sig::trust::Loc::new(r, RUN_DIR).ok(),
             };
         }
+        crate::phase::mark("policy");
         let target = Target {
             release: Some(release.clone()),
             sig,
@@ -603,7 +605,9 @@ impl RunningPredictor {
     ) -> Result<(), Deferred> {
         let abs = std::path::absolute(path)
             .map_err(|e| Deferred::Refused(format!("{}: {e}", path.display())))?;
+        crate::phase::mark("lookup");
         self.base();
+        crate::phase::mark("snapshot");
         self.settle();
         // the base's policy, borrowed (its keys, loaded on first use, are shared)
         let sig = &self.base.as_ref().expect("just made").target.sig;
@@ -626,8 +630,10 @@ impl RunningPredictor {
             }
         }
         .map_err(|e| Deferred::Refused(e.to_string()))?;
+        crate::phase::mark("module");
         let t = self.target_for(&m);
         let v = check_with_sig(&m, Some(path.to_path_buf()), &t, &self.extra, Some(&sc));
+        crate::phase::mark("verdict");
         if v.compatible() {
             self.admitted.insert(
                 path.to_path_buf(),

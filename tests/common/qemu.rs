@@ -75,10 +75,15 @@ pub fn static_kabi() -> PathBuf {
 /// `target/static-guest`: as Debian's busybox-static is, so that under TCG a fixed address lets
 /// qemu reuse its translated code from one process to the next; a static PIE, loaded at a new
 /// address each time, costs about 90 ms per exec in the guest (tests/qemu_load_cost.rs).
+/// Built with `--features phase-probe` when the tests are (tests/qemu_phases.rs), in its own
+/// directory.
 pub fn static_kabi_guest() -> PathBuf {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| build_static("target/static-guest", true))
-        .clone()
+    let dir = match cfg!(feature = "phase-probe") {
+        true => "target/static-guest-phases",
+        false => "target/static-guest",
+    };
+    BIN.get_or_init(|| build_static(dir, true)).clone()
 }
 
 fn build_static(dir: &str, fixed_address: bool) -> PathBuf {
@@ -117,6 +122,7 @@ fn build_static(dir: &str, fixed_address: bool) -> PathBuf {
     let out = cmd
         .current_dir(repo())
         .args(["build", "--release", "--bin", "kabi", "--target", target])
+        .args(cfg!(feature = "phase-probe").then_some("--features=phase-probe"))
         .env("CARGO_TARGET_DIR", &dir)
         .env_remove("RUSTFLAGS")
         .env("CARGO_ENCODED_RUSTFLAGS", flags.join("\x1f"))
@@ -527,4 +533,44 @@ pub fn boot(kernel: &Path, initramfs: &[u8], append: &str, timeout: Duration) ->
 pub fn vmlinuz(kernel_root: &Path) -> PathBuf {
     let (_, kver) = super::module_dir(kernel_root);
     kernel_root.join("boot").join(format!("vmlinuz-{kver}"))
+}
+
+/// Up to 30 of the kernel's `fs/nls` modules (at least 20) that are independent of each other
+/// (none needs another, none is needed), by name, with their paths below the module directory
+/// `dir`. The modinfo `depends` field says, except for nls_euc-jp, whose init takes nls_cp932
+/// at run time (`load_nls("cp932")`), which no index shows.
+pub fn independent_nls(dir: &Path) -> (Vec<String>, Vec<String>) {
+    let mut linked = std::collections::HashSet::from(["nls_euc_jp".to_string()]);
+    for e in std::fs::read_dir(dir.join("kernel/fs/nls")).unwrap() {
+        let m = kabi::Module::open(e.unwrap().path()).unwrap();
+        let deps = m
+            .modinfo_first("depends")
+            .map(|d| String::from_utf8_lossy(d).into_owned())
+            .unwrap_or_default();
+        let deps: Vec<String> = deps
+            .split(',')
+            .filter(|d| !d.is_empty())
+            .map(|d| d.replace('-', "_"))
+            .collect();
+        if !deps.is_empty() {
+            linked.insert(m.name.replace('-', "_"));
+            linked.extend(deps);
+        }
+    }
+    let mut names: Vec<String> = std::fs::read_dir(dir.join("kernel/fs/nls"))
+        .unwrap()
+        .filter_map(|e| {
+            let n = e.unwrap().file_name().to_string_lossy().into_owned();
+            n.strip_suffix(".ko").map(str::to_string)
+        })
+        .filter(|n| n.starts_with("nls_") && !linked.contains(&n.replace('-', "_")))
+        .collect();
+    names.sort();
+    names.truncate(30);
+    assert!(names.len() >= 20, "too few nls modules: {names:?}");
+    let mods = names
+        .iter()
+        .map(|n| format!("kernel/fs/nls/{n}.ko"))
+        .collect();
+    (names, mods)
 }

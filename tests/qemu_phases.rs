@@ -1,0 +1,119 @@
+//! Where one `kabi load` spends its time in a real kernel: the Debian cloud kernel under qemu
+//! TCG, kabi as `/init` built with `--features phase-probe`, busybox-static beside it, the
+//! kernel's independent `fs/nls` modules as a vendor's (`/vendor/X.ko`). Run by
+//! `scripts/test.sh` as its own step (`cargo test --release --features phase-probe --test
+//! qemu_phases -- --nocapture`); without the feature this file is empty.
+//!
+//! After one untimed predicted load (the snapshot of the running kernel is written), each
+//! module is loaded in turns by busybox `modprobe`, by `kabi load` (predicted) and by `kabi
+//! load --no-check`, each unloaded before the next. kabi prints its phase marks
+//! (`KABI_PHASES=1`, see `src/phase.rs`). The test asserts that every command exits 0, that a
+//! predicted load passes every phase of the prediction in order and `--no-check` none of them,
+//! and prints the median of each phase (no time is asserted: the figures go to the notes).
+
+#![cfg(feature = "phase-probe")]
+
+mod common;
+
+use common::qemu::{self, Initramfs};
+use std::time::Duration;
+
+const TIMEOUT: Duration = Duration::from_secs(900);
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+#[test]
+fn where_a_load_spends_its_time() {
+    if !qemu::require_qemu() || !common::require_tool("busybox") {
+        return;
+    }
+    let busybox = std::path::Path::new("/bin/busybox");
+    let Some(root) = common::fetch_kernel("cloud-amd64", None) else {
+        return;
+    };
+    let (dir, _) = common::module_dir(&root);
+    let (names, mods) = qemu::independent_nls(&dir);
+
+    let mut script = String::from("!/bin/busybox mkdir -p /run\n");
+    // the first prediction of the boot reads kallsyms and writes the snapshot: not measured
+    script += &format!(
+        "!/bin/kabi load /vendor/{}.ko\nunload {}\n",
+        names[0], names[0]
+    );
+    for n in &names {
+        script += &format!("!KABI_PAIR=busybox /bin/busybox modprobe {n}\nunload {n}\n");
+        script +=
+            &format!("!KABI_PAIR=kabi KABI_PHASES=1 /bin/kabi load /vendor/{n}.ko\nunload {n}\n");
+        script += &format!(
+            "!KABI_PAIR=nocheck KABI_PHASES=1 /bin/kabi load --no-check /vendor/{n}.ko\nunload {n}\n"
+        );
+    }
+    let refs: Vec<&str> = mods.iter().map(String::as_str).collect();
+    let mut ird = Initramfs::kabi(&script);
+    ird.add_file("/bin/busybox", &std::fs::read(busybox).unwrap(), 0o755);
+    ird.add_symlink("/bin/kabi", "/init");
+    ird.add_modules(&root, &refs, &[]);
+    for (n, m) in names.iter().zip(&mods) {
+        ird.add_file(
+            &format!("/vendor/{n}.ko"),
+            &std::fs::read(dir.join(m)).unwrap(),
+            0o644,
+        );
+    }
+    let log = qemu::boot(&qemu::vmlinuz(&root), &ird.finish(), "", TIMEOUT);
+    eprintln!("booted in {:.1} s", log.elapsed.as_secs_f64());
+    log.assert_done();
+    for r in &log.runs {
+        assert_eq!(r.exit, Some(0), "{}:\n{}", r.line, r.output);
+    }
+    // every phase of a predicted load, in order; --no-check passes none of the prediction's
+    const PREDICTED: &[&str] = &[
+        "main", "args", "pending", "loader", "lookup", "running", "policy", "snapshot", "module",
+        "verdict", "prepare", "insert", "update", "end", "total",
+    ];
+    const UNCHECKED: &[&str] = &[
+        "main", "args", "pending", "loader", "prepare", "insert", "end", "total",
+    ];
+    for (kind, want) in [
+        ("busybox", None),
+        ("kabi", Some(PREDICTED)),
+        ("nocheck", Some(UNCHECKED)),
+    ] {
+        let runs: Vec<&common::qemu::Run> = log
+            .runs
+            .iter()
+            .filter(|r| r.line.starts_with(&format!("!KABI_PAIR={kind} ")))
+            .collect();
+        assert_eq!(runs.len(), names.len(), "{kind}");
+        let mut t: Vec<f64> = runs.iter().map(|r| r.secs.expect("a time")).collect();
+        eprintln!(
+            "{kind}: {} runs, median {:.1} ms",
+            runs.len(),
+            median(&mut t) * 1e3
+        );
+        let Some(want) = want else { continue };
+        let mut phases: Vec<Vec<f64>> = vec![Vec::new(); want.len()];
+        for r in &runs {
+            let marks: Vec<(&str, f64)> = r
+                .output
+                .lines()
+                .filter_map(|l| l.strip_prefix("PHASE "))
+                .map(|l| {
+                    let (n, v) = l.split_once(' ').expect("PHASE NAME MICROSECONDS");
+                    (n, v.trim().parse().expect("microseconds"))
+                })
+                .collect();
+            let names: Vec<&str> = marks.iter().map(|(n, _)| *n).collect();
+            assert_eq!(names, want, "{}:\n{}", r.line, r.output);
+            for (i, (_, v)) in marks.iter().enumerate() {
+                phases[i].push(*v);
+            }
+        }
+        for (n, vs) in want.iter().zip(&mut phases) {
+            eprintln!("  {n:<10} {:>8.0} us", median(vs));
+        }
+    }
+}
