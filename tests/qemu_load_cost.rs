@@ -22,27 +22,23 @@
 
 mod common;
 
-use common::qemu::{self, Initramfs};
+use common::qemu::{self, Initramfs, median};
 use std::time::Duration;
 
 const TIMEOUT: Duration = Duration::from_secs(900);
 
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
 #[test]
 fn one_load_per_command_against_busybox() {
-    if !qemu::require_qemu() || !common::require_tool("busybox") {
-        return;
-    }
-    let busybox = std::path::Path::new("/bin/busybox");
-    let Some(root) = common::fetch_kernel("cloud-amd64", None) else {
+    let Some(qemu::NlsBench {
+        busybox,
+        root,
+        dir,
+        names,
+        mods,
+    }) = qemu::nls_bench()
+    else {
         return;
     };
-    let (dir, _) = common::module_dir(&root);
-    let (names, mods) = qemu::independent_nls(&dir);
 
     let mut script = String::from("!/bin/busybox mkdir -p /run\n");
     for n in &names {

@@ -574,3 +574,36 @@ pub fn independent_nls(dir: &Path) -> (Vec<String>, Vec<String>) {
         .collect();
     (names, mods)
 }
+
+/// What the guest's busybox comparisons need: qemu and busybox-static installed, the Debian
+/// cloud kernel (its root) and its module directory, and its independent `nls` modules
+/// ([`independent_nls`]). `None` where something is missing (a failure under `CI=true`).
+pub struct NlsBench {
+    pub busybox: PathBuf,
+    pub root: PathBuf,
+    pub dir: PathBuf,
+    pub names: Vec<String>,
+    pub mods: Vec<String>,
+}
+
+pub fn nls_bench() -> Option<NlsBench> {
+    if !require_qemu() || !super::require_tool("busybox") {
+        return None;
+    }
+    let root = super::fetch_kernel("cloud-amd64", None)?;
+    let (dir, _) = super::module_dir(&root);
+    let (names, mods) = independent_nls(&dir);
+    Some(NlsBench {
+        busybox: PathBuf::from("/bin/busybox"),
+        root,
+        dir,
+        names,
+        mods,
+    })
+}
+
+/// The median of `v` (sorted in place; of an even count, the upper middle).
+pub fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
