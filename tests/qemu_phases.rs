@@ -9,7 +9,7 @@
 //! load --no-check`, each unloaded before the next. kabi prints its phase marks
 //! (`KABI_PHASES=1`, see `src/phase.rs`). The test asserts that every command exits 0, that a
 //! predicted load passes every phase of the prediction in order and `--no-check` none of them,
-//! and prints the median of each phase (no time is asserted: the figures go to the notes).
+//! and prints the median time and page faults of each phase (no time is asserted: the figures go to the notes).
 
 #![cfg(feature = "phase-probe")]
 
@@ -92,24 +92,31 @@ fn where_a_load_spends_its_time() {
         );
         let Some(want) = want else { continue };
         let mut phases: Vec<Vec<f64>> = vec![Vec::new(); want.len()];
+        let mut faults: Vec<Vec<f64>> = vec![Vec::new(); want.len()];
         for r in &runs {
-            let marks: Vec<(&str, f64)> = r
+            let marks: Vec<(&str, f64, f64)> = r
                 .output
                 .lines()
                 .filter_map(|l| l.strip_prefix("PHASE "))
                 .map(|l| {
-                    let (n, v) = l.split_once(' ').expect("PHASE NAME MICROSECONDS");
-                    (n, v.trim().parse().expect("microseconds"))
+                    let f: Vec<&str> = l.split(' ').collect();
+                    let [n, us, pf] = f[..] else {
+                        panic!("not PHASE NAME MICROSECONDS FAULTS: {l}");
+                    };
+                    let num = |v: &str| -> f64 { v.parse().expect("a number") };
+                    (n, num(us), num(pf))
                 })
                 .collect();
-            let names: Vec<&str> = marks.iter().map(|(n, _)| *n).collect();
+            let names: Vec<&str> = marks.iter().map(|(n, _, _)| *n).collect();
             assert_eq!(names, want, "{}:\n{}", r.line, r.output);
-            for (i, (_, v)) in marks.iter().enumerate() {
-                phases[i].push(*v);
+            for (i, (_, us, pf)) in marks.iter().enumerate() {
+                phases[i].push(*us);
+                faults[i].push(*pf);
             }
         }
-        for (n, vs) in want.iter().zip(&mut phases) {
-            eprintln!("  {n:<10} {:>8.0} us", median(vs));
+        eprintln!("  {:<10} {:>8} {:>7}", "phase", "us", "faults");
+        for ((n, vs), fs) in want.iter().zip(&mut phases).zip(&mut faults) {
+            eprintln!("  {n:<10} {:>8.0} {:>7.0}", median(vs), median(fs));
         }
     }
 }
