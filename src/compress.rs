@@ -27,9 +27,18 @@ const BUDGET_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
 #[derive(Debug)]
 pub struct Budget {
     total: u64,
-    used: std::sync::Mutex<u64>,
+    used: std::sync::Mutex<Held>,
     freed: std::sync::Condvar,
     serial: std::sync::Mutex<()>,
+}
+
+/// A budget's state, under its lock: the bytes held, and whether a thread waits for some
+/// to be given back (only then is it woken: a `notify_all` is a system call, two per file
+/// read otherwise).
+#[derive(Debug, Default)]
+struct Held {
+    bytes: u64,
+    waiting: bool,
 }
 
 /// The process's budget.
@@ -39,7 +48,10 @@ impl Budget {
     pub const fn new(total: u64) -> Budget {
         Budget {
             total,
-            used: std::sync::Mutex::new(0),
+            used: std::sync::Mutex::new(Held {
+                bytes: 0,
+                waiting: false,
+            }),
             freed: std::sync::Condvar::new(),
             serial: std::sync::Mutex::new(()),
         }
@@ -47,24 +59,30 @@ impl Budget {
 
     /// Bytes held now.
     pub fn used(&self) -> u64 {
-        *self.used.lock().unwrap_or_else(|e| e.into_inner())
+        self.used.lock().unwrap_or_else(|e| e.into_inner()).bytes
     }
 
     fn take(&self, n: u64, wait: bool) -> bool {
         let mut used = self.used.lock().unwrap_or_else(|e| e.into_inner());
-        let deadline = std::time::Instant::now() + BUDGET_WAIT;
+        // read only when a wait begins (a clock read is a system call on some machines)
+        let mut deadline = None;
         loop {
-            if used.saturating_add(n) <= self.total {
-                *used += n;
+            if used.bytes.saturating_add(n) <= self.total {
+                used.bytes += n;
+                used.waiting = false;
                 return true;
             }
             let now = std::time::Instant::now();
-            if !wait || n > self.total || now >= deadline {
+            let end = *deadline.get_or_insert(now + BUDGET_WAIT);
+            if !wait || n > self.total || now >= end {
+                used.waiting = false;
                 return false;
             }
+            // only one thread ever waits (see `Budget`)
+            used.waiting = true;
             used = self
                 .freed
-                .wait_timeout(used, deadline - now)
+                .wait_timeout(used, end - now)
                 .unwrap_or_else(|e| e.into_inner())
                 .0;
         }
@@ -75,8 +93,10 @@ impl Budget {
             return;
         }
         let mut used = self.used.lock().unwrap_or_else(|e| e.into_inner());
-        *used = used.saturating_sub(n);
-        self.freed.notify_all();
+        used.bytes = used.bytes.saturating_sub(n);
+        if used.waiting {
+            self.freed.notify_all();
+        }
     }
 
     /// Run `f`, which takes what it needs from the lease it is given, without waiting; if the
