@@ -103,8 +103,17 @@ fn capped(data: Vec<u8>, cap: u64) -> std::io::Result<Vec<u8>> {
     Ok(data)
 }
 
-/// Read all of an open kernel file, refusing more than `cap` bytes.
-fn read_open(fd: &OwnedFd, cap: u64) -> std::io::Result<Vec<u8>> {
+/// Whether a read of `rel` that fills less than a page has read all of it: a sysfs
+/// attribute is rendered whole (at most a page) by its first read, and a sysctl
+/// (`proc/sys/...`) value too; a procfs file of several records (`proc/modules`) may stop
+/// short of the buffer before its end, and is read to a read that returns nothing.
+fn whole_in_one_read(rel: &str) -> bool {
+    rel.starts_with("sys/") || rel.starts_with("proc/sys/")
+}
+
+/// Read all of an open kernel file, refusing more than `cap` bytes; `one_read`: see
+/// [`whole_in_one_read`] (one system call fewer).
+fn read_open(fd: &OwnedFd, cap: u64, one_read: bool) -> std::io::Result<Vec<u8>> {
     let mut out = Vec::new();
     let mut buf = [0u8; 4096];
     loop {
@@ -117,6 +126,9 @@ fn read_open(fd: &OwnedFd, cap: u64) -> std::io::Result<Vec<u8>> {
             return Ok(out);
         }
         out.extend_from_slice(&buf[..n]);
+        if one_read && out.len() < buf.len() && out.len() as u64 <= cap {
+            return Ok(out);
+        }
         if out.len() as u64 > cap {
             return Err(std::io::Error::other(format!(
                 "is more than the {cap} bytes kabi reads of such a file"
@@ -160,7 +172,7 @@ pub fn read(rel: &str, cap: u64) -> Option<std::io::Result<Vec<u8>>> {
         Err(Errno::NOSYS) | Err(Errno::PERM) | Err(Errno::XDEV) => return None,
         Err(e) => return Some(Err(e.into())),
     };
-    let data = read_open(&fd, cap);
+    let data = read_open(&fd, cap, whole_in_one_read(rel));
     if let (Some(c), Ok(d)) = (constant, &data) {
         let mut known = CONSTANTS.lock().unwrap_or_else(|e| e.into_inner());
         if !known.iter().any(|(k, _)| k == c) {
@@ -211,6 +223,24 @@ mod tests {
             read("proc/self/comm", 64).unwrap().unwrap(),
             std::fs::read("/proc/thread-self/comm").unwrap()
         );
+        // sysctl values and sysfs attributes, read in one read when short: all of them
+        for rel in [
+            "proc/sys/kernel/random/boot_id",
+            "proc/sys/kernel/pid_max",
+            "sys/devices/system/cpu/possible",
+            "sys/kernel/uevent_seqnum",
+        ] {
+            let host = format!("/{rel}");
+            if std::path::Path::new(&host).exists() {
+                let want = std::fs::read(&host).unwrap();
+                assert!(!want.is_empty(), "{host}");
+                assert_eq!(read(rel, 4096).unwrap().unwrap(), want, "{host}");
+            }
+        }
+        // several records, more than a page: read to the end
+        let maps = read("proc/self/smaps", 4 << 20).unwrap().unwrap();
+        assert!(maps.len() > 4096, "{}", maps.len());
+        assert!(maps.ends_with(b"\n"));
         let cmdline = std::fs::read("/proc/cmdline").unwrap();
         assert_eq!(read("proc/cmdline", 64 << 10).unwrap().unwrap(), cmdline);
         // a file that is not there is an error, not a fall back
