@@ -292,6 +292,12 @@ impl SigPolicy {
     /// host: its configuration, its image's certificates, this host's firmware keys and Secure
     /// Boot state; the running kernel's command line when `kver` is the running release.
     pub fn installed(root: &Root, kver: &str) -> Result<SigPolicy, Error> {
+        let running = release_of(root).as_deref() == Some(kver);
+        SigPolicy::installed_as(root, kver, running)
+    }
+
+    /// [`SigPolicy::installed`], told whether `kver` is the running release.
+    fn installed_as(root: &Root, kver: &str, running: bool) -> Result<SigPolicy, Error> {
         let config = read_small(
             root,
             &format!("boot/config-{kver}"),
@@ -299,17 +305,22 @@ impl SigPolicy {
         )
         .map(|t| SigConfig::from_kconfig_bytes(&t))
         .unwrap_or_default();
-        let cmdline = (release_of(root).as_deref() == Some(kver))
+        let cmdline = running
             .then(|| read_small(root, "proc/cmdline", 64 << 10))
             .flatten()
             .map(|b| String::from_utf8_lossy(&b).into_owned());
         let efivars = Loc::new(root, "sys/firmware/efi/efivars")?;
-        let secure_boot = secure_boot(&efivars);
+        // no variables without their directory (a machine booted without UEFI): one lookup
+        let efi = efivars.is_dir();
+        let secure_boot = match efi {
+            true => secure_boot(&efivars),
+            false => SecureBoot::Unknown,
+        };
         let mut p = SigPolicy::with_config(config);
         p.enforcement = Enforcement::at_boot(&p.config, cmdline.as_deref(), secure_boot);
         // one descriptor of the root for all of them
         p.sources.vmlinuz = Some(efivars.sibling(format!("boot/vmlinuz-{kver}")));
-        if efivars.is_dir() {
+        if efi {
             p.sources.mok_variables = Some(efivars.sibling("sys/firmware/efi/mok-variables"));
             p.sources.efivars = Some(efivars);
         }
@@ -321,8 +332,12 @@ impl SigPolicy {
     /// (`/sys/module/module/parameters/sig_enforce`, `/sys/kernel/security/lockdown`, else the
     /// command line), its image's certificates (`/boot/vmlinuz-$(uname -r)`) to verify with.
     pub fn running(root: &Root) -> Result<SigPolicy, Error> {
-        let release = release_of(root).unwrap_or_default();
-        let mut p = SigPolicy::installed(root, &release)?;
+        let release = release_of(root);
+        let mut p = SigPolicy::installed_as(
+            root,
+            release.as_deref().unwrap_or_default(),
+            release.is_some(),
+        )?;
         p.sources.proc = Some(match &p.sources.vmlinuz {
             Some(l) => l.sibling("proc"),
             None => Loc::new(root, "proc")?,
