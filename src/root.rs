@@ -736,41 +736,56 @@ impl Dir {
         (st.is_file() && trusted(st.mode, st.uid)).then_some((f, st))
     }
 
-    /// Append `data` to the regular file `name` of this directory (not through a link, not
-    /// created) in one `write`, when it is still the file `(dev, ino)` a caller read, owned by
-    /// root and writable by no one else. `O_APPEND`: writers appending at once do not mix
-    /// their bytes. Best effort, for caches: false when anything is otherwise or the write
-    /// is short (the reader then finds a record cut short and refuses the file).
-    pub fn append_root_owned(
-        &self,
-        name: impl AsRef<Path>,
-        data: &[u8],
-        (dev, ino): (u64, u64),
-    ) -> bool {
-        let Ok(n) = one_name(name.as_ref()) else {
-            return false;
-        };
-        let Ok(fd) = rustix::fs::openat(
+    /// [`Dir::open_root_owned`] open for reading and for appending later
+    /// ([`Dir::append_open`]): one open where a caller reads a file and may then add to it.
+    /// Only in a directory owned by root and writable by no one else (else `None`).
+    pub fn open_root_owned_rw(&self, name: impl AsRef<Path>) -> Option<(File, Stat)> {
+        let dir = rustix::fs::fstat(&self.fd).ok()?;
+        if dir.st_uid != 0 || dir.st_mode & 0o022 != 0 {
+            return None;
+        }
+        let fd = rustix::fs::openat(
             &self.fd,
-            n,
-            OFlags::WRONLY
+            one_name(name.as_ref()).ok()?,
+            OFlags::RDWR
                 | OFlags::APPEND
                 | OFlags::NOFOLLOW
                 | OFlags::NONBLOCK
                 | OFlags::NOCTTY
                 | OFlags::CLOEXEC,
             Mode::empty(),
-        ) else {
+        )
+        .ok()?;
+        let st = Stat::from(&rustix::fs::fstat(&fd).ok()?);
+        (st.is_file() && st.uid == 0 && st.mode & 0o022 == 0).then(|| (File::from(fd), st))
+    }
+
+    /// Append `data` in one `write` to `file`, which [`Dir::open_root_owned_rw`] opened as
+    /// `name` of this directory with the identity `(dev, ino)`, when `name` still is that
+    /// file, owned by root and writable by no one else (not replaced by a rename meanwhile:
+    /// one `fstatat`, not following a link). Nothing is created or written through a link.
+    /// `O_APPEND`: writers appending at once do not mix their bytes. Best effort, for caches:
+    /// false when anything is otherwise or the write is short (the reader then finds a
+    /// record cut short and refuses the file).
+    pub fn append_open(
+        &self,
+        name: impl AsRef<Path>,
+        file: &File,
+        data: &[u8],
+        (dev, ino): (u64, u64),
+    ) -> bool {
+        let Ok(n) = one_name(name.as_ref()) else {
             return false;
         };
-        let Ok(st) = rustix::fs::fstat(&fd).map(|st| Stat::from(&st)) else {
+        let Ok(st) = rustix::fs::statat(&self.fd, n, AtFlags::SYMLINK_NOFOLLOW) else {
             return false;
         };
+        let st = Stat::from(&st);
         if !st.is_file() || st.uid != 0 || st.mode & 0o022 != 0 || (st.dev, st.ino) != (dev, ino) {
             return false;
         }
         loop {
-            match rustix::io::write(&fd, data) {
+            match rustix::io::write(file, data) {
                 Ok(w) => return w == data.len(),
                 Err(Errno::INTR) => continue,
                 Err(_) => return false,
@@ -1069,7 +1084,7 @@ fn not_regular(shown: PathBuf, st: Stat) -> Error {
 
 /// Read an open file to its end, refusing one larger than `cap` (by its size, before
 /// allocating, and again while reading: a file may grow).
-pub fn read_capped(f: File, size: u64, cap: u64) -> std::io::Result<Vec<u8>> {
+pub fn read_capped(f: impl std::io::Read, size: u64, cap: u64) -> std::io::Result<Vec<u8>> {
     use std::io::Read;
     if size > cap {
         return Err(std::io::Error::other(format!(
@@ -1647,25 +1662,40 @@ mod tests {
             (m.dev(), m.ino())
         };
         let read = id(&file);
-        assert!(d.append_root_owned("cache", b"one\n", read));
-        assert!(d.append_root_owned("cache", b"two\n", read));
+        let (f, st) = d.open_root_owned_rw("cache").unwrap();
+        assert_eq!((st.dev, st.ino), read);
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut &f, &mut text).unwrap();
+        assert_eq!(text, "head\n");
+        assert!(d.append_open("cache", &f, b"one\n", read));
+        assert!(d.append_open("cache", &f, b"two\n", read));
         assert_eq!(std::fs::read(&file).unwrap(), b"head\none\ntwo\n");
-        // writable by others: not appended to
+        // writable by others: not opened, not appended to
         std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o666)).unwrap();
-        assert!(!d.append_root_owned("cache", b"x\n", read));
+        assert!(d.open_root_owned_rw("cache").is_none());
+        assert!(!d.append_open("cache", &f, b"x\n", read));
         std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
-        // replaced since it was read (another inode): not appended to
+        // in a directory writable by others: not opened
+        let weak = root.join("weak");
+        std::fs::set_permissions(&weak, std::fs::Permissions::from_mode(0o777)).unwrap();
+        assert!(d.open_root_owned_rw("cache").is_none());
+        std::fs::set_permissions(&weak, std::fs::Permissions::from_mode(0o755)).unwrap();
+        // replaced since it was read (another inode): not appended to, neither file
         std::fs::write(root.join("weak/new"), b"other\n").unwrap();
         std::fs::rename(root.join("weak/new"), &file).unwrap();
-        assert!(!d.append_root_owned("cache", b"x\n", read));
+        assert!(!d.append_open("cache", &f, b"x\n", read));
         assert_eq!(std::fs::read(&file).unwrap(), b"other\n");
-        // a link at the name, even to the very file read: nothing written through it
+        drop(f);
+        // a link at the name, even to the very file read: not opened, nothing written
+        // through it
+        let (f, _) = d.open_root_owned_rw("cache").unwrap();
         let now = id(&file);
         std::fs::rename(&file, outside.join("moved")).unwrap();
         symlink(outside.join("moved"), &file).unwrap();
-        assert!(!d.append_root_owned("cache", b"x\n", now));
+        assert!(d.open_root_owned_rw("cache").is_none());
+        assert!(!d.append_open("cache", &f, b"x\n", now));
         assert_eq!(std::fs::read(outside.join("moved")).unwrap(), b"other\n");
-        // a FIFO at the name: no hang, nothing written
+        // a FIFO at the name: no hang, not opened, nothing written
         std::fs::remove_file(&file).unwrap();
         rustix::fs::mknodat(
             rustix::fs::CWD,
@@ -1675,10 +1705,12 @@ mod tests {
             0,
         )
         .unwrap();
-        assert!(!d.append_root_owned("cache", b"x\n", id(&file)));
+        assert!(d.open_root_owned_rw("cache").is_none());
+        assert!(!d.append_open("cache", &f, b"x\n", id(&file)));
         // missing: not created
         std::fs::remove_file(&file).unwrap();
-        assert!(!d.append_root_owned("cache", b"x\n", read));
+        assert!(d.open_root_owned_rw("cache").is_none());
+        assert!(!d.append_open("cache", &f, b"x\n", read));
         assert!(!file.exists());
     }
 

@@ -116,6 +116,8 @@ struct Base {
     /// The modules file read, `(dev, ino)`: a record is appended to it only while it is the
     /// same file.
     modules_file: Option<(u64, u64)>,
+    /// The modules file, open for appending (see [`read_snapshot`]).
+    modules_fd: Option<std::fs::File>,
     /// `run/kabi`, opened once to read the snapshot and kept to append to it.
     run_dir: Option<crate::root::Dir>,
 }
@@ -149,20 +151,34 @@ fn proc_modules(root: &crate::root::Root) -> Option<Vec<LoadedModule>> {
 
 /// The snapshot file of `dir` (`run/kabi`), if it is a regular file owned by root and
 /// writable by no one else, with its `(dev, ino)`. Mapped when `mapped` (vmlinux's: a
-/// prediction reads a few of its pages), else read (the modules', a few KiB).
+/// prediction reads a few of its pages); else read (the modules', a few KiB) from a
+/// descriptor also open for appending, which is given back to add this run's record to the
+/// file without opening it again ([`crate::root::Dir::append_open`]).
 fn read_snapshot(
     dir: &crate::root::Dir,
     name: &str,
     mapped: bool,
-) -> Option<(Snapshot, (u64, u64))> {
-    let (f, st) = dir.open_root_owned(name)?;
-    let data = match mapped {
-        true => crate::root::Mapped::new(f, st.size, snapshot::CAP).ok()?,
-        false => crate::root::read_capped(f, st.size, snapshot::CAP)
-            .ok()?
-            .into(),
+) -> Option<(Snapshot, (u64, u64), Option<std::fs::File>)> {
+    let (data, st, kept) = match mapped {
+        true => {
+            let (f, st) = dir.open_root_owned(name)?;
+            let data = crate::root::Mapped::new(f, st.size, snapshot::CAP).ok()?;
+            (data, st, None)
+        }
+        false => {
+            let (f, st) = dir.open_root_owned_rw(name)?;
+            // the file as it was at its `fstat`: a record another run appends meanwhile is
+            // not half read (this run's update then finds a module it does not know, and
+            // leaves the file to the next run)
+            if st.size > snapshot::CAP {
+                return None;
+            }
+            let mut data = vec![0; usize::try_from(st.size).ok()?];
+            std::io::Read::read_exact(&mut &f, &mut data).ok()?;
+            (data.into(), st, Some(f))
+        }
     };
-    Some((Snapshot::parse(data).ok()?, (st.dev, st.ino)))
+    Some((Snapshot::parse(data).ok()?, (st.dev, st.ino), kept))
 }
 
 /// Replace the snapshot (best effort: a kabi that cannot write `/run` only predicts more
@@ -326,7 +342,7 @@ impl Running<'_> {
             return None;
         };
         let dir = r.open_dir(RUN_DIR).ok()?;
-        let (Some((vmlinux, _)), Some((mods, modules_file))) = (
+        let (Some((vmlinux, _, _)), Some((mods, modules_file, modules_fd))) = (
             read_snapshot(&dir, RUN_FILE, true),
             read_snapshot(&dir, RUN_MODULES, false),
         ) else {
@@ -372,6 +388,7 @@ impl Running<'_> {
             from_snapshot: true,
             learned,
             modules_file: Some(modules_file),
+            modules_fd,
             run_dir: Some(dir),
         })
     }
@@ -545,6 +562,7 @@ impl RunningPredictor {
             from_snapshot: false,
             learned: Vec::new(),
             modules_file: None,
+            modules_fd: None,
             run_dir: None,
         }
     }
@@ -732,9 +750,10 @@ impl RunningPredictor {
                 .filter(|m| known.binary_search(m).is_err() || again(m))
                 .collect();
             if (!unknown.is_empty() || !gone.is_empty())
-                && let Some(dir) = &base.run_dir
-                && dir.append_root_owned(
+                && let (Some(dir), Some(fd)) = (&base.run_dir, &base.modules_fd)
+                && dir.append_open(
                     RUN_MODULES,
+                    fd,
                     &snapshot::record(&gone, &unknown, &added),
                     file,
                 )
