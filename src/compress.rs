@@ -67,15 +67,21 @@ impl Budget {
         // read only when a wait begins (a clock read is a system call on some machines)
         let mut deadline = None;
         loop {
+            // the flag is the waiter's alone: a thread that does not wait leaves it as it is
+            // (else a give after its failed take would not wake the waiter)
             if used.bytes.saturating_add(n) <= self.total {
                 used.bytes += n;
-                used.waiting = false;
+                if wait {
+                    used.waiting = false;
+                }
                 return true;
             }
             let now = std::time::Instant::now();
             let end = *deadline.get_or_insert(now + BUDGET_WAIT);
             if !wait || n > self.total || now >= end {
-                used.waiting = false;
+                if wait {
+                    used.waiting = false;
+                }
                 return false;
             }
             // only one thread ever waits (see `Budget`)
@@ -771,5 +777,42 @@ mod tests {
             bad.extend_from_slice(&[0xAB; 40]);
             assert!(decompress(kind, &bad, 1 << 20).is_err(), "{kind:?}");
         }
+    }
+
+    /// The one thread that waits for the budget is woken when it is given back, even after
+    /// another thread's take failed without waiting meanwhile (adversarial review: the flag
+    /// that says a thread waits was cleared by that failed take, and the waiter slept its
+    /// whole 60 s). The sleeps only order the threads; out of order, the test passes.
+    #[test]
+    fn the_waiter_is_woken_when_the_budget_is_given_back() {
+        use std::time::Duration;
+        static B: Budget = Budget::new(10);
+        let (hold_tx, hold_rx) = std::sync::mpsc::channel::<()>();
+        let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+        std::thread::scope(|sc| {
+            // H holds the whole budget
+            sc.spawn(move || {
+                let (_, _lease) = B.run(|l| l.resize(10)).unwrap();
+                hold_rx.recv().unwrap();
+            });
+            std::thread::sleep(Duration::from_millis(200));
+            // W: refused without waiting, then waits alone
+            sc.spawn(move || {
+                assert!(B.run(|l| l.resize(5)).is_ok());
+                done_tx.send(()).unwrap();
+            });
+            std::thread::sleep(Duration::from_millis(200));
+            // X: a take that fails without waiting, then X queues for the serial lock
+            sc.spawn(move || {
+                let _ = B.run(|l| l.resize(1));
+            });
+            std::thread::sleep(Duration::from_millis(200));
+            // H gives everything back: W wakes now, not after its 60 s
+            hold_tx.send(()).unwrap();
+            assert!(
+                done_rx.recv_timeout(Duration::from_secs(10)).is_ok(),
+                "the waiter still sleeps 10 s after the budget was given back"
+            );
+        });
     }
 }
