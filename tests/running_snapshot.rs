@@ -643,3 +643,40 @@ fn an_assumed_module_serves_predictions_but_only_a_loaded_one_the_snapshot() {
     let _ = p.admit("udf", &udf);
     assert!(from_kallsyms(&p.source().unwrap()));
 }
+
+/// A modules file that cannot be opened for writing (immutable here; a read-only `/run` is
+/// the same to kabi) is read all the same: the prediction comes from the snapshot, and the
+/// run's record is not written (adversarial review: the file was opened for reading and
+/// appending at once, and a failed open made every run read kallsyms).
+#[test]
+fn a_snapshot_that_cannot_be_written_is_read_all_the_same() {
+    if !is_root() {
+        assert!(!common::in_ci(), "run as root (CI=true)");
+        return;
+    }
+    let Some(s) = System::new() else { return };
+    assert_eq!(s.run(None).0, Ok(()));
+    let (v, src) = s.run(None);
+    assert_eq!((v, from_kallsyms(&src)), (Ok(()), false), "{src}");
+    let file = s.root.join("run/kabi/running-modules");
+    let before = fs::read(&file).unwrap();
+    let f = fs::File::open(&file).unwrap();
+    use rustix::fs::IFlags;
+    let flags = rustix::fs::ioctl_getflags(&f).unwrap_or(IFlags::empty());
+    if let Err(e) = rustix::fs::ioctl_setflags(&f, flags | IFlags::IMMUTABLE) {
+        // a file system without the attribute (tmpfs before 6.0, overlayfs)
+        eprintln!("SKIPPED: the immutable attribute cannot be set here: {e}");
+        return;
+    }
+    assert!(fs::OpenOptions::new().append(true).open(&file).is_err());
+    let (v, src) = s.run(Some("nls_cp437 12288 0 - Live 0xffffffffc0002000\n"));
+    rustix::fs::ioctl_setflags(&f, flags).unwrap();
+    assert_eq!((v, from_kallsyms(&src)), (Ok(()), false), "{src}");
+    assert_eq!(fs::read(&file).unwrap(), before);
+    // writable again, the module unloaded (the snapshot never knew it): the next run uses
+    // the snapshot and appends its record
+    s.write("proc/modules", "");
+    let (v, src) = s.run(Some("nls_cp437 12288 0 - Live 0xffffffffc0002000\n"));
+    assert_eq!((v, from_kallsyms(&src)), (Ok(()), false), "{src}");
+    assert!(fs::read(&file).unwrap().len() > before.len());
+}

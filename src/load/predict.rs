@@ -166,16 +166,25 @@ fn read_snapshot(
             (data, st, None)
         }
         false => {
-            let (f, st) = dir.open_root_owned_rw(name)?;
-            // the file as it was at its `fstat`: a record another run appends meanwhile is
-            // not half read (this run's update then finds a module it does not know, and
-            // leaves the file to the next run)
+            // read-only where it cannot be written (a read-only /run, an immutable file): the
+            // snapshot is used all the same, and this run's record is not appended
+            let (f, st, writable) = match dir.open_root_owned_rw(name) {
+                Some((f, st)) => (f, st, true),
+                None => {
+                    let (f, st) = dir.open_root_owned(name)?;
+                    (f, st, false)
+                }
+            };
+            // the file as it was at its `fstat`: a record another run appends afterwards is
+            // not read (this run's update then finds a module it does not know, and leaves
+            // the file to the next run); one caught in the middle of its write is refused by
+            // its `+end` line, and the next run rebuilds the file
             if st.size > snapshot::CAP {
                 return None;
             }
             let mut data = vec![0; usize::try_from(st.size).ok()?];
             std::io::Read::read_exact(&mut &f, &mut data).ok()?;
-            (data.into(), st, Some(f))
+            (data.into(), st, writable.then_some(f))
         }
     };
     Some((Snapshot::parse(data).ok()?, (st.dev, st.ino), kept))
