@@ -35,7 +35,7 @@ pub struct Budget {
 /// A budget's state, under its lock: the bytes held, and whether a thread waits for some
 /// to be given back (only then is it woken: a `notify_all` is a system call, two per file
 /// read otherwise).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Held {
     bytes: u64,
     waiting: bool,

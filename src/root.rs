@@ -713,9 +713,8 @@ impl Dir {
     /// without the `O_PATH` probe of [`Dir::open_file`] (three system calls fewer per file,
     /// on every `kabi load`).
     pub fn open_root_owned(&self, name: impl AsRef<Path>) -> Option<(File, Stat)> {
-        let trusted = |mode: u32, uid: u32| uid == 0 && mode & 0o022 == 0;
         let dir = rustix::fs::fstat(&self.fd).ok()?;
-        let (f, st) = if trusted(dir.st_mode, dir.st_uid) {
+        let (f, st) = if root_only(dir.st_mode, dir.st_uid) {
             let n = one_name(name.as_ref()).ok()?;
             let fd = rustix::fs::openat(
                 &self.fd,
@@ -733,7 +732,7 @@ impl Dir {
         } else {
             self.open_file(name).ok()?
         };
-        (st.is_file() && trusted(st.mode, st.uid)).then_some((f, st))
+        (st.is_file() && root_only(st.mode, st.uid)).then_some((f, st))
     }
 
     /// [`Dir::open_root_owned`] open for reading and for appending later
@@ -741,7 +740,7 @@ impl Dir {
     /// Only in a directory owned by root and writable by no one else (else `None`).
     pub fn open_root_owned_rw(&self, name: impl AsRef<Path>) -> Option<(File, Stat)> {
         let dir = rustix::fs::fstat(&self.fd).ok()?;
-        if dir.st_uid != 0 || dir.st_mode & 0o022 != 0 {
+        if !root_only(dir.st_mode, dir.st_uid) {
             return None;
         }
         let fd = rustix::fs::openat(
@@ -757,7 +756,7 @@ impl Dir {
         )
         .ok()?;
         let st = Stat::from(&rustix::fs::fstat(&fd).ok()?);
-        (st.is_file() && st.uid == 0 && st.mode & 0o022 == 0).then(|| (File::from(fd), st))
+        (st.is_file() && root_only(st.mode, st.uid)).then(|| (File::from(fd), st))
     }
 
     /// Append `data` in one `write` to `file`, which [`Dir::open_root_owned_rw`] opened as
@@ -781,7 +780,7 @@ impl Dir {
             return false;
         };
         let st = Stat::from(&st);
-        if !st.is_file() || st.uid != 0 || st.mode & 0o022 != 0 || (st.dev, st.ino) != (dev, ino) {
+        if !st.is_file() || !root_only(st.mode, st.uid) || (st.dev, st.ino) != (dev, ino) {
             return false;
         }
         loop {
@@ -1099,6 +1098,12 @@ pub fn read_capped(f: impl std::io::Read, size: u64, cap: u64) -> std::io::Resul
         )));
     }
     Ok(data)
+}
+
+/// Owned by root and writable by no one else: a cache kabi may trust (`mode`, `uid` of a
+/// `stat`).
+fn root_only(mode: u32, uid: u32) -> bool {
+    uid == 0 && mode & 0o022 == 0
 }
 
 /// `rel` without its leading `/` (paths inside the root may be written either way).
