@@ -1,8 +1,9 @@
 //! Where one `kabi load` spends its time, for the guest bench (`tests/qemu_phases.rs`, built
 //! with `--features phase-probe`): marks at the boundaries of its phases, printed to standard
 //! error at exit as `PHASE NAME MICROSECONDS FAULTS` (the time and the page faults since the
-//! previous mark; the first mark's faults are those since the process began), then `PHASE total`,
-//! when `KABI_PHASES` is set. Without the feature a mark is nothing: the shipped binary carries neither the marks nor the clock reads.
+//! previous mark; the first mark's faults are those since the process began), then
+//! `PHASE total`, when `KABI_PHASES` is set. Without the feature a mark is nothing: the
+//! shipped binary carries neither the marks nor the clock reads.
 
 /// The boundary named `name` is reached (the first mark is `main`).
 #[cfg(feature = "phase-probe")]

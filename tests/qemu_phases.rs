@@ -9,7 +9,8 @@
 //! load --no-check`, each unloaded before the next. kabi prints its phase marks
 //! (`KABI_PHASES=1`, see `src/phase.rs`). The test asserts that every command exits 0, that a
 //! predicted load passes every phase of the prediction in order and `--no-check` none of them,
-//! and prints the median time and page faults of each phase (no time is asserted: the figures go to the notes).
+//! and prints the median time and page faults of each phase (no time is asserted: the figures
+//! go to the notes).
 
 #![cfg(feature = "phase-probe")]
 
