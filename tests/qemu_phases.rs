@@ -68,7 +68,7 @@ fn where_a_load_spends_its_time() {
     }
     // every phase of a predicted load, in order; --no-check passes none of the prediction's
     const PREDICTED: &[&str] = &[
-        "main", "args", "pending", "loader", "lookup", "running", "policy", "snapshot", "module",
+        "main", "args", "pending", "loader", "lookup", "running", "snapshot", "policy", "module",
         "verdict", "prepare", "insert", "update", "end", "total",
     ];
     const UNCHECKED: &[&str] = &[

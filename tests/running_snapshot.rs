@@ -55,6 +55,20 @@ impl System {
         Some(s)
     }
 
+    /// [`System::new`] for a test that needs root (the snapshot is kept for root only):
+    /// `None` when not root, which fails under `CI=true`.
+    fn as_root() -> Option<System> {
+        if !is_root() {
+            assert!(
+                !common::in_ci(),
+                "the snapshot is kept for root only: run as root (CI=true)"
+            );
+            eprintln!("SKIPPED: not root");
+            return None;
+        }
+        System::new()
+    }
+
     fn write(&self, rel: &str, text: &str) {
         fs::write(self.root.join(rel), text).unwrap();
     }
@@ -109,15 +123,7 @@ fn from_kallsyms(source: &str) -> bool {
 
 #[test]
 fn written_once_reused_updated_and_rebuilt() {
-    if !is_root() {
-        assert!(
-            !common::in_ci(),
-            "the snapshot is kept for root only: run as root (CI=true)"
-        );
-        eprintln!("SKIPPED: not root");
-        return;
-    }
-    let Some(s) = System::new() else { return };
+    let Some(s) = System::as_root() else { return };
 
     // 1. the first run reads kallsyms, writes both files, and loads nls_cp437
     let (v, src) = s.run(Some(
@@ -321,11 +327,7 @@ fn written_once_reused_updated_and_rebuilt() {
 
 #[test]
 fn a_snapshot_it_cannot_trust_is_neither_read_nor_written_through() {
-    if !is_root() {
-        assert!(!common::in_ci(), "run as root (CI=true)");
-        return;
-    }
-    let Some(s) = System::new() else { return };
+    let Some(s) = System::as_root() else { return };
     let (v, _) = s.run(None);
     assert_eq!(v, Ok(()));
     s.kallsyms(false);
@@ -401,11 +403,7 @@ fn listing(dir: &Path) -> Vec<(String, u64, std::time::SystemTime)> {
 /// a module (the prediction leaves it to the kernel) is kept in `run/kabi/sig-verified`.
 #[test]
 fn the_images_certificates_are_kept_while_the_image_is_the_same() {
-    if !is_root() {
-        assert!(!common::in_ci(), "run as root (CI=true)");
-        return;
-    }
-    let Some(s) = System::new() else { return };
+    let Some(s) = System::as_root() else { return };
     let kernel = common::fetch_kernel("cloud-amd64", None).unwrap();
     let kver = common::module_dir(&kernel).1;
     let image = s.root.join(format!("boot/vmlinuz-{kver}"));
@@ -487,11 +485,7 @@ fn the_images_certificates_are_kept_while_the_image_is_the_same() {
 /// the snapshot only once it is really loaded.
 #[test]
 fn an_assumed_module_serves_predictions_but_only_a_loaded_one_the_snapshot() {
-    if !is_root() {
-        assert!(!common::in_ci(), "run as root (CI=true)");
-        return;
-    }
-    let Some(s) = System::new() else { return };
+    let Some(s) = System::as_root() else { return };
     let kernel = common::fetch_kernel("cloud-amd64", None).unwrap();
     let (dir, _) = common::module_dir(&kernel);
     let copy = |rel: &str| {
@@ -650,11 +644,7 @@ fn an_assumed_module_serves_predictions_but_only_a_loaded_one_the_snapshot() {
 /// appending at once, and a failed open made every run read kallsyms).
 #[test]
 fn a_snapshot_that_cannot_be_written_is_read_all_the_same() {
-    if !is_root() {
-        assert!(!common::in_ci(), "run as root (CI=true)");
-        return;
-    }
-    let Some(s) = System::new() else { return };
+    let Some(s) = System::as_root() else { return };
     assert_eq!(s.run(None).0, Ok(()));
     let (v, src) = s.run(None);
     assert_eq!((v, from_kallsyms(&src)), (Ok(()), false), "{src}");
@@ -683,4 +673,88 @@ fn a_snapshot_that_cannot_be_written_is_read_all_the_same() {
     let (v, src) = s.run(Some("nls_cp437 12288 0 - Live 0xffffffffc0002000\n"));
     assert_eq!((v, from_kallsyms(&src)), (Ok(()), false), "{src}");
     assert!(fs::read(&file).unwrap().len() > before.len());
+}
+
+/// The signature policy's facts that stay the same for a boot are kept in the snapshot
+/// (`sig_boot`) and used while they still hold: the configuration's options while its file
+/// is the one read (one replaced since, here rewritten in place to the same size, is read
+/// again), the Secure Boot variable only from an efivarfs mounted when the snapshot was
+/// written (one mounted since is read), and the command line, which cannot change during a
+/// boot, as kept.
+#[test]
+fn the_policys_boot_facts_are_kept_while_their_files_are_the_same() {
+    let Some(s) = System::as_root() else { return };
+    // an unsigned module: judged by enforcement and lockdown alone
+    let data = fs::read(&s.module).unwrap();
+    fs::write(&s.module, kabi::module::signature::split(&data).0).unwrap();
+    let kver = s.dirname.file_name().unwrap().to_str().unwrap().to_string();
+    let config = s.root.join("boot").join(format!("config-{kver}"));
+    fs::create_dir_all(config.parent().unwrap()).unwrap();
+    let lock = "CONFIG_MODULE_SIG=y\nCONFIG_SECURITY_LOCKDOWN_LSM=y\nCONFIG_LOCK_DOWN_IN_EFI_SECURE_BOOT=y\n";
+    let write_config = |force: char, when: u64| {
+        fs::write(&config, format!("{lock}CONFIG_MODULE_SIG_FORCE={force}\n")).unwrap();
+        let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(when);
+        fs::File::options()
+            .write(true)
+            .open(&config)
+            .unwrap()
+            .set_modified(t)
+            .unwrap();
+    };
+    write_config('n', 1_700_000_000);
+    let ino = || std::os::unix::fs::MetadataExt::ino(&fs::metadata(&config).unwrap());
+    let first_ino = ino();
+    s.write("proc/cmdline", "ro quiet\n");
+    let rejected = "  EKEYREJECTED: Loading of unsigned module is rejected";
+
+    // the first run reads kallsyms and every file of the policy, and keeps the facts
+    let (v, source) = s.run(None);
+    assert_eq!(v, Ok(()));
+    assert!(from_kallsyms(&source), "{source}");
+    let abi = s.snapshot("running-abi").expect("written");
+    let facts = abi
+        .lines()
+        .find_map(|l| l.strip_prefix("sig_boot "))
+        .expect("a sig_boot line");
+    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+    assert!(facts.starts_with("config="), "{facts}");
+    assert!(
+        facts.contains(&hex(b"CONFIG_MODULE_SIG_FORCE=n\n")),
+        "{facts}"
+    );
+    assert!(
+        facts.ends_with(&format!(" cmdline={} secure_boot=-", hex(b"ro quiet\n"))),
+        "{facts}"
+    );
+
+    // the command line kept is the one used (it cannot change during a boot)
+    s.write("proc/cmdline", "ro module.sig_enforce=1\n");
+    let (v, source) = s.run(None);
+    assert_eq!(v, Ok(()));
+    assert!(!from_kallsyms(&source), "{source}");
+
+    // the configuration rewritten in place, same size, another time: read again
+    write_config('y', 1_700_000_100);
+    assert_eq!(ino(), first_ino);
+    assert_eq!(s.run(None).0, Err(rejected.to_string()));
+    write_config('n', 1_700_000_000);
+    assert_eq!(s.run(None).0, Ok(()));
+
+    // efivarfs mounted since, with Secure Boot on: lockdown (this configuration's), so the
+    // variable was read
+    let efivars = s.root.join("sys/firmware/efi/efivars");
+    fs::create_dir_all(&efivars).unwrap();
+    fs::write(
+        efivars.join("SecureBoot-8be4df61-93ca-11d2-aa0d-00e098032b8c"),
+        [6, 0, 0, 0, 1],
+    )
+    .unwrap();
+    let why = s.run(None).0.unwrap_err();
+    assert!(
+        why.starts_with("  EPERM: Lockdown: ")
+            && why.contains("unsigned module loading is restricted"),
+        "{why}"
+    );
+    // the snapshot of the boot, with its facts, is still the one written first
+    assert_eq!(s.snapshot("running-abi").as_deref(), Some(abi.as_str()));
 }

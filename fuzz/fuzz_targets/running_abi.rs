@@ -1,10 +1,12 @@
 #![no_main]
 //! The `/run/kabi/running-abi` snapshot reader (`kabi load`'s cached running-kernel ABI) on
 //! arbitrary bytes: the header parse, lookups by binary search over the raw lines, the walk
-//! over every symbol and an update; and the `/proc/modules` reader. Never a panic; whatever
-//! is found by name is found again after a render of what was read.
+//! over every symbol and an update; the signature policy's boot facts of its `sig_boot` line;
+//! and the `/proc/modules` reader. Never a panic; whatever is found by name is found again
+//! after a render of what was read, and boot facts read back as they were.
 
 use kabi::load::snapshot::{Snapshot, parse_proc_modules, render};
+use kabi::sig::boot::BootFacts;
 use libfuzzer_sys::fuzz_target;
 use std::hint::black_box;
 
@@ -13,6 +15,9 @@ fuzz_target!(|data: &[u8]| {
     let Ok(s) = Snapshot::parse(data.to_vec()) else {
         return;
     };
+    if let Some(f) = s.header.sig_boot.as_deref().and_then(BootFacts::parse) {
+        assert_eq!(BootFacts::parse(&f.render()), Some(f), "boot facts read back");
+    }
     let all: Vec<_> = s.symbols().collect();
     for name in ["printk", "_printk", "module_layout", "", "a"] {
         black_box(s.get(name));

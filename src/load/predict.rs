@@ -105,6 +105,9 @@ struct Base {
     gone: std::collections::HashSet<String>,
     /// `/proc/modules` when the run began.
     modules: Vec<LoadedModule>,
+    /// The boot id when the run began (the snapshot's key; the same until the machine
+    /// restarts).
+    boot_id: String,
     /// The snapshot may be read and written (root, a boot id).
     cache: bool,
     /// How the base was made, for `-v`.
@@ -343,26 +346,55 @@ struct Running<'a> {
     modules: Option<&'a Vec<LoadedModule>>,
 }
 
+/// This boot's snapshot files, read (see [`Running::read_snapshots`]).
+struct SnapshotFiles {
+    dir: crate::root::Dir,
+    vmlinux: Snapshot,
+    modules: Snapshot,
+    /// The modules file's `(dev, ino)`, and its descriptor when it may be appended to.
+    modules_file: (u64, u64),
+    modules_fd: Option<std::fs::File>,
+}
+
 impl Running<'_> {
-    /// The base from this boot's snapshot, if it still describes the kernel (same boot and
-    /// release, every loaded module known to it), with the kernel's facts added to `target`.
-    fn snapshot_base(&self, target: &Target) -> Option<Base> {
-        let (Some(r), Some(now)) = (self.root, self.modules) else {
+    /// This boot's snapshot files, when both are of this boot and release (and the snapshot
+    /// may be used at all).
+    fn read_snapshots(&self) -> Option<SnapshotFiles> {
+        let (r, Some(_)) = (self.root?, self.modules) else {
             return None;
         };
         let dir = r.open_dir(RUN_DIR).ok()?;
-        let (Some((vmlinux, _, _)), Some((mods, modules_file, modules_fd))) = (
+        let (Some((vmlinux, _, _)), Some((modules, modules_file, modules_fd))) = (
             read_snapshot(&dir, RUN_FILE, true),
             read_snapshot(&dir, RUN_MODULES, false),
         ) else {
             return None;
         };
-        let current = [&vmlinux.header, &mods.header]
+        let current = [&vmlinux.header, &modules.header]
             .iter()
             .all(|h| h.boot_id == self.boot_id && h.release == self.release);
-        if !current {
+        current.then_some(SnapshotFiles {
+            dir,
+            vmlinux,
+            modules,
+            modules_file,
+            modules_fd,
+        })
+    }
+
+    /// The base from this boot's snapshot `files`, if it still describes the kernel (every
+    /// loaded module known to it), with the kernel's facts added to `target`.
+    fn snapshot_base(&self, files: SnapshotFiles, target: &Target) -> Option<Base> {
+        let (Some(r), Some(now)) = (self.root, self.modules) else {
             return None;
-        }
+        };
+        let SnapshotFiles {
+            dir,
+            vmlinux,
+            modules: mods,
+            modules_file,
+            modules_fd,
+        } = files;
         // loaded since and unknown to it: the kernel's own modules are read from their files
         let unknown: Vec<&LoadedModule> = now
             .iter()
@@ -393,6 +425,7 @@ impl Running<'_> {
             },
             gone,
             modules: now.clone(),
+            boot_id: self.boot_id.clone(),
             cache: true,
             from_snapshot: true,
             learned,
@@ -493,11 +526,27 @@ impl RunningPredictor {
         let modules = root.and_then(proc_modules);
         crate::phase::mark("running");
         let cache = rustix::process::geteuid().is_root() && !boot_id.is_empty();
+        let kernel = Running {
+            dirname: self.learn.then_some(self.dirname.as_path()),
+            root: root.filter(|_| cache),
+            boot_id,
+            release,
+            modules: modules.as_ref(),
+        };
+        let files = kernel.read_snapshots();
+        crate::phase::mark("snapshot");
+        // the policy's facts that stay the same for a boot, as the snapshot keeps them
+        let known = files
+            .as_ref()
+            .and_then(|f| f.vmlinux.header.sig_boot.as_deref())
+            .and_then(crate::sig::boot::BootFacts::parse);
         // without a readable system root, signatures are judged by a distribution
         // kernel's defaults (not enforced, no keys)
-        let mut sig = root
-            .as_ref()
-            .and_then(|r| crate::sig::SigPolicy::running(r).ok())
+        let (mut sig, facts) = root
+            .and_then(|r| {
+                let release = Some(kernel.release.as_str()).filter(|s| !s.is_empty());
+                crate::sig::SigPolicy::running_with(r, release, known.as_ref()).ok()
+            })
             .unwrap_or_default();
         // the image's certificates, found by decompressing it, are kept in run/kabi too
         if let (true, Some(r)) = (cache, &root) {
@@ -506,28 +555,25 @@ impl RunningPredictor {
                 None => crate::sig::trust::Loc::new(r, RUN_DIR).ok(),
             };
         }
-        crate::phase::mark("policy");
         let target = Target {
-            release: Some(release.clone()),
+            release: Some(kernel.release.clone()),
             sig,
             ..Target::default()
         };
-        let kernel = Running {
-            dirname: self.learn.then_some(self.dirname.as_path()),
-            root: root.filter(|_| cache),
-            boot_id,
-            release,
-            modules: modules.as_ref(),
-        };
-        match kernel.snapshot_base(&target) {
+        match files.and_then(|f| kernel.snapshot_base(f, &target)) {
             Some(base) => base,
-            None => self.kallsyms_base(&kernel, target),
+            None => self.kallsyms_base(&kernel, target, &facts),
         }
     }
 
     /// The base read from kallsyms (and a sample module), kept as this boot's snapshot when
     /// `/proc/modules` did not change meanwhile.
-    fn kallsyms_base(&self, k: &Running, mut target: Target) -> Base {
+    fn kallsyms_base(
+        &self,
+        k: &Running,
+        mut target: Target,
+        facts: &crate::sig::boot::BootFacts,
+    ) -> Base {
         let mut abi = crate::kernel::abi::KernelAbi::default();
         if let Ok((syms, known)) = crate::kernel::kallsyms::running(&self.proc) {
             abi.merge(self.proc.join("kallsyms").display().to_string(), syms);
@@ -547,6 +593,7 @@ impl RunningPredictor {
                 vermagic: target.vermagic.clone(),
                 this_module_size: target.this_module_size,
                 arch: target.arch,
+                sig_boot: Some(facts.render()),
                 modules: Vec::new(),
             };
             let (vmlinux, mods): (Vec<&KernelSymbol>, Vec<&KernelSymbol>) = abi
@@ -567,6 +614,7 @@ impl RunningPredictor {
             symbols: Symbols::Map(abi),
             gone: Default::default(),
             modules: k.modules.cloned().unwrap_or_default(),
+            boot_id: k.boot_id.clone(),
             cache: k.root.is_some(),
             from_snapshot: false,
             learned: Vec::new(),
@@ -634,7 +682,7 @@ impl RunningPredictor {
             .map_err(|e| Deferred::Refused(format!("{}: {e}", path.display())))?;
         crate::phase::mark("lookup");
         self.base();
-        crate::phase::mark("snapshot");
+        crate::phase::mark("policy");
         self.settle();
         // the base's policy, borrowed (its keys, loaded on first use, are shared)
         let sig = &self.base.as_ref().expect("just made").target.sig;
@@ -725,7 +773,7 @@ impl RunningPredictor {
                 && !base.gone.contains(owner)
         };
         let header = Header {
-            boot_id: read_trimmed(root, "proc/sys/kernel/random/boot_id"),
+            boot_id: base.boot_id.clone(),
             release: base.target.release.clone().unwrap_or_default(),
             modules: after.clone(),
             ..Header::default()

@@ -32,6 +32,7 @@
 //! vermagic 362e312e... (hex: the string has spaces)
 //! this_module_size 1344
 //! arch 64 le 62 1
+//! sig_boot config=65025:1234:260301:1700000000:0:434f4e...(hex) cmdline=424f4f... secure_boot=-
 //! module nls_ascii 12288 ffffffffc0a0b000
 //! symbols
 //! __bitmap_and<TAB>0x1b9e2f34<TAB>EXPORT_SYMBOL<TAB>vmlinux<TAB>
@@ -44,6 +45,7 @@
 use crate::error::ParseError;
 use crate::kernel::abi::KernelSymbol;
 use crate::module::{ExportKind, Ident};
+use crate::sig::cert::{hex, unhex};
 
 /// The first line of a snapshot.
 pub const MAGIC: &str = "kabi-running-abi 1";
@@ -97,6 +99,9 @@ pub struct Header {
     pub vermagic: Option<Vec<u8>>,
     pub this_module_size: Option<u64>,
     pub arch: Option<Ident>,
+    /// The boot's facts of the signature policy ([`crate::sig::boot::BootFacts::render`]),
+    /// vmlinux's file only.
+    pub sig_boot: Option<String>,
     /// The loaded modules whose exports the symbols include, sorted.
     pub modules: Vec<LoadedModule>,
 }
@@ -121,20 +126,6 @@ pub struct Snapshot {
 
 fn bad(what: impl Into<String>) -> ParseError {
     ParseError::section("running-abi", what.into())
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
-fn unhex(s: &str) -> Option<Vec<u8>> {
-    if !s.len().is_multiple_of(2) || !s.is_ascii() {
-        return None;
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).ok())
-        .collect()
 }
 
 fn kind_of(s: &str) -> Option<ExportKind> {
@@ -213,6 +204,9 @@ fn render_header(header: &Header, out: &mut Vec<u8>) {
             a.e_type
         );
     }
+    if let Some(f) = &header.sig_boot {
+        let _ = writeln!(out, "sig_boot {f}");
+    }
     for m in &header.modules {
         let _ = writeln!(out, "module {} {} {:x}", m.name, m.size, m.addr);
     }
@@ -271,6 +265,7 @@ impl Snapshot {
                     )
                 }
                 "arch" => header.arch = Some(parse_arch(value)?),
+                "sig_boot" => header.sig_boot = Some(value.to_string()),
                 "module" => header.modules.push(parse_module(value)?),
                 "symbols" if value.is_empty() => break pos,
                 _ => return Err(bad(format!("unknown line {:?}", cut(line)))),
@@ -636,6 +631,7 @@ mod tests {
                 machine: 62,
                 e_type: 1,
             }),
+            sig_boot: Some("config=- cmdline=726f0a secure_boot=enabled".into()),
             modules: vec![LoadedModule {
                 name: "dummy".into(),
                 size: 12288,

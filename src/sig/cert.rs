@@ -90,6 +90,17 @@ pub fn hex(b: &[u8]) -> String {
     s
 }
 
+/// The bytes of [`hex`]'s text (either case); `None` for anything else.
+pub fn unhex(s: &str) -> Option<Vec<u8>> {
+    if !s.len().is_multiple_of(2) || !s.is_ascii() {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).ok())
+        .collect()
+}
+
 /// The content octets of one DER TLV (drops tag and length).
 fn content_of(tlv: &[u8]) -> Result<&[u8], der::Error> {
     let mut r = SliceReader::new(tlv)?;

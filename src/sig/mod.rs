@@ -21,6 +21,7 @@
 //! * `crate::check::check_with_sig` / `check_set_with_sigs` turn it into the verdict's
 //!   problems and notes; `check` / `check_set` use the trailer alone.
 
+pub mod boot;
 pub mod cache;
 pub mod cert;
 pub mod certlist;

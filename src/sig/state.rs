@@ -265,6 +265,22 @@ impl Enforcement {
     }
 }
 
+/// The lines of a kernel configuration [`SigConfig`] reads (the first of each option used, in
+/// a fixed order): [`SigConfig::from_kconfig_bytes`] makes of them what it makes of the whole
+/// file, so they stand for it in the `/run` snapshot ([`super::boot`]).
+pub fn used_lines(text: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (name, v) in USED.iter().zip(kconfig_values(text)) {
+        if let Some(v) = v {
+            out.extend_from_slice(name.as_bytes());
+            out.push(b'=');
+            out.extend_from_slice(v);
+            out.push(b'\n');
+        }
+    }
+    out
+}
+
 /// The options of a kernel configuration [`SigConfig`] uses.
 const USED: [&str; 17] = [
     "CONFIG_CRYPTO_MD4",

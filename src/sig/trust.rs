@@ -14,6 +14,7 @@
 //!   the hashes of modules the kernel refuses;
 //! * certificates given on the command line (`--trusted-cert`).
 
+use super::boot::{BootFacts, FileId};
 use super::cert::{Cert, parse_bundle};
 use super::efi::{self, SecureBoot};
 use super::keys::{Keyring, ProcKey, parse_proc_keys};
@@ -263,6 +264,11 @@ impl Default for SigPolicy {
     }
 }
 
+/// The identity of a file [`BootFacts`] keeps.
+fn file_id(st: &crate::root::Stat) -> FileId {
+    (st.dev, st.ino, st.size, st.mtime.0, st.mtime.1)
+}
+
 /// The running kernel's release (`proc/sys/kernel/osrelease` inside the root).
 fn release_of(root: &Root) -> Option<String> {
     let b = read_small(root, "proc/sys/kernel/osrelease", 256)?;
@@ -298,26 +304,67 @@ impl SigPolicy {
 
     /// [`SigPolicy::installed`], told whether `kver` is the running release.
     fn installed_as(root: &Root, kver: &str, running: bool) -> Result<SigPolicy, Error> {
-        let config = read_small(
-            root,
-            &format!("boot/config-{kver}"),
-            crate::root::caps::CONFIG,
-        )
-        .map(|t| SigConfig::from_kconfig_bytes(&t))
-        .unwrap_or_default();
-        let cmdline = running
-            .then(|| read_small(root, "proc/cmdline", 64 << 10))
-            .flatten()
-            .map(|b| String::from_utf8_lossy(&b).into_owned());
+        Ok(SigPolicy::installed_with(root, kver, running, None)?.0)
+    }
+
+    /// [`SigPolicy::installed_as`], with the facts of this boot kept from an earlier run
+    /// (`known`, see [`super::boot`]) standing for the files they came from where those cannot
+    /// have changed; with the facts as they are now.
+    fn installed_with(
+        root: &Root,
+        kver: &str,
+        running: bool,
+        known: Option<&BootFacts>,
+    ) -> Result<(SigPolicy, BootFacts), Error> {
+        let config_at = format!("boot/config-{kver}");
+        // the file kept, when it is the one at the name now (one `stat`), else the file read
+        let kept = known.and_then(|k| {
+            let now = root
+                .stat(&config_at)
+                .ok()
+                .filter(|s| s.is_file())
+                .map(|s| file_id(&s));
+            match (&k.config, now) {
+                (Some((id, lines)), Some(now)) if *id == now => Some(Some((now, lines.clone()))),
+                (None, None) => Some(None),
+                _ => None,
+            }
+        });
+        let config = match kept {
+            Some(c) => c,
+            None => match root.open_file(&config_at) {
+                Ok((f, st)) => Some((
+                    file_id(&st),
+                    crate::root::read_capped(f, st.size, crate::root::caps::CONFIG)
+                        .ok()
+                        .map(|t| super::state::used_lines(&t)),
+                )),
+                Err(_) => None,
+            },
+        };
+        let sig_config = config
+            .as_ref()
+            .and_then(|(_, lines)| lines.as_deref())
+            .map(SigConfig::from_kconfig_bytes)
+            .unwrap_or_default();
+        // the command line cannot change during a boot
+        let cmdline = match known.and_then(|k| k.cmdline.clone()) {
+            Some(c) if running => Some(c),
+            _ => running
+                .then(|| read_small(root, "proc/cmdline", 64 << 10))
+                .flatten(),
+        };
         let efivars = Loc::new(root, "sys/firmware/efi/efivars")?;
         // no variables without their directory (a machine booted without UEFI): one lookup
         let efi = efivars.is_dir();
-        let secure_boot = match efi {
-            true => secure_boot(&efivars),
-            false => SecureBoot::Unknown,
+        let secure_boot = match (efi, known.and_then(|k| k.secure_boot)) {
+            (true, Some(s)) => s,
+            (true, None) => secure_boot(&efivars),
+            (false, _) => SecureBoot::Unknown,
         };
-        let mut p = SigPolicy::with_config(config);
-        p.enforcement = Enforcement::at_boot(&p.config, cmdline.as_deref(), secure_boot);
+        let mut p = SigPolicy::with_config(sig_config);
+        let text = cmdline.as_deref().map(String::from_utf8_lossy);
+        p.enforcement = Enforcement::at_boot(&p.config, text.as_deref(), secure_boot);
         // one descriptor of the root for all of them
         p.sources.vmlinuz = Some(efivars.sibling(format!("boot/vmlinuz-{kver}")));
         if efi {
@@ -325,19 +372,31 @@ impl SigPolicy {
             p.sources.efivars = Some(efivars);
         }
         p.sources.machine_keyring = true;
-        Ok(p)
+        let facts = BootFacts {
+            config,
+            cmdline,
+            secure_boot: efi.then_some(secure_boot),
+        };
+        Ok((p, facts))
     }
 
     /// The running kernel: its keyrings (`/proc/keys`), its enforcement as it is now
     /// (`/sys/module/module/parameters/sig_enforce`, `/sys/kernel/security/lockdown`, else the
     /// command line), its image's certificates (`/boot/vmlinuz-$(uname -r)`) to verify with.
     pub fn running(root: &Root) -> Result<SigPolicy, Error> {
-        let release = release_of(root);
-        let mut p = SigPolicy::installed_as(
-            root,
-            release.as_deref().unwrap_or_default(),
-            release.is_some(),
-        )?;
+        Ok(SigPolicy::running_with(root, release_of(root).as_deref(), None)?.0)
+    }
+
+    /// [`SigPolicy::running`], told the running release (read by the caller already; `None`
+    /// when it could not be), with the facts of this boot an earlier run kept (`known`, see
+    /// [`super::boot`]); with the facts as they are now, for the next run.
+    pub fn running_with(
+        root: &Root,
+        release: Option<&str>,
+        known: Option<&BootFacts>,
+    ) -> Result<(SigPolicy, BootFacts), Error> {
+        let (mut p, facts) =
+            SigPolicy::installed_with(root, release.unwrap_or_default(), release.is_some(), known)?;
         p.sources.proc = Some(match &p.sources.vmlinuz {
             Some(l) => l.sibling("proc"),
             None => Loc::new(root, "proc")?,
@@ -354,7 +413,11 @@ impl SigPolicy {
                 p.enforcement
                     .enforce("/sys/module/module/parameters/sig_enforce is Y");
             }
-        } else if let Some(b) = read_small(root, "proc/cmdline", 64 << 10) {
+        } else if let Some(b) = facts
+            .cmdline
+            .clone()
+            .or_else(|| read_small(root, "proc/cmdline", 64 << 10))
+        {
             let (enf, _) = super::state::parse_cmdline(&String::from_utf8_lossy(&b));
             if enf == Some(true) && !p.enforcement.enforced {
                 p.enforcement
@@ -372,7 +435,7 @@ impl SigPolicy {
                 Vec::new()
             };
         }
-        Ok(p)
+        Ok((p, facts))
     }
 
     /// The policy kernel `kver` of `root` decides by: [`SigPolicy::running`] when `kver` is
