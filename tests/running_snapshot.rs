@@ -677,10 +677,11 @@ fn a_snapshot_that_cannot_be_written_is_read_all_the_same() {
 
 /// The signature policy's facts that stay the same for a boot are kept in the snapshot
 /// (`sig_boot`) and used while they still hold: the configuration's options while its file
-/// is the one read (one replaced since, here rewritten in place to the same size, is read
-/// again), the Secure Boot variable only from an efivarfs mounted when the snapshot was
-/// written (one mounted since is read), and the command line, which cannot change during a
-/// boot, as kept.
+/// is the one read (one rewritten since, here in place, to the same size and with its
+/// modification time put back, is read again), the Secure Boot variable only once found (a
+/// UEFI kernel shows `efivars` as an empty directory until efivarfs is mounted there: the
+/// variable found later is read), and the command line, which cannot change during a boot,
+/// as kept.
 #[test]
 fn the_policys_boot_facts_are_kept_while_their_files_are_the_same() {
     let Some(s) = System::as_root() else { return };
@@ -702,9 +703,12 @@ fn the_policys_boot_facts_are_kept_while_their_files_are_the_same() {
             .unwrap();
     };
     write_config('n', 1_700_000_000);
-    let ino = || std::os::unix::fs::MetadataExt::ino(&fs::metadata(&config).unwrap());
-    let first_ino = ino();
+    let meta = || fs::metadata(&config).unwrap();
+    let first = meta();
     s.write("proc/cmdline", "ro quiet\n");
+    // a UEFI machine before efivarfs is mounted
+    let efivars = s.root.join("sys/firmware/efi/efivars");
+    fs::create_dir_all(&efivars).unwrap();
     let rejected = "  EKEYREJECTED: Loading of unsigned module is rejected";
 
     // the first run reads kallsyms and every file of the policy, and keeps the facts
@@ -733,17 +737,28 @@ fn the_policys_boot_facts_are_kept_while_their_files_are_the_same() {
     assert_eq!(v, Ok(()));
     assert!(!from_kallsyms(&source), "{source}");
 
-    // the configuration rewritten in place, same size, another time: read again
-    write_config('y', 1_700_000_100);
-    assert_eq!(ino(), first_ino);
+    // the configuration rewritten in place, same size, its modification time put back: its
+    // change time tells (a coarse clock ticks at least every 10 ms)
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    write_config('y', 1_700_000_000);
+    {
+        use std::os::unix::fs::MetadataExt;
+        let now = meta();
+        assert_eq!(
+            (now.ino(), now.len(), now.mtime(), now.mtime_nsec()),
+            (first.ino(), first.len(), first.mtime(), first.mtime_nsec())
+        );
+        assert_ne!(
+            (now.ctime(), now.ctime_nsec()),
+            (first.ctime(), first.ctime_nsec())
+        );
+    }
     assert_eq!(s.run(None).0, Err(rejected.to_string()));
     write_config('n', 1_700_000_000);
     assert_eq!(s.run(None).0, Ok(()));
 
     // efivarfs mounted since, with Secure Boot on: lockdown (this configuration's), so the
     // variable was read
-    let efivars = s.root.join("sys/firmware/efi/efivars");
-    fs::create_dir_all(&efivars).unwrap();
     fs::write(
         efivars.join("SecureBoot-8be4df61-93ca-11d2-aa0d-00e098032b8c"),
         [6, 0, 0, 0, 1],

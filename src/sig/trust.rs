@@ -266,7 +266,7 @@ impl Default for SigPolicy {
 
 /// The identity of a file [`BootFacts`] keeps.
 fn file_id(st: &crate::root::Stat) -> FileId {
-    (st.dev, st.ino, st.size, st.mtime.0, st.mtime.1)
+    (st.dev, st.ino, st.size, st.mtime, st.ctime)
 }
 
 /// The running kernel's release (`proc/sys/kernel/osrelease` inside the root).
@@ -330,22 +330,17 @@ impl SigPolicy {
                 _ => None,
             }
         });
+        // (a file that cannot be read is not kept: it is read again while it is there)
         let config = match kept {
             Some(c) => c,
-            None => match root.open_file(&config_at) {
-                Ok((f, st)) => Some((
-                    file_id(&st),
-                    crate::root::read_capped(f, st.size, crate::root::caps::CONFIG)
-                        .ok()
-                        .map(|t| super::state::used_lines(&t)),
-                )),
-                Err(_) => None,
-            },
+            None => root.open_file(&config_at).ok().and_then(|(f, st)| {
+                let text = crate::root::read_capped(f, st.size, crate::root::caps::CONFIG).ok()?;
+                Some((file_id(&st), super::state::used_lines(&text)))
+            }),
         };
         let sig_config = config
             .as_ref()
-            .and_then(|(_, lines)| lines.as_deref())
-            .map(SigConfig::from_kconfig_bytes)
+            .map(|(_, lines)| SigConfig::from_kconfig_bytes(lines))
             .unwrap_or_default();
         // the command line cannot change during a boot
         let cmdline = match known.and_then(|k| k.cmdline.clone()) {
@@ -375,7 +370,8 @@ impl SigPolicy {
         let facts = BootFacts {
             config,
             cmdline,
-            secure_boot: efi.then_some(secure_boot),
+            // only what was found: efivarfs may be mounted on the directory later
+            secure_boot: Some(secure_boot).filter(|s| efi && *s != SecureBoot::Unknown),
         };
         Ok((p, facts))
     }
