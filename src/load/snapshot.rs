@@ -32,7 +32,7 @@
 //! vermagic 362e312e... (hex: the string has spaces)
 //! this_module_size 1344
 //! arch 64 le 62 1
-//! sig_boot config=65025:1234:260301:1700000000:0:434f4e...(hex) cmdline=424f4f... secure_boot=-
+//! sig_boot config=65025:1234:260301:1700000000:0:1700000000:0:434f4e... cmdline=424f4f... secure_boot=-
 //! module nls_ascii 12288 ffffffffc0a0b000
 //! symbols
 //! __bitmap_and<TAB>0x1b9e2f34<TAB>EXPORT_SYMBOL<TAB>vmlinux<TAB>

@@ -4,8 +4,8 @@
 //! variable. `kabi load` keeps them in the `/run` snapshot of the boot
 //! ([`crate::load::snapshot`]), so that a load does not read and parse the configuration
 //! (260 KB on a Debian kernel) or the command line again: only what can change during a boot
-//! is read per load (`sig_enforce`, lockdown, whether efivarfs is mounted, the
-//! configuration's `stat`).
+//! is read per load (`sig_enforce`, lockdown, the configuration's `stat`, and the Secure Boot
+//! variable until it is found).
 
 use super::cert::{hex, unhex};
 use super::efi::SecureBoot;
