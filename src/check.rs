@@ -448,6 +448,20 @@ pub fn is_gpl_compatible(m: &Module) -> bool {
         .is_some_and(|l| GPL_COMPATIBLE.contains(&l))
 }
 
+/// The names a verdict on `m` looks up in the kernel's ABI (its undefined symbols, the
+/// symbols it recorded versions of, `module_layout`), sorted: a target holding these
+/// symbols of a kernel's gives the verdict the whole kernel would.
+pub fn wanted(m: &Module) -> Vec<&str> {
+    let mut v: Vec<&str> = m.undefined.iter().map(|u| u.name.as_str()).collect();
+    if let crate::module::Versions::Present { entries, .. } = &m.versions {
+        v.extend(entries.iter().map(|e| e.name.as_str()));
+    }
+    v.push("module_layout");
+    v.sort_unstable();
+    v.dedup();
+    v
+}
+
 /// `same_magic()`: with CRCs, compare from the first space on (the release may differ).
 pub fn same_magic(module: &[u8], kernel: &[u8], has_crcs: bool) -> bool {
     if has_crcs {

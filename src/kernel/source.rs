@@ -87,7 +87,7 @@ impl KernelSpec {
 /// The kernel `spec` names, as its loader sees it.
 pub fn resolve(root: &Root, spec: &KernelSpec, depth: Depth) -> Result<Target, Error> {
     match spec {
-        KernelSpec::Installed(k) => installed(root, k, depth),
+        KernelSpec::Installed(k) => installed_kept(root, k, depth, &|_| true),
         KernelSpec::Running => {
             let k = running_release(root)?;
             installed_or_running(root, &k, depth)
@@ -124,7 +124,7 @@ pub fn release_or_running(root: &Root, kver: Option<&str>) -> Result<String, Err
 
 /// The kernel running this root, from `/proc`: kallsyms over whatever is installed for it.
 fn installed_or_running(root: &Root, krel: &str, depth: Depth) -> Result<Target, Error> {
-    let mut t = installed(root, krel, depth).unwrap_or_else(|_| Target {
+    let mut t = installed_kept(root, krel, depth, &|_| true).unwrap_or_else(|_| Target {
         release: Some(krel.to_string()),
         ..Target::default()
     });
@@ -161,8 +161,16 @@ pub fn running_symbols(root: &Root) -> Result<(Vec<KernelSymbol>, bool), Error> 
     })
 }
 
-/// An installed kernel, from the sources of [`SOURCES`].
-fn installed(root: &Root, krel: &str, depth: Depth) -> Result<Target, Error> {
+/// The installed kernel `krel`, from the sources of [`SOURCES`]; of its symvers file, only
+/// the symbols whose name `keep` accepts are kept (the file is still read and checked whole),
+/// for checks that look up only some symbols. The other sources and the rest of the target
+/// are whole.
+pub fn installed_kept(
+    root: &Root,
+    krel: &str,
+    depth: Depth,
+    keep: &dyn Fn(&str) -> bool,
+) -> Result<Target, Error> {
     crate::tree::check_release(krel).map_err(Error::Usage)?;
     let dir = Path::new("lib/modules").join(krel);
     let own = dir.join("kernel");
@@ -178,7 +186,7 @@ fn installed(root: &Root, krel: &str, depth: Depth) -> Result<Target, Error> {
                 if let Some(p) = symvers::find_in(root, krel) {
                     t.abi.merge(
                         root.display(&p).display().to_string(),
-                        symvers::read_in(root, &p)?,
+                        symvers::read_in_kept(root, &p, keep)?,
                     );
                     have_symbols = true;
                 }
@@ -352,7 +360,9 @@ fn tree_dir(d: &Path, depth: Depth) -> Result<Target, Error> {
             .and_then(Path::parent)
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or(Path::new("/"));
-        return installed(&Root::open(root)?, &kver.to_string_lossy(), depth);
+        return installed_kept(&Root::open(root)?, &kver.to_string_lossy(), depth, &|_| {
+            true
+        });
     }
     let root = Root::open(d)?;
     let kvers: Vec<String> = root
@@ -361,7 +371,7 @@ fn tree_dir(d: &Path, depth: Depth) -> Result<Target, Error> {
         .map(|e| e.name.to_string_lossy().into_owned())
         .collect();
     match kvers.as_slice() {
-        [kver] => installed(&root, kver, depth),
+        [kver] => installed_kept(&root, kver, depth, &|_| true),
         _ => Err(Error::Usage(format!(
             "{}: holds {} kernels ({}); name one",
             d.display(),

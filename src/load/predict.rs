@@ -221,18 +221,6 @@ fn sample_module(dirname: &Path) -> Option<Module> {
         .find_map(|m| Module::open_with(dirname.join(m), crate::module::Detail::Sections).ok())
 }
 
-/// The names a verdict on `m` looks up in the kernel's ABI.
-fn wanted(m: &Module) -> Vec<&str> {
-    let mut v: Vec<&str> = m.undefined.iter().map(|u| u.name.as_str()).collect();
-    if let crate::module::Versions::Present { entries, .. } = &m.versions {
-        v.extend(entries.iter().map(|e| e.name.as_str()));
-    }
-    v.push("module_layout");
-    v.sort_unstable();
-    v.dedup();
-    v
-}
-
 /// A loaded module read from its file (see [`learn_own`]).
 struct Learned {
     /// As `/proc/modules` showed it when it was read.
@@ -634,7 +622,7 @@ impl RunningPredictor {
     fn target_for(&mut self, m: &Module) -> Target {
         let base = self.base();
         let mut t = base.target.clone();
-        let found: Vec<KernelSymbol> = wanted(m)
+        let found: Vec<KernelSymbol> = crate::check::wanted(m)
             .into_iter()
             .filter_map(|n| match &base.symbols {
                 Symbols::Snapshots { vmlinux, modules } => {

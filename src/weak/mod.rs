@@ -171,13 +171,23 @@ pub struct Decision {
 /// A kernel's own `extra/` and `updates/` modules, parsed.
 type OwnModules = std::rc::Rc<Vec<(PathBuf, Module)>>;
 
+/// A kernel's target as read, and the names its symvers symbols were kept for (`None`:
+/// all of them; see [`crate::kernel::source::installed_kept`]).
+type ReadTarget = (
+    std::rc::Rc<Result<Target, String>>,
+    Option<rustc_hash::FxHashSet<String>>,
+);
+
 /// What is known of the kernels of one root during one run: each kernel's [`Target`] and
 /// own modules are read once, however many decisions are made.
 pub struct Kernels<'r> {
     pub root: &'r Root,
     pub layout: Layout,
-    targets: std::cell::RefCell<BTreeMap<String, std::rc::Rc<Result<Target, String>>>>,
+    targets: std::cell::RefCell<BTreeMap<String, ReadTarget>>,
     own: std::cell::RefCell<BTreeMap<String, OwnModules>>,
+    /// Proposed modules read by [`Kernels::prefetch`] (a module offered to several kernels
+    /// is read once); unreadable ones are left out, to be read and refused by the decision.
+    proposed: std::cell::RefCell<BTreeMap<PathBuf, Module>>,
     krels: std::cell::RefCell<BTreeMap<PathBuf, Option<String>>>,
     /// Judge signatures too (`kabi weak status`): each kernel's [`crate::sig::SigPolicy`] as
     /// installed, each proposed module's signature checked from its bytes. Off for the
@@ -192,6 +202,7 @@ impl<'r> Kernels<'r> {
             layout,
             targets: Default::default(),
             own: Default::default(),
+            proposed: Default::default(),
             krels: Default::default(),
             signatures: false,
         }
@@ -288,45 +299,88 @@ impl<'r> Kernels<'r> {
 
     /// The kernel `krel` as its loader sees it: its symvers (vmlinux and in-tree modules,
     /// with CRCs), its configuration, vermagic and `struct module` size from one of its
-    /// modules.
-    pub fn target(&self, krel: &str) -> std::rc::Rc<Result<Target, String>> {
-        if let Some(t) = self.targets.borrow().get(krel) {
-            return t.clone();
+    /// modules. With `names`, only those of its symvers symbols need be kept (a target kept
+    /// for fewer names is read again).
+    fn target(&self, krel: &str, names: Option<&[&str]>) -> std::rc::Rc<Result<Target, String>> {
+        if let Some((t, kept)) = self.targets.borrow().get(krel) {
+            let covers = match (kept, names) {
+                (None, _) => true,
+                (Some(k), Some(n)) => n.iter().all(|n| k.contains(*n)),
+                (Some(_), None) => false,
+            };
+            if covers {
+                return t.clone();
+            }
         }
-        let t = std::rc::Rc::new(self.read_target(krel).map_err(|e| e.to_string()));
+        let kept: Option<rustc_hash::FxHashSet<String>> =
+            names.map(|n| n.iter().map(|s| s.to_string()).collect());
+        let t = std::rc::Rc::new(
+            read_target(self.root, krel, self.signatures, kept.as_ref()).map_err(|e| e.to_string()),
+        );
         self.targets
             .borrow_mut()
-            .insert(krel.to_string(), t.clone());
+            .insert(krel.to_string(), (t.clone(), kept));
         t
     }
 
-    /// Read the targets of these kernels side by side (each is a symvers file to decompress
-    /// and parse: milliseconds), for the decisions to come.
-    pub fn prefetch(&self, krels: &[String]) {
+    /// Before the decisions on these proposals (kernel, the module files it may be given),
+    /// read side by side each proposed module once and each kernel's target (a symvers file to decompress and
+    /// check: milliseconds), keeping of its symbols only those that the kernel's own
+    /// `extra/` and `updates/` modules and its proposed modules name
+    /// ([`crate::check::wanted`]). An empty proposal needs no target.
+    pub fn prefetch(&self, proposals: &[(String, Vec<PathBuf>)]) {
         use rayon::prelude::*;
-        let missing: Vec<&String> = krels
+        let mut paths: Vec<&PathBuf> = proposals
             .iter()
-            .filter(|k| !self.targets.borrow().contains_key(k.as_str()))
+            .flat_map(|(_, files)| files)
+            .filter(|p| !self.proposed.borrow().contains_key(*p))
             .collect();
-        if missing.len() < 2 {
-            return; // one is read when it is needed
-        }
-        let (root, signatures) = (self.root, self.signatures);
-        let read: Vec<(String, Result<Target, String>)> = missing
+        paths.sort();
+        paths.dedup();
+        let root = self.root;
+        let read: Vec<(PathBuf, Module)> = paths
             .into_par_iter()
-            .map(|k| {
-                let t = read_target(root, k, signatures).map_err(|e| e.to_string());
-                (k.clone(), t)
+            .filter_map(|p| {
+                Module::read_in(root, p, Detail::Full)
+                    .ok()
+                    .map(|m| (p.clone(), m))
+            })
+            .collect();
+        self.proposed.borrow_mut().extend(read);
+        let asks: Vec<(String, rustc_hash::FxHashSet<String>)> = proposals
+            .iter()
+            .filter(|(krel, files)| {
+                !files.is_empty() && !self.targets.borrow().contains_key(krel.as_str())
+            })
+            .map(|(krel, files)| {
+                let own = self.own(krel);
+                let proposed = self.proposed.borrow();
+                let names = own
+                    .iter()
+                    .map(|(_, m)| m)
+                    .chain(files.iter().filter_map(|p| proposed.get(p)))
+                    .flat_map(crate::check::wanted)
+                    .map(str::to_string)
+                    .collect();
+                (krel.clone(), names)
+            })
+            .collect();
+        let signatures = self.signatures;
+        let read: Vec<(
+            String,
+            Result<Target, String>,
+            rustc_hash::FxHashSet<String>,
+        )> = asks
+            .into_par_iter()
+            .map(|(k, names)| {
+                let t = read_target(root, &k, signatures, Some(&names)).map_err(|e| e.to_string());
+                (k, t, names)
             })
             .collect();
         let mut targets = self.targets.borrow_mut();
-        for (k, t) in read {
-            targets.insert(k, std::rc::Rc::new(t));
+        for (k, t, names) in read {
+            targets.insert(k, (std::rc::Rc::new(t), Some(names)));
         }
-    }
-
-    fn read_target(&self, krel: &str) -> Result<Target, Error> {
-        read_target(self.root, krel, self.signatures)
     }
 
     /// The modules of kernel `krel`'s own `extra/` and `updates/` (real files, not links),
@@ -362,11 +416,14 @@ impl<'r> Kernels<'r> {
             // nothing to judge: the kernel's target is not even read
             return Ok(Decision::default());
         }
-        let target = self.target(krel);
-        let target = target
-            .as_ref()
-            .as_ref()
-            .map_err(|e| Error::Usage(e.clone()))?;
+        // with signatures, a module is read with the kernel's policy: the whole target first
+        let whole = if self.signatures {
+            let t = self.target(krel, None);
+            t.as_ref().as_ref().map_err(|e| Error::Usage(e.clone()))?;
+            Some(t)
+        } else {
+            None
+        };
         let own = self.own(krel);
         let own_names: BTreeMap<String, PathBuf> = own
             .iter()
@@ -388,25 +445,32 @@ impl<'r> Kernels<'r> {
         }
         use rayon::prelude::*;
         type Read = Result<(Module, Option<crate::sig::SigCheck>), Error>;
-        let (root, signatures, policy) = (self.root, self.signatures, &target.sig);
+        let root = self.root;
+        let policy = whole
+            .as_ref()
+            .and_then(|t| t.as_ref().as_ref().ok())
+            .map(|t| &t.sig);
+        let guard = self.proposed.borrow();
+        let proposed: &BTreeMap<PathBuf, Module> = &guard;
         let read: Vec<(PathBuf, PathBuf, Read)> = to_read
             .into_par_iter()
             .map(|(l, t)| {
-                let m = if signatures {
-                    crate::sig::read_module_in(
+                let m = match (policy, proposed.get(&t)) {
+                    (Some(policy), _) => crate::sig::read_module_in(
                         root,
                         &t,
                         Detail::Full,
                         policy,
                         crate::sig::Math::Here,
                     )
-                    .map(|(m, sc)| (m, Some(sc)))
-                } else {
-                    Module::read_in(root, &t, Detail::Full).map(|m| (m, None))
+                    .map(|(m, sc)| (m, Some(sc))),
+                    (None, Some(m)) => Ok((m.clone(), None)),
+                    (None, None) => Module::read_in(root, &t, Detail::Full).map(|m| (m, None)),
                 };
                 (l, t, m)
             })
             .collect();
+        drop(guard);
         // the kernel's own modules are judged from their trailers
         let mut sigs: Vec<Option<crate::sig::SigCheck>> = vec![None; n_own];
         for (link, tgt, m) in read {
@@ -424,6 +488,20 @@ impl<'r> Kernels<'r> {
                 }),
             }
         }
+        let target = match whole {
+            Some(t) => t,
+            None => {
+                let names: Vec<&str> = set
+                    .iter()
+                    .flat_map(|(_, m)| crate::check::wanted(m))
+                    .collect();
+                self.target(krel, Some(&names))
+            }
+        };
+        let target = target
+            .as_ref()
+            .as_ref()
+            .map_err(|e| Error::Usage(e.clone()))?;
         let verdicts = check_set_with_sigs(&set, target, &sigs);
         for (i, (link, tgt)) in candidates.into_iter().enumerate() {
             let v = &verdicts[n_own + i];
@@ -449,7 +527,14 @@ impl<'r> Kernels<'r> {
 }
 
 /// The kernel `krel` as its loader sees it (see [`Kernels::target`]).
-fn read_target(root: &Root, krel: &str, signatures: bool) -> Result<Target, Error> {
+/// The kernel `krel` as its loader sees it (see [`Kernels::target`]); of its symvers
+/// symbols, with `names`, only those.
+fn read_target(
+    root: &Root,
+    krel: &str,
+    signatures: bool,
+    names: Option<&rustc_hash::FxHashSet<String>>,
+) -> Result<Target, Error> {
     if symvers::find_in(root, krel).is_none() {
         return Err(Error::Usage(format!(
             "kernel {krel}: no symvers file ({}) under {}",
@@ -461,10 +546,11 @@ fn read_target(root: &Root, krel: &str, signatures: bool) -> Result<Target, Erro
             root.path().display()
         )));
     }
-    let mut t = crate::kernel::source::resolve(
+    let mut t = crate::kernel::source::installed_kept(
         root,
-        &crate::kernel::source::KernelSpec::Installed(krel.to_string()),
+        krel,
         crate::kernel::source::Depth::Symvers,
+        &|n| names.is_none_or(|k| k.contains(n)),
     )?;
     if signatures {
         t.sig = crate::sig::SigPolicy::installed(root, krel)?;
@@ -500,16 +586,36 @@ mod tests {
         // prefetched side by side: one entry per kernel, the same as read one by one
         std::fs::write(
             t.path().join("boot/symvers-6.1.0-1-amd64"),
-            "0x12345678\tprintk\tvmlinux\tEXPORT_SYMBOL\t\n",
+            "0x12345678\tprintk\tvmlinux\tEXPORT_SYMBOL\t\n0x1\tother\tvmlinux\tEXPORT_SYMBOL\t\n",
         )
         .unwrap();
         let ks = Kernels::new(&root, Layout::default());
-        ks.prefetch(&[k.to_string(), "6.1.0-9-amd64".to_string()]);
-        let targets = ks.targets.borrow();
-        assert_eq!(targets.len(), 2);
-        let t1 = targets[k].as_ref().as_ref().unwrap();
-        assert_eq!(t1.abi.get("printk").unwrap().crc, Some(0x12345678));
-        assert!(targets["6.1.0-9-amd64"].is_err());
+        let m = PathBuf::from("/lib/modules/6.1.0-2-amd64/extra/m.ko");
+        ks.prefetch(&[
+            (k.to_string(), vec![m.clone()]),
+            ("6.1.0-9-amd64".to_string(), vec![m.clone()]),
+            ("6.1.0-8-amd64".to_string(), vec![]),
+        ]);
+        {
+            let targets = ks.targets.borrow();
+            assert_eq!(targets.len(), 2, "a kernel given nothing is not read");
+            // no module could be read: no symbol is named, none is kept
+            let t1 = targets[k].0.as_ref().as_ref().unwrap();
+            assert!(t1.abi.symbols.is_empty());
+            assert!(targets["6.1.0-9-amd64"].0.is_err());
+        }
+        // a target kept for fewer names is read again for more, and whole when asked
+        let t = ks.target(k, Some(&["printk"]));
+        let t = t.as_ref().as_ref().unwrap();
+        assert_eq!(t.abi.get("printk").unwrap().crc, Some(0x12345678));
+        assert!(t.abi.get("other").is_none());
+        let again = ks.target(k, Some(&["printk"]));
+        assert_eq!(again.as_ref().as_ref().unwrap().abi.symbols.len(), 1);
+        let whole = ks.target(k, None);
+        assert_eq!(whole.as_ref().as_ref().unwrap().abi.symbols.len(), 2);
+        // a whole target answers any names
+        let t = ks.target(k, Some(&["printk"]));
+        assert_eq!(t.as_ref().as_ref().unwrap().abi.symbols.len(), 2);
     }
 
     #[test]

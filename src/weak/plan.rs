@@ -136,26 +136,28 @@ pub fn conflict(others: &[Other], link: &Path) -> Option<String> {
     })
 }
 
-/// The common core of every operation on one kernel: from its current links compute the
-/// proposal with `change`, decide, and say what changes. `force`: keep what is compatible
-/// even if part of the proposal is refused (add-kernel, remove-modules); otherwise a refusal
-/// keeps the previous state (add-modules).
-/// Read side by side the targets of the kernels that will have links to judge (an empty
-/// proposal needs no target).
+/// Read side by side the proposed modules and the targets of the kernels that will have
+/// links to judge ([`Kernels::prefetch`]).
 fn prefetch(
     k: &Kernels,
     snap: &Snapshot,
     kernels: &[String],
     propose: &dyn Fn(&str, &Links) -> Links,
 ) {
-    let busy: Vec<String> = kernels
+    let busy: Vec<(String, Vec<PathBuf>)> = kernels
         .iter()
-        .filter(|krel| !propose(krel, &snap.state(krel).links).is_empty())
-        .cloned()
+        .map(|krel| {
+            let p = propose(krel, &snap.state(krel).links);
+            (krel.clone(), p.into_values().collect())
+        })
         .collect();
     k.prefetch(&busy);
 }
 
+/// The common core of every operation on one kernel: from its current links compute the
+/// proposal with `change`, decide, and say what changes. `force`: keep what is compatible
+/// even if part of the proposal is refused (add-kernel, remove-modules); otherwise a refusal
+/// keeps the previous state (add-modules).
 fn update_kernel(
     k: &Kernels,
     st: &WeakState,
@@ -337,6 +339,14 @@ pub fn add_kernel(k: &Kernels, snap: &Snapshot, krel: &str) -> Result<Plan, Erro
         }
     }
     let st = snap.state(krel);
+    // every module the trials below may judge, read once, and the kernel's symbols they name
+    let every: Vec<PathBuf> = offers
+        .values()
+        .flatten()
+        .chain(st.links.values())
+        .cloned()
+        .collect();
+    k.prefetch(&[(krel.to_string(), every)]);
     // try the newest copies; where one is refused, offer the next older one, and so on
     let mut choice: BTreeMap<PathBuf, usize> = offers.keys().map(|l| (l.clone(), 0)).collect();
     let proposal = loop {
