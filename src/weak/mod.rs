@@ -299,8 +299,9 @@ impl<'r> Kernels<'r> {
 
     /// The kernel `krel` as its loader sees it: its symvers (vmlinux and in-tree modules,
     /// with CRCs), its configuration, vermagic and `struct module` size from one of its
-    /// modules. With `names`, only those of its symvers symbols need be kept (a target kept
-    /// for fewer names is read again).
+    /// modules. With `names`, a target [`Kernels::prefetch`] read for some symbols serves
+    /// when it kept these; otherwise (and without `names`) the whole target is read, once:
+    /// a kernel's symvers file is read at most twice, however many decisions are made.
     fn target(&self, krel: &str, names: Option<&[&str]>) -> std::rc::Rc<Result<Target, String>> {
         if let Some((t, kept)) = self.targets.borrow().get(krel) {
             let covers = match (kept, names) {
@@ -312,21 +313,19 @@ impl<'r> Kernels<'r> {
                 return t.clone();
             }
         }
-        let kept: Option<rustc_hash::FxHashSet<String>> =
-            names.map(|n| n.iter().map(|s| s.to_string()).collect());
         let t = std::rc::Rc::new(
-            read_target(self.root, krel, self.signatures, kept.as_ref()).map_err(|e| e.to_string()),
+            read_target(self.root, krel, self.signatures, None).map_err(|e| e.to_string()),
         );
         self.targets
             .borrow_mut()
-            .insert(krel.to_string(), (t.clone(), kept));
+            .insert(krel.to_string(), (t.clone(), None));
         t
     }
 
     /// Before the decisions on these proposals (kernel, the module files it may be given),
-    /// read side by side each proposed module once and each kernel's target (a symvers file to decompress and
-    /// check: milliseconds), keeping of its symbols only those that the kernel's own
-    /// `extra/` and `updates/` modules and its proposed modules name
+    /// read side by side each proposed module once and each kernel's target (a symvers file
+    /// to decompress and check: milliseconds), keeping of its symbols only those that the
+    /// kernel's own `extra/` and `updates/` modules and its proposed modules name
     /// ([`crate::check::wanted`]). An empty proposal needs no target.
     pub fn prefetch(&self, proposals: &[(String, Vec<PathBuf>)]) {
         use rayon::prelude::*;
@@ -604,18 +603,24 @@ mod tests {
             assert!(t1.abi.symbols.is_empty());
             assert!(targets["6.1.0-9-amd64"].0.is_err());
         }
-        // a target kept for fewer names is read again for more, and whole when asked
+        // a target kept for other names is read again, whole, and then answers any names
         let t = ks.target(k, Some(&["printk"]));
         let t = t.as_ref().as_ref().unwrap();
         assert_eq!(t.abi.get("printk").unwrap().crc, Some(0x12345678));
-        assert!(t.abi.get("other").is_none());
-        let again = ks.target(k, Some(&["printk"]));
-        assert_eq!(again.as_ref().as_ref().unwrap().abi.symbols.len(), 1);
-        let whole = ks.target(k, None);
-        assert_eq!(whole.as_ref().as_ref().unwrap().abi.symbols.len(), 2);
-        // a whole target answers any names
+        assert_eq!(t.abi.symbols.len(), 2);
+        assert!(ks.targets.borrow()[k].1.is_none());
+        let again = ks.target(k, Some(&["other"]));
+        assert_eq!(again.as_ref().as_ref().unwrap().abi.symbols.len(), 2);
+        // a target read for the names asked serves them: not read again
+        let ks = Kernels::new(&root, Layout::default());
+        let printk: rustc_hash::FxHashSet<String> = ["printk".to_string()].into_iter().collect();
+        let read = read_target(&root, k, false, Some(&printk)).map_err(|e| e.to_string());
+        ks.targets
+            .borrow_mut()
+            .insert(k.to_string(), (std::rc::Rc::new(read), Some(printk)));
         let t = ks.target(k, Some(&["printk"]));
-        assert_eq!(t.as_ref().as_ref().unwrap().abi.symbols.len(), 2);
+        assert_eq!(t.as_ref().as_ref().unwrap().abi.symbols.len(), 1);
+        assert!(ks.targets.borrow()[k].1.is_some());
     }
 
     #[test]
