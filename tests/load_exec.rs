@@ -1077,3 +1077,48 @@ fn a_predicted_module_rewritten_in_place_after_its_verdict_is_not_inserted() {
         );
     }
 }
+
+/// `kabi load -a /path/x.ko ...` with `-j N` resolves paths as a serial load does (it once
+/// looked paths up as names and found none).
+#[test]
+fn a_path_names_that_file_in_a_serial_and_a_parallel_load() {
+    let t = tree();
+    let vendor = tempfile::tempdir().unwrap();
+    let file = vendor.path().join("dummy.ko");
+    std::fs::write(&file, b"\x7fELF the vendor's dummy").unwrap();
+    let q = file.to_str().unwrap();
+    for jobs in [1, 2] {
+        let k = FakeKernel::new();
+        let (mut l, mut ev) = with(&t, ModprobeConfig::default(), &k);
+        if jobs == 1 {
+            assert!(probe(&mut l, q, None, &Options::default(), &mut ev));
+        } else {
+            let ids = l.resolve(q).unwrap();
+            assert_eq!(ids.len(), 1);
+            let r = l.load_parallel(&ids, &Options::default(), jobs, &mut |_| {});
+            assert!(r.iter().all(|(_, r)| r.is_ok()), "{r:?}");
+        }
+        assert_eq!(k.inserted(), ["dummy"], "{jobs}");
+        // the file named, not the tree's module of that name
+        assert_eq!(
+            k.inserted_bytes(),
+            [b"\x7fELF the vendor's dummy".to_vec()],
+            "{jobs}"
+        );
+    }
+    // what is not there: kmod's messages, for a path and for a name
+    let k = FakeKernel::new();
+    let (mut l, _) = with(&t, ModprobeConfig::default(), &k);
+    let missing = vendor.path().join("gone.ko");
+    assert_eq!(
+        l.resolve(missing.to_str().unwrap()).unwrap_err(),
+        format!(
+            "Failed to get module from path {}: No such file or directory\n",
+            missing.display()
+        )
+    );
+    assert_eq!(
+        l.resolve("nosuch").unwrap_err(),
+        format!("Module nosuch not found in directory {}\n", t.dir)
+    );
+}

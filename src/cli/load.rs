@@ -349,13 +349,10 @@ fn load_many(
     let mut status = 0;
     let mut ids = Vec::new();
     for q in names {
-        match l.lookup(q) {
-            Ok(v) if !v.is_empty() => ids.extend(v),
-            _ => {
-                sink(Event::Tool(
-                    opts.log_level(),
-                    format!("Module {q} not found in directory {}\n", l.index.dirname),
-                ));
+        match l.resolve(q) {
+            Ok(v) => ids.extend(v),
+            Err(message) => {
+                sink(Event::Tool(opts.log_level(), message));
                 status = 1;
             }
         }

@@ -281,6 +281,27 @@ impl Loader<'_> {
         }
     }
 
+    /// The modules a command-line query names, as kmod's modprobe takes it: a path (`/...`
+    /// or `./...`) is that file; anything else a name or alias looked up in the indexes.
+    /// Err: the message kmod prints.
+    pub fn resolve(&mut self, query: &str) -> Result<Vec<ModId>, String> {
+        if query.starts_with('/') || query.starts_with("./") {
+            return self.from_path(query).map(|id| vec![id]).map_err(|e| {
+                format!(
+                    "Failed to get module from path {query}: {}\n",
+                    super::strerror(e)
+                )
+            });
+        }
+        match self.lookup(query) {
+            Ok(l) if !l.is_empty() => Ok(l),
+            _ => Err(format!(
+                "Module {query} not found in directory {}\n",
+                self.index.dirname
+            )),
+        }
+    }
+
     /// modprobe's `insmod()`: look the name up and probe each module it means; the result
     /// (true: success) is the last module's, as kmod's. Nothing found is a failure (after
     /// kmod's message).
@@ -291,33 +312,11 @@ impl Loader<'_> {
         opts: &Options,
         sink: Sink,
     ) -> bool {
-        let list = if query.starts_with('/') || query.starts_with("./") {
-            match self.from_path(query) {
-                Ok(id) => vec![id],
-                Err(e) => {
-                    sink(Event::Tool(
-                        opts.log_level(),
-                        format!(
-                            "Failed to get module from path {query}: {}\n",
-                            super::strerror(e)
-                        ),
-                    ));
-                    return false;
-                }
-            }
-        } else {
-            match self.lookup(query) {
-                Ok(l) if !l.is_empty() => l,
-                _ => {
-                    sink(Event::Tool(
-                        opts.log_level(),
-                        format!(
-                            "Module {query} not found in directory {}\n",
-                            self.index.dirname
-                        ),
-                    ));
-                    return false;
-                }
+        let list = match self.resolve(query) {
+            Ok(l) => l,
+            Err(message) => {
+                sink(Event::Tool(opts.log_level(), message));
+                return false;
             }
         };
         let mut ok = true;
