@@ -13,7 +13,12 @@
 //!    module, each unloaded before the next: the figure to compare; with them in the same
 //!    turns `kabi load --no-check` of the same file, which says what the prediction costs;
 //! 5. for reference, ten loads without prediction (`--no-check`) and ten plans (`-n`);
-//! 6. every module in one command, serially and with `-j 2`.
+//! 6. every module in one command, serially and with `-j 2`;
+//! 7. side by side against one after the other, in three interleaved rounds (a guest's speed
+//!    drifts during a boot): `kabi load -a` of every module serially and with `-j 2`, as the
+//!    kernel's own modules (not predicted) and as vendor files (predicted); and what two
+//!    loads side by side gain in this kernel at all: busybox `modprobe` of every module in
+//!    one shell loop, and in two loops side by side (half the modules each).
 //!
 //! The test asserts what each step exists for: every module is loaded after each round and
 //! gone after each unload, every command exits 0, the snapshot is written once per boot and
@@ -83,6 +88,47 @@ fn one_load_per_command_against_busybox() {
     script += &format!("load -v -a {}\nlsmod\n", names.join(" "));
     script += &format!("unload {}\n", names.join(" "));
     script += &format!("load -v -j 2 -a {}\nlsmod\n", names.join(" "));
+    let half = |r: usize| -> Vec<&str> {
+        let every_other = names.iter().enumerate().filter(|(i, _)| i % 2 == r);
+        every_other.map(|(_, n)| n.as_str()).collect()
+    };
+    let shell_loop = |v: &[&str]| {
+        format!(
+            "for m in {}; do /bin/busybox modprobe $m; done",
+            v.join(" ")
+        )
+    };
+    let all: Vec<&str> = names.iter().map(String::as_str).collect();
+    let files: Vec<String> = names.iter().map(|n| format!("/vendor/{n}.ko")).collect();
+    let side = [
+        ("serial", format!("/bin/kabi load -a {}", names.join(" "))),
+        ("par", format!("/bin/kabi load -j 2 -a {}", names.join(" "))),
+        ("vserial", format!("/bin/kabi load -a {}", files.join(" "))),
+        (
+            "vpar",
+            format!("/bin/kabi load -j 2 -a {}", files.join(" ")),
+        ),
+        (
+            "bb1",
+            format!("/bin/busybox sh -c \"{}\"", shell_loop(&all)),
+        ),
+        (
+            "bb2",
+            format!(
+                "/bin/busybox sh -c \"({}) & ({}); wait\"",
+                shell_loop(&half(1)),
+                shell_loop(&half(0))
+            ),
+        ),
+    ];
+    script += &format!("unload {}\n", names.join(" "));
+    for _ in 0..3 {
+        for (kind, command) in &side {
+            script += &format!("!KABI_SIDE={kind} {command}\nlsmod\n");
+            script += &format!("unload {}\n", names.join(" "));
+        }
+    }
+    script += &format!("load -a {}\n", names.join(" "));
     // own modules loaded without a prediction, then a vendor module predicted: the snapshot
     // (not kallsyms) serves it, the own modules read from their files (their build ids are
     // the ones the kernel shows), and takes them in
@@ -177,6 +223,23 @@ fn one_load_per_command_against_busybox() {
     assert_eq!(serial.exit, Some(0), "{}", serial.output);
     let par = log.find(&format!("load -v -j 2 -a {}", names.join(" ")));
     assert_eq!(par.exit, Some(0), "{}", par.output);
+    // side by side against one after the other: three runs of each, every one leaving every
+    // module loaded; their median
+    let side_median = |kind: &str| {
+        let prefix = format!("!KABI_SIDE={kind} ");
+        let mut v: Vec<f64> = Vec::new();
+        for (i, r) in log.runs.iter().enumerate() {
+            if r.line.starts_with(&prefix) {
+                assert_eq!(r.exit, Some(0), "{}:\n{}", r.line, r.output);
+                after("lsmod", i);
+                v.push(r.secs.expect("a time"));
+            }
+        }
+        assert_eq!(v.len(), 3, "{prefix}: runs");
+        median(&mut v)
+    };
+    let [ser, par2, vser, vpar, bb1, bb2] =
+        ["serial", "par", "vserial", "vpar", "bb1", "bb2"].map(side_median);
 
     let last_lsmod = log.runs.iter().rposition(|r| r.line == "lsmod").unwrap();
     after("lsmod", last_lsmod);
@@ -297,7 +360,11 @@ fn one_load_per_command_against_busybox() {
          kabi load --no-check total {spn:.3} s  median {:.1} ms  ratio {:.2}x (the prediction: {:.1} ms a load)\n\
          kabi load --no-check NAME (no prediction) median {:.1} ms; load -n (plan only) median {:.1} ms\n\
          kabi load -a       {:.3} s\n\
-         kabi load -j 2 -a  {:.3} s",
+         kabi load -j 2 -a  {:.3} s\n\
+         every module in one command, medians of 3 interleaved rounds:\n\
+         kabi load -a (own)       {ser:.3} s; -j 2 {par2:.3} s ({:.2}x)\n\
+         kabi load -a (vendor, predicted) {vser:.3} s; -j 2 {vpar:.3} s ({:.2}x)\n\
+         busybox, one shell loop  {bb1:.3} s; two loops side by side {bb2:.3} s ({:.2}x)",
         names.len(),
         mb * 1e3,
         mo * 1e3,
@@ -318,5 +385,8 @@ fn one_load_per_command_against_busybox() {
         plan_only * 1e3,
         serial.secs.unwrap(),
         par.secs.unwrap(),
+        ser / par2,
+        vser / vpar,
+        bb1 / bb2,
     );
 }
