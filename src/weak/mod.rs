@@ -415,6 +415,20 @@ impl<'r> Kernels<'r> {
             // nothing to judge: the kernel's target is not even read
             return Ok(Decision::default());
         }
+        // a kernel whose target is known to be unreadable, or that has no symvers file, is
+        // answered before any module is read (weak-modules2 asks it module by module)
+        let known: Option<String> = self
+            .targets
+            .borrow()
+            .get(krel)
+            .and_then(|(t, _)| t.as_ref().as_ref().err().cloned());
+        if let Some(e) = known {
+            return Err(Error::Usage(e));
+        }
+        if self.symvers(krel).is_none() {
+            let t = self.target(krel, None);
+            t.as_ref().as_ref().map_err(|e| Error::Usage(e.clone()))?;
+        }
         // with signatures, a module is read with the kernel's policy: the whole target first
         let whole = if self.signatures {
             let t = self.target(krel, None);
@@ -525,7 +539,6 @@ impl<'r> Kernels<'r> {
     }
 }
 
-/// The kernel `krel` as its loader sees it (see [`Kernels::target`]).
 /// The kernel `krel` as its loader sees it (see [`Kernels::target`]); of its symvers
 /// symbols, with `names`, only those.
 fn read_target(
@@ -582,6 +595,11 @@ mod tests {
         .collect();
         let e = ks.decide(k, &one).unwrap_err().to_string();
         assert!(e.contains("no symvers file"), "{e}");
+        // answered before any module was read, and again from what is known
+        assert!(ks.own.borrow().is_empty());
+        let again = ks.decide(k, &one).unwrap_err().to_string();
+        assert_eq!(again, e);
+        assert!(ks.own.borrow().is_empty());
         // prefetched side by side: one entry per kernel, the same as read one by one
         std::fs::write(
             t.path().join("boot/symvers-6.1.0-1-amd64"),
