@@ -416,18 +416,21 @@ impl<'r> Kernels<'r> {
             return Ok(Decision::default());
         }
         // a kernel whose target is known to be unreadable, or that has no symvers file, is
-        // answered before any module is read (weak-modules2 asks it module by module)
-        let known: Option<String> = self
+        // answered before any module is read (weak-modules2 asks it module by module); the
+        // files are looked for only while nothing is known of it
+        let known: Option<Result<(), String>> = self
             .targets
             .borrow()
             .get(krel)
-            .and_then(|(t, _)| t.as_ref().as_ref().err().cloned());
-        if let Some(e) = known {
-            return Err(Error::Usage(e));
-        }
-        if self.symvers(krel).is_none() {
-            let t = self.target(krel, None);
-            t.as_ref().as_ref().map_err(|e| Error::Usage(e.clone()))?;
+            .map(|(t, _)| t.as_ref().as_ref().map(|_| ()).map_err(|e| e.clone()));
+        match known {
+            Some(Err(e)) => return Err(Error::Usage(e)),
+            Some(Ok(())) => {}
+            None if self.symvers(krel).is_none() => {
+                let t = self.target(krel, None);
+                t.as_ref().as_ref().map_err(|e| Error::Usage(e.clone()))?;
+            }
+            None => {}
         }
         // with signatures, a module is read with the kernel's policy: the whole target first
         let whole = if self.signatures {
