@@ -13,9 +13,10 @@
 # efitools' cert-to-efi-sig-list writes the UEFI signature lists kabi reads (tests/sig.rs).
 # dracut (Debian's 059; it replaces initramfs-tools, which the tests take from their cache)
 # builds the images tests/qemu_dracut.rs boots, with its kernel hook; lintian judges the .debs
-# of scripts/package.sh (tests/packages.rs).
+# of scripts/package.sh (tests/packages.rs). strace counts the system calls of a threaded
+# depmod (tests/heap.rs).
 set -euo pipefail
-pkgs="kmod xz-utils zstd gzip bzip2 lz4 apt dpkg bc time gcc-12 make binutils libelf1 util-linux qemu-system-x86 busybox-static systemd rpm sqlite3 openssl efitools dracut lintian"
+pkgs="kmod xz-utils zstd gzip bzip2 lz4 apt dpkg bc time gcc-12 make binutils libelf1 util-linux qemu-system-x86 busybox-static systemd rpm sqlite3 openssl efitools dracut lintian strace"
 missing=""
 for p in $pkgs; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

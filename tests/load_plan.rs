@@ -24,20 +24,8 @@ fn show_depends_equals_modprobe() {
         return;
     };
     let (sdir, kver) = module_dir(&src);
-    let tmp = tempfile::tempdir().unwrap();
+    let (tmp, dir) = linked_tree(&sdir, &kver);
     let root = tmp.path();
-    let dir = root.join("lib/modules").join(&kver);
-    std::fs::create_dir_all(dir.parent().unwrap()).unwrap();
-    let st = Command::new("cp")
-        .arg("-al")
-        .arg(&sdir)
-        .arg(dir.parent().unwrap())
-        .status()
-        .unwrap();
-    assert!(st.success());
-    for f in kabi::depmod::OUTPUTS {
-        let _ = std::fs::remove_file(dir.join(f));
-    }
     let conf = root.join("etc/modprobe.d");
     std::fs::create_dir_all(&conf).unwrap();
     std::fs::write(

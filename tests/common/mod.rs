@@ -50,6 +50,30 @@ pub fn walk(dir: &Path, keep: &dyn Fn(&Path) -> bool) -> Vec<PathBuf> {
     out
 }
 
+/// A temp root holding `lib/modules/KVER` as hard links to the module directory `sdir` (of
+/// the cache of unpacked kernels), without the indexes depmod writes nor kabi's scan cache:
+/// the root, and the module directory in it. A tool that writes there replaces files (by
+/// rename), never writing through a link into the cache.
+pub fn linked_tree(sdir: &Path, kver: &str) -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("lib/modules").join(kver);
+    std::fs::create_dir_all(dir.parent().unwrap()).unwrap();
+    let st = Command::new("cp")
+        .arg("-al")
+        .arg(sdir)
+        .arg(dir.parent().unwrap())
+        .status()
+        .unwrap();
+    assert!(st.success(), "cp -al {}", sdir.display());
+    for f in kabi::depmod::OUTPUTS
+        .iter()
+        .chain(&["modules.weakdep", "modules.kabi-cache"])
+    {
+        let _ = std::fs::remove_file(dir.join(f));
+    }
+    (tmp, dir)
+}
+
 pub fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
 }
