@@ -147,24 +147,7 @@ impl IndexBuilder {
         value: &str,
         priority: u32,
     ) -> Result<bool, IndexError> {
-        if let Some(&byte) = key.as_bytes().iter().find(|&&b| b >= 0x80) {
-            return Err(IndexError::NonAsciiKey {
-                key: key.to_string(),
-                byte,
-            });
-        }
-        if key.contains('\0') {
-            return Err(IndexError::Nul {
-                what: "key",
-                text: key.to_string(),
-            });
-        }
-        if value.contains('\0') {
-            return Err(IndexError::Nul {
-                what: "value",
-                text: value.to_string(),
-            });
-        }
+        check_entry(key, value)?;
         let key = key.as_bytes();
         let mut n = 0usize;
         let mut i = 0usize;
@@ -227,12 +210,7 @@ impl IndexBuilder {
     }
 
     fn push_bytes(&mut self, b: &[u8]) -> Span {
-        let start = self.bytes.len();
-        self.bytes.extend_from_slice(b);
-        Span {
-            start,
-            len: b.len(),
-        }
+        push_span(&mut self.bytes, b)
     }
 
     fn text(&self, s: Span) -> &[u8] {
@@ -342,6 +320,183 @@ impl IndexBuilder {
         }
         out[8..12].copy_from_slice(&refs[0].to_be_bytes());
         Ok(out)
+    }
+}
+
+/// The keys and values of an index, to be written at once: the same bytes as an
+/// [`IndexBuilder`] given the same insertions in the same order, built by sorting the
+/// entries rather than growing a trie one key at a time. The trie kmod's insertions make
+/// depends only on the set of keys (a node's prefix is what all keys below it share: each
+/// split happens where two keys part), and a node's values only on their priorities and
+/// insertion order (ascending priority, the newest first among equals); so the entries
+/// sorted by key, priority and reverse insertion are the file's nodes in order, and each
+/// node is written once its children are (post-order), from one pass with a stack as deep
+/// as the trie. What it does not do is tell duplicates as they are inserted
+/// ([`IndexBuilder::insert_reporting`], for depmod's `-w`).
+#[derive(Debug, Default, Clone)]
+pub struct SortedIndex {
+    /// Key, value and priority of each insertion, in insertion order.
+    entries: Vec<(Span, Span, u32)>,
+    /// Every key and value.
+    bytes: Vec<u8>,
+}
+
+/// One node of [`SortedIndex::try_write`] while its children are written: its entries
+/// (`lo..hi`, sorted), the key bytes its parent consumed (`d`; its prefix is `d..e`), its
+/// own values (`lo..vend`), the next child's first entry (`pos`), the character its parent
+/// reaches it by, and its children's references so far.
+struct Pending {
+    lo: usize,
+    hi: usize,
+    d: usize,
+    e: usize,
+    vend: usize,
+    pos: usize,
+    ch: u8,
+    children: Vec<(u8, u32)>,
+}
+
+impl SortedIndex {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds `value` with `priority` under `key`, refused as [`IndexBuilder::insert`] refuses
+    /// it (a key not 7-bit ASCII, a NUL in the key or the value).
+    pub fn insert(&mut self, key: &str, value: &str, priority: u32) -> Result<(), IndexError> {
+        check_entry(key, value)?;
+        let k = push_span(&mut self.bytes, key.as_bytes());
+        let v = push_span(&mut self.bytes, value.as_bytes());
+        self.entries.push((k, v, priority));
+        Ok(())
+    }
+
+    fn text(&self, s: Span) -> &[u8] {
+        &self.bytes[s.start..s.start + s.len]
+    }
+
+    /// The index file, byte for byte as [`IndexBuilder::try_write`] writes it for the same
+    /// insertions.
+    pub fn try_write(&self) -> Result<Vec<u8>, IndexError> {
+        // entries by key, then priority, then the newest first
+        let mut order: Vec<(&[u8], u32, u32)> = self
+            .entries
+            .iter()
+            .enumerate()
+            .map(|(i, &(key, _, prio))| (self.text(key), prio, i as u32))
+            .collect();
+        order.sort_unstable_by(|a, b| a.0.cmp(b.0).then(a.1.cmp(&b.1)).then(b.2.cmp(&a.2)));
+        let k = |i: usize| order[i].0;
+        // a node over the sorted entries lo..hi, whose parent consumed `d` key bytes
+        let pending = |lo: usize, hi: usize, d: usize, ch: u8, root: bool| {
+            let e = if root || lo == hi {
+                d
+            } else {
+                let (a, b) = (&k(lo)[d..], &k(hi - 1)[d..]);
+                d + a.iter().zip(b).take_while(|(x, y)| x == y).count()
+            };
+            let vend = lo + (lo..hi).take_while(|&i| k(i).len() == e).count();
+            Pending {
+                lo,
+                hi,
+                d,
+                e,
+                vend,
+                pos: vend,
+                ch,
+                children: Vec::new(),
+            }
+        };
+        let mut out = Vec::with_capacity(HEADER_LEN + 16 * self.bytes.len());
+        out.extend_from_slice(&INDEX_MAGIC.to_be_bytes());
+        out.extend_from_slice(&INDEX_VERSION.to_be_bytes());
+        out.extend_from_slice(&0u32.to_be_bytes());
+        let mut stack = vec![pending(0, order.len(), 0, 0, true)];
+        while let Some(top) = stack.last_mut() {
+            if top.pos < top.hi {
+                // the next child: the entries that go on with the same character
+                let (lo, e) = (top.pos, top.e);
+                let ch = k(lo)[e];
+                let hi = lo + (lo..top.hi).take_while(|&i| k(i)[e] == ch).count();
+                top.pos = hi;
+                let child = pending(lo, hi, e + 1, ch, false);
+                stack.push(child);
+                continue;
+            }
+            let node = stack.pop().expect("the top");
+            let offset = out.len();
+            if offset > NODE_MASK as usize {
+                return Err(IndexError::TooLarge { offset });
+            }
+            let mut r = offset as u32;
+            if node.e > node.d {
+                out.extend_from_slice(&k(node.lo)[node.d..node.e]);
+                out.push(0);
+                r |= NODE_PREFIX;
+            }
+            if let (Some(&(first, _)), Some(&(last, _))) =
+                (node.children.first(), node.children.last())
+            {
+                out.push(first);
+                out.push(last);
+                let mut next = node.children.iter().peekable();
+                for c in first..=last {
+                    let cref = match next.next_if(|(x, _)| *x == c) {
+                        Some(&(_, cr)) => cr,
+                        None => 0,
+                    };
+                    out.extend_from_slice(&cref.to_be_bytes());
+                }
+                r |= NODE_CHILDS;
+            }
+            if node.vend > node.lo {
+                out.extend_from_slice(&((node.vend - node.lo) as u32).to_be_bytes());
+                for &(_, _, i) in &order[node.lo..node.vend] {
+                    let (_, v, prio) = self.entries[i as usize];
+                    out.extend_from_slice(&prio.to_be_bytes());
+                    out.extend_from_slice(self.text(v));
+                    out.push(0);
+                }
+                r |= NODE_VALUES;
+            }
+            match stack.last_mut() {
+                Some(parent) => parent.children.push((node.ch, r)),
+                None => out[8..12].copy_from_slice(&r.to_be_bytes()),
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// What [`IndexBuilder::insert`] refuses, in its order of checks.
+fn check_entry(key: &str, value: &str) -> Result<(), IndexError> {
+    if let Some(&byte) = key.as_bytes().iter().find(|&&b| b >= 0x80) {
+        return Err(IndexError::NonAsciiKey {
+            key: key.to_string(),
+            byte,
+        });
+    }
+    if key.contains('\0') {
+        return Err(IndexError::Nul {
+            what: "key",
+            text: key.to_string(),
+        });
+    }
+    if value.contains('\0') {
+        return Err(IndexError::Nul {
+            what: "value",
+            text: value.to_string(),
+        });
+    }
+    Ok(())
+}
+
+fn push_span(bytes: &mut Vec<u8>, b: &[u8]) -> Span {
+    let start = bytes.len();
+    bytes.extend_from_slice(b);
+    Span {
+        start,
+        len: b.len(),
     }
 }
 
@@ -1075,5 +1230,63 @@ mod tests {
             want.sort();
             prop_assert_eq!(got, want);
         }
+
+        /// The sorted writer gives kmod's trie's bytes for any insertions, refusing the same
+        /// entries with the same errors (keys and values over the whole byte range the
+        /// format refuses some of: non-ASCII keys, NUL).
+        #[test]
+        fn the_sorted_writer_writes_the_tries_bytes(
+            entries in prop::collection::vec(
+                (
+                    prop_oneof!["[ab*?c-]{0,6}", "[ab\u{0}\u{e9}]{0,3}", "symbol:[a-c_]{0,12}"],
+                    prop_oneof!["[a-z0-9 :/.]{0,8}", "[a\u{0}]{0,2}"],
+                    prop_oneof![0u32..4, Just(u32::MAX)],
+                ),
+                0..60,
+            )
+        ) {
+            let (mut t, mut s) = (IndexBuilder::new(), SortedIndex::new());
+            for (k, v, p) in &entries {
+                prop_assert_eq!(t.insert(k, v, *p), s.insert(k, v, *p));
+            }
+            prop_assert_eq!(t.try_write(), s.try_write());
+        }
+    }
+
+    /// Keys that are prefixes of one another, a key ending inside another's prefix, equal
+    /// priorities (newest first), the empty key at the root, a long key: the same bytes as
+    /// the trie's, and they read back.
+    #[test]
+    fn the_sorted_writer_agrees_on_the_awkward_shapes() {
+        let long = "x".repeat(70_000);
+        let entries: Vec<(&str, &str, u32)> = vec![
+            ("abc", "1", 2),
+            ("ab", "2", 1),
+            ("abcd", "3", 2),
+            ("abc", "4", 2),
+            ("", "root", 0),
+            ("b", "5", 0),
+            ("abc", "6", 1),
+            (&long, "long", 3),
+            ("abd", "7", 0),
+        ];
+        let (mut t, mut s) = (IndexBuilder::new(), SortedIndex::new());
+        for (k, v, p) in &entries {
+            t.insert(k, v, *p).unwrap();
+            s.insert(k, v, *p).unwrap();
+        }
+        let bytes = s.try_write().unwrap();
+        assert_eq!(t.try_write().unwrap(), bytes);
+        let idx = Index::parse(&bytes).unwrap();
+        assert_eq!(
+            idx.search_all("abc"),
+            vec![("6".to_string(), 1), ("4".into(), 2), ("1".into(), 2)]
+        );
+        assert_eq!(idx.search(""), Some("root".to_string()));
+        assert_eq!(idx.search(&long), Some("long".to_string()));
+        assert_eq!(
+            SortedIndex::new().try_write(),
+            IndexBuilder::new().try_write()
+        );
     }
 }

@@ -1,8 +1,9 @@
 #![no_main]
 //! kmod's binary index reader on arbitrary bytes: parse, then every kind of lookup; and the
-//! writer on entries derived from the input, read back.
+//! writer on entries derived from the input, read back; the sorted writer on the same
+//! entries must write the same bytes and refuse the same ones.
 
-use kabi::index::{Index, IndexBuilder};
+use kabi::index::{Index, IndexBuilder, SortedIndex};
 use libfuzzer_sys::fuzz_target;
 use std::hint::black_box;
 
@@ -19,16 +20,20 @@ fuzz_target!(|data: &[u8]| {
     // lines "key value" written and read back must round-trip
     let text = String::from_utf8_lossy(data);
     let mut b = IndexBuilder::new();
+    let mut s = SortedIndex::new();
     let mut n = 0;
     for (i, line) in text.lines().take(256).enumerate() {
-        if let Some((k, v)) = line.split_once(' ')
-            && b.insert(k, v, i as u32).is_ok()
-        {
-            n += 1;
+        if let Some((k, v)) = line.split_once(' ') {
+            // priorities that repeat, so equal ones are ordered by insertion
+            let added = b.insert(k, v, (i % 4) as u32);
+            assert_eq!(added, s.insert(k, v, (i % 4) as u32));
+            n += usize::from(added.is_ok());
         }
     }
+    let written = b.try_write();
+    assert_eq!(written, s.try_write(), "the sorted writer differs");
     if n > 0
-        && let Ok(bytes) = b.try_write()
+        && let Ok(bytes) = written
     {
         let idx = Index::parse(&bytes).expect("our own index reads back");
         assert_eq!(idx.entries().len(), n);

@@ -3,7 +3,7 @@
 
 use super::graph::{Graph, Message, ModuleIn};
 use super::scan::InfoKey;
-use crate::index::IndexBuilder;
+use crate::index::{IndexBuilder, SortedIndex};
 use std::io::Write;
 
 /// kmod's `alias_normalize`: `-` becomes `_` outside `[...]`; `None` for an unmatched
@@ -110,7 +110,7 @@ impl<'g> Outputs<'g> {
     }
 
     pub fn modules_dep_bin(&self, warn_dups: bool, msgs: &mut Vec<Message>) -> Vec<u8> {
-        let mut idx = IndexBuilder::new();
+        let mut idx = Idx::new(warn_dups);
         for (i, m) in self.g.mods.iter().enumerate() {
             let line = &self.dep_lines[i];
             if insert(&mut idx, &m.name, line, i as u32, msgs) && warn_dups {
@@ -139,7 +139,7 @@ impl<'g> Outputs<'g> {
 
     /// `modules.symbols.bin` (no `modules.dep` line needed).
     pub fn symbols_bin(g: &Graph, warn_dups: bool, msgs: &mut Vec<Message>) -> Vec<u8> {
-        let mut idx = IndexBuilder::new();
+        let mut idx = Idx::new(warn_dups);
         let mut alias = String::from("symbol:");
         for (name, owner) in g.symbols() {
             alias.truncate("symbol:".len());
@@ -184,7 +184,7 @@ impl<'m> ModFiles<'m> {
     }
 
     pub fn modules_alias_bin(&self, warn_dups: bool, msgs: &mut Vec<Message>) -> Vec<u8> {
-        let mut idx = IndexBuilder::new();
+        let mut idx = Idx::new(warn_dups);
         for (i, v) in self.info(InfoKey::Alias) {
             let Some(alias) = alias_normalize(v) else {
                 msgs.push(Message::Warning(format!("Unmatched bracket in {v}")));
@@ -304,24 +304,42 @@ fn scan_u(s: &str) -> Option<(u32, &str)> {
     Some((if neg { v.wrapping_neg() } else { v }, &s[digits..]))
 }
 
-fn insert(
-    idx: &mut IndexBuilder,
-    key: &str,
-    value: &str,
-    prio: u32,
-    msgs: &mut Vec<Message>,
-) -> bool {
-    match idx.insert_reporting(key, value, prio) {
-        Ok(dup) => dup,
-        Err(e) => {
-            msgs.push(Message::Error(e.to_string()));
-            false
+/// An index being made: its entries sorted and written at once ([`SortedIndex`]), or, when
+/// duplicates are to be told as they are inserted (`-w`), kmod's trie grown key by key
+/// ([`IndexBuilder`]). The same bytes either way.
+enum Idx {
+    Sorted(SortedIndex),
+    Trie(IndexBuilder),
+}
+
+impl Idx {
+    fn new(warn_dups: bool) -> Self {
+        match warn_dups {
+            true => Idx::Trie(IndexBuilder::new()),
+            false => Idx::Sorted(SortedIndex::new()),
         }
     }
 }
 
-fn write_index(idx: &IndexBuilder, name: &str, msgs: &mut Vec<Message>) -> Vec<u8> {
-    idx.try_write().unwrap_or_else(|e| {
+/// Add an entry (a refused one is an error message); whether it duplicates one (told only
+/// by an index made for `-w`).
+fn insert(idx: &mut Idx, key: &str, value: &str, prio: u32, msgs: &mut Vec<Message>) -> bool {
+    let added = match idx {
+        Idx::Trie(t) => t.insert_reporting(key, value, prio),
+        Idx::Sorted(s) => s.insert(key, value, prio).map(|()| false),
+    };
+    added.unwrap_or_else(|e| {
+        msgs.push(Message::Error(e.to_string()));
+        false
+    })
+}
+
+fn write_index(idx: &Idx, name: &str, msgs: &mut Vec<Message>) -> Vec<u8> {
+    let written = match idx {
+        Idx::Trie(t) => t.try_write(),
+        Idx::Sorted(s) => s.try_write(),
+    };
+    written.unwrap_or_else(|e| {
         msgs.push(Message::Error(format!("{name}: {e}")));
         Vec::new()
     })
@@ -329,7 +347,7 @@ fn write_index(idx: &IndexBuilder, name: &str, msgs: &mut Vec<Message>) -> Vec<u
 
 /// `modules.builtin.bin` from the text of `modules.builtin`.
 pub fn builtin_bin(text: &[u8], msgs: &mut Vec<Message>) -> Vec<u8> {
-    let mut idx = IndexBuilder::new();
+    let mut idx = Idx::new(false);
     for line in text.split_inclusive(|&b| b == b'\n') {
         let line = String::from_utf8_lossy(line);
         if !line.as_bytes().first().is_some_and(u8::is_ascii_alphabetic) {
@@ -347,7 +365,7 @@ pub fn builtin_bin(text: &[u8], msgs: &mut Vec<Message>) -> Vec<u8> {
 
 /// `modules.builtin.alias.bin` from `modules.builtin.modinfo` (`name.key=value\0` records).
 pub fn builtin_alias_bin(modinfo: &[u8], msgs: &mut Vec<Message>) -> Vec<u8> {
-    let mut idx = IndexBuilder::new();
+    let mut idx = Idx::new(false);
     let recs: Vec<&[u8]> = modinfo.split(|&b| b == 0).collect();
     // the last piece is not NUL-terminated: kmod drops it
     for rec in &recs[..recs.len() - 1] {
