@@ -69,7 +69,8 @@ pub enum IndexError {
 // ---------------------------------------------------------------------------------------
 // Writer
 
-/// Bytes of [`IndexBuilder::bytes`]: a node's prefix or a value.
+/// Bytes of [`IndexBuilder::bytes`] or [`SortedIndex::bytes`]: a key, a node's prefix or a
+/// value.
 #[derive(Debug, Default, Clone, Copy)]
 struct Span {
     start: usize,
@@ -328,10 +329,10 @@ impl IndexBuilder {
 /// entries rather than growing a trie one key at a time. The trie kmod's insertions make
 /// depends only on the set of keys (a node's prefix is what all keys below it share: each
 /// split happens where two keys part), and a node's values only on their priorities and
-/// insertion order (ascending priority, the newest first among equals); so the entries
-/// sorted by key, priority and reverse insertion are the file's nodes in order, and each
-/// node is written once its children are (post-order), from one pass with a stack as deep
-/// as the trie. What it does not do is tell duplicates as they are inserted
+/// insertion order (ascending priority, the newest first among equals). So from the entries
+/// sorted by key, priority and reverse insertion, each node's keys are a run of them and its
+/// values the first of that run; one pass with a stack as deep as the trie writes each node
+/// once its children are written (post-order, as kmod writes them). What it does not do is tell duplicates as they are inserted
 /// ([`IndexBuilder::insert_reporting`], for depmod's `-w`).
 #[derive(Debug, Default, Clone)]
 pub struct SortedIndex {
@@ -407,7 +408,10 @@ impl SortedIndex {
                 children: Vec::new(),
             }
         };
-        let mut out = Vec::with_capacity(HEADER_LEN + 16 * self.bytes.len());
+        // about the file's size (its text, a count and priority per value, a child reference
+        // per key); beyond the largest file the format allows, it grows as needed
+        let guess = HEADER_LEN + self.bytes.len() + 12 * self.entries.len();
+        let mut out = Vec::with_capacity(guess.min(NODE_MASK as usize + 1));
         out.extend_from_slice(&INDEX_MAGIC.to_be_bytes());
         out.extend_from_slice(&INDEX_VERSION.to_be_bytes());
         out.extend_from_slice(&0u32.to_be_bytes());

@@ -92,24 +92,28 @@ fn run() -> i32 {
 /// glibc's allocator set for a command that runs and exits (`M_TOP_PAD`, `M_MMAP_THRESHOLD`,
 /// `M_TRIM_THRESHOLD`), in bytes. By default the allocator adapts as it goes: a block of
 /// 128 KiB or more is mapped on its own until one is freed, which raises the threshold to
-/// that size; and a heap grows and shrinks by the pages needed, one system call at a time.
-/// So what a run costs depended on the order of its frees: a cold `depmod` of the 4,023
-/// `.ko.zst` of Debian's amd64 tree took 244 or 302 ms (twice the system time) between two
-/// builds that differed in one function, and a `depmod` after one link changed in a
-/// 1,100-module tree made 750 `mprotect` calls, its threads contending for the address
-/// space's lock. Fixed: heaps grow 16 MiB at a time (reserved, not resident, until used),
-/// blocks up to 32 MiB (a decompressed module) come from the heap and are reused, and up
-/// to 64 MiB freed at the top of a heap are kept rather than given back and faulted in
-/// again. A run's peak memory grows by what it reuses instead of returning (a cold amd64
-/// `depmod`: 53 to 68 MiB; kmod's: 76 MiB).
+/// that size; a thread's heap starts at 128 KiB and grows by the pages an allocation needs,
+/// one `mprotect` at a time; freed memory at a heap's top is given back. So what a run costs
+/// depended on the order of its frees: a cold `depmod` of the 4,023 `.ko.zst` of Debian's
+/// amd64 tree took 243 or 296 ms (twice the system time) between two builds that differed
+/// in how files were opened, and a `depmod` after one link changed in a 1,100-module tree
+/// made 750 `mprotect` calls, its threads contending for the address space's lock (now about
+/// 20). Fixed: the main heap grows 16 MiB at a time and a thread's heap starts with 16 MiB
+/// (reserved, not resident, until used); blocks up to 32 MiB (a decompressed module) come
+/// from a heap and are reused; up to 64 MiB freed at a heap's top are kept rather than given
+/// back and faulted in again. A run's peak memory grows by what it keeps for reuse (a cold
+/// `depmod` of the amd64 tree: 55 to 63 MiB by `scripts/bench-depmod.sh`; kmod's: 76 MiB).
+/// The values are accepted by 64-bit glibc (32 MiB is its largest mapping threshold); an
+/// administrator's `GLIBC_TUNABLES` for them is overridden.
 const HEAP: [(libc::c_int, libc::c_int); 3] = [
     (libc::M_TOP_PAD, 16 << 20),
     (libc::M_MMAP_THRESHOLD, 32 << 20),
     (libc::M_TRIM_THRESHOLD, 64 << 20),
 ];
 
-/// [`HEAP`], for every personality but `/init`, which lives on after its work (it keeps
-/// glibc's defaults, which give memory back).
+/// [`HEAP`], for every personality but `/init`, which lives on after its work, it and the
+/// commands it runs itself (forked from it, see `run_child`): in an initramfs memory is
+/// scarce, and glibc's defaults give it back.
 fn tune_heap() {
     for (param, value) in HEAP {
         // SAFETY: before any thread is started; mallopt only sets the allocator's parameter

@@ -65,10 +65,7 @@ pub fn linked_tree(sdir: &Path, kver: &str) -> (tempfile::TempDir, PathBuf) {
         .status()
         .unwrap();
     assert!(st.success(), "cp -al {}", sdir.display());
-    for f in kabi::depmod::OUTPUTS
-        .iter()
-        .chain(&["modules.weakdep", "modules.kabi-cache"])
-    {
+    for f in kabi::depmod::OUTPUTS.iter().chain(&["modules.kabi-cache"]) {
         let _ = std::fs::remove_file(dir.join(f));
     }
     (tmp, dir)
