@@ -332,7 +332,9 @@ impl IndexBuilder {
 /// insertion order (ascending priority, the newest first among equals). So from the entries
 /// sorted by key, priority and reverse insertion, each node's keys are a run of them and its
 /// values the first of that run; one pass with a stack as deep as the trie writes each node
-/// once its children are written (post-order, as kmod writes them). What it does not do is tell duplicates as they are inserted
+/// once its children are written (post-order, as kmod writes them). Its work is the sort
+/// (comparisons as long as the prefixes keys share) and one step per key byte on the way
+/// down. What it does not do is tell duplicates as they are inserted
 /// ([`IndexBuilder::insert_reporting`], for depmod's `-w`).
 #[derive(Debug, Default, Clone)]
 pub struct SortedIndex {

@@ -53,11 +53,9 @@ fn a_threaded_depmod_grows_its_heaps_in_steps() {
         eprintln!("skipped: strace -c -U cannot trace here");
         return;
     }
-    let Some(src) = fetch_kernel("cloud-amd64", None) else {
+    let Some((tmp, dir, kver)) = linked_cloud_tree() else {
         return;
     };
-    let (sdir, kver) = module_dir(&src);
-    let (tmp, dir) = linked_tree(&sdir, &kver);
     let root = tmp.path();
     let conf = root.join("etc/depmod.d-none");
     let calls = syscalls(&[

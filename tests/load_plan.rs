@@ -20,11 +20,9 @@ fn show_depends_equals_modprobe() {
     if !require_tool("modprobe") {
         return;
     }
-    let Some(src) = fetch_kernel("cloud-amd64", None) else {
+    let Some((tmp, dir, kver)) = linked_cloud_tree() else {
         return;
     };
-    let (sdir, kver) = module_dir(&src);
-    let (tmp, dir) = linked_tree(&sdir, &kver);
     let root = tmp.path();
     let conf = root.join("etc/modprobe.d");
     std::fs::create_dir_all(&conf).unwrap();

@@ -71,6 +71,15 @@ pub fn linked_tree(sdir: &Path, kver: &str) -> (tempfile::TempDir, PathBuf) {
     (tmp, dir)
 }
 
+/// The newest cloud-amd64 kernel's module directory as [`linked_tree`] gives it, and its
+/// release (`None`: the kernel could not be fetched, which outside CI skips the test).
+pub fn linked_cloud_tree() -> Option<(tempfile::TempDir, PathBuf, String)> {
+    let src = fetch_kernel("cloud-amd64", None)?;
+    let (sdir, kver) = module_dir(&src);
+    let (tmp, dir) = linked_tree(&sdir, &kver);
+    Some((tmp, dir, kver))
+}
+
 pub fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
 }
