@@ -347,7 +347,7 @@ pub struct SortedIndex {
 /// One node of [`SortedIndex::try_write`] while its children are written: its entries
 /// (`lo..hi`, sorted), the key bytes its parent consumed (`d`; its prefix is `d..e`), its
 /// own values (`lo..vend`), the next child's first entry (`pos`), the character its parent
-/// reaches it by, and its children's references so far.
+/// reaches it by, and where its children's references start on the shared stack of them.
 struct Pending {
     lo: usize,
     hi: usize,
@@ -356,7 +356,7 @@ struct Pending {
     vend: usize,
     pos: usize,
     ch: u8,
-    children: Vec<(u8, u32)>,
+    children: usize,
 }
 
 impl SortedIndex {
@@ -391,7 +391,7 @@ impl SortedIndex {
         order.sort_unstable_by(|a, b| a.0.cmp(b.0).then(a.1.cmp(&b.1)).then(b.2.cmp(&a.2)));
         let k = |i: usize| order[i].0;
         // a node over the sorted entries lo..hi, whose parent consumed `d` key bytes
-        let pending = |lo: usize, hi: usize, d: usize, ch: u8, root: bool| {
+        let pending = |lo: usize, hi: usize, d: usize, ch: u8, root: bool, children: usize| {
             let e = if root || lo == hi {
                 d
             } else {
@@ -407,7 +407,7 @@ impl SortedIndex {
                 vend,
                 pos: vend,
                 ch,
-                children: Vec::new(),
+                children,
             }
         };
         // about the file's size (its text, a count and priority per value, a child reference
@@ -417,7 +417,10 @@ impl SortedIndex {
         out.extend_from_slice(&INDEX_MAGIC.to_be_bytes());
         out.extend_from_slice(&INDEX_VERSION.to_be_bytes());
         out.extend_from_slice(&0u32.to_be_bytes());
-        let mut stack = vec![pending(0, order.len(), 0, 0, true)];
+        // the references of the children written so far, of every node on the stack, each
+        // node's after its parent's (one vector for all: no allocation per node)
+        let mut refs: Vec<(u8, u32)> = Vec::new();
+        let mut stack = vec![pending(0, order.len(), 0, 0, true, 0)];
         while let Some(top) = stack.last_mut() {
             if top.pos < top.hi {
                 // the next child: the entries that go on with the same character
@@ -425,7 +428,7 @@ impl SortedIndex {
                 let ch = k(lo)[e];
                 let hi = lo + (lo..top.hi).take_while(|&i| k(i)[e] == ch).count();
                 top.pos = hi;
-                let child = pending(lo, hi, e + 1, ch, false);
+                let child = pending(lo, hi, e + 1, ch, false, refs.len());
                 stack.push(child);
                 continue;
             }
@@ -440,18 +443,16 @@ impl SortedIndex {
                 out.push(0);
                 r |= NODE_PREFIX;
             }
-            if let (Some(&(first, _)), Some(&(last, _))) =
-                (node.children.first(), node.children.last())
-            {
+            let children = &refs[node.children..];
+            if let (Some(&(first, _)), Some(&(last, _))) = (children.first(), children.last()) {
                 out.push(first);
                 out.push(last);
-                let mut next = node.children.iter().peekable();
-                for c in first..=last {
-                    let cref = match next.next_if(|(x, _)| *x == c) {
-                        Some(&(_, cr)) => cr,
-                        None => 0,
-                    };
-                    out.extend_from_slice(&cref.to_be_bytes());
+                // a reference for every character from the first to the last, 0 for none
+                let table = out.len();
+                out.resize(table + 4 * (usize::from(last - first) + 1), 0);
+                for &(c, cr) in children {
+                    let at = table + 4 * usize::from(c - first);
+                    out[at..at + 4].copy_from_slice(&cr.to_be_bytes());
                 }
                 r |= NODE_CHILDS;
             }
@@ -465,8 +466,9 @@ impl SortedIndex {
                 }
                 r |= NODE_VALUES;
             }
-            match stack.last_mut() {
-                Some(parent) => parent.children.push((node.ch, r)),
+            refs.truncate(node.children);
+            match stack.last() {
+                Some(_) => refs.push((node.ch, r)),
                 None => out[8..12].copy_from_slice(&r.to_be_bytes()),
             }
         }
@@ -476,19 +478,23 @@ impl SortedIndex {
 
 /// What [`IndexBuilder::insert`] refuses, in its order of checks.
 fn check_entry(key: &str, value: &str) -> Result<(), IndexError> {
-    if let Some(&byte) = key.as_bytes().iter().find(|&&b| b >= 0x80) {
+    // the common case in one pass a word at a time (`is_ascii`), the byte found only when
+    // there is one
+    if !key.is_ascii()
+        && let Some(&byte) = key.as_bytes().iter().find(|&&b| b >= 0x80)
+    {
         return Err(IndexError::NonAsciiKey {
             key: key.to_string(),
             byte,
         });
     }
-    if key.contains('\0') {
+    if memchr::memchr(0, key.as_bytes()).is_some() {
         return Err(IndexError::Nul {
             what: "key",
             text: key.to_string(),
         });
     }
-    if value.contains('\0') {
+    if memchr::memchr(0, value.as_bytes()).is_some() {
         return Err(IndexError::Nul {
             what: "value",
             text: value.to_string(),
