@@ -406,23 +406,30 @@ impl Cache {
             .collect();
         // in one buffer of the size it will have (a cold run's records are megabytes)
         let str_len = |s: &str| 4 + s.len();
+        // which records are written from their text as it is
+        let whole: Vec<bool> = paths
+            .iter()
+            .zip(&copied)
+            .map(|((_, (_, s)), c)| c.is_none() && s.as_ref().is_ok_and(|r| contiguous(r)))
+            .collect();
         let size = 4 + paths
             .iter()
             .zip(&copied)
-            .map(|((path, (_, s)), c)| {
+            .zip(&whole)
+            .map(|(((path, (_, s)), c), &w)| {
                 str_len(path)
                     + 48
                     + match (c, s) {
                         (Some(c), _) => c.len(),
                         (None, Err(e)) => 1 + str_len(e),
-                        (None, Ok(r)) => 1 + record_len(r),
+                        (None, Ok(r)) => 1 + record_len(r, w),
                     }
             })
             .sum::<usize>();
         let copied_any = copied.iter().any(Option::is_some);
         let mut p = Vec::with_capacity(size);
         put_u32(&mut p, self.entries.len() as u32);
-        for ((path, (k, s)), c) in paths.into_iter().zip(copied) {
+        for (((path, (k, s)), c), w) in paths.into_iter().zip(copied).zip(whole) {
             put_str(&mut p, path);
             put_key(&mut p, k);
             match (c, s) {
@@ -433,7 +440,7 @@ impl Cache {
                 }
                 (None, Ok(r)) => {
                     p.push(0);
-                    put_record(&mut p, r);
+                    put_record(&mut p, r, w);
                 }
             }
         }
@@ -637,21 +644,37 @@ fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
     out.extend_from_slice(b);
 }
 
-/// The bytes [`put_record`] writes.
-fn record_len(r: &Record) -> usize {
-    let text: usize = r.strings().map(str::len).sum();
-    4 + text + 4 + 12 * r.exports.len() + 4 + 13 * r.deps.len() + 4 + 5 * r.info.len()
-}
-
-fn put_record(p: &mut Vec<u8>, r: &Record) {
-    // the text as the strings follow one another (a record built by the scan already is)
-    let mut at = 0;
-    let contiguous = r.spans().all(|s| {
+/// Whether `r`'s strings fill its text one after another, in the order the cache writes
+/// them (a record built by the scan or decoded from the cache always does): its text is then
+/// written as it is.
+fn contiguous(r: &Record) -> bool {
+    let mut at = 0usize;
+    r.spans().all(|s| {
         let ok = s.start as usize == at;
         at += s.len as usize;
         ok
-    }) && at == r.text.len();
-    if contiguous {
+    }) && at == r.text.len()
+}
+
+/// The bytes [`put_record`] writes (`whole`: [`contiguous`]).
+fn record_len(r: &Record, whole: bool) -> usize {
+    let text: usize = match whole {
+        true => r.text.len(),
+        false => r.strings().map(str::len).sum(),
+    };
+    4 + text + 4 + 12 * r.exports.len() + 4 + 13 * r.deps.len() + 4 + 5 * r.info.len()
+}
+
+/// `r` as the cache stores it (`whole`: [`contiguous`]); each fixed-size field group is
+/// put in one piece.
+fn put_record(p: &mut Vec<u8>, r: &Record, whole: bool) {
+    // a string's length: its span's, which is the string's in a contiguous record (each
+    // span is whole characters of the text: checked by the decoder, made so by the scan)
+    let len = |s: crate::depmod::scan::Span| match whole {
+        true => s.len,
+        false => r.str(s).len() as u32,
+    };
+    if whole {
         put_str(p, &r.text);
     } else {
         put_u32(p, r.strings().map(str::len).sum::<usize>() as u32);
@@ -660,20 +683,26 @@ fn put_record(p: &mut Vec<u8>, r: &Record) {
         }
     }
     put_u32(p, r.exports.len() as u32);
-    for (n, c) in r.exports() {
-        put_u32(p, n.len() as u32);
-        put_u64(p, c);
+    for &(n, c) in &r.exports {
+        let mut b = [0u8; 12];
+        b[..4].copy_from_slice(&len(n).to_le_bytes());
+        b[4..].copy_from_slice(&c.to_le_bytes());
+        p.extend_from_slice(&b);
     }
     put_u32(p, r.deps.len() as u32);
-    for d in r.deps() {
-        put_u32(p, d.name.len() as u32);
-        put_u64(p, d.crc);
-        p.push(d.weak as u8);
+    for &(n, crc, weak) in &r.deps {
+        let mut b = [0u8; 13];
+        b[..4].copy_from_slice(&len(n).to_le_bytes());
+        b[4..12].copy_from_slice(&crc.to_le_bytes());
+        b[12] = weak as u8;
+        p.extend_from_slice(&b);
     }
     put_u32(p, r.info.len() as u32);
-    for (k, v) in r.info() {
-        p.push(k.to_u8());
-        put_u32(p, v.len() as u32);
+    for &(k, v) in &r.info {
+        let mut b = [0u8; 5];
+        b[0] = k.to_u8();
+        b[1..].copy_from_slice(&len(v).to_le_bytes());
+        p.extend_from_slice(&b);
     }
 }
 
