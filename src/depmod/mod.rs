@@ -1045,7 +1045,7 @@ fn scan_one(root: &Root, f: &Chosen, cache: &Stored) -> (Scanned, bool) {
     if let Some(hit) = cache.get(&f.display, key) {
         return (hit, true);
     }
-    let r = scan::scan_in(root, &f.rel, Some((key.dev, key.ino)), &f.display)
+    let r = scan::scan_in(root, &f.rel, key.size, &f.display)
         .map(Arc::new)
         .map_err(|e| e.to_string());
     (r, false)
@@ -1088,10 +1088,7 @@ pub fn decompress_only(opts: &Options) -> Result<(usize, u64), DepmodError> {
     let bytes: u64 = chosen
         .files
         .par_iter()
-        .map(|f| {
-            let seen = f.key.as_ref().ok().map(|k| (k.dev, k.ino));
-            scan::decompress_in(&root, &f.rel, seen).unwrap_or(0)
-        })
+        .map(|f| scan::decompress_in(&root, &f.rel).unwrap_or(0))
         .sum();
     Ok((chosen.files.len(), bytes))
 }

@@ -179,35 +179,22 @@ const MERGE_GAP: u64 = 16 * 1024;
 /// Read and extract one module file named by its path (outside any root).
 pub fn scan_file(path: &Path) -> Result<Record, Error> {
     let root = crate::root::Root::host()?;
-    scan_in(&root, path, None, &path.to_string_lossy())
+    let size = root.stat(path).map_err(|e| Error::io(path, e))?.size;
+    scan_in(&root, path, size, &path.to_string_lossy())
 }
 
-/// Open the module file `rel` inside `root` for reading: only a regular file. `seen`: the
-/// device and inode the caller's walk found it to be, a regular file (then it is opened
-/// at once and must still be that file: [`crate::root::Root::open_file_seen`]).
-fn open_module(
-    root: &crate::root::Root,
-    rel: &Path,
-    seen: Option<(u64, u64)>,
-) -> Result<(std::fs::File, crate::root::Stat), Error> {
-    match seen {
-        Some((dev, ino)) => root.open_file_seen(rel, dev, ino),
-        None => root.open_file(rel),
-    }
-}
-
-/// Read and extract the module file `rel` inside `root` (`seen`: see [`open_module`];
-/// `shown` names it in errors). Only a regular file is read; one larger than
+/// Read and extract the module file `rel` inside `root`, whose size the caller's walk saw
+/// (`shown` names it in errors). Only a regular file is read; one larger than
 /// [`crate::root::caps::MODULE`] is refused before anything is allocated; the memory it
 /// takes counts in the shared budget.
 pub fn scan_in(
     root: &crate::root::Root,
     rel: &Path,
-    seen: Option<(u64, u64)>,
+    size: u64,
     shown: &str,
 ) -> Result<Record, Error> {
-    let (file, st) = open_module(root, rel, seen).map_err(|e| rename(e, shown))?;
-    let size = st.size;
+    let (file, st) = root.open_file(rel).map_err(|e| rename(e, shown))?;
+    let size = st.size.max(size.min(st.size));
     let cap = crate::root::caps::MODULE;
     if size > cap {
         return Err(Error::parse(
@@ -282,14 +269,8 @@ fn scan_image_with(image: &[u8], every_name: bool) -> Result<Record, ParseError>
 }
 
 /// Only decompress a file inside `root` (for measuring the decoder's share of a scan).
-pub fn decompress_in(
-    root: &crate::root::Root,
-    rel: &Path,
-    seen: Option<(u64, u64)>,
-) -> Result<u64, Error> {
-    let (file, st) = open_module(root, rel, seen)?;
-    let data = crate::root::read_capped(file, st.size, crate::root::caps::MODULE)
-        .map_err(|e| Error::io(root.display(rel), e))?;
+pub fn decompress_in(root: &crate::root::Root, rel: &Path) -> Result<u64, Error> {
+    let data = root.read(rel, crate::root::caps::MODULE)?;
     let image = crate::module::decompress(&data).map_err(|e| Error::parse(root.display(rel), e))?;
     Ok(image.len() as u64)
 }
