@@ -645,14 +645,14 @@ fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
 }
 
 /// Whether `r`'s strings fill its text one after another, in the order the cache writes
-/// them (a record built by the scan or decoded from the cache always does): its text is then
-/// written as it is.
+/// them, each whole characters of it (a record built by the scan or decoded from the cache
+/// always does): its text is then written as it is, and each string's length is its span's.
 fn contiguous(r: &Record) -> bool {
     let mut at = 0usize;
     r.spans().all(|s| {
         let ok = s.start as usize == at;
         at += s.len as usize;
-        ok
+        ok && r.text.is_char_boundary(at)
     }) && at == r.text.len()
 }
 
@@ -669,7 +669,7 @@ fn record_len(r: &Record, whole: bool) -> usize {
 /// put in one piece.
 fn put_record(p: &mut Vec<u8>, r: &Record, whole: bool) {
     // a string's length: its span's, which is the string's in a contiguous record (each
-    // span is whole characters of the text: checked by the decoder, made so by the scan)
+    // span is whole characters of the text)
     let len = |s: crate::depmod::scan::Span| match whole {
         true => s.len,
         false => r.str(s).len() as u32,
@@ -898,6 +898,83 @@ fn record(r: &mut Reader) -> Option<Scanned> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::depmod::scan::Span;
+
+    /// A record as the cache stores it, written string by string (the encoding's
+    /// definition, as it was before lengths were taken from spans).
+    fn reference_encoding(r: &Record) -> Vec<u8> {
+        let mut p = Vec::new();
+        put_u32(&mut p, r.strings().map(str::len).sum::<usize>() as u32);
+        for s in r.strings() {
+            p.extend_from_slice(s.as_bytes());
+        }
+        put_u32(&mut p, r.exports.len() as u32);
+        for (n, c) in r.exports() {
+            put_u32(&mut p, n.len() as u32);
+            put_u64(&mut p, c);
+        }
+        put_u32(&mut p, r.deps.len() as u32);
+        for d in r.deps() {
+            put_u32(&mut p, d.name.len() as u32);
+            put_u64(&mut p, d.crc);
+            p.push(d.weak as u8);
+        }
+        put_u32(&mut p, r.info.len() as u32);
+        for (k, v) in r.info() {
+            p.push(k.to_u8());
+            put_u32(&mut p, v.len() as u32);
+        }
+        p
+    }
+
+    /// Records built by the scan, and by hand: strings out of order, a string used twice,
+    /// spans that split a character or leave the text. Each is encoded as the definition
+    /// says, at the size computed ahead.
+    #[test]
+    fn a_record_is_encoded_as_its_strings_say_whatever_its_spans() {
+        let sp = |start, len| Span { start, len };
+        let mut built = crate::depmod::scan::RecordBuilder::default();
+        built.export(b"crc_itu_t", 0x1234);
+        built.dep("m\u{e9}tier".as_bytes(), 7, true);
+        built.info(InfoKey::Alias, b"fs-udf");
+        let built = built.finish();
+        let hand = |text: &str, exports, deps, info| Record {
+            text: text.to_string(),
+            exports,
+            deps,
+            info,
+        };
+        let records = [
+            built.clone(),
+            // out of order
+            hand(
+                "ab",
+                vec![(sp(1, 1), 1)],
+                vec![(sp(0, 1), 2, false)],
+                vec![],
+            ),
+            // one string used twice
+            hand("ab", vec![(sp(0, 2), 1)], vec![(sp(0, 2), 2, true)], vec![]),
+            // in order, filling the text, but splitting the character
+            hand(
+                "\u{e9}",
+                vec![(sp(0, 1), 1)],
+                vec![(sp(1, 1), 2, false)],
+                vec![],
+            ),
+            // past the text's end
+            hand("ab", vec![], vec![], vec![(InfoKey::Softdep, sp(1, 5))]),
+            Record::default(),
+        ];
+        for (i, r) in records.iter().enumerate() {
+            let whole = contiguous(r);
+            assert_eq!(whole, i == 0 || i == 5, "record {i}: contiguous");
+            let mut p = Vec::new();
+            put_record(&mut p, r, whole);
+            assert_eq!(p, reference_encoding(r), "record {i}");
+            assert_eq!(p.len(), record_len(r, whole), "record {i}: size");
+        }
+    }
 
     fn sample() -> Cache {
         let mut c = Cache::default();
