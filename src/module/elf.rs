@@ -85,27 +85,18 @@ impl<'a> ElfFile<'a> {
     /// Parse `data`. Relocation sections are decoded only for target sections whose name
     /// satisfies `want_relocs` (the symbol tables of exports), since decoding all is costly.
     pub fn parse(data: &'a [u8], want_relocs: impl Fn(&[u8]) -> bool) -> Result<Self, ParseError> {
-        Self::parse_with(data, Some(Names::All), &want_relocs)
-    }
-
-    /// [`ElfFile::parse`] for depmod's scan, without relocations: of the symbols' names only
-    /// those depmod reads are looked up, an undefined symbol's and one starting with
-    /// `__crc_` (two in three symbols of a module are neither); the others' are left empty.
-    /// Every name is still checked to lie in the string table: a file is refused exactly as
-    /// by [`ElfFile::parse`].
-    pub fn parse_for_depmod(data: &'a [u8]) -> Result<Self, ParseError> {
-        Self::parse_with(data, Some(Names::Depmod), &|_| false)
+        Self::parse_with(data, true, &want_relocs)
     }
 
     /// Parse the header and section table only: no symbols, no relocations (what `.modinfo`,
     /// `__versions` and the signature need).
     pub fn parse_sections(data: &'a [u8]) -> Result<Self, ParseError> {
-        Self::parse_with(data, None, &|_| false)
+        Self::parse_with(data, false, &|_| false)
     }
 
     fn parse_with(
         data: &'a [u8],
-        symbols: Option<Names>,
+        symbols: bool,
         want_relocs: &dyn Fn(&[u8]) -> bool,
     ) -> Result<Self, ParseError> {
         match FileKind::parse(data).map_err(|e| ParseError::elf(e.to_string()))? {
@@ -165,17 +156,9 @@ fn err(e: object::read::Error) -> ParseError {
     ParseError::elf(e.to_string())
 }
 
-/// Which symbol names are looked up.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Names {
-    All,
-    /// See [`ElfFile::parse_for_depmod`].
-    Depmod,
-}
-
 fn parse_as<'a, H: FileHeader<Endian = Endianness>>(
     data: &'a [u8],
-    with_symbols: Option<Names>,
+    with_symbols: bool,
     want_relocs: &dyn Fn(&[u8]) -> bool,
 ) -> Result<ElfFile<'a>, ParseError> {
     let header = H::parse(data).map_err(err)?;
@@ -188,7 +171,7 @@ fn parse_as<'a, H: FileHeader<Endian = Endianness>>(
     };
     let table = header.sections(endian, data).map_err(err)?;
     let sections = sections_of::<H>(&table, endian, data)?;
-    let Some(names) = with_symbols else {
+    if !with_symbols {
         return Ok(ElfFile {
             ident,
             data,
@@ -196,8 +179,8 @@ fn parse_as<'a, H: FileHeader<Endian = Endianness>>(
             symbols: Vec::new(),
             relocs: Vec::new(),
         });
-    };
-    let symbols = symbols_of::<H>(&table, endian, data, names)?;
+    }
+    let symbols = symbols_of::<H>(&table, endian, data)?;
     let relocs = relocs_of::<H>(
         &table,
         &sections,
@@ -258,34 +241,15 @@ fn symbols_of<'a, H: FileHeader<Endian = Endianness>>(
     table: &Table<'a, H>,
     endian: Endianness,
     data: &'a [u8],
-    names: Names,
 ) -> Result<Vec<Symbol<'a>>, ParseError> {
     let symtab = table
         .symbols(endian, data, elf::SHT_SYMTAB)
         .map_err(|e| ParseError::section(".symtab", e.to_string()))?;
-    // the string table's bytes, when it ends with a NUL: then every name that starts inside
-    // it is found, and is what `symbol_name` would return (else every name is looked up)
-    let strtab: Option<&[u8]> = (names == Names::Depmod && symtab.string_section().0 != 0)
-        .then(|| table.section(symtab.string_section()).ok())
-        .flatten()
-        .filter(|sh| sh.sh_type(endian) == elf::SHT_STRTAB)
-        .and_then(|sh| sh.data(endian, data).ok())
-        .filter(|t| t.last() == Some(&0));
     let mut symbols = Vec::with_capacity(symtab.len());
     for (i, sym) in symtab.iter().enumerate() {
-        let off = sym.st_name(endian) as usize;
-        let skip = match strtab {
-            Some(t) if off < t.len() => {
-                sym.st_shndx(endian) != elf::SHN_UNDEF && !t[off..].starts_with(b"__crc_")
-            }
-            _ => false,
-        };
-        let name = match skip {
-            true => &[][..],
-            false => symtab
-                .symbol_name(endian, sym)
-                .map_err(|e| ParseError::section(".symtab", format!("symbol {i}: {e}")))?,
-        };
+        let name = symtab
+            .symbol_name(endian, sym)
+            .map_err(|e| ParseError::section(".symtab", format!("symbol {i}: {e}")))?;
         symbols.push(Symbol {
             name,
             value: sym.st_value(endian).into(),
