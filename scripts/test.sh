@@ -16,6 +16,11 @@ cargo test --all-targets --features crash-injection,gen-docs
 # where one `kabi load` spends its time in a real kernel under qemu, phase by phase (the marks
 # are compiled in only with phase-probe; see src/phase.rs)
 cargo test --release --features phase-probe --test qemu_phases -- --nocapture
+# the functions a load runs in the guest, against build/hot-functions.txt (the linker's order
+# of the static binary; --cfg kabi_touch builds a kabi that reports its code pages, in a
+# target directory of its own)
+RUSTFLAGS='--cfg kabi_touch' CARGO_TARGET_DIR=target/touch \
+    cargo test --release --test qemu_code_touch -- --nocapture
 # every fuzz target built and run briefly (a crash fails the run; the long campaign is
 # `bash fuzz/run-all.sh 600`)
 bash fuzz/run-all.sh 5

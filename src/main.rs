@@ -139,8 +139,60 @@ extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> lib
     let code = std::panic::catch_unwind(run).unwrap_or(101);
     kabi::phase::mark("end");
     kabi::phase::dump();
+    #[cfg(kabi_touch)]
+    if std::env::var_os("KABI_TOUCH").is_some() {
+        touch_dump();
+    }
     // flushes standard output, as returning from a Rust `main` would
     std::process::exit(code)
+}
+
+/// For `tests/qemu_code_touch.rs` only (compiled with `--cfg kabi_touch`, never shipped): each
+/// mapping of the process as it ends, and which of its pages are mapped
+/// (`/proc/self/pagemap`, bit 63), to standard error as `TOUCH START PERMS PATH PAGES
+/// PRESENT: INDEX...`. With the kernel's fault-around at one page, a mapped page of code is a
+/// page that ran.
+#[cfg(kabi_touch)]
+fn touch_dump() {
+    use std::io::{Read, Seek, SeekFrom};
+    let (Ok(maps), Ok(mut pagemap)) = (
+        std::fs::read_to_string("/proc/self/maps"),
+        std::fs::File::open("/proc/self/pagemap"),
+    ) else {
+        eprintln!("TOUCH unavailable");
+        return;
+    };
+    let mut out = String::new();
+    for l in maps.lines() {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        let Some((a, b)) = f.first().and_then(|r| r.split_once('-')) else {
+            continue;
+        };
+        let (Ok(a), Ok(b)) = (u64::from_str_radix(a, 16), u64::from_str_radix(b, 16)) else {
+            continue;
+        };
+        let pages = usize::try_from((b - a) / 4096).unwrap_or(0);
+        let mut entries = vec![0u8; pages * 8];
+        if pagemap.seek(SeekFrom::Start(a / 4096 * 8)).is_err()
+            || pagemap.read_exact(&mut entries).is_err()
+        {
+            continue;
+        }
+        let present: Vec<String> = entries
+            .chunks_exact(8)
+            .enumerate()
+            .filter(|(_, e)| e[7] & 0x80 != 0)
+            .map(|(i, _)| i.to_string())
+            .collect();
+        out += &format!(
+            "TOUCH {a:x} {} {} {pages} {}: {}\n",
+            f.get(1).unwrap_or(&"-"),
+            f.get(5).unwrap_or(&"-"),
+            present.len(),
+            present.join(" ")
+        );
+    }
+    eprint!("{out}");
 }
 
 #[cfg(test)]

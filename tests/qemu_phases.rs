@@ -23,24 +23,17 @@ const TIMEOUT: Duration = Duration::from_secs(900);
 
 #[test]
 fn where_a_load_spends_its_time() {
-    let Some(qemu::NlsBench {
-        busybox,
-        root,
-        dir,
-        names,
-        mods,
-    }) = qemu::nls_bench()
-    else {
+    let Some(bench) = qemu::nls_bench() else {
         return;
     };
-
+    let (names, root) = (&bench.names, &bench.root);
     let mut script = String::from("!/bin/busybox mkdir -p /run\n");
     // the first prediction of the boot reads kallsyms and writes the snapshot: not measured
     script += &format!(
         "!/bin/kabi load /vendor/{}.ko\nunload {}\n",
         names[0], names[0]
     );
-    for n in &names {
+    for n in names {
         script += &format!("!KABI_PAIR=busybox /bin/busybox modprobe {n}\nunload {n}\n");
         script +=
             &format!("!KABI_PAIR=kabi KABI_PHASES=1 /bin/kabi load /vendor/{n}.ko\nunload {n}\n");
@@ -48,19 +41,9 @@ fn where_a_load_spends_its_time() {
             "!KABI_PAIR=nocheck KABI_PHASES=1 /bin/kabi load --no-check /vendor/{n}.ko\nunload {n}\n"
         );
     }
-    let refs: Vec<&str> = mods.iter().map(String::as_str).collect();
     let mut ird = Initramfs::kabi(&script);
-    ird.add_file("/bin/busybox", &std::fs::read(busybox).unwrap(), 0o755);
-    ird.add_symlink("/bin/kabi", "/init");
-    ird.add_modules(&root, &refs, &[]);
-    for (n, m) in names.iter().zip(&mods) {
-        ird.add_file(
-            &format!("/vendor/{n}.ko"),
-            &std::fs::read(dir.join(m)).unwrap(),
-            0o644,
-        );
-    }
-    let log = qemu::boot(&qemu::vmlinuz(&root), &ird.finish(), "", TIMEOUT);
+    bench.add_to(&mut ird);
+    let log = qemu::boot(&qemu::vmlinuz(root), &ird.finish(), "", TIMEOUT);
     eprintln!("booted in {:.1} s", log.elapsed.as_secs_f64());
     log.assert_done();
     for r in &log.runs {

@@ -86,6 +86,19 @@ pub fn static_kabi_guest() -> PathBuf {
     BIN.get_or_init(|| build_static(dir, true)).clone()
 }
 
+/// kabi for `tests/qemu_code_touch.rs` (built when the tests are, with `--cfg kabi_touch`): the
+/// guests' binary with every function of its own code starting a page (LLVM's
+/// `-align-all-functions=12`), so that the pages a process touched name the functions it ran,
+/// and with the `KABI_TOUCH` report of those pages compiled in; in `target/static-guest-touch`.
+/// The functions keep the names of the shipped binary's (a compiler flag does not change
+/// them), which `build/hot-functions.txt` lists.
+#[cfg(kabi_touch)]
+pub fn static_kabi_touch() -> PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| build_static("target/static-guest-touch", true))
+        .clone()
+}
+
 fn build_static(dir: &str, fixed_address: bool) -> PathBuf {
     let target = "x86_64-unknown-linux-gnu";
     let dir = repo().join(dir);
@@ -103,6 +116,14 @@ fn build_static(dir: &str, fixed_address: bool) -> PathBuf {
     let mut flags = vec!["-C".to_string(), "target-feature=+crt-static".to_string()];
     if fixed_address {
         flags.extend(["-C".into(), "relocation-model=static".into()]);
+    }
+    if dir.ends_with("target/static-guest-touch") {
+        flags.extend([
+            "--cfg".into(),
+            "kabi_touch".into(),
+            "-C".into(),
+            "llvm-args=-align-all-functions=12".into(),
+        ]);
     }
     // under a name of its content: cargo relinks when the list changes (it does not look
     // into files named by link arguments)
@@ -584,6 +605,29 @@ pub struct NlsBench {
     pub dir: PathBuf,
     pub names: Vec<String>,
     pub mods: Vec<String>,
+}
+
+impl NlsBench {
+    /// Put into `ird` what the benches' scripts run: busybox as `/bin/busybox`, `/bin/kabi` (a
+    /// link to `/init`), the modules with their indexes, and each module again as a vendor's
+    /// file, `/vendor/NAME.ko`.
+    pub fn add_to(&self, ird: &mut Initramfs) {
+        ird.add_file(
+            "/bin/busybox",
+            &std::fs::read(&self.busybox).unwrap(),
+            0o755,
+        );
+        ird.add_symlink("/bin/kabi", "/init");
+        let refs: Vec<&str> = self.mods.iter().map(String::as_str).collect();
+        ird.add_modules(&self.root, &refs, &[]);
+        for (n, m) in self.names.iter().zip(&self.mods) {
+            ird.add_file(
+                &format!("/vendor/{n}.ko"),
+                &std::fs::read(self.dir.join(m)).unwrap(),
+                0o644,
+            );
+        }
+    }
 }
 
 pub fn nls_bench() -> Option<NlsBench> {
