@@ -83,21 +83,35 @@ fn ser_opt_hex<S: serde::Serializer>(v: &Option<Vec<u8>>, s: S) -> Result<S::Ok,
 
 /// Lower-case hex, as the kernel's `%*phN` and `bin2hex` print.
 pub fn hex(b: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut s = String::with_capacity(b.len() * 2);
     for x in b {
-        s.push_str(&format!("{x:02x}"));
+        s.push(char::from(DIGITS[usize::from(x >> 4)]));
+        s.push(char::from(DIGITS[usize::from(x & 15)]));
     }
     s
 }
 
-/// The bytes of [`hex`]'s text (either case); `None` for anything else.
+/// The value of one hexadecimal digit (either case).
+fn nibble(c: u8) -> Option<u8> {
+    match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        b'A'..=b'F' => Some(c - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// The bytes of [`hex`]'s text (either case); `None` for anything else (an odd length, a
+/// character that is not a hexadecimal digit). Two digits a byte, decoded directly: `kabi
+/// load` decodes this boot's facts from the snapshot's header on every call.
 pub fn unhex(s: &str) -> Option<Vec<u8>> {
-    if !s.len().is_multiple_of(2) || !s.is_ascii() {
+    let b = s.as_bytes();
+    if !b.len().is_multiple_of(2) {
         return None;
     }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).ok())
+    b.chunks_exact(2)
+        .map(|p| Some(nibble(p[0])? << 4 | nibble(p[1])?))
         .collect()
 }
 
@@ -382,6 +396,32 @@ pub(crate) fn pem_blocks(data: &[u8]) -> Result<Vec<(String, Vec<u8>)>, CertErro
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hex_digits_decode_as_the_number_parser_reads_them_and_nothing_else_does() {
+        // every pair of characters of the first 256 code points: a byte when both are hex
+        // digits, as `u8::from_str_radix` reads them (which also takes a leading `+`: no
+        // hex text has one), else nothing
+        for a in 0..256u32 {
+            for b in 0..256u32 {
+                let s: String = [a, b].iter().map(|&c| char::from_u32(c).unwrap()).collect();
+                let digits = s.chars().all(|c| c.is_ascii_hexdigit());
+                let want = digits.then(|| vec![u8::from_str_radix(&s, 16).unwrap()]);
+                assert_eq!(unhex(&s), want, "{s:?}");
+            }
+        }
+        assert_eq!(unhex(""), Some(Vec::new()));
+        assert_eq!(unhex("abc"), None);
+        assert_eq!(unhex("+f"), None);
+        let all: Vec<u8> = (0..=255).collect();
+        let text = hex(&all);
+        assert_eq!(
+            text,
+            all.iter().map(|b| format!("{b:02x}")).collect::<String>()
+        );
+        assert_eq!(unhex(&text), Some(all.clone()));
+        assert_eq!(unhex(&text.to_uppercase()), Some(all));
+    }
 
     #[test]
     fn name_fabrication_follows_the_kernel() {
