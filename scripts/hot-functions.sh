@@ -79,11 +79,13 @@ awk '
     cargo test --release --quiet --test qemu_code_touch -- --nocapture) >"$out/guest.log" 2>&1 ||
     { cat "$out/guest.log" >&2; die "tests/qemu_code_touch.rs failed"; }
 [ -s "$out/guest" ] || die "the guest listed no functions"
-awk -F '\t' '
+# (the kinds of load: as many as the most any one function was run by)
+kinds=$(awk -F '\t' '{ n = split($2, k, ","); if (n > m) m = n } END { print m }' "$out/guest")
+awk -F '\t' -v kinds="$kinds" '
     FNR == NR { rank[$1] = FNR; next }
     {
         n = split($2, k, ",")
-        group = (n == 6) ? 0 : ($2 == "predicted") ? 2 : 1
+        group = (n == kinds) ? 0 : ($2 == "predicted") ? 2 : 1
         printf "%d\t%09d\t%s\n", group, ($1 in rank) ? rank[$1] : 999999999, $1
     }
 ' "$out/host" "$out/guest" | sort -t "$(printf '\t')" -k1,1n -k2,2n -k3,3 | cut -f3 >"$out/guest.sorted"

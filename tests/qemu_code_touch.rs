@@ -30,8 +30,8 @@ use std::time::Duration;
 
 const TIMEOUT: Duration = Duration::from_secs(900);
 
-/// The kinds of invocation, each with the command for module `n` (and whether it leaves `n`
-/// loaded).
+/// The kinds of invocation, each with its command for module `n`, in the order they run
+/// (`own` loads `n` and `loaded` finds it loaded; the others are each followed by an unload).
 fn kinds(n: &str) -> Vec<(&'static str, String)> {
     vec![
         ("predicted", format!("/bin/kabi load /vendor/{n}.ko")),
