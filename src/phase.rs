@@ -1,24 +1,26 @@
 //! Where one `kabi load` spends its time, for the guest bench (`tests/qemu_phases.rs`, built
-//! with `--features phase-probe`): marks at the boundaries of its phases, printed to standard
+//! with `--cfg kabi_phases`): marks at the boundaries of its phases, printed to standard
 //! error at exit as `PHASE NAME MICROSECONDS FAULTS` (the time and the page faults since the
 //! previous mark; the first mark's faults are those since the process began), then
-//! `PHASE total`, when `KABI_PHASES` is set. Without the feature a mark is nothing: the
-//! shipped binary carries neither the marks nor the clock reads.
+//! `PHASE total`, when `KABI_PHASES` is set. Without the cfg a mark is nothing: the
+//! shipped binary carries neither the marks nor the clock reads. A cfg, not a cargo feature:
+//! a feature changes the crate's hash and so every function's symbol name, and the phase
+//! build would then not be laid out by `build/hot-functions.txt` as the shipped one is.
 
 /// The boundary named `name` is reached (the first mark is `main`).
-#[cfg(feature = "phase-probe")]
+#[cfg(kabi_phases)]
 pub fn mark(name: &'static str) {
     if let Ok(mut m) = imp::MARKS.lock() {
         m.push((name, std::time::Instant::now(), imp::faults()));
     }
 }
 
-#[cfg(not(feature = "phase-probe"))]
+#[cfg(not(kabi_phases))]
 #[inline(always)]
 pub fn mark(_name: &'static str) {}
 
 /// Print the marks (when `KABI_PHASES` is set).
-#[cfg(feature = "phase-probe")]
+#[cfg(kabi_phases)]
 pub fn dump() {
     if std::env::var_os("KABI_PHASES").is_none() {
         return;
@@ -30,11 +32,11 @@ pub fn dump() {
     eprint!("{}", imp::render(&m, t0));
 }
 
-#[cfg(not(feature = "phase-probe"))]
+#[cfg(not(kabi_phases))]
 #[inline(always)]
 pub fn dump() {}
 
-#[cfg(feature = "phase-probe")]
+#[cfg(kabi_phases)]
 mod imp {
     use std::time::Instant;
 

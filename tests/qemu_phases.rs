@@ -1,8 +1,9 @@
 //! Where one `kabi load` spends its time in a real kernel: the Debian cloud kernel under qemu
-//! TCG, kabi as `/init` built with `--features phase-probe`, busybox-static beside it, the
-//! kernel's independent `fs/nls` modules as a vendor's (`/vendor/X.ko`). Run by
-//! `scripts/test.sh` as its own step (`cargo test --release --features phase-probe --test
-//! qemu_phases -- --nocapture`); without the feature this file is empty.
+//! TCG, kabi as `/init` built with `--cfg kabi_phases` (laid out as the shipped binary is:
+//! the cfg keeps every symbol name), busybox-static beside it, the kernel's independent
+//! `fs/nls` modules as a vendor's (`/vendor/X.ko`). Run by `scripts/test.sh` as its own step
+//! (`RUSTFLAGS='--cfg kabi_phases' cargo test --release --test qemu_phases -- --nocapture`, in
+//! a target directory of its own); without the cfg this file is empty.
 //!
 //! After one untimed predicted load (the snapshot of the running kernel is written), each
 //! module is loaded in turns by busybox `modprobe`, by `kabi load` (predicted) and by `kabi
@@ -12,7 +13,7 @@
 //! and prints the median time and page faults of each phase (no time is asserted: the figures
 //! go to the notes).
 
-#![cfg(feature = "phase-probe")]
+#![cfg(kabi_phases)]
 
 mod common;
 

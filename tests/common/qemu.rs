@@ -75,11 +75,11 @@ pub fn static_kabi() -> PathBuf {
 /// `target/static-guest`: as Debian's busybox-static is, so that under TCG a fixed address lets
 /// qemu reuse its translated code from one process to the next; a static PIE, loaded at a new
 /// address each time, costs about 90 ms per exec in the guest (tests/qemu_load_cost.rs).
-/// Built with `--features phase-probe` when the tests are (tests/qemu_phases.rs), in its own
+/// Built with `--cfg kabi_phases` when the tests are (tests/qemu_phases.rs), in its own
 /// directory.
 pub fn static_kabi_guest() -> PathBuf {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
-    let dir = match cfg!(feature = "phase-probe") {
+    let dir = match cfg!(kabi_phases) {
         true => "target/static-guest-phases",
         false => "target/static-guest",
     };
@@ -117,6 +117,9 @@ fn build_static(dir: &str, fixed_address: bool) -> PathBuf {
     if fixed_address {
         flags.extend(["-C".into(), "relocation-model=static".into()]);
     }
+    if dir.ends_with("target/static-guest-phases") {
+        flags.extend(["--cfg".into(), "kabi_phases".into()]);
+    }
     if dir.ends_with("target/static-guest-touch") {
         flags.extend([
             "--cfg".into(),
@@ -143,7 +146,6 @@ fn build_static(dir: &str, fixed_address: bool) -> PathBuf {
     let out = cmd
         .current_dir(repo())
         .args(["build", "--release", "--bin", "kabi", "--target", target])
-        .args(cfg!(feature = "phase-probe").then_some("--features=phase-probe"))
         .env("CARGO_TARGET_DIR", &dir)
         .env_remove("RUSTFLAGS")
         .env("CARGO_ENCODED_RUSTFLAGS", flags.join("\x1f"))
