@@ -117,11 +117,48 @@ pub struct Snapshot {
     body: usize,
     /// Where the sorted symbol lines end (the appended records begin).
     body_end: usize,
-    /// The symbols of the appended records, in file order (a later one wins).
-    tail: Vec<KernelSymbol>,
+    /// The symbol lines of the appended records that stand (those of a module a later line
+    /// replaced or removed left out), in file order (a later one wins): where each lies,
+    /// checked as [`Snapshot::symbol_of`] reads it and read only when asked for.
+    tail: Vec<TailLine>,
     /// Modules a record names with another size or address than the sorted lines' header
     /// (reloaded since): the sorted lines' symbols of theirs are gone.
     superseded: Vec<String>,
+}
+
+/// A symbol line for a rewrite: as the file has it, or rendered from a symbol.
+type Line<'a> = std::borrow::Cow<'a, [u8]>;
+
+/// A symbol line of the appended records: its bytes in the file (after its `+`, without its
+/// line break), the length of its name and where its owner lies in it.
+#[derive(Debug, Clone, Copy)]
+struct TailLine {
+    start: usize,
+    end: usize,
+    name_len: usize,
+    owner: (usize, usize),
+}
+
+/// The five tab-separated fields of a symbol line (name, CRC, kind, owner, namespace), or
+/// `None` when it has another number of them or is not UTF-8.
+fn fields(line: &[u8]) -> Option<[&str; 5]> {
+    let line = std::str::from_utf8(line).ok()?;
+    let mut f = [""; 5];
+    let (mut n, mut from) = (0, 0);
+    for i in memchr::memchr_iter(b'\t', line.as_bytes()) {
+        if n == 4 {
+            return None;
+        }
+        // (a tab is ASCII: the slices fall on character boundaries)
+        f[n] = &line[from..i];
+        n += 1;
+        from = i + 1;
+    }
+    if n != 4 {
+        return None;
+    }
+    f[4] = &line[from..];
+    Some(f)
 }
 
 fn bad(what: impl Into<String>) -> ParseError {
@@ -285,7 +322,7 @@ impl Snapshot {
             }
             body_end = start;
         }
-        let (tail, superseded) = read_records(&data[body_end..], &mut header.modules)?;
+        let (tail, superseded) = read_records(&data, body_end, &mut header.modules)?;
         header.modules.sort();
         Ok(Snapshot {
             header,
@@ -320,21 +357,23 @@ impl Snapshot {
         self.len() == 0
     }
 
-    fn symbol_of(line: &[u8]) -> Option<KernelSymbol> {
-        let line = std::str::from_utf8(line).ok()?;
-        let mut f = line.split('\t');
-        let name = f.next()?;
-        let crc = match f.next()? {
+    /// A symbol line's fields, read as [`Snapshot::symbol_of`] reads them, without copying
+    /// any: the name, the CRC, the kind, the owner and the namespace.
+    fn read_line(line: &[u8]) -> Option<(&str, Option<u32>, ExportKind, &str, &str)> {
+        let [name, crc, kind, owner, namespace] = fields(line)?;
+        // (a name kabi does not write: a line starting with `+` is a record's)
+        if name.is_empty() || name.starts_with('+') {
+            return None;
+        }
+        let crc = match crc {
             "-" => None,
             c => Some(u32::from_str_radix(c.strip_prefix("0x")?, 16).ok()?),
         };
-        let kind = kind_of(f.next()?)?;
-        let owner = f.next()?;
-        let namespace = f.next()?;
-        // (a name kabi does not write: a line starting with `+` is a record's)
-        if f.next().is_some() || name.is_empty() || name.starts_with('+') {
-            return None;
-        }
+        Some((name, crc, kind_of(kind)?, owner, namespace))
+    }
+
+    fn symbol_of(line: &[u8]) -> Option<KernelSymbol> {
+        let (name, crc, kind, owner, namespace) = Snapshot::read_line(line)?;
         Some(KernelSymbol {
             name: name.to_string(),
             crc,
@@ -344,11 +383,20 @@ impl Snapshot {
         })
     }
 
+    /// The appended records' symbols that stand, in file order.
+    fn tail_symbols(&self) -> impl Iterator<Item = KernelSymbol> + '_ {
+        self.tail
+            .iter()
+            .filter_map(|t| Snapshot::symbol_of(&self.data[t.start..t.end]))
+    }
+
     /// The symbol `name`: the last record's that has it, else a binary search over the
     /// bytes of the sorted lines.
     pub fn get(&self, name: &str) -> Option<KernelSymbol> {
-        if let Some(s) = self.tail.iter().rev().find(|s| s.name == name) {
-            return Some(s.clone());
+        if let Some(t) = self.tail.iter().rev().find(|t| {
+            t.name_len == name.len() && &self.data[t.start..t.start + t.name_len] == name.as_bytes()
+        }) {
+            return Snapshot::symbol_of(&self.data[t.start..t.end]);
         }
         let d = &self.data[..self.body_end];
         let (mut lo, mut hi) = (self.body, d.len());
@@ -380,12 +428,24 @@ impl Snapshot {
         keep_owner: &dyn Fn(&str) -> bool,
         added: &[&KernelSymbol],
     ) -> Vec<u8> {
-        let add = sorted_lines(
-            self.tail
-                .iter()
-                .filter(|s| keep_owner(&s.owner))
-                .chain(added.iter().copied()),
-        );
+        // the records' lines kept as they are, then the added symbols' lines; sorted by
+        // name, the last given of a name first, which dedup keeps
+        let mut add: Vec<(usize, &[u8], Line)> = Vec::new();
+        for t in &self.tail {
+            let owner = std::str::from_utf8(&self.data[t.owner.0..t.owner.1]).unwrap_or("");
+            if keep_owner(owner) {
+                let line = &self.data[t.start..t.end];
+                add.push((add.len(), &line[..t.name_len], line.into()));
+            }
+        }
+        for s in added {
+            if let Some(l) = symbol_line(s) {
+                add.push((add.len(), s.name.as_bytes(), l.into_bytes().into()));
+            }
+        }
+        add.sort_unstable_by(|(i, a, _), (j, b, _)| a.cmp(b).then(j.cmp(i)));
+        add.dedup_by(|b, a| a.1 == b.1);
+        let add: Vec<(&[u8], &[u8])> = add.iter().map(|(_, n, l)| (*n, l.as_ref())).collect();
         let mut out = Vec::with_capacity(self.data.len() + 4096);
         render_header(header, &mut out);
         let mut j = 0;
@@ -395,12 +455,12 @@ impl Snapshot {
                 continue;
             }
             let name = line.split(|&b| b == b'\t').next().unwrap_or(&[]);
-            while j < add.len() && add[j].0.as_bytes() < name {
-                out.extend_from_slice(add[j].1.as_bytes());
+            while j < add.len() && add[j].0 < name {
+                out.extend_from_slice(add[j].1);
                 out.push(b'\n');
                 j += 1;
             }
-            if j < add.len() && add[j].0.as_bytes() == name {
+            if j < add.len() && add[j].0 == name {
                 continue; // replaced by the added one, written next
             }
             let owner = line.split(|&b| b == b'\t').nth(3).unwrap_or(&[]);
@@ -411,7 +471,7 @@ impl Snapshot {
             }
         }
         for (_, l) in &add[j..] {
-            out.extend_from_slice(l.as_bytes());
+            out.extend_from_slice(l);
             out.push(b'\n');
         }
         out
@@ -422,7 +482,7 @@ impl Snapshot {
         self.lines()
             .filter_map(Snapshot::symbol_of)
             .filter(|s| !self.is_superseded(&s.owner))
-            .chain(self.tail.iter().cloned())
+            .chain(self.tail_symbols())
     }
 
     /// Whether a record says `owner` was reloaded since the sorted lines were written.
@@ -463,19 +523,25 @@ pub fn record(
 /// rewritten once it passed [`APPEND_MAX`] bytes, so more means a file kabi did not write.
 const MAX_RECORD_MODULES: usize = 4096;
 
-/// The appended records `tail` (empty, or whole records each ending in `+end N`, N the
-/// bytes of the record before that line): their symbols (those of a module a later line
-/// replaced or removed dropped), `modules` brought up to date, and the names of the modules
-/// whose sorted lines' symbols are gone (removed, or loaded again with another size or
-/// address). Linear in the records' size.
+/// The appended records, `data` from `from` on (nothing, or whole records each ending in
+/// `+end N`, N the bytes of the record before that line): where their symbol lines lie
+/// (those of a module a later line replaced or removed dropped), each checked as
+/// [`Snapshot::symbol_of`] reads it but not copied, `modules` brought up to date, and the
+/// names of the modules whose sorted lines' symbols are gone (removed, or loaded again with
+/// another size or address). Linear in the records' size, with no allocation per symbol: a
+/// prediction reads the records of every load since the file was last rewritten (up to
+/// [`APPEND_MAX`]), and looks up a handful of their symbols.
 fn read_records(
-    tail: &[u8],
+    data: &[u8],
+    from: usize,
     modules: &mut Vec<LoadedModule>,
-) -> Result<(Vec<KernelSymbol>, Vec<String>), ParseError> {
+) -> Result<(Vec<TailLine>, Vec<String>), ParseError> {
     use std::collections::HashMap;
-    let mut out: Vec<KernelSymbol> = Vec::new();
+    let tail = &data[from..];
+    // the symbol lines read, each with its owner
+    let mut out: Vec<(TailLine, &str)> = Vec::new();
     if tail.is_empty() {
-        return Ok((out, Vec::new()));
+        return Ok((Vec::new(), Vec::new()));
     }
     // name -> the module now (None: gone)
     let mut now: HashMap<String, Option<LoadedModule>> = modules
@@ -487,9 +553,12 @@ fn read_records(
     let mut module_lines = 0usize;
     let mut record_start = 0usize;
     let mut at = 0usize;
-    for raw in tail.split_inclusive(|&b| b == b'\n') {
+    let ends = memchr::memchr_iter(b'\n', tail).map(|i| i + 1);
+    let last = (tail.last() != Some(&b'\n')).then_some(tail.len());
+    for end in ends.chain(last) {
+        let raw = &tail[at..end];
         let line_start = at;
-        at += raw.len();
+        at = end;
         let line = raw
             .strip_suffix(b"\n")
             .ok_or_else(|| bad("the last record is cut short"))?
@@ -537,10 +606,20 @@ fn read_records(
                 now.insert(m.name.clone(), None);
             }
         } else {
-            out.push(
-                Snapshot::symbol_of(line)
-                    .ok_or_else(|| bad("a record's symbol line does not read"))?,
-            );
+            let (name, _, _, owner, _) = Snapshot::read_line(line)
+                .ok_or_else(|| bad("a record's symbol line does not read"))?;
+            // after the `+`, before the line break
+            let start = from + line_start + 1;
+            let o = start + (owner.as_ptr() as usize - line.as_ptr() as usize);
+            out.push((
+                TailLine {
+                    start,
+                    end: start + line.len(),
+                    name_len: name.len(),
+                    owner: (o, o + owner.len()),
+                },
+                owner,
+            ));
         }
         if module_lines > MAX_RECORD_MODULES {
             return Err(bad("more records than kabi writes"));
@@ -549,11 +628,12 @@ fn read_records(
     if record_start != tail.len() {
         return Err(bad("the last record is cut short (no +end)"));
     }
+    // (no module gone or loaded again: every line stands, and no owner is looked up)
     let out = out
         .into_iter()
         .enumerate()
-        .filter(|(i, s)| cut.get(&s.owner).is_none_or(|&c| *i >= c))
-        .map(|(_, s)| s)
+        .filter(|(i, (_, owner))| cut.is_empty() || cut.get(*owner).is_none_or(|&c| *i >= c))
+        .map(|(_, (t, _))| t)
         .collect();
     *modules = now.into_values().flatten().collect();
     Ok((out, cut.into_keys().collect()))
@@ -805,6 +885,104 @@ mod tests {
         assert_eq!(merged.get("d1").unwrap().crc, Some(9));
         assert_eq!((merged.get("d2"), merged.get("d3")), (None, None));
         assert!(merged.header.modules.contains(&third));
+    }
+
+    /// The records' symbol lines are found where they lie, as the whole-symbol reading found
+    /// them: over many records (each replacing some names, one module loaded again, one
+    /// gone), every name looks up to the last record's symbol of a module that stands; a
+    /// rewrite keeps exactly those; a symbol line that does not read refuses the file, as
+    /// before.
+    #[test]
+    fn the_records_symbols_are_read_where_they_lie() {
+        use std::collections::BTreeMap;
+        let base = render(&header(), &[sym("a", Some(1), "vmlinux")]);
+        let module = |name: &str, addr: u64| LoadedModule {
+            name: name.into(),
+            size: 4096,
+            addr,
+        };
+        let mut d = base.clone();
+        // every record symbol in file order: (name, crc, owner)
+        let mut all: Vec<(String, u32, String)> = Vec::new();
+        for r in 0..40u32 {
+            let owner = format!("v{}", r % 7);
+            let m = module(&owner, 0x1000 * u64::from(r % 7 + 1));
+            let syms: Vec<KernelSymbol> = (0..25u32)
+                .map(|i| {
+                    sym(
+                        &format!("s_{}", (r * 13 + i) % 200),
+                        Some(r * 1000 + i),
+                        &owner,
+                    )
+                })
+                .collect();
+            let refs: Vec<&KernelSymbol> = syms.iter().collect();
+            d.extend_from_slice(&record(&[], &[&m], &refs));
+            for s in &syms {
+                all.push((s.name.clone(), s.crc.unwrap(), owner.clone()));
+            }
+        }
+        // v3 loaded again elsewhere, v5 gone: their symbols so far do not stand
+        let again = module("v3", 0x9000);
+        d.extend_from_slice(&record(&[&module("v5", 0x6000)], &[&again], &[]));
+        // name -> the last record's (crc, owner) among the modules that stand
+        let mut want: BTreeMap<String, (u32, String)> = BTreeMap::new();
+        for (n, c, o) in all.iter().filter(|(_, _, o)| o != "v3" && o != "v5") {
+            want.insert(n.clone(), (*c, o.clone()));
+        }
+        let s = Snapshot::parse(d.clone()).unwrap();
+        for i in 0..200 {
+            let name = format!("s_{i}");
+            let got = s.get(&name).map(|k| (k.crc.unwrap(), k.owner));
+            assert_eq!(got, want.get(&name).cloned(), "{name}");
+        }
+        assert_eq!(s.get("s_"), None);
+        assert_eq!(s.get("a").map(|k| k.crc), Some(Some(1)));
+        let listed: BTreeMap<String, u32> = s
+            .symbols()
+            .filter(|k| k.owner != "vmlinux")
+            .map(|k| (k.name, k.crc.unwrap()))
+            .collect();
+        assert_eq!(
+            listed,
+            want.iter().map(|(n, (c, _))| (n.clone(), *c)).collect()
+        );
+        // the rewrite: the sorted lines with the records merged in, v1 dropped by its owner
+        let h = Header {
+            modules: s.header.modules.clone(),
+            ..header()
+        };
+        let out = Snapshot::parse(s.updated(&h, &|o| o != "v1", &[])).unwrap();
+        let mut kept: BTreeMap<&str, u32> = BTreeMap::new();
+        for (n, c, _) in all
+            .iter()
+            .filter(|(_, _, o)| !["v1", "v3", "v5"].contains(&o.as_str()))
+        {
+            kept.insert(n, *c);
+        }
+        for i in 0..200 {
+            let name = format!("s_{i}");
+            let w = kept.get(name.as_str()).copied();
+            assert_eq!(out.get(&name).map(|k| k.crc.unwrap()), w, "{name}");
+        }
+        // a record's symbol line that does not read: the file is refused
+        for bad in [
+            "+x\t0x1\tEXPORT_SYMBOL\tv0\n",
+            "+x\t0x1\tEXPORT_SYMBOL\tv0\t\t\n",
+            "+x\tzz\tEXPORT_SYMBOL\tv0\t\n",
+            "+x\t0x1\tEXPORT_NOTHING\tv0\t\n",
+            "+\t0x1\tEXPORT_SYMBOL\tv0\t\n",
+        ] {
+            let mut e = base.clone();
+            let body = format!("+module v0 4096 1000\n{bad}");
+            e.extend_from_slice(format!("{body}+end {}\n", body.len()).as_bytes());
+            assert!(Snapshot::parse(e).is_err(), "{bad:?}");
+        }
+        let mut e = base.clone();
+        let mut body = b"+module v0 4096 1000\n+x\t0x1\tEXPORT_SYMBOL\tv0\xff\t\n".to_vec();
+        body.extend_from_slice(format!("+end {}\n", body.len()).as_bytes());
+        e.extend_from_slice(&body);
+        assert!(Snapshot::parse(e).is_err(), "not UTF-8");
     }
 
     #[test]
