@@ -773,3 +773,55 @@ fn the_policys_boot_facts_are_kept_while_their_files_are_the_same() {
     // the snapshot of the boot, with its facts, is still the one written first
     assert_eq!(s.snapshot("running-abi").as_deref(), Some(abi.as_str()));
 }
+
+/// A boot's loads do not pile up records for every later prediction to read: once the
+/// records of `running-modules` name `APPEND_MODULES_MAX` modules, the next update rewrites
+/// the file whole, the records folded in, and the run after it still predicts from the
+/// snapshot (kallsyms is empty by then).
+#[test]
+fn the_records_of_many_loads_are_folded_into_the_file() {
+    use kabi::load::snapshot::{APPEND_MODULES_MAX, Snapshot};
+    let Some(s) = System::as_root() else { return };
+    // nls_cp437 loaded again at a new address each time: each run's record names the one
+    // gone and the one loaded
+    let addr = |i: u64| 0xffff_ffff_c010_0000u64 + i * 0x10000;
+    let list = |i: u64| {
+        format!(
+            "dummy 16384 0 - Live 0xffffffffc0001000\nnls_cp437 12288 0 - Live 0x{:x}\n",
+            addr(i)
+        )
+    };
+    let (v, src) = s.run(Some(&list(0)));
+    assert_eq!(v, Ok(()));
+    assert!(from_kallsyms(&src), "{src}");
+    s.kallsyms(false);
+    let (mut most, mut folded) = (0, 0);
+    for i in 1..=APPEND_MODULES_MAX as u64 {
+        let (v, src) = s.run(Some(&list(i)));
+        assert_eq!((v, from_kallsyms(&src)), (Ok(()), false), "run {i}: {src}");
+        let text = s.snapshot("running-modules").unwrap();
+        let snap = Snapshot::parse(text.clone().into_bytes()).unwrap();
+        let n = snap.record_modules();
+        assert!(
+            n <= APPEND_MODULES_MAX + 1,
+            "run {i}: {n} module lines\n{text}"
+        );
+        most = most.max(n);
+        if n == 0 {
+            folded += 1;
+            // the module as it is now, among the sorted header's modules
+            assert!(
+                text.contains(&format!("\nmodule nls_cp437 12288 {:x}\n", addr(i)))
+                    && !text.contains("\n+"),
+                "run {i}:\n{text}"
+            );
+        }
+    }
+    assert!(
+        most >= APPEND_MODULES_MAX - 1,
+        "the records grew to {most} module lines"
+    );
+    assert!(folded >= 1, "never rewritten");
+    let (v, src) = s.run(None);
+    assert_eq!((v, from_kallsyms(&src)), (Ok(()), false), "{src}");
+}

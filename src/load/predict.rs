@@ -773,11 +773,13 @@ impl RunningPredictor {
             .values()
             .filter(|s| self.loaded_names.contains(&s.owner) && still.contains(s.owner.as_str()))
             .collect();
-        // one record appended to the modules file while it is small: the modules it knows
+        // one record appended to the modules file while it is small and its records name
+        // few modules (else rewritten whole, the records folded in): the modules it knows
         // that are gone (unloaded, or loaded again elsewhere), those it does not know, loaded
         // by this run or learned from their files by it, and their exports
         if let (Symbols::Snapshots { modules, .. }, Some(file)) = (&base.symbols, base.modules_file)
             && (modules.file_len() as u64) < snapshot::APPEND_MAX
+            && modules.record_modules() < snapshot::APPEND_MODULES_MAX
         {
             let known = &modules.header.modules;
             // loaded since the run began, at the size and address the file knew (a module

@@ -13,7 +13,8 @@
 //! loaded, read from the very files it gave the kernel.
 //!
 //! After a load, kabi appends one record to `running-modules` rather than rewriting it (the
-//! file is rewritten whole, without records, once it grew past [`APPEND_MAX`]). A record
+//! file is rewritten whole, without records, once it grew past [`APPEND_MAX`] or its records
+//! name [`APPEND_MODULES_MAX`] modules). A record
 //! names the modules of the file that are gone (`+gone`: unloaded, or loaded again, even at
 //! the same size and address), the modules it brings (`+module`) and their exports; a gone
 //! or replaced module's exports are then ignored. A record is written by one `write` and read
@@ -53,6 +54,13 @@ pub const MAGIC: &str = "kabi-running-abi 1";
 pub const CAP: u64 = 64 << 20;
 /// A modules file this large is rewritten whole rather than appended to.
 pub const APPEND_MAX: u64 = 64 << 10;
+/// A modules file whose records name this many modules (`+module` and `+gone` lines) is
+/// rewritten whole rather than appended to: every prediction reads each record's module
+/// lines, and a load that neither brings exports nor finds any adds a record of two lines
+/// (the module gone since, the one loaded), so that [`APPEND_MAX`] alone let a boot's loads
+/// pile up hundreds of them (in the qemu guest, each predicted load of 30 in turns paid for
+/// about 180). A rewrite is one file written.
+pub const APPEND_MODULES_MAX: usize = 32;
 
 /// One `/proc/modules` entry, as far as it names a loaded module's identity.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -124,6 +132,8 @@ pub struct Snapshot {
     /// Modules a record names with another size or address than the sorted lines' header
     /// (reloaded since): the sorted lines' symbols of theirs are gone.
     superseded: Vec<String>,
+    /// The module lines of the records (`+module`, `+gone`).
+    record_modules: usize,
 }
 
 /// A symbol line for a rewrite: as the file has it, or rendered from a symbol.
@@ -322,7 +332,8 @@ impl Snapshot {
             }
             body_end = start;
         }
-        let (tail, superseded) = read_records(&data, body_end, &mut header.modules)?;
+        let (tail, superseded, record_modules) =
+            read_records(&data, body_end, &mut header.modules)?;
         header.modules.sort();
         Ok(Snapshot {
             header,
@@ -331,12 +342,18 @@ impl Snapshot {
             body_end,
             tail,
             superseded,
+            record_modules,
         })
     }
 
     /// Bytes of the file.
     pub fn file_len(&self) -> usize {
         self.data.len()
+    }
+
+    /// The module lines (`+module`, `+gone`) of the appended records.
+    pub fn record_modules(&self) -> usize {
+        self.record_modules
     }
 
     /// The sorted symbol lines, in file order.
@@ -535,13 +552,13 @@ fn read_records(
     data: &[u8],
     from: usize,
     modules: &mut Vec<LoadedModule>,
-) -> Result<(Vec<TailLine>, Vec<String>), ParseError> {
+) -> Result<(Vec<TailLine>, Vec<String>, usize), ParseError> {
     use std::collections::HashMap;
     let tail = &data[from..];
     // the symbol lines read, each with its owner
     let mut out: Vec<(TailLine, &str)> = Vec::new();
     if tail.is_empty() {
-        return Ok((Vec::new(), Vec::new()));
+        return Ok((Vec::new(), Vec::new(), 0));
     }
     // name -> the module now (None: gone)
     let mut now: HashMap<String, Option<LoadedModule>> = modules
@@ -636,7 +653,7 @@ fn read_records(
         .map(|(_, (t, _))| t)
         .collect();
     *modules = now.into_values().flatten().collect();
-    Ok((out, cut.into_keys().collect()))
+    Ok((out, cut.into_keys().collect(), module_lines))
 }
 
 fn cut(s: &str) -> &str {
