@@ -2,8 +2,8 @@
 //! TCG, kabi as `/init` built with `--cfg kabi_phases` (laid out as the shipped binary is:
 //! the cfg keeps every symbol name), busybox-static beside it, the kernel's independent
 //! `fs/nls` modules as a vendor's (`/vendor/X.ko`). Run by `scripts/test.sh` as its own step
-//! (`RUSTFLAGS='--cfg kabi_phases' cargo test --release --test qemu_phases -- --nocapture`, in
-//! a target directory of its own); without the cfg this file is empty.
+//! (`RUSTFLAGS='--cfg kabi_touch --cfg kabi_phases' CARGO_TARGET_DIR=target/touch cargo test
+//! --release --test qemu_phases -- --nocapture`); without the cfg this file is empty.
 //!
 //! After one untimed predicted load (the snapshot of the running kernel is written), each
 //! module is loaded in turns by busybox `modprobe`, by `kabi load` (predicted) and by `kabi
@@ -42,6 +42,23 @@ fn where_a_load_spends_its_time() {
             "!KABI_PAIR=nocheck KABI_PHASES=1 /bin/kabi load --no-check /vendor/{n}.ko\nunload {n}\n"
         );
     }
+    // the phase build is laid out as the shipped one: the cfg keeps the names that
+    // build/hot-functions.txt lists (a cargo feature renamed every kabi function, so the list
+    // did not apply); a few may differ where the marks change what is inlined
+    let exe = std::fs::read(qemu::static_kabi_guest()).unwrap();
+    let missing = hot_functions_missing(&exe);
+    assert!(
+        missing.len() * 50 <= hot_functions().len(),
+        "{} of build/hot-functions.txt's {} symbols are not in the phase build, e.g. {:?}",
+        missing.len(),
+        hot_functions().len(),
+        &missing[..missing.len().min(5)]
+    );
+    eprintln!(
+        "{} of {} listed symbols not in the phase build",
+        missing.len(),
+        hot_functions().len()
+    );
     let mut ird = Initramfs::kabi(&script);
     bench.add_to(&mut ird);
     let log = qemu::boot(&qemu::vmlinuz(root), &ird.finish(), "", TIMEOUT);
@@ -104,4 +121,30 @@ fn where_a_load_spends_its_time() {
             eprintln!("  {n:<10} {:>8.0} {:>7.0}", median(vs), median(fs));
         }
     }
+}
+
+/// The symbols `build/hot-functions.txt` lists (its comment lines left out).
+fn hot_functions() -> Vec<String> {
+    let path = common::repo().join("build/hot-functions.txt");
+    std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .lines()
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(str::to_string)
+        .collect()
+}
+
+/// The listed symbols the executable `exe` does not define.
+fn hot_functions_missing(exe: &[u8]) -> Vec<String> {
+    use object::{Object, ObjectSymbol};
+    let elf = object::File::parse(exe).expect("the phase build is an ELF file");
+    let defined: std::collections::HashSet<&str> = elf
+        .symbols()
+        .filter(|s| s.is_definition())
+        .filter_map(|s| s.name().ok())
+        .collect();
+    hot_functions()
+        .into_iter()
+        .filter(|n| !defined.contains(n.as_str()))
+        .collect()
 }
