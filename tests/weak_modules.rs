@@ -625,3 +625,174 @@ fn add_kernel_links_the_older_compatible_copy_when_the_newest_is_refused() {
         text(&o)
     );
 }
+
+/// The index files systemd's `50-depmod.install` deletes on `remove`.
+const INDEXES: [&str; 11] = [
+    "modules.alias",
+    "modules.alias.bin",
+    "modules.builtin.bin",
+    "modules.builtin.alias.bin",
+    "modules.dep",
+    "modules.dep.bin",
+    "modules.devname",
+    "modules.softdep",
+    "modules.weakdep",
+    "modules.symbols",
+    "modules.symbols.bin",
+];
+
+/// Every path below `dir` (links not followed) but those below `except`, with its type,
+/// size, inode and modification time.
+fn listing(dir: &Path, except: &Path) -> Vec<(PathBuf, String)> {
+    use std::os::unix::fs::MetadataExt;
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.starts_with(except) {
+                continue;
+            }
+            let m = std::fs::symlink_metadata(&p).unwrap();
+            out.push((
+                p.clone(),
+                format!(
+                    "{:?} {} {} {}.{}",
+                    m.file_type(),
+                    m.size(),
+                    m.ino(),
+                    m.mtime(),
+                    m.mtime_nsec()
+                ),
+            ));
+            if m.is_dir() {
+                todo.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// RHEL's kernel `%preun` runs `kernel-install remove K`, whose `50-depmod.install` (systemd's
+/// own, its `/lib/modules` replaced by the root's) deletes K's indexes, and then `weak-modules --remove-kernel K`. kabi removes K's links and writes no
+/// index for K, and removes its own scan cache: nothing is left in K's module directory that
+/// no package owns, so the package's removal can remove the directory. So at every point the
+/// run is killed at (`KABI_CRASH_AT`), with the next run completing it. Nothing outside K's
+/// module directory changes.
+#[test]
+fn remove_kernel_after_kernel_install_remove_writes_no_index() {
+    let Some(kr) = common::kernels::cloud() else {
+        return;
+    };
+    if !common::require_tool("gcc-12") {
+        return;
+    }
+    let plugin = Path::new("/usr/lib/kernel/install.d/50-depmod.install");
+    if !plugin.is_file() {
+        assert!(
+            !common::in_ci(),
+            "systemd's {} is missing",
+            plugin.display()
+        );
+        eprintln!("SKIPPED: no {}", plugin.display());
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(r) = setup(tmp.path()) else { return };
+    let k_new = r.kver(kr.new).to_string();
+    let mdir = r.module_dir(kr.new);
+    // systemd's plugin, with the root's module directories for /lib/modules (its only path)
+    let text_of = std::fs::read_to_string(plugin).unwrap();
+    assert!(text_of.contains("\"/lib/modules/$KERNEL_VERSION/modules.dep\""));
+    let lib_modules = r.root.join("lib/modules");
+    let ours = tmp.path().join("50-depmod.install");
+    std::fs::write(
+        &ours,
+        text_of.replace("/lib/modules", &lib_modules.display().to_string()),
+    )
+    .unwrap();
+    let kernel_install_remove = || {
+        let o = run(std::process::Command::new("sh")
+            .arg(&ours)
+            .args(["remove", &k_new])
+            .env("KERNEL_INSTALL_VERBOSE", "0"));
+        assert!(o.status.success(), "50-depmod.install remove: {}", text(&o));
+        for n in INDEXES {
+            assert!(!mdir.join(n).exists(), "50-depmod.install left {n}");
+        }
+    };
+    let names = |d: &Path| -> std::collections::BTreeSet<String> {
+        std::fs::read_dir(d)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect()
+    };
+    let crash = cfg!(feature = "crash-injection");
+    let mut point = 0;
+    loop {
+        point += 1;
+        assert!(point < 100, "the run never completes");
+        let o = weak_modules(&r, &["--add-kernel", "--no-initramfs", &k_new], &[], &[]);
+        assert!(o.status.success(), "{}", text(&o));
+        let linked = links(&r.weak_updates(kr.new));
+        assert_eq!(linked.len(), 2, "{linked:?}");
+        assert!(mdir.join(kabi::depmod::CACHE_NAME).is_file());
+        kernel_install_remove();
+        let before = names(&mdir);
+        let outside = listing(&r.root, &mdir);
+        if point == 1 {
+            let o = weak_modules(&r, &["--dry-run", "--remove-kernel", &k_new], &[], &[]);
+            assert!(o.status.success(), "{}", text(&o));
+            let out = String::from_utf8_lossy(&o.stdout);
+            assert!(
+                out.contains(&format!(
+                    "would leave the indexes of kernel {k_new} as they are"
+                )) && !out.contains("would rewrite"),
+                "{}",
+                text(&o)
+            );
+            assert_eq!(names(&mdir), before, "a dry run changes nothing");
+        }
+        let n = point.to_string();
+        let env: &[(&str, &str)] = if crash { &[("KABI_CRASH_AT", &n)] } else { &[] };
+        let o = weak_modules(&r, &["--remove-kernel", "--no-initramfs", &k_new], &[], env);
+        let completed = o.status.success();
+        if !completed {
+            let now = links(&r.weak_updates(kr.new));
+            assert!(
+                now.is_empty() || now == linked,
+                "crash at point {n}: neither before nor after: {now:?}"
+            );
+            // the next command completes it
+            let o = weak_modules(&r, &["--remove-kernel", "--no-initramfs", &k_new], &[], &[]);
+            assert!(
+                o.status.success(),
+                "after a crash at point {n}: {}",
+                text(&o)
+            );
+        }
+        assert!(links(&r.weak_updates(kr.new)).is_empty());
+        let mut expected = before.clone();
+        expected.remove(kabi::depmod::CACHE_NAME);
+        assert_eq!(
+            names(&mdir),
+            expected,
+            "crash at point {n}: the module directory holds what the package and the links left, \
+             no index and no scan cache"
+        );
+        assert_eq!(
+            listing(&r.root, &mdir),
+            outside,
+            "crash at point {n}: something outside the kernel's module directory changed"
+        );
+        if completed {
+            break;
+        }
+    }
+    eprintln!(
+        "--remove-kernel of a kernel being removed: killed at {} points",
+        point - 1
+    );
+    assert!(!crash || point > 3, "the run has crash points ({point})");
+}

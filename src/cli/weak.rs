@@ -19,7 +19,11 @@ use std::path::{Path, PathBuf};
           provided by any compatible module of the group that exports it. kmod's depmod is not\n    \
           run (kabi writes the indexes itself).\n  \
         * --dry-run changes nothing at all (the script runs dracut even then).\n  \
-        * --remove-kernel rewrites the kernel's indexes (the script leaves them stale).\n  \
+        * --remove-kernel rewrites the indexes of a kernel that is still installed and indexed\n    \
+          (the script leaves them stale). Of a kernel being removed (no kernel/ or no\n    \
+          modules.dep any more: kernel-install's 50-depmod and new-kernel-pkg --rmmoddep delete\n    \
+          the indexes before RHEL's %preun runs weak-modules) it writes none, and removes kabi's\n    \
+          scan cache, so nothing is left that no package owns.\n  \
         * --add-kernel links, for each module path, the newest compatible copy among the other\n    \
           kernels' extra/ (the script links the newest copy, and no copy when that one is\n    \
           incompatible).\n  \
@@ -269,7 +273,14 @@ fn print_plan(root: &Root, out: &ops::Outcome) {
         for line in kp.dry_run_lines() {
             println!("{line}");
         }
-        println!("would rewrite the indexes of kernel {}", kp.krel);
+        if kp.leaves_indexes {
+            println!(
+                "would leave the indexes of kernel {} as they are and remove its scan cache (no link left; the kernel is not installed and indexed)",
+                kp.krel
+            );
+        } else {
+            println!("would rewrite the indexes of kernel {}", kp.krel);
+        }
     }
     for img in &out.images {
         let shown = root.display(&img.path);

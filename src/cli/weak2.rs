@@ -437,14 +437,37 @@ fn print_plan(root: &Root, env: &Env, plan: &suse::plan::Plan) {
             println!("{line}");
         }
     }
+    let in_txn = |k: &&crate::weak::plan::KernelPlan| {
+        k.changes() && plan.dismantle.as_deref() != Some(k.krel.as_str())
+    };
+    for k in plan
+        .kernels
+        .iter()
+        .filter(in_txn)
+        .filter(|k| k.leaves_indexes)
+    {
+        any = true;
+        println!(
+            "would leave the indexes of kernel {} as they are and remove its scan cache (no link left; the kernel is not installed and indexed)",
+            k.krel
+        );
+    }
     let mut indexed: Vec<&str> = plan
         .kernels
         .iter()
-        .filter(|k| k.changes() && plan.dismantle.as_deref() != Some(k.krel.as_str()))
+        .filter(in_txn)
+        .filter(|k| !k.leaves_indexes)
+        .map(|k| k.krel.as_str())
+        .collect();
+    let left: Vec<&str> = plan
+        .kernels
+        .iter()
+        .filter(in_txn)
+        .filter(|k| k.leaves_indexes)
         .map(|k| k.krel.as_str())
         .collect();
     for k in &plan.depmod {
-        if !indexed.contains(&k.as_str()) {
+        if !indexed.contains(&k.as_str()) && !left.contains(&k.as_str()) {
             indexed.push(k);
         }
     }

@@ -227,6 +227,12 @@ pub fn recover_all(k: &Kernels, dry_run: bool, verbose: bool) -> Result<Vec<Stri
         let kdir = k.root.open_dir(k.layout.kernel(&krel))?;
         let st = super::state::read(k.root, &kdir, &krel)?;
         if st.pending.is_none() && st.stale.is_empty() {
+            // what a run killed while writing left (its record, say), now that no
+            // transaction is pending: a kernel whose indexes are not rewritten has no depmod
+            // run to remove it
+            if st.temps && !dry_run {
+                kdir.clean_temps();
+            }
             continue;
         }
         if dry_run {

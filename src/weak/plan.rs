@@ -47,6 +47,10 @@ pub struct KernelPlan {
     /// Some links name the root by its outside path: the tree is rewritten even if the set
     /// of links stays the same.
     pub rewrite: bool,
+    /// The kernel's indexes are not rewritten after its links change, and kabi's scan cache
+    /// is removed: no link is left and the kernel is not installed and indexed
+    /// ([`super::txn::keeps_indexes`]).
+    pub leaves_indexes: bool,
 }
 
 impl KernelPlan {
@@ -231,6 +235,7 @@ fn update_kernel(
     plan.kernels.push(KernelPlan {
         krel: krel.to_string(),
         rewrite: !st.outside_targets.is_empty(),
+        leaves_indexes: !super::txn::keeps_indexes(after.is_empty(), st.indexed),
         before,
         after,
         decision: d,
@@ -382,7 +387,9 @@ pub fn add_kernel(k: &Kernels, snap: &Snapshot, krel: &str) -> Result<Plan, Erro
     Ok(plan)
 }
 
-/// `--remove-kernel`: remove every link of `krel`'s `weak-updates/` (nothing else).
+/// `--remove-kernel`: remove every link of `krel`'s `weak-updates/` (nothing else). The
+/// indexes follow while the kernel is installed and indexed; of a kernel being removed they
+/// are left alone ([`super::txn::keeps_indexes`]).
 pub fn remove_kernel(snap: &Snapshot, krel: &str) -> Plan {
     let mut plan = Plan::default();
     let st = snap.state(krel);
@@ -401,6 +408,7 @@ pub fn remove_kernel(snap: &Snapshot, krel: &str) -> Plan {
         before: st.links.clone(),
         after: Links::new(),
         rewrite: false,
+        leaves_indexes: !super::txn::keeps_indexes(true, st.indexed),
         ..KernelPlan::default()
     });
     plan

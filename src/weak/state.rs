@@ -48,6 +48,15 @@ pub struct WeakState {
     pub stale: Vec<OsString>,
     /// The intent record of an interrupted run.
     pub pending: Option<Result<Record, String>>,
+    /// The kernel is installed and indexed: `kernel/` is a directory and `modules.dep` a
+    /// regular file (neither followed). Not so while a kernel is being removed: RHEL's
+    /// `%preun` runs `kernel-install remove` (whose `50-depmod.install` deletes the
+    /// indexes) or `new-kernel-pkg --rmmoddep` before `weak-modules --remove-kernel`;
+    /// Debian's hooks run after the package's files are gone.
+    pub indexed: bool,
+    /// A temporary file a killed writer left in the kernel's module directory (see
+    /// [`crate::root::is_temp_name`]).
+    pub temps: bool,
 }
 
 /// Read kernel `krel`'s state. `Err` when something is where a directory must be (a link
@@ -64,9 +73,15 @@ pub fn read(root: &Root, kdir: &Dir, krel: &str) -> Result<WeakState, Error> {
                 return Err(not_a_directory(kdir, &e.name, e.kind));
             }
             st.stale.push(e.name.clone());
+        } else if e.kind == Kind::File && crate::root::is_temp_name(&e.name) {
+            st.temps = true;
         }
     }
     st.pending = super::txn::read_record(kdir);
+    st.indexed = kdir.lstat("kernel").is_ok_and(|s| s.kind == Kind::Dir)
+        && kdir
+            .lstat("modules.dep")
+            .is_ok_and(|s| s.kind == Kind::File);
     match kdir.lstat("weak-updates") {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(st),
         Err(e) => return Err(Error::io(kdir.show("weak-updates"), e)),

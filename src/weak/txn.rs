@@ -3,7 +3,9 @@
 //! 1. The intent record `.kabi-weak-txn` (the complete set of links the kernel is to have)
 //!    is written and flushed in the kernel's module directory.
 //! 2. `weak-updates/` is replaced in one step ([`super::links::replace`]).
-//! 3. The kernel's indexes are rewritten (kabi's depmod).
+//! 3. The kernel's indexes are rewritten (kabi's depmod); unless the kernel is left without
+//!    links and is not installed and indexed any more ([`keeps_indexes`]): then no index is
+//!    written, and kabi's scan cache is removed.
 //! 4. The record is removed.
 //!
 //! A crash anywhere leaves either no record (nothing happened, or everything did) or a
@@ -121,23 +123,53 @@ pub fn apply(
     let json = serde_json::to_vec_pretty(&rec).map_err(|e| Error::Usage(e.to_string()))?;
     kdir.write_atomic(RECORD, &json, 0o644)?;
     crate::crash::point();
-    finish(root, kdir, &st.krel, Some(after), &st.others, verbose)
+    let keep = keeps_indexes(after.is_empty(), st.indexed);
+    finish(root, kdir, &st.krel, Some(after), &st.others, keep, verbose)
 }
 
-/// Steps 2 to 4, from a record (`links`) or without one (undo: the indexes only).
+/// Are a kernel's indexes rewritten after its links change? Yes, unless the kernel is left
+/// without links (`emptied`) and is not installed and indexed ([`WeakState::indexed`]):
+/// that is a kernel being removed, whose indexes are being deleted with it (by
+/// `kernel-install remove`'s `50-depmod.install`, `new-kernel-pkg --rmmoddep`, or the
+/// package's own removal). Writing them again would leave files no package owns, which
+/// keep the kernel's module directory from being removed.
+pub fn keeps_indexes(emptied: bool, indexed: bool) -> bool {
+    !emptied || indexed
+}
+
+/// Steps 2 to 4, from a record (`links`) or without one (undo: the indexes only); `keep`:
+/// step 3 rewrites the indexes (else it removes kabi's scan cache).
 fn finish(
     root: &Root,
     kdir: &Dir,
     krel: &str,
     links: Option<&Links>,
     others: &[Other],
+    keep: bool,
     verbose: bool,
 ) -> Result<(), Error> {
     if let Some(l) = links {
         super::links::replace(kdir, l, others)?;
     }
     crate::crash::point();
-    rewrite_indexes(root, krel, verbose)?;
+    if keep {
+        rewrite_indexes(root, krel, verbose)?;
+    } else {
+        if verbose {
+            eprintln!(
+                "kernel {krel}: no links left and the kernel is not installed and indexed (no kernel/ or no modules.dep): its indexes are left as they are"
+            );
+        }
+        match kdir.unlink(crate::depmod::CACHE_NAME) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(Error::io(kdir.show(crate::depmod::CACHE_NAME), e));
+            }
+            _ => {}
+        }
+        // what killed writers left here (a depmod run would remove it; the caller holds the
+        // lock every writer of this directory takes)
+        kdir.clean_temps();
+    }
     crate::crash::point();
     match kdir.unlink(RECORD) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
@@ -170,6 +202,7 @@ pub fn recover(
                 &st.krel,
                 (!same).then_some(&links),
                 &st.others,
+                keeps_indexes(links.is_empty(), st.indexed),
                 verbose,
             )?;
             Ok(Some(format!(
@@ -178,9 +211,15 @@ pub fn recover(
             )))
         }
         Err(why) => {
-            finish(root, kdir, &st.krel, None, &st.others, verbose)?;
+            let keep = keeps_indexes(st.links.is_empty(), st.indexed);
+            finish(root, kdir, &st.krel, None, &st.others, keep, verbose)?;
+            let done = if keep {
+                "the indexes were rewritten to agree with the links as they are"
+            } else {
+                "the kernel has no links and is not installed and indexed: its indexes were left as they are"
+            };
             Ok(Some(format!(
-                "kernel {}: an interrupted run's record could not be read ({why}); the indexes were rewritten to agree with the links as they are",
+                "kernel {}: an interrupted run's record could not be read ({why}); {done}",
                 st.krel
             )))
         }

@@ -77,6 +77,8 @@ struct KState {
     links: Links,
     others: Vec<Other>,
     rewrite: bool,
+    /// [`crate::weak::state::WeakState::indexed`].
+    indexed: bool,
     /// File names below `updates/` and `extra/` (not directories) → where (for messages).
     own_names: BTreeMap<String, String>,
     /// The refusals of `links` as they are (cached; cleared when `links` changes).
@@ -182,6 +184,7 @@ impl Planner<'_, '_> {
                     links: ws.links,
                     others: ws.others,
                     rewrite: !ws.outside_targets.is_empty(),
+                    indexed: ws.indexed,
                     own_names,
                     refused: None,
                 },
@@ -869,6 +872,7 @@ impl Planner<'_, '_> {
             };
             self.plan.kernels.push(KernelPlan {
                 krel,
+                leaves_indexes: !crate::weak::txn::keeps_indexes(after.is_empty(), st.indexed),
                 before: st.before,
                 after,
                 rewrite: st.rewrite,
