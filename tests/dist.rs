@@ -121,20 +121,24 @@ fn the_units_command_needs_no_collector() {
     assert_eq!(o.status.code(), o2.status.code());
 }
 
+/// The cloud kernels by role, once the vendor modules built against `old` and `new` exist
+/// (identical symvers: `old`'s are offered to `new`).
+fn old_and_new_with_vendor_modules() -> Option<&'static common::kernels::Kernels> {
+    let k = common::kernels::cloud()?;
+    for abi in [k.old, k.new] {
+        common::weak::vendor_modules(abi)?;
+    }
+    Some(k)
+}
+
 #[test]
 fn kernel_install_plugin_links_and_unlinks_and_drops_the_cache() {
     if !common::require_tool("gcc-12") {
         return;
     }
-    // vendor modules of `old` offered to `new` (identical symvers: common::kernels)
-    let Some(k) = common::kernels::cloud() else {
+    let Some(k) = old_and_new_with_vendor_modules() else {
         return;
     };
-    for abi in [k.old, k.new] {
-        if common::weak::vendor_modules(abi).is_none() {
-            return;
-        }
-    }
     let tmp = tempfile::tempdir().unwrap();
     let Some(r) = common::weak::weak_root(tmp.path(), &[k.old, k.new], &[k.old]) else {
         return;
@@ -461,4 +465,176 @@ fn install_puts_everything_in_place() {
         assert!(t.contains("/usr/local/bin/kabi"), "{f}");
         assert!(!t.contains("/usr/bin/kabi"), "{f}");
     }
+}
+
+/// Debian's own removal of a kernel, with kabi's hook: the linux-image package's real
+/// `postrm` (from its .deb; its `/lib/modules` and `/etc/kernel/postrm.d` pointed at the
+/// root's and at a directory holding kabi's hook, `linux-update-symlinks` left out), after
+/// the files of the image and headers packages were deleted as dpkg deletes them, for
+/// `remove` and then `purge`.
+/// kabi had linked modules into the kernel and indexed it (writing `modules.weakdep`, which
+/// the postrm of kmod 30's Debian does not delete, and its scan cache). After `remove` the
+/// links and kabi's files are gone and no index was written again; after `purge` the
+/// kernel's module directory is gone; the other kernel is as it was.
+#[test]
+fn a_debian_purge_leaves_no_module_directory_behind() {
+    for tool in ["gcc-12", "run-parts", "dpkg-deb"] {
+        if !common::require_tool(tool) {
+            return;
+        }
+    }
+    let Some(k) = old_and_new_with_vendor_modules() else {
+        return;
+    };
+    let Some(tree) = common::fetch_kernel("cloud-amd64", Some(k.new)) else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let root_dir = tmp.path().join("root");
+    let Some(r) = common::weak::weak_root(&root_dir, &[k.old, k.new], &[k.old]) else {
+        return;
+    };
+    let knew = r.kver(k.new).to_string();
+    let mdir = r.module_dir(k.new);
+    // the package, as fetch-kernel.sh downloaded it beside the unpacked trees
+    let debs = tree.parent().unwrap().parent().unwrap().join("debs");
+    let find_deb = |prefix: String| {
+        std::fs::read_dir(&debs)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| {
+                let n = p.file_name().unwrap().to_string_lossy();
+                n.starts_with(&prefix) && n.ends_with(".deb")
+            })
+            .unwrap_or_else(|| panic!("no {prefix}*.deb in {}", debs.display()))
+    };
+    let deb = find_deb(format!("linux-image-{knew}-unsigned_"));
+    // its `build` and `source` links are the headers package's
+    let headers = find_deb(format!("linux-headers-{knew}_"));
+    // the empty extra/ and updates/ the test root is made with are no package's
+    for d in ["extra", "updates"] {
+        if mdir.join(d).exists() {
+            std::fs::remove_dir(mdir.join(d)).unwrap();
+        }
+    }
+
+    let o = common::run(
+        common::kabi()
+            .args(["weak-modules", "--basedir"])
+            .arg(&r.root)
+            .args(["--no-initramfs", "--add-kernel", &knew]),
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(kabi::weak::links::read(&r.weak_updates(k.new)).0.len(), 2);
+    for f in ["modules.weakdep", "modules.kabi-cache", "modules.dep"] {
+        assert!(mdir.join(f).is_file(), "kabi wrote no {f}");
+    }
+    let old_dir = r.module_dir(k.old);
+    let old_before = common::walk(&old_dir, &|_| true);
+    let old_bytes: Vec<Vec<u8>> = old_before
+        .iter()
+        .filter(|p| p.is_file())
+        .map(|p| std::fs::read(p).unwrap())
+        .collect();
+
+    // the postrm, pointed at the root and at a hook directory with kabi's hook alone
+    let ctl = tmp.path().join("control");
+    let o = common::run(Command::new("dpkg-deb").arg("-e").arg(&deb).arg(&ctl));
+    assert!(o.status.success(), "{}", text(&o));
+    let postrm = std::fs::read_to_string(ctl.join("postrm")).unwrap();
+    for needed in [
+        "/etc/kernel/postrm.d",
+        "rmdir /lib/modules/$version",
+        "linux-update-symlinks",
+    ] {
+        assert!(postrm.contains(needed), "the postrm has no {needed:?}");
+    }
+    let hooks = tmp.path().join("postrm.d");
+    std::fs::create_dir(&hooks).unwrap();
+    std::fs::copy(dist("kernel/postrm.d/45-kabi"), hooks.join("45-kabi")).unwrap();
+    std::fs::set_permissions(
+        hooks.join("45-kabi"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let lib_modules = format!("{}/", r.root.join("lib/modules").display());
+    let postrm = postrm
+        .replace("/lib/modules/", &lib_modules)
+        .replace("/etc/kernel/postrm.d", &hooks.display().to_string())
+        .replace(
+            "linux-update-symlinks",
+            "kabi-test-no-linux-update-symlinks",
+        );
+    let script = tmp.path().join("postrm");
+    std::fs::write(&script, postrm).unwrap();
+
+    // dpkg deletes the packages' files, then the directories they leave empty
+    let mut listing = String::new();
+    for d in [&deb, &headers] {
+        let o = common::run(Command::new("dpkg-deb").arg("-c").arg(d));
+        assert!(o.status.success(), "{}", text(&o));
+        listing.push_str(&String::from_utf8_lossy(&o.stdout));
+    }
+    let mut dirs = Vec::new();
+    for line in listing.lines() {
+        let Some(path) = line.split_whitespace().nth(5) else {
+            continue;
+        };
+        let Some(rel) = path.strip_prefix("./") else {
+            continue;
+        };
+        let p = r.root.join(rel.trim_end_matches('/'));
+        if !p.starts_with(&mdir) {
+            continue;
+        }
+        if line.starts_with('d') {
+            dirs.push(p);
+        } else {
+            std::fs::remove_file(&p).unwrap();
+        }
+    }
+    dirs.sort_by_key(|d| std::cmp::Reverse(d.components().count()));
+    for d in dirs {
+        let _ = std::fs::remove_dir(d);
+    }
+    assert!(
+        !mdir.join("kernel").exists(),
+        "the package's modules are gone"
+    );
+
+    let postrm = |op: &str| {
+        let o = common::run(
+            Command::new("sh")
+                .arg(&script)
+                .arg(op)
+                .env("KABI", env!("CARGO_BIN_EXE_kabi"))
+                .env("KABI_BASEDIR", &r.root),
+        );
+        assert!(o.status.success(), "postrm {op}: {}", text(&o));
+    };
+    let dep_before = std::fs::read(mdir.join("modules.dep")).unwrap();
+    postrm("remove");
+    assert!(!r.weak_updates(k.new).exists(), "the links are gone");
+    for f in ["modules.kabi-cache", "modules.weakdep"] {
+        assert!(!mdir.join(f).exists(), "{f} is left after remove");
+    }
+    assert_eq!(
+        std::fs::read(mdir.join("modules.dep")).unwrap(),
+        dep_before,
+        "the indexes of a kernel whose modules are gone are not written again"
+    );
+    postrm("purge");
+    assert!(
+        !mdir.exists(),
+        "{} is left after purge: {:?}",
+        mdir.display(),
+        std::fs::read_dir(&mdir).map(|d| d.map(|e| e.unwrap().file_name()).collect::<Vec<_>>())
+    );
+    assert_eq!(common::walk(&old_dir, &|_| true), old_before);
+    let old_after: Vec<Vec<u8>> = old_before
+        .iter()
+        .filter(|p| p.is_file())
+        .map(|p| std::fs::read(p).unwrap())
+        .collect();
+    assert!(old_after == old_bytes, "the other kernel's files changed");
 }
