@@ -1033,12 +1033,15 @@ fn remove_kernel_removes_links_only() {
     assert!(!s.dep(kr.new).contains("kabi_vendor"));
     std::fs::remove_file(w_new.join("README")).unwrap();
 
-    // the kernel package is gone (its files removed by rpm), only the links are left
+    // the kernel package is gone (its files removed by rpm), only the links and kabi's scan
+    // cache (no package's) are left
     ok(&s.wm2(&["--add-kernel", &k_new], "", &[]));
     assert_eq!(s.links(kr.new), expected(kr.old));
+    assert!(s.kdir(kr.new).join(kabi::depmod::CACHE_NAME).is_file());
     for e in std::fs::read_dir(s.kdir(kr.new)).unwrap() {
         let p = e.unwrap().path();
-        if p.file_name().unwrap() == "weak-updates" {
+        let name = p.file_name().unwrap();
+        if name == "weak-updates" || name == kabi::depmod::CACHE_NAME {
             continue;
         }
         if p.is_symlink() || !p.is_dir() {

@@ -137,6 +137,17 @@ pub fn keeps_indexes(emptied: bool, indexed: bool) -> bool {
     !emptied || indexed
 }
 
+/// Remove kabi's depmod scan cache from the kernel's module directory `kdir` (it is no
+/// package's file), if it is there.
+pub fn drop_scan_cache(kdir: &Dir) -> Result<(), Error> {
+    match kdir.unlink(crate::depmod::CACHE_NAME) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(Error::io(kdir.show(crate::depmod::CACHE_NAME), e))
+        }
+        _ => Ok(()),
+    }
+}
+
 /// Steps 2 to 4, from a record (`links`) or without one (undo: the indexes only); `keep`:
 /// step 3 rewrites the indexes (else it removes kabi's scan cache).
 fn finish(
@@ -160,12 +171,7 @@ fn finish(
                 "kernel {krel}: no links left and the kernel is not installed and indexed (no kernel/ or no modules.dep): its indexes are left as they are"
             );
         }
-        match kdir.unlink(crate::depmod::CACHE_NAME) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                return Err(Error::io(kdir.show(crate::depmod::CACHE_NAME), e));
-            }
-            _ => {}
-        }
+        drop_scan_cache(kdir)?;
         // what killed writers left here (a depmod run would remove it; the caller holds the
         // lock every writer of this directory takes)
         kdir.clean_temps();

@@ -291,6 +291,8 @@ fn remove_gone_kernel(k: &Kernels, krel: &str) -> Result<(), Error> {
         }
         Err(_) => {}
     }
+    // kabi's scan cache is no package's: left, it would keep the directory
+    txn::drop_scan_cache(&kdir)?;
     drop(kdir);
     // `rmdir`: only an empty directory goes
     let base = k.root.open_dir(k.layout.base())?;
