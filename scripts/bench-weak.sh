@@ -108,11 +108,16 @@
 #   stopped, the script is not run on larger cells (shown as `time-boxed`), nor on cells
 #   after its total time in section 3 passed $SCRIPT_BUDGET seconds (default 3600).
 #   SCALE=0 skips section 3.
+#   LIFECYCLE=rhel (sections 2 and 3): each tool's steps run as within RHEL's kernel package
+#   scripts: before --remove-kernel, untimed, new's indexes are deleted as %preun's
+#   `kernel-install remove` deletes them (systemd's 50-depmod.install); before --add-kernel,
+#   untimed, kmod's `depmod -a` indexes new as %post modules does (without kabi's scan cache).
+#   Without it the kernel stays installed and indexed throughout.
 #
 # Environment: N (rounds, overridden by the argument), KEEP=1 (keep the temporary
 # directory), KABI (a kabi binary to use instead of building one), KABI_CACHE,
 # RHEL_WEAK_MODULES, SCALE, SCALE_KERNELS, SCALE_MODULES, SCALE_SCRIPT_ROUNDS,
-# SCRIPT_TIMEOUT, SCRIPT_BUDGET, SECTIONS (default "1 2 3").
+# SCRIPT_TIMEOUT, SCRIPT_BUDGET, SECTIONS (default "1 2 3"), LIFECYCLE.
 # Needs: what testdata/build-vendor.sh and make-weak-root.sh need (apt-get, dpkg-deb, make,
 # gcc-12, binutils, flock, kmod's depmod, gzip), cargo, GNU time (/usr/bin/time), python3,
 # coreutils' timeout.
@@ -126,6 +131,11 @@ for a in "$@"; do
     if [[ $a =~ ^[0-9]+$ ]]; then N=$a; else rhel=$a; fi
 done
 SECTIONS=${SECTIONS:-1 2 3}
+LIFECYCLE=${LIFECYCLE:-}
+# the files systemd's 50-depmod.install deletes on `kernel-install remove`
+INDEXES="modules.alias modules.alias.bin modules.builtin.bin modules.builtin.alias.bin modules.dep
+modules.dep.bin modules.devname modules.softdep modules.weakdep modules.symbols modules.symbols.bin"
+INDEXES=$(echo $INDEXES)
 SCALE=${SCALE:-1}
 SCALE_KERNELS=${SCALE_KERNELS:-3 10 30}
 SCALE_MODULES=${SCALE_MODULES:-20 200}
@@ -522,6 +532,15 @@ round() {
     for mode in "${MODES[@]}"; do
         tf=$dir/t.$tool.$mode
         [ "$mode" != remove-modules ] || rm -f $(cat "$dir/list.$tool")
+        if [ "$LIFECYCLE" = rhel ]; then
+            # untimed, what RHEL's kernel package does around the step: %preun's
+            # `kernel-install remove` (its 50-depmod.install deletes the indexes) before
+            # --remove-kernel; %post modules' `depmod -a` before %posttrans' --add-kernel
+            case $mode in
+                remove-kernel) (cd "$r/lib/modules/$k_new" && rm -f $INDEXES) ;;
+                add-kernel) depmod -b "$r" -a "$k_new" ;;
+            esac
+        fi
         run_step "$tool" "$r" "$mode" "$tf" "$dir/list.$tool"
         rc=$(tail -1 "$tf" | cut -d' ' -f4)
         if [ "$rc" = 124 ]; then
@@ -664,6 +683,9 @@ if [ -f "$tmp/rows2" ]; then
     echo "runs:    N=$N rounds, each the four steps in order on each tool's own root (see the header);"
     echo "         medians; wall = fork to wait, cpu = user + system of the tool and its children (s);"
     echo "         x = script / kabi; load average ${load2_before:-?} before, ${load2_after:-?} after"
+    if [ "$LIFECYCLE" = rhel ]; then
+        echo "         LIFECYCLE=rhel: new's indexes deleted before --remove-kernel, kmod's depmod -a before --add-kernel (untimed)"
+    fi
     [ -z "${check2:-}" ] || echo "check:   $check2"
     echo
     table <"$tmp/rows2"
