@@ -20,10 +20,10 @@ use std::path::{Path, PathBuf};
           run (kabi writes the indexes itself).\n  \
         * --dry-run changes nothing at all (the script runs dracut even then).\n  \
         * --remove-kernel rewrites the indexes of a kernel that is still installed and indexed\n    \
-          (the script leaves them stale). Of a kernel being removed (no kernel/ or no\n    \
-          modules.dep any more: kernel-install's 50-depmod and new-kernel-pkg --rmmoddep delete\n    \
-          the indexes before RHEL's %preun runs weak-modules) it writes none, and removes kabi's\n    \
-          scan cache, so nothing is left that no package owns.\n  \
+          (the script leaves them stale). Of a kernel being removed (no modules.dep, or neither\n    \
+          kernel/ nor modules.order any more: kernel-install's 50-depmod and new-kernel-pkg\n    \
+          --rmmoddep delete the indexes before RHEL's %preun runs weak-modules) it writes none\n    \
+          and removes kabi's scan cache, so nothing is left that no package owns.\n  \
         * --add-kernel links, for each module path, the newest compatible copy among the other\n    \
           kernels' extra/ (the script links the newest copy, and no copy when that one is\n    \
           incompatible).\n  \

@@ -78,10 +78,9 @@ pub fn read(root: &Root, kdir: &Dir, krel: &str) -> Result<WeakState, Error> {
         }
     }
     st.pending = super::txn::read_record(kdir);
-    st.indexed = kdir.lstat("kernel").is_ok_and(|s| s.kind == Kind::Dir)
-        && kdir
-            .lstat("modules.dep")
-            .is_ok_and(|s| s.kind == Kind::File);
+    let is = |name: &str, kind: Kind| kdir.lstat(name).is_ok_and(|s| s.kind == kind);
+    st.indexed = (is("kernel", Kind::Dir) || is("modules.order", Kind::File))
+        && is("modules.dep", Kind::File);
     match kdir.lstat("weak-updates") {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(st),
         Err(e) => return Err(Error::io(kdir.show("weak-updates"), e)),
