@@ -538,7 +538,7 @@ round() {
             # --remove-kernel; %post modules' `depmod -a` before %posttrans' --add-kernel
             case $mode in
                 remove-kernel) (cd "$r/lib/modules/$k_new" && rm -f $INDEXES) ;;
-                add-kernel) depmod -b "$r" -a "$k_new" ;;
+                add-kernel) depmod -b "$r" -C "$r/etc/depmod.d" -a "$k_new" ;;
             esac
         fi
         run_step "$tool" "$r" "$mode" "$tf" "$dir/list.$tool"

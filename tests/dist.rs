@@ -618,9 +618,8 @@ fn a_debian_purge_leaves_no_module_directory_behind() {
     for f in ["modules.kabi-cache", "modules.weakdep"] {
         assert!(!mdir.join(f).exists(), "{f} is left after remove");
     }
-    assert_eq!(
-        std::fs::read(mdir.join("modules.dep")).unwrap(),
-        dep_before,
+    assert!(
+        std::fs::read(mdir.join("modules.dep")).unwrap() == dep_before,
         "the indexes of a kernel whose modules are gone are not written again"
     );
     postrm("purge");

@@ -702,25 +702,30 @@ fn remove_kernel_after_kernel_install_remove_writes_no_index() {
     let Some(r) = setup(tmp.path()) else { return };
     let k_new = r.kver(kr.new).to_string();
     let mdir = r.module_dir(kr.new);
-    // systemd's plugin, with the root's module directories for /lib/modules (its only path)
+    // systemd's plugin, with the root's module directories for /lib/modules (its only path),
+    // and without modules.weakdep in its list, as systemd 252 has it in RHEL 9: kabi's depmod
+    // writes that file, and kabi removes it
     let text_of = std::fs::read_to_string(plugin).unwrap();
     assert!(text_of.contains("\"/lib/modules/$KERNEL_VERSION/modules.dep\""));
     let lib_modules = r.root.join("lib/modules");
     let ours = tmp.path().join("50-depmod.install");
-    std::fs::write(
-        &ours,
-        text_of.replace("/lib/modules", &lib_modules.display().to_string()),
-    )
-    .unwrap();
+    let script: String = text_of
+        .replace("/lib/modules", &lib_modules.display().to_string())
+        .lines()
+        .filter(|l| !l.contains("/modules.weakdep\""))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(&ours, script).unwrap();
     let kernel_install_remove = || {
         let o = run(std::process::Command::new("sh")
             .arg(&ours)
             .args(["remove", &k_new])
             .env("KERNEL_INSTALL_VERBOSE", "0"));
         assert!(o.status.success(), "50-depmod.install remove: {}", text(&o));
-        for n in INDEXES {
+        for n in INDEXES.iter().filter(|n| **n != "modules.weakdep") {
             assert!(!mdir.join(n).exists(), "50-depmod.install left {n}");
         }
+        assert!(mdir.join("modules.weakdep").is_file());
     };
     let names = |d: &Path| -> std::collections::BTreeSet<String> {
         std::fs::read_dir(d)
@@ -759,6 +764,13 @@ fn remove_kernel_after_kernel_install_remove_writes_no_index() {
         let o = weak_modules(&r, &["--remove-kernel", "--no-initramfs", &k_new], &[], env);
         let completed = o.status.success();
         if !completed {
+            use std::os::unix::process::ExitStatusExt;
+            assert_eq!(
+                o.status.signal(),
+                Some(6),
+                "killed at point {n} (abort), not failed: {}",
+                text(&o)
+            );
             let now = links(&r.weak_updates(kr.new));
             assert!(
                 now.is_empty() || now == linked,
@@ -774,12 +786,14 @@ fn remove_kernel_after_kernel_install_remove_writes_no_index() {
         }
         assert!(links(&r.weak_updates(kr.new)).is_empty());
         let mut expected = before.clone();
-        expected.remove(kabi::depmod::CACHE_NAME);
+        for unowned in [kabi::depmod::CACHE_NAME, "modules.weakdep"] {
+            assert!(expected.remove(unowned), "no {unowned} before");
+        }
         assert_eq!(
             names(&mdir),
             expected,
             "crash at point {n}: the module directory holds what the package and the links left, \
-             no index and no scan cache"
+             no index and none of kabi's files"
         );
         assert_eq!(
             listing(&r.root, &mdir),
@@ -795,4 +809,23 @@ fn remove_kernel_after_kernel_install_remove_writes_no_index() {
         point - 1
     );
     assert!(!crash || point > 3, "the run has crash points ({point})");
+
+    // installed, and indexed by its binary index alone (the text modules.dep deleted): the
+    // indexes modprobe reads follow the links
+    let o = weak_modules(&r, &["--add-kernel", "--no-initramfs", &k_new], &[], &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    std::fs::remove_file(mdir.join("modules.dep")).unwrap();
+    let o = weak_modules(&r, &["--remove-kernel", "--no-initramfs", &k_new], &[], &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(links(&r.weak_updates(kr.new)).is_empty());
+    let dep = std::fs::read_to_string(mdir.join("modules.dep")).unwrap();
+    assert!(
+        !dep.is_empty() && !dep.contains("kabi_vendor"),
+        "indexes rewritten"
+    );
+    let bin = std::fs::read(mdir.join("modules.dep.bin")).unwrap();
+    assert!(
+        !bin.windows(11).any(|w| w == b"kabi_vendor"),
+        "modules.dep.bin no longer names the links"
+    );
 }

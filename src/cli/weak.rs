@@ -23,7 +23,8 @@ use std::path::{Path, PathBuf};
           (the script leaves them stale). Of a kernel being removed (no modules.dep, or neither\n    \
           kernel/ nor modules.order any more: kernel-install's 50-depmod and new-kernel-pkg\n    \
           --rmmoddep delete the indexes before RHEL's %preun runs weak-modules) it writes none\n    \
-          and removes kabi's scan cache, so nothing is left that no package owns.\n  \
+          and removes kabi's files that no package owns (modules.kabi-cache, modules.weakdep).\n    \
+          The same holds for any run that leaves such a kernel without links.\n  \
         * --add-kernel links, for each module path, the newest compatible copy among the other\n    \
           kernels' extra/ (the script links the newest copy, and no copy when that one is\n    \
           incompatible).\n  \
@@ -275,7 +276,7 @@ fn print_plan(root: &Root, out: &ops::Outcome) {
         }
         if kp.leaves_indexes {
             println!(
-                "would leave the indexes of kernel {} as they are and remove its scan cache (no link left; the kernel is not installed and indexed)",
+                "would leave the indexes of kernel {} as they are and remove kabi's files no package owns (modules.kabi-cache, modules.weakdep): no link left, the kernel is not installed and indexed",
                 kp.krel
             );
         } else {

@@ -35,7 +35,9 @@ const MODES: [&str; 6] = [
         * The installed packages are read from the rpm database (sqlite, ndb) natively; no rpm runs.\n  \
         * --dry-run changes nothing at all and prints what would change.\n  \
         * --remove-kernel removes only links (anything else in weak-updates/ is put aside) and\n    \
-          rewrites the indexes of a kernel that is still installed.\n  \
+          rewrites the indexes of a kernel that is still installed and indexed; of a kernel\n    \
+          being removed it writes none and removes kabi's files that no package owns\n    \
+          (modules.kabi-cache, modules.weakdep).\n  \
         * Each kernel's weak-updates/ changes in one atomic step; a lock serializes runs.\n  \
         * The initramfs is read natively; INITRD_MODULES of /etc/sysconfig/kernel counts.\n  \
         * --root DIR works on another root (SUSE's script has no such option)."
@@ -448,7 +450,7 @@ fn print_plan(root: &Root, env: &Env, plan: &suse::plan::Plan) {
     {
         any = true;
         println!(
-            "would leave the indexes of kernel {} as they are and remove its scan cache (no link left; the kernel is not installed and indexed)",
+            "would leave the indexes of kernel {} as they are and remove kabi's files no package owns (modules.kabi-cache, modules.weakdep): no link left, the kernel is not installed and indexed",
             k.krel
         );
     }
@@ -459,15 +461,8 @@ fn print_plan(root: &Root, env: &Env, plan: &suse::plan::Plan) {
         .filter(|k| !k.leaves_indexes)
         .map(|k| k.krel.as_str())
         .collect();
-    let left: Vec<&str> = plan
-        .kernels
-        .iter()
-        .filter(in_txn)
-        .filter(|k| k.leaves_indexes)
-        .map(|k| k.krel.as_str())
-        .collect();
     for k in &plan.depmod {
-        if !indexed.contains(&k.as_str()) && !left.contains(&k.as_str()) {
+        if !indexed.contains(&k.as_str()) {
             indexed.push(k);
         }
     }

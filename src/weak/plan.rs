@@ -51,6 +51,9 @@ pub struct KernelPlan {
     /// is removed: no link is left and the kernel is not installed and indexed
     /// ([`super::txn::keeps_indexes`]).
     pub leaves_indexes: bool,
+    /// With [`Self::leaves_indexes`]: kabi's unowned files ([`super::txn::UNOWNED`]) are
+    /// there to remove, a change even when the links stay as they are.
+    pub unowned: bool,
 }
 
 impl KernelPlan {
@@ -81,7 +84,9 @@ impl KernelPlan {
     }
 
     pub fn changes(&self) -> bool {
-        self.before != self.after || (self.rewrite && !self.after.is_empty())
+        self.before != self.after
+            || (self.rewrite && !self.after.is_empty())
+            || (self.leaves_indexes && self.unowned)
     }
 }
 
@@ -236,6 +241,7 @@ fn update_kernel(
         krel: krel.to_string(),
         rewrite: !st.outside_targets.is_empty(),
         leaves_indexes: !super::txn::keeps_indexes(after.is_empty(), st.indexed),
+        unowned: st.unowned,
         before,
         after,
         decision: d,
@@ -409,6 +415,7 @@ pub fn remove_kernel(snap: &Snapshot, krel: &str) -> Plan {
         after: Links::new(),
         rewrite: false,
         leaves_indexes: !super::txn::keeps_indexes(true, st.indexed),
+        unowned: st.unowned,
         ..KernelPlan::default()
     });
     plan

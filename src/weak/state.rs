@@ -48,12 +48,16 @@ pub struct WeakState {
     pub stale: Vec<OsString>,
     /// The intent record of an interrupted run.
     pub pending: Option<Result<Record, String>>,
-    /// The kernel is installed and indexed: `kernel/` is a directory and `modules.dep` a
-    /// regular file (neither followed). Not so while a kernel is being removed: RHEL's
-    /// `%preun` runs `kernel-install remove` (whose `50-depmod.install` deletes the
-    /// indexes) or `new-kernel-pkg --rmmoddep` before `weak-modules --remove-kernel`;
-    /// Debian's hooks run after the package's files are gone.
+    /// The kernel is installed and indexed: its modules are there (`kernel/` is a directory,
+    /// or `modules.order` a regular file: a kernel may have no module of its own) and so are
+    /// its indexes (`modules.dep` or `modules.dep.bin` is a regular file); nothing followed.
+    /// Not so while a kernel is being removed: RHEL's `%preun` runs `kernel-install remove`
+    /// (whose `50-depmod.install` deletes the indexes) or `new-kernel-pkg --rmmoddep` before
+    /// `weak-modules --remove-kernel`; Debian's hooks run after the package's files are gone.
     pub indexed: bool,
+    /// Files kabi writes that no package owns and not every removal deletes are in the
+    /// kernel's module directory ([`super::txn::UNOWNED`]).
+    pub unowned: bool,
     /// A temporary file a killed writer left in the kernel's module directory (see
     /// [`crate::root::is_temp_name`]).
     pub temps: bool,
@@ -80,7 +84,8 @@ pub fn read(root: &Root, kdir: &Dir, krel: &str) -> Result<WeakState, Error> {
     st.pending = super::txn::read_record(kdir);
     let is = |name: &str, kind: Kind| kdir.lstat(name).is_ok_and(|s| s.kind == kind);
     st.indexed = (is("kernel", Kind::Dir) || is("modules.order", Kind::File))
-        && is("modules.dep", Kind::File);
+        && (is("modules.dep", Kind::File) || is("modules.dep.bin", Kind::File));
+    st.unowned = super::txn::UNOWNED.iter().any(|n| is(n, Kind::File));
     match kdir.lstat("weak-updates") {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(st),
         Err(e) => return Err(Error::io(kdir.show("weak-updates"), e)),

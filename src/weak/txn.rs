@@ -5,7 +5,7 @@
 //! 2. `weak-updates/` is replaced in one step ([`super::links::replace`]).
 //! 3. The kernel's indexes are rewritten (kabi's depmod); unless the kernel is left without
 //!    links and is not installed and indexed any more ([`keeps_indexes`]): then no index is
-//!    written, and kabi's scan cache is removed.
+//!    written, and the files of kabi's that no package owns ([`UNOWNED`]) are removed.
 //! 4. The record is removed.
 //!
 //! A crash anywhere leaves either no record (nothing happened, or everything did) or a
@@ -124,7 +124,11 @@ pub fn apply(
     kdir.write_atomic(RECORD, &json, 0o644)?;
     crate::crash::point();
     let keep = keeps_indexes(after.is_empty(), st.indexed);
-    finish(root, kdir, &st.krel, Some(after), &st.others, keep, verbose)
+    // the links as they are already (a kernel being removed whose links went before, with
+    // kabi's files left to remove): `weak-updates/` is not made again
+    let same = st.links == *after && st.outside_targets.is_empty();
+    let links = (!same).then_some(after);
+    finish(root, kdir, &st.krel, links, &st.others, keep, verbose)
 }
 
 /// Are a kernel's indexes rewritten after its links change? Yes, unless the kernel is left
@@ -137,19 +141,29 @@ pub fn keeps_indexes(emptied: bool, indexed: bool) -> bool {
     !emptied || indexed
 }
 
-/// Remove kabi's depmod scan cache from the kernel's module directory `kdir` (it is no
-/// package's file), if it is there.
-pub fn drop_scan_cache(kdir: &Dir) -> Result<(), Error> {
-    match kdir.unlink(crate::depmod::CACHE_NAME) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-            Err(Error::io(kdir.show(crate::depmod::CACHE_NAME), e))
+/// The files kabi's depmod writes in a kernel's module directory that no package owns and
+/// not every removal of a kernel deletes: its scan cache, and `modules.weakdep` (kmod 30 and
+/// RHEL's kmod write none; the `50-depmod.install` of systemd 252 as RHEL 9 ships it and the
+/// `postrm` of Debian 12's kernels predate it). Left behind, either keeps the kernel's module
+/// directory from being removed.
+pub const UNOWNED: [&str; 2] = [crate::depmod::CACHE_NAME, "modules.weakdep"];
+
+/// Remove [`UNOWNED`] from the kernel's module directory `kdir`: only for a kernel that is
+/// not installed and indexed, whose indexes are being removed.
+pub fn drop_unowned(kdir: &Dir) -> Result<(), Error> {
+    for name in UNOWNED {
+        match kdir.unlink(name) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(Error::io(kdir.show(name), e));
+            }
+            _ => {}
         }
-        _ => Ok(()),
     }
+    Ok(())
 }
 
 /// Steps 2 to 4, from a record (`links`) or without one (undo: the indexes only); `keep`:
-/// step 3 rewrites the indexes (else it removes kabi's scan cache).
+/// step 3 rewrites the indexes (else it removes [`UNOWNED`]).
 fn finish(
     root: &Root,
     kdir: &Dir,
@@ -171,7 +185,7 @@ fn finish(
                 "kernel {krel}: no links left and the kernel is not installed and indexed (neither kernel/ nor modules.order, or no modules.dep): its indexes are left as they are"
             );
         }
-        drop_scan_cache(kdir)?;
+        drop_unowned(kdir)?;
         // what killed writers left here (a depmod run would remove it; the caller holds the
         // lock every writer of this directory takes)
         kdir.clean_temps();

@@ -204,7 +204,10 @@ fn apply(k: &Kernels, env: &Env, opts: &Options, out: &mut Outcome) {
             out.errors.push(format!("kernel {}: {e}", kp.krel));
             return;
         }
-        indexed.push(kp.krel.clone());
+        // a transaction that left the indexes alone does not stand for a depmod asked for
+        if !kp.leaves_indexes {
+            indexed.push(kp.krel.clone());
+        }
     }
     let mut failed: Vec<String> = Vec::new();
     for krel in &out.plan.depmod {
@@ -291,8 +294,8 @@ fn remove_gone_kernel(k: &Kernels, krel: &str) -> Result<(), Error> {
         }
         Err(_) => {}
     }
-    // kabi's scan cache is no package's: left, it would keep the directory
-    txn::drop_scan_cache(&kdir)?;
+    // kabi's files that are no package's: left, they would keep the directory
+    txn::drop_unowned(&kdir)?;
     drop(kdir);
     // `rmdir`: only an empty directory goes
     let base = k.root.open_dir(k.layout.base())?;
