@@ -828,4 +828,18 @@ fn remove_kernel_after_kernel_install_remove_writes_no_index() {
         !bin.windows(11).any(|w| w == b"kabi_vendor"),
         "modules.dep.bin no longer names the links"
     );
+
+    // a temporary file a killed writer left in a kernel no run changes: a dry run leaves it,
+    // the next run (under the lock) removes it
+    let tmp_name = r.module_dir(kr.old).join(".kabi-tmp.modules.dep.999999.0");
+    std::fs::write(&tmp_name, b"half").unwrap();
+    let o = weak_modules(&r, &["--dry-run", "--remove-kernel", &k_new], &[], &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(tmp_name.exists(), "a dry run removes nothing");
+    let o = weak_modules(&r, &["--remove-kernel", "--no-initramfs", &k_new], &[], &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        !tmp_name.exists(),
+        "the killed writer's temporary file is left"
+    );
 }

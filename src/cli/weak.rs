@@ -20,9 +20,10 @@ use std::path::{Path, PathBuf};
           run (kabi writes the indexes itself).\n  \
         * --dry-run changes nothing at all (the script runs dracut even then).\n  \
         * --remove-kernel rewrites the indexes of a kernel that is still installed and indexed\n    \
-          (the script leaves them stale). Of a kernel being removed (no modules.dep, or neither\n    \
-          kernel/ nor modules.order any more: kernel-install's 50-depmod and new-kernel-pkg\n    \
-          --rmmoddep delete the indexes before RHEL's %preun runs weak-modules) it writes none\n    \
+          (the script leaves them stale). Of a kernel being removed (neither modules.dep nor\n    \
+          modules.dep.bin, or neither kernel/ nor modules.order any more: kernel-install's\n    \
+          50-depmod and new-kernel-pkg --rmmoddep delete the indexes before RHEL's %preun runs\n    \
+          weak-modules) it writes none\n    \
           and removes kabi's files that no package owns (modules.kabi-cache, modules.weakdep).\n    \
           The same holds for any run that leaves such a kernel without links.\n  \
         * --add-kernel links, for each module path, the newest compatible copy among the other\n    \

@@ -47,9 +47,9 @@ pub struct KernelPlan {
     /// Some links name the root by its outside path: the tree is rewritten even if the set
     /// of links stays the same.
     pub rewrite: bool,
-    /// The kernel's indexes are not rewritten after its links change, and kabi's scan cache
-    /// is removed: no link is left and the kernel is not installed and indexed
-    /// ([`super::txn::keeps_indexes`]).
+    /// The kernel's indexes are not rewritten after its links change, and kabi's files that
+    /// no package owns ([`super::txn::UNOWNED`]) are removed: no link is left and the kernel
+    /// is not installed and indexed ([`super::txn::keeps_indexes`]).
     pub leaves_indexes: bool,
     /// With [`Self::leaves_indexes`]: kabi's unowned files ([`super::txn::UNOWNED`]) are
     /// there to remove, a change even when the links stay as they are.

@@ -182,7 +182,7 @@ fn finish(
     } else {
         if verbose {
             eprintln!(
-                "kernel {krel}: no links left and the kernel is not installed and indexed (neither kernel/ nor modules.order, or no modules.dep): its indexes are left as they are"
+                "kernel {krel}: no links left and the kernel is not installed and indexed (neither kernel/ nor modules.order, or neither modules.dep nor modules.dep.bin): its indexes are left as they are"
             );
         }
         drop_unowned(kdir)?;
