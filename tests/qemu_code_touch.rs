@@ -149,7 +149,9 @@ fn the_functions_a_load_runs_in_the_guest() {
             .collect();
     // kabi's own functions (a page each: exactly those that ran; the C library's pages hold
     // several functions, not all of which ran) that the list lacks: the list is stale when
-    // many are
+    // many are. Not when this run makes the new list (`scripts/hot-functions.sh`): a change
+    // of the names (a dependency's features change every hash) is what it is run for
+    let making_list = std::env::var_os("KABI_TOUCH_OUT").is_some();
     let own = |f: &&String| f.starts_with("_ZN") || f.starts_with("_R");
     for (kind, fns) in &per_kind {
         let ours: Vec<&String> = fns.iter().filter(own).collect();
@@ -160,7 +162,7 @@ fn the_functions_a_load_runs_in_the_guest() {
             ours.len()
         );
         assert!(
-            missing * 10 <= ours.len(),
+            making_list || missing * 10 <= ours.len(),
             "{kind}: {missing} of the {} functions of kabi it ran are not in build/hot-functions.txt: run scripts/hot-functions.sh",
             ours.len()
         );
