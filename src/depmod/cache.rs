@@ -94,10 +94,100 @@ pub struct Cache {
     pub fingerprint: Fingerprint,
 }
 
-/// A cache's records block, encoded, with its CRC-32.
-pub struct Records {
-    pub bytes: Vec<u8>,
+/// A cache's records block, encoded, with its CRC-32: in pieces, each either bytes this run
+/// encoded or a run of entries of the old cache's file, written from where they lie there
+/// (a cache where a few files changed is then written without copying the megabytes of the
+/// others into a buffer, which costs a page fault per 4 KiB).
+pub struct Records<'o> {
+    /// What this run encoded.
+    new: Vec<u8>,
+    /// The old cache's file.
+    old: &'o [u8],
+    pieces: Vec<Piece>,
     pub crc: u32,
+}
+
+/// A piece of a records block: a range of [`Records::new`] or of [`Records::old`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Piece {
+    New(std::ops::Range<usize>),
+    Old(std::ops::Range<usize>),
+}
+
+/// The most pieces a records block is written in (one `write` each): beyond, its pieces are
+/// copied into one buffer.
+const MAX_PIECES: usize = 64;
+
+impl Records<'_> {
+    /// Its pieces, in order.
+    pub fn pieces(&self) -> Vec<&[u8]> {
+        self.pieces
+            .iter()
+            .map(|p| match p {
+                Piece::New(r) => &self.new[r.clone()],
+                Piece::Old(r) => &self.old[r.clone()],
+            })
+            .collect()
+    }
+
+    /// Its length in bytes.
+    pub fn len(&self) -> usize {
+        self.pieces.iter().map(|p| p.len()).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Its bytes, in one buffer.
+    pub fn to_vec(&self) -> Vec<u8> {
+        self.pieces().concat()
+    }
+
+    /// The same bytes, none of them borrowed from the old file.
+    fn owned(self) -> Records<'static> {
+        if self.pieces.iter().all(|p| matches!(p, Piece::New(_))) {
+            return Records {
+                new: self.new,
+                old: &[],
+                pieces: self.pieces,
+                crc: self.crc,
+            };
+        }
+        let all = self.to_vec();
+        Records {
+            pieces: vec![Piece::New(0..all.len())],
+            new: all,
+            old: &[],
+            crc: self.crc,
+        }
+    }
+
+    /// Add bytes this run encoded (`new[from..]`, just written there).
+    fn push_new(&mut self, from: usize) {
+        let to = self.new.len();
+        match self.pieces.last_mut() {
+            Some(Piece::New(r)) if r.end == from => r.end = to,
+            _ if from == to => {}
+            _ => self.pieces.push(Piece::New(from..to)),
+        }
+    }
+
+    /// Add a range of the old file.
+    fn push_old(&mut self, at: std::ops::Range<usize>) {
+        match self.pieces.last_mut() {
+            Some(Piece::Old(r)) if r.end == at.start => r.end = at.end,
+            _ => self.pieces.push(Piece::Old(at)),
+        }
+    }
+}
+
+impl Piece {
+    fn len(&self) -> usize {
+        match self {
+            Piece::New(r) | Piece::Old(r) => r.len(),
+        }
+    }
 }
 
 /// What the last run read and wrote.
@@ -373,25 +463,30 @@ impl Cache {
     pub fn encode(&self) -> Vec<u8> {
         let records = self.encode_records();
         let mut out = self.encode_head(&records);
-        out.extend_from_slice(&records.bytes);
+        for p in records.pieces() {
+            out.extend_from_slice(p);
+        }
         out
     }
 
     /// The records block (every entry; not the fingerprint), with its checksum: what
     /// [`Cache::encode_head`] puts a header and the fingerprint before.
-    pub fn encode_records(&self) -> Records {
-        self.encode_records_reusing(&Stored::default())
+    pub fn encode_records(&self) -> Records<'static> {
+        self.encode_records_reusing(&Stored::default()).owned()
     }
 
     /// [`Cache::encode_records`], each entry of [`Cache::reused`] copied from `old` (the
     /// cache it was decoded from) as it is there: its encoding, byte for byte, since the
     /// encoding of a decoded record is the bytes it was decoded from. A cache where few files
     /// changed (a weak-updates link added) is written at the speed of a copy.
-    pub fn encode_records_reusing(&self, old: &Stored) -> Records {
+    pub fn encode_records_reusing<'o>(&self, old: &'o Stored) -> Records<'o> {
         let mut paths: Vec<(&String, &(FileKey, Scanned))> = self.entries.iter().collect();
         paths.sort_unstable_by(|a, b| a.0.cmp(b.0));
-        // an entry's state byte and record as the old cache has them, when reused
-        let copied: Vec<Option<&[u8]>> = paths
+        // an entry's state byte and record as the old cache has them, when reused: where
+        // they are in its file, widened to the entry's path and key before them when those
+        // are there as this run encodes them (they always are: the old file's entries are
+        // those bytes), so that entries that follow each other there are one piece
+        let copied: Vec<Option<(std::ops::Range<usize>, bool)>> = paths
             .iter()
             .map(|(path, (key, _))| {
                 if !self.reused.contains(*path) {
@@ -401,10 +496,20 @@ impl Cache {
                 if k != key {
                     return None;
                 }
-                old.data.get(at.clone())
+                old.data.get(at.clone())?;
+                let mut head = Vec::with_capacity(4 + path.len() + 48);
+                put_str(&mut head, path);
+                put_key(&mut head, k);
+                Some(match at.start.checked_sub(head.len()) {
+                    Some(from) if old.data.get(from..at.start) == Some(&head[..]) => {
+                        (from..at.end, true)
+                    }
+                    _ => (at.clone(), false),
+                })
             })
             .collect();
-        // in one buffer of the size it will have (a cold run's records are megabytes)
+        // what this run encodes, in one buffer of the size it will have (a cold run's
+        // records are megabytes)
         let str_len = |s: &str| 4 + s.len();
         // which records are written from their text as it is
         let whole: Vec<bool> = paths
@@ -416,45 +521,73 @@ impl Cache {
             .iter()
             .zip(&copied)
             .zip(&whole)
-            .map(|(((path, (_, s)), c), &w)| {
-                str_len(path)
-                    + 48
-                    + match (c, s) {
-                        (Some(c), _) => c.len(),
-                        (None, Err(e)) => 1 + str_len(e),
-                        (None, Ok(r)) => 1 + record_len(r, w),
-                    }
+            .map(|(((path, (_, s)), c), &w)| match (c, s) {
+                (Some((_, true)), _) => 0,
+                (Some((_, false)), _) => str_len(path) + 48,
+                (None, Err(e)) => str_len(path) + 48 + 1 + str_len(e),
+                (None, Ok(r)) => str_len(path) + 48 + 1 + record_len(r, w),
             })
             .sum::<usize>();
         let copied_any = copied.iter().any(Option::is_some);
-        let mut p = Vec::with_capacity(size);
-        put_u32(&mut p, self.entries.len() as u32);
+        let mut out = Records {
+            new: Vec::with_capacity(size),
+            old: &old.data[..],
+            pieces: Vec::new(),
+            crc: 0,
+        };
+        put_u32(&mut out.new, self.entries.len() as u32);
+        out.push_new(0);
         for (((path, (k, s)), c), w) in paths.into_iter().zip(copied).zip(whole) {
-            put_str(&mut p, path);
-            put_key(&mut p, k);
+            let from = out.new.len();
             match (c, s) {
-                (Some(c), _) => p.extend_from_slice(c),
+                (Some((c, with_head)), _) => {
+                    if !with_head {
+                        // the record alone: its path and key are encoded here
+                        put_str(&mut out.new, path);
+                        put_key(&mut out.new, k);
+                        out.push_new(from);
+                    }
+                    out.push_old(c);
+                }
                 (None, Err(e)) => {
-                    p.push(1);
-                    put_str(&mut p, e);
+                    put_str(&mut out.new, path);
+                    put_key(&mut out.new, k);
+                    out.new.push(1);
+                    put_str(&mut out.new, e);
+                    out.push_new(from);
                 }
                 (None, Ok(r)) => {
-                    p.push(0);
-                    put_record(&mut p, r, w);
+                    put_str(&mut out.new, path);
+                    put_key(&mut out.new, k);
+                    out.new.push(0);
+                    put_record(&mut out.new, r, w);
+                    out.push_new(from);
                 }
             }
         }
-        debug_assert_eq!(p.len(), size, "the records' size computed ahead");
+        debug_assert_eq!(
+            out.new.len(),
+            size,
+            "the encoded bytes' size computed ahead"
+        );
         // the copies are of the old file as it is now: it must still be what was checked
         // when it was loaded (kabi replaces it by rename, but another writer may have
         // changed it in place), else its bytes would get a checksum of their own here
         if copied_any && !old.records_intact() {
             return self.encode_records();
         }
-        Records {
-            crc: crc32fast::hash(&p),
-            bytes: p,
+        // written in a few pieces, or copied into one buffer
+        if out.pieces.len() > MAX_PIECES {
+            let all = out.to_vec();
+            out.pieces = vec![Piece::New(0..all.len())];
+            out.new = all;
         }
+        let mut h = crc32fast::Hasher::new();
+        for p in out.pieces() {
+            h.update(p);
+        }
+        out.crc = h.finalize();
+        out
     }
 
     /// The start of the cache file whose records block is `records`: header, fingerprint
@@ -462,7 +595,7 @@ impl Cache {
     pub fn encode_head(&self, records: &Records) -> Vec<u8> {
         let mut out = file_head(&self.fingerprint, 0);
         let at = out.len() - 12;
-        out[at..at + 8].copy_from_slice(&(records.bytes.len() as u64).to_le_bytes());
+        out[at..at + 8].copy_from_slice(&(records.len() as u64).to_le_bytes());
         out[at + 8..].copy_from_slice(&records.crc.to_le_bytes());
         out
     }
@@ -976,15 +1109,18 @@ mod tests {
         }
     }
 
+    /// The key of the sample files.
+    const KEY: FileKey = FileKey {
+        size: 10,
+        mtime: (1, 2),
+        ctime: (3, 4),
+        ino: 5,
+        dev: 6,
+    };
+
     fn sample() -> Cache {
         let mut c = Cache::default();
-        let key = FileKey {
-            size: 10,
-            mtime: (1, 2),
-            ctime: (3, 4),
-            ino: 5,
-            dev: 6,
-        };
+        let key = KEY;
         let mut rec = crate::depmod::scan::RecordBuilder::default();
         rec.export(b"crc_itu_t", 0x1234);
         rec.dep(b"module_layout", 7, true);
@@ -1067,8 +1203,20 @@ mod tests {
             .insert("/c.ko".into(), (key_a, Ok(Arc::new(rec.finish()))));
         let all = new.encode_records();
         let reusing = new.encode_records_reusing(&old);
-        assert_eq!(reusing.bytes, all.bytes);
+        assert_eq!(reusing.to_vec(), all.to_vec());
         assert_eq!(reusing.crc, all.crc);
+        assert_eq!(reusing.len(), all.len());
+        // /a.ko and /b.ko follow each other in the old file: their entries, paths and keys
+        // with them, are one piece of it, between the count and /c.ko encoded here
+        assert_eq!(
+            reusing
+                .pieces
+                .iter()
+                .map(|p| matches!(p, Piece::Old(_)))
+                .collect::<Vec<_>>(),
+            [false, true, false]
+        );
+        assert!(all.pieces.iter().all(|p| matches!(p, Piece::New(_))));
         // what is copied is the old cache's bytes: an entry said to be reused whose file
         // is another now (its key changed) is encoded from its record instead
         let mut changed = new.clone();
@@ -1079,16 +1227,62 @@ mod tests {
             .entries
             .insert("/a.ko".into(), (key_b, Ok(Arc::new(rec.finish()))));
         assert_eq!(
-            changed.encode_records_reusing(&old).bytes,
-            changed.encode_records().bytes
+            changed.encode_records_reusing(&old).to_vec(),
+            changed.encode_records().to_vec()
         );
         // and the copy is taken as it is, not re-encoded: a stale record under the same
         // key (which a scan never gives) comes out as the old cache has it
         let mut stale = changed.clone();
         let (_, a_now) = stale.entries["/a.ko"].clone();
         stale.entries.insert("/a.ko".into(), (key_a, a_now));
-        assert_eq!(stale.encode_records_reusing(&old).bytes, all.bytes);
-        assert_ne!(stale.encode_records().bytes, all.bytes);
+        assert_eq!(stale.encode_records_reusing(&old).to_vec(), all.to_vec());
+        assert_ne!(stale.encode_records().to_vec(), all.to_vec());
+    }
+
+    /// Every other file changed: more pieces than [`MAX_PIECES`] are written as one buffer
+    /// (one `write`), the same bytes.
+    #[test]
+    fn a_cache_of_scattered_changes_is_written_in_one_piece() {
+        let key = KEY;
+        let record = |sym: &[u8]| {
+            let mut rec = crate::depmod::scan::RecordBuilder::default();
+            rec.export(sym, 1);
+            Ok(Arc::new(rec.finish()))
+        };
+        let mut c = Cache::default();
+        for i in 0..200 {
+            c.entries
+                .insert(format!("/m{i:03}.ko"), (key, record(b"old")));
+        }
+        let old = Stored::parse(c.encode().into()).unwrap_or_else(|_| panic!("a cache"));
+        let mut new = Cache::default();
+        for i in 0..200 {
+            let p = format!("/m{i:03}.ko");
+            let s = match i % 2 {
+                0 => {
+                    new.reused.insert(p.clone());
+                    old.get(&p, &key).expect("in the old cache")
+                }
+                _ => record(b"new"),
+            };
+            new.entries.insert(p, (key, s));
+        }
+        let reusing = new.encode_records_reusing(&old);
+        assert_eq!(reusing.pieces, [Piece::New(0..reusing.len())]);
+        assert_eq!(reusing.to_vec(), new.encode_records().to_vec());
+        assert_eq!(reusing.crc, new.encode_records().crc);
+        // 20 changed, among the first 41: the count, an old and a new piece per change,
+        // the rest in one
+        let mut few = new.clone();
+        for i in (41..200).step_by(2) {
+            let p = format!("/m{i:03}.ko");
+            few.entries
+                .insert(p.clone(), (key, old.get(&p, &key).unwrap()));
+            few.reused.insert(p);
+        }
+        let r = few.encode_records_reusing(&old);
+        assert_eq!(r.pieces.len(), 1 + 2 * 20 + 1);
+        assert_eq!(r.to_vec(), few.encode_records().to_vec());
     }
 
     /// The old cache file changed in place after it was loaded (not by kabi, which replaces
@@ -1126,8 +1320,8 @@ mod tests {
         drop(w);
         assert!(!old.records_intact());
         assert_eq!(
-            new.encode_records_reusing(&old).bytes,
-            new.encode_records().bytes
+            new.encode_records_reusing(&old).to_vec(),
+            new.encode_records().to_vec()
         );
     }
 
@@ -1143,7 +1337,7 @@ mod tests {
         let d = decode(&again).expect("decodes");
         assert_eq!(d.fingerprint, fp);
         assert_eq!(d.entries.len(), 2);
-        let records = |b: &[u8]| b[b.len() - c.encode_records().bytes.len()..].to_vec();
+        let records = |b: &[u8]| b[b.len() - c.encode_records().to_vec().len()..].to_vec();
         assert_eq!(records(&again), records(&bytes));
         // back: the original file, byte for byte
         assert_eq!(

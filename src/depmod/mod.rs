@@ -376,6 +376,7 @@ struct Run<'a> {
 
 impl Run<'_> {
     fn phase(&mut self, name: &'static str) {
+        crate::phase::mark(name);
         let now = std::time::Instant::now();
         self.summary
             .phases
@@ -536,7 +537,7 @@ impl Run<'_> {
         inputs: u64,
         mut cache: Cache,
         old: &Stored,
-        records: Option<cache::Records>,
+        records: Option<cache::Records<'_>>,
     ) -> Cache {
         cache.fingerprint = cache::Fingerprint {
             inputs,
@@ -564,7 +565,9 @@ impl Run<'_> {
         let written = match &records {
             Some(r) => {
                 let head = cache.encode_head(r);
-                cdir.write_unflushed_parts(cname, &[&head, &r.bytes], 0o644)
+                let mut parts = vec![&head[..]];
+                parts.extend(r.pieces());
+                cdir.write_unflushed_parts(cname, &parts, 0o644)
             }
             None => cdir.write_unflushed(cname, &cache.encode_reusing(old), 0o644),
         };
