@@ -6,6 +6,8 @@
 //! shipped binary carries neither the marks nor the clock reads. A cfg, not a cargo feature:
 //! a feature changes the crate's hash and so every function's symbol name, and the phase
 //! build would then not be laid out by `build/hot-functions.txt` as the shipped one is.
+//! `weak-modules` (lock, recovery, state, plan, each kernel's transaction) and `depmod` (each
+//! phase of its `-v` summary) mark theirs too, for measuring them on the host.
 
 /// The boundary named `name` is reached (the first mark is `main`).
 #[cfg(kabi_phases)]

@@ -183,17 +183,21 @@ pub fn run_in(k: &Kernels, op: &Op, opts: &Options) -> Result<Outcome, Error> {
         return Ok(Outcome::default());
     }
     let _lock = crate::depmod::lock(root)?;
+    crate::phase::mark("weak lock");
     let mut out = Outcome {
         recovered: recover_all(k, opts.dry_run, opts.verbose)?,
         ..Outcome::default()
     };
+    crate::phase::mark("weak recover");
     let snap = Snapshot::read(k)?;
+    crate::phase::mark("weak snapshot");
     let p = match op {
         Op::AddModules(m) => plan::add_modules(k, &snap, m)?,
         Op::RemoveModules(m) => plan::remove_modules(k, &snap, m)?,
         Op::AddKernel(krel) => plan::add_kernel(k, &snap, krel)?,
         Op::RemoveKernel(krel) => plan::remove_kernel(&snap, krel),
     };
+    crate::phase::mark("weak plan");
     if !opts.no_initramfs {
         out.images = images(root, layout, op, &p, opts);
     }
@@ -206,7 +210,9 @@ pub fn run_in(k: &Kernels, op: &Op, opts: &Options) -> Result<Outcome, Error> {
             continue; // the kernel is gone (remove-kernel after its files)
         };
         let st = super::state::read(root, &kdir, &kp.krel)?;
+        crate::phase::mark("weak state");
         txn::apply(root, &kdir, &st, &kp.after, opts.verbose)?;
+        crate::phase::mark("weak apply");
     }
     for img in &out.images {
         let Some(cmd) = &img.command else { continue };
