@@ -971,11 +971,8 @@ impl Dir {
         };
         let fd = opened.map_err(|e| Error::io(&shown, e.into()))?;
         let result = (|| -> std::io::Result<()> {
-            use std::io::Write;
             let mut f = File::from(fd);
-            for data in parts {
-                f.write_all(data)?;
-            }
+            write_all_parts(&mut f, parts)?;
             // the mode asked for, whatever the umask
             rustix::fs::fchmod(&f, Mode::from_raw_mode(mode))?;
             if flush {
@@ -1355,6 +1352,25 @@ fn sync_all_at_once(files: &[&File], stack: usize) -> Result<(), (usize, std::io
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Parts are written whole and in order, however many (more than a `writev` takes at
+    /// once) and however the kernel splits the writes; empty parts are nothing.
+    #[test]
+    fn parts_are_written_in_order() {
+        let t = tempfile::tempdir().unwrap();
+        let d = Root::open(t.path()).unwrap().open_dir("").unwrap();
+        let owned: Vec<Vec<u8>> = (0..3000u32)
+            .map(|i| match i % 7 {
+                0 => Vec::new(),
+                k => vec![(i % 251) as u8; (k as usize) * 333],
+            })
+            .collect();
+        let parts: Vec<&[u8]> = owned.iter().map(Vec::as_slice).collect();
+        d.write_unflushed_parts("f", &parts, 0o644).unwrap();
+        assert_eq!(std::fs::read(t.path().join("f")).unwrap(), owned.concat());
+        d.write_unflushed_parts("g", &[], 0o644).unwrap();
+        assert!(std::fs::read(t.path().join("g")).unwrap().is_empty());
+    }
     use std::os::unix::fs::symlink;
 
     fn tree() -> (tempfile::TempDir, PathBuf, PathBuf) {
@@ -1766,6 +1782,28 @@ mod tests {
         drop(held);
         d.lock(Duration::from_millis(100), &mut || {}).unwrap();
     }
+}
+
+/// Write `parts` one after another, in as few `writev` calls as the kernel takes (at most
+/// 1,024 parts a call, `IOV_MAX`).
+fn write_all_parts(f: &mut File, parts: &[&[u8]]) -> std::io::Result<()> {
+    use std::io::{IoSlice, Write};
+    let mut slices: Vec<IoSlice> = parts
+        .iter()
+        .filter(|p| !p.is_empty())
+        .map(|p| IoSlice::new(p))
+        .collect();
+    let mut left = &mut slices[..];
+    while !left.is_empty() {
+        let n = left.len().min(1024);
+        match f.write_vectored(&left[..n]) {
+            Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+            Ok(written) => IoSlice::advance_slices(&mut left, written),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 /// A regular file's bytes, mapped read-only and private (`mmap`), or read when it cannot be

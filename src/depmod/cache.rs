@@ -325,14 +325,33 @@ impl Tree {
     }
 }
 
+/// Where the entry whose state byte is at `at` in `data` starts, when its path and key are
+/// there before it as `path` and `key` encode (they are, in a file the loader indexed).
+fn entry_head(data: &[u8], at: usize, path: &str, key: &FileKey) -> Option<usize> {
+    let from = at.checked_sub(4 + path.len() + 48)?;
+    let head = data.get(from..at)?;
+    let (len, rest) = head.split_at(4);
+    let (name, k) = rest.split_at(path.len());
+    (len == (path.len() as u32).to_le_bytes() && name == path.as_bytes() && k == key_bytes(key))
+        .then_some(from)
+}
+
 fn put_key(p: &mut Vec<u8>, k: &FileKey) {
-    put_u64(p, k.size);
-    put_u64(p, k.mtime.0 as u64);
-    put_u32(p, k.mtime.1);
-    put_u64(p, k.ctime.0 as u64);
-    put_u32(p, k.ctime.1);
-    put_u64(p, k.ino);
-    put_u64(p, k.dev);
+    p.extend_from_slice(&key_bytes(k));
+}
+
+/// A key as the cache stores it: size, mtime (seconds, nanoseconds), ctime (the same),
+/// inode, device, little-endian.
+fn key_bytes(k: &FileKey) -> [u8; 48] {
+    let mut b = [0u8; 48];
+    b[..8].copy_from_slice(&k.size.to_le_bytes());
+    b[8..16].copy_from_slice(&(k.mtime.0 as u64).to_le_bytes());
+    b[16..20].copy_from_slice(&k.mtime.1.to_le_bytes());
+    b[20..28].copy_from_slice(&(k.ctime.0 as u64).to_le_bytes());
+    b[28..32].copy_from_slice(&k.ctime.1.to_le_bytes());
+    b[32..40].copy_from_slice(&k.ino.to_le_bytes());
+    b[40..].copy_from_slice(&k.dev.to_le_bytes());
+    b
 }
 
 fn get_key(r: &mut Reader) -> Option<FileKey> {
@@ -497,14 +516,9 @@ impl Cache {
                     return None;
                 }
                 old.data.get(at.clone())?;
-                let mut head = Vec::with_capacity(4 + path.len() + 48);
-                put_str(&mut head, path);
-                put_key(&mut head, k);
-                Some(match at.start.checked_sub(head.len()) {
-                    Some(from) if old.data.get(from..at.start) == Some(&head[..]) => {
-                        (from..at.end, true)
-                    }
-                    _ => (at.clone(), false),
+                Some(match entry_head(&old.data, at.start, path, k) {
+                    Some(from) => (from..at.end, true),
+                    None => (at.clone(), false),
                 })
             })
             .collect();
@@ -570,12 +584,6 @@ impl Cache {
             size,
             "the encoded bytes' size computed ahead"
         );
-        // the copies are of the old file as it is now: it must still be what was checked
-        // when it was loaded (kabi replaces it by rename, but another writer may have
-        // changed it in place), else its bytes would get a checksum of their own here
-        if copied_any && !old.records_intact() {
-            return self.encode_records();
-        }
         // written in a few pieces, or copied into one buffer
         if out.pieces.len() > MAX_PIECES {
             let all = out.to_vec();
@@ -587,6 +595,14 @@ impl Cache {
             h.update(p);
         }
         out.crc = h.finalize();
+        // the copies are of the old file as it is now: it must still be what was checked
+        // when it was loaded (kabi replaces it by rename, but another writer may have
+        // changed it in place), else its bytes would get a checksum of their own here. So it
+        // is checked after they were hashed: a change before is seen here, one after makes
+        // the bytes written differ from their CRC, and the next load refuses the file
+        if copied_any && !old.records_intact() {
+            return self.encode_records();
+        }
         out
     }
 
@@ -653,6 +669,8 @@ pub struct Stored {
     index: FxHashMap<String, (FileKey, std::ops::Range<usize>)>,
     /// The records block (length, CRC and bytes) in `data`.
     payload: std::ops::Range<usize>,
+    /// The records block's length and CRC fields as they were when loaded.
+    loaded_head: [u8; 12],
 }
 
 impl Default for Stored {
@@ -662,6 +680,7 @@ impl Default for Stored {
             fingerprint: Fingerprint::default(),
             index: FxHashMap::default(),
             payload: 0..0,
+            loaded_head: [0; 12],
         }
     }
 }
@@ -678,12 +697,20 @@ impl Stored {
     /// gives no result).
     pub fn parse(data: crate::root::Mapped) -> Result<Stored, crate::root::Mapped> {
         match index(&data) {
-            Some((fingerprint, index, payload)) => Ok(Stored {
-                data,
-                fingerprint,
-                index,
-                payload,
-            }),
+            Some((fingerprint, index, payload)) => {
+                let mut loaded_head = [0; 12];
+                match data.get(payload.start..payload.start + 12) {
+                    Some(h) => loaded_head.copy_from_slice(h),
+                    None => return Err(data),
+                }
+                Ok(Stored {
+                    data,
+                    fingerprint,
+                    index,
+                    payload,
+                    loaded_head,
+                })
+            }
             None => Err(data),
         }
     }
@@ -720,9 +747,14 @@ impl Stored {
         }
     }
 
-    /// Whether the records block still has the checksum it was loaded with (read again
-    /// from the mapped file).
+    /// Whether the records block is still the one loaded: the length and CRC it was loaded
+    /// with, and bytes that have that CRC (read again from the mapped file). A block
+    /// rewritten in place under a CRC of its own is not the one the index describes.
     fn records_intact(&self) -> bool {
+        let head = self.payload.start..self.payload.start + 12;
+        if self.data.get(head) != Some(&self.loaded_head[..]) {
+            return false;
+        }
         let mut r = Reader {
             data: self.data.get(self.payload.clone()).unwrap_or(&[]),
         };
@@ -1285,6 +1317,255 @@ mod tests {
         assert_eq!(r.to_vec(), few.encode_records().to_vec());
     }
 
+    /// `bytes` as a cache file in a new directory, loaded: the directory (removed when
+    /// dropped), the file, what was loaded and why it was not.
+    fn on_disk(
+        bytes: &[u8],
+    ) -> (
+        tempfile::TempDir,
+        std::path::PathBuf,
+        Stored,
+        Option<String>,
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("cache");
+        std::fs::write(&f, bytes).unwrap();
+        let d = crate::root::Root::open(dir.path())
+            .unwrap()
+            .open_dir("")
+            .unwrap();
+        let (old, why) = Stored::load(&d, "cache".as_ref());
+        (dir, f, old, why)
+    }
+
+    /// A new run's cache that took `paths` from `old` as `c` has them.
+    fn reusing(c: &Cache, old: &Stored, paths: &[&str]) -> Cache {
+        let mut new = Cache::default();
+        for &p in paths {
+            let (k, _) = &c.entries[p];
+            new.entries
+                .insert(p.into(), (*k, old.get(p, k).expect("decoded")));
+            new.reused.insert(p.into());
+        }
+        new
+    }
+
+    /// A key for test entries.
+    fn key_n(n: u64) -> FileKey {
+        FileKey {
+            size: n,
+            mtime: (n as i64, 1),
+            ctime: (-(n as i64), 2),
+            ino: n * 7,
+            dev: 3,
+        }
+    }
+
+    /// A test record: an error for some seeds, else a few exports, a dependency, an alias.
+    fn record_n(seed: u64) -> Scanned {
+        if seed.is_multiple_of(5) {
+            return Err(format!("error é {seed}"));
+        }
+        let mut b = crate::depmod::scan::RecordBuilder::default();
+        for i in 0..seed % 4 {
+            b.export(format!("sym{seed}_{i}").as_bytes(), seed * 31 + i);
+        }
+        if seed.is_multiple_of(3) {
+            b.dep("dépend".as_bytes(), seed, seed.is_multiple_of(2));
+        }
+        if seed.is_multiple_of(7) {
+            b.info(InfoKey::Alias, b"x");
+        }
+        Ok(Arc::new(b.finish()))
+    }
+
+    /// An old cache file holding `entries` in this order (a path may come twice).
+    fn old_file(entries: &[(String, FileKey, Scanned)]) -> Vec<u8> {
+        let mut block = Vec::new();
+        put_u32(&mut block, entries.len() as u32);
+        for (p, k, s) in entries {
+            put_str(&mut block, p);
+            put_key(&mut block, k);
+            match s {
+                Err(e) => {
+                    block.push(1);
+                    put_str(&mut block, e);
+                }
+                Ok(r) => {
+                    block.push(0);
+                    put_record(&mut block, r, contiguous(r));
+                }
+            }
+        }
+        let mut out = file_head(&Fingerprint::default(), 0);
+        out.truncate(out.len() - 12);
+        put_block(&mut out, &block);
+        out
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(500))]
+        /// Whatever the old file (any order, paths twice, errors, paths that are prefixes
+        /// of others, not ASCII) and whatever the new run took from it (reused, said reused
+        /// with another key now, scanned anew), the pieces are the bytes and CRC of a full
+        /// encoding, at most MAX_PIECES of them, none empty, none that should have been one
+        /// with the next, and the file they make decodes.
+        #[test]
+        fn pieces_are_the_full_encoding(
+            old_entries in proptest::collection::vec((0u8..30, 0u64..4, 0u64..50), 0..60),
+            new_entries in proptest::collection::vec((0u8..40, 0u64..4, 0u64..50, 0u8..4), 0..60),
+        ) {
+            let path = |i: u8| match i % 3 {
+                0 => format!("/m{i}"),
+                1 => format!("/m{i}.ko"),
+                _ => format!("/é/{i}"),
+            };
+            let olds: Vec<(String, FileKey, Scanned)> = old_entries
+                .iter()
+                .map(|&(p, k, s)| (path(p), key_n(k), record_n(s)))
+                .collect();
+            let old = Stored::parse(old_file(&olds).into()).unwrap_or_else(|_| panic!("parses"));
+            let mut new = Cache::default();
+            for &(p, k, s, mode) in &new_entries {
+                let p = path(p);
+                match (mode, old.index.get(&p)) {
+                    (0 | 1, Some((ok, _))) => {
+                        let ok = *ok;
+                        new.entries.insert(p.clone(), (ok, old.get(&p, &ok).unwrap()));
+                        new.reused.insert(p);
+                    }
+                    (2, _) => {
+                        new.entries.insert(p.clone(), (key_n(k + 100), record_n(s)));
+                        new.reused.insert(p);
+                    }
+                    _ => {
+                        new.reused.remove(&p);
+                        new.entries.insert(p, (key_n(k), record_n(s)));
+                    }
+                }
+            }
+            let all = new.encode_records();
+            let r = new.encode_records_reusing(&old);
+            let v = r.to_vec();
+            proptest::prop_assert_eq!(&v, &all.to_vec());
+            proptest::prop_assert_eq!(r.crc, all.crc);
+            proptest::prop_assert_eq!(r.crc, crc32fast::hash(&v));
+            proptest::prop_assert_eq!(r.len(), v.len());
+            proptest::prop_assert!(r.pieces.len() <= MAX_PIECES);
+            for w in r.pieces.windows(2) {
+                let one = match (&w[0], &w[1]) {
+                    (Piece::Old(a), Piece::Old(b)) | (Piece::New(a), Piece::New(b)) => a.end == b.start,
+                    _ => false,
+                };
+                proptest::prop_assert!(!one);
+            }
+            proptest::prop_assert!(r.pieces.iter().all(|p| p.len() > 0));
+            let mut file = new.encode_head(&r);
+            file.extend_from_slice(&v);
+            proptest::prop_assert_eq!(decode(&file).expect("decodes").entries.len(), new.entries.len());
+        }
+    }
+
+    /// Another writer rewrites the old file in place with a whole records block of the same
+    /// length under a CRC of its own (an export CRC of /a.ko changed): it is not the block
+    /// the index describes, so nothing is copied from it.
+    #[test]
+    fn a_block_rewritten_under_its_own_crc_is_not_copied() {
+        let c = sample();
+        let bytes = c.encode();
+        let (_dir, f, old, _) = on_disk(&bytes);
+        let new = reusing(&c, &old, &["/a.ko", "/b.ko"]);
+        let mut other = bytes.clone();
+        let at = other
+            .windows(8)
+            .position(|w| w == 0x1234u64.to_le_bytes())
+            .unwrap();
+        other[at..at + 8].copy_from_slice(&0x1235u64.to_le_bytes());
+        let p = old.payload.clone();
+        let crc = crc32fast::hash(&other[p.start + 12..]);
+        other[p.start + 8..p.start + 12].copy_from_slice(&crc.to_le_bytes());
+        std::os::unix::fs::FileExt::write_all_at(
+            &std::fs::OpenOptions::new().write(true).open(&f).unwrap(),
+            &other,
+            0,
+        )
+        .unwrap();
+        assert!(!old.records_intact());
+        let r = new.encode_records_reusing(&old);
+        assert_eq!(r.to_vec(), new.encode_records().to_vec());
+        let mut file = new.encode_head(&r);
+        file.extend_from_slice(&r.to_vec());
+        let (_, a) = &decode(&file).unwrap().entries["/a.ko"];
+        assert_eq!(a.as_ref().unwrap().exports().next().unwrap().1, 0x1234);
+    }
+
+    /// A writer that changes the old file in place once, at any moment of the encoding:
+    /// the records come out with the CRC of what the run decoded, or with a CRC their bytes
+    /// as written will not have (the next load refuses them), never with the CRC of bytes
+    /// nobody checked. (With the check before the CRC, such a CRC came within 55 trials.)
+    #[test]
+    fn a_change_while_encoding_never_gets_a_crc_of_its_own() {
+        use std::os::unix::fs::FileExt;
+        let mut c = Cache::default();
+        for i in 0..3000 {
+            let mut b = crate::depmod::scan::RecordBuilder::default();
+            for j in 0..20 {
+                b.export(format!("symbol_number_{i}_{j}").as_bytes(), j);
+            }
+            c.entries
+                .insert(format!("/m{i:05}.ko"), (key_n(i), Ok(Arc::new(b.finish()))));
+        }
+        let mut b = crate::depmod::scan::RecordBuilder::default();
+        b.export(b"zz", 0xAAAA_5555_AAAA_5555);
+        c.entries
+            .insert("/zz.ko".into(), (key_n(1), Ok(Arc::new(b.finish()))));
+        let bytes = c.encode();
+        let (_dir, f, old, _) = on_disk(&bytes);
+        let mut new = Cache::default();
+        for (p, (k, _)) in &c.entries {
+            new.entries.insert(p.clone(), (*k, old.get(p, k).unwrap()));
+            new.reused.insert(p.clone());
+        }
+        let mut b = crate::depmod::scan::RecordBuilder::default();
+        b.export(b"new", 1);
+        new.entries
+            .insert("/m00000.ko".into(), (key_n(77), Ok(Arc::new(b.finish()))));
+        new.reused.remove("/m00000.ko");
+        let good = new.encode_records();
+        let (was, now) = (
+            0xAAAA_5555_AAAA_5555u64.to_le_bytes(),
+            0xBBBB_5555_AAAA_5555u64.to_le_bytes(),
+        );
+        let at = bytes.windows(8).position(|w| w == was).unwrap();
+        let mut changed = good.to_vec();
+        let at2 = changed.windows(8).position(|w| w == was).unwrap();
+        changed[at2..at2 + 8].copy_from_slice(&now);
+        let unchecked = crc32fast::hash(&changed);
+        let fw = std::fs::OpenOptions::new().write(true).open(&f).unwrap();
+        let t = std::time::Instant::now();
+        let _ = new.encode_records_reusing(&old);
+        let call = t.elapsed().as_nanos() as u64;
+        for n in 1..=1000u64 {
+            fw.write_all_at(&was, at as u64).unwrap();
+            let w = fw.try_clone().unwrap();
+            let delay = n.wrapping_mul(2_654_435_761) % call.max(1);
+            let go = Arc::new(std::sync::Barrier::new(2));
+            let g = go.clone();
+            let th = std::thread::spawn(move || {
+                g.wait();
+                let t = std::time::Instant::now();
+                while (t.elapsed().as_nanos() as u64) < delay {
+                    std::hint::spin_loop();
+                }
+                w.write_all_at(&now, at as u64).unwrap();
+            });
+            go.wait();
+            let r = new.encode_records_reusing(&old);
+            th.join().unwrap();
+            assert_ne!(r.crc, unchecked, "trial {n}: a CRC of bytes never checked");
+        }
+    }
+
     /// The old cache file changed in place after it was loaded (not by kabi, which replaces
     /// it by rename): its bytes are not copied under a checksum of their own, the records
     /// are encoded from what the run decoded.
@@ -1293,22 +1574,9 @@ mod tests {
         use std::io::{Seek, SeekFrom, Write};
         let c = sample();
         let bytes = c.encode();
-        let dir = tempfile::tempdir().unwrap();
-        let f = dir.path().join("cache");
-        std::fs::write(&f, &bytes).unwrap();
-        let d = crate::root::Root::open(dir.path())
-            .unwrap()
-            .open_dir("")
-            .unwrap();
-        let (old, why) = Stored::load(&d, "cache".as_ref());
+        let (_dir, f, old, why) = on_disk(&bytes);
         assert!(why.is_none() && old.records_intact());
-        let mut new = Cache::default();
-        for p in ["/a.ko", "/b.ko"] {
-            let (k, _) = &c.entries[p];
-            new.entries
-                .insert(p.into(), (*k, old.get(p, k).expect("decoded")));
-            new.reused.insert(p.into());
-        }
+        let new = reusing(&c, &old, &["/a.ko", "/b.ko"]);
         // /a.ko's export CRC 0x1234 becomes 0x1235 in the mapped file
         let at = bytes
             .windows(8)
