@@ -1352,6 +1352,7 @@ fn sync_all_at_once(files: &[&File], stack: usize) -> Result<(), (usize, std::io
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::symlink;
 
     /// Parts are written whole and in order, however many (more than a `writev` takes at
     /// once) and however the kernel splits the writes; empty parts are nothing.
@@ -1371,7 +1372,6 @@ mod tests {
         d.write_unflushed_parts("g", &[], 0o644).unwrap();
         assert!(std::fs::read(t.path().join("g")).unwrap().is_empty());
     }
-    use std::os::unix::fs::symlink;
 
     fn tree() -> (tempfile::TempDir, PathBuf, PathBuf) {
         let tmp = tempfile::tempdir().unwrap();

@@ -114,8 +114,8 @@ enum Piece {
     Old(std::ops::Range<usize>),
 }
 
-/// The most pieces a records block is written in (one `write` each): beyond, its pieces are
-/// copied into one buffer.
+/// The most pieces a records block is written in (one `writev`, an `iovec` each): beyond,
+/// its pieces are copied into one buffer.
 const MAX_PIECES: usize = 64;
 
 impl Records<'_> {
