@@ -704,6 +704,40 @@ impl Dir {
         Ok((File::from(fd), now))
     }
 
+    /// [`Dir::open_file`] for the entry `name` the caller has just `lstat`ed ([`Dir::lstat`])
+    /// as the regular file `seen` (a walk that read the directory): that `lstat` is the
+    /// probe, so the file is opened at once (`O_NOFOLLOW | O_NONBLOCK | O_NOCTTY`), then
+    /// refused unless it is still a regular file with `seen`'s device and inode. The window
+    /// between the check and the open is the one [`Dir::open_file`]'s probe leaves too (an
+    /// entry replaced in it is opened, then refused), only longer by the caller's work.
+    pub fn open_stated_file(
+        &self,
+        name: impl AsRef<Path>,
+        seen: &Stat,
+    ) -> Result<(File, Stat), Error> {
+        let name = name.as_ref();
+        let shown = || self.show(name);
+        if !seen.is_file() {
+            return Err(not_regular(shown(), *seen));
+        }
+        let n = one_name(name).map_err(|e| Error::io(shown(), e))?;
+        let fd = rustix::fs::openat(
+            &self.fd,
+            n,
+            OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| Error::io(shown(), e.into()))?;
+        let now = Stat::from(&rustix::fs::fstat(&fd).map_err(|e| Error::io(shown(), e.into()))?);
+        if !now.is_file() || now.ino != seen.ino || now.dev != seen.dev {
+            return Err(Error::io(
+                shown(),
+                std::io::Error::other("the file was replaced while it was being opened"),
+            ));
+        }
+        Ok((File::from(fd), now))
+    }
+
     /// [`Dir::open_file`] for a file only root may have written (kabi's caches under
     /// `run/kabi`): `None` unless it is a regular file owned by root and writable by no one
     /// else (or when it cannot be opened).
@@ -1371,6 +1405,54 @@ mod tests {
         assert_eq!(std::fs::read(t.path().join("f")).unwrap(), owned.concat());
         d.write_unflushed_parts("g", &[], 0o644).unwrap();
         assert!(std::fs::read(t.path().join("g")).unwrap().is_empty());
+    }
+
+    /// A file opened on a walk's `lstat` is that regular file or nothing: an entry replaced
+    /// since (another file, a FIFO, a link) is refused, without blocking and without
+    /// following the link; a `stat` that was not of a regular file opens nothing.
+    #[test]
+    fn a_stated_file_is_opened_only_as_the_file_seen() {
+        let t = tempfile::tempdir().unwrap();
+        std::fs::write(t.path().join("m.ko"), b"module").unwrap();
+        std::fs::write(t.path().join("other.ko"), b"other").unwrap();
+        std::fs::write(t.path().join("outside"), b"secret").unwrap();
+        let d = Root::open(t.path()).unwrap().open_dir("").unwrap();
+        let seen = d.lstat("m.ko").unwrap();
+        let (mut f, st) = d.open_stated_file("m.ko", &seen).unwrap();
+        assert_eq!((st.ino, st.size), (seen.ino, 6));
+        let mut s = String::new();
+        std::io::Read::read_to_string(&mut f, &mut s).unwrap();
+        assert_eq!(s, "module");
+        let replaced = |d: &Dir, seen: &Stat| {
+            let e = d.open_stated_file("m.ko", seen).unwrap_err().to_string();
+            assert!(e.contains("m.ko"), "{e}");
+            e
+        };
+        // another file renamed over it
+        std::fs::rename(t.path().join("other.ko"), t.path().join("m.ko")).unwrap();
+        assert!(replaced(&d, &seen).contains("replaced"));
+        // a FIFO in its place: refused at once (no reader or writer ever comes)
+        std::fs::remove_file(t.path().join("m.ko")).unwrap();
+        rustix::fs::mknodat(
+            &d.fd,
+            "m.ko",
+            rustix::fs::FileType::Fifo,
+            Mode::from_raw_mode(0o644),
+            0,
+        )
+        .unwrap();
+        replaced(&d, &seen);
+        // a link in its place, to a file outside: not followed
+        std::fs::remove_file(t.path().join("m.ko")).unwrap();
+        symlink(t.path().join("outside"), t.path().join("m.ko")).unwrap();
+        replaced(&d, &seen);
+        // what a walk saw as something else is not opened at all
+        let fifo = Stat {
+            kind: Kind::Other,
+            mode: 0o010644,
+            ..seen
+        };
+        assert!(replaced(&d, &fifo).contains("not a regular file"));
     }
 
     fn tree() -> (tempfile::TempDir, PathBuf, PathBuf) {

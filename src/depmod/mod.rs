@@ -246,7 +246,16 @@ pub fn run_locked(
             return Ok(run.summary);
         }
     }
-    let mut chosen = match choose_files(root, opts, cfg, &run.dirname, &mut msgs) {
+    // no usable scan cache: every module will be read, so each is read as the walk finds it,
+    // with its directory open (and the walk's work spread over the scan's threads)
+    let progress = ProgressLine::start(opts.progress);
+    let early = (last.is_none() && cfg.is_some()).then(|| EarlyScans {
+        progress: progress.as_ref(),
+        ..EarlyScans::default()
+    });
+    let chosen = choose_files(root, opts, cfg, &run.dirname, early.as_ref(), &mut msgs);
+    let early = early.map(EarlyScans::into_results).unwrap_or_default();
+    let mut chosen = match chosen {
         Ok(c) => c,
         Err(e) => {
             run.emit(&mut msgs);
@@ -270,7 +279,14 @@ pub fn run_locked(
     }
     let tree = chosen.tree.take();
     run.emit(&mut msgs);
-    let (old, new_cache, mods) = run.scan(&chosen, cache_at.as_ref(), &mut msgs);
+    let (old, new_cache, mods) = run.scan(
+        &chosen,
+        cache_at.as_ref(),
+        &early,
+        progress.as_ref(),
+        &mut msgs,
+    );
+    drop((early, progress));
     // the files made from the module array alone and the scan cache's records (unless they
     // are all the old cache's, which is then reused) are rendered while the graph is
     // computed: none depends on it
@@ -443,6 +459,8 @@ impl Run<'_> {
         &mut self,
         chosen: &ChosenFiles,
         cache_at: Option<&(Dir, std::ffi::OsString)>,
+        early: &Early,
+        progress: Option<&ProgressLine>,
         msgs: &mut Vec<Message>,
     ) -> (Stored, Cache, Vec<ModuleIn>) {
         let old = match cache_at {
@@ -456,7 +474,7 @@ impl Run<'_> {
             None => Stored::default(),
         };
         self.phase("load cache");
-        let scanned = scan_files(self.root, chosen, &old, self.opts.progress);
+        let scanned = scan_files(self.root, chosen, &old, early, progress);
         self.phase("scan");
         let order_path = format!("{}/modules.order", self.dirname);
         let mut later = Vec::new();
@@ -679,6 +697,7 @@ fn choose_files(
     opts: &Options,
     cfg: Option<DepmodConfig>,
     dirname: &str,
+    early: Option<&EarlyScans>,
     msgs: &mut Vec<Message>,
 ) -> Result<ChosenFiles, DepmodError> {
     let Some(cfg) = cfg else {
@@ -722,7 +741,14 @@ fn choose_files(
         });
     };
     let began = std::time::SystemTime::now();
-    let walk = cfg.walk(root, dirname, &opts.rel(), true).map_err(|e| {
+    let walk = match early {
+        Some(early) => {
+            let v = ScanningWalk { cfg: &cfg, early };
+            cfg.walk_with(root, dirname, &opts.rel(), true, &v)
+        }
+        None => cfg.walk(root, dirname, &opts.rel(), true),
+    };
+    let walk = walk.map_err(|e| {
         msgs.push(Message::Error(e.clone()));
         let why = e.rsplit(": ").next().unwrap_or(&e).to_string();
         DepmodError::Fatal(format!("could not search modules: {why}"))
@@ -1014,64 +1040,173 @@ pub use crate::error::errno_text;
 
 /// Scan each file, taking unchanged ones from the cache. Per file: the result, and whether
 /// it came from the cache.
-pub fn scan_files(
+fn scan_files(
     root: &Root,
     chosen: &ChosenFiles,
     cache: &Stored,
-    progress: bool,
+    early: &Early,
+    progress: Option<&ProgressLine>,
 ) -> Vec<(Scanned, bool)> {
-    let done = AtomicUsize::new(0);
-    let finished = std::sync::atomic::AtomicBool::new(false);
     let files = &chosen.files;
-    std::thread::scope(|s| {
-        if progress {
-            s.spawn(|| progress_line(files.len(), &done, &finished));
-        }
-        let out = files
-            .par_iter()
-            .map(|f| {
-                let r = scan_one(root, f, cache);
-                done.fetch_add(1, Ordering::Relaxed);
-                r
-            })
-            .collect();
-        finished.store(true, Ordering::Relaxed);
-        out
-    })
+    if let Some(p) = progress {
+        p.total.store(files.len(), Ordering::Relaxed);
+    }
+    files
+        .par_iter()
+        .map(|f| {
+            let r = scan_one(root, f, cache, early);
+            if let (Some(p), false) = (progress, r.2) {
+                p.done.fetch_add(1, Ordering::Relaxed);
+            }
+            (r.0, r.1)
+        })
+        .collect()
 }
 
-fn scan_one(root: &Root, f: &Chosen, cache: &Stored) -> (Scanned, bool) {
+/// One file's result, whether it came from the cache, and whether it was read before (by
+/// the walk: [`EarlyScans`]).
+fn scan_one(root: &Root, f: &Chosen, cache: &Stored, early: &Early) -> (Scanned, bool, bool) {
     let key = match &f.key {
         Ok(k) => k,
-        Err(e) => return (Err(e.clone()), false),
+        Err(e) => return (Err(e.clone()), false, false),
     };
+    if let Some((k, r)) = early.get(&f.display)
+        && k == key
+    {
+        return (r.clone(), false, true);
+    }
     if let Some(hit) = cache.get(&f.display, key) {
-        return (hit, true);
+        return (hit, true, false);
     }
     let r = scan::scan_in(root, &f.rel, key.size, &f.display)
         .map(Arc::new)
         .map_err(|e| e.to_string());
-    (r, false)
+    (r, false, false)
 }
 
-/// A progress line on standard error, redrawn a few times a second, shown only when the
-/// scan takes long enough to be noticed; erased at the end.
-fn progress_line(total: usize, done: &AtomicUsize, finished: &std::sync::atomic::AtomicBool) {
+/// Modules read by the walk ([`EarlyScans`]): by the path shown, with the key it saw.
+type Early = rustc_hash::FxHashMap<String, (FileKey, Scanned)>;
+
+/// The modules a walk read as it found them, while their directory was open (a run with no
+/// usable scan cache, where every module is read anyway): the scan then takes these
+/// results instead of opening each file again from the root.
+#[derive(Default)]
+struct EarlyScans<'p> {
+    found: std::sync::Mutex<Early>,
+    progress: Option<&'p ProgressLine>,
+}
+
+impl EarlyScans<'_> {
+    fn into_results(self) -> Early {
+        self.found.into_inner().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// The configuration's walk, reading each module it finds ([`EarlyScans`]).
+struct ScanningWalk<'a> {
+    cfg: &'a DepmodConfig,
+    early: &'a EarlyScans<'a>,
+}
+
+impl crate::tree::walk::Visitor for ScanningWalk<'_> {
+    fn skip(&self, name: &str) -> bool {
+        crate::tree::walk::Visitor::skip(self.cfg, name)
+    }
+    fn wants(&self, name: &str) -> bool {
+        crate::tree::walk::Visitor::wants(self.cfg, name)
+    }
+    fn parallel(&self) -> bool {
+        crate::tree::walk::Visitor::parallel(self.cfg)
+    }
+    fn found(&self, dir: &Dir, name: &str, file: &crate::tree::walk::Walked) {
+        let r = scan::scan_at(dir, name, &file.stat, &file.display)
+            .map(Arc::new)
+            .map_err(|e| e.to_string());
+        let entry = (FileKey::from(&file.stat), r);
+        self.early
+            .found
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(file.display.clone(), entry);
+        if let Some(p) = self.early.progress {
+            p.done.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// A progress line on standard error, redrawn a few times a second while modules are read,
+/// shown only when that takes long enough to be noticed; erased when dropped.
+struct ProgressLine {
+    counts: Arc<Progress>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+/// What the progress line shows.
+#[derive(Default)]
+struct Progress {
+    /// Modules to read (0 while the walk is still finding them).
+    total: AtomicUsize,
+    done: AtomicUsize,
+    finished: std::sync::atomic::AtomicBool,
+}
+
+impl ProgressLine {
+    fn start(on: bool) -> Option<ProgressLine> {
+        if !on {
+            return None;
+        }
+        let counts = Arc::new(Progress::default());
+        let c = Arc::clone(&counts);
+        let thread = std::thread::Builder::new()
+            .spawn(move || progress_line(&c))
+            .ok();
+        Some(ProgressLine { counts, thread })
+    }
+}
+
+impl std::ops::Deref for ProgressLine {
+    type Target = Progress;
+    fn deref(&self) -> &Progress {
+        &self.counts
+    }
+}
+
+impl Drop for ProgressLine {
+    fn drop(&mut self) {
+        self.counts.finished.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            t.thread().unpark();
+            let _ = t.join();
+        }
+    }
+}
+
+fn progress_line(p: &Progress) {
     let start = std::time::Instant::now();
     let mut shown = false;
-    while !finished.load(Ordering::Relaxed) {
-        std::thread::sleep(std::time::Duration::from_millis(100));
+    loop {
+        std::thread::park_timeout(std::time::Duration::from_millis(100));
+        if p.finished.load(Ordering::Relaxed) {
+            break;
+        }
         if start.elapsed().as_millis() < 500 {
             continue;
         }
-        let n = done.load(Ordering::Relaxed);
-        let width = 30;
-        let filled = (n * width).checked_div(total).unwrap_or(width);
-        eprint!(
-            "\r[{}{}] {n}/{total} modules",
-            "#".repeat(filled),
-            " ".repeat(width - filled)
+        let (n, total) = (
+            p.done.load(Ordering::Relaxed),
+            p.total.load(Ordering::Relaxed),
         );
+        if total == 0 {
+            eprint!("\r{n} modules read");
+        } else {
+            let width = 30;
+            let filled = (n.min(total) * width).checked_div(total).unwrap_or(width);
+            eprint!(
+                "\r[{}{}] {n}/{total} modules",
+                "#".repeat(filled),
+                " ".repeat(width - filled)
+            );
+        }
         shown = true;
     }
     if shown {
@@ -1087,7 +1222,7 @@ pub fn decompress_only(opts: &Options) -> Result<(usize, u64), DepmodError> {
         .modules
         .is_empty()
         .then(|| load_config(&root, opts, &mut msgs));
-    let chosen = choose_files(&root, opts, cfg, &opts.dirname(), &mut msgs)?;
+    let chosen = choose_files(&root, opts, cfg, &opts.dirname(), None, &mut msgs)?;
     let bytes: u64 = chosen
         .files
         .par_iter()
@@ -1294,7 +1429,7 @@ pub fn dep_lines_in(root: &Root, kver: &str) -> Vec<String> {
         tree: None,
         problems: Vec::new(),
     };
-    let scanned = scan_files(root, &chosen, &Stored::default(), false);
+    let scanned = scan_files(root, &chosen, &Stored::default(), &Early::default(), None);
     let mods: Vec<ModuleIn> = chosen
         .files
         .iter()

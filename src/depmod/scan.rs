@@ -194,7 +194,26 @@ pub fn scan_in(
     shown: &str,
 ) -> Result<Record, Error> {
     let (file, st) = root.open_file(rel).map_err(|e| rename(e, shown))?;
-    let size = st.size.max(size.min(st.size));
+    scan_opened(&file, st.size.max(size.min(st.size)), shown)
+}
+
+/// Read and extract the module file `name` of the directory `dir`, which a walk has just
+/// `lstat`ed as the regular file `seen` (see [`crate::root::Dir::open_stated_file`]; `shown`
+/// names it in errors): as [`scan_in`], without resolving a path from the root.
+pub fn scan_at(
+    dir: &crate::root::Dir,
+    name: &str,
+    seen: &crate::root::Stat,
+    shown: &str,
+) -> Result<Record, Error> {
+    let (file, st) = dir
+        .open_stated_file(name, seen)
+        .map_err(|e| rename(e, shown))?;
+    scan_opened(&file, st.size, shown)
+}
+
+/// Extract from an open regular file of `size` bytes.
+fn scan_opened(file: &File, size: u64, shown: &str) -> Result<Record, Error> {
     let cap = crate::root::caps::MODULE;
     if size > cap {
         return Err(Error::parse(
@@ -205,13 +224,13 @@ pub fn scan_in(
     if size > WHOLE_READ_MAX {
         let sparse = crate::compress::BUDGET.run(|lease| {
             lease.resize(size)?;
-            Ok(scan_sparse(&file, size))
+            Ok(scan_sparse(file, size))
         });
         if let Ok((Some(r), _lease)) = sparse {
             return Ok(r);
         }
     }
-    let data = crate::compress::read_file(&file, size, cap).map_err(|e| Error::parse(shown, e))?;
+    let data = crate::compress::read_file(file, size, cap).map_err(|e| Error::parse(shown, e))?;
     scan_bytes(&data).map_err(|e| Error::parse(shown, e))
 }
 

@@ -251,14 +251,27 @@ impl DepmodConfig {
         rel: &Path,
         record: bool,
     ) -> Result<Walk, String> {
+        self.walk_with(root, dirname, rel, record, self)
+    }
+
+    /// [`DepmodConfig::walk`] with the visitor `v` (which skips and wants what this
+    /// configuration does, and may work on what it finds: [`walk::Visitor::found`]).
+    pub fn walk_with(
+        &self,
+        root: &Root,
+        dirname: &str,
+        rel: &Path,
+        record: bool,
+        v: &dyn walk::Visitor,
+    ) -> Result<Walk, String> {
         let mut out = Walk {
             record,
             ..Walk::default()
         };
         let mut seen = Default::default();
-        walk::walk(root, rel, dirname, self, &mut seen, &mut out)?;
+        walk::walk(root, rel, dirname, v, &mut seen, &mut out)?;
         for (rel, ext) in self.external_dirs(root) {
-            if let Err(e) = walk::walk(root, &rel, ext, self, &mut seen, &mut out) {
+            if let Err(e) = walk::walk(root, &rel, ext, v, &mut seen, &mut out) {
                 out.problems.push(e);
             }
         }

@@ -66,6 +66,10 @@ pub trait Visitor: Sync {
     fn parallel(&self) -> bool {
         false
     }
+    /// Work on a file of interest while its directory is open: `file` is the regular file
+    /// `name` of `dir` (not reached through a link of its own), as the walk just `lstat`ed
+    /// it. Called in the walk's thread, before the walk goes on; by default nothing.
+    fn found(&self, _dir: &Dir, _name: &str, _file: &Walked) {}
 }
 
 /// The walk's findings: files in walk order and problems in kmod's words; and, from the
@@ -283,13 +287,19 @@ impl Ctx<'_> {
             },
             Kind::File if !v.wants(name) => Step::Nothing,
             Kind::File => match dir.lstat(name) {
-                Ok(stat) => Step::File(Walked {
-                    display: path,
-                    rel: dir.rel().join(name),
-                    stat,
-                    follow: false,
-                    linked,
-                }),
+                Ok(stat) => {
+                    let w = Walked {
+                        display: path,
+                        rel: dir.rel().join(name),
+                        stat,
+                        follow: false,
+                        linked,
+                    };
+                    if stat.is_file() {
+                        v.found(dir, name, &w);
+                    }
+                    Step::File(w)
+                }
                 Err(err) => Step::Problem(format!(
                     "fstatat({display}, {name}): {}",
                     crate::error::errno_text(&err)
