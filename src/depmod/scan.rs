@@ -417,7 +417,78 @@ const POOLED_MAX: usize = 4 << 20;
 
 thread_local! {
     /// Each thread's buffer for the sparse reader: all zeros between uses.
-    static POOL: std::cell::RefCell<Vec<u64>> = const { std::cell::RefCell::new(Vec::new()) };
+    static POOL: std::cell::RefCell<AnonWords> = std::cell::RefCell::new(AnonWords::default());
+}
+
+/// Zero words in an anonymous private mapping of their own: the system's zero page until
+/// written, each page faulted in only where touched. (`vec![0; n]` is `calloc`, which
+/// clears in full, page faults and all, what it recycles from a thread's heap, and a
+/// buffer of megabytes often is.)
+struct AnonWords {
+    ptr: std::ptr::NonNull<u64>,
+    len: usize,
+}
+
+// SAFETY: the mapping is owned by the value alone (as a `Vec<u64>` owns its buffer)
+unsafe impl Send for AnonWords {}
+
+impl Default for AnonWords {
+    fn default() -> AnonWords {
+        AnonWords {
+            ptr: std::ptr::NonNull::dangling(),
+            len: 0,
+        }
+    }
+}
+
+impl AnonWords {
+    /// `len` zero words; `None` when the system gives no mapping.
+    fn new(len: usize) -> Option<AnonWords> {
+        if len == 0 {
+            return Some(AnonWords::default());
+        }
+        let bytes = len.checked_mul(8)?;
+        use rustix::mm::{MapFlags, ProtFlags};
+        // SAFETY: a new private anonymous mapping, at an address the system chooses
+        let p = unsafe {
+            rustix::mm::mmap_anonymous(
+                std::ptr::null_mut(),
+                bytes,
+                ProtFlags::READ | ProtFlags::WRITE,
+                MapFlags::PRIVATE,
+            )
+        }
+        .ok()?;
+        Some(AnonWords {
+            ptr: std::ptr::NonNull::new(p.cast())?,
+            len,
+        })
+    }
+}
+
+impl std::ops::Deref for AnonWords {
+    type Target = [u64];
+    fn deref(&self) -> &[u64] {
+        // SAFETY: `len` words, mapped readable and writable while `self` lives (or dangling
+        // and empty), page aligned
+        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
+    }
+}
+
+impl std::ops::DerefMut for AnonWords {
+    fn deref_mut(&mut self) -> &mut [u64] {
+        // SAFETY: as above; the borrow is unique
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.len) }
+    }
+}
+
+impl Drop for AnonWords {
+    fn drop(&mut self) {
+        if self.len > 0 {
+            // SAFETY: the mapping made in `new`, of this size, no longer borrowed
+            let _ = unsafe { rustix::mm::munmap(self.ptr.as_ptr().cast(), self.len * 8) };
+        }
+    }
 }
 
 /// Zeroed 8-byte words for one module's sparse read: the thread's pooled buffer, or a fresh
@@ -425,7 +496,7 @@ thread_local! {
 /// [`ZeroWords::bytes_mut`], which remembers it, so that the pooled buffer is zeroed again
 /// when this is dropped (whatever the outcome of the read).
 struct ZeroWords {
-    words: Vec<u64>,
+    words: AnonWords,
     /// Words in use.
     len: usize,
     pooled: bool,
@@ -434,27 +505,28 @@ struct ZeroWords {
 }
 
 impl ZeroWords {
-    fn new(len: usize) -> ZeroWords {
+    /// `None` when the system gives no memory for it.
+    fn new(len: usize) -> Option<ZeroWords> {
         if len.saturating_mul(8) > POOLED_MAX {
-            return ZeroWords {
-                words: vec![0; len],
+            return Some(ZeroWords {
+                words: AnonWords::new(len)?,
                 len,
                 pooled: false,
                 dirty: Vec::new(),
-            };
+            });
         }
         let mut words = POOL.with(|p| std::mem::take(&mut *p.borrow_mut()));
         if words.len() < len {
-            // made once at its largest: zeroed pages from the system, faulted in only where
-            // written (grown step by step, it would be copied and cleared at each step)
-            words = vec![0; POOLED_MAX / 8];
+            // made once at its largest, faulted in only where written (grown step by step,
+            // it would be copied and cleared at each step)
+            words = AnonWords::new(POOLED_MAX / 8)?;
         }
-        ZeroWords {
+        Some(ZeroWords {
             words,
             len,
             pooled: true,
             dirty: Vec::new(),
-        }
+        })
     }
 
     /// The bytes of the module (`size` of them).
@@ -662,7 +734,9 @@ fn read_sparse(file: &File, size: u64) -> std::io::Result<Option<Sparse>> {
     let Some(g) = geometry(&ident, size) else {
         return Ok(None);
     };
-    let mut buf = ZeroWords::new((size as usize).div_ceil(8));
+    let Some(mut buf) = ZeroWords::new((size as usize).div_ceil(8)) else {
+        return Ok(None);
+    };
     buf.bytes_mut(0, 64).copy_from_slice(&ident);
     // the tail: the section table and what usually precedes it
     let tail = g.shoff.min(size.saturating_sub(TAIL));
@@ -763,7 +837,7 @@ mod tests {
             );
         });
         // one byte written anywhere is zeroed again, whatever happens next
-        let mut z = ZeroWords::new(1000);
+        let mut z = ZeroWords::new(1000).unwrap();
         z.bytes_mut(4000, 7999).fill(0xff);
         z.bytes_mut(3, 4).fill(0xff);
         drop(z);
