@@ -1446,13 +1446,27 @@ mod tests {
         std::fs::remove_file(t.path().join("m.ko")).unwrap();
         symlink(t.path().join("outside"), t.path().join("m.ko")).unwrap();
         replaced(&d, &seen);
-        // what a walk saw as something else is not opened at all
+        // a link in its place to the very file seen, moved: not followed either
+        std::fs::remove_file(t.path().join("m.ko")).unwrap();
+        std::fs::write(t.path().join("m.ko"), b"module").unwrap();
+        let seen = d.lstat("m.ko").unwrap();
+        std::fs::rename(t.path().join("m.ko"), t.path().join("m2.ko")).unwrap();
+        symlink("m2.ko", t.path().join("m.ko")).unwrap();
+        let e = d.open_stated_file("m.ko", &seen).unwrap_err();
+        match e {
+            Error::Io { source, .. } => assert_eq!(source.raw_os_error(), Some(libc::ELOOP)),
+            e => panic!("{e}"),
+        }
+        // what a walk saw as something else is not opened at all, whatever is there now
+        std::fs::remove_file(t.path().join("m.ko")).unwrap();
+        std::fs::rename(t.path().join("m2.ko"), t.path().join("m.ko")).unwrap();
         let fifo = Stat {
             kind: Kind::Other,
             mode: 0o010644,
             ..seen
         };
         assert!(replaced(&d, &fifo).contains("not a regular file"));
+        assert!(d.open_stated_file("m.ko", &seen).is_ok());
     }
 
     fn tree() -> (tempfile::TempDir, PathBuf, PathBuf) {

@@ -494,3 +494,79 @@ fn a_top_directory_swapped_for_another_is_seen() {
         dep(&dir)
     );
 }
+
+/// `-n` (the indexes to standard output, the module directory not written) takes the
+/// records of a scan cache in place, as a run that writes does: it reads no module.
+#[test]
+fn a_dry_run_takes_the_scan_cache() {
+    let (tmp, _dir) = tree();
+    let o = opts(tmp.path());
+    let (cold, _) = run(&o);
+    assert!(cold.modules >= 5, "{cold:?}");
+    assert_eq!(cold.scanned, cold.modules);
+    let dry = Options {
+        to_stdout: true,
+        ..o.clone()
+    };
+    let (s, _) = run(&dry);
+    assert_eq!((s.scanned, s.cached), (0, cold.modules), "{s:?}");
+    // without a cache, every module is read
+    let (s, _) = run(&Options {
+        cache: CacheMode::Off,
+        ..dry
+    });
+    assert_eq!((s.scanned, s.cached), (cold.modules, 0), "{s:?}");
+}
+
+/// A module the walk reaches by many paths (two links to each directory of a chain: 256
+/// paths) is opened for reading once, however many paths lead to it; the indexes name it
+/// once, by the first path.
+#[test]
+fn a_module_reached_by_many_paths_is_read_once() {
+    if !common::require_tool("strace") {
+        return;
+    }
+    let (tmp, dir) = tree();
+    let r = tmp.path();
+    let depth = 8;
+    for i in 0..=depth {
+        std::fs::create_dir_all(r.join(format!("opt/l{i}"))).unwrap();
+    }
+    for i in 0..depth {
+        for name in ["a", "b"] {
+            symlink(
+                format!("/opt/l{}", i + 1),
+                r.join(format!("opt/l{i}/{name}")),
+            )
+            .unwrap();
+        }
+    }
+    let one = common::walk(&dir, &|p| p.to_string_lossy().ends_with(".ko"))[0].clone();
+    std::fs::copy(&one, r.join(format!("opt/l{depth}/deep.ko"))).unwrap();
+    symlink("/opt/l0", dir.join("dag")).unwrap();
+    let trace = r.join("trace");
+    let out = std::process::Command::new("strace")
+        .args(["-f", "-qq", "-e", "trace=open,openat,openat2", "-o"])
+        .arg(&trace)
+        .arg(env!("CARGO_BIN_EXE_kabi"))
+        .args(["depmod", "--no-cache", "-C"])
+        .arg(r.join("empty"))
+        .arg("--root")
+        .arg(r)
+        .arg(KVER)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let trace = std::fs::read_to_string(&trace).unwrap();
+    let opened: Vec<&str> = trace
+        .lines()
+        .filter(|l| l.contains("deep.ko\"") && !l.contains("O_PATH"))
+        .collect();
+    assert_eq!(opened.len(), 1, "deep.ko opened to be read: {opened:#?}");
+    let dep = std::fs::read_to_string(dir.join("modules.dep")).unwrap();
+    let lines: Vec<&str> = dep.lines().filter(|l| l.contains("deep.ko")).collect();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    // the first path in `readdir` order, as kmod takes it
+    assert!(lines[0].starts_with("dag/"), "{lines:?}");
+    assert_eq!(lines[0].matches('/').count(), depth + 1, "{lines:?}");
+}

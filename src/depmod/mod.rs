@@ -246,14 +246,23 @@ pub fn run_locked(
             return Ok(run.summary);
         }
     }
-    // no usable scan cache: every module will be read, so each is read as the walk finds it,
-    // with its directory open (and the walk's work spread over the scan's threads)
-    let progress = ProgressLine::start(opts.progress);
-    let early = (last.is_none() && cfg.is_some()).then(|| EarlyScans {
-        progress: progress.as_ref(),
-        ..EarlyScans::default()
-    });
-    let chosen = choose_files(root, opts, cfg, &run.dirname, early.as_ref(), &mut msgs);
+    // no scan cache to take records from: every module will be read, so each is read as the
+    // walk finds it, with its directory open (and the walk's work spread over the scan's
+    // threads). (`-n` has no module directory open, so no `last`: the cache is looked at.)
+    let cached = last.is_some()
+        || (kdir.is_none()
+            && cache_at
+                .as_ref()
+                .is_some_and(|(d, n)| cache::Fingerprint::load(d, n).is_some()));
+    let early = (!cached && cfg.is_some()).then(EarlyScans::default);
+    let chosen = {
+        // the walk prints nothing while it runs: its line is erased before any message
+        let progress = early
+            .as_ref()
+            .and_then(|_| ProgressLine::start(opts.progress));
+        let early = early.as_ref().map(|e| (e, progress.as_ref()));
+        choose_files(root, opts, cfg, &run.dirname, early, &mut msgs)
+    };
     let early = early.map(EarlyScans::into_results).unwrap_or_default();
     let mut chosen = match chosen {
         Ok(c) => c,
@@ -279,14 +288,8 @@ pub fn run_locked(
     }
     let tree = chosen.tree.take();
     run.emit(&mut msgs);
-    let (old, new_cache, mods) = run.scan(
-        &chosen,
-        cache_at.as_ref(),
-        &early,
-        progress.as_ref(),
-        &mut msgs,
-    );
-    drop((early, progress));
+    let (old, new_cache, mods) = run.scan(&chosen, cache_at.as_ref(), &early, &mut msgs);
+    drop(early);
     // the files made from the module array alone and the scan cache's records (unless they
     // are all the old cache's, which is then reused) are rendered while the graph is
     // computed: none depends on it
@@ -460,7 +463,6 @@ impl Run<'_> {
         chosen: &ChosenFiles,
         cache_at: Option<&(Dir, std::ffi::OsString)>,
         early: &Early,
-        progress: Option<&ProgressLine>,
         msgs: &mut Vec<Message>,
     ) -> (Stored, Cache, Vec<ModuleIn>) {
         let old = match cache_at {
@@ -474,7 +476,7 @@ impl Run<'_> {
             None => Stored::default(),
         };
         self.phase("load cache");
-        let scanned = scan_files(self.root, chosen, &old, early, progress);
+        let scanned = scan_files(self.root, chosen, &old, early, self.opts.progress);
         self.phase("scan");
         let order_path = format!("{}/modules.order", self.dirname);
         let mut later = Vec::new();
@@ -697,7 +699,7 @@ fn choose_files(
     opts: &Options,
     cfg: Option<DepmodConfig>,
     dirname: &str,
-    early: Option<&EarlyScans>,
+    early: Option<(&EarlyScans, Option<&ProgressLine>)>,
     msgs: &mut Vec<Message>,
 ) -> Result<ChosenFiles, DepmodError> {
     let Some(cfg) = cfg else {
@@ -742,8 +744,12 @@ fn choose_files(
     };
     let began = std::time::SystemTime::now();
     let walk = match early {
-        Some(early) => {
-            let v = ScanningWalk { cfg: &cfg, early };
+        Some((early, progress)) => {
+            let v = ScanningWalk {
+                cfg: &cfg,
+                early,
+                progress,
+            };
             cfg.walk_with(root, dirname, &opts.rel(), true, &v)
         }
         None => cfg.walk(root, dirname, &opts.rel(), true),
@@ -1045,67 +1051,85 @@ fn scan_files(
     chosen: &ChosenFiles,
     cache: &Stored,
     early: &Early,
-    progress: Option<&ProgressLine>,
+    progress: bool,
 ) -> Vec<(Scanned, bool)> {
     let files = &chosen.files;
-    if let Some(p) = progress {
+    let line = ProgressLine::start(progress);
+    if let Some(p) = &line {
         p.total.store(files.len(), Ordering::Relaxed);
     }
     files
         .par_iter()
         .map(|f| {
             let r = scan_one(root, f, cache, early);
-            if let (Some(p), false) = (progress, r.2) {
+            if let Some(p) = &line {
                 p.done.fetch_add(1, Ordering::Relaxed);
             }
-            (r.0, r.1)
+            r
         })
         .collect()
 }
 
-/// One file's result, whether it came from the cache, and whether it was read before (by
-/// the walk: [`EarlyScans`]).
-fn scan_one(root: &Root, f: &Chosen, cache: &Stored, early: &Early) -> (Scanned, bool, bool) {
+/// One file's result, and whether it came from the cache. A file the walk read
+/// ([`EarlyScans`]) is taken from there, unless that read failed: then it is read again as
+/// any other (a failure that lasts is then told in the same words as without the walk's
+/// read; one that passed, such as a moment out of file descriptors, is gone).
+fn scan_one(root: &Root, f: &Chosen, cache: &Stored, early: &Early) -> (Scanned, bool) {
     let key = match &f.key {
         Ok(k) => k,
-        Err(e) => return (Err(e.clone()), false, false),
+        Err(e) => return (Err(e.clone()), false),
     };
-    if let Some((k, r)) = early.get(&f.display)
+    if let Some((k, r @ Ok(_))) = early.get(&f.display)
         && k == key
     {
-        return (r.clone(), false, true);
+        return (r.clone(), false);
     }
     if let Some(hit) = cache.get(&f.display, key) {
-        return (hit, true, false);
+        return (hit, true);
     }
     let r = scan::scan_in(root, &f.rel, key.size, &f.display)
         .map(Arc::new)
         .map_err(|e| e.to_string());
-    (r, false, false)
+    (r, false)
 }
 
 /// Modules read by the walk ([`EarlyScans`]): by the path shown, with the key it saw.
 type Early = rustc_hash::FxHashMap<String, (FileKey, Scanned)>;
 
 /// The modules a walk read as it found them, while their directory was open (a run with no
-/// usable scan cache, where every module is read anyway): the scan then takes these
-/// results instead of opening each file again from the root.
+/// scan cache, where every module is read anyway): the scan then takes these results
+/// instead of opening each file again from the root. A file the walk meets again (by
+/// another path: links to a directory, a directory walked twice) is not read again: its
+/// result is shared, by device, inode and the rest of its key.
 #[derive(Default)]
-struct EarlyScans<'p> {
-    found: std::sync::Mutex<Early>,
-    progress: Option<&'p ProgressLine>,
+struct EarlyScans {
+    found: std::sync::Mutex<EarlyFound>,
 }
 
-impl EarlyScans<'_> {
+#[derive(Default)]
+struct EarlyFound {
+    by_path: Early,
+    by_file: rustc_hash::FxHashMap<(u64, u64), (FileKey, Scanned)>,
+}
+
+impl EarlyScans {
     fn into_results(self) -> Early {
-        self.found.into_inner().unwrap_or_else(|e| e.into_inner())
+        self.found
+            .into_inner()
+            .unwrap_or_else(|e| e.into_inner())
+            .by_path
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, EarlyFound> {
+        self.found.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
 /// The configuration's walk, reading each module it finds ([`EarlyScans`]).
 struct ScanningWalk<'a> {
     cfg: &'a DepmodConfig,
-    early: &'a EarlyScans<'a>,
+    early: &'a EarlyScans,
+    progress: Option<&'a ProgressLine>,
 }
 
 impl crate::tree::walk::Visitor for ScanningWalk<'_> {
@@ -1119,18 +1143,30 @@ impl crate::tree::walk::Visitor for ScanningWalk<'_> {
         crate::tree::walk::Visitor::parallel(self.cfg)
     }
     fn found(&self, dir: &Dir, name: &str, file: &crate::tree::walk::Walked) {
-        let r = scan::scan_at(dir, name, &file.stat, &file.display)
-            .map(Arc::new)
-            .map_err(|e| e.to_string());
-        let entry = (FileKey::from(&file.stat), r);
-        self.early
-            .found
+        let key = FileKey::from(&file.stat);
+        let inode = (key.dev, key.ino);
+        let known = self
+            .early
             .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(file.display.clone(), entry);
-        if let Some(p) = self.early.progress {
-            p.done.fetch_add(1, Ordering::Relaxed);
-        }
+            .by_file
+            .get(&inode)
+            .filter(|(k, _)| *k == key)
+            .map(|(_, r)| r.clone());
+        let r = match known {
+            Some(r) => r,
+            None => {
+                let r = scan::scan_at(dir, name, &file.stat, &file.display)
+                    .map(Arc::new)
+                    .map_err(|e| e.to_string());
+                if let Some(p) = self.progress {
+                    p.done.fetch_add(1, Ordering::Relaxed);
+                }
+                r
+            }
+        };
+        let mut found = self.early.lock();
+        found.by_file.insert(inode, (key, r.clone()));
+        found.by_path.insert(file.display.clone(), (key, r));
     }
 }
 
@@ -1429,7 +1465,7 @@ pub fn dep_lines_in(root: &Root, kver: &str) -> Vec<String> {
         tree: None,
         problems: Vec::new(),
     };
-    let scanned = scan_files(root, &chosen, &Stored::default(), &Early::default(), None);
+    let scanned = scan_files(root, &chosen, &Stored::default(), &Early::default(), false);
     let mods: Vec<ModuleIn> = chosen
         .files
         .iter()
