@@ -1515,3 +1515,43 @@ pub fn dep_lines(dirname: &str) -> Vec<String> {
         _ => Vec::new(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The scan takes what the walk read, unless that read failed: then the file is read
+    /// again (a failure that has passed is gone; one that lasts is told as without the walk).
+    #[test]
+    fn a_failed_read_of_the_walk_is_tried_again() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/lib/modules");
+        let root = Root::open(&dir).unwrap();
+        let rel = PathBuf::from("6.1.0-56-amd64/kernel/lib/crc-itu-t.ko");
+        let st = root.stat(&rel).unwrap();
+        let f = Chosen {
+            display: format!("/lib/modules/{}", rel.display()),
+            rel,
+            key: Ok(FileKey::from(&st)),
+        };
+        let key = FileKey::from(&st);
+        let none = Stored::default();
+        let mut early = Early::default();
+        // the walk's read failed: read again, and it works
+        early.insert(f.display.clone(), (key, Err("too many open files".into())));
+        let (r, hit) = scan_one(&root, &f, &none, &early);
+        assert!(r.is_ok() && !hit, "{r:?}");
+        // the walk's read worked: taken as it is, not read again
+        let walked = Arc::new(scan::scan_in(&root, &f.rel, key.size, &f.display).unwrap());
+        early.insert(f.display.clone(), (key, Ok(Arc::clone(&walked))));
+        let (r, _) = scan_one(&root, &f, &none, &early);
+        assert!(Arc::ptr_eq(&r.unwrap(), &walked));
+        // ... unless the file is no longer the one the walk read
+        let other = FileKey {
+            size: key.size + 1,
+            ..key
+        };
+        early.insert(f.display.clone(), (other, Ok(Arc::clone(&walked))));
+        let (r, _) = scan_one(&root, &f, &none, &early);
+        assert!(!Arc::ptr_eq(&r.unwrap(), &walked));
+    }
+}
