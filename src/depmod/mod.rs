@@ -1106,18 +1106,25 @@ struct EarlyScans {
     found: std::sync::Mutex<EarlyFound>,
 }
 
+/// Each path's result, and each file's (by device and inode), as one slot per file: the
+/// thread that claims a file's slot reads it and fills the slot; a thread that meets the
+/// file again takes the same slot (filled by the end of the walk) and reads nothing.
 #[derive(Default)]
 struct EarlyFound {
-    by_path: Early,
-    by_file: rustc_hash::FxHashMap<(u64, u64), (FileKey, Scanned)>,
+    by_path: rustc_hash::FxHashMap<String, (FileKey, Slot)>,
+    by_file: rustc_hash::FxHashMap<(u64, u64), (FileKey, Slot)>,
 }
+
+type Slot = Arc<std::sync::OnceLock<Scanned>>;
 
 impl EarlyScans {
     fn into_results(self) -> Early {
-        self.found
-            .into_inner()
-            .unwrap_or_else(|e| e.into_inner())
+        let found = self.found.into_inner().unwrap_or_else(|e| e.into_inner());
+        found
             .by_path
+            .into_iter()
+            .filter_map(|(path, (key, slot))| Some((path, (key, slot.get()?.clone()))))
+            .collect()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, EarlyFound> {
@@ -1145,28 +1152,31 @@ impl crate::tree::walk::Visitor for ScanningWalk<'_> {
     fn found(&self, dir: &Dir, name: &str, file: &crate::tree::walk::Walked) {
         let key = FileKey::from(&file.stat);
         let inode = (key.dev, key.ino);
-        let known = self
-            .early
-            .lock()
-            .by_file
-            .get(&inode)
-            .filter(|(k, _)| *k == key)
-            .map(|(_, r)| r.clone());
-        let r = match known {
-            Some(r) => r,
-            None => {
-                let r = scan::scan_at(dir, name, &file.stat, &file.display)
-                    .map(Arc::new)
-                    .map_err(|e| e.to_string());
-                if let Some(p) = self.progress {
-                    p.done.fetch_add(1, Ordering::Relaxed);
+        // the file's slot, claimed when it is new (one lock, no read under it)
+        let (slot, mine) = {
+            let mut found = self.early.lock();
+            let (slot, mine) = match found.by_file.get(&inode) {
+                Some((k, slot)) if *k == key => (Arc::clone(slot), false),
+                _ => {
+                    let slot = Slot::default();
+                    found.by_file.insert(inode, (key, Arc::clone(&slot)));
+                    (slot, true)
                 }
-                r
-            }
+            };
+            found
+                .by_path
+                .insert(file.display.clone(), (key, Arc::clone(&slot)));
+            (slot, mine)
         };
-        let mut found = self.early.lock();
-        found.by_file.insert(inode, (key, r.clone()));
-        found.by_path.insert(file.display.clone(), (key, r));
+        if mine {
+            let r = scan::scan_at(dir, name, &file.stat, &file.display)
+                .map(Arc::new)
+                .map_err(|e| e.to_string());
+            let _ = slot.set(r);
+            if let Some(p) = self.progress {
+                p.done.fetch_add(1, Ordering::Relaxed);
+            }
+        }
     }
 }
 
