@@ -684,24 +684,7 @@ impl Dir {
         )
         .map_err(|e| Error::io(&shown, e.into()))?;
         let st = Stat::from(&rustix::fs::fstat(&probe).map_err(|e| Error::io(&shown, e.into()))?);
-        if !st.is_file() {
-            return Err(not_regular(shown, st));
-        }
-        let fd = rustix::fs::openat(
-            &self.fd,
-            n,
-            OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC,
-            Mode::empty(),
-        )
-        .map_err(|e| Error::io(&shown, e.into()))?;
-        let now = Stat::from(&rustix::fs::fstat(&fd).map_err(|e| Error::io(&shown, e.into()))?);
-        if now.ino != st.ino || now.dev != st.dev {
-            return Err(Error::io(
-                shown,
-                std::io::Error::other("the file was replaced while it was being opened"),
-            ));
-        }
-        Ok((File::from(fd), now))
+        self.open_stated_file(name, &st)
     }
 
     /// [`Dir::open_file`] for the entry `name` the caller has just `lstat`ed ([`Dir::lstat`])
