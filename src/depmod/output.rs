@@ -10,7 +10,7 @@ use std::io::Write;
 /// bracket.
 pub fn alias_normalize(alias: &str) -> Option<std::borrow::Cow<'_, str>> {
     // most aliases have nothing to change: borrowed, no copy
-    if !alias.contains(['-', '[', ']']) {
+    if !needs_normalizing(alias) {
         return Some(std::borrow::Cow::Borrowed(alias));
     }
     let mut out = String::with_capacity(alias.len());
@@ -36,6 +36,12 @@ pub fn alias_normalize(alias: &str) -> Option<std::borrow::Cow<'_, str>> {
         }
     }
     Some(std::borrow::Cow::Owned(out))
+}
+
+/// Whether [`alias_normalize`] has anything to change or refuse in `alias` (a byte loop:
+/// a `char` pattern decodes each character).
+fn needs_normalizing(alias: &str) -> bool {
+    alias.bytes().any(|b| matches!(b, b'-' | b'[' | b']'))
 }
 
 /// kmod's `modname_normalize` of a path's base name: up to the first `.`, `-` as `_`.
@@ -110,14 +116,14 @@ impl<'g> Outputs<'g> {
     }
 
     pub fn modules_dep_bin(&self, warn_dups: bool, msgs: &mut Vec<Message>) -> Vec<u8> {
-        let mut idx = Idx::new(warn_dups);
+        let mut idx = Idx::new(warn_dups, self.g.mods.len());
         for (i, m) in self.g.mods.iter().enumerate() {
             let line = &self.dep_lines[i];
             if insert(&mut idx, &m.name, line, i as u32, msgs) && warn_dups {
                 msgs.push(Message::Warning(format!("duplicate module deps:\n{line}")));
             }
         }
-        write_index(&idx, "modules.dep.bin", msgs)
+        write_index(idx, "modules.dep.bin", msgs)
     }
 
     pub fn modules_symbols(&self) -> Vec<u8> {
@@ -139,19 +145,27 @@ impl<'g> Outputs<'g> {
 
     /// `modules.symbols.bin` (no `modules.dep` line needed).
     pub fn symbols_bin(g: &Graph, warn_dups: bool, msgs: &mut Vec<Message>) -> Vec<u8> {
-        let mut idx = Idx::new(warn_dups);
-        let mut alias = String::from("symbol:");
+        const PREFIX: &str = "symbol:";
+        // every key in one text, then the index borrows them from it
+        let len: usize = g.symbols().map(|(name, _)| PREFIX.len() + name.len()).sum();
+        let mut keys = String::with_capacity(len);
+        for (name, _) in g.symbols() {
+            keys.push_str(PREFIX);
+            keys.push_str(name);
+        }
+        let mut idx = Idx::new(warn_dups, g.symbols().len());
+        let mut at = 0;
         for (name, owner) in g.symbols() {
-            alias.truncate("symbol:".len());
-            alias.push_str(name);
+            let alias = &keys[at..at + PREFIX.len() + name.len()];
+            at += alias.len();
             let modname = &g.mods[owner].name;
-            if insert(&mut idx, &alias, modname, owner as u32, msgs) && warn_dups {
+            if insert(&mut idx, alias, modname, owner as u32, msgs) && warn_dups {
                 msgs.push(Message::Warning(format!(
                     "duplicate module syms:\n{alias} {modname}"
                 )));
             }
         }
-        write_index(&idx, "modules.symbols.bin", msgs)
+        write_index(idx, "modules.symbols.bin", msgs)
     }
 }
 
@@ -184,20 +198,34 @@ impl<'m> ModFiles<'m> {
     }
 
     pub fn modules_alias_bin(&self, warn_dups: bool, msgs: &mut Vec<Message>) -> Vec<u8> {
-        let mut idx = Idx::new(warn_dups);
+        // the few aliases normalization changes, made first (the index borrows its keys);
+        // the rest are the records' own text
+        let changed: Vec<Option<std::borrow::Cow<str>>> = self
+            .info(InfoKey::Alias)
+            .filter(|(_, v)| needs_normalizing(v))
+            .map(|(_, v)| alias_normalize(v))
+            .collect();
+        let mut changed = changed.iter();
+        let mut idx = Idx::new(warn_dups, self.info(InfoKey::Alias).count());
         for (i, v) in self.info(InfoKey::Alias) {
-            let Some(alias) = alias_normalize(v) else {
-                msgs.push(Message::Warning(format!("Unmatched bracket in {v}")));
-                continue;
+            let alias = match needs_normalizing(v) {
+                false => v,
+                true => match changed.next() {
+                    Some(Some(a)) => a,
+                    _ => {
+                        msgs.push(Message::Warning(format!("Unmatched bracket in {v}")));
+                        continue;
+                    }
+                },
             };
             let name = &self.mods[i].name;
-            if insert(&mut idx, &alias, name, i as u32, msgs) && warn_dups {
+            if insert(&mut idx, alias, name, i as u32, msgs) && warn_dups {
                 msgs.push(Message::Warning(format!(
                     "duplicate module alias:\n{alias} {name}"
                 )));
             }
         }
-        write_index(&idx, "modules.alias.bin", msgs)
+        write_index(idx, "modules.alias.bin", msgs)
     }
 
     pub fn modules_softdep(&self) -> Vec<u8> {
@@ -307,23 +335,30 @@ fn scan_u(s: &str) -> Option<(u32, &str)> {
 /// An index being made: its entries sorted and written at once ([`SortedIndex`]), or, when
 /// duplicates are to be told as they are inserted (`-w`), kmod's trie grown key by key
 /// ([`IndexBuilder`]). The same bytes either way.
-enum Idx {
-    Sorted(SortedIndex),
+enum Idx<'a> {
+    Sorted(SortedIndex<'a>),
     Trie(IndexBuilder),
 }
 
-impl Idx {
-    fn new(warn_dups: bool) -> Self {
+impl Idx<'_> {
+    /// An index for about `n` entries.
+    fn new(warn_dups: bool, n: usize) -> Self {
         match warn_dups {
             true => Idx::Trie(IndexBuilder::new()),
-            false => Idx::Sorted(SortedIndex::new()),
+            false => Idx::Sorted(SortedIndex::with_capacity(n)),
         }
     }
 }
 
 /// Add an entry (a refused one is an error message); whether it duplicates one (told only
 /// by an index made for `-w`).
-fn insert(idx: &mut Idx, key: &str, value: &str, prio: u32, msgs: &mut Vec<Message>) -> bool {
+fn insert<'a>(
+    idx: &mut Idx<'a>,
+    key: &'a str,
+    value: &'a str,
+    prio: u32,
+    msgs: &mut Vec<Message>,
+) -> bool {
     let added = match idx {
         Idx::Trie(t) => t.insert_reporting(key, value, prio),
         Idx::Sorted(s) => s.insert(key, value, prio).map(|()| false),
@@ -334,10 +369,10 @@ fn insert(idx: &mut Idx, key: &str, value: &str, prio: u32, msgs: &mut Vec<Messa
     })
 }
 
-fn write_index(idx: &Idx, name: &str, msgs: &mut Vec<Message>) -> Vec<u8> {
+fn write_index(idx: Idx, name: &str, msgs: &mut Vec<Message>) -> Vec<u8> {
     let written = match idx {
         Idx::Trie(t) => t.try_write(),
-        Idx::Sorted(s) => s.try_write(),
+        Idx::Sorted(mut s) => s.try_write(),
     };
     written.unwrap_or_else(|e| {
         msgs.push(Message::Error(format!("{name}: {e}")));
@@ -347,45 +382,62 @@ fn write_index(idx: &Idx, name: &str, msgs: &mut Vec<Message>) -> Vec<u8> {
 
 /// `modules.builtin.bin` from the text of `modules.builtin`.
 pub fn builtin_bin(text: &[u8], msgs: &mut Vec<Message>) -> Vec<u8> {
-    let mut idx = Idx::new(false);
-    for line in text.split_inclusive(|&b| b == b'\n') {
-        let line = String::from_utf8_lossy(line);
-        if !line.as_bytes().first().is_some_and(u8::is_ascii_alphabetic) {
-            msgs.push(Message::Error(format!(
-                "Invalid modules.builtin line: {}",
-                line.trim_end_matches('\n')
-            )));
-            continue;
+    // each line's module name (or the line refused), made first: the index borrows them
+    let names: Vec<Result<String, String>> = text
+        .split_inclusive(|&b| b == b'\n')
+        .map(|line| {
+            let line = String::from_utf8_lossy(line);
+            let line = line.trim_end_matches('\n');
+            match line.as_bytes().first().is_some_and(u8::is_ascii_alphabetic) {
+                true => Ok(path_to_modname(line)),
+                false => Err(line.to_string()),
+            }
+        })
+        .collect();
+    let mut idx = Idx::new(false, names.len());
+    for name in &names {
+        match name {
+            Ok(name) => {
+                insert(&mut idx, name, "", 0, msgs);
+            }
+            Err(line) => msgs.push(Message::Error(format!(
+                "Invalid modules.builtin line: {line}"
+            ))),
         }
-        let name = path_to_modname(line.trim_end_matches('\n'));
-        insert(&mut idx, &name, "", 0, msgs);
     }
-    write_index(&idx, "modules.builtin.bin", msgs)
+    write_index(idx, "modules.builtin.bin", msgs)
 }
 
 /// `modules.builtin.alias.bin` from `modules.builtin.modinfo` (`name.key=value\0` records).
 pub fn builtin_alias_bin(modinfo: &[u8], msgs: &mut Vec<Message>) -> Vec<u8> {
-    let mut idx = Idx::new(false);
     let recs: Vec<&[u8]> = modinfo.split(|&b| b == 0).collect();
-    // the last piece is not NUL-terminated: kmod drops it
-    for rec in &recs[..recs.len() - 1] {
-        let rec = String::from_utf8_lossy(rec);
-        let Some((name, rest)) = rec.split_once('.') else {
-            continue;
-        };
-        let Some((key, value)) = rest.split_once('=') else {
-            continue;
-        };
-        if name.is_empty() || key != "alias" || value.is_empty() {
-            continue;
+    // the last piece is not NUL-terminated: kmod drops it. Each alias record's module
+    // name and normalized alias (or the alias refused), made first: the index borrows them
+    let aliases: Vec<(String, Result<String, String>)> = recs[..recs.len() - 1]
+        .iter()
+        .filter_map(|rec| {
+            let rec = String::from_utf8_lossy(rec);
+            let (name, rest) = rec.split_once('.')?;
+            let (key, value) = rest.split_once('=')?;
+            if name.is_empty() || key != "alias" || value.is_empty() {
+                return None;
+            }
+            let alias = alias_normalize(value)
+                .map(std::borrow::Cow::into_owned)
+                .ok_or_else(|| value.to_string());
+            Some((name.to_string(), alias))
+        })
+        .collect();
+    let mut idx = Idx::new(false, aliases.len());
+    for (name, alias) in &aliases {
+        match alias {
+            Ok(alias) => {
+                insert(&mut idx, alias, name, 0, msgs);
+            }
+            Err(value) => msgs.push(Message::Warning(format!("Unmatched bracket in {value}"))),
         }
-        let Some(alias) = alias_normalize(value) else {
-            msgs.push(Message::Warning(format!("Unmatched bracket in {value}")));
-            continue;
-        };
-        insert(&mut idx, &alias, name, 0, msgs);
     }
-    write_index(&idx, "modules.builtin.alias.bin", msgs)
+    write_index(idx, "modules.builtin.alias.bin", msgs)
 }
 
 #[cfg(test)]
