@@ -333,8 +333,9 @@ impl IndexBuilder {
 /// sorted by key, priority and reverse insertion, each node's keys are a run of them and its
 /// values the first of that run; one pass with a stack as deep as the trie writes each node
 /// once its children are written (post-order, as kmod writes them). Its work is the sort
-/// (comparisons as long as the prefixes keys share) and, per node, a binary search for the
-/// end of each child's run. The keys and values are borrowed, not copied: an index of
+/// (comparisons as long as the prefixes keys share) and, per node, a comparison of its first
+/// and last keys for the prefix they share and a binary search for the end of each child's
+/// run. The keys and values are borrowed, not copied: an index of
 /// 26,000 aliases is written from the modules' records with no second copy of its text.
 /// What it does not do is tell duplicates as they are inserted
 /// ([`IndexBuilder::insert_reporting`], for depmod's `-w`).

@@ -198,25 +198,25 @@ impl<'m> ModFiles<'m> {
     }
 
     pub fn modules_alias_bin(&self, warn_dups: bool, msgs: &mut Vec<Message>) -> Vec<u8> {
-        // the few aliases normalization changes, made first (the index borrows its keys);
-        // the rest are the records' own text
-        let changed: Vec<Option<std::borrow::Cow<str>>> = self
+        // the few aliases normalization changes (or refuses), made first and kept by their
+        // place among the aliases: the index borrows its keys; the rest are the records' own
+        // text
+        let changed: Vec<(usize, Option<std::borrow::Cow<str>>)> = self
             .info(InfoKey::Alias)
-            .filter(|(_, v)| needs_normalizing(v))
-            .map(|(_, v)| alias_normalize(v))
+            .enumerate()
+            .filter(|(_, (_, v))| needs_normalizing(v))
+            .map(|(at, (_, v))| (at, alias_normalize(v)))
             .collect();
-        let mut changed = changed.iter();
+        let mut changed = changed.iter().peekable();
         let mut idx = Idx::new(warn_dups, self.info(InfoKey::Alias).count());
-        for (i, v) in self.info(InfoKey::Alias) {
-            let alias = match needs_normalizing(v) {
-                false => v,
-                true => match changed.next() {
-                    Some(Some(a)) => a,
-                    _ => {
-                        msgs.push(Message::Warning(format!("Unmatched bracket in {v}")));
-                        continue;
-                    }
-                },
+        for (at, (i, v)) in self.info(InfoKey::Alias).enumerate() {
+            let alias = match changed.next_if(|(c, _)| *c == at) {
+                None => v,
+                Some((_, Some(a))) => a,
+                Some((_, None)) => {
+                    msgs.push(Message::Warning(format!("Unmatched bracket in {v}")));
+                    continue;
+                }
             };
             let name = &self.mods[i].name;
             if insert(&mut idx, alias, name, i as u32, msgs) && warn_dups {
@@ -467,6 +467,50 @@ mod tests {
             scan_major_minor("block-major-8-0x", "block-major-"),
             Some((8, 0))
         );
+    }
+
+    /// Aliases that normalization changes, refuses or leaves, in two modules: each changed
+    /// one is the key of its own value, a refused one is told once in its place among the
+    /// messages, and the trie writer (`-w`) writes the same bytes and says the same.
+    #[test]
+    fn aliases_are_indexed_normalized_and_refused_in_their_place() {
+        use crate::depmod::scan::{InfoKey, RecordBuilder};
+        let module = |name: &str, aliases: &[&str]| {
+            let mut r = RecordBuilder::default();
+            for a in aliases {
+                r.info(InfoKey::Alias, a.as_bytes());
+            }
+            ModuleIn {
+                name: name.into(),
+                path: format!("/lib/modules/k/kernel/{name}.ko"),
+                rel: Some(format!("kernel/{name}.ko")),
+                record: std::sync::Arc::new(r.finish()),
+            }
+        };
+        let mods = [
+            module("a", &["fs-a", "plain", "bad]", "x-[1-2]-y"]),
+            module("b", &["of:N*T*Cfsl,b-c", "a[b", "plain", "\u{e9}"]),
+        ];
+        let f = ModFiles::new(&mods);
+        let (mut sorted, mut trie) = (Vec::new(), Vec::new());
+        let bin = f.modules_alias_bin(false, &mut sorted);
+        assert_eq!(bin, f.modules_alias_bin(true, &mut trie));
+        let text = |m: &[Message]| m.iter().map(|m| format!("{m:?}")).collect::<Vec<_>>();
+        assert_eq!(text(&sorted), text(&trie[..sorted.len()]));
+        let said = text(&sorted);
+        assert_eq!(said.len(), 3, "{said:?}");
+        assert!(said[0].contains("Unmatched bracket in bad]"), "{said:?}");
+        assert!(said[1].contains("Unmatched bracket in a[b"), "{said:?}");
+        assert!(said[2].contains("\u{e9}"), "{said:?}");
+        let idx = crate::index::Index::parse(&bin).unwrap();
+        assert_eq!(idx.search("fs_a").as_deref(), Some("a"));
+        assert_eq!(idx.search("x_[1-2]_y").as_deref(), Some("a"));
+        assert_eq!(idx.search("of:N*T*Cfsl,b_c").as_deref(), Some("b"));
+        assert_eq!(
+            idx.search_all("plain"),
+            vec![("a".to_string(), 0), ("b".to_string(), 1)]
+        );
+        assert_eq!(idx.entries().len(), 5);
     }
 
     #[test]
