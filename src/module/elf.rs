@@ -148,7 +148,7 @@ impl<'a> ElfFile<'a> {
 pub fn cstr_at(bytes: &[u8], off: u64) -> Option<&[u8]> {
     let start = usize::try_from(off).ok()?;
     let rest = bytes.get(start..)?;
-    let end = rest.iter().position(|&b| b == 0)?;
+    let end = memchr::memchr(0, rest)?;
     Some(&rest[..end])
 }
 
