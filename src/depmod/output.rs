@@ -146,9 +146,9 @@ impl<'g> Outputs<'g> {
     /// `modules.symbols.bin` (no `modules.dep` line needed).
     pub fn symbols_bin(g: &Graph, warn_dups: bool, msgs: &mut Vec<Message>) -> Vec<u8> {
         const PREFIX: &str = "symbol:";
-        // every key in one text, then the index borrows them from it
-        let len: usize = g.symbols().map(|(name, _)| PREFIX.len() + name.len()).sum();
-        let mut keys = String::with_capacity(len);
+        // every key in one text, then the index borrows them from it (symbol names are
+        // about 20 bytes: the text grows a few times at most)
+        let mut keys = String::with_capacity(g.symbols().len() * (PREFIX.len() + 24));
         for (name, _) in g.symbols() {
             keys.push_str(PREFIX);
             keys.push_str(name);
@@ -201,14 +201,17 @@ impl<'m> ModFiles<'m> {
         // the few aliases normalization changes (or refuses), made first and kept by their
         // place among the aliases: the index borrows its keys; the rest are the records' own
         // text
+        // (and counted on the way: the index is made for all of them)
+        let mut count = 0;
         let changed: Vec<(usize, Option<std::borrow::Cow<str>>)> = self
             .info(InfoKey::Alias)
+            .inspect(|_| count += 1)
             .enumerate()
             .filter(|(_, (_, v))| needs_normalizing(v))
             .map(|(at, (_, v))| (at, alias_normalize(v)))
             .collect();
         let mut changed = changed.iter().peekable();
-        let mut idx = Idx::new(warn_dups, self.info(InfoKey::Alias).count());
+        let mut idx = Idx::new(warn_dups, count);
         for (at, (i, v)) in self.info(InfoKey::Alias).enumerate() {
             let alias = match changed.next_if(|(c, _)| *c == at) {
                 None => v,
