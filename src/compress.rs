@@ -17,6 +17,30 @@ pub const BUDGET_TOTAL: u64 = 512 << 20;
 /// own default limit).
 pub const MAX_WINDOW: u64 = 128 << 20;
 
+/// The size from which the allocator maps a block on its own (`M_MMAP_THRESHOLD`, set by
+/// the binary for every command but `/init`): a smaller block comes from a thread's heap,
+/// and once freed stays there for reuse, no longer counted in the budget.
+pub const HEAP_MAPPED_FROM: usize = 32 << 20;
+
+/// A decode that held this much and gave it back in error hands the freed heap memory back
+/// to the system (see [`release_freed_heap`]).
+const RELEASE_AFTER: u64 = 1 << 20;
+
+/// Give the memory freed in every thread's heap back to the system (glibc's
+/// `malloc_trim`). Called only where a decode leaves the heap or fails after holding
+/// megabytes (a bomb, a module too large, the budget spent): there the blocks it freed
+/// would otherwise stay resident, uncounted, in each thread's heap, and the process's
+/// peak would grow with the thread count (up to 20 MiB a thread, measured with eight zstd
+/// bombs at 16 threads). A normal module never gets here, so what the heap keeps for reuse
+/// stays kept.
+pub fn release_freed_heap() {
+    // SAFETY: malloc_trim only releases free memory of the allocator's heaps
+    #[cfg(target_env = "gnu")]
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 /// How long the one thread that waits for the budget waits before giving up.
 const BUDGET_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
 
@@ -116,6 +140,7 @@ impl Budget {
         match f(&mut lease) {
             Err(ParseError::OutOfBudget) => {
                 drop(lease);
+                release_freed_heap();
                 let _alone = self.serial.lock().unwrap_or_else(|e| e.into_inner());
                 let mut lease = Lease::new(self, true);
                 match f(&mut lease) {
@@ -124,14 +149,28 @@ impl Budget {
                         Ok((v, lease))
                     }
                     Err(ParseError::OutOfBudget) => {
+                        drop(lease);
+                        release_freed_heap();
                         Err(ParseError::OutOfMemoryBudget { limit: self.total })
                     }
-                    Err(e) => Err(e),
+                    Err(e) => Err(failed(e, lease)),
                 }
             }
-            r => r.map(|v| (v, lease)),
+            Err(e) => Err(failed(e, lease)),
+            Ok(v) => Ok((v, lease)),
         }
     }
+}
+
+/// The error of a decode that held `lease`: what it freed goes back to the system when it
+/// held megabytes.
+fn failed(e: ParseError, lease: Lease) -> ParseError {
+    let held = lease.bytes();
+    drop(lease);
+    if held >= RELEASE_AFTER {
+        release_freed_heap();
+    }
+    e
 }
 
 /// Bytes taken from a [`Budget`], given back when dropped.
@@ -533,8 +572,9 @@ pub(crate) fn read_capped<R: Read>(
 }
 
 /// Read `reader` to its end into a buffer whose every growth is first taken from `lease`
-/// (which may already hold the decoder's state: that part is given back at the end),
-/// refusing more than `limit` bytes. The first allocation trusts `size_hint` (a size field
+/// (which may already hold the decoder's state: that part is given back at the end, as are
+/// the heap blocks the buffer grew out of, kept by the allocator for reuse), refusing more
+/// than `limit` bytes. The first allocation trusts `size_hint` (a size field
 /// of the input) only up to 32x the input's length.
 fn read_into(
     mut reader: impl Read,
@@ -551,10 +591,29 @@ fn read_into(
         .min(input_len as u64 * 32 + 65536)
         .max(4096);
     let mut out: Vec<u8> = Vec::new();
-    let grow = |out: &mut Vec<u8>, lease: &mut Lease, cap: u64| -> Result<(), ParseError> {
-        lease.resize(state + cap)?;
+    // heap blocks the buffer grew out of: free, but resident (and so counted) until the
+    // buffer leaves the heap or the decode fails, when they go back to the system
+    let mut left = 0u64;
+    let mut grow = |out: &mut Vec<u8>, lease: &mut Lease, cap: u64| -> Result<(), ParseError> {
+        let before = out.capacity() as u64;
+        // a block of the heap is copied: the old and the new are both there meanwhile (a
+        // mapping grows in place or is moved without a copy)
+        let copied = if (before as usize) < HEAP_MAPPED_FROM {
+            before
+        } else {
+            0
+        };
+        lease.resize(state + left + copied + cap)?;
         out.reserve_exact((cap as usize).saturating_sub(out.len()));
-        lease.resize(state + out.capacity() as u64)
+        if out.capacity() >= HEAP_MAPPED_FROM {
+            if left + copied > 0 {
+                release_freed_heap();
+            }
+            left = 0;
+        } else {
+            left += copied;
+        }
+        lease.resize(state + left + out.capacity() as u64)
     };
     grow(&mut out, lease, guess + 1)?;
     let mut chunk = vec![0u8; 64 << 10];
@@ -611,6 +670,42 @@ mod tests {
         assert_eq!(read_file(&f, 10, 10_000).unwrap().len(), 10_000);
         let empty = tempfile::tempfile().unwrap();
         assert!(read_file(&empty, 0, 16).unwrap().is_empty());
+    }
+
+    /// A buffer that grows through the heap counts the blocks it grew out of (freed, but
+    /// kept by the allocator: a zstd bomb at 16 threads left 19 MiB in each thread's heap,
+    /// uncounted), until it leaves the heap for a mapping of its own.
+    #[test]
+    fn a_growing_buffer_counts_the_heap_blocks_it_grew_out_of_until_it_leaves_the_heap() {
+        // 1.5 MiB from a 10-byte input: from 4 KiB the buffer doubles to 2 MiB, which alone
+        // fits in 3 MiB, but not with the 1 MiB block it is copied from and those before
+        static SMALL: Budget = Budget::new(3 << 20);
+        let data = vec![7u8; 3 << 19];
+        let mut lease = Lease::new(&SMALL, false);
+        let r = read_into(&data[..], "test", 10, 64 << 20, None, &mut lease);
+        assert!(matches!(r, Err(ParseError::OutOfBudget)), "{r:?}");
+        drop(lease);
+        assert_eq!(SMALL.used(), 0);
+        // with room for them it is read, and then only the buffer stays counted
+        static ROOM: Budget = Budget::new(5 << 20);
+        let mut lease = Lease::new(&ROOM, false);
+        let out = read_into(&data[..], "test", 10, 64 << 20, None, &mut lease).unwrap();
+        assert_eq!(out, data);
+        assert_eq!(lease.bytes(), out.capacity() as u64);
+        drop(lease);
+        // 40 MiB: the buffer leaves the heap at 32 MiB and the blocks before are given
+        // back, so growing on to 64 MiB fits in 72 MiB (with the 16 MiB of them still
+        // counted it would need 80 MiB)
+        static LARGE: Budget = Budget::new(72 << 20);
+        let data = vec![7u8; 40 << 20];
+        let mut lease = Lease::new(&LARGE, false);
+        let out = read_into(&data[..], "test", 10, 64 << 20, None, &mut lease).unwrap();
+        assert!(
+            out.capacity() >= 64 << 20 && out == data,
+            "{}",
+            out.capacity()
+        );
+        assert_eq!(lease.bytes(), out.capacity() as u64);
     }
 
     #[test]
