@@ -17,21 +17,22 @@ pub const BUDGET_TOTAL: u64 = 512 << 20;
 /// own default limit).
 pub const MAX_WINDOW: u64 = 128 << 20;
 
-/// The size from which the allocator maps a block on its own (`M_MMAP_THRESHOLD`, set by
-/// the binary for every command but `/init`): a smaller block comes from a thread's heap,
-/// and once freed stays there for reuse, no longer counted in the budget.
+/// The size from which the allocator maps a new block on its own (`M_MMAP_THRESHOLD`, set
+/// by the binary for every command but `/init`): a smaller block comes from a thread's
+/// heap, and once freed stays there, resident, for the thread's next allocations. A block
+/// of the heap next to its free top is grown in place even past this size, so a buffer up
+/// to twice this size may still be in the heap.
 pub const HEAP_MAPPED_FROM: usize = 32 << 20;
 
-/// A decode that held this much and gave it back in error hands the freed heap memory back
-/// to the system (see [`release_freed_heap`]).
+/// A decode that failed after holding this much asks the allocator to give back what it
+/// freed (see [`release_freed_heap`]).
 const RELEASE_AFTER: u64 = 1 << 20;
 
-/// Give the memory freed in every thread's heap back to the system (glibc's
-/// `malloc_trim`). Called only where a decode leaves the heap or fails after holding
-/// megabytes (a bomb, a module too large, the budget spent): there the blocks it freed
-/// would otherwise stay resident, uncounted, in each thread's heap, and the process's
-/// peak would grow with the thread count (up to 20 MiB a thread, measured with eight zstd
-/// bombs at 16 threads). A normal module never gets here, so what the heap keeps for reuse
+/// Ask the allocator to give the memory freed in its heaps back to the system (glibc's
+/// `malloc_trim`: the main heap's free top, and the free blocks of every heap; a thread
+/// heap's free top stays, for the thread's next allocations). Called only where a decode
+/// failed, after holding megabytes or for want of budget (a bomb, a module too large,
+/// corrupt input): a module that decodes never gets here, and what the heaps keep for reuse
 /// stays kept.
 pub fn release_freed_heap() {
     // SAFETY: malloc_trim only releases free memory of the allocator's heaps
@@ -572,8 +573,8 @@ pub(crate) fn read_capped<R: Read>(
 }
 
 /// Read `reader` to its end into a buffer whose every growth is first taken from `lease`
-/// (which may already hold the decoder's state: that part is given back at the end, as are
-/// the heap blocks the buffer grew out of, kept by the allocator for reuse), refusing more
+/// (which may already hold the decoder's state and counts the heap blocks the buffer grew
+/// out of, kept by the allocator: both are given back at the end), refusing more
 /// than `limit` bytes. The first allocation trusts `size_hint` (a size field
 /// of the input) only up to 32x the input's length.
 fn read_into(
@@ -591,28 +592,22 @@ fn read_into(
         .min(input_len as u64 * 32 + 65536)
         .max(4096);
     let mut out: Vec<u8> = Vec::new();
-    // heap blocks the buffer grew out of: free, but resident (and so counted) until the
-    // buffer leaves the heap or the decode fails, when they go back to the system
+    // heap blocks the buffer grew out of: free, but resident in the thread's heap (whose
+    // free top glibc keeps), so counted until the decode ends; the next decode of the thread
+    // reuses them
     let mut left = 0u64;
     let mut grow = |out: &mut Vec<u8>, lease: &mut Lease, cap: u64| -> Result<(), ParseError> {
         let before = out.capacity() as u64;
-        // a block of the heap is copied: the old and the new are both there meanwhile (a
-        // mapping grows in place or is moved without a copy)
-        let copied = if (before as usize) < HEAP_MAPPED_FROM {
+        // a block that may be in the heap is copied: the old and the new are both there
+        // meanwhile (a mapping is grown or moved by the kernel, without a copy)
+        let copied = if (before as usize) < 2 * HEAP_MAPPED_FROM {
             before
         } else {
             0
         };
         lease.resize(state + left + copied + cap)?;
         out.reserve_exact((cap as usize).saturating_sub(out.len()));
-        if out.capacity() >= HEAP_MAPPED_FROM {
-            if left + copied > 0 {
-                release_freed_heap();
-            }
-            left = 0;
-        } else {
-            left += copied;
-        }
+        left += copied;
         lease.resize(state + left + out.capacity() as u64)
     };
     grow(&mut out, lease, guess + 1)?;
@@ -674,9 +669,10 @@ mod tests {
 
     /// A buffer that grows through the heap counts the blocks it grew out of (freed, but
     /// kept by the allocator: a zstd bomb at 16 threads left 19 MiB in each thread's heap,
-    /// uncounted), until it leaves the heap for a mapping of its own.
+    /// uncounted) until the decode ends, and a block that may be in the heap while it is
+    /// copied.
     #[test]
-    fn a_growing_buffer_counts_the_heap_blocks_it_grew_out_of_until_it_leaves_the_heap() {
+    fn a_growing_buffer_counts_the_heap_blocks_it_grew_out_of() {
         // 1.5 MiB from a 10-byte input: from 4 KiB the buffer doubles to 2 MiB, which alone
         // fits in 3 MiB, but not with the 1 MiB block it is copied from and those before
         static SMALL: Budget = Budget::new(3 << 20);
@@ -693,11 +689,16 @@ mod tests {
         assert_eq!(out, data);
         assert_eq!(lease.bytes(), out.capacity() as u64);
         drop(lease);
-        // 40 MiB: the buffer leaves the heap at 32 MiB and the blocks before are given
-        // back, so growing on to 64 MiB fits in 72 MiB (with the 16 MiB of them still
-        // counted it would need 80 MiB)
-        static LARGE: Budget = Budget::new(72 << 20);
+        // 40 MiB: growing from 32 to 64 MiB counts the 64 MiB, the 32 MiB block it is
+        // copied from (it may have grown in place in the heap) and the blocks before it
+        // (4 KiB, then 64 KiB to 16 MiB): 127 MiB is not enough, 128 MiB is
         let data = vec![7u8; 40 << 20];
+        static SHORT: Budget = Budget::new(127 << 20);
+        let mut lease = Lease::new(&SHORT, false);
+        let r = read_into(&data[..], "test", 10, 64 << 20, None, &mut lease);
+        assert!(matches!(r, Err(ParseError::OutOfBudget)), "{r:?}");
+        drop(lease);
+        static LARGE: Budget = Budget::new(128 << 20);
         let mut lease = Lease::new(&LARGE, false);
         let out = read_into(&data[..], "test", 10, 64 << 20, None, &mut lease).unwrap();
         assert!(

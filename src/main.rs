@@ -106,12 +106,13 @@ fn run() -> i32 {
 /// The values are accepted by 64-bit glibc (32 MiB is its largest mapping threshold); an
 /// administrator's `GLIBC_TUNABLES` for them is overridden.
 ///
-/// What a thread's heap keeps is not counted in the decompression budget
-/// ([`kabi::compress::BUDGET`]), and glibc gives a thread a heap of its own up to eight per
+/// What a thread's heap keeps after a decode is not counted in the decompression budget
+/// ([`kabi::compress::BUDGET`]), and glibc gives threads heaps of their own up to eight per
 /// CPU: at `-j 16` on two CPUs, eight zstd bombs left 11 heaps of 19 MiB each resident and
-/// the peak went from 450-510 MiB (`-j 2`) to 630-720 MiB. So the heaps are also limited to
-/// one per CPU the process may run on, and one for the main thread ([`heap_count`]): what
-/// they keep grows with the machine, as the default thread count does, not with `-j`.
+/// the peak went from 436-520 MiB (`-j 2`) to 573-723 MiB. So the heaps are also limited to
+/// one more than the CPUs the process may run on ([`heap_count`]; glibc hands them out in
+/// turn, the main thread's among them): what they keep grows with the machine, as the
+/// default thread count does, not with `-j`.
 const HEAP: [(libc::c_int, libc::c_int); 3] = [
     (libc::M_TOP_PAD, 16 << 20),
     (
@@ -121,19 +122,20 @@ const HEAP: [(libc::c_int, libc::c_int); 3] = [
     (libc::M_TRIM_THRESHOLD, 64 << 20),
 ];
 
-/// One heap per CPU this process may run on (`sched_getaffinity`: one system call), and one
-/// for the main thread.
-fn heap_count() -> libc::c_int {
-    let cpus = rustix::thread::sched_getaffinity(None).map_or(1, |set| set.count());
-    libc::c_int::try_from(cpus.saturating_add(1)).map_or(1024, |n| n.clamp(2, 1024))
+/// One heap more than the CPUs this process may run on (`sched_getaffinity`: one system
+/// call); none when that is unknown (more CPUs than the call's set holds), and glibc's
+/// default stays.
+fn heap_count() -> Option<libc::c_int> {
+    let cpus = rustix::thread::sched_getaffinity(None).ok()?.count();
+    libc::c_int::try_from(cpus.saturating_add(1)).ok()
 }
 
 /// [`HEAP`], for every personality but `/init`, which lives on after its work, it and the
 /// commands it runs itself (forked from it, see `run_child`): in an initramfs memory is
 /// scarce, and glibc's defaults give it back.
 fn tune_heap() {
-    let arenas = (libc::M_ARENA_MAX, heap_count());
-    for (param, value) in HEAP.into_iter().chain([arenas]) {
+    let arenas = heap_count().map(|n| (libc::M_ARENA_MAX, n));
+    for (param, value) in HEAP.into_iter().chain(arenas) {
         // SAFETY: before any thread is started; mallopt only sets the allocator's parameter
         // (a value it refuses leaves the default)
         unsafe {
