@@ -109,7 +109,7 @@ fn run() -> i32 {
 /// What a thread's heap keeps after a decode is not counted in the decompression budget
 /// ([`kabi::compress::BUDGET`]), and glibc gives threads heaps of their own up to eight per
 /// CPU: at `-j 16` on two CPUs, eight zstd bombs left 11 heaps of 19 MiB each resident and
-/// the peak went from 436-520 MiB (`-j 2`) to 573-723 MiB. So the heaps are also limited to
+/// the peak went from 439-520 MiB (`-j 2`) to 585-723 MiB. So the heaps are also limited to
 /// one more than the CPUs the process may run on ([`heap_count`]; glibc hands them out in
 /// turn, the main thread's among them): what they keep grows with the machine, as the
 /// default thread count does, not with `-j`.

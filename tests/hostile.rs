@@ -954,10 +954,10 @@ fn bombs_stay_within_the_memory_budget() {
         weak_round(&r, &o, threads, &mut peaks);
     }
     // the bound: the 512 MiB budget plus kabi's own baseline, and what the threads' heaps
-    // keep beyond the budget: kabi gives a heap to each CPU (and the main thread), up to
-    // 20 MiB each after a bomb, so a machine with more than 2 CPUs is allowed that much
-    // more (at 16 threads on 2 CPUs, before the heaps were limited: 723 MiB)
-    // (the binary's count: the CPUs it may run on)
+    // keep beyond the budget: kabi allows one heap more than the CPUs it may run on
+    // (counted here as the binary counts them), up to 20 MiB each after a bomb, so a
+    // machine with more than 2 CPUs is allowed that much more (at 16 threads on 2 CPUs,
+    // before the heaps were limited: 723 MiB)
     let cpus = rustix::thread::sched_getaffinity(None).map_or(1, |set| set.count());
     let extra = cpus.min(16).saturating_sub(2) as u64 * 20;
     for p in &peaks {
