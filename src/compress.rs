@@ -30,10 +30,10 @@ const RELEASE_AFTER: u64 = 1 << 20;
 
 /// Ask the allocator to give the memory freed in its heaps back to the system (glibc's
 /// `malloc_trim`: the main heap's free top, and the free blocks of every heap; a thread
-/// heap's free top stays, for the thread's next allocations). Called only where a decode
+/// heap's free top stays, for the thread's next allocations). Called where a decode
 /// failed, after holding megabytes or for want of budget (a bomb, a module too large,
-/// corrupt input): a module that decodes never gets here, and what the heaps keep for reuse
-/// stays kept.
+/// corrupt input: a module that decodes never gets here, and what the heaps keep for reuse
+/// stays kept), and by `weak-modules` before it waits for dracut.
 pub fn release_freed_heap() {
     // SAFETY: malloc_trim only releases free memory of the allocator's heaps
     #[cfg(target_env = "gnu")]

@@ -300,11 +300,7 @@ fn run_bounded(cmd: &[OsString]) -> Result<(), String> {
         .map_err(|e| format!("cannot run {shown}: {e}"))?;
     // while dracut runs (minutes), the memory this run freed goes back to the system
     // rather than stay kept for reuse (see `HEAP` in main.rs)
-    // SAFETY: malloc_trim only releases free memory of the allocator's heaps
-    #[cfg(target_env = "gnu")]
-    unsafe {
-        libc::malloc_trim(0);
-    }
+    crate::compress::release_freed_heap();
     let start = std::time::Instant::now();
     loop {
         match child.try_wait().map_err(|e| format!("{shown}: {e}"))? {
