@@ -27,11 +27,15 @@ impl ModuleIn {
 
     /// kmod's `uncrelpath`: the relative path cut after the module name, plus `.ko`
     /// (`kernel/fs/udf/udf.ko` for `.../udf.ko.xz`), used to match `modules.order`.
-    fn uncompressed_rel(&self) -> Option<String> {
+    fn uncompressed_rel(&self) -> Option<std::borrow::Cow<'_, str>> {
         let rel = self.rel.as_deref()?;
         let dir = rel.rfind('/').map_or(0, |i| i + 1);
         let end = (dir + self.name.len()).min(rel.len());
-        Some(format!("{}.ko", &rel[..end]))
+        // a plain `name.ko` is its own: no copy
+        Some(match rel.get(end..) {
+            Some(".ko") => std::borrow::Cow::Borrowed(rel),
+            _ => std::borrow::Cow::Owned(format!("{}.ko", &rel[..end])),
+        })
     }
 }
 
@@ -114,43 +118,60 @@ pub struct Cycles {
 /// of `modules.order`, `None` when there is none; a last line without newline makes kmod
 /// give up sorting (with an error).
 pub fn order_modules(
-    mut mods: Vec<ModuleIn>,
+    mods: Vec<ModuleIn>,
     order: Option<&[u8]>,
     order_path: &str,
     messages: &mut Vec<Message>,
 ) -> Vec<ModuleIn> {
-    mods.sort_by_cached_key(|m| {
-        let (bucket, _) = hash_order_key(&m.name, MODULE_BUCKETS);
-        (bucket, m.name.clone())
-    });
-    let Some(order) = order else {
-        return mods;
-    };
-    let lines: Vec<&[u8]> = order.split_inclusive(|&b| b == b'\n').collect();
-    if let Some(last) = lines.last().filter(|l| !l.ends_with(b"\n")) {
-        let _ = last;
-        messages.push(Message::Error(format!(
-            "{order_path}:{} corrupted line misses '\\n'",
-            lines.len()
-        )));
-        return mods;
-    }
-    let total = lines.len() as i64 + 1;
-    let by_rel: FxHashMap<String, usize> = mods
+    // the array is sorted as indexes (the modules are moved once, at the end): by bucket,
+    // then name, then place (a stable sort)
+    let mut by_hash: Vec<(u32, u32)> = mods
         .iter()
         .enumerate()
-        .filter_map(|(i, m)| m.uncompressed_rel().map(|r| (r, i)))
+        .map(|(i, m)| (hash_order_key(&m.name, MODULE_BUCKETS).0, i as u32))
         .collect();
-    let mut sort_idx = vec![1i64; mods.len()];
-    for (n, line) in lines.iter().enumerate() {
-        let line = String::from_utf8_lossy(&line[..line.len() - 1]);
-        if let Some(&i) = by_rel.get(line.as_ref()) {
-            sort_idx[i] = n as i64 + 1 - total;
+    by_hash.sort_unstable_by(|a, b| {
+        (a.0.cmp(&b.0))
+            .then_with(|| mods[a.1 as usize].name.cmp(&mods[b.1 as usize].name))
+            .then(a.1.cmp(&b.1))
+    });
+    let mut perm: Vec<u32> = by_hash.into_iter().map(|(_, i)| i).collect();
+    if let Some(order) = order {
+        let lines: Vec<&[u8]> = order.split_inclusive(|&b| b == b'\n').collect();
+        if lines.last().is_some_and(|l| !l.ends_with(b"\n")) {
+            messages.push(Message::Error(format!(
+                "{order_path}:{} corrupted line misses '\\n'",
+                lines.len()
+            )));
+        } else {
+            let total = lines.len() as i64 + 1;
+            // each module's place in the hash order, by its uncompressed path (a later
+            // module with the same path replaces an earlier one, as in kmod's table)
+            let mut by_rel: FxHashMap<std::borrow::Cow<str>, usize> = FxHashMap::default();
+            by_rel.reserve(mods.len());
+            for (at, &i) in perm.iter().enumerate() {
+                if let Some(r) = mods[i as usize].uncompressed_rel() {
+                    by_rel.insert(r, at);
+                }
+            }
+            let mut sort_idx = vec![1i64; mods.len()];
+            for (n, line) in lines.iter().enumerate() {
+                let line = String::from_utf8_lossy(&line[..line.len() - 1]);
+                if let Some(&at) = by_rel.get(line.as_ref()) {
+                    sort_idx[at] = n as i64 + 1 - total;
+                }
+            }
+            drop(by_rel);
+            // stable, as glibc's merge-sort qsort is here
+            let mut keyed: Vec<(i64, u32)> = sort_idx.into_iter().zip(perm).collect();
+            keyed.sort_by_key(|&(k, _)| k);
+            perm = keyed.into_iter().map(|(_, i)| i).collect();
         }
     }
-    let mut keyed: Vec<(i64, ModuleIn)> = sort_idx.into_iter().zip(mods).collect();
-    keyed.sort_by_key(|(k, _)| *k); // stable, as glibc's merge-sort qsort is here
-    keyed.into_iter().map(|(_, m)| m).collect()
+    let mut slots: Vec<Option<ModuleIn>> = mods.into_iter().map(Some).collect();
+    perm.into_iter()
+        .filter_map(|i| slots.get_mut(i as usize).and_then(Option::take))
+        .collect()
 }
 
 /// depmod's `depmod_load` on modules already in array order.
@@ -546,5 +567,98 @@ mod tests {
             msgs,
             [Message::Error("o:1 corrupted line misses '\\n'".into())]
         );
+    }
+
+    /// The order as it was computed before the array was sorted as indexes: each module
+    /// moved by two sorts, its key a copy of its name, each path a new string.
+    fn order_by_copies(mut mods: Vec<ModuleIn>, order: Option<&[u8]>) -> Vec<ModuleIn> {
+        mods.sort_by_cached_key(|m| {
+            let (bucket, _) = hash_order_key(&m.name, MODULE_BUCKETS);
+            (bucket, m.name.clone())
+        });
+        let Some(order) = order else {
+            return mods;
+        };
+        let lines: Vec<&[u8]> = order.split_inclusive(|&b| b == b'\n').collect();
+        if lines.last().is_some_and(|l| !l.ends_with(b"\n")) {
+            return mods;
+        }
+        let total = lines.len() as i64 + 1;
+        let by_rel: FxHashMap<String, usize> = mods
+            .iter()
+            .enumerate()
+            .filter_map(|(i, m)| {
+                let rel = m.rel.as_deref()?;
+                let dir = rel.rfind('/').map_or(0, |i| i + 1);
+                let end = (dir + m.name.len()).min(rel.len());
+                Some((format!("{}.ko", &rel[..end]), i))
+            })
+            .collect();
+        let mut sort_idx = vec![1i64; mods.len()];
+        for (n, line) in lines.iter().enumerate() {
+            let line = String::from_utf8_lossy(&line[..line.len() - 1]);
+            if let Some(&i) = by_rel.get(line.as_ref()) {
+                sort_idx[i] = n as i64 + 1 - total;
+            }
+        }
+        let mut keyed: Vec<(i64, ModuleIn)> = sort_idx.into_iter().zip(mods).collect();
+        keyed.sort_by_key(|(k, _)| *k);
+        keyed.into_iter().map(|(_, m)| m).collect()
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(400))]
+        /// Whatever the modules (names twice, in several directories, compressed or not,
+        /// outside the module directory, names that collide in kmod's buckets) and whatever
+        /// `modules.order` says (paths twice, unknown paths, compressed names, no last
+        /// newline), the module array is in the order the copying sort gave.
+        #[test]
+        fn the_module_order_is_the_copying_sorts(
+            files in proptest::collection::vec((0u8..12, 0u8..3, 0u8..4), 0..40),
+            lines in proptest::collection::vec((0u8..14, 0u8..3, 0u8..3), 0..30),
+            cut in proptest::bool::ANY,
+        ) {
+            let exts = [".ko", ".ko.xz", ".ko.zst", ""];
+            let mods: Vec<ModuleIn> = files
+                .iter()
+                .map(|&(n, d, e)| {
+                    // a third of the names have a `-` in their file name
+                    let name = match n % 3 {
+                        0 => format!("m_{n}"),
+                        _ => format!("m{n}"),
+                    };
+                    let file = format!("{}{}", name.replace('_', "-"), exts[e as usize]);
+                    let rel = (e != 3).then(|| format!("kernel/d{d}/{file}"));
+                    let path = match &rel {
+                        Some(r) => format!("/lib/modules/k/{r}"),
+                        None => format!("/opt/x/{file}.ko"),
+                    };
+                    ModuleIn {
+                        name,
+                        path,
+                        rel,
+                        record: Arc::new(RecordBuilder::default().finish()),
+                    }
+                })
+                .collect();
+            let mut order: Vec<u8> = lines
+                .iter()
+                .flat_map(|&(n, d, e)| {
+                    let dash = if n % 3 == 0 && d != 2 { "-" } else { "" };
+                    format!("kernel/d{d}/m{dash}{n}{}\n", exts[e as usize]).into_bytes()
+                })
+                .collect();
+            if cut {
+                order.pop();
+            }
+            let key = |v: &[ModuleIn]| -> Vec<(String, String)> {
+                v.iter().map(|m| (m.name.clone(), m.path.clone())).collect()
+            };
+            for order in [None, Some(&order[..])] {
+                let mut msgs = Vec::new();
+                let got = order_modules(mods.clone(), order, "o", &mut msgs);
+                proptest::prop_assert_eq!(key(&got), key(&order_by_copies(mods.clone(), order)));
+            }
+        }
     }
 }

@@ -263,7 +263,7 @@ pub fn run_locked(
         let early = early.as_ref().map(|e| (e, progress.as_ref()));
         choose_files(root, opts, cfg, &run.dirname, early, &mut msgs)
     };
-    let early = early.map(EarlyScans::into_results).unwrap_or_default();
+    let walked = early.map(EarlyScans::into_results).unwrap_or_default();
     let mut chosen = match chosen {
         Ok(c) => c,
         Err(e) => {
@@ -272,8 +272,12 @@ pub fn run_locked(
         }
     };
     run.phase("walk");
-    let inputs = chosen_hash(root, opts, &run.dirname, &chosen);
-    if let (Some(fp), Some(k)) = (&last, &kdir)
+    // the inputs' hash: now when there is a last run to compare with; else it is needed
+    // only for the cache written at the end, and is computed beside the scan below
+    let inputs = last
+        .as_ref()
+        .map(|_| chosen_hash(root, opts, &run.dirname, &chosen));
+    if let (Some(fp), Some(k), Some(inputs)) = (&last, &kdir, inputs)
         && run.unchanged_since_last_run(fp, k, inputs, chosen.files.len(), &mut msgs)
     {
         // the walk is recorded for the next run, when the last run's record is not it
@@ -288,8 +292,7 @@ pub fn run_locked(
     }
     let tree = chosen.tree.take();
     run.emit(&mut msgs);
-    let (old, new_cache, mods) = run.scan(&chosen, cache_at.as_ref(), &early, &mut msgs);
-    drop(early);
+    let (old, new_cache, mods) = run.scan(&chosen, cache_at.as_ref(), &walked, &mut msgs);
     // the files made from the module array alone and the scan cache's records (unless they
     // are all the old cache's, which is then reused) are rendered while the graph is
     // computed: none depends on it
@@ -309,6 +312,7 @@ pub fn run_locked(
         )
     });
     let w = opts.warn_dups;
+    let dirname = run.dirname.as_str();
     let early = |mods: &[ModuleIn]| {
         rayon::join(
             || {
@@ -316,13 +320,17 @@ pub fn run_locked(
                     render_mod_files(mods, builtin.as_deref(), modinfo.as_deref(), w)
                 })
             },
-            || encode.then(|| new_cache.encode_records_reusing(&old)),
+            || {
+                let records = encode.then(|| new_cache.encode_records_reusing(&old));
+                let inputs = inputs.unwrap_or_else(|| chosen_hash(root, opts, dirname, &chosen));
+                (records, inputs)
+            },
         )
     };
     // the files that need the graph, rendered as soon as it is there (while the module
     // array's files may still be rendered)
     let late = |g: &Graph| inputs_read.is_some().then(|| render_graph_files(g, w));
-    let (built, (early_files, records)) = graph::build_with(
+    let (built, (early_files, (records, inputs))) = graph::build_with(
         mods,
         kernel.as_ref(),
         settings,
@@ -376,7 +384,7 @@ pub fn run_locked(
     };
     // freeing a whole tree's records costs milliseconds: do it off the caller's path (a
     // process that exits first lets the kernel reclaim it all at once)
-    std::thread::spawn(move || drop((g, new_cache, old)));
+    std::thread::spawn(move || drop((g, new_cache, old, walked)));
     Ok(run.summary)
 }
 
@@ -1079,8 +1087,9 @@ fn scan_one(root: &Root, f: &Chosen, cache: &Stored, early: &Early) -> (Scanned,
         Ok(k) => k,
         Err(e) => return (Err(e.clone()), false),
     };
-    if let Some((k, r @ Ok(_))) = early.get(&f.display)
+    if let Some((k, slot)) = early.get(&f.display)
         && k == key
+        && let Some(r @ Ok(_)) = slot.get()
     {
         return (r.clone(), false);
     }
@@ -1093,8 +1102,9 @@ fn scan_one(root: &Root, f: &Chosen, cache: &Stored, early: &Early) -> (Scanned,
     (r, false)
 }
 
-/// Modules read by the walk ([`EarlyScans`]): by the path shown, with the key it saw.
-type Early = rustc_hash::FxHashMap<String, (FileKey, Scanned)>;
+/// Modules read by the walk ([`EarlyScans`]): by the path shown, with the key it saw and
+/// the file's slot (filled when the walk is over, unless the read panicked).
+type Early = rustc_hash::FxHashMap<String, (FileKey, Slot)>;
 
 /// The modules a walk read as it found them, while their directory was open (a run with no
 /// scan cache, where every module is read anyway): the scan then takes these results
@@ -1118,13 +1128,12 @@ struct EarlyFound {
 type Slot = Arc<std::sync::OnceLock<Scanned>>;
 
 impl EarlyScans {
+    /// The results by path, as the walk left them: not copied into a map of their own
+    /// (4,000 entries rehashed and their slots freed were 2 ms between the walk and the
+    /// graph, with one thread idle).
     fn into_results(self) -> Early {
         let found = self.found.into_inner().unwrap_or_else(|e| e.into_inner());
-        found
-            .by_path
-            .into_iter()
-            .filter_map(|(path, (key, slot))| Some((path, (key, slot.get()?.clone()))))
-            .collect()
+        found.by_path
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, EarlyFound> {
@@ -1547,12 +1556,16 @@ mod tests {
         let none = Stored::default();
         let mut early = Early::default();
         // the walk's read failed: read again, and it works
-        early.insert(f.display.clone(), (key, Err("too many open files".into())));
+        let slot = |r: Scanned| Slot::new(std::sync::OnceLock::from(r));
+        early.insert(
+            f.display.clone(),
+            (key, slot(Err("too many open files".into()))),
+        );
         let (r, hit) = scan_one(&root, &f, &none, &early);
         assert!(r.is_ok() && !hit, "{r:?}");
         // the walk's read worked: taken as it is, not read again
         let walked = Arc::new(scan::scan_in(&root, &f.rel, key.size, &f.display).unwrap());
-        early.insert(f.display.clone(), (key, Ok(Arc::clone(&walked))));
+        early.insert(f.display.clone(), (key, slot(Ok(Arc::clone(&walked)))));
         let (r, _) = scan_one(&root, &f, &none, &early);
         assert!(Arc::ptr_eq(&r.unwrap(), &walked));
         // ... unless the file is no longer the one the walk read
@@ -1560,8 +1573,12 @@ mod tests {
             size: key.size + 1,
             ..key
         };
-        early.insert(f.display.clone(), (other, Ok(Arc::clone(&walked))));
+        early.insert(f.display.clone(), (other, slot(Ok(Arc::clone(&walked)))));
         let (r, _) = scan_one(&root, &f, &none, &early);
         assert!(!Arc::ptr_eq(&r.unwrap(), &walked));
+        // ... or the walk's read never finished (its slot is empty): read here
+        early.insert(f.display.clone(), (key, Slot::default()));
+        let (r, hit) = scan_one(&root, &f, &none, &early);
+        assert!(r.is_ok() && !hit, "{r:?}");
     }
 }
