@@ -292,12 +292,20 @@ pub fn run_locked(
     }
     let tree = chosen.tree.take();
     run.emit(&mut msgs);
-    let (old, new_cache, mods) = run.scan(&chosen, cache_at.as_ref(), &walked, &mut msgs);
-    // the files made from the module array alone and the scan cache's records (unless they
-    // are all the old cache's, which is then reused) are rendered while the graph is
-    // computed: none depends on it
-    let reuse = run.summary.scanned == 0 && !old.is_empty() && new_cache.entries.len() == old.len();
-    let encode = cache_at.is_some() && !opts.to_stdout && !reuse;
+    let old = run.load_cache(cache_at.as_ref());
+    // the scan cache's records (unless they are all the old cache's, which is then reused)
+    // are encoded as soon as the new cache is made: while the module array is made and
+    // ordered, then beside the graph
+    let may_encode = cache_at.is_some() && !opts.to_stdout;
+    let dirname = run.dirname.clone();
+    let encode = |c: &Cache, all_old: bool| {
+        let reuse = all_old && !old.is_empty() && c.entries.len() == old.len();
+        let records = (may_encode && !reuse).then(|| c.encode_records_reusing(&old));
+        let inputs = inputs.unwrap_or_else(|| chosen_hash(root, opts, &dirname, &chosen));
+        (records, inputs)
+    };
+    // the files made from the module array alone are rendered while the graph is computed:
+    // none depends on it
     let mut input_msgs = Vec::new();
     let inputs_read = (!opts.to_stdout).then(|| {
         (
@@ -312,32 +320,22 @@ pub fn run_locked(
         )
     });
     let w = opts.warn_dups;
-    let dirname = run.dirname.as_str();
     let early = |mods: &[ModuleIn]| {
-        rayon::join(
-            || {
-                inputs_read.as_ref().map(|(builtin, modinfo)| {
-                    render_mod_files(mods, builtin.as_deref(), modinfo.as_deref(), w)
-                })
-            },
-            || {
-                let records = encode.then(|| new_cache.encode_records_reusing(&old));
-                let inputs = inputs.unwrap_or_else(|| chosen_hash(root, opts, dirname, &chosen));
-                (records, inputs)
-            },
-        )
+        inputs_read.as_ref().map(|(builtin, modinfo)| {
+            render_mod_files(mods, builtin.as_deref(), modinfo.as_deref(), w)
+        })
     };
     // the files that need the graph, rendered as soon as it is there (while the module
     // array's files may still be rendered)
     let late = |g: &Graph| inputs_read.is_some().then(|| render_graph_files(g, w));
-    let (built, (early_files, (records, inputs))) = graph::build_with(
-        mods,
-        kernel.as_ref(),
-        settings,
-        std::mem::take(&mut msgs),
-        early,
-        late,
-    );
+    let prior = std::mem::take(&mut msgs);
+    let graph = |mods: Vec<ModuleIn>, mut said: Vec<Message>| {
+        let mut m = prior;
+        m.append(&mut said);
+        graph::build_with(mods, kernel.as_ref(), settings, m, early, late)
+    };
+    let (new_cache, (records, inputs), (built, early_files)) =
+        run.scan(&chosen, &old, &walked, encode, graph);
     let (g, late_files) = match built {
         Ok(g) => g,
         Err(c) => {
@@ -369,7 +367,7 @@ pub fn run_locked(
     let kdir = kdir
         .ok_or_else(|| DepmodError::Fatal(format!("could not open directory {}", run.dirname)))?;
     write_outputs(&kdir, &files_out, &mut run.summary)?;
-    // written: the indexes' bytes (megabytes) are not held while the scan cache is encoded
+    // written: the indexes' bytes (megabytes) are not held while the scan cache is written
     drop(files_out);
     run.phase("write");
     let new_cache = match &cache_at {
@@ -465,14 +463,8 @@ impl Run<'_> {
         true
     }
 
-    /// Scan every chosen file through the cache: the old cache, the new one, the modules.
-    fn scan(
-        &mut self,
-        chosen: &ChosenFiles,
-        cache_at: Option<&(Dir, std::ffi::OsString)>,
-        early: &Early,
-        msgs: &mut Vec<Message>,
-    ) -> (Stored, Cache, Vec<ModuleIn>) {
+    /// The last run's scan cache, as its file is.
+    fn load_cache(&mut self, cache_at: Option<&(Dir, std::ffi::OsString)>) -> Stored {
         let old = match cache_at {
             Some((cdir, cname)) => {
                 let (c, why) = Stored::load(cdir, cname);
@@ -484,7 +476,22 @@ impl Run<'_> {
             None => Stored::default(),
         };
         self.phase("load cache");
-        let scanned = scan_files(self.root, chosen, &old, early, self.opts.progress);
+        old
+    }
+
+    /// Scan every chosen file through the old cache, then make the new cache and the
+    /// ordered module array at the same time: `side` runs on the new cache as soon as it is
+    /// made (told whether every file came from the old cache), `then` on the module array
+    /// and the scan's messages as soon as it is ordered; each goes on while the other runs.
+    fn scan<R: Send, T: Send>(
+        &mut self,
+        chosen: &ChosenFiles,
+        old: &Stored,
+        early: &Early,
+        side: impl FnOnce(&Cache, bool) -> R + Send,
+        then: impl FnOnce(Vec<ModuleIn>, Vec<Message>) -> T + Send,
+    ) -> (Cache, R, T) {
+        let scanned = scan_files(self.root, chosen, old, early, self.opts.progress);
         self.phase("scan");
         let order_path = format!("{}/modules.order", self.dirname);
         let mut later = Vec::new();
@@ -498,7 +505,7 @@ impl Run<'_> {
         let explicit = !self.opts.modules.is_empty();
         let dirname = self.dirname.as_str();
         // the new cache and the ordered module array are made at the same time
-        let (new_cache, (mods, counts, mut said)) = rayon::join(
+        let ((new_cache, made), (next, counts, modules)) = rayon::join(
             || {
                 let mut c = Cache::default();
                 if explicit {
@@ -513,7 +520,8 @@ impl Run<'_> {
                         }
                     }
                 }
-                c
+                let made = side(&c, scanned.iter().all(|(_, hit)| *hit));
+                (c, made)
             },
             || {
                 let mut said = Vec::new();
@@ -546,15 +554,15 @@ impl Run<'_> {
                 }
                 said.append(&mut later);
                 let mods = graph::order_modules(mods, order.as_deref(), &order_path, &mut said);
-                (mods, counts, said)
+                let modules = mods.len();
+                (then(mods, said), counts, modules)
             },
         );
         self.summary.cached += counts[0];
         self.summary.scanned += counts[1];
         self.summary.failed += counts[2];
-        msgs.append(&mut said);
-        self.summary.modules = mods.len();
-        (old, new_cache, mods)
+        self.summary.modules = modules;
+        (new_cache, made, next)
     }
 
     /// The cache last: its fingerprint describes the files just written.
