@@ -614,8 +614,9 @@ mod tests {
         /// newline), the module array is in the order the copying sort gave.
         #[test]
         fn the_module_order_is_the_copying_sorts(
-            files in proptest::collection::vec((0u8..12, 0u8..3, 0u8..4), 0..40),
-            lines in proptest::collection::vec((0u8..14, 0u8..3, 0u8..3), 0..30),
+            // names up to m29: m14 and m25, m23 and m28 share a bucket of kmod's table
+            files in proptest::collection::vec((0u8..30, 0u8..3, 0u8..4), 0..40),
+            lines in proptest::collection::vec((0u8..32, 0u8..3, 0u8..3), 0..30),
             cut in proptest::bool::ANY,
         ) {
             let exts = [".ko", ".ko.xz", ".ko.zst", ""];
@@ -658,6 +659,9 @@ mod tests {
                 let mut msgs = Vec::new();
                 let got = order_modules(mods.clone(), order, "o", &mut msgs);
                 proptest::prop_assert_eq!(key(&got), key(&order_by_copies(mods.clone(), order)));
+                // the one error: a last line cut short
+                let cut_short = order.is_some() && cut && !lines.is_empty();
+                proptest::prop_assert_eq!(msgs.len(), usize::from(cut_short));
             }
         }
     }

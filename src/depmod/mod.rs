@@ -199,6 +199,7 @@ pub fn run_locked(
         run.summary.up_to_date = true;
         return Ok(run.summary);
     }
+    let keys = InputKeys::take(root, opts);
     let mut msgs: Vec<Message> = Vec::new();
     let kernel = kernel_symbols(opts, &mut msgs)?;
     let settings = Settings {
@@ -239,7 +240,7 @@ pub fn run_locked(
             .files
             .iter()
             .map(|(shown, _, _, key)| (shown.as_str(), Some(*key)));
-        let inputs = input_hash(root, opts, &run.dirname, &format!("{cfg:?}"), &[], files);
+        let inputs = input_hash(opts, &run.dirname, &format!("{cfg:?}"), &[], &keys, files);
         if run.unchanged_since_last_run(fp, k, inputs, tree.files.len(), &mut msgs) {
             run.summary.tree_known = true;
             run.phase("check");
@@ -273,10 +274,11 @@ pub fn run_locked(
     };
     run.phase("walk");
     // the inputs' hash: now when there is a last run to compare with; else it is needed
-    // only for the cache written at the end, and is computed beside the scan below
+    // only for the cache written at the end, and is computed with the new cache, beside the
+    // module array and the graph (the input files' identities were taken before any read)
     let inputs = last
         .as_ref()
-        .map(|_| chosen_hash(root, opts, &run.dirname, &chosen));
+        .map(|_| chosen_hash(opts, &run.dirname, &keys, &chosen));
     if let (Some(fp), Some(k), Some(inputs)) = (&last, &kdir, inputs)
         && run.unchanged_since_last_run(fp, k, inputs, chosen.files.len(), &mut msgs)
     {
@@ -301,7 +303,7 @@ pub fn run_locked(
     let encode = |c: &Cache, all_old: bool| {
         let reuse = all_old && !old.is_empty() && c.entries.len() == old.len();
         let records = (may_encode && !reuse).then(|| c.encode_records_reusing(&old));
-        let inputs = inputs.unwrap_or_else(|| chosen_hash(root, opts, &dirname, &chosen));
+        let inputs = inputs.unwrap_or_else(|| chosen_hash(opts, &dirname, &keys, &chosen));
         (records, inputs)
     };
     // the files made from the module array alone are rendered while the graph is computed:
@@ -841,22 +843,22 @@ fn outputs_intact(kdir: &Dir, outputs: &[(String, FileKey)]) -> bool {
 /// A hash of everything a run's result depends on: the build of kabi, the options, the
 /// configuration, the module files chosen (in order, with their identities) and the other
 /// inputs' identities.
-fn chosen_hash(root: &Root, opts: &Options, dirname: &str, chosen: &ChosenFiles) -> u64 {
+fn chosen_hash(opts: &Options, dirname: &str, keys: &InputKeys, chosen: &ChosenFiles) -> u64 {
     let files = chosen
         .files
         .iter()
         .map(|f| (f.display.as_str(), f.key.as_ref().ok().copied()));
-    input_hash(root, opts, dirname, &chosen.config, &chosen.problems, files)
+    input_hash(opts, dirname, &chosen.config, &chosen.problems, keys, files)
 }
 
 /// [`chosen_hash`] from its parts: the configuration (as text), the walk's problems, each
 /// chosen file's path shown and identity.
 fn input_hash<'a>(
-    root: &Root,
     opts: &Options,
     dirname: &str,
     config: &str,
     problems: &[String],
+    keys: &InputKeys,
     files: impl Iterator<Item = (&'a str, Option<FileKey>)>,
 ) -> u64 {
     use std::hash::{Hash, Hasher};
@@ -882,24 +884,7 @@ fn input_hash<'a>(
             0u8.hash(h);
         }
     };
-    let host = Root::host().ok();
-    for p in [&opts.symvers, &opts.system_map].into_iter().flatten() {
-        // the file the run reads (see `kernel_symbols`)
-        let k = host
-            .as_ref()
-            .and_then(|r| r.stat(host_path(p)).ok())
-            .map(|s| FileKey::from(&s));
-        key_hash(k, &mut h);
-    }
-    for n in [
-        "modules.order",
-        "modules.builtin",
-        "modules.builtin.modinfo",
-    ] {
-        let k = root
-            .stat(opts.rel().join(n))
-            .ok()
-            .map(|s| FileKey::from(&s));
+    for &k in &keys.0 {
         key_hash(k, &mut h);
     }
     for (shown, key) in files {
@@ -907,6 +892,42 @@ fn input_hash<'a>(
         key_hash(key, &mut h);
     }
     h.finish()
+}
+
+/// The identities of the files a run reads besides the modules and its configuration
+/// (whose text is hashed): `-E`'s or `-F`'s file, `modules.order`, `modules.builtin` and
+/// `modules.builtin.modinfo`, in that order (`None`: not there).
+struct InputKeys(Vec<Option<FileKey>>);
+
+impl InputKeys {
+    /// Taken before any of the files is read: a file changed after this makes the next
+    /// run's identity differ from the recorded one, so the outputs made from what was read
+    /// are not taken for current. (Taken after the read, a change in between would pair the
+    /// new file's identity with outputs made from the old one.)
+    fn take(root: &Root, opts: &Options) -> InputKeys {
+        let mut keys = Vec::with_capacity(5);
+        let host = Root::host().ok();
+        for p in [&opts.symvers, &opts.system_map].into_iter().flatten() {
+            // the file the run reads (see `kernel_symbols`)
+            keys.push(
+                host.as_ref()
+                    .and_then(|r| r.stat(host_path(p)).ok())
+                    .map(|s| FileKey::from(&s)),
+            );
+        }
+        for n in [
+            "modules.order",
+            "modules.builtin",
+            "modules.builtin.modinfo",
+        ] {
+            keys.push(
+                root.stat(opts.rel().join(n))
+                    .ok()
+                    .map(|s| FileKey::from(&s)),
+            );
+        }
+        InputKeys(keys)
+    }
 }
 
 /// Every file depmod writes, in kmod's order, with its content. With `-n` only the text
@@ -1111,7 +1132,7 @@ fn scan_one(root: &Root, f: &Chosen, cache: &Stored, early: &Early) -> (Scanned,
 }
 
 /// Modules read by the walk ([`EarlyScans`]): by the path shown, with the key it saw and
-/// the file's slot (filled when the walk is over, unless the read panicked).
+/// the file's slot (filled by the end of the walk).
 type Early = rustc_hash::FxHashMap<String, (FileKey, Slot)>;
 
 /// The modules a walk read as it found them, while their directory was open (a run with no
