@@ -8,7 +8,8 @@
 # scripts/bench-depmod.sh: $BENCH_DIR/<kver>/plain/kabi). Each round runs, for each binary in
 # turn, `kabi depmod -a -b ROOT -C EMPTY KVER` with every output and modules.kabi-cache
 # removed first (a cold run: every module read, every file written), then the first binary's
-# `depmod --decompress-only` (the floor bench-depmod.sh reports). The binaries are copied
+# `depmod --decompress-only` (the floor bench-depmod.sh reports; give the newest binary
+# first: older ones read whole files there, a higher floor). The binaries are copied
 # first (a rebuild during the run changes nothing). Prints each median wall time (bash
 # $EPOCHREALTIME around the command) and its ratio to the floor's median. Alternating, in
 # one run, is what makes a difference of a few milliseconds visible on a host whose load

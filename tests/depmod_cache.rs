@@ -570,3 +570,28 @@ fn a_module_reached_by_many_paths_is_read_once() {
     assert!(lines[0].starts_with("dag/"), "{lines:?}");
     assert_eq!(lines[0].matches('/').count(), depth + 1, "{lines:?}");
 }
+
+/// `--decompress-only`, the floor of a cold run: every module a cold run indexes is read, as
+/// the walk finds it (one padded past the whole-read size among them), nothing is parsed
+/// and nothing is written; each counts the bytes a scan would parse (a plain file's size).
+#[test]
+fn the_floor_reads_every_module_and_writes_nothing() {
+    let (tmp, dir) = tree();
+    let big = dir.join("kernel/drivers/net/dummy.ko");
+    let mut data = std::fs::read(&big).unwrap();
+    data.resize(200 << 10, 0);
+    std::fs::write(&big, &data).unwrap();
+    let files = common::walk(&dir, &|p| p.to_string_lossy().ends_with(".ko"));
+    let size: u64 = files
+        .iter()
+        .map(|f| std::fs::metadata(f).unwrap().len())
+        .sum();
+    let o = opts(tmp.path());
+    let (n, bytes) = depmod::decompress_only(&o).unwrap();
+    assert_eq!((n, bytes), (files.len(), size));
+    for name in depmod::OUTPUTS.iter().chain([&depmod::CACHE_NAME]) {
+        assert!(!dir.join(name).exists(), "{name} written");
+    }
+    let (cold, _) = run(&o);
+    assert_eq!(cold.modules, n);
+}

@@ -77,7 +77,8 @@ pub struct DepmodArgs {
     /// Threads for scanning (default: one per CPU)
     #[arg(short = 'j', long = "jobs", value_name = "N")]
     pub jobs: Option<usize>,
-    /// Only decompress every module of the tree and report the time (measurement aid)
+    /// Only read every module of the tree as a cold run reads it, parse nothing, and report
+    /// the time (measurement aid: the floor of a cold run)
     #[arg(long, hide = true)]
     pub decompress_only: bool,
     /// Kernel release (default: the running kernel's), then optional module files

@@ -1143,6 +1143,11 @@ type Early = rustc_hash::FxHashMap<String, (FileKey, Slot)>;
 #[derive(Default)]
 struct EarlyScans {
     found: std::sync::Mutex<EarlyFound>,
+    /// Only read each file as the scan would, parse nothing (`--decompress-only`: the slot
+    /// then holds an empty record).
+    read_only: bool,
+    /// The bytes read so far, when `read_only`.
+    read: std::sync::atomic::AtomicU64,
 }
 
 /// Each path's result, and each file's (by device and inode), as one slot per file: the
@@ -1207,9 +1212,14 @@ impl crate::tree::walk::Visitor for ScanningWalk<'_> {
             (slot, mine)
         };
         if mine {
-            let r = scan::scan_at(dir, name, &file.stat, &file.display)
-                .map(Arc::new)
-                .map_err(|e| e.to_string());
+            let r = match self.early.read_only {
+                false => scan::scan_at(dir, name, &file.stat, &file.display).map(Arc::new),
+                true => scan::read_only_at(dir, name, &file.stat, &file.display).map(|n| {
+                    self.early.read.fetch_add(n, Ordering::Relaxed);
+                    Arc::new(scan::Record::default())
+                }),
+            }
+            .map_err(|e| e.to_string());
             let _ = slot.set(r);
             if let Some(p) = self.progress {
                 p.done.fetch_add(1, Ordering::Relaxed);
@@ -1298,7 +1308,10 @@ fn progress_line(p: &Progress) {
     }
 }
 
-/// Decompress every module of the tree (nothing else): the decoder's share of a scan.
+/// Read every module of the tree as a cold run's walk reads it (each file as the walk finds
+/// it, in the directory it has open; only the sections a scan needs of a plain ELF file, the
+/// rest whole and decompressed) and nothing else: no parsing, no index, no write. The floor
+/// of a cold run. Files named on the command line are read whole.
 pub fn decompress_only(opts: &Options) -> Result<(usize, u64), DepmodError> {
     let root = opts.open_root()?;
     let mut msgs = Vec::new();
@@ -1306,12 +1319,27 @@ pub fn decompress_only(opts: &Options) -> Result<(usize, u64), DepmodError> {
         .modules
         .is_empty()
         .then(|| load_config(&root, opts, &mut msgs));
-    let chosen = choose_files(&root, opts, cfg, &opts.dirname(), None, &mut msgs)?;
-    let bytes: u64 = chosen
-        .files
-        .par_iter()
-        .map(|f| scan::decompress_in(&root, &f.rel).unwrap_or(0))
-        .sum();
+    let walking = cfg.is_some();
+    let early = EarlyScans {
+        read_only: true,
+        ..EarlyScans::default()
+    };
+    let chosen = choose_files(
+        &root,
+        opts,
+        cfg,
+        &opts.dirname(),
+        walking.then_some((&early, None)),
+        &mut msgs,
+    )?;
+    let bytes: u64 = match walking {
+        true => early.read.load(Ordering::Relaxed),
+        false => chosen
+            .files
+            .par_iter()
+            .map(|f| scan::decompress_in(&root, &f.rel).unwrap_or(0))
+            .sum(),
+    };
     Ok((chosen.files.len(), bytes))
 }
 

@@ -234,6 +234,40 @@ fn scan_opened(file: &File, size: u64, shown: &str) -> Result<Record, Error> {
     scan_bytes(&data).map_err(|e| Error::parse(shown, e))
 }
 
+/// Read the module file `name` of `dir` as [`scan_at`] reads it (only the sections it needs
+/// of a plain ELF file over [`WHOLE_READ_MAX`], else the whole file, decompressed) and parse
+/// nothing: the floor of a cold scan's reading (`depmod --decompress-only`). Returns the
+/// bytes a scan would parse (the file's size for a sparse read).
+pub fn read_only_at(
+    dir: &crate::root::Dir,
+    name: &str,
+    seen: &crate::root::Stat,
+    shown: &str,
+) -> Result<u64, Error> {
+    let (file, st) = dir
+        .open_stated_file(name, seen)
+        .map_err(|e| rename(e, shown))?;
+    let (size, cap) = (st.size, crate::root::caps::MODULE);
+    if size > cap {
+        return Err(Error::parse(
+            shown,
+            ParseError::FileTooLarge { size, limit: cap },
+        ));
+    }
+    if size > WHOLE_READ_MAX {
+        let sparse = crate::compress::BUDGET.run(|lease| {
+            lease.resize(size)?;
+            Ok(read_sparse(&file, size))
+        });
+        if let Ok((Ok(Some(_)), _lease)) = sparse {
+            return Ok(size);
+        }
+    }
+    let data = crate::compress::read_file(&file, size, cap).map_err(|e| Error::parse(shown, e))?;
+    let image = crate::module::decompress(&data).map_err(|e| Error::parse(shown, e))?;
+    Ok(image.len() as u64)
+}
+
 /// An error about a path inside the root, named as the caller names the file.
 fn rename(e: Error, shown: &str) -> Error {
     match e {
