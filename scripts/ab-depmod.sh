@@ -4,8 +4,9 @@
 #
 #   scripts/ab-depmod.sh ROOT KABI_A KABI_B [KABI...]
 #
-# ROOT holds lib/modules/<kver>/ with exactly one <kver> (e.g. a tree prepared by
-# scripts/bench-depmod.sh: $BENCH_DIR/<kver>/plain/kabi). Each round runs, for each binary in
+# ROOT holds lib/modules/<kver>/ with exactly one <kver>: a scratch tree, whose outputs are
+# removed and rewritten (e.g. one prepared by scripts/bench-depmod.sh:
+# $BENCH_DIR/<kver>/plain/kabi; ROOT=/ is refused). Each round runs, for each binary in
 # turn, `kabi depmod -a -b ROOT -C EMPTY KVER` with every output and modules.kabi-cache
 # removed first (a cold run: every module read, every file written), then the first binary's
 # `depmod --decompress-only` (the floor bench-depmod.sh reports; give the newest binary
@@ -23,6 +24,7 @@ die() { echo "ab-depmod.sh: $*" >&2; exit 1; }
 [ $# -ge 3 ] || die "usage: ab-depmod.sh ROOT KABI_A KABI_B [KABI...]"
 [[ $N =~ ^[1-9][0-9]*$ ]] || die "N must be a positive integer"
 root=$1; shift
+[ "$(realpath -m "$root")" != / ] || die "ROOT=/ would rewrite this system's indexes: give a scratch tree"
 kvers=("$root"/lib/modules/*/)
 [ ${#kvers[@]} = 1 ] && [ -d "${kvers[0]}" ] || die "$root: want exactly one lib/modules/<kver>/"
 dir=${kvers[0]%/}
@@ -54,7 +56,7 @@ for ((i = 1; i <= N; i++)); do
         clean
         timed "$b" "$b" depmod -a -b "$root" -C "$snap/empty-depmod.d" "$kver"
     done
-    timed floor "${bins[0]}" depmod --decompress-only -a -b "$root" "$kver"
+    timed floor "${bins[0]}" depmod --decompress-only -a -b "$root" -C "$snap/empty-depmod.d" "$kver"
 done
 median() { tr ' ' '\n' | grep . | sort -n | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
 floor=$(echo "${times[floor]}" | median)

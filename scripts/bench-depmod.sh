@@ -30,8 +30,8 @@
 #              scan needs of a plain ELF file, the others whole and decompressed; nothing
 #              parsed or written: the floor of a cold run), when the binary accepts the
 #              option (it may be hidden from --help); otherwise n/a. Binaries before
-#              2026-12-05 read every file whole, resolved from the root: a higher floor for
-#              plain trees (72 instead of 46 ms for Debian's amd64 tree).
+#              commit 7238261 read every file whole, resolved from the root: a higher floor
+#              for plain trees (72 instead of 46 ms for Debian's amd64 tree).
 # (-j JOBS is added to the kabi commands when JOBS is set.)
 #
 # Before timing, a verification pass per tree (which also warms the page cache and measures

@@ -201,7 +201,7 @@ fn say(s: &depmod::Summary, secs: f64) {
     }
 }
 
-/// `--decompress-only`: the decoder's share of a scan.
+/// `--decompress-only`: the reading (and decoding) share of a cold scan.
 fn decompress_only(opts: &Options) -> i32 {
     let t = std::time::Instant::now();
     match depmod::decompress_only(opts) {

@@ -1332,15 +1332,21 @@ pub fn decompress_only(opts: &Options) -> Result<(usize, u64), DepmodError> {
         walking.then_some((&early, None)),
         &mut msgs,
     )?;
-    let bytes: u64 = match walking {
-        true => early.read.load(Ordering::Relaxed),
-        false => chosen
-            .files
-            .par_iter()
-            .map(|f| scan::decompress_in(&root, &f.rel).unwrap_or(0))
-            .sum(),
-    };
-    Ok((chosen.files.len(), bytes))
+    // what the walk did not read (a link to a module file, a read that failed, files named
+    // on the command line) is read from the root, as the scan reads it then
+    let read = early.read.load(Ordering::Relaxed);
+    let walked = early.into_results();
+    let rest: u64 = chosen
+        .files
+        .par_iter()
+        .filter(|f| {
+            !walked
+                .get(&f.display)
+                .is_some_and(|(_, slot)| matches!(slot.get(), Some(Ok(_))))
+        })
+        .map(|f| scan::read_only_in(&root, &f.rel, &f.display).unwrap_or(0))
+        .sum();
+    Ok((chosen.files.len(), read + rest))
 }
 
 /// The kernel's own symbols from `-E` or `-F` (files named on the command line), parsed as

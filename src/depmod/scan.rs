@@ -247,7 +247,20 @@ pub fn read_only_at(
     let (file, st) = dir
         .open_stated_file(name, seen)
         .map_err(|e| rename(e, shown))?;
-    let (size, cap) = (st.size, crate::root::caps::MODULE);
+    read_only_opened(&file, st.size, shown)
+}
+
+/// [`read_only_at`] for the file `rel` inside `root` (as [`scan_in`] opens it).
+pub fn read_only_in(root: &crate::root::Root, rel: &Path, shown: &str) -> Result<u64, Error> {
+    let (file, st) = root.open_file(rel).map_err(|e| rename(e, shown))?;
+    read_only_opened(&file, st.size, shown)
+}
+
+/// [`read_only_at`] on an open regular file of `size` bytes. (The sparse read is taken as
+/// it is: the scan also parses it and checks that every CRC lies in a section read, else
+/// reads the whole file; Debian's modules always pass.)
+fn read_only_opened(file: &File, size: u64, shown: &str) -> Result<u64, Error> {
+    let cap = crate::root::caps::MODULE;
     if size > cap {
         return Err(Error::parse(
             shown,
@@ -257,13 +270,13 @@ pub fn read_only_at(
     if size > WHOLE_READ_MAX {
         let sparse = crate::compress::BUDGET.run(|lease| {
             lease.resize(size)?;
-            Ok(read_sparse(&file, size))
+            Ok(read_sparse(file, size))
         });
         if let Ok((Ok(Some(_)), _lease)) = sparse {
             return Ok(size);
         }
     }
-    let data = crate::compress::read_file(&file, size, cap).map_err(|e| Error::parse(shown, e))?;
+    let data = crate::compress::read_file(file, size, cap).map_err(|e| Error::parse(shown, e))?;
     let image = crate::module::decompress(&data).map_err(|e| Error::parse(shown, e))?;
     Ok(image.len() as u64)
 }
