@@ -214,6 +214,21 @@ pub fn scan_at(
 
 /// Extract from an open regular file of `size` bytes.
 fn scan_opened(file: &File, size: u64, shown: &str) -> Result<Record, Error> {
+    read_opened(file, size, shown, scan_sparse, scan_bytes)
+}
+
+/// How a scan reads an open regular file of `size` bytes (`shown` names it in errors): one
+/// over [`crate::root::caps::MODULE`] is refused before anything is allocated; one over
+/// [`WHOLE_READ_MAX`] is first given to `sparse` under the shared memory budget, and what
+/// it returns is the answer; else (or when it returns `None`) the whole file is read and
+/// given to `whole`.
+fn read_opened<T>(
+    file: &File,
+    size: u64,
+    shown: &str,
+    sparse: impl Fn(&File, u64) -> Option<T>,
+    whole: impl FnOnce(&[u8]) -> Result<T, ParseError>,
+) -> Result<T, Error> {
     let cap = crate::root::caps::MODULE;
     if size > cap {
         return Err(Error::parse(
@@ -222,16 +237,16 @@ fn scan_opened(file: &File, size: u64, shown: &str) -> Result<Record, Error> {
         ));
     }
     if size > WHOLE_READ_MAX {
-        let sparse = crate::compress::BUDGET.run(|lease| {
+        let tried = crate::compress::BUDGET.run(|lease| {
             lease.resize(size)?;
-            Ok(scan_sparse(file, size))
+            Ok(sparse(file, size))
         });
-        if let Ok((Some(r), _lease)) = sparse {
+        if let Ok((Some(r), _lease)) = tried {
             return Ok(r);
         }
     }
     let data = crate::compress::read_file(file, size, cap).map_err(|e| Error::parse(shown, e))?;
-    scan_bytes(&data).map_err(|e| Error::parse(shown, e))
+    whole(&data).map_err(|e| Error::parse(shown, e))
 }
 
 /// Read the module file `name` of `dir` as [`scan_at`] reads it (only the sections it needs
@@ -260,25 +275,13 @@ pub fn read_only_in(root: &crate::root::Root, rel: &Path, shown: &str) -> Result
 /// it is: the scan also parses it and checks that every CRC lies in a section read, else
 /// reads the whole file; Debian's modules always pass.)
 fn read_only_opened(file: &File, size: u64, shown: &str) -> Result<u64, Error> {
-    let cap = crate::root::caps::MODULE;
-    if size > cap {
-        return Err(Error::parse(
-            shown,
-            ParseError::FileTooLarge { size, limit: cap },
-        ));
-    }
-    if size > WHOLE_READ_MAX {
-        let sparse = crate::compress::BUDGET.run(|lease| {
-            lease.resize(size)?;
-            Ok(read_sparse(file, size))
-        });
-        if let Ok((Ok(Some(_)), _lease)) = sparse {
-            return Ok(size);
-        }
-    }
-    let data = crate::compress::read_file(file, size, cap).map_err(|e| Error::parse(shown, e))?;
-    let image = crate::module::decompress(&data).map_err(|e| Error::parse(shown, e))?;
-    Ok(image.len() as u64)
+    read_opened(
+        file,
+        size,
+        shown,
+        |file, size| read_sparse(file, size).ok().flatten().map(|_| size),
+        |data| Ok(crate::module::decompress(data)?.len() as u64),
+    )
 }
 
 /// An error about a path inside the root, named as the caller names the file.
