@@ -206,10 +206,22 @@ pub fn scan_at(
     seen: &crate::root::Stat,
     shown: &str,
 ) -> Result<Record, Error> {
+    opened_at(dir, name, seen, shown, scan_opened)
+}
+
+/// Open the file `name` of `dir` that a walk has just `lstat`ed as the regular file `seen`
+/// (`shown` names it in errors), and read it with `read` (a scan, or the floor's reading).
+fn opened_at<T>(
+    dir: &crate::root::Dir,
+    name: &str,
+    seen: &crate::root::Stat,
+    shown: &str,
+    read: fn(&File, u64, &str) -> Result<T, Error>,
+) -> Result<T, Error> {
     let (file, st) = dir
         .open_stated_file(name, seen)
         .map_err(|e| rename(e, shown))?;
-    scan_opened(&file, st.size, shown)
+    read(&file, st.size, shown)
 }
 
 /// Extract from an open regular file of `size` bytes.
@@ -259,10 +271,7 @@ pub fn read_only_at(
     seen: &crate::root::Stat,
     shown: &str,
 ) -> Result<u64, Error> {
-    let (file, st) = dir
-        .open_stated_file(name, seen)
-        .map_err(|e| rename(e, shown))?;
-    read_only_opened(&file, st.size, shown)
+    opened_at(dir, name, seen, shown, read_only_opened)
 }
 
 /// [`read_only_at`] for the file `rel` inside `root` (as [`scan_in`] opens it).
