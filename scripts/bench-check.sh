@@ -11,8 +11,8 @@ if [ $# -lt 2 ]; then # by role (testdata/kernel-roles.sh): other's modules on n
 fi
 x=$1; y=$2; n=${3:-7}
 command -v depmod >/dev/null || { echo "bench-check.sh: kmod's depmod is missing (apt-get install kmod)" >&2; exit 1; }
-cargo build --release --quiet
-kabi=$PWD/target/release/kabi
+# the binary the packages install (static)
+kabi=$(scripts/build-shipped.sh)
 rx=$(testdata/fetch-kernel.sh cloud-amd64 "$x"); ry=$(testdata/fetch-kernel.sh cloud-amd64 "$y")
 kx=$(ls "$rx/lib/modules"); ky=$(ls "$ry/lib/modules")
 symvers="$ry/usr/src/linux-headers-$ky/Module.symvers"

@@ -58,7 +58,8 @@
 #   FLAVOURS=amd64   Debian flavours fetched when no ROOT is given (e.g. "amd64 cloud-amd64")
 #   COLD_CACHE=0     1: drop the page cache before each run (see above)
 #   JOBS=            passed to kabi as -j JOBS when set (default: kabi's own)
-#   KABI=            a kabi binary to use instead of `cargo build --release`'s
+#   KABI=            a kabi binary to use instead of scripts/build-shipped.sh's (the static one
+#                    the packages install)
 #   BENCH_DIR        where the trees are prepared (see above); REBUILD=1 prepares them anew
 # If the kabi binary has no `depmod` subcommand yet, only kmod is timed (kabi columns n/a).
 # Needs kmod (depmod), xz, zstd and GNU time (installed with apt-get when root and missing).
@@ -122,14 +123,13 @@ drop() { if [ "$drop_caches" = 1 ]; then sync; echo 3 >/proc/sys/vm/drop_caches;
 if [ -n "${KABI:-}" ]; then
     kabi=$KABI
 else
-    echo "building kabi (cargo build --release) ..." >&2
-    kabi=$(cd "$repo" && cargo build --release --bin kabi --message-format=json-render-diagnostics \
-        | sed -n 's/.*"executable":"\([^"]*\)".*/\1/p' | tail -1)
+    echo "building kabi as shipped (scripts/build-shipped.sh) ..." >&2
+    kabi=$("$repo/scripts/build-shipped.sh") || die "scripts/build-shipped.sh failed"
 fi
-[ -x "$kabi" ] || die "no kabi binary (cargo build --release failed, or KABI is not executable)"
+[ -x "$kabi" ] || die "no kabi binary (KABI is not executable)"
 kabi_src=$kabi
 kabi_rev=$(cd "$repo" && git describe --always --dirty 2>/dev/null || echo '?')
-# Run a snapshot: a rebuild of target/release/kabi during the benchmark (another cargo build)
+# Run a snapshot: a rebuild of the binary during the benchmark (another cargo build)
 # must not mix two binaries (and a new binary may rightly ignore the old one's scan cache).
 snap=$(mktemp -d "${TMPDIR:-/tmp}/bench-depmod-bin.XXXXXX")
 trap 'rm -rf "$snap"' EXIT

@@ -60,8 +60,8 @@ symvers=$src/usr/src/linux-headers-$kver/Module.symvers
 if [ -n "${KABI:-}" ]; then
     kabi=$KABI
 else
-    (cd "$repo" && cargo build --release --quiet --bin kabi) || die "cargo build --release failed"
-    kabi=${CARGO_TARGET_DIR:-$repo/target}/release/kabi
+    # the binary the packages install (static: its start costs less than a dynamic one's)
+    kabi=$("$repo/scripts/build-shipped.sh") || die "scripts/build-shipped.sh failed"
 fi
 [ -x "$kabi" ] || die "no kabi binary at $kabi"
 

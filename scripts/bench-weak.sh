@@ -21,7 +21,7 @@
 #      gcc-12, cached in $KABI_CACHE/vendor-many/6.1.0-OLD-cloud-amd64/; for the scaling table
 #      also `build.sh old cloud-amd64 100` (200 modules, a001..a100 and b001..b100, cached in
 #      .../6.1.0-OLD-cloud-amd64-p100/; building them takes a few minutes once).
-#   2. cargo build --release (target/release/kabi, or $CARGO_TARGET_DIR), run from a copy.
+#   2. kabi built as the packages ship it (scripts/build-shipped.sh: static), run from a copy.
 #   3. The store: testdata/make-weak-root.sh STORE other old new (in a temporary directory, removed
 #      at the end; KEEP=1 keeps it), then each kernel's kernel/ tree replaced by a private copy
 #      (about 90 MB each). Every root below is made from the store by hard links (`cp -al`),
@@ -198,12 +198,11 @@ t=$(now)
 if [ -n "${KABI:-}" ]; then
     kabi=$KABI
 else
-    echo "building kabi (cargo build --release) ..." >&2
-    (cd "$repo" && cargo build --release --quiet --bin kabi) || die "cargo build --release failed"
-    kabi=${CARGO_TARGET_DIR:-$repo/target}/release/kabi
+    echo "building kabi as shipped (scripts/build-shipped.sh) ..." >&2
+    kabi=$("$repo/scripts/build-shipped.sh") || die "scripts/build-shipped.sh failed"
 fi
 [ -x "$kabi" ] || die "no kabi binary at $kabi"
-setup_log+=("cargo build --release             $(since "$t") s")
+setup_log+=("build-shipped.sh                  $(since "$t") s")
 kabi_rev=$(cd "$repo" && git describe --always --dirty 2>/dev/null || echo '?')
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/kabi-bench-weak.XXXXXX")
@@ -212,7 +211,7 @@ if [ "${KEEP:-0}" = 1 ]; then
 else
     trap 'rm -rf "$tmp"' EXIT
 fi
-# a snapshot: a rebuild of target/release/kabi during the run must not mix two binaries
+# a snapshot: a rebuild of the binary during the run must not mix two binaries
 cp "$kabi" "$tmp/kabi"
 kabi_src=$kabi kabi=$tmp/kabi
 

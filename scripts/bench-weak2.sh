@@ -11,7 +11,7 @@
 #   1. testdata/build-vendor.sh old and testdata/vendor-many/build.sh old: 20 modules
 #      kabi_bench_a01..a10, b01..b10 built against the cloud-amd64 old headers (bNN uses
 #      aNN's export; the a's use exports of crc7, libcrc32c, crc-itu-t).
-#   2. cargo build --release (or $KABI).
+#   2. kabi built as the packages ship it (scripts/build-shipped.sh: static), or $KABI.
 #   3. testdata/make-weak-root.sh ROOT other old new, made a merged /usr (usr/lib/modules,
 #      lib -> usr/lib) as current SUSE.
 #   4. 10 KMP rpms built with rpmbuild in the temporary directory:
@@ -78,12 +78,11 @@ t=$(now)
 if [ -n "${KABI:-}" ]; then
     kabi=$KABI
 else
-    echo "building kabi (cargo build --release) ..." >&2
-    (cd "$repo" && cargo build --release --quiet --bin kabi) || die "cargo build --release failed"
-    kabi=${CARGO_TARGET_DIR:-$repo/target}/release/kabi
+    echo "building kabi as shipped (scripts/build-shipped.sh) ..." >&2
+    kabi=$("$repo/scripts/build-shipped.sh") || die "scripts/build-shipped.sh failed"
 fi
 [ -x "$kabi" ] || die "no kabi binary at $kabi"
-setup_log+=("cargo build --release              $(since "$t") s")
+setup_log+=("build-shipped.sh                   $(since "$t") s")
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/kabi-bench-weak2.XXXXXX")
 if [ "${KEEP:-0}" = 1 ]; then

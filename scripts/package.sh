@@ -6,9 +6,8 @@
 #
 #   scripts/package.sh [--out DIR] [--bin PATH] [deb|rpm|all]   (default: all, target/package/out)
 #
-# Without --bin the static binary is built with target/package as its own target directory
-# (the usual target/ is left alone). Debian 12's own cargo is too old for this
-# crate (edition 2024): the machine's rustup cargo builds it. Prints the packages' paths.
+# Without --bin the static binary is built by scripts/build-shipped.sh (target/package as its
+# own target directory; the usual target/ is left alone). Prints the packages' paths.
 # Needs: cargo with the x86_64-unknown-linux-gnu target, dpkg-deb, fakeroot is not needed
 # (--root-owner-group), rpmbuild (Debian's rpm package).
 set -euo pipefail
@@ -36,23 +35,8 @@ date=$(sed -n "s/^## $version - \([0-9-]*\)$/\1/p" CHANGELOG.md)
 maintainer="kabi developers <kabi@lists.kabi-project.org>"
 summary="kernel-module ABI checks, depmod and weak-updates for out-of-tree drivers"
 
-if [ -z "$bin" ]; then
-    target=x86_64-unknown-linux-gnu
-    # static; the functions of a load placed first (build/hot-functions.txt: a load then
-    # touches a few 64 KiB windows of the code, not dozens; tests/code_order.rs). The names
-    # in that list carry a hash of the build's profile: built with the profile of
-    # scripts/hot-functions.sh (debug info stripped), the symbols stripped by the linker
-    # (under a name of its content: cargo relinks when the list changes)
-    mkdir -p "$repo/target/package"
-    order=$repo/target/package/hot-functions.$(cksum <"$repo/build/hot-functions.txt" | cut -d' ' -f1).txt
-    [ -f "$order" ] || cp "$repo/build/hot-functions.txt" "$order"
-    us=$'\x1f'
-    CARGO_ENCODED_RUSTFLAGS="-C${us}target-feature=+crt-static${us}-C${us}link-arg=-Wl,--symbol-ordering-file=$order${us}-C${us}link-arg=-Wl,--no-warn-symbol-ordering${us}-C${us}link-arg=-Wl,--strip-all" \
-        RUSTFLAGS= CARGO_PROFILE_RELEASE_DEBUG=0 CARGO_PROFILE_RELEASE_STRIP=debuginfo \
-        CARGO_TARGET_DIR="$repo/target/package" \
-        cargo build --release --locked --quiet --bin kabi --target "$target"
-    bin="$repo/target/package/$target/release/kabi"
-fi
+# without --bin: built as shipped (static PIE, hot functions first; scripts/build-shipped.sh)
+[ -n "$bin" ] || bin=$("$repo/scripts/build-shipped.sh") || die "scripts/build-shipped.sh failed"
 [ -x "$bin" ] || die "$bin is not an executable"
 if readelf -lW "$bin" | grep -q 'Requesting program interpreter'; then
     die "$bin is dynamically linked: the packages ship the static binary"
