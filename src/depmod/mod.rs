@@ -1125,7 +1125,7 @@ fn scan_one(root: &Root, f: &Chosen, cache: &Stored, early: &Early) -> (Scanned,
     if let Some(hit) = cache.get(&f.display, key) {
         return (hit, true);
     }
-    let r = scan::scan_in(root, &f.rel, key.size, &f.display)
+    let r = scan::scan_in(root, &f.rel, &f.display)
         .map(Arc::new)
         .map_err(|e| e.to_string());
     (r, false)
@@ -1627,7 +1627,7 @@ mod tests {
         let (r, hit) = scan_one(&root, &f, &none, &early);
         assert!(r.is_ok() && !hit, "{r:?}");
         // the walk's read worked: taken as it is, not read again
-        let walked = Arc::new(scan::scan_in(&root, &f.rel, key.size, &f.display).unwrap());
+        let walked = Arc::new(scan::scan_in(&root, &f.rel, &f.display).unwrap());
         early.insert(f.display.clone(), (key, slot(Ok(Arc::clone(&walked)))));
         let (r, _) = scan_one(&root, &f, &none, &early);
         assert!(Arc::ptr_eq(&r.unwrap(), &walked));

@@ -179,22 +179,16 @@ const MERGE_GAP: u64 = 16 * 1024;
 /// Read and extract one module file named by its path (outside any root).
 pub fn scan_file(path: &Path) -> Result<Record, Error> {
     let root = crate::root::Root::host()?;
-    let size = root.stat(path).map_err(|e| Error::io(path, e))?.size;
-    scan_in(&root, path, size, &path.to_string_lossy())
+    scan_in(&root, path, &path.to_string_lossy())
 }
 
-/// Read and extract the module file `rel` inside `root`, whose size the caller's walk saw
-/// (`shown` names it in errors). Only a regular file is read; one larger than
-/// [`crate::root::caps::MODULE`] is refused before anything is allocated; the memory it
-/// takes counts in the shared budget.
-pub fn scan_in(
-    root: &crate::root::Root,
-    rel: &Path,
-    size: u64,
-    shown: &str,
-) -> Result<Record, Error> {
+/// Read and extract the module file `rel` inside `root` (`shown` names it in errors). Only
+/// a regular file is read, at the size of the file opened (not the size a walk saw before);
+/// one larger than [`crate::root::caps::MODULE`] is refused before anything is allocated;
+/// the memory it takes counts in the shared budget.
+pub fn scan_in(root: &crate::root::Root, rel: &Path, shown: &str) -> Result<Record, Error> {
     let (file, st) = root.open_file(rel).map_err(|e| rename(e, shown))?;
-    scan_opened(&file, st.size.max(size.min(st.size)), shown)
+    scan_opened(&file, st.size, shown)
 }
 
 /// Read and extract the module file `name` of the directory `dir`, which a walk has just
