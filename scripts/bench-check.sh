@@ -12,7 +12,7 @@ fi
 x=$1; y=$2; n=${3:-7}
 command -v depmod >/dev/null || { echo "bench-check.sh: kmod's depmod is missing (apt-get install kmod)" >&2; exit 1; }
 # the binary the packages install (static)
-kabi=$(scripts/build-shipped.sh)
+kabi=$(bash scripts/build-shipped.sh)
 rx=$(testdata/fetch-kernel.sh cloud-amd64 "$x"); ry=$(testdata/fetch-kernel.sh cloud-amd64 "$y")
 kx=$(ls "$rx/lib/modules"); ky=$(ls "$ry/lib/modules")
 symvers="$ry/usr/src/linux-headers-$ky/Module.symvers"

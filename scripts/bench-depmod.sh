@@ -124,7 +124,7 @@ if [ -n "${KABI:-}" ]; then
     kabi=$KABI
 else
     echo "building kabi as shipped (scripts/build-shipped.sh) ..." >&2
-    kabi=$("$repo/scripts/build-shipped.sh") || die "scripts/build-shipped.sh failed"
+    kabi=$(bash "$repo/scripts/build-shipped.sh") || die "scripts/build-shipped.sh failed"
 fi
 [ -x "$kabi" ] || die "no kabi binary (KABI is not executable)"
 kabi_src=$kabi

@@ -34,6 +34,9 @@
 # The exit codes of the two tools must match in every case (else MISMATCH). /run/kabi is
 # a private tmpfs inside the namespace: the host's is not touched.
 #
+# kabi is the binary the packages install (scripts/build-shipped.sh; KABI=PATH for another).
+# Under sudo, build it as yourself first (`bash scripts/build-shipped.sh`), or cargo run as
+# root leaves root's files in target/package.
 # Needs: root, util-linux's unshare, kmod (modprobe, depmod), GNU time, cargo, what
 # testdata/fetch-kernel.sh needs (apt-get, dpkg-deb).
 set -euo pipefail
@@ -61,7 +64,7 @@ if [ -n "${KABI:-}" ]; then
     kabi=$KABI
 else
     # the binary the packages install (static: its start costs less than a dynamic one's)
-    kabi=$("$repo/scripts/build-shipped.sh") || die "scripts/build-shipped.sh failed"
+    kabi=$(bash "$repo/scripts/build-shipped.sh") || die "scripts/build-shipped.sh failed"
 fi
 [ -x "$kabi" ] || die "no kabi binary at $kabi"
 

@@ -13,7 +13,7 @@ n=${1:-100}; r=${2:-5}
 command -v /usr/bin/time >/dev/null || { echo "bench-sig.sh: GNU time is missing (apt-get install time)" >&2; exit 1; }
 command -v openssl >/dev/null || { echo "bench-sig.sh: openssl is missing" >&2; exit 1; }
 # the binary the packages install (static: one process per module below)
-kabi=$(scripts/build-shipped.sh)
+kabi=$(bash scripts/build-shipped.sh)
 cloud=$(testdata/fetch-kernel.sh cloud-amd64); generic=$(testdata/fetch-kernel.sh amd64)
 kc=$(ls "$cloud/lib/modules"); kg=$(ls "$generic/lib/modules")
 abi=$(echo "$kc" | cut -d- -f2)

@@ -82,7 +82,7 @@ for ((i = 0; i < LOOP; i++)); do sel+=("${all[i * n / LOOP]}"); done
 # --- kabi ----------------------------------------------------------------------------------
 # the binary the packages install (static: its start costs less than a dynamic one's)
 echo "building kabi as shipped (scripts/build-shipped.sh) ..." >&2
-kabi=$("$repo/scripts/build-shipped.sh") || die "scripts/build-shipped.sh failed"
+kabi=$(bash "$repo/scripts/build-shipped.sh") || die "scripts/build-shipped.sh failed"
 # where `cargo bench` leaves criterion's estimates
 target_dir=${CARGO_TARGET_DIR:-$repo/target}
 

@@ -199,7 +199,7 @@ if [ -n "${KABI:-}" ]; then
     kabi=$KABI
 else
     echo "building kabi as shipped (scripts/build-shipped.sh) ..." >&2
-    kabi=$("$repo/scripts/build-shipped.sh") || die "scripts/build-shipped.sh failed"
+    kabi=$(bash "$repo/scripts/build-shipped.sh") || die "scripts/build-shipped.sh failed"
 fi
 [ -x "$kabi" ] || die "no kabi binary at $kabi"
 setup_log+=("build-shipped.sh                  $(since "$t") s")

@@ -13,10 +13,14 @@
 # `kabi load` of an already loaded module takes with the static one.
 # Debian 12's own cargo is too old for this crate (edition 2024): the machine's rustup cargo
 # builds it. Needs cargo with the x86_64-unknown-linux-gnu target, and readelf (binutils).
+# Run as root (`sudo bash scripts/bench-load.sh`), it leaves root's files in target/package:
+# build it as yourself first (cargo then has nothing to do), or give the benchmark KABI=PATH.
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 die() { echo "build-shipped.sh: $*" >&2; exit 1; }
 target=x86_64-unknown-linux-gnu
+# the check below must not pass for want of the tool
+command -v readelf >/dev/null || die "readelf is missing (apt-get install binutils)"
 mkdir -p "$repo/target/package"
 # the list under a name of its content: cargo relinks when the list changes (it does not look
 # into files named by link arguments). The names in the list carry a hash of the build's

@@ -36,8 +36,9 @@ maintainer="kabi developers <kabi@lists.kabi-project.org>"
 summary="kernel-module ABI checks, depmod and weak-updates for out-of-tree drivers"
 
 # without --bin: built as shipped (static PIE, hot functions first; scripts/build-shipped.sh)
-[ -n "$bin" ] || bin=$("$repo/scripts/build-shipped.sh") || die "scripts/build-shipped.sh failed"
+[ -n "$bin" ] || bin=$(bash "$repo/scripts/build-shipped.sh") || die "scripts/build-shipped.sh failed"
 [ -x "$bin" ] || die "$bin is not an executable"
+command -v readelf >/dev/null || die "readelf is missing (apt-get install binutils)"
 if readelf -lW "$bin" | grep -q 'Requesting program interpreter'; then
     die "$bin is dynamically linked: the packages ship the static binary"
 fi
